@@ -1,0 +1,7 @@
+//! kubectl-gitops: GitOps drift, history, blame, sync and revert between a git environment repo
+//! and a live Kubernetes cluster. The binary is a thin wrapper around [`cli::run`].
+
+pub mod cli;
+pub mod logging;
+pub mod sandbox;
+pub mod version;

@@ -1,0 +1,1 @@
+//! HTTP serving: routing, discovery, CRUD, watch, subresources, Status errors, fault injection.

@@ -1,0 +1,1 @@
+//! Objects, resourceVersions, the watch event log, and persistence (`--state`).
