@@ -3,5 +3,6 @@
 
 pub mod cli;
 pub mod logging;
+pub mod model;
 pub mod sandbox;
 pub mod version;
