@@ -1,6 +1,11 @@
 //! Pure domain types: resource identity, manifests and their source, drift states, ignore rules.
 //! No I/O here.
 
+pub mod mask;
+pub mod normalize;
+pub mod path;
+pub mod quantity;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
