@@ -76,11 +76,11 @@ impl Quantity {
         let mut rest: u128 = trimmed.parse().ok()?;
         let mut twos = exp10 + exp2;
         let mut fives = exp10;
-        while rest % 2 == 0 {
+        while rest.is_multiple_of(2) {
             rest /= 2;
             twos += 1;
         }
-        while rest % 5 == 0 {
+        while rest.is_multiple_of(5) {
             rest /= 5;
             fives += 1;
         }
