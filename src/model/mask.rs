@@ -46,9 +46,15 @@ impl SecretMasker {
 
     /// Masks a Secret's values in place; other objects are left alone.
     pub fn mask_object(&mut self, object: &mut Value) {
-        if !is_secret(object) {
-            return;
+        if is_secret(object) {
+            self.mask_secret(object);
         }
+    }
+
+    /// Masks `data`, `stringData` and the last-applied annotation without looking at `kind`:
+    /// for callers that know from the resource identity that this is a Secret (list items from
+    /// the API server come without `kind`).
+    pub fn mask_secret(&mut self, object: &mut Value) {
         for field in ["data", "stringData"] {
             if let Some(Value::Object(entries)) = object.get_mut(field) {
                 for value in entries.values_mut() {

@@ -1,0 +1,140 @@
+//! The client strategy (SPEC §4): every field the desired object sets must hold the same value
+//! live; fields only live has are not drift.
+//!
+//! Lists Kubernetes merges by key (see [`super::merge_key`]) are matched item by item, so an
+//! env var added live is not drift while a changed one is. Every other list is compared whole,
+//! as server-side apply treats atomic lists: same length, same order, and each desired item
+//! satisfied by the live item at its position under the same subset rule — so fields the server
+//! defaults inside items (a toleration's `effect`, a probe's `timeoutSeconds`) are not drift. A
+//! whole list that differs is reported once, at the list's path, with both lists.
+
+use serde_json::Value;
+
+use super::merge_key::{ItemKey, item_keys, key_fields, keys_equal, list_field};
+use super::{Change, same_value};
+use crate::model::path::{FieldPath, PathSegment};
+
+/// The changes that make `live` satisfy `desired` (both normalized): `add` for a field live
+/// lacks, `replace` for a different value; never `remove`.
+pub(crate) fn client_changes(desired: &Value, live: &Value) -> Vec<Change> {
+    let mut changes = Vec::new();
+    require(desired, Some(live), &FieldPath::root(), &mut changes);
+    changes
+}
+
+/// Whether `live` satisfies `desired` under the subset rule.
+fn satisfies(desired: &Value, live: &Value, path: &FieldPath) -> bool {
+    let mut scratch = Vec::new();
+    require(desired, Some(live), path, &mut scratch);
+    scratch.is_empty()
+}
+
+/// A desired `null`, `{}` or `[]` sets nothing a missing live field would contradict.
+fn sets_nothing(desired: &Value) -> bool {
+    match desired {
+        Value::Null => true,
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
+fn require(desired: &Value, live: Option<&Value>, path: &FieldPath, out: &mut Vec<Change>) {
+    match (desired, live) {
+        (Value::Null, _) => {}
+        (wanted, None) if sets_nothing(wanted) => {}
+        (wanted, None) => out.push(Change::add(path.clone(), wanted.clone())),
+        (Value::Object(wanted), Some(Value::Object(have))) => {
+            for (key, value) in wanted {
+                require(value, have.get(key), &path.key(key), out);
+            }
+        }
+        (Value::Array(wanted), Some(Value::Array(have))) => require_list(wanted, have, path, out),
+        (wanted, Some(have)) => {
+            if !same_value(path, wanted, have) {
+                out.push(Change::replace(path.clone(), have.clone(), wanted.clone()));
+            }
+        }
+    }
+}
+
+/// Keys for both lists when the list is merged by key and every item has one.
+pub(crate) fn keyed(
+    path: &FieldPath,
+    a: &[Value],
+    b: &[Value],
+) -> Option<(Vec<ItemKey>, Vec<ItemKey>)> {
+    let items: Vec<&Value> = a.iter().chain(b).collect();
+    let fields = list_field(path).and_then(|field| key_fields(field, &items))?;
+    Some((item_keys(a, fields)?, item_keys(b, fields)?))
+}
+
+fn require_list(wanted: &[Value], have: &[Value], path: &FieldPath, out: &mut Vec<Change>) {
+    if let Some((wanted_keys, have_keys)) = keyed(path, wanted, have) {
+        for (item, key) in wanted.iter().zip(wanted_keys) {
+            let live_item = have_keys
+                .iter()
+                .position(|candidate| keys_equal(candidate, &key))
+                .and_then(|position| have.get(position));
+            require(item, live_item, &path.child(PathSegment::Item(key)), out);
+        }
+        return;
+    }
+    let differs = wanted.len() != have.len()
+        || wanted
+            .iter()
+            .zip(have)
+            .enumerate()
+            .any(|(n, (item, live_item))| {
+                !satisfies(item, live_item, &path.child(PathSegment::Index(n)))
+            });
+    if differs {
+        out.push(Change::replace(
+            path.clone(),
+            Value::Array(have.to_vec()),
+            Value::Array(wanted.to_vec()),
+        ));
+    }
+}
+
+/// What a sync would roughly make the live object, as far as the client can tell: live with
+/// every desired field laid over it (keyed lists merged by key, other lists replaced when they
+/// differ). Values that already satisfy desired keep their live form, so a text diff of live
+/// against this shows exactly the client drift.
+pub(crate) fn overlay(desired: &Value, live: &Value, path: &FieldPath) -> Value {
+    match (desired, live) {
+        (Value::Null, _) => live.clone(),
+        (Value::Object(wanted), Value::Object(have)) => {
+            let mut merged = have.clone();
+            for (key, value) in wanted {
+                let child = match have.get(key) {
+                    Some(live_value) => overlay(value, live_value, &path.key(key)),
+                    None if sets_nothing(value) => continue,
+                    None => value.clone(),
+                };
+                merged.insert(key.clone(), child);
+            }
+            Value::Object(merged)
+        }
+        (Value::Array(wanted), Value::Array(have)) => {
+            if let Some((wanted_keys, have_keys)) = keyed(path, wanted, have) {
+                let mut merged = have.clone();
+                for (item, key) in wanted.iter().zip(wanted_keys) {
+                    let position = have_keys.iter().position(|k| keys_equal(k, &key));
+                    let item_path = path.child(PathSegment::Item(key));
+                    match position.and_then(|p| merged.get_mut(p)) {
+                        Some(slot) => *slot = overlay(item, slot, &item_path),
+                        None => merged.push(item.clone()),
+                    }
+                }
+                Value::Array(merged)
+            } else if satisfies(desired, live, path) {
+                live.clone()
+            } else {
+                desired.clone()
+            }
+        }
+        _ if same_value(path, desired, live) => live.clone(),
+        _ => desired.clone(),
+    }
+}

@@ -1,0 +1,107 @@
+//! How Kubernetes identifies the items of the lists it merges (strategic merge patch and
+//! server-side apply list-map keys), for the lists the drift engine matches item by item.
+
+use serde_json::Value;
+
+use crate::model::path::{FieldPath, PathSegment};
+use crate::model::quantity::numbers_equal;
+
+/// The key of one list item: its key fields and their values, defaults filled in.
+pub type ItemKey = Vec<(String, Value)>;
+
+const BY_NAME: &[&str] = &["name"];
+const BY_MOUNT_PATH: &[&str] = &["mountPath"];
+const BY_CONTAINER_PORT: &[&str] = &["containerPort", "protocol"];
+const BY_PORT: &[&str] = &["port", "protocol"];
+
+/// Key fields of the list stored under `field`, looking at the items of both sides: containers,
+/// initContainers, ephemeralContainers, volumes, env and imagePullSecrets by `name`;
+/// volumeMounts by `mountPath`; container ports by `containerPort`+`protocol`; Service (and
+/// NetworkPolicy) ports by `port`+`protocol`. `None`: the list is compared whole.
+pub fn key_fields(field: &str, items: &[&Value]) -> Option<&'static [&'static str]> {
+    match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets" => Some(BY_NAME),
+        "volumeMounts" => Some(BY_MOUNT_PATH),
+        "ports" if items.iter().any(|item| item.get("containerPort").is_some()) => {
+            Some(BY_CONTAINER_PORT)
+        }
+        "ports" if items.iter().any(|item| item.get("port").is_some()) => Some(BY_PORT),
+        _ => None,
+    }
+}
+
+/// The last map key of a path: the name of the field a list is stored under.
+pub fn list_field(path: &FieldPath) -> Option<&str> {
+    path.0.last().and_then(|segment| match segment {
+        PathSegment::Key(key) => Some(key.as_str()),
+        _ => None,
+    })
+}
+
+/// The key of one item, or `None` when it lacks a key field; `protocol` defaults to `TCP` as
+/// the API server defaults it.
+pub fn item_key(item: &Value, fields: &[&str]) -> Option<ItemKey> {
+    fields
+        .iter()
+        .map(|field| {
+            let value = match item.get(*field) {
+                Some(Value::Null) | None if *field == "protocol" => Value::String("TCP".into()),
+                Some(Value::Null) | None => return None,
+                Some(value) => value.clone(),
+            };
+            Some(((*field).to_owned(), value))
+        })
+        .collect()
+}
+
+/// Keys of every item of a list, or `None` when any item has no key (compare it whole then).
+pub fn item_keys(items: &[Value], fields: &[&str]) -> Option<Vec<ItemKey>> {
+    items.iter().map(|item| item_key(item, fields)).collect()
+}
+
+/// Whether two item keys name the same item (`80` and `80.0` do).
+pub fn keys_equal(a: &ItemKey, b: &ItemKey) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|((na, va), (nb, vb))| {
+            na == nb
+                && match (va, vb) {
+                    (Value::Number(x), Value::Number(y)) => numbers_equal(x, y),
+                    _ => va == vb,
+                }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn key_fields_and_defaults() {
+        let port = json!({"containerPort": 80});
+        let svc_port = json!({"port": 443, "protocol": "UDP"});
+        assert_eq!(key_fields("ports", &[&port]), Some(BY_CONTAINER_PORT));
+        assert_eq!(key_fields("ports", &[&svc_port]), Some(BY_PORT));
+        assert_eq!(key_fields("env", &[]), Some(BY_NAME));
+        assert_eq!(key_fields("args", &[]), None);
+        assert_eq!(
+            item_key(&port, BY_CONTAINER_PORT),
+            Some(vec![
+                ("containerPort".into(), json!(80)),
+                ("protocol".into(), json!("TCP"))
+            ])
+        );
+        assert_eq!(item_key(&json!({"value": "x"}), BY_NAME), None);
+        let a = item_key(
+            &json!({"containerPort": 80, "protocol": "TCP"}),
+            BY_CONTAINER_PORT,
+        );
+        let b = item_key(&json!({"containerPort": 80.0}), BY_CONTAINER_PORT);
+        assert!(keys_equal(&a.unwrap(), &b.unwrap()));
+    }
+}
