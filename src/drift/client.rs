@@ -29,13 +29,17 @@ fn satisfies(desired: &Value, live: &Value, path: &FieldPath) -> bool {
     scratch.is_empty()
 }
 
-/// A desired `null`, `{}` or `[]` sets nothing a missing live field would contradict.
+/// A desired value a missing live field does not contradict: `null`, `{}`, `[]`, and the zero
+/// values `false`, `0`, `""`, which the API server drops from its output (Go `omitempty`), so
+/// `readOnly: false` or `subPath: ""` written in git never show up live.
 fn sets_nothing(desired: &Value) -> bool {
     match desired {
         Value::Null => true,
+        Value::Bool(flag) => !flag,
+        Value::Number(number) => number.as_f64() == Some(0.0),
+        Value::String(text) => text.is_empty(),
         Value::Object(map) => map.is_empty(),
         Value::Array(items) => items.is_empty(),
-        _ => false,
     }
 }
 

@@ -142,16 +142,8 @@ fn remove_pointer(node: &mut Value, tokens: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drift::tests::deployment_id as web;
     use serde_json::json;
-
-    fn web() -> ResourceId {
-        ResourceId {
-            group: "apps".into(),
-            kind: "Deployment".into(),
-            namespace: Some("prod".into()),
-            name: "web".into(),
-        }
-    }
 
     fn live() -> Value {
         json!({

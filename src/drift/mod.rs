@@ -18,6 +18,8 @@
 //! [`Comparison::desired_yaml`] are the two sides of the text diff.
 //!
 //! Sync does not send ignored fields: [`IgnoreSet::strip`] on the object before applying.
+//! Objects shown outside a comparison (Missing, Orphaned, `blame --live`) go through
+//! [`prepare_objects`] first.
 
 pub mod changes;
 pub mod client;
@@ -197,7 +199,7 @@ pub fn compare_client(
     live: &Value,
     rules: &[IgnoreRule],
 ) -> Result<Comparison, DriftError> {
-    let [desired, live] = prepare(id, live, [desired, live], rules)?;
+    let [desired, live] = prepare_objects(id, Some(live), [desired, live], rules)?;
     let changes = client::client_changes(&desired, &live);
     let projected = client::overlay(&desired, &live, &FieldPath::root());
     Ok(Comparison::new(Strategy::Client, changes, live, projected))
@@ -213,26 +215,34 @@ pub fn compare_server(
     dry_run: &Value,
     rules: &[IgnoreRule],
 ) -> Result<Comparison, DriftError> {
-    let [_desired, live, dry_run] = prepare(id, live, [desired, live, dry_run], rules)?;
+    let [_desired, live, dry_run] =
+        prepare_objects(id, Some(live), [desired, live, dry_run], rules)?;
     let changes = changes::full_changes(&live, &dry_run);
     Ok(Comparison::new(Strategy::Server, changes, live, dry_run))
 }
 
-/// Normalizes, strips ignored fields and masks Secrets, objects in the order given (the mask
-/// order follows it). `apiVersion` and `kind` missing from an object (list items from the API
-/// server lack them) are taken from the first object, the desired one: they are identity, not
-/// drift.
-fn prepare<const N: usize>(
+/// Makes objects of one resource safe and ready to show or compare, as both entry points do:
+/// normalizes them, strips the fields ignore rules exclude (`raw_live`: the live object as the
+/// server returned it, for managedFields; `None` when there is none), and masks Secrets
+/// together, in the order given. For what is shown outside a comparison: a Missing resource's
+/// desired object, an Orphaned one's live object, `blame --live`.
+///
+/// `apiVersion` and `kind` missing from an object (list items from the API server lack them)
+/// are taken from the first object that has them: they are identity, not drift.
+pub fn prepare_objects<const N: usize>(
     id: &ResourceId,
-    raw_live: &Value,
+    raw_live: Option<&Value>,
     objects: [&Value; N],
     rules: &[IgnoreRule],
 ) -> Result<[Value; N], DriftError> {
-    let ignore = IgnoreSet::from_rules(rules, id, Some(raw_live))?;
+    let ignore = IgnoreSet::from_rules(rules, id, raw_live)?;
     let secret = id.group.is_empty() && id.kind == "Secret";
     let type_meta: Vec<(&str, Value)> = ["apiVersion", "kind"]
         .into_iter()
-        .filter_map(|field| Some((field, objects.first()?.get(field)?.clone())))
+        .filter_map(|field| {
+            let value = objects.iter().find_map(|object| object.get(field))?;
+            Some((field, value.clone()))
+        })
         .collect();
     let mut masker = SecretMasker::new();
     Ok(objects.map(|object| {

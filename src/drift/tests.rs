@@ -13,7 +13,7 @@ fn id(group: &str, kind: &str, name: &str) -> ResourceId {
     }
 }
 
-fn deployment_id() -> ResourceId {
+pub(super) fn deployment_id() -> ResourceId {
     id("apps", "Deployment", "web")
 }
 
@@ -251,6 +251,29 @@ fn client_comparison_table() {
             )],
         ),
         (
+            "zero values the server omits are not drift",
+            set(
+                desired_web(),
+                &format!("{DESIRED_WEB}/volumeMounts/0"),
+                json!({"name": "data", "mountPath": "/data", "readOnly": false, "subPath": ""}),
+            ),
+            live_web(),
+            vec![],
+        ),
+        (
+            "a set boolean missing live is drift",
+            set(
+                desired_web(),
+                &format!("{DESIRED_WEB}/volumeMounts/0"),
+                json!({"name": "data", "mountPath": "/data", "readOnly": true}),
+            ),
+            live_web(),
+            vec![(
+                format!("{WEB}.volumeMounts[mountPath=/data].readOnly"),
+                ChangeOp::Add,
+            )],
+        ),
+        (
             "empty desired map satisfied by absent live field",
             set(
                 desired_web(),
@@ -328,9 +351,18 @@ fn client_service_and_configmap_keys() {
 #[test]
 fn client_projection_shows_only_drift() {
     let live = set(live_web(), "/spec/replicas", json!(5));
-    let result = compare_client(&deployment_id(), &desired_web(), &live, &[]).unwrap();
+    let desired = set(
+        desired_web(),
+        &format!("{DESIRED_WEB}/env/-"),
+        json!({"name": "NEW", "value": "1"}),
+    );
+    let result = compare_client(&deployment_id(), &desired, &live, &[]).unwrap();
     let mut expected = normalized(&live);
     expected["spec"]["replicas"] = json!(2);
+    expected["spec"]["template"]["spec"]["containers"][1]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "NEW", "value": "1"}));
     assert_eq!(result.desired, expected);
     assert_eq!(result.live, normalized(&live));
 }
@@ -615,6 +647,9 @@ fn secrets_are_masked_everywhere() {
             assert!(!printed.contains(value), "{value} leaked");
         }
     }
+    // The kind taken from desired leads the live object, as in any manifest.
+    let first_keys: Vec<&String> = client.live.as_object().unwrap().keys().take(2).collect();
+    assert_eq!(first_keys, ["apiVersion", "kind"]);
     // Same value on both sides: in sync, though nothing is shown.
     let same = compare_client(&secret_id, &desired, &dry_run, &[]).unwrap();
     assert!(!same.is_drifted());
@@ -658,4 +693,23 @@ fn quantity_fields_table() {
         }
         assert_eq!(is_quantity_field(&path), expected, "{dotted}");
     }
+}
+
+#[test]
+fn prepared_objects_for_display() {
+    let secret_id = id("", "Secret", "db");
+    let mut live = secret(json!({"password": "c2VjcmV0"}), None);
+    live["metadata"]["managedFields"] = json!([{"manager": "kubectl", "fieldsV1": {}}]);
+    live.as_object_mut().unwrap().remove("kind");
+    let [shown] = prepare_objects(&secret_id, None, [&live], &[]).unwrap();
+    assert_eq!(shown["data"]["password"], json!("++++++++"));
+    assert_eq!(shown["kind"], Value::Null, "nothing to take the kind from");
+    assert_eq!(shown["metadata"].get("managedFields"), None);
+    let rule = IgnoreRule {
+        json_pointers: vec!["/spec/replicas".into()],
+        ..Default::default()
+    };
+    let [desired] = prepare_objects(&deployment_id(), None, [&desired_web()], &[rule]).unwrap();
+    assert_eq!(desired.pointer("/spec/replicas"), None);
+    assert_eq!(desired["kind"], json!("Deployment"));
 }
