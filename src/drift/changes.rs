@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::client::keyed;
+use super::merge_key::{keyed, keys_equal};
 use super::{Change, same_value};
 use crate::model::path::{FieldPath, PathSegment};
 
@@ -47,9 +47,10 @@ fn compare_lists(have: &[Value], wanted: &[Value], path: &FieldPath, out: &mut V
         // in order instead of all landing on the first.
         let mut matched = vec![false; have.len()];
         for (item, key) in wanted.iter().zip(wanted_keys) {
-            let position = have_keys.iter().enumerate().position(|(n, candidate)| {
-                !matched[n] && super::merge_key::keys_equal(candidate, &key)
-            });
+            let position = have_keys
+                .iter()
+                .enumerate()
+                .position(|(n, candidate)| !matched[n] && keys_equal(candidate, &key));
             let item_path = path.child(PathSegment::Item(key));
             match position {
                 Some(n) => {

@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::merge_key::{ItemKey, item_keys, key_fields, keys_equal, list_field};
+use super::merge_key::{keyed, keys_equal};
 use super::{Change, same_value};
 use crate::model::path::{FieldPath, PathSegment};
 
@@ -60,17 +60,6 @@ fn require(desired: &Value, live: Option<&Value>, path: &FieldPath, out: &mut Ve
             }
         }
     }
-}
-
-/// Keys for both lists when the list is merged by key and every item has one.
-pub(crate) fn keyed(
-    path: &FieldPath,
-    a: &[Value],
-    b: &[Value],
-) -> Option<(Vec<ItemKey>, Vec<ItemKey>)> {
-    let items: Vec<&Value> = a.iter().chain(b).collect();
-    let fields = list_field(path).and_then(|field| key_fields(field, &items))?;
-    Some((item_keys(a, fields)?, item_keys(b, fields)?))
 }
 
 fn require_list(wanted: &[Value], have: &[Value], path: &FieldPath, out: &mut Vec<Change>) {

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::merge_key::{ItemKey, keys_equal};
+use super::merge_key::{ItemKey, item_key, keys_equal};
 
 /// One step of a `fieldsV1` set.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,7 +130,7 @@ impl FieldSet {
                     let names: Vec<String> = key.iter().map(|(name, _)| name.clone()).collect();
                     let field_names: Vec<&str> = names.iter().map(String::as_str).collect();
                     for (position, item) in items.iter_mut().enumerate() {
-                        let matches = super::merge_key::item_key(item, &field_names)
+                        let matches = item_key(item, &field_names)
                             .is_some_and(|item_key| keys_equal(&item_key, key));
                         if !matches {
                             continue;

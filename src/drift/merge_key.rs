@@ -59,6 +59,14 @@ pub fn item_key(item: &Value, fields: &[&str]) -> Option<ItemKey> {
         .collect()
 }
 
+/// Keys of the items of two versions of the list at `path`, when Kubernetes merges that list
+/// by key and every item has one; `None`: compare the lists whole (client) or by position.
+pub fn keyed(path: &FieldPath, a: &[Value], b: &[Value]) -> Option<(Vec<ItemKey>, Vec<ItemKey>)> {
+    let items: Vec<&Value> = a.iter().chain(b).collect();
+    let fields = list_field(path).and_then(|field| key_fields(field, &items))?;
+    Some((item_keys(a, fields)?, item_keys(b, fields)?))
+}
+
 /// Keys of every item of a list, or `None` when any item has no key (compare it whole then).
 pub fn item_keys(items: &[Value], fields: &[&str]) -> Option<Vec<ItemKey>> {
     items.iter().map(|item| item_key(item, fields)).collect()
