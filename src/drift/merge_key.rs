@@ -14,12 +14,13 @@ const BY_MOUNT_PATH: &[&str] = &["mountPath"];
 const BY_CONTAINER_PORT: &[&str] = &["containerPort", "protocol"];
 const BY_PORT: &[&str] = &["port", "protocol"];
 
-/// Key fields of the list stored under `field`, looking at the items of both sides: containers,
-/// initContainers, ephemeralContainers, volumes, env and imagePullSecrets by `name`;
-/// volumeMounts by `mountPath`; container ports by `containerPort`+`protocol`; Service (and
-/// NetworkPolicy) ports by `port`+`protocol`. `None`: the list is compared whole.
-pub fn key_fields(field: &str, items: &[&Value]) -> Option<&'static [&'static str]> {
-    match field {
+/// Key fields of the list at `path`, looking at the items of both sides, as server-side apply
+/// keys them: containers, initContainers, ephemeralContainers, volumes, env and
+/// imagePullSecrets by `name`; volumeMounts by `mountPath`; container ports by
+/// `containerPort`+`protocol`; a Service's `spec.ports` by `port`+`protocol`. `None`: the list
+/// is atomic (NetworkPolicy ports, tolerations, args, ...) and compared whole.
+pub fn key_fields(path: &FieldPath, items: &[&Value]) -> Option<&'static [&'static str]> {
+    match list_field(path)? {
         "containers"
         | "initContainers"
         | "ephemeralContainers"
@@ -30,7 +31,7 @@ pub fn key_fields(field: &str, items: &[&Value]) -> Option<&'static [&'static st
         "ports" if items.iter().any(|item| item.get("containerPort").is_some()) => {
             Some(BY_CONTAINER_PORT)
         }
-        "ports" if items.iter().any(|item| item.get("port").is_some()) => Some(BY_PORT),
+        "ports" if path.keys().eq(["spec", "ports"]) => Some(BY_PORT),
         _ => None,
     }
 }
@@ -63,7 +64,7 @@ pub fn item_key(item: &Value, fields: &[&str]) -> Option<ItemKey> {
 /// by key and every item has one; `None`: compare the lists whole (client) or by position.
 pub fn keyed(path: &FieldPath, a: &[Value], b: &[Value]) -> Option<(Vec<ItemKey>, Vec<ItemKey>)> {
     let items: Vec<&Value> = a.iter().chain(b).collect();
-    let fields = list_field(path).and_then(|field| key_fields(field, &items))?;
+    let fields = key_fields(path, &items)?;
     Some((item_keys(a, fields)?, item_keys(b, fields)?))
 }
 
@@ -93,10 +94,28 @@ mod tests {
     fn key_fields_and_defaults() {
         let port = json!({"containerPort": 80});
         let svc_port = json!({"port": 443, "protocol": "UDP"});
-        assert_eq!(key_fields("ports", &[&port]), Some(BY_CONTAINER_PORT));
-        assert_eq!(key_fields("ports", &[&svc_port]), Some(BY_PORT));
-        assert_eq!(key_fields("env", &[]), Some(BY_NAME));
-        assert_eq!(key_fields("args", &[]), None);
+        let root = FieldPath::root();
+        let container_ports = root
+            .key("spec")
+            .key("containers")
+            .child(PathSegment::Index(0));
+        let container_ports = container_ports.key("ports");
+        let service_ports = root.key("spec").key("ports");
+        let policy_ports = root
+            .key("spec")
+            .key("ingress")
+            .child(PathSegment::Index(0))
+            .key("ports");
+        let cases = [
+            (&container_ports, &port, Some(BY_CONTAINER_PORT)),
+            (&service_ports, &svc_port, Some(BY_PORT)),
+            (&policy_ports, &svc_port, None),
+            (&root.key("env"), &port, Some(BY_NAME)),
+            (&root.key("args"), &port, None),
+        ];
+        for (path, item, expected) in cases {
+            assert_eq!(key_fields(path, &[item]), expected, "{path}");
+        }
         assert_eq!(
             item_key(&port, BY_CONTAINER_PORT),
             Some(vec![

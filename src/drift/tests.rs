@@ -666,6 +666,12 @@ fn yaml_keeps_stored_key_order() {
     );
     let parsed: Value = serde_saphyr::from_str(&text).unwrap();
     assert_eq!(parsed, object);
+    // Multi-line values (config files in ConfigMaps) become block literals, diffable by line.
+    let config = json!({"data": {"app.yaml": "a: 1\nb: 2\n"}});
+    assert_eq!(
+        to_yaml(&config).unwrap(),
+        "data:\n  app.yaml: |\n    a: 1\n    b: 2\n"
+    );
 }
 
 #[test]
