@@ -200,6 +200,16 @@ fn client_comparison_table() {
             vec![("spec.template.spec.tolerations".into(), ChangeOp::Replace)],
         ),
         (
+            "quantities equal by value",
+            set(
+                desired_web(),
+                &format!("{DESIRED_WEB}/resources/limits/memory"),
+                json!("1073741824"),
+            ),
+            live_web(),
+            vec![],
+        ),
+        (
             "quantities unequal",
             desired_web(),
             set(
@@ -718,4 +728,48 @@ fn prepared_objects_for_display() {
     let [desired] = prepare_objects(&deployment_id(), None, [&desired_web()], &[rule]).unwrap();
     assert_eq!(desired.pointer("/spec/replicas"), None);
     assert_eq!(desired["kind"], json!("Deployment"));
+}
+
+#[test]
+fn client_quantity_fields_of_other_kinds() {
+    // (kind, desired, live, expected fields)
+    let cases = [
+        (
+            "PersistentVolumeClaim",
+            json!({"spec": {"resources": {"requests": {"storage": "1Gi"}}}}),
+            json!({"spec": {"resources": {"requests": {"storage": "1024Mi"}},
+                "volumeMode": "Filesystem"}}),
+            vec![],
+        ),
+        (
+            "PersistentVolumeClaim",
+            json!({"spec": {"resources": {"requests": {"storage": "1Gi"}}}}),
+            json!({"spec": {"resources": {"requests": {"storage": "1G"}}}}),
+            vec!["spec.resources.requests.storage"],
+        ),
+        (
+            "ResourceQuota",
+            json!({"spec": {"hard": {"pods": 10, "requests.cpu": "4"}}}),
+            json!({"spec": {"hard": {"pods": "10", "requests.cpu": "4000m"}}}),
+            vec![],
+        ),
+        (
+            "LimitRange",
+            json!({"spec": {"limits": [{"type": "Container", "default": {"cpu": "0.5"}}]}}),
+            json!({"spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"},
+                "defaultRequest": {"cpu": "500m"}}]}}),
+            vec![],
+        ),
+        (
+            "LimitRange",
+            json!({"spec": {"limits": [{"type": "Container", "max": {"memory": "1Gi"}}]}}),
+            json!({"spec": {"limits": [{"type": "Container", "max": {"memory": "2Gi"}}]}}),
+            vec!["spec.limits"],
+        ),
+    ];
+    for (kind, desired, live, expected) in cases {
+        let resource = id("", kind, "x");
+        let result = compare_client(&resource, &desired, &live, &[]).unwrap();
+        assert_eq!(result.fields, expected, "{kind}: {desired}");
+    }
 }
