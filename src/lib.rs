@@ -4,5 +4,7 @@
 pub mod cli;
 pub mod logging;
 pub mod model;
+pub mod render;
+pub mod repo;
 pub mod sandbox;
 pub mod version;

@@ -1,0 +1,1 @@
+//! Manifests at a commit.
