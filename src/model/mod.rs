@@ -1,6 +1,8 @@
 //! Pure domain types: resource identity, manifests and their source, drift states, ignore rules.
 //! No I/O here.
 
+pub mod scope;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -1,1 +1,3 @@
 //! Manifests at a commit.
+pub mod config;
+pub mod documents;
