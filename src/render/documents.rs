@@ -256,7 +256,7 @@ fn split_documents(text: &str) -> Vec<Segment> {
                 explicit = false;
             }
             LineKind::Blank | LineKind::Content => {
-                let segment = current.get_or_insert_with(|| Segment {
+                let segment = current.get_or_insert(Segment {
                     bytes: range.start..range.start,
                     first_line: number,
                     content: None,
