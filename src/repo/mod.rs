@@ -242,6 +242,18 @@ impl EnvRepo {
         self.subtree_in(&repo, commit, &normalize_path(path))
     }
 
+    /// Blob id of the file at repo-relative `path` in `commit`, `None` when there is no such
+    /// file (or it is a directory).
+    pub fn file_blob(&self, commit: ObjectId, path: &str) -> Result<Option<ObjectId>, RepoError> {
+        let repo = self.repo.to_thread_local();
+        let path = normalize_path(path);
+        let tree = self.commit_tree(&repo, commit)?;
+        let entry = tree
+            .lookup_entry_by_path(&path)
+            .map_err(|e| self.object_error(format!("{path:?} at commit {commit}"), e))?;
+        Ok(entry.filter(|e| e.mode().is_blob()).map(|e| e.object_id()))
+    }
+
     /// Writes every file of `commit`'s tree (hidden ones included, symlinks skipped so nothing
     /// can point outside) below `dest`, for tools that need a checkout, e.g. `kubectl kustomize`.
     pub fn materialize(&self, commit: ObjectId, dest: &Path) -> Result<(), RepoError> {
@@ -481,6 +493,17 @@ mod tests {
             "a: 1\n"
         );
         assert!(!out.path().join("apps/sub").exists());
+    }
+
+    #[test]
+    fn file_blob_finds_files_only() {
+        let fx = sample();
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        let blob = repo.file_blob(head, "apps/web.yaml").unwrap().unwrap();
+        assert_eq!(blob.to_string(), fx.rev_parse("HEAD:apps/web.yaml"));
+        assert_eq!(repo.file_blob(head, "apps").unwrap(), None);
+        assert_eq!(repo.file_blob(head, "apps/none.yaml").unwrap(), None);
     }
 
     #[test]
