@@ -89,6 +89,7 @@ fn yaml_options() -> serde_saphyr::Options {
             max_replay_stack_depth: 32,
         },
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        legacy_octal_numbers: true,
         with_snippet: false,
         emit_comments: false,
     }
@@ -104,7 +105,31 @@ pub(crate) fn parse_yaml_document(text: &str) -> Result<Option<Value>, ParseErro
                 .filter(|l| *l > 0),
             message: strip_position(&e.to_string()),
         })?;
-    Ok(value.filter(|v| !v.is_null()))
+    Ok(value.filter(|v| !v.is_null()).map(|mut v| {
+        integral_floats_to_ints(&mut v);
+        v
+    }))
+}
+
+/// kubectl turns YAML into JSON through Go's float64, so `1.0` and `1e3` reach the API server as
+/// `1` and `1000`; doing the same keeps such values from looking like drift.
+fn integral_floats_to_ints(value: &mut Value) {
+    // Beyond 2^53 a float no longer holds every integer exactly; leave those as they are.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= EXACT
+            {
+                // The guard above makes the cast exact.
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_ints),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_to_ints),
+        _ => {}
+    }
 }
 
 /// serde-saphyr ends messages with positions (and advice for its API users); we report
@@ -141,13 +166,15 @@ fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
 }
 
 fn parse_json(text: &str) -> Result<Vec<Document>, ParseError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| ParseError {
+    let StrictJson(value) = serde_json::from_str(text).map_err(|e| ParseError {
         line: Some(e.line()).filter(|l| *l > 0),
         message: strip_json_position(&e.to_string()),
     })?;
     if value.is_null() {
         return Ok(Vec::new());
     }
+    let mut value = value;
+    integral_floats_to_ints(&mut value);
     let content: Vec<usize> = text
         .lines()
         .enumerate()
@@ -160,6 +187,82 @@ fn parse_json(text: &str) -> Result<Vec<Document>, ParseError> {
         end_line: content.last().copied().unwrap_or(1),
         value,
     }])
+}
+
+/// A JSON value that refuses duplicate object keys, as YAML parsing does (serde_json keeps the
+/// last one silently, which would hide a mistake from the user).
+struct StrictJson(Value);
+
+impl<'de> serde::Deserialize<'de> for StrictJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(StrictJsonVisitor)
+            .map(StrictJson)
+    }
+}
+
+struct StrictJsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictJsonVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictJson(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate mapping key: {key}"
+                )));
+            }
+            let StrictJson(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 fn strip_json_position(message: &str) -> String {
@@ -352,6 +455,23 @@ d: 4
     }
 
     #[test]
+    fn scalars_resolve_like_kubectl() {
+        // kubectl's YAML (go-yaml v2, YAML 1.1): `yes`/`on` are booleans, `0777` is octal, and
+        // numbers travel as float64 so integral floats become integers.
+        let docs = yaml("a: yes\nb: on\nc: 0777\nd: 1.0\ne: 1e3\nf: 1.5\ng: '1'\nh: 2024-01-01\n")
+            .unwrap();
+        assert_eq!(
+            docs[0].value,
+            json!({"a": true, "b": true, "c": 511, "d": 1, "e": 1000, "f": 1.5, "g": "1", "h": "2024-01-01"})
+        );
+        assert_eq!(
+            serde_json::to_string(&docs[0].value["d"]).unwrap(),
+            "1",
+            "no trailing .0"
+        );
+    }
+
+    #[test]
     fn duplicate_keys_are_errors() {
         let err = yaml("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err.line, Some(3), "{err:?}");
@@ -378,6 +498,14 @@ d: 4
         let err = parse(Format::Json, b"{\n  \"a\": 1,\n}\n").unwrap_err();
         assert_eq!(err.line, Some(3));
         assert!(parse(Format::Json, b"null").unwrap().is_empty());
+        let err = parse(Format::Json, b"{\n  \"a\": 1,\n  \"a\": 2\n}\n").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err:?}");
+        assert_eq!(err.message, "duplicate mapping key: a");
+        let docs = parse(Format::Json, br#"{"n": [1, -2, 1.5, true, null, "s"]}"#).unwrap();
+        assert_eq!(
+            docs[0].value,
+            serde_json::json!({"n": [1, -2, 1.5, true, null, "s"]})
+        );
     }
 
     #[test]

@@ -233,6 +233,10 @@ fn take_origin(value: &mut Value) -> Option<String> {
         metadata.shift_remove("annotations");
     }
     let origin = documents::parse_yaml_document(origin.as_str()?).ok()??;
+    // A remote base's path is inside that remote repo, not ours: the unit is the best source.
+    if origin.get("repo").is_some() {
+        return None;
+    }
     origin
         .get("path")
         .or_else(|| origin.get("configuredIn"))
@@ -258,7 +262,8 @@ fn resolve_relative(dir: &str, relative: &str) -> Option<String> {
 
 /// Finds the document of `file` at `commit` a rendered object came from: the only document of
 /// its kind, else the one whose name the rendered name contains (name prefixes and suffixes
-/// keep the original), else the first of its kind.
+/// keep the original), else the first of its kind. For generated objects, whose file is the
+/// kustomization, no document has their kind: the first document stands for them.
 fn locate(
     repo: &EnvRepo,
     commit: ObjectId,
@@ -275,11 +280,14 @@ fn locate(
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let same_kind: Vec<_> = docs
+    let mut candidates: Vec<_> = docs
         .iter()
         .filter(|d| d.value.get("kind").and_then(Value::as_str) == kind)
         .collect();
-    let doc = match same_kind.as_slice() {
+    if candidates.is_empty() {
+        candidates.extend(docs.first());
+    }
+    let doc = match candidates.as_slice() {
         [only] => *only,
         several => several
             .iter()

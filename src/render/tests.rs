@@ -397,7 +397,7 @@ fn kustomize_unit_maps_resources_to_their_files() {
     let fx = FixtureRepo::new();
     fx.write(
         "base/kustomization.yaml",
-        "resources: [deploy.yaml, cm.yaml]\n",
+        "# base\nresources: [deploy.yaml, cm.yaml]\nconfigMapGenerator:\n- name: gen\n  literals: [a=b]\n",
     );
     fx.write("base/deploy.yaml", WEB);
     fx.write(
@@ -437,6 +437,16 @@ fn kustomize_unit_maps_resources_to_their_files() {
         })
         .collect();
     got.sort();
+    // A generated object maps to the kustomization that configured it (its name carries a
+    // content hash, so it is matched by prefix).
+    let generated = got
+        .iter()
+        .position(|(id, _)| id.starts_with("core/ConfigMap/prod/prod-gen-"))
+        .expect("generated ConfigMap rendered");
+    assert_eq!(
+        got.remove(generated).1,
+        ("base/kustomization.yaml".to_owned(), 0, 2, 5)
+    );
     assert_eq!(
         got,
         [
