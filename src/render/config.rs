@@ -95,21 +95,13 @@ impl EnvConfig {
         };
         let text = std::str::from_utf8(bytes)
             .map_err(|_| error(None, "file is not valid UTF-8".to_owned()))?;
-        let raw: Option<RawConfig> = serde_saphyr::from_str_with_options(
-            text,
-            serde_saphyr::options! { with_snippet: false },
-        )
-        .map_err(|e| {
-            let line = e
-                .location()
-                .and_then(|l| usize::try_from(l.line()).ok())
-                .filter(|l| *l > 0);
-            let message = e.to_string();
-            let message = message
-                .find(" at line ")
-                .map_or(message.as_str(), |at| &message[..at]);
-            error(line, message.to_owned())
-        })?;
+        let raw: Option<RawConfig> =
+            serde_saphyr::from_str_with_options(text, super::documents::yaml_options()).map_err(
+                |e| {
+                    let parsed = super::documents::yaml_error(&e);
+                    error(parsed.line, parsed.message)
+                },
+            )?;
         let raw = raw.unwrap_or_default();
         let sync_concurrency = raw
             .sync

@@ -76,7 +76,7 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<Vec<Document>, ParseError> 
 
 /// Options hardened for untrusted input: duplicate keys are errors (the default), and alias
 /// expansion is bounded so a "billion laughs" document fails fast instead of eating memory.
-fn yaml_options() -> serde_saphyr::Options {
+pub(crate) fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_aliases: 10_000,
@@ -98,13 +98,7 @@ fn yaml_options() -> serde_saphyr::Options {
 /// Parses one YAML document's text; `None` for an empty or `null` document.
 pub(crate) fn parse_yaml_document(text: &str) -> Result<Option<Value>, ParseError> {
     let value: Option<Value> =
-        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| ParseError {
-            line: e
-                .location()
-                .and_then(|l| usize::try_from(l.line()).ok())
-                .filter(|l| *l > 0),
-            message: strip_position(&e.to_string()),
-        })?;
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| yaml_error(&e))?;
     Ok(value.filter(|v| !v.is_null()).map(|mut v| {
         integral_floats_to_ints(&mut v);
         v
@@ -132,9 +126,21 @@ fn integral_floats_to_ints(value: &mut Value) {
     }
 }
 
+/// A serde-saphyr error as a [`ParseError`] with the line of the input given to it.
+pub(crate) fn yaml_error(error: &serde_saphyr::Error) -> ParseError {
+    ParseError {
+        line: error
+            .location()
+            .and_then(|l| usize::try_from(l.line()).ok())
+            .filter(|l| *l > 0),
+        message: strip_position(&error.to_string()),
+    }
+}
+
 /// serde-saphyr ends messages with positions (and advice for its API users); we report
 /// positions relative to the file and the advice means nothing to our users.
 fn strip_position(message: &str) -> String {
+    // serde_json's messages end the same way (" at line L column C").
     let message = message.trim();
     let message = message
         .find(" at line ")
@@ -168,7 +174,7 @@ fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
 fn parse_json(text: &str) -> Result<Vec<Document>, ParseError> {
     let StrictJson(value) = serde_json::from_str(text).map_err(|e| ParseError {
         line: Some(e.line()).filter(|l| *l > 0),
-        message: strip_json_position(&e.to_string()),
+        message: strip_position(&e.to_string()),
     })?;
     if value.is_null() {
         return Ok(Vec::new());
@@ -262,13 +268,6 @@ impl<'de> serde::de::Visitor<'de> for StrictJsonVisitor {
             object.insert(key, value);
         }
         Ok(Value::Object(object))
-    }
-}
-
-fn strip_json_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_owned(),
-        None => message.to_owned(),
     }
 }
 
