@@ -376,11 +376,10 @@ impl<'a> Collector<'a> {
                 }
             }
             Some(Value::Null) => {}
-            _ => self.error(
-                &source,
-                "document",
-                "kind: List has items that are not a list",
-            ),
+            _ => {
+                let what = format!("document {}", source.document);
+                self.error(&source, &what, "kind: List has items that are not a list");
+            }
         }
     }
 

@@ -393,6 +393,44 @@ fn cache_parses_each_blob_once_across_commits() {
 }
 
 #[test]
+fn renders_share_one_cache_across_threads() {
+    let fx = FixtureRepo::new();
+    fx.write("web.yaml", WEB);
+    fx.write("more.yaml", TWO_DOCS);
+    fx.commit("one");
+    let repo = EnvRepo::open(fx.dir()).unwrap();
+    let head = repo.resolve("HEAD").unwrap();
+    let opts = RenderOptions::new("", "default");
+    let counts: Vec<usize> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (repo, opts) = (repo.clone(), opts.clone());
+                scope.spawn(move || render(&repo, head, &opts).unwrap().manifests.len())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(counts, [3, 3, 3, 3]);
+    // Racing threads may each parse a blob once, never more; afterwards it is a hit.
+    let parsed = opts.cache.parse_count();
+    assert!((2..=8).contains(&parsed), "{parsed}");
+    render(&repo, head, &opts).unwrap();
+    assert_eq!(opts.cache.parse_count(), parsed);
+}
+
+#[test]
+fn list_items_that_are_not_a_list_are_an_error() {
+    let fx = FixtureRepo::new();
+    fx.write("list.yaml", "apiVersion: v1\nkind: List\nitems: {a: 1}\n");
+    fx.commit("bad list");
+    let rendered = render_at(&fx, "HEAD", &RenderOptions::new("", "default"));
+    assert_eq!(
+        errors(&rendered),
+        ["list.yaml:1: document 0: kind: List has items that are not a list"]
+    );
+}
+
+#[test]
 fn kustomize_unit_maps_resources_to_their_files() {
     let fx = FixtureRepo::new();
     fx.write(
