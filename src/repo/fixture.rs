@@ -28,7 +28,18 @@ impl FixtureRepo {
 
     /// Runs git in the work tree with a sealed, fixed environment; returns stdout.
     pub(crate) fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
+        let out = self.command(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("git");
+        command
             .args(args)
             .current_dir(self.dir())
             .env_clear()
@@ -40,15 +51,28 @@ impl FixtureRepo {
             .env("GIT_COMMITTER_NAME", "Ada Example")
             .env("GIT_COMMITTER_EMAIL", "ada@example.com")
             .env("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z")
-            .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z")
-            .output()
+            .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z");
+        command
+    }
+
+    /// Runs git with `input` on stdin; returns stdout trimmed.
+    pub(crate) fn git_stdin(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
     /// Writes a file (creating directories).

@@ -270,6 +270,14 @@ impl EnvRepo {
                 continue;
             }
             let relative = entry.filepath.to_str_lossy();
+            // git refuses such names on checkout; a crafted tree could use them to write
+            // outside `dest`.
+            if relative
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == ".." || c.contains('\\'))
+            {
+                continue;
+            }
             let target = dest.join(relative.as_ref());
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(|source| RepoError::Write {
@@ -493,6 +501,27 @@ mod tests {
             "a: 1\n"
         );
         assert!(!out.path().join("apps/sub").exists());
+    }
+
+    #[test]
+    fn materialize_never_writes_outside_dest() {
+        let fx = FixtureRepo::new();
+        let blob = fx.git_stdin(&["hash-object", "-w", "--stdin"], "evil\n");
+        let inner = fx.git_stdin(&["mktree"], &format!("100644 blob {blob}\tescaped.yaml\n"));
+        let tree = fx.git_stdin(
+            &["mktree"],
+            &format!("040000 tree {inner}\t..\n100644 blob {blob}\tok.yaml\n"),
+        );
+        let commit = fx.git(&["commit-tree", &tree, "-m", "crafted"]);
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let commit = repo.resolve(commit.trim()).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("dest");
+        repo.materialize(commit, &dest).unwrap();
+        assert!(dest.join("ok.yaml").is_file());
+        assert!(!out.path().join("escaped.yaml").exists());
+        let listed = repo.tree_entries(commit, "").unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
     }
 
     #[test]
