@@ -2,8 +2,10 @@
 //! temp copy of the commit's tree (bases may reference `../` directories), with origin
 //! annotations switched on in the copy so each rendered resource maps back to its file.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -153,16 +155,25 @@ pub fn build(
     let unit_dir = root.join(&unit.dir);
     // Plugins and exec functions stay off: kustomize's default, and we never pass the flags
     // that enable them, so a repo cannot run code on the operator's machine.
-    let output = Command::new(kubectl)
+    let mut command = Command::new(kubectl);
+    command
         .arg("kustomize")
         .arg(&unit_dir)
-        .output()
-        .map_err(|e| {
-            unit_error(format!(
-                "cannot run {} kustomize: {e} (install kubectl or set KUBECTL_PATH)",
-                kubectl.display()
-            ))
-        })?;
+        // Remote bases are fetched with git: it must never prompt on the operator's terminal.
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null());
+    let output = run_with_timeout(command, BUILD_TIMEOUT).map_err(|e| {
+        unit_error(format!(
+            "cannot run {} kustomize: {e} (install kubectl or set KUBECTL_PATH)",
+            kubectl.display()
+        ))
+    })?;
+    let Some(output) = output else {
+        return Err(unit_error(format!(
+            "kubectl kustomize did not finish within {}s (a remote base that does not answer?)",
+            BUILD_TIMEOUT.as_secs()
+        )));
+    };
     let root_prefix = format!("{}/", root.display());
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr)
@@ -196,6 +207,51 @@ pub fn build(
         out.push((value, source));
     }
     Ok(out)
+}
+
+/// Longest a kustomize build may take; remote bases can hang on the network.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `command` to completion and collects its output, or kills it after `timeout` (`None`).
+fn run_with_timeout(mut command: Command, timeout: Duration) -> std::io::Result<Option<Output>> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Drain both pipes on their own threads so a chatty child never blocks on a full pipe.
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    Ok(status.map(|status| Output {
+        status,
+        stdout,
+        stderr,
+    }))
+}
+
+/// Reads a child's pipe to the end on a thread.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            // A read error leaves what was read; the exit status tells what happened.
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
 }
 
 /// Adds `originAnnotations` to the kustomization's `buildMetadata` in the temp copy.
@@ -366,6 +422,24 @@ mod tests {
             Some("svc.yaml")
         );
         assert_eq!(resolve_relative("a", "../../x.yaml"), None);
+    }
+
+    #[test]
+    fn slow_commands_are_killed() {
+        let mut sleep = Command::new("sleep");
+        sleep.arg("5");
+        let started = Instant::now();
+        let out = run_with_timeout(sleep, Duration::from_millis(200)).unwrap();
+        assert!(out.is_none());
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let mut echo = Command::new("sh");
+        echo.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let out = run_with_timeout(echo, Duration::from_secs(10))
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+        assert_eq!(out.status.code(), Some(3));
     }
 
     #[test]
