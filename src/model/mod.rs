@@ -5,6 +5,7 @@ pub mod mask;
 pub mod normalize;
 pub mod path;
 pub mod quantity;
+pub mod scope;
 
 use std::fmt;
 

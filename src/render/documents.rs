@@ -1,0 +1,523 @@
+//! Parsing one file into its documents with exact line ranges.
+//!
+//! YAML is split into documents at `---` / `...` marker lines first, then each document is parsed
+//! on its own. Splitting by lines is exact, not a heuristic: YAML forbids a line starting with
+//! `---` or `...` followed by a space or line end inside any node (`c-forbidden`), so such a
+//! line always is a document boundary. Parsing per document keeps the document index of empty
+//! and `null` documents, which serde-saphyr's multi-document API skips silently.
+
+use serde_json::Value;
+
+/// One non-empty document of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// Index of the document in the file, from 0; empty and `null` documents count.
+    pub index: usize,
+    /// First line of the document's content, from 1 (leading blank and comment lines and the
+    /// `---` marker are not content).
+    pub line: usize,
+    /// Last line of the document's content, inclusive (trailing blank and comment lines are not).
+    pub end_line: usize,
+    /// The document as JSON.
+    pub value: Value,
+}
+
+/// A file that does not parse: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// Line in the file, from 1, when known.
+    pub line: Option<usize>,
+    /// The parser's message, without position.
+    pub message: String,
+}
+
+/// File formats the renderer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// `*.yaml`, `*.yml`: multi-document YAML.
+    Yaml,
+    /// `*.json`: one JSON value.
+    Json,
+}
+
+impl Format {
+    /// The format of a file by its extension, `None` for files that are not manifests.
+    pub fn of(path: &str) -> Option<Self> {
+        let lower = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+        if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+            Some(Self::Yaml)
+        } else if lower.ends_with(".json") {
+            Some(Self::Json)
+        } else {
+            None
+        }
+    }
+}
+
+/// Parses file content in the given format. Empty and `null` documents are left out.
+pub fn parse(format: Format, bytes: &[u8]) -> Result<Vec<Document>, ParseError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| ParseError {
+        line: Some(
+            bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1,
+        ),
+        message: "file is not valid UTF-8".to_owned(),
+    })?;
+    // A byte-order mark is allowed at the start of a stream; it is not content.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match format {
+        Format::Yaml => parse_yaml(text),
+        Format::Json => parse_json(text),
+    }
+}
+
+/// Options hardened for untrusted input: duplicate keys are errors (the default), and alias
+/// expansion is bounded so a "billion laughs" document fails fast instead of eating memory.
+pub(crate) fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_aliases: 10_000,
+            max_anchors: 10_000,
+            max_depth: 128,
+            max_documents: 2,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 200_000,
+            max_replay_stack_depth: 32,
+        },
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        legacy_octal_numbers: true,
+        with_snippet: false,
+        emit_comments: false,
+    }
+}
+
+/// Parses one YAML document's text; `None` for an empty or `null` document.
+pub(crate) fn parse_yaml_document(text: &str) -> Result<Option<Value>, ParseError> {
+    let value: Option<Value> =
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| yaml_error(&e))?;
+    Ok(value.filter(|v| !v.is_null()).map(|mut v| {
+        integral_floats_to_ints(&mut v);
+        v
+    }))
+}
+
+/// kubectl turns YAML into JSON through Go's float64, so `1.0` and `1e3` reach the API server as
+/// `1` and `1000`; doing the same keeps such values from looking like drift.
+fn integral_floats_to_ints(value: &mut Value) {
+    // Beyond 2^53 a float no longer holds every integer exactly; leave those as they are.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= EXACT
+            {
+                // The guard above makes the cast exact.
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_ints),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_to_ints),
+        _ => {}
+    }
+}
+
+/// A serde-saphyr error as a [`ParseError`] with the line of the input given to it.
+pub(crate) fn yaml_error(error: &serde_saphyr::Error) -> ParseError {
+    ParseError {
+        line: error
+            .location()
+            .and_then(|l| usize::try_from(l.line()).ok())
+            .filter(|l| *l > 0),
+        message: strip_position(&error.to_string()),
+    }
+}
+
+/// serde-saphyr ends messages with positions (and advice for its API users); we report
+/// positions relative to the file and the advice means nothing to our users.
+fn strip_position(message: &str) -> String {
+    // serde_json's messages end the same way (" at line L column C").
+    let message = message.trim();
+    let message = message
+        .find(" at line ")
+        .map_or(message, |at| &message[..at]);
+    message
+        .replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+        .trim_end()
+        .to_owned()
+}
+
+fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
+    let mut documents = Vec::new();
+    for (index, segment) in split_documents(text).into_iter().enumerate() {
+        let body = &text[segment.bytes.clone()];
+        let value = parse_yaml_document(body).map_err(|e| ParseError {
+            line: Some(segment.first_line + e.line.unwrap_or(1) - 1),
+            message: e.message,
+        })?;
+        if let (Some(value), Some((line, end_line))) = (value, segment.content) {
+            documents.push(Document {
+                index,
+                line,
+                end_line,
+                value,
+            });
+        }
+    }
+    Ok(documents)
+}
+
+fn parse_json(text: &str) -> Result<Vec<Document>, ParseError> {
+    let StrictJson(value) = serde_json::from_str(text).map_err(|e| ParseError {
+        line: Some(e.line()).filter(|l| *l > 0),
+        message: strip_position(&e.to_string()),
+    })?;
+    if value.is_null() {
+        return Ok(Vec::new());
+    }
+    let mut value = value;
+    integral_floats_to_ints(&mut value);
+    let content: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, _)| i + 1)
+        .collect();
+    Ok(vec![Document {
+        index: 0,
+        line: content.first().copied().unwrap_or(1),
+        end_line: content.last().copied().unwrap_or(1),
+        value,
+    }])
+}
+
+/// A JSON value that refuses duplicate object keys, as YAML parsing does (serde_json keeps the
+/// last one silently, which would hide a mistake from the user).
+struct StrictJson(Value);
+
+impl<'de> serde::Deserialize<'de> for StrictJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(StrictJsonVisitor)
+            .map(StrictJson)
+    }
+}
+
+struct StrictJsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictJsonVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictJson(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate mapping key: {key}"
+                )));
+            }
+            let StrictJson(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// One document's slice of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Segment {
+    /// Byte range of the document text, its `---` marker line included.
+    bytes: std::ops::Range<usize>,
+    /// Line number (from 1) of the first line of `bytes`.
+    first_line: usize,
+    /// First and last content line, `None` when the document has no content.
+    content: Option<(usize, usize)>,
+}
+
+/// How a line takes part in document structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineKind {
+    /// `---` starting a document, with content after the marker on the same line or not.
+    Start { has_content: bool },
+    /// `...` ending a document.
+    End,
+    /// Blank, comment, or directive (`%YAML`): not content.
+    Blank,
+    /// Anything else.
+    Content,
+}
+
+fn classify(line: &str) -> LineKind {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let marker_rest = |marker: &str| {
+        line.strip_prefix(marker)
+            .filter(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+    };
+    if let Some(rest) = marker_rest("---") {
+        let rest = rest.trim();
+        return LineKind::Start {
+            has_content: !rest.is_empty() && !rest.starts_with('#'),
+        };
+    }
+    if marker_rest("...").is_some() {
+        return LineKind::End;
+    }
+    let trimmed = line.trim();
+    if trimmed.is_empty() || trimmed.starts_with('#') || line.starts_with('%') {
+        LineKind::Blank
+    } else {
+        LineKind::Content
+    }
+}
+
+/// Splits a YAML stream into its documents. A stretch before the first `---` (or after a `...`)
+/// holding no content is not a document; a `---` always starts one, even an empty one.
+fn split_documents(text: &str) -> Vec<Segment> {
+    let mut segments = Vec::new();
+    let mut current: Option<Segment> = None;
+    let mut explicit = false;
+    let mut offset = 0;
+    let finish = |segment: Option<Segment>, explicit: bool, out: &mut Vec<Segment>| {
+        if let Some(segment) = segment
+            && (explicit || segment.content.is_some())
+        {
+            out.push(segment);
+        }
+    };
+    for (number, line) in text
+        .split_inclusive('\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+    {
+        let range = offset..offset + line.len();
+        offset = range.end;
+        let kind = classify(line.strip_suffix('\n').unwrap_or(line));
+        match kind {
+            LineKind::Start { has_content } => {
+                finish(current.take(), explicit, &mut segments);
+                explicit = true;
+                current = Some(Segment {
+                    bytes: range,
+                    first_line: number,
+                    content: has_content.then_some((number, number)),
+                });
+            }
+            LineKind::End => {
+                if let Some(segment) = current.as_mut() {
+                    segment.bytes.end = range.end;
+                }
+                finish(current.take(), explicit, &mut segments);
+                explicit = false;
+            }
+            LineKind::Blank | LineKind::Content => {
+                let segment = current.get_or_insert(Segment {
+                    bytes: range.start..range.start,
+                    first_line: number,
+                    content: None,
+                });
+                segment.bytes.end = range.end;
+                if kind == LineKind::Content {
+                    let first = segment.content.map_or(number, |(first, _)| first);
+                    segment.content = Some((first, number));
+                }
+            }
+        }
+    }
+    finish(current, explicit, &mut segments);
+    segments
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn yaml(text: &str) -> Result<Vec<Document>, ParseError> {
+        parse(Format::Yaml, text.as_bytes())
+    }
+
+    fn ranges(docs: &[Document]) -> Vec<(usize, usize, usize)> {
+        docs.iter().map(|d| (d.index, d.line, d.end_line)).collect()
+    }
+
+    #[test]
+    fn multi_document_line_ranges() {
+        let text = "\
+# leading comment
+apiVersion: v1
+kind: ConfigMap
+
+# trailing comment
+---
+# about b
+b: 2
+c:
+  - x
+
+---
+---
+null
+--- # comment after marker
+d: 4
+...
+# after end
+--- {e: 5}
+";
+        let docs = yaml(text).unwrap();
+        assert_eq!(
+            ranges(&docs),
+            [(0, 2, 3), (1, 8, 10), (4, 16, 16), (5, 19, 19)]
+        );
+        assert_eq!(
+            docs[0].value,
+            json!({"apiVersion": "v1", "kind": "ConfigMap"})
+        );
+        assert_eq!(docs[1].value, json!({"b": 2, "c": ["x"]}));
+        assert_eq!(docs[3].value, json!({"e": 5}));
+    }
+
+    #[test]
+    fn leading_marker_and_empty_file() {
+        assert_eq!(ranges(&yaml("---\na: 1\n").unwrap()), [(0, 2, 2)]);
+        assert_eq!(ranges(&yaml("# only a comment\n").unwrap()), []);
+        assert_eq!(ranges(&yaml("").unwrap()), []);
+        assert_eq!(ranges(&yaml("---\n---\na: 1").unwrap()), [(1, 3, 3)]);
+        // CRLF line ends keep the same numbering.
+        assert_eq!(
+            ranges(&yaml("a: 1\r\n---\r\nb: 2\r\n").unwrap()),
+            [(0, 1, 1), (1, 3, 3)]
+        );
+    }
+
+    #[test]
+    fn block_scalar_with_dashes_is_not_a_marker() {
+        let text = "data:\n  script: |\n    ---\n    echo\n";
+        let docs = yaml(text).unwrap();
+        assert_eq!(ranges(&docs), [(0, 1, 4)]);
+        assert_eq!(docs[0].value["data"]["script"], json!("---\necho\n"));
+    }
+
+    #[test]
+    fn syntax_error_line_is_file_relative() {
+        let text = "a: 1\n---\nb: 2\nc: [unclosed\n";
+        let err = yaml(text).unwrap_err();
+        assert!(err.line.is_some_and(|l| (4..=5).contains(&l)), "{err:?}");
+        assert!(!err.message.contains(" at line "), "{err:?}");
+    }
+
+    #[test]
+    fn scalars_resolve_like_kubectl() {
+        // kubectl's YAML (go-yaml v2, YAML 1.1): `yes`/`on` are booleans, `0777` is octal, and
+        // numbers travel as float64 so integral floats become integers.
+        let docs = yaml("a: yes\nb: on\nc: 0777\nd: 1.0\ne: 1e3\nf: 1.5\ng: '1'\nh: 2024-01-01\n")
+            .unwrap();
+        assert_eq!(
+            docs[0].value,
+            json!({"a": true, "b": true, "c": 511, "d": 1, "e": 1000, "f": 1.5, "g": "1", "h": "2024-01-01"})
+        );
+        assert_eq!(
+            serde_json::to_string(&docs[0].value["d"]).unwrap(),
+            "1",
+            "no trailing .0"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let err = yaml("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err:?}");
+        assert_eq!(err.message, "duplicate mapping key: a");
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let prev = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+            ));
+        }
+        let err = yaml(&text).unwrap_err();
+        assert!(err.message.contains("alias"), "{err:?}");
+    }
+
+    #[test]
+    fn json_document() {
+        let docs = parse(Format::Json, b"\n{\n  \"a\": 1\n}\n\n").unwrap();
+        assert_eq!(ranges(&docs), [(0, 2, 4)]);
+        let err = parse(Format::Json, b"{\n  \"a\": 1,\n}\n").unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert!(parse(Format::Json, b"null").unwrap().is_empty());
+        let err = parse(Format::Json, b"{\n  \"a\": 1,\n  \"a\": 2\n}\n").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err:?}");
+        assert_eq!(err.message, "duplicate mapping key: a");
+        let docs = parse(Format::Json, br#"{"n": [1, -2, 1.5, true, null, "s"]}"#).unwrap();
+        assert_eq!(
+            docs[0].value,
+            serde_json::json!({"n": [1, -2, 1.5, true, null, "s"]})
+        );
+    }
+
+    #[test]
+    fn formats_by_extension() {
+        assert_eq!(Format::of("a/b.YAML"), Some(Format::Yaml));
+        assert_eq!(Format::of("b.yml"), Some(Format::Yaml));
+        assert_eq!(Format::of("b.json"), Some(Format::Json));
+        assert_eq!(Format::of("yaml/README.md"), None);
+    }
+
+    #[test]
+    fn invalid_utf8_names_line() {
+        let err = parse(Format::Yaml, b"a: 1\nb: \xff\n").unwrap_err();
+        assert_eq!(err.line, Some(2));
+    }
+}

@@ -1,0 +1,454 @@
+//! Kustomize units: a directory holding a kustomization is built with `kubectl kustomize` from a
+//! temp copy of the commit's tree (bases may reference `../` directories), with origin
+//! annotations switched on in the copy so each rendered resource maps back to its file.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::model::Source;
+use crate::repo::{EnvRepo, ObjectId, TreeFile, join_path, normalize_path};
+
+use super::documents::{self, Format};
+use super::{RenderCache, RenderError};
+
+/// File names that make a directory a kustomize unit, in kustomize's order of preference.
+pub const KUSTOMIZATION_FILES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Annotation kustomize writes with `buildMetadata: [originAnnotations]`.
+const ORIGIN_ANNOTATION: &str = "config.kubernetes.io/origin";
+
+/// A directory built as one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    /// Repo-relative directory.
+    pub dir: String,
+    /// Repo-relative path of its kustomization file.
+    pub kustomization: String,
+}
+
+impl Unit {
+    /// Whether a repo-relative file lies in this unit's directory or below.
+    pub fn contains(&self, file: &str) -> bool {
+        self.dir.is_empty()
+            || file
+                .strip_prefix(self.dir.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+/// The kustomize units among `files`: the topmost directories holding a kustomization file.
+/// A kustomization below another unit is part of it (typically a base it references).
+pub fn find_units(files: &[TreeFile]) -> Vec<Unit> {
+    let mut candidates: Vec<Unit> = Vec::new();
+    for file in files {
+        let (dir, name) = file.path.rsplit_once('/').unwrap_or(("", &file.path));
+        let Some(rank) = KUSTOMIZATION_FILES.iter().position(|k| *k == name) else {
+            continue;
+        };
+        match candidates.iter_mut().find(|u| u.dir == dir) {
+            // Two kustomization files in one directory: kustomize takes the first of its list.
+            Some(existing) => {
+                let existing_name = existing.kustomization.rsplit('/').next().unwrap_or("");
+                let existing_rank = KUSTOMIZATION_FILES
+                    .iter()
+                    .position(|k| *k == existing_name)
+                    .unwrap_or(usize::MAX);
+                if rank < existing_rank {
+                    existing.kustomization = file.path.clone();
+                }
+            }
+            None => candidates.push(Unit {
+                dir: dir.to_owned(),
+                kustomization: file.path.clone(),
+            }),
+        }
+    }
+    let topmost: Vec<Unit> = candidates
+        .iter()
+        .filter(|u| {
+            !candidates
+                .iter()
+                .any(|other| other.dir != u.dir && other.contains(&u.kustomization))
+        })
+        .cloned()
+        .collect();
+    topmost
+}
+
+/// The kubectl binary: `$KUBECTL_PATH` when kubectl set it (we run as its plugin), else `kubectl`.
+pub fn default_kubectl() -> PathBuf {
+    std::env::var_os("KUBECTL_PATH")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("kubectl"))
+}
+
+/// A commit's tree written to a temp dir once per render and shared by its units; removed on
+/// drop.
+pub struct Workspace {
+    dir: PathBuf,
+}
+
+impl Workspace {
+    /// Materializes `commit` into a fresh temp dir.
+    pub fn new(repo: &EnvRepo, commit: ObjectId) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "kubectl-gitops-kustomize-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        // `create_dir`, not `create_dir_all`: fails rather than reuse a directory someone
+        // planted at the name.
+        std::fs::create_dir(&dir).map_err(|e| {
+            format!(
+                "cannot create a temp dir for kustomize at {}: {e}",
+                dir.display()
+            )
+        })?;
+        let workspace = Self { dir };
+        repo.materialize(commit, &workspace.dir)
+            .map_err(|e| e.to_string())?;
+        Ok(workspace)
+    }
+
+    fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        // Best effort: a leftover temp dir is harmless and the OS cleans it eventually.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Builds one unit and maps each resource back to its source file. The error is kustomize's
+/// message (temp paths made repo-relative), for a [`RenderError`] on the unit's directory.
+pub fn build(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    unit: &Unit,
+    workspace: &Workspace,
+    kubectl: &Path,
+    cache: &RenderCache,
+) -> Result<Vec<(Value, Source)>, RenderError> {
+    let unit_error = |message: String| RenderError {
+        file: if unit.dir.is_empty() {
+            ".".to_owned()
+        } else {
+            unit.dir.clone()
+        },
+        line: None,
+        message,
+    };
+    let root = workspace.path();
+    inject_origin_annotations(&root.join(&unit.kustomization)).map_err(|message| RenderError {
+        file: unit.kustomization.clone(),
+        line: message.0,
+        message: message.1,
+    })?;
+    let unit_dir = root.join(&unit.dir);
+    // Plugins and exec functions stay off: kustomize's default, and we never pass the flags
+    // that enable them, so a repo cannot run code on the operator's machine.
+    let mut command = Command::new(kubectl);
+    command
+        .arg("kustomize")
+        .arg(&unit_dir)
+        // Remote bases are fetched with git: it must never prompt on the operator's terminal.
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null());
+    let output = run_with_timeout(command, BUILD_TIMEOUT).map_err(|e| {
+        unit_error(format!(
+            "cannot run {} kustomize: {e} (install kubectl or set KUBECTL_PATH)",
+            kubectl.display()
+        ))
+    })?;
+    let Some(output) = output else {
+        return Err(unit_error(format!(
+            "kubectl kustomize did not finish within {}s (a remote base that does not answer?)",
+            BUILD_TIMEOUT.as_secs()
+        )));
+    };
+    let root_prefix = format!("{}/", root.display());
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr)
+            .replace(&root_prefix, "")
+            .replace(&root.display().to_string(), ".");
+        return Err(unit_error(format!(
+            "kubectl kustomize failed: {}",
+            stderr.trim()
+        )));
+    }
+    let rendered = documents::parse(Format::Yaml, &output.stdout).map_err(|e| {
+        unit_error(format!(
+            "cannot parse the output of kubectl kustomize: {} (line {})",
+            e.message,
+            e.line.unwrap_or(0)
+        ))
+    })?;
+    let mut out = Vec::with_capacity(rendered.len());
+    for doc in rendered {
+        let mut value = doc.value;
+        let origin = take_origin(&mut value);
+        let file = origin
+            .and_then(|o| resolve_relative(&unit.dir, &o))
+            .unwrap_or_else(|| unit.kustomization.clone());
+        let source = locate(repo, commit, cache, &file, &value).unwrap_or(Source {
+            file,
+            document: 0,
+            line: 1,
+            end_line: 1,
+        });
+        out.push((value, source));
+    }
+    Ok(out)
+}
+
+/// Longest a kustomize build may take; remote bases can hang on the network.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `command` to completion and collects its output, or kills it after `timeout` (`None`).
+fn run_with_timeout(mut command: Command, timeout: Duration) -> std::io::Result<Option<Output>> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Drain both pipes on their own threads so a chatty child never blocks on a full pipe.
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    Ok(status.map(|status| Output {
+        status,
+        stdout,
+        stderr,
+    }))
+}
+
+/// Reads a child's pipe to the end on a thread.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            // A read error leaves what was read; the exit status tells what happened.
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
+}
+
+/// Adds `originAnnotations` to the kustomization's `buildMetadata` in the temp copy.
+fn inject_origin_annotations(path: &Path) -> Result<(), (Option<usize>, String)> {
+    let bytes = std::fs::read(path).map_err(|e| (None, format!("cannot read: {e}")))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| (None, "not valid UTF-8".to_owned()))?;
+    let mut kustomization = documents::parse_yaml_document(text)
+        .map_err(|e| (e.line, e.message))?
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let Some(map) = kustomization.as_object_mut() else {
+        return Err((Some(1), "a kustomization must be a mapping".to_owned()));
+    };
+    let metadata = map
+        .entry("buildMetadata")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    let Some(list) = metadata.as_array_mut() else {
+        return Err((None, "buildMetadata must be a list".to_owned()));
+    };
+    if !list.iter().any(|v| v == "originAnnotations") {
+        list.push(Value::from("originAnnotations"));
+    }
+    // JSON is YAML, and serde_json writes it without loss.
+    let json = serde_json::to_vec_pretty(&kustomization)
+        .map_err(|e| (None, format!("cannot write: {e}")))?;
+    std::fs::write(path, json).map_err(|e| (None, format!("cannot write: {e}")))
+}
+
+/// Removes the origin annotation (and an emptied `annotations` map); returns its `path`, or
+/// for generated resources the file that configured the generator.
+fn take_origin(value: &mut Value) -> Option<String> {
+    let metadata = value.get_mut("metadata")?.as_object_mut()?;
+    let annotations = metadata.get_mut("annotations")?.as_object_mut()?;
+    let origin = annotations.shift_remove(ORIGIN_ANNOTATION)?;
+    if annotations.is_empty() {
+        metadata.shift_remove("annotations");
+    }
+    let origin = documents::parse_yaml_document(origin.as_str()?).ok()??;
+    // A remote base's path is inside that remote repo, not ours: the unit is the best source.
+    if origin.get("repo").is_some() {
+        return None;
+    }
+    origin
+        .get("path")
+        .or_else(|| origin.get("configuredIn"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// `dir` joined with a relative path that may climb with `..`; `None` when it leaves the repo.
+fn resolve_relative(dir: &str, relative: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    let joined = join_path(&normalize_path(dir), relative);
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// Finds the document of `file` at `commit` a rendered object came from: the only document of
+/// its kind, else the one whose name the rendered name contains (name prefixes and suffixes
+/// keep the original), else the first of its kind. For generated objects, whose file is the
+/// kustomization, no document has their kind: the first document stands for them.
+fn locate(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    cache: &RenderCache,
+    file: &str,
+    rendered: &Value,
+) -> Option<Source> {
+    let blob = repo.file_blob(commit, file).ok()??;
+    let format = Format::of(file).unwrap_or(Format::Yaml);
+    let parsed = cache.documents(repo, blob, format).ok()?;
+    let docs = parsed.as_ref().as_ref().ok()?;
+    let kind = rendered.get("kind").and_then(Value::as_str);
+    let name = rendered
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut candidates: Vec<_> = docs
+        .iter()
+        .filter(|d| d.value.get("kind").and_then(Value::as_str) == kind)
+        .collect();
+    if candidates.is_empty() {
+        candidates.extend(docs.first());
+    }
+    let doc = match candidates.as_slice() {
+        [only] => *only,
+        several => several
+            .iter()
+            .filter(|d| {
+                d.value
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !n.is_empty() && name.contains(n))
+            })
+            .max_by_key(|d| {
+                d.value
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .map_or(0, str::len)
+            })
+            .or_else(|| several.first())
+            .copied()?,
+    };
+    Some(Source {
+        file: file.to_owned(),
+        document: doc.index,
+        line: doc.line,
+        end_line: doc.end_line,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::FileKind;
+
+    fn file(path: &str) -> TreeFile {
+        TreeFile {
+            path: path.to_owned(),
+            blob: ObjectId::null(gix::hash::Kind::Sha1),
+            kind: FileKind::Regular,
+        }
+    }
+
+    #[test]
+    fn topmost_units_only() {
+        let files = [
+            file("apps/web/kustomization.yaml"),
+            file("apps/web/base/kustomization.yml"),
+            file("apps/web/deploy.yaml"),
+            file("apps/db/Kustomization"),
+            file("apps/db/kustomization.yaml"),
+            file("plain/cm.yaml"),
+        ];
+        let units = find_units(&files);
+        assert_eq!(
+            units,
+            [
+                Unit {
+                    dir: "apps/web".into(),
+                    kustomization: "apps/web/kustomization.yaml".into()
+                },
+                Unit {
+                    dir: "apps/db".into(),
+                    kustomization: "apps/db/kustomization.yaml".into()
+                },
+            ]
+        );
+        assert!(units[0].contains("apps/web/base/x.yaml"));
+        assert!(!units[0].contains("apps/webx/x.yaml"));
+    }
+
+    #[test]
+    fn relative_paths_resolve_inside_the_repo() {
+        assert_eq!(
+            resolve_relative("envs/prod", "../../base/d.yaml").as_deref(),
+            Some("base/d.yaml")
+        );
+        assert_eq!(
+            resolve_relative("", "svc.yaml").as_deref(),
+            Some("svc.yaml")
+        );
+        assert_eq!(resolve_relative("a", "../../x.yaml"), None);
+    }
+
+    #[test]
+    fn slow_commands_are_killed() {
+        let mut sleep = Command::new("sleep");
+        sleep.arg("5");
+        let started = Instant::now();
+        let out = run_with_timeout(sleep, Duration::from_millis(200)).unwrap();
+        assert!(out.is_none());
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let mut echo = Command::new("sh");
+        echo.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let out = run_with_timeout(echo, Duration::from_secs(10))
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+        assert_eq!(out.status.code(), Some(3));
+    }
+
+    #[test]
+    fn origin_annotation_is_taken_out() {
+        let mut value = serde_json::json!({
+            "kind": "ConfigMap",
+            "metadata": {"name": "x", "annotations": {ORIGIN_ANNOTATION: "path: ../base/cm.yaml\n"}}
+        });
+        assert_eq!(take_origin(&mut value).as_deref(), Some("../base/cm.yaml"));
+        assert_eq!(value["metadata"], serde_json::json!({"name": "x"}));
+    }
+}

@@ -1,0 +1,490 @@
+//! Desired state: the manifests of `--path` at a commit (SPEC §3), with the environment config
+//! (SPEC §8). Blocking; call it off the UI thread.
+//!
+//! ```no_run
+//! use kubectl_gitops::render::{render, RenderOptions};
+//! use kubectl_gitops::repo::EnvRepo;
+//!
+//! let repo = EnvRepo::open(".")?;
+//! let commit = repo.resolve("HEAD")?;
+//! let opts = RenderOptions::new("envs/prod", "default"); // offline scope table, fresh cache
+//! let rendered = render(&repo, commit, &opts)?;
+//! for error in &rendered.errors {
+//!     eprintln!("{error}"); // `file:line: message`; the command exits 2 when any
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Rules: every `*.yaml`/`*.yml`/`*.json` below the path (hidden directories and hidden files —
+//! `.gitlab-ci.yml`, the config file itself — skipped; symlinks skipped), multi-document, empty
+//! and `null` documents skipped, `kind: List` expanded (items keep the list document's
+//! [`Source`]); the topmost directories holding a kustomization are built with
+//! `kubectl kustomize` instead; files matching an `exclude` glob are skipped (a unit is skipped
+//! when its kustomization file is). Namespaced kinds get the default namespace when they set
+//! none; cluster-scoped kinds lose theirs; kinds of unknown scope keep what they say. A file
+//! that does not parse, a document without `apiVersion`/`kind`/`metadata.name`, and the second
+//! of two documents with the same identity are [`RenderError`]s; the rest still renders (the
+//! first of two duplicates is kept).
+
+pub mod config;
+pub mod documents;
+pub mod kustomize;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+
+use crate::model::scope::builtin_scope;
+use crate::model::{Manifest, ResourceId, Source, split_api_version};
+use crate::repo::{EnvRepo, FileKind, ObjectId, RepoError, join_path, normalize_path};
+
+pub use config::{CONFIG_FILE, ConfigError, EnvConfig};
+use documents::{Document, Format, ParseError};
+
+/// Scope of a kind: `Some(true)` namespaced, `Some(false)` cluster-scoped, `None` unknown.
+/// Arguments are the API group (`""` for core) and the kind.
+pub type ScopeLookup = Arc<dyn Fn(&str, &str) -> Option<bool> + Send + Sync>;
+
+/// What to render and how.
+#[derive(Clone)]
+pub struct RenderOptions {
+    /// `--path`: repo-relative directory of the environment (`""` for the root).
+    pub path: String,
+    /// Namespace for namespaced resources that set none (`-n`, else the context's, else
+    /// `default`).
+    pub default_namespace: String,
+    /// Scope of each kind: discovery when online, [`builtin_scope`] offline.
+    pub scope: ScopeLookup,
+    /// Parsed blobs and kustomize builds, shared across renders (clone it to share).
+    pub cache: RenderCache,
+    /// kubectl for kustomize units; `None` for `$KUBECTL_PATH`, else `kubectl` on `PATH`.
+    pub kubectl: Option<PathBuf>,
+}
+
+impl RenderOptions {
+    /// Options with the built-in scope table, a fresh cache and the default kubectl.
+    pub fn new(path: impl Into<String>, default_namespace: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            default_namespace: default_namespace.into(),
+            scope: Arc::new(builtin_scope),
+            cache: RenderCache::new(),
+            kubectl: None,
+        }
+    }
+}
+
+impl fmt::Debug for RenderOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RenderOptions")
+            .field("path", &self.path)
+            .field("default_namespace", &self.default_namespace)
+            .field("kubectl", &self.kubectl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The desired state at a commit.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The commit rendered.
+    pub commit: ObjectId,
+    /// Resources, in path order (files sorted, documents in file order).
+    pub manifests: Vec<Manifest>,
+    /// Per-file problems; non-empty means the command's exit code is 2.
+    pub errors: Vec<RenderError>,
+    /// The environment config read at the commit.
+    pub config: EnvConfig,
+}
+
+/// A problem with one file (or kustomize unit directory); the rest of the environment renders.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct RenderError {
+    /// Repo-relative file, or directory for a kustomize unit.
+    pub file: String,
+    /// Line in the file, from 1, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Problems that stop rendering altogether.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderFailure {
+    /// The repo could not be read (bad `--path`, corrupt objects).
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The config file is invalid; without it, excludes and ignore rules are unknown.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+type Parsed = Arc<Result<Vec<Document>, ParseError>>;
+type Built = Arc<Result<Vec<(Value, Source)>, RenderError>>;
+
+/// Cache of parsed blobs (by blob id) and kustomize builds (by root tree id and unit), shared
+/// across renders and threads. Keys are content addresses, so entries never go stale.
+#[derive(Clone, Default)]
+pub struct RenderCache {
+    inner: Arc<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    parsed: Mutex<HashMap<(ObjectId, Format), Parsed>>,
+    built: Mutex<HashMap<(ObjectId, String), Built>>,
+    parses: AtomicUsize,
+    builds: AtomicUsize,
+}
+
+/// A poisoned lock only means another render panicked mid-insert; the maps stay consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl RenderCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many blobs were parsed (cache misses) since creation.
+    pub fn parse_count(&self) -> usize {
+        self.inner.parses.load(Ordering::Relaxed)
+    }
+
+    /// How many kustomize builds ran (cache misses) since creation.
+    pub fn build_count(&self) -> usize {
+        self.inner.builds.load(Ordering::Relaxed)
+    }
+
+    /// Parsed documents of a blob, parsing it on first use.
+    pub(crate) fn documents(
+        &self,
+        repo: &EnvRepo,
+        blob: ObjectId,
+        format: Format,
+    ) -> Result<Parsed, RepoError> {
+        if let Some(hit) = lock(&self.inner.parsed).get(&(blob, format)) {
+            return Ok(Arc::clone(hit));
+        }
+        // Parse outside the lock: two threads may parse one blob twice, never block each other.
+        let bytes = repo.read_blob(blob)?;
+        let parsed = Arc::new(documents::parse(format, &bytes));
+        self.inner.parses.fetch_add(1, Ordering::Relaxed);
+        lock(&self.inner.parsed).insert((blob, format), Arc::clone(&parsed));
+        Ok(parsed)
+    }
+
+    fn build(
+        &self,
+        key: (ObjectId, String),
+        run: impl FnOnce() -> Result<Vec<(Value, Source)>, RenderError>,
+    ) -> Built {
+        if let Some(hit) = lock(&self.inner.built).get(&key) {
+            return Arc::clone(hit);
+        }
+        let built = Arc::new(run());
+        self.inner.builds.fetch_add(1, Ordering::Relaxed);
+        lock(&self.inner.built).insert(key, Arc::clone(&built));
+        built
+    }
+}
+
+impl fmt::Debug for RenderCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RenderCache")
+            .field("parses", &self.parse_count())
+            .field("builds", &self.build_count())
+            .finish()
+    }
+}
+
+/// Reads the config at `commit`: `.kubectl-gitops.yaml` in `path`, else at the repo root, else
+/// defaults. The environment name defaults to the last segment of `path`, or the repo's name.
+pub fn load_config(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    path: &str,
+) -> Result<EnvConfig, RenderFailure> {
+    let path = normalize_path(path);
+    let default_env = match path.rsplit('/').next() {
+        Some(last) if !last.is_empty() => last.to_owned(),
+        _ => repo.name(),
+    };
+    let mut candidates = vec![join_path(&path, CONFIG_FILE)];
+    if !path.is_empty() {
+        candidates.push(CONFIG_FILE.to_owned());
+    }
+    for candidate in candidates {
+        if let Some(blob) = repo.file_blob(commit, &candidate)? {
+            let bytes = repo.read_blob(blob)?;
+            return Ok(EnvConfig::parse(&bytes, &candidate, &default_env)?);
+        }
+    }
+    Ok(EnvConfig::defaults(default_env))
+}
+
+/// One thing to render, in path order.
+enum Work<'a> {
+    File(&'a crate::repo::TreeFile, Format),
+    Unit(kustomize::Unit),
+}
+
+/// Renders `opts.path` at `commit`. See the module docs for the rules.
+pub fn render(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+) -> Result<Rendered, RenderFailure> {
+    let path = normalize_path(&opts.path);
+    let files = repo.tree_entries(commit, &path)?;
+    let config = load_config(repo, commit, &path)?;
+    let relative = |file: &str| -> String {
+        if path.is_empty() {
+            file.to_owned()
+        } else {
+            file.strip_prefix(&format!("{path}/"))
+                .unwrap_or(file)
+                .to_owned()
+        }
+    };
+    let is_hidden_file = |file: &str| file.rsplit('/').next().is_some_and(|n| n.starts_with('.'));
+    let candidates: Vec<_> = files
+        .iter()
+        .filter(|f| f.kind != FileKind::Symlink)
+        .filter(|f| !is_hidden_file(&f.path) && !config.is_excluded(&relative(&f.path)))
+        .cloned()
+        .collect();
+    let units = kustomize::find_units(&candidates);
+
+    let mut work: Vec<(String, Work<'_>)> = Vec::new();
+    for unit in units.iter().cloned() {
+        work.push((unit.kustomization.clone(), Work::Unit(unit)));
+    }
+    for file in &candidates {
+        if units.iter().any(|u| u.contains(&file.path)) {
+            continue;
+        }
+        if let Some(format) = Format::of(&file.path) {
+            work.push((file.path.clone(), Work::File(file, format)));
+        }
+    }
+    work.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let mut out = Collector::new(opts);
+    let mut workspace: Option<kustomize::Workspace> = None;
+    let root_tree = repo.subtree_id(commit, "")?;
+    for (_, item) in work {
+        match item {
+            Work::File(file, format) => {
+                let parsed = opts.cache.documents(repo, file.blob, format)?;
+                match parsed.as_ref() {
+                    Ok(docs) => {
+                        for doc in docs {
+                            let source = Source {
+                                file: file.path.clone(),
+                                document: doc.index,
+                                line: doc.line,
+                                end_line: doc.end_line,
+                            };
+                            out.add_document(doc.value.clone(), source);
+                        }
+                    }
+                    Err(e) => out.errors.push(RenderError {
+                        file: file.path.clone(),
+                        line: e.line,
+                        message: format!("does not parse: {}", e.message),
+                    }),
+                }
+            }
+            Work::Unit(unit) => {
+                let key = (root_tree.unwrap_or(commit), unit.dir.clone());
+                let built = opts.cache.build(key, || {
+                    let workspace = match &workspace {
+                        Some(ws) => ws,
+                        None => workspace.insert(kustomize::Workspace::new(repo, commit).map_err(
+                            |message| RenderError {
+                                file: unit.dir.clone(),
+                                line: None,
+                                message,
+                            },
+                        )?),
+                    };
+                    let kubectl = opts
+                        .kubectl
+                        .clone()
+                        .unwrap_or_else(kustomize::default_kubectl);
+                    kustomize::build(repo, commit, &unit, workspace, &kubectl, &opts.cache)
+                });
+                match built.as_ref() {
+                    Ok(objects) => {
+                        for (value, source) in objects {
+                            out.add_object(value.clone(), source.clone(), None);
+                        }
+                    }
+                    Err(e) => out.errors.push(e.clone()),
+                }
+            }
+        }
+    }
+    Ok(Rendered {
+        commit,
+        manifests: out.manifests,
+        errors: out.errors,
+        config,
+    })
+}
+
+/// Accumulates manifests, checking identity and uniqueness.
+struct Collector<'a> {
+    opts: &'a RenderOptions,
+    manifests: Vec<Manifest>,
+    errors: Vec<RenderError>,
+    seen: HashMap<ResourceId, Source>,
+}
+
+impl<'a> Collector<'a> {
+    fn new(opts: &'a RenderOptions) -> Self {
+        Self {
+            opts,
+            manifests: Vec::new(),
+            errors: Vec::new(),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// A document of a plain file: a `kind: List` is expanded into its items.
+    fn add_document(&mut self, value: Value, source: Source) {
+        let is_list = value.get("kind").and_then(Value::as_str) == Some("List")
+            && value.get("items").is_some();
+        if !is_list {
+            self.add_object(value, source, None);
+            return;
+        }
+        match value.get("items") {
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.add_object(item.clone(), source.clone(), Some(i));
+                }
+            }
+            Some(Value::Null) => {}
+            _ => {
+                let what = format!("document {}", source.document);
+                self.error(&source, &what, "kind: List has items that are not a list");
+            }
+        }
+    }
+
+    fn error(&mut self, source: &Source, what: &str, message: &str) {
+        self.errors.push(RenderError {
+            file: source.file.clone(),
+            line: Some(source.line),
+            message: format!("{what}: {message}"),
+        });
+    }
+
+    fn add_object(&mut self, mut value: Value, source: Source, item: Option<usize>) {
+        let what = match item {
+            Some(i) => format!("document {} items[{i}]", source.document),
+            None => format!("document {}", source.document),
+        };
+        let Some(object) = value.as_object_mut() else {
+            self.error(
+                &source,
+                &what,
+                "not a Kubernetes object (expected a mapping)",
+            );
+            return;
+        };
+        let text = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let api_version = text(object.get("apiVersion"));
+        let kind = text(object.get("kind"));
+        let name = text(object.get("metadata").and_then(|m| m.get("name")));
+        let (Some(api_version), Some(kind), Some(name)) = (api_version, kind, name) else {
+            let missing: Vec<&str> = [
+                ("apiVersion", object.get("apiVersion")),
+                ("kind", object.get("kind")),
+                (
+                    "metadata.name",
+                    object.get("metadata").and_then(|m| m.get("name")),
+                ),
+            ]
+            .into_iter()
+            .filter(|(_, v)| text(*v).is_none())
+            .map(|(k, _)| k)
+            .collect();
+            self.error(
+                &source,
+                &what,
+                &format!(
+                    "missing {} (every resource needs apiVersion, kind and metadata.name)",
+                    missing.join(", ")
+                ),
+            );
+            return;
+        };
+        let (group, _) = split_api_version(&api_version);
+        let group = group.to_owned();
+        let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+            return;
+        };
+        let written = text(metadata.get("namespace"));
+        let namespace = match (self.opts.scope)(&group, &kind) {
+            Some(true) => {
+                let ns = written.unwrap_or_else(|| self.opts.default_namespace.clone());
+                // Right after `name`, where people write it, so the object reads naturally.
+                let at = metadata
+                    .keys()
+                    .position(|k| k == "name")
+                    .map_or(metadata.len(), |i| i + 1);
+                if metadata.contains_key("namespace") {
+                    metadata.insert("namespace".to_owned(), Value::from(ns.clone()));
+                } else {
+                    metadata.shift_insert(at, "namespace".to_owned(), Value::from(ns.clone()));
+                }
+                Some(ns)
+            }
+            Some(false) => {
+                metadata.shift_remove("namespace");
+                None
+            }
+            None => written,
+        };
+        let id = ResourceId {
+            group,
+            kind,
+            namespace,
+            name,
+        };
+        if let Some(first) = self.seen.get(&id) {
+            let message = format!(
+                "duplicate resource {id}: also defined at {}:{} (each resource must be defined once; the first is used)",
+                first.file, first.line
+            );
+            self.error(&source, &what, &message);
+            return;
+        }
+        self.seen.insert(id.clone(), source.clone());
+        self.manifests.push(Manifest {
+            id,
+            api_version,
+            object: value,
+            source,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

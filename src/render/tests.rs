@@ -1,0 +1,555 @@
+//! Rendering real repositories built with the git CLI.
+
+use serde_json::json;
+
+use super::*;
+use crate::repo::fixture::FixtureRepo;
+
+const WEB: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+";
+
+const TWO_DOCS: &str = "\
+# config and service
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: team
+data:
+  a: \"1\"
+---
+
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  ports: [{port: 80}]
+# trailing comment
+---
+";
+
+fn render_at(fx: &FixtureRepo, rev: &str, opts: &RenderOptions) -> Rendered {
+    let repo = EnvRepo::open(fx.dir()).unwrap();
+    let commit = repo.resolve(rev).unwrap();
+    render(&repo, commit, opts).unwrap()
+}
+
+fn ids(rendered: &Rendered) -> Vec<String> {
+    rendered
+        .manifests
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect()
+}
+
+fn sources(rendered: &Rendered) -> Vec<(String, usize, usize, usize)> {
+    rendered
+        .manifests
+        .iter()
+        .map(|m| {
+            (
+                m.source.file.clone(),
+                m.source.document,
+                m.source.line,
+                m.source.end_line,
+            )
+        })
+        .collect()
+}
+
+fn errors(rendered: &Rendered) -> Vec<String> {
+    rendered.errors.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn renders_head_and_an_older_revision() {
+    let fx = FixtureRepo::new();
+    fx.write("apps/web.yaml", WEB);
+    fx.commit("web");
+    fx.write("apps/more.yaml", TWO_DOCS);
+    fx.write("README.md", "not a manifest\n");
+    fx.commit("more");
+    let opts = RenderOptions::new("", "prod");
+    let head = render_at(&fx, "HEAD", &opts);
+    assert_eq!(
+        ids(&head),
+        [
+            "core/ConfigMap/team/settings",
+            "core/Service/prod/web",
+            "apps/Deployment/prod/web",
+        ]
+    );
+    assert!(head.errors.is_empty(), "{:?}", head.errors);
+    assert_eq!(head.commit.to_string(), fx.rev_parse("HEAD"));
+    let old = render_at(&fx, "HEAD~1", &opts);
+    assert_eq!(ids(&old), ["apps/Deployment/prod/web"]);
+    let web = &old.manifests[0];
+    assert_eq!(web.api_version, "apps/v1");
+    // The default namespace is written into the object, right after the name.
+    assert_eq!(
+        web.object["metadata"],
+        json!({"name": "web", "namespace": "prod"})
+    );
+    let keys: Vec<_> = web.object["metadata"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(keys, ["name", "namespace"]);
+    assert_eq!(
+        old.config.env,
+        fx.dir().file_name().unwrap().to_string_lossy()
+    );
+}
+
+#[test]
+fn multi_document_sources_are_exact() {
+    let fx = FixtureRepo::new();
+    fx.write("more.yaml", TWO_DOCS);
+    fx.commit("more");
+    let rendered = render_at(&fx, "HEAD", &RenderOptions::new("", "default"));
+    assert_eq!(
+        sources(&rendered),
+        [
+            ("more.yaml".to_owned(), 0, 2, 8),
+            ("more.yaml".to_owned(), 1, 11, 16),
+        ]
+    );
+    // The line range holds exactly the document's content.
+    let lines: Vec<&str> = TWO_DOCS.lines().collect();
+    assert_eq!(lines[1], "apiVersion: v1");
+    assert_eq!(lines[7], "  a: \"1\"");
+    assert_eq!(lines[15], "  ports: [{port: 80}]");
+}
+
+#[test]
+fn path_restricts_and_hidden_entries_are_skipped() {
+    let fx = FixtureRepo::new();
+    fx.write("envs/prod/web.yaml", WEB);
+    fx.write("envs/prod/.hidden/cm.yaml", TWO_DOCS);
+    fx.write("envs/prod/.gitlab-ci.yml", "stages: [build]\n");
+    fx.write("envs/dev/web.yaml", WEB);
+    fx.write(".github/workflows/ci.yaml", "on: push\n");
+    fx.commit("envs");
+    let rendered = render_at(&fx, "HEAD", &RenderOptions::new("envs/prod/", "default"));
+    assert_eq!(
+        sources(&rendered),
+        [("envs/prod/web.yaml".to_owned(), 0, 1, 6)]
+    );
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    assert_eq!(rendered.config.env, "prod");
+    // From the root, `.github` is skipped (it would not render), and the same identity in two
+    // environments rendered together is a duplicate.
+    let all = render_at(&fx, "HEAD", &RenderOptions::new("", "default"));
+    assert_eq!(sources(&all), [("envs/dev/web.yaml".to_owned(), 0, 1, 6)]);
+    assert_eq!(all.errors.len(), 1, "{:?}", all.errors);
+    assert!(
+        all.errors[0]
+            .to_string()
+            .starts_with("envs/prod/web.yaml:1: document 0: duplicate resource apps/Deployment/default/web: also defined at envs/dev/web.yaml:1"),
+        "{:?}",
+        all.errors
+    );
+}
+
+#[test]
+fn duplicate_identity_names_both_files() {
+    let fx = FixtureRepo::new();
+    fx.write("a/web.yaml", WEB);
+    fx.write("b/web-copy.yaml", &format!("# copy\n{WEB}"));
+    fx.commit("dup");
+    let rendered = render_at(&fx, "HEAD", &RenderOptions::new("", "default"));
+    assert_eq!(sources(&rendered), [("a/web.yaml".to_owned(), 0, 1, 6)]);
+    assert_eq!(
+        errors(&rendered),
+        [
+            "b/web-copy.yaml:2: document 0: duplicate resource apps/Deployment/default/web: also \
+          defined at a/web.yaml:1 (each resource must be defined once; the first is used)"
+        ]
+    );
+}
+
+#[test]
+fn list_is_expanded_and_json_is_read() {
+    let fx = FixtureRepo::new();
+    fx.write(
+        "list.yaml",
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: one}\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: team, namespace: oops}\n",
+    );
+    fx.write(
+        "sa.json",
+        "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"ServiceAccount\",\n  \"metadata\": {\"name\": \"bot\"}\n}\n",
+    );
+    fx.commit("list");
+    let rendered = render_at(&fx, "HEAD", &RenderOptions::new("", "apps"));
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    assert_eq!(
+        ids(&rendered),
+        [
+            "core/ConfigMap/apps/one",
+            "core/Namespace/_/team",
+            "core/ServiceAccount/apps/bot",
+        ]
+    );
+    // Cluster-scoped: the namespace is cleared from the object too.
+    assert_eq!(
+        rendered.manifests[1].object["metadata"],
+        json!({"name": "team"})
+    );
+    assert_eq!(
+        sources(&rendered),
+        [
+            ("list.yaml".to_owned(), 0, 1, 9),
+            ("list.yaml".to_owned(), 0, 1, 9),
+            ("sa.json".to_owned(), 0, 1, 5),
+        ]
+    );
+}
+
+#[test]
+fn unknown_scope_keeps_what_is_written() {
+    let fx = FixtureRepo::new();
+    fx.write(
+        "crs.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: a}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: b, namespace: x}\n",
+    );
+    fx.commit("crs");
+    let mut opts = RenderOptions::new("", "default");
+    let rendered = render_at(&fx, "HEAD", &opts);
+    assert_eq!(
+        ids(&rendered),
+        ["example.com/Widget/_/a", "example.com/Widget/x/b"]
+    );
+    // Discovery says namespaced: the default fills in.
+    opts.scope =
+        Arc::new(|group, kind| (group == "example.com" && kind == "Widget").then_some(true));
+    let rendered = render_at(&fx, "HEAD", &opts);
+    assert_eq!(
+        ids(&rendered),
+        ["example.com/Widget/default/a", "example.com/Widget/x/b"]
+    );
+}
+
+#[test]
+fn malformed_file_is_reported_and_the_rest_renders() {
+    let fx = FixtureRepo::new();
+    fx.write(
+        "a-bad.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n",
+    );
+    fx.write(
+        "b-dupkey.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nkind: Secret\n",
+    );
+    fx.write("c-web.yaml", WEB);
+    fx.write("d-bad.json", "{\"a\": }\n");
+    fx.commit("bad");
+    let rendered = render_at(&fx, "HEAD", &RenderOptions::new("", "default"));
+    assert_eq!(ids(&rendered), ["apps/Deployment/default/web"]);
+    let errs = &rendered.errors;
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert_eq!(errs[0].file, "a-bad.yaml");
+    assert!(
+        errs[0].line.is_some_and(|l| (4..=5).contains(&l)),
+        "{errs:?}"
+    );
+    assert_eq!(
+        errs[1].to_string(),
+        "b-dupkey.yaml:3: does not parse: duplicate mapping key: kind"
+    );
+    assert_eq!(errs[2].file, "d-bad.json");
+    assert_eq!(errs[2].line, Some(1));
+}
+
+#[test]
+fn missing_identity_fields_name_file_and_line() {
+    let fx = FixtureRepo::new();
+    fx.write(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels: {a: b}\n---\n- just\n- a list\n",
+    );
+    fx.commit("missing");
+    let rendered = render_at(&fx, "HEAD", &RenderOptions::new("", "default"));
+    assert_eq!(ids(&rendered), ["core/ConfigMap/default/ok"]);
+    assert_eq!(
+        errors(&rendered),
+        [
+            "cm.yaml:6: document 1: missing metadata.name (every resource needs apiVersion, kind and metadata.name)",
+            "cm.yaml:11: document 2: not a Kubernetes object (expected a mapping)",
+        ]
+    );
+}
+
+#[test]
+fn exclude_globs_and_config_lookup() {
+    let fx = FixtureRepo::new();
+    fx.write(".kubectl-gitops.yaml", "env: from-root\n");
+    fx.write("envs/prod/web.yaml", WEB);
+    fx.write("envs/prod/db.secret.yaml", "not: [valid\n");
+    fx.write("envs/prod/docs/example.yaml", "also: [not valid\n");
+    fx.commit("root config");
+    let opts = RenderOptions::new("envs/prod", "default");
+    let rendered = render_at(&fx, "HEAD", &opts);
+    assert_eq!(rendered.config.env, "from-root");
+    assert_eq!(
+        rendered.config.file.as_deref(),
+        Some(".kubectl-gitops.yaml")
+    );
+    assert_eq!(rendered.errors.len(), 2, "{:?}", rendered.errors);
+    fx.write(
+        "envs/prod/.kubectl-gitops.yaml",
+        "exclude: [\"**/*.secret.yaml\", \"docs/**\"]\nsync: {concurrency: 2}\n",
+    );
+    fx.commit("env config");
+    let rendered = render_at(&fx, "HEAD", &opts);
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    assert_eq!(ids(&rendered), ["apps/Deployment/default/web"]);
+    assert_eq!(rendered.config.env, "prod");
+    assert_eq!(rendered.config.sync_concurrency, 2);
+    // The config is read at the commit rendered.
+    let old = render_at(&fx, "HEAD~1", &opts);
+    assert_eq!(old.config.env, "from-root");
+}
+
+#[test]
+fn config_unknown_key_stops_rendering_with_its_line() {
+    let fx = FixtureRepo::new();
+    fx.write(".kubectl-gitops.yaml", "env: prod\napplySet:\n  name: x\n");
+    fx.write("web.yaml", WEB);
+    fx.commit("config");
+    let repo = EnvRepo::open(fx.dir()).unwrap();
+    let head = repo.resolve("HEAD").unwrap();
+    let err = render(&repo, head, &RenderOptions::new("", "default")).unwrap_err();
+    let RenderFailure::Config(config) = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(config.line, Some(3), "{err}");
+    assert!(config.message.contains("`name`"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(".kubectl-gitops.yaml:3: invalid config")
+    );
+}
+
+#[test]
+fn missing_path_is_a_failure() {
+    let fx = FixtureRepo::new();
+    fx.write("web.yaml", WEB);
+    fx.commit("web");
+    let repo = EnvRepo::open(fx.dir()).unwrap();
+    let head = repo.resolve("HEAD").unwrap();
+    let err = render(&repo, head, &RenderOptions::new("envs/nope", "default")).unwrap_err();
+    assert!(
+        matches!(err, RenderFailure::Repo(RepoError::PathNotFound { .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn bare_repo_renders() {
+    let fx = FixtureRepo::new();
+    fx.write("apps/web.yaml", WEB);
+    fx.commit("web");
+    let bare = fx.bare_clone("env.git");
+    let repo = EnvRepo::open(&bare).unwrap();
+    let head = repo.resolve("main").unwrap();
+    let rendered = render(&repo, head, &RenderOptions::new("apps", "default")).unwrap();
+    assert_eq!(sources(&rendered), [("apps/web.yaml".to_owned(), 0, 1, 6)]);
+    assert_eq!(rendered.config.env, "apps");
+}
+
+#[test]
+fn cache_parses_each_blob_once_across_commits() {
+    let fx = FixtureRepo::new();
+    fx.write("web.yaml", WEB);
+    fx.write("more.yaml", TWO_DOCS);
+    fx.commit("one");
+    fx.write("web.yaml", &WEB.replace("replicas: 2", "replicas: 3"));
+    fx.commit("two");
+    let opts = RenderOptions::new("", "default");
+    let first = render_at(&fx, "HEAD~1", &opts);
+    assert_eq!(opts.cache.parse_count(), 2);
+    // HEAD shares more.yaml's blob with HEAD~1: only the changed web.yaml is parsed.
+    let second = render_at(&fx, "HEAD", &opts);
+    assert_eq!(opts.cache.parse_count(), 3);
+    let again = render_at(&fx, "HEAD", &opts.clone());
+    assert_eq!(opts.cache.parse_count(), 3);
+    assert_eq!(first.manifests.len(), 3);
+    assert_eq!(second.manifests[2].object["spec"]["replicas"], json!(3));
+    assert_eq!(again.manifests, second.manifests);
+    // The cache is shared across threads.
+    fn assert_shareable<T: Send + Sync + Clone>() {}
+    assert_shareable::<RenderCache>();
+    assert_shareable::<RenderOptions>();
+    assert_shareable::<EnvRepo>();
+}
+
+#[test]
+fn renders_share_one_cache_across_threads() {
+    let fx = FixtureRepo::new();
+    fx.write("web.yaml", WEB);
+    fx.write("more.yaml", TWO_DOCS);
+    fx.commit("one");
+    let repo = EnvRepo::open(fx.dir()).unwrap();
+    let head = repo.resolve("HEAD").unwrap();
+    let opts = RenderOptions::new("", "default");
+    let counts: Vec<usize> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (repo, opts) = (repo.clone(), opts.clone());
+                scope.spawn(move || render(&repo, head, &opts).unwrap().manifests.len())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(counts, [3, 3, 3, 3]);
+    // Racing threads may each parse a blob once, never more; afterwards it is a hit.
+    let parsed = opts.cache.parse_count();
+    assert!((2..=8).contains(&parsed), "{parsed}");
+    render(&repo, head, &opts).unwrap();
+    assert_eq!(opts.cache.parse_count(), parsed);
+}
+
+#[test]
+fn list_items_that_are_not_a_list_are_an_error() {
+    let fx = FixtureRepo::new();
+    fx.write("list.yaml", "apiVersion: v1\nkind: List\nitems: {a: 1}\n");
+    fx.commit("bad list");
+    let rendered = render_at(&fx, "HEAD", &RenderOptions::new("", "default"));
+    assert_eq!(
+        errors(&rendered),
+        ["list.yaml:1: document 0: kind: List has items that are not a list"]
+    );
+}
+
+#[test]
+fn kustomize_unit_maps_resources_to_their_files() {
+    let fx = FixtureRepo::new();
+    fx.write(
+        "base/kustomization.yaml",
+        "# base\nresources: [deploy.yaml, cm.yaml]\nconfigMapGenerator:\n- name: gen\n  literals: [a=b]\n",
+    );
+    fx.write("base/deploy.yaml", WEB);
+    fx.write(
+        "base/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: two\n  annotations: {keep: me}\n",
+    );
+    fx.write(
+        "envs/prod/kustomization.yaml",
+        "resources: [../../base, svc.yaml]\nnamePrefix: prod-\nnamespace: prod\n",
+    );
+    fx.write(
+        "envs/prod/svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports: [{port: 80}]\n",
+    );
+    fx.write(
+        "envs/prod/extra/ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n",
+    );
+    fx.commit("kustomize");
+    let mut opts = RenderOptions::new("envs/prod", "default");
+    opts.kubectl = Some(PathBuf::from("kubectl"));
+    let rendered = render_at(&fx, "HEAD", &opts);
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    let mut got: Vec<(String, (String, usize, usize, usize))> = rendered
+        .manifests
+        .iter()
+        .map(|m| {
+            (
+                m.id.to_string(),
+                (
+                    m.source.file.clone(),
+                    m.source.document,
+                    m.source.line,
+                    m.source.end_line,
+                ),
+            )
+        })
+        .collect();
+    got.sort();
+    // A generated object maps to the kustomization that configured it (its name carries a
+    // content hash, so it is matched by prefix).
+    let generated = got
+        .iter()
+        .position(|(id, _)| id.starts_with("core/ConfigMap/prod/prod-gen-"))
+        .expect("generated ConfigMap rendered");
+    assert_eq!(
+        got.remove(generated).1,
+        ("base/kustomization.yaml".to_owned(), 0, 2, 5)
+    );
+    assert_eq!(
+        got,
+        [
+            (
+                "apps/Deployment/prod/prod-web".to_owned(),
+                ("base/deploy.yaml".to_owned(), 0, 1, 6)
+            ),
+            (
+                "core/ConfigMap/prod/prod-one".to_owned(),
+                ("base/cm.yaml".to_owned(), 0, 1, 4)
+            ),
+            (
+                "core/ConfigMap/prod/prod-two".to_owned(),
+                ("base/cm.yaml".to_owned(), 1, 6, 10)
+            ),
+            (
+                "core/Service/prod/prod-web".to_owned(),
+                ("envs/prod/svc.yaml".to_owned(), 0, 1, 6)
+            ),
+        ]
+    );
+    // The origin annotation is stripped; other annotations stay.
+    for m in &rendered.manifests {
+        let annotations = m.object.pointer("/metadata/annotations");
+        if m.id.name == "prod-two" {
+            assert_eq!(annotations, Some(&json!({"keep": "me"})));
+        } else {
+            assert_eq!(annotations, None, "{}", m.id);
+        }
+    }
+    // A second render of the same tree reuses the build.
+    assert_eq!(opts.cache.build_count(), 1);
+    render_at(&fx, "HEAD", &opts);
+    assert_eq!(opts.cache.build_count(), 1);
+}
+
+#[test]
+fn failing_kustomize_build_is_an_error_for_its_directory() {
+    let fx = FixtureRepo::new();
+    fx.write("app/kustomization.yaml", "resources: [missing.yaml]\n");
+    fx.write("plain/web.yaml", WEB);
+    fx.commit("broken kustomization");
+    let mut opts = RenderOptions::new("", "default");
+    opts.kubectl = Some(PathBuf::from("kubectl"));
+    let rendered = render_at(&fx, "HEAD", &opts);
+    assert_eq!(ids(&rendered), ["apps/Deployment/default/web"]);
+    assert_eq!(rendered.errors.len(), 1, "{:?}", rendered.errors);
+    let err = &rendered.errors[0];
+    assert_eq!(err.file, "app");
+    assert!(
+        err.message.starts_with("kubectl kustomize failed: "),
+        "{err}"
+    );
+    assert!(err.message.contains("missing.yaml"), "{err}");
+    assert!(
+        !err.message.contains("kubectl-gitops-kustomize-"),
+        "temp path leaked: {err}"
+    );
+    // A kubectl that cannot be run says what to do.
+    opts.kubectl = Some(PathBuf::from("/nonexistent/kubectl"));
+    opts.cache = RenderCache::new();
+    let rendered = render_at(&fx, "HEAD", &opts);
+    assert!(
+        rendered.errors[0].message.contains("set KUBECTL_PATH"),
+        "{:?}",
+        rendered.errors
+    );
+}
