@@ -5,6 +5,7 @@ pub mod cli;
 pub mod drift;
 pub mod logging;
 pub mod model;
+pub mod ops;
 pub mod render;
 pub mod repo;
 pub mod sandbox;

@@ -1,0 +1,4 @@
+//! Use cases that both the CLI and the UI call: status/diff evaluation now; history, blame, sync
+//! and revert later. They combine `render` (git), `cluster` (live) and `drift` (comparison).
+
+pub mod status;
