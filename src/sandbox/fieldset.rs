@@ -425,9 +425,17 @@ fn walk_fields<'a>(
                 set.insert(path);
                 return Ok(());
             }
+            let mut seen = BTreeSet::new();
             for (i, item) in items.iter().enumerate() {
-                let pe = list_item_element(schema, names, &lt, i, item)
-                    .map_err(|e| FieldSetError(format!("{}: {e}", path_string(path))))?;
+                let pe = list_item_element(schema, names, &lt, i, item).map_err(|e| {
+                    FieldSetError(format!("{}: element {i}: {e}", path_string(path)))
+                })?;
+                if !seen.insert(pe.clone()) {
+                    return Err(FieldSetError(format!(
+                        "{}: duplicate entries for key {pe}",
+                        path_string(path)
+                    )));
+                }
                 path.push(pe);
                 walk_fields(item, schema, names, path, set)?;
                 set.insert(path);
@@ -603,8 +611,26 @@ mod tests {
         let obj = json!({"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}});
         let err = FieldSet::from_object(&obj, &schema).unwrap_err();
         assert!(
-            err.0.starts_with(".spec.template.spec.containers: associative list with keys has an element that omits key field \"name\""),
+            err.0.starts_with(".spec.template.spec.containers: element 0: associative list with keys has an element that omits key field \"name\""),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_list_keys_are_refused() {
+        let schema = TypeSchema::for_kind("apps", "Deployment", None);
+        let obj = json!({"metadata": {"finalizers": ["a", "a"]}});
+        let err = FieldSet::from_object(&obj, &schema).unwrap_err();
+        assert_eq!(
+            err.0,
+            r#".metadata.finalizers: duplicate entries for key [="a"]"#
+        );
+        let obj = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "web"}, {"name": "web"}]}}}});
+        let err = FieldSet::from_object(&obj, &schema).unwrap_err();
+        assert_eq!(
+            err.0,
+            r#".spec.template.spec.containers: duplicate entries for key [name="web"]"#
         );
     }
 
