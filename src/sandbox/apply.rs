@@ -1439,4 +1439,50 @@ mod tests {
             json!([{"name": "r1", "port": 80}, {"name": "r2", "port": 81}])
         );
     }
+
+    #[test]
+    fn update_on_create_of_a_defaulted_deployment_matches_kubectl_create() {
+        let s = TypeSchema::for_kind("apps", "Deployment", None);
+        // `kubectl create deployment x --image=nginx` after the API server's defaulting
+        let mut d = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "x", "namespace": "default", "labels": {"app": "x"}},
+            "spec": {
+                "replicas": 1, "selector": {"matchLabels": {"app": "x"}},
+                "template": {
+                    "metadata": {"labels": {"app": "x"}},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx",
+                        "resources": {}, "terminationMessagePath": "/dev/termination-log",
+                        "terminationMessagePolicy": "File", "imagePullPolicy": "Always"}],
+                        "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
+                        "dnsPolicy": "ClusterFirst", "securityContext": {},
+                        "schedulerName": "default-scheduler"}
+                },
+                "strategy": {"type": "RollingUpdate",
+                             "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+                "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600
+            },
+            "status": {}
+        });
+        record_update(None, &mut d, &ctx(&s, "kubectl-create", T1, None));
+        let want = json!({
+            "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+            "f:spec": {
+                "f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {},
+                "f:selector": {},
+                "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}},
+                               "f:type": {}},
+                "f:template": {
+                    "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                    "f:spec": {
+                        "f:containers": {"k:{\"name\":\"nginx\"}": {
+                            ".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {},
+                            "f:resources": {}, "f:terminationMessagePath": {},
+                            "f:terminationMessagePolicy": {}}},
+                        "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {},
+                        "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}}}}
+        });
+        let got = &entry(&d, "kubectl-create", "Update").unwrap()["fieldsV1"];
+        assert_eq!(got.to_string(), want.to_string());
+    }
 }
