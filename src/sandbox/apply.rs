@@ -915,6 +915,17 @@ mod tests {
         })
     }
 
+    fn apply_as(
+        s: &TypeSchema,
+        live: Option<&Value>,
+        cfg: &Value,
+        manager: &str,
+        now: &str,
+        force: bool,
+    ) -> Result<Value, ApplyError> {
+        server_side_apply(live, cfg, force, &ctx(s, manager, now, None))
+    }
+
     fn entries(obj: &Value) -> Vec<Value> {
         obj.pointer("/metadata/managedFields")
             .and_then(Value::as_array)
@@ -932,13 +943,7 @@ mod tests {
     #[test]
     fn apply_create_records_fields_v1_like_the_api_server() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let out = server_side_apply(
-            None,
-            &deployment(2, "nginx"),
-            false,
-            &ctx(&s, "kubectl", T1, None),
-        )
-        .unwrap();
+        let out = apply_as(&s, None, &deployment(2, "nginx"), "kubectl", T1, false).unwrap();
         let mf = entries(&out);
         assert_eq!(mf.len(), 1);
         // the entry as `kubectl apply --server-side` shows it on a real cluster
@@ -961,13 +966,7 @@ mod tests {
     #[test]
     fn apply_after_scale_conflicts_on_replicas_then_force_takes_over() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let live = server_side_apply(
-            None,
-            &deployment(2, "nginx"),
-            false,
-            &ctx(&s, "kubectl", T1, None),
-        )
-        .unwrap();
+        let live = apply_as(&s, None, &deployment(2, "nginx"), "kubectl", T1, false).unwrap();
         // `kubectl scale --replicas=5`: an Update through the scale subresource
         let mut scaled = live.clone();
         scaled["spec"]["replicas"] = json!(5);
@@ -985,11 +984,13 @@ mod tests {
         let apply_entry = entry(&scaled, "kubectl", "Apply").unwrap();
         assert!(apply_entry.pointer("/fieldsV1/f:spec/f:replicas").is_none());
 
-        let err = server_side_apply(
+        let err = apply_as(
+            &s,
             Some(&scaled),
             &deployment(2, "nginx"),
+            "kubectl",
+            T2,
             false,
-            &ctx(&s, "kubectl", T2, None),
         )
         .unwrap_err();
         assert_eq!(
@@ -1006,20 +1007,24 @@ mod tests {
 
         // the same value as live is no conflict
         assert!(
-            server_side_apply(
+            apply_as(
+                &s,
                 Some(&scaled),
                 &deployment(5, "nginx"),
-                false,
-                &ctx(&s, "kubectl", T2, None)
+                "kubectl",
+                T2,
+                false
             )
             .is_ok()
         );
 
-        let forced = server_side_apply(
+        let forced = apply_as(
+            &s,
             Some(&scaled),
             &deployment(2, "nginx"),
+            "kubectl",
+            T2,
             true,
-            &ctx(&s, "kubectl", T2, None),
         )
         .unwrap();
         assert_eq!(forced["spec"]["replicas"], 2);
@@ -1038,20 +1043,9 @@ mod tests {
     #[test]
     fn conflicts_name_the_container_path() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let live = server_side_apply(
-            None,
-            &deployment(2, "nginx:1"),
-            false,
-            &ctx(&s, "ci", T1, None),
-        )
-        .unwrap();
-        let err = server_side_apply(
-            Some(&live),
-            &deployment(2, "nginx:2"),
-            false,
-            &ctx(&s, "dev", T2, None),
-        )
-        .unwrap_err();
+        let live = apply_as(&s, None, &deployment(2, "nginx:1"), "ci", T1, false).unwrap();
+        let err =
+            apply_as(&s, Some(&live), &deployment(2, "nginx:2"), "dev", T2, false).unwrap_err();
         assert_eq!(
             err,
             ApplyError::Conflicts(vec![Conflict {
@@ -1060,13 +1054,7 @@ mod tests {
             }])
         );
         // forcing shares nothing: the field moves to dev, ci keeps the rest
-        let out = server_side_apply(
-            Some(&live),
-            &deployment(2, "nginx:2"),
-            true,
-            &ctx(&s, "dev", T2, None),
-        )
-        .unwrap();
+        let out = apply_as(&s, Some(&live), &deployment(2, "nginx:2"), "dev", T2, true).unwrap();
         let ci = entry(&out, "ci", "Apply").unwrap();
         assert!(
             ci.pointer(
@@ -1088,12 +1076,11 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .push(json!({"name": "sidecar", "image": "busybox"}));
-        let live = server_side_apply(None, &first, false, &ctx(&s, "kubectl", T1, None)).unwrap();
+        let live = apply_as(&s, None, &first, "kubectl", T1, false).unwrap();
         let mut second = deployment(2, "nginx");
         second["spec"]["template"]["spec"]["containers"][0]["env"] =
             json!([{"name": "A", "value": "1"}]);
-        let out =
-            server_side_apply(Some(&live), &second, false, &ctx(&s, "kubectl", T2, None)).unwrap();
+        let out = apply_as(&s, Some(&live), &second, "kubectl", T2, false).unwrap();
         assert_eq!(out["metadata"]["labels"], json!({"app": "web"}));
         let containers = out["spec"]["template"]["spec"]["containers"]
             .as_array()
@@ -1111,12 +1098,11 @@ mod tests {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
         let mut first = deployment(2, "nginx");
         first["metadata"]["labels"]["tier"] = json!("front");
-        let live = server_side_apply(None, &first, false, &ctx(&s, "kubectl", T1, None)).unwrap();
+        let live = apply_as(&s, None, &first, "kubectl", T1, false).unwrap();
         // another applier shares the label (same value: no conflict)
         let other = json!({"apiVersion": "apps/v1", "kind": "Deployment",
                            "metadata": {"name": "web", "labels": {"tier": "front"}}});
-        let live =
-            server_side_apply(Some(&live), &other, false, &ctx(&s, "team", T1, None)).unwrap();
+        let live = apply_as(&s, Some(&live), &other, "team", T1, false).unwrap();
         // an updater adds an annotation
         let mut annotated = live.clone();
         annotated["metadata"]["annotations"] = json!({"note": "x"});
@@ -1125,11 +1111,13 @@ mod tests {
             &mut annotated,
             &ctx(&s, "kubectl-annotate", T2, None),
         );
-        let out = server_side_apply(
+        let out = apply_as(
+            &s,
             Some(&annotated),
             &deployment(2, "nginx"),
+            "kubectl",
+            T2,
             false,
-            &ctx(&s, "kubectl", T2, None),
         )
         .unwrap();
         assert_eq!(out["metadata"]["labels"]["tier"], "front");
@@ -1149,8 +1137,7 @@ mod tests {
         let mut cfg = deployment(2, "nginx");
         cfg["spec"]["template"]["spec"]["containers"] = json!([
             {"name": "b", "image": "b:2"}, {"name": "c", "image": "c:1"}]);
-        let out =
-            server_side_apply(Some(&live), &cfg, false, &ctx(&s, "kubectl", T1, None)).unwrap();
+        let out = apply_as(&s, Some(&live), &cfg, "kubectl", T1, false).unwrap();
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"],
             json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:2", "tty": true},
@@ -1161,18 +1148,14 @@ mod tests {
     #[test]
     fn reapplying_the_same_config_changes_nothing() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let live = server_side_apply(
-            None,
-            &deployment(2, "nginx"),
-            false,
-            &ctx(&s, "kubectl", T1, None),
-        )
-        .unwrap();
-        let again = server_side_apply(
+        let live = apply_as(&s, None, &deployment(2, "nginx"), "kubectl", T1, false).unwrap();
+        let again = apply_as(
+            &s,
             Some(&live),
             &deployment(2, "nginx"),
+            "kubectl",
+            T2,
             false,
-            &ctx(&s, "kubectl", T2, None),
         )
         .unwrap();
         assert_eq!(again, live);
@@ -1198,7 +1181,7 @@ mod tests {
             ),
         ];
         for (cfg, want) in cases {
-            let err = server_side_apply(None, &cfg, false, &ctx(&s, "k", T1, None)).unwrap_err();
+            let err = apply_as(&s, None, &cfg, "k", T1, false).unwrap_err();
             assert_eq!(err, ApplyError::Invalid(want));
         }
     }
@@ -1256,7 +1239,7 @@ mod tests {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
         let mut first = deployment(2, "nginx:1");
         first["metadata"]["labels"]["tier"] = json!("front");
-        let live = server_side_apply(None, &first, false, &ctx(&s, "kubectl", T1, None)).unwrap();
+        let live = apply_as(&s, None, &first, "kubectl", T1, false).unwrap();
         let mut edited = live.clone();
         edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
         edited["metadata"]["labels"]
@@ -1289,13 +1272,7 @@ mod tests {
     #[test]
     fn status_writes_do_not_own_spec_and_main_writes_do_not_own_status() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let live = server_side_apply(
-            None,
-            &deployment(2, "nginx"),
-            false,
-            &ctx(&s, "kubectl", T1, None),
-        )
-        .unwrap();
+        let live = apply_as(&s, None, &deployment(2, "nginx"), "kubectl", T1, false).unwrap();
         let mut with_status = live.clone();
         with_status["status"] = json!({"replicas": 2});
         record_update(
@@ -1308,13 +1285,7 @@ mod tests {
         assert_eq!(e["subresource"], "status");
         let mut cfg = deployment(2, "nginx");
         cfg["status"] = json!({"replicas": 9});
-        let out = server_side_apply(
-            Some(&with_status),
-            &cfg,
-            false,
-            &ctx(&s, "kubectl", T2, None),
-        )
-        .unwrap();
+        let out = apply_as(&s, Some(&with_status), &cfg, "kubectl", T2, false).unwrap();
         assert_eq!(out["status"]["replicas"], 2, "status kept from live");
         assert!(
             !entry(&out, "kubectl", "Apply")
@@ -1355,7 +1326,7 @@ mod tests {
         cfg["spec"]["template"]["metadata"]["creationTimestamp"] = Value::Null;
         cfg["spec"]["strategy"] = json!({});
         cfg["status"] = json!({});
-        let out = server_side_apply(None, &cfg, false, &ctx(&s, "kubectl", T1, None)).unwrap();
+        let out = apply_as(&s, None, &cfg, "kubectl", T1, false).unwrap();
         assert!(
             out["spec"]["template"]["metadata"]
                 .get("creationTimestamp")
@@ -1376,20 +1347,8 @@ mod tests {
     #[test]
     fn a_new_applier_of_a_no_op_gets_an_entry_without_time() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let live = server_side_apply(
-            None,
-            &deployment(2, "nginx"),
-            false,
-            &ctx(&s, "a", T1, None),
-        )
-        .unwrap();
-        let out = server_side_apply(
-            Some(&live),
-            &deployment(2, "nginx"),
-            false,
-            &ctx(&s, "b", T2, None),
-        )
-        .unwrap();
+        let live = apply_as(&s, None, &deployment(2, "nginx"), "a", T1, false).unwrap();
+        let out = apply_as(&s, Some(&live), &deployment(2, "nginx"), "b", T2, false).unwrap();
         let b = entry(&out, "b", "Apply").unwrap();
         assert!(b.get("time").is_none(), "{b}");
         assert_eq!(entry(&out, "a", "Apply").unwrap()["time"], T1);

@@ -862,6 +862,15 @@ mod tests {
         }
     }
 
+    fn container_names(d: &Value) -> Vec<&str> {
+        d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect()
+    }
+
     #[test]
     fn strategic_merge_patch_set_element_order_as_kubectl_edit_sends_it() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
@@ -871,12 +880,7 @@ mod tests {
             "$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
             "containers": [{"image": "b:2", "name": "b"}]}}}});
         let out = strategic_merge_patch(&d, &edit, &s).unwrap();
-        let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let names = container_names(&out);
         assert_eq!(names, ["a", "b"]);
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"][1]["image"],
@@ -887,12 +891,7 @@ mod tests {
             "$setElementOrder/containers": [{"name": "a"}, {"name": "c"}, {"name": "b"}],
             "containers": [{"image": "c:1", "name": "c"}]}}}});
         let out = strategic_merge_patch(&d, &insert, &s).unwrap();
-        let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let names = container_names(&out);
         assert_eq!(names, ["a", "c", "b"]);
         // reordering alone, and env order inside a container
         let reorder = json!({"spec": {"template": {"spec": {
