@@ -747,24 +747,46 @@ pub fn server_side_apply(
 
     let compared = compare(&live_obj, &merged, schema).filtered(ctx);
     let changed = compared.modified.union(&compared.added);
-    let mut conflicts = Vec::new();
-    for (key, entry) in managers.iter_mut() {
-        if *key == me {
-            continue;
+    let clashes: Vec<(ManagerKey, FieldSet)> = managers
+        .iter()
+        .filter(|(key, _)| **key != me)
+        .map(|(key, entry)| (key.clone(), entry.set.intersection(&changed)))
+        .filter(|(_, clash)| !clash.is_empty())
+        .collect();
+    if !force && !clashes.is_empty() {
+        // kubectl moving from client-side to server-side apply may take over what its
+        // last-applied annotation says it applied, as upstream's lastAppliedManager
+        let allowed = (ctx.manager == KUBECTL)
+            .then(|| allowed_by_last_applied(&live_obj, schema))
+            .flatten()
+            .unwrap_or_default();
+        let conflicts: Vec<Conflict> = clashes
+            .iter()
+            .flat_map(|(key, clash)| {
+                let manager = describe_manager(key, &managers[key]);
+                clash
+                    .difference(&allowed)
+                    .paths()
+                    .into_iter()
+                    .map(move |p| Conflict {
+                        manager: manager.clone(),
+                        field: path_string(&p),
+                    })
+            })
+            .collect();
+        if !conflicts.is_empty() {
+            return Err(ApplyError::Conflicts(conflicts));
         }
-        let clash = entry.set.intersection(&changed);
-        if !clash.is_empty() {
-            let manager = describe_manager(key, entry);
-            conflicts.extend(clash.paths().into_iter().map(|p| Conflict {
-                manager: manager.clone(),
-                field: path_string(&p),
-            }));
-            entry.set = entry.set.difference(&clash);
-        }
-        entry.set = entry.set.difference(&compared.removed);
     }
-    if !force && !conflicts.is_empty() {
-        return Err(ApplyError::Conflicts(conflicts));
+    for (key, clash) in &clashes {
+        if let Some(entry) = managers.get_mut(key) {
+            entry.set = entry.set.difference(clash);
+        }
+    }
+    for (key, entry) in managers.iter_mut() {
+        if *key != me {
+            entry.set = entry.set.difference(&compared.removed);
+        }
     }
     let unchanged = merged == live_obj;
     if let Some(entry) = managers.get_mut(&me) {
@@ -790,8 +812,82 @@ pub fn server_side_apply(
             }
         }
     }
+    if ctx.manager == KUBECTL {
+        sync_last_applied(&mut result, applied);
+    }
     set_managed_fields(&mut result, &managers);
     Ok(result)
+}
+
+/// The manager name whose applies keep client-side apply's annotation in step.
+const KUBECTL: &str = "kubectl";
+/// Client-side apply's record of the last applied configuration.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Fields of the last-applied annotation whose values still match live: the conflicts
+/// `kubectl apply --server-side` may override when taking over from client-side apply.
+fn allowed_by_last_applied(live: &Value, schema: &TypeSchema) -> Option<FieldSet> {
+    let text = live
+        .pointer("/metadata/annotations")?
+        .get(LAST_APPLIED)?
+        .as_str()?;
+    let last: Value = serde_json::from_str(text).ok()?;
+    let set = FieldSet::from_object(&last, schema).ok()?;
+    let c = compare(&without_server_metadata(&last), live, schema);
+    Some(
+        set.difference(&c.modified)
+            .difference(&c.added)
+            .difference(&c.removed),
+    )
+}
+
+/// Rewrites an existing last-applied annotation to the applied config, as upstream's
+/// lastAppliedUpdater does for the `kubectl` manager.
+fn sync_last_applied(result: &mut Value, applied: &Value) {
+    let Some(annotations) = result
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if !annotations.contains_key(LAST_APPLIED) {
+        return;
+    }
+    let mut config = applied.clone();
+    if let Some(a) = config
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        a.remove(LAST_APPLIED);
+    }
+    annotations.insert(LAST_APPLIED.into(), Value::String(go_json(&config)));
+}
+
+/// JSON as Go's encoding/json writes a map: keys sorted, HTML characters escaped, newline.
+fn go_json(v: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let text = sorted(v)
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    text + "\n"
 }
 
 /// `obj` with the maps of `skeleton` it lacks added (recursively).
@@ -1443,5 +1539,58 @@ mod tests {
         });
         let got = &entry(&d, "kubectl-create", "Update").unwrap()["fieldsV1"];
         assert_eq!(got.to_string(), want.to_string());
+    }
+
+    #[test]
+    fn kubectl_takes_over_from_client_side_apply_without_conflicts() {
+        let s = TypeSchema::for_kind("apps", "Deployment", None);
+        let cfg = deployment(2, "nginx:1");
+        // what `kubectl apply` (client-side) leaves: the annotation and an Update entry
+        let mut live = cfg.clone();
+        live["metadata"]["annotations"] = json!({LAST_APPLIED: go_json(&cfg)});
+        record_update(
+            None,
+            &mut live,
+            &ctx(&s, "kubectl-client-side-apply", T1, None),
+        );
+        let new_cfg = deployment(3, "nginx:2");
+        let out = apply_as(&s, Some(&live), &new_cfg, "kubectl", T2, false).unwrap();
+        assert_eq!(out["spec"]["replicas"], 3);
+        let annotation = out["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap();
+        assert_eq!(annotation, go_json(&new_cfg));
+        assert!(
+            annotation.starts_with(r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"#)
+        );
+        assert!(annotation.ends_with('\n'));
+        let csa = entry(&out, "kubectl-client-side-apply", "Update")
+            .unwrap()
+            .to_string();
+        assert!(!csa.contains("f:replicas"), "{csa}");
+        // another manager is not let through
+        assert!(matches!(
+            apply_as(&s, Some(&live), &new_cfg, "helm", T2, false),
+            Err(ApplyError::Conflicts(_))
+        ));
+        // nor is kubectl once live drifted from the annotation
+        let mut drifted = live.clone();
+        drifted["spec"]["replicas"] = json!(7);
+        let err = apply_as(&s, Some(&drifted), &new_cfg, "kubectl", T2, false).unwrap_err();
+        assert_eq!(
+            err,
+            ApplyError::Conflicts(vec![Conflict {
+                manager: r#""kubectl-client-side-apply" using apps/v1"#.into(),
+                field: ".spec.replicas".into()
+            }])
+        );
+    }
+
+    #[test]
+    fn go_json_sorts_and_escapes_like_encoding_json() {
+        assert_eq!(
+            go_json(&json!({"b": "<&>", "a": {"d": 1, "c": [true]}})),
+            "{\"a\":{\"c\":[true],\"d\":1},\"b\":\"\\u003c\\u0026\\u003e\"}\n"
+        );
     }
 }
