@@ -336,7 +336,7 @@ fn merge_map(
     names: &mut Vec<String>,
 ) -> Result<Option<Map<String, Value>>, PatchError> {
     let mut patch = patch.clone();
-    if let Some(d) = patch.remove(DIRECTIVE) {
+    if let Some(d) = patch.get(DIRECTIVE) {
         match d.as_str() {
             Some("replace") => return Ok(Some(strip_directives_map(&patch))),
             Some("delete") => return Ok(None),
@@ -344,23 +344,23 @@ fn merge_map(
             _ => {
                 return err(format!(
                     "unknown patch type: {} in map: {}",
-                    go_fmt(&d),
-                    go_fmt(&Value::Object(patch))
+                    go_fmt(d),
+                    go_fmt(&Value::Object(patch.clone()))
                 ));
             }
         }
+        patch.remove(DIRECTIVE);
     }
     if let Some(retain) = patch.remove(RETAIN_KEYS) {
+        let bad = || PatchError("invalid patch format of retainKeys".into());
         let Value::Array(keys) = &retain else {
-            return err(format!("invalid retainKeys directive: {}", go_fmt(&retain)));
+            return Err(bad());
         };
         let keep: Vec<&str> = keys.iter().filter_map(Value::as_str).collect();
-        for k in patch.keys() {
-            if !k.starts_with('$') && !keep.contains(&k.as_str()) {
-                return err(format!(
-                    "the patch has field {k:?} that is not in $retainKeys {}",
-                    go_fmt(&retain)
-                ));
+        // every field the patch sets must be retained (nulls and directives aside)
+        for (k, v) in &patch {
+            if !v.is_null() && !k.starts_with('$') && !keep.contains(&k.as_str()) {
+                return Err(bad());
             }
         }
         original.retain(|k, _| keep.contains(&k.as_str()));
@@ -919,7 +919,13 @@ mod tests {
         let bad_directive = json!({"spec": {"strategy": {"$patch": "frob"}}});
         assert_eq!(
             strategic_merge_patch(&d, &bad_directive, &s).unwrap_err().0,
-            "unknown patch type: frob in map: map[]"
+            "unknown patch type: frob in map: map[$patch:frob]"
+        );
+        let bad_retain =
+            json!({"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {}}}});
+        assert_eq!(
+            strategic_merge_patch(&d, &bad_retain, &s).unwrap_err().0,
+            "invalid patch format of retainKeys"
         );
         let crd = TypeSchema::for_kind("example.com", "Widget", Some(&json!({"type": "object"})));
         assert!(
