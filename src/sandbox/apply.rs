@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use super::fieldset::{FieldPath, FieldSet, PathElement, list_item_element, path_string};
+use super::patch::without_nulls;
 use super::schema::{ListType, MapKind, TypeSchema};
 
 /// Who writes, how, and when: the context of one managedFields entry.
@@ -486,20 +487,6 @@ fn merge(
             merge_list(la, ra, &lt, schema, names, path)
         }
         _ => Ok(without_nulls(rhs)),
-    }
-}
-
-/// A config value with its null map entries dropped.
-fn without_nulls(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), without_nulls(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
-        other => other.clone(),
     }
 }
 
