@@ -276,35 +276,54 @@ fn strip_meta(set: &FieldSet) -> FieldSet {
     set.difference(&strip)
 }
 
-/// Fields a write through this endpoint cannot own (the strategies' reset fields): the main
-/// resource does not own `status` when status is a subresource; the status subresource does
-/// not own `spec`.
+/// Paths a write through this endpoint cannot change (the strategies' `GetResetFields`).
+fn reset_paths(ctx: &FieldManagerContext<'_>) -> Vec<Vec<String>> {
+    ctx.schema.reset_fields(ctx.subresource)
+}
+
+/// Removes the reset fields from a set: the endpoint does not own them.
 fn reset_fields(set: &mut FieldSet, ctx: &FieldManagerContext<'_>) {
-    match ctx.subresource {
-        None if ctx.schema.status_subresource() => {
-            set.remove_subtree(&[PathElement::Field("status".into())])
-        }
-        Some("status") => set.remove_subtree(&[PathElement::Field("spec".into())]),
-        _ => {}
+    for path in reset_paths(ctx) {
+        let path: FieldPath = path.into_iter().map(PathElement::Field).collect();
+        set.remove_subtree(&path);
     }
 }
 
 /// Restores what the endpoint may not change, as the strategies' PrepareForUpdate do.
 fn reset_values(merged: &mut Value, live: Option<&Value>, ctx: &FieldManagerContext<'_>) {
-    let field = match ctx.subresource {
-        None if ctx.schema.status_subresource() => "status",
-        Some("status") => "spec",
-        _ => return,
-    };
-    let Some(m) = merged.as_object_mut() else {
-        return;
-    };
-    match live.and_then(|l| l.get(field)) {
-        Some(v) => {
-            m.insert(field.to_string(), v.clone());
+    for path in reset_paths(ctx) {
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        let old = live.and_then(|l| parents.iter().try_fold(l, |v, k| v.get(k))?.get(last));
+        let mut cur = &mut *merged;
+        let mut reachable = true;
+        for k in parents {
+            // nothing to restore where neither side has the parent
+            if old.is_none() && cur.get(k).is_none() {
+                reachable = false;
+                break;
+            }
+            let Value::Object(m) = cur else {
+                reachable = false;
+                break;
+            };
+            cur = m
+                .entry(k.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
         }
-        None => {
-            m.remove(field);
+        if !reachable {
+            continue;
+        }
+        if let Some(m) = cur.as_object_mut() {
+            match old {
+                Some(v) => {
+                    m.insert(last.clone(), v.clone());
+                }
+                None => {
+                    m.remove(last);
+                }
+            }
         }
     }
 }
@@ -1366,6 +1385,20 @@ mod tests {
         let e = entry(&with_status, "kube-controller-manager", "Update").unwrap();
         assert_eq!(e["fieldsV1"], json!({"f:status": {"f:replicas": {}}}));
         assert_eq!(e["subresource"], "status");
+        // the status subresource cannot change labels of a Deployment either
+        let out = server_side_apply(
+            Some(&with_status),
+            &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "web", "labels": {"x": "y"}},
+                    "status": {"replicas": 3}}),
+            true,
+            &ctx(&s, "status-writer", T2, Some("status")),
+        )
+        .unwrap();
+        assert_eq!(out["metadata"]["labels"], json!({"app": "web"}));
+        assert_eq!(out["status"]["replicas"], 3);
+        let e = entry(&out, "status-writer", "Apply").unwrap();
+        assert_eq!(e["fieldsV1"], json!({"f:status": {"f:replicas": {}}}));
         let mut cfg = deployment(2, "nginx");
         cfg["status"] = json!({"replicas": 9});
         let out = apply_as(&s, Some(&with_status), &cfg, "kubectl", T2, false).unwrap();
