@@ -675,7 +675,7 @@ fn node_from_openapi(schema: &Value) -> Node {
     if preserve && node.fields.is_empty() {
         node.map_kind = MapKind::Granular;
     }
-    if ty == "object"
+    if ty != "array"
         && schema.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic")
     {
         node.map_kind = MapKind::Atomic;
