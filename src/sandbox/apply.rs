@@ -718,8 +718,13 @@ pub fn server_side_apply(
         .map(without_server_metadata)
         .unwrap_or_else(|| Value::Object(Map::new()));
     let config = without_server_metadata(applied);
-    let mut config_set =
-        FieldSet::from_object(&config, schema).map_err(|e| ApplyError::Invalid(e.0))?;
+    let mut config_set = FieldSet::from_object(&config, schema).map_err(|e| {
+        ApplyError::Invalid(format!(
+            "failed to create typed patch object ({}): {}",
+            object_gvknn(applied),
+            e.0
+        ))
+    })?;
     reset_fields(&mut config_set, ctx);
 
     let mut merged = merge(&live_obj, &config, schema, &mut Vec::new(), &mut Vec::new())
@@ -917,6 +922,69 @@ fn with_skeleton(obj: &Value, skeleton: &Value) -> Value {
     }
 }
 
+/// `namespace/name; apiVersion, Kind=kind`, as the API server names an object in apply errors.
+fn object_gvknn(obj: &Value) -> String {
+    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
+    format!(
+        "{}/{}; {}, Kind={}",
+        s("/metadata/namespace"),
+        s("/metadata/name"),
+        s("/apiVersion"),
+        s("/kind")
+    )
+}
+
+/// At most this many Update entries are kept; older ones fold into `ancient-changes`.
+const MAX_UPDATE_MANAGERS: usize = 10;
+
+/// upstream's capManagersManager: when there are more than ten Update entries, the oldest
+/// are merged into one `ancient-changes` entry per apiVersion.
+fn cap_update_managers(managers: &mut Managers) {
+    let mut updaters: Vec<ManagerKey> = managers
+        .keys()
+        .filter(|k| k.operation == OP_UPDATE)
+        .cloned()
+        .collect();
+    if updaters.len() <= MAX_UPDATE_MANAGERS {
+        return;
+    }
+    let seconds =
+        |k: &ManagerKey, m: &Managers| time_seconds(m.get(k).and_then(|e| e.time.as_deref()));
+    updaters.sort_by(|a, b| {
+        seconds(a, managers)
+            .cmp(&seconds(b, managers))
+            .then_with(|| a.cmp(b))
+    });
+    let mut first_of_version: BTreeMap<String, ManagerKey> = BTreeMap::new();
+    let mut length = updaters.len();
+    for key in updaters {
+        if length <= MAX_UPDATE_MANAGERS {
+            break;
+        }
+        let Some(entry) = managers.get(&key).cloned() else {
+            continue;
+        };
+        let version = entry.api_version.clone();
+        let Some(first) = first_of_version.get(&version).cloned() else {
+            first_of_version.insert(version, key);
+            continue;
+        };
+        let bucket = manager_key("ancient-changes", OP_UPDATE, &version, "");
+        if !managers.contains_key(&bucket)
+            && let Some(first_entry) = managers.remove(&first)
+        {
+            managers.insert(bucket.clone(), first_entry);
+        }
+        if let Some(b) = managers.get_mut(&bucket) {
+            b.set = entry.set.union(&b.set);
+            // the bucket takes the time of the newer entry merged into it
+            b.time = entry.time.clone();
+        }
+        managers.remove(&key);
+        length -= 1;
+    }
+}
+
 /// Whether a request's managedFields is the reset form `[{}]`.
 fn is_reset_managed_fields(obj: &Value) -> bool {
     obj.pointer("/metadata/managedFields")
@@ -974,6 +1042,7 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, ctx: &FieldManagerCon
         );
     }
     managers.retain(|_, e| !e.set.is_empty());
+    cap_update_managers(&mut managers);
     set_managed_fields(new, &managers);
 }
 
@@ -1278,7 +1347,7 @@ mod tests {
                         json!([{"name": "a"}, {"name": "a"}]);
                     d
                 },
-                r#".spec.template.spec.containers: duplicate entries for key [name="a"]"#
+                r#"failed to create typed patch object (default/web; apps/v1, Kind=Deployment): .spec.template.spec.containers: duplicate entries for key [name="a"]"#
                     .to_string(),
             ),
         ];
@@ -1612,5 +1681,32 @@ mod tests {
             go_json(&json!({"b": "<&>", "a": {"d": 1, "c": [true]}})),
             "{\"a\":{\"c\":[true],\"d\":1},\"b\":\"\\u003c\\u0026\\u003e\"}\n"
         );
+    }
+
+    #[test]
+    fn more_than_ten_updaters_fold_into_ancient_changes() {
+        let s = TypeSchema::for_kind("", "ConfigMap", None);
+        let mut obj =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {}});
+        for i in 0..12 {
+            let mut next = obj.clone();
+            next["data"][format!("k{i}")] = json!("v");
+            let now = format!("2026-01-01T00:00:{i:02}Z");
+            let name = format!("m{i:02}");
+            let mut c = ctx(&s, &name, &now, None);
+            c.api_version = "v1";
+            record_update(Some(&obj), &mut next, &c);
+            obj = next;
+        }
+        let mf = entries(&obj);
+        assert_eq!(mf.len(), 10, "{mf:?}");
+        let ancient = entry(&obj, "ancient-changes", "Update").unwrap();
+        assert_eq!(
+            ancient["fieldsV1"],
+            json!({"f:data": {"f:k0": {}, "f:k1": {}, "f:k2": {}}})
+        );
+        assert_eq!(ancient["time"], "2026-01-01T00:00:02Z");
+        assert!(entry(&obj, "m00", "Update").is_none());
+        assert!(entry(&obj, "m11", "Update").is_some());
     }
 }
