@@ -525,10 +525,15 @@ fn merge_list(
             .map_err(|e| format!("{}: element {i}: {e}", path_string(path)))
     };
     let mut lhs_pes = Vec::with_capacity(la.len());
-    let mut lhs_obs: BTreeMap<PathElement, usize> = BTreeMap::new();
+    // live may hold duplicate keys (written by Updates); SMD merges none of them: the applied
+    // item replaces them all
+    let mut lhs_obs: BTreeMap<PathElement, Option<usize>> = BTreeMap::new();
     for (i, item) in la.iter().enumerate() {
         let pe = element(i, item)?;
-        lhs_obs.entry(pe.clone()).or_insert(i);
+        lhs_obs
+            .entry(pe.clone())
+            .and_modify(|seen| *seen = None)
+            .or_insert(Some(i));
         lhs_pes.push(pe);
     }
     let mut rhs_pes = Vec::with_capacity(ra.len());
@@ -574,7 +579,7 @@ fn merge_list(
             let pe = &lhs_pes[li];
             if *pe == rhs_pes[ri] {
                 merged_rhs.insert(pe.clone());
-                let l = lhs_obs.get(pe).map(|&i| &la[i]);
+                let l = lhs_obs.get(pe).copied().flatten().map(|i| &la[i]);
                 out.push(merge_item(pe, l, &ra[rhs_obs[pe]], names, path)?);
                 li += 1;
                 ri += 1;
@@ -600,7 +605,7 @@ fn merge_list(
         if ri < rhs_pes.len() {
             let pe = &rhs_pes[ri];
             merged_rhs.insert(pe.clone());
-            let l = lhs_obs.get(pe).map(|&i| &la[i]);
+            let l = lhs_obs.get(pe).copied().flatten().map(|i| &la[i]);
             out.push(merge_item(pe, l, &ra[ri], names, path)?);
             ri += 1;
             if next_shared.is_some_and(|n| n == pe) {
@@ -1708,5 +1713,20 @@ mod tests {
         assert_eq!(ancient["time"], "2026-01-01T00:00:02Z");
         assert!(entry(&obj, "m00", "Update").is_none());
         assert!(entry(&obj, "m11", "Update").is_some());
+    }
+
+    #[test]
+    fn applied_item_replaces_duplicated_live_items() {
+        let s = TypeSchema::for_kind("apps", "Deployment", None);
+        let mut live = deployment(1, "nginx");
+        live["spec"]["template"]["spec"]["containers"][0]["env"] = json!([{"name": "A", "value": "1"}, {"name": "B", "value": "x"}, {"name": "A", "value": "2"}]);
+        let mut cfg = deployment(1, "nginx");
+        cfg["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "A", "value": "3"}]);
+        let out = apply_as(&s, Some(&live), &cfg, "kubectl", T1, false).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["env"],
+            json!([{"name": "A", "value": "3"}, {"name": "B", "value": "x"}])
+        );
     }
 }
