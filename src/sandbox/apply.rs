@@ -580,7 +580,7 @@ fn merge_list(
             if *pe == rhs_pes[ri] {
                 merged_rhs.insert(pe.clone());
                 let l = lhs_obs.get(pe).copied().flatten().map(|i| &la[i]);
-                out.push(merge_item(pe, l, &ra[rhs_obs[pe]], names, path)?);
+                out.push(merge_item(pe, l, &ra[ri], names, path)?);
                 li += 1;
                 ri += 1;
                 next_shared = shared_iter.next();
@@ -763,11 +763,14 @@ pub fn server_side_apply(
 
     let compared = compare(&live_obj, &merged, schema).filtered(ctx);
     let changed = compared.modified.union(&compared.added);
-    let clashes: Vec<(ManagerKey, FieldSet)> = managers
+    let clashes: Vec<(ManagerKey, String, FieldSet)> = managers
         .iter()
         .filter(|(key, _)| **key != me)
-        .map(|(key, entry)| (key.clone(), entry.set.intersection(&changed)))
-        .filter(|(_, clash)| !clash.is_empty())
+        .map(|(key, entry)| {
+            let clash = entry.set.intersection(&changed);
+            (key.clone(), describe_manager(key, entry), clash)
+        })
+        .filter(|(_, _, clash)| !clash.is_empty())
         .collect();
     if !force && !clashes.is_empty() {
         // kubectl moving from client-side to server-side apply may take over what its
@@ -778,8 +781,7 @@ pub fn server_side_apply(
             .unwrap_or_default();
         let conflicts: Vec<Conflict> = clashes
             .iter()
-            .flat_map(|(key, clash)| {
-                let manager = describe_manager(key, &managers[key]);
+            .flat_map(|(_, manager, clash)| {
                 clash
                     .difference(&allowed)
                     .paths()
@@ -794,7 +796,7 @@ pub fn server_side_apply(
             return Err(ApplyError::Conflicts(conflicts));
         }
     }
-    for (key, clash) in &clashes {
+    for (key, _, clash) in &clashes {
         if let Some(entry) = managers.get_mut(key) {
             entry.set = entry.set.difference(clash);
         }
