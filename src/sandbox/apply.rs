@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use super::fieldset::{FieldPath, FieldSet, PathElement, list_item_element, path_string};
+use super::fieldset::{
+    FieldPath, FieldSet, PathElement, go_escape_html, list_item_element, path_string,
+};
 use super::patch::without_nulls;
 use super::schema::{ListType, MapKind, TypeSchema};
 
@@ -898,14 +900,7 @@ fn go_json(v: &Value) -> String {
             other => other.clone(),
         }
     }
-    let text = sorted(v)
-        .to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029");
-    text + "\n"
+    go_escape_html(&sorted(v).to_string()) + "\n"
 }
 
 /// `obj` with the maps of `skeleton` it lacks added (recursively).
