@@ -228,9 +228,11 @@ fn set_managed_fields(obj: &mut Value, managers: &Managers) {
         .entry("metadata")
         .or_insert_with(|| Value::Object(Map::new()));
     if let Some(meta) = meta.as_object_mut() {
-        meta.remove("managedFields");
         if encoded.as_array().is_some_and(|a| !a.is_empty()) {
+            // insert keeps an existing key in its place
             meta.insert("managedFields".into(), encoded);
+        } else {
+            meta.shift_remove("managedFields");
         }
     }
 }
@@ -249,7 +251,7 @@ fn without_server_metadata(v: &Value) -> Value {
     let mut out = v.clone();
     if let Some(meta) = out.get_mut("metadata").and_then(Value::as_object_mut) {
         for k in SERVER_METADATA {
-            meta.remove(*k);
+            meta.shift_remove(*k);
         }
     }
     out
@@ -323,7 +325,7 @@ fn reset_values(merged: &mut Value, live: Option<&Value>, ctx: &FieldManagerCont
                     m.insert(last.clone(), v.clone());
                 }
                 None => {
-                    m.remove(last);
+                    m.shift_remove(last);
                 }
             }
         }
@@ -482,7 +484,7 @@ fn merge(
             for (k, rv) in rm {
                 // an applied null owns the field but leaves no value, as the typed round trip
                 if rv.is_null() {
-                    out.remove(k);
+                    out.shift_remove(k);
                     continue;
                 }
                 let merged = match lm.get(k) {
@@ -632,7 +634,7 @@ fn remove_items(
             for k in keys {
                 path.push(PathElement::Field(k.clone()));
                 if set.has(path) {
-                    m.remove(&k);
+                    m.shift_remove(&k);
                 } else if set.has_descendant(path)
                     && let Some(child) = m.get_mut(&k)
                 {
@@ -819,18 +821,28 @@ pub fn server_side_apply(
     }
     managers.retain(|_, e| !e.set.is_empty());
 
-    // keep the server-owned metadata of live (uid, resourceVersion...) in the result
+    // keep the server-owned metadata of live (uid, resourceVersion...) in the result, with
+    // metadata keys in live's order
     let mut result = merged;
     if let (Some(live), Some(meta)) = (
         live.and_then(|l| l.get("metadata"))
             .and_then(Value::as_object),
         result.get_mut("metadata").and_then(Value::as_object_mut),
     ) {
-        for k in SERVER_METADATA {
-            if let Some(v) = live.get(*k) {
-                meta.insert((*k).to_string(), v.clone());
+        let mut ordered = Map::new();
+        for (k, v) in live {
+            if SERVER_METADATA.contains(&k.as_str()) {
+                ordered.insert(k.clone(), v.clone());
+            } else if let Some(v) = meta.get(k) {
+                ordered.insert(k.clone(), v.clone());
             }
         }
+        for (k, v) in meta.iter() {
+            if !ordered.contains_key(k) && !live.contains_key(k) {
+                ordered.insert(k.clone(), v.clone());
+            }
+        }
+        *meta = ordered;
     }
     if ctx.manager == KUBECTL {
         sync_last_applied(&mut result, applied);
@@ -878,7 +890,7 @@ fn sync_last_applied(result: &mut Value, applied: &Value) {
         .pointer_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)
     {
-        a.remove(LAST_APPLIED);
+        a.shift_remove(LAST_APPLIED);
     }
     annotations.insert(LAST_APPLIED.into(), Value::String(go_json(&config)));
 }
@@ -1321,7 +1333,22 @@ mod tests {
     #[test]
     fn reapplying_the_same_config_changes_nothing() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let live = apply_as(&s, None, &deployment(2, "nginx"), "kubectl", T1, false).unwrap();
+        let created = apply_as(&s, None, &deployment(2, "nginx"), "kubectl", T1, false).unwrap();
+        // as stored: server metadata in the API server's key order, defaults filled in
+        let mut live = created.clone();
+        let meta = live["metadata"].as_object().unwrap().clone();
+        let mut ordered = Map::new();
+        for (k, v) in meta {
+            ordered.insert(k.clone(), v);
+            if k == "namespace" {
+                ordered.insert("uid".into(), json!("u-1"));
+                ordered.insert("resourceVersion".into(), json!("7"));
+                ordered.insert("generation".into(), json!(1));
+                ordered.insert("creationTimestamp".into(), json!(T1));
+            }
+        }
+        live["metadata"] = Value::Object(ordered);
+        live["spec"]["strategy"] = json!({"type": "RollingUpdate"});
         let again = apply_as(
             &s,
             Some(&live),
@@ -1333,6 +1360,25 @@ mod tests {
         .unwrap();
         assert_eq!(again, live);
         assert_eq!(again.to_string(), live.to_string());
+    }
+
+    #[test]
+    fn patches_keep_key_order() {
+        let s = TypeSchema::for_kind("apps", "Deployment", None);
+        let live = deployment(2, "nginx");
+        let smp = crate::sandbox::patch::strategic_merge_patch(
+            &live,
+            &json!({"spec": {"replicas": 3}, "metadata": {"labels": {"app": null}}}),
+            &s,
+        )
+        .unwrap();
+        let keys: Vec<&String> = smp["spec"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["replicas", "selector", "template"]);
+        let mut edited = live.clone();
+        edited["spec"]["replicas"] = json!(3);
+        record_update(Some(&live), &mut edited, &ctx(&s, "k", T1, None));
+        let keys: Vec<&String> = edited["metadata"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["name", "namespace", "labels", "managedFields"]);
     }
 
     #[test]
