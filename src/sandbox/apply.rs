@@ -723,6 +723,19 @@ pub fn server_side_apply(
         ));
     }
     let mut managers = decode_managed(live);
+    if let Some(live) = live
+        && managers.is_empty()
+    {
+        // an object nobody tracks yet: its fields first become an Update of
+        // `before-first-apply`, so applying over them conflicts as upstream's
+        // skipNonAppliedManager makes it
+        let before = FieldManagerContext {
+            manager: BEFORE_FIRST_APPLY,
+            ..ctx.clone()
+        };
+        update_managers(&mut managers, None, live, &before);
+        managers.retain(|_, e| !e.set.is_empty());
+    }
     let live_obj = live
         .map(without_server_metadata)
         .unwrap_or_else(|| Value::Object(Map::new()));
@@ -850,6 +863,9 @@ pub fn server_side_apply(
     set_managed_fields(&mut result, &managers);
     Ok(result)
 }
+
+/// The manager that owns the fields of an untracked object at its first apply.
+const BEFORE_FIRST_APPLY: &str = "before-first-apply";
 
 /// The manager name whose applies keep client-side apply's annotation in step.
 const KUBECTL: &str = "kubectl";
@@ -999,30 +1015,15 @@ fn cap_update_managers(managers: &mut Managers) {
     }
 }
 
-/// Whether a request's managedFields is the reset form `[{}]`.
-fn is_reset_managed_fields(obj: &Value) -> bool {
-    obj.pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.len() == 1 && a[0].as_object().is_some_and(Map::is_empty))
-}
-
-/// managedFields for an Update operation (POST, PUT, non-apply PATCH): the fields that changed
-/// between `old` (None on create) and `new` become `ctx.manager`'s and leave other managers.
-pub fn record_update(old: Option<&Value>, new: &mut Value, ctx: &FieldManagerContext<'_>) {
+/// The Update bookkeeping on decoded entries: fields that changed between `old` (None: the
+/// kind's empty object) and `new` leave every entry and join `ctx.manager`'s Update entry.
+fn update_managers(
+    managers: &mut Managers,
+    old: Option<&Value>,
+    new: &Value,
+    ctx: &FieldManagerContext<'_>,
+) {
     let schema = ctx.schema;
-    // which managedFields to start from, as upstream's decodeLiveOrNew
-    let mut managers = if ctx.subresource.is_some() {
-        decode_managed(old)
-    } else if is_reset_managed_fields(new) {
-        Managers::new()
-    } else {
-        let sent = decode_managed(Some(new));
-        if sent.is_empty() {
-            decode_managed(old)
-        } else {
-            sent
-        }
-    };
     // typed objects always carry their non-pointer structs (`status: {}`), so compare with
     // those filled in, as the API server's typed comparison does
     let skeleton = schema.empty_object();
@@ -1055,6 +1056,32 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, ctx: &FieldManagerCon
             },
         );
     }
+}
+
+/// Whether a request's managedFields is the reset form `[{}]`.
+fn is_reset_managed_fields(obj: &Value) -> bool {
+    obj.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.len() == 1 && a[0].as_object().is_some_and(Map::is_empty))
+}
+
+/// managedFields for an Update operation (POST, PUT, non-apply PATCH): the fields that changed
+/// between `old` (None on create) and `new` become `ctx.manager`'s and leave other managers.
+pub fn record_update(old: Option<&Value>, new: &mut Value, ctx: &FieldManagerContext<'_>) {
+    // which managedFields to start from, as upstream's decodeLiveOrNew
+    let mut managers = if ctx.subresource.is_some() {
+        decode_managed(old)
+    } else if is_reset_managed_fields(new) {
+        Managers::new()
+    } else {
+        let sent = decode_managed(Some(new));
+        if sent.is_empty() {
+            decode_managed(old)
+        } else {
+            sent
+        }
+    };
+    update_managers(&mut managers, old, new, ctx);
     managers.retain(|_, e| !e.set.is_empty());
     cap_update_managers(&mut managers);
     set_managed_fields(new, &managers);
@@ -1322,7 +1349,7 @@ mod tests {
         let mut cfg = deployment(2, "nginx");
         cfg["spec"]["template"]["spec"]["containers"] = json!([
             {"name": "b", "image": "b:2"}, {"name": "c", "image": "c:1"}]);
-        let out = apply_as(&s, Some(&live), &cfg, "kubectl", T1, false).unwrap();
+        let out = apply_as(&s, Some(&live), &cfg, "kubectl", T1, true).unwrap();
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"],
             json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:2", "tty": true},
@@ -1766,10 +1793,44 @@ mod tests {
         let mut cfg = deployment(1, "nginx");
         cfg["spec"]["template"]["spec"]["containers"][0]["env"] =
             json!([{"name": "A", "value": "3"}]);
-        let out = apply_as(&s, Some(&live), &cfg, "kubectl", T1, false).unwrap();
+        let out = apply_as(&s, Some(&live), &cfg, "kubectl", T1, true).unwrap();
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"][0]["env"],
             json!([{"name": "A", "value": "3"}, {"name": "B", "value": "x"}])
         );
+    }
+
+    #[test]
+    fn applying_over_an_untracked_object_conflicts_with_before_first_apply() {
+        let s = TypeSchema::for_kind("apps", "Deployment", None);
+        let live = deployment(2, "nginx");
+        let err = apply_as(
+            &s,
+            Some(&live),
+            &deployment(3, "nginx"),
+            "kubectl",
+            T1,
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ApplyError::Conflicts(vec![Conflict {
+                manager: r#""before-first-apply" using apps/v1"#.into(),
+                field: ".spec.replicas".into()
+            }])
+        );
+        let out = apply_as(
+            &s,
+            Some(&live),
+            &deployment(2, "nginx"),
+            "kubectl",
+            T1,
+            false,
+        )
+        .unwrap();
+        let before = entry(&out, "before-first-apply", "Update").unwrap();
+        assert!(before["fieldsV1"].pointer("/f:spec/f:replicas").is_some());
+        assert!(entry(&out, "kubectl", "Apply").is_some());
     }
 }
