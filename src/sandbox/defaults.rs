@@ -798,14 +798,17 @@ fn default_stateful_set(root: &mut Map<String, Value>) {
         "whenScaled",
         "Retain",
     );
-    // StatefulSetStatus.replicas has no omitempty: an empty status still shows it.
+    // StatefulSetStatus.replicas and availableReplicas have no omitempty: an empty status
+    // still shows them.
     let status = ensure_obj(root, "status", TOP);
-    default_field(
-        status,
-        &["observedGeneration", "replicas"],
+    let order = &[
+        "observedGeneration",
         "replicas",
-        json!(0),
-    );
+        "conditions",
+        "availableReplicas",
+    ];
+    default_field(status, order, "replicas", json!(0));
+    default_field(status, order, "availableReplicas", json!(0));
 }
 
 /// `SetDefaults_DaemonSet` (apps/v1).
@@ -1612,7 +1615,10 @@ mod tests {
                 "status": {"phase": "Pending"}}),
         );
         assert_eq!(spec["podManagementPolicy"], "OrderedReady");
-        assert_json(&out["status"], &json!({"replicas": 0}));
+        assert_json(
+            &out["status"],
+            &json!({"replicas": 0, "availableReplicas": 0}),
+        );
     }
 
     #[test]
