@@ -15,6 +15,7 @@ pub mod fieldset;
 pub mod kinds;
 pub mod openapi;
 pub mod patch;
+pub mod quantity;
 pub mod schema;
 pub mod server;
 pub mod store;
