@@ -349,7 +349,7 @@ fn columns(kind: &KindInfo) -> Vec<Col> {
         |name: &'static str, typ: &'static str, priority: i64| -> Col { (name, typ, priority, "") };
     match (kind.group.as_str(), kind.kind.as_str()) {
         ("", "Namespace") => vec![NAME, c("Status", "string", 0), AGE],
-        ("", "ConfigMap") => vec![NAME, c("Data", "integer", 0), AGE],
+        ("", "ConfigMap") => vec![NAME, c("Data", "string", 0), AGE],
         ("", "Secret") => vec![NAME, c("Type", "string", 0), c("Data", "string", 0), AGE],
         ("", "Service") => vec![
             NAME,
@@ -676,10 +676,13 @@ fn cells(kind: &KindInfo, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
                 name,
                 json!(string(o, &["spec", "schedule"])),
                 json!(or_none(string(o, &["spec", "timeZone"]))),
+                // printBoolPtr
                 json!(
-                    get(o, &["spec", "suspend"])
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false)
+                    match get(o, &["spec", "suspend"]).and_then(Value::as_bool) {
+                        Some(true) => "True",
+                        Some(false) => "False",
+                        None => "<unset>",
+                    }
                 ),
                 json!(count(o, &["status", "active"])),
                 json!(if last.is_some() {
@@ -697,16 +700,25 @@ fn cells(kind: &KindInfo, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
             ]
         }
         ("networking.k8s.io", "Ingress") => {
-            let mut hosts: Vec<String> = get(o, &["spec", "rules"])
+            // formatHosts: at most three hosts, then "+ N more...".
+            let rules = get(o, &["spec", "rules"])
                 .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+                .cloned()
+                .unwrap_or_default();
+            let shown: Vec<&str> = rules
+                .iter()
                 .filter_map(|r| r.get("host").and_then(Value::as_str))
-                .map(String::from)
+                .filter(|h| !h.is_empty())
+                .take(3)
                 .collect();
-            if hosts.is_empty() {
-                hosts.push("*".into());
-            }
+            let more = rules.len() > 3 && shown.len() == 3;
+            let hosts = if shown.is_empty() {
+                "*".to_string()
+            } else if more {
+                format!("{} + {} more...", shown.join(","), rules.len() - 3)
+            } else {
+                shown.join(",")
+            };
             let address: Vec<String> = get(o, &["status", "loadBalancer", "ingress"])
                 .and_then(Value::as_array)
                 .into_iter()
@@ -722,7 +734,7 @@ fn cells(kind: &KindInfo, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
             vec![
                 name,
                 json!(or_none(string(o, &["spec", "ingressClassName"]))),
-                json!(hosts.join(",")),
+                json!(hosts),
                 json!(address.join(",")),
                 json!(if tls { "80, 443" } else { "80" }),
                 age,
@@ -949,7 +961,14 @@ fn pod_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
         json!(reason),
         json!(restarts),
         age,
-        json!(or_none(string(o, &["status", "podIP"]))),
+        json!(or_none(
+            get(o, &["status", "podIPs"])
+                .and_then(|ips| ips.get(0))
+                .and_then(|ip| ip.get("ip"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        )),
         json!(or_none(string(o, &["spec", "nodeName"]))),
         json!(or_none(string(o, &["status", "nominatedNodeName"]))),
         json!(if gates == 0 {
@@ -986,23 +1005,19 @@ fn job_cells(
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .any(|c| {
-                c.get("type").and_then(Value::as_str) == Some(t)
-                    && c.get("status").and_then(Value::as_str) == Some("True")
-            })
+            .find(|c| c.get("type").and_then(Value::as_str) == Some(t))
+            .is_some_and(|c| c.get("status").and_then(Value::as_str) == Some("True"))
     };
     let status = if has("Complete") {
         "Complete"
     } else if has("Failed") {
         "Failed"
-    } else if get(o, &["metadata", "deletionTimestamp"]).is_some() {
+    } else if get(o, &["metadata", "deletionTimestamp"]).is_some_and(|d| !d.is_null()) {
         "Terminating"
-    } else if has("FailureTarget") {
-        "FailureTarget"
-    } else if has("SuccessCriteriaMet") {
-        "SuccessCriteriaMet"
     } else if has("Suspended") {
         "Suspended"
+    } else if has("FailureTarget") {
+        "FailureTarget"
     } else {
         "Running"
     };
@@ -1237,6 +1252,50 @@ mod tests {
                     json!("<unknown>"),
                     json!(""),
                     json!(""),
+                ],
+            ),
+            (
+                "CronJob",
+                json!({"metadata": {"name": "nightly", "creationTimestamp": created(600)},
+                    "spec": {"schedule": "0 3 * * *", "suspend": false,
+                        "jobTemplate": {"spec": {"template": {"spec": {"containers": [
+                            {"name": "backup", "image": "busybox:1.36"}]}}}}}}),
+                vec![
+                    "NAME",
+                    "SCHEDULE",
+                    "TIMEZONE",
+                    "SUSPEND",
+                    "ACTIVE",
+                    "LAST SCHEDULE",
+                    "AGE",
+                ],
+                vec![
+                    json!("nightly"),
+                    json!("0 3 * * *"),
+                    json!("<none>"),
+                    json!("False"),
+                    json!(0),
+                    json!("<none>"),
+                    json!("10m"),
+                    json!("backup"),
+                    json!("busybox:1.36"),
+                    json!("<none>"),
+                ],
+            ),
+            (
+                "Ingress",
+                json!({"metadata": {"name": "web", "creationTimestamp": created(59)},
+                    "spec": {"ingressClassName": "nginx", "tls": [{"hosts": ["a.example"]}],
+                        "rules": [{"host": "a.example"}, {"host": "b.example"},
+                            {"host": "c.example"}, {"host": "d.example"}]}}),
+                vec!["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"],
+                vec![
+                    json!("web"),
+                    json!("nginx"),
+                    json!("a.example,b.example,c.example + 1 more..."),
+                    json!(""),
+                    json!("80, 443"),
+                    json!("59s"),
                 ],
             ),
             (
