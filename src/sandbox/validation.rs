@@ -408,7 +408,7 @@ fn validate_meta(kind: &KindInfo, obj: &Value, errs: &mut Errors) {
             errs.push(
                 "FieldValueTooLong",
                 "metadata.annotations",
-                format!("Too long: may not be more than {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"),
+                format!("Too long: must have at most {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"),
             );
         }
     }
