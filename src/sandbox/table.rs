@@ -44,6 +44,33 @@ pub fn to_table_at(
     table(defs, rows, resource_version)
 }
 
+/// A Table for `kind` served by `crd` (the stored CustomResourceDefinition): the columns of
+/// the CRD version `kind.version` (`additionalPrinterColumns`, else Name / Age). Without a CRD
+/// it is [`to_table`].
+pub fn to_table_with_crd(
+    kind: &KindInfo,
+    crd: Option<&Value>,
+    objects: &[&Value],
+    resource_version: &str,
+) -> Value {
+    let Some(crd) = crd else {
+        return to_table(kind, objects, resource_version);
+    };
+    let columns: Vec<Value> = crd
+        .get("spec")
+        .and_then(|s| s.get("versions"))
+        .and_then(Value::as_array)
+        .and_then(|vs| {
+            vs.iter()
+                .find(|v| v.get("name").and_then(Value::as_str) == Some(kind.version.as_str()))
+        })
+        .and_then(|v| v.get("additionalPrinterColumns"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    to_table_with_columns(&columns, objects, resource_version, Utc::now())
+}
+
 /// A Table for a custom resource with its CRD version's `additionalPrinterColumns` (an empty
 /// slice gives the default Name / Age).
 pub fn to_table_with_columns(
@@ -1311,6 +1338,22 @@ mod tests {
             assert_eq!(headers(&t), want_headers, "{k}");
             assert_eq!(row_cells(&t, 0).unwrap(), &want_cells, "{k}");
         }
+    }
+
+    #[test]
+    fn crd_columns_come_from_the_served_version() {
+        let crd = json!({"spec": {"group": "example.com", "names": {"kind": "Widget", "plural": "widgets"},
+            "versions": [
+                {"name": "v1beta1", "served": true, "storage": false},
+                {"name": "v1", "served": true, "storage": true,
+                    "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}]}]}});
+        let kind = crate::sandbox::kinds::kind_from_crd(&crd).unwrap();
+        let w = json!({"metadata": {"name": "gear"}, "spec": {"size": 3}});
+        let t = to_table_with_crd(&kind, Some(&crd), &[&w], "1");
+        assert_eq!(headers(&t), ["NAME", "SIZE"]);
+        assert_eq!(row_cells(&t, 0).unwrap(), &vec![json!("gear"), json!(3)]);
+        let plain = to_table_with_crd(&kind, None, &[&w], "1");
+        assert_eq!(headers(&plain), ["NAME", "AGE"]);
     }
 
     #[test]
