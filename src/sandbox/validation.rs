@@ -339,6 +339,9 @@ pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldE
                 "deployment"
             };
             validate_selected_template(spec, noun, &["Always"], &mut errs);
+            if kind.kind == "Deployment" {
+                validate_deployment_strategy(spec, &mut errs);
+            }
         }
         ("apps", "DaemonSet") => {
             validate_selected_template(spec, "daemonset", &["Always"], &mut errs);
@@ -355,7 +358,12 @@ pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldE
             validate_job_template(job_spec, "spec.jobTemplate.spec", &mut errs);
         }
         ("", "Pod") => match spec {
-            Some(s) => validate_pod_spec(s, "spec", None, &mut errs),
+            Some(s) => validate_pod_spec(
+                s,
+                "spec",
+                Some(&["Always", "OnFailure", "Never"]),
+                &mut errs,
+            ),
             None => errs.required("spec.containers", ""),
         },
         ("", "Service") => validate_service(spec, &mut errs),
@@ -363,7 +371,32 @@ pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldE
             validate_data_keys(obj, "data", &mut errs);
             validate_data_keys(obj, "binaryData", &mut errs);
         }
-        ("", "Secret") => validate_data_keys(obj, "data", &mut errs),
+        ("", "Secret") => {
+            validate_data_keys(obj, "data", &mut errs);
+            validate_secret_type(obj, &mut errs);
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            let name = obj
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let s = |k: &[&str]| {
+                let mut cur = spec;
+                for p in k {
+                    cur = cur.and_then(|c| c.get(*p));
+                }
+                cur.and_then(Value::as_str).unwrap_or("").to_string()
+            };
+            let required = format!("{}.{}", s(&["names", "plural"]), s(&["group"]));
+            if !name.is_empty() && name != required {
+                errs.invalid(
+                    "metadata.name",
+                    &go_quote(name),
+                    r#"must be spec.names.plural+"."+spec.group"#,
+                );
+            }
+        }
         _ => {}
     }
     if let Some(old) = old {
@@ -539,6 +572,82 @@ fn validate_selected_template(
     }
 }
 
+/// `ValidateDeploymentStrategy` and `ValidateRollingUpdateDeployment` (the common rules).
+fn validate_deployment_strategy(spec: Option<&Value>, errs: &mut Errors) {
+    let Some(strategy) = spec.and_then(|s| s.get("strategy")) else {
+        return;
+    };
+    let rolling = strategy.get("rollingUpdate").filter(|r| !r.is_null());
+    match strategy.get("type").and_then(Value::as_str).unwrap_or("") {
+        "Recreate" => {
+            if rolling.is_some() {
+                errs.forbidden(
+                    "spec.strategy.rollingUpdate",
+                    "may not be specified when strategy `type` is 'Recreate'",
+                );
+            }
+        }
+        "RollingUpdate" => {
+            let zero = |k: &str| {
+                rolling
+                    .and_then(|r| r.get(k))
+                    .is_some_and(|v| v.as_i64() == Some(0) || v.as_str() == Some("0%"))
+            };
+            if zero("maxUnavailable") && zero("maxSurge") {
+                let shown = rolling
+                    .and_then(|r| r.get("maxUnavailable"))
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default();
+                errs.invalid(
+                    "spec.strategy.rollingUpdate.maxUnavailable",
+                    &shown,
+                    "may not be 0 when `maxSurge` is 0",
+                );
+            }
+        }
+        other => errs.unsupported("spec.strategy", other, &["Recreate", "RollingUpdate"]),
+    }
+}
+
+/// `ValidateSecret`'s per-type required keys.
+fn validate_secret_type(obj: &Value, errs: &mut Errors) {
+    let data = obj.get("data").and_then(Value::as_object);
+    let has = |k: &str| data.is_some_and(|d| d.contains_key(k));
+    let secret_type = obj.get("type").and_then(Value::as_str).unwrap_or("Opaque");
+    let required: &[&str] = match secret_type {
+        "kubernetes.io/dockercfg" => &[".dockercfg"],
+        "kubernetes.io/dockerconfigjson" => &[".dockerconfigjson"],
+        "kubernetes.io/ssh-auth" => &["ssh-privatekey"],
+        "kubernetes.io/tls" => &["tls.crt", "tls.key"],
+        "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
+            &["username", "password"]
+        }
+        "kubernetes.io/service-account-token" => {
+            let annotated = obj
+                .get("metadata")
+                .and_then(|m| m.get("annotations"))
+                .and_then(|a| a.get("kubernetes.io/service-account.name"))
+                .is_some();
+            if !annotated {
+                errs.required(
+                    "metadata.annotations[kubernetes.io/service-account.name]",
+                    "",
+                );
+            }
+            &[]
+        }
+        _ => &[],
+    };
+    for key in required {
+        if !has(key) {
+            errs.required(&format!("data[{key}]"), "");
+        }
+    }
+}
+
 /// Job spec: parallelism/completions/backoffLimit >= 0, selector matching the template (when
 /// generated it always does), restart policy OnFailure or Never.
 fn validate_job_spec(spec: Option<&Value>, path: &str, errs: &mut Errors) {
@@ -687,6 +796,9 @@ fn validate_service(spec: Option<&Value>, errs: &mut Errors) {
         errs.unsupported("spec.type", svc_type, TYPES);
     }
     let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
+    if let Some(selector) = spec.get("selector").and_then(Value::as_object) {
+        validate_labels(selector, "spec.selector", errs);
+    }
     let ports = spec
         .get("ports")
         .and_then(Value::as_array)
@@ -1407,6 +1519,41 @@ mod tests {
             let obj = json!({"metadata": {"name": "web"}, "spec": spec});
             assert_eq!(lines("Service", &obj, None), *expected, "{spec}");
         }
+    }
+
+    #[test]
+    fn deployment_strategy_secret_types_and_crd_names() {
+        let mut d = deployment("web", json!({"matchLabels": {"a": "b"}}), json!({"a": "b"}));
+        d["spec"]["strategy"] = json!({"type": "Recreate",
+            "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+        assert_eq!(
+            lines("Deployment", &d, None),
+            [
+                "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'"
+            ]
+        );
+        d["spec"]["strategy"] = json!({"type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}});
+        assert_eq!(
+            lines("Deployment", &d, None),
+            [
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0"
+            ]
+        );
+        let tls = json!({"metadata": {"name": "t"}, "type": "kubernetes.io/tls",
+            "data": {"tls.crt": "eA=="}});
+        assert_eq!(
+            lines("Secret", &tls, None),
+            ["data[tls.key]: Required value"]
+        );
+        let crd = json!({"metadata": {"name": "widgets.example.org"},
+            "spec": {"group": "example.com", "names": {"plural": "widgets", "kind": "Widget"}}});
+        assert_eq!(
+            lines("CustomResourceDefinition", &crd, None),
+            [
+                r#"metadata.name: Invalid value: "widgets.example.org": must be spec.names.plural+"."+spec.group"#
+            ]
+        );
     }
 
     #[test]
