@@ -241,32 +241,20 @@ fn add_kind_paths(k: &KindInfo, paths: &mut Map<String, Value>) {
         m.extend(ext(action));
         (verb.to_string(), Value::Object(m))
     };
-    let patch_body = |strategic: bool| {
+    // The real documents also list application/strategic-merge-patch+json for built-in kinds.
+    // It is left out on purpose: with it, client-side `kubectl apply` computes its patch from
+    // these schemas (`buildStrategicMergePatchFromOpenAPIV3`), which carry no field-level patch
+    // metadata here, and warns; without it kubectl falls back to its compiled-in Go types,
+    // which is what it computes against a real server. The server still accepts strategic
+    // merge patches for built-in kinds.
+    let patch_body = || {
         let patch =
             json!({"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"});
-        let mut content = Map::new();
-        content.insert(
-            "application/apply-patch+yaml".into(),
-            json!({"schema": patch}),
-        );
-        content.insert(
-            "application/json-patch+json".into(),
-            json!({"schema": patch}),
-        );
-        content.insert(
-            "application/merge-patch+json".into(),
-            json!({"schema": patch}),
-        );
-        if strategic {
-            content.insert(
-                "application/strategic-merge-patch+json".into(),
-                json!({"schema": patch}),
-            );
-        }
-        json!({"content": content, "required": true})
+        json!({"content": {
+            "application/apply-patch+yaml": {"schema": patch},
+            "application/json-patch+json": {"schema": patch},
+            "application/merge-patch+json": {"schema": patch}}, "required": true})
     };
-    // Custom resources do not take strategic merge patches.
-    let builtin = !k.group.contains('.') || k.group.ends_with(".k8s.io");
     let patch_params = || {
         let mut p = write_params();
         p.push(query("force", "boolean", FORCE_DESC));
@@ -383,7 +371,7 @@ fn add_kind_paths(k: &KindInfo, paths: &mut Map<String, Value>) {
             describe("partially update", sub, &k.kind),
             format!("patch{stem}{name}"),
             patch_params(),
-            Some(patch_body(builtin)),
+            Some(patch_body()),
             json!({"200": ok(&schema), "201": {"description": "Created", "content": json_content(&schema)},
                 "401": unauthorized}),
         );
@@ -587,6 +575,16 @@ mod tests {
                 .is_none()
         );
         assert!(content.get("application/apply-patch+yaml").is_some());
+        // Built-in kinds too (see add_kind_paths: kubectl then uses its Go types for
+        // client-side apply, as against a real server).
+        let deploy = &apps["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
+            ["requestBody"]["content"];
+        assert!(
+            deploy
+                .get("application/strategic-merge-patch+json")
+                .is_none()
+        );
+        assert!(deploy.get("application/merge-patch+json").is_some());
         assert!(v3_group_version(&kinds, "nope.example", "v1").is_none());
     }
 
