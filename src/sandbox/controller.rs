@@ -46,7 +46,13 @@ pub fn converged_status_at(kind: &KindInfo, obj: &Value, now: &str) -> Option<Va
         "StatefulSet" => stateful_set_status(spec, name, generation, replicas),
         "DaemonSet" => daemon_set_status(generation),
         "ReplicaSet" => replica_set_status(generation, replicas),
-        _ => job_status(spec, old, now),
+        _ => {
+            let created = obj
+                .get("metadata")
+                .and_then(|m| m.get("creationTimestamp"))
+                .and_then(Value::as_str);
+            job_status(spec, old, created.unwrap_or(now), now)
+        }
     };
     Some(status)
 }
@@ -188,7 +194,8 @@ fn replica_set_status(generation: i64, replicas: i64) -> Value {
     Value::Object(s)
 }
 
-fn job_status(spec: &Value, old: Option<&Value>, now: &str) -> Value {
+/// `started` is when the Job started running (its creation: the sandbox starts pods at once).
+fn job_status(spec: &Value, old: Option<&Value>, started: &str, now: &str) -> Value {
     if spec.get("suspend").and_then(Value::as_bool) == Some(true) {
         let cond = match kept_condition(old, "Suspended", "True") {
             Some(c) => c.clone(),
@@ -209,19 +216,19 @@ fn job_status(spec: &Value, old: Option<&Value>, now: &str) -> Value {
             "lastTransitionTime": now, "reason": "CompletionsReached",
             "message": "Reached expected number of succeeded pods"}),
     };
-    let time = |key: &str| {
+    let time = |key: &str, default: &str| {
         old.and_then(|o| o.get(key))
             .filter(|v| v.is_string())
             .cloned()
-            .unwrap_or(json!(now))
+            .unwrap_or(json!(default))
     };
     let mut s = Map::new();
     s.insert(
         "conditions".into(),
         json!([condition("SuccessCriteriaMet"), condition("Complete")]),
     );
-    s.insert("startTime".into(), time("startTime"));
-    s.insert("completionTime".into(), time("completionTime"));
+    s.insert("startTime".into(), time("startTime", started));
+    s.insert("completionTime".into(), time("completionTime", now));
     put_nonzero(&mut s, "succeeded", completions);
     s.insert("terminating".into(), json!(0));
     if spec.get("completionMode").and_then(Value::as_str) == Some("Indexed") && completions > 0 {
@@ -338,7 +345,8 @@ mod tests {
     // CompletionsReached.
     #[test]
     fn job_completes() {
-        let job = json!({"metadata": {"name": "pi"}, "spec": {"completions": 3, "parallelism": 1,
+        let job = json!({"metadata": {"name": "pi", "creationTimestamp": "2026-01-02T03:04:00Z"},
+            "spec": {"completions": 3, "parallelism": 1,
             "template": {"spec": {"containers": [{"name": "pi", "image": "perl"}]}}}});
         let s = converged_status_at(&kind("Job"), &job, NOW).unwrap();
         assert_eq!(s["succeeded"], 3);
@@ -349,6 +357,7 @@ mod tests {
             "Reached expected number of succeeded pods"
         );
         assert_eq!(s["completionTime"], NOW);
+        assert_eq!(s["startTime"], "2026-01-02T03:04:00Z");
     }
 
     #[test]
