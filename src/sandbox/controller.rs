@@ -9,6 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use super::kinds::KindInfo;
+use super::naming::safe_suffix;
 
 /// The status `obj` converges to once its controller has caught up, or `None` when the kind has
 /// no controller in the sandbox (or never becomes healthy, e.g. an image on a `.invalid` host).
@@ -83,20 +84,7 @@ fn image_host(image: &str) -> Option<&str> {
 /// `pod-template-hash` (`rand.SafeEncodeString`). Not kube's FNV-of-spew value, which cannot be
 /// reproduced outside Go, but stable for a given template.
 pub fn template_hash(template: &Value) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let text = template.to_string();
-    // FNV-1a 64, then base-27 digits.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    let mut out = String::with_capacity(10);
-    for _ in 0..10 {
-        out.push(char::from(ALPHABET[(h % 27) as usize]));
-        h /= 27;
-    }
-    out
+    safe_suffix(&template.to_string(), 10)
 }
 
 /// The existing condition of `ctype` with the same status, kept so that times do not move.

@@ -13,6 +13,7 @@
 use serde_json::{Map, Value, json};
 
 use super::kinds::KindInfo;
+use super::naming::safe_suffix;
 use super::quantity::canonicalize_list;
 
 /// Allocates Service cluster IPs (kept by the store so that they stay unique).
@@ -1116,17 +1117,7 @@ fn mount_service_account_token(spec: &mut Map<String, Value>, seed: &str) {
     if mounted {
         return;
     }
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in seed.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    let mut name = String::from("kube-api-access-");
-    for _ in 0..5 {
-        name.push(char::from(ALPHABET[(h % 27) as usize]));
-        h /= 27;
-    }
+    let name = format!("kube-api-access-{}", safe_suffix(seed, 5));
     let volume = json!({"name": name, "projected": {"sources": [
         {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
         {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},

@@ -13,6 +13,7 @@ pub mod controller;
 pub mod defaults;
 pub mod fieldset;
 pub mod kinds;
+pub mod naming;
 pub mod openapi;
 pub mod patch;
 pub mod quantity;

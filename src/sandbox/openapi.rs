@@ -10,6 +10,7 @@
 use serde_json::{Map, Value, json};
 
 use super::kinds::KindInfo;
+use super::naming::fnv1a64;
 
 /// `/openapi/v3`: one entry per served group-version.
 pub fn v3_root(kinds: &[KindInfo]) -> Value {
@@ -93,12 +94,7 @@ fn gv_path(group: &str, version: &str) -> String {
 /// Upper-case hex of a 64-bit FNV-1a of the document (kube uses SHA-512; clients only compare
 /// it, to cache per URL).
 fn document_hash(doc: &Value) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in doc.to_string().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016X}")
+    format!("{:016X}", fnv1a64(&doc.to_string()))
 }
 
 fn gvk(k: &KindInfo) -> Value {
