@@ -188,40 +188,33 @@ fn is_label_shape(s: &str) -> bool {
         && s.chars().last().is_some_and(is_alnum_lower)
 }
 
-/// `validation.IsDNS1123Subdomain`: the messages for `value`, empty when valid.
-pub fn dns1123_subdomain(value: &str) -> Vec<String> {
+/// The messages of a length-limited, regex-checked value: `MaxLenError` then the regex error.
+fn checked(value: &str, max_len: usize, shape_ok: bool, msg: &str) -> Vec<String> {
     let mut out = Vec::new();
-    if value.len() > 253 {
-        out.push("must be no more than 253 characters".into());
+    if value.len() > max_len {
+        out.push(format!("must be no more than {max_len} characters"));
     }
-    if !value.split('.').all(is_label_shape) {
-        out.push(DNS1123_SUBDOMAIN_MSG.into());
+    if !shape_ok {
+        out.push(msg.into());
     }
     out
+}
+
+/// `validation.IsDNS1123Subdomain`: the messages for `value`, empty when valid.
+pub fn dns1123_subdomain(value: &str) -> Vec<String> {
+    let shape = value.split('.').all(is_label_shape);
+    checked(value, 253, shape, DNS1123_SUBDOMAIN_MSG)
 }
 
 /// `validation.IsDNS1123Label`: the messages for `value`, empty when valid.
 pub fn dns1123_label(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if value.len() > 63 {
-        out.push("must be no more than 63 characters".into());
-    }
-    if !is_label_shape(value) {
-        out.push(DNS1123_LABEL_MSG.into());
-    }
-    out
+    checked(value, 63, is_label_shape(value), DNS1123_LABEL_MSG)
 }
 
 /// `validation.IsDNS1035Label`: the messages for `value`, empty when valid.
 pub fn dns1035_label(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if value.len() > 63 {
-        out.push("must be no more than 63 characters".into());
-    }
-    if !is_label_shape(value) || !value.starts_with(|c: char| c.is_ascii_lowercase()) {
-        out.push(DNS1035_LABEL_MSG.into());
-    }
-    out
+    let shape = is_label_shape(value) && value.starts_with(|c: char| c.is_ascii_lowercase());
+    checked(value, 63, shape, DNS1035_LABEL_MSG)
 }
 
 /// `path.IsValidPathSegmentName` (RBAC object names).
