@@ -124,6 +124,17 @@ fn go_string_map(m: Option<&Map<String, Value>>) -> String {
     format!("map[string]string{{{}}}", body.join(", "))
 }
 
+/// Go's `%#v` of a `[]string`.
+fn go_string_slice(v: Option<&Value>) -> String {
+    let items: Vec<String> = v
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|s| go_quote(s.as_str().unwrap_or("")))
+        .collect();
+    format!("[]string{{{}}}", items.join(", "))
+}
+
 /// Go's `%#v` of a `v1.LabelSelector`, as immutable-selector errors print it.
 fn go_label_selector(sel: Option<&Value>) -> String {
     let Some(sel) = sel.filter(|s| s.is_object()) else {
@@ -368,6 +379,45 @@ pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldE
             validate_data_keys(obj, "data", &mut errs);
             validate_secret_type(obj, &mut errs);
         }
+        ("networking.k8s.io", "Ingress") => validate_ingress(spec, &mut errs),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            validate_binding(kind, obj, &mut errs);
+        }
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
+            for (i, rule) in obj
+                .get("rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let verbs = rule.get("verbs").and_then(Value::as_array);
+                if verbs.is_none_or(Vec::is_empty) {
+                    errs.required(
+                        &format!("rules[{i}].verbs"),
+                        "verbs must contain at least one value",
+                    );
+                }
+                let empty = |k: &str| {
+                    rule.get(k)
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty)
+                };
+                let urls = !empty("nonResourceURLs");
+                if urls && (!empty("resources") || !empty("apiGroups")) {
+                    errs.invalid(
+                        &format!("rules[{i}].nonResourceURLs"),
+                        &go_string_slice(rule.get("nonResourceURLs")),
+                        "rules cannot apply to both regular resources and non-resource URLs",
+                    );
+                } else if !urls && empty("apiGroups") && !empty("resources") {
+                    errs.required(
+                        &format!("rules[{i}].apiGroups"),
+                        "resource rules must supply at least one api group",
+                    );
+                }
+            }
+        }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             let name = obj
                 .get("metadata")
@@ -602,6 +652,91 @@ fn validate_deployment_strategy(spec: Option<&Value>, errs: &mut Errors) {
             }
         }
         other => errs.unsupported("spec.strategy", other, &["Recreate", "RollingUpdate"]),
+    }
+}
+
+/// `validateIngressRuleValue` (networking/v1): every path has a supported `pathType`, and
+/// Exact/Prefix paths are absolute.
+fn validate_ingress(spec: Option<&Value>, errs: &mut Errors) {
+    const PATH_TYPES: &[&str] = &["Exact", "ImplementationSpecific", "Prefix"];
+    let rules = spec.and_then(|s| s.get("rules")).and_then(Value::as_array);
+    for (i, rule) in rules.into_iter().flatten().enumerate() {
+        let paths = rule
+            .get("http")
+            .and_then(|h| h.get("paths"))
+            .and_then(Value::as_array);
+        for (j, p) in paths.into_iter().flatten().enumerate() {
+            let at = format!("spec.rules[{i}].http.paths[{j}]");
+            let path = p.get("path").and_then(Value::as_str).unwrap_or("");
+            match p.get("pathType").and_then(Value::as_str) {
+                None => errs.required(&format!("{at}.pathType"), "pathType must be specified"),
+                Some(t) if !PATH_TYPES.contains(&t) => {
+                    errs.unsupported(&format!("{at}.pathType"), t, PATH_TYPES);
+                }
+                Some("Exact" | "Prefix") if !path.starts_with('/') => {
+                    errs.invalid(
+                        &format!("{at}.path"),
+                        &go_quote(path),
+                        "must be an absolute path",
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// `ValidateRoleBinding` / `ValidateClusterRoleBinding`: roleRef and subjects.
+fn validate_binding(kind: &KindInfo, obj: &Value, errs: &mut Errors) {
+    let role_ref = obj.get("roleRef");
+    let s = |k: &str| {
+        role_ref
+            .and_then(|r| r.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    if s("apiGroup") != "rbac.authorization.k8s.io" {
+        errs.unsupported(
+            "roleRef.apiGroup",
+            s("apiGroup"),
+            &["rbac.authorization.k8s.io"],
+        );
+    }
+    let kinds: &[&str] = if kind.kind == "RoleBinding" {
+        &["Role", "ClusterRole"]
+    } else {
+        &["ClusterRole"]
+    };
+    if !kinds.contains(&s("kind")) {
+        errs.unsupported("roleRef.kind", s("kind"), kinds);
+    }
+    if s("name").is_empty() {
+        errs.required("roleRef.name", "");
+    } else {
+        for msg in path_segment_name(s("name")) {
+            errs.invalid("roleRef.name", &go_quote(s("name")), &msg);
+        }
+    }
+    let subjects = obj.get("subjects").and_then(Value::as_array);
+    for (i, subject) in subjects.into_iter().flatten().enumerate() {
+        let at = format!("subjects[{i}]");
+        let get = |k: &str| subject.get(k).and_then(Value::as_str).unwrap_or("");
+        if get("name").is_empty() {
+            errs.required(&format!("{at}.name"), "");
+        }
+        match get("kind") {
+            "ServiceAccount" => {
+                if kind.kind == "ClusterRoleBinding" && get("namespace").is_empty() {
+                    errs.required(&format!("{at}.namespace"), "");
+                }
+            }
+            "User" | "Group" => {}
+            other => errs.unsupported(
+                &format!("{at}.kind"),
+                other,
+                &["ServiceAccount", "User", "Group"],
+            ),
+        }
     }
 }
 
@@ -943,19 +1078,39 @@ fn validate_update(kind: &KindInfo, obj: &Value, old: &Value, errs: &mut Errors)
             let to_external = new_type.as_deref() == Some("ExternalName")
                 || old_type.as_deref() == Some("ExternalName");
             if old_ip.is_some() && new_ip.is_some() && old_ip != new_ip && !to_external {
-                let ips = at(obj, &["spec", "clusterIPs"])
-                    .and_then(|v| v.as_array().cloned())
-                    .unwrap_or_default();
-                let list: Vec<String> = ips.iter().map(go_value).collect();
+                let ips = at(obj, &["spec", "clusterIPs"]);
                 errs.invalid(
                     "spec.clusterIPs[0]",
-                    &format!("[]string{{{}}}", list.join(", ")),
+                    &go_string_slice(ips.as_ref()),
                     "may not change once set",
                 );
                 errs.invalid(
                     "spec.clusterIP",
                     &new_ip.map_or("null".into(), |v| go_value(&v)),
                     "field is immutable",
+                );
+            }
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            let new_ref = at(obj, &["roleRef"]);
+            if new_ref != at(old, &["roleRef"]) {
+                let s = |k: &str| {
+                    new_ref
+                        .as_ref()
+                        .and_then(|r| r.get(k))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                errs.invalid(
+                    "roleRef",
+                    &format!(
+                        "rbac.RoleRef{{APIGroup:{}, Kind:{}, Name:{}}}",
+                        go_quote(&s("apiGroup")),
+                        go_quote(&s("kind")),
+                        go_quote(&s("name"))
+                    ),
+                    "cannot change roleRef",
                 );
             }
         }
@@ -1546,6 +1701,46 @@ mod tests {
             [
                 r#"metadata.name: Invalid value: "widgets.example.org": must be spec.names.plural+"."+spec.group"#
             ]
+        );
+    }
+
+    #[test]
+    fn ingress_paths_and_rbac_bindings() {
+        let ing = json!({"metadata": {"name": "web"}, "spec": {"rules": [{"host": "a.example",
+            "http": {"paths": [
+                {"path": "/", "backend": {"service": {"name": "web", "port": {"number": 80}}}},
+                {"path": "api", "pathType": "Prefix",
+                    "backend": {"service": {"name": "api", "port": {"number": 80}}}}]}}]}});
+        assert_eq!(
+            lines("Ingress", &ing, None),
+            [
+                "spec.rules[0].http.paths[0].pathType: Required value: pathType must be specified",
+                r#"spec.rules[0].http.paths[1].path: Invalid value: "api": must be an absolute path"#
+            ]
+        );
+        let binding = json!({"metadata": {"name": "b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "view"},
+            "subjects": [{"kind": "ServiceAccount", "name": "default"}]});
+        assert!(lines("RoleBinding", &binding, None).is_empty());
+        assert_eq!(
+            lines("ClusterRoleBinding", &binding, None),
+            [
+                r#"roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole""#,
+                "subjects[0].namespace: Required value"
+            ]
+        );
+        let mut changed = binding.clone();
+        changed["roleRef"]["name"] = json!("edit");
+        assert_eq!(
+            lines("RoleBinding", &changed, Some(&binding)),
+            [
+                r#"roleRef: Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"Role", Name:"edit"}: cannot change roleRef"#
+            ]
+        );
+        let role = json!({"metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"]}]});
+        assert_eq!(
+            lines("Role", &role, None),
+            ["rules[0].verbs: Required value: verbs must contain at least one value"]
         );
     }
 
