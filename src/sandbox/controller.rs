@@ -43,6 +43,9 @@ pub fn converged_status_at(kind: &KindInfo, obj: &Value, now: &str) -> Option<Va
     let replicas = spec.get("replicas").and_then(Value::as_i64).unwrap_or(1);
     let old = obj.get("status");
     let status = match kind.kind.as_str() {
+        "Deployment" if spec.get("paused").and_then(Value::as_bool) == Some(true) => {
+            paused_deployment_status(generation, old, now)
+        }
         "Deployment" => deployment_status(spec, name, generation, replicas, old, now),
         "StatefulSet" => stateful_set_status(spec, name, generation, replicas),
         "DaemonSet" => daemon_set_status(generation),
@@ -145,6 +148,34 @@ fn deployment_status(
             "lastTransitionTime": now, "reason": "NewReplicaSetAvailable", "message": message}),
     };
     s.insert("conditions".into(), json!([available, progressing]));
+    Value::Object(s)
+}
+
+/// A paused Deployment does not roll out: its counters stay, its generation is observed and
+/// Progressing turns Unknown with reason DeploymentPaused (`util.NewDeploymentCondition` in
+/// `syncStatusOnly` / `checkPausedConditions`).
+fn paused_deployment_status(generation: i64, old: Option<&Value>, now: &str) -> Value {
+    let mut s = old.and_then(Value::as_object).cloned().unwrap_or_default();
+    s.shift_insert(0, "observedGeneration".into(), json!(generation));
+    let mut conditions: Vec<Value> = s
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let paused = match kept_condition(old, "Progressing", "Unknown") {
+        Some(c) if c.get("reason").and_then(Value::as_str) == Some("DeploymentPaused") => c.clone(),
+        _ => json!({"type": "Progressing", "status": "Unknown", "lastUpdateTime": now,
+            "lastTransitionTime": now, "reason": "DeploymentPaused",
+            "message": "Deployment is paused"}),
+    };
+    match conditions
+        .iter_mut()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Progressing"))
+    {
+        Some(c) => *c = paused,
+        None => conditions.push(paused),
+    }
+    s.insert("conditions".into(), Value::Array(conditions));
     Value::Object(s)
 }
 
@@ -290,6 +321,21 @@ mod tests {
         d["status"] = first.clone();
         let again = converged_status_at(&kind("Deployment"), &d, "2030-01-01T00:00:00Z").unwrap();
         assert_eq!(again["conditions"], first["conditions"]);
+    }
+
+    #[test]
+    fn paused_deployment_keeps_counters_and_says_paused() {
+        let mut d = workload(3, "nginx:1.27");
+        let healthy = converged_status_at(&kind("Deployment"), &d, NOW).unwrap();
+        d["status"] = healthy.clone();
+        d["spec"]["paused"] = json!(true);
+        d["spec"]["replicas"] = json!(5);
+        let s = converged_status_at(&kind("Deployment"), &d, NOW).unwrap();
+        assert_eq!(s["availableReplicas"], 3);
+        assert_eq!(s["conditions"][0], healthy["conditions"][0]);
+        assert_eq!(s["conditions"][1]["status"], "Unknown");
+        assert_eq!(s["conditions"][1]["reason"], "DeploymentPaused");
+        assert_eq!(s["conditions"][1]["message"], "Deployment is paused");
     }
 
     #[test]
