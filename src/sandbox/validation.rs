@@ -373,6 +373,21 @@ pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldE
         ("", "Service") => validate_service(spec, &mut errs),
         ("", "ConfigMap") => {
             validate_data_keys(obj, "data", &mut errs);
+            let binary = obj.get("binaryData").and_then(Value::as_object);
+            for key in obj
+                .get("data")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(Map::keys)
+            {
+                if binary.is_some_and(|b| b.contains_key(key)) {
+                    errs.invalid(
+                        &format!("data[{key}]"),
+                        &go_quote(key),
+                        "duplicate of key present in binaryData",
+                    );
+                }
+            }
             validate_data_keys(obj, "binaryData", &mut errs);
         }
         ("", "Secret") => {
@@ -1746,6 +1761,12 @@ mod tests {
 
     #[test]
     fn config_keys() {
+        let dup =
+            json!({"metadata": {"name": "c"}, "data": {"a": "x"}, "binaryData": {"a": "eA=="}});
+        assert_eq!(
+            lines("ConfigMap", &dup, None),
+            [r#"data[a]: Invalid value: "a": duplicate of key present in binaryData"#]
+        );
         let obj = json!({"metadata": {"name": "c"}, "data": {"ok.key_1": "", "bad key": ""}});
         assert_eq!(
             lines("ConfigMap", &obj, None),
