@@ -1872,6 +1872,94 @@ mod tests {
         assert!(unknown_fields(&kind("Deployment"), &scale_only).is_empty());
     }
 
+    // Typical manifests of every built-in kind have no unknown fields (no false positives for
+    // strict field validation).
+    #[test]
+    fn typical_manifests_have_no_unknown_fields() {
+        let cases = [
+            (
+                "Namespace",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a",
+                "labels": {"x": "y"}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+            ),
+            (
+                "Secret",
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                "type": "Opaque", "data": {"a": "YQ=="}, "stringData": {"b": "c"}, "immutable": false}),
+            ),
+            (
+                "Pod",
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "i", "env": [{"name": "A",
+                    "valueFrom": {"secretKeyRef": {"name": "s", "key": "a"}}}],
+                    "livenessProbe": {"httpGet": {"path": "/", "port": "http"}},
+                    "securityContext": {"runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}}}],
+                    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"a": "b"}}}}]}},
+                    "volumes": [{"name": "v", "configMap": {"name": "c", "defaultMode": 420}}]}}),
+            ),
+            (
+                "CronJob",
+                json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+                "spec": {"schedule": "* * * * *", "timeZone": "Etc/UTC", "jobTemplate": {"spec": {
+                    "backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": "i"}]}}}}}}),
+            ),
+            (
+                "Ingress",
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "i", "annotations": {"a": "b"}},
+                "spec": {"ingressClassName": "nginx", "tls": [{"hosts": ["a"], "secretName": "t"}],
+                    "rules": [{"host": "a", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                        "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}}),
+            ),
+            (
+                "NetworkPolicy",
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": "n"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"a": "b"}}}],
+                        "ports": [{"protocol": "TCP", "port": 80}]}]}}),
+            ),
+            (
+                "HorizontalPodAutoscaler",
+                json!({"apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"},
+                    "minReplicas": 1, "maxReplicas": 3, "metrics": [{"type": "Resource",
+                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}],
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300,
+                        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}}}}),
+            ),
+            (
+                "ClusterRole",
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"],
+                    "verbs": ["get"]}], "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}}),
+            ),
+            (
+                "CustomResourceDefinition",
+                json!({"apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.example.com"},
+                "spec": {"group": "example.com", "scope": "Namespaced",
+                    "names": {"kind": "Widget", "plural": "widgets", "shortNames": ["wg"]},
+                    "versions": [{"name": "v1", "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                            "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                                "properties": {"size": {"type": "integer", "default": 1, "minimum": 0},
+                                    "tags": {"type": "array", "items": {"type": "string"},
+                                        "x-kubernetes-list-type": "set"}}}}}},
+                        "additionalPrinterColumns": [{"name": "Size", "type": "integer",
+                            "jsonPath": ".spec.size"}],
+                        "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas"}}}]}}),
+            ),
+        ];
+        for (k, obj) in cases {
+            assert_eq!(unknown_fields(&kind(k), &obj), Vec::<String>::new(), "{k}");
+        }
+    }
+
     #[test]
     fn unknown_fields_of_custom_resources() {
         let schema = json!({"type": "object", "properties": {
