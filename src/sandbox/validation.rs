@@ -499,7 +499,7 @@ fn validate_meta(kind: &KindInfo, obj: &Value, errs: &mut Errors) {
             errs.push(
                 "FieldValueTooLong",
                 "metadata.annotations",
-                format!("Too long: must have at most {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"),
+                format!("Too long: may not be more than {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"),
             );
         }
     }
@@ -1555,13 +1555,26 @@ fn check_schema(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
                 &go_quote(got),
                 &format!("{path} in body must be of type {want}: {}", go_quote(got)),
             );
+            check_enum(schema, v, path, errs);
             return;
         }
     }
+    check_enum(schema, v, path, errs);
+    check_bounds(schema, v, path, errs);
+}
+
+/// `enum`: the supported values are quoted as text, numbers too (`"1", "2"`).
+fn check_enum(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
     if let Some(options) = schema.get("enum").and_then(Value::as_array)
         && !options.contains(v)
     {
-        let list: Vec<String> = options.iter().map(go_value).collect();
+        let list: Vec<String> = options
+            .iter()
+            .map(|o| match o {
+                Value::String(s) => go_quote(s),
+                other => go_quote(&other.to_string()),
+            })
+            .collect();
         errs.push(
             "FieldValueNotSupported",
             path,
@@ -1572,6 +1585,10 @@ fn check_schema(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
             ),
         );
     }
+}
+
+/// Numeric bounds, string lengths, item counts, then the children.
+fn check_bounds(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
     if let Some(n) = v.as_f64() {
         let shown = go_value(v);
         if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
@@ -1614,7 +1631,7 @@ fn check_schema(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
                 errs.push(
                     "FieldValueTooLong",
                     path,
-                    format!("Too long: may not be longer than {max}"),
+                    format!("Too long: may not be more than {max} bytes"),
                 );
             }
             if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
@@ -2199,12 +2216,25 @@ mod tests {
             check(json!({"color": "red"})),
             ["spec.size: Required value"]
         );
+        let enum_schema = json!({"properties": {"n": {"type": "integer", "enum": [1, 2]}}});
+        let lines: Vec<String> = validate_with_schema(&enum_schema, &json!({"n": "x"}))
+            .iter()
+            .map(FieldError::to_line)
+            .collect();
+        // apiextensions-apiserver validation_test.go ("enum").
+        assert_eq!(
+            lines,
+            [
+                r#"n: Invalid value: "string": n in body must be of type integer: "string""#,
+                r#"n: Unsupported value: "x": supported values: "1", "2""#
+            ]
+        );
         assert_eq!(
             check(json!({"size": 11, "color": "green", "name": "toolong", "tags": ["a", "b"]})),
             [
                 "spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10",
                 r#"spec.color: Unsupported value: "green": supported values: "red", "blue""#,
-                "spec.name: Too long: may not be longer than 5",
+                "spec.name: Too long: may not be more than 5 bytes",
                 "spec.tags: Too many: 2: must have at most 1 items"
             ]
         );
