@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::kinds::KindInfo;
 
@@ -1252,118 +1252,11 @@ pub fn unknown_fields(kind: &KindInfo, obj: &Value) -> Vec<String> {
 }
 
 /// `obj` deserialized into `T` and serialized back; `None` when it does not fit the type (a
-/// type error, which the decoder reports, not an unknown field).
-///
-/// Partial objects (apply configurations, patches) may lack fields the typed structs require;
-/// those are filled with placeholders first, one missing field at a time, so that the unknown
-/// fields of the rest are still found. Placeholders never show: only keys of `obj` are compared.
+/// type error, which the decoder reports, not an unknown field). k8s-openapi's deserializers
+/// default missing required fields, so partial objects (apply configurations) fit too.
 fn round_trip<T: DeserializeOwned + Serialize>(obj: &Value) -> Option<Value> {
-    const MAX_REPAIRS: usize = 64;
-    let mut work = obj.clone();
-    for _ in 0..MAX_REPAIRS {
-        let err = match serde_json::from_value::<T>(work.clone()) {
-            Ok(typed) => return serde_json::to_value(typed).ok(),
-            Err(e) => e.to_string(),
-        };
-        let field = missing_field(&err)?.to_string();
-        if !fill_missing::<T>(&mut work, &field, &err) {
-            return None;
-        }
-    }
-    None
-}
-
-/// The field of a serde "missing field `x`" error.
-fn missing_field(err: &str) -> Option<&str> {
-    let rest = err.strip_prefix("missing field `")?;
-    rest.split('`').next()
-}
-
-/// A placeholder string no real object holds, so that type errors about it are recognizable.
-const PLACEHOLDER: &str = "\u{1}kubectl-gitops-placeholder";
-
-/// One step of a JSON path.
-#[derive(Clone)]
-enum Step {
-    Key(String),
-    Index(usize),
-}
-
-fn node_mut<'a>(root: &'a mut Value, path: &[Step]) -> Option<&'a mut Value> {
-    let mut cur = root;
-    for step in path {
-        cur = match step {
-            Step::Key(k) => cur.get_mut(k.as_str())?,
-            Step::Index(i) => cur.get_mut(*i)?,
-        };
-    }
-    Some(cur)
-}
-
-/// Paths of the object nodes lacking `field`, in document order (the order serde visits).
-fn nodes_lacking(v: &Value, field: &str, path: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
-    match v {
-        Value::Object(m) => {
-            if !m.contains_key(field) {
-                out.push(path.clone());
-            }
-            for (k, child) in m {
-                path.push(Step::Key(k.clone()));
-                nodes_lacking(child, field, path, out);
-                path.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                path.push(Step::Index(i));
-                nodes_lacking(child, field, path, out);
-                path.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Finds the node whose missing `field` serde reports (the first one where a placeholder
-/// changes the error) and leaves a placeholder of an accepted type there.
-fn fill_missing<T: DeserializeOwned>(work: &mut Value, field: &str, err: &str) -> bool {
-    let mut candidates = Vec::new();
-    nodes_lacking(work, field, &mut Vec::new(), &mut candidates);
-    let placeholders = [
-        (Value::String(PLACEHOLDER.into()), "invalid type: string"),
-        (json!(0), "invalid type: integer `0`"),
-        (json!({}), "invalid type: map"),
-        (json!([]), "invalid type: sequence"),
-        (json!(false), "invalid type: boolean `false`"),
-    ];
-    for path in candidates {
-        for (i, (value, rejected)) in placeholders.iter().enumerate() {
-            let Some(Value::Object(node)) = node_mut(work, &path) else {
-                break;
-            };
-            node.insert(field.to_string(), value.clone());
-            let next = match serde_json::from_value::<T>(work.clone()) {
-                Ok(_) => return true,
-                Err(e) => e.to_string(),
-            };
-            if i == 0 && next == err {
-                // Not this node: serde still misses the field elsewhere.
-                if let Some(Value::Object(node)) = node_mut(work, &path) {
-                    node.remove(field);
-                }
-                break;
-            }
-            let refused = next.starts_with(rejected)
-                && (i != 0 || next.contains("kubectl-gitops-placeholder"));
-            if !refused {
-                return true;
-            }
-            if i + 1 == placeholders.len() {
-                return false;
-            }
-        }
-    }
-    false
+    let typed: T = serde_json::from_value(obj.clone()).ok()?;
+    serde_json::to_value(typed).ok()
 }
 
 fn join(path: &str, key: &str) -> String {
