@@ -395,6 +395,36 @@ pub fn apply_defaults(
             ensure_obj(ensure_obj(root, "status", TOP), "loadBalancer", &[]);
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => default_crd(root),
+        // SetDefaults_PriorityClass (scheduling/v1).
+        ("scheduling.k8s.io", "PriorityClass") => {
+            let order = &[
+                "apiVersion",
+                "kind",
+                "metadata",
+                "value",
+                "globalDefault",
+                "description",
+                "preemptionPolicy",
+            ];
+            default_str(root, order, "preemptionPolicy", "PreemptLowerPriority");
+        }
+        // SetDefaults_StorageClass (storage/v1).
+        ("storage.k8s.io", "StorageClass") => {
+            let order = &[
+                "apiVersion",
+                "kind",
+                "metadata",
+                "provisioner",
+                "parameters",
+                "reclaimPolicy",
+                "mountOptions",
+                "allowVolumeExpansion",
+                "volumeBindingMode",
+                "allowedTopologies",
+            ];
+            default_str(root, order, "reclaimPolicy", "Delete");
+            default_str(root, order, "volumeBindingMode", "Immediate");
+        }
         _ => {}
     }
     if kind.group.is_empty() || !kind.group.contains('.') || kind.group.ends_with(".k8s.io") {
@@ -2292,6 +2322,28 @@ mod tests {
         );
         assert_json(&np["spec"]["policyTypes"], &json!(["Ingress", "Egress"]));
         assert_eq!(np["spec"]["egress"][0]["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn storage_and_priority_classes() {
+        let sc = defaulted(
+            "StorageClass",
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": "fast"}, "provisioner": "example.com/fast",
+                "allowVolumeExpansion": true}),
+        );
+        assert_json(
+            &sc,
+            &json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": "fast"}, "provisioner": "example.com/fast",
+                "reclaimPolicy": "Delete", "allowVolumeExpansion": true,
+                "volumeBindingMode": "Immediate"}),
+        );
+        let pc = defaulted(
+            "PriorityClass",
+            json!({"metadata": {"name": "high"}, "value": 1000}),
+        );
+        assert_eq!(pc["preemptionPolicy"], "PreemptLowerPriority");
     }
 
     #[test]
