@@ -4,17 +4,16 @@ use std::io::IsTerminal;
 
 /// Installs the stderr logger; `verbose` counts `-v` flags.
 pub fn init(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+    // Our crate at the chosen level; dependencies silent by default (their failures reach the
+    // user through our errors, with the next step) and one step quieter than ours with -v.
+    let directives = match verbose {
+        0 => "off,kubectl_gitops=warn",
+        1 => "warn,kubectl_gitops=info",
+        2 => "info,kubectl_gitops=debug",
+        _ => "debug,kubectl_gitops=trace",
     };
-    // Our crate at the chosen level; dependencies one step quieter so -vv stays readable.
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("KUBECTL_GITOPS_LOG").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(format!("warn,kubectl_gitops={level}"))
-        });
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KUBECTL_GITOPS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
