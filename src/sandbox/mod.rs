@@ -158,6 +158,10 @@ impl Sandbox {
             addr,
             shutdown: stopped.clone(),
         });
+        let leftover = crud::terminating_namespaces(&shared.lock());
+        for ns in leftover {
+            crud::schedule(shared.clone(), crud::Deferred::FinalizeNamespace(ns));
+        }
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
         Ok(Sandbox {
             addr,
