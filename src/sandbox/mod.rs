@@ -17,6 +17,7 @@ pub mod fieldset;
 pub mod kinds;
 pub mod kubeconfig;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod patch;
 pub mod schema;
 pub mod selectors;
@@ -157,6 +158,7 @@ impl Sandbox {
             opts,
             addr,
             shutdown: stopped.clone(),
+            openapi: Mutex::default(),
         });
         let leftover = crud::terminating_namespaces(&shared.lock());
         for ns in leftover {
