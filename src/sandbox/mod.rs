@@ -19,6 +19,7 @@ pub mod kubeconfig;
 pub mod openapi;
 pub mod openapi_v2;
 pub mod patch;
+pub mod protobuf;
 pub mod schema;
 pub mod selectors;
 pub mod server;
