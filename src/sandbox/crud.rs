@@ -1404,11 +1404,15 @@ fn remove_path(obj: &mut Value, dotted: &str) {
     walk(obj, &segs);
 }
 
-fn strip_for_generation(v: &Value) -> Value {
+/// What a generation change is judged on: everything but metadata, and but status when the
+/// kind has a status subresource (without one, status is ordinary content, as for CRDs).
+fn strip_for_generation(kind: &KindInfo, v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(m) = v.as_object_mut() {
         m.remove("metadata");
-        m.remove("status");
+        if kind.status_subresource {
+            m.remove("status");
+        }
     }
     v
 }
@@ -1608,7 +1612,7 @@ fn commit(
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)
                     .unwrap_or(0);
-                if strip_for_generation(o) != strip_for_generation(&new) {
+                if strip_for_generation(w.kind, o) != strip_for_generation(w.kind, &new) {
                     generation_changed = true;
                     g + 1
                 } else {
