@@ -2,8 +2,7 @@
 //! and the write pipeline every mutation goes through:
 //! patch/apply/replace → defaults → validation (422) → managedFields → generation → store.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -1137,13 +1136,6 @@ fn has_generation(kind: &KindInfo) -> bool {
     )
 }
 
-type SchemaKey = (String, String, u64);
-
-fn schema_cache() -> &'static Mutex<HashMap<SchemaKey, Arc<TypeSchema>>> {
-    static CACHE: OnceLock<Mutex<HashMap<SchemaKey, Arc<TypeSchema>>>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
-
 /// The merge schema of a kind (CRDs: from the stored CRD's schema), cached per CRD version.
 fn schema_for(store: &Store, kind: &KindInfo) -> Arc<TypeSchema> {
     let crd = if is_builtin(kind) {
@@ -1160,9 +1152,7 @@ fn schema_for(store: &Store, kind: &KindInfo) -> Arc<TypeSchema> {
         kind.kind.clone(),
         crd.as_ref().map_or(0, |c| c.rv),
     );
-    let mut cache = schema_cache()
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cache = store.schema_cache();
     if let Some(s) = cache.get(&cache_key) {
         return s.clone();
     }
@@ -1679,12 +1669,8 @@ fn stored_without_write(v: &Value) -> StoredObject {
 // ---------------------------------------------------------------------------------------------
 // Controllers: status follows spec after `rollout_delay_ms`.
 
-type RolloutKey = (ResourceKey, String, String);
-
-fn pending_rollouts() -> &'static Mutex<HashMap<RolloutKey, Instant>> {
-    static PENDING: OnceLock<Mutex<HashMap<RolloutKey, Instant>>> = OnceLock::new();
-    PENDING.get_or_init(Default::default)
-}
+/// An object a rollout is pending for.
+pub type RolloutKey = (ResourceKey, String, String);
 
 /// Runs deferred controller work in the background.
 pub fn schedule(shared: Arc<Shared>, work: Deferred) {
@@ -1711,7 +1697,8 @@ fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
         job.name.clone(),
     );
     {
-        let mut pending = pending_rollouts()
+        let mut pending = shared
+            .pending_rollouts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let already = pending
@@ -1723,7 +1710,8 @@ fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
     }
     tokio::spawn(async move {
         loop {
-            let due = pending_rollouts()
+            let due = shared
+                .pending_rollouts
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get(&key)
@@ -1734,7 +1722,8 @@ fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
                 tokio::time::sleep(due - now).await;
                 continue;
             }
-            pending_rollouts()
+            shared
+                .pending_rollouts
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(&key);

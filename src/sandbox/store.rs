@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::defaults::ClusterIpAllocator;
 use super::kinds::{KindInfo, builtin_kinds, kind_from_crd};
+use super::schema::TypeSchema;
 use super::selectors::labels_of;
 
 /// How many watch events are kept for resuming watches; older resourceVersions get 410 Gone.
@@ -275,7 +276,11 @@ pub struct Store {
     kinds: Arc<Vec<KindInfo>>,
     ips: IpPool,
     notify: tokio::sync::watch::Sender<u64>,
+    schemas: Mutex<HashMap<SchemaKey, Arc<TypeSchema>>>,
 }
+
+/// Merge schemas are cached per kind and, for custom resources, per CRD version.
+pub type SchemaKey = (String, String, u64);
 
 fn crd_key() -> ResourceKey {
     ResourceKey::new("apiextensions.k8s.io", "customresourcedefinitions")
@@ -304,6 +309,7 @@ impl Store {
             kinds: Arc::new(builtin_kinds()),
             ips: IpPool::default(),
             notify: tokio::sync::watch::channel(0).0,
+            schemas: Mutex::default(),
         }
     }
 
@@ -478,6 +484,11 @@ impl Store {
     /// Service cluster IPs, for defaulting.
     pub fn ips(&mut self) -> &mut IpPool {
         &mut self.ips
+    }
+
+    /// Merge schemas built so far (building one from a CRD schema is not free).
+    pub fn schema_cache(&self) -> MutexGuard<'_, HashMap<SchemaKey, Arc<TypeSchema>>> {
+        self.schemas.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A receiver that sees the resourceVersion of every write.
