@@ -647,6 +647,7 @@ fn patch_object(
         }
         // Checked before merging so that dropped fields are not recorded as owned.
         let warnings = check_unknown_fields(&t.kind, &mut applied, w.validation)?;
+        reset_fields(&t.kind, w.subresource, &mut applied);
         let schema = schema_for(&store, &t.kind);
         let api_version = t.kind.api_version();
         let ctx = FieldManagerContext {
@@ -1306,6 +1307,30 @@ fn split_status(w: &WriteCtx, old: Option<&Value>, new: &mut Value) {
     }
 }
 
+/// The fields a write cannot set, removed from an applied configuration before merging so that
+/// its manager does not come to own them (kube's "reset fields"): status through the main
+/// resource, everything but status through the status subresource.
+fn reset_fields(kind: &KindInfo, subresource: Option<&str>, applied: &mut Value) {
+    if !kind.status_subresource {
+        return;
+    }
+    let Some(m) = applied.as_object_mut() else {
+        return;
+    };
+    match subresource {
+        None => {
+            m.remove("status");
+        }
+        Some("status") => {
+            m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"));
+            if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace" | "resourceVersion"));
+            }
+        }
+        Some(_) => {}
+    }
+}
+
 /// Status and metadata the API server itself maintains for Namespaces and CRDs.
 fn server_owned_fields(w: &WriteCtx, new: &mut Value) {
     match (w.kind.group.as_str(), w.kind.kind.as_str()) {
@@ -1772,6 +1797,25 @@ fn converge(shared: &Shared, job: &RolloutJob) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apply_through_the_main_resource_cannot_own_status() {
+        let deploy = builtin_kinds()
+            .into_iter()
+            .find(|k| k.kind == "Deployment")
+            .unwrap();
+        let mut applied = json!({"kind": "Deployment", "metadata": {"name": "a", "labels": {}},
+            "spec": {"replicas": 1}, "status": {"replicas": 9}});
+        reset_fields(&deploy, None, &mut applied);
+        assert!(applied.get("status").is_none());
+        assert_eq!(applied["spec"]["replicas"], 1);
+        let mut applied = json!({"kind": "Deployment", "metadata": {"name": "a", "labels": {}},
+            "spec": {"replicas": 1}, "status": {"replicas": 9}});
+        reset_fields(&deploy, Some("status"), &mut applied);
+        assert!(applied.get("spec").is_none());
+        assert!(applied["metadata"].get("labels").is_none());
+        assert_eq!(applied["status"]["replicas"], 9);
+    }
 
     #[test]
     fn remove_path_handles_list_indices() {
