@@ -370,10 +370,19 @@ async fn route(shared: Arc<Shared>, req: ApiRequest) -> Response<Body> {
                         openapi::v3_group_version(kinds, "", "v1")
                     })
                     .flatten(),
-                    ["apis", g, v] => guarded("openapi::v3_group_version", || {
-                        openapi::v3_group_version(kinds, g, v)
-                    })
-                    .flatten(),
+                    ["apis", g, v] => {
+                        // Custom resources are described by their CRD's schema.
+                        let store = shared.lock();
+                        let crd_schema = |k: &KindInfo| {
+                            store
+                                .crd_for(k)
+                                .and_then(|c| crud::crd_version_schema(&c, k).cloned())
+                        };
+                        guarded("openapi::v3_group_version", || {
+                            openapi::v3_group_version_with_schemas(kinds, g, v, &crd_schema)
+                        })
+                        .flatten()
+                    }
                     _ => None,
                 };
                 doc.map(|d| Bytes::from(serde_json::to_vec(&d).unwrap_or_default()))
