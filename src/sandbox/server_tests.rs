@@ -137,6 +137,23 @@ async fn create_get_update_conflict_and_noop() {
     let same = put(&sb, &format!("{CMS}/a"), &updated).await.json();
     assert_eq!(rv(&same), rv(&updated));
 
+    let stale_delete = call(
+        &sb,
+        "DELETE",
+        &format!("{CMS}/a"),
+        "application/json",
+        &json!({"preconditions": {"resourceVersion": "1"}}).to_string(),
+    )
+    .await;
+    assert_eq!(stale_delete.code, 409);
+    assert_eq!(
+        stale_delete.json()["message"],
+        format!(
+            "Operation cannot be fulfilled on configmaps \"a\": Precondition failed: ResourceVersion in precondition: 1, ResourceVersion in object meta: {}",
+            rv(&updated)
+        )
+    );
+
     let missing = get(&sb, &format!("{CMS}/zzz")).await;
     assert_eq!(missing.code, 404);
     assert_eq!(missing.json()["message"], "configmaps \"zzz\" not found");
