@@ -1736,6 +1736,33 @@ pub fn schedule(shared: Arc<Shared>, work: Deferred) {
     }
 }
 
+/// After a restart: rollouts the previous process did not finish (status behind generation).
+pub fn resume_rollouts(shared: &Arc<Shared>) {
+    let mut due = Vec::new();
+    {
+        let store = shared.lock();
+        for kind in store.kinds().iter() {
+            if !(kind.status_subresource && has_generation(kind) && is_builtin(kind)) {
+                continue;
+            }
+            for obj in store.list(&ResourceKey::of(kind), None) {
+                let v = obj.value();
+                let generation = v.pointer("/metadata/generation");
+                if generation.is_some() && v.pointer("/status/observedGeneration") != generation {
+                    due.push(RolloutJob {
+                        kind: kind.clone(),
+                        namespace: obj.namespace.clone(),
+                        name: obj.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    for job in due {
+        schedule_rollout(shared.clone(), job);
+    }
+}
+
 /// Makes the object's status converge `rollout_delay_ms` after its last spec change; one task per
 /// object however many changes come in meanwhile.
 fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {

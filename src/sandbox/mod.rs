@@ -168,6 +168,9 @@ impl Sandbox {
         for ns in leftover {
             crud::schedule(shared.clone(), crud::Deferred::FinalizeNamespace(ns));
         }
+        // Off the start path: it reads every workload.
+        let resume = shared.clone();
+        tokio::spawn(async move { crud::resume_rollouts(&resume) });
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
         Ok(Sandbox {
             addr,
