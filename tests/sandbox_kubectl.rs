@@ -37,6 +37,7 @@ scenarios!(
     invalid_names_are_rejected,
     missing_namespace_is_not_found,
     create_twice_already_exists,
+    typed_create_subcommands,
     label_selectors,
     get_watch_streams_changes,
     delete_removes_objects,
@@ -100,6 +101,14 @@ fn managed_fields(obj: &Value) -> Vec<Value> {
 fn row_starts(line: &str, expected: &[&str]) -> bool {
     let cols: Vec<&str> = line.split_whitespace().collect();
     cols.starts_with(expected)
+}
+
+/// managedFields of `what`, fetched with `--show-managed-fields`.
+fn managed_fields_of(c: &TestCluster, what: &[&str]) -> Vec<Value> {
+    let mut args = vec!["get"];
+    args.extend_from_slice(what);
+    args.extend_from_slice(&["-o", "json", "--show-managed-fields"]);
+    managed_fields(&c.kubectl(&args).success().json())
 }
 
 fn replicas(c: &TestCluster) -> i64 {
@@ -272,18 +281,7 @@ fn apply_records_managed_fields(c: &TestCluster) {
         "kubectl hides managedFields by default: {:#}",
         hidden["metadata"]
     );
-    let deploy = c
-        .kubectl(&[
-            "get",
-            "deployment",
-            "web",
-            "-o",
-            "json",
-            "--show-managed-fields",
-        ])
-        .success()
-        .json();
-    let entries = managed_fields(&deploy);
+    let entries = managed_fields_of(c, &["deployment", "web"]);
     let apply = entries
         .iter()
         .find(|e| e["manager"] == "kubectl" && e["operation"] == "Apply")
@@ -367,18 +365,7 @@ fn scale_then_apply_conflicts_until_forced(c: &TestCluster) {
         .success()
         .stdout_has("deployment.apps/web scaled");
     assert_eq!(replicas(c), 5);
-    let deploy = c
-        .kubectl(&[
-            "get",
-            "deployment",
-            "web",
-            "-o",
-            "json",
-            "--show-managed-fields",
-        ])
-        .success()
-        .json();
-    let entries = managed_fields(&deploy);
+    let entries = managed_fields_of(c, &["deployment", "web"]);
     // kubectl scale sets no field manager: the server takes it from the user agent.
     let scaler = entries
         .iter()
@@ -420,18 +407,7 @@ fn scale_then_apply_conflicts_until_forced(c: &TestCluster) {
     .success()
     .stdout_has("deployment.apps/web serverside-applied");
     assert_eq!(replicas(c), 3);
-    let deploy = c
-        .kubectl(&[
-            "get",
-            "deployment",
-            "web",
-            "-o",
-            "json",
-            "--show-managed-fields",
-        ])
-        .success()
-        .json();
-    let entries = managed_fields(&deploy);
+    let entries = managed_fields_of(c, &["deployment", "web"]);
     assert!(
         !entries
             .iter()
@@ -634,6 +610,74 @@ fn create_twice_already_exists(c: &TestCluster) {
         .code_is(1)
         .stderr_has(r#"configmaps "once" already exists"#);
     assert_eq!(c.get_json(&["configmap", "once"])["data"]["v"], "first");
+}
+
+/// kubectl's typed `create <kind>` subcommands (protobuf request bodies from kubectl 1.33 on).
+fn typed_create_subcommands(c: &TestCluster) {
+    let ns = c.unique_name("kgo-e2e-typed-");
+    c.track_cluster_scoped("namespace", &ns);
+    c.kubectl_raw(&["create", "namespace", &ns])
+        .success()
+        .stdout_has(&format!("namespace/{ns} created"));
+    let created = c
+        .kubectl_raw(&["get", "namespace", &ns, "-o", "json"])
+        .success()
+        .json();
+    assert_eq!(created["status"]["phase"], "Active", "{created:#}");
+
+    c.kubectl(&[
+        "create",
+        "configmap",
+        "literal",
+        "--from-literal=k=v",
+        "--from-literal=n=1",
+    ])
+    .success()
+    .stdout_has("configmap/literal created");
+    assert_eq!(
+        c.get_json(&["configmap", "literal"])["data"],
+        json!({"k": "v", "n": "1"})
+    );
+
+    c.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "token",
+        "--from-literal=password=s3cret",
+    ])
+    .success()
+    .stdout_has("secret/token created");
+    let secret = c.get_json(&["secret", "token"]);
+    assert_eq!(secret["type"], "Opaque", "{secret:#}");
+    assert_eq!(
+        secret["data"]["password"], "czNjcmV0",
+        "base64 of s3cret: {secret:#}"
+    );
+
+    c.kubectl(&[
+        "create",
+        "deployment",
+        "made",
+        "--image=nginx:1.27",
+        "--replicas=2",
+    ])
+    .success()
+    .stdout_has("deployment.apps/made created");
+    let made = c.get_json(&["deployment", "made"]);
+    assert_eq!(made["spec"]["replicas"], 2);
+    assert_eq!(made["spec"]["selector"]["matchLabels"]["app"], "made");
+    assert_eq!(
+        made["spec"]["revisionHistoryLimit"], 10,
+        "defaults apply: {made:#}"
+    );
+    let entries = managed_fields_of(c, &["deployment", "made"]);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["manager"] == "kubectl-create" && e["operation"] == "Update"),
+        "{entries:#?}"
+    );
 }
 
 /// `-l` with =, !=, in, notin, exists and !exists; lists come back sorted by name.

@@ -105,8 +105,16 @@ impl TestCluster {
             kubectl,
             cluster_scoped: Mutex::new(Vec::new()),
         };
+        // `create -f` (JSON on the wire for every kubectl version) rather than the typed
+        // `create namespace`, whose request encoding is a scenario of its own.
         cluster
-            .kubectl_raw(&["create", "namespace", &cluster.namespace])
+            .kubectl_raw_stdin(
+                &["create", "-f", "-"],
+                &format!(
+                    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n",
+                    cluster.namespace
+                ),
+            )
             .success();
         cluster
     }
