@@ -47,19 +47,46 @@ pub enum ApplyError {
     Invalid(String),
 }
 
+/// A conflicting manager as the API server names it (`printManager`): appliers by name,
+/// updaters quoted with subresource and apiVersion (`"kubectl" with subresource "scale" using
+/// apps/v1`). A name that needs more than itself is returned already quoted.
+fn describe_manager(key: &ManagerKey, entry: &ManagedEntry) -> String {
+    if key.operation == OP_APPLY && key.subresource.is_empty() {
+        return key.manager.clone();
+    }
+    let mut out = format!("{:?}", key.manager);
+    if !key.subresource.is_empty() {
+        out.push_str(&format!(" with subresource {:?}", key.subresource));
+    }
+    if key.operation == OP_UPDATE {
+        out.push_str(&format!(" using {}", entry.api_version));
+    }
+    out
+}
+
+/// How a `Conflict::manager` prints: plain names quoted, described managers as they are.
+fn printed_manager(m: &str) -> String {
+    if m.starts_with('"') {
+        m.to_string()
+    } else {
+        format!("{m:?}")
+    }
+}
+
 /// The API server's message for apply conflicts (`Apply failed with 1 conflict: conflict with
 /// "kubectl": .spec.replicas`; several conflicts are grouped by manager).
 pub fn conflict_message(conflicts: &[Conflict]) -> String {
     if let [only] = conflicts {
         return format!(
-            "Apply failed with 1 conflict: conflict with {:?}: {}",
-            only.manager, only.field
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            printed_manager(&only.manager),
+            only.field
         );
     }
     let mut by_manager: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for c in conflicts {
         by_manager
-            .entry(format!("{:?}", c.manager))
+            .entry(printed_manager(&c.manager))
             .or_default()
             .push(&c.field);
     }
@@ -431,6 +458,11 @@ fn merge(
         {
             let mut out = lm.clone();
             for (k, rv) in rm {
+                // an applied null owns the field but leaves no value, as the typed round trip
+                if rv.is_null() {
+                    out.remove(k);
+                    continue;
+                }
                 let merged = match lm.get(k) {
                     Some(lv) => {
                         names.push(k.clone());
@@ -440,7 +472,7 @@ fn merge(
                         names.pop();
                         m?
                     }
-                    None => rv.clone(),
+                    None => without_nulls(rv),
                 };
                 out.insert(k.clone(), merged);
             }
@@ -453,7 +485,21 @@ fn merge(
             }
             merge_list(la, ra, &lt, schema, names, path)
         }
-        _ => Ok(rhs.clone()),
+        _ => Ok(without_nulls(rhs)),
+    }
+}
+
+/// A config value with its null map entries dropped.
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
     }
 }
 
@@ -513,7 +559,7 @@ fn merge_list(
                 path.pop();
                 m
             }
-            None => Ok(r.clone()),
+            None => Ok(without_nulls(r)),
         }
     };
     let (mut li, mut ri) = (0, 0);
@@ -708,8 +754,9 @@ pub fn server_side_apply(
         }
         let clash = entry.set.intersection(&changed);
         if !clash.is_empty() {
+            let manager = describe_manager(key, entry);
             conflicts.extend(clash.paths().into_iter().map(|p| Conflict {
-                manager: key.manager.clone(),
+                manager: manager.clone(),
                 field: path_string(&p),
             }));
             entry.set = entry.set.difference(&clash);
@@ -722,8 +769,9 @@ pub fn server_side_apply(
     let unchanged = merged == live_obj;
     if let Some(entry) = managers.get_mut(&me) {
         entry.set = strip_meta(&entry.set);
-        // upstream bumps the applier's time only when the object changed
-        if !unchanged || entry.time.is_none() {
+        // upstream stamps the applier's time only when the object changed (a new applier of
+        // a no-op apply gets an entry without time, as upstream)
+        if !unchanged {
             entry.time = Some(ctx.now.to_string());
         }
     }
@@ -947,13 +995,13 @@ mod tests {
         assert_eq!(
             err,
             ApplyError::Conflicts(vec![Conflict {
-                manager: "kubectl".into(),
+                manager: r#""kubectl" with subresource "scale" using apps/v1"#.into(),
                 field: ".spec.replicas".into()
             }])
         );
         assert_eq!(
             err.to_string(),
-            r#"Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas"#
+            r#"Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas"#
         );
 
         // the same value as live is no conflict
@@ -1273,6 +1321,122 @@ mod tests {
                 .unwrap()
                 .to_string()
                 .contains("f:status")
+        );
+    }
+
+    #[test]
+    fn several_conflicts_group_by_manager() {
+        let cs = vec![
+            Conflict {
+                manager: "b".into(),
+                field: ".spec.replicas".into(),
+            },
+            Conflict {
+                manager: r#""a" using apps/v1"#.into(),
+                field: ".data.x".into(),
+            },
+            Conflict {
+                manager: "b".into(),
+                field: ".spec.paused".into(),
+            },
+        ];
+        assert_eq!(
+            conflict_message(&cs),
+            "Apply failed with 3 conflicts: conflicts with \"a\" using apps/v1:\n- .data.x\nconflicts with \"b\":\n- .spec.replicas\n- .spec.paused"
+        );
+    }
+
+    #[test]
+    fn applied_nulls_are_owned_but_not_stored() {
+        let s = TypeSchema::for_kind("apps", "Deployment", None);
+        // as `kubectl create deployment --dry-run=client -o yaml` prints it
+        let mut cfg = deployment(1, "nginx");
+        cfg["metadata"]["creationTimestamp"] = Value::Null;
+        cfg["spec"]["template"]["metadata"]["creationTimestamp"] = Value::Null;
+        cfg["spec"]["strategy"] = json!({});
+        cfg["status"] = json!({});
+        let out = server_side_apply(None, &cfg, false, &ctx(&s, "kubectl", T1, None)).unwrap();
+        assert!(
+            out["spec"]["template"]["metadata"]
+                .get("creationTimestamp")
+                .is_none()
+        );
+        assert_eq!(out["spec"]["strategy"], json!({}));
+        assert!(out.get("status").is_none());
+        let fields = &entry(&out, "kubectl", "Apply").unwrap()["fieldsV1"];
+        assert_eq!(
+            fields["f:spec"]["f:template"]["f:metadata"]["f:creationTimestamp"],
+            json!({})
+        );
+        assert_eq!(fields["f:spec"]["f:strategy"], json!({}));
+        assert!(fields.get("f:status").is_none());
+        assert!(fields["f:metadata"].get("f:creationTimestamp").is_none());
+    }
+
+    #[test]
+    fn a_new_applier_of_a_no_op_gets_an_entry_without_time() {
+        let s = TypeSchema::for_kind("apps", "Deployment", None);
+        let live = server_side_apply(
+            None,
+            &deployment(2, "nginx"),
+            false,
+            &ctx(&s, "a", T1, None),
+        )
+        .unwrap();
+        let out = server_side_apply(
+            Some(&live),
+            &deployment(2, "nginx"),
+            false,
+            &ctx(&s, "b", T2, None),
+        )
+        .unwrap();
+        let b = entry(&out, "b", "Apply").unwrap();
+        assert!(b.get("time").is_none(), "{b}");
+        assert_eq!(entry(&out, "a", "Apply").unwrap()["time"], T1);
+        assert_eq!(out["spec"], live["spec"]);
+    }
+
+    #[test]
+    fn custom_resources_use_the_crd_schema() {
+        let crd = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {
+                "hosts": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+                "routes": {"type": "array", "x-kubernetes-list-type": "map",
+                           "x-kubernetes-list-map-keys": ["name"],
+                           "items": {"type": "object", "properties": {
+                               "name": {"type": "string"}, "port": {"type": "integer"}}}},
+                "plain": {"type": "array", "items": {"type": "string"}},
+                "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}});
+        let s = TypeSchema::for_kind("example.com", "Widget", Some(&crd));
+        let mut c = ctx(&s, "kubectl", T1, None);
+        c.api_version = "example.com/v1";
+        let cfg = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w"},
+            "spec": {"hosts": ["a", "b"], "routes": [{"name": "r1", "port": 80}],
+                     "plain": ["x"], "extra": {"deep": {"k": 1}}}});
+        let live = server_side_apply(None, &cfg, false, &c).unwrap();
+        assert_eq!(
+            entry(&live, "kubectl", "Apply").unwrap()["fieldsV1"].to_string(),
+            concat!(
+                r#"{"f:spec":{"f:extra":{"f:deep":{".":{},"f:k":{}}},"#,
+                r#""f:hosts":{"v:\"a\"":{},"v:\"b\"":{}},"f:plain":{},"#,
+                r#""f:routes":{"k:{\"name\":\"r1\"}":{".":{},"f:name":{},"f:port":{}}}}}"#
+            )
+        );
+        // another manager adds a host and a route; the first applier drops "b"
+        let mut c2 = ctx(&s, "ops", T2, None);
+        c2.api_version = "example.com/v1";
+        let other = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": {"hosts": ["c"], "routes": [{"name": "r2", "port": 81}]}});
+        let live = server_side_apply(Some(&live), &other, false, &c2).unwrap();
+        assert_eq!(live["spec"]["hosts"], json!(["a", "b", "c"]));
+        let mut cfg2 = cfg.clone();
+        cfg2["spec"]["hosts"] = json!(["a"]);
+        let out = server_side_apply(Some(&live), &cfg2, false, &c).unwrap();
+        assert_eq!(out["spec"]["hosts"], json!(["a", "c"]));
+        assert_eq!(
+            out["spec"]["routes"],
+            json!([{"name": "r1", "port": 80}, {"name": "r2", "port": 81}])
         );
     }
 }

@@ -362,6 +362,14 @@ fn write_ctx<'a>(req: &ApiRequest, t: &'a Target, name: &str) -> Result<WriteCtx
 }
 
 fn decode_body(req: &ApiRequest) -> Result<Value, ApiError> {
+    if req.content_type.contains("protobuf") || req.content_type.contains("cbor") {
+        // Only JSON and YAML bodies are understood; typed client-go clients must be told to
+        // send JSON (`ContentType: application/json`).
+        return Err(ApiError::unsupported_media_type(
+            &req.content_type,
+            &["application/json", "application/yaml"],
+        ));
+    }
     let value: Value = if req.content_type.contains("yaml") {
         serde_saphyr::from_slice(&req.body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
@@ -603,6 +611,8 @@ fn patch_object(
         if let Some(live) = &live {
             check_rv_precondition(t, name, &applied, live)?;
         }
+        // Checked before merging so that dropped fields are not recorded as owned.
+        let warnings = check_unknown_fields(&t.kind, &mut applied, w.validation)?;
         let schema = schema_for(&store, &t.kind);
         let api_version = t.kind.api_version();
         let ctx = FieldManagerContext {
@@ -621,7 +631,8 @@ fn patch_object(
                     ..ApiError::bad_request(msg)
                 },
             })?;
-        let done = commit(&mut store, &w, live.as_ref(), merged, Op::Apply)?;
+        let mut done = commit(&mut store, &w, live.as_ref(), merged, Op::Apply)?;
+        done.warnings.splice(0..0, warnings);
         return Ok(respond(done, 201));
     }
     let live = live.ok_or_else(|| ApiError::not_found(&t.kind, name))?;
@@ -1420,6 +1431,49 @@ fn deployment_revision(old: Option<&Value>, new: &mut Value) {
     }
 }
 
+/// `fieldValidation`: Strict refuses unknown fields, Warn reports them in `Warning` headers;
+/// either way they are dropped, as decoding into typed objects (or pruning) does.
+fn check_unknown_fields(
+    kind: &KindInfo,
+    obj: &mut Value,
+    validation: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
+    let unknown = guarded("validation::unknown_fields", || {
+        validation::unknown_fields(kind, obj)
+    })
+    .unwrap_or_default();
+    let mut warnings = Vec::new();
+    if unknown.is_empty() {
+        return Ok(warnings);
+    }
+    match validation {
+        FieldValidation::Strict => {
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
+            return Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                list.join(", ")
+            )));
+        }
+        FieldValidation::Warn => {
+            for f in &unknown {
+                let text = format!("unknown field \"{f}\"");
+                warnings.push(format!(
+                    "299 - {}",
+                    serde_json::to_string(&text).unwrap_or_default()
+                ));
+            }
+        }
+        FieldValidation::Ignore => {}
+    }
+    for f in &unknown {
+        remove_path(obj, f);
+    }
+    Ok(warnings)
+}
+
 /// Runs a write through defaults, validation, managedFields and generation, then stores it
 /// (unless dry-run or nothing changed).
 fn commit(
@@ -1432,41 +1486,7 @@ fn commit(
     normalize_metadata(w, old, &mut new)?;
     split_status(w, old, &mut new);
     server_owned_fields(w, &mut new);
-    let mut warnings = Vec::new();
-    {
-        let unknown = guarded("validation::unknown_fields", || {
-            validation::unknown_fields(w.kind, &new)
-        })
-        .unwrap_or_default();
-        if !unknown.is_empty() {
-            match w.validation {
-                FieldValidation::Strict => {
-                    let list: Vec<String> = unknown
-                        .iter()
-                        .map(|f| format!("unknown field \"{f}\""))
-                        .collect();
-                    return Err(ApiError::bad_request(format!(
-                        "strict decoding error: {}",
-                        list.join(", ")
-                    )));
-                }
-                FieldValidation::Warn => {
-                    for f in &unknown {
-                        warnings.push(format!(
-                            "299 - {}",
-                            serde_json::to_string(&format!("unknown field \"{f}\""))
-                                .unwrap_or_default()
-                        ));
-                    }
-                }
-                FieldValidation::Ignore => {}
-            }
-            // Unknown fields are dropped, as decoding into typed objects (or pruning) does.
-            for f in &unknown {
-                remove_path(&mut new, f);
-            }
-        }
-    }
+    let warnings = check_unknown_fields(w.kind, &mut new, w.validation)?;
     {
         let ips = store.ips();
         if guarded("defaults::apply_defaults", || {

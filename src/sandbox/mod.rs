@@ -258,3 +258,6 @@ async fn accept_loop(
         });
     }
 }
+
+#[cfg(test)]
+mod server_tests;
