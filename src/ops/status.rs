@@ -955,13 +955,16 @@ fn set_exceeds(set: &FieldSet, desired: &Value, path: &[&str]) -> bool {
                 if tracking {
                     return false;
                 }
+                let mut below = path.to_vec();
+                below.push(name);
                 match map.get(name) {
-                    None => true,
-                    Some(value) => {
-                        let mut below = path.to_vec();
-                        below.push(name);
-                        set_exceeds(child, value, &below)
+                    // A map desired lacks altogether: what is below decides, since tracking
+                    // keys live in maps (labels, annotations) a manifest may not have.
+                    None if !child.children.is_empty() => {
+                        set_exceeds(child, &Value::Object(serde_json::Map::new()), &below)
                     }
+                    None => true,
+                    Some(value) => set_exceeds(child, value, &below),
                 }
             }
             (FieldStep::Key(key), Value::Array(items)) => {
@@ -1118,4 +1121,113 @@ fn last_commits(
         current_objects = parent_objects;
     }
     Ok((found, walked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn live_with_fields(fields_v1: Value) -> Value {
+        json!({"metadata": {"managedFields": [
+            {"manager": "kubectl-gitops", "operation": "Apply", "fieldsV1": fields_v1},
+            {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:data": {"f:OTHER": {}}}},
+        ]}})
+    }
+
+    #[test]
+    fn owned_fields_desired_no_longer_sets_make_a_candidate() {
+        let desired =
+            json!({"metadata": {"name": "s", "labels": {"app": "s"}}, "data": {"A": "1"}});
+        let same = live_with_fields(
+            json!({"f:data": {"f:A": {}}, "f:metadata": {"f:labels": {"f:app": {}}}}),
+        );
+        assert!(!owns_unsent_fields(&same, &desired));
+        let dropped = live_with_fields(json!({"f:data": {"f:A": {}, "f:B": {}}}));
+        assert!(owns_unsent_fields(&dropped, &desired));
+        // Another manager's fields never count.
+        let other_only = json!({"metadata": {"managedFields": [
+            {"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:data": {"f:B": {}}}}]}});
+        assert!(!owns_unsent_fields(&other_only, &desired));
+    }
+
+    #[test]
+    fn tracking_keys_sync_adds_are_not_candidates() {
+        let desired = json!({"metadata": {"name": "s"}, "data": {"A": "1"}});
+        let live = live_with_fields(json!({
+            "f:data": {"f:A": {}},
+            "f:metadata": {
+                "f:labels": {"f:applyset.kubernetes.io/part-of": {}},
+                "f:annotations": {"f:kubectl-gitops.io/revision": {}, "f:kubectl-gitops.io/source": {}},
+            },
+        }));
+        assert!(!owns_unsent_fields(&live, &desired));
+        let with_user_annotation = live_with_fields(json!({
+            "f:metadata": {"f:annotations": {"f:team": {}}},
+        }));
+        assert!(owns_unsent_fields(&with_user_annotation, &desired));
+    }
+
+    #[test]
+    fn keyed_list_items_are_matched_by_key() {
+        let desired = json!({"spec": {"containers": [{"name": "web", "image": "nginx"}]}});
+        let owned = |name: &str| {
+            live_with_fields(json!({"f:spec": {"f:containers": {
+                format!("k:{{\"name\":\"{name}\"}}"): {".": {}, "f:name": {}, "f:image": {}}
+            }}}))
+        };
+        assert!(!owns_unsent_fields(&owned("web"), &desired));
+        assert!(owns_unsent_fields(&owned("sidecar"), &desired));
+    }
+
+    #[test]
+    fn resource_args_resolve_offline() {
+        let resolve = |arg: &str| resolve_resource_arg(arg, Some("prod"), None);
+        let deploy = resolve("deploy/web").unwrap();
+        assert_eq!(
+            (
+                deploy.group.as_str(),
+                deploy.kind.as_str(),
+                deploy.name.as_deref()
+            ),
+            ("apps", "Deployment", Some("web"))
+        );
+        assert_eq!(deploy.namespace.as_deref(), Some("prod"));
+        assert_eq!(resolve("deployment.apps/web").unwrap(), deploy);
+        assert_eq!(resolve("deployments/web").unwrap(), deploy);
+        assert_eq!(resolve("cm/settings").unwrap().kind, "ConfigMap");
+        assert_eq!(resolve("Service/web").unwrap().kind, "Service");
+        assert_eq!(resolve("ingresses.networking.k8s.io").unwrap().name, None);
+        // Cluster-scoped kinds ignore -n.
+        assert_eq!(resolve("ns/prod").unwrap().namespace, None);
+        assert!(matches!(
+            resolve("widgets/x"),
+            Err(StatusError::UnknownResourceType { .. })
+        ));
+        assert!(matches!(
+            resolve("deploy/"),
+            Err(StatusError::BadResourceArg { .. })
+        ));
+        assert!(matches!(
+            resolve("/web"),
+            Err(StatusError::BadResourceArg { .. })
+        ));
+    }
+
+    #[test]
+    fn filters_match_identity_and_namespace() {
+        let id = |ns: Option<&str>| ResourceId {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            namespace: ns.map(str::to_owned),
+            name: "web".into(),
+        };
+        let filter = resolve_resource_arg("deploy/web", Some("prod"), None).unwrap();
+        assert!(filter.matches(&id(Some("prod"))));
+        assert!(!filter.matches(&id(Some("dev"))));
+        let any_ns = resolve_resource_arg("deploy/web", None, None).unwrap();
+        assert!(any_ns.matches(&id(Some("dev"))));
+        let other = resolve_resource_arg("deploy/api", None, None).unwrap();
+        assert!(!other.matches(&id(Some("dev"))));
+    }
 }
