@@ -217,6 +217,7 @@ async fn synced_environment_needs_no_dry_run_and_defaults_are_not_drift() {
     // One LIST per kind and namespace, plus none for the ApplySet (no parent).
     assert_eq!(report.stats.lists, 3);
     assert_eq!(report.exit_code(), 0);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert_eq!(report.revision.id, repo.commits[0]);
     assert_eq!(report.revision.summary, "web and settings");
     assert_eq!(report.revision.author, "Ada Lovelace");

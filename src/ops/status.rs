@@ -92,6 +92,10 @@ pub struct StatusReport {
     pub resources: Vec<ResourceStatus>,
     /// Files that could not be rendered (`file:line: message`); they make the exit code 2.
     pub render_errors: Vec<String>,
+    /// Problems that left part of the evaluation out without making it wrong (e.g. orphans
+    /// not listed for lack of permission); print them on stderr.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// What the evaluation cost (requests, dry-runs), for `-v` and benchmarks; not in outputs.
     #[serde(skip)]
     pub stats: EvaluationStats,
@@ -583,9 +587,21 @@ pub async fn evaluate_with(
 
     let desired_ids: BTreeSet<&ResourceId> = rendered.manifests.iter().map(|m| &m.id).collect();
     let parent = applyset::parent_name(&rendered.config.env);
-    let members = cluster
+    let mut warnings = Vec::new();
+    let members = match cluster
         .applyset_members(&parent, &rendered.config.apply_set_namespace)
-        .await?;
+        .await
+    {
+        Ok(members) => members,
+        Err(error @ ClusterError::Unreachable { .. }) => return Err(error.into()),
+        Err(error) => {
+            warnings.push(format!(
+                "orphans not shown: cannot read the members of ApplySet {}/{parent}: {error}",
+                rendered.config.apply_set_namespace
+            ));
+            Vec::new()
+        }
+    };
     for member in members {
         let Some(id) = member_id(&member, &discovery) else {
             continue;
@@ -647,6 +663,7 @@ pub async fn evaluate_with(
         server: cluster.server().to_owned(),
         resources,
         render_errors: rendered.errors.iter().map(ToString::to_string).collect(),
+        warnings,
         stats,
     })
 }
