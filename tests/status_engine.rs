@@ -738,4 +738,23 @@ async fn tracking_keys_written_by_sync_need_no_dry_run_and_give_live_revision() 
     assert_eq!(settings.state, DriftState::Synced, "{:?}", settings.fields);
     assert_eq!(settings.live_revision.as_deref(), Some(sha.as_str()));
     assert_eq!(report.stats.dry_runs, 0);
+
+    // Drift on a tracked object: the dry-run (which does not resend the tracking keys) shows
+    // the real change only, not the tracking keys it would drop.
+    cluster
+        .kubectl(&[
+            "patch",
+            "configmap",
+            "settings",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"LOG_LEVEL":"debug"}}"#,
+        ])
+        .success();
+    let drifted = status(&options(&cluster, &repo.dir)).await;
+    let settings = row(&drifted, "ConfigMap", "settings");
+    assert_eq!(settings.state, DriftState::Drifted);
+    assert_eq!(settings.fields, vec!["data.LOG_LEVEL"]);
+    assert_eq!(settings.strategy, Some(Strategy::Server));
+    assert_eq!(drifted.stats.dry_runs, 1);
 }

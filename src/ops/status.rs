@@ -1,5 +1,26 @@
 //! Evaluating an environment at a commit against the live cluster: the data behind `status`,
 //! `diff` and the UI's Resources pane (SPEC §4, §5).
+//!
+//! ```no_run
+//! use kubectl_gitops::ops::status::{evaluate, StatusOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let opts = StatusOptions {
+//!     path: "envs/prod".into(),
+//!     resources: vec!["deploy/web".into()], // RESOURCE arguments; empty for all
+//!     ..StatusOptions::default()
+//! };
+//! let report = evaluate(&opts).await?; // errors: repo, config, cluster unreachable, bad RESOURCE
+//! for warning in &report.warnings {
+//!     eprintln!("warning: {warning}");
+//! }
+//! std::process::exit(report.exit_code());
+//! # }
+//! ```
+//!
+//! Each [`ResourceStatus`] carries the state, the differing fields and changes, both sides of
+//! the text diff (normalized, Secrets masked) and notes. `matchesRevision` is not computed yet
+//! (issue #4): always `None`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
