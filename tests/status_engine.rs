@@ -758,3 +758,115 @@ async fn tracking_keys_written_by_sync_need_no_dry_run_and_give_live_revision() 
     assert_eq!(settings.strategy, Some(Strategy::Server));
     assert_eq!(drifted.stats.dry_runs, 1);
 }
+
+/// A tiny API server for what the sandbox cannot do (refuse a dry-run with 403): answers each
+/// request by `route(method, path)` with `(status line, JSON body)`, one request per connection.
+async fn canned_api(route: fn(&str, &str) -> (&'static str, String)) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 8192];
+                // Headers, then the body Content-Length announces.
+                loop {
+                    let n = socket.read(&mut buffer).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let text = String::from_utf8_lossy(&request).to_string();
+                let mut first = text.lines().next().unwrap_or_default().split(' ');
+                let method = first.next().unwrap_or_default().to_owned();
+                let target = first.next().unwrap_or_default();
+                let path = target.split('?').next().unwrap_or_default().to_owned();
+                let (status, body) = route(&method, &path);
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn forbidden_dry_run_falls_back_to_the_client_comparison() {
+    fn route(method: &str, path: &str) -> (&'static str, String) {
+        let not_found = || {
+            (
+                "404 Not Found",
+                r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#.to_owned(),
+            )
+        };
+        match (method, path) {
+            ("GET", "/api/v1") => ("200 OK", r#"{"kind":"APIResourceList","groupVersion":"v1","resources":[
+                {"name":"configmaps","singularName":"configmap","namespaced":true,"kind":"ConfigMap","verbs":["get","list","patch"],"shortNames":["cm"]},
+                {"name":"namespaces","singularName":"namespace","namespaced":false,"kind":"Namespace","verbs":["get","list"],"shortNames":["ns"]}]}"#.to_owned()),
+            ("GET", "/apis") => ("200 OK", r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[]}"#.to_owned()),
+            ("GET", "/api/v1/namespaces/team/configmaps") => ("200 OK", r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[
+                {"metadata":{"name":"settings","namespace":"team","resourceVersion":"6","managedFields":[
+                  {"manager":"kubectl-gitops","operation":"Apply","apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:LOG_LEVEL":{},"f:EXTRA":{}}}}]},
+                 "data":{"LOG_LEVEL":"debug","EXTRA":"1"}}]}"#.to_owned()),
+            ("PATCH", "/api/v1/namespaces/team/configmaps/settings") => ("403 Forbidden", r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"configmaps \"settings\" is forbidden: User \"viewer\" cannot patch resource \"configmaps\"","reason":"Forbidden","code":403}"#.to_owned()),
+            _ => not_found(),
+        }
+    }
+    let server = canned_api(route).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut repo = GitRepo::init(&dir.path().join("env"));
+    repo.commit("settings", &[("settings.yaml", Some(SETTINGS))]);
+    let mut config = kube::Config::new(server.parse().unwrap());
+    config.default_retry = false;
+    let cluster = kubectl_gitops::cluster::ClusterClient::from_client(
+        kube::Client::try_from(config).unwrap(),
+        "viewer",
+        &server,
+    );
+    let opts = StatusOptions {
+        repo: repo.dir.clone(),
+        namespace: Some("team".into()),
+        ..StatusOptions::default()
+    };
+    let report = kubectl_gitops::ops::status::evaluate_with(&cluster, &opts)
+        .await
+        .unwrap();
+    let settings = row(&report, "ConfigMap", "settings");
+    assert_eq!(settings.state, DriftState::Drifted);
+    assert_eq!(settings.strategy, Some(Strategy::Client));
+    assert_eq!(settings.fields, vec!["data.LOG_LEVEL"]);
+    assert!(
+        settings
+            .notes
+            .iter()
+            .any(|n| n.contains("server-side dry-run forbidden")
+                && n.contains("compared client-side")),
+        "{:?}",
+        settings.notes
+    );
+    assert_eq!(report.stats.dry_runs, 1);
+    assert_eq!(report.context, "viewer");
+}
