@@ -419,20 +419,29 @@ pub fn resolve_resource_arg(
         });
     }
     let (group, kind, namespaced) = match discovery {
-        Some(discovery) => {
-            let served = discovery.find_type(resource_type).ok_or_else(|| {
-                StatusError::UnknownResourceType {
-                    arg: arg.to_owned(),
-                    resource_type: resource_type.to_owned(),
-                    where_: " to the cluster",
-                }
-            })?;
-            (
+        Some(discovery) => match discovery.find_type(resource_type) {
+            Some(served) => (
                 served.resource.group.clone(),
                 served.resource.kind.clone(),
                 Some(served.namespaced),
-            )
-        }
+            ),
+            // A built-in kind the cluster does not serve (an old API removed) still selects
+            // the manifests declaring it, which then show as Unknown.
+            None => {
+                let (group, kind) = builtin_type(resource_type).ok_or_else(|| {
+                    StatusError::UnknownResourceType {
+                        arg: arg.to_owned(),
+                        resource_type: resource_type.to_owned(),
+                        where_: " to the cluster",
+                    }
+                })?;
+                (
+                    group.to_owned(),
+                    kind.to_owned(),
+                    builtin_scope(group, kind),
+                )
+            }
+        },
         None => {
             let (group, kind) =
                 builtin_type(resource_type).ok_or_else(|| StatusError::UnknownResourceType {
