@@ -141,6 +141,21 @@ fn apply_as_sync(cluster: &TestCluster, manifests: &[&str]) {
         .success();
 }
 
+/// `kubectl patch` of the `settings` ConfigMap's LOG_LEVEL, as an operator would drift it.
+fn set_log_level_live(cluster: &TestCluster, level: &str) {
+    let patch = format!(r#"{{"data":{{"LOG_LEVEL":"{level}"}}}}"#);
+    cluster
+        .kubectl(&[
+            "patch",
+            "configmap",
+            "settings",
+            "--type=merge",
+            "-p",
+            &patch,
+        ])
+        .success();
+}
+
 fn options(cluster: &TestCluster, repo: &Path) -> StatusOptions {
     StatusOptions {
         repo: repo.to_path_buf(),
@@ -255,16 +270,7 @@ async fn scale_and_patch_are_drift_with_exact_fields() {
     cluster
         .kubectl(&["scale", "deployment/web", "--replicas=5"])
         .success();
-    cluster
-        .kubectl(&[
-            "patch",
-            "configmap",
-            "settings",
-            "--type=merge",
-            "-p",
-            r#"{"data":{"LOG_LEVEL":"debug"}}"#,
-        ])
-        .success();
+    set_log_level_live(&cluster, "debug");
 
     let report = status(&opts).await;
     let web = row(&report, "Deployment", "web");
@@ -741,16 +747,7 @@ async fn tracking_keys_written_by_sync_need_no_dry_run_and_give_live_revision() 
 
     // Drift on a tracked object: the dry-run (which does not resend the tracking keys) shows
     // the real change only, not the tracking keys it would drop.
-    cluster
-        .kubectl(&[
-            "patch",
-            "configmap",
-            "settings",
-            "--type=merge",
-            "-p",
-            r#"{"data":{"LOG_LEVEL":"debug"}}"#,
-        ])
-        .success();
+    set_log_level_live(&cluster, "debug");
     let drifted = status(&options(&cluster, &repo.dir)).await;
     let settings = row(&drifted, "ConfigMap", "settings");
     assert_eq!(settings.state, DriftState::Drifted);

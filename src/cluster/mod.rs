@@ -504,14 +504,7 @@ impl ClusterClient {
         name: &str,
     ) -> Result<Option<Value>, ClusterError> {
         let url = DynamicObject::url_path(resource, namespace);
-        let what = format!(
-            "get {} {}/{name}{}",
-            resource.api_version,
-            resource.plural,
-            namespace
-                .map(|ns| format!(" in namespace {ns}"))
-                .unwrap_or_default()
-        );
+        let what = describe("get", resource, namespace, name);
         self.stats.gets.fetch_add(1, Ordering::Relaxed);
         let result = self
             .with_retry(&what, || {
@@ -541,14 +534,7 @@ impl ClusterClient {
         object: &Value,
     ) -> Result<Value, ClusterError> {
         let url = DynamicObject::url_path(resource, namespace);
-        let what = format!(
-            "server-side apply dry-run of {} {}/{name}{}",
-            resource.api_version,
-            resource.plural,
-            namespace
-                .map(|ns| format!(" in namespace {ns}"))
-                .unwrap_or_default()
-        );
+        let what = describe("server-side apply dry-run of", resource, namespace, name);
         let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
         self.stats.dry_runs.fetch_add(1, Ordering::Relaxed);
         self.with_retry(&what, || {
@@ -571,13 +557,7 @@ impl ClusterClient {
         parent_name: &str,
         parent_namespace: &str,
     ) -> Result<Vec<Value>, ClusterError> {
-        let configmap = ApiResource {
-            group: String::new(),
-            version: "v1".into(),
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            plural: "configmaps".into(),
-        };
+        let configmap = core_resource("ConfigMap", "configmaps");
         let Some(parent) = self
             .get(&configmap, Some(parent_namespace), parent_name)
             .await?
@@ -655,6 +635,28 @@ impl ClusterClient {
                 message: error.to_string(),
             },
         }
+    }
+}
+
+/// `<verb> <apiVersion> <plural>/<name>[ in namespace <ns>]`, naming a request in errors.
+fn describe(verb: &str, resource: &ApiResource, namespace: Option<&str>, name: &str) -> String {
+    let namespace = namespace
+        .map(|ns| format!(" in namespace {ns}"))
+        .unwrap_or_default();
+    format!(
+        "{verb} {} {}/{name}{namespace}",
+        resource.api_version, resource.plural
+    )
+}
+
+/// A core/v1 resource, for the few kinds this tool reads by name (ConfigMap, Namespace).
+pub fn core_resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: String::new(),
+        version: "v1".into(),
+        api_version: "v1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
     }
 }
 
@@ -864,13 +866,7 @@ mod tests {
         config.default_retry = false;
         let client =
             ClusterClient::from_client(kube::Client::try_from(config).unwrap(), "c", &server);
-        let configmaps = ApiResource {
-            group: String::new(),
-            version: "v1".into(),
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            plural: "configmaps".into(),
-        };
+        let configmaps = core_resource("ConfigMap", "configmaps");
         let items = client.list(&configmaps, Some("ns"), None).await.unwrap();
         assert_eq!(items.len(), 1);
         assert_eq!(items[0]["kind"], "ConfigMap");

@@ -856,13 +856,7 @@ async fn note_missing_namespaces(
     if namespaces.is_empty() {
         return Ok(());
     }
-    let namespace_resource = ApiResource {
-        group: String::new(),
-        version: "v1".into(),
-        api_version: "v1".into(),
-        kind: "Namespace".into(),
-        plural: "namespaces".into(),
-    };
+    let namespace_resource = crate::cluster::core_resource("Namespace", "namespaces");
     let checks: Vec<(String, Result<Option<Value>, ClusterError>)> =
         futures::stream::iter(namespaces.iter().cloned())
             .map(|ns| {
