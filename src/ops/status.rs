@@ -468,9 +468,8 @@ pub fn resolve_resource_arg(
 
 /// Evaluates the environment: connects to the cluster from `opts` and calls [`evaluate_with`].
 pub async fn evaluate(opts: &StatusOptions) -> Result<StatusReport, StatusError> {
-    let cluster = ClusterClient::connect(opts.kubeconfig.as_deref(), opts.context.as_deref())
-        .await?
-        .with_concurrency(opts.concurrency);
+    let cluster =
+        ClusterClient::connect(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     evaluate_with(&cluster, opts).await
 }
 
@@ -483,6 +482,8 @@ pub async fn evaluate_with(
     cluster: &ClusterClient,
     opts: &StatusOptions,
 ) -> Result<StatusReport, StatusError> {
+    // A clone shares the discovery cache and counters; only the bound is this run's.
+    let cluster = &cluster.clone().with_concurrency(opts.concurrency);
     let stats_before = (cluster.stats().lists(), cluster.stats().dry_runs());
     let repo_dir = opts.repo.clone();
     let rev = opts.rev.clone();
