@@ -414,7 +414,8 @@ async fn dynamic_objects_of_a_custom_resource() {
     let applied = api
         .patch(
             "sprocket",
-            &PatchParams::apply("kubectl-gitops"),
+            // The create's manager owns spec.size: taking it over needs force.
+            &PatchParams::apply("kubectl-gitops").force(),
             &Patch::Apply(json!({
                 "apiVersion": format!("{group}/v1"),
                 "kind": "Gadget",
