@@ -247,6 +247,28 @@ impl SandboxProcess {
     }
 }
 
+impl SandboxProcess {
+    /// Sends SIGTERM and waits (at most 15 s) for the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                return exit;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sandbox did not stop within 15s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for SandboxProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -282,23 +304,7 @@ fn sandbox_announces_ready_serves_and_stops_on_sigterm() {
     assert_eq!(version["major"], "1", "{version:#}");
     assert_eq!(version["minor"], "33", "{version:#}");
 
-    let child = &mut sandbox.child;
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sandbox did not stop within 15s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit = sandbox.terminate();
     let err: Vec<String> = sandbox.stderr.try_iter().collect();
     assert_eq!(
         exit.code(),
@@ -316,6 +322,20 @@ fn sandbox_announces_ready_serves_and_stops_on_sigterm() {
         }
     }
     assert!(rest.is_empty(), "extra stdout lines: {rest:?}");
+}
+
+/// A harness may stop the sandbox the moment it is ready: that is a clean stop too.
+#[test]
+fn sandbox_stopped_right_after_ready_exits_0() {
+    let home = tempfile::tempdir().unwrap();
+    let mut sandbox = SandboxProcess::start(home.path(), &[]);
+    assert!(sandbox.ready_line.starts_with("ready "));
+    let exit = sandbox.terminate();
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "SIGTERM right after `ready` must end the sandbox cleanly (exit status {exit:?})"
+    );
 }
 
 #[test]

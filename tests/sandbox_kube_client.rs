@@ -59,7 +59,7 @@ fn api_error<T: std::fmt::Debug>(result: kube::Result<T>) -> kube::core::Status 
 async fn discovery_finds_deployments_with_scale_subresource() {
     let c = TestCluster::start();
     let client = c.client().await;
-    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    let discovery = Discovery::new(client).run().await.unwrap();
     let apps = discovery.get("apps").expect("apps group discovered");
     assert_eq!(apps.preferred_version(), Some("v1"));
     let (ar, caps) = apps
@@ -94,14 +94,26 @@ async fn discovery_finds_deployments_with_scale_subresource() {
         .expect("core Namespace");
     assert_eq!(ns.plural, "namespaces");
     assert_eq!(ns_caps.scope, Scope::Cluster);
+}
 
-    // Aggregated discovery (what kubectl 1.33 uses) agrees.
-    let aggregated = Discovery::new(client).run_aggregated().await.unwrap();
+/// Aggregated discovery (`apidiscovery.k8s.io/v2`, what kubectl 1.33 asks for first) agrees.
+#[tokio::test]
+async fn aggregated_discovery_finds_deployments_with_scale_subresource() {
+    let c = TestCluster::start();
+    let aggregated = Discovery::new(c.client().await)
+        .run_aggregated()
+        .await
+        .unwrap();
     let (ar, caps) = aggregated
         .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
         .expect("Deployment via aggregated discovery");
     assert_eq!(ar.plural, "deployments");
+    assert_eq!(caps.scope, Scope::Namespaced);
     assert!(caps.subresources.iter().any(|(r, _)| r.plural == "scale"));
+    let (cm, _) = aggregated
+        .resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap"))
+        .expect("ConfigMap via aggregated discovery");
+    assert_eq!(cm.plural, "configmaps");
 }
 
 #[tokio::test]

@@ -75,6 +75,7 @@ impl TestCluster {
             .tempdir()
             .unwrap();
         std::fs::create_dir_all(work.path().join("home")).unwrap();
+        std::fs::create_dir_all(work.path().join("tmp")).unwrap();
         let namespace = format!("kgo-e2e-{}", random_suffix());
         let (backend, kubeconfig, kubectl) = match std::env::var_os(E2E_KUBECONFIG_ENV) {
             Some(path) if !path.is_empty() => {
@@ -179,9 +180,8 @@ impl TestCluster {
         if let Some(path) = std::env::var_os("PATH") {
             cmd.env("PATH", path);
         }
-        if let Some(tmp) = std::env::var_os("TMPDIR") {
-            cmd.env("TMPDIR", tmp);
-        }
+        // kubectl edit and diff leave files in TMPDIR; keep them inside the test's scratch dir.
+        cmd.env("TMPDIR", self.work.path().join("tmp"));
         cmd
     }
 
@@ -300,6 +300,10 @@ impl TestCluster {
             status: output.status,
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            sandbox_log: match &self.backend {
+                Backend::Sandbox { stderr_log, .. } => Some(stderr_log.clone()),
+                Backend::Real => None,
+            },
         }
     }
 }
@@ -344,6 +348,8 @@ pub struct KubectlOutput {
     pub stdout: String,
     /// Standard error.
     pub stderr: String,
+    /// The sandbox's log, shown when an assertion fails.
+    sandbox_log: Option<PathBuf>,
 }
 
 impl KubectlOutput {
@@ -418,7 +424,19 @@ impl std::fmt::Display for KubectlOutput {
             self.code(),
             self.stdout,
             self.stderr
-        )
+        )?;
+        let log = self
+            .sandbox_log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        if !log.trim().is_empty() {
+            // The tail is where a failing request's panic or error is.
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(30)..];
+            write!(f, "\n--- sandbox log (tail) ---\n{}", tail.join("\n"))?;
+        }
+        Ok(())
     }
 }
 
