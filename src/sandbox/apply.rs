@@ -747,24 +747,46 @@ pub fn server_side_apply(
 
     let compared = compare(&live_obj, &merged, schema).filtered(ctx);
     let changed = compared.modified.union(&compared.added);
-    let mut conflicts = Vec::new();
-    for (key, entry) in managers.iter_mut() {
-        if *key == me {
-            continue;
+    let clashes: Vec<(ManagerKey, FieldSet)> = managers
+        .iter()
+        .filter(|(key, _)| **key != me)
+        .map(|(key, entry)| (key.clone(), entry.set.intersection(&changed)))
+        .filter(|(_, clash)| !clash.is_empty())
+        .collect();
+    if !force && !clashes.is_empty() {
+        // kubectl moving from client-side to server-side apply may take over what its
+        // last-applied annotation says it applied, as upstream's lastAppliedManager
+        let allowed = (ctx.manager == KUBECTL)
+            .then(|| allowed_by_last_applied(&live_obj, schema))
+            .flatten()
+            .unwrap_or_default();
+        let conflicts: Vec<Conflict> = clashes
+            .iter()
+            .flat_map(|(key, clash)| {
+                let manager = describe_manager(key, &managers[key]);
+                clash
+                    .difference(&allowed)
+                    .paths()
+                    .into_iter()
+                    .map(move |p| Conflict {
+                        manager: manager.clone(),
+                        field: path_string(&p),
+                    })
+            })
+            .collect();
+        if !conflicts.is_empty() {
+            return Err(ApplyError::Conflicts(conflicts));
         }
-        let clash = entry.set.intersection(&changed);
-        if !clash.is_empty() {
-            let manager = describe_manager(key, entry);
-            conflicts.extend(clash.paths().into_iter().map(|p| Conflict {
-                manager: manager.clone(),
-                field: path_string(&p),
-            }));
-            entry.set = entry.set.difference(&clash);
-        }
-        entry.set = entry.set.difference(&compared.removed);
     }
-    if !force && !conflicts.is_empty() {
-        return Err(ApplyError::Conflicts(conflicts));
+    for (key, clash) in &clashes {
+        if let Some(entry) = managers.get_mut(key) {
+            entry.set = entry.set.difference(clash);
+        }
+    }
+    for (key, entry) in managers.iter_mut() {
+        if *key != me {
+            entry.set = entry.set.difference(&compared.removed);
+        }
     }
     let unchanged = merged == live_obj;
     if let Some(entry) = managers.get_mut(&me) {
@@ -790,8 +812,82 @@ pub fn server_side_apply(
             }
         }
     }
+    if ctx.manager == KUBECTL {
+        sync_last_applied(&mut result, applied);
+    }
     set_managed_fields(&mut result, &managers);
     Ok(result)
+}
+
+/// The manager name whose applies keep client-side apply's annotation in step.
+const KUBECTL: &str = "kubectl";
+/// Client-side apply's record of the last applied configuration.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Fields of the last-applied annotation whose values still match live: the conflicts
+/// `kubectl apply --server-side` may override when taking over from client-side apply.
+fn allowed_by_last_applied(live: &Value, schema: &TypeSchema) -> Option<FieldSet> {
+    let text = live
+        .pointer("/metadata/annotations")?
+        .get(LAST_APPLIED)?
+        .as_str()?;
+    let last: Value = serde_json::from_str(text).ok()?;
+    let set = FieldSet::from_object(&last, schema).ok()?;
+    let c = compare(&without_server_metadata(&last), live, schema);
+    Some(
+        set.difference(&c.modified)
+            .difference(&c.added)
+            .difference(&c.removed),
+    )
+}
+
+/// Rewrites an existing last-applied annotation to the applied config, as upstream's
+/// lastAppliedUpdater does for the `kubectl` manager.
+fn sync_last_applied(result: &mut Value, applied: &Value) {
+    let Some(annotations) = result
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if !annotations.contains_key(LAST_APPLIED) {
+        return;
+    }
+    let mut config = applied.clone();
+    if let Some(a) = config
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        a.remove(LAST_APPLIED);
+    }
+    annotations.insert(LAST_APPLIED.into(), Value::String(go_json(&config)));
+}
+
+/// JSON as Go's encoding/json writes a map: keys sorted, HTML characters escaped, newline.
+fn go_json(v: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let text = sorted(v)
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    text + "\n"
 }
 
 /// `obj` with the maps of `skeleton` it lacks added (recursively).
@@ -915,6 +1011,17 @@ mod tests {
         })
     }
 
+    fn apply_as(
+        s: &TypeSchema,
+        live: Option<&Value>,
+        cfg: &Value,
+        manager: &str,
+        now: &str,
+        force: bool,
+    ) -> Result<Value, ApplyError> {
+        server_side_apply(live, cfg, force, &ctx(s, manager, now, None))
+    }
+
     fn entries(obj: &Value) -> Vec<Value> {
         obj.pointer("/metadata/managedFields")
             .and_then(Value::as_array)
@@ -932,13 +1039,7 @@ mod tests {
     #[test]
     fn apply_create_records_fields_v1_like_the_api_server() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let out = server_side_apply(
-            None,
-            &deployment(2, "nginx"),
-            false,
-            &ctx(&s, "kubectl", T1, None),
-        )
-        .unwrap();
+        let out = apply_as(&s, None, &deployment(2, "nginx"), "kubectl", T1, false).unwrap();
         let mf = entries(&out);
         assert_eq!(mf.len(), 1);
         // the entry as `kubectl apply --server-side` shows it on a real cluster
@@ -961,13 +1062,7 @@ mod tests {
     #[test]
     fn apply_after_scale_conflicts_on_replicas_then_force_takes_over() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let live = server_side_apply(
-            None,
-            &deployment(2, "nginx"),
-            false,
-            &ctx(&s, "kubectl", T1, None),
-        )
-        .unwrap();
+        let live = apply_as(&s, None, &deployment(2, "nginx"), "kubectl", T1, false).unwrap();
         // `kubectl scale --replicas=5`: an Update through the scale subresource
         let mut scaled = live.clone();
         scaled["spec"]["replicas"] = json!(5);
@@ -985,11 +1080,13 @@ mod tests {
         let apply_entry = entry(&scaled, "kubectl", "Apply").unwrap();
         assert!(apply_entry.pointer("/fieldsV1/f:spec/f:replicas").is_none());
 
-        let err = server_side_apply(
+        let err = apply_as(
+            &s,
             Some(&scaled),
             &deployment(2, "nginx"),
+            "kubectl",
+            T2,
             false,
-            &ctx(&s, "kubectl", T2, None),
         )
         .unwrap_err();
         assert_eq!(
@@ -1006,20 +1103,24 @@ mod tests {
 
         // the same value as live is no conflict
         assert!(
-            server_side_apply(
+            apply_as(
+                &s,
                 Some(&scaled),
                 &deployment(5, "nginx"),
-                false,
-                &ctx(&s, "kubectl", T2, None)
+                "kubectl",
+                T2,
+                false
             )
             .is_ok()
         );
 
-        let forced = server_side_apply(
+        let forced = apply_as(
+            &s,
             Some(&scaled),
             &deployment(2, "nginx"),
+            "kubectl",
+            T2,
             true,
-            &ctx(&s, "kubectl", T2, None),
         )
         .unwrap();
         assert_eq!(forced["spec"]["replicas"], 2);
@@ -1038,20 +1139,9 @@ mod tests {
     #[test]
     fn conflicts_name_the_container_path() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let live = server_side_apply(
-            None,
-            &deployment(2, "nginx:1"),
-            false,
-            &ctx(&s, "ci", T1, None),
-        )
-        .unwrap();
-        let err = server_side_apply(
-            Some(&live),
-            &deployment(2, "nginx:2"),
-            false,
-            &ctx(&s, "dev", T2, None),
-        )
-        .unwrap_err();
+        let live = apply_as(&s, None, &deployment(2, "nginx:1"), "ci", T1, false).unwrap();
+        let err =
+            apply_as(&s, Some(&live), &deployment(2, "nginx:2"), "dev", T2, false).unwrap_err();
         assert_eq!(
             err,
             ApplyError::Conflicts(vec![Conflict {
@@ -1060,13 +1150,7 @@ mod tests {
             }])
         );
         // forcing shares nothing: the field moves to dev, ci keeps the rest
-        let out = server_side_apply(
-            Some(&live),
-            &deployment(2, "nginx:2"),
-            true,
-            &ctx(&s, "dev", T2, None),
-        )
-        .unwrap();
+        let out = apply_as(&s, Some(&live), &deployment(2, "nginx:2"), "dev", T2, true).unwrap();
         let ci = entry(&out, "ci", "Apply").unwrap();
         assert!(
             ci.pointer(
@@ -1088,12 +1172,11 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .push(json!({"name": "sidecar", "image": "busybox"}));
-        let live = server_side_apply(None, &first, false, &ctx(&s, "kubectl", T1, None)).unwrap();
+        let live = apply_as(&s, None, &first, "kubectl", T1, false).unwrap();
         let mut second = deployment(2, "nginx");
         second["spec"]["template"]["spec"]["containers"][0]["env"] =
             json!([{"name": "A", "value": "1"}]);
-        let out =
-            server_side_apply(Some(&live), &second, false, &ctx(&s, "kubectl", T2, None)).unwrap();
+        let out = apply_as(&s, Some(&live), &second, "kubectl", T2, false).unwrap();
         assert_eq!(out["metadata"]["labels"], json!({"app": "web"}));
         let containers = out["spec"]["template"]["spec"]["containers"]
             .as_array()
@@ -1111,12 +1194,11 @@ mod tests {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
         let mut first = deployment(2, "nginx");
         first["metadata"]["labels"]["tier"] = json!("front");
-        let live = server_side_apply(None, &first, false, &ctx(&s, "kubectl", T1, None)).unwrap();
+        let live = apply_as(&s, None, &first, "kubectl", T1, false).unwrap();
         // another applier shares the label (same value: no conflict)
         let other = json!({"apiVersion": "apps/v1", "kind": "Deployment",
                            "metadata": {"name": "web", "labels": {"tier": "front"}}});
-        let live =
-            server_side_apply(Some(&live), &other, false, &ctx(&s, "team", T1, None)).unwrap();
+        let live = apply_as(&s, Some(&live), &other, "team", T1, false).unwrap();
         // an updater adds an annotation
         let mut annotated = live.clone();
         annotated["metadata"]["annotations"] = json!({"note": "x"});
@@ -1125,11 +1207,13 @@ mod tests {
             &mut annotated,
             &ctx(&s, "kubectl-annotate", T2, None),
         );
-        let out = server_side_apply(
+        let out = apply_as(
+            &s,
             Some(&annotated),
             &deployment(2, "nginx"),
+            "kubectl",
+            T2,
             false,
-            &ctx(&s, "kubectl", T2, None),
         )
         .unwrap();
         assert_eq!(out["metadata"]["labels"]["tier"], "front");
@@ -1149,8 +1233,7 @@ mod tests {
         let mut cfg = deployment(2, "nginx");
         cfg["spec"]["template"]["spec"]["containers"] = json!([
             {"name": "b", "image": "b:2"}, {"name": "c", "image": "c:1"}]);
-        let out =
-            server_side_apply(Some(&live), &cfg, false, &ctx(&s, "kubectl", T1, None)).unwrap();
+        let out = apply_as(&s, Some(&live), &cfg, "kubectl", T1, false).unwrap();
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"],
             json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:2", "tty": true},
@@ -1161,18 +1244,14 @@ mod tests {
     #[test]
     fn reapplying_the_same_config_changes_nothing() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let live = server_side_apply(
-            None,
-            &deployment(2, "nginx"),
-            false,
-            &ctx(&s, "kubectl", T1, None),
-        )
-        .unwrap();
-        let again = server_side_apply(
+        let live = apply_as(&s, None, &deployment(2, "nginx"), "kubectl", T1, false).unwrap();
+        let again = apply_as(
+            &s,
             Some(&live),
             &deployment(2, "nginx"),
+            "kubectl",
+            T2,
             false,
-            &ctx(&s, "kubectl", T2, None),
         )
         .unwrap();
         assert_eq!(again, live);
@@ -1198,7 +1277,7 @@ mod tests {
             ),
         ];
         for (cfg, want) in cases {
-            let err = server_side_apply(None, &cfg, false, &ctx(&s, "k", T1, None)).unwrap_err();
+            let err = apply_as(&s, None, &cfg, "k", T1, false).unwrap_err();
             assert_eq!(err, ApplyError::Invalid(want));
         }
     }
@@ -1256,7 +1335,7 @@ mod tests {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
         let mut first = deployment(2, "nginx:1");
         first["metadata"]["labels"]["tier"] = json!("front");
-        let live = server_side_apply(None, &first, false, &ctx(&s, "kubectl", T1, None)).unwrap();
+        let live = apply_as(&s, None, &first, "kubectl", T1, false).unwrap();
         let mut edited = live.clone();
         edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
         edited["metadata"]["labels"]
@@ -1289,13 +1368,7 @@ mod tests {
     #[test]
     fn status_writes_do_not_own_spec_and_main_writes_do_not_own_status() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let live = server_side_apply(
-            None,
-            &deployment(2, "nginx"),
-            false,
-            &ctx(&s, "kubectl", T1, None),
-        )
-        .unwrap();
+        let live = apply_as(&s, None, &deployment(2, "nginx"), "kubectl", T1, false).unwrap();
         let mut with_status = live.clone();
         with_status["status"] = json!({"replicas": 2});
         record_update(
@@ -1308,13 +1381,7 @@ mod tests {
         assert_eq!(e["subresource"], "status");
         let mut cfg = deployment(2, "nginx");
         cfg["status"] = json!({"replicas": 9});
-        let out = server_side_apply(
-            Some(&with_status),
-            &cfg,
-            false,
-            &ctx(&s, "kubectl", T2, None),
-        )
-        .unwrap();
+        let out = apply_as(&s, Some(&with_status), &cfg, "kubectl", T2, false).unwrap();
         assert_eq!(out["status"]["replicas"], 2, "status kept from live");
         assert!(
             !entry(&out, "kubectl", "Apply")
@@ -1355,7 +1422,7 @@ mod tests {
         cfg["spec"]["template"]["metadata"]["creationTimestamp"] = Value::Null;
         cfg["spec"]["strategy"] = json!({});
         cfg["status"] = json!({});
-        let out = server_side_apply(None, &cfg, false, &ctx(&s, "kubectl", T1, None)).unwrap();
+        let out = apply_as(&s, None, &cfg, "kubectl", T1, false).unwrap();
         assert!(
             out["spec"]["template"]["metadata"]
                 .get("creationTimestamp")
@@ -1376,20 +1443,8 @@ mod tests {
     #[test]
     fn a_new_applier_of_a_no_op_gets_an_entry_without_time() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let live = server_side_apply(
-            None,
-            &deployment(2, "nginx"),
-            false,
-            &ctx(&s, "a", T1, None),
-        )
-        .unwrap();
-        let out = server_side_apply(
-            Some(&live),
-            &deployment(2, "nginx"),
-            false,
-            &ctx(&s, "b", T2, None),
-        )
-        .unwrap();
+        let live = apply_as(&s, None, &deployment(2, "nginx"), "a", T1, false).unwrap();
+        let out = apply_as(&s, Some(&live), &deployment(2, "nginx"), "b", T2, false).unwrap();
         let b = entry(&out, "b", "Apply").unwrap();
         assert!(b.get("time").is_none(), "{b}");
         assert_eq!(entry(&out, "a", "Apply").unwrap()["time"], T1);
@@ -1437,6 +1492,105 @@ mod tests {
         assert_eq!(
             out["spec"]["routes"],
             json!([{"name": "r1", "port": 80}, {"name": "r2", "port": 81}])
+        );
+    }
+
+    #[test]
+    fn update_on_create_of_a_defaulted_deployment_matches_kubectl_create() {
+        let s = TypeSchema::for_kind("apps", "Deployment", None);
+        // `kubectl create deployment x --image=nginx` after the API server's defaulting
+        let mut d = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "x", "namespace": "default", "labels": {"app": "x"}},
+            "spec": {
+                "replicas": 1, "selector": {"matchLabels": {"app": "x"}},
+                "template": {
+                    "metadata": {"labels": {"app": "x"}},
+                    "spec": {"containers": [{"name": "nginx", "image": "nginx",
+                        "resources": {}, "terminationMessagePath": "/dev/termination-log",
+                        "terminationMessagePolicy": "File", "imagePullPolicy": "Always"}],
+                        "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
+                        "dnsPolicy": "ClusterFirst", "securityContext": {},
+                        "schedulerName": "default-scheduler"}
+                },
+                "strategy": {"type": "RollingUpdate",
+                             "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+                "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600
+            },
+            "status": {}
+        });
+        record_update(None, &mut d, &ctx(&s, "kubectl-create", T1, None));
+        let want = json!({
+            "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+            "f:spec": {
+                "f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {},
+                "f:selector": {},
+                "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}},
+                               "f:type": {}},
+                "f:template": {
+                    "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                    "f:spec": {
+                        "f:containers": {"k:{\"name\":\"nginx\"}": {
+                            ".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {},
+                            "f:resources": {}, "f:terminationMessagePath": {},
+                            "f:terminationMessagePolicy": {}}},
+                        "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {},
+                        "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}}}}
+        });
+        let got = &entry(&d, "kubectl-create", "Update").unwrap()["fieldsV1"];
+        assert_eq!(got.to_string(), want.to_string());
+    }
+
+    #[test]
+    fn kubectl_takes_over_from_client_side_apply_without_conflicts() {
+        let s = TypeSchema::for_kind("apps", "Deployment", None);
+        let cfg = deployment(2, "nginx:1");
+        // what `kubectl apply` (client-side) leaves: the annotation and an Update entry
+        let mut live = cfg.clone();
+        live["metadata"]["annotations"] = json!({LAST_APPLIED: go_json(&cfg)});
+        record_update(
+            None,
+            &mut live,
+            &ctx(&s, "kubectl-client-side-apply", T1, None),
+        );
+        let new_cfg = deployment(3, "nginx:2");
+        let out = apply_as(&s, Some(&live), &new_cfg, "kubectl", T2, false).unwrap();
+        assert_eq!(out["spec"]["replicas"], 3);
+        let annotation = out["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap();
+        assert_eq!(annotation, go_json(&new_cfg));
+        assert!(
+            annotation.starts_with(r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"#)
+        );
+        assert!(annotation.ends_with('\n'));
+        let csa = entry(&out, "kubectl-client-side-apply", "Update")
+            .unwrap()
+            .to_string();
+        assert!(!csa.contains("f:replicas"), "{csa}");
+        // another manager is not let through
+        assert!(matches!(
+            apply_as(&s, Some(&live), &new_cfg, "helm", T2, false),
+            Err(ApplyError::Conflicts(_))
+        ));
+        // nor is kubectl once live drifted from the annotation
+        let mut drifted = live.clone();
+        drifted["spec"]["replicas"] = json!(7);
+        let err = apply_as(&s, Some(&drifted), &new_cfg, "kubectl", T2, false).unwrap_err();
+        assert_eq!(
+            err,
+            ApplyError::Conflicts(vec![Conflict {
+                manager: r#""kubectl-client-side-apply" using apps/v1"#.into(),
+                field: ".spec.replicas".into()
+            }])
+        );
+    }
+
+    #[test]
+    fn go_json_sorts_and_escapes_like_encoding_json() {
+        assert_eq!(
+            go_json(&json!({"b": "<&>", "a": {"d": 1, "c": [true]}})),
+            "{\"a\":{\"c\":[true],\"d\":1},\"b\":\"\\u003c\\u0026\\u003e\"}\n"
         );
     }
 }

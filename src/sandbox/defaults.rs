@@ -13,6 +13,7 @@
 use serde_json::{Map, Value, json};
 
 use super::kinds::KindInfo;
+use super::quantity::canonicalize_list;
 
 /// Allocates Service cluster IPs (kept by the store so that they stay unique).
 pub trait ClusterIpAllocator {
@@ -347,13 +348,46 @@ pub fn apply_defaults(
         ("apps", "ReplicaSet") => default_replica_set(root),
         ("batch", "Job") => default_job(root),
         ("batch", "CronJob") => default_cron_job(root),
-        ("", "Pod") => default_pod(root),
+        ("", "Pod") => default_pod(root, old.is_none()),
         ("", "Service") => default_service(root, old, ips),
         ("", "Namespace") => default_namespace(root),
         ("", "Secret") => default_secret(root),
         ("", "PersistentVolumeClaim") => default_pvc(root),
         ("", "PersistentVolume") => default_pv(root),
         ("", "Endpoints") => default_endpoints(root),
+        ("", "ResourceQuota") => {
+            if let Some(hard) = child_mut(root, "spec").and_then(|s| s.get_mut("hard")) {
+                canonicalize_list(hard);
+            }
+        }
+        ("", "LimitRange") => {
+            if let Some(spec) = child_mut(root, "spec") {
+                for item in objects_mut(spec, "limits") {
+                    default_limit_range_item(item);
+                }
+            }
+        }
+        ("policy", "PodDisruptionBudget") => {
+            // PodDisruptionBudgetStatus's counters have no omitempty.
+            let status = ensure_obj(root, "status", TOP);
+            let order = &[
+                "observedGeneration",
+                "disruptedPods",
+                "disruptionsAllowed",
+                "currentHealthy",
+                "desiredHealthy",
+                "expectedPods",
+                "conditions",
+            ];
+            for key in [
+                "disruptionsAllowed",
+                "currentHealthy",
+                "desiredHealthy",
+                "expectedPods",
+            ] {
+                default_field(status, order, key, json!(0));
+            }
+        }
         ("autoscaling", "HorizontalPodAutoscaler") => default_hpa(root),
         ("networking.k8s.io", "NetworkPolicy") => default_network_policy(root),
         ("networking.k8s.io", "Ingress") => {
@@ -542,6 +576,9 @@ fn default_pod_spec(spec: &mut Map<String, Value>, is_pod: bool) {
     }
     default_field(spec, POD_SPEC, "securityContext", json!({}));
     default_str(spec, POD_SPEC, "schedulerName", "default-scheduler");
+    if let Some(r) = child_mut(spec, "resources") {
+        canonicalize_resources(r);
+    }
     reorder(spec, POD_SPEC);
 }
 
@@ -632,6 +669,7 @@ fn default_container(c: &mut Map<String, Value>, is_pod: bool, host_network: boo
         }
     }
     let resources = ensure_obj(c, "resources", CONTAINER);
+    canonicalize_resources(resources);
     if is_pod {
         // SetDefaults_Pod: requests default to limits, only on Pods (not templates).
         if let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned() {
@@ -665,6 +703,15 @@ fn default_container(c: &mut Map<String, Value>, is_pod: bool, host_network: boo
     let policy = default_pull_policy(image);
     default_str(c, CONTAINER, "imagePullPolicy", policy);
     reorder(c, CONTAINER);
+}
+
+/// Canonical quantities in `limits` and `requests` of a ResourceRequirements.
+fn canonicalize_resources(resources: &mut Map<String, Value>) {
+    for key in ["limits", "requests"] {
+        if let Some(list) = resources.get_mut(key) {
+            canonicalize_list(list);
+        }
+    }
 }
 
 /// Probe handler defaults: httpGet path `/` and scheme HTTP, grpc service `""`.
@@ -981,8 +1028,16 @@ fn default_cron_job(root: &mut Map<String, Value>) {
 
 /// `SetDefaults_Pod`, then what the default admission chain adds (ServiceAccount, Priority,
 /// DefaultTolerationSeconds) and the registry's initial status (phase Pending, QoS class).
-fn default_pod(root: &mut Map<String, Value>) {
+fn default_pod(root: &mut Map<String, Value>, creating: bool) {
+    let seed = ["uid", "name", "generateName"]
+        .iter()
+        .find_map(|k| root.get("metadata")?.get(*k)?.as_str())
+        .unwrap_or("")
+        .to_string();
     let spec = ensure_obj(root, "spec", TOP);
+    if creating {
+        mount_service_account_token(spec, &seed);
+    }
     default_pod_spec(spec, true);
     default_str(spec, POD_SPEC, "serviceAccountName", "default");
     default_str(spec, POD_SPEC, "serviceAccount", "default");
@@ -1029,6 +1084,76 @@ fn default_pod(root: &mut Map<String, Value>) {
         "qosClass",
         qos,
     );
+}
+
+/// Where the ServiceAccount admission plugin mounts the API token.
+const SERVICE_ACCOUNT_MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The ServiceAccount admission plugin's projected `kube-api-access-xxxxx` volume and its
+/// mounts (plugin/pkg/admission/serviceaccount, `TokenVolumeSource`), unless the pod opts out.
+/// The 5-character suffix is random upstream; here it derives from `seed` (the uid).
+fn mount_service_account_token(spec: &mut Map<String, Value>, seed: &str) {
+    if spec
+        .get("automountServiceAccountToken")
+        .and_then(Value::as_bool)
+        == Some(false)
+    {
+        return;
+    }
+    let mounted = ["initContainers", "containers"].iter().any(|k| {
+        spec.get(*k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .flat_map(|c| {
+                c.get("volumeMounts")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .any(|m| m.get("mountPath").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_MOUNT))
+    });
+    if mounted {
+        return;
+    }
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut name = String::from("kube-api-access-");
+    for _ in 0..5 {
+        name.push(char::from(ALPHABET[(h % 27) as usize]));
+        h /= 27;
+    }
+    let volume = json!({"name": name, "projected": {"sources": [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace",
+            "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}],
+        "defaultMode": 420}});
+    let mut volumes = spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    volumes.push(volume);
+    spec.remove("volumes");
+    insert_ordered(spec, POD_SPEC, "volumes", Value::Array(volumes));
+    for key in ["initContainers", "containers"] {
+        for c in objects_mut(spec, key) {
+            let mut mounts = c
+                .get("volumeMounts")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            mounts.push(json!({"name": name, "readOnly": true,
+                "mountPath": SERVICE_ACCOUNT_MOUNT}));
+            c.remove("volumeMounts");
+            insert_ordered(c, CONTAINER, "volumeMounts", Value::Array(mounts));
+        }
+    }
 }
 
 /// The QoS class of a pod spec (pkg/apis/core/helper/qos): Guaranteed when every container
@@ -1297,6 +1422,9 @@ fn default_secret(root: &mut Map<String, Value>) {
 /// `SetDefaults_PersistentVolumeClaimSpec` and `SetDefaults_PersistentVolumeClaim`.
 fn default_pvc(root: &mut Map<String, Value>) {
     let spec = ensure_obj(root, "spec", TOP);
+    if let Some(r) = child_mut(spec, "resources") {
+        canonicalize_resources(r);
+    }
     default_str(spec, PVC_SPEC, "volumeMode", "Filesystem");
     let status = ensure_obj(root, "status", TOP);
     default_str(status, &["phase"], "phase", "Pending");
@@ -1305,10 +1433,57 @@ fn default_pvc(root: &mut Map<String, Value>) {
 /// `SetDefaults_PersistentVolume`.
 fn default_pv(root: &mut Map<String, Value>) {
     let spec = ensure_obj(root, "spec", TOP);
+    if let Some(c) = spec.get_mut("capacity") {
+        canonicalize_list(c);
+    }
     default_str(spec, PV_SPEC, "persistentVolumeReclaimPolicy", "Retain");
     default_str(spec, PV_SPEC, "volumeMode", "Filesystem");
     let status = ensure_obj(root, "status", TOP);
     default_str(status, &["phase"], "phase", "Pending");
+}
+
+/// `SetDefaults_LimitRangeItem`: container items get default limits from max and default
+/// requests from the default limits or min; every list is canonicalized.
+fn default_limit_range_item(item: &mut Map<String, Value>) {
+    const ORDER: &[&str] = &[
+        "type",
+        "max",
+        "min",
+        "default",
+        "defaultRequest",
+        "maxLimitRequestRatio",
+    ];
+    for key in &ORDER[1..] {
+        if let Some(list) = item.get_mut(*key) {
+            canonicalize_list(list);
+        }
+    }
+    if item.get("type").and_then(Value::as_str) != Some("Container") {
+        return;
+    }
+    let max = item.get("max").and_then(Value::as_object).cloned();
+    let min = item.get("min").and_then(Value::as_object).cloned();
+    let default = ensure_obj(item, "default", ORDER);
+    for (k, v) in max.into_iter().flatten() {
+        default.entry(k).or_insert(v);
+    }
+    sort_map(default);
+    let default = default.clone();
+    let request = ensure_obj(item, "defaultRequest", ORDER);
+    for (k, v) in default.into_iter().chain(min.into_iter().flatten()) {
+        request.entry(k).or_insert(v);
+    }
+    sort_map(request);
+    // Empty maps are omitted when serialized (omitempty on a Go map).
+    for key in ["default", "defaultRequest"] {
+        if item
+            .get(key)
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty)
+        {
+            item.remove(key);
+        }
+    }
 }
 
 /// `SetDefaults_Endpoints`: port protocol TCP.
@@ -1851,6 +2026,60 @@ mod tests {
         );
         assert_eq!(out["status"]["qosClass"], "Guaranteed");
         assert_eq!(out["status"]["phase"], "Pending");
+    }
+
+    #[test]
+    fn pod_gets_the_service_account_token_volume_on_create_only() {
+        let pod = json!({"metadata": {"name": "p", "uid": "u-1"},
+            "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}});
+        let out = defaulted("Pod", pod.clone());
+        let volume = &out["spec"]["volumes"][0];
+        let name = volume["name"].as_str().unwrap();
+        assert!(
+            name.starts_with("kube-api-access-") && name.len() == 21,
+            "{name}"
+        );
+        assert_eq!(volume["projected"]["defaultMode"], 420);
+        assert_eq!(
+            volume["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"],
+            3607
+        );
+        assert_json(
+            &out["spec"]["containers"][0]["volumeMounts"],
+            &json!([{"name": name, "readOnly": true,
+                "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]),
+        );
+        let mut updated = pod.clone();
+        apply_defaults(&kind("Pod"), &mut updated, Some(&out), &mut Seq(0, 0));
+        assert!(updated["spec"].get("volumes").is_none());
+        let mut opted_out = pod;
+        opted_out["spec"]["automountServiceAccountToken"] = json!(false);
+        assert!(defaulted("Pod", opted_out)["spec"].get("volumes").is_none());
+    }
+
+    #[test]
+    fn resource_quantities_are_canonical() {
+        let out = defaulted(
+            "Deployment",
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "a",
+                "resources": {"limits": {"cpu": 1, "memory": "1024Mi"},
+                    "requests": {"cpu": "0.25", "memory": "0.5Gi"}}}]}}}}),
+        );
+        assert_json(
+            &out["spec"]["template"]["spec"]["containers"][0]["resources"],
+            &json!({"limits": {"cpu": "1", "memory": "1Gi"},
+                "requests": {"cpu": "250m", "memory": "512Mi"}}),
+        );
+        let lr = defaulted(
+            "LimitRange",
+            json!({"spec": {"limits": [{"type": "Container", "max": {"cpu": "2"},
+                "min": {"memory": "64Mi"}}]}}),
+        );
+        assert_json(
+            &lr["spec"]["limits"][0],
+            &json!({"type": "Container", "max": {"cpu": "2"}, "min": {"memory": "64Mi"},
+                "default": {"cpu": "2"}, "defaultRequest": {"cpu": "2", "memory": "64Mi"}}),
+        );
     }
 
     #[test]

@@ -606,6 +606,27 @@ mod tests {
     }
 
     #[test]
+    fn atomic_structs_are_owned_whole() {
+        let schema = TypeSchema::for_kind("apps", "Deployment", None);
+        let obj = json!({
+            "metadata": {"ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "o", "uid": "u1"}]},
+            "spec": {"template": {"spec": {
+                "imagePullSecrets": [{"name": "reg"}],
+                "containers": [{"name": "c", "env": [{"name": "P", "valueFrom":
+                    {"secretKeyRef": {"name": "s", "key": "k"}}}]}]}}}
+        });
+        let set = FieldSet::from_object(&obj, &schema).unwrap();
+        let want = json!({
+            "f:metadata": {"f:ownerReferences": {"k:{\"uid\":\"u1\"}": {}}},
+            "f:spec": {"f:template": {"f:spec": {
+                "f:containers": {"k:{\"name\":\"c\"}": {".": {}, "f:env": {"k:{\"name\":\"P\"}": {
+                    ".": {}, "f:name": {}, "f:valueFrom": {"f:secretKeyRef": {}}}}, "f:name": {}}},
+                "f:imagePullSecrets": {"k:{\"name\":\"reg\"}": {}}}}}
+        });
+        assert_eq!(set.to_fields_v1().to_string(), want.to_string());
+    }
+
+    #[test]
     fn object_fields_errors_name_the_list() {
         let schema = TypeSchema::for_kind("apps", "Deployment", None);
         let obj = json!({"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}});

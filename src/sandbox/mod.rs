@@ -18,6 +18,7 @@ pub mod kinds;
 pub mod kubeconfig;
 pub mod openapi;
 pub mod patch;
+pub mod quantity;
 pub mod schema;
 pub mod selectors;
 pub mod server;
@@ -158,6 +159,10 @@ impl Sandbox {
             addr,
             shutdown: stopped.clone(),
         });
+        let leftover = crud::terminating_namespaces(&shared.lock());
+        for ns in leftover {
+            crud::schedule(shared.clone(), crud::Deferred::FinalizeNamespace(ns));
+        }
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
         Ok(Sandbox {
             addr,

@@ -336,31 +336,28 @@ fn merge_map(
     names: &mut Vec<String>,
 ) -> Result<Option<Map<String, Value>>, PatchError> {
     let mut patch = patch.clone();
-    if let Some(d) = patch.remove(DIRECTIVE) {
-        match d.as_str() {
-            Some("replace") => return Ok(Some(strip_directives_map(&patch))),
-            Some("delete") => return Ok(None),
-            Some("merge") => {}
-            _ => {
-                return err(format!(
-                    "unknown patch type: {} in map: {}",
-                    go_fmt(&d),
-                    go_fmt(&Value::Object(patch))
-                ));
-            }
-        }
+    if let Some(d) = patch.get(DIRECTIVE) {
+        // strategicpatch's handleDirectiveInMergeMap: `delete` leaves an empty map
+        return match d.as_str() {
+            Some("replace") => Ok(Some(strip_directives_map(&patch))),
+            Some("delete") => Ok(Some(Map::new())),
+            _ => err(format!(
+                "unknown patch type: {} in map: {}",
+                go_fmt(d),
+                go_fmt(&Value::Object(patch.clone()))
+            )),
+        };
     }
     if let Some(retain) = patch.remove(RETAIN_KEYS) {
+        let bad = || PatchError("invalid patch format of retainKeys".into());
         let Value::Array(keys) = &retain else {
-            return err(format!("invalid retainKeys directive: {}", go_fmt(&retain)));
+            return Err(bad());
         };
         let keep: Vec<&str> = keys.iter().filter_map(Value::as_str).collect();
-        for k in patch.keys() {
-            if !k.starts_with('$') && !keep.contains(&k.as_str()) {
-                return err(format!(
-                    "the patch has field {k:?} that is not in $retainKeys {}",
-                    go_fmt(&retain)
-                ));
+        // every field the patch sets must be retained (nulls and directives aside)
+        for (k, v) in &patch {
+            if !v.is_null() && !k.starts_with('$') && !keep.contains(&k.as_str()) {
+                return Err(bad());
             }
         }
         original.retain(|k, _| keep.contains(&k.as_str()));
@@ -524,69 +521,102 @@ fn merge_list(
     schema: &TypeSchema,
     names: &mut Vec<String>,
 ) -> Result<Vec<Value>, PatchError> {
-    // a `{"$patch": "replace"}` element replaces the whole list with the other elements
-    let replace = patch.iter().any(|p| {
-        p.get(DIRECTIVE).and_then(Value::as_str) == Some("replace")
-            && p.as_object().is_some_and(|m| m.len() == 1)
-    });
     let strategy = patch_strategy(schema, names).filter(|s| s.merge);
-    let Some(strategy) = strategy.filter(|_| !replace) else {
-        let items: Vec<Value> = patch
-            .iter()
-            .filter(|p| p.get(DIRECTIVE).is_none())
-            .cloned()
-            .collect();
-        return Ok(strip_directives_list(&items));
+    let Some(strategy) = strategy else {
+        // lists without a merge strategy are replaced by the patch's
+        return Ok(strip_directives_list(patch));
     };
-    let Some(key) = strategy.merge_key else {
-        // a merged list of primitives: a set union keeping the original order
-        let mut out = original;
-        for p in patch {
-            if p.is_object() {
-                continue;
-            }
-            if !out.contains(p) {
-                out.push(p.clone());
+    if original.is_empty() && patch.is_empty() {
+        return Ok(original);
+    }
+    let maps = original.iter().chain(patch).any(Value::is_object);
+    let merge_key = strategy.merge_key.clone();
+    let (server, patch_items, merged) = if !maps {
+        // primitives: a union without duplicates, ordered below
+        let mut merged: Vec<Value> = Vec::with_capacity(original.len() + patch.len());
+        for v in original.iter().chain(patch) {
+            if !merged.contains(v) {
+                merged.push(v.clone());
             }
         }
-        return Ok(out);
+        (original, patch.to_vec(), merged)
+    } else {
+        let Some(key) = &merge_key else {
+            return err("cannot merge lists without merge key for type map");
+        };
+        let (server, patch_items) = merge_special_elements(original, patch, key)?;
+        let mut merged = server.clone();
+        for p in &patch_items {
+            let Some(kv) = p.get(key) else {
+                return err(format!(
+                    "map: {} does not contain declared merge key: {key}",
+                    go_fmt(p)
+                ));
+            };
+            match merged.iter().position(|o| o.get(key) == Some(kv)) {
+                Some(i) => {
+                    let orig = std::mem::take(&mut merged[i]);
+                    merged[i] = merge_value(Some(orig), p, schema, names)?
+                        .unwrap_or(Value::Object(Map::new()));
+                }
+                None => {
+                    merged.push(merge_value(None, p, schema, names)?.unwrap_or(Value::Null));
+                }
+            }
+        }
+        (server, patch_items, merged)
     };
-    let mut out = original;
+    // patch items in the patch's order, server-only items in the server's (strategicpatch's
+    // normalizeElementOrder)
+    let (in_patch, server_only): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|item| position(&patch_items, item, &merge_key).is_some());
+    let in_patch = sort_by_order(in_patch, &patch_items, &merge_key);
+    let server_only = sort_by_order(server_only, &server, &merge_key);
+    Ok(merge_sorted(server_only, in_patch, &server, &merge_key))
+}
+
+/// Applies the `$patch` elements of a merged list of maps: `delete` removes the items with
+/// that key, `replace` makes the other elements the whole list. Returns the server list and
+/// the patch elements left to merge.
+fn merge_special_elements(
+    original: Vec<Value>,
+    patch: &[Value],
+    key: &str,
+) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+    let mut original = original;
+    let mut plain = Vec::with_capacity(patch.len());
+    let mut replace = false;
     for p in patch {
-        let Value::Object(pm) = p else {
-            // lists of non-maps under a merge key: take the patch as is
-            out.push(p.clone());
+        let Some(directive) = p.get(DIRECTIVE) else {
+            plain.push(p.clone());
             continue;
         };
-        let Some(kv) = pm.get(&key) else {
-            return err(format!(
-                "map: {} does not contain declared merge key: {key}",
-                go_fmt(p)
-            ));
-        };
-        let found = out.iter().position(|o| o.get(&key) == Some(kv));
-        if pm.get(DIRECTIVE).and_then(Value::as_str) == Some("delete") {
-            out.retain(|o| o.get(&key) != Some(kv));
-            continue;
-        }
-        match found {
-            Some(i) => {
-                let orig = std::mem::take(&mut out[i]);
-                match merge_value(Some(orig), p, schema, names)? {
-                    Some(v) => out[i] = v,
-                    None => {
-                        out.remove(i);
-                    }
-                }
+        match directive.as_str() {
+            Some("delete") => {
+                let Some(kv) = p.get(key) else {
+                    return err(format!(
+                        "map: {} does not contain declared merge key: {key}",
+                        go_fmt(p)
+                    ));
+                };
+                original.retain(|o| o.get(key) != Some(kv));
             }
-            None => {
-                if let Some(v) = merge_value(None, p, schema, names)? {
-                    out.push(v);
-                }
+            Some("replace") => replace = true,
+            Some("merge") => return err("merging lists cannot yet be specified in the patch"),
+            _ => {
+                return err(format!(
+                    "unknown patch type: {} in map: {}",
+                    go_fmt(directive),
+                    go_fmt(p)
+                ));
             }
         }
     }
-    Ok(out)
+    if replace {
+        return Ok((strip_directives_list(&plain), Vec::new()));
+    }
+    Ok((original, plain))
 }
 
 fn strip_directives_map(m: &Map<String, Value>) -> Map<String, Value> {
@@ -794,9 +824,21 @@ mod tests {
                 }),
             ),
             (
-                "new container is appended",
+                // strategicpatch's mergeSortedSlice puts items the server lacks first
+                "new container goes first",
                 json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "c:1"}]}}}}),
-                Box::new(move |v| containers(v)[2] == json!({"name": "c", "image": "c:1"})),
+                Box::new(move |v| {
+                    containers(v)[0] == json!({"name": "c", "image": "c:1"})
+                        && containers(v).as_array().map(Vec::len) == Some(3)
+                }),
+            ),
+            (
+                "patch order wins for patched items, server order for the rest",
+                json!({"spec": {"template": {"spec": {"containers": [
+                    {"name": "b", "image": "b:2"}, {"name": "a", "image": "a:2"}]}}}}),
+                Box::new(move |v| {
+                    containers(v)[0]["name"] == "b" && containers(v)[1]["name"] == "a"
+                }),
             ),
             (
                 "$patch delete removes a list item",
@@ -841,9 +883,9 @@ mod tests {
                 Box::new(|v| v["spec"]["strategy"] == json!({"type": "Recreate"})),
             ),
             (
-                "finalizers merge as a set",
-                json!({"metadata": {"finalizers": ["b", "c"]}}),
-                Box::new(|v| v["metadata"]["finalizers"] == json!(["a", "b", "c"])),
+                "finalizers merge as a set, new values first",
+                json!({"metadata": {"finalizers": ["c", "b"]}}),
+                Box::new(|v| v["metadata"]["finalizers"] == json!(["c", "a", "b"])),
             ),
             (
                 "$deleteFromPrimitiveList",
@@ -851,15 +893,24 @@ mod tests {
                 Box::new(|v| v["metadata"]["finalizers"] == json!(["b"])),
             ),
             (
-                "$patch delete on a map field",
+                "$patch delete on a map field leaves it empty",
                 json!({"spec": {"strategy": {"$patch": "delete"}}}),
-                Box::new(|v| v["spec"].get("strategy").is_none()),
+                Box::new(|v| v["spec"]["strategy"] == json!({})),
             ),
         ];
         for (name, patch, check) in cases {
             let out = strategic_merge_patch(&d, &patch, &s).unwrap();
             assert!(check(&out), "{name}: {out}");
         }
+    }
+
+    fn container_names(d: &Value) -> Vec<&str> {
+        d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect()
     }
 
     #[test]
@@ -871,12 +922,7 @@ mod tests {
             "$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
             "containers": [{"image": "b:2", "name": "b"}]}}}});
         let out = strategic_merge_patch(&d, &edit, &s).unwrap();
-        let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let names = container_names(&out);
         assert_eq!(names, ["a", "b"]);
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"][1]["image"],
@@ -887,12 +933,7 @@ mod tests {
             "$setElementOrder/containers": [{"name": "a"}, {"name": "c"}, {"name": "b"}],
             "containers": [{"image": "c:1", "name": "c"}]}}}});
         let out = strategic_merge_patch(&d, &insert, &s).unwrap();
-        let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let names = container_names(&out);
         assert_eq!(names, ["a", "c", "b"]);
         // reordering alone, and env order inside a container
         let reorder = json!({"spec": {"template": {"spec": {
@@ -920,7 +961,13 @@ mod tests {
         let bad_directive = json!({"spec": {"strategy": {"$patch": "frob"}}});
         assert_eq!(
             strategic_merge_patch(&d, &bad_directive, &s).unwrap_err().0,
-            "unknown patch type: frob in map: map[]"
+            "unknown patch type: frob in map: map[$patch:frob]"
+        );
+        let bad_retain =
+            json!({"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {}}}});
+        assert_eq!(
+            strategic_merge_patch(&d, &bad_retain, &s).unwrap_err().0,
+            "invalid patch format of retainKeys"
         );
         let crd = TypeSchema::for_kind("example.com", "Widget", Some(&json!({"type": "object"})));
         assert!(

@@ -105,6 +105,24 @@ const POD_SPEC_RULES: &[(&str, Rule)] = &[
     ),
     ("resources.limits", Rule::GranularMap),
     ("resources.requests", Rule::GranularMap),
+    // `+structType=atomic` types: LocalObjectReference, NodeSelector, TypedLocalObjectReference
+    ("imagePullSecrets", Rule::AtomicMap),
+    (
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+        Rule::AtomicMap,
+    ),
+    ("volumes.cephfs.secretRef", Rule::AtomicMap),
+    ("volumes.cinder.secretRef", Rule::AtomicMap),
+    ("volumes.flexVolume.secretRef", Rule::AtomicMap),
+    ("volumes.iscsi.secretRef", Rule::AtomicMap),
+    ("volumes.rbd.secretRef", Rule::AtomicMap),
+    ("volumes.scaleIO.secretRef", Rule::AtomicMap),
+    ("volumes.storageos.secretRef", Rule::AtomicMap),
+    ("volumes.csi.nodePublishSecretRef", Rule::AtomicMap),
+    (
+        "volumes.ephemeral.volumeClaimTemplate.spec.dataSource",
+        Rule::AtomicMap,
+    ),
 ];
 
 /// Paths under each container (containers, initContainers, ephemeralContainers).
@@ -116,6 +134,11 @@ const CONTAINER_RULES: &[(&str, Rule)] = &[
     ("resources.limits", Rule::GranularMap),
     ("resources.requests", Rule::GranularMap),
     ("resources.claims", Rule::MapList(&["name"])),
+    // ConfigMapKeySelector, SecretKeySelector, ObjectFieldSelector, ResourceFieldSelector
+    ("env.valueFrom.configMapKeyRef", Rule::AtomicMap),
+    ("env.valueFrom.secretKeyRef", Rule::AtomicMap),
+    ("env.valueFrom.fieldRef", Rule::AtomicMap),
+    ("env.valueFrom.resourceFieldRef", Rule::AtomicMap),
 ];
 
 /// Paths under any ObjectMeta.
@@ -124,6 +147,8 @@ const META_RULES: &[(&str, Rule)] = &[
     ("annotations", Rule::GranularMap),
     ("finalizers", Rule::MergeSet),
     ("ownerReferences", Rule::MergeList(&["uid"])),
+    // OwnerReference is `+structType=atomic`: each item is owned whole
+    ("ownerReferences", Rule::AtomicMap),
 ];
 
 /// One annotation of a Go type field, as the generated OpenAPI carries it.
@@ -139,6 +164,8 @@ enum Rule {
     AtomicMergeList(&'static str),
     /// `+listType=set`, `patchStrategy=merge`.
     MergeSet,
+    /// `+listType=set` without a patch strategy.
+    MergeSetNoPatch,
     /// `+mapType=atomic` / `+structType=atomic`.
     AtomicMap,
     /// `map[string]X`.
@@ -303,6 +330,7 @@ fn apply_rules(root: &mut Node, prefix: &str, rules: &[(&str, Rule)]) {
                     retain_keys: false,
                 });
             }
+            Rule::MergeSetNoPatch => node.list = Some(ListType::Set),
             Rule::AtomicMap => node.map_kind = MapKind::Atomic,
             Rule::GranularMap => node.map_kind = MapKind::Granular,
             Rule::RetainKeys => {
@@ -371,7 +399,17 @@ fn builtin_schema(group: &str, kind: &str) -> TypeSchema {
                 apply_rules(
                     &mut root,
                     "",
-                    &[("status.conditions", Rule::AtomicMergeList("type"))],
+                    &[
+                        ("status.conditions", Rule::AtomicMergeList("type")),
+                        (
+                            "status.uncountedTerminatedPods.failed",
+                            Rule::MergeSetNoPatch,
+                        ),
+                        (
+                            "status.uncountedTerminatedPods.succeeded",
+                            Rule::MergeSetNoPatch,
+                        ),
+                    ],
                 );
             } else {
                 apply_rules(&mut root, "", CONDITIONS);
@@ -438,10 +476,12 @@ fn builtin_schema(group: &str, kind: &str) -> TypeSchema {
                 "",
                 &[
                     ("spec.selector", Rule::AtomicMap),
+                    ("spec.dataSource", Rule::AtomicMap),
                     ("spec.resources.requests", Rule::GranularMap),
                     ("spec.resources.limits", Rule::GranularMap),
                     ("status.capacity", Rule::GranularMap),
                     ("status.allocatedResources", Rule::GranularMap),
+                    ("status.allocatedResourceStatuses", Rule::GranularMap),
                     ("status.conditions", Rule::MergeList(&["type"])),
                 ],
             );
@@ -455,6 +495,15 @@ fn builtin_schema(group: &str, kind: &str) -> TypeSchema {
                 &[
                     ("spec.capacity", Rule::GranularMap),
                     ("spec.csi.volumeAttributes", Rule::GranularMap),
+                    ("spec.flexVolume.options", Rule::GranularMap),
+                    ("spec.claimRef", Rule::AtomicMap),
+                    ("spec.nodeAffinity.required", Rule::AtomicMap),
+                    ("spec.cephfs.secretRef", Rule::AtomicMap),
+                    ("spec.csi.controllerPublishSecretRef", Rule::AtomicMap),
+                    ("spec.csi.controllerExpandSecretRef", Rule::AtomicMap),
+                    ("spec.csi.nodePublishSecretRef", Rule::AtomicMap),
+                    ("spec.csi.nodeStageSecretRef", Rule::AtomicMap),
+                    ("spec.csi.nodeExpandSecretRef", Rule::AtomicMap),
                 ],
             );
             empty["spec"] = json!({});
@@ -483,7 +532,39 @@ fn builtin_schema(group: &str, kind: &str) -> TypeSchema {
             apply_rules(&mut root, "spec.podSelector", &[("", Rule::AtomicMap)]);
             empty["spec"] = json!({"podSelector": {}});
         }
+        ("", "ServiceAccount") => {
+            apply_rules(
+                &mut root,
+                "",
+                &[
+                    ("secrets", Rule::MergeList(&["name"])),
+                    ("secrets", Rule::AtomicMap),
+                ],
+            );
+        }
+        ("", "Event") => {
+            apply_rules(
+                &mut root,
+                "",
+                &[
+                    ("involvedObject", Rule::AtomicMap),
+                    ("related", Rule::AtomicMap),
+                ],
+            );
+            empty["involvedObject"] = json!({});
+            empty["source"] = json!({});
+            empty["firstTimestamp"] = Value::Null;
+            empty["lastTimestamp"] = Value::Null;
+            empty["eventTime"] = Value::Null;
+            empty["reportingComponent"] = json!("");
+            empty["reportingInstance"] = json!("");
+        }
         ("networking.k8s.io", "Ingress") => {
+            apply_rules(
+                &mut root,
+                "",
+                &[("spec.defaultBackend.resource", Rule::AtomicMap)],
+            );
             empty["spec"] = json!({});
             empty["status"] = json!({"loadBalancer": {}});
         }

@@ -337,9 +337,9 @@ async fn route(shared: Arc<Shared>, req: ApiRequest) -> Response<Body> {
     }
     let outcome = guarded("request handler", || crud::handle(&shared, &req, &target));
     match outcome {
-        Some(Ok((reply, rollouts))) => {
-            for job in rollouts {
-                crud::schedule_rollout(shared.clone(), job);
+        Some(Ok((reply, deferred))) => {
+            for work in deferred {
+                crud::schedule(shared.clone(), work);
             }
             reply.into_response(None)
         }

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::kinds::KindInfo;
 
@@ -339,6 +339,9 @@ pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldE
                 "deployment"
             };
             validate_selected_template(spec, noun, &["Always"], &mut errs);
+            if kind.kind == "Deployment" {
+                validate_deployment_strategy(spec, &mut errs);
+            }
         }
         ("apps", "DaemonSet") => {
             validate_selected_template(spec, "daemonset", &["Always"], &mut errs);
@@ -355,7 +358,12 @@ pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldE
             validate_job_template(job_spec, "spec.jobTemplate.spec", &mut errs);
         }
         ("", "Pod") => match spec {
-            Some(s) => validate_pod_spec(s, "spec", None, &mut errs),
+            Some(s) => validate_pod_spec(
+                s,
+                "spec",
+                Some(&["Always", "OnFailure", "Never"]),
+                &mut errs,
+            ),
             None => errs.required("spec.containers", ""),
         },
         ("", "Service") => validate_service(spec, &mut errs),
@@ -363,7 +371,32 @@ pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldE
             validate_data_keys(obj, "data", &mut errs);
             validate_data_keys(obj, "binaryData", &mut errs);
         }
-        ("", "Secret") => validate_data_keys(obj, "data", &mut errs),
+        ("", "Secret") => {
+            validate_data_keys(obj, "data", &mut errs);
+            validate_secret_type(obj, &mut errs);
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            let name = obj
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let s = |k: &[&str]| {
+                let mut cur = spec;
+                for p in k {
+                    cur = cur.and_then(|c| c.get(*p));
+                }
+                cur.and_then(Value::as_str).unwrap_or("").to_string()
+            };
+            let required = format!("{}.{}", s(&["names", "plural"]), s(&["group"]));
+            if !name.is_empty() && name != required {
+                errs.invalid(
+                    "metadata.name",
+                    &go_quote(name),
+                    r#"must be spec.names.plural+"."+spec.group"#,
+                );
+            }
+        }
         _ => {}
     }
     if let Some(old) = old {
@@ -408,7 +441,7 @@ fn validate_meta(kind: &KindInfo, obj: &Value, errs: &mut Errors) {
             errs.push(
                 "FieldValueTooLong",
                 "metadata.annotations",
-                format!("Too long: may not be more than {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"),
+                format!("Too long: must have at most {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"),
             );
         }
     }
@@ -536,6 +569,82 @@ fn validate_selected_template(
             errs,
         ),
         None => errs.required(&format!("{path}.template.spec.containers"), ""),
+    }
+}
+
+/// `ValidateDeploymentStrategy` and `ValidateRollingUpdateDeployment` (the common rules).
+fn validate_deployment_strategy(spec: Option<&Value>, errs: &mut Errors) {
+    let Some(strategy) = spec.and_then(|s| s.get("strategy")) else {
+        return;
+    };
+    let rolling = strategy.get("rollingUpdate").filter(|r| !r.is_null());
+    match strategy.get("type").and_then(Value::as_str).unwrap_or("") {
+        "Recreate" => {
+            if rolling.is_some() {
+                errs.forbidden(
+                    "spec.strategy.rollingUpdate",
+                    "may not be specified when strategy `type` is 'Recreate'",
+                );
+            }
+        }
+        "RollingUpdate" => {
+            let zero = |k: &str| {
+                rolling
+                    .and_then(|r| r.get(k))
+                    .is_some_and(|v| v.as_i64() == Some(0) || v.as_str() == Some("0%"))
+            };
+            if zero("maxUnavailable") && zero("maxSurge") {
+                let shown = rolling
+                    .and_then(|r| r.get("maxUnavailable"))
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default();
+                errs.invalid(
+                    "spec.strategy.rollingUpdate.maxUnavailable",
+                    &shown,
+                    "may not be 0 when `maxSurge` is 0",
+                );
+            }
+        }
+        other => errs.unsupported("spec.strategy", other, &["Recreate", "RollingUpdate"]),
+    }
+}
+
+/// `ValidateSecret`'s per-type required keys.
+fn validate_secret_type(obj: &Value, errs: &mut Errors) {
+    let data = obj.get("data").and_then(Value::as_object);
+    let has = |k: &str| data.is_some_and(|d| d.contains_key(k));
+    let secret_type = obj.get("type").and_then(Value::as_str).unwrap_or("Opaque");
+    let required: &[&str] = match secret_type {
+        "kubernetes.io/dockercfg" => &[".dockercfg"],
+        "kubernetes.io/dockerconfigjson" => &[".dockerconfigjson"],
+        "kubernetes.io/ssh-auth" => &["ssh-privatekey"],
+        "kubernetes.io/tls" => &["tls.crt", "tls.key"],
+        "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
+            &["username", "password"]
+        }
+        "kubernetes.io/service-account-token" => {
+            let annotated = obj
+                .get("metadata")
+                .and_then(|m| m.get("annotations"))
+                .and_then(|a| a.get("kubernetes.io/service-account.name"))
+                .is_some();
+            if !annotated {
+                errs.required(
+                    "metadata.annotations[kubernetes.io/service-account.name]",
+                    "",
+                );
+            }
+            &[]
+        }
+        _ => &[],
+    };
+    for key in required {
+        if !has(key) {
+            errs.required(&format!("data[{key}]"), "");
+        }
     }
 }
 
@@ -687,6 +796,9 @@ fn validate_service(spec: Option<&Value>, errs: &mut Errors) {
         errs.unsupported("spec.type", svc_type, TYPES);
     }
     let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
+    if let Some(selector) = spec.get("selector").and_then(Value::as_object) {
+        validate_labels(selector, "spec.selector", errs);
+    }
     let ports = spec
         .get("ports")
         .and_then(Value::as_array)
@@ -978,9 +1090,117 @@ pub fn unknown_fields(kind: &KindInfo, obj: &Value) -> Vec<String> {
 
 /// `obj` deserialized into `T` and serialized back; `None` when it does not fit the type (a
 /// type error, which the decoder reports, not an unknown field).
+///
+/// Partial objects (apply configurations, patches) may lack fields the typed structs require;
+/// those are filled with placeholders first, one missing field at a time, so that the unknown
+/// fields of the rest are still found. Placeholders never show: only keys of `obj` are compared.
 fn round_trip<T: DeserializeOwned + Serialize>(obj: &Value) -> Option<Value> {
-    let typed: T = serde_json::from_value(obj.clone()).ok()?;
-    serde_json::to_value(typed).ok()
+    const MAX_REPAIRS: usize = 64;
+    let mut work = obj.clone();
+    for _ in 0..MAX_REPAIRS {
+        let err = match serde_json::from_value::<T>(work.clone()) {
+            Ok(typed) => return serde_json::to_value(typed).ok(),
+            Err(e) => e.to_string(),
+        };
+        let field = missing_field(&err)?.to_string();
+        if !fill_missing::<T>(&mut work, &field, &err) {
+            return None;
+        }
+    }
+    None
+}
+
+/// The field of a serde "missing field `x`" error.
+fn missing_field(err: &str) -> Option<&str> {
+    let rest = err.strip_prefix("missing field `")?;
+    rest.split('`').next()
+}
+
+/// A placeholder string no real object holds, so that type errors about it are recognizable.
+const PLACEHOLDER: &str = "\u{1}kubectl-gitops-placeholder";
+
+/// One step of a JSON path.
+#[derive(Clone)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn node_mut<'a>(root: &'a mut Value, path: &[Step]) -> Option<&'a mut Value> {
+    let mut cur = root;
+    for step in path {
+        cur = match step {
+            Step::Key(k) => cur.get_mut(k.as_str())?,
+            Step::Index(i) => cur.get_mut(*i)?,
+        };
+    }
+    Some(cur)
+}
+
+/// Paths of the object nodes lacking `field`, in document order (the order serde visits).
+fn nodes_lacking(v: &Value, field: &str, path: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+    match v {
+        Value::Object(m) => {
+            if !m.contains_key(field) {
+                out.push(path.clone());
+            }
+            for (k, child) in m {
+                path.push(Step::Key(k.clone()));
+                nodes_lacking(child, field, path, out);
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                path.push(Step::Index(i));
+                nodes_lacking(child, field, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Finds the node whose missing `field` serde reports (the first one where a placeholder
+/// changes the error) and leaves a placeholder of an accepted type there.
+fn fill_missing<T: DeserializeOwned>(work: &mut Value, field: &str, err: &str) -> bool {
+    let mut candidates = Vec::new();
+    nodes_lacking(work, field, &mut Vec::new(), &mut candidates);
+    let placeholders = [
+        (Value::String(PLACEHOLDER.into()), "invalid type: string"),
+        (json!(0), "invalid type: integer `0`"),
+        (json!({}), "invalid type: map"),
+        (json!([]), "invalid type: sequence"),
+        (json!(false), "invalid type: boolean `false`"),
+    ];
+    for path in candidates {
+        for (i, (value, rejected)) in placeholders.iter().enumerate() {
+            let Some(Value::Object(node)) = node_mut(work, &path) else {
+                break;
+            };
+            node.insert(field.to_string(), value.clone());
+            let next = match serde_json::from_value::<T>(work.clone()) {
+                Ok(_) => return true,
+                Err(e) => e.to_string(),
+            };
+            if i == 0 && next == err {
+                // Not this node: serde still misses the field elsewhere.
+                if let Some(Value::Object(node)) = node_mut(work, &path) {
+                    node.remove(field);
+                }
+                break;
+            }
+            let refused = next.starts_with(rejected)
+                && (i != 0 || next.contains("kubectl-gitops-placeholder"));
+            if !refused {
+                return true;
+            }
+            if i + 1 == placeholders.len() {
+                return false;
+            }
+        }
+    }
+    false
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -1302,6 +1522,41 @@ mod tests {
     }
 
     #[test]
+    fn deployment_strategy_secret_types_and_crd_names() {
+        let mut d = deployment("web", json!({"matchLabels": {"a": "b"}}), json!({"a": "b"}));
+        d["spec"]["strategy"] = json!({"type": "Recreate",
+            "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+        assert_eq!(
+            lines("Deployment", &d, None),
+            [
+                "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'"
+            ]
+        );
+        d["spec"]["strategy"] = json!({"type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}});
+        assert_eq!(
+            lines("Deployment", &d, None),
+            [
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0"
+            ]
+        );
+        let tls = json!({"metadata": {"name": "t"}, "type": "kubernetes.io/tls",
+            "data": {"tls.crt": "eA=="}});
+        assert_eq!(
+            lines("Secret", &tls, None),
+            ["data[tls.key]: Required value"]
+        );
+        let crd = json!({"metadata": {"name": "widgets.example.org"},
+            "spec": {"group": "example.com", "names": {"plural": "widgets", "kind": "Widget"}}});
+        assert_eq!(
+            lines("CustomResourceDefinition", &crd, None),
+            [
+                r#"metadata.name: Invalid value: "widgets.example.org": must be spec.names.plural+"."+spec.group"#
+            ]
+        );
+    }
+
+    #[test]
     fn config_keys() {
         let obj = json!({"metadata": {"name": "c"}, "data": {"ok.key_1": "", "bad key": ""}});
         assert_eq!(
@@ -1378,6 +1633,34 @@ mod tests {
             "spec": {"ports": [{"port": 80, "targetPort": "http"}], "clusterIP": "None"},
             "status": {"loadBalancer": {}}});
         assert!(unknown_fields(&kind("Service"), &clean).is_empty());
+    }
+
+    // Apply configurations are partial: required fields (selector, template, container
+    // names, port numbers) may be missing, and unknown fields must still be found.
+    #[test]
+    fn unknown_fields_of_partial_objects() {
+        let patch = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {"replica": 3, "template": {"spec": {"containers": [
+                {"image": "nginx:1.27", "imagePullPolice": "Always",
+                    "ports": [{"protocol": "TCP", "hostPor": 1}]}]}}}});
+        assert_eq!(
+            unknown_fields(&kind("Deployment"), &patch),
+            [
+                "spec.replica",
+                "spec.template.spec.containers[0].imagePullPolice",
+                "spec.template.spec.containers[0].ports[0].hostPor"
+            ]
+        );
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+            "spec": {"ports": [{"name": "http", "targetPort": 8080, "nodeport": 30000}]}});
+        assert_eq!(
+            unknown_fields(&kind("Service"), &svc),
+            ["spec.ports[0].nodeport"]
+        );
+        let scale_only = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 2}});
+        assert!(unknown_fields(&kind("Deployment"), &scale_only).is_empty());
     }
 
     #[test]
