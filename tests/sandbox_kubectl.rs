@@ -1137,6 +1137,96 @@ fn rollout_status_follows_spec(c: &TestCluster) {
     c.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"])
         .success()
         .stdout_has(r#"deployment "web" successfully rolled out"#);
+    // The whole object as kubectl shows it once rolled out, as a real 1.33 cluster shows it.
+    let yaml = c
+        .kubectl(&["get", "deployment", "web", "-o", "yaml"])
+        .success()
+        .stdout;
+    insta::with_settings!({filters => vec![
+        (r"uid: [0-9a-f-]{36}", "uid: [uid]"),
+        (r#""\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ""#, "[time]"),
+        (r#"resourceVersion: "\d+""#, "resourceVersion: [rv]"),
+        (r"kgo-e2e-[0-9a-f]{8}", "[namespace]"),
+        (r#"ReplicaSet "web-[a-z0-9]+""#, "ReplicaSet \"web-[hash]\""),
+        // A Go serialisation artefact whose presence differs between versions.
+        (r"\n +creationTimestamp: null", ""),
+    ]}, {
+        insta::assert_snapshot!(yaml, @r#"
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          annotations:
+            deployment.kubernetes.io/revision: "1"
+          creationTimestamp: [time]
+          generation: 1
+          labels:
+            app: web
+          name: web
+          namespace: [namespace]
+          resourceVersion: [rv]
+          uid: [uid]
+        spec:
+          progressDeadlineSeconds: 600
+          replicas: 2
+          revisionHistoryLimit: 10
+          selector:
+            matchLabels:
+              app: web
+          strategy:
+            rollingUpdate:
+              maxSurge: 25%
+              maxUnavailable: 25%
+            type: RollingUpdate
+          template:
+            metadata:
+              labels:
+                app: web
+            spec:
+              containers:
+              - image: nginx:1.27
+                imagePullPolicy: IfNotPresent
+                name: web
+                ports:
+                - containerPort: 80
+                  protocol: TCP
+                resources: {}
+                terminationMessagePath: /dev/termination-log
+                terminationMessagePolicy: File
+              - command:
+                - sleep
+                - infinity
+                image: busybox
+                imagePullPolicy: Always
+                name: sidecar
+                resources: {}
+                terminationMessagePath: /dev/termination-log
+                terminationMessagePolicy: File
+              dnsPolicy: ClusterFirst
+              restartPolicy: Always
+              schedulerName: default-scheduler
+              securityContext: {}
+              terminationGracePeriodSeconds: 30
+        status:
+          availableReplicas: 2
+          conditions:
+          - lastTransitionTime: [time]
+            lastUpdateTime: [time]
+            message: Deployment has minimum availability.
+            reason: MinimumReplicasAvailable
+            status: "True"
+            type: Available
+          - lastTransitionTime: [time]
+            lastUpdateTime: [time]
+            message: ReplicaSet "web-[hash]" has successfully progressed.
+            reason: NewReplicaSetAvailable
+            status: "True"
+            type: Progressing
+          observedGeneration: 1
+          readyReplicas: 2
+          replicas: 2
+          updatedReplicas: 2
+        "#);
+    });
     let d = c.get_json(&["deployment", "web"]);
     let status = &d["status"];
     assert_eq!(
