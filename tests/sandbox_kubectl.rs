@@ -333,6 +333,34 @@ fn apply_records_managed_fields(c: &TestCluster) {
         c.get_json(&["deployment", "web"])["metadata"]["generation"],
         1
     );
+
+    // Fields the applier stops sending are removed: a label and a whole container.
+    let with_label = deployment(2).replacen(
+        "  labels:\n    app: web\n",
+        "  labels:\n    app: web\n    tier: front\n",
+        1,
+    );
+    c.apply(&with_label).success();
+    assert_eq!(
+        c.get_json(&["deployment", "web"])["metadata"]["labels"]["tier"],
+        "front"
+    );
+    let full = deployment(2);
+    let without_sidecar = &full[..full.find("      - name: sidecar").unwrap()];
+    c.apply(without_sidecar).success();
+    let d = c.get_json(&["deployment", "web"]);
+    assert_eq!(d["metadata"]["labels"], json!({"app": "web"}), "{d:#}");
+    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web"], "{d:#}");
+    assert_eq!(
+        d["metadata"]["generation"], 2,
+        "only the container removal touched spec"
+    );
 }
 
 /// `diff --server-side` exits 0 when live equals the manifest, 1 with the change shown.
@@ -734,6 +762,73 @@ fn label_selectors(c: &TestCluster) {
     // A malformed selector is the server's 400, not an empty list.
     c.kubectl(&["get", "configmaps", "-l", "app in web"])
         .failure();
+
+    // Field selectors: metadata.name works for every kind; other fields are refused.
+    let by_field = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["get", "configmaps", "-o", "name"];
+        args.extend_from_slice(extra);
+        c.kubectl(&args)
+            .success()
+            .lines()
+            .iter()
+            .map(|l| l.trim_start_matches("configmap/").to_string())
+            .collect()
+    };
+    assert_eq!(
+        by_field(&["--field-selector", "metadata.name=bravo"]),
+        ["bravo"]
+    );
+    assert_eq!(
+        by_field(&[
+            "--field-selector",
+            "metadata.name!=bravo",
+            "-l",
+            "suite=sel"
+        ]),
+        ["alpha", "charlie", "delta"]
+    );
+    c.kubectl(&["get", "configmaps", "--field-selector", "data.x=1"])
+        .code_is(1)
+        .stderr_has("field label not supported: data.x");
+
+    // Pagination: limit and continue, in name order; with a selector the remaining count is
+    // unknown, so it is left out.
+    let base = format!(
+        "/api/v1/namespaces/{}/configmaps?labelSelector=suite%3Dsel&limit=3",
+        c.namespace()
+    );
+    let page = c.kubectl_raw(&["get", "--raw", &base]).success().json();
+    let names = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&page), ["alpha", "bravo", "charlie"], "{page:#}");
+    assert_eq!(page["kind"], "ConfigMapList");
+    let token = page["metadata"]["continue"].as_str().unwrap_or_default();
+    assert!(
+        !token.is_empty(),
+        "a partial page carries a continue token: {page:#}"
+    );
+    assert!(
+        page["metadata"].get("remainingItemCount").is_none(),
+        "{page:#}"
+    );
+    let rest = c
+        .kubectl_raw(&["get", "--raw", &format!("{base}&continue={token}")])
+        .success()
+        .json();
+    assert_eq!(names(&rest), ["delta"], "{rest:#}");
+    assert!(
+        rest["metadata"]["continue"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "the last page has no continue token: {rest:#}"
+    );
 }
 
 /// `get -w` prints the current state, then each change as it happens.
@@ -1251,6 +1346,27 @@ fn rollout_status_follows_spec(c: &TestCluster) {
     assert_eq!(cond("Available")["status"], "True");
     assert_eq!(cond("Progressing")["status"], "True");
     assert_eq!(cond("Progressing")["reason"], "NewReplicaSetAvailable");
+    c.kubectl(&[
+        "wait",
+        "--for=condition=Available",
+        "--timeout=30s",
+        "deployment/web",
+    ])
+    .success()
+    .stdout_has("deployment.apps/web condition met");
+    // Status is not writable through the main resource: the patch is a no-op.
+    c.kubectl(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"replicas":9}}"#,
+    ])
+    .success()
+    .stdout_has("deployment.apps/web patched (no change)");
+    assert_eq!(c.get_json(&["deployment", "web"])["status"]["replicas"], 2);
     let row = c
         .kubectl(&["get", "deployment", "web", "--no-headers"])
         .success();
