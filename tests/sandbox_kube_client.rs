@@ -47,6 +47,14 @@ fn deployment(replicas: i32) -> serde_json::Value {
     })
 }
 
+/// Names of the items of a list, in the order the server sent them.
+fn names<K: kube::Resource + Clone>(list: &kube::api::ObjectList<K>) -> Vec<String> {
+    list.items
+        .iter()
+        .filter_map(|o| o.meta().name.clone())
+        .collect()
+}
+
 /// The API error status of `result`, which must be an error.
 fn api_error<T: std::fmt::Debug>(result: kube::Result<T>) -> kube::core::Status {
     match result {
@@ -150,12 +158,7 @@ async fn configmaps_create_get_and_list_by_label() {
         .list(&ListParams::default().labels("app=web"))
         .await
         .unwrap();
-    let names: Vec<String> = web
-        .items
-        .iter()
-        .filter_map(|cm| cm.metadata.name.clone())
-        .collect();
-    assert_eq!(names, ["one", "three"]);
+    assert_eq!(names(&web), ["one", "three"]);
     assert!(
         web.metadata
             .resource_version
@@ -165,12 +168,7 @@ async fn configmaps_create_get_and_list_by_label() {
         .list(&ListParams::default().labels("app,app!=web"))
         .await
         .unwrap();
-    let names: Vec<String> = not_web
-        .items
-        .iter()
-        .filter_map(|cm| cm.metadata.name.clone())
-        .collect();
-    assert_eq!(names, ["two"]);
+    assert_eq!(names(&not_web), ["two"]);
     let by_field = api
         .list(&ListParams::default().fields("metadata.name=two"))
         .await

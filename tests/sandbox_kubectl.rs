@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestCluster, poll_until};
+use common::{KubectlOutput, TestCluster, poll_until};
 use serde_json::{Value, json};
 
 /// Runs each scenario `fn name(&TestCluster)` as two tests: `name::kubectl_1_33` and
@@ -109,6 +109,11 @@ fn managed_fields_of(c: &TestCluster, what: &[&str]) -> Vec<Value> {
     args.extend_from_slice(what);
     args.extend_from_slice(&["-o", "json", "--show-managed-fields"]);
     managed_fields(&c.kubectl(&args).success().json())
+}
+
+/// `kubectl patch <kind> <name> --type <patch_type> -p <body>` in the test namespace.
+fn patch(c: &TestCluster, kind: &str, name: &str, patch_type: &str, body: &str) -> KubectlOutput {
+    c.kubectl(&["patch", kind, name, "--type", patch_type, "-p", body])
 }
 
 fn replicas(c: &TestCluster) -> i64 {
@@ -459,13 +464,7 @@ fn patch_merge_strategic_json(c: &TestCluster) {
     c.apply(&deployment(2)).success();
 
     // Strategic: containers merge by name.
-    c.kubectl(&[
-        "patch",
-        "deployment",
-        "web",
-        "-p",
-        r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox:1.36"}]}}}}"#,
-    ])
+    patch(c, "deployment", "web", "strategic", r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox:1.36"}]}}}}"#)
     .success()
     .stdout_has("deployment.apps/web patched");
     let d = c.get_json(&["deployment", "web"]);
@@ -481,15 +480,13 @@ fn patch_merge_strategic_json(c: &TestCluster) {
     assert_eq!(d["metadata"]["generation"], 2);
 
     // A metadata-only change does not bump generation.
-    c.kubectl(&[
-        "patch",
+    patch(
+        c,
         "deployment",
         "web",
-        "--type",
         "merge",
-        "-p",
         r#"{"metadata":{"labels":{"patched":"yes"}}}"#,
-    ])
+    )
     .success();
     let d = c.get_json(&["deployment", "web"]);
     assert_eq!(d["metadata"]["labels"]["patched"], "yes");
@@ -499,15 +496,13 @@ fn patch_merge_strategic_json(c: &TestCluster) {
     );
 
     // Merge: lists are replaced wholesale; the new container is defaulted.
-    c.kubectl(&[
-        "patch",
+    patch(
+        c,
         "deployment",
         "web",
-        "--type",
         "merge",
-        "-p",
         r#"{"spec":{"template":{"spec":{"containers":[{"name":"only","image":"nginx:latest"}]}}}}"#,
-    ])
+    )
     .success();
     let d = c.get_json(&["deployment", "web"]);
     let containers = d["spec"]["template"]["spec"]["containers"]
@@ -523,15 +518,7 @@ fn patch_merge_strategic_json(c: &TestCluster) {
     assert_eq!(d["metadata"]["generation"], 3);
 
     // JSON patch: ordered operations.
-    c.kubectl(&[
-        "patch",
-        "deployment",
-        "web",
-        "--type",
-        "json",
-        "-p",
-        r#"[{"op":"replace","path":"/spec/replicas","value":4},{"op":"add","path":"/metadata/labels/tier","value":"front"}]"#,
-    ])
+    patch(c, "deployment", "web", "json", r#"[{"op":"replace","path":"/spec/replicas","value":4},{"op":"add","path":"/metadata/labels/tier","value":"front"}]"#)
     .success();
     let d = c.get_json(&["deployment", "web"]);
     assert_eq!(d["spec"]["replicas"], 4);
@@ -539,15 +526,7 @@ fn patch_merge_strategic_json(c: &TestCluster) {
 
     // A failing `test` op applies nothing, not even the operations before it.
     let generation = d["metadata"]["generation"].clone();
-    c.kubectl(&[
-        "patch",
-        "deployment",
-        "web",
-        "--type",
-        "json",
-        "-p",
-        r#"[{"op":"replace","path":"/spec/replicas","value":1},{"op":"test","path":"/spec/replicas","value":99}]"#,
-    ])
+    patch(c, "deployment", "web", "json", r#"[{"op":"replace","path":"/spec/replicas","value":1},{"op":"test","path":"/spec/replicas","value":99}]"#)
     .failure();
     let d = c.get_json(&["deployment", "web"]);
     assert_eq!(d["spec"]["replicas"], 4);
@@ -556,29 +535,25 @@ fn patch_merge_strategic_json(c: &TestCluster) {
     // Merge patch null deletes a key.
     c.apply(&configmap("settings", &[("a", "1"), ("b", "2")]))
         .success();
-    c.kubectl(&[
-        "patch",
+    patch(
+        c,
         "configmap",
         "settings",
-        "--type",
         "merge",
-        "-p",
         r#"{"data":{"a":null,"c":"3"}}"#,
-    ])
+    )
     .success()
     .stdout_has("configmap/settings patched");
     let cm = c.get_json(&["configmap", "settings"]);
     assert_eq!(cm["data"], json!({"b": "2", "c": "3"}));
     // Nothing else writes ConfigMaps, so a refused patch must leave the resourceVersion alone.
-    c.kubectl(&[
-        "patch",
+    patch(
+        c,
         "configmap",
         "settings",
-        "--type",
         "json",
-        "-p",
         r#"[{"op":"remove","path":"/data/b"},{"op":"test","path":"/data/c","value":"4"}]"#,
-    ])
+    )
     .failure();
     let after = c.get_json(&["configmap", "settings"]);
     assert_eq!(after["data"], cm["data"]);
@@ -848,16 +823,7 @@ fn get_watch_streams_changes(c: &TestCluster) {
     watch.expect_line(WAIT, |l| row_starts(l, &["EVENT", "NAME", "DATA", "AGE"]));
     watch.expect_line(WAIT, |l| row_starts(l, &["ADDED", "w1", "1"]));
 
-    c.kubectl(&[
-        "patch",
-        "configmap",
-        "w1",
-        "--type",
-        "merge",
-        "-p",
-        r#"{"data":{"b":"2"}}"#,
-    ])
-    .success();
+    patch(c, "configmap", "w1", "merge", r#"{"data":{"b":"2"}}"#).success();
     watch.expect_line(WAIT, |l| row_starts(l, &["MODIFIED", "w1", "2"]));
 
     c.apply(
@@ -986,28 +952,11 @@ spec:
     assert_eq!(rows, [["NAME", "SIZE"], ["gear", "3"]], "{table}");
 
     // Custom resources take merge patches but not strategic ones.
-    c.kubectl(&[
-        "patch",
-        &short,
-        "gear",
-        "--type",
-        "strategic",
-        "-p",
-        r#"{"spec":{"size":4}}"#,
-    ])
-    .code_is(1)
-    .stderr_has("UnsupportedMediaType")
-    .stderr_has("application/merge-patch+json");
-    c.kubectl(&[
-        "patch",
-        &short,
-        "gear",
-        "--type",
-        "merge",
-        "-p",
-        r#"{"spec":{"size":4}}"#,
-    ])
-    .success();
+    patch(c, &short, "gear", "strategic", r#"{"spec":{"size":4}}"#)
+        .code_is(1)
+        .stderr_has("UnsupportedMediaType")
+        .stderr_has("application/merge-patch+json");
+    patch(c, &short, "gear", "merge", r#"{"spec":{"size":4}}"#).success();
     let gear = c.get_json(&[&short, "gear"]);
     assert_eq!(gear["spec"]["size"], 4);
     assert_eq!(gear["metadata"]["generation"], 2);
@@ -1355,15 +1304,13 @@ fn rollout_status_follows_spec(c: &TestCluster) {
     .success()
     .stdout_has("deployment.apps/web condition met");
     // Status is not writable through the main resource: the patch is a no-op.
-    c.kubectl(&[
-        "patch",
+    patch(
+        c,
         "deployment",
         "web",
-        "--type",
         "merge",
-        "-p",
         r#"{"status":{"replicas":9}}"#,
-    ])
+    )
     .success()
     .stdout_has("deployment.apps/web patched (no change)");
     assert_eq!(c.get_json(&["deployment", "web"])["status"]["replicas"], 2);
@@ -1387,21 +1334,29 @@ fn rollout_status_follows_spec(c: &TestCluster) {
     );
 }
 
+/// `kubectl version -o json` against `c`.
+fn kubectl_version(c: &TestCluster) -> Value {
+    c.kubectl_raw(&["version", "-o", "json"]).success().json()
+}
+
+/// The sandbox reports Kubernetes `1.<minor>` at /version.
+#[track_caller]
+fn assert_server_minor(v: &Value, minor: &str) {
+    let server = &v["serverVersion"];
+    assert_eq!(server["major"], "1", "{v:#}");
+    assert_eq!(server["minor"], minor, "{v:#}");
+    let git = server["gitVersion"].as_str().unwrap_or_default();
+    assert!(git.starts_with(&format!("v1.{minor}.")), "{v:#}");
+}
+
 /// The dispatcher picks kubectl by the server's version: 1.28 when the server says 1.28.
 #[test]
 fn dispatcher_runs_kubectl_1_28_for_a_1_28_server() {
     let c = TestCluster::start_with_kube_version("1.28");
-    let v = c.kubectl_raw(&["version", "-o", "json"]).success().json();
+    let v = kubectl_version(&c);
     assert_eq!(v["clientVersion"]["minor"], "28", "{v:#}");
     if !c.is_real() {
-        assert_eq!(v["serverVersion"]["major"], "1", "{v:#}");
-        assert_eq!(v["serverVersion"]["minor"], "28", "{v:#}");
-        assert!(
-            v["serverVersion"]["gitVersion"]
-                .as_str()
-                .unwrap()
-                .starts_with("v1.28.")
-        );
+        assert_server_minor(&v, "28");
     }
 }
 
@@ -1409,17 +1364,11 @@ fn dispatcher_runs_kubectl_1_28_for_a_1_28_server() {
 #[test]
 fn dispatcher_runs_kubectl_1_33_by_default() {
     let c = TestCluster::start();
-    let v = c.kubectl_raw(&["version", "-o", "json"]).success().json();
-    if !c.is_real() {
-        assert_eq!(v["clientVersion"]["minor"], "33", "{v:#}");
-        assert_eq!(v["serverVersion"]["minor"], "33", "{v:#}");
-        assert!(
-            v["serverVersion"]["gitVersion"]
-                .as_str()
-                .unwrap()
-                .starts_with("v1.33.")
-        );
-    } else {
+    let v = kubectl_version(&c);
+    if c.is_real() {
         assert!(v["serverVersion"]["minor"].is_string(), "{v:#}");
+    } else {
+        assert_eq!(v["clientVersion"]["minor"], "33", "{v:#}");
+        assert_server_minor(&v, "33");
     }
 }
