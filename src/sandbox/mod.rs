@@ -17,6 +17,7 @@ pub mod fieldset;
 pub mod kinds;
 pub mod kubeconfig;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod patch;
 pub mod quantity;
 pub mod schema;
@@ -158,6 +159,7 @@ impl Sandbox {
             opts,
             addr,
             shutdown: stopped.clone(),
+            openapi: Mutex::default(),
         });
         let leftover = crud::terminating_namespaces(&shared.lock());
         for ns in leftover {
