@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use super::fieldset::{FieldPath, FieldSet, PathElement, list_item_element, path_string};
+use super::patch::without_nulls;
 use super::schema::{ListType, MapKind, TypeSchema};
 
 /// Who writes, how, and when: the context of one managedFields entry.
@@ -275,35 +276,54 @@ fn strip_meta(set: &FieldSet) -> FieldSet {
     set.difference(&strip)
 }
 
-/// Fields a write through this endpoint cannot own (the strategies' reset fields): the main
-/// resource does not own `status` when status is a subresource; the status subresource does
-/// not own `spec`.
+/// Paths a write through this endpoint cannot change (the strategies' `GetResetFields`).
+fn reset_paths(ctx: &FieldManagerContext<'_>) -> Vec<Vec<String>> {
+    ctx.schema.reset_fields(ctx.subresource)
+}
+
+/// Removes the reset fields from a set: the endpoint does not own them.
 fn reset_fields(set: &mut FieldSet, ctx: &FieldManagerContext<'_>) {
-    match ctx.subresource {
-        None if ctx.schema.status_subresource() => {
-            set.remove_subtree(&[PathElement::Field("status".into())])
-        }
-        Some("status") => set.remove_subtree(&[PathElement::Field("spec".into())]),
-        _ => {}
+    for path in reset_paths(ctx) {
+        let path: FieldPath = path.into_iter().map(PathElement::Field).collect();
+        set.remove_subtree(&path);
     }
 }
 
 /// Restores what the endpoint may not change, as the strategies' PrepareForUpdate do.
 fn reset_values(merged: &mut Value, live: Option<&Value>, ctx: &FieldManagerContext<'_>) {
-    let field = match ctx.subresource {
-        None if ctx.schema.status_subresource() => "status",
-        Some("status") => "spec",
-        _ => return,
-    };
-    let Some(m) = merged.as_object_mut() else {
-        return;
-    };
-    match live.and_then(|l| l.get(field)) {
-        Some(v) => {
-            m.insert(field.to_string(), v.clone());
+    for path in reset_paths(ctx) {
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        let old = live.and_then(|l| parents.iter().try_fold(l, |v, k| v.get(k))?.get(last));
+        let mut cur = &mut *merged;
+        let mut reachable = true;
+        for k in parents {
+            // nothing to restore where neither side has the parent
+            if old.is_none() && cur.get(k).is_none() {
+                reachable = false;
+                break;
+            }
+            let Value::Object(m) = cur else {
+                reachable = false;
+                break;
+            };
+            cur = m
+                .entry(k.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
         }
-        None => {
-            m.remove(field);
+        if !reachable {
+            continue;
+        }
+        if let Some(m) = cur.as_object_mut() {
+            match old {
+                Some(v) => {
+                    m.insert(last.clone(), v.clone());
+                }
+                None => {
+                    m.remove(last);
+                }
+            }
         }
     }
 }
@@ -486,20 +506,6 @@ fn merge(
             merge_list(la, ra, &lt, schema, names, path)
         }
         _ => Ok(without_nulls(rhs)),
-    }
-}
-
-/// A config value with its null map entries dropped.
-fn without_nulls(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), without_nulls(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
-        other => other.clone(),
     }
 }
 
@@ -712,8 +718,13 @@ pub fn server_side_apply(
         .map(without_server_metadata)
         .unwrap_or_else(|| Value::Object(Map::new()));
     let config = without_server_metadata(applied);
-    let mut config_set =
-        FieldSet::from_object(&config, schema).map_err(|e| ApplyError::Invalid(e.0))?;
+    let mut config_set = FieldSet::from_object(&config, schema).map_err(|e| {
+        ApplyError::Invalid(format!(
+            "failed to create typed patch object ({}): {}",
+            object_gvknn(applied),
+            e.0
+        ))
+    })?;
     reset_fields(&mut config_set, ctx);
 
     let mut merged = merge(&live_obj, &config, schema, &mut Vec::new(), &mut Vec::new())
@@ -911,6 +922,69 @@ fn with_skeleton(obj: &Value, skeleton: &Value) -> Value {
     }
 }
 
+/// `namespace/name; apiVersion, Kind=kind`, as the API server names an object in apply errors.
+fn object_gvknn(obj: &Value) -> String {
+    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
+    format!(
+        "{}/{}; {}, Kind={}",
+        s("/metadata/namespace"),
+        s("/metadata/name"),
+        s("/apiVersion"),
+        s("/kind")
+    )
+}
+
+/// At most this many Update entries are kept; older ones fold into `ancient-changes`.
+const MAX_UPDATE_MANAGERS: usize = 10;
+
+/// upstream's capManagersManager: when there are more than ten Update entries, the oldest
+/// are merged into one `ancient-changes` entry per apiVersion.
+fn cap_update_managers(managers: &mut Managers) {
+    let mut updaters: Vec<ManagerKey> = managers
+        .keys()
+        .filter(|k| k.operation == OP_UPDATE)
+        .cloned()
+        .collect();
+    if updaters.len() <= MAX_UPDATE_MANAGERS {
+        return;
+    }
+    let seconds =
+        |k: &ManagerKey, m: &Managers| time_seconds(m.get(k).and_then(|e| e.time.as_deref()));
+    updaters.sort_by(|a, b| {
+        seconds(a, managers)
+            .cmp(&seconds(b, managers))
+            .then_with(|| a.cmp(b))
+    });
+    let mut first_of_version: BTreeMap<String, ManagerKey> = BTreeMap::new();
+    let mut length = updaters.len();
+    for key in updaters {
+        if length <= MAX_UPDATE_MANAGERS {
+            break;
+        }
+        let Some(entry) = managers.get(&key).cloned() else {
+            continue;
+        };
+        let version = entry.api_version.clone();
+        let Some(first) = first_of_version.get(&version).cloned() else {
+            first_of_version.insert(version, key);
+            continue;
+        };
+        let bucket = manager_key("ancient-changes", OP_UPDATE, &version, "");
+        if !managers.contains_key(&bucket)
+            && let Some(first_entry) = managers.remove(&first)
+        {
+            managers.insert(bucket.clone(), first_entry);
+        }
+        if let Some(b) = managers.get_mut(&bucket) {
+            b.set = entry.set.union(&b.set);
+            // the bucket takes the time of the newer entry merged into it
+            b.time = entry.time.clone();
+        }
+        managers.remove(&key);
+        length -= 1;
+    }
+}
+
 /// Whether a request's managedFields is the reset form `[{}]`.
 fn is_reset_managed_fields(obj: &Value) -> bool {
     obj.pointer("/metadata/managedFields")
@@ -968,6 +1042,7 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, ctx: &FieldManagerCon
         );
     }
     managers.retain(|_, e| !e.set.is_empty());
+    cap_update_managers(&mut managers);
     set_managed_fields(new, &managers);
 }
 
@@ -1272,7 +1347,7 @@ mod tests {
                         json!([{"name": "a"}, {"name": "a"}]);
                     d
                 },
-                r#".spec.template.spec.containers: duplicate entries for key [name="a"]"#
+                r#"failed to create typed patch object (default/web; apps/v1, Kind=Deployment): .spec.template.spec.containers: duplicate entries for key [name="a"]"#
                     .to_string(),
             ),
         ];
@@ -1379,6 +1454,20 @@ mod tests {
         let e = entry(&with_status, "kube-controller-manager", "Update").unwrap();
         assert_eq!(e["fieldsV1"], json!({"f:status": {"f:replicas": {}}}));
         assert_eq!(e["subresource"], "status");
+        // the status subresource cannot change labels of a Deployment either
+        let out = server_side_apply(
+            Some(&with_status),
+            &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "web", "labels": {"x": "y"}},
+                    "status": {"replicas": 3}}),
+            true,
+            &ctx(&s, "status-writer", T2, Some("status")),
+        )
+        .unwrap();
+        assert_eq!(out["metadata"]["labels"], json!({"app": "web"}));
+        assert_eq!(out["status"]["replicas"], 3);
+        let e = entry(&out, "status-writer", "Apply").unwrap();
+        assert_eq!(e["fieldsV1"], json!({"f:status": {"f:replicas": {}}}));
         let mut cfg = deployment(2, "nginx");
         cfg["status"] = json!({"replicas": 9});
         let out = apply_as(&s, Some(&with_status), &cfg, "kubectl", T2, false).unwrap();
@@ -1592,5 +1681,32 @@ mod tests {
             go_json(&json!({"b": "<&>", "a": {"d": 1, "c": [true]}})),
             "{\"a\":{\"c\":[true],\"d\":1},\"b\":\"\\u003c\\u0026\\u003e\"}\n"
         );
+    }
+
+    #[test]
+    fn more_than_ten_updaters_fold_into_ancient_changes() {
+        let s = TypeSchema::for_kind("", "ConfigMap", None);
+        let mut obj =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {}});
+        for i in 0..12 {
+            let mut next = obj.clone();
+            next["data"][format!("k{i}")] = json!("v");
+            let now = format!("2026-01-01T00:00:{i:02}Z");
+            let name = format!("m{i:02}");
+            let mut c = ctx(&s, &name, &now, None);
+            c.api_version = "v1";
+            record_update(Some(&obj), &mut next, &c);
+            obj = next;
+        }
+        let mf = entries(&obj);
+        assert_eq!(mf.len(), 10, "{mf:?}");
+        let ancient = entry(&obj, "ancient-changes", "Update").unwrap();
+        assert_eq!(
+            ancient["fieldsV1"],
+            json!({"f:data": {"f:k0": {}, "f:k1": {}, "f:k2": {}}})
+        );
+        assert_eq!(ancient["time"], "2026-01-01T00:00:02Z");
+        assert!(entry(&obj, "m00", "Update").is_none());
+        assert!(entry(&obj, "m11", "Update").is_some());
     }
 }

@@ -28,155 +28,167 @@ fn go_type(v: &Value) -> &'static str {
     }
 }
 
-/// RFC 7386 JSON merge patch.
+/// RFC 7386 JSON merge patch, as evanphx/json-patch's MergePatch applies it (nulls inside
+/// new values and inside objects of replaced arrays are dropped too).
 pub fn json_merge_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
-    if !patch.is_object() {
-        return err(format!(
+    match patch {
+        Value::Object(_) => Ok(merge_patch_value(Some(target), patch)),
+        Value::Null => err("Invalid JSON Patch"),
+        other => err(format!(
             "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-            go_type(patch)
-        ));
+            go_type(other)
+        )),
     }
-    Ok(merge_patch_value(Some(target), patch))
 }
 
 fn merge_patch_value(target: Option<&Value>, patch: &Value) -> Value {
-    let Value::Object(pm) = patch else {
-        return patch.clone();
-    };
-    let mut out = match target {
-        Some(Value::Object(t)) => t.clone(),
-        _ => Map::new(),
-    };
-    for (k, pv) in pm {
-        if pv.is_null() {
-            out.remove(k);
-        } else {
-            let merged = merge_patch_value(out.get(k), pv);
-            out.insert(k.clone(), merged);
+    match (target, patch) {
+        (Some(Value::Object(t)), Value::Object(pm)) => {
+            let mut out = t.clone();
+            for (k, pv) in pm {
+                if pv.is_null() {
+                    out.remove(k);
+                } else {
+                    let merged = merge_patch_value(out.get(k).filter(|v| !v.is_null()), pv);
+                    out.insert(k.clone(), merged);
+                }
+            }
+            Value::Object(out)
         }
+        // a document replaced by a non-document is taken as is
+        (Some(Value::Object(_)), other) => other.clone(),
+        (_, other) => without_nulls(other),
     }
-    Value::Object(out)
+}
+
+/// A value with its null object entries removed at any depth (array items kept), as
+/// json-patch's pruneNulls and the typed round trip of an applied config drop them.
+pub fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // JSON patch
 
-/// Parses an RFC 6901 pointer into its unescaped reference tokens.
-fn parse_pointer(pointer: &str) -> Result<Vec<String>, PatchError> {
-    if pointer.is_empty() {
-        return Ok(Vec::new());
+/// Go's `strconv.Atoi`, with its error text.
+fn go_atoi(s: &str) -> Result<i64, String> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("strconv.Atoi: parsing {s:?}: invalid syntax"));
     }
-    let Some(rest) = pointer.strip_prefix('/') else {
-        return err(format!(
-            "JSON pointer must be empty or start with a \"/\": {pointer:?}"
-        ));
-    };
-    Ok(rest
-        .split('/')
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect())
+    s.parse::<i64>()
+        .map_err(|_| format!("strconv.Atoi: parsing {s:?}: value out of range"))
 }
 
-/// An array index token: digits without leading zeros.
-fn parse_index(token: &str, len: usize, allow_end: bool) -> Option<usize> {
-    if token.is_empty() || (token.len() > 1 && token.starts_with('0')) {
-        return None;
-    }
-    if !token.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let i: usize = token.parse().ok()?;
-    if i < len || (allow_end && i == len) {
-        Some(i)
+fn invalid_index(idx: i64) -> String {
+    format!("Unable to access invalid index: {idx}: invalid index referenced")
+}
+
+/// An array position as json-patch v4 resolves it (negative indices count from the end);
+/// `len` is the number of valid positions.
+fn array_index(key: &str, len: usize) -> Result<usize, String> {
+    let idx = go_atoi(key)?;
+    let n = i64::try_from(len).unwrap_or(i64::MAX);
+    let adjusted = if idx < 0 {
+        if idx < -n {
+            return Err(invalid_index(idx));
+        }
+        idx + n
     } else {
-        None
+        idx
+    };
+    if adjusted >= n {
+        return Err(invalid_index(adjusted));
     }
+    usize::try_from(adjusted).map_err(|_| invalid_index(idx))
 }
 
-fn get_mut<'v>(doc: &'v mut Value, tokens: &[String]) -> Option<&'v mut Value> {
+/// json-patch's findObject: the container holding the last token of `path`, and that token
+/// unescaped (`~1` → `/`, `~0` → `~`).
+fn find_object<'v>(doc: &'v mut Value, path: &str) -> Option<(&'v mut Value, String)> {
+    let split: Vec<&str> = path.split('/').collect();
+    if split.len() < 2 {
+        return None;
+    }
+    let decode = |t: &str| t.replace("~1", "/").replace("~0", "~");
     let mut cur = doc;
-    for t in tokens {
+    for part in &split[1..split.len() - 1] {
+        let part = decode(part);
         cur = match cur {
-            Value::Object(m) => m.get_mut(t)?,
+            Value::Object(m) => m.get_mut(&part)?,
             Value::Array(a) => {
-                let len = a.len();
-                a.get_mut(parse_index(t, len, false)?)?
+                let i = array_index(&part, a.len()).ok()?;
+                a.get_mut(i)?
             }
             _ => return None,
         };
+        if !(cur.is_object() || cur.is_array()) {
+            return None;
+        }
     }
-    Some(cur)
+    Some((cur, decode(split[split.len() - 1])))
 }
 
-fn get<'v>(doc: &'v Value, tokens: &[String]) -> Option<&'v Value> {
-    let mut cur = doc;
-    for t in tokens {
-        cur = match cur {
-            Value::Object(m) => m.get(t)?,
-            Value::Array(a) => a.get(parse_index(t, a.len(), false)?)?,
-            _ => return None,
-        };
+/// A container's value at `key`: `Ok(None)` for a missing object key (json-patch v4 does not
+/// treat that as an error), `Err` for a bad array index.
+fn container_get(con: &Value, key: &str) -> Result<Option<Value>, String> {
+    match con {
+        Value::Object(m) => Ok(m.get(key).cloned()),
+        Value::Array(a) => Ok(a.get(array_index(key, a.len())?).cloned()),
+        _ => Err("unknown object type".into()),
     }
-    Some(cur)
 }
 
-fn op_add(doc: &mut Value, path: &str, value: Value) -> Result<(), PatchError> {
-    let tokens = parse_pointer(path)?;
-    let Some((last, parent)) = tokens.split_last() else {
-        *doc = value;
-        return Ok(());
-    };
-    let missing = || {
-        PatchError(format!(
-            "add operation does not apply: doc is missing path: {path:?}: missing value"
-        ))
-    };
-    match get_mut(doc, parent).ok_or_else(missing)? {
+fn container_add(con: &mut Value, key: &str, val: Value) -> Result<(), String> {
+    match con {
         Value::Object(m) => {
-            m.insert(last.clone(), value);
+            m.insert(key.to_string(), val);
+            Ok(())
         }
         Value::Array(a) => {
-            if last == "-" {
-                a.push(value);
-            } else {
-                let i = parse_index(last, a.len(), true).ok_or_else(|| {
-                    PatchError(format!(
-                        "Unable to access invalid index: {last}: invalid index referenced"
-                    ))
-                })?;
-                a.insert(i, value);
+            if key == "-" {
+                a.push(val);
+                return Ok(());
             }
+            let i = array_index(key, a.len() + 1).map_err(|e| {
+                if e.starts_with("strconv") {
+                    format!("value was not a proper array index: '{key}': {e}")
+                } else {
+                    e
+                }
+            })?;
+            a.insert(i, val);
+            Ok(())
         }
-        _ => return Err(missing()),
+        _ => Err("unknown object type".into()),
     }
-    Ok(())
 }
 
-fn op_remove(doc: &mut Value, path: &str, op: &str) -> Result<Value, PatchError> {
-    let tokens = parse_pointer(path)?;
-    let missing = || {
-        PatchError(format!(
-            "{op} operation does not apply: doc is missing path: {path:?}: missing value"
-        ))
-    };
-    let Some((last, parent)) = tokens.split_last() else {
-        return Err(missing());
-    };
-    match get_mut(doc, parent).ok_or_else(missing)? {
-        Value::Object(m) => m.remove(last).ok_or_else(missing),
+fn container_remove(con: &mut Value, key: &str) -> Result<Value, String> {
+    match con {
+        Value::Object(m) => m
+            .remove(key)
+            .ok_or_else(|| format!("Unable to remove nonexistent key: {key}: missing value")),
         Value::Array(a) => {
-            let i = parse_index(last, a.len(), false).ok_or_else(|| {
-                PatchError(format!(
-                    "Unable to access invalid index: {last}: invalid index referenced"
-                ))
-            })?;
+            let i = array_index(key, a.len())?;
             Ok(a.remove(i))
         }
-        _ => Err(missing()),
+        _ => Err("unknown object type".into()),
     }
 }
 
-/// RFC 6902 JSON patch.
+/// RFC 6902 JSON patch, with the behaviour and messages of evanphx/json-patch v4 (what the
+/// API server runs): negative indices count from the end, `replace` of a missing object key
+/// adds it, a missing `value` is null.
 pub fn json_patch(target: &Value, ops: &Value) -> Result<Value, PatchError> {
     let Value::Array(ops) = ops else {
         return err(format!(
@@ -186,92 +198,130 @@ pub fn json_patch(target: &Value, ops: &Value) -> Result<Value, PatchError> {
     };
     let mut doc = target.clone();
     for op in ops {
-        let field = |name: &str| op.get(name).and_then(Value::as_str);
-        let kind = field("op").unwrap_or("");
-        let path =
-            field("path").ok_or_else(|| PatchError(format!("{kind} operation missing path field")));
-        let value = || {
-            op.get("value")
-                .cloned()
-                .ok_or_else(|| PatchError(format!("{kind} operation, missing value field")))
-        };
-        let from = || {
-            field("from").ok_or_else(|| PatchError(format!("{kind} operation missing from field")))
-        };
-        match kind {
-            "add" => op_add(&mut doc, path?, value()?)?,
-            "remove" => {
-                op_remove(&mut doc, path?, "remove")?;
-            }
-            "replace" => {
-                let path = path?;
-                let v = value()?;
-                let tokens = parse_pointer(path)?;
-                match get_mut(&mut doc, &tokens) {
-                    Some(slot) => *slot = v,
-                    None => {
-                        return err(format!(
-                            "replace operation does not apply: doc is missing key: {path}: missing value"
-                        ));
-                    }
-                }
-            }
-            "move" => {
-                let (from, path) = (from()?, path?);
-                if path.starts_with(&format!("{from}/")) {
-                    return err(format!(
-                        "move operation does not apply: path {path:?} is a child of from {from:?}"
-                    ));
-                }
-                let tokens = parse_pointer(from)?;
-                if get(&doc, &tokens).is_none() {
-                    return err(format!(
-                        "move operation does not apply: doc is missing from path: {from:?}: missing value"
-                    ));
-                }
-                let v = op_remove(&mut doc, from, "move")?;
-                op_add(&mut doc, path, v)?;
-            }
-            "copy" => {
-                let (from, path) = (from()?, path?);
-                let v = get(&doc, &parse_pointer(from)?).cloned().ok_or_else(|| {
-                    PatchError(format!(
-                        "copy operation does not apply: doc is missing from path: {from:?}: missing value"
-                    ))
-                })?;
-                op_add(&mut doc, path, v)?;
-            }
-            "test" => {
-                let path = path?;
-                let want = value()?;
-                let got = get(&doc, &parse_pointer(path)?);
-                let ok = match got {
-                    Some(g) => json_equal(g, &want),
-                    None => want.is_null(),
-                };
-                if !ok {
-                    return err(format!("testing value {path} failed: test failed"));
-                }
-            }
-            other => return err(format!("Unexpected kind: {other}")),
+        if !op.is_object() {
+            return err(format!(
+                "json: cannot unmarshal {} into Go value of type jsonpatch.Operation",
+                go_type(op)
+            ));
         }
+        json_patch_op(&mut doc, op).map_err(PatchError)?;
     }
     Ok(doc)
 }
 
-/// Equality where numbers compare by value (1 == 1.0), as Go's decoded JSON does.
-fn json_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
+fn json_patch_op(doc: &mut Value, op: &Value) -> Result<(), String> {
+    let field = |name: &str| op.get(name).and_then(Value::as_str);
+    let kind = field("op").unwrap_or("unknown");
+    let path = field("path");
+    let from = field("from");
+    let value = op.get("value").cloned().unwrap_or(Value::Null);
+    const NO_PATH: &str = "operation missing path field: missing value";
+    const NO_FROM: &str = "operation, missing from field: missing value";
+    match kind {
+        "add" => {
+            let path = path.ok_or("add operation failed to decode path: missing value")?;
+            let (con, key) = find_object(doc, path).ok_or_else(|| {
+                format!(
+                    "add operation does not apply: doc is missing path: \"{path}\": missing value"
+                )
+            })?;
+            container_add(con, &key, value)
+                .map_err(|e| format!("error in add for path: '{path}': {e}"))
         }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        "remove" => {
+            let path = path.ok_or("remove operation failed to decode path: missing value")?;
+            let (con, key) = find_object(doc, path).ok_or_else(|| {
+                format!("remove operation does not apply: doc is missing path: \"{path}\": missing value")
+            })?;
+            container_remove(con, &key)
+                .map(drop)
+                .map_err(|e| format!("error in remove for path: '{path}': {e}"))
         }
-        _ => a == b,
+        "replace" => {
+            let path = path.ok_or(format!(
+                "replace operation failed to decode path: {NO_PATH}"
+            ))?;
+            if path.is_empty() {
+                // json-patch v4 ignores a root replace whose value is not a document
+                if value.is_object() || value.is_array() {
+                    *doc = value;
+                }
+                return Ok(());
+            }
+            let (con, key) = find_object(doc, path).ok_or_else(|| {
+                format!(
+                    "replace operation does not apply: doc is missing path: {path}: missing value"
+                )
+            })?;
+            if container_get(con, &key).is_err() {
+                return Err(format!(
+                    "replace operation does not apply: doc is missing key: {path}: missing value"
+                ));
+            }
+            match con {
+                Value::Object(m) => {
+                    m.insert(key, value);
+                }
+                Value::Array(a) => {
+                    let i = array_index(&key, a.len())
+                        .map_err(|e| format!("error in remove for path: '{path}': {e}"))?;
+                    a[i] = value;
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        "move" => {
+            let from = from.ok_or(format!("move operation failed to decode from: {NO_FROM}"))?;
+            let (con, key) = find_object(doc, from).ok_or_else(|| {
+                format!(
+                    "move operation does not apply: doc is missing from path: {from}: missing value"
+                )
+            })?;
+            container_get(con, &key)
+                .map_err(|e| format!("error in move for path: '{key}': {e}"))?;
+            let val = container_remove(con, &key)
+                .map_err(|e| format!("error in move for path: '{key}': {e}"))?;
+            let path = path.ok_or(format!("move operation failed to decode path: {NO_PATH}"))?;
+            let (con, key) = find_object(doc, path).ok_or_else(|| {
+                format!("move operation does not apply: doc is missing destination path: {path}: missing value")
+            })?;
+            container_add(con, &key, val)
+                .map_err(|e| format!("error in move for path: '{path}': {e}"))
+        }
+        "copy" => {
+            let from = from.ok_or(format!("copy operation failed to decode from: {NO_FROM}"))?;
+            let (con, key) = find_object(doc, from).ok_or_else(|| {
+                format!(
+                    "copy operation does not apply: doc is missing from path: {from}: missing value"
+                )
+            })?;
+            let val = container_get(con, &key)
+                .map_err(|e| format!("error in copy for from: '{from}': {e}"))?
+                .unwrap_or(Value::Null);
+            let path = path.ok_or("copy operation failed to decode path: missing value")?;
+            let (con, key) = find_object(doc, path).ok_or_else(|| {
+                format!("copy operation does not apply: doc is missing destination path: {path}: missing value")
+            })?;
+            container_add(con, &key, val)
+                .map_err(|e| format!("error while adding value during copy: {e}"))
+        }
+        "test" => {
+            let path = path.ok_or(format!("test operation failed to decode path: {NO_PATH}"))?;
+            let failed = || format!("testing value {path} failed: test failed");
+            if path.is_empty() {
+                return if *doc == value { Ok(()) } else { Err(failed()) };
+            }
+            let (con, key) = find_object(doc, path).ok_or_else(|| {
+                format!("test operation does not apply: is missing path: {path}: missing value")
+            })?;
+            let got = container_get(con, &key)
+                .map_err(|e| format!("error in test for path: '{path}': {e}"))?
+                .unwrap_or(Value::Null);
+            // json-patch compares the raw JSON: 2 and 2.0 differ, as here
+            if got == value { Ok(()) } else { Err(failed()) }
+        }
+        other => Err(format!("Unexpected kind: {other}")),
     }
 }
 
@@ -670,6 +720,14 @@ mod tests {
             assert_eq!(json_merge_patch(&target, &patch).unwrap(), want, "{patch}");
         }
         assert_eq!(
+            json_merge_patch(&target, &json!({"l": [{"x": null, "y": 1}, null]})).unwrap()["l"],
+            json!([{"y": 1}, null])
+        );
+        assert_eq!(
+            json_merge_patch(&target, &Value::Null).unwrap_err().0,
+            "Invalid JSON Patch"
+        );
+        assert_eq!(
             json_merge_patch(&target, &json!([1])).unwrap_err().0,
             "json: cannot unmarshal array into Go value of type map[string]interface {}"
         );
@@ -678,26 +736,40 @@ mod tests {
     #[test]
     fn json_patch_cases() {
         let target = json!({"a": {"b": [1, 2, 3]}, "x/y": 1, "t~n": 2});
+        let with = |f: &dyn Fn(&mut Value)| {
+            let mut t = target.clone();
+            f(&mut t);
+            t
+        };
         let ok = [
             (
                 json!([{"op": "add", "path": "/a/c", "value": 5}]),
-                json!({"a": {"b": [1, 2, 3], "c": 5}, "x/y": 1, "t~n": 2}),
+                with(&|t| t["a"]["c"] = json!(5)),
             ),
             (
                 json!([{"op": "add", "path": "/a/b/1", "value": 9}]),
-                json!({"a": {"b": [1, 9, 2, 3]}, "x/y": 1, "t~n": 2}),
+                with(&|t| t["a"]["b"] = json!([1, 9, 2, 3])),
             ),
             (
                 json!([{"op": "add", "path": "/a/b/-", "value": 4}]),
-                json!({"a": {"b": [1, 2, 3, 4]}, "x/y": 1, "t~n": 2}),
+                with(&|t| t["a"]["b"] = json!([1, 2, 3, 4])),
             ),
             (
                 json!([{"op": "add", "path": "/a/b/3", "value": 4}]),
-                json!({"a": {"b": [1, 2, 3, 4]}, "x/y": 1, "t~n": 2}),
+                with(&|t| t["a"]["b"] = json!([1, 2, 3, 4])),
+            ),
+            // json-patch v4: Atoi takes leading zeros, negative indices count from the end
+            (
+                json!([{"op": "add", "path": "/a/b/01", "value": 9}]),
+                with(&|t| t["a"]["b"] = json!([1, 9, 2, 3])),
+            ),
+            (
+                json!([{"op": "remove", "path": "/a/b/-1"}]),
+                with(&|t| t["a"]["b"] = json!([1, 2])),
             ),
             (
                 json!([{"op": "remove", "path": "/a/b/0"}]),
-                json!({"a": {"b": [2, 3]}, "x/y": 1, "t~n": 2}),
+                with(&|t| t["a"]["b"] = json!([2, 3])),
             ),
             (
                 json!([{"op": "remove", "path": "/x~1y"}, {"op": "remove", "path": "/t~0n"}]),
@@ -705,7 +777,12 @@ mod tests {
             ),
             (
                 json!([{"op": "replace", "path": "/a/b", "value": "s"}]),
-                json!({"a": {"b": "s"}, "x/y": 1, "t~n": 2}),
+                with(&|t| t["a"]["b"] = json!("s")),
+            ),
+            // json-patch v4 replaces a missing object key by adding it
+            (
+                json!([{"op": "replace", "path": "/new", "value": 1}]),
+                with(&|t| t["new"] = json!(1)),
             ),
             (
                 json!([{"op": "move", "from": "/x~1y", "path": "/a/m"}]),
@@ -713,15 +790,23 @@ mod tests {
             ),
             (
                 json!([{"op": "copy", "from": "/a/b/2", "path": "/c"}]),
-                json!({"a": {"b": [1, 2, 3]}, "x/y": 1, "t~n": 2, "c": 3}),
+                with(&|t| t["c"] = json!(3)),
             ),
             (
-                json!([{"op": "test", "path": "/a/b/1", "value": 2.0}, {"op": "add", "path": "/z", "value": null}]),
-                json!({"a": {"b": [1, 2, 3]}, "x/y": 1, "t~n": 2, "z": null}),
+                json!([{"op": "test", "path": "/a/b/1", "value": 2}, {"op": "add", "path": "/z"}]),
+                with(&|t| t["z"] = Value::Null),
+            ),
+            (
+                json!([{"op": "test", "path": "/missing", "value": null}]),
+                target.clone(),
             ),
             (
                 json!([{"op": "replace", "path": "", "value": {"new": true}}]),
                 json!({"new": true}),
+            ),
+            (
+                json!([{"op": "replace", "path": "", "value": 7}]),
+                target.clone(),
             ),
             (json!([]), target.clone()),
         ];
@@ -734,37 +819,66 @@ mod tests {
                 "testing value /a/b/0 failed: test failed",
             ),
             (
-                json!([{"op": "remove", "path": "/nope"}]),
-                "remove operation does not apply: doc is missing path: \"/nope\": missing value",
+                json!([{"op": "test", "path": "/a/b/1", "value": 2.0}]),
+                "testing value /a/b/1 failed: test failed",
             ),
             (
-                json!([{"op": "replace", "path": "/nope", "value": 1}]),
-                "replace operation does not apply: doc is missing key: /nope: missing value",
+                json!([{"op": "test", "path": "/q/r", "value": 1}]),
+                "test operation does not apply: is missing path: /q/r: missing value",
+            ),
+            (
+                json!([{"op": "remove", "path": "/nope"}]),
+                "error in remove for path: '/nope': Unable to remove nonexistent key: nope: missing value",
+            ),
+            (
+                json!([{"op": "remove", "path": "/q/r"}]),
+                "remove operation does not apply: doc is missing path: \"/q/r\": missing value",
+            ),
+            (
+                json!([{"op": "replace", "path": "/a/b/9", "value": 1}]),
+                "replace operation does not apply: doc is missing key: /a/b/9: missing value",
+            ),
+            (
+                json!([{"op": "replace", "path": "/q/r", "value": 1}]),
+                "replace operation does not apply: doc is missing path: /q/r: missing value",
             ),
             (
                 json!([{"op": "add", "path": "/a/b/9", "value": 1}]),
-                "Unable to access invalid index: 9: invalid index referenced",
+                "error in add for path: '/a/b/9': Unable to access invalid index: 9: invalid index referenced",
             ),
             (
-                json!([{"op": "add", "path": "/a/b/01", "value": 1}]),
-                "Unable to access invalid index: 01: invalid index referenced",
+                json!([{"op": "add", "path": "/a/b/x", "value": 1}]),
+                "error in add for path: '/a/b/x': value was not a proper array index: 'x': strconv.Atoi: parsing \"x\": invalid syntax",
             ),
             (
                 json!([{"op": "add", "path": "/q/r", "value": 1}]),
                 "add operation does not apply: doc is missing path: \"/q/r\": missing value",
             ),
             (
-                json!([{"op": "frob", "path": "/a"}]),
-                "Unexpected kind: frob",
+                json!([{"op": "add", "path": "", "value": 1}]),
+                "add operation does not apply: doc is missing path: \"\": missing value",
             ),
             (
-                json!([{"op": "add", "path": "/a"}]),
-                "add operation, missing value field",
+                json!([{"op": "add", "value": 1}]),
+                "add operation failed to decode path: missing value",
+            ),
+            (
+                json!([{"op": "move", "from": "/nope", "path": "/m"}]),
+                "error in move for path: 'nope': Unable to remove nonexistent key: nope: missing value",
             ),
             (
                 json!([{"op": "move", "from": "/a", "path": "/a/b/c"}]),
-                "move operation does not apply: path \"/a/b/c\" is a child of from \"/a\"",
+                "move operation does not apply: doc is missing destination path: /a/b/c: missing value",
             ),
+            (
+                json!([{"op": "copy", "path": "/c"}]),
+                "copy operation failed to decode from: operation, missing from field: missing value",
+            ),
+            (
+                json!([{"op": "frob", "path": "/a"}]),
+                "Unexpected kind: frob",
+            ),
+            (json!([{"path": "/a"}]), "Unexpected kind: unknown"),
             (
                 json!({"op": "add"}),
                 "json: cannot unmarshal object into Go value of type jsonpatch.Patch",

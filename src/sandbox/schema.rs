@@ -62,6 +62,8 @@ pub struct TypeSchema {
     root: Node,
     custom: bool,
     status_subresource: bool,
+    /// Fields besides `spec` the status subresource resets (`GetResetFields`).
+    status_resets: Vec<Vec<String>>,
     empty_object: Value,
 }
 
@@ -193,6 +195,9 @@ impl TypeSchema {
                 root,
                 custom: true,
                 status_subresource: false,
+                // the custom resource status strategy declares only `spec` as reset (it
+                // copies the rest of the old object itself)
+                status_resets: Vec::new(),
                 empty_object: json!({}),
             };
         }
@@ -256,6 +261,22 @@ impl TypeSchema {
     /// Whether `status` is a subresource: writes to the main resource do not own status fields.
     pub fn status_subresource(&self) -> bool {
         self.status_subresource
+    }
+
+    /// Top-level paths a write through `subresource` may not change (the registry strategies'
+    /// `GetResetFields`): the main resource does not touch `status` when status is a
+    /// subresource; the status subresource does not touch `spec` (and for some kinds labels,
+    /// owner references...).
+    pub fn reset_fields(&self, subresource: Option<&str>) -> Vec<Vec<String>> {
+        match subresource {
+            None if self.status_subresource => vec![vec!["status".to_string()]],
+            Some("status") => {
+                let mut out = vec![vec!["spec".to_string()]];
+                out.extend(self.status_resets.iter().cloned());
+                out
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Sets whether `status` is a subresource (custom resources: from the CRD's subresources).
@@ -611,10 +632,17 @@ fn builtin_schema(group: &str, kind: &str) -> TypeSchema {
     let status_subresource = super::kinds::builtin_kinds()
         .iter()
         .any(|k| k.group == group && k.kind == kind && k.status_subresource);
+    let meta = |k: &str| vec!["metadata".to_string(), k.to_string()];
+    let status_resets = match (group, kind) {
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") => vec![meta("labels")],
+        ("", "Pod") => vec![meta("deletionTimestamp"), meta("ownerReferences")],
+        _ => Vec::new(),
+    };
     TypeSchema {
         root,
         custom: false,
         status_subresource,
+        status_resets,
         empty_object: empty,
     }
 }
@@ -647,7 +675,7 @@ fn node_from_openapi(schema: &Value) -> Node {
     if preserve && node.fields.is_empty() {
         node.map_kind = MapKind::Granular;
     }
-    if ty == "object"
+    if ty != "array"
         && schema.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic")
     {
         node.map_kind = MapKind::Atomic;
@@ -765,6 +793,25 @@ mod tests {
             .unwrap();
         assert!(vols.merge && vols.retain_keys);
         assert_eq!(vols.merge_key.as_deref(), Some("name"));
+    }
+
+    #[test]
+    fn reset_fields_follow_the_registry_strategies() {
+        let d = TypeSchema::for_kind("apps", "Deployment", None);
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(d.reset_fields(None), vec![p(&["status"])]);
+        assert_eq!(
+            d.reset_fields(Some("status")),
+            vec![p(&["spec"]), p(&["metadata", "labels"])]
+        );
+        assert!(d.reset_fields(Some("scale")).is_empty());
+        let cm = TypeSchema::for_kind("", "ConfigMap", None);
+        assert!(cm.reset_fields(None).is_empty());
+        let cr = TypeSchema::for_kind("example.com", "W", Some(&json!({"type": "object"})));
+        assert!(cr.reset_fields(None).is_empty());
+        let cr = cr.with_status_subresource(true);
+        assert_eq!(cr.reset_fields(None), vec![p(&["status"])]);
+        assert_eq!(cr.reset_fields(Some("status")), vec![p(&["spec"])]);
     }
 
     #[test]
