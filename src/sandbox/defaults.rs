@@ -13,6 +13,7 @@
 use serde_json::{Map, Value, json};
 
 use super::kinds::KindInfo;
+use super::naming::safe_suffix;
 use super::quantity::canonicalize_list;
 
 /// Allocates Service cluster IPs (kept by the store so that they stay unique).
@@ -1116,17 +1117,7 @@ fn mount_service_account_token(spec: &mut Map<String, Value>, seed: &str) {
     if mounted {
         return;
     }
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in seed.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    let mut name = String::from("kube-api-access-");
-    for _ in 0..5 {
-        name.push(char::from(ALPHABET[(h % 27) as usize]));
-        h /= 27;
-    }
+    let name = format!("kube-api-access-{}", safe_suffix(seed, 5));
     let volume = json!({"name": name, "projected": {"sources": [
         {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
         {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
@@ -1794,6 +1785,92 @@ mod tests {
             &out["status"],
             &json!({"replicas": 0, "availableReplicas": 0}),
         );
+    }
+
+    // The docs' CronJob (concepts/workloads/controllers/cron-jobs, application/job/cronjob.yaml)
+    // as `kubectl get cronjob hello -o json` shows it on 1.33: SetDefaults_CronJob plus pod
+    // spec defaults in the job template, no Job defaults there.
+    #[test]
+    fn cron_job_matches_a_real_server() {
+        let out = defaulted(
+            "CronJob",
+            json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "hello"},
+                "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                    "containers": [{"name": "hello", "image": "busybox:1.28",
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["/bin/sh", "-c", "date; echo Hello from the Kubernetes cluster"]}],
+                    "restartPolicy": "OnFailure"}}}}}}),
+        );
+        let expected = json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "hello"},
+            "spec": {"schedule": "* * * * *", "concurrencyPolicy": "Allow", "suspend": false,
+                "jobTemplate": {"metadata": {"creationTimestamp": null},
+                    "spec": {"template": {"metadata": {"creationTimestamp": null},
+                        "spec": {"containers": [{"name": "hello", "image": "busybox:1.28",
+                            "command": ["/bin/sh", "-c", "date; echo Hello from the Kubernetes cluster"],
+                            "resources": {},
+                            "terminationMessagePath": "/dev/termination-log",
+                            "terminationMessagePolicy": "File",
+                            "imagePullPolicy": "IfNotPresent"}],
+                            "restartPolicy": "OnFailure",
+                            "terminationGracePeriodSeconds": 30,
+                            "dnsPolicy": "ClusterFirst",
+                            "securityContext": {},
+                            "schedulerName": "default-scheduler"}}}},
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 1},
+            "status": {}});
+        assert_json(&out, &expected);
+    }
+
+    // The docs' fluentd-elasticsearch DaemonSet (concepts/workloads/controllers/daemonset),
+    // trimmed to its selector, template and one toleration, as a 1.33 server returns it.
+    #[test]
+    fn daemon_set_matches_a_real_server() {
+        let out = defaulted(
+            "DaemonSet",
+            json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": "fluentd-elasticsearch", "namespace": "kube-system"},
+                "spec": {"selector": {"matchLabels": {"name": "fluentd-elasticsearch"}},
+                    "template": {"metadata": {"labels": {"name": "fluentd-elasticsearch"}},
+                        "spec": {"tolerations": [{"key": "node-role.kubernetes.io/control-plane",
+                                "operator": "Exists", "effect": "NoSchedule"}],
+                            "containers": [{"name": "fluentd-elasticsearch",
+                                "image": "quay.io/fluentd_elasticsearch/fluentd:v5.0.1",
+                                "resources": {"limits": {"memory": "200Mi"},
+                                    "requests": {"cpu": "100m", "memory": "200Mi"}},
+                                "volumeMounts": [{"name": "varlog", "mountPath": "/var/log"}]}],
+                            "terminationGracePeriodSeconds": 30,
+                            "volumes": [{"name": "varlog", "hostPath": {"path": "/var/log"}}]}}}}),
+        );
+        let expected = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "fluentd-elasticsearch", "namespace": "kube-system"},
+            "spec": {"selector": {"matchLabels": {"name": "fluentd-elasticsearch"}},
+                "template": {"metadata": {"creationTimestamp": null,
+                        "labels": {"name": "fluentd-elasticsearch"}},
+                    "spec": {"volumes": [{"name": "varlog",
+                            "hostPath": {"path": "/var/log", "type": ""}}],
+                        "containers": [{"name": "fluentd-elasticsearch",
+                            "image": "quay.io/fluentd_elasticsearch/fluentd:v5.0.1",
+                            "resources": {"limits": {"memory": "200Mi"},
+                                "requests": {"cpu": "100m", "memory": "200Mi"}},
+                            "volumeMounts": [{"name": "varlog", "mountPath": "/var/log"}],
+                            "terminationMessagePath": "/dev/termination-log",
+                            "terminationMessagePolicy": "File",
+                            "imagePullPolicy": "IfNotPresent"}],
+                        "restartPolicy": "Always",
+                        "terminationGracePeriodSeconds": 30,
+                        "dnsPolicy": "ClusterFirst",
+                        "securityContext": {},
+                        "schedulerName": "default-scheduler",
+                        "tolerations": [{"key": "node-role.kubernetes.io/control-plane",
+                            "operator": "Exists", "effect": "NoSchedule"}]}},
+                "updateStrategy": {"type": "RollingUpdate",
+                    "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+                "revisionHistoryLimit": 10},
+            "status": {"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                "desiredNumberScheduled": 0, "numberReady": 0}});
+        assert_json(&out, &expected);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod fieldset;
 pub mod kinds;
 pub mod kubeconfig;
+pub mod naming;
 pub mod openapi;
 pub mod openapi_v2;
 pub mod patch;

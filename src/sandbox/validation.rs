@@ -124,6 +124,17 @@ fn go_string_map(m: Option<&Map<String, Value>>) -> String {
     format!("map[string]string{{{}}}", body.join(", "))
 }
 
+/// Go's `%#v` of a `[]string`.
+fn go_string_slice(v: Option<&Value>) -> String {
+    let items: Vec<String> = v
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|s| go_quote(s.as_str().unwrap_or("")))
+        .collect();
+    format!("[]string{{{}}}", items.join(", "))
+}
+
 /// Go's `%#v` of a `v1.LabelSelector`, as immutable-selector errors print it.
 fn go_label_selector(sel: Option<&Value>) -> String {
     let Some(sel) = sel.filter(|s| s.is_object()) else {
@@ -188,40 +199,33 @@ fn is_label_shape(s: &str) -> bool {
         && s.chars().last().is_some_and(is_alnum_lower)
 }
 
-/// `validation.IsDNS1123Subdomain`: the messages for `value`, empty when valid.
-pub fn dns1123_subdomain(value: &str) -> Vec<String> {
+/// The messages of a length-limited, regex-checked value: `MaxLenError` then the regex error.
+fn checked(value: &str, max_len: usize, shape_ok: bool, msg: &str) -> Vec<String> {
     let mut out = Vec::new();
-    if value.len() > 253 {
-        out.push("must be no more than 253 characters".into());
+    if value.len() > max_len {
+        out.push(format!("must be no more than {max_len} characters"));
     }
-    if !value.split('.').all(is_label_shape) {
-        out.push(DNS1123_SUBDOMAIN_MSG.into());
+    if !shape_ok {
+        out.push(msg.into());
     }
     out
+}
+
+/// `validation.IsDNS1123Subdomain`: the messages for `value`, empty when valid.
+pub fn dns1123_subdomain(value: &str) -> Vec<String> {
+    let shape = value.split('.').all(is_label_shape);
+    checked(value, 253, shape, DNS1123_SUBDOMAIN_MSG)
 }
 
 /// `validation.IsDNS1123Label`: the messages for `value`, empty when valid.
 pub fn dns1123_label(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if value.len() > 63 {
-        out.push("must be no more than 63 characters".into());
-    }
-    if !is_label_shape(value) {
-        out.push(DNS1123_LABEL_MSG.into());
-    }
-    out
+    checked(value, 63, is_label_shape(value), DNS1123_LABEL_MSG)
 }
 
 /// `validation.IsDNS1035Label`: the messages for `value`, empty when valid.
 pub fn dns1035_label(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if value.len() > 63 {
-        out.push("must be no more than 63 characters".into());
-    }
-    if !is_label_shape(value) || !value.starts_with(|c: char| c.is_ascii_lowercase()) {
-        out.push(DNS1035_LABEL_MSG.into());
-    }
-    out
+    let shape = is_label_shape(value) && value.starts_with(|c: char| c.is_ascii_lowercase());
+    checked(value, 63, shape, DNS1035_LABEL_MSG)
 }
 
 /// `path.IsValidPathSegmentName` (RBAC object names).
@@ -369,11 +373,65 @@ pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldE
         ("", "Service") => validate_service(spec, &mut errs),
         ("", "ConfigMap") => {
             validate_data_keys(obj, "data", &mut errs);
+            let binary = obj.get("binaryData").and_then(Value::as_object);
+            for key in obj
+                .get("data")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(Map::keys)
+            {
+                if binary.is_some_and(|b| b.contains_key(key)) {
+                    errs.invalid(
+                        &format!("data[{key}]"),
+                        &go_quote(key),
+                        "duplicate of key present in binaryData",
+                    );
+                }
+            }
             validate_data_keys(obj, "binaryData", &mut errs);
         }
         ("", "Secret") => {
             validate_data_keys(obj, "data", &mut errs);
             validate_secret_type(obj, &mut errs);
+        }
+        ("networking.k8s.io", "Ingress") => validate_ingress(spec, &mut errs),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            validate_binding(kind, obj, &mut errs);
+        }
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
+            for (i, rule) in obj
+                .get("rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let verbs = rule.get("verbs").and_then(Value::as_array);
+                if verbs.is_none_or(Vec::is_empty) {
+                    errs.required(
+                        &format!("rules[{i}].verbs"),
+                        "verbs must contain at least one value",
+                    );
+                }
+                let empty = |k: &str| {
+                    rule.get(k)
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty)
+                };
+                let urls = !empty("nonResourceURLs");
+                if urls && (!empty("resources") || !empty("apiGroups")) {
+                    errs.invalid(
+                        &format!("rules[{i}].nonResourceURLs"),
+                        &go_string_slice(rule.get("nonResourceURLs")),
+                        "rules cannot apply to both regular resources and non-resource URLs",
+                    );
+                } else if !urls && empty("apiGroups") && !empty("resources") {
+                    errs.required(
+                        &format!("rules[{i}].apiGroups"),
+                        "resource rules must supply at least one api group",
+                    );
+                }
+            }
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             let name = obj
@@ -609,6 +667,91 @@ fn validate_deployment_strategy(spec: Option<&Value>, errs: &mut Errors) {
             }
         }
         other => errs.unsupported("spec.strategy", other, &["Recreate", "RollingUpdate"]),
+    }
+}
+
+/// `validateIngressRuleValue` (networking/v1): every path has a supported `pathType`, and
+/// Exact/Prefix paths are absolute.
+fn validate_ingress(spec: Option<&Value>, errs: &mut Errors) {
+    const PATH_TYPES: &[&str] = &["Exact", "ImplementationSpecific", "Prefix"];
+    let rules = spec.and_then(|s| s.get("rules")).and_then(Value::as_array);
+    for (i, rule) in rules.into_iter().flatten().enumerate() {
+        let paths = rule
+            .get("http")
+            .and_then(|h| h.get("paths"))
+            .and_then(Value::as_array);
+        for (j, p) in paths.into_iter().flatten().enumerate() {
+            let at = format!("spec.rules[{i}].http.paths[{j}]");
+            let path = p.get("path").and_then(Value::as_str).unwrap_or("");
+            match p.get("pathType").and_then(Value::as_str) {
+                None => errs.required(&format!("{at}.pathType"), "pathType must be specified"),
+                Some(t) if !PATH_TYPES.contains(&t) => {
+                    errs.unsupported(&format!("{at}.pathType"), t, PATH_TYPES);
+                }
+                Some("Exact" | "Prefix") if !path.starts_with('/') => {
+                    errs.invalid(
+                        &format!("{at}.path"),
+                        &go_quote(path),
+                        "must be an absolute path",
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// `ValidateRoleBinding` / `ValidateClusterRoleBinding`: roleRef and subjects.
+fn validate_binding(kind: &KindInfo, obj: &Value, errs: &mut Errors) {
+    let role_ref = obj.get("roleRef");
+    let s = |k: &str| {
+        role_ref
+            .and_then(|r| r.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    if s("apiGroup") != "rbac.authorization.k8s.io" {
+        errs.unsupported(
+            "roleRef.apiGroup",
+            s("apiGroup"),
+            &["rbac.authorization.k8s.io"],
+        );
+    }
+    let kinds: &[&str] = if kind.kind == "RoleBinding" {
+        &["Role", "ClusterRole"]
+    } else {
+        &["ClusterRole"]
+    };
+    if !kinds.contains(&s("kind")) {
+        errs.unsupported("roleRef.kind", s("kind"), kinds);
+    }
+    if s("name").is_empty() {
+        errs.required("roleRef.name", "");
+    } else {
+        for msg in path_segment_name(s("name")) {
+            errs.invalid("roleRef.name", &go_quote(s("name")), &msg);
+        }
+    }
+    let subjects = obj.get("subjects").and_then(Value::as_array);
+    for (i, subject) in subjects.into_iter().flatten().enumerate() {
+        let at = format!("subjects[{i}]");
+        let get = |k: &str| subject.get(k).and_then(Value::as_str).unwrap_or("");
+        if get("name").is_empty() {
+            errs.required(&format!("{at}.name"), "");
+        }
+        match get("kind") {
+            "ServiceAccount" => {
+                if kind.kind == "ClusterRoleBinding" && get("namespace").is_empty() {
+                    errs.required(&format!("{at}.namespace"), "");
+                }
+            }
+            "User" | "Group" => {}
+            other => errs.unsupported(
+                &format!("{at}.kind"),
+                other,
+                &["ServiceAccount", "User", "Group"],
+            ),
+        }
     }
 }
 
@@ -950,19 +1093,39 @@ fn validate_update(kind: &KindInfo, obj: &Value, old: &Value, errs: &mut Errors)
             let to_external = new_type.as_deref() == Some("ExternalName")
                 || old_type.as_deref() == Some("ExternalName");
             if old_ip.is_some() && new_ip.is_some() && old_ip != new_ip && !to_external {
-                let ips = at(obj, &["spec", "clusterIPs"])
-                    .and_then(|v| v.as_array().cloned())
-                    .unwrap_or_default();
-                let list: Vec<String> = ips.iter().map(go_value).collect();
+                let ips = at(obj, &["spec", "clusterIPs"]);
                 errs.invalid(
                     "spec.clusterIPs[0]",
-                    &format!("[]string{{{}}}", list.join(", ")),
+                    &go_string_slice(ips.as_ref()),
                     "may not change once set",
                 );
                 errs.invalid(
                     "spec.clusterIP",
                     &new_ip.map_or("null".into(), |v| go_value(&v)),
                     "field is immutable",
+                );
+            }
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            let new_ref = at(obj, &["roleRef"]);
+            if new_ref != at(old, &["roleRef"]) {
+                let s = |k: &str| {
+                    new_ref
+                        .as_ref()
+                        .and_then(|r| r.get(k))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                errs.invalid(
+                    "roleRef",
+                    &format!(
+                        "rbac.RoleRef{{APIGroup:{}, Kind:{}, Name:{}}}",
+                        go_quote(&s("apiGroup")),
+                        go_quote(&s("kind")),
+                        go_quote(&s("name"))
+                    ),
+                    "cannot change roleRef",
                 );
             }
         }
@@ -1557,7 +1720,53 @@ mod tests {
     }
 
     #[test]
+    fn ingress_paths_and_rbac_bindings() {
+        let ing = json!({"metadata": {"name": "web"}, "spec": {"rules": [{"host": "a.example",
+            "http": {"paths": [
+                {"path": "/", "backend": {"service": {"name": "web", "port": {"number": 80}}}},
+                {"path": "api", "pathType": "Prefix",
+                    "backend": {"service": {"name": "api", "port": {"number": 80}}}}]}}]}});
+        assert_eq!(
+            lines("Ingress", &ing, None),
+            [
+                "spec.rules[0].http.paths[0].pathType: Required value: pathType must be specified",
+                r#"spec.rules[0].http.paths[1].path: Invalid value: "api": must be an absolute path"#
+            ]
+        );
+        let binding = json!({"metadata": {"name": "b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "view"},
+            "subjects": [{"kind": "ServiceAccount", "name": "default"}]});
+        assert!(lines("RoleBinding", &binding, None).is_empty());
+        assert_eq!(
+            lines("ClusterRoleBinding", &binding, None),
+            [
+                r#"roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole""#,
+                "subjects[0].namespace: Required value"
+            ]
+        );
+        let mut changed = binding.clone();
+        changed["roleRef"]["name"] = json!("edit");
+        assert_eq!(
+            lines("RoleBinding", &changed, Some(&binding)),
+            [
+                r#"roleRef: Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"Role", Name:"edit"}: cannot change roleRef"#
+            ]
+        );
+        let role = json!({"metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"]}]});
+        assert_eq!(
+            lines("Role", &role, None),
+            ["rules[0].verbs: Required value: verbs must contain at least one value"]
+        );
+    }
+
+    #[test]
     fn config_keys() {
+        let dup =
+            json!({"metadata": {"name": "c"}, "data": {"a": "x"}, "binaryData": {"a": "eA=="}});
+        assert_eq!(
+            lines("ConfigMap", &dup, None),
+            [r#"data[a]: Invalid value: "a": duplicate of key present in binaryData"#]
+        );
         let obj = json!({"metadata": {"name": "c"}, "data": {"ok.key_1": "", "bad key": ""}});
         assert_eq!(
             lines("ConfigMap", &obj, None),
@@ -1661,6 +1870,94 @@ mod tests {
         let scale_only = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "web"}, "spec": {"replicas": 2}});
         assert!(unknown_fields(&kind("Deployment"), &scale_only).is_empty());
+    }
+
+    // Typical manifests of every built-in kind have no unknown fields (no false positives for
+    // strict field validation).
+    #[test]
+    fn typical_manifests_have_no_unknown_fields() {
+        let cases = [
+            (
+                "Namespace",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a",
+                "labels": {"x": "y"}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+            ),
+            (
+                "Secret",
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                "type": "Opaque", "data": {"a": "YQ=="}, "stringData": {"b": "c"}, "immutable": false}),
+            ),
+            (
+                "Pod",
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "i", "env": [{"name": "A",
+                    "valueFrom": {"secretKeyRef": {"name": "s", "key": "a"}}}],
+                    "livenessProbe": {"httpGet": {"path": "/", "port": "http"}},
+                    "securityContext": {"runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}}}],
+                    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"a": "b"}}}}]}},
+                    "volumes": [{"name": "v", "configMap": {"name": "c", "defaultMode": 420}}]}}),
+            ),
+            (
+                "CronJob",
+                json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+                "spec": {"schedule": "* * * * *", "timeZone": "Etc/UTC", "jobTemplate": {"spec": {
+                    "backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": "i"}]}}}}}}),
+            ),
+            (
+                "Ingress",
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "i", "annotations": {"a": "b"}},
+                "spec": {"ingressClassName": "nginx", "tls": [{"hosts": ["a"], "secretName": "t"}],
+                    "rules": [{"host": "a", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                        "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}}),
+            ),
+            (
+                "NetworkPolicy",
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": "n"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"a": "b"}}}],
+                        "ports": [{"protocol": "TCP", "port": 80}]}]}}),
+            ),
+            (
+                "HorizontalPodAutoscaler",
+                json!({"apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"},
+                    "minReplicas": 1, "maxReplicas": 3, "metrics": [{"type": "Resource",
+                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}],
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300,
+                        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}}}}),
+            ),
+            (
+                "ClusterRole",
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"],
+                    "verbs": ["get"]}], "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}}),
+            ),
+            (
+                "CustomResourceDefinition",
+                json!({"apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.example.com"},
+                "spec": {"group": "example.com", "scope": "Namespaced",
+                    "names": {"kind": "Widget", "plural": "widgets", "shortNames": ["wg"]},
+                    "versions": [{"name": "v1", "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                            "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                                "properties": {"size": {"type": "integer", "default": 1, "minimum": 0},
+                                    "tags": {"type": "array", "items": {"type": "string"},
+                                        "x-kubernetes-list-type": "set"}}}}}},
+                        "additionalPrinterColumns": [{"name": "Size", "type": "integer",
+                            "jsonPath": ".spec.size"}],
+                        "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas"}}}]}}),
+            ),
+        ];
+        for (k, obj) in cases {
+            assert_eq!(unknown_fields(&kind(k), &obj), Vec::<String>::new(), "{k}");
+        }
     }
 
     #[test]
