@@ -172,67 +172,67 @@ spec:
     }
     // Both kubectl variants must see the same object.
     insta::allow_duplicates! {
-    insta::assert_json_snapshot!(spec, @r#"
-    {
-      "progressDeadlineSeconds": 600,
-      "replicas": 2,
-      "revisionHistoryLimit": 10,
-      "selector": {
-        "matchLabels": {
-          "app": "web"
-        }
-      },
-      "strategy": {
-        "rollingUpdate": {
-          "maxSurge": "25%",
-          "maxUnavailable": "25%"
-        },
-        "type": "RollingUpdate"
-      },
-      "template": {
-        "metadata": {
-          "labels": {
-            "app": "web"
-          }
-        },
-        "spec": {
-          "containers": [
-            {
-              "image": "nginx:1.27",
-              "imagePullPolicy": "IfNotPresent",
-              "name": "web",
-              "ports": [
+        insta::assert_json_snapshot!(spec, @r#"
+        {
+          "progressDeadlineSeconds": 600,
+          "replicas": 2,
+          "revisionHistoryLimit": 10,
+          "selector": {
+            "matchLabels": {
+              "app": "web"
+            }
+          },
+          "strategy": {
+            "rollingUpdate": {
+              "maxSurge": "25%",
+              "maxUnavailable": "25%"
+            },
+            "type": "RollingUpdate"
+          },
+          "template": {
+            "metadata": {
+              "labels": {
+                "app": "web"
+              }
+            },
+            "spec": {
+              "containers": [
                 {
-                  "containerPort": 80,
-                  "protocol": "TCP"
+                  "image": "nginx:1.27",
+                  "imagePullPolicy": "IfNotPresent",
+                  "name": "web",
+                  "ports": [
+                    {
+                      "containerPort": 80,
+                      "protocol": "TCP"
+                    }
+                  ],
+                  "resources": {},
+                  "terminationMessagePath": "/dev/termination-log",
+                  "terminationMessagePolicy": "File"
+                },
+                {
+                  "command": [
+                    "sleep",
+                    "infinity"
+                  ],
+                  "image": "busybox",
+                  "imagePullPolicy": "Always",
+                  "name": "sidecar",
+                  "resources": {},
+                  "terminationMessagePath": "/dev/termination-log",
+                  "terminationMessagePolicy": "File"
                 }
               ],
-              "resources": {},
-              "terminationMessagePath": "/dev/termination-log",
-              "terminationMessagePolicy": "File"
-            },
-            {
-              "command": [
-                "sleep",
-                "infinity"
-              ],
-              "image": "busybox",
-              "imagePullPolicy": "Always",
-              "name": "sidecar",
-              "resources": {},
-              "terminationMessagePath": "/dev/termination-log",
-              "terminationMessagePolicy": "File"
+              "dnsPolicy": "ClusterFirst",
+              "restartPolicy": "Always",
+              "schedulerName": "default-scheduler",
+              "securityContext": {},
+              "terminationGracePeriodSeconds": 30
             }
-          ],
-          "dnsPolicy": "ClusterFirst",
-          "restartPolicy": "Always",
-          "schedulerName": "default-scheduler",
-          "securityContext": {},
-          "terminationGracePeriodSeconds": 30
+          }
         }
-      }
-    }
-    "#);
+        "#);
     }
 
     let svc = c.get_json(&["service", "web"]);
@@ -247,38 +247,38 @@ spec:
     spec["clusterIPs"] = json!(["[ip]"]);
     // Both kubectl variants must see the same object.
     insta::allow_duplicates! {
-    insta::assert_json_snapshot!(spec, @r#"
-    {
-      "clusterIP": "[ip]",
-      "clusterIPs": [
-        "[ip]"
-      ],
-      "internalTrafficPolicy": "Cluster",
-      "ipFamilies": [
-        "IPv4"
-      ],
-      "ipFamilyPolicy": "SingleStack",
-      "ports": [
+        insta::assert_json_snapshot!(spec, @r#"
         {
-          "name": "http",
-          "port": 80,
-          "protocol": "TCP",
-          "targetPort": 80
-        },
-        {
-          "name": "dns",
-          "port": 53,
-          "protocol": "UDP",
-          "targetPort": 5353
+          "clusterIP": "[ip]",
+          "clusterIPs": [
+            "[ip]"
+          ],
+          "internalTrafficPolicy": "Cluster",
+          "ipFamilies": [
+            "IPv4"
+          ],
+          "ipFamilyPolicy": "SingleStack",
+          "ports": [
+            {
+              "name": "http",
+              "port": 80,
+              "protocol": "TCP",
+              "targetPort": 80
+            },
+            {
+              "name": "dns",
+              "port": 53,
+              "protocol": "UDP",
+              "targetPort": 5353
+            }
+          ],
+          "selector": {
+            "app": "web"
+          },
+          "sessionAffinity": "None",
+          "type": "ClusterIP"
         }
-      ],
-      "selector": {
-        "app": "web"
-      },
-      "sessionAffinity": "None",
-      "type": "ClusterIP"
-    }
-    "#);
+        "#);
     }
 }
 
@@ -1203,81 +1203,81 @@ fn rollout_status_follows_spec(c: &TestCluster) {
     ]}, {
         // Both kubectl variants must see the same object.
     insta::allow_duplicates! {
-    insta::assert_snapshot!(yaml, @r#"
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata:
-          annotations:
-            deployment.kubernetes.io/revision: "1"
-          creationTimestamp: [time]
-          generation: 1
-          labels:
-            app: web
-          name: web
-          namespace: [namespace]
-          resourceVersion: [rv]
-          uid: [uid]
-        spec:
-          progressDeadlineSeconds: 600
-          replicas: 2
-          revisionHistoryLimit: 10
-          selector:
-            matchLabels:
-              app: web
-          strategy:
-            rollingUpdate:
-              maxSurge: 25%
-              maxUnavailable: 25%
-            type: RollingUpdate
-          template:
+        insta::assert_snapshot!(yaml, @r#"
+            apiVersion: apps/v1
+            kind: Deployment
             metadata:
+              annotations:
+                deployment.kubernetes.io/revision: "1"
+              creationTimestamp: [time]
+              generation: 1
               labels:
                 app: web
+              name: web
+              namespace: [namespace]
+              resourceVersion: [rv]
+              uid: [uid]
             spec:
-              containers:
-              - image: nginx:1.27
-                imagePullPolicy: IfNotPresent
-                name: web
-                ports:
-                - containerPort: 80
-                  protocol: TCP
-                resources: {}
-                terminationMessagePath: /dev/termination-log
-                terminationMessagePolicy: File
-              - command:
-                - sleep
-                - infinity
-                image: busybox
-                imagePullPolicy: Always
-                name: sidecar
-                resources: {}
-                terminationMessagePath: /dev/termination-log
-                terminationMessagePolicy: File
-              dnsPolicy: ClusterFirst
-              restartPolicy: Always
-              schedulerName: default-scheduler
-              securityContext: {}
-              terminationGracePeriodSeconds: 30
-        status:
-          availableReplicas: 2
-          conditions:
-          - lastTransitionTime: [time]
-            lastUpdateTime: [time]
-            message: Deployment has minimum availability.
-            reason: MinimumReplicasAvailable
-            status: "True"
-            type: Available
-          - lastTransitionTime: [time]
-            lastUpdateTime: [time]
-            message: ReplicaSet "web-[hash]" has successfully progressed.
-            reason: NewReplicaSetAvailable
-            status: "True"
-            type: Progressing
-          observedGeneration: 1
-          readyReplicas: 2
-          replicas: 2
-          updatedReplicas: 2
-        "#);
+              progressDeadlineSeconds: 600
+              replicas: 2
+              revisionHistoryLimit: 10
+              selector:
+                matchLabels:
+                  app: web
+              strategy:
+                rollingUpdate:
+                  maxSurge: 25%
+                  maxUnavailable: 25%
+                type: RollingUpdate
+              template:
+                metadata:
+                  labels:
+                    app: web
+                spec:
+                  containers:
+                  - image: nginx:1.27
+                    imagePullPolicy: IfNotPresent
+                    name: web
+                    ports:
+                    - containerPort: 80
+                      protocol: TCP
+                    resources: {}
+                    terminationMessagePath: /dev/termination-log
+                    terminationMessagePolicy: File
+                  - command:
+                    - sleep
+                    - infinity
+                    image: busybox
+                    imagePullPolicy: Always
+                    name: sidecar
+                    resources: {}
+                    terminationMessagePath: /dev/termination-log
+                    terminationMessagePolicy: File
+                  dnsPolicy: ClusterFirst
+                  restartPolicy: Always
+                  schedulerName: default-scheduler
+                  securityContext: {}
+                  terminationGracePeriodSeconds: 30
+            status:
+              availableReplicas: 2
+              conditions:
+              - lastTransitionTime: [time]
+                lastUpdateTime: [time]
+                message: Deployment has minimum availability.
+                reason: MinimumReplicasAvailable
+                status: "True"
+                type: Available
+              - lastTransitionTime: [time]
+                lastUpdateTime: [time]
+                message: ReplicaSet "web-[hash]" has successfully progressed.
+                reason: NewReplicaSetAvailable
+                status: "True"
+                type: Progressing
+              observedGeneration: 1
+              readyReplicas: 2
+              replicas: 2
+              updatedReplicas: 2
+            "#);
     }
     });
     let d = c.get_json(&["deployment", "web"]);
