@@ -108,10 +108,19 @@ async fn discovery_finds_deployments_with_scale_subresource() {
 #[tokio::test]
 async fn aggregated_discovery_finds_deployments_with_scale_subresource() {
     let c = TestCluster::start();
-    let aggregated = Discovery::new(c.client().await)
-        .run_aggregated()
-        .await
-        .unwrap();
+    let client = c.client().await;
+    let groups = client.list_api_groups_aggregated().await.unwrap();
+    let apps = groups
+        .items
+        .iter()
+        .find(|g| g.metadata.as_ref().and_then(|m| m.name.as_deref()) == Some("apps"));
+    assert!(
+        apps.is_some_and(|g| !g.versions.is_empty()),
+        "GET /apis with Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList \
+         must list group apps with its versions; got {} groups",
+        groups.items.len()
+    );
+    let aggregated = Discovery::new(client).run_aggregated().await.unwrap();
     let (ar, caps) = aggregated
         .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
         .expect("Deployment via aggregated discovery");
@@ -349,6 +358,48 @@ async fn watch_sees_added_then_modified() {
         matches!(&ev, watcher::Event::Delete(cm) if cm.metadata.name.as_deref() == Some("watched")),
         "{ev:?}"
     );
+}
+
+/// A watch the server closes is resumed from the last resourceVersion: no event is lost and
+/// nothing is listed again.
+#[tokio::test]
+async fn watcher_resumes_after_the_server_closes_watches() {
+    let c = TestCluster::start_with_sandbox_flags(&["--drop-watches-after", "2"]);
+    let api: Api<ConfigMap> = Api::namespaced(c.client().await, c.namespace());
+    let mut stream = watcher(
+        api.clone(),
+        watcher::Config::default().labels("suite=resume"),
+    )
+    .boxed();
+    let next = async |stream: &mut futures::stream::BoxStream<'_, _>| {
+        tokio::time::timeout(WAIT, stream.try_next())
+            .await
+            .expect("a watcher event in time")
+            .unwrap()
+            .expect("the watcher stream never ends")
+    };
+    loop {
+        if let watcher::Event::InitDone = next(&mut stream).await {
+            break;
+        }
+    }
+    let wanted: Vec<String> = (1..=5).map(|i| format!("cm{i}")).collect();
+    for name in &wanted {
+        api.create(
+            &PostParams::default(),
+            &configmap(name, json!({"suite": "resume"}), json!({})),
+        )
+        .await
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    while seen.len() < wanted.len() {
+        match next(&mut stream).await {
+            watcher::Event::Apply(cm) => seen.push(cm.metadata.name.unwrap()),
+            other => panic!("expected only live changes after the resumed watches, got {other:?}"),
+        }
+    }
+    assert_eq!(seen, wanted);
 }
 
 #[tokio::test]

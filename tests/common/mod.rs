@@ -59,17 +59,22 @@ pub struct TestCluster {
 impl TestCluster {
     /// A cluster reporting the default Kubernetes version (1.33 for the sandbox).
     pub fn start() -> TestCluster {
-        TestCluster::start_inner(None)
+        TestCluster::start_inner(None, &[])
     }
 
     /// A cluster whose kubectl is `minor_version` (e.g. `"1.28"`): the sandbox reports that
     /// version so the gcloud dispatcher picks it; on a real cluster the versioned binary runs
     /// directly when installed.
     pub fn start_with_kube_version(version: &str) -> TestCluster {
-        TestCluster::start_inner(Some(version))
+        TestCluster::start_inner(Some(version), &[])
     }
 
-    fn start_inner(version: Option<&str>) -> TestCluster {
+    /// A cluster whose sandbox gets extra flags (fault injection); a real cluster ignores them.
+    pub fn start_with_sandbox_flags(flags: &[&str]) -> TestCluster {
+        TestCluster::start_inner(None, flags)
+    }
+
+    fn start_inner(version: Option<&str>, sandbox_flags: &[&str]) -> TestCluster {
         let work = tempfile::Builder::new()
             .prefix("kgo-test-")
             .tempdir()
@@ -94,7 +99,8 @@ impl TestCluster {
             }
             _ => {
                 let kubectl = find_kubectl();
-                let (child, kubeconfig, stderr_log) = spawn_sandbox(work.path(), version);
+                let (child, kubeconfig, stderr_log) =
+                    spawn_sandbox(work.path(), version, sandbox_flags);
                 (Backend::Sandbox { child, stderr_log }, kubeconfig, kubectl)
             }
         };
@@ -520,7 +526,7 @@ pub fn gitops_binary() -> PathBuf {
 
 /// Starts `kubectl-gitops sandbox` writing its kubeconfig under `dir`; returns the child, the
 /// kubeconfig path it announced and its stderr log.
-fn spawn_sandbox(dir: &Path, version: Option<&str>) -> (Child, PathBuf, PathBuf) {
+fn spawn_sandbox(dir: &Path, version: Option<&str>, flags: &[&str]) -> (Child, PathBuf, PathBuf) {
     let kubeconfig = dir.join("kubeconfig");
     let stderr_log = dir.join("sandbox.stderr");
     let mut cmd = Command::new(gitops_binary());
@@ -532,6 +538,7 @@ fn spawn_sandbox(dir: &Path, version: Option<&str>) -> (Child, PathBuf, PathBuf)
     if let Some(v) = version {
         cmd.arg("--kube-version").arg(v);
     }
+    cmd.args(flags);
     // The sandbox must not pick up the developer's environment either.
     cmd.env_remove("KUBECONFIG")
         .env_remove("KUBECTL_GITOPS_LOG")
