@@ -16,6 +16,7 @@ use super::controller;
 use super::defaults;
 use super::kinds::{KindInfo, builtin_kinds, kind_from_crd};
 use super::patch;
+use super::protobuf;
 use super::schema::TypeSchema;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::server::{
@@ -371,12 +372,21 @@ fn write_ctx<'a>(req: &ApiRequest, t: &'a Target, name: &str) -> Result<WriteCtx
 }
 
 fn decode_body(req: &ApiRequest) -> Result<Value, ApiError> {
-    if req.content_type.contains("protobuf") || req.content_type.contains("cbor") {
-        // Only JSON and YAML bodies are understood; typed client-go clients must be told to
-        // send JSON (`ContentType: application/json`).
+    if req.content_type == "application/vnd.kubernetes.protobuf" {
+        return protobuf::decode(&req.body).map_err(|e| ApiError {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            ..ApiError::bad_request(format!("cannot decode the protobuf body: {e}"))
+        });
+    }
+    if req.content_type.contains("cbor") {
         return Err(ApiError::unsupported_media_type(
             &req.content_type,
-            &["application/json", "application/yaml"],
+            &[
+                "application/json",
+                "application/yaml",
+                "application/vnd.kubernetes.protobuf",
+            ],
         ));
     }
     let value: Value = if req.content_type.contains("yaml") {

@@ -20,6 +20,7 @@ pub mod naming;
 pub mod openapi;
 pub mod openapi_v2;
 pub mod patch;
+pub mod protobuf;
 pub mod quantity;
 pub mod schema;
 pub mod selectors;
