@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use super::fieldset::{FieldPath, FieldSet, PathElement, list_item_element, path_string};
+use super::fieldset::{
+    FieldPath, FieldSet, PathElement, go_escape_html, list_item_element, path_string,
+};
 use super::patch::without_nulls;
 use super::schema::{ListType, MapKind, TypeSchema};
 
@@ -226,9 +228,11 @@ fn set_managed_fields(obj: &mut Value, managers: &Managers) {
         .entry("metadata")
         .or_insert_with(|| Value::Object(Map::new()));
     if let Some(meta) = meta.as_object_mut() {
-        meta.remove("managedFields");
         if encoded.as_array().is_some_and(|a| !a.is_empty()) {
+            // insert keeps an existing key in its place
             meta.insert("managedFields".into(), encoded);
+        } else {
+            meta.shift_remove("managedFields");
         }
     }
 }
@@ -247,7 +251,7 @@ fn without_server_metadata(v: &Value) -> Value {
     let mut out = v.clone();
     if let Some(meta) = out.get_mut("metadata").and_then(Value::as_object_mut) {
         for k in SERVER_METADATA {
-            meta.remove(*k);
+            meta.shift_remove(*k);
         }
     }
     out
@@ -321,7 +325,7 @@ fn reset_values(merged: &mut Value, live: Option<&Value>, ctx: &FieldManagerCont
                     m.insert(last.clone(), v.clone());
                 }
                 None => {
-                    m.remove(last);
+                    m.shift_remove(last);
                 }
             }
         }
@@ -480,7 +484,7 @@ fn merge(
             for (k, rv) in rm {
                 // an applied null owns the field but leaves no value, as the typed round trip
                 if rv.is_null() {
-                    out.remove(k);
+                    out.shift_remove(k);
                     continue;
                 }
                 let merged = match lm.get(k) {
@@ -525,10 +529,15 @@ fn merge_list(
             .map_err(|e| format!("{}: element {i}: {e}", path_string(path)))
     };
     let mut lhs_pes = Vec::with_capacity(la.len());
-    let mut lhs_obs: BTreeMap<PathElement, usize> = BTreeMap::new();
+    // live may hold duplicate keys (written by Updates); SMD merges none of them: the applied
+    // item replaces them all
+    let mut lhs_obs: BTreeMap<PathElement, Option<usize>> = BTreeMap::new();
     for (i, item) in la.iter().enumerate() {
         let pe = element(i, item)?;
-        lhs_obs.entry(pe.clone()).or_insert(i);
+        lhs_obs
+            .entry(pe.clone())
+            .and_modify(|seen| *seen = None)
+            .or_insert(Some(i));
         lhs_pes.push(pe);
     }
     let mut rhs_pes = Vec::with_capacity(ra.len());
@@ -574,8 +583,8 @@ fn merge_list(
             let pe = &lhs_pes[li];
             if *pe == rhs_pes[ri] {
                 merged_rhs.insert(pe.clone());
-                let l = lhs_obs.get(pe).map(|&i| &la[i]);
-                out.push(merge_item(pe, l, &ra[rhs_obs[pe]], names, path)?);
+                let l = lhs_obs.get(pe).copied().flatten().map(|i| &la[i]);
+                out.push(merge_item(pe, l, &ra[ri], names, path)?);
                 li += 1;
                 ri += 1;
                 next_shared = shared_iter.next();
@@ -600,7 +609,7 @@ fn merge_list(
         if ri < rhs_pes.len() {
             let pe = &rhs_pes[ri];
             merged_rhs.insert(pe.clone());
-            let l = lhs_obs.get(pe).map(|&i| &la[i]);
+            let l = lhs_obs.get(pe).copied().flatten().map(|i| &la[i]);
             out.push(merge_item(pe, l, &ra[ri], names, path)?);
             ri += 1;
             if next_shared.is_some_and(|n| n == pe) {
@@ -625,7 +634,7 @@ fn remove_items(
             for k in keys {
                 path.push(PathElement::Field(k.clone()));
                 if set.has(path) {
-                    m.remove(&k);
+                    m.shift_remove(&k);
                 } else if set.has_descendant(path)
                     && let Some(child) = m.get_mut(&k)
                 {
@@ -714,6 +723,19 @@ pub fn server_side_apply(
         ));
     }
     let mut managers = decode_managed(live);
+    if let Some(live) = live
+        && managers.is_empty()
+    {
+        // an object nobody tracks yet: its fields first become an Update of
+        // `before-first-apply`, so applying over them conflicts as upstream's
+        // skipNonAppliedManager makes it
+        let before = FieldManagerContext {
+            manager: BEFORE_FIRST_APPLY,
+            ..ctx.clone()
+        };
+        update_managers(&mut managers, None, live, &before);
+        managers.retain(|_, e| !e.set.is_empty());
+    }
     let live_obj = live
         .map(without_server_metadata)
         .unwrap_or_else(|| Value::Object(Map::new()));
@@ -758,11 +780,14 @@ pub fn server_side_apply(
 
     let compared = compare(&live_obj, &merged, schema).filtered(ctx);
     let changed = compared.modified.union(&compared.added);
-    let clashes: Vec<(ManagerKey, FieldSet)> = managers
+    let clashes: Vec<(ManagerKey, String, FieldSet)> = managers
         .iter()
         .filter(|(key, _)| **key != me)
-        .map(|(key, entry)| (key.clone(), entry.set.intersection(&changed)))
-        .filter(|(_, clash)| !clash.is_empty())
+        .map(|(key, entry)| {
+            let clash = entry.set.intersection(&changed);
+            (key.clone(), describe_manager(key, entry), clash)
+        })
+        .filter(|(_, _, clash)| !clash.is_empty())
         .collect();
     if !force && !clashes.is_empty() {
         // kubectl moving from client-side to server-side apply may take over what its
@@ -773,8 +798,7 @@ pub fn server_side_apply(
             .unwrap_or_default();
         let conflicts: Vec<Conflict> = clashes
             .iter()
-            .flat_map(|(key, clash)| {
-                let manager = describe_manager(key, &managers[key]);
+            .flat_map(|(_, manager, clash)| {
                 clash
                     .difference(&allowed)
                     .paths()
@@ -789,7 +813,7 @@ pub fn server_side_apply(
             return Err(ApplyError::Conflicts(conflicts));
         }
     }
-    for (key, clash) in &clashes {
+    for (key, _, clash) in &clashes {
         if let Some(entry) = managers.get_mut(key) {
             entry.set = entry.set.difference(clash);
         }
@@ -810,18 +834,28 @@ pub fn server_side_apply(
     }
     managers.retain(|_, e| !e.set.is_empty());
 
-    // keep the server-owned metadata of live (uid, resourceVersion...) in the result
+    // keep the server-owned metadata of live (uid, resourceVersion...) in the result, with
+    // metadata keys in live's order
     let mut result = merged;
     if let (Some(live), Some(meta)) = (
         live.and_then(|l| l.get("metadata"))
             .and_then(Value::as_object),
         result.get_mut("metadata").and_then(Value::as_object_mut),
     ) {
-        for k in SERVER_METADATA {
-            if let Some(v) = live.get(*k) {
-                meta.insert((*k).to_string(), v.clone());
+        let mut ordered = Map::new();
+        for (k, v) in live {
+            if SERVER_METADATA.contains(&k.as_str()) {
+                ordered.insert(k.clone(), v.clone());
+            } else if let Some(v) = meta.get(k) {
+                ordered.insert(k.clone(), v.clone());
             }
         }
+        for (k, v) in meta.iter() {
+            if !ordered.contains_key(k) && !live.contains_key(k) {
+                ordered.insert(k.clone(), v.clone());
+            }
+        }
+        *meta = ordered;
     }
     if ctx.manager == KUBECTL {
         sync_last_applied(&mut result, applied);
@@ -829,6 +863,9 @@ pub fn server_side_apply(
     set_managed_fields(&mut result, &managers);
     Ok(result)
 }
+
+/// The manager that owns the fields of an untracked object at its first apply.
+const BEFORE_FIRST_APPLY: &str = "before-first-apply";
 
 /// The manager name whose applies keep client-side apply's annotation in step.
 const KUBECTL: &str = "kubectl";
@@ -869,7 +906,7 @@ fn sync_last_applied(result: &mut Value, applied: &Value) {
         .pointer_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)
     {
-        a.remove(LAST_APPLIED);
+        a.shift_remove(LAST_APPLIED);
     }
     annotations.insert(LAST_APPLIED.into(), Value::String(go_json(&config)));
 }
@@ -891,14 +928,7 @@ fn go_json(v: &Value) -> String {
             other => other.clone(),
         }
     }
-    let text = sorted(v)
-        .to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029");
-    text + "\n"
+    go_escape_html(&sorted(v).to_string()) + "\n"
 }
 
 /// `obj` with the maps of `skeleton` it lacks added (recursively).
@@ -985,30 +1015,15 @@ fn cap_update_managers(managers: &mut Managers) {
     }
 }
 
-/// Whether a request's managedFields is the reset form `[{}]`.
-fn is_reset_managed_fields(obj: &Value) -> bool {
-    obj.pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.len() == 1 && a[0].as_object().is_some_and(Map::is_empty))
-}
-
-/// managedFields for an Update operation (POST, PUT, non-apply PATCH): the fields that changed
-/// between `old` (None on create) and `new` become `ctx.manager`'s and leave other managers.
-pub fn record_update(old: Option<&Value>, new: &mut Value, ctx: &FieldManagerContext<'_>) {
+/// The Update bookkeeping on decoded entries: fields that changed between `old` (None: the
+/// kind's empty object) and `new` leave every entry and join `ctx.manager`'s Update entry.
+fn update_managers(
+    managers: &mut Managers,
+    old: Option<&Value>,
+    new: &Value,
+    ctx: &FieldManagerContext<'_>,
+) {
     let schema = ctx.schema;
-    // which managedFields to start from, as upstream's decodeLiveOrNew
-    let mut managers = if ctx.subresource.is_some() {
-        decode_managed(old)
-    } else if is_reset_managed_fields(new) {
-        Managers::new()
-    } else {
-        let sent = decode_managed(Some(new));
-        if sent.is_empty() {
-            decode_managed(old)
-        } else {
-            sent
-        }
-    };
     // typed objects always carry their non-pointer structs (`status: {}`), so compare with
     // those filled in, as the API server's typed comparison does
     let skeleton = schema.empty_object();
@@ -1041,6 +1056,32 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, ctx: &FieldManagerCon
             },
         );
     }
+}
+
+/// Whether a request's managedFields is the reset form `[{}]`.
+fn is_reset_managed_fields(obj: &Value) -> bool {
+    obj.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.len() == 1 && a[0].as_object().is_some_and(Map::is_empty))
+}
+
+/// managedFields for an Update operation (POST, PUT, non-apply PATCH): the fields that changed
+/// between `old` (None on create) and `new` become `ctx.manager`'s and leave other managers.
+pub fn record_update(old: Option<&Value>, new: &mut Value, ctx: &FieldManagerContext<'_>) {
+    // which managedFields to start from, as upstream's decodeLiveOrNew
+    let mut managers = if ctx.subresource.is_some() {
+        decode_managed(old)
+    } else if is_reset_managed_fields(new) {
+        Managers::new()
+    } else {
+        let sent = decode_managed(Some(new));
+        if sent.is_empty() {
+            decode_managed(old)
+        } else {
+            sent
+        }
+    };
+    update_managers(&mut managers, old, new, ctx);
     managers.retain(|_, e| !e.set.is_empty());
     cap_update_managers(&mut managers);
     set_managed_fields(new, &managers);
@@ -1308,7 +1349,7 @@ mod tests {
         let mut cfg = deployment(2, "nginx");
         cfg["spec"]["template"]["spec"]["containers"] = json!([
             {"name": "b", "image": "b:2"}, {"name": "c", "image": "c:1"}]);
-        let out = apply_as(&s, Some(&live), &cfg, "kubectl", T1, false).unwrap();
+        let out = apply_as(&s, Some(&live), &cfg, "kubectl", T1, true).unwrap();
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"],
             json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:2", "tty": true},
@@ -1319,7 +1360,22 @@ mod tests {
     #[test]
     fn reapplying_the_same_config_changes_nothing() {
         let s = TypeSchema::for_kind("apps", "Deployment", None);
-        let live = apply_as(&s, None, &deployment(2, "nginx"), "kubectl", T1, false).unwrap();
+        let created = apply_as(&s, None, &deployment(2, "nginx"), "kubectl", T1, false).unwrap();
+        // as stored: server metadata in the API server's key order, defaults filled in
+        let mut live = created.clone();
+        let meta = live["metadata"].as_object().unwrap().clone();
+        let mut ordered = Map::new();
+        for (k, v) in meta {
+            ordered.insert(k.clone(), v);
+            if k == "namespace" {
+                ordered.insert("uid".into(), json!("u-1"));
+                ordered.insert("resourceVersion".into(), json!("7"));
+                ordered.insert("generation".into(), json!(1));
+                ordered.insert("creationTimestamp".into(), json!(T1));
+            }
+        }
+        live["metadata"] = Value::Object(ordered);
+        live["spec"]["strategy"] = json!({"type": "RollingUpdate"});
         let again = apply_as(
             &s,
             Some(&live),
@@ -1331,6 +1387,25 @@ mod tests {
         .unwrap();
         assert_eq!(again, live);
         assert_eq!(again.to_string(), live.to_string());
+    }
+
+    #[test]
+    fn patches_keep_key_order() {
+        let s = TypeSchema::for_kind("apps", "Deployment", None);
+        let live = deployment(2, "nginx");
+        let smp = crate::sandbox::patch::strategic_merge_patch(
+            &live,
+            &json!({"spec": {"replicas": 3}, "metadata": {"labels": {"app": null}}}),
+            &s,
+        )
+        .unwrap();
+        let keys: Vec<&String> = smp["spec"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["replicas", "selector", "template"]);
+        let mut edited = live.clone();
+        edited["spec"]["replicas"] = json!(3);
+        record_update(Some(&live), &mut edited, &ctx(&s, "k", T1, None));
+        let keys: Vec<&String> = edited["metadata"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["name", "namespace", "labels", "managedFields"]);
     }
 
     #[test]
@@ -1708,5 +1783,54 @@ mod tests {
         assert_eq!(ancient["time"], "2026-01-01T00:00:02Z");
         assert!(entry(&obj, "m00", "Update").is_none());
         assert!(entry(&obj, "m11", "Update").is_some());
+    }
+
+    #[test]
+    fn applied_item_replaces_duplicated_live_items() {
+        let s = TypeSchema::for_kind("apps", "Deployment", None);
+        let mut live = deployment(1, "nginx");
+        live["spec"]["template"]["spec"]["containers"][0]["env"] = json!([{"name": "A", "value": "1"}, {"name": "B", "value": "x"}, {"name": "A", "value": "2"}]);
+        let mut cfg = deployment(1, "nginx");
+        cfg["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "A", "value": "3"}]);
+        let out = apply_as(&s, Some(&live), &cfg, "kubectl", T1, true).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["env"],
+            json!([{"name": "A", "value": "3"}, {"name": "B", "value": "x"}])
+        );
+    }
+
+    #[test]
+    fn applying_over_an_untracked_object_conflicts_with_before_first_apply() {
+        let s = TypeSchema::for_kind("apps", "Deployment", None);
+        let live = deployment(2, "nginx");
+        let err = apply_as(
+            &s,
+            Some(&live),
+            &deployment(3, "nginx"),
+            "kubectl",
+            T1,
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ApplyError::Conflicts(vec![Conflict {
+                manager: r#""before-first-apply" using apps/v1"#.into(),
+                field: ".spec.replicas".into()
+            }])
+        );
+        let out = apply_as(
+            &s,
+            Some(&live),
+            &deployment(2, "nginx"),
+            "kubectl",
+            T1,
+            false,
+        )
+        .unwrap();
+        let before = entry(&out, "before-first-apply", "Update").unwrap();
+        assert!(before["fieldsV1"].pointer("/f:spec/f:replicas").is_some());
+        assert!(entry(&out, "kubectl", "Apply").is_some());
     }
 }

@@ -47,7 +47,7 @@ fn merge_patch_value(target: Option<&Value>, patch: &Value) -> Value {
             let mut out = t.clone();
             for (k, pv) in pm {
                 if pv.is_null() {
-                    out.remove(k);
+                    out.shift_remove(k);
                 } else {
                     let merged = merge_patch_value(out.get(k).filter(|v| !v.is_null()), pv);
                     out.insert(k.clone(), merged);
@@ -176,7 +176,7 @@ fn container_add(con: &mut Value, key: &str, val: Value) -> Result<(), String> {
 fn container_remove(con: &mut Value, key: &str) -> Result<Value, String> {
     match con {
         Value::Object(m) => m
-            .remove(key)
+            .shift_remove(key)
             .ok_or_else(|| format!("Unable to remove nonexistent key: {key}: missing value")),
         Value::Array(a) => {
             let i = array_index(key, a.len())?;
@@ -398,7 +398,7 @@ fn merge_map(
             )),
         };
     }
-    if let Some(retain) = patch.remove(RETAIN_KEYS) {
+    if let Some(retain) = patch.shift_remove(RETAIN_KEYS) {
         let bad = || PatchError("invalid patch format of retainKeys".into());
         let Value::Array(keys) = &retain else {
             return Err(bad());
@@ -420,7 +420,7 @@ fn merge_map(
         .collect();
     for key in directive_keys {
         let field = &key[DELETE_FROM_PRIMITIVE_LIST.len()..];
-        let Some(Value::Array(remove)) = patch.remove(&key) else {
+        let Some(Value::Array(remove)) = patch.shift_remove(&key) else {
             return err(format!("invalid type for {key}: expected a list"));
         };
         if let Some(Value::Array(list)) = original.get_mut(field) {
@@ -434,14 +434,14 @@ fn merge_map(
         .collect();
     for key in order_keys {
         let field = key[SET_ELEMENT_ORDER.len()..].to_string();
-        let Some(Value::Array(order)) = patch.remove(&key) else {
+        let Some(Value::Array(order)) = patch.shift_remove(&key) else {
             return err(format!("invalid type for {key}: expected a list"));
         };
         names.push(field.clone());
         let strategy = patch_strategy(schema, names);
         let merge_key = strategy.as_ref().and_then(|s| s.merge_key.clone());
         let original_list = original.get(&field).and_then(Value::as_array).cloned();
-        let patch_list = patch.remove(&field);
+        let patch_list = patch.shift_remove(&field);
         let merged = match (&original_list, &patch_list) {
             (Some(o), None) => o.clone(),
             (None, Some(Value::Array(p))) => strip_directives_list(p),
@@ -475,14 +475,20 @@ fn merge_map(
     }
     for (k, pv) in patch {
         if pv.is_null() {
-            original.remove(&k);
+            original.shift_remove(&k);
             continue;
         }
         names.push(k.clone());
-        let merged = merge_value(original.remove(&k), &pv, schema, names);
+        let merged = merge_value(original.get(&k).cloned(), &pv, schema, names);
         names.pop();
-        if let Some(v) = merged? {
-            original.insert(k, v);
+        // insert keeps an existing key in its place
+        match merged? {
+            Some(v) => {
+                original.insert(k, v);
+            }
+            None => {
+                original.shift_remove(&k);
+            }
         }
     }
     Ok(Some(original))

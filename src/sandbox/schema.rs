@@ -329,7 +329,7 @@ fn apply_rules(root: &mut Node, prefix: &str, rules: &[(&str, Rule)]) {
                 }
                 if !matches!(rule, Rule::MapList(_)) {
                     node.patch = Some(PatchStrategy {
-                        merge_key: Some(keys[0].to_string()),
+                        merge_key: keys.first().map(|k| k.to_string()),
                         merge: true,
                         retain_keys: matches!(rule, Rule::MergeRetainList(_)),
                     });
