@@ -395,6 +395,36 @@ pub fn apply_defaults(
             ensure_obj(ensure_obj(root, "status", TOP), "loadBalancer", &[]);
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => default_crd(root),
+        // SetDefaults_PriorityClass (scheduling/v1).
+        ("scheduling.k8s.io", "PriorityClass") => {
+            let order = &[
+                "apiVersion",
+                "kind",
+                "metadata",
+                "value",
+                "globalDefault",
+                "description",
+                "preemptionPolicy",
+            ];
+            default_str(root, order, "preemptionPolicy", "PreemptLowerPriority");
+        }
+        // SetDefaults_StorageClass (storage/v1).
+        ("storage.k8s.io", "StorageClass") => {
+            let order = &[
+                "apiVersion",
+                "kind",
+                "metadata",
+                "provisioner",
+                "parameters",
+                "reclaimPolicy",
+                "mountOptions",
+                "allowVolumeExpansion",
+                "volumeBindingMode",
+                "allowedTopologies",
+            ];
+            default_str(root, order, "reclaimPolicy", "Delete");
+            default_str(root, order, "volumeBindingMode", "Immediate");
+        }
         _ => {}
     }
     if kind.group.is_empty() || !kind.group.contains('.') || kind.group.ends_with(".k8s.io") {
@@ -1253,6 +1283,9 @@ fn default_service(
         );
     }
 
+    if let Some(old_spec) = old_spec {
+        drop_type_dependent_fields(spec, old_spec);
+    }
     if svc_type != "ExternalName" {
         allocate_cluster_ip(spec, old_spec, ips);
         let needs_node_ports = svc_type == "NodePort"
@@ -1266,7 +1299,85 @@ fn default_service(
         }
     }
     let status = ensure_obj(root, "status", TOP);
+    if svc_type != "LoadBalancer" {
+        // The load-balancer status no longer applies once the type changed.
+        status.insert("loadBalancer".into(), json!({}));
+    }
     ensure_obj(status, "loadBalancer", &["loadBalancer", "conditions"]);
+}
+
+/// `dropTypeDependentFields` (pkg/registry/core/service/storage): on a type change, values
+/// the server allocated or defaulted for the old type are wiped when the update left them as
+/// they were, so that they are released or re-defaulted instead of failing validation.
+fn drop_type_dependent_fields(spec: &mut Map<String, Value>, old: &Value) {
+    let kind_of = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .unwrap_or("ClusterIP")
+            .to_string()
+    };
+    let old_type = kind_of(old.get("type"));
+    let new_type = kind_of(spec.get("type"));
+    let same = |spec: &Map<String, Value>, key: &str| spec.get(key) == old.get(key);
+    let needs_node_port = |t: &str, alloc: Option<&Value>| {
+        t == "NodePort" || (t == "LoadBalancer" && alloc.and_then(Value::as_bool) != Some(false))
+    };
+    if old_type != "ExternalName" && new_type == "ExternalName" {
+        if same(spec, "clusterIP") && same(spec, "clusterIPs") {
+            spec.remove("clusterIP");
+            spec.remove("clusterIPs");
+        }
+        for key in ["ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"] {
+            if same(spec, key) {
+                spec.remove(key);
+            }
+        }
+    }
+    let old_needs = needs_node_port(&old_type, old.get("allocateLoadBalancerNodePorts"));
+    let new_needs = needs_node_port(&new_type, spec.get("allocateLoadBalancerNodePorts"));
+    let node_ports = |ports: Option<&Value>| -> Vec<Option<Value>> {
+        ports
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|p| p.get("nodePort").cloned())
+            .collect()
+    };
+    if old_needs && !new_needs && node_ports(spec.get("ports")) == node_ports(old.get("ports")) {
+        for p in objects_mut(spec, "ports") {
+            p.remove("nodePort");
+        }
+    }
+    let local = |t: &str, etp: Option<&Value>| {
+        t == "LoadBalancer" && etp.and_then(Value::as_str) == Some("Local")
+    };
+    if local(&old_type, old.get("externalTrafficPolicy"))
+        && !local(&new_type, spec.get("externalTrafficPolicy"))
+        && same(spec, "healthCheckNodePort")
+    {
+        spec.remove("healthCheckNodePort");
+    }
+    if old_type == "LoadBalancer" && new_type != "LoadBalancer" {
+        for key in ["allocateLoadBalancerNodePorts", "loadBalancerClass"] {
+            if same(spec, key) {
+                spec.remove(key);
+            }
+        }
+    }
+    let accessible = |t: &str, s: Option<&Value>| {
+        let external_ips = s
+            .and_then(|s| s.get("externalIPs"))
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        t == "LoadBalancer" || t == "NodePort" || (t == "ClusterIP" && external_ips)
+    };
+    let spec_value = Value::Object(spec.clone());
+    if accessible(&old_type, Some(old))
+        && !accessible(&new_type, Some(&spec_value))
+        && same(spec, "externalTrafficPolicy")
+    {
+        spec.remove("externalTrafficPolicy");
+    }
 }
 
 /// clusterIP/clusterIPs/ipFamilies/ipFamilyPolicy on a single-stack IPv4 cluster
@@ -2020,6 +2131,33 @@ mod tests {
         assert_eq!(second["spec"]["ports"][0]["nodePort"], 30080);
     }
 
+    // A GitOps change of a Service from NodePort back to ClusterIP: the allocated node port
+    // and the defaulted externalTrafficPolicy go away (dropTypeDependentFields).
+    #[test]
+    fn service_type_change_drops_allocated_values() {
+        let k = kind("Service");
+        let mut ips = Seq(0, 0);
+        let mut node_port = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+        apply_defaults(&k, &mut node_port, None, &mut ips);
+        assert_eq!(node_port["spec"]["ports"][0]["nodePort"], 30080);
+        let mut back = node_port.clone();
+        back["spec"]["type"] = json!("ClusterIP");
+        apply_defaults(&k, &mut back, Some(&node_port), &mut ips);
+        assert!(
+            back["spec"]["ports"][0].get("nodePort").is_none(),
+            "{back:#}"
+        );
+        assert!(back["spec"].get("externalTrafficPolicy").is_none());
+        assert_eq!(back["spec"]["clusterIP"], node_port["spec"]["clusterIP"]);
+        let mut external = node_port.clone();
+        external["spec"]["type"] = json!("ExternalName");
+        external["spec"]["externalName"] = json!("db.example.com");
+        apply_defaults(&k, &mut external, Some(&node_port), &mut ips);
+        assert!(external["spec"].get("clusterIP").is_none(), "{external:#}");
+        assert!(external["spec"].get("ipFamilies").is_none());
+        assert!(external["spec"].get("internalTrafficPolicy").is_none());
+    }
+
     #[test]
     fn headless_and_external_name_services() {
         let headless = defaulted(
@@ -2184,6 +2322,28 @@ mod tests {
         );
         assert_json(&np["spec"]["policyTypes"], &json!(["Ingress", "Egress"]));
         assert_eq!(np["spec"]["egress"][0]["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn storage_and_priority_classes() {
+        let sc = defaulted(
+            "StorageClass",
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": "fast"}, "provisioner": "example.com/fast",
+                "allowVolumeExpansion": true}),
+        );
+        assert_json(
+            &sc,
+            &json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": "fast"}, "provisioner": "example.com/fast",
+                "reclaimPolicy": "Delete", "allowVolumeExpansion": true,
+                "volumeBindingMode": "Immediate"}),
+        );
+        let pc = defaulted(
+            "PriorityClass",
+            json!({"metadata": {"name": "high"}, "value": 1000}),
+        );
+        assert_eq!(pc["preemptionPolicy"], "PreemptLowerPriority");
     }
 
     #[test]

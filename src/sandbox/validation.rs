@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::kinds::KindInfo;
 
@@ -499,7 +499,7 @@ fn validate_meta(kind: &KindInfo, obj: &Value, errs: &mut Errors) {
             errs.push(
                 "FieldValueTooLong",
                 "metadata.annotations",
-                format!("Too long: must have at most {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"),
+                format!("Too long: may not be more than {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"),
             );
         }
     }
@@ -1252,118 +1252,11 @@ pub fn unknown_fields(kind: &KindInfo, obj: &Value) -> Vec<String> {
 }
 
 /// `obj` deserialized into `T` and serialized back; `None` when it does not fit the type (a
-/// type error, which the decoder reports, not an unknown field).
-///
-/// Partial objects (apply configurations, patches) may lack fields the typed structs require;
-/// those are filled with placeholders first, one missing field at a time, so that the unknown
-/// fields of the rest are still found. Placeholders never show: only keys of `obj` are compared.
+/// type error, which the decoder reports, not an unknown field). k8s-openapi's deserializers
+/// default missing required fields, so partial objects (apply configurations) fit too.
 fn round_trip<T: DeserializeOwned + Serialize>(obj: &Value) -> Option<Value> {
-    const MAX_REPAIRS: usize = 64;
-    let mut work = obj.clone();
-    for _ in 0..MAX_REPAIRS {
-        let err = match serde_json::from_value::<T>(work.clone()) {
-            Ok(typed) => return serde_json::to_value(typed).ok(),
-            Err(e) => e.to_string(),
-        };
-        let field = missing_field(&err)?.to_string();
-        if !fill_missing::<T>(&mut work, &field, &err) {
-            return None;
-        }
-    }
-    None
-}
-
-/// The field of a serde "missing field `x`" error.
-fn missing_field(err: &str) -> Option<&str> {
-    let rest = err.strip_prefix("missing field `")?;
-    rest.split('`').next()
-}
-
-/// A placeholder string no real object holds, so that type errors about it are recognizable.
-const PLACEHOLDER: &str = "\u{1}kubectl-gitops-placeholder";
-
-/// One step of a JSON path.
-#[derive(Clone)]
-enum Step {
-    Key(String),
-    Index(usize),
-}
-
-fn node_mut<'a>(root: &'a mut Value, path: &[Step]) -> Option<&'a mut Value> {
-    let mut cur = root;
-    for step in path {
-        cur = match step {
-            Step::Key(k) => cur.get_mut(k.as_str())?,
-            Step::Index(i) => cur.get_mut(*i)?,
-        };
-    }
-    Some(cur)
-}
-
-/// Paths of the object nodes lacking `field`, in document order (the order serde visits).
-fn nodes_lacking(v: &Value, field: &str, path: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
-    match v {
-        Value::Object(m) => {
-            if !m.contains_key(field) {
-                out.push(path.clone());
-            }
-            for (k, child) in m {
-                path.push(Step::Key(k.clone()));
-                nodes_lacking(child, field, path, out);
-                path.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                path.push(Step::Index(i));
-                nodes_lacking(child, field, path, out);
-                path.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Finds the node whose missing `field` serde reports (the first one where a placeholder
-/// changes the error) and leaves a placeholder of an accepted type there.
-fn fill_missing<T: DeserializeOwned>(work: &mut Value, field: &str, err: &str) -> bool {
-    let mut candidates = Vec::new();
-    nodes_lacking(work, field, &mut Vec::new(), &mut candidates);
-    let placeholders = [
-        (Value::String(PLACEHOLDER.into()), "invalid type: string"),
-        (json!(0), "invalid type: integer `0`"),
-        (json!({}), "invalid type: map"),
-        (json!([]), "invalid type: sequence"),
-        (json!(false), "invalid type: boolean `false`"),
-    ];
-    for path in candidates {
-        for (i, (value, rejected)) in placeholders.iter().enumerate() {
-            let Some(Value::Object(node)) = node_mut(work, &path) else {
-                break;
-            };
-            node.insert(field.to_string(), value.clone());
-            let next = match serde_json::from_value::<T>(work.clone()) {
-                Ok(_) => return true,
-                Err(e) => e.to_string(),
-            };
-            if i == 0 && next == err {
-                // Not this node: serde still misses the field elsewhere.
-                if let Some(Value::Object(node)) = node_mut(work, &path) {
-                    node.remove(field);
-                }
-                break;
-            }
-            let refused = next.starts_with(rejected)
-                && (i != 0 || next.contains("kubectl-gitops-placeholder"));
-            if !refused {
-                return true;
-            }
-            if i + 1 == placeholders.len() {
-                return false;
-            }
-        }
-    }
-    false
+    let typed: T = serde_json::from_value(obj.clone()).ok()?;
+    serde_json::to_value(typed).ok()
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -1463,6 +1356,227 @@ fn walk_schema(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>)
             if let Some(item_schema) = schema.get("items") {
                 for (i, v) in items.iter().enumerate() {
                     walk_schema(item_schema, v, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Custom resources against their schema
+
+/// Errors of a custom resource against its CRD version's `openAPIV3Schema`: types, required
+/// fields, enums, numeric bounds, string lengths and item counts, with the messages of
+/// kube-openapi's validator as the API server reports them
+/// (`spec.size: Invalid value: "string": spec.size in body must be of type integer: "string"`).
+/// `metadata`, `apiVersion` and `kind` are left to [`validate`].
+pub fn validate_with_schema(schema: &Value, obj: &Value) -> Vec<FieldError> {
+    let mut errs = Errors::default();
+    if let Some(map) = obj.as_object() {
+        let mut required_missing = Vec::new();
+        for key in required_of(schema) {
+            if !map.contains_key(key) && !matches!(key, "apiVersion" | "kind" | "metadata") {
+                required_missing.push(key.to_string());
+            }
+        }
+        for key in required_missing {
+            errs.required(&key, "");
+        }
+        for (k, v) in map {
+            if matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                continue;
+            }
+            if let Some(sub) = schema.get("properties").and_then(|p| p.get(k)) {
+                check_schema(sub, v, k, &mut errs);
+            }
+        }
+    }
+    errs.0
+}
+
+fn required_of(schema: &Value) -> impl Iterator<Item = &str> {
+    schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+/// The JSON type name kube-openapi reports for a value.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn check_schema(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
+    // Nulls of non-nullable fields are pruned before validation; nullable ones are valid.
+    if v.is_null() {
+        return;
+    }
+    if schema
+        .get("x-kubernetes-int-or-string")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        if !(v.is_string() || v.is_i64() || v.is_u64()) {
+            errs.invalid(
+                path,
+                &go_quote(json_type(v)),
+                &format!(
+                    "{path} in body must be of type integer,string: {}",
+                    go_quote(json_type(v))
+                ),
+            );
+        }
+        return;
+    }
+    if let Some(want) = schema.get("type").and_then(Value::as_str) {
+        let got = json_type(v);
+        let ok = got == want || (want == "number" && got == "integer");
+        if !ok {
+            errs.invalid(
+                path,
+                &go_quote(got),
+                &format!("{path} in body must be of type {want}: {}", go_quote(got)),
+            );
+            check_enum(schema, v, path, errs);
+            return;
+        }
+    }
+    check_enum(schema, v, path, errs);
+    check_bounds(schema, v, path, errs);
+}
+
+/// `enum`: the supported values are quoted as text, numbers too (`"1", "2"`).
+fn check_enum(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !options.contains(v)
+    {
+        let list: Vec<String> = options
+            .iter()
+            .map(|o| match o {
+                Value::String(s) => go_quote(s),
+                other => go_quote(&other.to_string()),
+            })
+            .collect();
+        errs.push(
+            "FieldValueNotSupported",
+            path,
+            format!(
+                "Unsupported value: {}: supported values: {}",
+                go_value(v),
+                list.join(", ")
+            ),
+        );
+    }
+}
+
+/// Numeric bounds, string lengths, item counts, then the children.
+fn check_bounds(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
+    if let Some(n) = v.as_f64() {
+        let shown = go_value(v);
+        if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
+            let exclusive = schema.get("exclusiveMinimum").and_then(Value::as_bool) == Some(true);
+            if n < min || (exclusive && n == min) {
+                let rel = if exclusive {
+                    "greater than"
+                } else {
+                    "greater than or equal to"
+                };
+                errs.invalid(
+                    path,
+                    &shown,
+                    &format!("{path} in body should be {rel} {}", schema["minimum"]),
+                );
+            }
+        }
+        if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
+            let exclusive = schema.get("exclusiveMaximum").and_then(Value::as_bool) == Some(true);
+            if n > max || (exclusive && n == max) {
+                let rel = if exclusive {
+                    "less than"
+                } else {
+                    "less than or equal to"
+                };
+                errs.invalid(
+                    path,
+                    &shown,
+                    &format!("{path} in body should be {rel} {}", schema["maximum"]),
+                );
+            }
+        }
+    }
+    match v {
+        Value::String(text) => {
+            let len = text.chars().count() as u64;
+            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+                && len > max
+            {
+                errs.push(
+                    "FieldValueTooLong",
+                    path,
+                    format!("Too long: may not be more than {max} bytes"),
+                );
+            }
+            if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+                && len < min
+            {
+                errs.invalid(
+                    path,
+                    &go_quote(text),
+                    &format!("{path} in body should be at least {min} chars long"),
+                );
+            }
+        }
+        Value::Array(items) => {
+            let n = items.len() as u64;
+            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
+                && n > max
+            {
+                errs.push(
+                    "FieldValueTooMany",
+                    path,
+                    format!("Too many: {n}: must have at most {max} items"),
+                );
+            }
+            if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+                && n < min
+            {
+                errs.invalid(
+                    path,
+                    &n.to_string(),
+                    &format!("{path} in body should have at least {min} items"),
+                );
+            }
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    check_schema(item_schema, item, &format!("{path}[{i}]"), errs);
+                }
+            }
+        }
+        Value::Object(map) => {
+            for key in required_of(schema) {
+                if !map.contains_key(key) {
+                    errs.required(&join(path, key), "");
+                }
+            }
+            let props = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (k, child) in map {
+                let child_path = join(path, k);
+                match (props.and_then(|p| p.get(k)), additional) {
+                    (Some(sub), _) => check_schema(sub, child, &child_path, errs),
+                    (None, Some(add)) => check_schema(add, child, &child_path, errs),
+                    _ => {}
                 }
             }
         }
@@ -1958,6 +2072,65 @@ mod tests {
         for (k, obj) in cases {
             assert_eq!(unknown_fields(&kind(k), &obj), Vec::<String>::new(), "{k}");
         }
+    }
+
+    // Messages as a 1.33 server gives them for a custom resource, e.g. (kube-openapi
+    // validate/errors.go) `spec.size in body must be of type integer: "string"`.
+    #[test]
+    fn custom_resources_against_their_schema() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+            "required": ["size"],
+            "properties": {
+                "size": {"type": "integer", "minimum": 0, "maximum": 10},
+                "color": {"type": "string", "enum": ["red", "blue"]},
+                "name": {"type": "string", "maxLength": 5},
+                "port": {"x-kubernetes-int-or-string": true},
+                "tags": {"type": "array", "maxItems": 1, "items": {"type": "string"}}}}}});
+        let check = |spec: Value| -> Vec<String> {
+            validate_with_schema(
+                &schema,
+                &json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"name": "w"}, "spec": spec}),
+            )
+            .iter()
+            .map(FieldError::to_line)
+            .collect()
+        };
+        assert!(
+            check(json!({"size": 3, "color": "red", "port": "http", "tags": ["a"]})).is_empty()
+        );
+        assert_eq!(
+            check(json!({"size": "three"})),
+            [
+                r#"spec.size: Invalid value: "string": spec.size in body must be of type integer: "string""#
+            ]
+        );
+        assert_eq!(
+            check(json!({"color": "red"})),
+            ["spec.size: Required value"]
+        );
+        let enum_schema = json!({"properties": {"n": {"type": "integer", "enum": [1, 2]}}});
+        let lines: Vec<String> = validate_with_schema(&enum_schema, &json!({"n": "x"}))
+            .iter()
+            .map(FieldError::to_line)
+            .collect();
+        // apiextensions-apiserver validation_test.go ("enum").
+        assert_eq!(
+            lines,
+            [
+                r#"n: Invalid value: "string": n in body must be of type integer: "string""#,
+                r#"n: Unsupported value: "x": supported values: "1", "2""#
+            ]
+        );
+        assert_eq!(
+            check(json!({"size": 11, "color": "green", "name": "toolong", "tags": ["a", "b"]})),
+            [
+                "spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10",
+                r#"spec.color: Unsupported value: "green": supported values: "red", "blue""#,
+                "spec.name: Too long: may not be more than 5 bytes",
+                "spec.tags: Too many: 2: must have at most 1 items"
+            ]
+        );
     }
 
     #[test]
