@@ -31,6 +31,7 @@ macro_rules! scenarios {
 scenarios!(
     deployment_and_service_defaults,
     apply_records_managed_fields,
+    client_side_apply_then_server_side,
     diff_server_side_exit_codes,
     scale_then_apply_conflicts_until_forced,
     patch_merge_strategic_json,
@@ -371,6 +372,82 @@ fn apply_records_managed_fields(c: &TestCluster) {
     assert_eq!(
         d["metadata"]["generation"], 2,
         "only the container removal touched spec"
+    );
+}
+
+/// Client-side `apply` keeps the last-applied annotation and merges three ways; a later
+/// `apply --server-side` takes the fields over without conflicts (kubectl migrates the
+/// managedFields first) and the server keeps the annotation in step.
+fn client_side_apply_then_server_side(c: &TestCluster) {
+    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &configmap("csa", &[("a", "1"), ("b", "2")]),
+    )
+    .success()
+    .stdout_has("configmap/csa created");
+    let cm = c.get_json(&["configmap", "csa"]);
+    let last: Value = serde_json::from_str(
+        cm["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(last["data"], json!({"a": "1", "b": "2"}), "{cm:#}");
+    let entries = managed_fields_of(c, &["configmap", "csa"]);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["manager"] == "kubectl-client-side-apply" && e["operation"] == "Update"),
+        "{entries:#?}"
+    );
+
+    // Dropping b from the manifest deletes it; c is added.
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &configmap("csa", &[("a", "1"), ("c", "3")]),
+    )
+    .success()
+    .stdout_has("configmap/csa configured");
+    assert_eq!(
+        c.get_json(&["configmap", "csa"])["data"],
+        json!({"a": "1", "c": "3"})
+    );
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &configmap("csa", &[("a", "1"), ("c", "3")]),
+    )
+    .success()
+    .stdout_has("configmap/csa unchanged");
+
+    c.apply(&configmap("csa", &[("a", "9"), ("c", "3")]))
+        .success()
+        .stdout_has("configmap/csa serverside-applied");
+    let cm = c.get_json(&["configmap", "csa"]);
+    assert_eq!(cm["data"], json!({"a": "9", "c": "3"}));
+    let last: Value = serde_json::from_str(
+        cm["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        last["data"],
+        json!({"a": "9", "c": "3"}),
+        "the annotation follows server-side apply"
+    );
+    let entries = managed_fields_of(c, &["configmap", "csa"]);
+    let apply = entries
+        .iter()
+        .find(|e| e["manager"] == "kubectl" && e["operation"] == "Apply")
+        .unwrap_or_else(|| panic!("{entries:#?}"));
+    assert_eq!(apply["fieldsV1"]["f:data"]["f:a"], json!({}), "{apply:#}");
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["manager"] == "kubectl-client-side-apply"
+                && e["fieldsV1"]["f:data"].get("f:a").is_some()),
+        "kubectl moved the client-side fields to its Apply entry: {entries:#?}"
     );
 }
 
