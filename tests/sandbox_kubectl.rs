@@ -48,6 +48,7 @@ scenarios!(
     edit_with_editor_script,
     get_yaml_round_trips_with_optimistic_concurrency,
     rollout_status_follows_spec,
+    applyset_prune,
 );
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -110,6 +111,22 @@ fn managed_fields_of(c: &TestCluster, what: &[&str]) -> Vec<Value> {
     args.extend_from_slice(what);
     args.extend_from_slice(&["-o", "json", "--show-managed-fields"]);
     managed_fields(&c.kubectl(&args).success().json())
+}
+
+/// `KUBECTL_APPLYSET=true kubectl apply --server-side --applyset=configmap/gitops-set --prune` of `docs`.
+fn apply_set(c: &TestCluster, docs: &[String]) -> KubectlOutput {
+    c.kubectl_stdin_env(
+        &[
+            "apply",
+            "--server-side",
+            "--applyset=configmap/gitops-set",
+            "--prune",
+            "-f",
+            "-",
+        ],
+        &docs.join("---\n"),
+        &[("KUBECTL_APPLYSET", "true")],
+    )
 }
 
 /// `kubectl patch <kind> <name> --type <patch_type> -p <body>` in the test namespace.
@@ -1457,4 +1474,56 @@ fn dispatcher_runs_kubectl_1_33_by_default() {
         assert_eq!(v["clientVersion"]["minor"], "33", "{v:#}");
         assert_server_minor(&v, "33");
     }
+}
+
+/// kubectl's ApplySet (KEP-3659) against the server: a labelled parent, labelled members, and
+/// pruning of members that left the set.
+fn applyset_prune(c: &TestCluster) {
+    let set = |docs: &[String]| apply_set(c, docs);
+    let a = configmap("member-a", &[("k", "a")]);
+    let b = configmap("member-b", &[("k", "b")]);
+    set(&[a.clone(), b.clone(), deployment(1)])
+        .success()
+        .stdout_has("configmap/member-b serverside-applied");
+    let parent = c.get_json(&["configmap", "gitops-set"]);
+    let id = parent["metadata"]["labels"]["applyset.kubernetes.io/id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("parent has no applyset id label: {parent:#}"))
+        .to_string();
+    assert!(id.starts_with("applyset-") && id.ends_with("-v1"), "{id}");
+    let annotations = &parent["metadata"]["annotations"];
+    assert!(
+        annotations["applyset.kubernetes.io/tooling"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("kubectl/v1.")),
+        "{parent:#}"
+    );
+    // kubectl 1.28 records resources, newer kubectl records kinds.
+    assert!(
+        annotations["applyset.kubernetes.io/contains-group-kinds"] == "ConfigMap,Deployment.apps"
+            || annotations["applyset.kubernetes.io/contains-group-resources"]
+                == "configmaps,deployments.apps",
+        "{parent:#}"
+    );
+    for what in [
+        ["configmap", "member-a"],
+        ["configmap", "member-b"],
+        ["deployment", "web"],
+    ] {
+        let obj = c.get_json(&what);
+        assert_eq!(
+            obj["metadata"]["labels"]["applyset.kubernetes.io/part-of"],
+            id.as_str(),
+            "{obj:#}"
+        );
+    }
+
+    set(&[a, deployment(1)])
+        .success()
+        .stdout_has("configmap/member-b pruned");
+    c.kubectl(&["get", "configmap", "member-b"])
+        .code_is(1)
+        .stderr_has(r#"configmaps "member-b" not found"#);
+    c.kubectl(&["get", "configmap", "member-a"]).success();
+    c.kubectl(&["get", "deployment", "web"]).success();
 }

@@ -201,6 +201,16 @@ impl TestCluster {
         self.run(self.namespaced(args), Some(input), &[])
     }
 
+    /// Runs kubectl in the test namespace with `input` on stdin and extra environment variables.
+    pub fn kubectl_stdin_env(
+        &self,
+        args: &[&str],
+        input: &str,
+        env: &[(&str, &str)],
+    ) -> KubectlOutput {
+        self.run(self.namespaced(args), Some(input), env)
+    }
+
     /// Runs kubectl in the test namespace with extra environment variables.
     pub fn kubectl_env(&self, args: &[&str], env: &[(&str, &str)]) -> KubectlOutput {
         self.run(self.namespaced(args), None, env)
