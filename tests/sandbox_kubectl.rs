@@ -966,6 +966,29 @@ fn delete_removes_objects(c: &TestCluster) {
         .stdout
         .lines()
         .for_each(|l| assert_ne!(l, "deployment.apps/web"));
+
+    // A namespace goes with its contents; `delete` waits until it is gone.
+    let ns = c.unique_name("kgo-e2e-del-");
+    c.track_cluster_scoped("namespace", &ns);
+    c.kubectl_raw_stdin(
+        &["create", "-f", "-"],
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"),
+    )
+    .success();
+    c.kubectl_raw_stdin(
+        &["-n", &ns, "create", "-f", "-"],
+        &configmap("inside", &[("a", "1")]),
+    )
+    .success();
+    c.kubectl_raw(&["delete", "namespace", &ns, "--timeout=60s"])
+        .success()
+        .stdout_has(&format!(r#"namespace "{ns}" deleted"#));
+    c.kubectl_raw(&["get", "namespace", &ns])
+        .code_is(1)
+        .stderr_has(&format!(r#"namespaces "{ns}" not found"#));
+    c.kubectl_raw(&["-n", &ns, "get", "configmaps"])
+        .success()
+        .stderr_has(&format!("No resources found in {ns} namespace."));
 }
 
 /// A CRD makes its kind served: CRs apply, and resolve by plural, kind and short name.
