@@ -162,6 +162,7 @@ impl Sandbox {
             addr,
             shutdown: stopped.clone(),
             openapi: Mutex::default(),
+            pending_rollouts: Mutex::default(),
         });
         let leftover = crud::terminating_namespaces(&shared.lock());
         for ns in leftover {

@@ -1129,6 +1129,37 @@ fn validate_update(kind: &KindInfo, obj: &Value, old: &Value, errs: &mut Errors)
                 );
             }
         }
+        ("", "Pod") => {
+            // ValidatePodUpdate: only images, activeDeadlineSeconds, added tolerations and
+            // terminationGracePeriodSeconds may change (kube appends a diff of the spec).
+            let mutable_blanked = |v: Option<Value>| {
+                v.map(|mut spec| {
+                    for key in ["containers", "initContainers"] {
+                        if let Some(list) = spec.get_mut(key).and_then(Value::as_array_mut) {
+                            for c in list.iter_mut().filter_map(Value::as_object_mut) {
+                                c.remove("image");
+                            }
+                        }
+                    }
+                    if let Some(m) = spec.as_object_mut() {
+                        for key in [
+                            "activeDeadlineSeconds",
+                            "tolerations",
+                            "terminationGracePeriodSeconds",
+                        ] {
+                            m.remove(key);
+                        }
+                    }
+                    spec
+                })
+            };
+            if mutable_blanked(at(obj, &["spec"])) != mutable_blanked(at(old, &["spec"])) {
+                errs.forbidden(
+                    "spec",
+                    "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+                );
+            }
+        }
         ("", "PersistentVolumeClaim") => {
             let strip = |v: Option<Value>| {
                 v.map(|mut s| {
@@ -1918,6 +1949,18 @@ mod tests {
                 r#"spec.clusterIPs[0]: Invalid value: []string{"10.96.0.99"}: may not change once set"#,
                 r#"spec.clusterIP: Invalid value: "10.96.0.99": field is immutable"#
             ]
+        );
+        let old_pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "c", "image": "nginx:1.27"}], "restartPolicy": "Always"}});
+        let mut new_image = old_pod.clone();
+        new_image["spec"]["containers"][0]["image"] = json!("nginx:1.28");
+        assert!(lines("Pod", &new_image, Some(&old_pod)).is_empty());
+        let mut new_env = old_pod.clone();
+        new_env["spec"]["containers"][0]["env"] = json!([{"name": "A", "value": "1"}]);
+        let out = lines("Pod", &new_env, Some(&old_pod));
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0].starts_with("spec: Forbidden: pod updates may not change fields other than")
         );
         let old_cm = json!({"metadata": {"name": "c"}, "immutable": true, "data": {"a": "1"}});
         let new_cm = json!({"metadata": {"name": "c"}, "immutable": true, "data": {"a": "2"}});
