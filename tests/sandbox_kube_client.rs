@@ -402,10 +402,9 @@ async fn watcher_resumes_after_the_server_closes_watches() {
     assert_eq!(seen, wanted);
 }
 
-#[tokio::test]
-async fn dynamic_objects_of_a_custom_resource() {
-    let c = TestCluster::start();
-    let client = c.client().await;
+/// Creates CRD `gadgets.<random group>` (kind Gadget, status subresource) and waits until it is
+/// Established; returns the group.
+async fn create_gadget_crd(c: &TestCluster, client: &kube::Client) -> String {
     let group = format!("g{}.kgo-e2e.example.com", common::random_suffix());
     let crd_name = format!("gadgets.{group}");
     c.track_cluster_scoped("customresourcedefinition", &crd_name);
@@ -420,8 +419,10 @@ async fn dynamic_objects_of_a_custom_resource() {
             "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
             "versions": [{
                 "name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}},
                 "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}
+                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
+                    "status": {"type": "object", "properties": {"phase": {"type": "string"}}}
                 }}}
             }]
         }
@@ -438,15 +439,96 @@ async fn dynamic_objects_of_a_custom_resource() {
             .iter()
             .any(|c| c.type_ == "Established" && c.status == "True");
         if established {
-            break;
+            return group;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "CRD never Established"
+            "CRD {crd_name} never Established"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
 
+/// The scale subresource of a Deployment and the status subresource of a custom resource.
+#[tokio::test]
+async fn scale_and_status_subresources() {
+    let c = TestCluster::start();
+    let client = c.client().await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), c.namespace());
+    deployments
+        .patch(
+            "web",
+            &PatchParams::apply("kubectl-gitops"),
+            &Patch::Apply(deployment(2)),
+        )
+        .await
+        .unwrap();
+    let scale = deployments.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.as_ref().and_then(|s| s.replicas), Some(2));
+    assert_eq!(
+        scale.status.as_ref().and_then(|s| s.selector.as_deref()),
+        Some("app=web")
+    );
+    deployments
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    let d = deployments.get("web").await.unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(4));
+    assert_eq!(d.metadata.generation, Some(2));
+
+    let group = create_gadget_crd(&c, &client).await;
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(&group, "v1", "Gadget"),
+        "gadgets",
+    );
+    let gadgets: Api<DynamicObject> = Api::namespaced_with(client, c.namespace(), &ar);
+    gadgets
+        .create(
+            &PostParams::default(),
+            &DynamicObject::new("g1", &ar).data(json!({"spec": {"size": 1}})),
+        )
+        .await
+        .unwrap();
+    // Through the status subresource only status changes; spec in the patch is ignored.
+    let patched = gadgets
+        .patch_status(
+            "g1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Ready"}, "spec": {"size": 99}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.data["status"]["phase"], "Ready");
+    assert_eq!(patched.data["spec"]["size"], 1);
+    assert_eq!(
+        patched.metadata.generation,
+        Some(1),
+        "status writes keep generation"
+    );
+    // Through the main resource status is ignored.
+    let patched = gadgets
+        .patch(
+            "g1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Broken"}, "spec": {"size": 2}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.data["status"]["phase"], "Ready");
+    assert_eq!(patched.data["spec"]["size"], 2);
+    assert_eq!(patched.metadata.generation, Some(2));
+}
+
+#[tokio::test]
+async fn dynamic_objects_of_a_custom_resource() {
+    let c = TestCluster::start();
+    let client = c.client().await;
+    let group = create_gadget_crd(&c, &client).await;
     let gvk = GroupVersionKind::gvk(&group, "v1", "Gadget");
     let discovery = Discovery::new(client.clone())
         .filter(&[group.as_str()])
