@@ -231,6 +231,17 @@ impl SandboxProcess {
 
     /// One HTTP/1.1 request with an optional JSON body; returns the status line and JSON body.
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (String, Value) {
+        let (head, body) = self.raw_request(method, path, body);
+        let status = head.lines().next().unwrap_or_default().to_string();
+        // The body may be chunked; the JSON object is what sits between the outer braces.
+        let (Some(from), Some(to)) = (body.find('{'), body.rfind('}')) else {
+            panic!("no JSON body in response to {method} {path}:\n{head}\n\n{body}");
+        };
+        (status, serde_json::from_str(&body[from..=to]).unwrap())
+    }
+
+    /// One HTTP/1.1 request; returns the response head (status line and headers) and body.
+    fn raw_request(&self, method: &str, path: &str, body: Option<&Value>) -> (String, String) {
         let addr = self.addr();
         let mut conn = TcpStream::connect(&addr).unwrap();
         conn.set_read_timeout(Some(Duration::from_secs(10)))
@@ -245,13 +256,8 @@ impl SandboxProcess {
         .unwrap();
         let mut response = String::new();
         conn.read_to_string(&mut response).unwrap();
-        let status = response.lines().next().unwrap_or_default().to_string();
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-        // The body may be chunked; the JSON object is what sits between the outer braces.
-        let (Some(from), Some(to)) = (body.find('{'), body.rfind('}')) else {
-            panic!("no JSON body in response to {method} {path}:\n{response}");
-        };
-        (status, serde_json::from_str(&body[from..=to]).unwrap())
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (head.to_string(), body.to_string())
     }
 }
 
@@ -410,5 +416,43 @@ fn sandbox_state_survives_a_restart() {
     assert!(
         later_rv > rv,
         "resourceVersions must keep growing across restarts: {later_rv} <= {rv}"
+    );
+}
+
+/// Fault injection answers like a real overloaded or failing API server.
+#[test]
+fn sandbox_injects_faults() {
+    let home = tempfile::tempdir().unwrap();
+    let path = "/api/v1/namespaces/default/configmaps";
+
+    let failing = SandboxProcess::start(home.path(), &["--fail-rate", "1"]);
+    let (status, body) = failing.request("GET", path, None);
+    assert!(status.starts_with("HTTP/1.1 500"), "{status}");
+    assert_eq!(body["kind"], "Status", "{body:#}");
+    assert_eq!(body["reason"], "InternalError", "{body:#}");
+    assert_eq!(body["code"], 500, "{body:#}");
+    drop(failing);
+
+    let throttled = SandboxProcess::start(home.path(), &["--throttle-rate", "1"]);
+    let (head, _) = throttled.raw_request("GET", path, None);
+    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+    assert!(
+        head.lines()
+            .any(|l| l.eq_ignore_ascii_case("retry-after: 1")),
+        "429 must carry Retry-After: 1\n{head}"
+    );
+    let (_, body) = throttled.request("GET", path, None);
+    assert_eq!(body["reason"], "TooManyRequests", "{body:#}");
+    assert_eq!(body["details"]["retryAfterSeconds"], 1, "{body:#}");
+    drop(throttled);
+
+    let slow = SandboxProcess::start(home.path(), &["--latency", "300"]);
+    let started = Instant::now();
+    let (status, _) = slow.request("GET", path, None);
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
     );
 }
