@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::sandbox::{Sandbox, SandboxOptions};
 
@@ -77,31 +77,7 @@ pub struct GlobalArgs {
     pub offline: bool,
 }
 
-/// `-o` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// Human-readable text.
-    Text,
-    /// JSON with `apiVersion: kubectl-gitops/v1`.
-    Json,
-    /// YAML with `apiVersion: kubectl-gitops/v1`.
-    Yaml,
-    /// Text with more columns.
-    Wide,
-    /// Stable line-oriented text for scripts.
-    Porcelain,
-}
-
-/// `--color` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorWhen {
-    /// Colour when the stream is a terminal and NO_COLOR is unset.
-    Auto,
-    /// Always colour.
-    Always,
-    /// Never colour.
-    Never,
-}
+pub use crate::output::{ColorWhen, OutputFormat};
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
