@@ -1,0 +1,290 @@
+//! `kubectl gitops status` end to end: a git environment applied with the real kubectl to the
+//! test cluster, then drifted by hand (SPEC §5).
+
+mod cli_env;
+mod common;
+
+use cli_env::{EnvRepo, Gitops, config_map, deployment, has_escapes, secret};
+use common::TestCluster;
+
+/// A cluster with the repo's HEAD applied by kubectl: Deployment `web` and ConfigMap `settings`.
+fn synced() -> (TestCluster, EnvRepo) {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let mut repo = EnvRepo::new();
+    repo.commit("settings", &[("settings.yaml", &config_map(&ns, "info"))]);
+    repo.commit("web", &[("web.yaml", &deployment(&ns, 2, "1.27"))]);
+    cluster.apply(&config_map(&ns, "info")).success();
+    cluster.apply(&deployment(&ns, 2, "1.27")).success();
+    (cluster, repo)
+}
+
+#[test]
+fn synced_environment_exits_0_with_table_and_summary() {
+    let (cluster, repo) = synced();
+    let gitops = Gitops::new(&cluster, &repo);
+    let run = gitops.run(&["status"]).code_is(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "STATUS",
+            "KIND",
+            "NAMESPACE",
+            "NAME",
+            "DRIFT",
+            "COMMIT",
+            "AGE"
+        ],
+        "{run}"
+    );
+    assert_eq!(lines.len(), 3, "{run}");
+    let head = repo.head();
+    for line in &lines[1..] {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells[0], "Synced", "{run}");
+        assert_eq!(cells[2], cluster.namespace());
+        assert_eq!(cells[4], "0");
+        // COMMIT is the last commit that changed the resource, or `-` when the engine
+        // does not know it.
+        assert!(
+            cells[5] == "-" || head.starts_with(cells[5]) || cells[5].len() == 7,
+            "{run}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Deployment.apps") && l.contains(" web ")),
+        "{run}"
+    );
+    let summary = format!(
+        "2 resources: 2 Synced at {} (., {})",
+        &head[..7],
+        gitops.context()
+    );
+    assert!(
+        run.stderr.lines().any(|l| l == summary),
+        "want {summary:?}\n{run}"
+    );
+    assert!(
+        !has_escapes(&run.stdout) && !has_escapes(&run.stderr),
+        "colour in a pipe\n{run}"
+    );
+}
+
+#[test]
+fn drift_exits_1_and_counts_fields() {
+    let (cluster, repo) = synced();
+    cluster
+        .kubectl(&["scale", "deployment/web", "--replicas=5"])
+        .success();
+    let gitops = Gitops::new(&cluster, &repo);
+    let run = gitops.run(&["status"]).code_is(1);
+    let web = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("Deployment.apps"))
+        .unwrap_or_else(|| panic!("no Deployment row\n{run}"));
+    let cells: Vec<&str> = web.split_whitespace().collect();
+    assert_eq!((cells[0], cells[4]), ("Drifted", "1"), "{run}");
+    assert!(run.stderr.contains("1 Synced, 1 Drifted"), "{run}");
+
+    let json = gitops.run(&["status", "-o", "json"]).code_is(1).json();
+    assert_eq!(json["apiVersion"], "kubectl-gitops/v1");
+    assert_eq!(json["kind"], "Status");
+    assert_eq!(json["revision"]["id"], repo.head());
+    assert_eq!(json["revision"]["author"], "Ada Example");
+    assert_eq!(json["path"], "");
+    assert_eq!(json["context"], gitops.context());
+    assert_eq!(json["summary"]["Drifted"], 1);
+    assert_eq!(json["summary"]["Synced"], 1);
+    let resources = json["resources"].as_array().unwrap();
+    let web = resources
+        .iter()
+        .find(|r| r["kind"] == "Deployment")
+        .unwrap();
+    assert_eq!(web["apiVersion"], "apps/v1");
+    assert_eq!(web["namespace"], cluster.namespace());
+    assert_eq!(web["name"], "web");
+    assert_eq!(web["status"], "Drifted");
+    assert_eq!(web["fields"], serde_json::json!(["spec.replicas"]));
+    assert_eq!(web["source"]["file"], "web.yaml");
+    assert_eq!(web["source"]["document"], 0);
+    assert_eq!(web["source"]["line"], 1);
+    for key in ["lastCommit", "liveRevision", "matchesRevision", "error"] {
+        assert!(web.get(key).is_some(), "{key} missing: {web}");
+    }
+    assert!(web["error"].is_null());
+}
+
+#[test]
+fn yaml_matches_json_and_porcelain_is_one_line_per_resource() {
+    let (cluster, repo) = synced();
+    let gitops = Gitops::new(&cluster, &repo);
+    let json = gitops.run(&["status", "-o", "json"]).code_is(0).json();
+    let yaml = gitops.run(&["status", "-o", "yaml"]).code_is(0);
+    let parsed: serde_json::Value = serde_saphyr::from_str(&yaml.stdout).unwrap();
+    assert_eq!(parsed["kind"], "Status");
+    assert_eq!(parsed["resources"], json["resources"]);
+    let porcelain = gitops.run(&["status", "-o", "porcelain"]).code_is(0);
+    let ns = cluster.namespace();
+    let mut ids: Vec<String> = porcelain
+        .stdout
+        .lines()
+        .map(|l| l.split('\t').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            format!("Synced apps/Deployment/{ns}/web"),
+            format!("Synced core/ConfigMap/{ns}/settings")
+        ]
+    );
+}
+
+#[test]
+fn wide_adds_source_and_live_revision() {
+    let (cluster, repo) = synced();
+    let run = Gitops::new(&cluster, &repo)
+        .run(&["status", "-o", "wide"])
+        .code_is(0);
+    let header: Vec<&str> = run
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header[7..], ["SOURCE", "LIVE-REV"], "{run}");
+    assert!(run.stdout.contains("web.yaml#0:1"), "{run}");
+}
+
+#[test]
+fn resource_filter_and_missing() {
+    let (cluster, mut repo) = synced();
+    let ns = cluster.namespace().to_owned();
+    repo.commit(
+        "extra",
+        &[(
+            "extra.yaml",
+            &config_map(&ns, "x").replace("settings", "extra"),
+        )],
+    );
+    let gitops = Gitops::new(&cluster, &repo);
+    let run = gitops.run(&["status", "cm/extra"]).code_is(1);
+    let rows: Vec<&str> = run.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{run}");
+    assert!(
+        rows[0].starts_with("Missing") && rows[0].contains("extra"),
+        "{run}"
+    );
+    gitops.run(&["status", "deploy/web"]).code_is(0);
+}
+
+#[test]
+fn unparsable_file_exits_2_and_names_it() {
+    let (cluster, mut repo) = synced();
+    repo.commit(
+        "broken",
+        &[("broken.yaml", "kind: ConfigMap\nmetadata: [unclosed\n")],
+    );
+    let run = Gitops::new(&cluster, &repo).run(&["status"]).code_is(2);
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("error: ") && l.contains("broken.yaml")),
+        "{run}"
+    );
+    // The rest of the environment is still evaluated.
+    assert!(run.stdout.contains("Synced"), "{run}");
+}
+
+#[test]
+fn unreachable_cluster_exits_2_with_next_step() {
+    let cluster = TestCluster::start();
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "settings",
+        &[("settings.yaml", &config_map(cluster.namespace(), "info"))],
+    );
+    let dead = cluster.scratch().join("dead.kubeconfig");
+    std::fs::write(
+        &dead,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster:\n    server: https://127.0.0.1:9\n    insecure-skip-tls-verify: true\ncontexts:\n- name: dead\n  context:\n    cluster: dead\n    user: dead\nusers:\n- name: dead\n  user:\n    token: x\ncurrent-context: dead\n",
+    )
+    .unwrap();
+    let gitops = Gitops::new(&cluster, &repo);
+    let run = gitops
+        .run_env(&["status"], &[("KUBECONFIG", dead.to_str().unwrap())])
+        .code_is(2);
+    assert!(run.stderr.starts_with("error: "), "{run}");
+    assert!(
+        run.stderr.contains("127.0.0.1:9"),
+        "names the server\n{run}"
+    );
+    assert!(run.stdout.is_empty(), "{run}");
+}
+
+#[test]
+fn offline_is_refused() {
+    let cluster = TestCluster::start();
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "settings",
+        &[("settings.yaml", &config_map(cluster.namespace(), "info"))],
+    );
+    let run = Gitops::new(&cluster, &repo)
+        .run(&["status", "--offline"])
+        .code_is(2);
+    assert!(
+        run.stderr.starts_with("error: ") && run.stderr.contains("--offline"),
+        "{run}"
+    );
+}
+
+#[test]
+fn colour_only_when_forced_or_on_a_terminal() {
+    let (cluster, repo) = synced();
+    cluster
+        .kubectl(&["scale", "deployment/web", "--replicas=3"])
+        .success();
+    let gitops = Gitops::new(&cluster, &repo);
+    let forced = gitops.run(&["status", "--color", "always"]).code_is(1);
+    assert!(forced.stdout.contains("\x1b[33mDrifted\x1b[0m"), "{forced}");
+    let piped = gitops.run(&["status"]).code_is(1);
+    assert!(!has_escapes(&piped.stdout), "{piped}");
+    let never = gitops.run(&["status", "--color", "never"]).code_is(1);
+    assert!(!has_escapes(&never.stdout));
+    let no_color = gitops.run_env(&["status"], &[("NO_COLOR", "1")]).code_is(1);
+    assert!(!has_escapes(&no_color.stdout));
+}
+
+#[test]
+fn secret_values_never_printed() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    // "git-password-1" and "live-password-2"
+    let (git_b64, live_b64) = ("Z2l0LXBhc3N3b3JkLTE=", "bGl2ZS1wYXNzd29yZC0y");
+    let mut repo = EnvRepo::new();
+    repo.commit("creds", &[("creds.yaml", &secret(&ns, git_b64))]);
+    cluster.apply(&secret(&ns, live_b64)).success();
+    let gitops = Gitops::new(&cluster, &repo);
+    for format in ["text", "wide", "json", "yaml", "porcelain"] {
+        let run = gitops.run(&["status", "-o", format]).code_is(1);
+        for needle in [git_b64, live_b64, "git-password-1", "live-password-2"] {
+            assert!(
+                !run.stdout.contains(needle) && !run.stderr.contains(needle),
+                "{needle} printed by -o {format}\n{run}"
+            );
+        }
+        if format == "json" {
+            assert_eq!(
+                run.json()["resources"][0]["fields"],
+                serde_json::json!(["data.password"])
+            );
+        }
+    }
+}
