@@ -2,6 +2,7 @@
 //! and a live Kubernetes cluster. The binary is a thin wrapper around [`cli::run`].
 
 pub mod cli;
+pub mod cluster;
 pub mod diff;
 pub mod drift;
 pub mod highlight;

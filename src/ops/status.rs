@@ -1,10 +1,26 @@
 //! Evaluating an environment at a commit against the live cluster: the data behind `status`,
 //! `diff` and the UI's Resources pane (SPEC §4, §5).
 
-use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::drift::{Change, Strategy};
-use crate::model::{DriftState, ResourceId, Source};
+use chrono::Offset as _;
+use futures::StreamExt;
+use kube::core::ApiResource;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cluster::{ClusterClient, ClusterError, Discovery, FIELD_MANAGER, applyset};
+use crate::drift::fields_v1::{FieldSet, FieldStep};
+use crate::drift::merge_key::{item_key, keys_equal};
+use crate::drift::{Change, Comparison, DriftError, IgnoreSet, Strategy, compare_client};
+use crate::drift::{compare_server, prepare_objects, to_yaml};
+use crate::model::normalize::{IGNORED_ANNOTATIONS, IGNORED_LABELS, REVISION_ANNOTATION};
+use crate::model::scope::builtin_scope;
+use crate::model::{DriftState, IgnoreRule, Manifest, ResourceId, Source, split_api_version};
+use crate::render::{RenderFailure, RenderOptions, Rendered, render};
+use crate::repo::{EnvRepo, ObjectId, RepoError};
 
 /// A commit as every output shows it (SPEC §5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -76,6 +92,9 @@ pub struct StatusReport {
     pub resources: Vec<ResourceStatus>,
     /// Files that could not be rendered (`file:line: message`); they make the exit code 2.
     pub render_errors: Vec<String>,
+    /// What the evaluation cost (requests, dry-runs), for `-v` and benchmarks; not in outputs.
+    #[serde(skip)]
+    pub stats: EvaluationStats,
 }
 
 impl StatusReport {
@@ -104,4 +123,999 @@ impl StatusReport {
             0
         }
     }
+}
+
+/// Default of [`StatusOptions::last_commit_limit`]: first-parent commits walked for `lastCommit`.
+pub const DEFAULT_LAST_COMMIT_LIMIT: usize = 200;
+
+/// What to evaluate and how (the global flags of SPEC §2 plus `status`/`diff` options).
+#[derive(Debug, Clone)]
+pub struct StatusOptions {
+    /// `-C`: any directory inside the environment repo.
+    pub repo: PathBuf,
+    /// `--path`: repo-relative directory of the environment.
+    pub path: String,
+    /// `--rev`.
+    pub rev: String,
+    /// `-n`: namespace for manifests that set none (and for RESOURCE filters); `None` for the
+    /// context's.
+    pub namespace: Option<String>,
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`.
+    pub context: Option<String>,
+    /// `--diff-strategy`.
+    pub strategy: Strategy,
+    /// RESOURCE arguments (`deploy/web`, `cm/settings`, `deployment.apps`); empty for all.
+    pub resources: Vec<String>,
+    /// Bound on concurrent API requests.
+    pub concurrency: usize,
+    /// First-parent commits walked to find each resource's `lastCommit`; 0 skips the walk.
+    pub last_commit_limit: usize,
+    /// kubectl for kustomize units; `None` for the default.
+    pub kubectl: Option<PathBuf>,
+}
+
+impl Default for StatusOptions {
+    fn default() -> Self {
+        StatusOptions {
+            repo: PathBuf::from("."),
+            path: String::new(),
+            rev: "HEAD".to_owned(),
+            namespace: None,
+            kubeconfig: None,
+            context: None,
+            strategy: Strategy::Server,
+            resources: Vec::new(),
+            concurrency: crate::cluster::DEFAULT_CONCURRENCY,
+            last_commit_limit: DEFAULT_LAST_COMMIT_LIMIT,
+            kubectl: None,
+        }
+    }
+}
+
+/// What one evaluation cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EvaluationStats {
+    /// LIST requests (pages) for live objects and ApplySet members.
+    pub lists: usize,
+    /// Server-side apply dry-runs.
+    pub dry_runs: usize,
+    /// Resources found Synced by the client comparison and the managedFields check, with no
+    /// dry-run (server strategy).
+    pub dry_runs_skipped: usize,
+    /// Commits walked for `lastCommit`.
+    pub commits_walked: usize,
+}
+
+/// Errors that stop an evaluation as a whole (per-resource problems are `Error` rows instead).
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// The repo, revision or `--path` could not be read.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The environment could not be rendered at all (invalid config file).
+    #[error(transparent)]
+    Render(#[from] RenderFailure),
+    /// The cluster could not be used (kubeconfig, unreachable, discovery refused).
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A RESOURCE argument names no kind the cluster (or the built-in table) knows.
+    #[error(
+        "resource type {resource_type:?} (in {arg:?}) is unknown{where_}; write it as kubectl does: deploy/web, deployment.apps/web, cm/settings"
+    )]
+    UnknownResourceType {
+        /// The argument as given.
+        arg: String,
+        /// Its type part.
+        resource_type: String,
+        /// ` to the cluster` or ` offline`.
+        where_: &'static str,
+    },
+    /// A RESOURCE argument with an empty type or name.
+    #[error("{arg:?} is not a resource; write TYPE/NAME (deploy/web) or TYPE (deployments)")]
+    BadResourceArg {
+        /// The argument as given.
+        arg: String,
+    },
+    /// A commit's metadata could not be read.
+    #[error("cannot read commit {commit} in {repo}: {message}")]
+    Commit {
+        /// The commit.
+        commit: String,
+        /// The repository.
+        repo: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A blocking task (git, render) panicked or was cancelled.
+    #[error("internal error: {0}")]
+    Task(String),
+}
+
+/// A RESOURCE argument resolved to a kind, and optionally a name and namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceFilter {
+    /// API group (`""` for core).
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+    /// Name; `None` selects every resource of the kind.
+    pub name: Option<String>,
+    /// Namespace (from `-n`) for namespaced kinds; `None` matches any.
+    pub namespace: Option<String>,
+}
+
+impl ResourceFilter {
+    /// Whether the filter selects `id`.
+    pub fn matches(&self, id: &ResourceId) -> bool {
+        self.group == id.group
+            && self.kind == id.kind
+            && self.name.as_deref().is_none_or(|n| n == id.name)
+            && (self.namespace.is_none()
+                || id.namespace.is_none()
+                || self.namespace == id.namespace)
+    }
+}
+
+/// Built-in resource types for resolving RESOURCE offline: (group, kind, plural, short names),
+/// as kube-apiserver 1.33 serves them.
+const BUILTIN_TYPES: &[(&str, &str, &str, &[&str])] = &[
+    ("", "ConfigMap", "configmaps", &["cm"]),
+    ("", "Endpoints", "endpoints", &["ep"]),
+    ("", "Event", "events", &["ev"]),
+    ("", "LimitRange", "limitranges", &["limits"]),
+    ("", "Namespace", "namespaces", &["ns"]),
+    ("", "Node", "nodes", &["no"]),
+    ("", "PersistentVolume", "persistentvolumes", &["pv"]),
+    (
+        "",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        &["pvc"],
+    ),
+    ("", "Pod", "pods", &["po"]),
+    ("", "PodTemplate", "podtemplates", &[]),
+    (
+        "",
+        "ReplicationController",
+        "replicationcontrollers",
+        &["rc"],
+    ),
+    ("", "ResourceQuota", "resourcequotas", &["quota"]),
+    ("", "Secret", "secrets", &[]),
+    ("", "Service", "services", &["svc"]),
+    ("", "ServiceAccount", "serviceaccounts", &["sa"]),
+    ("apps", "ControllerRevision", "controllerrevisions", &[]),
+    ("apps", "DaemonSet", "daemonsets", &["ds"]),
+    ("apps", "Deployment", "deployments", &["deploy"]),
+    ("apps", "ReplicaSet", "replicasets", &["rs"]),
+    ("apps", "StatefulSet", "statefulsets", &["sts"]),
+    (
+        "autoscaling",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        &["hpa"],
+    ),
+    ("batch", "CronJob", "cronjobs", &["cj"]),
+    ("batch", "Job", "jobs", &[]),
+    ("coordination.k8s.io", "Lease", "leases", &[]),
+    ("discovery.k8s.io", "EndpointSlice", "endpointslices", &[]),
+    ("networking.k8s.io", "Ingress", "ingresses", &["ing"]),
+    ("networking.k8s.io", "IngressClass", "ingressclasses", &[]),
+    (
+        "networking.k8s.io",
+        "NetworkPolicy",
+        "networkpolicies",
+        &["netpol"],
+    ),
+    (
+        "policy",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        &["pdb"],
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "ClusterRole",
+        "clusterroles",
+        &[],
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        &[],
+    ),
+    ("rbac.authorization.k8s.io", "Role", "roles", &[]),
+    (
+        "rbac.authorization.k8s.io",
+        "RoleBinding",
+        "rolebindings",
+        &[],
+    ),
+    (
+        "scheduling.k8s.io",
+        "PriorityClass",
+        "priorityclasses",
+        &["pc"],
+    ),
+    ("storage.k8s.io", "StorageClass", "storageclasses", &["sc"]),
+    (
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        &["crd", "crds"],
+    ),
+];
+
+fn builtin_type(resource_type: &str) -> Option<(&'static str, &'static str)> {
+    let named = |name: &str, group_ok: &dyn Fn(&str) -> bool| {
+        let name = name.to_ascii_lowercase();
+        BUILTIN_TYPES
+            .iter()
+            .find(|(group, kind, plural, shorts)| {
+                group_ok(group)
+                    && (name == *plural
+                        || name == kind.to_ascii_lowercase()
+                        || shorts.contains(&name.as_str()))
+            })
+            .map(|(group, kind, _, _)| (*group, *kind))
+    };
+    // Core first, as kubectl prefers it for a bare name (`events`).
+    if let Some(found) =
+        named(resource_type, &|g| g.is_empty()).or_else(|| named(resource_type, &|_| true))
+    {
+        return Some(found);
+    }
+    let (name, rest) = resource_type.split_once('.')?;
+    named(name, &|g| g == rest).or_else(|| {
+        let (_version, group) = rest.split_once('.')?;
+        named(name, &|g| g == group)
+    })
+}
+
+/// Resolves a RESOURCE argument written as kubectl takes it (`deploy/web`,
+/// `deployment.apps/web`, `Service/web`, `cm/settings`, or a type alone): through discovery
+/// when given (short names, plural and singular), else through the built-in table.
+/// `namespace` is `-n`; it restricts namespaced kinds only.
+pub fn resolve_resource_arg(
+    arg: &str,
+    namespace: Option<&str>,
+    discovery: Option<&Discovery>,
+) -> Result<ResourceFilter, StatusError> {
+    let (resource_type, name) = match arg.split_once('/') {
+        Some((resource_type, name)) => (resource_type, Some(name)),
+        None => (arg, None),
+    };
+    if resource_type.is_empty() || name.is_some_and(|n| n.is_empty() || n.contains('/')) {
+        return Err(StatusError::BadResourceArg {
+            arg: arg.to_owned(),
+        });
+    }
+    let (group, kind, namespaced) = match discovery {
+        Some(discovery) => {
+            let served = discovery.find_type(resource_type).ok_or_else(|| {
+                StatusError::UnknownResourceType {
+                    arg: arg.to_owned(),
+                    resource_type: resource_type.to_owned(),
+                    where_: " to the cluster",
+                }
+            })?;
+            (
+                served.resource.group.clone(),
+                served.resource.kind.clone(),
+                Some(served.namespaced),
+            )
+        }
+        None => {
+            let (group, kind) =
+                builtin_type(resource_type).ok_or_else(|| StatusError::UnknownResourceType {
+                    arg: arg.to_owned(),
+                    resource_type: resource_type.to_owned(),
+                    where_: " offline",
+                })?;
+            (
+                group.to_owned(),
+                kind.to_owned(),
+                builtin_scope(group, kind),
+            )
+        }
+    };
+    Ok(ResourceFilter {
+        namespace: namespace
+            .filter(|_| namespaced != Some(false))
+            .map(str::to_owned),
+        group,
+        kind,
+        name: name.map(str::to_owned),
+    })
+}
+
+/// Evaluates the environment: connects to the cluster from `opts` and calls [`evaluate_with`].
+pub async fn evaluate(opts: &StatusOptions) -> Result<StatusReport, StatusError> {
+    let cluster = ClusterClient::connect(opts.kubeconfig.as_deref(), opts.context.as_deref())
+        .await?
+        .with_concurrency(opts.concurrency);
+    evaluate_with(&cluster, opts).await
+}
+
+/// Evaluates the environment at `opts.rev` against `cluster` (SPEC §4): render, one LIST per
+/// kind and namespace, compare. Server strategy: a resource whose client comparison is clean
+/// and whose live managedFields show no field our manager owns that the commit no longer sends
+/// is Synced without a dry-run (a dry-run provably changes nothing); the others are dry-run and
+/// compared server-side, falling back to the client comparison on 403.
+pub async fn evaluate_with(
+    cluster: &ClusterClient,
+    opts: &StatusOptions,
+) -> Result<StatusReport, StatusError> {
+    let stats_before = (cluster.stats().lists(), cluster.stats().dry_runs());
+    let repo_dir = opts.repo.clone();
+    let rev = opts.rev.clone();
+    let (repo, commit, revision) = blocking(move || {
+        let repo = EnvRepo::open(&repo_dir)?;
+        let commit = repo.resolve(&rev)?;
+        let revision = commit_info(&repo, commit)?;
+        Ok((repo, commit, revision))
+    })
+    .await?;
+
+    let discovery = cluster.discovery().await?;
+    let filters = opts
+        .resources
+        .iter()
+        .map(|arg| resolve_resource_arg(arg, opts.namespace.as_deref(), Some(&discovery)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let scope_source = Arc::clone(&discovery);
+    let mut render_opts = RenderOptions::new(
+        opts.path.clone(),
+        opts.namespace
+            .clone()
+            .unwrap_or_else(|| cluster.default_namespace().to_owned()),
+    );
+    // Discovery first, then the built-in table for kinds the cluster does not serve (they are
+    // Unknown anyway, but keep their identity stable).
+    render_opts.scope = Arc::new(move |group: &str, kind: &str| {
+        scope_source
+            .scope(group, kind)
+            .or_else(|| builtin_scope(group, kind))
+    });
+    render_opts.kubectl = opts.kubectl.clone();
+    let rendered = {
+        let repo = repo.clone();
+        let render_opts = render_opts.clone();
+        blocking(move || Ok(render(&repo, commit, &render_opts)?)).await?
+    };
+    let selected: Vec<&Manifest> = rendered
+        .manifests
+        .iter()
+        .filter(|m| filters.is_empty() || filters.iter().any(|f| f.matches(&m.id)))
+        .collect();
+    let rules = &rendered.config.ignore_differences;
+
+    let mut resources = Vec::new();
+    let mut stats = EvaluationStats::default();
+    // Kinds the cluster serves, grouped by (resource, namespace) for one LIST each.
+    let mut served: Vec<(&Manifest, ApiResource)> = Vec::new();
+    for manifest in &selected {
+        let (group, version) = split_api_version(&manifest.api_version);
+        match discovery.resolve(group, version, &manifest.id.kind) {
+            Ok(kind) => served.push((manifest, kind.resource.clone())),
+            Err(not_served) => {
+                let mut row = ResourceStatus::new(manifest, DriftState::Unknown);
+                row.error = Some(not_served.message(&manifest.api_version, &manifest.id.kind));
+                row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
+                resources.push(row);
+            }
+        }
+    }
+    let live = read_live(cluster, &served).await;
+
+    let mut needs_dry_run = Vec::new();
+    let mut missing_namespaces = BTreeSet::new();
+    for (manifest, resource) in &served {
+        let key = (
+            resource.api_version.clone(),
+            resource.plural.clone(),
+            manifest.id.namespace.clone(),
+        );
+        let found = match live.get(&key) {
+            Some(Ok(objects)) => objects.get(&manifest.id.name),
+            Some(Err(error)) => {
+                let mut row = ResourceStatus::new(manifest, DriftState::Error);
+                row.error = Some(error.clone());
+                resources.push(row);
+                continue;
+            }
+            None => None,
+        };
+        let Some(live_object) = found else {
+            let mut row = ResourceStatus::new(manifest, DriftState::Missing);
+            row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
+            if let Some(ns) = &manifest.id.namespace {
+                missing_namespaces.insert(ns.clone());
+            }
+            resources.push(row);
+            continue;
+        };
+        let client = compare_client(&manifest.id, &manifest.object, live_object, rules);
+        match (opts.strategy, client) {
+            (_, Err(error)) => resources.push(error_row(manifest, Some(live_object), &error)),
+            (Strategy::Client, Ok(comparison)) => {
+                resources.push(compared_row(
+                    manifest,
+                    live_object,
+                    comparison,
+                    Strategy::Client,
+                ));
+            }
+            (Strategy::Server, Ok(comparison)) => {
+                if !comparison.is_drifted() && !owns_unsent_fields(live_object, &manifest.object) {
+                    stats.dry_runs_skipped += 1;
+                    resources.push(compared_row(
+                        manifest,
+                        live_object,
+                        comparison,
+                        Strategy::Server,
+                    ));
+                } else {
+                    needs_dry_run.push((
+                        *manifest,
+                        resource.clone(),
+                        live_object.clone(),
+                        comparison,
+                    ));
+                }
+            }
+        }
+    }
+
+    let dry_run_rows: Vec<ResourceStatus> = futures::stream::iter(needs_dry_run)
+        .map(|(manifest, resource, live_object, client)| async move {
+            dry_run_row(cluster, manifest, &resource, &live_object, client, rules).await
+        })
+        .buffer_unordered(cluster.concurrency())
+        .collect()
+        .await;
+    resources.extend(dry_run_rows);
+
+    note_missing_namespaces(cluster, &mut resources, &missing_namespaces, &rendered).await?;
+
+    let desired_ids: BTreeSet<&ResourceId> = rendered.manifests.iter().map(|m| &m.id).collect();
+    let parent = applyset::parent_name(&rendered.config.env);
+    let members = cluster
+        .applyset_members(&parent, &rendered.config.apply_set_namespace)
+        .await?;
+    for member in members {
+        let Some(id) = member_id(&member, &discovery) else {
+            continue;
+        };
+        if desired_ids.contains(&id)
+            || !(filters.is_empty() || filters.iter().any(|f| f.matches(&id)))
+        {
+            continue;
+        }
+        resources.push(orphan_row(id, &member, rules));
+    }
+
+    if opts.last_commit_limit > 0 {
+        let targets: Vec<ResourceId> = resources
+            .iter()
+            .filter(|r| r.source.is_some())
+            .map(|r| r.id.clone())
+            .collect();
+        let limit = opts.last_commit_limit;
+        let head_objects: HashMap<ResourceId, Value> = rendered
+            .manifests
+            .iter()
+            .map(|m| (m.id.clone(), m.object.clone()))
+            .collect();
+        let repo = repo.clone();
+        let render_opts = render_opts.clone();
+        let (found, walked) = blocking(move || {
+            last_commits(&repo, commit, &render_opts, head_objects, targets, limit)
+        })
+        .await?;
+        stats.commits_walked = walked;
+        for row in &mut resources {
+            row.last_commit = found.get(&row.id).cloned();
+        }
+    }
+
+    resources.sort_by(|a, b| {
+        (
+            a.state,
+            &a.id.kind,
+            &a.id.namespace,
+            &a.id.name,
+            &a.id.group,
+        )
+            .cmp(&(
+                b.state,
+                &b.id.kind,
+                &b.id.namespace,
+                &b.id.name,
+                &b.id.group,
+            ))
+    });
+    stats.lists = cluster.stats().lists() - stats_before.0;
+    stats.dry_runs = cluster.stats().dry_runs() - stats_before.1;
+    Ok(StatusReport {
+        revision,
+        path: crate::repo::normalize_path(&opts.path),
+        context: cluster.context().to_owned(),
+        server: cluster.server().to_owned(),
+        resources,
+        render_errors: rendered.errors.iter().map(ToString::to_string).collect(),
+        stats,
+    })
+}
+
+type LiveKey = (String, String, Option<String>);
+type LiveObjects = HashMap<LiveKey, Result<HashMap<String, Value>, String>>;
+
+/// One LIST per (resource, namespace) among `served`, bounded by the client's concurrency.
+async fn read_live(cluster: &ClusterClient, served: &[(&Manifest, ApiResource)]) -> LiveObjects {
+    let mut wanted: BTreeMap<LiveKey, ApiResource> = BTreeMap::new();
+    for (manifest, resource) in served {
+        wanted
+            .entry((
+                resource.api_version.clone(),
+                resource.plural.clone(),
+                manifest.id.namespace.clone(),
+            ))
+            .or_insert_with(|| resource.clone());
+    }
+    futures::stream::iter(wanted)
+        .map(|(key, resource)| async move {
+            let listed = cluster.list(&resource, key.2.as_deref(), None).await;
+            let by_name = listed
+                .map(|objects| {
+                    objects
+                        .into_iter()
+                        .filter_map(|object| {
+                            let name = object.pointer("/metadata/name")?.as_str()?.to_owned();
+                            Some((name, object))
+                        })
+                        .collect()
+                })
+                .map_err(|error| error.to_string());
+            (key, by_name)
+        })
+        .buffer_unordered(cluster.concurrency())
+        .collect()
+        .await
+}
+
+impl ResourceStatus {
+    fn new(manifest: &Manifest, state: DriftState) -> ResourceStatus {
+        ResourceStatus {
+            id: manifest.id.clone(),
+            api_version: manifest.api_version.clone(),
+            state,
+            strategy: None,
+            fields: Vec::new(),
+            changes: Vec::new(),
+            source: Some(manifest.source.clone()),
+            last_commit: None,
+            live_revision: None,
+            matches_revision: None,
+            live_resource_version: None,
+            error: None,
+            notes: Vec::new(),
+            live_yaml: None,
+            desired_yaml: None,
+        }
+    }
+
+    fn with_live(mut self, live: &Value) -> ResourceStatus {
+        self.live_revision = live
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(REVISION_ANNOTATION))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        self.live_resource_version = live
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        self
+    }
+}
+
+fn compared_row(
+    manifest: &Manifest,
+    live: &Value,
+    comparison: Comparison,
+    strategy: Strategy,
+) -> ResourceStatus {
+    let mut row = ResourceStatus::new(manifest, comparison.state()).with_live(live);
+    row.strategy = Some(strategy);
+    match (comparison.live_yaml(), comparison.desired_yaml()) {
+        (Ok(live_yaml), Ok(desired_yaml)) => {
+            row.live_yaml = Some(live_yaml);
+            row.desired_yaml = Some(desired_yaml);
+        }
+        (Err(error), _) | (_, Err(error)) => row.notes.push(error.to_string()),
+    }
+    row.fields = comparison.fields;
+    row.changes = comparison.changes;
+    row
+}
+
+fn error_row(manifest: &Manifest, live: Option<&Value>, error: &DriftError) -> ResourceStatus {
+    let mut row = ResourceStatus::new(manifest, DriftState::Error);
+    if let Some(live) = live {
+        row = row.with_live(live);
+    }
+    row.error = Some(error.to_string());
+    row
+}
+
+/// Dry-runs one candidate and compares server-side; 403 falls back to the client comparison
+/// already made, any other failure is an Error row with the server's message.
+async fn dry_run_row(
+    cluster: &ClusterClient,
+    manifest: &Manifest,
+    resource: &ApiResource,
+    live: &Value,
+    client: Comparison,
+    rules: &[IgnoreRule],
+) -> ResourceStatus {
+    // Sync does not send ignored fields, so neither does its dry-run.
+    let mut sent = manifest.object.clone();
+    match IgnoreSet::from_rules(rules, &manifest.id, Some(live)) {
+        Ok(ignore) => ignore.strip(&mut sent),
+        Err(error) => return error_row(manifest, Some(live), &error),
+    }
+    let result = cluster
+        .apply_dry_run(
+            resource,
+            manifest.id.namespace.as_deref(),
+            &manifest.id.name,
+            &sent,
+        )
+        .await;
+    match result {
+        Ok(dry_run) => {
+            match compare_server(&manifest.id, &manifest.object, live, &dry_run, rules) {
+                Ok(comparison) => compared_row(manifest, live, comparison, Strategy::Server),
+                Err(error) => error_row(manifest, Some(live), &error),
+            }
+        }
+        Err(error) if error.is_forbidden() => {
+            let mut row = compared_row(manifest, live, client, Strategy::Client);
+            row.notes.push(format!(
+                "server-side dry-run forbidden ({}); compared client-side",
+                error.server_message()
+            ));
+            row
+        }
+        Err(error) => {
+            let mut row = ResourceStatus::new(manifest, DriftState::Error).with_live(live);
+            row.error = Some(error.server_message());
+            row
+        }
+    }
+}
+
+/// Adds a note to Missing resources whose namespace does not exist: a dry-run would 404, and
+/// sync must create the namespace first.
+async fn note_missing_namespaces(
+    cluster: &ClusterClient,
+    resources: &mut [ResourceStatus],
+    namespaces: &BTreeSet<String>,
+    rendered: &Rendered,
+) -> Result<(), StatusError> {
+    if namespaces.is_empty() {
+        return Ok(());
+    }
+    let namespace_resource = ApiResource {
+        group: String::new(),
+        version: "v1".into(),
+        api_version: "v1".into(),
+        kind: "Namespace".into(),
+        plural: "namespaces".into(),
+    };
+    let checks: Vec<(String, Result<Option<Value>, ClusterError>)> =
+        futures::stream::iter(namespaces.iter().cloned())
+            .map(|ns| {
+                let resource = namespace_resource.clone();
+                async move {
+                    let found = cluster.get(&resource, None, &ns).await;
+                    (ns, found)
+                }
+            })
+            .buffer_unordered(cluster.concurrency())
+            .collect()
+            .await;
+    for (ns, found) in checks {
+        let absent = match found {
+            Ok(found) => found.is_none(),
+            Err(error) if error.is_forbidden() => continue,
+            Err(error) => return Err(error.into()),
+        };
+        if !absent {
+            continue;
+        }
+        let declared = rendered
+            .manifests
+            .iter()
+            .any(|m| m.id.group.is_empty() && m.id.kind == "Namespace" && m.id.name == ns);
+        let note = if declared {
+            format!(
+                "namespace {ns} does not exist yet (a server-side dry-run would fail with 404); sync creates it first"
+            )
+        } else {
+            format!(
+                "namespace {ns} does not exist (a server-side dry-run would fail with 404); create it or add it to the environment"
+            )
+        };
+        for row in resources.iter_mut().filter(|r| {
+            r.state == DriftState::Missing && r.id.namespace.as_deref() == Some(ns.as_str())
+        }) {
+            row.notes.push(note.clone());
+        }
+    }
+    Ok(())
+}
+
+/// The identity of an ApplySet member from its live object.
+fn member_id(member: &Value, discovery: &Discovery) -> Option<ResourceId> {
+    let api_version = member.get("apiVersion")?.as_str()?;
+    let kind = member.get("kind")?.as_str()?;
+    let (group, _) = split_api_version(api_version);
+    let namespaced = discovery.scope(group, kind).unwrap_or(true);
+    Some(ResourceId {
+        group: group.to_owned(),
+        kind: kind.to_owned(),
+        namespace: member
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|_| namespaced)
+            .map(str::to_owned),
+        name: member.pointer("/metadata/name")?.as_str()?.to_owned(),
+    })
+}
+
+fn orphan_row(id: ResourceId, live: &Value, rules: &[IgnoreRule]) -> ResourceStatus {
+    let row = ResourceStatus {
+        api_version: live
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        state: DriftState::Orphaned,
+        strategy: None,
+        fields: Vec::new(),
+        changes: Vec::new(),
+        source: None,
+        last_commit: None,
+        live_revision: None,
+        matches_revision: None,
+        live_resource_version: None,
+        error: None,
+        notes: Vec::new(),
+        live_yaml: shown_yaml(&id, Some(live), live, rules),
+        desired_yaml: None,
+        id,
+    };
+    row.with_live(live)
+}
+
+/// An object normalized, stripped and masked, as YAML; `None` if it cannot be written.
+fn shown_yaml(
+    id: &ResourceId,
+    raw_live: Option<&Value>,
+    object: &Value,
+    rules: &[IgnoreRule],
+) -> Option<String> {
+    let [prepared] = prepare_objects(id, raw_live, [object], rules).ok()?;
+    to_yaml(&prepared).ok()
+}
+
+/// Whether the live object's managedFields show a field our manager applied that `desired`
+/// no longer sets: a dry-run would remove it, so the client comparison alone cannot say Synced.
+/// Tracking keys sync adds (ApplySet label, revision and source annotations) do not count.
+fn owns_unsent_fields(live: &Value, desired: &Value) -> bool {
+    let entries = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    entries
+        .iter()
+        .filter(|entry| {
+            entry.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER)
+                && entry.get("operation").and_then(Value::as_str) == Some("Apply")
+                && entry
+                    .get("subresource")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+        })
+        .any(|entry| match entry.get("fieldsV1").map(FieldSet::parse) {
+            Some(Ok(set)) => set_exceeds(&set, desired, &[]),
+            // Unreadable: let the server decide.
+            Some(Err(_)) => true,
+            None => false,
+        })
+}
+
+/// Whether `set` names a field `desired` lacks. `path` holds the map keys above, to spot the
+/// tracking keys under `metadata.labels` / `metadata.annotations`.
+fn set_exceeds(set: &FieldSet, desired: &Value, path: &[&str]) -> bool {
+    set.children
+        .iter()
+        .any(|(step, child)| match (step, desired) {
+            (FieldStep::Field(name), Value::Object(map)) => {
+                let tracking = match path {
+                    ["metadata", "labels"] => IGNORED_LABELS.contains(&name.as_str()),
+                    ["metadata", "annotations"] => IGNORED_ANNOTATIONS.contains(&name.as_str()),
+                    _ => false,
+                };
+                if tracking {
+                    return false;
+                }
+                match map.get(name) {
+                    None => true,
+                    Some(value) => {
+                        let mut below = path.to_vec();
+                        below.push(name);
+                        set_exceeds(child, value, &below)
+                    }
+                }
+            }
+            (FieldStep::Key(key), Value::Array(items)) => {
+                let names: Vec<&str> = key.iter().map(|(name, _)| name.as_str()).collect();
+                let item = items
+                    .iter()
+                    .find(|item| item_key(item, &names).is_some_and(|k| keys_equal(&k, key)));
+                item.is_none_or(|item| set_exceeds(child, item, &[]))
+            }
+            (FieldStep::SetValue(value), Value::Array(items)) => !items.contains(value),
+            (FieldStep::Index(n), Value::Array(items)) => items
+                .get(*n)
+                .is_none_or(|item| set_exceeds(child, item, &[])),
+            // The shapes disagree: not provably unchanged.
+            _ => true,
+        })
+}
+
+/// Runs blocking git/render work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StatusError> + Send + 'static,
+) -> Result<T, StatusError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| StatusError::Task(error.to_string()))?
+}
+
+/// Opens the repo with gix for commit metadata and parents, which the repo layer does not
+/// offer yet.
+fn open_git(repo: &EnvRepo) -> Result<gix::Repository, StatusError> {
+    gix::open(repo.root()).map_err(|e| StatusError::Commit {
+        commit: "HEAD".to_owned(),
+        repo: repo.root().to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn commit_error(repo: &EnvRepo, id: ObjectId, message: String) -> StatusError {
+    StatusError::Commit {
+        commit: id.to_string(),
+        repo: repo.root().to_path_buf(),
+        message,
+    }
+}
+
+/// Reads a commit's metadata as every output shows it.
+pub fn commit_info(repo: &EnvRepo, id: ObjectId) -> Result<CommitInfo, StatusError> {
+    commit_info_in(repo, &open_git(repo)?, id)
+}
+
+fn commit_info_in(
+    repo: &EnvRepo,
+    git: &gix::Repository,
+    id: ObjectId,
+) -> Result<CommitInfo, StatusError> {
+    let error = |message: String| commit_error(repo, id, message);
+    let commit = git.find_commit(id).map_err(|e| error(e.to_string()))?;
+    let author = commit.author().map_err(|e| error(e.to_string()))?;
+    let time = author.time().map_err(|e| error(e.to_string()))?;
+    let summary = commit
+        .message()
+        .map_err(|e| error(e.to_string()))?
+        .summary()
+        .to_string();
+    let offset = chrono::FixedOffset::east_opt(time.offset).unwrap_or_else(|| chrono::Utc.fix());
+    let when = chrono::DateTime::from_timestamp(time.seconds, 0)
+        .map(|utc| {
+            utc.with_timezone(&offset)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+        .unwrap_or_default();
+    Ok(CommitInfo {
+        id: id.to_string(),
+        summary,
+        author: author.name.to_string().trim().to_owned(),
+        email: author.email.to_string().trim().to_owned(),
+        time: when,
+    })
+}
+
+fn first_parent(
+    repo: &EnvRepo,
+    git: &gix::Repository,
+    id: ObjectId,
+) -> Result<Option<ObjectId>, StatusError> {
+    let commit = git
+        .find_commit(id)
+        .map_err(|e| commit_error(repo, id, e.to_string()))?;
+    Ok(commit.parent_ids().next().map(|p| p.detach()))
+}
+
+/// The last commit that changed each target's rendered object: walks first parents from
+/// `head`, skipping commits that left the `--path` subtree alone, and renders (blob cache
+/// shared) only the parents of commits that touched it. Stops after `limit` commits; targets
+/// not found by then stay unknown. Returns the findings and the number of commits walked.
+fn last_commits(
+    repo: &EnvRepo,
+    head: ObjectId,
+    render_opts: &RenderOptions,
+    head_objects: HashMap<ResourceId, Value>,
+    targets: Vec<ResourceId>,
+    limit: usize,
+) -> Result<(HashMap<ResourceId, CommitInfo>, usize), StatusError> {
+    let git = open_git(repo)?;
+    let mut found = HashMap::new();
+    let mut remaining: BTreeSet<ResourceId> = targets.into_iter().collect();
+    let mut current = head;
+    let mut current_objects = head_objects;
+    let mut current_tree = repo.subtree_id(head, &render_opts.path)?;
+    let mut walked = 0;
+    while !remaining.is_empty() && walked < limit {
+        walked += 1;
+        let parent = first_parent(repo, &git, current)?;
+        let Some(parent) = parent else {
+            // The root commit introduced whatever is left.
+            let info = commit_info_in(repo, &git, current)?;
+            for id in std::mem::take(&mut remaining) {
+                found.insert(id, info.clone());
+            }
+            break;
+        };
+        let parent_tree = repo.subtree_id(parent, &render_opts.path)?;
+        if parent_tree == current_tree {
+            current = parent;
+            continue;
+        }
+        let parent_objects: HashMap<ResourceId, Value> = match parent_tree {
+            None => HashMap::new(),
+            Some(_) => match render(repo, parent, render_opts) {
+                Ok(rendered) => rendered
+                    .manifests
+                    .into_iter()
+                    .map(|m| (m.id, m.object))
+                    .collect(),
+                // An older config that does not parse: every resource differs from it.
+                Err(RenderFailure::Config(_)) => HashMap::new(),
+                Err(error) => return Err(error.into()),
+            },
+        };
+        let changed: Vec<ResourceId> = remaining
+            .iter()
+            .filter(|id| parent_objects.get(*id) != current_objects.get(*id))
+            .cloned()
+            .collect();
+        if !changed.is_empty() {
+            let info = commit_info_in(repo, &git, current)?;
+            for id in changed {
+                remaining.remove(&id);
+                found.insert(id, info.clone());
+            }
+        }
+        current = parent;
+        current_tree = parent_tree;
+        current_objects = parent_objects;
+    }
+    Ok((found, walked))
 }

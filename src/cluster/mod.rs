@@ -1,0 +1,797 @@
+//! The live cluster through kube-rs (async): a client from kubeconfig resolved as kubectl does,
+//! discovery cached for the run, LISTs per kind and namespace, ApplySet members, and server-side
+//! apply dry-runs. Transient failures (5xx, 429, connection resets) are retried with backoff.
+
+pub mod applyset;
+pub mod discovery;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::params::{GetParams, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, DynamicObject, Resource};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+pub use discovery::{Discovery, FailedGroup, NotServed, ServedKind};
+
+/// Field manager of every write and dry-run (SPEC §6).
+pub const FIELD_MANAGER: &str = "kubectl-gitops";
+
+/// Default bound on concurrent API requests (STYLE: bounded and configurable).
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// Attempts for a request that fails transiently, the first included.
+const MAX_ATTEMPTS: u32 = 4;
+
+/// Longest wait between attempts, also the cap on a server's `Retry-After`.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Page size of LISTs, as kubectl's `--chunk-size` default.
+const LIST_CHUNK: u32 = 500;
+
+/// Errors of the cluster layer; each names the cluster (and resource) involved and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No kubeconfig could be read, or the context is not in it.
+    #[error("{message} (kubeconfig {kubeconfig}); {hint}")]
+    Kubeconfig {
+        /// The files tried.
+        kubeconfig: String,
+        /// What went wrong.
+        message: String,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// The server could not be reached at all.
+    #[error(
+        "cannot reach the cluster at {server}: {reason} (kubeconfig {kubeconfig}, context {context}); check the context or pass --kubeconfig"
+    )]
+    Unreachable {
+        /// Server URL.
+        server: String,
+        /// Why (`connection refused`, a TLS error, ...).
+        reason: String,
+        /// The kubeconfig files used.
+        kubeconfig: String,
+        /// The context used.
+        context: String,
+    },
+    /// The server answered with an error status.
+    #[error("{what}: {message} ({code} {reason})")]
+    Api {
+        /// The request (`list apps/v1 deployments in prod`).
+        what: String,
+        /// HTTP status code.
+        code: u16,
+        /// Machine-readable reason (`Forbidden`, `Invalid`, ...).
+        reason: String,
+        /// The server's message.
+        message: String,
+    },
+    /// Any other client failure (a malformed response, a request that cannot be built).
+    #[error("{what}: {message}")]
+    Client {
+        /// The request.
+        what: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl ClusterError {
+    /// HTTP status of an API error.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ClusterError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Whether the server refused the request for lack of permission (403).
+    pub fn is_forbidden(&self) -> bool {
+        self.code() == Some(403)
+    }
+
+    /// Whether the object (or its namespace) does not exist (404).
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(404)
+    }
+
+    /// The server's message alone, for per-resource errors that already name the resource.
+    pub fn server_message(&self) -> String {
+        match self {
+            ClusterError::Api { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Counts of API requests made through one client, for benchmarks and tests.
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    lists: AtomicUsize,
+    gets: AtomicUsize,
+    dry_runs: AtomicUsize,
+    retries: AtomicUsize,
+}
+
+impl RequestStats {
+    /// LIST requests (pages counted one each).
+    pub fn lists(&self) -> usize {
+        self.lists.load(Ordering::Relaxed)
+    }
+    /// GET requests (discovery excluded).
+    pub fn gets(&self) -> usize {
+        self.gets.load(Ordering::Relaxed)
+    }
+    /// Server-side apply dry-runs.
+    pub fn dry_runs(&self) -> usize {
+        self.dry_runs.load(Ordering::Relaxed)
+    }
+    /// Attempts repeated after a transient failure.
+    pub fn retries(&self) -> usize {
+        self.retries.load(Ordering::Relaxed)
+    }
+}
+
+/// A connection to one cluster: kube client, the kubeconfig context it came from, and the
+/// discovery cache of the run. Cheap to clone.
+#[derive(Clone)]
+pub struct ClusterClient {
+    client: kube::Client,
+    context: String,
+    server: String,
+    default_namespace: String,
+    kubeconfig: String,
+    concurrency: usize,
+    discovery: Arc<OnceCell<Arc<Discovery>>>,
+    stats: Arc<RequestStats>,
+}
+
+impl std::fmt::Debug for ClusterClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterClient")
+            .field("context", &self.context)
+            .field("server", &self.server)
+            .field("default_namespace", &self.default_namespace)
+            .field("kubeconfig", &self.kubeconfig)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The kubeconfig files kubectl would read: `--kubeconfig`, else every existing file of
+/// `$KUBECONFIG` (a path list, merged first-wins), else `~/.kube/config`.
+pub fn kubeconfig_paths(explicit: Option<&Path>) -> Vec<PathBuf> {
+    if let Some(path) = explicit {
+        return vec![path.to_path_buf()];
+    }
+    if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        return std::env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+    }
+    std::env::var_os("HOME")
+        .map(|home| vec![PathBuf::from(home).join(".kube").join("config")])
+        .unwrap_or_default()
+}
+
+fn describe_paths(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return "none: $KUBECONFIG and $HOME are unset".to_owned();
+    }
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+impl ClusterClient {
+    /// Connects as kubectl would: kubeconfig from `kubeconfig`, `$KUBECONFIG` or
+    /// `~/.kube/config`; `context` or the current context; the context's namespace. Makes no
+    /// request: an unreachable server shows on the first call, as [`ClusterError::Unreachable`].
+    pub async fn connect(
+        kubeconfig: Option<&Path>,
+        context: Option<&str>,
+    ) -> Result<ClusterClient, ClusterError> {
+        let paths = kubeconfig_paths(kubeconfig);
+        let described = describe_paths(&paths);
+        let config_error = |message: String, hint: &'static str| ClusterError::Kubeconfig {
+            kubeconfig: described.clone(),
+            message,
+            hint,
+        };
+        let mut merged: Option<Kubeconfig> = None;
+        for path in &paths {
+            // kubectl skips missing files of a $KUBECONFIG list, but not an explicit one.
+            if kubeconfig.is_none() && paths.len() > 1 && !path.exists() {
+                continue;
+            }
+            let read = Kubeconfig::read_from(path).map_err(|e| {
+                config_error(
+                    format!("cannot read kubeconfig {}: {e}", path.display()),
+                    "fix the file, or pass --kubeconfig",
+                )
+            })?;
+            merged = Some(match merged {
+                None => read,
+                Some(first) => first.merge(read).map_err(|e| {
+                    config_error(
+                        format!("cannot merge kubeconfig {}: {e}", path.display()),
+                        "fix the file, or pass --kubeconfig",
+                    )
+                })?,
+            });
+        }
+        let Some(config_file) = merged else {
+            return Err(config_error(
+                "no kubeconfig found".to_owned(),
+                "pass --kubeconfig or set KUBECONFIG",
+            ));
+        };
+        let context_name = match context {
+            Some(name) => name.to_owned(),
+            None => config_file.current_context.clone().ok_or_else(|| {
+                config_error(
+                    "no current context".to_owned(),
+                    "pass --context or run `kubectl config use-context NAME`",
+                )
+            })?,
+        };
+        if !config_file.contexts.iter().any(|c| c.name == context_name) {
+            let known: Vec<&str> = config_file
+                .contexts
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            return Err(config_error(
+                format!(
+                    "context {context_name:?} is not in the kubeconfig (contexts: {})",
+                    known.join(", ")
+                ),
+                "pass --context with one of them",
+            ));
+        }
+        let options = KubeConfigOptions {
+            context: Some(context_name.clone()),
+            cluster: None,
+            user: None,
+        };
+        let config = kube::Config::from_custom_kubeconfig(config_file, &options)
+            .await
+            .map_err(|e| {
+                config_error(
+                    format!("cannot use context {context_name:?}: {e}"),
+                    "check the context's cluster and user entries",
+                )
+            })?;
+        let server = config.cluster_url.to_string();
+        let server = server.strip_suffix('/').unwrap_or(&server).to_owned();
+        let default_namespace = config.default_namespace.clone();
+        let client = kube::Client::try_from(config).map_err(|e| {
+            config_error(
+                format!("cannot build a client for context {context_name:?}: {e}"),
+                "check the context's cluster and user entries",
+            )
+        })?;
+        Ok(ClusterClient {
+            client,
+            context: context_name,
+            server,
+            default_namespace,
+            kubeconfig: described,
+            concurrency: DEFAULT_CONCURRENCY,
+            discovery: Arc::new(OnceCell::new()),
+            stats: Arc::new(RequestStats::default()),
+        })
+    }
+
+    /// Sets the bound on concurrent requests (at least 1).
+    pub fn with_concurrency(mut self, concurrency: usize) -> ClusterClient {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Bound on concurrent requests.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// Name of the kubeconfig context.
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    /// Server URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The context's namespace, `default` when it sets none.
+    pub fn default_namespace(&self) -> &str {
+        &self.default_namespace
+    }
+
+    /// The kubeconfig files used, `:`-separated.
+    pub fn kubeconfig(&self) -> &str {
+        &self.kubeconfig
+    }
+
+    /// Request counters of this client (shared by its clones).
+    pub fn stats(&self) -> &RequestStats {
+        &self.stats
+    }
+
+    /// The underlying kube client, for calls this layer does not wrap yet.
+    pub fn kube_client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    /// Discovery of every group version the server serves, read on first use and kept for the
+    /// life of this client (and its clones).
+    pub async fn discovery(&self) -> Result<Arc<Discovery>, ClusterError> {
+        self.discovery
+            .get_or_try_init(|| async { self.discover().await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+
+    async fn discover(&self) -> Result<Discovery, ClusterError> {
+        let core = self
+            .with_retry("discover /api/v1", || {
+                self.client.list_core_api_resources("v1")
+            })
+            .await?;
+        let groups = self
+            .with_retry("discover /apis", || self.client.list_api_groups())
+            .await?;
+        let mut preferred = std::collections::BTreeMap::new();
+        preferred.insert(String::new(), "v1".to_owned());
+        let mut wanted: Vec<(usize, String)> = Vec::new();
+        for group in &groups.groups {
+            let preferred_version = group
+                .preferred_version
+                .as_ref()
+                .map(|v| v.version.clone())
+                .or_else(|| group.versions.first().map(|v| v.version.clone()));
+            if let Some(version) = preferred_version.clone() {
+                preferred.insert(group.name.clone(), version);
+            }
+            // Preferred version first, so lookups by group and kind find it first.
+            let mut versions: Vec<&str> =
+                group.versions.iter().map(|v| v.version.as_str()).collect();
+            versions.sort_by_key(|v| Some(*v) != preferred_version.as_deref());
+            for version in versions {
+                wanted.push((wanted.len(), format!("{}/{version}", group.name)));
+            }
+        }
+        let fetched: Vec<(usize, String, Result<_, ClusterError>)> = futures::stream::iter(wanted)
+            .map(|(order, group_version)| async move {
+                let what = format!("discover /apis/{group_version}");
+                let result = self
+                    .with_retry(&what, || {
+                        self.client.list_api_group_resources(&group_version)
+                    })
+                    .await;
+                (order, group_version, result)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let mut fetched = fetched;
+        fetched.sort_by_key(|(order, _, _)| *order);
+        let mut discovery = Discovery {
+            preferred,
+            ..Discovery::default()
+        };
+        push_kinds(&mut discovery.kinds, "", "v1", &core.resources);
+        for (_, group_version, result) in fetched {
+            match result {
+                Ok(list) => {
+                    let (group, version) = crate::model::split_api_version(&group_version);
+                    push_kinds(&mut discovery.kinds, group, version, &list.resources);
+                }
+                Err(error @ ClusterError::Unreachable { .. }) => return Err(error),
+                Err(error) => {
+                    tracing::warn!("{error}; its kinds are reported Unknown");
+                    discovery.failed.push(FailedGroup {
+                        group_version,
+                        message: error.server_message(),
+                    });
+                }
+            }
+        }
+        Ok(discovery)
+    }
+
+    /// Every object of a kind in `namespace` (all namespaces for `None`, or a cluster-scoped
+    /// kind), optionally filtered by a label selector, paged. Items carry `apiVersion` and
+    /// `kind` (the server leaves them out of list items).
+    pub async fn list(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let url = DynamicObject::url_path(resource, namespace);
+        let what = match namespace {
+            Some(ns) => format!(
+                "list {} {} in namespace {ns}",
+                resource.api_version, resource.plural
+            ),
+            None => format!("list {} {}", resource.api_version, resource.plural),
+        };
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = ListParams::default().limit(LIST_CHUNK);
+            if let Some(selector) = label_selector {
+                params = params.labels(selector);
+            }
+            if let Some(token) = &token {
+                params = params.continue_token(token);
+            }
+            self.stats.lists.fetch_add(1, Ordering::Relaxed);
+            let page: Value = self
+                .with_retry(&what, || {
+                    let request = kube::core::Request::new(url.clone()).list(&params);
+                    async move {
+                        let request = request.map_err(kube::Error::BuildRequest)?;
+                        self.client.request::<Value>(request).await
+                    }
+                })
+                .await?;
+            let Value::Object(mut page) = page else {
+                return Err(ClusterError::Client {
+                    what,
+                    message: "the server's answer is not a JSON object".into(),
+                });
+            };
+            if let Some(Value::Array(page_items)) = page.remove("items") {
+                items.extend(
+                    page_items
+                        .into_iter()
+                        .map(|item| with_type_meta(item, resource)),
+                );
+            }
+            token = page
+                .get("metadata")
+                .and_then(|m| m.get("continue"))
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            if token.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// One object, `None` when it does not exist.
+    pub async fn get(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError> {
+        let url = DynamicObject::url_path(resource, namespace);
+        let what = format!(
+            "get {} {}/{name}{}",
+            resource.api_version,
+            resource.plural,
+            namespace
+                .map(|ns| format!(" in namespace {ns}"))
+                .unwrap_or_default()
+        );
+        self.stats.gets.fetch_add(1, Ordering::Relaxed);
+        let result = self
+            .with_retry(&what, || {
+                let request =
+                    kube::core::Request::new(url.clone()).get(name, &GetParams::default());
+                async move {
+                    let request = request.map_err(kube::Error::BuildRequest)?;
+                    self.client.request::<Value>(request).await
+                }
+            })
+            .await;
+        match result {
+            Ok(object) => Ok(Some(object)),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Server-side apply dry-run of `object` (manager `kubectl-gitops`, `force`,
+    /// `dryRun=All`): what a sync would make the live object. A 403 is
+    /// [`ClusterError::is_forbidden`], the caller's signal to fall back to the client strategy.
+    pub async fn apply_dry_run(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+        object: &Value,
+    ) -> Result<Value, ClusterError> {
+        let url = DynamicObject::url_path(resource, namespace);
+        let what = format!(
+            "server-side apply dry-run of {} {}/{name}{}",
+            resource.api_version,
+            resource.plural,
+            namespace
+                .map(|ns| format!(" in namespace {ns}"))
+                .unwrap_or_default()
+        );
+        let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+        self.stats.dry_runs.fetch_add(1, Ordering::Relaxed);
+        self.with_retry(&what, || {
+            let request =
+                kube::core::Request::new(url.clone()).patch(name, &params, &Patch::Apply(object));
+            async move {
+                let request = request.map_err(kube::Error::BuildRequest)?;
+                self.client.request::<Value>(request).await
+            }
+        })
+        .await
+    }
+
+    /// Members of an ApplySet: objects labelled `applyset.kubernetes.io/part-of=<id>`, listed
+    /// in all namespaces for each group-kind the parent's `contains-group-kinds` annotation
+    /// names. No parent, or no annotation, means no members. Group-kinds the cluster no longer
+    /// serves are skipped (nothing of them can exist).
+    pub async fn applyset_members(
+        &self,
+        parent_name: &str,
+        parent_namespace: &str,
+    ) -> Result<Vec<Value>, ClusterError> {
+        let configmap = ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+        };
+        let Some(parent) = self
+            .get(&configmap, Some(parent_namespace), parent_name)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let id = applyset::applyset_id(parent_name, parent_namespace);
+        let group_kinds = parent
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(applyset::CONTAINS_GROUP_KINDS_ANNOTATION))
+            .and_then(Value::as_str)
+            .map(applyset::parse_group_kinds)
+            .unwrap_or_default();
+        let discovery = self.discovery().await?;
+        let resources: Vec<ApiResource> = group_kinds
+            .iter()
+            .filter_map(|(group, kind)| discovery.preferred_kind(group, kind))
+            .map(|served| served.resource.clone())
+            .collect();
+        let selector = format!("{}={id}", applyset::PART_OF_LABEL);
+        let lists: Vec<Vec<Value>> = futures::stream::iter(resources)
+            .map(|resource| {
+                let selector = selector.clone();
+                async move { self.list(&resource, None, Some(&selector)).await }
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await?;
+        Ok(lists.into_iter().flatten().collect())
+    }
+
+    /// Runs a request, retrying transient failures (5xx, 429, connection reset) with
+    /// exponential backoff, at most [`MAX_ATTEMPTS`] times; a 429's `retryAfterSeconds` is
+    /// honoured up to [`MAX_BACKOFF`].
+    async fn with_retry<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, ClusterError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let mut attempt = 1;
+        loop {
+            let error = match call().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let wait = transient_wait(&error, attempt);
+            match wait {
+                Some(wait) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!("{what}: {error}; retrying in {wait:?}");
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                _ => return Err(self.classify(what, error)),
+            }
+        }
+    }
+
+    fn classify(&self, what: &str, error: kube::Error) -> ClusterError {
+        match error {
+            kube::Error::Api(status) => ClusterError::Api {
+                what: what.to_owned(),
+                code: status.code,
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            },
+            error if is_transport(&error) => ClusterError::Unreachable {
+                server: self.server.clone(),
+                reason: transport_reason(&error),
+                kubeconfig: self.kubeconfig.clone(),
+                context: self.context.clone(),
+            },
+            error => ClusterError::Client {
+                what: what.to_owned(),
+                message: error.to_string(),
+            },
+        }
+    }
+}
+
+/// Adds each discovered top-level resource (subresources like `deployments/scale` skipped).
+fn push_kinds(
+    kinds: &mut Vec<ServedKind>,
+    group: &str,
+    version: &str,
+    resources: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResource],
+) {
+    for resource in resources.iter().filter(|r| !r.name.contains('/')) {
+        kinds.push(ServedKind {
+            resource: ApiResource {
+                group: group.to_owned(),
+                version: version.to_owned(),
+                api_version: if group.is_empty() {
+                    version.to_owned()
+                } else {
+                    format!("{group}/{version}")
+                },
+                kind: resource.kind.clone(),
+                plural: resource.name.clone(),
+            },
+            namespaced: resource.namespaced,
+            singular: if resource.singular_name.is_empty() {
+                resource.kind.to_ascii_lowercase()
+            } else {
+                resource.singular_name.clone()
+            },
+            short_names: resource.short_names.clone().unwrap_or_default(),
+            verbs: resource.verbs.clone(),
+        });
+    }
+}
+
+/// Puts `apiVersion` and `kind` first in a list item, where the server left them out.
+fn with_type_meta(item: Value, resource: &ApiResource) -> Value {
+    let Value::Object(mut fields) = item else {
+        return item;
+    };
+    if fields.contains_key("apiVersion") && fields.contains_key("kind") {
+        return Value::Object(fields);
+    }
+    let mut object = serde_json::Map::new();
+    object.insert(
+        "apiVersion".into(),
+        fields
+            .remove("apiVersion")
+            .unwrap_or_else(|| Value::String(resource.api_version.clone())),
+    );
+    object.insert(
+        "kind".into(),
+        fields
+            .remove("kind")
+            .unwrap_or_else(|| Value::String(resource.kind.clone())),
+    );
+    object.append(&mut fields);
+    Value::Object(object)
+}
+
+/// How long to wait before retrying `error`, `None` when it is not transient.
+fn transient_wait(error: &kube::Error, attempt: u32) -> Option<Duration> {
+    let backoff =
+        (Duration::from_millis(100) * 2u32.pow(attempt.saturating_sub(1))).min(MAX_BACKOFF);
+    match error {
+        kube::Error::Api(status) if status.code == 429 => {
+            let retry_after = status
+                .details
+                .as_ref()
+                .map(|d| u64::from(d.retry_after_seconds))
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs);
+            Some(retry_after.unwrap_or(backoff).min(MAX_BACKOFF))
+        }
+        kube::Error::Api(status) if status.code >= 500 => Some(backoff),
+        error if is_transport(error) => {
+            // A refused connection is a server that is not there: fail fast with a clear message.
+            let io_kind = io_error(error).map(std::io::Error::kind);
+            match io_kind {
+                Some(
+                    std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof,
+                ) => Some(backoff),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn is_transport(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::HyperError(_) | kube::Error::Service(_))
+}
+
+fn io_error(error: &kube::Error) -> Option<&std::io::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        source = current.source();
+    }
+    None
+}
+
+/// A short reason for a transport failure: `connection refused`, or the innermost message.
+fn transport_reason(error: &kube::Error) -> String {
+    if let Some(io) = io_error(error) {
+        return match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+            std::io::ErrorKind::TimedOut => "connection timed out".to_owned(),
+            _ => io.to_string(),
+        };
+    }
+    let mut innermost: &(dyn std::error::Error + 'static) = error;
+    while let Some(next) = innermost.source() {
+        innermost = next;
+    }
+    innermost.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_items_get_type_meta_first() {
+        let resource = ApiResource {
+            group: "apps".into(),
+            version: "v1".into(),
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            plural: "deployments".into(),
+        };
+        let item = serde_json::json!({"metadata": {"name": "web"}, "spec": {}});
+        let object = with_type_meta(item, &resource);
+        let keys: Vec<&String> = object.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec"]);
+        assert_eq!(object["apiVersion"], "apps/v1");
+    }
+
+    #[test]
+    fn only_transient_errors_are_retried() {
+        let status = |code: u16| {
+            kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..Default::default()
+            }))
+        };
+        assert!(transient_wait(&status(503), 1).is_some());
+        assert!(transient_wait(&status(429), 1).is_some());
+        assert!(transient_wait(&status(403), 1).is_none());
+        assert!(transient_wait(&status(422), 1).is_none());
+        assert!(transient_wait(&status(500), 10).unwrap() <= MAX_BACKOFF);
+    }
+
+    #[test]
+    fn kubeconfig_explicit_path_wins() {
+        let paths = kubeconfig_paths(Some(Path::new("/x/config")));
+        assert_eq!(paths, vec![PathBuf::from("/x/config")]);
+    }
+}
