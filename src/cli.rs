@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::ops::status::StatusReport;
+use crate::ops::status::{StatusOptions, StatusReport};
 use crate::output::diff::{DiffView, run_external, write_diff};
 use crate::output::progress::Progress;
 use crate::output::status::{self as status_out, StatusView, write_status};
@@ -315,17 +315,35 @@ fn evaluate(
              drop --offline, or use `{display} history` / `{display} blame` for git-only views"
         );
     }
-    let _progress = Progress::start(format!(
-        "evaluating {} at {}",
-        global
-            .path
-            .as_deref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| ".".into()),
-        global.rev
-    ));
-    let _ = (strategy, resources);
-    anyhow::bail!("the evaluation engine is not built yet")
+    let repo = match &global.repo {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let path = global
+        .path
+        .as_deref()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default();
+    let opts = StatusOptions {
+        repo,
+        path: path.clone(),
+        rev: global.rev.clone(),
+        namespace: global.namespace.clone(),
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+        strategy: strategy.into(),
+        resources: resources.to_vec(),
+        // kubectl sets KUBECTL_PATH for its plugins: kustomize builds use that kubectl.
+        kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
+        ..StatusOptions::default()
+    };
+    let shown_path = if path.is_empty() { "." } else { path.as_str() };
+    let _progress = Progress::start(format!("evaluating {shown_path} at {}", global.rev));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(crate::ops::status::evaluate(&opts))?)
 }
 
 fn status(global: &GlobalArgs, args: &StatusArgs, display: &str) -> anyhow::Result<i32> {

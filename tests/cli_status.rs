@@ -220,11 +220,16 @@ fn unreachable_cluster_exits_2_with_next_step() {
     let run = gitops
         .run_env(&["status"], &[("KUBECONFIG", dead.to_str().unwrap())])
         .code_is(2);
-    assert!(run.stderr.starts_with("error: "), "{run}");
+    let error = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line\n{run}"));
     assert!(
-        run.stderr.contains("127.0.0.1:9"),
+        error.contains("https://127.0.0.1:9"),
         "names the server\n{run}"
     );
+    assert!(error.contains("--kubeconfig"), "says what to do\n{run}");
     assert!(run.stdout.is_empty(), "{run}");
 }
 

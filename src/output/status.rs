@@ -413,6 +413,7 @@ pub(crate) mod tests {
             server: "https://127.0.0.1:6443".into(),
             resources: vec![settings, web, ns, orphan, broken],
             render_errors: vec!["envs/prod/bad.yaml:3: mapping values are not allowed here".into()],
+            stats: Default::default(),
         }
     }
 
