@@ -4,7 +4,9 @@
 mod cli_env;
 mod common;
 
-use cli_env::{EnvRepo, Gitops, config_map, deployment, has_escapes, secret};
+use cli_env::{
+    EnvRepo, Gitops, assert_no_secret, config_map, deployment, drifted_secret, has_escapes,
+};
 use common::TestCluster;
 use serde_json::json;
 
@@ -240,29 +242,16 @@ fn external_diff_gets_live_and_merged_directories() {
 #[test]
 fn secret_values_never_printed() {
     let cluster = TestCluster::start();
-    let ns = cluster.namespace().to_owned();
-    // "git-password-1" and "live-password-2"
-    let (git_b64, live_b64) = ("Z2l0LXBhc3N3b3JkLTE=", "bGl2ZS1wYXNzd29yZC0y");
-    let mut repo = EnvRepo::new();
-    repo.commit("creds", &[("creds.yaml", &secret(&ns, git_b64))]);
-    cluster.apply(&secret(&ns, live_b64)).success();
+    let repo = drifted_secret(&cluster);
     let gitops = Gitops::new(&cluster, &repo);
-    let leaks = |run: &cli_env::Run, how: &str| {
-        for needle in [git_b64, live_b64, "git-password-1", "live-password-2"] {
-            assert!(
-                !run.stdout.contains(needle) && !run.stderr.contains(needle),
-                "{needle} printed by {how}\n{run}"
-            );
-        }
-    };
     for format in ["text", "json", "yaml", "porcelain"] {
         let run = gitops.run(&["diff", "-o", format]).code_is(1);
-        leaks(&run, format);
+        assert_no_secret(&run, format);
     }
     let run = gitops
         .run(&["diff", "--side-by-side", "--color", "always"])
         .code_is(1);
-    leaks(&run, "side by side");
+    assert_no_secret(&run, "side by side");
     // The masks still show that the value changed.
     let text = gitops.run(&["diff"]).code_is(1);
     assert!(
@@ -277,7 +266,7 @@ fn secret_values_never_printed() {
     let run = gitops
         .run_env(&["diff"], &[("KUBECTL_EXTERNAL_DIFF", &cat)])
         .code_is(1);
-    leaks(&run, "KUBECTL_EXTERNAL_DIFF");
+    assert_no_secret(&run, "KUBECTL_EXTERNAL_DIFF");
     assert!(run.stdout.contains("kind: Secret"), "{run}");
 }
 

@@ -4,7 +4,9 @@
 mod cli_env;
 mod common;
 
-use cli_env::{EnvRepo, Gitops, config_map, deployment, has_escapes, secret};
+use cli_env::{
+    EnvRepo, Gitops, assert_no_secret, config_map, deployment, drifted_secret, has_escapes,
+};
 use common::TestCluster;
 
 /// A cluster with the repo's HEAD applied by kubectl: Deployment `web` and ConfigMap `settings`.
@@ -41,16 +43,18 @@ fn synced_environment_exits_0_with_table_and_summary() {
     );
     assert_eq!(lines.len(), 3, "{run}");
     let head = repo.head();
+    let first = repo.git(&["rev-parse", "HEAD~1"]);
     for line in &lines[1..] {
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(cells[0], "Synced", "{run}");
         assert_eq!(cells[2], cluster.namespace());
         assert_eq!(cells[4], "0");
-        // COMMIT is the last commit that changed the resource, or `-` when the engine
-        // does not know it.
+        // COMMIT: the last commit that changed the resource; AGE: how old it is.
+        let changed_by = if cells[3] == "web" { &head } else { &first };
+        assert_eq!(cells[5], &changed_by[..7], "{run}");
         assert!(
-            cells[5] == "-" || head.starts_with(cells[5]) || cells[5].len() == 7,
-            "{run}"
+            cells[6].ends_with('d'),
+            "age of a commit from January: {run}"
         );
     }
     assert!(
@@ -251,7 +255,7 @@ fn offline_is_refused() {
 }
 
 #[test]
-fn colour_only_when_forced_or_on_a_terminal() {
+fn colour_in_a_pipe_only_when_forced() {
     let (cluster, repo) = synced();
     cluster
         .kubectl(&["scale", "deployment/web", "--replicas=3"])
@@ -270,21 +274,11 @@ fn colour_only_when_forced_or_on_a_terminal() {
 #[test]
 fn secret_values_never_printed() {
     let cluster = TestCluster::start();
-    let ns = cluster.namespace().to_owned();
-    // "git-password-1" and "live-password-2"
-    let (git_b64, live_b64) = ("Z2l0LXBhc3N3b3JkLTE=", "bGl2ZS1wYXNzd29yZC0y");
-    let mut repo = EnvRepo::new();
-    repo.commit("creds", &[("creds.yaml", &secret(&ns, git_b64))]);
-    cluster.apply(&secret(&ns, live_b64)).success();
+    let repo = drifted_secret(&cluster);
     let gitops = Gitops::new(&cluster, &repo);
     for format in ["text", "wide", "json", "yaml", "porcelain"] {
         let run = gitops.run(&["status", "-o", format]).code_is(1);
-        for needle in [git_b64, live_b64, "git-password-1", "live-password-2"] {
-            assert!(
-                !run.stdout.contains(needle) && !run.stderr.contains(needle),
-                "{needle} printed by -o {format}\n{run}"
-            );
-        }
+        assert_no_secret(&run, &format!("-o {format}"));
         if format == "json" {
             assert_eq!(
                 run.json()["resources"][0]["fields"],
@@ -292,4 +286,43 @@ fn secret_values_never_printed() {
             );
         }
     }
+}
+
+#[test]
+fn colour_on_a_terminal_unless_no_color() {
+    let (cluster, repo) = synced();
+    cluster
+        .kubectl(&["scale", "deployment/web", "--replicas=3"])
+        .success();
+    let gitops = Gitops::new(&cluster, &repo);
+    let Some(tty) = gitops.run_in_terminal(&["status"], &[]) else {
+        eprintln!("note: util-linux `script` is not installed; terminal colour not checked");
+        return;
+    };
+    assert!(tty.stdout.contains("\x1b[33mDrifted\x1b[0m"), "{tty}");
+    let tty = gitops
+        .run_in_terminal(&["status"], &[("NO_COLOR", "1")])
+        .unwrap();
+    assert!(tty.stdout.contains("Drifted"), "{tty}");
+    assert!(!has_escapes(&tty.stdout), "{tty}");
+}
+
+#[test]
+fn older_revision_is_evaluated() {
+    let (cluster, mut repo) = synced();
+    let ns = cluster.namespace().to_owned();
+    repo.commit("scale web", &[("web.yaml", &deployment(&ns, 4, "1.27"))]);
+    let gitops = Gitops::new(&cluster, &repo);
+    // HEAD wants 4 replicas; HEAD~1 is what kubectl applied.
+    let head = gitops.run(&["status", "-o", "json"]).code_is(1).json();
+    assert_eq!(head["summary"]["Drifted"], 1);
+    let older = gitops
+        .run(&["status", "--rev", "HEAD~1", "-o", "json"])
+        .code_is(0)
+        .json();
+    assert_eq!(
+        older["revision"]["id"],
+        repo.git(&["rev-parse", "HEAD~1"]).trim()
+    );
+    assert_eq!(older["summary"]["Synced"], 2);
 }

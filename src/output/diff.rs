@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use unicode_width::UnicodeWidthChar;
 
 use super::status::{commit_value, identity, state_name};
-use super::{API_VERSION, Color, DiffPalette, OutputError, OutputFormat, Style, short_sha};
+use super::{
+    API_VERSION, Color, DiffPalette, OutputError, OutputFormat, Style, short_sha, write_document,
+};
 use crate::diff::{DiffLine, Hunk, LineKind, hunks, side_by_side, sign};
 use crate::highlight::{Span, highlight_yaml};
 use crate::model::{DriftState, split_api_version};
@@ -63,12 +65,8 @@ pub fn write_diff(
     view: &DiffView,
 ) -> Result<(), OutputError> {
     match view.format {
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &diff_document(report))?;
-            writeln!(out)?;
-        }
-        OutputFormat::Yaml => {
-            out.write_all(serde_saphyr::to_string(&diff_document(report))?.as_bytes())?
+        OutputFormat::Json | OutputFormat::Yaml => {
+            write_document(out, view.format, &diff_document(report))?
         }
         OutputFormat::Porcelain => out.write_all(diff_porcelain(report).as_bytes())?,
         OutputFormat::Text | OutputFormat::Wide => {
@@ -130,7 +128,14 @@ fn segments(line: &DiffLine, spans: &[Span], palette: &DiffPalette, color: bool)
             };
             Some((piece.to_owned(), style))
         })
-        .collect()
+        .fold(Vec::new(), |mut merged: Vec<Segment>, (piece, style)| {
+            // Neighbours in the same style print as one, with one escape sequence.
+            match merged.last_mut() {
+                Some((text, last)) if *last == style => text.push_str(&piece),
+                _ => merged.push((piece, style)),
+            }
+            merged
+        })
 }
 
 fn line_spans<'a>(line: &DiffLine, old: &'a [Vec<Span>], new: &'a [Vec<Span>]) -> &'a [Span] {
@@ -186,6 +191,16 @@ fn highlighted(
     }
 }
 
+/// The `---`/`+++` lines both layouts start with.
+fn file_headers(old_label: &str, new_label: &str, view: &DiffView) -> String {
+    let header = &view.palette.file_header;
+    format!(
+        "{}\n{}\n",
+        header.paint(&format!("--- {old_label}"), view.color),
+        header.paint(&format!("+++ {new_label}"), view.color)
+    )
+}
+
 fn unified_text(
     old_label: &str,
     new_label: &str,
@@ -196,19 +211,7 @@ fn unified_text(
 ) -> String {
     let palette = &view.palette;
     let (old_spans, new_spans) = highlighted(live, desired, view);
-    let mut out = String::new();
-    out.push_str(
-        &palette
-            .file_header
-            .paint(&format!("--- {old_label}"), view.color),
-    );
-    out.push('\n');
-    out.push_str(
-        &palette
-            .file_header
-            .paint(&format!("+++ {new_label}"), view.color),
-    );
-    out.push('\n');
+    let mut out = file_headers(old_label, new_label, view);
     for hunk in found {
         out.push_str(&palette.hunk_header.paint(&hunk.header(), view.color));
         out.push('\n');
@@ -329,19 +332,7 @@ fn side_by_side_text(
         .saturating_sub(number_width + 2)
         .max(10);
     let separator = palette.gutter.paint(" │ ", view.color);
-    let mut out = String::new();
-    out.push_str(
-        &palette
-            .file_header
-            .paint(&format!("--- {old_label}"), view.color),
-    );
-    out.push('\n');
-    out.push_str(
-        &palette
-            .file_header
-            .paint(&format!("+++ {new_label}"), view.color),
-    );
-    out.push('\n');
+    let mut out = file_headers(old_label, new_label, view);
     for hunk in found {
         out.push_str(&palette.hunk_header.paint(&hunk.header(), view.color));
         out.push('\n');

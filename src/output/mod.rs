@@ -67,6 +67,22 @@ pub enum OutputError {
     Yaml(#[from] serde_saphyr::SerializeError),
 }
 
+/// Writes a document as pretty JSON (with a final newline) or as YAML; `format` is `Json` or
+/// `Yaml`, anything else writes JSON.
+pub fn write_document(
+    out: &mut dyn std::io::Write,
+    format: OutputFormat,
+    document: &serde_json::Value,
+) -> Result<(), OutputError> {
+    if format == OutputFormat::Yaml {
+        out.write_all(serde_saphyr::to_string(document)?.as_bytes())?;
+    } else {
+        serde_json::to_writer_pretty(&mut *out, document)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
 /// Whether to colour a stream: `always`/`never` as given; `auto` only on a terminal, with
 /// `NO_COLOR` unset or empty (no-color.org) and `TERM` not `dumb`.
 pub fn use_color(

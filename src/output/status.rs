@@ -6,7 +6,9 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::{API_VERSION, Color, OutputError, OutputFormat, Style, short_sha, table};
+use super::{
+    API_VERSION, Color, OutputError, OutputFormat, Style, short_sha, table, write_document,
+};
 use crate::model::DriftState;
 use crate::ops::status::{CommitInfo, ResourceStatus, StatusReport};
 
@@ -74,12 +76,8 @@ pub fn write_status(
                 out.write_all(status_table(report, view).as_bytes())?;
             }
         }
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &status_document(report))?;
-            writeln!(out)?;
-        }
-        OutputFormat::Yaml => {
-            out.write_all(serde_saphyr::to_string(&status_document(report))?.as_bytes())?;
+        OutputFormat::Json | OutputFormat::Yaml => {
+            write_document(out, view.format, &status_document(report))?
         }
         OutputFormat::Porcelain => out.write_all(status_porcelain(report).as_bytes())?,
     }

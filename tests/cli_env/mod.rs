@@ -167,6 +167,41 @@ impl<'a> Gitops<'a> {
         }
     }
 
+    /// Runs with `args` on a pseudo-terminal (util-linux `script`), stdout and stderr mixed
+    /// into `stdout`; `None` when `script` is not installed.
+    pub fn run_in_terminal(&self, args: &[&str], env: &[(&str, &str)]) -> Option<Run> {
+        let base = self.command(args);
+        let quote =
+            |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+        let line: Vec<String> = std::iter::once(base.get_program())
+            .chain(base.get_args())
+            .map(quote)
+            .collect();
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line.join(" "), "/dev/null"])
+            .env_clear()
+            .env("SHELL", "/bin/sh")
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::null());
+        for (key, value) in base.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        if let Some(dir) = base.get_current_dir() {
+            cmd.current_dir(dir);
+        }
+        let out = cmd.output().ok()?;
+        Some(Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
     /// Runs with `args`.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_env(args, &[])
@@ -197,11 +232,38 @@ pub fn config_map(ns: &str, level: &str) -> String {
     )
 }
 
+/// The Secret's password in git and live, base64 and decoded: none may ever be printed.
+pub const SECRET_VALUES: [&str; 4] = [
+    "Z2l0LXBhc3N3b3JkLTE=",
+    "bGl2ZS1wYXNzd29yZC0y",
+    "git-password-1",
+    "live-password-2",
+];
+
 /// A Secret `creds` holding `password` (base64 of the value given) in namespace `ns`.
 pub fn secret(ns: &str, password_b64: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: {ns}\ntype: Opaque\ndata:\n  password: {password_b64}\n"
     )
+}
+
+/// A repo with Secret `creds` holding the git password, and the cluster holding the live one.
+pub fn drifted_secret(cluster: &TestCluster) -> EnvRepo {
+    let ns = cluster.namespace().to_owned();
+    let mut repo = EnvRepo::new();
+    repo.commit("creds", &[("creds.yaml", &secret(&ns, SECRET_VALUES[0]))]);
+    cluster.apply(&secret(&ns, SECRET_VALUES[1])).success();
+    repo
+}
+
+/// Panics when `run` printed any of [`SECRET_VALUES`] on stdout or stderr.
+pub fn assert_no_secret(run: &Run, how: &str) {
+    for needle in SECRET_VALUES {
+        assert!(
+            !run.stdout.contains(needle) && !run.stderr.contains(needle),
+            "{needle} printed by {how}\n{run}"
+        );
+    }
 }
 
 /// Whether `text` holds an ANSI escape sequence.
