@@ -326,3 +326,42 @@ fn older_revision_is_evaluated() {
     );
     assert_eq!(older["summary"]["Synced"], 2);
 }
+
+#[test]
+fn kind_the_cluster_does_not_serve_is_unknown_and_exits_2() {
+    let (cluster, mut repo) = synced();
+    let ns = cluster.namespace().to_owned();
+    repo.commit(
+        "widget",
+        &[(
+            "widget.yaml",
+            &format!("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: {ns}\n"),
+        )],
+    );
+    let gitops = Gitops::new(&cluster, &repo);
+    let run = gitops.run(&["status"]).code_is(2);
+    let widget = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("Widget.example.com"))
+        .unwrap_or_else(|| panic!("no Widget row\n{run}"));
+    assert!(widget.starts_with("Unknown"), "{run}");
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("error: example.com/Widget/{ns}/w: "))),
+        "{run}"
+    );
+    let json = gitops.run(&["status", "-o", "json"]).code_is(2).json();
+    let widget = json["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "Widget")
+        .unwrap();
+    assert_eq!(widget["status"], "Unknown");
+    assert!(widget["error"].is_string(), "{widget}");
+    // diff says the same with the same exit code, and prints no diff for it.
+    let diff = gitops.run(&["diff"]).code_is(2);
+    assert!(!diff.stdout.contains("Widget"), "{diff}");
+}

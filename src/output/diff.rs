@@ -70,7 +70,13 @@ pub fn write_diff(
         }
         OutputFormat::Porcelain => out.write_all(diff_porcelain(report).as_bytes())?,
         OutputFormat::Text | OutputFormat::Wide => {
-            for r in &report.resources {
+            // Synced resources print nothing even when their texts differ in form only
+            // (`1000m` against `1`): the diff agrees with the state and the exit code.
+            for r in report
+                .resources
+                .iter()
+                .filter(|r| r.state != DriftState::Synced)
+            {
                 let Some((live, desired)) = sides(r) else {
                     continue;
                 };
@@ -555,8 +561,9 @@ mod tests {
                     }];
                 }
                 DriftState::Synced => {
-                    r.live_yaml = Some("kind: ConfigMap\n".into());
-                    r.desired_yaml = Some("kind: ConfigMap\n".into());
+                    // Equal by value, not by text: no diff for it.
+                    r.live_yaml = Some("kind: ConfigMap\ncpu: 1000m\n".into());
+                    r.desired_yaml = Some("kind: ConfigMap\ncpu: 1\n".into());
                 }
                 DriftState::Missing => {
                     r.desired_yaml =
