@@ -365,3 +365,68 @@ fn kind_the_cluster_does_not_serve_is_unknown_and_exits_2() {
     let diff = gitops.run(&["diff"]).code_is(2);
     assert!(!diff.stdout.contains("Widget"), "{diff}");
 }
+
+/// A second sandbox that answers every request after `latency_ms`, killed on drop.
+struct SlowSandbox {
+    child: std::process::Child,
+    kubeconfig: std::path::PathBuf,
+}
+
+impl SlowSandbox {
+    fn start(dir: &std::path::Path, latency_ms: u32) -> SlowSandbox {
+        use std::io::BufRead;
+        let kubeconfig = dir.join("slow.kubeconfig");
+        let mut child = std::process::Command::new(common::gitops_binary())
+            .args([
+                "sandbox",
+                "--port",
+                "0",
+                "--latency",
+                &latency_ms.to_string(),
+            ])
+            .arg("--kubeconfig-out")
+            .arg(&kubeconfig)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("ready "), "sandbox said {line:?}");
+        SlowSandbox { child, kubeconfig }
+    }
+}
+
+impl Drop for SlowSandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn progress_shows_on_a_slow_terminal_only() {
+    let cluster = TestCluster::start();
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "settings",
+        &[("settings.yaml", &config_map("default", "info"))],
+    );
+    let slow = SlowSandbox::start(cluster.scratch(), 200);
+    let kubeconfig = slow.kubeconfig.to_str().unwrap();
+    let gitops = Gitops::new(&cluster, &repo);
+    let env = [("KUBECONFIG", kubeconfig)];
+    let Some(tty) = gitops.run_in_terminal(&["status"], &env) else {
+        eprintln!("note: util-linux `script` is not installed; the spinner not checked");
+        return;
+    };
+    assert!(tty.stdout.contains(" evaluating . at HEAD"), "{tty}");
+    // The spinner's line is cleared before the table.
+    assert!(tty.stdout.contains("\x1b[2KSTATUS"), "{tty:?}");
+    let piped = gitops.run_env(&["status"], &env).code_is(1);
+    assert!(!piped.stderr.contains("evaluating"), "{piped}");
+    assert!(!has_escapes(&piped.stderr), "{piped}");
+}
