@@ -11,7 +11,7 @@ use crate::ops::status::{StatusOptions, StatusReport};
 use crate::output::diff::{DiffView, run_external, write_diff};
 use crate::output::progress::Progress;
 use crate::output::status::{self as status_out, StatusView, write_status};
-use crate::output::{DiffPalette, stdout_color, terminal_width};
+use crate::output::{DiffPalette, OutputError, stdout_color, terminal_width};
 use crate::sandbox::{Sandbox, SandboxOptions};
 
 /// Exit codes shared by every command (SPEC §5).
@@ -361,8 +361,9 @@ fn status(global: &GlobalArgs, args: &StatusArgs, display: &str) -> anyhow::Resu
     };
     {
         let mut out = std::io::stdout().lock();
-        write_status(&mut out, &report, &view)?;
-        out.flush()?;
+        if closed_pipe(write_status(&mut out, &report, &view).and_then(|()| Ok(out.flush()?)))? {
+            return Ok(report.exit_code());
+        }
     }
     let mut err = std::io::stderr().lock();
     for line in status_out::diagnostics(&report) {
@@ -372,6 +373,19 @@ fn status(global: &GlobalArgs, args: &StatusArgs, display: &str) -> anyhow::Resu
         writeln!(err, "{}", status_out::summary_line(&report))?;
     }
     Ok(report.exit_code())
+}
+
+/// `Ok(true)` when stdout was closed by the reader (`| head`): like other Unix tools, stop
+/// quietly instead of reporting an error.
+fn closed_pipe(result: Result<(), OutputError>) -> anyhow::Result<bool> {
+    match result {
+        Ok(()) => Ok(false),
+        Err(OutputError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(true),
+        Err(OutputError::Json(e)) if e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe) => {
+            Ok(true)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The diff colours for `--theme` / `$KUBECTL_GITOPS_THEME` (SPEC §9).
@@ -438,8 +452,9 @@ fn diff(global: &GlobalArgs, args: &DiffArgs, display: &str) -> anyhow::Result<i
                 palette,
             };
             let mut out = std::io::stdout().lock();
-            write_diff(&mut out, &report, &view)?;
-            out.flush()?;
+            if closed_pipe(write_diff(&mut out, &report, &view).and_then(|()| Ok(out.flush()?)))? {
+                return Ok(code);
+            }
         }
     }
     let mut err = std::io::stderr().lock();
