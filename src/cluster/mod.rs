@@ -271,6 +271,10 @@ impl ClusterClient {
                     "check the context's cluster and user entries",
                 )
             })?;
+        let mut config = config;
+        // kube's own retry layer waits up to 15 times and honours any Retry-After; ours is
+        // bounded (MAX_ATTEMPTS, MAX_BACKOFF) and also covers other 5xx and connection resets.
+        config.default_retry = false;
         let server = config.cluster_url.to_string();
         let server = server.strip_suffix('/').unwrap_or(&server).to_owned();
         let default_namespace = config.default_namespace.clone();
@@ -290,6 +294,26 @@ impl ClusterClient {
             discovery: Arc::new(OnceCell::new()),
             stats: Arc::new(RequestStats::default()),
         })
+    }
+
+    /// Wraps an existing kube client (tests, or a caller that built its own config; set its
+    /// `default_retry` to false, as [`ClusterClient::connect`] does, so that retries stay
+    /// bounded). `context` and `server` only label messages.
+    pub fn from_client(
+        client: kube::Client,
+        context: impl Into<String>,
+        server: impl Into<String>,
+    ) -> ClusterClient {
+        ClusterClient {
+            default_namespace: client.default_namespace().to_owned(),
+            client,
+            context: context.into(),
+            server: server.into(),
+            kubeconfig: "(none)".to_owned(),
+            concurrency: DEFAULT_CONCURRENCY,
+            discovery: Arc::new(OnceCell::new()),
+            stats: Arc::new(RequestStats::default()),
+        }
     }
 
     /// Sets the bound on concurrent requests (at least 1).
@@ -787,6 +811,104 @@ mod tests {
         assert!(transient_wait(&status(403), 1).is_none());
         assert!(transient_wait(&status(422), 1).is_none());
         assert!(transient_wait(&status(500), 10).unwrap() <= MAX_BACKOFF);
+    }
+
+    /// Answers each connection with the next canned `(status line, body)`, closing it after.
+    async fn canned_server(answers: Vec<(&'static str, String)>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for (status, body) in answers {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut request = vec![0u8; 16384];
+                let _ = socket.read(&mut request).await;
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                socket.write_all(response.as_bytes()).await.unwrap();
+                let _ = socket.shutdown().await;
+            }
+        });
+        format!("http://{address}")
+    }
+
+    fn status_body(code: u16, reason: &str, details: &str) -> String {
+        format!(
+            r#"{{"kind":"Status","apiVersion":"v1","status":"Failure","message":"canned {code}","reason":"{reason}","code":{code}{details}}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn transient_errors_are_retried_and_forbidden_is_not() {
+        let list = r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":"a"}}]}"#;
+        let server = canned_server(vec![
+            (
+                "503 Service Unavailable",
+                status_body(503, "ServiceUnavailable", ""),
+            ),
+            (
+                "429 Too Many Requests",
+                status_body(
+                    429,
+                    "TooManyRequests",
+                    r#","details":{"retryAfterSeconds":1}"#,
+                ),
+            ),
+            ("200 OK", list.to_owned()),
+            ("403 Forbidden", status_body(403, "Forbidden", "")),
+        ])
+        .await;
+        let mut config = kube::Config::new(server.parse().unwrap());
+        config.default_retry = false;
+        let client =
+            ClusterClient::from_client(kube::Client::try_from(config).unwrap(), "c", &server);
+        let configmaps = ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+        };
+        let items = client.list(&configmaps, Some("ns"), None).await.unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0]["kind"], "ConfigMap");
+        assert_eq!(client.stats().retries(), 2);
+        let forbidden = client
+            .apply_dry_run(&configmaps, Some("ns"), "a", &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert!(forbidden.is_forbidden(), "{forbidden}");
+        assert_eq!(forbidden.server_message(), "canned 403");
+        assert_eq!(client.stats().retries(), 2, "403 is not retried");
+        assert_eq!(client.stats().dry_runs(), 1);
+    }
+
+    #[tokio::test]
+    async fn connect_reads_context_server_and_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c1\n  cluster:\n    server: https://10.0.0.1:6443\n- name: c2\n  cluster:\n    server: https://10.0.0.2:6443\ncontexts:\n- name: one\n  context:\n    cluster: c1\n    user: u\n- name: two\n  context:\n    cluster: c2\n    user: u\n    namespace: team\nusers:\n- name: u\n  user:\n    token: t\ncurrent-context: one\n",
+        )
+        .unwrap();
+        let current = ClusterClient::connect(Some(&path), None).await.unwrap();
+        assert_eq!(current.context(), "one");
+        assert_eq!(current.server(), "https://10.0.0.1:6443");
+        assert_eq!(current.default_namespace(), "default");
+        let two = ClusterClient::connect(Some(&path), Some("two"))
+            .await
+            .unwrap();
+        assert_eq!(two.server(), "https://10.0.0.2:6443");
+        assert_eq!(two.default_namespace(), "team");
+        let missing = ClusterClient::connect(Some(&dir.path().join("nope")), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("cannot read kubeconfig"), "{missing}");
+        assert!(missing.contains("nope"), "{missing}");
     }
 
     #[test]

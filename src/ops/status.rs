@@ -1,5 +1,26 @@
 //! Evaluating an environment at a commit against the live cluster: the data behind `status`,
 //! `diff` and the UI's Resources pane (SPEC §4, §5).
+//!
+//! ```no_run
+//! use kubectl_gitops::ops::status::{evaluate, StatusOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let opts = StatusOptions {
+//!     path: "envs/prod".into(),
+//!     resources: vec!["deploy/web".into()], // RESOURCE arguments; empty for all
+//!     ..StatusOptions::default()
+//! };
+//! let report = evaluate(&opts).await?; // errors: repo, config, cluster unreachable, bad RESOURCE
+//! for warning in &report.warnings {
+//!     eprintln!("warning: {warning}");
+//! }
+//! std::process::exit(report.exit_code());
+//! # }
+//! ```
+//!
+//! Each [`ResourceStatus`] carries the state, the differing fields and changes, both sides of
+//! the text diff (normalized, Secrets masked) and notes. `matchesRevision` is not computed yet
+//! (issue #4): always `None`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -92,6 +113,10 @@ pub struct StatusReport {
     pub resources: Vec<ResourceStatus>,
     /// Files that could not be rendered (`file:line: message`); they make the exit code 2.
     pub render_errors: Vec<String>,
+    /// Problems that left part of the evaluation out without making it wrong (e.g. orphans
+    /// not listed for lack of permission); print them on stderr.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// What the evaluation cost (requests, dry-runs), for `-v` and benchmarks; not in outputs.
     #[serde(skip)]
     pub stats: EvaluationStats,
@@ -394,20 +419,29 @@ pub fn resolve_resource_arg(
         });
     }
     let (group, kind, namespaced) = match discovery {
-        Some(discovery) => {
-            let served = discovery.find_type(resource_type).ok_or_else(|| {
-                StatusError::UnknownResourceType {
-                    arg: arg.to_owned(),
-                    resource_type: resource_type.to_owned(),
-                    where_: " to the cluster",
-                }
-            })?;
-            (
+        Some(discovery) => match discovery.find_type(resource_type) {
+            Some(served) => (
                 served.resource.group.clone(),
                 served.resource.kind.clone(),
                 Some(served.namespaced),
-            )
-        }
+            ),
+            // A built-in kind the cluster does not serve (an old API removed) still selects
+            // the manifests declaring it, which then show as Unknown.
+            None => {
+                let (group, kind) = builtin_type(resource_type).ok_or_else(|| {
+                    StatusError::UnknownResourceType {
+                        arg: arg.to_owned(),
+                        resource_type: resource_type.to_owned(),
+                        where_: " to the cluster",
+                    }
+                })?;
+                (
+                    group.to_owned(),
+                    kind.to_owned(),
+                    builtin_scope(group, kind),
+                )
+            }
+        },
         None => {
             let (group, kind) =
                 builtin_type(resource_type).ok_or_else(|| StatusError::UnknownResourceType {
@@ -583,9 +617,21 @@ pub async fn evaluate_with(
 
     let desired_ids: BTreeSet<&ResourceId> = rendered.manifests.iter().map(|m| &m.id).collect();
     let parent = applyset::parent_name(&rendered.config.env);
-    let members = cluster
+    let mut warnings = Vec::new();
+    let members = match cluster
         .applyset_members(&parent, &rendered.config.apply_set_namespace)
-        .await?;
+        .await
+    {
+        Ok(members) => members,
+        Err(error @ ClusterError::Unreachable { .. }) => return Err(error.into()),
+        Err(error) => {
+            warnings.push(format!(
+                "orphans not shown: cannot read the members of ApplySet {}/{parent}: {error}",
+                rendered.config.apply_set_namespace
+            ));
+            Vec::new()
+        }
+    };
     for member in members {
         let Some(id) = member_id(&member, &discovery) else {
             continue;
@@ -647,6 +693,7 @@ pub async fn evaluate_with(
         server: cluster.server().to_owned(),
         resources,
         render_errors: rendered.errors.iter().map(ToString::to_string).collect(),
+        warnings,
         stats,
     })
 }
@@ -955,13 +1002,16 @@ fn set_exceeds(set: &FieldSet, desired: &Value, path: &[&str]) -> bool {
                 if tracking {
                     return false;
                 }
+                let mut below = path.to_vec();
+                below.push(name);
                 match map.get(name) {
-                    None => true,
-                    Some(value) => {
-                        let mut below = path.to_vec();
-                        below.push(name);
-                        set_exceeds(child, value, &below)
+                    // A map desired lacks altogether: what is below decides, since tracking
+                    // keys live in maps (labels, annotations) a manifest may not have.
+                    None if !child.children.is_empty() => {
+                        set_exceeds(child, &Value::Object(serde_json::Map::new()), &below)
                     }
+                    None => true,
+                    Some(value) => set_exceeds(child, value, &below),
                 }
             }
             (FieldStep::Key(key), Value::Array(items)) => {
@@ -1118,4 +1168,113 @@ fn last_commits(
         current_objects = parent_objects;
     }
     Ok((found, walked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn live_with_fields(fields_v1: Value) -> Value {
+        json!({"metadata": {"managedFields": [
+            {"manager": "kubectl-gitops", "operation": "Apply", "fieldsV1": fields_v1},
+            {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:data": {"f:OTHER": {}}}},
+        ]}})
+    }
+
+    #[test]
+    fn owned_fields_desired_no_longer_sets_make_a_candidate() {
+        let desired =
+            json!({"metadata": {"name": "s", "labels": {"app": "s"}}, "data": {"A": "1"}});
+        let same = live_with_fields(
+            json!({"f:data": {"f:A": {}}, "f:metadata": {"f:labels": {"f:app": {}}}}),
+        );
+        assert!(!owns_unsent_fields(&same, &desired));
+        let dropped = live_with_fields(json!({"f:data": {"f:A": {}, "f:B": {}}}));
+        assert!(owns_unsent_fields(&dropped, &desired));
+        // Another manager's fields never count.
+        let other_only = json!({"metadata": {"managedFields": [
+            {"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:data": {"f:B": {}}}}]}});
+        assert!(!owns_unsent_fields(&other_only, &desired));
+    }
+
+    #[test]
+    fn tracking_keys_sync_adds_are_not_candidates() {
+        let desired = json!({"metadata": {"name": "s"}, "data": {"A": "1"}});
+        let live = live_with_fields(json!({
+            "f:data": {"f:A": {}},
+            "f:metadata": {
+                "f:labels": {"f:applyset.kubernetes.io/part-of": {}},
+                "f:annotations": {"f:kubectl-gitops.io/revision": {}, "f:kubectl-gitops.io/source": {}},
+            },
+        }));
+        assert!(!owns_unsent_fields(&live, &desired));
+        let with_user_annotation = live_with_fields(json!({
+            "f:metadata": {"f:annotations": {"f:team": {}}},
+        }));
+        assert!(owns_unsent_fields(&with_user_annotation, &desired));
+    }
+
+    #[test]
+    fn keyed_list_items_are_matched_by_key() {
+        let desired = json!({"spec": {"containers": [{"name": "web", "image": "nginx"}]}});
+        let owned = |name: &str| {
+            live_with_fields(json!({"f:spec": {"f:containers": {
+                format!("k:{{\"name\":\"{name}\"}}"): {".": {}, "f:name": {}, "f:image": {}}
+            }}}))
+        };
+        assert!(!owns_unsent_fields(&owned("web"), &desired));
+        assert!(owns_unsent_fields(&owned("sidecar"), &desired));
+    }
+
+    #[test]
+    fn resource_args_resolve_offline() {
+        let resolve = |arg: &str| resolve_resource_arg(arg, Some("prod"), None);
+        let deploy = resolve("deploy/web").unwrap();
+        assert_eq!(
+            (
+                deploy.group.as_str(),
+                deploy.kind.as_str(),
+                deploy.name.as_deref()
+            ),
+            ("apps", "Deployment", Some("web"))
+        );
+        assert_eq!(deploy.namespace.as_deref(), Some("prod"));
+        assert_eq!(resolve("deployment.apps/web").unwrap(), deploy);
+        assert_eq!(resolve("deployments/web").unwrap(), deploy);
+        assert_eq!(resolve("cm/settings").unwrap().kind, "ConfigMap");
+        assert_eq!(resolve("Service/web").unwrap().kind, "Service");
+        assert_eq!(resolve("ingresses.networking.k8s.io").unwrap().name, None);
+        // Cluster-scoped kinds ignore -n.
+        assert_eq!(resolve("ns/prod").unwrap().namespace, None);
+        assert!(matches!(
+            resolve("widgets/x"),
+            Err(StatusError::UnknownResourceType { .. })
+        ));
+        assert!(matches!(
+            resolve("deploy/"),
+            Err(StatusError::BadResourceArg { .. })
+        ));
+        assert!(matches!(
+            resolve("/web"),
+            Err(StatusError::BadResourceArg { .. })
+        ));
+    }
+
+    #[test]
+    fn filters_match_identity_and_namespace() {
+        let id = |ns: Option<&str>| ResourceId {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            namespace: ns.map(str::to_owned),
+            name: "web".into(),
+        };
+        let filter = resolve_resource_arg("deploy/web", Some("prod"), None).unwrap();
+        assert!(filter.matches(&id(Some("prod"))));
+        assert!(!filter.matches(&id(Some("dev"))));
+        let any_ns = resolve_resource_arg("deploy/web", None, None).unwrap();
+        assert!(any_ns.matches(&id(Some("dev"))));
+        let other = resolve_resource_arg("deploy/api", None, None).unwrap();
+        assert!(!other.matches(&id(Some("dev"))));
+    }
 }

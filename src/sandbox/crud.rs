@@ -16,6 +16,7 @@ use super::controller;
 use super::defaults;
 use super::kinds::{KindInfo, builtin_kinds, kind_from_crd};
 use super::patch;
+use super::protobuf;
 use super::schema::TypeSchema;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::server::{
@@ -26,6 +27,15 @@ use super::status::ApiError;
 use super::store::{ResourceKey, Store, StoredObject, now_rfc3339};
 use super::table;
 use super::validation::{self, FieldError};
+
+/// Work a controller owes after a write: run after the response, in the background.
+#[derive(Debug, Clone)]
+pub enum Deferred {
+    /// Status follows spec `rollout_delay_ms` after a generation change.
+    Rollout(RolloutJob),
+    /// A Terminating namespace is emptied and removed.
+    FinalizeNamespace(String),
+}
 
 /// A status update a controller owes an object once `rollout_delay_ms` has passed.
 #[derive(Debug, Clone)]
@@ -69,7 +79,7 @@ pub fn handle(
     shared: &Shared,
     req: &ApiRequest,
     t: &Target,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let no_jobs = |r: Reply| Ok((r, Vec::new()));
     match (&req.method, t.name.as_deref(), t.subresource.as_deref()) {
         (&Method::GET, None, _) => no_jobs(list(shared, req, t)?),
@@ -86,7 +96,7 @@ pub fn handle(
         (&Method::PUT, Some(name), _) => update(shared, req, t, name),
         (&Method::PATCH, Some(name), Some("scale")) => patch_scale(shared, req, t, name),
         (&Method::PATCH, Some(name), _) => patch_object(shared, req, t, name),
-        (&Method::DELETE, Some(name), None) => no_jobs(delete(shared, req, t, name)?),
+        (&Method::DELETE, Some(name), None) => delete(shared, req, t, name),
         (&Method::DELETE, None, None) => no_jobs(delete_collection(shared, req, t)?),
         _ => Err(ApiError::method_not_allowed()),
     }
@@ -362,12 +372,21 @@ fn write_ctx<'a>(req: &ApiRequest, t: &'a Target, name: &str) -> Result<WriteCtx
 }
 
 fn decode_body(req: &ApiRequest) -> Result<Value, ApiError> {
-    if req.content_type.contains("protobuf") || req.content_type.contains("cbor") {
-        // Only JSON and YAML bodies are understood; typed client-go clients must be told to
-        // send JSON (`ContentType: application/json`).
+    if req.content_type == "application/vnd.kubernetes.protobuf" {
+        return protobuf::decode(&req.body).map_err(|e| ApiError {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            ..ApiError::bad_request(format!("cannot decode the protobuf body: {e}"))
+        });
+    }
+    if req.content_type.contains("cbor") {
         return Err(ApiError::unsupported_media_type(
             &req.content_type,
-            &["application/json", "application/yaml"],
+            &[
+                "application/json",
+                "application/yaml",
+                "application/vnd.kubernetes.protobuf",
+            ],
         ));
     }
     let value: Value = if req.content_type.contains("yaml") {
@@ -424,20 +443,33 @@ fn meta_str<'v>(obj: &'v Value, field: &str) -> Option<&'v str> {
     obj.get("metadata")?.get(field)?.as_str()
 }
 
-fn require_namespace(store: &Store, kind: &KindInfo, namespace: &str) -> Result<(), ApiError> {
-    if kind.namespaced
-        && store
-            .get(
-                &ResourceKey {
-                    group: String::new(),
-                    plural: "namespaces".into(),
-                },
-                "",
-                namespace,
-            )
-            .is_none()
-    {
+fn namespaces_key() -> ResourceKey {
+    ResourceKey {
+        group: String::new(),
+        plural: "namespaces".into(),
+    }
+}
+
+fn require_namespace(
+    store: &Store,
+    kind: &KindInfo,
+    namespace: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    if !kind.namespaced {
+        return Ok(());
+    }
+    let Some(ns) = store.get(&namespaces_key(), "", namespace) else {
         return Err(ApiError::namespace_not_found(namespace));
+    };
+    if ns.value().pointer("/metadata/deletionTimestamp").is_some() {
+        return Err(ApiError::forbidden(
+            kind,
+            name,
+            &format!(
+                "unable to create new content in namespace {namespace} because it is being terminated"
+            ),
+        ));
     }
     Ok(())
 }
@@ -477,7 +509,7 @@ fn create(
     shared: &Shared,
     req: &ApiRequest,
     t: &Target,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let mut obj = decode_body(req)?;
     check_type(&t.kind, &mut obj)?;
     check_identity(t, &obj, None)?;
@@ -500,7 +532,7 @@ fn create(
     }
     let w = write_ctx(req, t, &name)?;
     let mut store = shared.lock();
-    require_namespace(&store, &t.kind, &w.namespace)?;
+    require_namespace(&store, &t.kind, &w.namespace, &w.name)?;
     if store.get(&w.res, &w.namespace, &name).is_some() {
         return Err(ApiError::already_exists(&t.kind, &name));
     }
@@ -508,11 +540,14 @@ fn create(
     Ok(respond(done, 201))
 }
 
-fn respond(done: Committed, created_code: u16) -> (Reply, Vec<RolloutJob>) {
+fn respond(done: Committed, created_code: u16) -> (Reply, Vec<Deferred>) {
     let code = if done.created { created_code } else { 200 };
     let mut reply = Reply::bytes(code, done.stored.json.clone());
     reply.warnings = done.warnings;
-    (reply, done.rollout.into_iter().collect())
+    (
+        reply,
+        done.rollout.into_iter().map(Deferred::Rollout).collect(),
+    )
 }
 
 fn check_rv_precondition(
@@ -534,7 +569,7 @@ fn update(
     req: &ApiRequest,
     t: &Target,
     name: &str,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let mut obj = decode_body(req)?;
     check_type(&t.kind, &mut obj)?;
     check_identity(t, &obj, Some(name))?;
@@ -592,7 +627,7 @@ fn patch_object(
     req: &ApiRequest,
     t: &Target,
     name: &str,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let is_apply = req.content_type == "application/apply-patch+yaml";
     patch_options_valid(req, is_apply)?;
     let w = write_ctx(req, t, name)?;
@@ -606,7 +641,7 @@ fn patch_object(
             if t.subresource.is_some() {
                 return Err(ApiError::not_found(&t.kind, name));
             }
-            require_namespace(&store, &t.kind, &w.namespace)?;
+            require_namespace(&store, &t.kind, &w.namespace, &w.name)?;
         }
         if let Some(live) = &live {
             check_rv_precondition(t, name, &applied, live)?;
@@ -820,7 +855,7 @@ fn write_scale(
     name: &str,
     live: Value,
     scale: &Value,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     if scale
         .get("kind")
         .and_then(Value::as_str)
@@ -853,7 +888,10 @@ fn write_scale(
     let done = commit(store, &w, Some(&live), new, Op::Update)?;
     let mut reply = Reply::json(&to_scale(store, &t.kind, &done.stored.value()));
     reply.warnings = done.warnings;
-    Ok((reply, done.rollout.into_iter().collect()))
+    Ok((
+        reply,
+        done.rollout.into_iter().map(Deferred::Rollout).collect(),
+    ))
 }
 
 fn update_scale(
@@ -861,7 +899,7 @@ fn update_scale(
     req: &ApiRequest,
     t: &Target,
     name: &str,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let scale = decode_body(req)?;
     let mut store = shared.lock();
     let live = get_value(&store, t, name)?;
@@ -873,7 +911,7 @@ fn patch_scale(
     req: &ApiRequest,
     t: &Target,
     name: &str,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let is_apply = req.content_type == "application/apply-patch+yaml";
     patch_options_valid(req, is_apply)?;
     let mut store = shared.lock();
@@ -913,7 +951,12 @@ fn delete_options(req: &ApiRequest) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("cannot decode DeleteOptions: {e}")))
 }
 
-fn delete(shared: &Shared, req: &ApiRequest, t: &Target, name: &str) -> Result<Reply, ApiError> {
+fn delete(
+    shared: &Shared,
+    req: &ApiRequest,
+    t: &Target,
+    name: &str,
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let opts = delete_options(req)?;
     let dry = dry_run(req)?
         || opts
@@ -960,14 +1003,28 @@ fn delete(shared: &Shared, req: &ApiRequest, t: &Target, name: &str) -> Result<R
         ));
     }
     if dry {
-        return Ok(Reply::bytes(200, live.json.clone()));
+        return Ok((Reply::bytes(200, live.json.clone()), vec![]));
     }
     let internal = |e: super::store::StoreError| ApiError::internal(e.to_string());
     if is_namespace {
-        // The namespace controller's work, done at once: everything in it goes first.
-        for (res, obj_name) in store.objects_in_namespace(name) {
-            store.delete(&res, name, &obj_name).map_err(internal)?;
+        // Like kube: the namespace turns Terminating now and the namespace controller empties
+        // and removes it a little later, so that deleting a namespace and then its objects
+        // (`kubectl delete -f` of a file listing the namespace first) succeeds.
+        if live_value.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok((Reply::bytes(200, live.json.clone()), vec![]));
         }
+        let mut terminating = live_value.clone();
+        object_mut(&mut terminating, "metadata")
+            .insert("deletionTimestamp".into(), json!(now_rfc3339()));
+        object_mut(&mut terminating, "metadata")
+            .insert("deletionGracePeriodSeconds".into(), json!(0));
+        object_mut(&mut terminating, "status").insert("phase".into(), json!("Terminating"));
+        canonical_order(&mut terminating);
+        let stored = store.put(&key(t), &mut terminating).map_err(internal)?;
+        return Ok((
+            Reply::bytes(200, stored.json.clone()),
+            vec![Deferred::FinalizeNamespace(name.to_string())],
+        ));
     }
     if t.kind.group == "apiextensions.k8s.io"
         && t.kind.kind == "CustomResourceDefinition"
@@ -986,15 +1043,36 @@ fn delete(shared: &Shared, req: &ApiRequest, t: &Target, name: &str) -> Result<R
         .delete(&key(t), ns(t), name)
         .map_err(internal)?
         .ok_or_else(|| ApiError::not_found(&t.kind, name))?;
-    if is_namespace {
-        let mut v = gone.value();
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.insert("deletionTimestamp".into(), json!(now_rfc3339()));
-        }
-        v["status"] = json!({"phase": "Terminating"});
-        return Ok(Reply::json(&v));
+    Ok((Reply::bytes(200, gone.json.clone()), vec![]))
+}
+
+/// The namespace controller: deletes everything in a Terminating namespace, then the namespace.
+pub fn finalize_namespace(shared: &Shared, namespace: &str) {
+    let mut store = shared.lock();
+    let terminating = store
+        .get(&namespaces_key(), "", namespace)
+        .is_some_and(|ns| ns.value().pointer("/metadata/deletionTimestamp").is_some());
+    if !terminating {
+        return;
     }
-    Ok(Reply::bytes(200, gone.json.clone()))
+    for (res, name) in store.objects_in_namespace(namespace) {
+        if let Err(e) = store.delete(&res, namespace, &name) {
+            tracing::error!("sandbox: cannot delete {name} in namespace {namespace}: {e}");
+            return;
+        }
+    }
+    if let Err(e) = store.delete(&namespaces_key(), "", namespace) {
+        tracing::error!("sandbox: cannot delete namespace {namespace}: {e}");
+    }
+}
+
+/// Namespaces left Terminating (e.g. by a restart), to finalize again.
+pub fn terminating_namespaces(store: &Store) -> Vec<String> {
+    store
+        .list(&namespaces_key(), None)
+        .filter(|ns| ns.value().pointer("/metadata/deletionTimestamp").is_some())
+        .map(|ns| ns.name.clone())
+        .collect()
 }
 
 fn delete_collection(shared: &Shared, req: &ApiRequest, t: &Target) -> Result<Reply, ApiError> {
@@ -1604,9 +1682,24 @@ fn pending_rollouts() -> &'static Mutex<HashMap<RolloutKey, Instant>> {
     PENDING.get_or_init(Default::default)
 }
 
+/// Runs deferred controller work in the background.
+pub fn schedule(shared: Arc<Shared>, work: Deferred) {
+    match work {
+        Deferred::Rollout(job) => schedule_rollout(shared, job),
+        Deferred::FinalizeNamespace(ns) => {
+            // The namespace controller takes a moment, as on a real cluster.
+            let delay = Duration::from_millis(shared.opts.rollout_delay_ms.clamp(200, 2_000));
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                finalize_namespace(&shared, &ns);
+            });
+        }
+    }
+}
+
 /// Makes the object's status converge `rollout_delay_ms` after its last spec change; one task per
 /// object however many changes come in meanwhile.
-pub fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
+fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
     let delay = Duration::from_millis(shared.opts.rollout_delay_ms);
     let key: RolloutKey = (
         ResourceKey::of(&job.kind),

@@ -17,7 +17,9 @@ pub mod fieldset;
 pub mod kinds;
 pub mod kubeconfig;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod patch;
+pub mod protobuf;
 pub mod schema;
 pub mod selectors;
 pub mod server;
@@ -157,7 +159,12 @@ impl Sandbox {
             opts,
             addr,
             shutdown: stopped.clone(),
+            openapi: Mutex::default(),
         });
+        let leftover = crud::terminating_namespaces(&shared.lock());
+        for ns in leftover {
+            crud::schedule(shared.clone(), crud::Deferred::FinalizeNamespace(ns));
+        }
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
         Ok(Sandbox {
             addr,

@@ -433,11 +433,37 @@ async fn deleting_a_namespace_deletes_its_objects() {
     )
     .await;
     assert_eq!(r.code, 200);
+    assert_eq!(r.json()["status"]["phase"], "Terminating");
+    assert!(r.json()["metadata"]["deletionTimestamp"].is_string());
+    // Terminating: its objects are still there and can be deleted, nothing new gets in
+    let refused = post(
+        &sb,
+        "/api/v1/namespaces/shop/configmaps",
+        &cm("b", json!({})),
+    )
+    .await;
+    assert_eq!(refused.code, 403);
+    assert_eq!(
+        refused.json()["message"],
+        "configmaps \"b\" is forbidden: unable to create new content in namespace shop because it is being terminated"
+    );
+    assert_eq!(
+        get(&sb, "/api/v1/namespaces/shop/configmaps/a").await.code,
+        200
+    );
+    let mut gone = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if get(&sb, "/api/v1/namespaces/shop").await.code == 404 {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the namespace controller removes it");
     assert_eq!(
         get(&sb, "/api/v1/namespaces/shop/configmaps/a").await.code,
         404
     );
-    assert_eq!(get(&sb, "/api/v1/namespaces/shop").await.code, 404);
     let forbidden = call(
         &sb,
         "DELETE",

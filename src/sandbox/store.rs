@@ -23,6 +23,9 @@ use super::selectors::labels_of;
 /// How many watch events are kept for resuming watches; older resourceVersions get 410 Gone.
 pub const HISTORY_CAPACITY: usize = 10_000;
 
+/// State log lines appended before a compaction is considered.
+const COMPACT_MIN_LINES: usize = 20_000;
+
 /// The group and plural that identify a resource type in storage.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResourceKey {
@@ -192,6 +195,8 @@ impl IpPool {
 struct StateLog {
     path: PathBuf,
     file: File,
+    /// Lines appended since the last snapshot.
+    appended: usize,
     dirty: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 }
@@ -227,6 +232,7 @@ impl StateLog {
         Ok(StateLog {
             path: path.to_path_buf(),
             file,
+            appended: 0,
             dirty,
             stop,
         })
@@ -237,6 +243,7 @@ impl StateLog {
         self.file
             .write_all(line)
             .map_err(|e| state_err(&self.path, format!("cannot append: {e}")))?;
+        self.appended += 1;
         self.dirty.store(true, Ordering::Release);
         Ok(())
     }
@@ -572,6 +579,20 @@ impl Store {
         Ok(Some(gone))
     }
 
+    /// Rewrites the log as a snapshot once it holds many more lines than there are objects, so
+    /// that a long run of writes does not grow the file without bound.
+    fn maybe_compact(&mut self) {
+        let objects: usize = self.objects.values().map(BTreeMap::len).sum();
+        let due = self
+            .log
+            .as_ref()
+            .is_some_and(|l| l.appended > COMPACT_MIN_LINES.max(objects * 4));
+        if due && let Err(e) = self.snapshot() {
+            // The log is still whole (the snapshot replaces it only once written): keep going.
+            tracing::error!("sandbox: cannot compact the state file: {e}");
+        }
+    }
+
     fn record(
         &mut self,
         kind: EventType,
@@ -591,6 +612,7 @@ impl Store {
             }
         }
         self.notify.send_replace(self.rv);
+        self.maybe_compact();
     }
 
     /// Events after resourceVersion `rv` that `filter` keeps, oldest first; `Expired` when some
@@ -810,6 +832,28 @@ mod tests {
         assert!(
             text.lines()
                 .all(|l| serde_json::from_str::<Value>(l).is_ok())
+        );
+    }
+
+    #[test]
+    fn the_log_is_compacted_after_many_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.jsonl");
+        let mut store = Store::open(&path).unwrap();
+        for i in 0..(COMPACT_MIN_LINES + 10) {
+            store
+                .put(&cms(), &mut cm("default", "a", &i.to_string()))
+                .unwrap();
+        }
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert!(lines < 100, "{lines} lines after compaction");
+        let rv = store.resource_version();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.resource_version(), rv);
+        assert_eq!(
+            store.get(&cms(), "default", "a").unwrap().value()["data"]["k"],
+            (COMPACT_MIN_LINES + 9).to_string()
         );
     }
 

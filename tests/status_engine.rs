@@ -1,0 +1,872 @@
+//! `ops::status::evaluate` end to end: an environment repo of several commits, applied with the
+//! real `kubectl apply --server-side`, drifted with `kubectl scale` / `kubectl patch`, then
+//! evaluated against the sandbox (or a real cluster with `KUBECTL_GITOPS_E2E_KUBECONFIG`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::TestCluster;
+use kubectl_gitops::cluster::{ClusterError, applyset};
+use kubectl_gitops::drift::Strategy;
+use kubectl_gitops::model::DriftState;
+use kubectl_gitops::ops::status::{
+    ResourceStatus, StatusError, StatusOptions, StatusReport, evaluate,
+};
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+";
+
+const SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector:
+    app: web
+  ports:
+  - port: 80
+    targetPort: 80
+";
+
+const SETTINGS: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  LOG_LEVEL: info
+";
+
+/// A git repo in `dir` built commit by commit with fixed authors and dates.
+struct GitRepo {
+    dir: PathBuf,
+    commits: Vec<String>,
+}
+
+impl GitRepo {
+    fn init(dir: &Path) -> GitRepo {
+        std::fs::create_dir_all(dir).unwrap();
+        let repo = GitRepo {
+            dir: dir.to_path_buf(),
+            commits: Vec::new(),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let n = self.commits.len();
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(&self.dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "Ada Lovelace")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_NAME", "Ada Lovelace")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            .env(
+                "GIT_AUTHOR_DATE",
+                format!("2026-01-0{}T10:00:00+01:00", n + 1),
+            )
+            .env(
+                "GIT_COMMITTER_DATE",
+                format!("2026-01-0{}T10:00:00+01:00", n + 1),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// Writes (or, for `None`, deletes) files and commits them; returns the full sha.
+    fn commit(&mut self, message: &str, files: &[(&str, Option<&str>)]) -> String {
+        for (path, content) in files {
+            let file = self.dir.join(path);
+            match content {
+                Some(content) => {
+                    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                    std::fs::write(&file, content).unwrap();
+                }
+                None => std::fs::remove_file(&file).unwrap(),
+            }
+        }
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        let sha = self.git(&["rev-parse", "HEAD"]);
+        self.commits.push(sha.clone());
+        sha
+    }
+}
+
+/// `kubectl apply --server-side` as sync would write it (field manager `kubectl-gitops`).
+fn apply_as_sync(cluster: &TestCluster, manifests: &[&str]) {
+    let joined = manifests.join("---\n");
+    cluster
+        .kubectl_stdin(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=kubectl-gitops",
+                "-f",
+                "-",
+            ],
+            &joined,
+        )
+        .success();
+}
+
+fn options(cluster: &TestCluster, repo: &Path) -> StatusOptions {
+    StatusOptions {
+        repo: repo.to_path_buf(),
+        namespace: Some(cluster.namespace().to_owned()),
+        kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
+        ..StatusOptions::default()
+    }
+}
+
+async fn status(opts: &StatusOptions) -> StatusReport {
+    match evaluate(opts).await {
+        Ok(report) => report,
+        Err(error) => panic!("evaluate failed: {error}"),
+    }
+}
+
+fn row<'a>(report: &'a StatusReport, kind: &str, name: &str) -> &'a ResourceStatus {
+    report
+        .resources
+        .iter()
+        .find(|r| r.id.kind == kind && r.id.name == name)
+        .unwrap_or_else(|| panic!("no {kind}/{name} in {:#?}", report.resources))
+}
+
+fn states(report: &StatusReport) -> Vec<(String, String, DriftState)> {
+    report
+        .resources
+        .iter()
+        .map(|r| (r.id.kind.clone(), r.id.name.clone(), r.state))
+        .collect()
+}
+
+/// A repo with Deployment, Service and ConfigMap at HEAD, applied live.
+fn synced_env(cluster: &TestCluster) -> (GitRepo, StatusOptions) {
+    let mut repo = GitRepo::init(&cluster.scratch().join("env"));
+    repo.commit(
+        "web and settings",
+        &[
+            ("web/deployment.yaml", Some(DEPLOYMENT)),
+            ("web/service.yaml", Some(SERVICE)),
+            ("settings.yaml", Some(SETTINGS)),
+        ],
+    );
+    apply_as_sync(cluster, &[DEPLOYMENT, SERVICE, SETTINGS]);
+    let opts = options(cluster, &repo.dir);
+    (repo, opts)
+}
+
+#[tokio::test]
+async fn synced_environment_needs_no_dry_run_and_defaults_are_not_drift() {
+    let cluster = TestCluster::start();
+    let (repo, opts) = synced_env(&cluster);
+    // The server filled defaults git does not set.
+    let service = cluster.get_json(&["service", "web"]);
+    assert!(service["spec"]["clusterIP"].is_string(), "{service}");
+    let deployment = cluster.get_json(&["deployment", "web"]);
+    assert!(deployment["spec"]["strategy"]["type"].is_string());
+    assert!(deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"].is_string());
+
+    let report = status(&opts).await;
+    assert_eq!(
+        states(&report),
+        vec![
+            ("ConfigMap".into(), "settings".into(), DriftState::Synced),
+            ("Deployment".into(), "web".into(), DriftState::Synced),
+            ("Service".into(), "web".into(), DriftState::Synced),
+        ]
+    );
+    assert_eq!(
+        report.stats.dry_runs, 0,
+        "a synced environment needs no dry-run"
+    );
+    assert_eq!(report.stats.dry_runs_skipped, 3);
+    // One LIST per kind and namespace, plus none for the ApplySet (no parent).
+    assert_eq!(report.stats.lists, 3);
+    assert_eq!(report.exit_code(), 0);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!(report.revision.id, repo.commits[0]);
+    assert_eq!(report.revision.summary, "web and settings");
+    assert_eq!(report.revision.author, "Ada Lovelace");
+    assert_eq!(report.revision.email, "ada@example.com");
+    assert_eq!(report.revision.time, "2026-01-01T10:00:00+01:00");
+    for r in &report.resources {
+        assert_eq!(r.strategy, Some(Strategy::Server));
+        assert!(r.fields.is_empty());
+        assert_eq!(
+            r.last_commit.as_ref().map(|c| &c.id),
+            Some(&repo.commits[0])
+        );
+        assert!(r.live_resource_version.is_some());
+        assert_eq!(r.live_revision, None);
+        assert_eq!(r.matches_revision, None);
+    }
+    let source = row(&report, "Service", "web").source.clone().unwrap();
+    assert_eq!(source.file, "web/service.yaml");
+    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig()).unwrap();
+    assert_eq!(Some(report.context.clone()), kubeconfig.current_context);
+    let server = kubeconfig.clusters[0]
+        .cluster
+        .as_ref()
+        .unwrap()
+        .server
+        .clone()
+        .unwrap();
+    assert_eq!(report.server, server.trim_end_matches('/'));
+}
+
+#[tokio::test]
+async fn scale_and_patch_are_drift_with_exact_fields() {
+    let cluster = TestCluster::start();
+    let (_repo, opts) = synced_env(&cluster);
+    cluster
+        .kubectl(&["scale", "deployment/web", "--replicas=5"])
+        .success();
+    cluster
+        .kubectl(&[
+            "patch",
+            "configmap",
+            "settings",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"LOG_LEVEL":"debug"}}"#,
+        ])
+        .success();
+
+    let report = status(&opts).await;
+    let web = row(&report, "Deployment", "web");
+    assert_eq!(web.state, DriftState::Drifted);
+    assert_eq!(web.fields, vec!["spec.replicas"]);
+    assert_eq!(web.strategy, Some(Strategy::Server));
+    assert_eq!(web.changes[0].live, Some(serde_json::json!(5)));
+    assert_eq!(web.changes[0].desired, Some(serde_json::json!(2)));
+    let settings = row(&report, "ConfigMap", "settings");
+    assert_eq!(settings.state, DriftState::Drifted);
+    assert_eq!(settings.fields, vec!["data.LOG_LEVEL"]);
+    assert!(settings.live_yaml.as_deref().unwrap().contains("debug"));
+    assert!(settings.desired_yaml.as_deref().unwrap().contains("info"));
+    assert_eq!(row(&report, "Service", "web").state, DriftState::Synced);
+    assert_eq!(
+        report.stats.dry_runs, 2,
+        "only the two candidates are dry-run"
+    );
+    assert_eq!(report.exit_code(), 1);
+
+    let client = status(&StatusOptions {
+        strategy: Strategy::Client,
+        ..opts.clone()
+    })
+    .await;
+    assert_eq!(client.stats.dry_runs, 0);
+    assert_eq!(
+        row(&client, "Deployment", "web").fields,
+        vec!["spec.replicas"]
+    );
+    assert_eq!(
+        row(&client, "Deployment", "web").strategy,
+        Some(Strategy::Client)
+    );
+    assert_eq!(
+        row(&client, "ConfigMap", "settings").fields,
+        vec!["data.LOG_LEVEL"]
+    );
+
+    // RESOURCE filters, as kubectl writes them.
+    for (arg, kind) in [
+        ("deploy/web", "Deployment"),
+        ("deployment.apps/web", "Deployment"),
+        ("cm/settings", "ConfigMap"),
+        ("Service/web", "Service"),
+    ] {
+        let filtered = status(&StatusOptions {
+            resources: vec![arg.to_owned()],
+            ..opts.clone()
+        })
+        .await;
+        let kinds: Vec<&str> = filtered
+            .resources
+            .iter()
+            .map(|r| r.id.kind.as_str())
+            .collect();
+        assert_eq!(kinds, vec![kind], "{arg}");
+    }
+    let unknown = evaluate(&StatusOptions {
+        resources: vec!["widgets/x".to_owned()],
+        ..opts.clone()
+    })
+    .await;
+    assert!(matches!(
+        unknown,
+        Err(StatusError::UnknownResourceType { .. })
+    ));
+}
+
+#[tokio::test]
+async fn replicas_owned_by_another_manager_and_ignored_are_synced() {
+    let cluster = TestCluster::start();
+    let (mut repo, opts) = synced_env(&cluster);
+    // An autoscaler takes spec.replicas over.
+    cluster
+        .kubectl(&[
+            "patch",
+            "deployment",
+            "web",
+            "--field-manager=horizontal-pod-autoscaler",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"replicas":7}}"#,
+        ])
+        .success();
+    let without_rule = status(&opts).await;
+    assert_eq!(
+        row(&without_rule, "Deployment", "web").state,
+        DriftState::Drifted
+    );
+    assert_eq!(
+        row(&without_rule, "Deployment", "web").fields,
+        vec!["spec.replicas"]
+    );
+
+    repo.commit(
+        "ignore what the autoscaler owns",
+        &[(
+            ".kubectl-gitops.yaml",
+            Some(
+                "ignoreDifferences:\n- group: apps\n  kind: Deployment\n  managedFieldsManagers: [horizontal-pod-autoscaler]\n",
+            ),
+        )],
+    );
+    let with_rule = status(&opts).await;
+    let web = row(&with_rule, "Deployment", "web");
+    assert_eq!(web.state, DriftState::Synced, "{:?}", web.fields);
+    assert_eq!(with_rule.stats.dry_runs, 0);
+    // The config commit did not change the rendered Deployment.
+    assert_eq!(
+        web.last_commit.as_ref().map(|c| &c.id),
+        Some(&repo.commits[0])
+    );
+}
+
+#[tokio::test]
+async fn secret_values_appear_in_no_output() {
+    let cluster = TestCluster::start();
+    let mut repo = GitRepo::init(&cluster.scratch().join("env"));
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: hunter2-git-value\n";
+    repo.commit("db secret", &[("secret.yaml", Some(secret))]);
+    apply_as_sync(&cluster, &[secret]);
+    cluster
+        .kubectl(&[
+            "patch",
+            "secret",
+            "db",
+            "--type=merge",
+            "-p",
+            r#"{"stringData":{"password":"live-value-42"}}"#,
+        ])
+        .success();
+    let report = status(&options(&cluster, &repo.dir)).await;
+    let db = row(&report, "Secret", "db");
+    assert_eq!(db.state, DriftState::Drifted);
+    assert_eq!(db.fields, vec!["data.password"]);
+    let everything = format!(
+        "{}\n{:?}\n{}\n{}",
+        serde_json::to_string(&report).unwrap(),
+        report,
+        db.live_yaml.clone().unwrap_or_default(),
+        db.desired_yaml.clone().unwrap_or_default()
+    );
+    use base64::Engine as _;
+    for value in ["hunter2-git-value", "live-value-42"] {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+        assert!(!everything.contains(value), "{value} leaked");
+        assert!(!everything.contains(&encoded), "{encoded} leaked");
+    }
+    assert!(everything.contains("++++++++"));
+}
+
+#[tokio::test]
+async fn unknown_kind_missing_object_and_missing_namespace() {
+    let cluster = TestCluster::start();
+    let mut repo = GitRepo::init(&cluster.scratch().join("env"));
+    let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n";
+    let absent_ns = format!("{}-absent", cluster.namespace());
+    let elsewhere = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: elsewhere\n  namespace: {absent_ns}\ndata:\n  a: b\n"
+    );
+    repo.commit(
+        "widget and configmaps",
+        &[
+            ("widget.yaml", Some(widget)),
+            ("elsewhere.yaml", Some(&elsewhere)),
+            ("settings.yaml", Some(SETTINGS)),
+        ],
+    );
+    let report = status(&options(&cluster, &repo.dir)).await;
+    let w = row(&report, "Widget", "w");
+    assert_eq!(w.state, DriftState::Unknown);
+    assert!(
+        w.error
+            .as_deref()
+            .unwrap()
+            .contains("does not serve Widget"),
+        "{:?}",
+        w.error
+    );
+    let settings = row(&report, "ConfigMap", "settings");
+    assert_eq!(settings.state, DriftState::Missing);
+    assert!(settings.notes.is_empty(), "{:?}", settings.notes);
+    assert!(
+        settings
+            .desired_yaml
+            .as_deref()
+            .unwrap()
+            .contains("LOG_LEVEL")
+    );
+    let elsewhere = row(&report, "ConfigMap", "elsewhere");
+    assert_eq!(elsewhere.state, DriftState::Missing);
+    assert_eq!(elsewhere.id.namespace.as_deref(), Some(absent_ns.as_str()));
+    assert!(
+        elsewhere
+            .notes
+            .iter()
+            .any(|n| n.contains(&format!("namespace {absent_ns} does not exist"))),
+        "{:?}",
+        elsewhere.notes
+    );
+    assert_eq!(report.stats.dry_runs, 0);
+    assert_eq!(report.exit_code(), 2, "Unknown makes the exit code 2");
+}
+
+#[tokio::test]
+async fn unreachable_cluster_names_server_kubeconfig_and_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut repo = GitRepo::init(&dir.path().join("env"));
+    repo.commit("settings", &[("settings.yaml", Some(SETTINGS))]);
+    // Bind and drop a port so that nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: https://127.0.0.1:{port}\ncontexts:\n- name: gone-ctx\n  context:\n    cluster: gone\n    user: u\n    namespace: team\nusers:\n- name: u\n  user:\n    token: t\ncurrent-context: gone-ctx\n"
+        ),
+    )
+    .unwrap();
+    let opts = StatusOptions {
+        repo: repo.dir.clone(),
+        kubeconfig: Some(kubeconfig.clone()),
+        ..StatusOptions::default()
+    };
+    let error = evaluate(&opts).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StatusError::Cluster(ClusterError::Unreachable { .. })
+        ),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!(
+            "cannot reach the cluster at https://127.0.0.1:{port}"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("connection refused"), "{message}");
+    assert!(
+        message.contains(&kubeconfig.display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("context gone-ctx"), "{message}");
+    assert!(message.contains("--kubeconfig"), "{message}");
+
+    let wrong_context = evaluate(&StatusOptions {
+        context: Some("nope".into()),
+        ..opts
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        wrong_context.contains("context \"nope\" is not in the kubeconfig"),
+        "{wrong_context}"
+    );
+    assert!(wrong_context.contains("gone-ctx"), "{wrong_context}");
+}
+
+#[tokio::test]
+async fn older_rev_path_restriction_and_last_commit() {
+    let cluster = TestCluster::start();
+    let mut repo = GitRepo::init(&cluster.scratch().join("env"));
+    let staging_cm =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: staging-only\ndata:\n  a: b\n";
+    let c1 = repo.commit(
+        "prod and staging",
+        &[
+            ("envs/prod/web.yaml", Some(DEPLOYMENT)),
+            ("envs/prod/settings.yaml", Some(SETTINGS)),
+            ("envs/staging/cm.yaml", Some(staging_cm)),
+        ],
+    );
+    let three = DEPLOYMENT.replace("replicas: 2", "replicas: 3");
+    let c2 = repo.commit("scale web to 3", &[("envs/prod/web.yaml", Some(&three))]);
+    let c3 = repo.commit(
+        "staging only change",
+        &[(
+            "envs/staging/cm.yaml",
+            Some(&staging_cm.replace("a: b", "a: c")),
+        )],
+    );
+    apply_as_sync(&cluster, &[&three, SETTINGS]);
+    let opts = StatusOptions {
+        path: "envs/prod".into(),
+        ..options(&cluster, &repo.dir)
+    };
+
+    let head = status(&opts).await;
+    assert_eq!(head.revision.id, c3);
+    assert_eq!(head.path, "envs/prod");
+    assert_eq!(
+        states(&head),
+        vec![
+            ("ConfigMap".into(), "settings".into(), DriftState::Synced),
+            ("Deployment".into(), "web".into(), DriftState::Synced),
+        ],
+        "--path keeps staging out"
+    );
+    assert_eq!(
+        row(&head, "Deployment", "web")
+            .last_commit
+            .as_ref()
+            .unwrap()
+            .id,
+        c2
+    );
+    assert_eq!(
+        row(&head, "ConfigMap", "settings")
+            .last_commit
+            .as_ref()
+            .unwrap()
+            .id,
+        c1
+    );
+    assert_eq!(
+        row(&head, "Deployment", "web")
+            .last_commit
+            .as_ref()
+            .unwrap()
+            .summary,
+        "scale web to 3"
+    );
+
+    let older = status(&StatusOptions {
+        rev: "HEAD~2".into(),
+        ..opts.clone()
+    })
+    .await;
+    assert_eq!(older.revision.id, c1);
+    let web = row(&older, "Deployment", "web");
+    assert_eq!(web.state, DriftState::Drifted);
+    assert_eq!(web.fields, vec!["spec.replicas"]);
+    assert_eq!(web.changes[0].live, Some(serde_json::json!(3)));
+    assert_eq!(web.changes[0].desired, Some(serde_json::json!(2)));
+    assert_eq!(web.last_commit.as_ref().unwrap().id, c1);
+
+    // A walk limit too short leaves lastCommit unknown rather than wrong.
+    let limited = status(&StatusOptions {
+        last_commit_limit: 1,
+        ..opts
+    })
+    .await;
+    assert_eq!(row(&limited, "Deployment", "web").last_commit, None);
+}
+
+#[tokio::test]
+async fn field_our_manager_owns_but_no_longer_sends_is_drift() {
+    let cluster = TestCluster::start();
+    let mut repo = GitRepo::init(&cluster.scratch().join("env"));
+    let with_extra = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  LOG_LEVEL: info\n  EXTRA: \"1\"\n";
+    repo.commit(
+        "settings with EXTRA",
+        &[("settings.yaml", Some(with_extra))],
+    );
+    apply_as_sync(&cluster, &[with_extra]);
+    repo.commit("drop EXTRA", &[("settings.yaml", Some(SETTINGS))]);
+    let opts = options(&cluster, &repo.dir);
+
+    let report = status(&opts).await;
+    let settings = row(&report, "ConfigMap", "settings");
+    assert_eq!(settings.state, DriftState::Drifted);
+    assert_eq!(settings.fields, vec!["data.EXTRA"]);
+    assert_eq!(report.stats.dry_runs, 1);
+
+    // The client strategy cannot see it: fields only live has are not drift there.
+    let client = status(&StatusOptions {
+        strategy: Strategy::Client,
+        ..opts
+    })
+    .await;
+    assert_eq!(
+        row(&client, "ConfigMap", "settings").state,
+        DriftState::Synced
+    );
+}
+
+#[tokio::test]
+async fn invalid_manifest_is_an_error_with_the_servers_message() {
+    let cluster = TestCluster::start();
+    let (mut repo, opts) = synced_env(&cluster);
+    repo.commit(
+        "negative replicas",
+        &[(
+            "web/deployment.yaml",
+            Some(&DEPLOYMENT.replace("replicas: 2", "replicas: -1")),
+        )],
+    );
+    let report = status(&opts).await;
+    let web = row(&report, "Deployment", "web");
+    assert_eq!(web.state, DriftState::Error);
+    let error = web.error.as_deref().unwrap();
+    assert!(
+        error.contains("must be greater than or equal to 0"),
+        "{error}"
+    );
+    assert_eq!(report.exit_code(), 2);
+}
+
+#[tokio::test]
+async fn applyset_members_not_in_git_are_orphaned() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let mut repo = GitRepo::init(&cluster.scratch().join("env"));
+    let config = format!("env: test\napplySet:\n  namespace: {ns}\n");
+    repo.commit(
+        "settings",
+        &[
+            (".kubectl-gitops.yaml", Some(&config)),
+            ("settings.yaml", Some(SETTINGS)),
+        ],
+    );
+    let parent = applyset::parent_name("test");
+    let id = applyset::applyset_id(&parent, &ns);
+    let parent_cm = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {parent}\n  labels:\n    applyset.kubernetes.io/id: {id}\n  annotations:\n    applyset.kubernetes.io/contains-group-kinds: ConfigMap\n"
+    );
+    let member = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  labels:\n    applyset.kubernetes.io/part-of: {id}\ndata:\n  k: v\n"
+        )
+    };
+    let settings_member = SETTINGS.replace(
+        "  name: settings\n",
+        &format!("  name: settings\n  labels:\n    applyset.kubernetes.io/part-of: {id}\n"),
+    );
+    let unrelated =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unrelated\ndata:\n  k: v\n";
+    apply_as_sync(
+        &cluster,
+        &[&parent_cm, &settings_member, &member("old"), unrelated],
+    );
+
+    let report = status(&options(&cluster, &repo.dir)).await;
+    assert_eq!(
+        states(&report),
+        vec![
+            ("ConfigMap".into(), "settings".into(), DriftState::Synced),
+            ("ConfigMap".into(), "old".into(), DriftState::Orphaned),
+        ]
+    );
+    let old = row(&report, "ConfigMap", "old");
+    assert_eq!(old.source, None);
+    assert_eq!(old.id.namespace.as_deref(), Some(ns.as_str()));
+    assert!(old.live_yaml.as_deref().unwrap().contains("name: old"));
+    assert_eq!(report.exit_code(), 1);
+}
+
+#[tokio::test]
+async fn tracking_keys_written_by_sync_need_no_dry_run_and_give_live_revision() {
+    let cluster = TestCluster::start();
+    let mut repo = GitRepo::init(&cluster.scratch().join("env"));
+    let sha = repo.commit("settings", &[("settings.yaml", Some(SETTINGS))]);
+    // What sync writes: the manifest plus the tracking keys, all owned by kubectl-gitops.
+    let tracked = SETTINGS.replace(
+        "  name: settings\n",
+        &format!(
+            "  name: settings\n  labels:\n    applyset.kubernetes.io/part-of: applyset-x-v1\n  annotations:\n    kubectl-gitops.io/revision: {sha}\n    kubectl-gitops.io/source: settings.yaml#0\n"
+        ),
+    );
+    apply_as_sync(&cluster, &[&tracked]);
+    let report = status(&options(&cluster, &repo.dir)).await;
+    let settings = row(&report, "ConfigMap", "settings");
+    assert_eq!(settings.state, DriftState::Synced, "{:?}", settings.fields);
+    assert_eq!(settings.live_revision.as_deref(), Some(sha.as_str()));
+    assert_eq!(report.stats.dry_runs, 0);
+
+    // Drift on a tracked object: the dry-run (which does not resend the tracking keys) shows
+    // the real change only, not the tracking keys it would drop.
+    cluster
+        .kubectl(&[
+            "patch",
+            "configmap",
+            "settings",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"LOG_LEVEL":"debug"}}"#,
+        ])
+        .success();
+    let drifted = status(&options(&cluster, &repo.dir)).await;
+    let settings = row(&drifted, "ConfigMap", "settings");
+    assert_eq!(settings.state, DriftState::Drifted);
+    assert_eq!(settings.fields, vec!["data.LOG_LEVEL"]);
+    assert_eq!(settings.strategy, Some(Strategy::Server));
+    assert_eq!(drifted.stats.dry_runs, 1);
+}
+
+/// A tiny API server for what the sandbox cannot do (refuse a dry-run with 403): answers each
+/// request by `route(method, path)` with `(status line, JSON body)`, one request per connection.
+async fn canned_api(route: fn(&str, &str) -> (&'static str, String)) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 8192];
+                // Headers, then the body Content-Length announces.
+                loop {
+                    let n = socket.read(&mut buffer).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let text = String::from_utf8_lossy(&request).to_string();
+                let mut first = text.lines().next().unwrap_or_default().split(' ');
+                let method = first.next().unwrap_or_default().to_owned();
+                let target = first.next().unwrap_or_default();
+                let path = target.split('?').next().unwrap_or_default().to_owned();
+                let (status, body) = route(&method, &path);
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn forbidden_dry_run_falls_back_to_the_client_comparison() {
+    fn route(method: &str, path: &str) -> (&'static str, String) {
+        let not_found = || {
+            (
+                "404 Not Found",
+                r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#.to_owned(),
+            )
+        };
+        match (method, path) {
+            ("GET", "/api/v1") => ("200 OK", r#"{"kind":"APIResourceList","groupVersion":"v1","resources":[
+                {"name":"configmaps","singularName":"configmap","namespaced":true,"kind":"ConfigMap","verbs":["get","list","patch"],"shortNames":["cm"]},
+                {"name":"namespaces","singularName":"namespace","namespaced":false,"kind":"Namespace","verbs":["get","list"],"shortNames":["ns"]}]}"#.to_owned()),
+            ("GET", "/apis") => ("200 OK", r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[]}"#.to_owned()),
+            ("GET", "/api/v1/namespaces/team/configmaps") => ("200 OK", r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[
+                {"metadata":{"name":"settings","namespace":"team","resourceVersion":"6","managedFields":[
+                  {"manager":"kubectl-gitops","operation":"Apply","apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:LOG_LEVEL":{},"f:EXTRA":{}}}}]},
+                 "data":{"LOG_LEVEL":"debug","EXTRA":"1"}}]}"#.to_owned()),
+            ("PATCH", "/api/v1/namespaces/team/configmaps/settings") => ("403 Forbidden", r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"configmaps \"settings\" is forbidden: User \"viewer\" cannot patch resource \"configmaps\"","reason":"Forbidden","code":403}"#.to_owned()),
+            _ => not_found(),
+        }
+    }
+    let server = canned_api(route).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut repo = GitRepo::init(&dir.path().join("env"));
+    repo.commit("settings", &[("settings.yaml", Some(SETTINGS))]);
+    let mut config = kube::Config::new(server.parse().unwrap());
+    config.default_retry = false;
+    let cluster = kubectl_gitops::cluster::ClusterClient::from_client(
+        kube::Client::try_from(config).unwrap(),
+        "viewer",
+        &server,
+    );
+    let opts = StatusOptions {
+        repo: repo.dir.clone(),
+        namespace: Some("team".into()),
+        ..StatusOptions::default()
+    };
+    let report = kubectl_gitops::ops::status::evaluate_with(&cluster, &opts)
+        .await
+        .unwrap();
+    let settings = row(&report, "ConfigMap", "settings");
+    assert_eq!(settings.state, DriftState::Drifted);
+    assert_eq!(settings.strategy, Some(Strategy::Client));
+    assert_eq!(settings.fields, vec!["data.LOG_LEVEL"]);
+    assert!(
+        settings
+            .notes
+            .iter()
+            .any(|n| n.contains("server-side dry-run forbidden")
+                && n.contains("compared client-side")),
+        "{:?}",
+        settings.notes
+    );
+    assert_eq!(report.stats.dry_runs, 1);
+    assert_eq!(report.context, "viewer");
+}
