@@ -226,13 +226,21 @@ impl SandboxProcess {
 
     /// GET `path` over plain HTTP/1.1; returns the status line and the JSON body.
     fn get_json(&self, path: &str) -> (String, Value) {
+        self.request("GET", path, None)
+    }
+
+    /// One HTTP/1.1 request with an optional JSON body; returns the status line and JSON body.
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (String, Value) {
         let addr = self.addr();
         let mut conn = TcpStream::connect(&addr).unwrap();
         conn.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
+        let payload = body.map(|b| b.to_string()).unwrap_or_default();
         write!(
             conn,
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            payload.len()
         )
         .unwrap();
         let mut response = String::new();
@@ -241,9 +249,31 @@ impl SandboxProcess {
         let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
         // The body may be chunked; the JSON object is what sits between the outer braces.
         let (Some(from), Some(to)) = (body.find('{'), body.rfind('}')) else {
-            panic!("no JSON body in response to {path}:\n{response}");
+            panic!("no JSON body in response to {method} {path}:\n{response}");
         };
         (status, serde_json::from_str(&body[from..=to]).unwrap())
+    }
+}
+
+impl SandboxProcess {
+    /// Sends SIGTERM and waits (at most 15 s) for the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                return exit;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sandbox did not stop within 15s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -282,23 +312,7 @@ fn sandbox_announces_ready_serves_and_stops_on_sigterm() {
     assert_eq!(version["major"], "1", "{version:#}");
     assert_eq!(version["minor"], "33", "{version:#}");
 
-    let child = &mut sandbox.child;
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sandbox did not stop within 15s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit = sandbox.terminate();
     let err: Vec<String> = sandbox.stderr.try_iter().collect();
     assert_eq!(
         exit.code(),
@@ -318,6 +332,20 @@ fn sandbox_announces_ready_serves_and_stops_on_sigterm() {
     assert!(rest.is_empty(), "extra stdout lines: {rest:?}");
 }
 
+/// A harness may stop the sandbox the moment it is ready: that is a clean stop too.
+#[test]
+fn sandbox_stopped_right_after_ready_exits_0() {
+    let home = tempfile::tempdir().unwrap();
+    let mut sandbox = SandboxProcess::start(home.path(), &[]);
+    assert!(sandbox.ready_line.starts_with("ready "));
+    let exit = sandbox.terminate();
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "SIGTERM right after `ready` must end the sandbox cleanly (exit status {exit:?})"
+    );
+}
+
 #[test]
 fn sandbox_reports_the_requested_kube_version() {
     let home = tempfile::tempdir().unwrap();
@@ -330,5 +358,57 @@ fn sandbox_reports_the_requested_kube_version() {
             .as_str()
             .is_some_and(|v| v.starts_with("v1.30.")),
         "{version:#}"
+    );
+}
+
+/// `--state FILE` keeps objects, their uids and the resourceVersion sequence across restarts.
+#[test]
+fn sandbox_state_survives_a_restart() {
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state.json");
+    let state_arg = state.to_str().unwrap();
+    let path = "/api/v1/namespaces/default/configmaps";
+    let (uid, rv) = {
+        let mut sandbox = SandboxProcess::start(home.path(), &["--state", state_arg]);
+        let cm = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "kept"},
+            "data": {"k": "v"}
+        });
+        let (status, created) = sandbox.request("POST", path, Some(&cm));
+        assert!(status.starts_with("HTTP/1.1 201"), "{status} {created:#}");
+        assert_eq!(sandbox.terminate().code(), Some(0));
+        (
+            created["metadata"]["uid"].as_str().unwrap().to_string(),
+            created["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+        )
+    };
+    assert!(state.is_file(), "--state file not written");
+
+    let sandbox = SandboxProcess::start(home.path(), &["--state", state_arg]);
+    let (status, kept) = sandbox.get_json(&format!("{path}/kept"));
+    assert!(status.starts_with("HTTP/1.1 200"), "{status} {kept:#}");
+    assert_eq!(kept["metadata"]["uid"], uid.as_str());
+    assert_eq!(kept["data"]["k"], "v");
+    let other = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "later"}
+    });
+    let (status, later) = sandbox.request("POST", path, Some(&other));
+    assert!(status.starts_with("HTTP/1.1 201"), "{status} {later:#}");
+    let later_rv: u64 = later["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        later_rv > rv,
+        "resourceVersions must keep growing across restarts: {later_rv} <= {rv}"
     );
 }

@@ -47,6 +47,14 @@ fn deployment(replicas: i32) -> serde_json::Value {
     })
 }
 
+/// Names of the items of a list, in the order the server sent them.
+fn names<K: kube::Resource + Clone>(list: &kube::api::ObjectList<K>) -> Vec<String> {
+    list.items
+        .iter()
+        .filter_map(|o| o.meta().name.clone())
+        .collect()
+}
+
 /// The API error status of `result`, which must be an error.
 fn api_error<T: std::fmt::Debug>(result: kube::Result<T>) -> kube::core::Status {
     match result {
@@ -59,7 +67,7 @@ fn api_error<T: std::fmt::Debug>(result: kube::Result<T>) -> kube::core::Status 
 async fn discovery_finds_deployments_with_scale_subresource() {
     let c = TestCluster::start();
     let client = c.client().await;
-    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    let discovery = Discovery::new(client).run().await.unwrap();
     let apps = discovery.get("apps").expect("apps group discovered");
     assert_eq!(apps.preferred_version(), Some("v1"));
     let (ar, caps) = apps
@@ -94,14 +102,35 @@ async fn discovery_finds_deployments_with_scale_subresource() {
         .expect("core Namespace");
     assert_eq!(ns.plural, "namespaces");
     assert_eq!(ns_caps.scope, Scope::Cluster);
+}
 
-    // Aggregated discovery (what kubectl 1.33 uses) agrees.
+/// Aggregated discovery (`apidiscovery.k8s.io/v2`, what kubectl 1.33 asks for first) agrees.
+#[tokio::test]
+async fn aggregated_discovery_finds_deployments_with_scale_subresource() {
+    let c = TestCluster::start();
+    let client = c.client().await;
+    let groups = client.list_api_groups_aggregated().await.unwrap();
+    let apps = groups
+        .items
+        .iter()
+        .find(|g| g.metadata.as_ref().and_then(|m| m.name.as_deref()) == Some("apps"));
+    assert!(
+        apps.is_some_and(|g| !g.versions.is_empty()),
+        "GET /apis with Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList \
+         must list group apps with its versions; got {} groups",
+        groups.items.len()
+    );
     let aggregated = Discovery::new(client).run_aggregated().await.unwrap();
     let (ar, caps) = aggregated
         .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
         .expect("Deployment via aggregated discovery");
     assert_eq!(ar.plural, "deployments");
+    assert_eq!(caps.scope, Scope::Namespaced);
     assert!(caps.subresources.iter().any(|(r, _)| r.plural == "scale"));
+    let (cm, _) = aggregated
+        .resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap"))
+        .expect("ConfigMap via aggregated discovery");
+    assert_eq!(cm.plural, "configmaps");
 }
 
 #[tokio::test]
@@ -138,12 +167,7 @@ async fn configmaps_create_get_and_list_by_label() {
         .list(&ListParams::default().labels("app=web"))
         .await
         .unwrap();
-    let names: Vec<String> = web
-        .items
-        .iter()
-        .filter_map(|cm| cm.metadata.name.clone())
-        .collect();
-    assert_eq!(names, ["one", "three"]);
+    assert_eq!(names(&web), ["one", "three"]);
     assert!(
         web.metadata
             .resource_version
@@ -153,12 +177,7 @@ async fn configmaps_create_get_and_list_by_label() {
         .list(&ListParams::default().labels("app,app!=web"))
         .await
         .unwrap();
-    let names: Vec<String> = not_web
-        .items
-        .iter()
-        .filter_map(|cm| cm.metadata.name.clone())
-        .collect();
-    assert_eq!(names, ["two"]);
+    assert_eq!(names(&not_web), ["two"]);
     let by_field = api
         .list(&ListParams::default().fields("metadata.name=two"))
         .await
@@ -341,6 +360,48 @@ async fn watch_sees_added_then_modified() {
     );
 }
 
+/// A watch the server closes is resumed from the last resourceVersion: no event is lost and
+/// nothing is listed again.
+#[tokio::test]
+async fn watcher_resumes_after_the_server_closes_watches() {
+    let c = TestCluster::start_with_sandbox_flags(&["--drop-watches-after", "2"]);
+    let api: Api<ConfigMap> = Api::namespaced(c.client().await, c.namespace());
+    let mut stream = watcher(
+        api.clone(),
+        watcher::Config::default().labels("suite=resume"),
+    )
+    .boxed();
+    let next = async |stream: &mut futures::stream::BoxStream<'_, _>| {
+        tokio::time::timeout(WAIT, stream.try_next())
+            .await
+            .expect("a watcher event in time")
+            .unwrap()
+            .expect("the watcher stream never ends")
+    };
+    loop {
+        if let watcher::Event::InitDone = next(&mut stream).await {
+            break;
+        }
+    }
+    let wanted: Vec<String> = (1..=5).map(|i| format!("cm{i}")).collect();
+    for name in &wanted {
+        api.create(
+            &PostParams::default(),
+            &configmap(name, json!({"suite": "resume"}), json!({})),
+        )
+        .await
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    while seen.len() < wanted.len() {
+        match next(&mut stream).await {
+            watcher::Event::Apply(cm) => seen.push(cm.metadata.name.unwrap()),
+            other => panic!("expected only live changes after the resumed watches, got {other:?}"),
+        }
+    }
+    assert_eq!(seen, wanted);
+}
+
 #[tokio::test]
 async fn dynamic_objects_of_a_custom_resource() {
     let c = TestCluster::start();
@@ -414,7 +475,8 @@ async fn dynamic_objects_of_a_custom_resource() {
     let applied = api
         .patch(
             "sprocket",
-            &PatchParams::apply("kubectl-gitops"),
+            // The create's manager owns spec.size: taking it over needs force.
+            &PatchParams::apply("kubectl-gitops").force(),
             &Patch::Apply(json!({
                 "apiVersion": format!("{group}/v1"),
                 "kind": "Gadget",

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestCluster, poll_until};
+use common::{KubectlOutput, TestCluster, poll_until};
 use serde_json::{Value, json};
 
 /// Runs each scenario `fn name(&TestCluster)` as two tests: `name::kubectl_1_33` and
@@ -31,6 +31,7 @@ macro_rules! scenarios {
 scenarios!(
     deployment_and_service_defaults,
     apply_records_managed_fields,
+    client_side_apply_then_server_side,
     diff_server_side_exit_codes,
     scale_then_apply_conflicts_until_forced,
     patch_merge_strategic_json,
@@ -47,6 +48,7 @@ scenarios!(
     edit_with_editor_script,
     get_yaml_round_trips_with_optimistic_concurrency,
     rollout_status_follows_spec,
+    applyset_prune,
 );
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -111,6 +113,27 @@ fn managed_fields_of(c: &TestCluster, what: &[&str]) -> Vec<Value> {
     managed_fields(&c.kubectl(&args).success().json())
 }
 
+/// `KUBECTL_APPLYSET=true kubectl apply --server-side --applyset=configmap/gitops-set --prune` of `docs`.
+fn apply_set(c: &TestCluster, docs: &[String]) -> KubectlOutput {
+    c.kubectl_stdin_env(
+        &[
+            "apply",
+            "--server-side",
+            "--applyset=configmap/gitops-set",
+            "--prune",
+            "-f",
+            "-",
+        ],
+        &docs.join("---\n"),
+        &[("KUBECTL_APPLYSET", "true")],
+    )
+}
+
+/// `kubectl patch <kind> <name> --type <patch_type> -p <body>` in the test namespace.
+fn patch(c: &TestCluster, kind: &str, name: &str, patch_type: &str, body: &str) -> KubectlOutput {
+    c.kubectl(&["patch", kind, name, "--type", patch_type, "-p", body])
+}
+
 fn replicas(c: &TestCluster) -> i64 {
     c.get_json(&["deployment", "web"])["spec"]["replicas"]
         .as_i64()
@@ -165,67 +188,70 @@ spec:
     if let Some(m) = spec["template"]["metadata"].as_object_mut() {
         m.remove("creationTimestamp");
     }
-    insta::assert_json_snapshot!(spec, @r#"
-    {
-      "progressDeadlineSeconds": 600,
-      "replicas": 2,
-      "revisionHistoryLimit": 10,
-      "selector": {
-        "matchLabels": {
-          "app": "web"
-        }
-      },
-      "strategy": {
-        "rollingUpdate": {
-          "maxSurge": "25%",
-          "maxUnavailable": "25%"
-        },
-        "type": "RollingUpdate"
-      },
-      "template": {
-        "metadata": {
-          "labels": {
-            "app": "web"
-          }
-        },
-        "spec": {
-          "containers": [
-            {
-              "image": "nginx:1.27",
-              "imagePullPolicy": "IfNotPresent",
-              "name": "web",
-              "ports": [
+    // Both kubectl variants must see the same object.
+    insta::allow_duplicates! {
+        insta::assert_json_snapshot!(spec, @r#"
+        {
+          "progressDeadlineSeconds": 600,
+          "replicas": 2,
+          "revisionHistoryLimit": 10,
+          "selector": {
+            "matchLabels": {
+              "app": "web"
+            }
+          },
+          "strategy": {
+            "rollingUpdate": {
+              "maxSurge": "25%",
+              "maxUnavailable": "25%"
+            },
+            "type": "RollingUpdate"
+          },
+          "template": {
+            "metadata": {
+              "labels": {
+                "app": "web"
+              }
+            },
+            "spec": {
+              "containers": [
                 {
-                  "containerPort": 80,
-                  "protocol": "TCP"
+                  "image": "nginx:1.27",
+                  "imagePullPolicy": "IfNotPresent",
+                  "name": "web",
+                  "ports": [
+                    {
+                      "containerPort": 80,
+                      "protocol": "TCP"
+                    }
+                  ],
+                  "resources": {},
+                  "terminationMessagePath": "/dev/termination-log",
+                  "terminationMessagePolicy": "File"
+                },
+                {
+                  "command": [
+                    "sleep",
+                    "infinity"
+                  ],
+                  "image": "busybox",
+                  "imagePullPolicy": "Always",
+                  "name": "sidecar",
+                  "resources": {},
+                  "terminationMessagePath": "/dev/termination-log",
+                  "terminationMessagePolicy": "File"
                 }
               ],
-              "resources": {},
-              "terminationMessagePath": "/dev/termination-log",
-              "terminationMessagePolicy": "File"
-            },
-            {
-              "command": [
-                "sleep",
-                "infinity"
-              ],
-              "image": "busybox",
-              "imagePullPolicy": "Always",
-              "name": "sidecar",
-              "resources": {},
-              "terminationMessagePath": "/dev/termination-log",
-              "terminationMessagePolicy": "File"
+              "dnsPolicy": "ClusterFirst",
+              "restartPolicy": "Always",
+              "schedulerName": "default-scheduler",
+              "securityContext": {},
+              "terminationGracePeriodSeconds": 30
             }
-          ],
-          "dnsPolicy": "ClusterFirst",
-          "restartPolicy": "Always",
-          "schedulerName": "default-scheduler",
-          "securityContext": {},
-          "terminationGracePeriodSeconds": 30
+          }
         }
-      }
+        "#);
     }
-    "#);
 
     let svc = c.get_json(&["service", "web"]);
     let mut spec = svc["spec"].clone();
@@ -237,38 +263,41 @@ spec:
     assert_eq!(spec["clusterIPs"], json!([ip]), "{spec:#}");
     spec["clusterIP"] = json!("[ip]");
     spec["clusterIPs"] = json!(["[ip]"]);
-    insta::assert_json_snapshot!(spec, @r#"
-    {
-      "clusterIP": "[ip]",
-      "clusterIPs": [
-        "[ip]"
-      ],
-      "internalTrafficPolicy": "Cluster",
-      "ipFamilies": [
-        "IPv4"
-      ],
-      "ipFamilyPolicy": "SingleStack",
-      "ports": [
+    // Both kubectl variants must see the same object.
+    insta::allow_duplicates! {
+        insta::assert_json_snapshot!(spec, @r#"
         {
-          "name": "http",
-          "port": 80,
-          "protocol": "TCP",
-          "targetPort": 80
-        },
-        {
-          "name": "dns",
-          "port": 53,
-          "protocol": "UDP",
-          "targetPort": 5353
+          "clusterIP": "[ip]",
+          "clusterIPs": [
+            "[ip]"
+          ],
+          "internalTrafficPolicy": "Cluster",
+          "ipFamilies": [
+            "IPv4"
+          ],
+          "ipFamilyPolicy": "SingleStack",
+          "ports": [
+            {
+              "name": "http",
+              "port": 80,
+              "protocol": "TCP",
+              "targetPort": 80
+            },
+            {
+              "name": "dns",
+              "port": 53,
+              "protocol": "UDP",
+              "targetPort": 5353
+            }
+          ],
+          "selector": {
+            "app": "web"
+          },
+          "sessionAffinity": "None",
+          "type": "ClusterIP"
         }
-      ],
-      "selector": {
-        "app": "web"
-      },
-      "sessionAffinity": "None",
-      "type": "ClusterIP"
+        "#);
     }
-    "#);
 }
 
 /// `apply --server-side` records an Apply entry for manager `kubectl` owning exactly what the
@@ -332,6 +361,110 @@ fn apply_records_managed_fields(c: &TestCluster) {
     assert_eq!(
         c.get_json(&["deployment", "web"])["metadata"]["generation"],
         1
+    );
+
+    // Fields the applier stops sending are removed: a label and a whole container.
+    let with_label = deployment(2).replacen(
+        "  labels:\n    app: web\n",
+        "  labels:\n    app: web\n    tier: front\n",
+        1,
+    );
+    c.apply(&with_label).success();
+    assert_eq!(
+        c.get_json(&["deployment", "web"])["metadata"]["labels"]["tier"],
+        "front"
+    );
+    let full = deployment(2);
+    let without_sidecar = &full[..full.find("      - name: sidecar").unwrap()];
+    c.apply(without_sidecar).success();
+    let d = c.get_json(&["deployment", "web"]);
+    assert_eq!(d["metadata"]["labels"], json!({"app": "web"}), "{d:#}");
+    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web"], "{d:#}");
+    assert_eq!(
+        d["metadata"]["generation"], 2,
+        "only the container removal touched spec"
+    );
+}
+
+/// Client-side `apply` keeps the last-applied annotation and merges three ways; a later
+/// `apply --server-side` takes the fields over without conflicts (kubectl migrates the
+/// managedFields first) and the server keeps the annotation in step.
+fn client_side_apply_then_server_side(c: &TestCluster) {
+    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &configmap("csa", &[("a", "1"), ("b", "2")]),
+    )
+    .success()
+    .stdout_has("configmap/csa created");
+    let cm = c.get_json(&["configmap", "csa"]);
+    let last: Value = serde_json::from_str(
+        cm["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(last["data"], json!({"a": "1", "b": "2"}), "{cm:#}");
+    let entries = managed_fields_of(c, &["configmap", "csa"]);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["manager"] == "kubectl-client-side-apply" && e["operation"] == "Update"),
+        "{entries:#?}"
+    );
+
+    // Dropping b from the manifest deletes it; c is added.
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &configmap("csa", &[("a", "1"), ("c", "3")]),
+    )
+    .success()
+    .stdout_has("configmap/csa configured");
+    assert_eq!(
+        c.get_json(&["configmap", "csa"])["data"],
+        json!({"a": "1", "c": "3"})
+    );
+    c.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &configmap("csa", &[("a", "1"), ("c", "3")]),
+    )
+    .success()
+    .stdout_has("configmap/csa unchanged");
+
+    c.apply(&configmap("csa", &[("a", "9"), ("c", "3")]))
+        .success()
+        .stdout_has("configmap/csa serverside-applied");
+    let cm = c.get_json(&["configmap", "csa"]);
+    assert_eq!(cm["data"], json!({"a": "9", "c": "3"}));
+    let last: Value = serde_json::from_str(
+        cm["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        last["data"],
+        json!({"a": "9", "c": "3"}),
+        "the annotation follows server-side apply"
+    );
+    let entries = managed_fields_of(c, &["configmap", "csa"]);
+    let apply = entries
+        .iter()
+        .find(|e| e["manager"] == "kubectl" && e["operation"] == "Apply")
+        .unwrap_or_else(|| panic!("{entries:#?}"));
+    assert_eq!(apply["fieldsV1"]["f:data"]["f:a"], json!({}), "{apply:#}");
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["manager"] == "kubectl-client-side-apply"
+                && e["fieldsV1"]["f:data"].get("f:a").is_some()),
+        "kubectl moved the client-side fields to its Apply entry: {entries:#?}"
     );
 }
 
@@ -431,13 +564,7 @@ fn patch_merge_strategic_json(c: &TestCluster) {
     c.apply(&deployment(2)).success();
 
     // Strategic: containers merge by name.
-    c.kubectl(&[
-        "patch",
-        "deployment",
-        "web",
-        "-p",
-        r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox:1.36"}]}}}}"#,
-    ])
+    patch(c, "deployment", "web", "strategic", r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox:1.36"}]}}}}"#)
     .success()
     .stdout_has("deployment.apps/web patched");
     let d = c.get_json(&["deployment", "web"]);
@@ -453,15 +580,13 @@ fn patch_merge_strategic_json(c: &TestCluster) {
     assert_eq!(d["metadata"]["generation"], 2);
 
     // A metadata-only change does not bump generation.
-    c.kubectl(&[
-        "patch",
+    patch(
+        c,
         "deployment",
         "web",
-        "--type",
         "merge",
-        "-p",
         r#"{"metadata":{"labels":{"patched":"yes"}}}"#,
-    ])
+    )
     .success();
     let d = c.get_json(&["deployment", "web"]);
     assert_eq!(d["metadata"]["labels"]["patched"], "yes");
@@ -471,15 +596,13 @@ fn patch_merge_strategic_json(c: &TestCluster) {
     );
 
     // Merge: lists are replaced wholesale; the new container is defaulted.
-    c.kubectl(&[
-        "patch",
+    patch(
+        c,
         "deployment",
         "web",
-        "--type",
         "merge",
-        "-p",
         r#"{"spec":{"template":{"spec":{"containers":[{"name":"only","image":"nginx:latest"}]}}}}"#,
-    ])
+    )
     .success();
     let d = c.get_json(&["deployment", "web"]);
     let containers = d["spec"]["template"]["spec"]["containers"]
@@ -495,52 +618,49 @@ fn patch_merge_strategic_json(c: &TestCluster) {
     assert_eq!(d["metadata"]["generation"], 3);
 
     // JSON patch: ordered operations.
-    c.kubectl(&[
-        "patch",
-        "deployment",
-        "web",
-        "--type",
-        "json",
-        "-p",
-        r#"[{"op":"replace","path":"/spec/replicas","value":4},{"op":"add","path":"/metadata/labels/tier","value":"front"}]"#,
-    ])
+    patch(c, "deployment", "web", "json", r#"[{"op":"replace","path":"/spec/replicas","value":4},{"op":"add","path":"/metadata/labels/tier","value":"front"}]"#)
     .success();
     let d = c.get_json(&["deployment", "web"]);
     assert_eq!(d["spec"]["replicas"], 4);
     assert_eq!(d["metadata"]["labels"]["tier"], "front");
 
-    // A failing `test` op applies nothing.
-    let rv = d["metadata"]["resourceVersion"].clone();
-    c.kubectl(&[
-        "patch",
-        "deployment",
-        "web",
-        "--type",
-        "json",
-        "-p",
-        r#"[{"op":"test","path":"/spec/replicas","value":99},{"op":"replace","path":"/spec/replicas","value":1}]"#,
-    ])
+    // A failing `test` op applies nothing, not even the operations before it.
+    let generation = d["metadata"]["generation"].clone();
+    patch(c, "deployment", "web", "json", r#"[{"op":"replace","path":"/spec/replicas","value":1},{"op":"test","path":"/spec/replicas","value":99}]"#)
     .failure();
     let d = c.get_json(&["deployment", "web"]);
     assert_eq!(d["spec"]["replicas"], 4);
-    assert_eq!(d["metadata"]["resourceVersion"], rv);
+    assert_eq!(d["metadata"]["generation"], generation);
 
     // Merge patch null deletes a key.
     c.apply(&configmap("settings", &[("a", "1"), ("b", "2")]))
         .success();
-    c.kubectl(&[
-        "patch",
+    patch(
+        c,
         "configmap",
         "settings",
-        "--type",
         "merge",
-        "-p",
         r#"{"data":{"a":null,"c":"3"}}"#,
-    ])
+    )
     .success()
     .stdout_has("configmap/settings patched");
     let cm = c.get_json(&["configmap", "settings"]);
     assert_eq!(cm["data"], json!({"b": "2", "c": "3"}));
+    // Nothing else writes ConfigMaps, so a refused patch must leave the resourceVersion alone.
+    patch(
+        c,
+        "configmap",
+        "settings",
+        "json",
+        r#"[{"op":"remove","path":"/data/b"},{"op":"test","path":"/data/c","value":"4"}]"#,
+    )
+    .failure();
+    let after = c.get_json(&["configmap", "settings"]);
+    assert_eq!(after["data"], cm["data"]);
+    assert_eq!(
+        after["metadata"]["resourceVersion"],
+        cm["metadata"]["resourceVersion"]
+    );
 }
 
 /// Names are validated per kind with the API server's messages, answered 422.
@@ -717,6 +837,73 @@ fn label_selectors(c: &TestCluster) {
     // A malformed selector is the server's 400, not an empty list.
     c.kubectl(&["get", "configmaps", "-l", "app in web"])
         .failure();
+
+    // Field selectors: metadata.name works for every kind; other fields are refused.
+    let by_field = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["get", "configmaps", "-o", "name"];
+        args.extend_from_slice(extra);
+        c.kubectl(&args)
+            .success()
+            .lines()
+            .iter()
+            .map(|l| l.trim_start_matches("configmap/").to_string())
+            .collect()
+    };
+    assert_eq!(
+        by_field(&["--field-selector", "metadata.name=bravo"]),
+        ["bravo"]
+    );
+    assert_eq!(
+        by_field(&[
+            "--field-selector",
+            "metadata.name!=bravo",
+            "-l",
+            "suite=sel"
+        ]),
+        ["alpha", "charlie", "delta"]
+    );
+    c.kubectl(&["get", "configmaps", "--field-selector", "data.x=1"])
+        .code_is(1)
+        .stderr_has("field label not supported: data.x");
+
+    // Pagination: limit and continue, in name order; with a selector the remaining count is
+    // unknown, so it is left out.
+    let base = format!(
+        "/api/v1/namespaces/{}/configmaps?labelSelector=suite%3Dsel&limit=3",
+        c.namespace()
+    );
+    let page = c.kubectl_raw(&["get", "--raw", &base]).success().json();
+    let names = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&page), ["alpha", "bravo", "charlie"], "{page:#}");
+    assert_eq!(page["kind"], "ConfigMapList");
+    let token = page["metadata"]["continue"].as_str().unwrap_or_default();
+    assert!(
+        !token.is_empty(),
+        "a partial page carries a continue token: {page:#}"
+    );
+    assert!(
+        page["metadata"].get("remainingItemCount").is_none(),
+        "{page:#}"
+    );
+    let rest = c
+        .kubectl_raw(&["get", "--raw", &format!("{base}&continue={token}")])
+        .success()
+        .json();
+    assert_eq!(names(&rest), ["delta"], "{rest:#}");
+    assert!(
+        rest["metadata"]["continue"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "the last page has no continue token: {rest:#}"
+    );
 }
 
 /// `get -w` prints the current state, then each change as it happens.
@@ -736,16 +923,7 @@ fn get_watch_streams_changes(c: &TestCluster) {
     watch.expect_line(WAIT, |l| row_starts(l, &["EVENT", "NAME", "DATA", "AGE"]));
     watch.expect_line(WAIT, |l| row_starts(l, &["ADDED", "w1", "1"]));
 
-    c.kubectl(&[
-        "patch",
-        "configmap",
-        "w1",
-        "--type",
-        "merge",
-        "-p",
-        r#"{"data":{"b":"2"}}"#,
-    ])
-    .success();
+    patch(c, "configmap", "w1", "merge", r#"{"data":{"b":"2"}}"#).success();
     watch.expect_line(WAIT, |l| row_starts(l, &["MODIFIED", "w1", "2"]));
 
     c.apply(
@@ -788,6 +966,29 @@ fn delete_removes_objects(c: &TestCluster) {
         .stdout
         .lines()
         .for_each(|l| assert_ne!(l, "deployment.apps/web"));
+
+    // A namespace goes with its contents; `delete` waits until it is gone.
+    let ns = c.unique_name("kgo-e2e-del-");
+    c.track_cluster_scoped("namespace", &ns);
+    c.kubectl_raw_stdin(
+        &["create", "-f", "-"],
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"),
+    )
+    .success();
+    c.kubectl_raw_stdin(
+        &["-n", &ns, "create", "-f", "-"],
+        &configmap("inside", &[("a", "1")]),
+    )
+    .success();
+    c.kubectl_raw(&["delete", "namespace", &ns, "--timeout=60s"])
+        .success()
+        .stdout_has(&format!(r#"namespace "{ns}" deleted"#));
+    c.kubectl_raw(&["get", "namespace", &ns])
+        .code_is(1)
+        .stderr_has(&format!(r#"namespaces "{ns}" not found"#));
+    c.kubectl_raw(&["-n", &ns, "get", "configmaps"])
+        .success()
+        .stderr_has(&format!("No resources found in {ns} namespace."));
 }
 
 /// A CRD makes its kind served: CRs apply, and resolve by plural, kind and short name.
@@ -864,43 +1065,21 @@ spec:
     c.kubectl(&["get", &format!("widget.{group}"), "gear", "-o", "name"])
         .success()
         .stdout_has(&format!("widget.{group}/gear"));
-    // The table carries the CRD's printer columns.
+    // The table carries the CRD's printer columns; with any declared, the server adds no Age.
     let table = c.kubectl(&["get", &short]).success();
-    let lines = table.lines();
-    assert_eq!(
-        lines[0].split_whitespace().collect::<Vec<_>>(),
-        ["NAME", "SIZE", "AGE"],
-        "{table}"
-    );
-    assert_eq!(
-        lines[1].split_whitespace().take(2).collect::<Vec<_>>(),
-        ["gear", "3"],
-        "{table}"
-    );
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows, [["NAME", "SIZE"], ["gear", "3"]], "{table}");
 
     // Custom resources take merge patches but not strategic ones.
-    c.kubectl(&[
-        "patch",
-        &short,
-        "gear",
-        "--type",
-        "strategic",
-        "-p",
-        r#"{"spec":{"size":4}}"#,
-    ])
-    .code_is(1)
-    .stderr_has("UnsupportedMediaType")
-    .stderr_has("application/merge-patch+json");
-    c.kubectl(&[
-        "patch",
-        &short,
-        "gear",
-        "--type",
-        "merge",
-        "-p",
-        r#"{"spec":{"size":4}}"#,
-    ])
-    .success();
+    patch(c, &short, "gear", "strategic", r#"{"spec":{"size":4}}"#)
+        .code_is(1)
+        .stderr_has("UnsupportedMediaType")
+        .stderr_has("application/merge-patch+json");
+    patch(c, &short, "gear", "merge", r#"{"spec":{"size":4}}"#).success();
     let gear = c.get_json(&[&short, "gear"]);
     assert_eq!(gear["spec"]["size"], 4);
     assert_eq!(gear["metadata"]["generation"], 2);
@@ -1125,6 +1304,99 @@ fn rollout_status_follows_spec(c: &TestCluster) {
     c.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"])
         .success()
         .stdout_has(r#"deployment "web" successfully rolled out"#);
+    // The whole object as kubectl shows it once rolled out, as a real 1.33 cluster shows it.
+    let yaml = c
+        .kubectl(&["get", "deployment", "web", "-o", "yaml"])
+        .success()
+        .stdout;
+    insta::with_settings!({filters => vec![
+        (r"uid: [0-9a-f-]{36}", "uid: [uid]"),
+        (r#""\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ""#, "[time]"),
+        (r#"resourceVersion: "\d+""#, "resourceVersion: [rv]"),
+        (r"kgo-e2e-[0-9a-f]{8}", "[namespace]"),
+        (r#"ReplicaSet "web-[a-z0-9]+""#, "ReplicaSet \"web-[hash]\""),
+        // A Go serialisation artefact whose presence differs between versions.
+        (r"\n +creationTimestamp: null", ""),
+    ]}, {
+        // Both kubectl variants must see the same object.
+    insta::allow_duplicates! {
+        insta::assert_snapshot!(yaml, @r#"
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              annotations:
+                deployment.kubernetes.io/revision: "1"
+              creationTimestamp: [time]
+              generation: 1
+              labels:
+                app: web
+              name: web
+              namespace: [namespace]
+              resourceVersion: [rv]
+              uid: [uid]
+            spec:
+              progressDeadlineSeconds: 600
+              replicas: 2
+              revisionHistoryLimit: 10
+              selector:
+                matchLabels:
+                  app: web
+              strategy:
+                rollingUpdate:
+                  maxSurge: 25%
+                  maxUnavailable: 25%
+                type: RollingUpdate
+              template:
+                metadata:
+                  labels:
+                    app: web
+                spec:
+                  containers:
+                  - image: nginx:1.27
+                    imagePullPolicy: IfNotPresent
+                    name: web
+                    ports:
+                    - containerPort: 80
+                      protocol: TCP
+                    resources: {}
+                    terminationMessagePath: /dev/termination-log
+                    terminationMessagePolicy: File
+                  - command:
+                    - sleep
+                    - infinity
+                    image: busybox
+                    imagePullPolicy: Always
+                    name: sidecar
+                    resources: {}
+                    terminationMessagePath: /dev/termination-log
+                    terminationMessagePolicy: File
+                  dnsPolicy: ClusterFirst
+                  restartPolicy: Always
+                  schedulerName: default-scheduler
+                  securityContext: {}
+                  terminationGracePeriodSeconds: 30
+            status:
+              availableReplicas: 2
+              conditions:
+              - lastTransitionTime: [time]
+                lastUpdateTime: [time]
+                message: Deployment has minimum availability.
+                reason: MinimumReplicasAvailable
+                status: "True"
+                type: Available
+              - lastTransitionTime: [time]
+                lastUpdateTime: [time]
+                message: ReplicaSet "web-[hash]" has successfully progressed.
+                reason: NewReplicaSetAvailable
+                status: "True"
+                type: Progressing
+              observedGeneration: 1
+              readyReplicas: 2
+              replicas: 2
+              updatedReplicas: 2
+            "#);
+    }
+    });
     let d = c.get_json(&["deployment", "web"]);
     let status = &d["status"];
     assert_eq!(
@@ -1149,6 +1421,25 @@ fn rollout_status_follows_spec(c: &TestCluster) {
     assert_eq!(cond("Available")["status"], "True");
     assert_eq!(cond("Progressing")["status"], "True");
     assert_eq!(cond("Progressing")["reason"], "NewReplicaSetAvailable");
+    c.kubectl(&[
+        "wait",
+        "--for=condition=Available",
+        "--timeout=30s",
+        "deployment/web",
+    ])
+    .success()
+    .stdout_has("deployment.apps/web condition met");
+    // Status is not writable through the main resource: the patch is a no-op.
+    patch(
+        c,
+        "deployment",
+        "web",
+        "merge",
+        r#"{"status":{"replicas":9}}"#,
+    )
+    .success()
+    .stdout_has("deployment.apps/web patched (no change)");
+    assert_eq!(c.get_json(&["deployment", "web"])["status"]["replicas"], 2);
     let row = c
         .kubectl(&["get", "deployment", "web", "--no-headers"])
         .success();
@@ -1169,21 +1460,29 @@ fn rollout_status_follows_spec(c: &TestCluster) {
     );
 }
 
+/// `kubectl version -o json` against `c`.
+fn kubectl_version(c: &TestCluster) -> Value {
+    c.kubectl_raw(&["version", "-o", "json"]).success().json()
+}
+
+/// The sandbox reports Kubernetes `1.<minor>` at /version.
+#[track_caller]
+fn assert_server_minor(v: &Value, minor: &str) {
+    let server = &v["serverVersion"];
+    assert_eq!(server["major"], "1", "{v:#}");
+    assert_eq!(server["minor"], minor, "{v:#}");
+    let git = server["gitVersion"].as_str().unwrap_or_default();
+    assert!(git.starts_with(&format!("v1.{minor}.")), "{v:#}");
+}
+
 /// The dispatcher picks kubectl by the server's version: 1.28 when the server says 1.28.
 #[test]
 fn dispatcher_runs_kubectl_1_28_for_a_1_28_server() {
     let c = TestCluster::start_with_kube_version("1.28");
-    let v = c.kubectl_raw(&["version", "-o", "json"]).success().json();
+    let v = kubectl_version(&c);
     assert_eq!(v["clientVersion"]["minor"], "28", "{v:#}");
     if !c.is_real() {
-        assert_eq!(v["serverVersion"]["major"], "1", "{v:#}");
-        assert_eq!(v["serverVersion"]["minor"], "28", "{v:#}");
-        assert!(
-            v["serverVersion"]["gitVersion"]
-                .as_str()
-                .unwrap()
-                .starts_with("v1.28.")
-        );
+        assert_server_minor(&v, "28");
     }
 }
 
@@ -1191,17 +1490,63 @@ fn dispatcher_runs_kubectl_1_28_for_a_1_28_server() {
 #[test]
 fn dispatcher_runs_kubectl_1_33_by_default() {
     let c = TestCluster::start();
-    let v = c.kubectl_raw(&["version", "-o", "json"]).success().json();
-    if !c.is_real() {
-        assert_eq!(v["clientVersion"]["minor"], "33", "{v:#}");
-        assert_eq!(v["serverVersion"]["minor"], "33", "{v:#}");
-        assert!(
-            v["serverVersion"]["gitVersion"]
-                .as_str()
-                .unwrap()
-                .starts_with("v1.33.")
-        );
-    } else {
+    let v = kubectl_version(&c);
+    if c.is_real() {
         assert!(v["serverVersion"]["minor"].is_string(), "{v:#}");
+    } else {
+        assert_eq!(v["clientVersion"]["minor"], "33", "{v:#}");
+        assert_server_minor(&v, "33");
     }
+}
+
+/// kubectl's ApplySet (KEP-3659) against the server: a labelled parent, labelled members, and
+/// pruning of members that left the set.
+fn applyset_prune(c: &TestCluster) {
+    let set = |docs: &[String]| apply_set(c, docs);
+    let a = configmap("member-a", &[("k", "a")]);
+    let b = configmap("member-b", &[("k", "b")]);
+    set(&[a.clone(), b.clone(), deployment(1)])
+        .success()
+        .stdout_has("configmap/member-b serverside-applied");
+    let parent = c.get_json(&["configmap", "gitops-set"]);
+    let id = parent["metadata"]["labels"]["applyset.kubernetes.io/id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("parent has no applyset id label: {parent:#}"))
+        .to_string();
+    assert!(id.starts_with("applyset-") && id.ends_with("-v1"), "{id}");
+    let annotations = &parent["metadata"]["annotations"];
+    assert!(
+        annotations["applyset.kubernetes.io/tooling"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("kubectl/v1.")),
+        "{parent:#}"
+    );
+    // kubectl 1.28 records resources, newer kubectl records kinds.
+    assert!(
+        annotations["applyset.kubernetes.io/contains-group-kinds"] == "ConfigMap,Deployment.apps"
+            || annotations["applyset.kubernetes.io/contains-group-resources"]
+                == "configmaps,deployments.apps",
+        "{parent:#}"
+    );
+    for what in [
+        ["configmap", "member-a"],
+        ["configmap", "member-b"],
+        ["deployment", "web"],
+    ] {
+        let obj = c.get_json(&what);
+        assert_eq!(
+            obj["metadata"]["labels"]["applyset.kubernetes.io/part-of"],
+            id.as_str(),
+            "{obj:#}"
+        );
+    }
+
+    set(&[a, deployment(1)])
+        .success()
+        .stdout_has("configmap/member-b pruned");
+    c.kubectl(&["get", "configmap", "member-b"])
+        .code_is(1)
+        .stderr_has(r#"configmaps "member-b" not found"#);
+    c.kubectl(&["get", "configmap", "member-a"]).success();
+    c.kubectl(&["get", "deployment", "web"]).success();
 }

@@ -2,8 +2,7 @@
 //! and the write pipeline every mutation goes through:
 //! patch/apply/replace → defaults → validation (422) → managedFields → generation → store.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -648,6 +647,7 @@ fn patch_object(
         }
         // Checked before merging so that dropped fields are not recorded as owned.
         let warnings = check_unknown_fields(&t.kind, &mut applied, w.validation)?;
+        reset_fields(&t.kind, w.subresource, &mut applied);
         let schema = schema_for(&store, &t.kind);
         let api_version = t.kind.api_version();
         let ctx = FieldManagerContext {
@@ -1137,13 +1137,6 @@ fn has_generation(kind: &KindInfo) -> bool {
     )
 }
 
-type SchemaKey = (String, String, u64);
-
-fn schema_cache() -> &'static Mutex<HashMap<SchemaKey, Arc<TypeSchema>>> {
-    static CACHE: OnceLock<Mutex<HashMap<SchemaKey, Arc<TypeSchema>>>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
-
 /// The merge schema of a kind (CRDs: from the stored CRD's schema), cached per CRD version.
 fn schema_for(store: &Store, kind: &KindInfo) -> Arc<TypeSchema> {
     let crd = if is_builtin(kind) {
@@ -1160,9 +1153,7 @@ fn schema_for(store: &Store, kind: &KindInfo) -> Arc<TypeSchema> {
         kind.kind.clone(),
         crd.as_ref().map_or(0, |c| c.rv),
     );
-    let mut cache = schema_cache()
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cache = store.schema_cache();
     if let Some(s) = cache.get(&cache_key) {
         return s.clone();
     }
@@ -1316,6 +1307,30 @@ fn split_status(w: &WriteCtx, old: Option<&Value>, new: &mut Value) {
     }
 }
 
+/// The fields a write cannot set, removed from an applied configuration before merging so that
+/// its manager does not come to own them (kube's "reset fields"): status through the main
+/// resource, everything but status through the status subresource.
+fn reset_fields(kind: &KindInfo, subresource: Option<&str>, applied: &mut Value) {
+    if !kind.status_subresource {
+        return;
+    }
+    let Some(m) = applied.as_object_mut() else {
+        return;
+    };
+    match subresource {
+        None => {
+            m.remove("status");
+        }
+        Some("status") => {
+            m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"));
+            if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace" | "resourceVersion"));
+            }
+        }
+        Some(_) => {}
+    }
+}
+
 /// Status and metadata the API server itself maintains for Namespaces and CRDs.
 fn server_owned_fields(w: &WriteCtx, new: &mut Value) {
     match (w.kind.group.as_str(), w.kind.kind.as_str()) {
@@ -1404,11 +1419,15 @@ fn remove_path(obj: &mut Value, dotted: &str) {
     walk(obj, &segs);
 }
 
-fn strip_for_generation(v: &Value) -> Value {
+/// What a generation change is judged on: everything but metadata, and but status when the
+/// kind has a status subresource (without one, status is ordinary content, as for CRDs).
+fn strip_for_generation(kind: &KindInfo, v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(m) = v.as_object_mut() {
         m.remove("metadata");
-        m.remove("status");
+        if kind.status_subresource {
+            m.remove("status");
+        }
     }
     v
 }
@@ -1608,7 +1627,7 @@ fn commit(
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)
                     .unwrap_or(0);
-                if strip_for_generation(o) != strip_for_generation(&new) {
+                if strip_for_generation(w.kind, o) != strip_for_generation(w.kind, &new) {
                     generation_changed = true;
                     g + 1
                 } else {
@@ -1675,12 +1694,8 @@ fn stored_without_write(v: &Value) -> StoredObject {
 // ---------------------------------------------------------------------------------------------
 // Controllers: status follows spec after `rollout_delay_ms`.
 
-type RolloutKey = (ResourceKey, String, String);
-
-fn pending_rollouts() -> &'static Mutex<HashMap<RolloutKey, Instant>> {
-    static PENDING: OnceLock<Mutex<HashMap<RolloutKey, Instant>>> = OnceLock::new();
-    PENDING.get_or_init(Default::default)
-}
+/// An object a rollout is pending for.
+pub type RolloutKey = (ResourceKey, String, String);
 
 /// Runs deferred controller work in the background.
 pub fn schedule(shared: Arc<Shared>, work: Deferred) {
@@ -1707,7 +1722,8 @@ fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
         job.name.clone(),
     );
     {
-        let mut pending = pending_rollouts()
+        let mut pending = shared
+            .pending_rollouts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let already = pending
@@ -1719,7 +1735,8 @@ fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
     }
     tokio::spawn(async move {
         loop {
-            let due = pending_rollouts()
+            let due = shared
+                .pending_rollouts
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get(&key)
@@ -1730,7 +1747,8 @@ fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
                 tokio::time::sleep(due - now).await;
                 continue;
             }
-            pending_rollouts()
+            shared
+                .pending_rollouts
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(&key);
@@ -1779,6 +1797,25 @@ fn converge(shared: &Shared, job: &RolloutJob) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apply_through_the_main_resource_cannot_own_status() {
+        let deploy = builtin_kinds()
+            .into_iter()
+            .find(|k| k.kind == "Deployment")
+            .unwrap();
+        let mut applied = json!({"kind": "Deployment", "metadata": {"name": "a", "labels": {}},
+            "spec": {"replicas": 1}, "status": {"replicas": 9}});
+        reset_fields(&deploy, None, &mut applied);
+        assert!(applied.get("status").is_none());
+        assert_eq!(applied["spec"]["replicas"], 1);
+        let mut applied = json!({"kind": "Deployment", "metadata": {"name": "a", "labels": {}},
+            "spec": {"replicas": 1}, "status": {"replicas": 9}});
+        reset_fields(&deploy, Some("status"), &mut applied);
+        assert!(applied.get("spec").is_none());
+        assert!(applied["metadata"].get("labels").is_none());
+        assert_eq!(applied["status"]["replicas"], 9);
+    }
 
     #[test]
     fn remove_path_handles_list_indices() {

@@ -16,10 +16,12 @@ pub mod discovery;
 pub mod fieldset;
 pub mod kinds;
 pub mod kubeconfig;
+pub mod naming;
 pub mod openapi;
 pub mod openapi_v2;
 pub mod patch;
 pub mod protobuf;
+pub mod quantity;
 pub mod schema;
 pub mod selectors;
 pub mod server;
@@ -160,6 +162,7 @@ impl Sandbox {
             addr,
             shutdown: stopped.clone(),
             openapi: Mutex::default(),
+            pending_rollouts: Mutex::default(),
         });
         let leftover = crud::terminating_namespaces(&shared.lock());
         for ns in leftover {

@@ -10,6 +10,7 @@
 use serde_json::{Map, Value, json};
 
 use super::kinds::KindInfo;
+use super::naming::fnv1a64;
 
 /// `/openapi/v3`: one entry per served group-version.
 pub fn v3_root(kinds: &[KindInfo]) -> Value {
@@ -93,12 +94,7 @@ fn gv_path(group: &str, version: &str) -> String {
 /// Upper-case hex of a 64-bit FNV-1a of the document (kube uses SHA-512; clients only compare
 /// it, to cache per URL).
 fn document_hash(doc: &Value) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in doc.to_string().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016X}")
+    format!("{:016X}", fnv1a64(&doc.to_string()))
 }
 
 fn gvk(k: &KindInfo) -> Value {
@@ -241,32 +237,20 @@ fn add_kind_paths(k: &KindInfo, paths: &mut Map<String, Value>) {
         m.extend(ext(action));
         (verb.to_string(), Value::Object(m))
     };
-    let patch_body = |strategic: bool| {
+    // The real documents also list application/strategic-merge-patch+json for built-in kinds.
+    // It is left out on purpose: with it, client-side `kubectl apply` computes its patch from
+    // these schemas (`buildStrategicMergePatchFromOpenAPIV3`), which carry no field-level patch
+    // metadata here, and warns; without it kubectl falls back to its compiled-in Go types,
+    // which is what it computes against a real server. The server still accepts strategic
+    // merge patches for built-in kinds.
+    let patch_body = || {
         let patch =
             json!({"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"});
-        let mut content = Map::new();
-        content.insert(
-            "application/apply-patch+yaml".into(),
-            json!({"schema": patch}),
-        );
-        content.insert(
-            "application/json-patch+json".into(),
-            json!({"schema": patch}),
-        );
-        content.insert(
-            "application/merge-patch+json".into(),
-            json!({"schema": patch}),
-        );
-        if strategic {
-            content.insert(
-                "application/strategic-merge-patch+json".into(),
-                json!({"schema": patch}),
-            );
-        }
-        json!({"content": content, "required": true})
+        json!({"content": {
+            "application/apply-patch+yaml": {"schema": patch},
+            "application/json-patch+json": {"schema": patch},
+            "application/merge-patch+json": {"schema": patch}}, "required": true})
     };
-    // Custom resources do not take strategic merge patches.
-    let builtin = !k.group.contains('.') || k.group.ends_with(".k8s.io");
     let patch_params = || {
         let mut p = write_params();
         p.push(query("force", "boolean", FORCE_DESC));
@@ -383,7 +367,7 @@ fn add_kind_paths(k: &KindInfo, paths: &mut Map<String, Value>) {
             describe("partially update", sub, &k.kind),
             format!("patch{stem}{name}"),
             patch_params(),
-            Some(patch_body(builtin)),
+            Some(patch_body()),
             json!({"200": ok(&schema), "201": {"description": "Created", "content": json_content(&schema)},
                 "401": unauthorized}),
         );
@@ -587,6 +571,16 @@ mod tests {
                 .is_none()
         );
         assert!(content.get("application/apply-patch+yaml").is_some());
+        // Built-in kinds too (see add_kind_paths: kubectl then uses its Go types for
+        // client-side apply, as against a real server).
+        let deploy = &apps["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
+            ["requestBody"]["content"];
+        assert!(
+            deploy
+                .get("application/strategic-merge-patch+json")
+                .is_none()
+        );
+        assert!(deploy.get("application/merge-patch+json").is_some());
         assert!(v3_group_version(&kinds, "nope.example", "v1").is_none());
     }
 

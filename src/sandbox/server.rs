@@ -36,6 +36,9 @@ pub struct Shared {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// OpenAPI documents by path, valid for one set of served kinds.
     pub openapi: Mutex<OpenApiCache>,
+    /// When each object with a pending rollout is due.
+    pub pending_rollouts:
+        Mutex<std::collections::HashMap<super::crud::RolloutKey, std::time::Instant>>,
 }
 
 /// OpenAPI documents are large and only change with the served kinds (CRDs): build them once.

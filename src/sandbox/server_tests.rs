@@ -475,3 +475,145 @@ async fn deleting_a_namespace_deletes_its_objects() {
     assert_eq!(forbidden.code, 403);
     sb.shutdown().await.unwrap();
 }
+
+async fn call_accept(sb: &Sandbox, path: &str, accept: &str) -> Answer {
+    let mut stream = tokio::net::TcpStream::connect(sb.addr()).await.unwrap();
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    Answer {
+        code: String::from_utf8_lossy(&raw[9..12]).parse().unwrap(),
+        headers: String::from_utf8_lossy(&raw[..split]).to_string(),
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn deployment_status_follows_spec_after_the_rollout_delay() {
+    let (sb, _dir) = start(SandboxOptions {
+        rollout_delay_ms: 50,
+        ..SandboxOptions::default()
+    })
+    .await;
+    let deploys = "/apis/apps/v1/namespaces/default/deployments";
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}});
+    let created = post(&sb, deploys, &d).await.json();
+    assert_eq!(
+        created["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    let mut converged = Value::Null;
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        let now = get(&sb, &format!("{deploys}/web")).await.json();
+        if now["status"]["observedGeneration"] == 1 {
+            converged = now;
+            break;
+        }
+    }
+    assert_eq!(converged["status"]["replicas"], 3, "{converged:#}");
+    assert!(
+        rv(&converged) > rv(&created),
+        "a status write bumps the resourceVersion"
+    );
+    sb.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn crd_serves_its_kind_at_once() {
+    let (sb, _dir) = start(SandboxOptions::default()).await;
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets", "shortNames": ["wg"]},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}}]}});
+    let made = post(
+        &sb,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &crd,
+    )
+    .await;
+    assert_eq!(made.code, 201, "{}", String::from_utf8_lossy(&made.body));
+    let made = made.json();
+    let conditions: Vec<&str> = made["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "True")
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert!(conditions.contains(&"Established") && conditions.contains(&"NamesAccepted"));
+    let list = get(&sb, "/apis/example.com/v1").await.json();
+    assert_eq!(list["resources"][0]["name"], "widgets");
+    let w = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w1"}, "spec": {"size": 1}});
+    let created = post(&sb, "/apis/example.com/v1/namespaces/default/widgets", &w).await;
+    assert_eq!(created.code, 201);
+    assert_eq!(created.json()["metadata"]["generation"], 1);
+    let groups = get(&sb, "/apis").await.json();
+    assert!(
+        groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "example.com")
+    );
+    sb.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn apply_conflicts_and_tables_and_metadata_shapes() {
+    let (sb, _dir) = start(SandboxOptions::default()).await;
+    let path = format!("{CMS}/cfg");
+    let apply = |manager: &'static str, value: &'static str, force: bool| {
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cfg"}, "data": {"k": value}})
+        .to_string();
+        let p = format!("{path}?fieldManager={manager}&force={force}");
+        let sb = &sb;
+        async move { call(sb, "PATCH", &p, "application/apply-patch+yaml", &body).await }
+    };
+    let first = apply("alice", "1", false).await;
+    assert_eq!(first.code, 201);
+    let again = apply("alice", "1", false).await;
+    assert_eq!(
+        rv(&again.json()),
+        rv(&first.json()),
+        "an apply that changes nothing"
+    );
+    let clash = apply("bob", "2", false).await;
+    assert_eq!(clash.code, 409);
+    assert_eq!(
+        clash.json()["message"],
+        "Apply failed with 1 conflict: conflict with \"alice\": .data.k"
+    );
+    assert_eq!(apply("bob", "2", true).await.code, 200);
+
+    let table = call_accept(
+        &sb,
+        CMS,
+        "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+    )
+    .await;
+    assert!(table.headers.contains("as=Table"), "{}", table.headers);
+    assert_eq!(table.json()["kind"], "Table");
+    let meta = call_accept(
+        &sb,
+        CMS,
+        "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io",
+    )
+    .await
+    .json();
+    assert_eq!(meta["kind"], "PartialObjectMetadataList");
+    assert_eq!(meta["items"][0]["metadata"]["name"], "cfg");
+    assert!(meta["items"][0].get("data").is_none());
+    sb.shutdown().await.unwrap();
+}

@@ -59,22 +59,28 @@ pub struct TestCluster {
 impl TestCluster {
     /// A cluster reporting the default Kubernetes version (1.33 for the sandbox).
     pub fn start() -> TestCluster {
-        TestCluster::start_inner(None)
+        TestCluster::start_inner(None, &[])
     }
 
     /// A cluster whose kubectl is `minor_version` (e.g. `"1.28"`): the sandbox reports that
     /// version so the gcloud dispatcher picks it; on a real cluster the versioned binary runs
     /// directly when installed.
     pub fn start_with_kube_version(version: &str) -> TestCluster {
-        TestCluster::start_inner(Some(version))
+        TestCluster::start_inner(Some(version), &[])
     }
 
-    fn start_inner(version: Option<&str>) -> TestCluster {
+    /// A cluster whose sandbox gets extra flags (fault injection); a real cluster ignores them.
+    pub fn start_with_sandbox_flags(flags: &[&str]) -> TestCluster {
+        TestCluster::start_inner(None, flags)
+    }
+
+    fn start_inner(version: Option<&str>, sandbox_flags: &[&str]) -> TestCluster {
         let work = tempfile::Builder::new()
             .prefix("kgo-test-")
             .tempdir()
             .unwrap();
         std::fs::create_dir_all(work.path().join("home")).unwrap();
+        std::fs::create_dir_all(work.path().join("tmp")).unwrap();
         let namespace = format!("kgo-e2e-{}", random_suffix());
         let (backend, kubeconfig, kubectl) = match std::env::var_os(E2E_KUBECONFIG_ENV) {
             Some(path) if !path.is_empty() => {
@@ -93,7 +99,8 @@ impl TestCluster {
             }
             _ => {
                 let kubectl = find_kubectl();
-                let (child, kubeconfig, stderr_log) = spawn_sandbox(work.path(), version);
+                let (child, kubeconfig, stderr_log) =
+                    spawn_sandbox(work.path(), version, sandbox_flags);
                 (Backend::Sandbox { child, stderr_log }, kubeconfig, kubectl)
             }
         };
@@ -179,9 +186,8 @@ impl TestCluster {
         if let Some(path) = std::env::var_os("PATH") {
             cmd.env("PATH", path);
         }
-        if let Some(tmp) = std::env::var_os("TMPDIR") {
-            cmd.env("TMPDIR", tmp);
-        }
+        // kubectl edit and diff leave files in TMPDIR; keep them inside the test's scratch dir.
+        cmd.env("TMPDIR", self.work.path().join("tmp"));
         cmd
     }
 
@@ -193,6 +199,16 @@ impl TestCluster {
     /// Runs kubectl in the test namespace with `input` on stdin.
     pub fn kubectl_stdin(&self, args: &[&str], input: &str) -> KubectlOutput {
         self.run(self.namespaced(args), Some(input), &[])
+    }
+
+    /// Runs kubectl in the test namespace with `input` on stdin and extra environment variables.
+    pub fn kubectl_stdin_env(
+        &self,
+        args: &[&str],
+        input: &str,
+        env: &[(&str, &str)],
+    ) -> KubectlOutput {
+        self.run(self.namespaced(args), Some(input), env)
     }
 
     /// Runs kubectl in the test namespace with extra environment variables.
@@ -300,6 +316,10 @@ impl TestCluster {
             status: output.status,
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            sandbox_log: match &self.backend {
+                Backend::Sandbox { stderr_log, .. } => Some(stderr_log.clone()),
+                Backend::Real => None,
+            },
         }
     }
 }
@@ -344,6 +364,8 @@ pub struct KubectlOutput {
     pub stdout: String,
     /// Standard error.
     pub stderr: String,
+    /// The sandbox's log, shown when an assertion fails.
+    sandbox_log: Option<PathBuf>,
 }
 
 impl KubectlOutput {
@@ -418,7 +440,19 @@ impl std::fmt::Display for KubectlOutput {
             self.code(),
             self.stdout,
             self.stderr
-        )
+        )?;
+        let log = self
+            .sandbox_log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        if !log.trim().is_empty() {
+            // The tail is where a failing request's panic or error is.
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(30)..];
+            write!(f, "\n--- sandbox log (tail) ---\n{}", tail.join("\n"))?;
+        }
+        Ok(())
     }
 }
 
@@ -502,7 +536,7 @@ pub fn gitops_binary() -> PathBuf {
 
 /// Starts `kubectl-gitops sandbox` writing its kubeconfig under `dir`; returns the child, the
 /// kubeconfig path it announced and its stderr log.
-fn spawn_sandbox(dir: &Path, version: Option<&str>) -> (Child, PathBuf, PathBuf) {
+fn spawn_sandbox(dir: &Path, version: Option<&str>, flags: &[&str]) -> (Child, PathBuf, PathBuf) {
     let kubeconfig = dir.join("kubeconfig");
     let stderr_log = dir.join("sandbox.stderr");
     let mut cmd = Command::new(gitops_binary());
@@ -514,6 +548,7 @@ fn spawn_sandbox(dir: &Path, version: Option<&str>) -> (Child, PathBuf, PathBuf)
     if let Some(v) = version {
         cmd.arg("--kube-version").arg(v);
     }
+    cmd.args(flags);
     // The sandbox must not pick up the developer's environment either.
     cmd.env_remove("KUBECONFIG")
         .env_remove("KUBECTL_GITOPS_LOG")
