@@ -343,7 +343,17 @@ fn evaluate(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(crate::ops::status::evaluate(&opts))?)
+    let report = runtime.block_on(crate::ops::status::evaluate(&opts))?;
+    let stats = &report.stats;
+    tracing::info!(
+        resources = report.resources.len(),
+        lists = stats.lists,
+        dry_runs = stats.dry_runs,
+        dry_runs_skipped = stats.dry_runs_skipped,
+        commits_walked = stats.commits_walked,
+        "evaluated"
+    );
+    Ok(report)
 }
 
 fn status(global: &GlobalArgs, args: &StatusArgs, display: &str) -> anyhow::Result<i32> {

@@ -392,6 +392,7 @@ pub fn diff_document(report: &StatusReport) -> Value {
         "context": report.context,
         "resources": resources,
         "errors": report.render_errors,
+        "warnings": report.warnings,
     })
 }
 

@@ -192,6 +192,7 @@ pub fn diagnostics(report: &StatusReport) -> Vec<String> {
         .iter()
         .map(|e| format!("error: {e}"))
         .collect();
+    lines.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
     for r in &report.resources {
         if let Some(error) = &r.error {
             let kind = if matches!(r.state, DriftState::Error | DriftState::Unknown) {
@@ -284,6 +285,7 @@ pub fn status_document(report: &StatusReport) -> Value {
         "summary": summary,
         "resources": resources,
         "errors": report.render_errors,
+        "warnings": report.warnings,
     })
 }
 
@@ -411,6 +413,7 @@ pub(crate) mod tests {
             server: "https://127.0.0.1:6443".into(),
             resources: vec![settings, web, ns, orphan, broken],
             render_errors: vec!["envs/prod/bad.yaml:3: mapping values are not allowed here".into()],
+            warnings: vec!["orphans not shown: cannot read the members of ApplySet default/kubectl-gitops-prod: forbidden".into()],
             stats: Default::default(),
         }
     }
@@ -536,6 +539,7 @@ pub(crate) mod tests {
         let ns = &doc["resources"][2];
         assert!(ns["namespace"].is_null());
         assert!(doc["resources"][3]["source"].is_null());
+        assert_eq!(doc["warnings"].as_array().unwrap().len(), 1);
         assert_eq!(
             doc["errors"][0],
             "envs/prod/bad.yaml:3: mapping values are not allowed here"
@@ -579,7 +583,11 @@ pub(crate) mod tests {
             "error: envs/prod/bad.yaml:3: mapping values are not allowed here"
         );
         assert!(
-            lines[1].starts_with("error: example.com/Widget/prod/w: the cluster does not serve")
+            lines[1].starts_with("warning: orphans not shown: "),
+            "{lines:?}"
+        );
+        assert!(
+            lines[2].starts_with("error: example.com/Widget/prod/w: the cluster does not serve")
         );
         let mut empty = report.clone();
         empty.resources.clear();
