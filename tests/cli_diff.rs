@@ -286,3 +286,17 @@ fn wide_is_refused_for_diff() {
         "{run}"
     );
 }
+
+#[test]
+fn context_lines_follow_u() {
+    let (cluster, repo) = drifted();
+    let run = Gitops::new(&cluster, &repo)
+        .run(&["diff", "-U", "0"])
+        .code_is(1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[2..],
+        ["@@ -7 +7 @@", "-  replicas: 5", "+  replicas: 2"],
+        "{run}"
+    );
+}

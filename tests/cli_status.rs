@@ -430,3 +430,28 @@ fn progress_shows_on_a_slow_terminal_only() {
     assert!(!piped.stderr.contains("evaluating"), "{piped}");
     assert!(!has_escapes(&piped.stderr), "{piped}");
 }
+
+#[test]
+fn client_strategy_makes_no_dry_run_and_says_so() {
+    let (cluster, repo) = synced();
+    cluster
+        .kubectl(&["scale", "deployment/web", "--replicas=5"])
+        .success();
+    let gitops = Gitops::new(&cluster, &repo);
+    let json = gitops
+        .run(&["status", "--diff-strategy", "client", "-o", "json"])
+        .code_is(1)
+        .json();
+    let web = json["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "Deployment")
+        .unwrap();
+    assert_eq!(web["strategy"], "client");
+    assert_eq!(web["fields"], serde_json::json!(["spec.replicas"]));
+    let run = gitops
+        .run(&["status", "--diff-strategy", "nope"])
+        .code_is(2);
+    assert!(run.stderr.contains("--diff-strategy"), "{run}");
+}
