@@ -6,6 +6,7 @@ mod common;
 
 use cli_env::{
     EnvRepo, Gitops, assert_no_secret, config_map, deployment, drifted_secret, has_escapes,
+    settings_only,
 };
 use common::TestCluster;
 use serde_json::json;
@@ -273,11 +274,7 @@ fn secret_values_never_printed() {
 #[test]
 fn wide_is_refused_for_diff() {
     let cluster = TestCluster::start();
-    let mut repo = EnvRepo::new();
-    repo.commit(
-        "settings",
-        &[("settings.yaml", &config_map(cluster.namespace(), "info"))],
-    );
+    let repo = settings_only(&cluster);
     let run = Gitops::new(&cluster, &repo)
         .run(&["diff", "-o", "wide"])
         .code_is(2);

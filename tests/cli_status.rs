@@ -6,6 +6,7 @@ mod common;
 
 use cli_env::{
     EnvRepo, Gitops, assert_no_secret, config_map, deployment, drifted_secret, has_escapes,
+    settings_only,
 };
 use common::TestCluster;
 
@@ -209,11 +210,7 @@ fn unparsable_file_exits_2_and_names_it() {
 #[test]
 fn unreachable_cluster_exits_2_with_next_step() {
     let cluster = TestCluster::start();
-    let mut repo = EnvRepo::new();
-    repo.commit(
-        "settings",
-        &[("settings.yaml", &config_map(cluster.namespace(), "info"))],
-    );
+    let repo = settings_only(&cluster);
     let dead = cluster.scratch().join("dead.kubeconfig");
     std::fs::write(
         &dead,
@@ -240,11 +237,7 @@ fn unreachable_cluster_exits_2_with_next_step() {
 #[test]
 fn offline_is_refused() {
     let cluster = TestCluster::start();
-    let mut repo = EnvRepo::new();
-    repo.commit(
-        "settings",
-        &[("settings.yaml", &config_map(cluster.namespace(), "info"))],
-    );
+    let repo = settings_only(&cluster);
     let run = Gitops::new(&cluster, &repo)
         .run(&["status", "--offline"])
         .code_is(2);

@@ -232,6 +232,16 @@ pub fn config_map(ns: &str, level: &str) -> String {
     )
 }
 
+/// A repo whose one commit holds ConfigMap `settings` in the cluster's test namespace.
+pub fn settings_only(cluster: &TestCluster) -> EnvRepo {
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "settings",
+        &[("settings.yaml", &config_map(cluster.namespace(), "info"))],
+    );
+    repo
+}
+
 /// The Secret's password in git and live, base64 and decoded: none may ever be printed.
 pub const SECRET_VALUES: [&str; 4] = [
     "Z2l0LXBhc3N3b3JkLTE=",
