@@ -7,6 +7,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use crate::ops::status::{StatusOptions, StatusReport};
+use crate::output::diff::{DiffView, run_external, write_diff};
+use crate::output::progress::Progress;
+use crate::output::status::{self as status_out, StatusView, write_status};
+use crate::output::{DiffPalette, OutputError, stdout_color, terminal_width};
 use crate::sandbox::{Sandbox, SandboxOptions};
 
 /// Exit codes shared by every command (SPEC §5).
@@ -77,35 +82,17 @@ pub struct GlobalArgs {
     pub offline: bool,
 }
 
-/// `-o` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// Human-readable text.
-    Text,
-    /// JSON with `apiVersion: kubectl-gitops/v1`.
-    Json,
-    /// YAML with `apiVersion: kubectl-gitops/v1`.
-    Yaml,
-    /// Text with more columns.
-    Wide,
-    /// Stable line-oriented text for scripts.
-    Porcelain,
-}
-
-/// `--color` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorWhen {
-    /// Colour when the stream is a terminal and NO_COLOR is unset.
-    Auto,
-    /// Always colour.
-    Always,
-    /// Never colour.
-    Never,
-}
+pub use crate::output::{ColorWhen, OutputFormat};
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// One row per resource: its state (Synced, Drifted, Missing, Orphaned, Unknown, Error) at --rev
+    #[command(after_help = STATUS_EXIT_CODES)]
+    Status(StatusArgs),
+    /// Unified YAML diff per resource: live -> what sync would make it (honours KUBECTL_EXTERNAL_DIFF)
+    #[command(after_help = STATUS_EXIT_CODES)]
+    Diff(DiffArgs),
     /// Run an embedded Kubernetes API server on 127.0.0.1 for trials, the demo and tests
     Sandbox(SandboxArgs),
     /// Print the version and the git commit of the build
@@ -115,6 +102,54 @@ pub enum Command {
         /// Shell to complete for
         shell: clap_complete::Shell,
     },
+}
+
+const STATUS_EXIT_CODES: &str = "Exit status: 0 in sync, 1 differences found, 2 error (a resource or file could not be evaluated).";
+
+/// `--diff-strategy` values (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffStrategy {
+    /// Server-side apply dry-run compared with live: what `kubectl diff --server-side` shows.
+    Server,
+    /// No write calls (read-only credentials): every desired field must hold live.
+    Client,
+}
+
+impl From<DiffStrategy> for crate::drift::Strategy {
+    fn from(value: DiffStrategy) -> Self {
+        match value {
+            DiffStrategy::Server => crate::drift::Strategy::Server,
+            DiffStrategy::Client => crate::drift::Strategy::Client,
+        }
+    }
+}
+
+/// `status` flags (SPEC §5).
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// How drift is determined: server (dry-run apply) or client (no writes)
+    #[arg(long, value_name = "STRATEGY", default_value = "server")]
+    pub diff_strategy: DiffStrategy,
+    /// Only these resources, written as kubectl writes them: deploy/web, deployment.apps/web, cm/settings
+    #[arg(value_name = "RESOURCE")]
+    pub resources: Vec<String>,
+}
+
+/// `diff` flags (SPEC §5).
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// How drift is determined: server (dry-run apply) or client (no writes)
+    #[arg(long, value_name = "STRATEGY", default_value = "server")]
+    pub diff_strategy: DiffStrategy,
+    /// Show live and git side by side, fitted to the terminal width
+    #[arg(long)]
+    pub side_by_side: bool,
+    /// Lines of context around each change
+    #[arg(short = 'U', long, value_name = "N", default_value_t = crate::diff::DEFAULT_CONTEXT)]
+    pub unified: usize,
+    /// Only these resources, written as kubectl writes them: deploy/web, deployment.apps/web, cm/settings
+    #[arg(value_name = "RESOURCE")]
+    pub resources: Vec<String>,
 }
 
 /// `sandbox` flags (SPEC §10).
@@ -217,6 +252,8 @@ fn dispatch(cli: Cli, display: &str) -> anyhow::Result<i32> {
         Some(Command::Version) => version(&cli.global),
         Some(Command::Completion { shell }) => completion(shell, display),
         Some(Command::Sandbox(args)) => sandbox(args),
+        Some(Command::Status(args)) => status(&cli.global, &args, display),
+        Some(Command::Diff(args)) => diff(&cli.global, &args, display),
         None => anyhow::bail!(
             "the terminal UI is not built yet; run `{display} --help` for the commands there are"
         ),
@@ -261,6 +298,180 @@ fn completion(shell: clap_complete::Shell, display: &str) -> anyhow::Result<i32>
     let mut cmd = Cli::command();
     clap_complete::generate(shell, &mut cmd, bin, &mut std::io::stdout());
     Ok(exit::OK)
+}
+
+/// Evaluates `--rev` of the environment against the cluster, with a spinner on stderr while
+/// it runs.
+fn evaluate(
+    global: &GlobalArgs,
+    strategy: DiffStrategy,
+    resources: &[String],
+    display: &str,
+    command: &str,
+) -> anyhow::Result<StatusReport> {
+    if global.offline {
+        anyhow::bail!(
+            "`{display} {command}` compares git with the cluster and cannot run with --offline; \
+             drop --offline, or use `{display} history` / `{display} blame` for git-only views"
+        );
+    }
+    let repo = match &global.repo {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let path = global
+        .path
+        .as_deref()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default();
+    let opts = StatusOptions {
+        repo,
+        path: path.clone(),
+        rev: global.rev.clone(),
+        namespace: global.namespace.clone(),
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+        strategy: strategy.into(),
+        resources: resources.to_vec(),
+        // kubectl sets KUBECTL_PATH for its plugins: kustomize builds use that kubectl.
+        kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
+        ..StatusOptions::default()
+    };
+    let shown_path = if path.is_empty() { "." } else { path.as_str() };
+    let _progress = Progress::start(format!("evaluating {shown_path} at {}", global.rev));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(crate::ops::status::evaluate(&opts))?;
+    let stats = &report.stats;
+    tracing::info!(
+        resources = report.resources.len(),
+        lists = stats.lists,
+        dry_runs = stats.dry_runs,
+        dry_runs_skipped = stats.dry_runs_skipped,
+        commits_walked = stats.commits_walked,
+        "evaluated"
+    );
+    Ok(report)
+}
+
+fn status(global: &GlobalArgs, args: &StatusArgs, display: &str) -> anyhow::Result<i32> {
+    let report = evaluate(
+        global,
+        args.diff_strategy,
+        &args.resources,
+        display,
+        "status",
+    )?;
+    let view = StatusView {
+        format: global.output,
+        color: stdout_color(global.color),
+        now: chrono::Utc::now(),
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        if closed_pipe(write_status(&mut out, &report, &view).and_then(|()| Ok(out.flush()?)))? {
+            return Ok(report.exit_code());
+        }
+    }
+    let mut err = std::io::stderr().lock();
+    for line in status_out::diagnostics(&report) {
+        writeln!(err, "{line}")?;
+    }
+    if matches!(global.output, OutputFormat::Text | OutputFormat::Wide) {
+        writeln!(err, "{}", status_out::summary_line(&report))?;
+    }
+    Ok(report.exit_code())
+}
+
+/// `Ok(true)` when stdout was closed by the reader (`| head`): like other Unix tools, stop
+/// quietly instead of reporting an error.
+fn closed_pipe(result: Result<(), OutputError>) -> anyhow::Result<bool> {
+    match result {
+        Ok(()) => Ok(false),
+        Err(OutputError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(true),
+        Err(OutputError::Json(e)) if e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe) => {
+            Ok(true)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The diff colours for `--theme` / `$KUBECTL_GITOPS_THEME` (SPEC §9).
+fn diff_palette(global: &GlobalArgs) -> anyhow::Result<DiffPalette> {
+    let name = global
+        .theme
+        .clone()
+        .or_else(|| {
+            std::env::var("KUBECTL_GITOPS_THEME")
+                .ok()
+                .filter(|t| !t.is_empty())
+        })
+        .unwrap_or_else(|| "dark".into());
+    if let Some(palette) = DiffPalette::builtin(&name) {
+        return Ok(palette);
+    }
+    if std::path::Path::new(&name).is_file() {
+        // Theme files carry the UI's keys; the CLI diff keeps the default colours for them.
+        tracing::info!(theme = %name, "theme files style the UI; the CLI diff uses the dark colours");
+        return Ok(DiffPalette::default());
+    }
+    anyhow::bail!("unknown theme {name:?}; use dark, light or high-contrast, or a theme file path")
+}
+
+fn diff(global: &GlobalArgs, args: &DiffArgs, display: &str) -> anyhow::Result<i32> {
+    if global.output == OutputFormat::Wide {
+        anyhow::bail!(
+            "`{display} diff` does not support -o wide; use -o text, json, yaml or porcelain"
+        );
+    }
+    let palette = diff_palette(global)?;
+    let report = evaluate(global, args.diff_strategy, &args.resources, display, "diff")?;
+    let external = std::env::var("KUBECTL_EXTERNAL_DIFF")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let mut code = report.exit_code();
+    match external {
+        Some(spec) if global.output == OutputFormat::Text => {
+            let scratch = std::env::temp_dir().join(format!(
+                "kubectl-gitops-diff-{}",
+                uuid::Uuid::new_v4().simple()
+            ));
+            let result = run_external(&spec, &report, &scratch);
+            let _ = std::fs::remove_dir_all(&scratch);
+            let program_code = result?;
+            // kubectl passes the program's status on; above 1 it is the program's failure,
+            // which in our exit codes is an error.
+            code = match program_code {
+                0 | 1 if code == exit::ERROR => exit::ERROR,
+                0 | 1 => program_code,
+                other => {
+                    eprintln!("error: {spec:?} (KUBECTL_EXTERNAL_DIFF) exited with status {other}");
+                    exit::ERROR
+                }
+            };
+        }
+        _ => {
+            let view = DiffView {
+                format: global.output,
+                color: stdout_color(global.color),
+                side_by_side: args.side_by_side,
+                width: terminal_width(),
+                context: args.unified,
+                palette,
+            };
+            let mut out = std::io::stdout().lock();
+            if closed_pipe(write_diff(&mut out, &report, &view).and_then(|()| Ok(out.flush()?)))? {
+                return Ok(code);
+            }
+        }
+    }
+    let mut err = std::io::stderr().lock();
+    for line in status_out::diagnostics(&report) {
+        writeln!(err, "{line}")?;
+    }
+    Ok(code)
 }
 
 fn sandbox(args: SandboxArgs) -> anyhow::Result<i32> {

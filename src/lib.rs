@@ -3,10 +3,13 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod diff;
 pub mod drift;
+pub mod highlight;
 pub mod logging;
 pub mod model;
 pub mod ops;
+pub mod output;
 pub mod render;
 pub mod repo;
 pub mod sandbox;

@@ -1,0 +1,160 @@
+//! YAML syntax highlighting with syntect (pure-Rust regexes). The syntax and theme sets load
+//! once per process; highlighted texts are cached by content so a diff highlights each side
+//! once and the UI can redraw without highlighting again.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::ops::Range;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use syntect::easy::HighlightLines;
+use syntect::highlighting::{FontStyle, Theme, ThemeSet};
+use syntect::parsing::SyntaxSet;
+use syntect::util::LinesWithEndings;
+
+/// The syntect theme used when a name is unknown.
+pub const FALLBACK_THEME: &str = "base16-ocean.dark";
+
+/// A run of one line with one foreground colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Byte range within the line (line break excluded).
+    pub start: usize,
+    /// End of the byte range.
+    pub end: usize,
+    /// Foreground colour, RGB.
+    pub fg: (u8, u8, u8),
+    /// Bold in the theme.
+    pub bold: bool,
+}
+
+impl Span {
+    /// The byte range within the line.
+    pub fn range(&self) -> Range<usize> {
+        self.start..self.end
+    }
+}
+
+/// Per line of a text, its coloured spans.
+pub type Highlighted = Arc<Vec<Vec<Span>>>;
+
+struct Sets {
+    syntaxes: SyntaxSet,
+    themes: ThemeSet,
+}
+
+fn sets() -> &'static Sets {
+    static SETS: OnceLock<Sets> = OnceLock::new();
+    SETS.get_or_init(|| Sets {
+        syntaxes: SyntaxSet::load_defaults_newlines(),
+        themes: ThemeSet::load_defaults(),
+    })
+}
+
+/// Names of the syntect themes compiled in.
+pub fn theme_names() -> Vec<&'static str> {
+    sets().themes.themes.keys().map(String::as_str).collect()
+}
+
+fn theme(name: &str) -> Option<&'static Theme> {
+    let themes = &sets().themes.themes;
+    themes.get(name).or_else(|| themes.get(FALLBACK_THEME))
+}
+
+/// Entries kept before the cache starts over; a diff run needs two per resource, the UI a few
+/// screens' worth.
+const CACHE_LIMIT: usize = 512;
+
+type CacheKey = (String, u64);
+
+fn cache() -> &'static Mutex<HashMap<CacheKey, (String, Highlighted)>> {
+    static CACHE: OnceLock<Mutex<HashMap<CacheKey, (String, Highlighted)>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// `text` as YAML in the syntect theme `theme_name` (unknown names fall back to
+/// [`FALLBACK_THEME`]): one list of spans per line. Lines that fail to highlight come back
+/// without spans, so callers print them plain.
+pub fn highlight_yaml(text: &str, theme_name: &str) -> Highlighted {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    let key = (theme_name.to_owned(), hasher.finish());
+    if let Ok(cache) = cache().lock()
+        && let Some((cached_text, lines)) = cache.get(&key)
+        && cached_text == text
+    {
+        return lines.clone();
+    }
+    let lines = Arc::new(highlight_uncached(text, theme_name));
+    if let Ok(mut cache) = cache().lock() {
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, (text.to_owned(), lines.clone()));
+    }
+    lines
+}
+
+fn highlight_uncached(text: &str, theme_name: &str) -> Vec<Vec<Span>> {
+    let sets = sets();
+    let (Some(syntax), Some(theme)) = (
+        sets.syntaxes.find_syntax_by_extension("yaml"),
+        theme(theme_name),
+    ) else {
+        return text.lines().map(|_| Vec::new()).collect();
+    };
+    let mut highlighter = HighlightLines::new(syntax, theme);
+    let mut result = Vec::new();
+    for line in LinesWithEndings::from(text) {
+        let content_len = line.trim_end_matches(['\n', '\r']).len();
+        let mut spans = Vec::new();
+        if let Ok(regions) = highlighter.highlight_line(line, &sets.syntaxes) {
+            let mut offset = 0;
+            for (style, piece) in regions {
+                let start = offset;
+                offset += piece.len();
+                let end = offset.min(content_len);
+                if start < end {
+                    spans.push(Span {
+                        start,
+                        end,
+                        fg: (style.foreground.r, style.foreground.g, style.foreground.b),
+                        bold: style.font_style.contains(FontStyle::BOLD),
+                    });
+                }
+            }
+        }
+        result.push(spans);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = "apiVersion: v1\nkind: ConfigMap\ndata:\n  LOG_LEVEL: debug # comment\n";
+
+    #[test]
+    fn spans_cover_each_line_and_keys_differ_from_values() {
+        let lines = highlight_yaml(YAML, "base16-ocean.dark");
+        assert_eq!(lines.len(), 4);
+        for (spans, line) in lines.iter().zip(YAML.lines()) {
+            let covered: usize = spans.iter().map(|s| s.end - s.start).sum();
+            assert_eq!(covered, line.len(), "{line:?}");
+        }
+        let first = &lines[0];
+        let key = first.iter().find(|s| s.start == 0).unwrap();
+        let value = first.iter().find(|s| s.range().contains(&12)).unwrap();
+        assert_ne!(key.fg, value.fg, "key and value share a colour");
+    }
+
+    #[test]
+    fn results_are_cached_and_unknown_themes_fall_back() {
+        let a = highlight_yaml(YAML, "no-such-theme");
+        let b = highlight_yaml(YAML, "no-such-theme");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(*a, *highlight_yaml(YAML, FALLBACK_THEME));
+        assert!(theme_names().contains(&FALLBACK_THEME));
+    }
+}

@@ -1,0 +1,282 @@
+//! What the `status` and `diff` end-to-end tests share on top of `tests/common`: an environment
+//! repo built with the git CLI (fixed identity and dates), and the binary run in a sealed
+//! environment against a test cluster.
+
+// Each test crate uses a different part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::common::{TestCluster, gitops_binary};
+
+/// A git work tree holding an environment; removed on drop.
+pub struct EnvRepo {
+    dir: tempfile::TempDir,
+    commits: usize,
+}
+
+impl EnvRepo {
+    /// `git init` on branch `main`.
+    pub fn new() -> EnvRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("kgo-env-")
+            .tempdir()
+            .unwrap();
+        let repo = EnvRepo { dir, commits: 0 };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    /// The work tree.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs git with a fixed identity and dates one day apart per commit; returns stdout.
+    pub fn git(&self, args: &[&str]) -> String {
+        let date = format!("2026-01-{:02}T10:00:00Z", self.commits + 1);
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.dir())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Ada Example")
+            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+            .env("GIT_COMMITTER_NAME", "Ada Example")
+            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Writes `files` (path, content) and commits them all; returns the full sha.
+    pub fn commit(&mut self, message: &str, files: &[(&str, &str)]) -> String {
+        for (path, content) in files {
+            let path = self.dir().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.commits += 1;
+        self.head()
+    }
+
+    /// The full sha of HEAD.
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"]).trim().to_owned()
+    }
+}
+
+/// What one run of the binary produced.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the whole run unless the exit code is `code`.
+    pub fn code_is(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "exit code\n{self}");
+        self
+    }
+
+    /// stdout as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// The binary for one repo and cluster, sealed: temp HOME, the cluster's kubeconfig, the repo
+/// as `-C`, no NO_COLOR and none of our variables unless a test sets them.
+pub struct Gitops<'a> {
+    cluster: &'a TestCluster,
+    repo: PathBuf,
+    home: tempfile::TempDir,
+}
+
+impl<'a> Gitops<'a> {
+    /// Runs against `cluster` with `repo` as the environment.
+    pub fn new(cluster: &'a TestCluster, repo: &EnvRepo) -> Gitops<'a> {
+        Gitops {
+            cluster,
+            repo: repo.dir().to_path_buf(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The command with `args` after `-C <repo> -n <namespace>`.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(gitops_binary());
+        cmd.arg("-C")
+            .arg(&self.repo)
+            .args(["-n", self.cluster.namespace()])
+            .args(args)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
+            .env("XDG_CACHE_HOME", self.home.path().join(".cache"))
+            .env("KUBECONFIG", self.cluster.kubeconfig())
+            .current_dir(self.home.path())
+            .stdin(Stdio::null());
+        if let Some(path) = std::env::var_os("PATH") {
+            cmd.env("PATH", path);
+        }
+        cmd
+    }
+
+    /// Runs with `args` and extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs with `args` on a pseudo-terminal (util-linux `script`), stdout and stderr mixed
+    /// into `stdout`; `None` when `script` is not installed.
+    pub fn run_in_terminal(&self, args: &[&str], env: &[(&str, &str)]) -> Option<Run> {
+        let base = self.command(args);
+        let quote =
+            |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+        let line: Vec<String> = std::iter::once(base.get_program())
+            .chain(base.get_args())
+            .map(quote)
+            .collect();
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line.join(" "), "/dev/null"])
+            .env_clear()
+            .env("SHELL", "/bin/sh")
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::null());
+        for (key, value) in base.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        if let Some(dir) = base.get_current_dir() {
+            cmd.current_dir(dir);
+        }
+        let out = cmd.output().ok()?;
+        Some(Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Runs with `args`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    /// The kubeconfig's current context, as the summary names it.
+    pub fn context(&self) -> String {
+        self.cluster
+            .kubectl_raw(&["config", "current-context"])
+            .success()
+            .stdout
+            .trim()
+            .to_owned()
+    }
+}
+
+/// A Deployment `web` with `replicas` and image `nginx:<tag>` in namespace `ns`.
+pub fn deployment(ns: &str, replicas: u32, tag: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n      - name: web\n        image: nginx:{tag}\n"
+    )
+}
+
+/// A ConfigMap `settings` with `LOG_LEVEL: <level>` in namespace `ns`.
+pub fn config_map(ns: &str, level: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {ns}\ndata:\n  LOG_LEVEL: {level}\n"
+    )
+}
+
+/// A repo whose one commit holds ConfigMap `settings` in the cluster's test namespace.
+pub fn settings_only(cluster: &TestCluster) -> EnvRepo {
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "settings",
+        &[("settings.yaml", &config_map(cluster.namespace(), "info"))],
+    );
+    repo
+}
+
+/// The Secret's password in git and live, base64 and decoded: none may ever be printed.
+pub const SECRET_VALUES: [&str; 4] = [
+    "Z2l0LXBhc3N3b3JkLTE=",
+    "bGl2ZS1wYXNzd29yZC0y",
+    "git-password-1",
+    "live-password-2",
+];
+
+/// A Secret `creds` holding `password` (base64 of the value given) in namespace `ns`.
+pub fn secret(ns: &str, password_b64: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: {ns}\ntype: Opaque\ndata:\n  password: {password_b64}\n"
+    )
+}
+
+/// A repo with Secret `creds` holding the git password, and the cluster holding the live one.
+pub fn drifted_secret(cluster: &TestCluster) -> EnvRepo {
+    let ns = cluster.namespace().to_owned();
+    let mut repo = EnvRepo::new();
+    repo.commit("creds", &[("creds.yaml", &secret(&ns, SECRET_VALUES[0]))]);
+    cluster.apply(&secret(&ns, SECRET_VALUES[1])).success();
+    repo
+}
+
+/// Panics when `run` printed any of [`SECRET_VALUES`] on stdout or stderr.
+pub fn assert_no_secret(run: &Run, how: &str) {
+    for needle in SECRET_VALUES {
+        assert!(
+            !run.stdout.contains(needle) && !run.stderr.contains(needle),
+            "{needle} printed by {how}\n{run}"
+        );
+    }
+}
+
+/// Whether `text` holds an ANSI escape sequence.
+pub fn has_escapes(text: &str) -> bool {
+    text.contains('\x1b')
+}
