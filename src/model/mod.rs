@@ -84,6 +84,22 @@ pub struct Manifest {
     pub source: Source,
 }
 
+/// A commit as every output shows it (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitInfo {
+    /// Full sha.
+    pub id: String,
+    /// First line of the message.
+    pub summary: String,
+    /// Author name.
+    pub author: String,
+    /// Author email.
+    pub email: String,
+    /// Author time, RFC 3339.
+    pub time: String,
+}
+
 /// State of a resource (SPEC §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum DriftState {

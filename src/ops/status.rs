@@ -26,7 +26,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::Offset as _;
 use futures::StreamExt;
 use kube::core::ApiResource;
 use serde::Serialize;
@@ -43,21 +42,7 @@ use crate::model::{DriftState, IgnoreRule, Manifest, ResourceId, Source, split_a
 use crate::render::{RenderFailure, RenderOptions, Rendered, render};
 use crate::repo::{EnvRepo, ObjectId, RepoError};
 
-/// A commit as every output shows it (SPEC §5).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CommitInfo {
-    /// Full sha.
-    pub id: String,
-    /// First line of the message.
-    pub summary: String,
-    /// Author name.
-    pub author: String,
-    /// Author email.
-    pub email: String,
-    /// Author time, RFC 3339.
-    pub time: String,
-}
+pub use crate::model::CommitInfo;
 
 /// The state of one resource at the evaluated commit.
 #[derive(Debug, Clone, Serialize)]
@@ -1034,68 +1019,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(|error| StatusError::Task(error.to_string()))?
 }
 
-/// Opens the repo with gix for commit metadata and parents, which the repo layer does not
-/// offer yet.
-fn open_git(repo: &EnvRepo) -> Result<gix::Repository, StatusError> {
-    gix::open(repo.root()).map_err(|e| StatusError::Commit {
-        commit: "HEAD".to_owned(),
-        repo: repo.root().to_path_buf(),
-        message: e.to_string(),
-    })
-}
-
-fn commit_error(repo: &EnvRepo, id: ObjectId, message: String) -> StatusError {
-    StatusError::Commit {
-        commit: id.to_string(),
-        repo: repo.root().to_path_buf(),
-        message,
-    }
-}
-
 /// Reads a commit's metadata as every output shows it.
 pub fn commit_info(repo: &EnvRepo, id: ObjectId) -> Result<CommitInfo, StatusError> {
-    commit_info_in(repo, &open_git(repo)?, id)
-}
-
-fn commit_info_in(
-    repo: &EnvRepo,
-    git: &gix::Repository,
-    id: ObjectId,
-) -> Result<CommitInfo, StatusError> {
-    let error = |message: String| commit_error(repo, id, message);
-    let commit = git.find_commit(id).map_err(|e| error(e.to_string()))?;
-    let author = commit.author().map_err(|e| error(e.to_string()))?;
-    let time = author.time().map_err(|e| error(e.to_string()))?;
-    let summary = commit
-        .message()
-        .map_err(|e| error(e.to_string()))?
-        .summary()
-        .to_string();
-    let offset = chrono::FixedOffset::east_opt(time.offset).unwrap_or_else(|| chrono::Utc.fix());
-    let when = chrono::DateTime::from_timestamp(time.seconds, 0)
-        .map(|utc| {
-            utc.with_timezone(&offset)
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        })
-        .unwrap_or_default();
-    Ok(CommitInfo {
-        id: id.to_string(),
-        summary,
-        author: author.name.to_string().trim().to_owned(),
-        email: author.email.to_string().trim().to_owned(),
-        time: when,
-    })
-}
-
-fn first_parent(
-    repo: &EnvRepo,
-    git: &gix::Repository,
-    id: ObjectId,
-) -> Result<Option<ObjectId>, StatusError> {
-    let commit = git
-        .find_commit(id)
-        .map_err(|e| commit_error(repo, id, e.to_string()))?;
-    Ok(commit.parent_ids().next().map(|p| p.detach()))
+    Ok(repo.commit_info(id)?)
 }
 
 /// The last commit that changed each target's rendered object: walks first parents from
@@ -1110,7 +1036,6 @@ fn last_commits(
     targets: Vec<ResourceId>,
     limit: usize,
 ) -> Result<(HashMap<ResourceId, CommitInfo>, usize), StatusError> {
-    let git = open_git(repo)?;
     let mut found = HashMap::new();
     let mut remaining: BTreeSet<ResourceId> = targets.into_iter().collect();
     let mut current = head;
@@ -1119,10 +1044,10 @@ fn last_commits(
     let mut walked = 0;
     while !remaining.is_empty() && walked < limit {
         walked += 1;
-        let parent = first_parent(repo, &git, current)?;
+        let parent = repo.first_parent(current)?;
         let Some(parent) = parent else {
             // The root commit introduced whatever is left.
-            let info = commit_info_in(repo, &git, current)?;
+            let info = repo.commit_info(current)?;
             for id in std::mem::take(&mut remaining) {
                 found.insert(id, info.clone());
             }
@@ -1152,7 +1077,7 @@ fn last_commits(
             .cloned()
             .collect();
         if !changed.is_empty() {
-            let info = commit_info_in(repo, &git, current)?;
+            let info = repo.commit_info(current)?;
             for id in changed {
                 remaining.remove(&id);
                 found.insert(id, info.clone());

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use gix::bstr::ByteSlice;
 
+use crate::model::CommitInfo;
+
 #[cfg(test)]
 pub(crate) mod fixture;
 
@@ -234,6 +236,51 @@ impl EnvRepo {
         Ok(blob.take_data())
     }
 
+    /// Metadata of `commit` as every output shows it: full sha, summary, author, email, and
+    /// author time in RFC 3339 with the author's offset.
+    pub fn commit_info(&self, commit: ObjectId) -> Result<CommitInfo, RepoError> {
+        let repo = self.repo.to_thread_local();
+        let what = || format!("commit {commit}");
+        let found = repo
+            .find_commit(commit)
+            .map_err(|e| self.object_error(what(), e.into()))?;
+        let author = found
+            .author()
+            .map_err(|e| self.object_error(what(), e.into()))?;
+        let time = author
+            .time()
+            .map_err(|e| self.object_error(what(), e.into()))?;
+        let summary = found
+            .message()
+            .map_err(|e| self.object_error(what(), e.into()))?
+            .summary()
+            .to_string();
+        let offset = chrono::FixedOffset::east_opt(time.offset)
+            .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset is valid"));
+        let when = chrono::DateTime::from_timestamp(time.seconds, 0)
+            .map(|utc| {
+                utc.with_timezone(&offset)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            })
+            .unwrap_or_default();
+        Ok(CommitInfo {
+            id: commit.to_string(),
+            summary,
+            author: author.name.to_string().trim().to_owned(),
+            email: author.email.to_string().trim().to_owned(),
+            time: when,
+        })
+    }
+
+    /// First parent of `commit`, `None` for a root commit.
+    pub fn first_parent(&self, commit: ObjectId) -> Result<Option<ObjectId>, RepoError> {
+        let repo = self.repo.to_thread_local();
+        let found = repo
+            .find_commit(commit)
+            .map_err(|e| self.object_error(format!("commit {commit}"), e.into()))?;
+        Ok(found.parent_ids().next().map(|p| p.detach()))
+    }
+
     /// Id of the tree at `path` in `commit` (the root tree for `""`), `None` when the path does
     /// not exist. Comparing it between a commit and its parent says whether the commit touched
     /// the environment, without a diff.
@@ -393,6 +440,36 @@ mod tests {
         ] {
             assert_eq!(&repo.resolve(rev).unwrap().to_string(), want, "{rev}");
         }
+    }
+
+    #[test]
+    fn commit_info_and_first_parent_match_git_log() {
+        let fx = sample();
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        for rev in ["HEAD", "HEAD~1"] {
+            let id = repo.resolve(rev).unwrap();
+            let info = repo.commit_info(id).unwrap();
+            let git = fx.git(&["log", "-1", "--format=%H%n%s%n%an%n%ae%n%aI", rev]);
+            let want: Vec<&str> = git.lines().collect();
+            assert_eq!(
+                [
+                    info.id.as_str(),
+                    &info.summary,
+                    &info.author,
+                    &info.email,
+                    &info.time
+                ],
+                want[..],
+                "{rev}"
+            );
+        }
+        let head = repo.resolve("HEAD").unwrap();
+        let parent = repo.first_parent(head).unwrap().map(|p| p.to_string());
+        assert_eq!(parent, Some(fx.rev_parse("HEAD~1")));
+        let root = repo
+            .resolve(fx.git(&["rev-list", "--max-parents=0", "HEAD"]).trim())
+            .unwrap();
+        assert_eq!(repo.first_parent(root).unwrap(), None);
     }
 
     #[test]
