@@ -243,16 +243,12 @@ impl EnvRepo {
         let what = || format!("commit {commit}");
         let found = repo
             .find_commit(commit)
-            .map_err(|e| self.object_error(what(), e.into()))?;
-        let author = found
-            .author()
-            .map_err(|e| self.object_error(what(), e.into()))?;
-        let time = author
-            .time()
-            .map_err(|e| self.object_error(what(), e.into()))?;
+            .map_err(|e| self.object_error(what(), e))?;
+        let author = found.author().map_err(|e| self.object_error(what(), e))?;
+        let time = author.time().map_err(|e| self.object_error(what(), e))?;
         let summary = found
             .message()
-            .map_err(|e| self.object_error(what(), e.into()))?
+            .map_err(|e| self.object_error(what(), e))?
             .summary()
             .to_string();
         let offset = chrono::FixedOffset::east_opt(time.offset)
@@ -277,7 +273,7 @@ impl EnvRepo {
         let repo = self.repo.to_thread_local();
         let found = repo
             .find_commit(commit)
-            .map_err(|e| self.object_error(format!("commit {commit}"), e.into()))?;
+            .map_err(|e| self.object_error(format!("commit {commit}"), e))?;
         Ok(found.parent_ids().next().map(|p| p.detach()))
     }
 
