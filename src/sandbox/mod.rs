@@ -10,19 +10,28 @@
 
 pub mod apply;
 pub mod controller;
+pub mod crud;
 pub mod defaults;
+pub mod discovery;
 pub mod fieldset;
 pub mod kinds;
+pub mod kubeconfig;
 pub mod openapi;
 pub mod patch;
 pub mod schema;
+pub mod selectors;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod table;
 pub mod validation;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 /// How to run a sandbox: the `kubectl gitops sandbox` flags.
 #[derive(Debug, Clone)]
@@ -98,13 +107,67 @@ pub enum SandboxError {
 pub struct Sandbox {
     addr: SocketAddr,
     kubeconfig: PathBuf,
-    // the server helper owns the rest
+    shared: Arc<server::Shared>,
+    stop: tokio::sync::watch::Sender<bool>,
+    accept: Option<tokio::task::JoinHandle<()>>,
+    /// The temp dir holding the kubeconfig when none was asked for; removed with the sandbox.
+    temp_dir: Option<PathBuf>,
+    stopped: bool,
 }
 
 impl Sandbox {
     /// Binds, loads state, starts serving in background tasks of the current tokio runtime.
-    pub async fn start(_opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
-        todo!("sandbox server")
+    pub async fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
+        let store = match &opts.state {
+            Some(path) => store::Store::open(path).map_err(|e| SandboxError::State {
+                path: path.clone(),
+                message: match e {
+                    store::StoreError::State { message, .. } => message,
+                },
+            })?,
+            None => store::Store::new(),
+        };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
+            .await
+            .map_err(|source| SandboxError::Bind {
+                port: opts.port,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SandboxError::Bind {
+            port: opts.port,
+            source,
+        })?;
+        let (kubeconfig, temp_dir) = match &opts.kubeconfig_out {
+            Some(p) => (p.clone(), None),
+            None => {
+                let dir = std::env::temp_dir()
+                    .join(format!("kubectl-gitops-sandbox-{}", uuid::Uuid::new_v4()));
+                (dir.join("kubeconfig"), Some(dir))
+            }
+        };
+        kubeconfig::write(&kubeconfig, &format!("http://{addr}")).map_err(|source| {
+            SandboxError::Kubeconfig {
+                path: kubeconfig.clone(),
+                source,
+            }
+        })?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let shared = Arc::new(server::Shared {
+            store: Mutex::new(store),
+            opts,
+            addr,
+            shutdown: stopped.clone(),
+        });
+        let accept = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        Ok(Sandbox {
+            addr,
+            kubeconfig,
+            shared,
+            stop,
+            accept: Some(accept),
+            temp_dir,
+            stopped: false,
+        })
     }
 
     /// The address served, `127.0.0.1:<port>`.
@@ -123,7 +186,75 @@ impl Sandbox {
     }
 
     /// Stops serving, closes watches, flushes `--state`.
-    pub async fn shutdown(self) -> Result<(), SandboxError> {
-        todo!("sandbox server")
+    pub async fn shutdown(mut self) -> Result<(), SandboxError> {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.accept.take() {
+            let _ = task.await;
+        }
+        self.stop_and_flush()
+    }
+
+    fn stop_and_flush(&mut self) -> Result<(), SandboxError> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        let _ = self.stop.send(true);
+        if let Some(task) = self.accept.take() {
+            task.abort();
+        }
+        if let Some(dir) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        let mut store = self.shared.lock();
+        store.snapshot().map_err(|e| match e {
+            store::StoreError::State { path, message } => SandboxError::State { path, message },
+        })
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_and_flush() {
+            tracing::error!("sandbox: {e}");
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    shared: Arc<server::Shared>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!("sandbox: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => return,
+        };
+        // Small request/response pairs: without this, Nagle's algorithm adds 40 ms stalls.
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let mut conn_stopped = stopped.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| server::serve(shared.clone(), req));
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = conn_stopped.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
     }
 }

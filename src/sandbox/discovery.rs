@@ -1,0 +1,205 @@
+//! Legacy discovery documents (`/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>`) and `/version`.
+//!
+//! Aggregated discovery is not served: asked for `as=APIGroupDiscoveryList`, the legacy document
+//! goes back as `application/json` and client-go falls back to per-group-version requests.
+
+use serde_json::{Value, json};
+
+use super::kinds::KindInfo;
+
+/// `/version` for `major.minor` (e.g. `1.33`), as kube-apiserver reports it.
+pub fn version(kube_version: &str) -> Value {
+    let (major, minor) = kube_version.split_once('.').unwrap_or(("1", "33"));
+    json!({
+        "major": major,
+        "minor": minor,
+        "emulationMajor": major,
+        "emulationMinor": minor,
+        "minCompatibilityMajor": major,
+        "minCompatibilityMinor": minor,
+        "gitVersion": format!("v{major}.{minor}.0"),
+        "gitCommit": "60a317eadfcb839692a5551a7f2d6ed4a8e4fae1",
+        "gitTreeState": "clean",
+        "buildDate": "2025-04-23T12:58:34Z",
+        "goVersion": "go1.24.2",
+        "compiler": "gc",
+        "platform": "linux/amd64"
+    })
+}
+
+/// `/api`.
+pub fn core_versions(server_address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]
+    })
+}
+
+/// Named groups in the order their kinds are registered (built-in first, CRDs after).
+fn groups(kinds: &[KindInfo]) -> Vec<(&str, &str)> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for k in kinds {
+        if !k.group.is_empty() && !seen.iter().any(|(g, _)| *g == k.group) {
+            seen.push((&k.group, &k.version));
+        }
+    }
+    seen
+}
+
+fn group_doc(group: &str, version: &str) -> Value {
+    let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
+    json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+}
+
+/// `/apis`.
+pub fn group_list(kinds: &[KindInfo]) -> Value {
+    let groups: Vec<Value> = groups(kinds)
+        .into_iter()
+        .map(|(g, v)| group_doc(g, v))
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `/apis/<group>`; `None` when the group is not served.
+pub fn group(kinds: &[KindInfo], group: &str) -> Option<Value> {
+    let (g, v) = groups(kinds).into_iter().find(|(g, _)| *g == group)?;
+    let mut doc = group_doc(g, v);
+    if let Some(m) = doc.as_object_mut() {
+        m.shift_insert(0, "kind".into(), json!("APIGroup"));
+        m.shift_insert(1, "apiVersion".into(), json!("v1"));
+    }
+    Some(doc)
+}
+
+fn verbs(kind: &KindInfo) -> Vec<&'static str> {
+    if kind.kind == "Namespace" {
+        // kube-apiserver does not serve deletecollection for namespaces.
+        vec![
+            "create", "delete", "get", "list", "patch", "update", "watch",
+        ]
+    } else {
+        vec![
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
+    }
+}
+
+/// `/api/v1` or `/apis/<group>/<version>`; `None` when the group-version is not served.
+pub fn resource_list(kinds: &[KindInfo], group: &str, version: &str) -> Option<Value> {
+    let served: Vec<&KindInfo> = kinds
+        .iter()
+        .filter(|k| k.group == group && k.version == version)
+        .collect();
+    if served.is_empty() {
+        return None;
+    }
+    let mut resources: Vec<(String, Value)> = Vec::new();
+    for k in served {
+        let mut r = serde_json::Map::new();
+        r.insert("name".into(), json!(k.plural));
+        r.insert("singularName".into(), json!(k.singular));
+        r.insert("namespaced".into(), json!(k.namespaced));
+        r.insert("kind".into(), json!(k.kind));
+        r.insert("verbs".into(), json!(verbs(k)));
+        if !k.short_names.is_empty() {
+            r.insert("shortNames".into(), json!(k.short_names));
+        }
+        if !k.categories.is_empty() {
+            r.insert("categories".into(), json!(k.categories));
+        }
+        resources.push((k.plural.clone(), Value::Object(r)));
+        let sub = |name: &str| {
+            json!({"name": format!("{}/{name}", k.plural), "singularName": "",
+                "namespaced": k.namespaced, "kind": k.kind, "verbs": ["get", "patch", "update"]})
+        };
+        if k.status_subresource {
+            resources.push((format!("{}/status", k.plural), sub("status")));
+        }
+        if k.scale_subresource {
+            let name = format!("{}/scale", k.plural);
+            resources.push((
+                name.clone(),
+                json!({"name": name, "singularName": "", "namespaced": k.namespaced,
+                    "group": "autoscaling", "version": "v1", "kind": "Scale",
+                    "verbs": ["get", "patch", "update"]}),
+            ));
+        }
+    }
+    resources.sort_by(|a, b| a.0.cmp(&b.0));
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": gv,
+        "resources": resources.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::kinds::builtin_kinds;
+
+    #[test]
+    fn apps_v1_lists_subresources() {
+        let doc = resource_list(&builtin_kinds(), "apps", "v1").unwrap();
+        let names: Vec<&str> = doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"deployments"));
+        assert!(names.contains(&"deployments/status"));
+        assert!(names.contains(&"deployments/scale"));
+        assert!(!names.contains(&"daemonsets/scale"));
+        let scale = doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "deployments/scale")
+            .unwrap();
+        assert_eq!(scale["group"], "autoscaling");
+        assert_eq!(scale["kind"], "Scale");
+        let deploy = &doc["resources"][names.iter().position(|n| *n == "deployments").unwrap()];
+        assert_eq!(deploy["shortNames"], json!(["deploy"]));
+        assert_eq!(deploy["categories"], json!(["all"]));
+    }
+
+    #[test]
+    fn group_list_has_each_group_once() {
+        let doc = group_list(&builtin_kinds());
+        let names: Vec<&str> = doc["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"apps"));
+        assert!(!names.contains(&""));
+        let mut dedup = names.clone();
+        dedup.dedup();
+        assert_eq!(names.len(), dedup.len());
+        assert!(resource_list(&builtin_kinds(), "nope", "v1").is_none());
+        assert_eq!(group(&builtin_kinds(), "apps").unwrap()["kind"], "APIGroup");
+    }
+
+    #[test]
+    fn version_reports_minor() {
+        let v = version("1.31");
+        assert_eq!(v["minor"], "31");
+        assert_eq!(v["gitVersion"], "v1.31.0");
+    }
+}
