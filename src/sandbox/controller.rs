@@ -9,6 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use super::kinds::KindInfo;
+use super::naming::safe_suffix;
 
 /// The status `obj` converges to once its controller has caught up, or `None` when the kind has
 /// no controller in the sandbox (or never becomes healthy, e.g. an image on a `.invalid` host).
@@ -42,11 +43,20 @@ pub fn converged_status_at(kind: &KindInfo, obj: &Value, now: &str) -> Option<Va
     let replicas = spec.get("replicas").and_then(Value::as_i64).unwrap_or(1);
     let old = obj.get("status");
     let status = match kind.kind.as_str() {
+        "Deployment" if spec.get("paused").and_then(Value::as_bool) == Some(true) => {
+            paused_deployment_status(generation, old, now)
+        }
         "Deployment" => deployment_status(spec, name, generation, replicas, old, now),
         "StatefulSet" => stateful_set_status(spec, name, generation, replicas),
         "DaemonSet" => daemon_set_status(generation),
         "ReplicaSet" => replica_set_status(generation, replicas),
-        _ => job_status(spec, old, now),
+        _ => {
+            let created = obj
+                .get("metadata")
+                .and_then(|m| m.get("creationTimestamp"))
+                .and_then(Value::as_str);
+            job_status(spec, old, created.unwrap_or(now), now)
+        }
     };
     Some(status)
 }
@@ -77,20 +87,7 @@ fn image_host(image: &str) -> Option<&str> {
 /// `pod-template-hash` (`rand.SafeEncodeString`). Not kube's FNV-of-spew value, which cannot be
 /// reproduced outside Go, but stable for a given template.
 pub fn template_hash(template: &Value) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let text = template.to_string();
-    // FNV-1a 64, then base-27 digits.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    let mut out = String::with_capacity(10);
-    for _ in 0..10 {
-        out.push(char::from(ALPHABET[(h % 27) as usize]));
-        h /= 27;
-    }
-    out
+    safe_suffix(&template.to_string(), 10)
 }
 
 /// The existing condition of `ctype` with the same status, kept so that times do not move.
@@ -154,6 +151,34 @@ fn deployment_status(
     Value::Object(s)
 }
 
+/// A paused Deployment does not roll out: its counters stay, its generation is observed and
+/// Progressing turns Unknown with reason DeploymentPaused (`util.NewDeploymentCondition` in
+/// `syncStatusOnly` / `checkPausedConditions`).
+fn paused_deployment_status(generation: i64, old: Option<&Value>, now: &str) -> Value {
+    let mut s = old.and_then(Value::as_object).cloned().unwrap_or_default();
+    s.shift_insert(0, "observedGeneration".into(), json!(generation));
+    let mut conditions: Vec<Value> = s
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let paused = match kept_condition(old, "Progressing", "Unknown") {
+        Some(c) if c.get("reason").and_then(Value::as_str) == Some("DeploymentPaused") => c.clone(),
+        _ => json!({"type": "Progressing", "status": "Unknown", "lastUpdateTime": now,
+            "lastTransitionTime": now, "reason": "DeploymentPaused",
+            "message": "Deployment is paused"}),
+    };
+    match conditions
+        .iter_mut()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Progressing"))
+    {
+        Some(c) => *c = paused,
+        None => conditions.push(paused),
+    }
+    s.insert("conditions".into(), Value::Array(conditions));
+    Value::Object(s)
+}
+
 fn stateful_set_status(spec: &Value, name: &str, generation: i64, replicas: i64) -> Value {
     let revision = format!(
         "{name}-{}",
@@ -188,7 +213,8 @@ fn replica_set_status(generation: i64, replicas: i64) -> Value {
     Value::Object(s)
 }
 
-fn job_status(spec: &Value, old: Option<&Value>, now: &str) -> Value {
+/// `started` is when the Job started running (its creation: the sandbox starts pods at once).
+fn job_status(spec: &Value, old: Option<&Value>, started: &str, now: &str) -> Value {
     if spec.get("suspend").and_then(Value::as_bool) == Some(true) {
         let cond = match kept_condition(old, "Suspended", "True") {
             Some(c) => c.clone(),
@@ -209,19 +235,19 @@ fn job_status(spec: &Value, old: Option<&Value>, now: &str) -> Value {
             "lastTransitionTime": now, "reason": "CompletionsReached",
             "message": "Reached expected number of succeeded pods"}),
     };
-    let time = |key: &str| {
+    let time = |key: &str, default: &str| {
         old.and_then(|o| o.get(key))
             .filter(|v| v.is_string())
             .cloned()
-            .unwrap_or(json!(now))
+            .unwrap_or(json!(default))
     };
     let mut s = Map::new();
     s.insert(
         "conditions".into(),
         json!([condition("SuccessCriteriaMet"), condition("Complete")]),
     );
-    s.insert("startTime".into(), time("startTime"));
-    s.insert("completionTime".into(), time("completionTime"));
+    s.insert("startTime".into(), time("startTime", started));
+    s.insert("completionTime".into(), time("completionTime", now));
     put_nonzero(&mut s, "succeeded", completions);
     s.insert("terminating".into(), json!(0));
     if spec.get("completionMode").and_then(Value::as_str) == Some("Indexed") && completions > 0 {
@@ -298,6 +324,21 @@ mod tests {
     }
 
     #[test]
+    fn paused_deployment_keeps_counters_and_says_paused() {
+        let mut d = workload(3, "nginx:1.27");
+        let healthy = converged_status_at(&kind("Deployment"), &d, NOW).unwrap();
+        d["status"] = healthy.clone();
+        d["spec"]["paused"] = json!(true);
+        d["spec"]["replicas"] = json!(5);
+        let s = converged_status_at(&kind("Deployment"), &d, NOW).unwrap();
+        assert_eq!(s["availableReplicas"], 3);
+        assert_eq!(s["conditions"][0], healthy["conditions"][0]);
+        assert_eq!(s["conditions"][1]["status"], "Unknown");
+        assert_eq!(s["conditions"][1]["reason"], "DeploymentPaused");
+        assert_eq!(s["conditions"][1]["message"], "Deployment is paused");
+    }
+
+    #[test]
     fn invalid_hosts_never_converge() {
         let cases = [
             ("registry.invalid/app:1", false),
@@ -338,7 +379,8 @@ mod tests {
     // CompletionsReached.
     #[test]
     fn job_completes() {
-        let job = json!({"metadata": {"name": "pi"}, "spec": {"completions": 3, "parallelism": 1,
+        let job = json!({"metadata": {"name": "pi", "creationTimestamp": "2026-01-02T03:04:00Z"},
+            "spec": {"completions": 3, "parallelism": 1,
             "template": {"spec": {"containers": [{"name": "pi", "image": "perl"}]}}}});
         let s = converged_status_at(&kind("Job"), &job, NOW).unwrap();
         assert_eq!(s["succeeded"], 3);
@@ -349,6 +391,7 @@ mod tests {
             "Reached expected number of succeeded pods"
         );
         assert_eq!(s["completionTime"], NOW);
+        assert_eq!(s["startTime"], "2026-01-02T03:04:00Z");
     }
 
     #[test]

@@ -2,8 +2,7 @@
 //! and the write pipeline every mutation goes through:
 //! patch/apply/replace → defaults → validation (422) → managedFields → generation → store.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -16,6 +15,7 @@ use super::controller;
 use super::defaults;
 use super::kinds::{KindInfo, builtin_kinds, kind_from_crd};
 use super::patch;
+use super::protobuf;
 use super::schema::TypeSchema;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::server::{
@@ -26,6 +26,15 @@ use super::status::ApiError;
 use super::store::{ResourceKey, Store, StoredObject, now_rfc3339};
 use super::table;
 use super::validation::{self, FieldError};
+
+/// Work a controller owes after a write: run after the response, in the background.
+#[derive(Debug, Clone)]
+pub enum Deferred {
+    /// Status follows spec `rollout_delay_ms` after a generation change.
+    Rollout(RolloutJob),
+    /// A Terminating namespace is emptied and removed.
+    FinalizeNamespace(String),
+}
 
 /// A status update a controller owes an object once `rollout_delay_ms` has passed.
 #[derive(Debug, Clone)]
@@ -69,7 +78,7 @@ pub fn handle(
     shared: &Shared,
     req: &ApiRequest,
     t: &Target,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let no_jobs = |r: Reply| Ok((r, Vec::new()));
     match (&req.method, t.name.as_deref(), t.subresource.as_deref()) {
         (&Method::GET, None, _) => no_jobs(list(shared, req, t)?),
@@ -86,7 +95,7 @@ pub fn handle(
         (&Method::PUT, Some(name), _) => update(shared, req, t, name),
         (&Method::PATCH, Some(name), Some("scale")) => patch_scale(shared, req, t, name),
         (&Method::PATCH, Some(name), _) => patch_object(shared, req, t, name),
-        (&Method::DELETE, Some(name), None) => no_jobs(delete(shared, req, t, name)?),
+        (&Method::DELETE, Some(name), None) => delete(shared, req, t, name),
         (&Method::DELETE, None, None) => no_jobs(delete_collection(shared, req, t)?),
         _ => Err(ApiError::method_not_allowed()),
     }
@@ -362,6 +371,23 @@ fn write_ctx<'a>(req: &ApiRequest, t: &'a Target, name: &str) -> Result<WriteCtx
 }
 
 fn decode_body(req: &ApiRequest) -> Result<Value, ApiError> {
+    if req.content_type == "application/vnd.kubernetes.protobuf" {
+        return protobuf::decode(&req.body).map_err(|e| ApiError {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            ..ApiError::bad_request(format!("cannot decode the protobuf body: {e}"))
+        });
+    }
+    if req.content_type.contains("cbor") {
+        return Err(ApiError::unsupported_media_type(
+            &req.content_type,
+            &[
+                "application/json",
+                "application/yaml",
+                "application/vnd.kubernetes.protobuf",
+            ],
+        ));
+    }
     let value: Value = if req.content_type.contains("yaml") {
         serde_saphyr::from_slice(&req.body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
@@ -416,20 +442,33 @@ fn meta_str<'v>(obj: &'v Value, field: &str) -> Option<&'v str> {
     obj.get("metadata")?.get(field)?.as_str()
 }
 
-fn require_namespace(store: &Store, kind: &KindInfo, namespace: &str) -> Result<(), ApiError> {
-    if kind.namespaced
-        && store
-            .get(
-                &ResourceKey {
-                    group: String::new(),
-                    plural: "namespaces".into(),
-                },
-                "",
-                namespace,
-            )
-            .is_none()
-    {
+fn namespaces_key() -> ResourceKey {
+    ResourceKey {
+        group: String::new(),
+        plural: "namespaces".into(),
+    }
+}
+
+fn require_namespace(
+    store: &Store,
+    kind: &KindInfo,
+    namespace: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    if !kind.namespaced {
+        return Ok(());
+    }
+    let Some(ns) = store.get(&namespaces_key(), "", namespace) else {
         return Err(ApiError::namespace_not_found(namespace));
+    };
+    if ns.value().pointer("/metadata/deletionTimestamp").is_some() {
+        return Err(ApiError::forbidden(
+            kind,
+            name,
+            &format!(
+                "unable to create new content in namespace {namespace} because it is being terminated"
+            ),
+        ));
     }
     Ok(())
 }
@@ -469,7 +508,7 @@ fn create(
     shared: &Shared,
     req: &ApiRequest,
     t: &Target,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let mut obj = decode_body(req)?;
     check_type(&t.kind, &mut obj)?;
     check_identity(t, &obj, None)?;
@@ -492,7 +531,7 @@ fn create(
     }
     let w = write_ctx(req, t, &name)?;
     let mut store = shared.lock();
-    require_namespace(&store, &t.kind, &w.namespace)?;
+    require_namespace(&store, &t.kind, &w.namespace, &w.name)?;
     if store.get(&w.res, &w.namespace, &name).is_some() {
         return Err(ApiError::already_exists(&t.kind, &name));
     }
@@ -500,11 +539,14 @@ fn create(
     Ok(respond(done, 201))
 }
 
-fn respond(done: Committed, created_code: u16) -> (Reply, Vec<RolloutJob>) {
+fn respond(done: Committed, created_code: u16) -> (Reply, Vec<Deferred>) {
     let code = if done.created { created_code } else { 200 };
     let mut reply = Reply::bytes(code, done.stored.json.clone());
     reply.warnings = done.warnings;
-    (reply, done.rollout.into_iter().collect())
+    (
+        reply,
+        done.rollout.into_iter().map(Deferred::Rollout).collect(),
+    )
 }
 
 fn check_rv_precondition(
@@ -526,7 +568,7 @@ fn update(
     req: &ApiRequest,
     t: &Target,
     name: &str,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let mut obj = decode_body(req)?;
     check_type(&t.kind, &mut obj)?;
     check_identity(t, &obj, Some(name))?;
@@ -584,7 +626,7 @@ fn patch_object(
     req: &ApiRequest,
     t: &Target,
     name: &str,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let is_apply = req.content_type == "application/apply-patch+yaml";
     patch_options_valid(req, is_apply)?;
     let w = write_ctx(req, t, name)?;
@@ -598,11 +640,14 @@ fn patch_object(
             if t.subresource.is_some() {
                 return Err(ApiError::not_found(&t.kind, name));
             }
-            require_namespace(&store, &t.kind, &w.namespace)?;
+            require_namespace(&store, &t.kind, &w.namespace, &w.name)?;
         }
         if let Some(live) = &live {
             check_rv_precondition(t, name, &applied, live)?;
         }
+        // Checked before merging so that dropped fields are not recorded as owned.
+        let warnings = check_unknown_fields(&t.kind, &mut applied, w.validation)?;
+        reset_fields(&t.kind, w.subresource, &mut applied);
         let schema = schema_for(&store, &t.kind);
         let api_version = t.kind.api_version();
         let ctx = FieldManagerContext {
@@ -621,7 +666,8 @@ fn patch_object(
                     ..ApiError::bad_request(msg)
                 },
             })?;
-        let done = commit(&mut store, &w, live.as_ref(), merged, Op::Apply)?;
+        let mut done = commit(&mut store, &w, live.as_ref(), merged, Op::Apply)?;
+        done.warnings.splice(0..0, warnings);
         return Ok(respond(done, 201));
     }
     let live = live.ok_or_else(|| ApiError::not_found(&t.kind, name))?;
@@ -809,7 +855,7 @@ fn write_scale(
     name: &str,
     live: Value,
     scale: &Value,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     if scale
         .get("kind")
         .and_then(Value::as_str)
@@ -842,7 +888,10 @@ fn write_scale(
     let done = commit(store, &w, Some(&live), new, Op::Update)?;
     let mut reply = Reply::json(&to_scale(store, &t.kind, &done.stored.value()));
     reply.warnings = done.warnings;
-    Ok((reply, done.rollout.into_iter().collect()))
+    Ok((
+        reply,
+        done.rollout.into_iter().map(Deferred::Rollout).collect(),
+    ))
 }
 
 fn update_scale(
@@ -850,7 +899,7 @@ fn update_scale(
     req: &ApiRequest,
     t: &Target,
     name: &str,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let scale = decode_body(req)?;
     let mut store = shared.lock();
     let live = get_value(&store, t, name)?;
@@ -862,7 +911,7 @@ fn patch_scale(
     req: &ApiRequest,
     t: &Target,
     name: &str,
-) -> Result<(Reply, Vec<RolloutJob>), ApiError> {
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let is_apply = req.content_type == "application/apply-patch+yaml";
     patch_options_valid(req, is_apply)?;
     let mut store = shared.lock();
@@ -902,7 +951,12 @@ fn delete_options(req: &ApiRequest) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("cannot decode DeleteOptions: {e}")))
 }
 
-fn delete(shared: &Shared, req: &ApiRequest, t: &Target, name: &str) -> Result<Reply, ApiError> {
+fn delete(
+    shared: &Shared,
+    req: &ApiRequest,
+    t: &Target,
+    name: &str,
+) -> Result<(Reply, Vec<Deferred>), ApiError> {
     let opts = delete_options(req)?;
     let dry = dry_run(req)?
         || opts
@@ -949,14 +1003,28 @@ fn delete(shared: &Shared, req: &ApiRequest, t: &Target, name: &str) -> Result<R
         ));
     }
     if dry {
-        return Ok(Reply::bytes(200, live.json.clone()));
+        return Ok((Reply::bytes(200, live.json.clone()), vec![]));
     }
     let internal = |e: super::store::StoreError| ApiError::internal(e.to_string());
     if is_namespace {
-        // The namespace controller's work, done at once: everything in it goes first.
-        for (res, obj_name) in store.objects_in_namespace(name) {
-            store.delete(&res, name, &obj_name).map_err(internal)?;
+        // Like kube: the namespace turns Terminating now and the namespace controller empties
+        // and removes it a little later, so that deleting a namespace and then its objects
+        // (`kubectl delete -f` of a file listing the namespace first) succeeds.
+        if live_value.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok((Reply::bytes(200, live.json.clone()), vec![]));
         }
+        let mut terminating = live_value.clone();
+        object_mut(&mut terminating, "metadata")
+            .insert("deletionTimestamp".into(), json!(now_rfc3339()));
+        object_mut(&mut terminating, "metadata")
+            .insert("deletionGracePeriodSeconds".into(), json!(0));
+        object_mut(&mut terminating, "status").insert("phase".into(), json!("Terminating"));
+        canonical_order(&mut terminating);
+        let stored = store.put(&key(t), &mut terminating).map_err(internal)?;
+        return Ok((
+            Reply::bytes(200, stored.json.clone()),
+            vec![Deferred::FinalizeNamespace(name.to_string())],
+        ));
     }
     if t.kind.group == "apiextensions.k8s.io"
         && t.kind.kind == "CustomResourceDefinition"
@@ -975,15 +1043,36 @@ fn delete(shared: &Shared, req: &ApiRequest, t: &Target, name: &str) -> Result<R
         .delete(&key(t), ns(t), name)
         .map_err(internal)?
         .ok_or_else(|| ApiError::not_found(&t.kind, name))?;
-    if is_namespace {
-        let mut v = gone.value();
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.insert("deletionTimestamp".into(), json!(now_rfc3339()));
-        }
-        v["status"] = json!({"phase": "Terminating"});
-        return Ok(Reply::json(&v));
+    Ok((Reply::bytes(200, gone.json.clone()), vec![]))
+}
+
+/// The namespace controller: deletes everything in a Terminating namespace, then the namespace.
+pub fn finalize_namespace(shared: &Shared, namespace: &str) {
+    let mut store = shared.lock();
+    let terminating = store
+        .get(&namespaces_key(), "", namespace)
+        .is_some_and(|ns| ns.value().pointer("/metadata/deletionTimestamp").is_some());
+    if !terminating {
+        return;
     }
-    Ok(Reply::bytes(200, gone.json.clone()))
+    for (res, name) in store.objects_in_namespace(namespace) {
+        if let Err(e) = store.delete(&res, namespace, &name) {
+            tracing::error!("sandbox: cannot delete {name} in namespace {namespace}: {e}");
+            return;
+        }
+    }
+    if let Err(e) = store.delete(&namespaces_key(), "", namespace) {
+        tracing::error!("sandbox: cannot delete namespace {namespace}: {e}");
+    }
+}
+
+/// Namespaces left Terminating (e.g. by a restart), to finalize again.
+pub fn terminating_namespaces(store: &Store) -> Vec<String> {
+    store
+        .list(&namespaces_key(), None)
+        .filter(|ns| ns.value().pointer("/metadata/deletionTimestamp").is_some())
+        .map(|ns| ns.name.clone())
+        .collect()
 }
 
 fn delete_collection(shared: &Shared, req: &ApiRequest, t: &Target) -> Result<Reply, ApiError> {
@@ -1048,13 +1137,6 @@ fn has_generation(kind: &KindInfo) -> bool {
     )
 }
 
-type SchemaKey = (String, String, u64);
-
-fn schema_cache() -> &'static Mutex<HashMap<SchemaKey, Arc<TypeSchema>>> {
-    static CACHE: OnceLock<Mutex<HashMap<SchemaKey, Arc<TypeSchema>>>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
-
 /// The merge schema of a kind (CRDs: from the stored CRD's schema), cached per CRD version.
 fn schema_for(store: &Store, kind: &KindInfo) -> Arc<TypeSchema> {
     let crd = if is_builtin(kind) {
@@ -1071,9 +1153,7 @@ fn schema_for(store: &Store, kind: &KindInfo) -> Arc<TypeSchema> {
         kind.kind.clone(),
         crd.as_ref().map_or(0, |c| c.rv),
     );
-    let mut cache = schema_cache()
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cache = store.schema_cache();
     if let Some(s) = cache.get(&cache_key) {
         return s.clone();
     }
@@ -1227,6 +1307,30 @@ fn split_status(w: &WriteCtx, old: Option<&Value>, new: &mut Value) {
     }
 }
 
+/// The fields a write cannot set, removed from an applied configuration before merging so that
+/// its manager does not come to own them (kube's "reset fields"): status through the main
+/// resource, everything but status through the status subresource.
+fn reset_fields(kind: &KindInfo, subresource: Option<&str>, applied: &mut Value) {
+    if !kind.status_subresource {
+        return;
+    }
+    let Some(m) = applied.as_object_mut() else {
+        return;
+    };
+    match subresource {
+        None => {
+            m.remove("status");
+        }
+        Some("status") => {
+            m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"));
+            if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace" | "resourceVersion"));
+            }
+        }
+        Some(_) => {}
+    }
+}
+
 /// Status and metadata the API server itself maintains for Namespaces and CRDs.
 fn server_owned_fields(w: &WriteCtx, new: &mut Value) {
     match (w.kind.group.as_str(), w.kind.kind.as_str()) {
@@ -1315,11 +1419,15 @@ fn remove_path(obj: &mut Value, dotted: &str) {
     walk(obj, &segs);
 }
 
-fn strip_for_generation(v: &Value) -> Value {
+/// What a generation change is judged on: everything but metadata, and but status when the
+/// kind has a status subresource (without one, status is ordinary content, as for CRDs).
+fn strip_for_generation(kind: &KindInfo, v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(m) = v.as_object_mut() {
         m.remove("metadata");
-        m.remove("status");
+        if kind.status_subresource {
+            m.remove("status");
+        }
     }
     v
 }
@@ -1420,6 +1528,49 @@ fn deployment_revision(old: Option<&Value>, new: &mut Value) {
     }
 }
 
+/// `fieldValidation`: Strict refuses unknown fields, Warn reports them in `Warning` headers;
+/// either way they are dropped, as decoding into typed objects (or pruning) does.
+fn check_unknown_fields(
+    kind: &KindInfo,
+    obj: &mut Value,
+    validation: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
+    let unknown = guarded("validation::unknown_fields", || {
+        validation::unknown_fields(kind, obj)
+    })
+    .unwrap_or_default();
+    let mut warnings = Vec::new();
+    if unknown.is_empty() {
+        return Ok(warnings);
+    }
+    match validation {
+        FieldValidation::Strict => {
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
+            return Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                list.join(", ")
+            )));
+        }
+        FieldValidation::Warn => {
+            for f in &unknown {
+                let text = format!("unknown field \"{f}\"");
+                warnings.push(format!(
+                    "299 - {}",
+                    serde_json::to_string(&text).unwrap_or_default()
+                ));
+            }
+        }
+        FieldValidation::Ignore => {}
+    }
+    for f in &unknown {
+        remove_path(obj, f);
+    }
+    Ok(warnings)
+}
+
 /// Runs a write through defaults, validation, managedFields and generation, then stores it
 /// (unless dry-run or nothing changed).
 fn commit(
@@ -1432,41 +1583,7 @@ fn commit(
     normalize_metadata(w, old, &mut new)?;
     split_status(w, old, &mut new);
     server_owned_fields(w, &mut new);
-    let mut warnings = Vec::new();
-    {
-        let unknown = guarded("validation::unknown_fields", || {
-            validation::unknown_fields(w.kind, &new)
-        })
-        .unwrap_or_default();
-        if !unknown.is_empty() {
-            match w.validation {
-                FieldValidation::Strict => {
-                    let list: Vec<String> = unknown
-                        .iter()
-                        .map(|f| format!("unknown field \"{f}\""))
-                        .collect();
-                    return Err(ApiError::bad_request(format!(
-                        "strict decoding error: {}",
-                        list.join(", ")
-                    )));
-                }
-                FieldValidation::Warn => {
-                    for f in &unknown {
-                        warnings.push(format!(
-                            "299 - {}",
-                            serde_json::to_string(&format!("unknown field \"{f}\""))
-                                .unwrap_or_default()
-                        ));
-                    }
-                }
-                FieldValidation::Ignore => {}
-            }
-            // Unknown fields are dropped, as decoding into typed objects (or pruning) does.
-            for f in &unknown {
-                remove_path(&mut new, f);
-            }
-        }
-    }
+    let warnings = check_unknown_fields(w.kind, &mut new, w.validation)?;
     {
         let ips = store.ips();
         if guarded("defaults::apply_defaults", || {
@@ -1510,7 +1627,7 @@ fn commit(
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)
                     .unwrap_or(0);
-                if strip_for_generation(o) != strip_for_generation(&new) {
+                if strip_for_generation(w.kind, o) != strip_for_generation(w.kind, &new) {
                     generation_changed = true;
                     g + 1
                 } else {
@@ -1577,16 +1694,27 @@ fn stored_without_write(v: &Value) -> StoredObject {
 // ---------------------------------------------------------------------------------------------
 // Controllers: status follows spec after `rollout_delay_ms`.
 
-type RolloutKey = (ResourceKey, String, String);
+/// An object a rollout is pending for.
+pub type RolloutKey = (ResourceKey, String, String);
 
-fn pending_rollouts() -> &'static Mutex<HashMap<RolloutKey, Instant>> {
-    static PENDING: OnceLock<Mutex<HashMap<RolloutKey, Instant>>> = OnceLock::new();
-    PENDING.get_or_init(Default::default)
+/// Runs deferred controller work in the background.
+pub fn schedule(shared: Arc<Shared>, work: Deferred) {
+    match work {
+        Deferred::Rollout(job) => schedule_rollout(shared, job),
+        Deferred::FinalizeNamespace(ns) => {
+            // The namespace controller takes a moment, as on a real cluster.
+            let delay = Duration::from_millis(shared.opts.rollout_delay_ms.clamp(200, 2_000));
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                finalize_namespace(&shared, &ns);
+            });
+        }
+    }
 }
 
 /// Makes the object's status converge `rollout_delay_ms` after its last spec change; one task per
 /// object however many changes come in meanwhile.
-pub fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
+fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
     let delay = Duration::from_millis(shared.opts.rollout_delay_ms);
     let key: RolloutKey = (
         ResourceKey::of(&job.kind),
@@ -1594,7 +1722,8 @@ pub fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
         job.name.clone(),
     );
     {
-        let mut pending = pending_rollouts()
+        let mut pending = shared
+            .pending_rollouts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let already = pending
@@ -1606,7 +1735,8 @@ pub fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
     }
     tokio::spawn(async move {
         loop {
-            let due = pending_rollouts()
+            let due = shared
+                .pending_rollouts
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get(&key)
@@ -1617,7 +1747,8 @@ pub fn schedule_rollout(shared: Arc<Shared>, job: RolloutJob) {
                 tokio::time::sleep(due - now).await;
                 continue;
             }
-            pending_rollouts()
+            shared
+                .pending_rollouts
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(&key);
@@ -1666,6 +1797,25 @@ fn converge(shared: &Shared, job: &RolloutJob) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apply_through_the_main_resource_cannot_own_status() {
+        let deploy = builtin_kinds()
+            .into_iter()
+            .find(|k| k.kind == "Deployment")
+            .unwrap();
+        let mut applied = json!({"kind": "Deployment", "metadata": {"name": "a", "labels": {}},
+            "spec": {"replicas": 1}, "status": {"replicas": 9}});
+        reset_fields(&deploy, None, &mut applied);
+        assert!(applied.get("status").is_none());
+        assert_eq!(applied["spec"]["replicas"], 1);
+        let mut applied = json!({"kind": "Deployment", "metadata": {"name": "a", "labels": {}},
+            "spec": {"replicas": 1}, "status": {"replicas": 9}});
+        reset_fields(&deploy, Some("status"), &mut applied);
+        assert!(applied.get("spec").is_none());
+        assert!(applied["metadata"].get("labels").is_none());
+        assert_eq!(applied["status"]["replicas"], 9);
+    }
 
     #[test]
     fn remove_path_handles_list_indices() {

@@ -13,6 +13,8 @@
 use serde_json::{Map, Value, json};
 
 use super::kinds::KindInfo;
+use super::naming::safe_suffix;
+use super::quantity::canonicalize_list;
 
 /// Allocates Service cluster IPs (kept by the store so that they stay unique).
 pub trait ClusterIpAllocator {
@@ -347,19 +349,82 @@ pub fn apply_defaults(
         ("apps", "ReplicaSet") => default_replica_set(root),
         ("batch", "Job") => default_job(root),
         ("batch", "CronJob") => default_cron_job(root),
-        ("", "Pod") => default_pod(root),
+        ("", "Pod") => default_pod(root, old.is_none()),
         ("", "Service") => default_service(root, old, ips),
         ("", "Namespace") => default_namespace(root),
         ("", "Secret") => default_secret(root),
         ("", "PersistentVolumeClaim") => default_pvc(root),
         ("", "PersistentVolume") => default_pv(root),
         ("", "Endpoints") => default_endpoints(root),
+        ("", "ResourceQuota") => {
+            if let Some(hard) = child_mut(root, "spec").and_then(|s| s.get_mut("hard")) {
+                canonicalize_list(hard);
+            }
+        }
+        ("", "LimitRange") => {
+            if let Some(spec) = child_mut(root, "spec") {
+                for item in objects_mut(spec, "limits") {
+                    default_limit_range_item(item);
+                }
+            }
+        }
+        ("policy", "PodDisruptionBudget") => {
+            // PodDisruptionBudgetStatus's counters have no omitempty.
+            let status = ensure_obj(root, "status", TOP);
+            let order = &[
+                "observedGeneration",
+                "disruptedPods",
+                "disruptionsAllowed",
+                "currentHealthy",
+                "desiredHealthy",
+                "expectedPods",
+                "conditions",
+            ];
+            for key in [
+                "disruptionsAllowed",
+                "currentHealthy",
+                "desiredHealthy",
+                "expectedPods",
+            ] {
+                default_field(status, order, key, json!(0));
+            }
+        }
         ("autoscaling", "HorizontalPodAutoscaler") => default_hpa(root),
         ("networking.k8s.io", "NetworkPolicy") => default_network_policy(root),
         ("networking.k8s.io", "Ingress") => {
             ensure_obj(ensure_obj(root, "status", TOP), "loadBalancer", &[]);
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => default_crd(root),
+        // SetDefaults_PriorityClass (scheduling/v1).
+        ("scheduling.k8s.io", "PriorityClass") => {
+            let order = &[
+                "apiVersion",
+                "kind",
+                "metadata",
+                "value",
+                "globalDefault",
+                "description",
+                "preemptionPolicy",
+            ];
+            default_str(root, order, "preemptionPolicy", "PreemptLowerPriority");
+        }
+        // SetDefaults_StorageClass (storage/v1).
+        ("storage.k8s.io", "StorageClass") => {
+            let order = &[
+                "apiVersion",
+                "kind",
+                "metadata",
+                "provisioner",
+                "parameters",
+                "reclaimPolicy",
+                "mountOptions",
+                "allowVolumeExpansion",
+                "volumeBindingMode",
+                "allowedTopologies",
+            ];
+            default_str(root, order, "reclaimPolicy", "Delete");
+            default_str(root, order, "volumeBindingMode", "Immediate");
+        }
         _ => {}
     }
     if kind.group.is_empty() || !kind.group.contains('.') || kind.group.ends_with(".k8s.io") {
@@ -542,6 +607,9 @@ fn default_pod_spec(spec: &mut Map<String, Value>, is_pod: bool) {
     }
     default_field(spec, POD_SPEC, "securityContext", json!({}));
     default_str(spec, POD_SPEC, "schedulerName", "default-scheduler");
+    if let Some(r) = child_mut(spec, "resources") {
+        canonicalize_resources(r);
+    }
     reorder(spec, POD_SPEC);
 }
 
@@ -632,6 +700,7 @@ fn default_container(c: &mut Map<String, Value>, is_pod: bool, host_network: boo
         }
     }
     let resources = ensure_obj(c, "resources", CONTAINER);
+    canonicalize_resources(resources);
     if is_pod {
         // SetDefaults_Pod: requests default to limits, only on Pods (not templates).
         if let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned() {
@@ -665,6 +734,15 @@ fn default_container(c: &mut Map<String, Value>, is_pod: bool, host_network: boo
     let policy = default_pull_policy(image);
     default_str(c, CONTAINER, "imagePullPolicy", policy);
     reorder(c, CONTAINER);
+}
+
+/// Canonical quantities in `limits` and `requests` of a ResourceRequirements.
+fn canonicalize_resources(resources: &mut Map<String, Value>) {
+    for key in ["limits", "requests"] {
+        if let Some(list) = resources.get_mut(key) {
+            canonicalize_list(list);
+        }
+    }
 }
 
 /// Probe handler defaults: httpGet path `/` and scheme HTTP, grpc service `""`.
@@ -981,8 +1059,16 @@ fn default_cron_job(root: &mut Map<String, Value>) {
 
 /// `SetDefaults_Pod`, then what the default admission chain adds (ServiceAccount, Priority,
 /// DefaultTolerationSeconds) and the registry's initial status (phase Pending, QoS class).
-fn default_pod(root: &mut Map<String, Value>) {
+fn default_pod(root: &mut Map<String, Value>, creating: bool) {
+    let seed = ["uid", "name", "generateName"]
+        .iter()
+        .find_map(|k| root.get("metadata")?.get(*k)?.as_str())
+        .unwrap_or("")
+        .to_string();
     let spec = ensure_obj(root, "spec", TOP);
+    if creating {
+        mount_service_account_token(spec, &seed);
+    }
     default_pod_spec(spec, true);
     default_str(spec, POD_SPEC, "serviceAccountName", "default");
     default_str(spec, POD_SPEC, "serviceAccount", "default");
@@ -1029,6 +1115,66 @@ fn default_pod(root: &mut Map<String, Value>) {
         "qosClass",
         qos,
     );
+}
+
+/// Where the ServiceAccount admission plugin mounts the API token.
+const SERVICE_ACCOUNT_MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The ServiceAccount admission plugin's projected `kube-api-access-xxxxx` volume and its
+/// mounts (plugin/pkg/admission/serviceaccount, `TokenVolumeSource`), unless the pod opts out.
+/// The 5-character suffix is random upstream; here it derives from `seed` (the uid).
+fn mount_service_account_token(spec: &mut Map<String, Value>, seed: &str) {
+    if spec
+        .get("automountServiceAccountToken")
+        .and_then(Value::as_bool)
+        == Some(false)
+    {
+        return;
+    }
+    let mounted = ["initContainers", "containers"].iter().any(|k| {
+        spec.get(*k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .flat_map(|c| {
+                c.get("volumeMounts")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
+            .any(|m| m.get("mountPath").and_then(Value::as_str) == Some(SERVICE_ACCOUNT_MOUNT))
+    });
+    if mounted {
+        return;
+    }
+    let name = format!("kube-api-access-{}", safe_suffix(seed, 5));
+    let volume = json!({"name": name, "projected": {"sources": [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace",
+            "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}],
+        "defaultMode": 420}});
+    let mut volumes = spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    volumes.push(volume);
+    spec.remove("volumes");
+    insert_ordered(spec, POD_SPEC, "volumes", Value::Array(volumes));
+    for key in ["initContainers", "containers"] {
+        for c in objects_mut(spec, key) {
+            let mut mounts = c
+                .get("volumeMounts")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            mounts.push(json!({"name": name, "readOnly": true,
+                "mountPath": SERVICE_ACCOUNT_MOUNT}));
+            c.remove("volumeMounts");
+            insert_ordered(c, CONTAINER, "volumeMounts", Value::Array(mounts));
+        }
+    }
 }
 
 /// The QoS class of a pod spec (pkg/apis/core/helper/qos): Guaranteed when every container
@@ -1137,6 +1283,9 @@ fn default_service(
         );
     }
 
+    if let Some(old_spec) = old_spec {
+        drop_type_dependent_fields(spec, old_spec);
+    }
     if svc_type != "ExternalName" {
         allocate_cluster_ip(spec, old_spec, ips);
         let needs_node_ports = svc_type == "NodePort"
@@ -1150,7 +1299,85 @@ fn default_service(
         }
     }
     let status = ensure_obj(root, "status", TOP);
+    if svc_type != "LoadBalancer" {
+        // The load-balancer status no longer applies once the type changed.
+        status.insert("loadBalancer".into(), json!({}));
+    }
     ensure_obj(status, "loadBalancer", &["loadBalancer", "conditions"]);
+}
+
+/// `dropTypeDependentFields` (pkg/registry/core/service/storage): on a type change, values
+/// the server allocated or defaulted for the old type are wiped when the update left them as
+/// they were, so that they are released or re-defaulted instead of failing validation.
+fn drop_type_dependent_fields(spec: &mut Map<String, Value>, old: &Value) {
+    let kind_of = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .unwrap_or("ClusterIP")
+            .to_string()
+    };
+    let old_type = kind_of(old.get("type"));
+    let new_type = kind_of(spec.get("type"));
+    let same = |spec: &Map<String, Value>, key: &str| spec.get(key) == old.get(key);
+    let needs_node_port = |t: &str, alloc: Option<&Value>| {
+        t == "NodePort" || (t == "LoadBalancer" && alloc.and_then(Value::as_bool) != Some(false))
+    };
+    if old_type != "ExternalName" && new_type == "ExternalName" {
+        if same(spec, "clusterIP") && same(spec, "clusterIPs") {
+            spec.remove("clusterIP");
+            spec.remove("clusterIPs");
+        }
+        for key in ["ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"] {
+            if same(spec, key) {
+                spec.remove(key);
+            }
+        }
+    }
+    let old_needs = needs_node_port(&old_type, old.get("allocateLoadBalancerNodePorts"));
+    let new_needs = needs_node_port(&new_type, spec.get("allocateLoadBalancerNodePorts"));
+    let node_ports = |ports: Option<&Value>| -> Vec<Option<Value>> {
+        ports
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|p| p.get("nodePort").cloned())
+            .collect()
+    };
+    if old_needs && !new_needs && node_ports(spec.get("ports")) == node_ports(old.get("ports")) {
+        for p in objects_mut(spec, "ports") {
+            p.remove("nodePort");
+        }
+    }
+    let local = |t: &str, etp: Option<&Value>| {
+        t == "LoadBalancer" && etp.and_then(Value::as_str) == Some("Local")
+    };
+    if local(&old_type, old.get("externalTrafficPolicy"))
+        && !local(&new_type, spec.get("externalTrafficPolicy"))
+        && same(spec, "healthCheckNodePort")
+    {
+        spec.remove("healthCheckNodePort");
+    }
+    if old_type == "LoadBalancer" && new_type != "LoadBalancer" {
+        for key in ["allocateLoadBalancerNodePorts", "loadBalancerClass"] {
+            if same(spec, key) {
+                spec.remove(key);
+            }
+        }
+    }
+    let accessible = |t: &str, s: Option<&Value>| {
+        let external_ips = s
+            .and_then(|s| s.get("externalIPs"))
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        t == "LoadBalancer" || t == "NodePort" || (t == "ClusterIP" && external_ips)
+    };
+    let spec_value = Value::Object(spec.clone());
+    if accessible(&old_type, Some(old))
+        && !accessible(&new_type, Some(&spec_value))
+        && same(spec, "externalTrafficPolicy")
+    {
+        spec.remove("externalTrafficPolicy");
+    }
 }
 
 /// clusterIP/clusterIPs/ipFamilies/ipFamilyPolicy on a single-stack IPv4 cluster
@@ -1297,6 +1524,9 @@ fn default_secret(root: &mut Map<String, Value>) {
 /// `SetDefaults_PersistentVolumeClaimSpec` and `SetDefaults_PersistentVolumeClaim`.
 fn default_pvc(root: &mut Map<String, Value>) {
     let spec = ensure_obj(root, "spec", TOP);
+    if let Some(r) = child_mut(spec, "resources") {
+        canonicalize_resources(r);
+    }
     default_str(spec, PVC_SPEC, "volumeMode", "Filesystem");
     let status = ensure_obj(root, "status", TOP);
     default_str(status, &["phase"], "phase", "Pending");
@@ -1305,10 +1535,57 @@ fn default_pvc(root: &mut Map<String, Value>) {
 /// `SetDefaults_PersistentVolume`.
 fn default_pv(root: &mut Map<String, Value>) {
     let spec = ensure_obj(root, "spec", TOP);
+    if let Some(c) = spec.get_mut("capacity") {
+        canonicalize_list(c);
+    }
     default_str(spec, PV_SPEC, "persistentVolumeReclaimPolicy", "Retain");
     default_str(spec, PV_SPEC, "volumeMode", "Filesystem");
     let status = ensure_obj(root, "status", TOP);
     default_str(status, &["phase"], "phase", "Pending");
+}
+
+/// `SetDefaults_LimitRangeItem`: container items get default limits from max and default
+/// requests from the default limits or min; every list is canonicalized.
+fn default_limit_range_item(item: &mut Map<String, Value>) {
+    const ORDER: &[&str] = &[
+        "type",
+        "max",
+        "min",
+        "default",
+        "defaultRequest",
+        "maxLimitRequestRatio",
+    ];
+    for key in &ORDER[1..] {
+        if let Some(list) = item.get_mut(*key) {
+            canonicalize_list(list);
+        }
+    }
+    if item.get("type").and_then(Value::as_str) != Some("Container") {
+        return;
+    }
+    let max = item.get("max").and_then(Value::as_object).cloned();
+    let min = item.get("min").and_then(Value::as_object).cloned();
+    let default = ensure_obj(item, "default", ORDER);
+    for (k, v) in max.into_iter().flatten() {
+        default.entry(k).or_insert(v);
+    }
+    sort_map(default);
+    let default = default.clone();
+    let request = ensure_obj(item, "defaultRequest", ORDER);
+    for (k, v) in default.into_iter().chain(min.into_iter().flatten()) {
+        request.entry(k).or_insert(v);
+    }
+    sort_map(request);
+    // Empty maps are omitted when serialized (omitempty on a Go map).
+    for key in ["default", "defaultRequest"] {
+        if item
+            .get(key)
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty)
+        {
+            item.remove(key);
+        }
+    }
 }
 
 /// `SetDefaults_Endpoints`: port protocol TCP.
@@ -1621,6 +1898,92 @@ mod tests {
         );
     }
 
+    // The docs' CronJob (concepts/workloads/controllers/cron-jobs, application/job/cronjob.yaml)
+    // as `kubectl get cronjob hello -o json` shows it on 1.33: SetDefaults_CronJob plus pod
+    // spec defaults in the job template, no Job defaults there.
+    #[test]
+    fn cron_job_matches_a_real_server() {
+        let out = defaulted(
+            "CronJob",
+            json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "hello"},
+                "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                    "containers": [{"name": "hello", "image": "busybox:1.28",
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["/bin/sh", "-c", "date; echo Hello from the Kubernetes cluster"]}],
+                    "restartPolicy": "OnFailure"}}}}}}),
+        );
+        let expected = json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "hello"},
+            "spec": {"schedule": "* * * * *", "concurrencyPolicy": "Allow", "suspend": false,
+                "jobTemplate": {"metadata": {"creationTimestamp": null},
+                    "spec": {"template": {"metadata": {"creationTimestamp": null},
+                        "spec": {"containers": [{"name": "hello", "image": "busybox:1.28",
+                            "command": ["/bin/sh", "-c", "date; echo Hello from the Kubernetes cluster"],
+                            "resources": {},
+                            "terminationMessagePath": "/dev/termination-log",
+                            "terminationMessagePolicy": "File",
+                            "imagePullPolicy": "IfNotPresent"}],
+                            "restartPolicy": "OnFailure",
+                            "terminationGracePeriodSeconds": 30,
+                            "dnsPolicy": "ClusterFirst",
+                            "securityContext": {},
+                            "schedulerName": "default-scheduler"}}}},
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 1},
+            "status": {}});
+        assert_json(&out, &expected);
+    }
+
+    // The docs' fluentd-elasticsearch DaemonSet (concepts/workloads/controllers/daemonset),
+    // trimmed to its selector, template and one toleration, as a 1.33 server returns it.
+    #[test]
+    fn daemon_set_matches_a_real_server() {
+        let out = defaulted(
+            "DaemonSet",
+            json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                "metadata": {"name": "fluentd-elasticsearch", "namespace": "kube-system"},
+                "spec": {"selector": {"matchLabels": {"name": "fluentd-elasticsearch"}},
+                    "template": {"metadata": {"labels": {"name": "fluentd-elasticsearch"}},
+                        "spec": {"tolerations": [{"key": "node-role.kubernetes.io/control-plane",
+                                "operator": "Exists", "effect": "NoSchedule"}],
+                            "containers": [{"name": "fluentd-elasticsearch",
+                                "image": "quay.io/fluentd_elasticsearch/fluentd:v5.0.1",
+                                "resources": {"limits": {"memory": "200Mi"},
+                                    "requests": {"cpu": "100m", "memory": "200Mi"}},
+                                "volumeMounts": [{"name": "varlog", "mountPath": "/var/log"}]}],
+                            "terminationGracePeriodSeconds": 30,
+                            "volumes": [{"name": "varlog", "hostPath": {"path": "/var/log"}}]}}}}),
+        );
+        let expected = json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "fluentd-elasticsearch", "namespace": "kube-system"},
+            "spec": {"selector": {"matchLabels": {"name": "fluentd-elasticsearch"}},
+                "template": {"metadata": {"creationTimestamp": null,
+                        "labels": {"name": "fluentd-elasticsearch"}},
+                    "spec": {"volumes": [{"name": "varlog",
+                            "hostPath": {"path": "/var/log", "type": ""}}],
+                        "containers": [{"name": "fluentd-elasticsearch",
+                            "image": "quay.io/fluentd_elasticsearch/fluentd:v5.0.1",
+                            "resources": {"limits": {"memory": "200Mi"},
+                                "requests": {"cpu": "100m", "memory": "200Mi"}},
+                            "volumeMounts": [{"name": "varlog", "mountPath": "/var/log"}],
+                            "terminationMessagePath": "/dev/termination-log",
+                            "terminationMessagePolicy": "File",
+                            "imagePullPolicy": "IfNotPresent"}],
+                        "restartPolicy": "Always",
+                        "terminationGracePeriodSeconds": 30,
+                        "dnsPolicy": "ClusterFirst",
+                        "securityContext": {},
+                        "schedulerName": "default-scheduler",
+                        "tolerations": [{"key": "node-role.kubernetes.io/control-plane",
+                            "operator": "Exists", "effect": "NoSchedule"}]}},
+                "updateStrategy": {"type": "RollingUpdate",
+                    "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+                "revisionHistoryLimit": 10},
+            "status": {"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                "desiredNumberScheduled": 0, "numberReady": 0}});
+        assert_json(&out, &expected);
+    }
+
     #[test]
     fn daemon_set_defaults() {
         let out = defaulted(
@@ -1768,6 +2131,33 @@ mod tests {
         assert_eq!(second["spec"]["ports"][0]["nodePort"], 30080);
     }
 
+    // A GitOps change of a Service from NodePort back to ClusterIP: the allocated node port
+    // and the defaulted externalTrafficPolicy go away (dropTypeDependentFields).
+    #[test]
+    fn service_type_change_drops_allocated_values() {
+        let k = kind("Service");
+        let mut ips = Seq(0, 0);
+        let mut node_port = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+        apply_defaults(&k, &mut node_port, None, &mut ips);
+        assert_eq!(node_port["spec"]["ports"][0]["nodePort"], 30080);
+        let mut back = node_port.clone();
+        back["spec"]["type"] = json!("ClusterIP");
+        apply_defaults(&k, &mut back, Some(&node_port), &mut ips);
+        assert!(
+            back["spec"]["ports"][0].get("nodePort").is_none(),
+            "{back:#}"
+        );
+        assert!(back["spec"].get("externalTrafficPolicy").is_none());
+        assert_eq!(back["spec"]["clusterIP"], node_port["spec"]["clusterIP"]);
+        let mut external = node_port.clone();
+        external["spec"]["type"] = json!("ExternalName");
+        external["spec"]["externalName"] = json!("db.example.com");
+        apply_defaults(&k, &mut external, Some(&node_port), &mut ips);
+        assert!(external["spec"].get("clusterIP").is_none(), "{external:#}");
+        assert!(external["spec"].get("ipFamilies").is_none());
+        assert!(external["spec"].get("internalTrafficPolicy").is_none());
+    }
+
     #[test]
     fn headless_and_external_name_services() {
         let headless = defaulted(
@@ -1854,6 +2244,60 @@ mod tests {
     }
 
     #[test]
+    fn pod_gets_the_service_account_token_volume_on_create_only() {
+        let pod = json!({"metadata": {"name": "p", "uid": "u-1"},
+            "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}});
+        let out = defaulted("Pod", pod.clone());
+        let volume = &out["spec"]["volumes"][0];
+        let name = volume["name"].as_str().unwrap();
+        assert!(
+            name.starts_with("kube-api-access-") && name.len() == 21,
+            "{name}"
+        );
+        assert_eq!(volume["projected"]["defaultMode"], 420);
+        assert_eq!(
+            volume["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"],
+            3607
+        );
+        assert_json(
+            &out["spec"]["containers"][0]["volumeMounts"],
+            &json!([{"name": name, "readOnly": true,
+                "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]),
+        );
+        let mut updated = pod.clone();
+        apply_defaults(&kind("Pod"), &mut updated, Some(&out), &mut Seq(0, 0));
+        assert!(updated["spec"].get("volumes").is_none());
+        let mut opted_out = pod;
+        opted_out["spec"]["automountServiceAccountToken"] = json!(false);
+        assert!(defaulted("Pod", opted_out)["spec"].get("volumes").is_none());
+    }
+
+    #[test]
+    fn resource_quantities_are_canonical() {
+        let out = defaulted(
+            "Deployment",
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "a",
+                "resources": {"limits": {"cpu": 1, "memory": "1024Mi"},
+                    "requests": {"cpu": "0.25", "memory": "0.5Gi"}}}]}}}}),
+        );
+        assert_json(
+            &out["spec"]["template"]["spec"]["containers"][0]["resources"],
+            &json!({"limits": {"cpu": "1", "memory": "1Gi"},
+                "requests": {"cpu": "250m", "memory": "512Mi"}}),
+        );
+        let lr = defaulted(
+            "LimitRange",
+            json!({"spec": {"limits": [{"type": "Container", "max": {"cpu": "2"},
+                "min": {"memory": "64Mi"}}]}}),
+        );
+        assert_json(
+            &lr["spec"]["limits"][0],
+            &json!({"type": "Container", "max": {"cpu": "2"}, "min": {"memory": "64Mi"},
+                "default": {"cpu": "2"}, "defaultRequest": {"cpu": "2", "memory": "64Mi"}}),
+        );
+    }
+
+    #[test]
     fn hpa_and_network_policy_defaults() {
         let hpa = defaulted(
             "HorizontalPodAutoscaler",
@@ -1878,6 +2322,28 @@ mod tests {
         );
         assert_json(&np["spec"]["policyTypes"], &json!(["Ingress", "Egress"]));
         assert_eq!(np["spec"]["egress"][0]["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn storage_and_priority_classes() {
+        let sc = defaulted(
+            "StorageClass",
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": "fast"}, "provisioner": "example.com/fast",
+                "allowVolumeExpansion": true}),
+        );
+        assert_json(
+            &sc,
+            &json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": "fast"}, "provisioner": "example.com/fast",
+                "reclaimPolicy": "Delete", "allowVolumeExpansion": true,
+                "volumeBindingMode": "Immediate"}),
+        );
+        let pc = defaulted(
+            "PriorityClass",
+            json!({"metadata": {"name": "high"}, "value": 1000}),
+        );
+        assert_eq!(pc["preemptionPolicy"], "PreemptLowerPriority");
     }
 
     #[test]

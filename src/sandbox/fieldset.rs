@@ -120,6 +120,17 @@ pub fn compare_values(a: &Value, b: &Value) -> Ordering {
     }
 }
 
+/// Escapes JSON text as Go's encoding/json (and jsoniter's standard-library mode) do:
+/// `<`, `>`, `&`, U+2028 and U+2029 become `\u` escapes. Only valid on JSON text, where those
+/// characters can stand only inside strings.
+pub fn go_escape_html(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
 impl PathElement {
     /// The fieldsV1 key of this element: `f:name`, `k:{...}`, `v:...`, `i:0`.
     pub fn to_fields_v1_key(&self) -> String {
@@ -130,9 +141,9 @@ impl PathElement {
                 for (k, v) in fields {
                     m.insert(k.clone(), v.clone());
                 }
-                format!("k:{}", Value::Object(m))
+                format!("k:{}", go_escape_html(&Value::Object(m).to_string()))
             }
-            PathElement::Value(v) => format!("v:{v}"),
+            PathElement::Value(v) => format!("v:{}", go_escape_html(&v.to_string())),
             PathElement::Index(i) => format!("i:{i}"),
         }
     }
@@ -527,6 +538,14 @@ mod tests {
     }
 
     #[test]
+    fn keys_escape_html_like_go() {
+        let pe = PathElement::Value(json!("a&b<c>"));
+        assert_eq!(pe.to_fields_v1_key(), r#"v:"a\u0026b\u003cc\u003e""#);
+        let back = PathElement::from_fields_v1_key(&pe.to_fields_v1_key()).unwrap();
+        assert_eq!(back, pe);
+    }
+
+    #[test]
     fn set_algebra() {
         let p1 = vec![f("spec"), f("replicas")];
         let p2 = vec![f("spec"), f("paused")];
@@ -603,6 +622,27 @@ mod tests {
                     "f:resources": {}}}}}}
         });
         assert_eq!(set.to_fields_v1(), want);
+    }
+
+    #[test]
+    fn atomic_structs_are_owned_whole() {
+        let schema = TypeSchema::for_kind("apps", "Deployment", None);
+        let obj = json!({
+            "metadata": {"ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "o", "uid": "u1"}]},
+            "spec": {"template": {"spec": {
+                "imagePullSecrets": [{"name": "reg"}],
+                "containers": [{"name": "c", "env": [{"name": "P", "valueFrom":
+                    {"secretKeyRef": {"name": "s", "key": "k"}}}]}]}}}
+        });
+        let set = FieldSet::from_object(&obj, &schema).unwrap();
+        let want = json!({
+            "f:metadata": {"f:ownerReferences": {"k:{\"uid\":\"u1\"}": {}}},
+            "f:spec": {"f:template": {"f:spec": {
+                "f:containers": {"k:{\"name\":\"c\"}": {".": {}, "f:env": {"k:{\"name\":\"P\"}": {
+                    ".": {}, "f:name": {}, "f:valueFrom": {"f:secretKeyRef": {}}}}, "f:name": {}}},
+                "f:imagePullSecrets": {"k:{\"name\":\"reg\"}": {}}}}}
+        });
+        assert_eq!(set.to_fields_v1().to_string(), want.to_string());
     }
 
     #[test]

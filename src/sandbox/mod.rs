@@ -16,8 +16,12 @@ pub mod discovery;
 pub mod fieldset;
 pub mod kinds;
 pub mod kubeconfig;
+pub mod naming;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod patch;
+pub mod protobuf;
+pub mod quantity;
 pub mod schema;
 pub mod selectors;
 pub mod server;
@@ -157,7 +161,13 @@ impl Sandbox {
             opts,
             addr,
             shutdown: stopped.clone(),
+            openapi: Mutex::default(),
+            pending_rollouts: Mutex::default(),
         });
+        let leftover = crud::terminating_namespaces(&shared.lock());
+        for ns in leftover {
+            crud::schedule(shared.clone(), crud::Deferred::FinalizeNamespace(ns));
+        }
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
         Ok(Sandbox {
             addr,
@@ -258,3 +268,6 @@ async fn accept_loop(
         });
     }
 }
+
+#[cfg(test)]
+mod server_tests;

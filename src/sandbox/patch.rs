@@ -28,155 +28,167 @@ fn go_type(v: &Value) -> &'static str {
     }
 }
 
-/// RFC 7386 JSON merge patch.
+/// RFC 7386 JSON merge patch, as evanphx/json-patch's MergePatch applies it (nulls inside
+/// new values and inside objects of replaced arrays are dropped too).
 pub fn json_merge_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
-    if !patch.is_object() {
-        return err(format!(
+    match patch {
+        Value::Object(_) => Ok(merge_patch_value(Some(target), patch)),
+        Value::Null => err("Invalid JSON Patch"),
+        other => err(format!(
             "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-            go_type(patch)
-        ));
+            go_type(other)
+        )),
     }
-    Ok(merge_patch_value(Some(target), patch))
 }
 
 fn merge_patch_value(target: Option<&Value>, patch: &Value) -> Value {
-    let Value::Object(pm) = patch else {
-        return patch.clone();
-    };
-    let mut out = match target {
-        Some(Value::Object(t)) => t.clone(),
-        _ => Map::new(),
-    };
-    for (k, pv) in pm {
-        if pv.is_null() {
-            out.remove(k);
-        } else {
-            let merged = merge_patch_value(out.get(k), pv);
-            out.insert(k.clone(), merged);
+    match (target, patch) {
+        (Some(Value::Object(t)), Value::Object(pm)) => {
+            let mut out = t.clone();
+            for (k, pv) in pm {
+                if pv.is_null() {
+                    out.shift_remove(k);
+                } else {
+                    let merged = merge_patch_value(out.get(k).filter(|v| !v.is_null()), pv);
+                    out.insert(k.clone(), merged);
+                }
+            }
+            Value::Object(out)
         }
+        // a document replaced by a non-document is taken as is
+        (Some(Value::Object(_)), other) => other.clone(),
+        (_, other) => without_nulls(other),
     }
-    Value::Object(out)
+}
+
+/// A value with its null object entries removed at any depth (array items kept), as
+/// json-patch's pruneNulls and the typed round trip of an applied config drop them.
+pub fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // JSON patch
 
-/// Parses an RFC 6901 pointer into its unescaped reference tokens.
-fn parse_pointer(pointer: &str) -> Result<Vec<String>, PatchError> {
-    if pointer.is_empty() {
-        return Ok(Vec::new());
+/// Go's `strconv.Atoi`, with its error text.
+fn go_atoi(s: &str) -> Result<i64, String> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("strconv.Atoi: parsing {s:?}: invalid syntax"));
     }
-    let Some(rest) = pointer.strip_prefix('/') else {
-        return err(format!(
-            "JSON pointer must be empty or start with a \"/\": {pointer:?}"
-        ));
-    };
-    Ok(rest
-        .split('/')
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect())
+    s.parse::<i64>()
+        .map_err(|_| format!("strconv.Atoi: parsing {s:?}: value out of range"))
 }
 
-/// An array index token: digits without leading zeros.
-fn parse_index(token: &str, len: usize, allow_end: bool) -> Option<usize> {
-    if token.is_empty() || (token.len() > 1 && token.starts_with('0')) {
-        return None;
-    }
-    if !token.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let i: usize = token.parse().ok()?;
-    if i < len || (allow_end && i == len) {
-        Some(i)
+fn invalid_index(idx: i64) -> String {
+    format!("Unable to access invalid index: {idx}: invalid index referenced")
+}
+
+/// An array position as json-patch v4 resolves it (negative indices count from the end);
+/// `len` is the number of valid positions.
+fn array_index(key: &str, len: usize) -> Result<usize, String> {
+    let idx = go_atoi(key)?;
+    let n = i64::try_from(len).unwrap_or(i64::MAX);
+    let adjusted = if idx < 0 {
+        if idx < -n {
+            return Err(invalid_index(idx));
+        }
+        idx + n
     } else {
-        None
+        idx
+    };
+    if adjusted >= n {
+        return Err(invalid_index(adjusted));
     }
+    usize::try_from(adjusted).map_err(|_| invalid_index(idx))
 }
 
-fn get_mut<'v>(doc: &'v mut Value, tokens: &[String]) -> Option<&'v mut Value> {
+/// json-patch's findObject: the container holding the last token of `path`, and that token
+/// unescaped (`~1` → `/`, `~0` → `~`).
+fn find_object<'v>(doc: &'v mut Value, path: &str) -> Option<(&'v mut Value, String)> {
+    let split: Vec<&str> = path.split('/').collect();
+    if split.len() < 2 {
+        return None;
+    }
+    let decode = |t: &str| t.replace("~1", "/").replace("~0", "~");
     let mut cur = doc;
-    for t in tokens {
+    for part in &split[1..split.len() - 1] {
+        let part = decode(part);
         cur = match cur {
-            Value::Object(m) => m.get_mut(t)?,
+            Value::Object(m) => m.get_mut(&part)?,
             Value::Array(a) => {
-                let len = a.len();
-                a.get_mut(parse_index(t, len, false)?)?
+                let i = array_index(&part, a.len()).ok()?;
+                a.get_mut(i)?
             }
             _ => return None,
         };
+        if !(cur.is_object() || cur.is_array()) {
+            return None;
+        }
     }
-    Some(cur)
+    Some((cur, decode(split[split.len() - 1])))
 }
 
-fn get<'v>(doc: &'v Value, tokens: &[String]) -> Option<&'v Value> {
-    let mut cur = doc;
-    for t in tokens {
-        cur = match cur {
-            Value::Object(m) => m.get(t)?,
-            Value::Array(a) => a.get(parse_index(t, a.len(), false)?)?,
-            _ => return None,
-        };
+/// A container's value at `key`: `Ok(None)` for a missing object key (json-patch v4 does not
+/// treat that as an error), `Err` for a bad array index.
+fn container_get(con: &Value, key: &str) -> Result<Option<Value>, String> {
+    match con {
+        Value::Object(m) => Ok(m.get(key).cloned()),
+        Value::Array(a) => Ok(a.get(array_index(key, a.len())?).cloned()),
+        _ => Err("unknown object type".into()),
     }
-    Some(cur)
 }
 
-fn op_add(doc: &mut Value, path: &str, value: Value) -> Result<(), PatchError> {
-    let tokens = parse_pointer(path)?;
-    let Some((last, parent)) = tokens.split_last() else {
-        *doc = value;
-        return Ok(());
-    };
-    let missing = || {
-        PatchError(format!(
-            "add operation does not apply: doc is missing path: {path:?}: missing value"
-        ))
-    };
-    match get_mut(doc, parent).ok_or_else(missing)? {
+fn container_add(con: &mut Value, key: &str, val: Value) -> Result<(), String> {
+    match con {
         Value::Object(m) => {
-            m.insert(last.clone(), value);
+            m.insert(key.to_string(), val);
+            Ok(())
         }
         Value::Array(a) => {
-            if last == "-" {
-                a.push(value);
-            } else {
-                let i = parse_index(last, a.len(), true).ok_or_else(|| {
-                    PatchError(format!(
-                        "Unable to access invalid index: {last}: invalid index referenced"
-                    ))
-                })?;
-                a.insert(i, value);
+            if key == "-" {
+                a.push(val);
+                return Ok(());
             }
+            let i = array_index(key, a.len() + 1).map_err(|e| {
+                if e.starts_with("strconv") {
+                    format!("value was not a proper array index: '{key}': {e}")
+                } else {
+                    e
+                }
+            })?;
+            a.insert(i, val);
+            Ok(())
         }
-        _ => return Err(missing()),
+        _ => Err("unknown object type".into()),
     }
-    Ok(())
 }
 
-fn op_remove(doc: &mut Value, path: &str, op: &str) -> Result<Value, PatchError> {
-    let tokens = parse_pointer(path)?;
-    let missing = || {
-        PatchError(format!(
-            "{op} operation does not apply: doc is missing path: {path:?}: missing value"
-        ))
-    };
-    let Some((last, parent)) = tokens.split_last() else {
-        return Err(missing());
-    };
-    match get_mut(doc, parent).ok_or_else(missing)? {
-        Value::Object(m) => m.remove(last).ok_or_else(missing),
+fn container_remove(con: &mut Value, key: &str) -> Result<Value, String> {
+    match con {
+        Value::Object(m) => m
+            .shift_remove(key)
+            .ok_or_else(|| format!("Unable to remove nonexistent key: {key}: missing value")),
         Value::Array(a) => {
-            let i = parse_index(last, a.len(), false).ok_or_else(|| {
-                PatchError(format!(
-                    "Unable to access invalid index: {last}: invalid index referenced"
-                ))
-            })?;
+            let i = array_index(key, a.len())?;
             Ok(a.remove(i))
         }
-        _ => Err(missing()),
+        _ => Err("unknown object type".into()),
     }
 }
 
-/// RFC 6902 JSON patch.
+/// RFC 6902 JSON patch, with the behaviour and messages of evanphx/json-patch v4 (what the
+/// API server runs): negative indices count from the end, `replace` of a missing object key
+/// adds it, a missing `value` is null.
 pub fn json_patch(target: &Value, ops: &Value) -> Result<Value, PatchError> {
     let Value::Array(ops) = ops else {
         return err(format!(
@@ -186,92 +198,130 @@ pub fn json_patch(target: &Value, ops: &Value) -> Result<Value, PatchError> {
     };
     let mut doc = target.clone();
     for op in ops {
-        let field = |name: &str| op.get(name).and_then(Value::as_str);
-        let kind = field("op").unwrap_or("");
-        let path =
-            field("path").ok_or_else(|| PatchError(format!("{kind} operation missing path field")));
-        let value = || {
-            op.get("value")
-                .cloned()
-                .ok_or_else(|| PatchError(format!("{kind} operation, missing value field")))
-        };
-        let from = || {
-            field("from").ok_or_else(|| PatchError(format!("{kind} operation missing from field")))
-        };
-        match kind {
-            "add" => op_add(&mut doc, path?, value()?)?,
-            "remove" => {
-                op_remove(&mut doc, path?, "remove")?;
-            }
-            "replace" => {
-                let path = path?;
-                let v = value()?;
-                let tokens = parse_pointer(path)?;
-                match get_mut(&mut doc, &tokens) {
-                    Some(slot) => *slot = v,
-                    None => {
-                        return err(format!(
-                            "replace operation does not apply: doc is missing key: {path}: missing value"
-                        ));
-                    }
-                }
-            }
-            "move" => {
-                let (from, path) = (from()?, path?);
-                if path.starts_with(&format!("{from}/")) {
-                    return err(format!(
-                        "move operation does not apply: path {path:?} is a child of from {from:?}"
-                    ));
-                }
-                let tokens = parse_pointer(from)?;
-                if get(&doc, &tokens).is_none() {
-                    return err(format!(
-                        "move operation does not apply: doc is missing from path: {from:?}: missing value"
-                    ));
-                }
-                let v = op_remove(&mut doc, from, "move")?;
-                op_add(&mut doc, path, v)?;
-            }
-            "copy" => {
-                let (from, path) = (from()?, path?);
-                let v = get(&doc, &parse_pointer(from)?).cloned().ok_or_else(|| {
-                    PatchError(format!(
-                        "copy operation does not apply: doc is missing from path: {from:?}: missing value"
-                    ))
-                })?;
-                op_add(&mut doc, path, v)?;
-            }
-            "test" => {
-                let path = path?;
-                let want = value()?;
-                let got = get(&doc, &parse_pointer(path)?);
-                let ok = match got {
-                    Some(g) => json_equal(g, &want),
-                    None => want.is_null(),
-                };
-                if !ok {
-                    return err(format!("testing value {path} failed: test failed"));
-                }
-            }
-            other => return err(format!("Unexpected kind: {other}")),
+        if !op.is_object() {
+            return err(format!(
+                "json: cannot unmarshal {} into Go value of type jsonpatch.Operation",
+                go_type(op)
+            ));
         }
+        json_patch_op(&mut doc, op).map_err(PatchError)?;
     }
     Ok(doc)
 }
 
-/// Equality where numbers compare by value (1 == 1.0), as Go's decoded JSON does.
-fn json_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
+fn json_patch_op(doc: &mut Value, op: &Value) -> Result<(), String> {
+    let field = |name: &str| op.get(name).and_then(Value::as_str);
+    let kind = field("op").unwrap_or("unknown");
+    let path = field("path");
+    let from = field("from");
+    let value = op.get("value").cloned().unwrap_or(Value::Null);
+    const NO_PATH: &str = "operation missing path field: missing value";
+    const NO_FROM: &str = "operation, missing from field: missing value";
+    match kind {
+        "add" => {
+            let path = path.ok_or("add operation failed to decode path: missing value")?;
+            let (con, key) = find_object(doc, path).ok_or_else(|| {
+                format!(
+                    "add operation does not apply: doc is missing path: \"{path}\": missing value"
+                )
+            })?;
+            container_add(con, &key, value)
+                .map_err(|e| format!("error in add for path: '{path}': {e}"))
         }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        "remove" => {
+            let path = path.ok_or("remove operation failed to decode path: missing value")?;
+            let (con, key) = find_object(doc, path).ok_or_else(|| {
+                format!("remove operation does not apply: doc is missing path: \"{path}\": missing value")
+            })?;
+            container_remove(con, &key)
+                .map(drop)
+                .map_err(|e| format!("error in remove for path: '{path}': {e}"))
         }
-        _ => a == b,
+        "replace" => {
+            let path = path.ok_or(format!(
+                "replace operation failed to decode path: {NO_PATH}"
+            ))?;
+            if path.is_empty() {
+                // json-patch v4 ignores a root replace whose value is not a document
+                if value.is_object() || value.is_array() {
+                    *doc = value;
+                }
+                return Ok(());
+            }
+            let (con, key) = find_object(doc, path).ok_or_else(|| {
+                format!(
+                    "replace operation does not apply: doc is missing path: {path}: missing value"
+                )
+            })?;
+            if container_get(con, &key).is_err() {
+                return Err(format!(
+                    "replace operation does not apply: doc is missing key: {path}: missing value"
+                ));
+            }
+            match con {
+                Value::Object(m) => {
+                    m.insert(key, value);
+                }
+                Value::Array(a) => {
+                    let i = array_index(&key, a.len())
+                        .map_err(|e| format!("error in remove for path: '{path}': {e}"))?;
+                    a[i] = value;
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        "move" => {
+            let from = from.ok_or(format!("move operation failed to decode from: {NO_FROM}"))?;
+            let (con, key) = find_object(doc, from).ok_or_else(|| {
+                format!(
+                    "move operation does not apply: doc is missing from path: {from}: missing value"
+                )
+            })?;
+            container_get(con, &key)
+                .map_err(|e| format!("error in move for path: '{key}': {e}"))?;
+            let val = container_remove(con, &key)
+                .map_err(|e| format!("error in move for path: '{key}': {e}"))?;
+            let path = path.ok_or(format!("move operation failed to decode path: {NO_PATH}"))?;
+            let (con, key) = find_object(doc, path).ok_or_else(|| {
+                format!("move operation does not apply: doc is missing destination path: {path}: missing value")
+            })?;
+            container_add(con, &key, val)
+                .map_err(|e| format!("error in move for path: '{path}': {e}"))
+        }
+        "copy" => {
+            let from = from.ok_or(format!("copy operation failed to decode from: {NO_FROM}"))?;
+            let (con, key) = find_object(doc, from).ok_or_else(|| {
+                format!(
+                    "copy operation does not apply: doc is missing from path: {from}: missing value"
+                )
+            })?;
+            let val = container_get(con, &key)
+                .map_err(|e| format!("error in copy for from: '{from}': {e}"))?
+                .unwrap_or(Value::Null);
+            let path = path.ok_or("copy operation failed to decode path: missing value")?;
+            let (con, key) = find_object(doc, path).ok_or_else(|| {
+                format!("copy operation does not apply: doc is missing destination path: {path}: missing value")
+            })?;
+            container_add(con, &key, val)
+                .map_err(|e| format!("error while adding value during copy: {e}"))
+        }
+        "test" => {
+            let path = path.ok_or(format!("test operation failed to decode path: {NO_PATH}"))?;
+            let failed = || format!("testing value {path} failed: test failed");
+            if path.is_empty() {
+                return if *doc == value { Ok(()) } else { Err(failed()) };
+            }
+            let (con, key) = find_object(doc, path).ok_or_else(|| {
+                format!("test operation does not apply: is missing path: {path}: missing value")
+            })?;
+            let got = container_get(con, &key)
+                .map_err(|e| format!("error in test for path: '{path}': {e}"))?
+                .unwrap_or(Value::Null);
+            // json-patch compares the raw JSON: 2 and 2.0 differ, as here
+            if got == value { Ok(()) } else { Err(failed()) }
+        }
+        other => Err(format!("Unexpected kind: {other}")),
     }
 }
 
@@ -336,31 +386,28 @@ fn merge_map(
     names: &mut Vec<String>,
 ) -> Result<Option<Map<String, Value>>, PatchError> {
     let mut patch = patch.clone();
-    if let Some(d) = patch.remove(DIRECTIVE) {
-        match d.as_str() {
-            Some("replace") => return Ok(Some(strip_directives_map(&patch))),
-            Some("delete") => return Ok(None),
-            Some("merge") => {}
-            _ => {
-                return err(format!(
-                    "unknown patch type: {} in map: {}",
-                    go_fmt(&d),
-                    go_fmt(&Value::Object(patch))
-                ));
-            }
-        }
+    if let Some(d) = patch.get(DIRECTIVE) {
+        // strategicpatch's handleDirectiveInMergeMap: `delete` leaves an empty map
+        return match d.as_str() {
+            Some("replace") => Ok(Some(strip_directives_map(&patch))),
+            Some("delete") => Ok(Some(Map::new())),
+            _ => err(format!(
+                "unknown patch type: {} in map: {}",
+                go_fmt(d),
+                go_fmt(&Value::Object(patch.clone()))
+            )),
+        };
     }
-    if let Some(retain) = patch.remove(RETAIN_KEYS) {
+    if let Some(retain) = patch.shift_remove(RETAIN_KEYS) {
+        let bad = || PatchError("invalid patch format of retainKeys".into());
         let Value::Array(keys) = &retain else {
-            return err(format!("invalid retainKeys directive: {}", go_fmt(&retain)));
+            return Err(bad());
         };
         let keep: Vec<&str> = keys.iter().filter_map(Value::as_str).collect();
-        for k in patch.keys() {
-            if !k.starts_with('$') && !keep.contains(&k.as_str()) {
-                return err(format!(
-                    "the patch has field {k:?} that is not in $retainKeys {}",
-                    go_fmt(&retain)
-                ));
+        // every field the patch sets must be retained (nulls and directives aside)
+        for (k, v) in &patch {
+            if !v.is_null() && !k.starts_with('$') && !keep.contains(&k.as_str()) {
+                return Err(bad());
             }
         }
         original.retain(|k, _| keep.contains(&k.as_str()));
@@ -373,7 +420,7 @@ fn merge_map(
         .collect();
     for key in directive_keys {
         let field = &key[DELETE_FROM_PRIMITIVE_LIST.len()..];
-        let Some(Value::Array(remove)) = patch.remove(&key) else {
+        let Some(Value::Array(remove)) = patch.shift_remove(&key) else {
             return err(format!("invalid type for {key}: expected a list"));
         };
         if let Some(Value::Array(list)) = original.get_mut(field) {
@@ -387,14 +434,14 @@ fn merge_map(
         .collect();
     for key in order_keys {
         let field = key[SET_ELEMENT_ORDER.len()..].to_string();
-        let Some(Value::Array(order)) = patch.remove(&key) else {
+        let Some(Value::Array(order)) = patch.shift_remove(&key) else {
             return err(format!("invalid type for {key}: expected a list"));
         };
         names.push(field.clone());
         let strategy = patch_strategy(schema, names);
         let merge_key = strategy.as_ref().and_then(|s| s.merge_key.clone());
         let original_list = original.get(&field).and_then(Value::as_array).cloned();
-        let patch_list = patch.remove(&field);
+        let patch_list = patch.shift_remove(&field);
         let merged = match (&original_list, &patch_list) {
             (Some(o), None) => o.clone(),
             (None, Some(Value::Array(p))) => strip_directives_list(p),
@@ -428,14 +475,20 @@ fn merge_map(
     }
     for (k, pv) in patch {
         if pv.is_null() {
-            original.remove(&k);
+            original.shift_remove(&k);
             continue;
         }
         names.push(k.clone());
-        let merged = merge_value(original.remove(&k), &pv, schema, names);
+        let merged = merge_value(original.get(&k).cloned(), &pv, schema, names);
         names.pop();
-        if let Some(v) = merged? {
-            original.insert(k, v);
+        // insert keeps an existing key in its place
+        match merged? {
+            Some(v) => {
+                original.insert(k, v);
+            }
+            None => {
+                original.shift_remove(&k);
+            }
         }
     }
     Ok(Some(original))
@@ -524,69 +577,102 @@ fn merge_list(
     schema: &TypeSchema,
     names: &mut Vec<String>,
 ) -> Result<Vec<Value>, PatchError> {
-    // a `{"$patch": "replace"}` element replaces the whole list with the other elements
-    let replace = patch.iter().any(|p| {
-        p.get(DIRECTIVE).and_then(Value::as_str) == Some("replace")
-            && p.as_object().is_some_and(|m| m.len() == 1)
-    });
     let strategy = patch_strategy(schema, names).filter(|s| s.merge);
-    let Some(strategy) = strategy.filter(|_| !replace) else {
-        let items: Vec<Value> = patch
-            .iter()
-            .filter(|p| p.get(DIRECTIVE).is_none())
-            .cloned()
-            .collect();
-        return Ok(strip_directives_list(&items));
+    let Some(strategy) = strategy else {
+        // lists without a merge strategy are replaced by the patch's
+        return Ok(strip_directives_list(patch));
     };
-    let Some(key) = strategy.merge_key else {
-        // a merged list of primitives: a set union keeping the original order
-        let mut out = original;
-        for p in patch {
-            if p.is_object() {
-                continue;
-            }
-            if !out.contains(p) {
-                out.push(p.clone());
+    if original.is_empty() && patch.is_empty() {
+        return Ok(original);
+    }
+    let maps = original.iter().chain(patch).any(Value::is_object);
+    let merge_key = strategy.merge_key.clone();
+    let (server, patch_items, merged) = if !maps {
+        // primitives: a union without duplicates, ordered below
+        let mut merged: Vec<Value> = Vec::with_capacity(original.len() + patch.len());
+        for v in original.iter().chain(patch) {
+            if !merged.contains(v) {
+                merged.push(v.clone());
             }
         }
-        return Ok(out);
+        (original, patch.to_vec(), merged)
+    } else {
+        let Some(key) = &merge_key else {
+            return err("cannot merge lists without merge key for type map");
+        };
+        let (server, patch_items) = merge_special_elements(original, patch, key)?;
+        let mut merged = server.clone();
+        for p in &patch_items {
+            let Some(kv) = p.get(key) else {
+                return err(format!(
+                    "map: {} does not contain declared merge key: {key}",
+                    go_fmt(p)
+                ));
+            };
+            match merged.iter().position(|o| o.get(key) == Some(kv)) {
+                Some(i) => {
+                    let orig = std::mem::take(&mut merged[i]);
+                    merged[i] = merge_value(Some(orig), p, schema, names)?
+                        .unwrap_or(Value::Object(Map::new()));
+                }
+                None => {
+                    merged.push(merge_value(None, p, schema, names)?.unwrap_or(Value::Null));
+                }
+            }
+        }
+        (server, patch_items, merged)
     };
-    let mut out = original;
+    // patch items in the patch's order, server-only items in the server's (strategicpatch's
+    // normalizeElementOrder)
+    let (in_patch, server_only): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|item| position(&patch_items, item, &merge_key).is_some());
+    let in_patch = sort_by_order(in_patch, &patch_items, &merge_key);
+    let server_only = sort_by_order(server_only, &server, &merge_key);
+    Ok(merge_sorted(server_only, in_patch, &server, &merge_key))
+}
+
+/// Applies the `$patch` elements of a merged list of maps: `delete` removes the items with
+/// that key, `replace` makes the other elements the whole list. Returns the server list and
+/// the patch elements left to merge.
+fn merge_special_elements(
+    original: Vec<Value>,
+    patch: &[Value],
+    key: &str,
+) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+    let mut original = original;
+    let mut plain = Vec::with_capacity(patch.len());
+    let mut replace = false;
     for p in patch {
-        let Value::Object(pm) = p else {
-            // lists of non-maps under a merge key: take the patch as is
-            out.push(p.clone());
+        let Some(directive) = p.get(DIRECTIVE) else {
+            plain.push(p.clone());
             continue;
         };
-        let Some(kv) = pm.get(&key) else {
-            return err(format!(
-                "map: {} does not contain declared merge key: {key}",
-                go_fmt(p)
-            ));
-        };
-        let found = out.iter().position(|o| o.get(&key) == Some(kv));
-        if pm.get(DIRECTIVE).and_then(Value::as_str) == Some("delete") {
-            out.retain(|o| o.get(&key) != Some(kv));
-            continue;
-        }
-        match found {
-            Some(i) => {
-                let orig = std::mem::take(&mut out[i]);
-                match merge_value(Some(orig), p, schema, names)? {
-                    Some(v) => out[i] = v,
-                    None => {
-                        out.remove(i);
-                    }
-                }
+        match directive.as_str() {
+            Some("delete") => {
+                let Some(kv) = p.get(key) else {
+                    return err(format!(
+                        "map: {} does not contain declared merge key: {key}",
+                        go_fmt(p)
+                    ));
+                };
+                original.retain(|o| o.get(key) != Some(kv));
             }
-            None => {
-                if let Some(v) = merge_value(None, p, schema, names)? {
-                    out.push(v);
-                }
+            Some("replace") => replace = true,
+            Some("merge") => return err("merging lists cannot yet be specified in the patch"),
+            _ => {
+                return err(format!(
+                    "unknown patch type: {} in map: {}",
+                    go_fmt(directive),
+                    go_fmt(p)
+                ));
             }
         }
     }
-    Ok(out)
+    if replace {
+        return Ok((strip_directives_list(&plain), Vec::new()));
+    }
+    Ok((original, plain))
 }
 
 fn strip_directives_map(m: &Map<String, Value>) -> Map<String, Value> {
@@ -640,6 +726,14 @@ mod tests {
             assert_eq!(json_merge_patch(&target, &patch).unwrap(), want, "{patch}");
         }
         assert_eq!(
+            json_merge_patch(&target, &json!({"l": [{"x": null, "y": 1}, null]})).unwrap()["l"],
+            json!([{"y": 1}, null])
+        );
+        assert_eq!(
+            json_merge_patch(&target, &Value::Null).unwrap_err().0,
+            "Invalid JSON Patch"
+        );
+        assert_eq!(
             json_merge_patch(&target, &json!([1])).unwrap_err().0,
             "json: cannot unmarshal array into Go value of type map[string]interface {}"
         );
@@ -648,26 +742,40 @@ mod tests {
     #[test]
     fn json_patch_cases() {
         let target = json!({"a": {"b": [1, 2, 3]}, "x/y": 1, "t~n": 2});
+        let with = |f: &dyn Fn(&mut Value)| {
+            let mut t = target.clone();
+            f(&mut t);
+            t
+        };
         let ok = [
             (
                 json!([{"op": "add", "path": "/a/c", "value": 5}]),
-                json!({"a": {"b": [1, 2, 3], "c": 5}, "x/y": 1, "t~n": 2}),
+                with(&|t| t["a"]["c"] = json!(5)),
             ),
             (
                 json!([{"op": "add", "path": "/a/b/1", "value": 9}]),
-                json!({"a": {"b": [1, 9, 2, 3]}, "x/y": 1, "t~n": 2}),
+                with(&|t| t["a"]["b"] = json!([1, 9, 2, 3])),
             ),
             (
                 json!([{"op": "add", "path": "/a/b/-", "value": 4}]),
-                json!({"a": {"b": [1, 2, 3, 4]}, "x/y": 1, "t~n": 2}),
+                with(&|t| t["a"]["b"] = json!([1, 2, 3, 4])),
             ),
             (
                 json!([{"op": "add", "path": "/a/b/3", "value": 4}]),
-                json!({"a": {"b": [1, 2, 3, 4]}, "x/y": 1, "t~n": 2}),
+                with(&|t| t["a"]["b"] = json!([1, 2, 3, 4])),
+            ),
+            // json-patch v4: Atoi takes leading zeros, negative indices count from the end
+            (
+                json!([{"op": "add", "path": "/a/b/01", "value": 9}]),
+                with(&|t| t["a"]["b"] = json!([1, 9, 2, 3])),
+            ),
+            (
+                json!([{"op": "remove", "path": "/a/b/-1"}]),
+                with(&|t| t["a"]["b"] = json!([1, 2])),
             ),
             (
                 json!([{"op": "remove", "path": "/a/b/0"}]),
-                json!({"a": {"b": [2, 3]}, "x/y": 1, "t~n": 2}),
+                with(&|t| t["a"]["b"] = json!([2, 3])),
             ),
             (
                 json!([{"op": "remove", "path": "/x~1y"}, {"op": "remove", "path": "/t~0n"}]),
@@ -675,7 +783,12 @@ mod tests {
             ),
             (
                 json!([{"op": "replace", "path": "/a/b", "value": "s"}]),
-                json!({"a": {"b": "s"}, "x/y": 1, "t~n": 2}),
+                with(&|t| t["a"]["b"] = json!("s")),
+            ),
+            // json-patch v4 replaces a missing object key by adding it
+            (
+                json!([{"op": "replace", "path": "/new", "value": 1}]),
+                with(&|t| t["new"] = json!(1)),
             ),
             (
                 json!([{"op": "move", "from": "/x~1y", "path": "/a/m"}]),
@@ -683,15 +796,23 @@ mod tests {
             ),
             (
                 json!([{"op": "copy", "from": "/a/b/2", "path": "/c"}]),
-                json!({"a": {"b": [1, 2, 3]}, "x/y": 1, "t~n": 2, "c": 3}),
+                with(&|t| t["c"] = json!(3)),
             ),
             (
-                json!([{"op": "test", "path": "/a/b/1", "value": 2.0}, {"op": "add", "path": "/z", "value": null}]),
-                json!({"a": {"b": [1, 2, 3]}, "x/y": 1, "t~n": 2, "z": null}),
+                json!([{"op": "test", "path": "/a/b/1", "value": 2}, {"op": "add", "path": "/z"}]),
+                with(&|t| t["z"] = Value::Null),
+            ),
+            (
+                json!([{"op": "test", "path": "/missing", "value": null}]),
+                target.clone(),
             ),
             (
                 json!([{"op": "replace", "path": "", "value": {"new": true}}]),
                 json!({"new": true}),
+            ),
+            (
+                json!([{"op": "replace", "path": "", "value": 7}]),
+                target.clone(),
             ),
             (json!([]), target.clone()),
         ];
@@ -704,37 +825,66 @@ mod tests {
                 "testing value /a/b/0 failed: test failed",
             ),
             (
-                json!([{"op": "remove", "path": "/nope"}]),
-                "remove operation does not apply: doc is missing path: \"/nope\": missing value",
+                json!([{"op": "test", "path": "/a/b/1", "value": 2.0}]),
+                "testing value /a/b/1 failed: test failed",
             ),
             (
-                json!([{"op": "replace", "path": "/nope", "value": 1}]),
-                "replace operation does not apply: doc is missing key: /nope: missing value",
+                json!([{"op": "test", "path": "/q/r", "value": 1}]),
+                "test operation does not apply: is missing path: /q/r: missing value",
+            ),
+            (
+                json!([{"op": "remove", "path": "/nope"}]),
+                "error in remove for path: '/nope': Unable to remove nonexistent key: nope: missing value",
+            ),
+            (
+                json!([{"op": "remove", "path": "/q/r"}]),
+                "remove operation does not apply: doc is missing path: \"/q/r\": missing value",
+            ),
+            (
+                json!([{"op": "replace", "path": "/a/b/9", "value": 1}]),
+                "replace operation does not apply: doc is missing key: /a/b/9: missing value",
+            ),
+            (
+                json!([{"op": "replace", "path": "/q/r", "value": 1}]),
+                "replace operation does not apply: doc is missing path: /q/r: missing value",
             ),
             (
                 json!([{"op": "add", "path": "/a/b/9", "value": 1}]),
-                "Unable to access invalid index: 9: invalid index referenced",
+                "error in add for path: '/a/b/9': Unable to access invalid index: 9: invalid index referenced",
             ),
             (
-                json!([{"op": "add", "path": "/a/b/01", "value": 1}]),
-                "Unable to access invalid index: 01: invalid index referenced",
+                json!([{"op": "add", "path": "/a/b/x", "value": 1}]),
+                "error in add for path: '/a/b/x': value was not a proper array index: 'x': strconv.Atoi: parsing \"x\": invalid syntax",
             ),
             (
                 json!([{"op": "add", "path": "/q/r", "value": 1}]),
                 "add operation does not apply: doc is missing path: \"/q/r\": missing value",
             ),
             (
-                json!([{"op": "frob", "path": "/a"}]),
-                "Unexpected kind: frob",
+                json!([{"op": "add", "path": "", "value": 1}]),
+                "add operation does not apply: doc is missing path: \"\": missing value",
             ),
             (
-                json!([{"op": "add", "path": "/a"}]),
-                "add operation, missing value field",
+                json!([{"op": "add", "value": 1}]),
+                "add operation failed to decode path: missing value",
+            ),
+            (
+                json!([{"op": "move", "from": "/nope", "path": "/m"}]),
+                "error in move for path: 'nope': Unable to remove nonexistent key: nope: missing value",
             ),
             (
                 json!([{"op": "move", "from": "/a", "path": "/a/b/c"}]),
-                "move operation does not apply: path \"/a/b/c\" is a child of from \"/a\"",
+                "move operation does not apply: doc is missing destination path: /a/b/c: missing value",
             ),
+            (
+                json!([{"op": "copy", "path": "/c"}]),
+                "copy operation failed to decode from: operation, missing from field: missing value",
+            ),
+            (
+                json!([{"op": "frob", "path": "/a"}]),
+                "Unexpected kind: frob",
+            ),
+            (json!([{"path": "/a"}]), "Unexpected kind: unknown"),
             (
                 json!({"op": "add"}),
                 "json: cannot unmarshal object into Go value of type jsonpatch.Patch",
@@ -794,9 +944,21 @@ mod tests {
                 }),
             ),
             (
-                "new container is appended",
+                // strategicpatch's mergeSortedSlice puts items the server lacks first
+                "new container goes first",
                 json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "c:1"}]}}}}),
-                Box::new(move |v| containers(v)[2] == json!({"name": "c", "image": "c:1"})),
+                Box::new(move |v| {
+                    containers(v)[0] == json!({"name": "c", "image": "c:1"})
+                        && containers(v).as_array().map(Vec::len) == Some(3)
+                }),
+            ),
+            (
+                "patch order wins for patched items, server order for the rest",
+                json!({"spec": {"template": {"spec": {"containers": [
+                    {"name": "b", "image": "b:2"}, {"name": "a", "image": "a:2"}]}}}}),
+                Box::new(move |v| {
+                    containers(v)[0]["name"] == "b" && containers(v)[1]["name"] == "a"
+                }),
             ),
             (
                 "$patch delete removes a list item",
@@ -841,9 +1003,9 @@ mod tests {
                 Box::new(|v| v["spec"]["strategy"] == json!({"type": "Recreate"})),
             ),
             (
-                "finalizers merge as a set",
-                json!({"metadata": {"finalizers": ["b", "c"]}}),
-                Box::new(|v| v["metadata"]["finalizers"] == json!(["a", "b", "c"])),
+                "finalizers merge as a set, new values first",
+                json!({"metadata": {"finalizers": ["c", "b"]}}),
+                Box::new(|v| v["metadata"]["finalizers"] == json!(["c", "a", "b"])),
             ),
             (
                 "$deleteFromPrimitiveList",
@@ -851,15 +1013,24 @@ mod tests {
                 Box::new(|v| v["metadata"]["finalizers"] == json!(["b"])),
             ),
             (
-                "$patch delete on a map field",
+                "$patch delete on a map field leaves it empty",
                 json!({"spec": {"strategy": {"$patch": "delete"}}}),
-                Box::new(|v| v["spec"].get("strategy").is_none()),
+                Box::new(|v| v["spec"]["strategy"] == json!({})),
             ),
         ];
         for (name, patch, check) in cases {
             let out = strategic_merge_patch(&d, &patch, &s).unwrap();
             assert!(check(&out), "{name}: {out}");
         }
+    }
+
+    fn container_names(d: &Value) -> Vec<&str> {
+        d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect()
     }
 
     #[test]
@@ -871,12 +1042,7 @@ mod tests {
             "$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
             "containers": [{"image": "b:2", "name": "b"}]}}}});
         let out = strategic_merge_patch(&d, &edit, &s).unwrap();
-        let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let names = container_names(&out);
         assert_eq!(names, ["a", "b"]);
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"][1]["image"],
@@ -887,12 +1053,7 @@ mod tests {
             "$setElementOrder/containers": [{"name": "a"}, {"name": "c"}, {"name": "b"}],
             "containers": [{"image": "c:1", "name": "c"}]}}}});
         let out = strategic_merge_patch(&d, &insert, &s).unwrap();
-        let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let names = container_names(&out);
         assert_eq!(names, ["a", "c", "b"]);
         // reordering alone, and env order inside a container
         let reorder = json!({"spec": {"template": {"spec": {
@@ -920,7 +1081,13 @@ mod tests {
         let bad_directive = json!({"spec": {"strategy": {"$patch": "frob"}}});
         assert_eq!(
             strategic_merge_patch(&d, &bad_directive, &s).unwrap_err().0,
-            "unknown patch type: frob in map: map[]"
+            "unknown patch type: frob in map: map[$patch:frob]"
+        );
+        let bad_retain =
+            json!({"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {}}}});
+        assert_eq!(
+            strategic_merge_patch(&d, &bad_retain, &s).unwrap_err().0,
+            "invalid patch format of retainKeys"
         );
         let crd = TypeSchema::for_kind("example.com", "Widget", Some(&json!({"type": "object"})));
         assert!(

@@ -62,6 +62,8 @@ pub struct TypeSchema {
     root: Node,
     custom: bool,
     status_subresource: bool,
+    /// Fields besides `spec` the status subresource resets (`GetResetFields`).
+    status_resets: Vec<Vec<String>>,
     empty_object: Value,
 }
 
@@ -105,6 +107,24 @@ const POD_SPEC_RULES: &[(&str, Rule)] = &[
     ),
     ("resources.limits", Rule::GranularMap),
     ("resources.requests", Rule::GranularMap),
+    // `+structType=atomic` types: LocalObjectReference, NodeSelector, TypedLocalObjectReference
+    ("imagePullSecrets", Rule::AtomicMap),
+    (
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+        Rule::AtomicMap,
+    ),
+    ("volumes.cephfs.secretRef", Rule::AtomicMap),
+    ("volumes.cinder.secretRef", Rule::AtomicMap),
+    ("volumes.flexVolume.secretRef", Rule::AtomicMap),
+    ("volumes.iscsi.secretRef", Rule::AtomicMap),
+    ("volumes.rbd.secretRef", Rule::AtomicMap),
+    ("volumes.scaleIO.secretRef", Rule::AtomicMap),
+    ("volumes.storageos.secretRef", Rule::AtomicMap),
+    ("volumes.csi.nodePublishSecretRef", Rule::AtomicMap),
+    (
+        "volumes.ephemeral.volumeClaimTemplate.spec.dataSource",
+        Rule::AtomicMap,
+    ),
 ];
 
 /// Paths under each container (containers, initContainers, ephemeralContainers).
@@ -116,6 +136,11 @@ const CONTAINER_RULES: &[(&str, Rule)] = &[
     ("resources.limits", Rule::GranularMap),
     ("resources.requests", Rule::GranularMap),
     ("resources.claims", Rule::MapList(&["name"])),
+    // ConfigMapKeySelector, SecretKeySelector, ObjectFieldSelector, ResourceFieldSelector
+    ("env.valueFrom.configMapKeyRef", Rule::AtomicMap),
+    ("env.valueFrom.secretKeyRef", Rule::AtomicMap),
+    ("env.valueFrom.fieldRef", Rule::AtomicMap),
+    ("env.valueFrom.resourceFieldRef", Rule::AtomicMap),
 ];
 
 /// Paths under any ObjectMeta.
@@ -124,6 +149,8 @@ const META_RULES: &[(&str, Rule)] = &[
     ("annotations", Rule::GranularMap),
     ("finalizers", Rule::MergeSet),
     ("ownerReferences", Rule::MergeList(&["uid"])),
+    // OwnerReference is `+structType=atomic`: each item is owned whole
+    ("ownerReferences", Rule::AtomicMap),
 ];
 
 /// One annotation of a Go type field, as the generated OpenAPI carries it.
@@ -139,6 +166,8 @@ enum Rule {
     AtomicMergeList(&'static str),
     /// `+listType=set`, `patchStrategy=merge`.
     MergeSet,
+    /// `+listType=set` without a patch strategy.
+    MergeSetNoPatch,
     /// `+mapType=atomic` / `+structType=atomic`.
     AtomicMap,
     /// `map[string]X`.
@@ -166,6 +195,9 @@ impl TypeSchema {
                 root,
                 custom: true,
                 status_subresource: false,
+                // the custom resource status strategy declares only `spec` as reset (it
+                // copies the rest of the old object itself)
+                status_resets: Vec::new(),
                 empty_object: json!({}),
             };
         }
@@ -231,6 +263,22 @@ impl TypeSchema {
         self.status_subresource
     }
 
+    /// Top-level paths a write through `subresource` may not change (the registry strategies'
+    /// `GetResetFields`): the main resource does not touch `status` when status is a
+    /// subresource; the status subresource does not touch `spec` (and for some kinds labels,
+    /// owner references...).
+    pub fn reset_fields(&self, subresource: Option<&str>) -> Vec<Vec<String>> {
+        match subresource {
+            None if self.status_subresource => vec![vec!["status".to_string()]],
+            Some("status") => {
+                let mut out = vec![vec!["spec".to_string()]];
+                out.extend(self.status_resets.iter().cloned());
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Sets whether `status` is a subresource (custom resources: from the CRD's subresources).
     pub fn with_status_subresource(mut self, status: bool) -> TypeSchema {
         self.status_subresource = status;
@@ -281,7 +329,7 @@ fn apply_rules(root: &mut Node, prefix: &str, rules: &[(&str, Rule)]) {
                 }
                 if !matches!(rule, Rule::MapList(_)) {
                     node.patch = Some(PatchStrategy {
-                        merge_key: Some(keys[0].to_string()),
+                        merge_key: keys.first().map(|k| k.to_string()),
                         merge: true,
                         retain_keys: matches!(rule, Rule::MergeRetainList(_)),
                     });
@@ -303,6 +351,7 @@ fn apply_rules(root: &mut Node, prefix: &str, rules: &[(&str, Rule)]) {
                     retain_keys: false,
                 });
             }
+            Rule::MergeSetNoPatch => node.list = Some(ListType::Set),
             Rule::AtomicMap => node.map_kind = MapKind::Atomic,
             Rule::GranularMap => node.map_kind = MapKind::Granular,
             Rule::RetainKeys => {
@@ -371,7 +420,17 @@ fn builtin_schema(group: &str, kind: &str) -> TypeSchema {
                 apply_rules(
                     &mut root,
                     "",
-                    &[("status.conditions", Rule::AtomicMergeList("type"))],
+                    &[
+                        ("status.conditions", Rule::AtomicMergeList("type")),
+                        (
+                            "status.uncountedTerminatedPods.failed",
+                            Rule::MergeSetNoPatch,
+                        ),
+                        (
+                            "status.uncountedTerminatedPods.succeeded",
+                            Rule::MergeSetNoPatch,
+                        ),
+                    ],
                 );
             } else {
                 apply_rules(&mut root, "", CONDITIONS);
@@ -438,10 +497,12 @@ fn builtin_schema(group: &str, kind: &str) -> TypeSchema {
                 "",
                 &[
                     ("spec.selector", Rule::AtomicMap),
+                    ("spec.dataSource", Rule::AtomicMap),
                     ("spec.resources.requests", Rule::GranularMap),
                     ("spec.resources.limits", Rule::GranularMap),
                     ("status.capacity", Rule::GranularMap),
                     ("status.allocatedResources", Rule::GranularMap),
+                    ("status.allocatedResourceStatuses", Rule::GranularMap),
                     ("status.conditions", Rule::MergeList(&["type"])),
                 ],
             );
@@ -455,6 +516,15 @@ fn builtin_schema(group: &str, kind: &str) -> TypeSchema {
                 &[
                     ("spec.capacity", Rule::GranularMap),
                     ("spec.csi.volumeAttributes", Rule::GranularMap),
+                    ("spec.flexVolume.options", Rule::GranularMap),
+                    ("spec.claimRef", Rule::AtomicMap),
+                    ("spec.nodeAffinity.required", Rule::AtomicMap),
+                    ("spec.cephfs.secretRef", Rule::AtomicMap),
+                    ("spec.csi.controllerPublishSecretRef", Rule::AtomicMap),
+                    ("spec.csi.controllerExpandSecretRef", Rule::AtomicMap),
+                    ("spec.csi.nodePublishSecretRef", Rule::AtomicMap),
+                    ("spec.csi.nodeStageSecretRef", Rule::AtomicMap),
+                    ("spec.csi.nodeExpandSecretRef", Rule::AtomicMap),
                 ],
             );
             empty["spec"] = json!({});
@@ -483,7 +553,39 @@ fn builtin_schema(group: &str, kind: &str) -> TypeSchema {
             apply_rules(&mut root, "spec.podSelector", &[("", Rule::AtomicMap)]);
             empty["spec"] = json!({"podSelector": {}});
         }
+        ("", "ServiceAccount") => {
+            apply_rules(
+                &mut root,
+                "",
+                &[
+                    ("secrets", Rule::MergeList(&["name"])),
+                    ("secrets", Rule::AtomicMap),
+                ],
+            );
+        }
+        ("", "Event") => {
+            apply_rules(
+                &mut root,
+                "",
+                &[
+                    ("involvedObject", Rule::AtomicMap),
+                    ("related", Rule::AtomicMap),
+                ],
+            );
+            empty["involvedObject"] = json!({});
+            empty["source"] = json!({});
+            empty["firstTimestamp"] = Value::Null;
+            empty["lastTimestamp"] = Value::Null;
+            empty["eventTime"] = Value::Null;
+            empty["reportingComponent"] = json!("");
+            empty["reportingInstance"] = json!("");
+        }
         ("networking.k8s.io", "Ingress") => {
+            apply_rules(
+                &mut root,
+                "",
+                &[("spec.defaultBackend.resource", Rule::AtomicMap)],
+            );
             empty["spec"] = json!({});
             empty["status"] = json!({"loadBalancer": {}});
         }
@@ -530,10 +632,17 @@ fn builtin_schema(group: &str, kind: &str) -> TypeSchema {
     let status_subresource = super::kinds::builtin_kinds()
         .iter()
         .any(|k| k.group == group && k.kind == kind && k.status_subresource);
+    let meta = |k: &str| vec!["metadata".to_string(), k.to_string()];
+    let status_resets = match (group, kind) {
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") => vec![meta("labels")],
+        ("", "Pod") => vec![meta("deletionTimestamp"), meta("ownerReferences")],
+        _ => Vec::new(),
+    };
     TypeSchema {
         root,
         custom: false,
         status_subresource,
+        status_resets,
         empty_object: empty,
     }
 }
@@ -566,7 +675,7 @@ fn node_from_openapi(schema: &Value) -> Node {
     if preserve && node.fields.is_empty() {
         node.map_kind = MapKind::Granular;
     }
-    if ty == "object"
+    if ty != "array"
         && schema.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic")
     {
         node.map_kind = MapKind::Atomic;
@@ -684,6 +793,25 @@ mod tests {
             .unwrap();
         assert!(vols.merge && vols.retain_keys);
         assert_eq!(vols.merge_key.as_deref(), Some("name"));
+    }
+
+    #[test]
+    fn reset_fields_follow_the_registry_strategies() {
+        let d = TypeSchema::for_kind("apps", "Deployment", None);
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(d.reset_fields(None), vec![p(&["status"])]);
+        assert_eq!(
+            d.reset_fields(Some("status")),
+            vec![p(&["spec"]), p(&["metadata", "labels"])]
+        );
+        assert!(d.reset_fields(Some("scale")).is_empty());
+        let cm = TypeSchema::for_kind("", "ConfigMap", None);
+        assert!(cm.reset_fields(None).is_empty());
+        let cr = TypeSchema::for_kind("example.com", "W", Some(&json!({"type": "object"})));
+        assert!(cr.reset_fields(None).is_empty());
+        let cr = cr.with_status_subresource(true);
+        assert_eq!(cr.reset_fields(None), vec![p(&["status"])]);
+        assert_eq!(cr.reset_fields(Some("status")), vec![p(&["spec"])]);
     }
 
     #[test]

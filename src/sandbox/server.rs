@@ -16,6 +16,7 @@ use super::crud;
 use super::discovery;
 use super::kinds::KindInfo;
 use super::openapi;
+use super::openapi_v2;
 use super::status::ApiError;
 use super::store::Store;
 use super::watch;
@@ -33,6 +34,40 @@ pub struct Shared {
     pub addr: SocketAddr,
     /// Becomes true on shutdown; watches end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// OpenAPI documents by path, valid for one set of served kinds.
+    pub openapi: Mutex<OpenApiCache>,
+    /// When each object with a pending rollout is due.
+    pub pending_rollouts:
+        Mutex<std::collections::HashMap<super::crud::RolloutKey, std::time::Instant>>,
+}
+
+/// OpenAPI documents are large and only change with the served kinds (CRDs): build them once.
+#[derive(Default)]
+pub struct OpenApiCache {
+    kinds: Option<Arc<Vec<KindInfo>>>,
+    docs: std::collections::HashMap<String, Option<Bytes>>,
+}
+
+impl Shared {
+    /// The OpenAPI document at `path`, built by `build` once per set of served kinds.
+    fn openapi_doc(
+        &self,
+        path: &str,
+        build: impl FnOnce(&[KindInfo]) -> Option<Bytes>,
+    ) -> Option<Bytes> {
+        let kinds = self.lock().kinds();
+        let mut cache = self.openapi.lock().unwrap_or_else(PoisonError::into_inner);
+        if !cache.kinds.as_ref().is_some_and(|k| Arc::ptr_eq(k, &kinds)) {
+            cache.kinds = Some(kinds.clone());
+            cache.docs.clear();
+        }
+        if let Some(doc) = cache.docs.get(path) {
+            return doc.clone();
+        }
+        let doc = build(&kinds);
+        cache.docs.insert(path.to_string(), doc.clone());
+        doc
+    }
 }
 
 impl Shared {
@@ -290,31 +325,44 @@ async fn route(shared: Arc<Shared>, req: ApiRequest) -> Response<Body> {
                 None => Reply::error(&ApiError::no_route()),
             })
         }
-        (["openapi", "v3"], true) => {
-            let kinds = shared.lock().kinds();
-            Some(
-                guarded("openapi::v3_root", || openapi::v3_root(&kinds))
-                    .map(|d| Reply::json(&d))
-                    .unwrap_or_else(|| Reply::error(&ApiError::no_route())),
-            )
-        }
+        (["openapi", "v2"], true) => Some(if req.accept.contains("protobuf") {
+            let doc = shared
+                .openapi_doc(&req.path, |k| Some(Bytes::from(openapi_v2::document(k))))
+                .unwrap_or_default();
+            Reply {
+                content_type: openapi_v2::PROTOBUF_CONTENT_TYPE,
+                ..Reply::bytes(200, doc)
+            }
+        } else {
+            Reply::error(&ApiError {
+                code: 406,
+                reason: "NotAcceptable",
+                ..ApiError::bad_request(format!(
+                    "only the following media types are accepted: {}",
+                    openapi_v2::PROTOBUF_CONTENT_TYPE
+                ))
+            })
+        }),
         (["openapi", "v3", rest @ ..], true) => {
-            let kinds = shared.lock().kinds();
-            let gv = match rest {
-                ["api", "v1"] => Some(("", "v1")),
-                ["apis", g, v] => Some((*g, *v)),
-                _ => None,
-            };
-            Some(
-                gv.and_then(|(g, v)| {
-                    guarded("openapi::v3_group_version", || {
-                        openapi::v3_group_version(&kinds, g, v)
+            let doc = shared.openapi_doc(&req.path, |kinds| {
+                let doc = match rest {
+                    [] => guarded("openapi::v3_root", || openapi::v3_root(kinds)),
+                    ["api", "v1"] => guarded("openapi::v3_group_version", || {
+                        openapi::v3_group_version(kinds, "", "v1")
                     })
-                    .flatten()
-                })
-                .map(|d| Reply::json(&d))
-                .unwrap_or_else(|| Reply::error(&ApiError::no_route())),
-            )
+                    .flatten(),
+                    ["apis", g, v] => guarded("openapi::v3_group_version", || {
+                        openapi::v3_group_version(kinds, g, v)
+                    })
+                    .flatten(),
+                    _ => None,
+                };
+                doc.map(|d| Bytes::from(serde_json::to_vec(&d).unwrap_or_default()))
+            });
+            Some(match doc {
+                Some(bytes) => Reply::bytes(200, bytes),
+                None => Reply::error(&ApiError::no_route()),
+            })
         }
         _ => None,
     };
@@ -337,9 +385,9 @@ async fn route(shared: Arc<Shared>, req: ApiRequest) -> Response<Body> {
     }
     let outcome = guarded("request handler", || crud::handle(&shared, &req, &target));
     match outcome {
-        Some(Ok((reply, rollouts))) => {
-            for job in rollouts {
-                crud::schedule_rollout(shared.clone(), job);
+        Some(Ok((reply, deferred))) => {
+            for work in deferred {
+                crud::schedule(shared.clone(), work);
             }
             reply.into_response(None)
         }

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,10 +18,14 @@ use serde_json::{Value, json};
 
 use super::defaults::ClusterIpAllocator;
 use super::kinds::{KindInfo, builtin_kinds, kind_from_crd};
+use super::schema::TypeSchema;
 use super::selectors::labels_of;
 
 /// How many watch events are kept for resuming watches; older resourceVersions get 410 Gone.
 pub const HISTORY_CAPACITY: usize = 10_000;
+
+/// State log lines appended before a compaction is considered.
+const COMPACT_MIN_LINES: usize = 20_000;
 
 /// The group and plural that identify a resource type in storage.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -192,6 +196,8 @@ impl IpPool {
 struct StateLog {
     path: PathBuf,
     file: File,
+    /// Lines appended since the last snapshot.
+    appended: usize,
     dirty: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 }
@@ -227,6 +233,7 @@ impl StateLog {
         Ok(StateLog {
             path: path.to_path_buf(),
             file,
+            appended: 0,
             dirty,
             stop,
         })
@@ -237,6 +244,7 @@ impl StateLog {
         self.file
             .write_all(line)
             .map_err(|e| state_err(&self.path, format!("cannot append: {e}")))?;
+        self.appended += 1;
         self.dirty.store(true, Ordering::Release);
         Ok(())
     }
@@ -268,7 +276,11 @@ pub struct Store {
     kinds: Arc<Vec<KindInfo>>,
     ips: IpPool,
     notify: tokio::sync::watch::Sender<u64>,
+    schemas: Mutex<HashMap<SchemaKey, Arc<TypeSchema>>>,
 }
+
+/// Merge schemas are cached per kind and, for custom resources, per CRD version.
+pub type SchemaKey = (String, String, u64);
 
 fn crd_key() -> ResourceKey {
     ResourceKey::new("apiextensions.k8s.io", "customresourcedefinitions")
@@ -297,6 +309,7 @@ impl Store {
             kinds: Arc::new(builtin_kinds()),
             ips: IpPool::default(),
             notify: tokio::sync::watch::channel(0).0,
+            schemas: Mutex::default(),
         }
     }
 
@@ -304,33 +317,42 @@ impl Store {
     /// appends every later write to it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let mut store = Store::empty();
-        match std::fs::read(path) {
+        let mut compact = match std::fs::read(path) {
             Ok(bytes) => store.load(path, &bytes)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
             Err(e) => return Err(state_err(path, format!("cannot read: {e}"))),
-        }
+        };
         if store.rv == 0 {
             store.seed_namespaces();
+            compact = true;
         }
         store.compacted_rv = store.rv;
         store.notify.send_replace(store.rv);
         store.rebuild_kinds();
-        store.write_snapshot(path)?;
+        if compact {
+            store.write_snapshot(path)?;
+        }
         store.log = Some(StateLog::open(path)?);
         Ok(store)
     }
 
-    fn load(&mut self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    /// Replays the log; returns whether it should be compacted (many superseded lines, or a
+    /// torn last line to cut off).
+    fn load(&mut self, path: &Path, bytes: &[u8]) -> Result<bool, StoreError> {
+        // BufRead::split finds newlines with std's optimized memchr.
+        let lines: Vec<Vec<u8>> = std::io::BufRead::split(bytes, b'\n')
+            .collect::<Result<_, _>>()
+            .map_err(|e| state_err(path, format!("cannot read: {e}")))?;
         let last_content = lines.iter().rposition(|l| !l.is_empty());
+        let mut entries = 0usize;
         for (i, line) in lines.iter().enumerate() {
             if line.is_empty() {
                 continue;
             }
-            let entry: Value = match serde_json::from_slice(line) {
-                Ok(v) => v,
+            let entry = match LogEntry::parse(line) {
+                Ok(e) => e,
                 // A torn last line is a write the kill interrupted before it was answered.
-                Err(_) if Some(i) == last_content => break,
+                Err(_) if Some(i) == last_content => return Ok(true),
                 Err(e) => {
                     return Err(state_err(
                         path,
@@ -341,33 +363,43 @@ impl Store {
                     ));
                 }
             };
-            let rv = entry.get("rv").and_then(Value::as_u64).unwrap_or(0);
-            self.rv = self.rv.max(rv);
-            let text = |k: &str| entry.get(k).and_then(Value::as_str).unwrap_or_default();
-            let key = ResourceKey::new(text("group"), text("resource"));
-            match text("op") {
-                "put" => {
-                    let Some(obj) = entry.get("object") else {
-                        continue;
-                    };
-                    let stored = Arc::new(StoredObject::from_value(obj, rv));
-                    if key == services_key() {
-                        self.ips.used.extend(IpPool::ips_of(obj));
+            entries += 1;
+            self.rv = self.rv.max(entry.rv);
+            let key = ResourceKey::new(&entry.group, &entry.resource);
+            match (entry.op.as_str(), entry.object) {
+                ("put", Some((json, id))) => {
+                    if key == services_key()
+                        && let Ok(obj) = serde_json::from_slice::<Value>(&json)
+                    {
+                        self.ips.used.extend(IpPool::ips_of(&obj));
                     }
+                    let stored = Arc::new(StoredObject {
+                        json,
+                        namespace: id.metadata.namespace,
+                        name: id.metadata.name,
+                        labels: id
+                            .metadata
+                            .labels
+                            .into_iter()
+                            .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string())))
+                            .collect(),
+                        rv: entry.rv,
+                    });
                     self.objects
                         .entry(key)
                         .or_default()
                         .insert((stored.namespace.clone(), stored.name.clone()), stored);
                 }
-                "delete" => {
+                ("delete", _) => {
                     if let Some(m) = self.objects.get_mut(&key) {
-                        m.remove(&(text("namespace").to_string(), text("name").to_string()));
+                        m.remove(&(entry.namespace, entry.name));
                     }
                 }
                 _ => {}
             }
         }
-        Ok(())
+        let objects: usize = self.objects.values().map(BTreeMap::len).sum();
+        Ok(entries > objects * 2 + 16)
     }
 
     fn write_snapshot(&self, path: &Path) -> Result<(), StoreError> {
@@ -452,6 +484,11 @@ impl Store {
     /// Service cluster IPs, for defaulting.
     pub fn ips(&mut self) -> &mut IpPool {
         &mut self.ips
+    }
+
+    /// Merge schemas built so far (building one from a CRD schema is not free).
+    pub fn schema_cache(&self) -> MutexGuard<'_, HashMap<SchemaKey, Arc<TypeSchema>>> {
+        self.schemas.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A receiver that sees the resourceVersion of every write.
@@ -572,6 +609,20 @@ impl Store {
         Ok(Some(gone))
     }
 
+    /// Rewrites the log as a snapshot once it holds many more lines than there are objects, so
+    /// that a long run of writes does not grow the file without bound.
+    fn maybe_compact(&mut self) {
+        let objects: usize = self.objects.values().map(BTreeMap::len).sum();
+        let due = self
+            .log
+            .as_ref()
+            .is_some_and(|l| l.appended > COMPACT_MIN_LINES.max(objects * 4));
+        if due && let Err(e) = self.snapshot() {
+            // The log is still whole (the snapshot replaces it only once written): keep going.
+            tracing::error!("sandbox: cannot compact the state file: {e}");
+        }
+    }
+
     fn record(
         &mut self,
         kind: EventType,
@@ -591,6 +642,7 @@ impl Store {
             }
         }
         self.notify.send_replace(self.rv);
+        self.maybe_compact();
     }
 
     /// Events after resourceVersion `rv` that `filter` keeps, oldest first; `Expired` when some
@@ -640,6 +692,89 @@ impl Store {
 impl Default for Store {
     fn default() -> Self {
         Store::new()
+    }
+}
+
+/// What load needs of an object, parsed without building a `Value` of it.
+#[derive(serde::Deserialize, Default)]
+struct Identity {
+    #[serde(default)]
+    metadata: IdentityMeta,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct IdentityMeta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    labels: BTreeMap<String, Value>,
+}
+
+/// One state log line: `{"op":…,"group":…,"resource":…,"rv":…[,"namespace","name"][,"object":…]}`.
+#[derive(serde::Deserialize)]
+struct LogHeader {
+    #[serde(default)]
+    op: String,
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    resource: String,
+    #[serde(default)]
+    rv: u64,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    name: String,
+}
+
+struct LogEntry {
+    op: String,
+    group: String,
+    resource: String,
+    rv: u64,
+    namespace: String,
+    name: String,
+    object: Option<(Bytes, Identity)>,
+}
+
+impl LogEntry {
+    /// Splits the line at `,"object":` (which cannot occur inside a JSON string, where quotes
+    /// are escaped) so that the object's bytes are kept as written, not parsed and re-encoded.
+    fn parse(line: &[u8]) -> Result<LogEntry, serde_json::Error> {
+        const KEY: &[u8] = b",\"object\":";
+        // The header comes first and is short: only its bytes are searched.
+        let head = &line[..line.len().min(1024)];
+        let split = head.windows(KEY.len()).position(|w| w == KEY);
+        let (header, object) = match split {
+            Some(at) => {
+                let mut header = line[..at].to_vec();
+                header.push(b'}');
+                let body = line[at + KEY.len()..]
+                    .strip_suffix(b"}")
+                    .unwrap_or(&line[at + KEY.len()..]);
+                (header, Some(body))
+            }
+            None => (line.to_vec(), None),
+        };
+        let h: LogHeader = serde_json::from_slice(&header)?;
+        let object = match object {
+            Some(body) => {
+                let id: Identity = serde_json::from_slice(body)?;
+                Some((Bytes::copy_from_slice(body), id))
+            }
+            None => None,
+        };
+        Ok(LogEntry {
+            op: h.op,
+            group: h.group,
+            resource: h.resource,
+            rv: h.rv,
+            namespace: h.namespace,
+            name: h.name,
+            object,
+        })
     }
 }
 
@@ -810,6 +945,28 @@ mod tests {
         assert!(
             text.lines()
                 .all(|l| serde_json::from_str::<Value>(l).is_ok())
+        );
+    }
+
+    #[test]
+    fn the_log_is_compacted_after_many_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.jsonl");
+        let mut store = Store::open(&path).unwrap();
+        for i in 0..(COMPACT_MIN_LINES + 10) {
+            store
+                .put(&cms(), &mut cm("default", "a", &i.to_string()))
+                .unwrap();
+        }
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert!(lines < 100, "{lines} lines after compaction");
+        let rv = store.resource_version();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.resource_version(), rv);
+        assert_eq!(
+            store.get(&cms(), "default", "a").unwrap().value()["data"]["k"],
+            (COMPACT_MIN_LINES + 9).to_string()
         );
     }
 

@@ -44,6 +44,33 @@ pub fn to_table_at(
     table(defs, rows, resource_version)
 }
 
+/// A Table for `kind` served by `crd` (the stored CustomResourceDefinition): the columns of
+/// the CRD version `kind.version` (`additionalPrinterColumns`, else Name / Age). Without a CRD
+/// it is [`to_table`].
+pub fn to_table_with_crd(
+    kind: &KindInfo,
+    crd: Option<&Value>,
+    objects: &[&Value],
+    resource_version: &str,
+) -> Value {
+    let Some(crd) = crd else {
+        return to_table(kind, objects, resource_version);
+    };
+    let columns: Vec<Value> = crd
+        .get("spec")
+        .and_then(|s| s.get("versions"))
+        .and_then(Value::as_array)
+        .and_then(|vs| {
+            vs.iter()
+                .find(|v| v.get("name").and_then(Value::as_str) == Some(kind.version.as_str()))
+        })
+        .and_then(|v| v.get("additionalPrinterColumns"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    to_table_with_columns(&columns, objects, resource_version, Utc::now())
+}
+
 /// A Table for a custom resource with its CRD version's `additionalPrinterColumns` (an empty
 /// slice gives the default Name / Age).
 pub fn to_table_with_columns(
@@ -349,7 +376,7 @@ fn columns(kind: &KindInfo) -> Vec<Col> {
         |name: &'static str, typ: &'static str, priority: i64| -> Col { (name, typ, priority, "") };
     match (kind.group.as_str(), kind.kind.as_str()) {
         ("", "Namespace") => vec![NAME, c("Status", "string", 0), AGE],
-        ("", "ConfigMap") => vec![NAME, c("Data", "integer", 0), AGE],
+        ("", "ConfigMap") => vec![NAME, c("Data", "string", 0), AGE],
         ("", "Secret") => vec![NAME, c("Type", "string", 0), c("Data", "string", 0), AGE],
         ("", "Service") => vec![
             NAME,
@@ -676,10 +703,13 @@ fn cells(kind: &KindInfo, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
                 name,
                 json!(string(o, &["spec", "schedule"])),
                 json!(or_none(string(o, &["spec", "timeZone"]))),
+                // printBoolPtr
                 json!(
-                    get(o, &["spec", "suspend"])
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false)
+                    match get(o, &["spec", "suspend"]).and_then(Value::as_bool) {
+                        Some(true) => "True",
+                        Some(false) => "False",
+                        None => "<unset>",
+                    }
                 ),
                 json!(count(o, &["status", "active"])),
                 json!(if last.is_some() {
@@ -697,16 +727,25 @@ fn cells(kind: &KindInfo, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
             ]
         }
         ("networking.k8s.io", "Ingress") => {
-            let mut hosts: Vec<String> = get(o, &["spec", "rules"])
+            // formatHosts: at most three hosts, then "+ N more...".
+            let rules = get(o, &["spec", "rules"])
                 .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+                .cloned()
+                .unwrap_or_default();
+            let shown: Vec<&str> = rules
+                .iter()
                 .filter_map(|r| r.get("host").and_then(Value::as_str))
-                .map(String::from)
+                .filter(|h| !h.is_empty())
+                .take(3)
                 .collect();
-            if hosts.is_empty() {
-                hosts.push("*".into());
-            }
+            let more = rules.len() > 3 && shown.len() == 3;
+            let hosts = if shown.is_empty() {
+                "*".to_string()
+            } else if more {
+                format!("{} + {} more...", shown.join(","), rules.len() - 3)
+            } else {
+                shown.join(",")
+            };
             let address: Vec<String> = get(o, &["status", "loadBalancer", "ingress"])
                 .and_then(Value::as_array)
                 .into_iter()
@@ -722,7 +761,7 @@ fn cells(kind: &KindInfo, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
             vec![
                 name,
                 json!(or_none(string(o, &["spec", "ingressClassName"]))),
-                json!(hosts.join(",")),
+                json!(hosts),
                 json!(address.join(",")),
                 json!(if tls { "80, 443" } else { "80" }),
                 age,
@@ -949,7 +988,14 @@ fn pod_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
         json!(reason),
         json!(restarts),
         age,
-        json!(or_none(string(o, &["status", "podIP"]))),
+        json!(or_none(
+            get(o, &["status", "podIPs"])
+                .and_then(|ips| ips.get(0))
+                .and_then(|ip| ip.get("ip"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        )),
         json!(or_none(string(o, &["spec", "nodeName"]))),
         json!(or_none(string(o, &["status", "nominatedNodeName"]))),
         json!(if gates == 0 {
@@ -986,23 +1032,19 @@ fn job_cells(
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .any(|c| {
-                c.get("type").and_then(Value::as_str) == Some(t)
-                    && c.get("status").and_then(Value::as_str) == Some("True")
-            })
+            .find(|c| c.get("type").and_then(Value::as_str) == Some(t))
+            .is_some_and(|c| c.get("status").and_then(Value::as_str) == Some("True"))
     };
     let status = if has("Complete") {
         "Complete"
     } else if has("Failed") {
         "Failed"
-    } else if get(o, &["metadata", "deletionTimestamp"]).is_some() {
+    } else if get(o, &["metadata", "deletionTimestamp"]).is_some_and(|d| !d.is_null()) {
         "Terminating"
-    } else if has("FailureTarget") {
-        "FailureTarget"
-    } else if has("SuccessCriteriaMet") {
-        "SuccessCriteriaMet"
     } else if has("Suspended") {
         "Suspended"
+    } else if has("FailureTarget") {
+        "FailureTarget"
     } else {
         "Running"
     };
@@ -1240,6 +1282,50 @@ mod tests {
                 ],
             ),
             (
+                "CronJob",
+                json!({"metadata": {"name": "nightly", "creationTimestamp": created(600)},
+                    "spec": {"schedule": "0 3 * * *", "suspend": false,
+                        "jobTemplate": {"spec": {"template": {"spec": {"containers": [
+                            {"name": "backup", "image": "busybox:1.36"}]}}}}}}),
+                vec![
+                    "NAME",
+                    "SCHEDULE",
+                    "TIMEZONE",
+                    "SUSPEND",
+                    "ACTIVE",
+                    "LAST SCHEDULE",
+                    "AGE",
+                ],
+                vec![
+                    json!("nightly"),
+                    json!("0 3 * * *"),
+                    json!("<none>"),
+                    json!("False"),
+                    json!(0),
+                    json!("<none>"),
+                    json!("10m"),
+                    json!("backup"),
+                    json!("busybox:1.36"),
+                    json!("<none>"),
+                ],
+            ),
+            (
+                "Ingress",
+                json!({"metadata": {"name": "web", "creationTimestamp": created(59)},
+                    "spec": {"ingressClassName": "nginx", "tls": [{"hosts": ["a.example"]}],
+                        "rules": [{"host": "a.example"}, {"host": "b.example"},
+                            {"host": "c.example"}, {"host": "d.example"}]}}),
+                vec!["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"],
+                vec![
+                    json!("web"),
+                    json!("nginx"),
+                    json!("a.example,b.example,c.example + 1 more..."),
+                    json!(""),
+                    json!("80, 443"),
+                    json!("59s"),
+                ],
+            ),
+            (
                 "CustomResourceDefinition",
                 json!({"metadata": {"name": "widgets.example.com",
                     "creationTimestamp": "2026-01-01T00:00:00Z"}}),
@@ -1252,6 +1338,22 @@ mod tests {
             assert_eq!(headers(&t), want_headers, "{k}");
             assert_eq!(row_cells(&t, 0).unwrap(), &want_cells, "{k}");
         }
+    }
+
+    #[test]
+    fn crd_columns_come_from_the_served_version() {
+        let crd = json!({"spec": {"group": "example.com", "names": {"kind": "Widget", "plural": "widgets"},
+            "versions": [
+                {"name": "v1beta1", "served": true, "storage": false},
+                {"name": "v1", "served": true, "storage": true,
+                    "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}]}]}});
+        let kind = crate::sandbox::kinds::kind_from_crd(&crd).unwrap();
+        let w = json!({"metadata": {"name": "gear"}, "spec": {"size": 3}});
+        let t = to_table_with_crd(&kind, Some(&crd), &[&w], "1");
+        assert_eq!(headers(&t), ["NAME", "SIZE"]);
+        assert_eq!(row_cells(&t, 0).unwrap(), &vec![json!("gear"), json!(3)]);
+        let plain = to_table_with_crd(&kind, None, &[&w], "1");
+        assert_eq!(headers(&plain), ["NAME", "AGE"]);
     }
 
     #[test]

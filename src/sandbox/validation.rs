@@ -124,6 +124,17 @@ fn go_string_map(m: Option<&Map<String, Value>>) -> String {
     format!("map[string]string{{{}}}", body.join(", "))
 }
 
+/// Go's `%#v` of a `[]string`.
+fn go_string_slice(v: Option<&Value>) -> String {
+    let items: Vec<String> = v
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|s| go_quote(s.as_str().unwrap_or("")))
+        .collect();
+    format!("[]string{{{}}}", items.join(", "))
+}
+
 /// Go's `%#v` of a `v1.LabelSelector`, as immutable-selector errors print it.
 fn go_label_selector(sel: Option<&Value>) -> String {
     let Some(sel) = sel.filter(|s| s.is_object()) else {
@@ -188,40 +199,33 @@ fn is_label_shape(s: &str) -> bool {
         && s.chars().last().is_some_and(is_alnum_lower)
 }
 
-/// `validation.IsDNS1123Subdomain`: the messages for `value`, empty when valid.
-pub fn dns1123_subdomain(value: &str) -> Vec<String> {
+/// The messages of a length-limited, regex-checked value: `MaxLenError` then the regex error.
+fn checked(value: &str, max_len: usize, shape_ok: bool, msg: &str) -> Vec<String> {
     let mut out = Vec::new();
-    if value.len() > 253 {
-        out.push("must be no more than 253 characters".into());
+    if value.len() > max_len {
+        out.push(format!("must be no more than {max_len} characters"));
     }
-    if !value.split('.').all(is_label_shape) {
-        out.push(DNS1123_SUBDOMAIN_MSG.into());
+    if !shape_ok {
+        out.push(msg.into());
     }
     out
+}
+
+/// `validation.IsDNS1123Subdomain`: the messages for `value`, empty when valid.
+pub fn dns1123_subdomain(value: &str) -> Vec<String> {
+    let shape = value.split('.').all(is_label_shape);
+    checked(value, 253, shape, DNS1123_SUBDOMAIN_MSG)
 }
 
 /// `validation.IsDNS1123Label`: the messages for `value`, empty when valid.
 pub fn dns1123_label(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if value.len() > 63 {
-        out.push("must be no more than 63 characters".into());
-    }
-    if !is_label_shape(value) {
-        out.push(DNS1123_LABEL_MSG.into());
-    }
-    out
+    checked(value, 63, is_label_shape(value), DNS1123_LABEL_MSG)
 }
 
 /// `validation.IsDNS1035Label`: the messages for `value`, empty when valid.
 pub fn dns1035_label(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if value.len() > 63 {
-        out.push("must be no more than 63 characters".into());
-    }
-    if !is_label_shape(value) || !value.starts_with(|c: char| c.is_ascii_lowercase()) {
-        out.push(DNS1035_LABEL_MSG.into());
-    }
-    out
+    let shape = is_label_shape(value) && value.starts_with(|c: char| c.is_ascii_lowercase());
+    checked(value, 63, shape, DNS1035_LABEL_MSG)
 }
 
 /// `path.IsValidPathSegmentName` (RBAC object names).
@@ -339,6 +343,9 @@ pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldE
                 "deployment"
             };
             validate_selected_template(spec, noun, &["Always"], &mut errs);
+            if kind.kind == "Deployment" {
+                validate_deployment_strategy(spec, &mut errs);
+            }
         }
         ("apps", "DaemonSet") => {
             validate_selected_template(spec, "daemonset", &["Always"], &mut errs);
@@ -355,15 +362,99 @@ pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldE
             validate_job_template(job_spec, "spec.jobTemplate.spec", &mut errs);
         }
         ("", "Pod") => match spec {
-            Some(s) => validate_pod_spec(s, "spec", None, &mut errs),
+            Some(s) => validate_pod_spec(
+                s,
+                "spec",
+                Some(&["Always", "OnFailure", "Never"]),
+                &mut errs,
+            ),
             None => errs.required("spec.containers", ""),
         },
         ("", "Service") => validate_service(spec, &mut errs),
         ("", "ConfigMap") => {
             validate_data_keys(obj, "data", &mut errs);
+            let binary = obj.get("binaryData").and_then(Value::as_object);
+            for key in obj
+                .get("data")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(Map::keys)
+            {
+                if binary.is_some_and(|b| b.contains_key(key)) {
+                    errs.invalid(
+                        &format!("data[{key}]"),
+                        &go_quote(key),
+                        "duplicate of key present in binaryData",
+                    );
+                }
+            }
             validate_data_keys(obj, "binaryData", &mut errs);
         }
-        ("", "Secret") => validate_data_keys(obj, "data", &mut errs),
+        ("", "Secret") => {
+            validate_data_keys(obj, "data", &mut errs);
+            validate_secret_type(obj, &mut errs);
+        }
+        ("networking.k8s.io", "Ingress") => validate_ingress(spec, &mut errs),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            validate_binding(kind, obj, &mut errs);
+        }
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
+            for (i, rule) in obj
+                .get("rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let verbs = rule.get("verbs").and_then(Value::as_array);
+                if verbs.is_none_or(Vec::is_empty) {
+                    errs.required(
+                        &format!("rules[{i}].verbs"),
+                        "verbs must contain at least one value",
+                    );
+                }
+                let empty = |k: &str| {
+                    rule.get(k)
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty)
+                };
+                let urls = !empty("nonResourceURLs");
+                if urls && (!empty("resources") || !empty("apiGroups")) {
+                    errs.invalid(
+                        &format!("rules[{i}].nonResourceURLs"),
+                        &go_string_slice(rule.get("nonResourceURLs")),
+                        "rules cannot apply to both regular resources and non-resource URLs",
+                    );
+                } else if !urls && empty("apiGroups") && !empty("resources") {
+                    errs.required(
+                        &format!("rules[{i}].apiGroups"),
+                        "resource rules must supply at least one api group",
+                    );
+                }
+            }
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            let name = obj
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let s = |k: &[&str]| {
+                let mut cur = spec;
+                for p in k {
+                    cur = cur.and_then(|c| c.get(*p));
+                }
+                cur.and_then(Value::as_str).unwrap_or("").to_string()
+            };
+            let required = format!("{}.{}", s(&["names", "plural"]), s(&["group"]));
+            if !name.is_empty() && name != required {
+                errs.invalid(
+                    "metadata.name",
+                    &go_quote(name),
+                    r#"must be spec.names.plural+"."+spec.group"#,
+                );
+            }
+        }
         _ => {}
     }
     if let Some(old) = old {
@@ -539,6 +630,167 @@ fn validate_selected_template(
     }
 }
 
+/// `ValidateDeploymentStrategy` and `ValidateRollingUpdateDeployment` (the common rules).
+fn validate_deployment_strategy(spec: Option<&Value>, errs: &mut Errors) {
+    let Some(strategy) = spec.and_then(|s| s.get("strategy")) else {
+        return;
+    };
+    let rolling = strategy.get("rollingUpdate").filter(|r| !r.is_null());
+    match strategy.get("type").and_then(Value::as_str).unwrap_or("") {
+        "Recreate" => {
+            if rolling.is_some() {
+                errs.forbidden(
+                    "spec.strategy.rollingUpdate",
+                    "may not be specified when strategy `type` is 'Recreate'",
+                );
+            }
+        }
+        "RollingUpdate" => {
+            let zero = |k: &str| {
+                rolling
+                    .and_then(|r| r.get(k))
+                    .is_some_and(|v| v.as_i64() == Some(0) || v.as_str() == Some("0%"))
+            };
+            if zero("maxUnavailable") && zero("maxSurge") {
+                let shown = rolling
+                    .and_then(|r| r.get("maxUnavailable"))
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default();
+                errs.invalid(
+                    "spec.strategy.rollingUpdate.maxUnavailable",
+                    &shown,
+                    "may not be 0 when `maxSurge` is 0",
+                );
+            }
+        }
+        other => errs.unsupported("spec.strategy", other, &["Recreate", "RollingUpdate"]),
+    }
+}
+
+/// `validateIngressRuleValue` (networking/v1): every path has a supported `pathType`, and
+/// Exact/Prefix paths are absolute.
+fn validate_ingress(spec: Option<&Value>, errs: &mut Errors) {
+    const PATH_TYPES: &[&str] = &["Exact", "ImplementationSpecific", "Prefix"];
+    let rules = spec.and_then(|s| s.get("rules")).and_then(Value::as_array);
+    for (i, rule) in rules.into_iter().flatten().enumerate() {
+        let paths = rule
+            .get("http")
+            .and_then(|h| h.get("paths"))
+            .and_then(Value::as_array);
+        for (j, p) in paths.into_iter().flatten().enumerate() {
+            let at = format!("spec.rules[{i}].http.paths[{j}]");
+            let path = p.get("path").and_then(Value::as_str).unwrap_or("");
+            match p.get("pathType").and_then(Value::as_str) {
+                None => errs.required(&format!("{at}.pathType"), "pathType must be specified"),
+                Some(t) if !PATH_TYPES.contains(&t) => {
+                    errs.unsupported(&format!("{at}.pathType"), t, PATH_TYPES);
+                }
+                Some("Exact" | "Prefix") if !path.starts_with('/') => {
+                    errs.invalid(
+                        &format!("{at}.path"),
+                        &go_quote(path),
+                        "must be an absolute path",
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// `ValidateRoleBinding` / `ValidateClusterRoleBinding`: roleRef and subjects.
+fn validate_binding(kind: &KindInfo, obj: &Value, errs: &mut Errors) {
+    let role_ref = obj.get("roleRef");
+    let s = |k: &str| {
+        role_ref
+            .and_then(|r| r.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    if s("apiGroup") != "rbac.authorization.k8s.io" {
+        errs.unsupported(
+            "roleRef.apiGroup",
+            s("apiGroup"),
+            &["rbac.authorization.k8s.io"],
+        );
+    }
+    let kinds: &[&str] = if kind.kind == "RoleBinding" {
+        &["Role", "ClusterRole"]
+    } else {
+        &["ClusterRole"]
+    };
+    if !kinds.contains(&s("kind")) {
+        errs.unsupported("roleRef.kind", s("kind"), kinds);
+    }
+    if s("name").is_empty() {
+        errs.required("roleRef.name", "");
+    } else {
+        for msg in path_segment_name(s("name")) {
+            errs.invalid("roleRef.name", &go_quote(s("name")), &msg);
+        }
+    }
+    let subjects = obj.get("subjects").and_then(Value::as_array);
+    for (i, subject) in subjects.into_iter().flatten().enumerate() {
+        let at = format!("subjects[{i}]");
+        let get = |k: &str| subject.get(k).and_then(Value::as_str).unwrap_or("");
+        if get("name").is_empty() {
+            errs.required(&format!("{at}.name"), "");
+        }
+        match get("kind") {
+            "ServiceAccount" => {
+                if kind.kind == "ClusterRoleBinding" && get("namespace").is_empty() {
+                    errs.required(&format!("{at}.namespace"), "");
+                }
+            }
+            "User" | "Group" => {}
+            other => errs.unsupported(
+                &format!("{at}.kind"),
+                other,
+                &["ServiceAccount", "User", "Group"],
+            ),
+        }
+    }
+}
+
+/// `ValidateSecret`'s per-type required keys.
+fn validate_secret_type(obj: &Value, errs: &mut Errors) {
+    let data = obj.get("data").and_then(Value::as_object);
+    let has = |k: &str| data.is_some_and(|d| d.contains_key(k));
+    let secret_type = obj.get("type").and_then(Value::as_str).unwrap_or("Opaque");
+    let required: &[&str] = match secret_type {
+        "kubernetes.io/dockercfg" => &[".dockercfg"],
+        "kubernetes.io/dockerconfigjson" => &[".dockerconfigjson"],
+        "kubernetes.io/ssh-auth" => &["ssh-privatekey"],
+        "kubernetes.io/tls" => &["tls.crt", "tls.key"],
+        "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
+            &["username", "password"]
+        }
+        "kubernetes.io/service-account-token" => {
+            let annotated = obj
+                .get("metadata")
+                .and_then(|m| m.get("annotations"))
+                .and_then(|a| a.get("kubernetes.io/service-account.name"))
+                .is_some();
+            if !annotated {
+                errs.required(
+                    "metadata.annotations[kubernetes.io/service-account.name]",
+                    "",
+                );
+            }
+            &[]
+        }
+        _ => &[],
+    };
+    for key in required {
+        if !has(key) {
+            errs.required(&format!("data[{key}]"), "");
+        }
+    }
+}
+
 /// Job spec: parallelism/completions/backoffLimit >= 0, selector matching the template (when
 /// generated it always does), restart policy OnFailure or Never.
 fn validate_job_spec(spec: Option<&Value>, path: &str, errs: &mut Errors) {
@@ -687,6 +939,9 @@ fn validate_service(spec: Option<&Value>, errs: &mut Errors) {
         errs.unsupported("spec.type", svc_type, TYPES);
     }
     let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
+    if let Some(selector) = spec.get("selector").and_then(Value::as_object) {
+        validate_labels(selector, "spec.selector", errs);
+    }
     let ports = spec
         .get("ports")
         .and_then(Value::as_array)
@@ -838,19 +1093,70 @@ fn validate_update(kind: &KindInfo, obj: &Value, old: &Value, errs: &mut Errors)
             let to_external = new_type.as_deref() == Some("ExternalName")
                 || old_type.as_deref() == Some("ExternalName");
             if old_ip.is_some() && new_ip.is_some() && old_ip != new_ip && !to_external {
-                let ips = at(obj, &["spec", "clusterIPs"])
-                    .and_then(|v| v.as_array().cloned())
-                    .unwrap_or_default();
-                let list: Vec<String> = ips.iter().map(go_value).collect();
+                let ips = at(obj, &["spec", "clusterIPs"]);
                 errs.invalid(
                     "spec.clusterIPs[0]",
-                    &format!("[]string{{{}}}", list.join(", ")),
+                    &go_string_slice(ips.as_ref()),
                     "may not change once set",
                 );
                 errs.invalid(
                     "spec.clusterIP",
                     &new_ip.map_or("null".into(), |v| go_value(&v)),
                     "field is immutable",
+                );
+            }
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            let new_ref = at(obj, &["roleRef"]);
+            if new_ref != at(old, &["roleRef"]) {
+                let s = |k: &str| {
+                    new_ref
+                        .as_ref()
+                        .and_then(|r| r.get(k))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                errs.invalid(
+                    "roleRef",
+                    &format!(
+                        "rbac.RoleRef{{APIGroup:{}, Kind:{}, Name:{}}}",
+                        go_quote(&s("apiGroup")),
+                        go_quote(&s("kind")),
+                        go_quote(&s("name"))
+                    ),
+                    "cannot change roleRef",
+                );
+            }
+        }
+        ("", "Pod") => {
+            // ValidatePodUpdate: only images, activeDeadlineSeconds, added tolerations and
+            // terminationGracePeriodSeconds may change (kube appends a diff of the spec).
+            let mutable_blanked = |v: Option<Value>| {
+                v.map(|mut spec| {
+                    for key in ["containers", "initContainers"] {
+                        if let Some(list) = spec.get_mut(key).and_then(Value::as_array_mut) {
+                            for c in list.iter_mut().filter_map(Value::as_object_mut) {
+                                c.remove("image");
+                            }
+                        }
+                    }
+                    if let Some(m) = spec.as_object_mut() {
+                        for key in [
+                            "activeDeadlineSeconds",
+                            "tolerations",
+                            "terminationGracePeriodSeconds",
+                        ] {
+                            m.remove(key);
+                        }
+                    }
+                    spec
+                })
+            };
+            if mutable_blanked(at(obj, &["spec"])) != mutable_blanked(at(old, &["spec"])) {
+                errs.forbidden(
+                    "spec",
+                    "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
                 );
             }
         }
@@ -977,7 +1283,8 @@ pub fn unknown_fields(kind: &KindInfo, obj: &Value) -> Vec<String> {
 }
 
 /// `obj` deserialized into `T` and serialized back; `None` when it does not fit the type (a
-/// type error, which the decoder reports, not an unknown field).
+/// type error, which the decoder reports, not an unknown field). k8s-openapi's deserializers
+/// default missing required fields, so partial objects (apply configurations) fit too.
 fn round_trip<T: DeserializeOwned + Serialize>(obj: &Value) -> Option<Value> {
     let typed: T = serde_json::from_value(obj.clone()).ok()?;
     serde_json::to_value(typed).ok()
@@ -1080,6 +1387,227 @@ fn walk_schema(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>)
             if let Some(item_schema) = schema.get("items") {
                 for (i, v) in items.iter().enumerate() {
                     walk_schema(item_schema, v, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Custom resources against their schema
+
+/// Errors of a custom resource against its CRD version's `openAPIV3Schema`: types, required
+/// fields, enums, numeric bounds, string lengths and item counts, with the messages of
+/// kube-openapi's validator as the API server reports them
+/// (`spec.size: Invalid value: "string": spec.size in body must be of type integer: "string"`).
+/// `metadata`, `apiVersion` and `kind` are left to [`validate`].
+pub fn validate_with_schema(schema: &Value, obj: &Value) -> Vec<FieldError> {
+    let mut errs = Errors::default();
+    if let Some(map) = obj.as_object() {
+        let mut required_missing = Vec::new();
+        for key in required_of(schema) {
+            if !map.contains_key(key) && !matches!(key, "apiVersion" | "kind" | "metadata") {
+                required_missing.push(key.to_string());
+            }
+        }
+        for key in required_missing {
+            errs.required(&key, "");
+        }
+        for (k, v) in map {
+            if matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                continue;
+            }
+            if let Some(sub) = schema.get("properties").and_then(|p| p.get(k)) {
+                check_schema(sub, v, k, &mut errs);
+            }
+        }
+    }
+    errs.0
+}
+
+fn required_of(schema: &Value) -> impl Iterator<Item = &str> {
+    schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+/// The JSON type name kube-openapi reports for a value.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn check_schema(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
+    // Nulls of non-nullable fields are pruned before validation; nullable ones are valid.
+    if v.is_null() {
+        return;
+    }
+    if schema
+        .get("x-kubernetes-int-or-string")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        if !(v.is_string() || v.is_i64() || v.is_u64()) {
+            errs.invalid(
+                path,
+                &go_quote(json_type(v)),
+                &format!(
+                    "{path} in body must be of type integer,string: {}",
+                    go_quote(json_type(v))
+                ),
+            );
+        }
+        return;
+    }
+    if let Some(want) = schema.get("type").and_then(Value::as_str) {
+        let got = json_type(v);
+        let ok = got == want || (want == "number" && got == "integer");
+        if !ok {
+            errs.invalid(
+                path,
+                &go_quote(got),
+                &format!("{path} in body must be of type {want}: {}", go_quote(got)),
+            );
+            check_enum(schema, v, path, errs);
+            return;
+        }
+    }
+    check_enum(schema, v, path, errs);
+    check_bounds(schema, v, path, errs);
+}
+
+/// `enum`: the supported values are quoted as text, numbers too (`"1", "2"`).
+fn check_enum(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !options.contains(v)
+    {
+        let list: Vec<String> = options
+            .iter()
+            .map(|o| match o {
+                Value::String(s) => go_quote(s),
+                other => go_quote(&other.to_string()),
+            })
+            .collect();
+        errs.push(
+            "FieldValueNotSupported",
+            path,
+            format!(
+                "Unsupported value: {}: supported values: {}",
+                go_value(v),
+                list.join(", ")
+            ),
+        );
+    }
+}
+
+/// Numeric bounds, string lengths, item counts, then the children.
+fn check_bounds(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
+    if let Some(n) = v.as_f64() {
+        let shown = go_value(v);
+        if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
+            let exclusive = schema.get("exclusiveMinimum").and_then(Value::as_bool) == Some(true);
+            if n < min || (exclusive && n == min) {
+                let rel = if exclusive {
+                    "greater than"
+                } else {
+                    "greater than or equal to"
+                };
+                errs.invalid(
+                    path,
+                    &shown,
+                    &format!("{path} in body should be {rel} {}", schema["minimum"]),
+                );
+            }
+        }
+        if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
+            let exclusive = schema.get("exclusiveMaximum").and_then(Value::as_bool) == Some(true);
+            if n > max || (exclusive && n == max) {
+                let rel = if exclusive {
+                    "less than"
+                } else {
+                    "less than or equal to"
+                };
+                errs.invalid(
+                    path,
+                    &shown,
+                    &format!("{path} in body should be {rel} {}", schema["maximum"]),
+                );
+            }
+        }
+    }
+    match v {
+        Value::String(text) => {
+            let len = text.chars().count() as u64;
+            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+                && len > max
+            {
+                errs.push(
+                    "FieldValueTooLong",
+                    path,
+                    format!("Too long: may not be more than {max} bytes"),
+                );
+            }
+            if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+                && len < min
+            {
+                errs.invalid(
+                    path,
+                    &go_quote(text),
+                    &format!("{path} in body should be at least {min} chars long"),
+                );
+            }
+        }
+        Value::Array(items) => {
+            let n = items.len() as u64;
+            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
+                && n > max
+            {
+                errs.push(
+                    "FieldValueTooMany",
+                    path,
+                    format!("Too many: {n}: must have at most {max} items"),
+                );
+            }
+            if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+                && n < min
+            {
+                errs.invalid(
+                    path,
+                    &n.to_string(),
+                    &format!("{path} in body should have at least {min} items"),
+                );
+            }
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    check_schema(item_schema, item, &format!("{path}[{i}]"), errs);
+                }
+            }
+        }
+        Value::Object(map) => {
+            for key in required_of(schema) {
+                if !map.contains_key(key) {
+                    errs.required(&join(path, key), "");
+                }
+            }
+            let props = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (k, child) in map {
+                let child_path = join(path, k);
+                match (props.and_then(|p| p.get(k)), additional) {
+                    (Some(sub), _) => check_schema(sub, child, &child_path, errs),
+                    (None, Some(add)) => check_schema(add, child, &child_path, errs),
+                    _ => {}
                 }
             }
         }
@@ -1302,7 +1830,88 @@ mod tests {
     }
 
     #[test]
+    fn deployment_strategy_secret_types_and_crd_names() {
+        let mut d = deployment("web", json!({"matchLabels": {"a": "b"}}), json!({"a": "b"}));
+        d["spec"]["strategy"] = json!({"type": "Recreate",
+            "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+        assert_eq!(
+            lines("Deployment", &d, None),
+            [
+                "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'"
+            ]
+        );
+        d["spec"]["strategy"] = json!({"type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}});
+        assert_eq!(
+            lines("Deployment", &d, None),
+            [
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0"
+            ]
+        );
+        let tls = json!({"metadata": {"name": "t"}, "type": "kubernetes.io/tls",
+            "data": {"tls.crt": "eA=="}});
+        assert_eq!(
+            lines("Secret", &tls, None),
+            ["data[tls.key]: Required value"]
+        );
+        let crd = json!({"metadata": {"name": "widgets.example.org"},
+            "spec": {"group": "example.com", "names": {"plural": "widgets", "kind": "Widget"}}});
+        assert_eq!(
+            lines("CustomResourceDefinition", &crd, None),
+            [
+                r#"metadata.name: Invalid value: "widgets.example.org": must be spec.names.plural+"."+spec.group"#
+            ]
+        );
+    }
+
+    #[test]
+    fn ingress_paths_and_rbac_bindings() {
+        let ing = json!({"metadata": {"name": "web"}, "spec": {"rules": [{"host": "a.example",
+            "http": {"paths": [
+                {"path": "/", "backend": {"service": {"name": "web", "port": {"number": 80}}}},
+                {"path": "api", "pathType": "Prefix",
+                    "backend": {"service": {"name": "api", "port": {"number": 80}}}}]}}]}});
+        assert_eq!(
+            lines("Ingress", &ing, None),
+            [
+                "spec.rules[0].http.paths[0].pathType: Required value: pathType must be specified",
+                r#"spec.rules[0].http.paths[1].path: Invalid value: "api": must be an absolute path"#
+            ]
+        );
+        let binding = json!({"metadata": {"name": "b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "view"},
+            "subjects": [{"kind": "ServiceAccount", "name": "default"}]});
+        assert!(lines("RoleBinding", &binding, None).is_empty());
+        assert_eq!(
+            lines("ClusterRoleBinding", &binding, None),
+            [
+                r#"roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole""#,
+                "subjects[0].namespace: Required value"
+            ]
+        );
+        let mut changed = binding.clone();
+        changed["roleRef"]["name"] = json!("edit");
+        assert_eq!(
+            lines("RoleBinding", &changed, Some(&binding)),
+            [
+                r#"roleRef: Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"Role", Name:"edit"}: cannot change roleRef"#
+            ]
+        );
+        let role = json!({"metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"]}]});
+        assert_eq!(
+            lines("Role", &role, None),
+            ["rules[0].verbs: Required value: verbs must contain at least one value"]
+        );
+    }
+
+    #[test]
     fn config_keys() {
+        let dup =
+            json!({"metadata": {"name": "c"}, "data": {"a": "x"}, "binaryData": {"a": "eA=="}});
+        assert_eq!(
+            lines("ConfigMap", &dup, None),
+            [r#"data[a]: Invalid value: "a": duplicate of key present in binaryData"#]
+        );
         let obj = json!({"metadata": {"name": "c"}, "data": {"ok.key_1": "", "bad key": ""}});
         assert_eq!(
             lines("ConfigMap", &obj, None),
@@ -1341,6 +1950,18 @@ mod tests {
                 r#"spec.clusterIP: Invalid value: "10.96.0.99": field is immutable"#
             ]
         );
+        let old_pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "c", "image": "nginx:1.27"}], "restartPolicy": "Always"}});
+        let mut new_image = old_pod.clone();
+        new_image["spec"]["containers"][0]["image"] = json!("nginx:1.28");
+        assert!(lines("Pod", &new_image, Some(&old_pod)).is_empty());
+        let mut new_env = old_pod.clone();
+        new_env["spec"]["containers"][0]["env"] = json!([{"name": "A", "value": "1"}]);
+        let out = lines("Pod", &new_env, Some(&old_pod));
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0].starts_with("spec: Forbidden: pod updates may not change fields other than")
+        );
         let old_cm = json!({"metadata": {"name": "c"}, "immutable": true, "data": {"a": "1"}});
         let new_cm = json!({"metadata": {"name": "c"}, "immutable": true, "data": {"a": "2"}});
         assert_eq!(
@@ -1378,6 +1999,181 @@ mod tests {
             "spec": {"ports": [{"port": 80, "targetPort": "http"}], "clusterIP": "None"},
             "status": {"loadBalancer": {}}});
         assert!(unknown_fields(&kind("Service"), &clean).is_empty());
+    }
+
+    // Apply configurations are partial: required fields (selector, template, container
+    // names, port numbers) may be missing, and unknown fields must still be found.
+    #[test]
+    fn unknown_fields_of_partial_objects() {
+        let patch = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {"replica": 3, "template": {"spec": {"containers": [
+                {"image": "nginx:1.27", "imagePullPolice": "Always",
+                    "ports": [{"protocol": "TCP", "hostPor": 1}]}]}}}});
+        assert_eq!(
+            unknown_fields(&kind("Deployment"), &patch),
+            [
+                "spec.replica",
+                "spec.template.spec.containers[0].imagePullPolice",
+                "spec.template.spec.containers[0].ports[0].hostPor"
+            ]
+        );
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+            "spec": {"ports": [{"name": "http", "targetPort": 8080, "nodeport": 30000}]}});
+        assert_eq!(
+            unknown_fields(&kind("Service"), &svc),
+            ["spec.ports[0].nodeport"]
+        );
+        let scale_only = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 2}});
+        assert!(unknown_fields(&kind("Deployment"), &scale_only).is_empty());
+    }
+
+    // Typical manifests of every built-in kind have no unknown fields (no false positives for
+    // strict field validation).
+    #[test]
+    fn typical_manifests_have_no_unknown_fields() {
+        let cases = [
+            (
+                "Namespace",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a",
+                "labels": {"x": "y"}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+            ),
+            (
+                "Secret",
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                "type": "Opaque", "data": {"a": "YQ=="}, "stringData": {"b": "c"}, "immutable": false}),
+            ),
+            (
+                "Pod",
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "i", "env": [{"name": "A",
+                    "valueFrom": {"secretKeyRef": {"name": "s", "key": "a"}}}],
+                    "livenessProbe": {"httpGet": {"path": "/", "port": "http"}},
+                    "securityContext": {"runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}}}],
+                    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"a": "b"}}}}]}},
+                    "volumes": [{"name": "v", "configMap": {"name": "c", "defaultMode": 420}}]}}),
+            ),
+            (
+                "CronJob",
+                json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+                "spec": {"schedule": "* * * * *", "timeZone": "Etc/UTC", "jobTemplate": {"spec": {
+                    "backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": "i"}]}}}}}}),
+            ),
+            (
+                "Ingress",
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "i", "annotations": {"a": "b"}},
+                "spec": {"ingressClassName": "nginx", "tls": [{"hosts": ["a"], "secretName": "t"}],
+                    "rules": [{"host": "a", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                        "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}}),
+            ),
+            (
+                "NetworkPolicy",
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": "n"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"a": "b"}}}],
+                        "ports": [{"protocol": "TCP", "port": 80}]}]}}),
+            ),
+            (
+                "HorizontalPodAutoscaler",
+                json!({"apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"},
+                    "minReplicas": 1, "maxReplicas": 3, "metrics": [{"type": "Resource",
+                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}],
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300,
+                        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}}}}),
+            ),
+            (
+                "ClusterRole",
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"],
+                    "verbs": ["get"]}], "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}}),
+            ),
+            (
+                "CustomResourceDefinition",
+                json!({"apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.example.com"},
+                "spec": {"group": "example.com", "scope": "Namespaced",
+                    "names": {"kind": "Widget", "plural": "widgets", "shortNames": ["wg"]},
+                    "versions": [{"name": "v1", "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                            "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                                "properties": {"size": {"type": "integer", "default": 1, "minimum": 0},
+                                    "tags": {"type": "array", "items": {"type": "string"},
+                                        "x-kubernetes-list-type": "set"}}}}}},
+                        "additionalPrinterColumns": [{"name": "Size", "type": "integer",
+                            "jsonPath": ".spec.size"}],
+                        "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas"}}}]}}),
+            ),
+        ];
+        for (k, obj) in cases {
+            assert_eq!(unknown_fields(&kind(k), &obj), Vec::<String>::new(), "{k}");
+        }
+    }
+
+    // Messages as a 1.33 server gives them for a custom resource, e.g. (kube-openapi
+    // validate/errors.go) `spec.size in body must be of type integer: "string"`.
+    #[test]
+    fn custom_resources_against_their_schema() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+            "required": ["size"],
+            "properties": {
+                "size": {"type": "integer", "minimum": 0, "maximum": 10},
+                "color": {"type": "string", "enum": ["red", "blue"]},
+                "name": {"type": "string", "maxLength": 5},
+                "port": {"x-kubernetes-int-or-string": true},
+                "tags": {"type": "array", "maxItems": 1, "items": {"type": "string"}}}}}});
+        let check = |spec: Value| -> Vec<String> {
+            validate_with_schema(
+                &schema,
+                &json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"name": "w"}, "spec": spec}),
+            )
+            .iter()
+            .map(FieldError::to_line)
+            .collect()
+        };
+        assert!(
+            check(json!({"size": 3, "color": "red", "port": "http", "tags": ["a"]})).is_empty()
+        );
+        assert_eq!(
+            check(json!({"size": "three"})),
+            [
+                r#"spec.size: Invalid value: "string": spec.size in body must be of type integer: "string""#
+            ]
+        );
+        assert_eq!(
+            check(json!({"color": "red"})),
+            ["spec.size: Required value"]
+        );
+        let enum_schema = json!({"properties": {"n": {"type": "integer", "enum": [1, 2]}}});
+        let lines: Vec<String> = validate_with_schema(&enum_schema, &json!({"n": "x"}))
+            .iter()
+            .map(FieldError::to_line)
+            .collect();
+        // apiextensions-apiserver validation_test.go ("enum").
+        assert_eq!(
+            lines,
+            [
+                r#"n: Invalid value: "string": n in body must be of type integer: "string""#,
+                r#"n: Unsupported value: "x": supported values: "1", "2""#
+            ]
+        );
+        assert_eq!(
+            check(json!({"size": 11, "color": "green", "name": "toolong", "tags": ["a", "b"]})),
+            [
+                "spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10",
+                r#"spec.color: Unsupported value: "green": supported values: "red", "blue""#,
+                "spec.name: Too long: may not be more than 5 bytes",
+                "spec.tags: Too many: 2: must have at most 1 items"
+            ]
+        );
     }
 
     #[test]
