@@ -106,14 +106,6 @@ struct Throughput {
 
 fn main() -> anyhow::Result<()> {
     let mode = Cli::parse().command;
-    if let Mode::Startup {
-        bin,
-        runs,
-        work_dir,
-    } = &mode
-    {
-        return startup(bin, (*runs).max(1), work_dir);
-    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match mode {
@@ -121,6 +113,12 @@ fn main() -> anyhow::Result<()> {
             Mode::List { run, objects } => get_list(run, objects).await,
             Mode::Apply(run) => apply_distinct(run).await,
             Mode::Reapply(run) => reapply(run).await,
+            // Blocking, but nothing else runs on the runtime meanwhile.
+            Mode::Startup {
+                bin,
+                runs,
+                work_dir,
+            } => startup(&bin, runs.max(1), &work_dir),
             Mode::Memory {
                 kubeconfig,
                 pid,
@@ -128,7 +126,6 @@ fn main() -> anyhow::Result<()> {
                 concurrency,
                 settle_ms,
             } => memory(&kubeconfig, pid, objects, concurrency.max(1), settle_ms).await,
-            Mode::Startup { .. } => Ok(()),
         }
     })
 }
