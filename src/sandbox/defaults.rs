@@ -14,7 +14,6 @@ use serde_json::{Map, Value, json};
 
 use super::kinds::KindInfo;
 use super::naming::safe_suffix;
-use super::quantity::canonicalize_list;
 
 /// Allocates Service cluster IPs (kept by the store so that they stay unique).
 pub trait ClusterIpAllocator {
@@ -1737,6 +1736,24 @@ fn default_crd(root: &mut Map<String, Value>) {
     }
 }
 
+/// Canonicalizes every quantity of a `ResourceList` object in place (numbers become strings,
+/// as `Quantity` serializes them); values that do not parse are left for validation.
+pub fn canonicalize_list(list: &mut Value) {
+    let Some(map) = list.as_object_mut() else {
+        return;
+    };
+    for v in map.values_mut() {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => continue,
+        };
+        if let Some(c) = crate::model::quantity::canonical(&text) {
+            *v = Value::String(c);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2380,5 +2397,15 @@ mod tests {
             let twice = defaulted(k, once.clone());
             assert_json(&twice, &once);
         }
+    }
+
+    #[test]
+    fn lists_canonicalize_numbers_and_strings() {
+        let mut list = serde_json::json!({"cpu": 0.5, "memory": "1024Mi", "odd": "x"});
+        canonicalize_list(&mut list);
+        assert_eq!(
+            list,
+            serde_json::json!({"cpu": "500m", "memory": "1Gi", "odd": "x"})
+        );
     }
 }
