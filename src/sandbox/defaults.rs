@@ -429,7 +429,7 @@ pub fn apply_defaults(
     if kind.group.is_empty() || !kind.group.contains('.') || kind.group.ends_with(".k8s.io") {
         reorder(root, TOP);
         if let Some(meta) = child_mut(root, "metadata") {
-            reorder(meta, OBJECT_META);
+            order_object_meta(meta);
         }
         if let Some(spec) = child_mut(root, "spec")
             && let Some(order) = spec_order(&kind.kind)
@@ -508,6 +508,12 @@ fn reorder(map: &mut Map<String, Value>, order: &[&str]) {
     map.extend(entries);
 }
 
+/// Puts metadata keys in `metav1.ObjectMeta` field order, as the real server serializes them;
+/// keys it does not declare follow in their own order.
+pub(super) fn order_object_meta(meta: &mut Map<String, Value>) {
+    reorder(meta, OBJECT_META);
+}
+
 /// Sets `map[key] = value` at its struct position when it is unset.
 fn default_field(map: &mut Map<String, Value>, order: &[&str], key: &str, value: Value) {
     if missing(map, key) {
@@ -571,7 +577,7 @@ fn sort_map(map: &mut Map<String, Value>) {
 fn default_pod_template(tpl: &mut Map<String, Value>, is_pod: bool) {
     reorder(tpl, TEMPLATE);
     let meta = ensure_obj(tpl, "metadata", TEMPLATE);
-    reorder(meta, OBJECT_META);
+    order_object_meta(meta);
     // ObjectMeta is a struct value in PodTemplateSpec: a 1.33 server serializes its zero
     // creationTimestamp as null.
     if !meta.contains_key("creationTimestamp") {
