@@ -44,15 +44,19 @@ pub fn list_field(path: &FieldPath) -> Option<&str> {
     })
 }
 
-/// The key of one item, or `None` when it lacks a key field; `protocol` defaults to `TCP` as
-/// the API server defaults it.
+/// The value a key field takes when an item lacks it: `protocol` defaults to `TCP` as the API
+/// server defaults it; other key fields have no default.
+pub fn key_field_default(field: &str) -> Option<Value> {
+    (field == "protocol").then(|| Value::String("TCP".into()))
+}
+
+/// The key of one item, or `None` when it lacks a key field (see [`key_field_default`]).
 pub fn item_key(item: &Value, fields: &[&str]) -> Option<ItemKey> {
     fields
         .iter()
         .map(|field| {
             let value = match item.get(*field) {
-                Some(Value::Null) | None if *field == "protocol" => Value::String("TCP".into()),
-                Some(Value::Null) | None => return None,
+                Some(Value::Null) | None => key_field_default(field)?,
                 Some(value) => value.clone(),
             };
             Some(((*field).to_owned(), value))

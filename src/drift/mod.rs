@@ -30,7 +30,7 @@ pub mod merge_key;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use fields_v1::FieldsV1Error;
+pub use crate::model::fieldset::FieldSetError as FieldsV1Error;
 pub use ignore::IgnoreSet;
 
 use crate::model::mask::SecretMasker;
