@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::model::path::{FieldPath, PathSegment};
-use crate::model::quantity::numbers_equal;
+use crate::model::quantity::values_equal;
 
 /// The key of one list item: its key fields and their values, defaults filled in.
 pub type ItemKey = Vec<(String, Value)>;
@@ -80,13 +80,9 @@ pub fn item_keys(items: &[Value], fields: &[&str]) -> Option<Vec<ItemKey>> {
 /// Whether two item keys name the same item (`80` and `80.0` do).
 pub fn keys_equal(a: &ItemKey, b: &ItemKey) -> bool {
     a.len() == b.len()
-        && a.iter().zip(b).all(|((na, va), (nb, vb))| {
-            na == nb
-                && match (va, vb) {
-                    (Value::Number(x), Value::Number(y)) => numbers_equal(x, y),
-                    _ => va == vb,
-                }
-        })
+        && a.iter()
+            .zip(b)
+            .all(|((na, va), (nb, vb))| na == nb && values_equal(va, vb))
 }
 
 #[cfg(test)]

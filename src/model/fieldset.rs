@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::quantity::numbers_equal;
+use super::quantity::values_equal;
 
 /// A fieldsV1 document or an object that cannot become a field set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -207,19 +207,12 @@ pub fn item_has_key(
     key: &[(String, Value)],
     default: impl Fn(&str) -> Option<Value>,
 ) -> bool {
-    key.iter().all(|(name, want)| {
-        let got = match item.get(name).filter(|v| !v.is_null()) {
-            Some(value) => value.clone(),
-            None => match default(name) {
-                Some(value) => value,
-                None => return false,
-            },
-        };
-        match (&got, want) {
-            (Value::Number(a), Value::Number(b)) => numbers_equal(a, b),
-            _ => &got == want,
-        }
-    })
+    key.iter().all(
+        |(name, want)| match item.get(name).filter(|v| !v.is_null()) {
+            Some(value) => values_equal(value, want),
+            None => default(name).is_some_and(|value| values_equal(&value, want)),
+        },
+    )
 }
 
 /// The set below a leaf element.

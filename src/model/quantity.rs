@@ -247,6 +247,14 @@ pub fn numbers_equal(a: &serde_json::Number, b: &serde_json::Number) -> bool {
     }
 }
 
+/// Whether two JSON values are equal, numbers by value (`1` = `1.0`), anything else exactly.
+pub fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => numbers_equal(x, y),
+        _ => a == b,
+    }
+}
+
 /// Whether two JSON values are the same quantity; falls back to plain equality when either
 /// is not a quantity.
 pub fn quantities_equal(a: &Value, b: &Value) -> bool {
@@ -314,6 +322,9 @@ mod tests {
         let two: serde_json::Number = serde_json::from_str("2").unwrap();
         assert!(numbers_equal(&one, &one_float));
         assert!(!numbers_equal(&one, &two));
+        assert!(values_equal(&json!(1), &json!(1.0)));
+        assert!(!values_equal(&json!(1), &json!("1")));
+        assert!(values_equal(&json!("web"), &json!("web")));
     }
 
     // Expectations from apimachinery/pkg/api/resource/quantity_test.go (TestQuantityParse,
