@@ -369,16 +369,12 @@ impl FieldSet {
     }
 
     fn collect_paths(&self, prefix: &mut FieldPath, out: &mut Vec<FieldPath>) {
-        let mut keys: BTreeSet<&PathElement> = self.members.iter().collect();
-        keys.extend(self.children.keys());
-        for pe in keys {
+        for (pe, below) in self.entries() {
             prefix.push(pe.clone());
             if self.members.contains(pe) {
                 out.push(prefix.clone());
             }
-            if let Some(c) = self.children.get(pe) {
-                c.collect_paths(prefix, out);
-            }
+            below.collect_paths(prefix, out);
             prefix.pop();
         }
     }
@@ -393,13 +389,9 @@ impl FieldSet {
         if include_self && !self.is_empty() {
             m.insert(".".into(), Value::Object(Map::new()));
         }
-        let mut keys: BTreeSet<&PathElement> = self.members.iter().collect();
-        keys.extend(self.children.keys());
-        for pe in keys {
-            let v = match self.children.get(pe) {
-                Some(c) => c.emit(self.members.contains(pe)),
-                None => Map::new(),
-            };
+        for (pe, below) in self.entries() {
+            // A leaf's empty set emits `{}`; a member with paths below gets its `.` key.
+            let v = below.emit(self.members.contains(pe));
             m.insert(pe.to_fields_v1_key(), Value::Object(v));
         }
         m
