@@ -1,183 +1,102 @@
-//! A small reader for managedFields' `fieldsV1` sets, and removal of the fields a set names.
-//!
-//! Branch `sandbox-ssa` has a fuller parser in `src/sandbox/fieldset.rs`; the drift engine may
-//! not depend on the sandbox (layering), so this one only reads and removes.
+//! Removal of the fields a managedFields set names, for the managedFieldsManagers ignore rule.
+//! The set itself is `model::fieldset::FieldSet`, the type the sandbox records fields with.
 
 use serde_json::{Map, Value};
 
-use super::merge_key::{ItemKey, item_key, keys_equal};
+use super::merge_key::key_field_default;
+use crate::model::fieldset::{FieldSet, PathElement, item_has_key};
 
-/// One step of a `fieldsV1` set.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FieldStep {
-    /// `f:<name>`: a map field.
-    Field(String),
-    /// `k:{json}`: the list item whose key fields have these values.
-    Key(ItemKey),
-    /// `v:<json>`: the set-list item equal to this value.
-    SetValue(Value),
-    /// `i:<n>`: the list item at this position.
-    Index(usize),
+/// Removes the fields `set` names from `object` (the value the set describes).
+pub fn remove_fields(set: &FieldSet, object: &mut Value) {
+    remove_below(set, object, &[]);
 }
 
-/// A parsed `fieldsV1` tree: the fields below a node, and whether the node itself is owned
-/// (`.`: its existence, e.g. a list item or a map, is owned apart from its fields).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FieldSet {
-    /// The `.` marker.
-    pub owns_self: bool,
-    /// Owned children, in the order they were written.
-    pub children: Vec<(FieldStep, FieldSet)>,
+/// `protected`: key fields of the list item being visited; they identify the item, so they
+/// stay as long as the item stays. A leaf (nothing below it) owns its whole value (a scalar,
+/// or an atomic map or list); a member with fields below (`.`) owns its existence apart from
+/// them.
+fn remove_below(set: &FieldSet, node: &mut Value, protected: &[String]) {
+    match node {
+        Value::Object(map) => remove_from_map(set, map, protected),
+        Value::Array(items) => remove_from_list(set, items),
+        _ => {}
+    }
 }
 
-/// A `fieldsV1` document that does not follow the format.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed fieldsV1 entry {entry:?}: {reason}")]
-pub struct FieldsV1Error {
-    /// The key that could not be read.
-    pub entry: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl FieldSet {
-    /// Reads a `fieldsV1` JSON object.
-    pub fn parse(fields_v1: &Value) -> Result<FieldSet, FieldsV1Error> {
-        let Value::Object(entries) = fields_v1 else {
-            return Err(FieldsV1Error {
-                entry: fields_v1.to_string(),
-                reason: "expected a JSON object".into(),
-            });
+fn remove_from_map(set: &FieldSet, map: &mut Map<String, Value>, protected: &[String]) {
+    for (element, child) in set.entries() {
+        let PathElement::Field(name) = element else {
+            continue;
         };
-        let mut set = FieldSet::default();
-        for (entry, child) in entries {
-            if entry == "." {
-                set.owns_self = true;
-                continue;
-            }
-            let error = |reason: &str| FieldsV1Error {
-                entry: entry.clone(),
-                reason: reason.to_owned(),
-            };
-            let step = match entry.split_once(':') {
-                Some(("f", name)) => FieldStep::Field(name.to_owned()),
-                Some(("k", json)) => match serde_json::from_str::<Value>(json) {
-                    Ok(Value::Object(fields)) => FieldStep::Key(fields.into_iter().collect()),
-                    _ => return Err(error("k: wants a JSON object of key fields")),
-                },
-                Some(("v", json)) => FieldStep::SetValue(
-                    serde_json::from_str(json).map_err(|_| error("v: wants a JSON value"))?,
-                ),
-                Some(("i", index)) => FieldStep::Index(
-                    index
-                        .parse()
-                        .map_err(|_| error("i: wants a list position"))?,
-                ),
-                _ => return Err(error("unknown prefix (want f:, k:, v:, i: or .)")),
-            };
-            set.children.push((step, FieldSet::parse(child)?));
+        if protected.contains(name) {
+            continue;
         }
-        Ok(set)
-    }
-
-    /// A node without children owns its whole value (a scalar, or an atomic map or list).
-    fn is_leaf(&self) -> bool {
-        self.children.is_empty()
-    }
-
-    /// Removes the fields this set names from `object` (the value this set describes).
-    pub fn remove_from(&self, object: &mut Value) {
-        self.remove_below(object, &[]);
-    }
-
-    /// `protected`: key fields of the list item being visited; they identify the item, so they
-    /// stay as long as the item stays.
-    fn remove_below(&self, node: &mut Value, protected: &[String]) {
-        match node {
-            Value::Object(map) => self.remove_from_map(map, protected),
-            Value::Array(items) => self.remove_from_list(items),
-            _ => {}
+        let remove = match map.get_mut(name) {
+            None => false,
+            Some(_) if child.is_empty() => true,
+            Some(value) => {
+                remove_below(child, value, &[]);
+                set.is_member(element) && is_empty_container(value)
+            }
+        };
+        if remove {
+            map.remove(name);
         }
     }
+}
 
-    fn remove_from_map(&self, map: &mut Map<String, Value>, protected: &[String]) {
-        for (step, child) in &self.children {
-            let FieldStep::Field(name) = step else {
-                continue;
-            };
-            if protected.contains(name) {
-                continue;
-            }
-            let remove = match map.get_mut(name) {
-                None => false,
-                Some(_) if child.is_leaf() => true,
-                Some(value) => {
-                    child.remove_below(value, &[]);
-                    child.owns_self && is_empty_container(value)
-                }
-            };
-            if remove {
-                map.remove(name);
-            }
-        }
-    }
-
-    fn remove_from_list(&self, items: &mut Vec<Value>) {
-        let mut doomed = vec![false; items.len()];
-        for (step, child) in &self.children {
-            match step {
-                FieldStep::Key(key) => {
-                    let names: Vec<String> = key.iter().map(|(name, _)| name.clone()).collect();
-                    let field_names: Vec<&str> = names.iter().map(String::as_str).collect();
-                    for (position, item) in items.iter_mut().enumerate() {
-                        let matches = item_key(item, &field_names)
-                            .is_some_and(|item_key| keys_equal(&item_key, key));
-                        if !matches {
-                            continue;
-                        }
-                        if child.is_leaf() {
-                            doomed[position] = true;
-                            continue;
-                        }
-                        child.remove_below(item, &names);
-                        let only_keys_left = item
-                            .as_object()
-                            .is_some_and(|fields| fields.keys().all(|k| names.contains(k)));
-                        if child.owns_self && only_keys_left {
-                            doomed[position] = true;
-                        }
-                    }
-                }
-                FieldStep::SetValue(value) => {
-                    for (position, item) in items.iter().enumerate() {
-                        if item == value {
-                            doomed[position] = true;
-                        }
-                    }
-                }
-                FieldStep::Index(position) => {
-                    let Some(item) = items.get_mut(*position) else {
+fn remove_from_list(set: &FieldSet, items: &mut Vec<Value>) {
+    let mut doomed = vec![false; items.len()];
+    for (element, child) in set.entries() {
+        match element {
+            PathElement::Key(key) => {
+                let names: Vec<String> = key.iter().map(|(name, _)| name.clone()).collect();
+                for (position, item) in items.iter_mut().enumerate() {
+                    if !item_has_key(item, key, key_field_default) {
                         continue;
-                    };
-                    if child.is_leaf() {
-                        doomed[*position] = true;
-                    } else {
-                        child.remove_below(item, &[]);
-                        if child.owns_self && is_empty_container(item) {
-                            doomed[*position] = true;
-                        }
+                    }
+                    if child.is_empty() {
+                        doomed[position] = true;
+                        continue;
+                    }
+                    remove_below(child, item, &names);
+                    let only_keys_left = item
+                        .as_object()
+                        .is_some_and(|fields| fields.keys().all(|k| names.contains(k)));
+                    if set.is_member(element) && only_keys_left {
+                        doomed[position] = true;
                     }
                 }
-                FieldStep::Field(_) => {}
             }
+            PathElement::Value(value) => {
+                for (position, item) in items.iter().enumerate() {
+                    if item == value {
+                        doomed[position] = true;
+                    }
+                }
+            }
+            PathElement::Index(position) => {
+                let Some(item) = items.get_mut(*position) else {
+                    continue;
+                };
+                if child.is_empty() {
+                    doomed[*position] = true;
+                } else {
+                    remove_below(child, item, &[]);
+                    if set.is_member(element) && is_empty_container(item) {
+                        doomed[*position] = true;
+                    }
+                }
+            }
+            PathElement::Field(_) => {}
         }
-        let mut position = 0;
-        items.retain(|_| {
-            let keep = !doomed[position];
-            position += 1;
-            keep
-        });
     }
+    let mut position = 0;
+    items.retain(|_| {
+        let keep = !doomed[position];
+        position += 1;
+        keep
+    });
 }
 
 fn is_empty_container(value: &Value) -> bool {
@@ -253,9 +172,9 @@ mod tests {
             ),
         ];
         for (name, fields_v1, gone, kept) in cases {
-            let set = FieldSet::parse(&fields_v1).unwrap();
+            let set = FieldSet::from_fields_v1(&fields_v1).unwrap();
             let mut object = deployment.clone();
-            set.remove_from(&mut object);
+            remove_fields(&set, &mut object);
             for pointer in gone {
                 assert_ne!(
                     object.pointer(pointer),
@@ -271,33 +190,21 @@ mod tests {
 
     #[test]
     fn index_step_removes_item() {
-        let set = FieldSet::parse(&json!({"f:args": {"i:0": {}}})).unwrap();
+        let set = FieldSet::from_fields_v1(&json!({"f:args": {"i:0": {}}})).unwrap();
         let mut object = json!({"args": ["a", "b"]});
-        set.remove_from(&mut object);
+        remove_fields(&set, &mut object);
         assert_eq!(object, json!({"args": ["b"]}));
     }
 
     #[test]
     fn key_with_defaulted_protocol_matches() {
-        let set = FieldSet::parse(&json!({"f:ports": {
+        let set = FieldSet::from_fields_v1(&json!({"f:ports": {
             "k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {},
                 "f:name": {}}}}))
         .unwrap();
         let mut object = json!({"ports": [{"containerPort": 80, "name": "http"},
             {"containerPort": 81}]});
-        set.remove_from(&mut object);
+        remove_fields(&set, &mut object);
         assert_eq!(object, json!({"ports": [{"containerPort": 81}]}));
-    }
-
-    #[test]
-    fn malformed_entries_are_errors() {
-        for bad in [
-            json!({"x:y": {}}),
-            json!({"k:notjson": {}}),
-            json!({"i:one": {}}),
-            json!([]),
-        ] {
-            assert!(FieldSet::parse(&bad).is_err(), "{bad}");
-        }
     }
 }

@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use super::DriftError;
-use super::fields_v1::FieldSet;
+use super::fields_v1::remove_fields;
+use crate::model::fieldset::FieldSet;
 use crate::model::{IgnoreRule, ResourceId};
 
 /// The fields the matching ignore rules exclude for one resource.
@@ -45,11 +46,12 @@ impl IgnoreSet {
                 let Some(fields_v1) = entry.get("fieldsV1").filter(|_| ignored) else {
                     continue;
                 };
-                let fields = FieldSet::parse(fields_v1).map_err(|source| DriftError::FieldsV1 {
-                    resource: id.to_string(),
-                    manager: manager.unwrap_or_default().to_owned(),
-                    source,
-                })?;
+                let fields =
+                    FieldSet::from_fields_v1(fields_v1).map_err(|source| DriftError::FieldsV1 {
+                        resource: id.to_string(),
+                        manager: manager.unwrap_or_default().to_owned(),
+                        source,
+                    })?;
                 set.owned.push(fields);
             }
         }
@@ -69,7 +71,7 @@ impl IgnoreSet {
             remove_pointer(object, tokens);
         }
         for fields in &self.owned {
-            fields.remove_from(object);
+            remove_fields(fields, object);
         }
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::model::path::{FieldPath, PathSegment};
-use crate::model::quantity::numbers_equal;
+use crate::model::quantity::values_equal;
 
 /// The key of one list item: its key fields and their values, defaults filled in.
 pub type ItemKey = Vec<(String, Value)>;
@@ -44,15 +44,19 @@ pub fn list_field(path: &FieldPath) -> Option<&str> {
     })
 }
 
-/// The key of one item, or `None` when it lacks a key field; `protocol` defaults to `TCP` as
-/// the API server defaults it.
+/// The value a key field takes when an item lacks it: `protocol` defaults to `TCP` as the API
+/// server defaults it; other key fields have no default.
+pub fn key_field_default(field: &str) -> Option<Value> {
+    (field == "protocol").then(|| Value::String("TCP".into()))
+}
+
+/// The key of one item, or `None` when it lacks a key field (see [`key_field_default`]).
 pub fn item_key(item: &Value, fields: &[&str]) -> Option<ItemKey> {
     fields
         .iter()
         .map(|field| {
             let value = match item.get(*field) {
-                Some(Value::Null) | None if *field == "protocol" => Value::String("TCP".into()),
-                Some(Value::Null) | None => return None,
+                Some(Value::Null) | None => key_field_default(field)?,
                 Some(value) => value.clone(),
             };
             Some(((*field).to_owned(), value))
@@ -76,13 +80,9 @@ pub fn item_keys(items: &[Value], fields: &[&str]) -> Option<Vec<ItemKey>> {
 /// Whether two item keys name the same item (`80` and `80.0` do).
 pub fn keys_equal(a: &ItemKey, b: &ItemKey) -> bool {
     a.len() == b.len()
-        && a.iter().zip(b).all(|((na, va), (nb, vb))| {
-            na == nb
-                && match (va, vb) {
-                    (Value::Number(x), Value::Number(y)) => numbers_equal(x, y),
-                    _ => va == vb,
-                }
-        })
+        && a.iter()
+            .zip(b)
+            .all(|((na, va), (nb, vb))| na == nb && values_equal(va, vb))
 }
 
 #[cfg(test)]

@@ -30,13 +30,13 @@ pub mod merge_key;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use fields_v1::FieldsV1Error;
+pub use crate::model::fieldset::FieldSetError as FieldsV1Error;
 pub use ignore::IgnoreSet;
 
 use crate::model::mask::SecretMasker;
 use crate::model::normalize::{is_secret, normalized};
 use crate::model::path::FieldPath;
-use crate::model::quantity::{numbers_equal, quantities_equal};
+use crate::model::quantity::{quantities_equal, values_equal};
 use crate::model::{DriftState, IgnoreRule, ResourceId};
 
 /// Errors of the drift engine.
@@ -273,10 +273,7 @@ fn same_value(path: &FieldPath, a: &Value, b: &Value) -> bool {
     if is_quantity_field(path) {
         return quantities_equal(a, b);
     }
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => numbers_equal(x, y),
-        _ => a == b,
-    }
+    values_equal(a, b)
 }
 
 /// Fields holding resource quantities: container and PVC `resources.limits/requests`,

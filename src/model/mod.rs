@@ -1,6 +1,7 @@
 //! Pure domain types: resource identity, manifests and their source, drift states, ignore rules.
 //! No I/O here.
 
+pub mod fieldset;
 pub mod mask;
 pub mod normalize;
 pub mod path;

@@ -32,10 +32,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cluster::{ClusterClient, ClusterError, Discovery, FIELD_MANAGER, applyset};
-use crate::drift::fields_v1::{FieldSet, FieldStep};
-use crate::drift::merge_key::{item_key, keys_equal};
+use crate::drift::merge_key::key_field_default;
 use crate::drift::{Change, Comparison, DriftError, IgnoreSet, Strategy, compare_client};
 use crate::drift::{compare_server, prepare_objects, to_yaml};
+use crate::model::fieldset::{FieldSet, PathElement, item_has_key};
 use crate::model::normalize::{IGNORED_ANNOTATIONS, IGNORED_LABELS, REVISION_ANNOTATION};
 use crate::model::scope::builtin_scope;
 use crate::model::{DriftState, IgnoreRule, Manifest, ResourceId, Source, split_api_version};
@@ -959,21 +959,22 @@ fn owns_unsent_fields(live: &Value, desired: &Value) -> bool {
                     .and_then(Value::as_str)
                     .is_none_or(str::is_empty)
         })
-        .any(|entry| match entry.get("fieldsV1").map(FieldSet::parse) {
-            Some(Ok(set)) => set_exceeds(&set, desired, &[]),
-            // Unreadable: let the server decide.
-            Some(Err(_)) => true,
-            None => false,
-        })
+        .any(
+            |entry| match entry.get("fieldsV1").map(FieldSet::from_fields_v1) {
+                Some(Ok(set)) => set_exceeds(&set, desired, &[]),
+                // Unreadable: let the server decide.
+                Some(Err(_)) => true,
+                None => false,
+            },
+        )
 }
 
 /// Whether `set` names a field `desired` lacks. `path` holds the map keys above, to spot the
 /// tracking keys under `metadata.labels` / `metadata.annotations`.
 fn set_exceeds(set: &FieldSet, desired: &Value, path: &[&str]) -> bool {
-    set.children
-        .iter()
-        .any(|(step, child)| match (step, desired) {
-            (FieldStep::Field(name), Value::Object(map)) => {
+    set.entries()
+        .any(|(element, child)| match (element, desired) {
+            (PathElement::Field(name), Value::Object(map)) => {
                 let tracking = match path {
                     ["metadata", "labels"] => IGNORED_LABELS.contains(&name.as_str()),
                     ["metadata", "annotations"] => IGNORED_ANNOTATIONS.contains(&name.as_str()),
@@ -987,22 +988,21 @@ fn set_exceeds(set: &FieldSet, desired: &Value, path: &[&str]) -> bool {
                 match map.get(name) {
                     // A map desired lacks altogether: what is below decides, since tracking
                     // keys live in maps (labels, annotations) a manifest may not have.
-                    None if !child.children.is_empty() => {
+                    None if !child.is_empty() => {
                         set_exceeds(child, &Value::Object(serde_json::Map::new()), &below)
                     }
                     None => true,
                     Some(value) => set_exceeds(child, value, &below),
                 }
             }
-            (FieldStep::Key(key), Value::Array(items)) => {
-                let names: Vec<&str> = key.iter().map(|(name, _)| name.as_str()).collect();
+            (PathElement::Key(key), Value::Array(items)) => {
                 let item = items
                     .iter()
-                    .find(|item| item_key(item, &names).is_some_and(|k| keys_equal(&k, key)));
+                    .find(|item| item_has_key(item, key, key_field_default));
                 item.is_none_or(|item| set_exceeds(child, item, &[]))
             }
-            (FieldStep::SetValue(value), Value::Array(items)) => !items.contains(value),
-            (FieldStep::Index(n), Value::Array(items)) => items
+            (PathElement::Value(value), Value::Array(items)) => !items.contains(value),
+            (PathElement::Index(n), Value::Array(items)) => items
                 .get(*n)
                 .is_none_or(|item| set_exceeds(child, item, &[])),
             // The shapes disagree: not provably unchanged.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use super::fieldset::{
-    FieldPath, FieldSet, PathElement, go_escape_html, list_item_element, path_string,
+    FieldPath, FieldSet, ObjectFields, PathElement, go_escape_html, list_item_element, path_string,
 };
 use super::patch::without_nulls;
 use super::schema::{ListType, MapKind, TypeSchema};

@@ -1465,23 +1465,6 @@ fn strip_volatile(v: &Value) -> Value {
 }
 
 const TOP_LEVEL_ORDER: [&str; 3] = ["kind", "apiVersion", "metadata"];
-const METADATA_ORDER: [&str; 15] = [
-    "name",
-    "generateName",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-    "selfLink",
-];
 
 fn reorder(map: &mut Map<String, Value>, first: &[&str], last: &[&str]) {
     let mut old = std::mem::take(map);
@@ -1508,7 +1491,7 @@ fn canonical_order(obj: &mut Value) {
     if let Some(m) = obj.as_object_mut() {
         reorder(m, &TOP_LEVEL_ORDER, &["status"]);
         if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
-            reorder(meta, &METADATA_ORDER, &[]);
+            defaults::order_object_meta(meta);
         }
     }
 }

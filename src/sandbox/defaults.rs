@@ -14,7 +14,6 @@ use serde_json::{Map, Value, json};
 
 use super::kinds::KindInfo;
 use super::naming::safe_suffix;
-use super::quantity::canonicalize_list;
 
 /// Allocates Service cluster IPs (kept by the store so that they stay unique).
 pub trait ClusterIpAllocator {
@@ -430,7 +429,7 @@ pub fn apply_defaults(
     if kind.group.is_empty() || !kind.group.contains('.') || kind.group.ends_with(".k8s.io") {
         reorder(root, TOP);
         if let Some(meta) = child_mut(root, "metadata") {
-            reorder(meta, OBJECT_META);
+            order_object_meta(meta);
         }
         if let Some(spec) = child_mut(root, "spec")
             && let Some(order) = spec_order(&kind.kind)
@@ -509,6 +508,12 @@ fn reorder(map: &mut Map<String, Value>, order: &[&str]) {
     map.extend(entries);
 }
 
+/// Puts metadata keys in `metav1.ObjectMeta` field order, as the real server serializes them;
+/// keys it does not declare follow in their own order.
+pub(super) fn order_object_meta(meta: &mut Map<String, Value>) {
+    reorder(meta, OBJECT_META);
+}
+
 /// Sets `map[key] = value` at its struct position when it is unset.
 fn default_field(map: &mut Map<String, Value>, order: &[&str], key: &str, value: Value) {
     if missing(map, key) {
@@ -572,7 +577,7 @@ fn sort_map(map: &mut Map<String, Value>) {
 fn default_pod_template(tpl: &mut Map<String, Value>, is_pod: bool) {
     reorder(tpl, TEMPLATE);
     let meta = ensure_obj(tpl, "metadata", TEMPLATE);
-    reorder(meta, OBJECT_META);
+    order_object_meta(meta);
     // ObjectMeta is a struct value in PodTemplateSpec: a 1.33 server serializes its zero
     // creationTimestamp as null.
     if !meta.contains_key("creationTimestamp") {
@@ -1737,6 +1742,24 @@ fn default_crd(root: &mut Map<String, Value>) {
     }
 }
 
+/// Canonicalizes every quantity of a `ResourceList` object in place (numbers become strings,
+/// as `Quantity` serializes them); values that do not parse are left for validation.
+pub fn canonicalize_list(list: &mut Value) {
+    let Some(map) = list.as_object_mut() else {
+        return;
+    };
+    for v in map.values_mut() {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => continue,
+        };
+        if let Some(c) = crate::model::quantity::canonical(&text) {
+            *v = Value::String(c);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2380,5 +2403,15 @@ mod tests {
             let twice = defaulted(k, once.clone());
             assert_json(&twice, &once);
         }
+    }
+
+    #[test]
+    fn lists_canonicalize_numbers_and_strings() {
+        let mut list = serde_json::json!({"cpu": 0.5, "memory": "1024Mi", "odd": "x"});
+        canonicalize_list(&mut list);
+        assert_eq!(
+            list,
+            serde_json::json!({"cpu": "500m", "memory": "1Gi", "odd": "x"})
+        );
     }
 }

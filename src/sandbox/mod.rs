@@ -27,7 +27,6 @@ pub mod openapi;
 pub mod openapi_v2;
 pub mod patch;
 pub mod protobuf;
-pub mod quantity;
 pub mod schema;
 pub mod selectors;
 pub mod server;
