@@ -499,14 +499,16 @@ fn scale_then_apply_conflicts_until_forced(c: &TestCluster) {
         .stdout_has("deployment.apps/web scaled");
     assert_eq!(replicas(c), 5);
     let entries = managed_fields_of(c, &["deployment", "web"]);
-    // kubectl scale sets no field manager: the server takes it from the user agent.
+    // kubectl scale sets no field manager: the server takes the user agent's product name,
+    // which is the name kubectl was run as.
     let scaler = entries
         .iter()
         .find(|e| e["subresource"] == "scale")
         .unwrap_or_else(|| {
             panic!("no managedFields entry for the scale subresource: {entries:#?}")
         });
-    assert_eq!(scaler["manager"], "kubectl", "{scaler:#}");
+    let ua_manager = c.kubectl_user_agent_name();
+    assert_eq!(scaler["manager"], ua_manager.as_str(), "{scaler:#}");
     assert_eq!(scaler["operation"], "Update", "{scaler:#}");
     assert_eq!(scaler["apiVersion"], "apps/v1", "{scaler:#}");
     assert_eq!(
@@ -528,7 +530,9 @@ fn scale_then_apply_conflicts_until_forced(c: &TestCluster) {
 
     let conflict = c.apply(&deployment(3)).code_is(1);
     let conflict = conflict.stderr_has(
-        r#"Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas"#,
+        &format!(
+            r#"Apply failed with 1 conflict: conflict with "{ua_manager}" with subresource "scale" using apps/v1: .spec.replicas"#
+        ),
     );
     conflict.stderr_has("--force-conflicts");
     assert_eq!(replicas(c), 5, "a conflicting apply must change nothing");
