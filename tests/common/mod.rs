@@ -2,7 +2,13 @@
 //! real cluster when `KUBECTL_GITOPS_E2E_KUBECONFIG` is set) and a sealed `kubectl` runner.
 //!
 //! Every test gets its own namespace `kgo-e2e-<random>` on both backends, so tests are written
-//! the same way for the sandbox and for a real cluster.
+//! the same way for the sandbox and for a real cluster. Cluster-scoped objects a test creates are
+//! registered with `track_cluster_scoped` and deleted when the cluster is dropped.
+//!
+//! kubectl is `$KUBECTL_GITOPS_TEST_KUBECTL` or `kubectl` on PATH; without it tests fail (they
+//! never pass vacuously). Against the sandbox it runs with a private HOME, no `KUBECTL_*` and
+//! `NO_COLOR`; the Google Cloud SDK dispatcher then picks kubectl by the version the sandbox
+//! reports (`start_with_kube_version("1.28")` gives kubectl 1.28).
 
 // Each integration test crate compiles this module and uses a different part of it.
 #![allow(dead_code)]
