@@ -30,6 +30,7 @@ macro_rules! scenarios {
 
 scenarios!(
     deployment_and_service_defaults,
+    statefulset_daemonset_job_defaults,
     apply_records_managed_fields,
     client_side_apply_then_server_side,
     diff_server_side_exit_codes,
@@ -298,6 +299,83 @@ spec:
         }
         "#);
     }
+}
+
+/// StatefulSet, DaemonSet and Job get their workload defaults; a Job gets its generated selector.
+fn statefulset_daemonset_job_defaults(c: &TestCluster) {
+    let template = "  template:\n    metadata:\n      labels:\n        app: w\n    spec:\n      \
+                    containers:\n      - name: w\n        image: busybox:1.36\n        \
+                    command: [\"sleep\", \"infinity\"]\n";
+    let selector = "  selector:\n    matchLabels:\n      app: w\n";
+    c.apply(&format!(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: st\nspec:\n  serviceName: st\n{selector}{template}"
+    ))
+    .success();
+    c.apply(&format!(
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: ds\nspec:\n{selector}{template}"
+    ))
+    .success();
+    c.apply(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\nspec:\n  template:\n    spec:\n      \
+         restartPolicy: Never\n      containers:\n      - name: once\n        image: busybox:1.36\n        \
+         command: [\"true\"]\n",
+    )
+    .success();
+
+    let st = c.get_json(&["statefulset", "st"])["spec"].clone();
+    assert_eq!(st["replicas"], 1, "{st:#}");
+    assert_eq!(st["podManagementPolicy"], "OrderedReady", "{st:#}");
+    assert_eq!(st["revisionHistoryLimit"], 10, "{st:#}");
+    assert_eq!(
+        st["updateStrategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+        "{st:#}"
+    );
+    assert_eq!(
+        st["persistentVolumeClaimRetentionPolicy"],
+        json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+        "{st:#}"
+    );
+    assert_eq!(
+        st["template"]["spec"]["containers"][0]["imagePullPolicy"],
+        "IfNotPresent"
+    );
+
+    let ds = c.get_json(&["daemonset", "ds"])["spec"].clone();
+    assert_eq!(ds["revisionHistoryLimit"], 10, "{ds:#}");
+    assert_eq!(
+        ds["updateStrategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}),
+        "{ds:#}"
+    );
+    assert_eq!(
+        ds["template"]["spec"]["dnsPolicy"], "ClusterFirst",
+        "{ds:#}"
+    );
+
+    let job = c.get_json(&["job", "once"]);
+    let spec = &job["spec"];
+    assert_eq!(spec["backoffLimit"], 6, "{spec:#}");
+    assert_eq!(spec["completions"], 1, "{spec:#}");
+    assert_eq!(spec["parallelism"], 1, "{spec:#}");
+    assert_eq!(spec["completionMode"], "NonIndexed", "{spec:#}");
+    assert_eq!(spec["suspend"], false, "{spec:#}");
+    assert_eq!(
+        spec["podReplacementPolicy"], "TerminatingOrFailed",
+        "{spec:#}"
+    );
+    let uid = job["metadata"]["uid"].as_str().unwrap();
+    assert_eq!(
+        spec["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"], uid,
+        "the generated selector names the Job's uid: {spec:#}"
+    );
+    let labels = &spec["template"]["metadata"]["labels"];
+    assert_eq!(labels["batch.kubernetes.io/job-name"], "once", "{labels:#}");
+    assert_eq!(labels["job-name"], "once", "{labels:#}");
+    assert_eq!(
+        labels["batch.kubernetes.io/controller-uid"], uid,
+        "{labels:#}"
+    );
 }
 
 /// `apply --server-side` records an Apply entry for manager `kubectl` owning exactly what the
