@@ -121,11 +121,26 @@ fn partial_metadata(obj: &Value) -> Value {
         "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({}))})
 }
 
-/// A Table of `objects`, or `None` when the table module cannot make one.
-pub fn table_of(kind: &KindInfo, objects: &[&Value], rv: u64) -> Option<Value> {
+/// A Table of `objects` (custom resources: with their CRD's printer columns), or `None` when
+/// the table module cannot make one.
+pub fn table_of(
+    kind: &KindInfo,
+    crd: Option<&Value>,
+    objects: &[&Value],
+    rv: u64,
+) -> Option<Value> {
     guarded("table::to_table", || {
-        table::to_table(kind, objects, &rv.to_string())
+        table::to_table_with_crd(kind, crd, objects, &rv.to_string())
     })
+}
+
+/// The `openAPIV3Schema` of the CRD version serving `kind`.
+pub fn crd_version_schema<'c>(crd: &'c Value, kind: &KindInfo) -> Option<&'c Value> {
+    crd.pointer("/spec/versions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|v| v.get("name").and_then(Value::as_str) == Some(kind.version.as_str()))?
+        .pointer("/schema/openAPIV3Schema")
 }
 
 fn get(shared: &Shared, req: &ApiRequest, t: &Target, name: &str) -> Result<Reply, ApiError> {
@@ -137,8 +152,9 @@ fn get(shared: &Shared, req: &ApiRequest, t: &Target, name: &str) -> Result<Repl
         Shape::Full => Ok(Reply::bytes(200, obj.json.clone())),
         Shape::Table => {
             let value = obj.value();
+            let crd = store.crd_for(&t.kind);
             Ok(
-                match table_of(&t.kind, &[&value], store.resource_version()) {
+                match table_of(&t.kind, crd.as_deref(), &[&value], store.resource_version()) {
                     Some(table) => Reply {
                         content_type: TABLE_CONTENT_TYPE,
                         ..Reply::json(&table)
@@ -263,7 +279,8 @@ fn list(shared: &Shared, req: &ApiRequest, t: &Target) -> Result<Reply, ApiError
         Shape::Table => {
             let values: Vec<Value> = items.iter().map(|o| o.value()).collect();
             let refs: Vec<&Value> = values.iter().collect();
-            if let Some(mut table) = table_of(&t.kind, &refs, rv) {
+            let crd = store.crd_for(&t.kind);
+            if let Some(mut table) = table_of(&t.kind, crd.as_deref(), &refs, rv) {
                 if let Some(m) = table.get_mut("metadata").and_then(Value::as_object_mut) {
                     for (k, v) in &meta {
                         m.insert(k.clone(), v.clone());
@@ -646,7 +663,8 @@ fn patch_object(
             check_rv_precondition(t, name, &applied, live)?;
         }
         // Checked before merging so that dropped fields are not recorded as owned.
-        let warnings = check_unknown_fields(&t.kind, &mut applied, w.validation)?;
+        let crd = store.crd_for(&t.kind);
+        let warnings = check_unknown_fields(&t.kind, crd.as_deref(), &mut applied, w.validation)?;
         reset_fields(&t.kind, w.subresource, &mut applied);
         let schema = schema_for(&store, &t.kind);
         let api_version = t.kind.api_version();
@@ -1532,11 +1550,15 @@ fn deployment_revision(old: Option<&Value>, new: &mut Value) {
 /// either way they are dropped, as decoding into typed objects (or pruning) does.
 fn check_unknown_fields(
     kind: &KindInfo,
+    crd: Option<&Value>,
     obj: &mut Value,
     validation: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
     let unknown = guarded("validation::unknown_fields", || {
-        validation::unknown_fields(kind, obj)
+        match crd.and_then(|c| crd_version_schema(c, kind)) {
+            Some(schema) => validation::unknown_fields_with_schema(schema, obj),
+            None => validation::unknown_fields(kind, obj),
+        }
     })
     .unwrap_or_default();
     let mut warnings = Vec::new();
@@ -1583,7 +1605,8 @@ fn commit(
     normalize_metadata(w, old, &mut new)?;
     split_status(w, old, &mut new);
     server_owned_fields(w, &mut new);
-    let warnings = check_unknown_fields(w.kind, &mut new, w.validation)?;
+    let crd = store.crd_for(w.kind);
+    let warnings = check_unknown_fields(w.kind, crd.as_deref(), &mut new, w.validation)?;
     {
         let ips = store.ips();
         if guarded("defaults::apply_defaults", || {
@@ -1595,7 +1618,11 @@ fn commit(
         }
     }
     let errors = guarded("validation::validate", || {
-        validation::validate(w.kind, &new, old)
+        let mut errors = validation::validate(w.kind, &new, old);
+        if let Some(schema) = crd.as_deref().and_then(|c| crd_version_schema(c, w.kind)) {
+            errors.extend(validation::validate_with_schema(schema, &new));
+        }
+        errors
     })
     .unwrap_or_default();
     if !errors.is_empty() {

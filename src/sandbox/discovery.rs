@@ -147,6 +147,109 @@ pub fn resource_list(kinds: &[KindInfo], group: &str, version: &str) -> Option<V
     }))
 }
 
+/// The aggregated discovery version a client asks for in `Accept` (`v2` or `v2beta1`), if any.
+pub fn aggregated_version(accept: &str) -> Option<&'static str> {
+    for option in accept.split(',') {
+        let params: Vec<&str> = option.split(';').map(str::trim).collect();
+        if params.contains(&"as=APIGroupDiscoveryList") && params.contains(&"g=apidiscovery.k8s.io")
+        {
+            if params.contains(&"v=v2") {
+                return Some("v2");
+            }
+            if params.contains(&"v=v2beta1") {
+                return Some("v2beta1");
+            }
+        }
+    }
+    None
+}
+
+fn aggregated_resource(k: &KindInfo) -> Value {
+    let kind_ref = |g: &str, v: &str, kind: &str| json!({"group": g, "version": v, "kind": kind});
+    let mut subresources = Vec::new();
+    if k.scale_subresource {
+        subresources.push(json!({"subresource": "scale",
+            "responseKind": kind_ref("autoscaling", "v1", "Scale"),
+            "verbs": ["get", "patch", "update"]}));
+    }
+    if k.status_subresource {
+        subresources.push(json!({"subresource": "status",
+            "responseKind": kind_ref(&k.group, &k.version, &k.kind),
+            "verbs": ["get", "patch", "update"]}));
+    }
+    let mut r = serde_json::Map::new();
+    r.insert("resource".into(), json!(k.plural));
+    r.insert(
+        "responseKind".into(),
+        kind_ref(&k.group, &k.version, &k.kind),
+    );
+    r.insert(
+        "scope".into(),
+        json!(if k.namespaced {
+            "Namespaced"
+        } else {
+            "Cluster"
+        }),
+    );
+    r.insert("singularResource".into(), json!(k.singular));
+    r.insert("verbs".into(), json!(verbs(k)));
+    if !k.short_names.is_empty() {
+        r.insert("shortNames".into(), json!(k.short_names));
+    }
+    if !k.categories.is_empty() {
+        r.insert("categories".into(), json!(k.categories));
+    }
+    if !subresources.is_empty() {
+        r.insert("subresources".into(), json!(subresources));
+    }
+    Value::Object(r)
+}
+
+/// Aggregated discovery (`apidiscovery.k8s.io` `APIGroupDiscoveryList`) for `/api` (`core`)
+/// or `/apis`, in the asked `version` (`v2` or `v2beta1`).
+pub fn aggregated(kinds: &[KindInfo], core: bool, version: &str) -> Value {
+    let mut names: Vec<&str> = Vec::new();
+    for k in kinds {
+        if k.group.is_empty() == core && !names.contains(&k.group.as_str()) {
+            names.push(&k.group);
+        }
+    }
+    let items: Vec<Value> = names
+        .into_iter()
+        .map(|group| {
+            let served: Vec<&KindInfo> = kinds.iter().filter(|k| k.group == group).collect();
+            let mut versions: Vec<&str> = Vec::new();
+            for k in &served {
+                if !versions.contains(&k.version.as_str()) {
+                    versions.push(&k.version);
+                }
+            }
+            let versions: Vec<Value> = versions
+                .into_iter()
+                .map(|v| {
+                    let mut resources: Vec<&&KindInfo> =
+                        served.iter().filter(|k| k.version == v).collect();
+                    resources.sort_by(|a, b| a.plural.cmp(&b.plural));
+                    let resources: Vec<Value> = resources
+                        .into_iter()
+                        .map(|k| aggregated_resource(k))
+                        .collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            let metadata = if group.is_empty() {
+                json!({"creationTimestamp": null})
+            } else {
+                json!({"name": group, "creationTimestamp": null})
+            };
+            json!({"metadata": metadata, "versions": versions})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList",
+        "apiVersion": format!("apidiscovery.k8s.io/{version}"),
+        "metadata": {}, "items": items})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +297,32 @@ mod tests {
         assert_eq!(names.len(), dedup.len());
         assert!(resource_list(&builtin_kinds(), "nope", "v1").is_none());
         assert_eq!(group(&builtin_kinds(), "apps").unwrap()["kind"], "APIGroup");
+    }
+
+    #[test]
+    fn aggregated_discovery_lists_resources_with_subresources() {
+        let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(aggregated_version(accept), Some("v2"));
+        assert_eq!(aggregated_version("application/json"), None);
+        let doc = aggregated(&builtin_kinds(), false, "v2");
+        let apps = doc["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metadata"]["name"] == "apps")
+            .unwrap();
+        let deploy = apps["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "deployments")
+            .unwrap();
+        assert_eq!(deploy["scope"], "Namespaced");
+        assert_eq!(deploy["subresources"][0]["subresource"], "scale");
+        assert_eq!(deploy["subresources"][0]["responseKind"]["kind"], "Scale");
+        let core = aggregated(&builtin_kinds(), true, "v2");
+        assert_eq!(core["items"].as_array().unwrap().len(), 1);
+        assert!(core["items"][0]["metadata"].get("name").is_none());
     }
 
     #[test]

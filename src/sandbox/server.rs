@@ -141,6 +141,12 @@ pub struct Reply {
 
 /// Content-Type of Table answers.
 pub const TABLE_CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+/// Content-Type of aggregated discovery answers.
+pub const AGGREGATED_V2_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+/// Content-Type of aggregated discovery answers for clients that only know v2beta1.
+pub const AGGREGATED_V2BETA1_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
 /// Content-Type of PartialObjectMetadata answers.
 pub const METADATA_CONTENT_TYPE: &str =
     "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io";
@@ -300,6 +306,19 @@ async fn route(shared: Arc<Shared>, req: ApiRequest) -> Response<Body> {
             content_type: "text/plain; charset=utf-8",
             ..Reply::bytes(200, Bytes::from_static(b"ok"))
         }),
+        (["api" | "apis"], true) if discovery::aggregated_version(&req.accept).is_some() => {
+            let version = discovery::aggregated_version(&req.accept).unwrap_or("v2");
+            let kinds = shared.lock().kinds();
+            let doc = discovery::aggregated(&kinds, segs[0] == "api", version);
+            Some(Reply {
+                content_type: if version == "v2" {
+                    AGGREGATED_V2_CONTENT_TYPE
+                } else {
+                    AGGREGATED_V2BETA1_CONTENT_TYPE
+                },
+                ..Reply::json(&doc)
+            })
+        }
         (["api"], true) => Some(Reply::json(&discovery::core_versions(
             &shared.addr.to_string(),
         ))),
@@ -351,10 +370,19 @@ async fn route(shared: Arc<Shared>, req: ApiRequest) -> Response<Body> {
                         openapi::v3_group_version(kinds, "", "v1")
                     })
                     .flatten(),
-                    ["apis", g, v] => guarded("openapi::v3_group_version", || {
-                        openapi::v3_group_version(kinds, g, v)
-                    })
-                    .flatten(),
+                    ["apis", g, v] => {
+                        // Custom resources are described by their CRD's schema.
+                        let store = shared.lock();
+                        let crd_schema = |k: &KindInfo| {
+                            store
+                                .crd_for(k)
+                                .and_then(|c| crud::crd_version_schema(&c, k).cloned())
+                        };
+                        guarded("openapi::v3_group_version", || {
+                            openapi::v3_group_version_with_schemas(kinds, g, v, &crd_schema)
+                        })
+                        .flatten()
+                    }
                     _ => None,
                 };
                 doc.map(|d| Bytes::from(serde_json::to_vec(&d).unwrap_or_default()))

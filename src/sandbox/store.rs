@@ -277,6 +277,8 @@ pub struct Store {
     ips: IpPool,
     notify: tokio::sync::watch::Sender<u64>,
     schemas: Mutex<HashMap<SchemaKey, Arc<TypeSchema>>>,
+    /// Parsed CRDs by name, with the resourceVersion they were parsed at.
+    crds: Mutex<HashMap<String, (u64, Arc<Value>)>>,
 }
 
 /// Merge schemas are cached per kind and, for custom resources, per CRD version.
@@ -310,6 +312,7 @@ impl Store {
             ips: IpPool::default(),
             notify: tokio::sync::watch::channel(0).0,
             schemas: Mutex::default(),
+            crds: Mutex::default(),
         }
     }
 
@@ -489,6 +492,22 @@ impl Store {
     /// Merge schemas built so far (building one from a CRD schema is not free).
     pub fn schema_cache(&self) -> MutexGuard<'_, HashMap<SchemaKey, Arc<TypeSchema>>> {
         self.schemas.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The stored CustomResourceDefinition serving `kind` (None for built-in kinds), parsed
+    /// once per CRD version: custom resource writes, tables and OpenAPI all read it.
+    pub fn crd_for(&self, kind: &KindInfo) -> Option<Arc<Value>> {
+        let name = format!("{}.{}", kind.plural, kind.group);
+        let stored = self.get(&crd_key(), "", &name)?;
+        let mut cache = self.crds.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((rv, crd)) = cache.get(&name)
+            && *rv == stored.rv
+        {
+            return Some(crd.clone());
+        }
+        let crd = Arc::new(stored.value());
+        cache.insert(name, (stored.rv, crd.clone()));
+        Some(crd)
     }
 
     /// A receiver that sees the resourceVersion of every write.

@@ -9,7 +9,7 @@ use futures::channel::mpsc;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::Response;
 use hyper::body::Frame;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::crud::{Selectors, table_of};
 use super::kinds::KindInfo;
@@ -78,6 +78,7 @@ fn params(req: &ApiRequest, t: &Target) -> Result<WatchParams, ApiError> {
 /// Encodes events for one watch; tables carry column definitions in the first event only.
 struct Encoder {
     kind: KindInfo,
+    crd: Option<Arc<Value>>,
     shape: Shape,
     tables_sent: usize,
 }
@@ -98,7 +99,7 @@ impl Encoder {
             Shape::Full => Encoder::line(event_type, &obj.json),
             Shape::Table => {
                 let value = obj.value();
-                match table_of(&self.kind, &[&value], obj.rv) {
+                match table_of(&self.kind, self.crd.as_deref(), &[&value], obj.rv) {
                     Some(mut table) => {
                         if self.tables_sent > 0 {
                             // kube-apiserver sends headers with the first event only
@@ -207,8 +208,10 @@ impl Sender {
 async fn run(shared: Arc<Shared>, t: Target, p: WatchParams, tx: mpsc::Sender<Bytes>) {
     let res = ResourceKey::of(&t.kind);
     let namespace = t.namespace.clone();
+    let crd = shared.lock().crd_for(&t.kind);
     let mut enc = Encoder {
         kind: t.kind.clone(),
+        crd,
         shape: p.shape,
         tables_sent: 0,
     };
@@ -316,7 +319,6 @@ mod tests {
     use super::*;
     use crate::sandbox::server::ApiRequest;
     use hyper::Method;
-    use serde_json::Value;
 
     fn req(query: &[(&str, &str)]) -> ApiRequest {
         ApiRequest {
