@@ -961,6 +961,27 @@ fn patch_scale(
     write_scale(&mut store, req, t, name, live, &scale)
 }
 
+/// 409 when a precondition (`UID`, `ResourceVersion`) does not hold, worded as kube does.
+fn check_precondition(
+    kind: &KindInfo,
+    name: &str,
+    label: &str,
+    want: &str,
+    have: Option<&str>,
+) -> Result<(), ApiError> {
+    if Some(want) == have {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        kind,
+        name,
+        &format!(
+            "Precondition failed: {label} in precondition: {want}, {label} in object meta: {}",
+            have.unwrap_or_default()
+        ),
+    ))
+}
+
 fn delete_options(req: &ApiRequest) -> Result<Value, ApiError> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
@@ -987,29 +1008,10 @@ fn delete(
         .ok_or_else(|| ApiError::not_found(&t.kind, name))?;
     let live_value = live.value();
     if let Some(pre) = opts.get("preconditions") {
-        if let Some(uid) = pre.get("uid").and_then(Value::as_str)
-            && Some(uid) != meta_str(&live_value, "uid")
-        {
-            return Err(ApiError::conflict(
-                &t.kind,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta_str(&live_value, "uid").unwrap_or_default()
-                ),
-            ));
-        }
-        if let Some(rv) = pre.get("resourceVersion").and_then(Value::as_str)
-            && Some(rv) != meta_str(&live_value, "resourceVersion")
-        {
-            return Err(ApiError::conflict(
-                &t.kind,
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    meta_str(&live_value, "resourceVersion").unwrap_or_default()
-                ),
-            ));
+        for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+            if let Some(want) = pre.get(field).and_then(Value::as_str) {
+                check_precondition(&t.kind, name, label, want, meta_str(&live_value, field))?;
+            }
         }
     }
     let is_namespace = t.kind.group.is_empty() && t.kind.kind == "Namespace";
@@ -1228,19 +1230,14 @@ fn normalize_metadata(w: &WriteCtx, old: Option<&Value>, new: &mut Value) -> Res
                 .get("uid")
                 .and_then(Value::as_str)
                 .filter(|u| !u.is_empty())
-                && Some(uid) != old_meta.get("uid").and_then(Value::as_str)
             {
-                return Err(ApiError::conflict(
+                check_precondition(
                     w.kind,
                     &w.name,
-                    &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        old_meta
-                            .get("uid")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                    ),
-                ));
+                    "UID",
+                    uid,
+                    old_meta.get("uid").and_then(Value::as_str),
+                )?;
             }
             for f in [
                 "uid",
@@ -1736,6 +1733,33 @@ pub fn schedule(shared: Arc<Shared>, work: Deferred) {
                 finalize_namespace(&shared, &ns);
             });
         }
+    }
+}
+
+/// After a restart: rollouts the previous process did not finish (status behind generation).
+pub fn resume_rollouts(shared: &Arc<Shared>) {
+    let mut due = Vec::new();
+    {
+        let store = shared.lock();
+        for kind in store.kinds().iter() {
+            if !(kind.status_subresource && has_generation(kind) && is_builtin(kind)) {
+                continue;
+            }
+            for obj in store.list(&ResourceKey::of(kind), None) {
+                let v = obj.value();
+                let generation = v.pointer("/metadata/generation");
+                if generation.is_some() && v.pointer("/status/observedGeneration") != generation {
+                    due.push(RolloutJob {
+                        kind: kind.clone(),
+                        namespace: obj.namespace.clone(),
+                        name: obj.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    for job in due {
+        schedule_rollout(shared.clone(), job);
     }
 }
 

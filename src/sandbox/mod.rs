@@ -5,8 +5,14 @@
 //! - `kinds`: what is served (built-in kinds, kinds from CRDs);
 //! - `schema`, `fieldset`, `apply`, `patch`: pure object algebra (SSA, managedFields, patches);
 //! - `defaults`, `validation`, `controller`, `table`, `openapi`: pure per-kind behaviour;
+//! - `selectors`, `status`, `discovery`, `openapi_v2`, `protobuf`, `kubeconfig`: pure wire
+//!   formats (label/field selectors, Status errors, discovery documents, kubectl 1.28's
+//!   OpenAPI v2, typed protobuf bodies, the kubeconfig text);
 //! - `store`: objects, resourceVersions, the watch event log, persistence;
-//! - `server`: HTTP, routing, Status errors, faults; the only module doing network I/O.
+//! - `crud`: the request semantics and the write pipeline (patch/apply → defaults →
+//!   validation → managedFields → generation → store), subresources, controllers' timers;
+//! - `watch`: watch streams;
+//! - `server`: HTTP, routing, faults; with `watch`, the only code doing network I/O.
 
 pub mod apply;
 pub mod controller;
@@ -168,6 +174,9 @@ impl Sandbox {
         for ns in leftover {
             crud::schedule(shared.clone(), crud::Deferred::FinalizeNamespace(ns));
         }
+        // Off the start path: it reads every workload.
+        let resume = shared.clone();
+        tokio::spawn(async move { crud::resume_rollouts(&resume) });
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
         Ok(Sandbox {
             addr,

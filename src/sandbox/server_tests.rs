@@ -137,6 +137,23 @@ async fn create_get_update_conflict_and_noop() {
     let same = put(&sb, &format!("{CMS}/a"), &updated).await.json();
     assert_eq!(rv(&same), rv(&updated));
 
+    let stale_delete = call(
+        &sb,
+        "DELETE",
+        &format!("{CMS}/a"),
+        "application/json",
+        &json!({"preconditions": {"resourceVersion": "1"}}).to_string(),
+    )
+    .await;
+    assert_eq!(stale_delete.code, 409);
+    assert_eq!(
+        stale_delete.json()["message"],
+        format!(
+            "Operation cannot be fulfilled on configmaps \"a\": Precondition failed: ResourceVersion in precondition: 1, ResourceVersion in object meta: {}",
+            rv(&updated)
+        )
+    );
+
     let missing = get(&sb, &format!("{CMS}/zzz")).await;
     assert_eq!(missing.code, 404);
     assert_eq!(missing.json()["message"], "configmaps \"zzz\" not found");
@@ -615,5 +632,41 @@ async fn apply_conflicts_and_tables_and_metadata_shapes() {
     assert_eq!(meta["kind"], "PartialObjectMetadataList");
     assert_eq!(meta["items"][0]["metadata"]["name"], "cfg");
     assert!(meta["items"][0].get("data").is_none());
+    sb.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn unfinished_rollouts_resume_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.jsonl");
+    let slow = SandboxOptions {
+        state: Some(state.clone()),
+        rollout_delay_ms: 600_000,
+        ..SandboxOptions::default()
+    };
+    let (sb, _d1) = start(slow.clone()).await;
+    let deploys = "/apis/apps/v1/namespaces/default/deployments";
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}});
+    assert_eq!(post(&sb, deploys, &d).await.code, 201);
+    sb.shutdown().await.unwrap();
+
+    let (sb, _d2) = start(SandboxOptions {
+        rollout_delay_ms: 20,
+        ..slow
+    })
+    .await;
+    let mut observed = Value::Null;
+    for _ in 0..80 {
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        observed = get(&sb, &format!("{deploys}/web")).await.json()["status"]["observedGeneration"]
+            .clone();
+        if observed == 1 {
+            break;
+        }
+    }
+    assert_eq!(observed, 1);
     sb.shutdown().await.unwrap();
 }

@@ -345,14 +345,16 @@ mod tests {
         })
     }
 
-    #[test]
-    fn selector_transitions_become_added_and_deleted() {
-        let kinds = crate::sandbox::kinds::builtin_kinds();
-        let cm = kinds
-            .iter()
+    fn configmaps() -> KindInfo {
+        crate::sandbox::kinds::builtin_kinds()
+            .into_iter()
             .find(|k| k.kind == "ConfigMap")
             .unwrap()
-            .clone();
+    }
+
+    #[test]
+    fn selector_transitions_become_added_and_deleted() {
+        let cm = configmaps();
         let sel = Selectors::from_request(&req(&[("labelSelector", "app=web")]), &cm).unwrap();
         let ev = |kind, now, before: Option<Arc<StoredObject>>| WatchEvent {
             kind,
@@ -399,12 +401,7 @@ mod tests {
 
     #[test]
     fn watch_params_pick_the_start() {
-        let kinds = crate::sandbox::kinds::builtin_kinds();
-        let cm = kinds
-            .iter()
-            .find(|k| k.kind == "ConfigMap")
-            .unwrap()
-            .clone();
+        let cm = configmaps();
         let t = Target {
             kind: cm,
             namespace: None,
