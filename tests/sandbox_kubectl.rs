@@ -606,13 +606,12 @@ fn scale_then_apply_conflicts_until_forced(c: &TestCluster) {
     // Same value as live: no conflict (shared ownership).
     c.apply(&deployment(5)).success();
 
-    let conflict = c.apply(&deployment(3)).code_is(1);
-    let conflict = conflict.stderr_has(
-        &format!(
+    c.apply(&deployment(3))
+        .code_is(1)
+        .stderr_has(&format!(
             r#"Apply failed with 1 conflict: conflict with "{ua_manager}" with subresource "scale" using apps/v1: .spec.replicas"#
-        ),
-    );
-    conflict.stderr_has("--force-conflicts");
+        ))
+        .stderr_has("--force-conflicts");
     assert_eq!(replicas(c), 5, "a conflicting apply must change nothing");
 
     c.kubectl_stdin(
