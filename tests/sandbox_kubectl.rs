@@ -30,6 +30,7 @@ macro_rules! scenarios {
 
 scenarios!(
     deployment_and_service_defaults,
+    statefulset_daemonset_job_defaults,
     apply_records_managed_fields,
     client_side_apply_then_server_side,
     diff_server_side_exit_codes,
@@ -300,6 +301,83 @@ spec:
     }
 }
 
+/// StatefulSet, DaemonSet and Job get their workload defaults; a Job gets its generated selector.
+fn statefulset_daemonset_job_defaults(c: &TestCluster) {
+    let template = "  template:\n    metadata:\n      labels:\n        app: w\n    spec:\n      \
+                    containers:\n      - name: w\n        image: busybox:1.36\n        \
+                    command: [\"sleep\", \"infinity\"]\n";
+    let selector = "  selector:\n    matchLabels:\n      app: w\n";
+    c.apply(&format!(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: st\nspec:\n  serviceName: st\n{selector}{template}"
+    ))
+    .success();
+    c.apply(&format!(
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: ds\nspec:\n{selector}{template}"
+    ))
+    .success();
+    c.apply(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\nspec:\n  template:\n    spec:\n      \
+         restartPolicy: Never\n      containers:\n      - name: once\n        image: busybox:1.36\n        \
+         command: [\"true\"]\n",
+    )
+    .success();
+
+    let st = c.get_json(&["statefulset", "st"])["spec"].clone();
+    assert_eq!(st["replicas"], 1, "{st:#}");
+    assert_eq!(st["podManagementPolicy"], "OrderedReady", "{st:#}");
+    assert_eq!(st["revisionHistoryLimit"], 10, "{st:#}");
+    assert_eq!(
+        st["updateStrategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+        "{st:#}"
+    );
+    assert_eq!(
+        st["persistentVolumeClaimRetentionPolicy"],
+        json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+        "{st:#}"
+    );
+    assert_eq!(
+        st["template"]["spec"]["containers"][0]["imagePullPolicy"],
+        "IfNotPresent"
+    );
+
+    let ds = c.get_json(&["daemonset", "ds"])["spec"].clone();
+    assert_eq!(ds["revisionHistoryLimit"], 10, "{ds:#}");
+    assert_eq!(
+        ds["updateStrategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}),
+        "{ds:#}"
+    );
+    assert_eq!(
+        ds["template"]["spec"]["dnsPolicy"], "ClusterFirst",
+        "{ds:#}"
+    );
+
+    let job = c.get_json(&["job", "once"]);
+    let spec = &job["spec"];
+    assert_eq!(spec["backoffLimit"], 6, "{spec:#}");
+    assert_eq!(spec["completions"], 1, "{spec:#}");
+    assert_eq!(spec["parallelism"], 1, "{spec:#}");
+    assert_eq!(spec["completionMode"], "NonIndexed", "{spec:#}");
+    assert_eq!(spec["suspend"], false, "{spec:#}");
+    assert_eq!(
+        spec["podReplacementPolicy"], "TerminatingOrFailed",
+        "{spec:#}"
+    );
+    let uid = job["metadata"]["uid"].as_str().unwrap();
+    assert_eq!(
+        spec["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"], uid,
+        "the generated selector names the Job's uid: {spec:#}"
+    );
+    let labels = &spec["template"]["metadata"]["labels"];
+    assert_eq!(labels["batch.kubernetes.io/job-name"], "once", "{labels:#}");
+    assert_eq!(labels["job-name"], "once", "{labels:#}");
+    assert_eq!(
+        labels["batch.kubernetes.io/controller-uid"], uid,
+        "{labels:#}"
+    );
+}
+
 /// `apply --server-side` records an Apply entry for manager `kubectl` owning exactly what the
 /// manifest set, not the defaults; managedFields are hidden unless asked for.
 fn apply_records_managed_fields(c: &TestCluster) {
@@ -499,14 +577,16 @@ fn scale_then_apply_conflicts_until_forced(c: &TestCluster) {
         .stdout_has("deployment.apps/web scaled");
     assert_eq!(replicas(c), 5);
     let entries = managed_fields_of(c, &["deployment", "web"]);
-    // kubectl scale sets no field manager: the server takes it from the user agent.
+    // kubectl scale sets no field manager: the server takes the user agent's product name,
+    // which is the name kubectl was run as.
     let scaler = entries
         .iter()
         .find(|e| e["subresource"] == "scale")
         .unwrap_or_else(|| {
             panic!("no managedFields entry for the scale subresource: {entries:#?}")
         });
-    assert_eq!(scaler["manager"], "kubectl", "{scaler:#}");
+    let ua_manager = c.kubectl_user_agent_name();
+    assert_eq!(scaler["manager"], ua_manager.as_str(), "{scaler:#}");
     assert_eq!(scaler["operation"], "Update", "{scaler:#}");
     assert_eq!(scaler["apiVersion"], "apps/v1", "{scaler:#}");
     assert_eq!(
@@ -526,11 +606,12 @@ fn scale_then_apply_conflicts_until_forced(c: &TestCluster) {
     // Same value as live: no conflict (shared ownership).
     c.apply(&deployment(5)).success();
 
-    let conflict = c.apply(&deployment(3)).code_is(1);
-    let conflict = conflict.stderr_has(
-        r#"Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas"#,
-    );
-    conflict.stderr_has("--force-conflicts");
+    c.apply(&deployment(3))
+        .code_is(1)
+        .stderr_has(&format!(
+            r#"Apply failed with 1 conflict: conflict with "{ua_manager}" with subresource "scale" using apps/v1: .spec.replicas"#
+        ))
+        .stderr_has("--force-conflicts");
     assert_eq!(replicas(c), 5, "a conflicting apply must change nothing");
 
     c.kubectl_stdin(
@@ -1074,11 +1155,10 @@ spec:
         .collect();
     assert_eq!(rows, [["NAME", "SIZE"], ["gear", "3"]], "{table}");
 
-    // Custom resources take merge patches but not strategic ones.
+    // Custom resources take merge patches but not strategic ones: 415 with the accepted types.
     patch(c, &short, "gear", "strategic", r#"{"spec":{"size":4}}"#)
         .code_is(1)
-        .stderr_has("UnsupportedMediaType")
-        .stderr_has("application/merge-patch+json");
+        .stderr_has("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml");
     patch(c, &short, "gear", "merge", r#"{"spec":{"size":4}}"#).success();
     let gear = c.get_json(&[&short, "gear"]);
     assert_eq!(gear["spec"]["size"], 4);

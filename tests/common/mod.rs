@@ -2,7 +2,13 @@
 //! real cluster when `KUBECTL_GITOPS_E2E_KUBECONFIG` is set) and a sealed `kubectl` runner.
 //!
 //! Every test gets its own namespace `kgo-e2e-<random>` on both backends, so tests are written
-//! the same way for the sandbox and for a real cluster.
+//! the same way for the sandbox and for a real cluster. Cluster-scoped objects a test creates are
+//! registered with `track_cluster_scoped` and deleted when the cluster is dropped.
+//!
+//! kubectl is `$KUBECTL_GITOPS_TEST_KUBECTL` or `kubectl` on PATH; without it tests fail (they
+//! never pass vacuously). Against the sandbox it runs with a private HOME, no `KUBECTL_*` and
+//! `NO_COLOR`; the Google Cloud SDK dispatcher then picks kubectl by the version the sandbox
+//! reports (`start_with_kube_version("1.28")` gives kubectl 1.28).
 
 // Each integration test crate compiles this module and uses a different part of it.
 #![allow(dead_code)]
@@ -131,6 +137,16 @@ impl TestCluster {
         matches!(self.backend, Backend::Real)
     }
 
+    /// What kubectl puts before the `/` of its User-Agent: the name it was run as (`kubectl`
+    /// through the dispatcher, `kubectl.1.28` when run directly). The server derives the field
+    /// manager of requests without `fieldManager` from it.
+    pub fn kubectl_user_agent_name(&self) -> String {
+        self.kubectl
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "kubectl".into())
+    }
+
     /// The test's own namespace.
     pub fn namespace(&self) -> &str {
         &self.namespace
@@ -169,25 +185,44 @@ impl TestCluster {
         }
     }
 
-    /// A kubectl command in the sealed environment, with no namespace added.
+    /// A kubectl command in the sealed environment, with no namespace added: a private HOME for
+    /// the sandbox; on a real cluster the user's environment minus `KUBECTL_*`, with a private
+    /// cache dir.
     pub fn kubectl_command(&self, args: &[&str]) -> Command {
-        let home = self.work.path().join("home");
         let mut cmd = Command::new(&self.kubectl);
+        match self.backend {
+            Backend::Sandbox { .. } => {
+                let home = self.work.path().join("home");
+                cmd.env_clear()
+                    .env("HOME", &home)
+                    .env("XDG_CONFIG_HOME", home.join(".config"))
+                    .env("XDG_CACHE_HOME", home.join(".cache"))
+                    .env("LANG", "C.UTF-8");
+                // PATH is needed by kubectl diff (diff), kubectl edit (the editor) and the
+                // version dispatcher (kubectl.1.XX).
+                if let Some(path) = std::env::var_os("PATH") {
+                    cmd.env("PATH", path);
+                }
+            }
+            Backend::Real => {
+                // Exec credential plugins (gke-gcloud-auth-plugin, aws, ...) need the user's
+                // HOME and environment: keep them, drop only kubectl's own variables, and keep
+                // the discovery cache private with --cache-dir instead.
+                for (key, _) in std::env::vars_os() {
+                    if key.to_string_lossy().starts_with("KUBECTL_") {
+                        cmd.env_remove(key);
+                    }
+                }
+                cmd.arg("--cache-dir")
+                    .arg(self.work.path().join("home").join(".kube").join("cache"));
+            }
+        }
         cmd.args(args)
-            .env_clear()
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("XDG_CACHE_HOME", home.join(".cache"))
             .env("KUBECONFIG", &self.kubeconfig)
             .env("NO_COLOR", "1")
-            .env("LANG", "C.UTF-8")
+            // kubectl edit and diff leave files in TMPDIR; keep them in the test's scratch dir.
+            .env("TMPDIR", self.work.path().join("tmp"))
             .current_dir(self.work.path());
-        // PATH is needed by kubectl diff (diff), kubectl edit (the editor) and the dispatcher.
-        if let Some(path) = std::env::var_os("PATH") {
-            cmd.env("PATH", path);
-        }
-        // kubectl edit and diff leave files in TMPDIR; keep them inside the test's scratch dir.
-        cmd.env("TMPDIR", self.work.path().join("tmp"));
         cmd
     }
 
