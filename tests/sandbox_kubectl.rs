@@ -787,9 +787,22 @@ fn missing_namespace_is_not_found(c: &TestCluster) {
     c.kubectl_raw(&["-n", &ns, "get", "configmaps"])
         .success()
         .stderr_has(&format!("No resources found in {ns} namespace."));
+    // A read of a named object in a missing namespace: the server answers that the object is
+    // not found (reads do not check the namespace) ...
+    c.kubectl_raw(&[
+        "get",
+        "--raw",
+        &format!("/api/v1/namespaces/{ns}/configmaps/orphan"),
+    ])
+    .code_is(1)
+    .stderr_has(r#"Error from server (NotFound): configmaps "orphan" not found"#);
+    // ... and kubectl (1.28 and 1.33 alike) follows that 404 with a GET of the namespace and
+    // reports the missing namespace instead.
     c.kubectl_raw(&["-n", &ns, "get", "configmap", "orphan"])
         .code_is(1)
-        .stderr_has(r#"Error from server (NotFound): configmaps "orphan" not found"#);
+        .stderr_has(&format!(
+            r#"Error from server (NotFound): namespaces "{ns}" not found"#
+        ));
 }
 
 /// A second create of the same name is AlreadyExists and leaves the first object alone.
