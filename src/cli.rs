@@ -296,8 +296,16 @@ fn completion(shell: clap_complete::Shell, display: &str) -> anyhow::Result<i32>
         display
     };
     let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, bin, &mut std::io::stdout());
-    Ok(exit::OK)
+    // clap_complete panics when its writer fails, so render into memory and write once:
+    // a reader that stops early (`| head`) ends the command quietly.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, bin, &mut script);
+    match std::io::stdout().lock().write_all(&script) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit::OK),
+        other => other
+            .context("cannot write the completion script")
+            .map(|()| exit::OK),
+    }
 }
 
 /// Evaluates `--rev` of the environment against the cluster, with a spinner on stderr while
@@ -491,6 +499,7 @@ fn sandbox(args: SandboxArgs) -> anyhow::Result<i32> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let mut termination = Termination::listen()?;
         let sandbox = Sandbox::start(opts).await?;
         {
             let mut out = std::io::stdout().lock();
@@ -498,28 +507,49 @@ fn sandbox(args: SandboxArgs) -> anyhow::Result<i32> {
             out.flush()?;
         }
         tracing::info!(server = %sandbox.url(), "sandbox serving; stop with Ctrl-C");
-        wait_for_termination().await?;
+        termination.wait().await?;
         sandbox.shutdown().await?;
         Ok(exit::OK)
     })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn wait_for_termination() -> anyhow::Result<()> {
+/// SIGINT and SIGTERM, listened for from creation on: create it before announcing readiness,
+/// so a signal sent right after `ready` is not lost to the default handler.
+struct Termination {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Termination {
+    /// Installs the handlers (within a tokio runtime).
+    fn listen() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Termination {
+                interrupt: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Termination {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot watch Ctrl-C")?;
-    Ok(())
+
+    /// Resolves on the first SIGINT or SIGTERM.
+    async fn wait(&mut self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot watch Ctrl-C")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
