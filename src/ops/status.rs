@@ -519,6 +519,20 @@ pub async fn evaluate_with(
         .collect();
     let rules = &rendered.config.ignore_differences;
 
+    // The walk for `lastCommit` needs git only: it runs on a blocking thread while the
+    // requests below wait on the cluster. Its targets are the selected manifests, the rows
+    // that have a source.
+    let walk = (opts.last_commit_limit > 0).then(|| {
+        let targets: Vec<ResourceId> = selected.iter().map(|m| m.id.clone()).collect();
+        let limit = opts.last_commit_limit;
+        let repo = repo.clone();
+        let render_opts = render_opts.clone();
+        let head_state = WalkState::of(&rendered);
+        tokio::task::spawn_blocking(move || {
+            last_commits(&repo, commit, &render_opts, head_state, targets, limit)
+        })
+    });
+
     let mut resources = Vec::new();
     let mut stats = EvaluationStats::default();
     // Kinds the cluster serves, grouped by (resource, namespace) for one LIST each.
@@ -639,19 +653,10 @@ pub async fn evaluate_with(
         resources.push(orphan_row(id, &member, rules));
     }
 
-    if opts.last_commit_limit > 0 {
-        let targets: Vec<ResourceId> = resources
-            .iter()
-            .filter(|r| r.source.is_some())
-            .map(|r| r.id.clone())
-            .collect();
-        let limit = opts.last_commit_limit;
-        let repo = repo.clone();
-        let render_opts = render_opts.clone();
-        let head_state = WalkState::of(&rendered);
-        let (found, walked) =
-            blocking(move || last_commits(&repo, commit, &render_opts, head_state, targets, limit))
-                .await?;
+    if let Some(walk) = walk {
+        let (found, walked) = walk
+            .await
+            .map_err(|error| StatusError::Task(error.to_string()))??;
         stats.commits_walked = walked;
         for row in &mut resources {
             row.last_commit = found.get(&row.id).cloned();
@@ -1066,7 +1071,7 @@ fn last_commits(
             current = parent;
             continue;
         }
-        let step = match (&current_state, parent_tree) {
+        let step = match (&mut current_state, parent_tree) {
             (Some(state), Some(_)) => {
                 if current_plain.is_none() {
                     current_plain = plain_files_or_none(repo, current, render_opts)?;
@@ -1090,7 +1095,6 @@ fn last_commits(
             // touches a few files of hundreds); everything else is provably the same.
             Some(step) => {
                 current_objects = None;
-                current_state = Some(step.state);
                 current_plain = Some(step.plain);
                 step.changed
             }
@@ -1174,19 +1178,19 @@ fn plain_files_or_none(
 /// `parent`.
 struct ChangedFilesStep {
     changed: Vec<ResourceId>,
-    state: WalkState,
     plain: PlainFiles,
 }
 
 /// The step from `current` to `parent` rendering only the files that differ, or `None` when
 /// that could differ from two full renders: kustomize units or a different config in `parent`,
-/// render errors, or a changed file defining a resource an unchanged file defines too.
+/// render errors, or a changed file defining a resource an unchanged file defines too. On
+/// success `state` becomes `parent`'s.
 fn changed_files_step(
     repo: &EnvRepo,
     (current, current_plain): (ObjectId, &PlainFiles),
     parent: ObjectId,
     render_opts: &RenderOptions,
-    state: &WalkState,
+    state: &mut WalkState,
     remaining: &BTreeSet<ResourceId>,
 ) -> Result<Option<ChangedFilesStep>, StatusError> {
     let Some(parent_plain) = plain_files_or_none(repo, parent, render_opts)? else {
@@ -1227,19 +1231,20 @@ fn changed_files_step(
         .collect();
     let after_objects: HashMap<&ResourceId, &Value> =
         after.manifests.iter().map(|m| (&m.id, &m.object)).collect();
-    let changed = remaining
-        .iter()
-        .filter(|id| before_objects.get(id) != after_objects.get(id))
-        .cloned()
+    // Only resources of the changed files can differ.
+    let changed: BTreeSet<&ResourceId> = before_objects
+        .keys()
+        .chain(after_objects.keys())
+        .filter(|id| remaining.contains(**id) && before_objects.get(*id) != after_objects.get(*id))
+        .copied()
         .collect();
-    let mut sources = state.sources.clone();
-    sources.retain(|_, file| !paths.contains(file));
+    let changed = changed.into_iter().cloned().collect();
+    state.sources.retain(|_, file| !paths.contains(file));
     for m in &before.manifests {
-        sources.insert(m.id.clone(), m.source.file.clone());
+        state.sources.insert(m.id.clone(), m.source.file.clone());
     }
     Ok(Some(ChangedFilesStep {
         changed,
-        state: WalkState { sources },
         plain: parent_plain,
     }))
 }
