@@ -39,7 +39,10 @@ use crate::model::fieldset::{FieldSet, PathElement, item_has_key};
 use crate::model::normalize::{IGNORED_ANNOTATIONS, IGNORED_LABELS, REVISION_ANNOTATION};
 use crate::model::scope::builtin_scope;
 use crate::model::{DriftState, IgnoreRule, Manifest, ResourceId, Source, split_api_version};
-use crate::render::{RenderFailure, RenderOptions, Rendered, render};
+use crate::render::{
+    PlainFiles, RenderCache, RenderFailure, RenderOptions, Rendered, plain_files, render,
+    render_plain,
+};
 use crate::repo::{EnvRepo, ObjectId, RepoError};
 
 pub use crate::model::CommitInfo;
@@ -506,12 +509,29 @@ pub async fn evaluate_with(
         let render_opts = render_opts.clone();
         blocking(move || Ok(render(&repo, commit, &render_opts)?)).await?
     };
+    // The parsed documents weigh as much as the manifests rendered from them, and the walk for
+    // `lastCommit` re-renders only the files each commit changed: not worth keeping.
+    render_opts.cache = RenderCache::new();
     let selected: Vec<&Manifest> = rendered
         .manifests
         .iter()
         .filter(|m| filters.is_empty() || filters.iter().any(|f| f.matches(&m.id)))
         .collect();
     let rules = &rendered.config.ignore_differences;
+
+    // The walk for `lastCommit` needs git only: it runs on a blocking thread while the
+    // requests below wait on the cluster. Its targets are the selected manifests, the rows
+    // that have a source.
+    let walk = (opts.last_commit_limit > 0).then(|| {
+        let targets: Vec<ResourceId> = selected.iter().map(|m| m.id.clone()).collect();
+        let limit = opts.last_commit_limit;
+        let repo = repo.clone();
+        let render_opts = render_opts.clone();
+        let head_state = WalkState::of(&rendered);
+        tokio::task::spawn_blocking(move || {
+            last_commits(&repo, commit, &render_opts, head_state, targets, limit)
+        })
+    });
 
     let mut resources = Vec::new();
     let mut stats = EvaluationStats::default();
@@ -590,6 +610,9 @@ pub async fn evaluate_with(
         }
     }
 
+    // Rows and dry-run candidates own what they need; the live objects are the biggest thing
+    // held (managedFields and all), so free them before the dry-runs and the commit walk.
+    drop(live);
     let dry_run_rows: Vec<ResourceStatus> = futures::stream::iter(needs_dry_run)
         .map(|(manifest, resource, live_object, client)| async move {
             dry_run_row(cluster, manifest, &resource, &live_object, client, rules).await
@@ -630,24 +653,10 @@ pub async fn evaluate_with(
         resources.push(orphan_row(id, &member, rules));
     }
 
-    if opts.last_commit_limit > 0 {
-        let targets: Vec<ResourceId> = resources
-            .iter()
-            .filter(|r| r.source.is_some())
-            .map(|r| r.id.clone())
-            .collect();
-        let limit = opts.last_commit_limit;
-        let head_objects: HashMap<ResourceId, Value> = rendered
-            .manifests
-            .iter()
-            .map(|m| (m.id.clone(), m.object.clone()))
-            .collect();
-        let repo = repo.clone();
-        let render_opts = render_opts.clone();
-        let (found, walked) = blocking(move || {
-            last_commits(&repo, commit, &render_opts, head_objects, targets, limit)
-        })
-        .await?;
+    if let Some(walk) = walk {
+        let (found, walked) = walk
+            .await
+            .map_err(|error| StatusError::Task(error.to_string()))??;
         stats.commits_walked = walked;
         for row in &mut resources {
             row.last_commit = found.get(&row.id).cloned();
@@ -1032,21 +1041,25 @@ fn last_commits(
     repo: &EnvRepo,
     head: ObjectId,
     render_opts: &RenderOptions,
-    head_objects: HashMap<ResourceId, Value>,
+    head_state: Option<WalkState>,
     targets: Vec<ResourceId>,
     limit: usize,
 ) -> Result<(HashMap<ResourceId, CommitInfo>, usize), StatusError> {
     let mut found = HashMap::new();
     let mut remaining: BTreeSet<ResourceId> = targets.into_iter().collect();
     let mut current = head;
-    let mut current_objects = head_objects;
     let mut current_tree = repo.subtree_id(head, &render_opts.path)?;
+    // Full objects of `current` when the last step rendered it whole; else (the first step, or
+    // one that re-rendered only the changed files) a full step renders `current` again, from
+    // the parse cache.
+    let mut current_objects: Option<HashMap<ResourceId, Value>> = None;
+    let mut current_state = head_state;
+    let mut current_plain = None;
     let mut walked = 0;
     while !remaining.is_empty() && walked < limit {
         walked += 1;
         let parent = repo.first_parent(current)?;
         let Some(parent) = parent else {
-            // The root commit introduced whatever is left.
             let info = repo.commit_info(current)?;
             for id in std::mem::take(&mut remaining) {
                 found.insert(id, info.clone());
@@ -1058,24 +1071,64 @@ fn last_commits(
             current = parent;
             continue;
         }
-        let parent_objects: HashMap<ResourceId, Value> = match parent_tree {
-            None => HashMap::new(),
-            Some(_) => match render(repo, parent, render_opts) {
-                Ok(rendered) => rendered
-                    .manifests
-                    .into_iter()
-                    .map(|m| (m.id, m.object))
-                    .collect(),
-                // An older config that does not parse: every resource differs from it.
-                Err(RenderFailure::Config(_)) => HashMap::new(),
-                Err(error) => return Err(error.into()),
-            },
+        let step = match (&mut current_state, parent_tree) {
+            (Some(state), Some(_)) => {
+                if current_plain.is_none() {
+                    current_plain = plain_files_or_none(repo, current, render_opts)?;
+                }
+                match &current_plain {
+                    Some(plain) => changed_files_step(
+                        repo,
+                        (current, plain),
+                        parent,
+                        render_opts,
+                        state,
+                        &remaining,
+                    )?,
+                    None => None,
+                }
+            }
+            _ => None,
         };
-        let changed: Vec<ResourceId> = remaining
-            .iter()
-            .filter(|id| parent_objects.get(*id) != current_objects.get(*id))
-            .cloned()
-            .collect();
+        let changed = match step {
+            // Only the files the commit changed were rendered (the common case: a commit
+            // touches a few files of hundreds); everything else is provably the same.
+            Some(step) => {
+                current_objects = None;
+                current_plain = Some(step.plain);
+                step.changed
+            }
+            None => {
+                let parent_rendered = match parent_tree {
+                    None => None,
+                    Some(_) => match render(repo, parent, render_opts) {
+                        Ok(rendered) => Some(rendered),
+                        Err(RenderFailure::Config(_)) => None,
+                        Err(error) => return Err(error.into()),
+                    },
+                };
+                let current_full = match current_objects.take() {
+                    Some(objects) => objects,
+                    None => render(repo, current, render_opts)?
+                        .manifests
+                        .into_iter()
+                        .map(|m| (m.id, m.object))
+                        .collect(),
+                };
+                current_state = parent_rendered.as_ref().and_then(WalkState::of);
+                current_plain = None;
+                let parent_objects: HashMap<ResourceId, Value> = parent_rendered
+                    .map(|r| r.manifests.into_iter().map(|m| (m.id, m.object)).collect())
+                    .unwrap_or_default();
+                let changed = remaining
+                    .iter()
+                    .filter(|id| parent_objects.get(*id) != current_full.get(*id))
+                    .cloned()
+                    .collect();
+                current_objects = Some(parent_objects);
+                changed
+            }
+        };
         if !changed.is_empty() {
             let info = repo.commit_info(current)?;
             for id in changed {
@@ -1085,15 +1138,219 @@ fn last_commits(
         }
         current = parent;
         current_tree = parent_tree;
-        current_objects = parent_objects;
     }
     Ok((found, walked))
+}
+
+/// What the walk for `lastCommit` knows of a commit whose render had no errors: the file each
+/// resource comes from. `None` (from [`WalkState::of`]) when the render had errors, since a
+/// duplicate or an unparsable file makes objects depend on more than their own file.
+struct WalkState {
+    sources: HashMap<ResourceId, String>,
+}
+
+impl WalkState {
+    fn of(rendered: &Rendered) -> Option<WalkState> {
+        rendered.errors.is_empty().then(|| WalkState {
+            sources: rendered
+                .manifests
+                .iter()
+                .map(|m| (m.id.clone(), m.source.file.clone()))
+                .collect(),
+        })
+    }
+}
+
+/// [`plain_files`], `None` for an invalid config (a full render treats it as no objects).
+fn plain_files_or_none(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    render_opts: &RenderOptions,
+) -> Result<Option<PlainFiles>, StatusError> {
+    match plain_files(repo, commit, render_opts) {
+        Ok(plain) => Ok(plain),
+        Err(RenderFailure::Config(_)) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// One step of the walk done by re-rendering only the files that differ between `current` and
+/// `parent`.
+struct ChangedFilesStep {
+    changed: Vec<ResourceId>,
+    plain: PlainFiles,
+}
+
+/// The step from `current` to `parent` rendering only the files that differ, or `None` when
+/// that could differ from two full renders: kustomize units or a different config in `parent`,
+/// render errors, or a changed file defining a resource an unchanged file defines too. On
+/// success `state` becomes `parent`'s.
+fn changed_files_step(
+    repo: &EnvRepo,
+    (current, current_plain): (ObjectId, &PlainFiles),
+    parent: ObjectId,
+    render_opts: &RenderOptions,
+    state: &mut WalkState,
+    remaining: &BTreeSet<ResourceId>,
+) -> Result<Option<ChangedFilesStep>, StatusError> {
+    let Some(parent_plain) = plain_files_or_none(repo, parent, render_opts)? else {
+        return Ok(None);
+    };
+    if parent_plain.config != current_plain.config {
+        return Ok(None);
+    }
+    let mut paths: BTreeSet<String> = BTreeSet::new();
+    for (path, file) in &current_plain.files {
+        if parent_plain.files.get(path) != Some(file) {
+            paths.insert(path.clone());
+        }
+    }
+    for path in parent_plain.files.keys() {
+        if !current_plain.files.contains_key(path) {
+            paths.insert(path.clone());
+        }
+    }
+    let before = render_plain(repo, parent, render_opts, &parent_plain, &paths)?;
+    let after = render_plain(repo, current, render_opts, current_plain, &paths)?;
+    if !before.errors.is_empty() || !after.errors.is_empty() {
+        return Ok(None);
+    }
+    let unchanged_file = |id: &ResourceId| {
+        state
+            .sources
+            .get(id)
+            .is_some_and(|file| !paths.contains(file))
+    };
+    if before.manifests.iter().any(|m| unchanged_file(&m.id)) {
+        return Ok(None);
+    }
+    let before_objects: HashMap<&ResourceId, &Value> = before
+        .manifests
+        .iter()
+        .map(|m| (&m.id, &m.object))
+        .collect();
+    let after_objects: HashMap<&ResourceId, &Value> =
+        after.manifests.iter().map(|m| (&m.id, &m.object)).collect();
+    // Only resources of the changed files can differ.
+    let changed: BTreeSet<&ResourceId> = before_objects
+        .keys()
+        .chain(after_objects.keys())
+        .filter(|id| remaining.contains(**id) && before_objects.get(*id) != after_objects.get(*id))
+        .copied()
+        .collect();
+    let changed = changed.into_iter().cloned().collect();
+    state.sources.retain(|_, file| !paths.contains(file));
+    for m in &before.manifests {
+        state.sources.insert(m.id.clone(), m.source.file.clone());
+    }
+    Ok(Some(ChangedFilesStep {
+        changed,
+        plain: parent_plain,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn cm(name: &str, value: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: {value:?}\n"
+        )
+    }
+
+    /// The walk as it was before it re-rendered only changed files: a full render per commit.
+    fn full_render_walk(
+        repo: &EnvRepo,
+        head: ObjectId,
+        opts: &RenderOptions,
+        targets: &BTreeSet<ResourceId>,
+    ) -> HashMap<ResourceId, CommitInfo> {
+        let objects = |commit| -> HashMap<ResourceId, Value> {
+            match render(repo, commit, opts) {
+                Ok(r) => r.manifests.into_iter().map(|m| (m.id, m.object)).collect(),
+                Err(_) => HashMap::new(),
+            }
+        };
+        let mut found = HashMap::new();
+        let mut remaining = targets.clone();
+        let mut current = head;
+        while let Some(parent) = repo.first_parent(current).unwrap() {
+            let (now, before) = (objects(current), objects(parent));
+            for id in remaining.clone() {
+                if now.get(&id) != before.get(&id) {
+                    remaining.remove(&id);
+                    found.insert(id, repo.commit_info(current).unwrap());
+                }
+            }
+            current = parent;
+        }
+        for id in remaining {
+            found.insert(id, repo.commit_info(current).unwrap());
+        }
+        found
+    }
+
+    #[test]
+    fn last_commits_match_a_full_render_of_every_commit() {
+        use crate::repo::fixture::FixtureRepo;
+        let fx = FixtureRepo::new();
+        for name in ["a", "b", "c", "d"] {
+            fx.write(&format!("{name}.yaml"), &cm(name, "1"));
+        }
+        fx.commit("four config maps");
+        fx.write("a.yaml", &cm("a", "2"));
+        fx.commit("change a");
+        // Sorts before c.yaml, so this c wins and c.yaml's is a duplicate; both read the same,
+        // so c does not change here, though only 0dup.yaml does.
+        fx.write("0dup.yaml", &cm("c", "1"));
+        fx.commit("duplicate c");
+        fx.git(&["rm", "-q", "0dup.yaml"]);
+        fx.commit("drop the duplicate");
+        fx.git(&["mv", "c.yaml", "moved-c.yaml"]);
+        fx.commit("move c, same content");
+        fx.write("broken.yaml", "not: [valid\n");
+        fx.write("b.yaml", &cm("b", "2"));
+        fx.commit("broken file and change b");
+        fx.git(&["rm", "-q", "broken.yaml"]);
+        fx.write(".kubectl-gitops.yaml", "exclude: [\"d.yaml\"]\n");
+        fx.commit("exclude d");
+        fx.write(".kubectl-gitops.yaml", "exclude: []\n");
+        fx.write("list.yaml", "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: e}}\n");
+        fx.commit("include d again, add e");
+        fx.write("z.yaml", &cm("z", "1"));
+        fx.commit("add z");
+
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        let opts = RenderOptions::new("", "default");
+        let rendered = render(&repo, head, &opts).unwrap();
+        let targets: BTreeSet<ResourceId> =
+            rendered.manifests.iter().map(|m| m.id.clone()).collect();
+        let (found, walked) = last_commits(
+            &repo,
+            head,
+            &opts,
+            WalkState::of(&rendered),
+            targets.iter().cloned().collect(),
+            DEFAULT_LAST_COMMIT_LIMIT,
+        )
+        .unwrap();
+        let expected = full_render_walk(&repo, head, &opts, &targets);
+        let summary = |m: &HashMap<ResourceId, CommitInfo>| -> BTreeMap<String, String> {
+            m.iter()
+                .map(|(id, c)| (id.name.clone(), c.summary.clone()))
+                .collect()
+        };
+        assert_eq!(summary(&found), summary(&expected));
+        assert_eq!(found.len(), 6, "{:?}", summary(&found));
+        assert!(walked > 1);
+        // The cases the changed-files step must hand over to a full render, spelled out.
+        assert_eq!(summary(&found)["c"], "four config maps");
+        assert_eq!(summary(&found)["d"], "include d again, add e");
+        assert_eq!(summary(&found)["b"], "broken file and change b");
+    }
 
     fn live_with_fields(fields_v1: Value) -> Value {
         json!({"metadata": {"managedFields": [

@@ -30,7 +30,7 @@ pub mod config;
 pub mod documents;
 pub mod kustomize;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -238,12 +238,14 @@ enum Work<'a> {
     Unit(kustomize::Unit),
 }
 
-/// Renders `opts.path` at `commit`. See the module docs for the rules.
-pub fn render(
-    repo: &EnvRepo,
-    commit: ObjectId,
-    opts: &RenderOptions,
-) -> Result<Rendered, RenderFailure> {
+/// What [`render`] reads at a commit: the config and the files it renders, in path order.
+struct Plan {
+    config: EnvConfig,
+    candidates: Vec<crate::repo::TreeFile>,
+    units: Vec<kustomize::Unit>,
+}
+
+fn plan(repo: &EnvRepo, commit: ObjectId, opts: &RenderOptions) -> Result<Plan, RenderFailure> {
     let path = normalize_path(&opts.path);
     let files = repo.tree_entries(commit, &path)?;
     let config = load_config(repo, commit, &path)?;
@@ -264,6 +266,111 @@ pub fn render(
         .cloned()
         .collect();
     let units = kustomize::find_units(&candidates);
+    Ok(Plan {
+        config,
+        candidates,
+        units,
+    })
+}
+
+/// The plain manifest files [`render`] reads at a commit and the config it applies: what a
+/// render of that commit depends on when no kustomize unit is involved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlainFiles {
+    /// The environment config at the commit.
+    pub config: EnvConfig,
+    /// Every file rendered, by path: its blob and format.
+    pub files: BTreeMap<String, (ObjectId, Format)>,
+}
+
+/// The plain files [`render`] reads at `commit`; `None` when the environment has kustomize
+/// units, whose output depends on more than one file.
+pub fn plain_files(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+) -> Result<Option<PlainFiles>, RenderFailure> {
+    let plan = plan(repo, commit, opts)?;
+    if !plan.units.is_empty() {
+        return Ok(None);
+    }
+    let files = plan
+        .candidates
+        .iter()
+        .filter_map(|f| Format::of(&f.path).map(|format| (f.path.clone(), (f.blob, format))))
+        .collect();
+    Ok(Some(PlainFiles {
+        config: plan.config,
+        files,
+    }))
+}
+
+/// Renders only the files of `plain` (from [`plain_files`] of `commit`) whose paths are in
+/// `paths`, in path order, exactly as [`render`] renders them when nothing else defines the
+/// same resources. Lets a walk over commits re-render only the files a commit changed.
+pub fn render_plain(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+    plain: &PlainFiles,
+    paths: &BTreeSet<String>,
+) -> Result<Rendered, RenderFailure> {
+    let mut out = Collector::new(opts);
+    for path in paths {
+        if let Some((blob, format)) = plain.files.get(path) {
+            add_file(&mut out, repo, opts, path, *blob, *format)?;
+        }
+    }
+    Ok(Rendered {
+        commit,
+        manifests: out.manifests,
+        errors: out.errors,
+        config: plain.config.clone(),
+    })
+}
+
+/// Adds the documents of one plain file to `out`.
+fn add_file(
+    out: &mut Collector<'_>,
+    repo: &EnvRepo,
+    opts: &RenderOptions,
+    path: &str,
+    blob: ObjectId,
+    format: Format,
+) -> Result<(), RenderFailure> {
+    let parsed = opts.cache.documents(repo, blob, format)?;
+    match parsed.as_ref() {
+        Ok(docs) => {
+            for doc in docs {
+                let source = Source {
+                    file: path.to_owned(),
+                    document: doc.index,
+                    line: doc.line,
+                    end_line: doc.end_line,
+                };
+                out.add_document(doc.value.clone(), source);
+            }
+        }
+        Err(e) => out.errors.push(RenderError {
+            file: path.to_owned(),
+            line: e.line,
+            message: format!("does not parse: {}", e.message),
+        }),
+    }
+    Ok(())
+}
+
+/// Renders `opts.path` at `commit`. See the module docs for the rules.
+pub fn render(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+) -> Result<Rendered, RenderFailure> {
+    let Plan {
+        config,
+        candidates,
+        units,
+    } = plan(repo, commit, opts)?;
 
     let mut work: Vec<(String, Work<'_>)> = Vec::new();
     for unit in units.iter().cloned() {
@@ -285,25 +392,7 @@ pub fn render(
     for (_, item) in work {
         match item {
             Work::File(file, format) => {
-                let parsed = opts.cache.documents(repo, file.blob, format)?;
-                match parsed.as_ref() {
-                    Ok(docs) => {
-                        for doc in docs {
-                            let source = Source {
-                                file: file.path.clone(),
-                                document: doc.index,
-                                line: doc.line,
-                                end_line: doc.end_line,
-                            };
-                            out.add_document(doc.value.clone(), source);
-                        }
-                    }
-                    Err(e) => out.errors.push(RenderError {
-                        file: file.path.clone(),
-                        line: e.line,
-                        message: format!("does not parse: {}", e.message),
-                    }),
-                }
+                add_file(&mut out, repo, opts, &file.path, file.blob, format)?;
             }
             Work::Unit(unit) => {
                 let key = (root_tree.unwrap_or(commit), unit.dir.clone());
