@@ -536,11 +536,22 @@ pub async fn evaluate_with(
     let mut resources = Vec::new();
     let mut stats = EvaluationStats::default();
     // Kinds the cluster serves, grouped by (resource, namespace) for one LIST each.
-    let mut served: Vec<(&Manifest, ApiResource)> = Vec::new();
+    let mut groups: BTreeMap<LiveKey, (ApiResource, Vec<&Manifest>)> = BTreeMap::new();
     for manifest in &selected {
         let (group, version) = split_api_version(&manifest.api_version);
         match discovery.resolve(group, version, &manifest.id.kind) {
-            Ok(kind) => served.push((manifest, kind.resource.clone())),
+            Ok(kind) => {
+                let resource = &kind.resource;
+                groups
+                    .entry((
+                        resource.api_version.clone(),
+                        resource.plural.clone(),
+                        manifest.id.namespace.clone(),
+                    ))
+                    .or_insert_with(|| (resource.clone(), Vec::new()))
+                    .1
+                    .push(manifest);
+            }
             Err(not_served) => {
                 let mut row = ResourceStatus::new(manifest, DriftState::Unknown);
                 row.error = Some(not_served.message(&manifest.api_version, &manifest.id.kind));
@@ -549,70 +560,76 @@ pub async fn evaluate_with(
             }
         }
     }
-    let live = read_live(cluster, &served).await;
 
+    // Each LIST is compared as it arrives and its live objects dropped right after: holding
+    // every list at once (managedFields and all) was most of the peak memory. Only the
+    // dry-run candidates keep their live object.
     let mut needs_dry_run = Vec::new();
     let mut missing_namespaces = BTreeSet::new();
-    for (manifest, resource) in &served {
-        let key = (
-            resource.api_version.clone(),
-            resource.plural.clone(),
-            manifest.id.namespace.clone(),
-        );
-        let found = match live.get(&key) {
-            Some(Ok(objects)) => objects.get(&manifest.id.name),
-            Some(Err(error)) => {
-                let mut row = ResourceStatus::new(manifest, DriftState::Error);
-                row.error = Some(error.clone());
-                resources.push(row);
+    let mut lists = futures::stream::iter(groups)
+        .map(|(key, (resource, manifests))| async move {
+            let listed = cluster.list(&resource, key.2.as_deref(), None).await;
+            (resource, manifests, listed)
+        })
+        .buffer_unordered(cluster.concurrency());
+    while let Some((resource, manifests, listed)) = lists.next().await {
+        let live = match listed {
+            Ok(objects) => by_name(objects),
+            Err(error) => {
+                let error = error.to_string();
+                for manifest in manifests {
+                    let mut row = ResourceStatus::new(manifest, DriftState::Error);
+                    row.error = Some(error.clone());
+                    resources.push(row);
+                }
                 continue;
             }
-            None => None,
         };
-        let Some(live_object) = found else {
-            let mut row = ResourceStatus::new(manifest, DriftState::Missing);
-            row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
-            if let Some(ns) = &manifest.id.namespace {
-                missing_namespaces.insert(ns.clone());
-            }
-            resources.push(row);
-            continue;
-        };
-        let client = compare_client(&manifest.id, &manifest.object, live_object, rules);
-        match (opts.strategy, client) {
-            (_, Err(error)) => resources.push(error_row(manifest, Some(live_object), &error)),
-            (Strategy::Client, Ok(comparison)) => {
-                resources.push(compared_row(
-                    manifest,
-                    live_object,
-                    comparison,
-                    Strategy::Client,
-                ));
-            }
-            (Strategy::Server, Ok(comparison)) => {
-                if !comparison.is_drifted() && !owns_unsent_fields(live_object, &manifest.object) {
-                    stats.dry_runs_skipped += 1;
+        for manifest in manifests {
+            let Some(live_object) = live.get(manifest.id.name.as_str()) else {
+                let mut row = ResourceStatus::new(manifest, DriftState::Missing);
+                row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
+                if let Some(ns) = &manifest.id.namespace {
+                    missing_namespaces.insert(ns.clone());
+                }
+                resources.push(row);
+                continue;
+            };
+            let client = compare_client(&manifest.id, &manifest.object, live_object, rules);
+            match (opts.strategy, client) {
+                (_, Err(error)) => resources.push(error_row(manifest, Some(live_object), &error)),
+                (Strategy::Client, Ok(comparison)) => {
                     resources.push(compared_row(
                         manifest,
                         live_object,
                         comparison,
-                        Strategy::Server,
+                        Strategy::Client,
                     ));
-                } else {
-                    needs_dry_run.push((
-                        *manifest,
-                        resource.clone(),
-                        live_object.clone(),
-                        comparison,
-                    ));
+                }
+                (Strategy::Server, Ok(comparison)) => {
+                    if !comparison.is_drifted()
+                        && !owns_unsent_fields(live_object, &manifest.object)
+                    {
+                        stats.dry_runs_skipped += 1;
+                        resources.push(compared_row(
+                            manifest,
+                            live_object,
+                            comparison,
+                            Strategy::Server,
+                        ));
+                    } else {
+                        needs_dry_run.push((
+                            manifest,
+                            resource.clone(),
+                            live_object.clone(),
+                            comparison,
+                        ));
+                    }
                 }
             }
         }
     }
-
-    // Rows and dry-run candidates own what they need; the live objects are the biggest thing
-    // held (managedFields and all), so free them before the dry-runs and the commit walk.
-    drop(live);
+    drop(lists);
     let dry_run_rows: Vec<ResourceStatus> = futures::stream::iter(needs_dry_run)
         .map(|(manifest, resource, live_object, client)| async move {
             dry_run_row(cluster, manifest, &resource, &live_object, client, rules).await
@@ -694,39 +711,16 @@ pub async fn evaluate_with(
 }
 
 type LiveKey = (String, String, Option<String>);
-type LiveObjects = HashMap<LiveKey, Result<HashMap<String, Value>, String>>;
 
-/// One LIST per (resource, namespace) among `served`, bounded by the client's concurrency.
-async fn read_live(cluster: &ClusterClient, served: &[(&Manifest, ApiResource)]) -> LiveObjects {
-    let mut wanted: BTreeMap<LiveKey, ApiResource> = BTreeMap::new();
-    for (manifest, resource) in served {
-        wanted
-            .entry((
-                resource.api_version.clone(),
-                resource.plural.clone(),
-                manifest.id.namespace.clone(),
-            ))
-            .or_insert_with(|| resource.clone());
-    }
-    futures::stream::iter(wanted)
-        .map(|(key, resource)| async move {
-            let listed = cluster.list(&resource, key.2.as_deref(), None).await;
-            let by_name = listed
-                .map(|objects| {
-                    objects
-                        .into_iter()
-                        .filter_map(|object| {
-                            let name = object.pointer("/metadata/name")?.as_str()?.to_owned();
-                            Some((name, object))
-                        })
-                        .collect()
-                })
-                .map_err(|error| error.to_string());
-            (key, by_name)
+/// A LIST's objects by name (unnamed ones cannot match a manifest).
+fn by_name(objects: Vec<Value>) -> HashMap<String, Value> {
+    objects
+        .into_iter()
+        .filter_map(|object| {
+            let name = object.pointer("/metadata/name")?.as_str()?.to_owned();
+            Some((name, object))
         })
-        .buffer_unordered(cluster.concurrency())
         .collect()
-        .await
 }
 
 impl ResourceStatus {
