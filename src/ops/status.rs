@@ -504,7 +504,7 @@ pub async fn evaluate_with(
             .or_else(|| builtin_scope(group, kind))
     });
     render_opts.kubectl = opts.kubectl.clone();
-    let rendered = {
+    let mut rendered = {
         let repo = repo.clone();
         let render_opts = render_opts.clone();
         blocking(move || Ok(render(&repo, commit, &render_opts)?)).await?
@@ -512,9 +512,20 @@ pub async fn evaluate_with(
     // The parsed documents weigh as much as the manifests rendered from them, and the walk for
     // `lastCommit` re-renders only the files each commit changed: not worth keeping.
     render_opts.cache = RenderCache::new();
-    let selected: Vec<&Manifest> = rendered
+    // What is needed of the manifests beyond their rows: identities (orphans, the walk) and
+    // declared namespaces. The manifests themselves are owned from here on and dropped as soon
+    // as their row is made, so they and the rows never all weigh at once.
+    let head_state = WalkState::of(&rendered);
+    let desired_ids: BTreeSet<ResourceId> =
+        rendered.manifests.iter().map(|m| m.id.clone()).collect();
+    let declared_namespaces: BTreeSet<String> = rendered
         .manifests
         .iter()
+        .filter(|m| m.id.group.is_empty() && m.id.kind == "Namespace")
+        .map(|m| m.id.name.clone())
+        .collect();
+    let selected: Vec<Manifest> = std::mem::take(&mut rendered.manifests)
+        .into_iter()
         .filter(|m| filters.is_empty() || filters.iter().any(|f| f.matches(&m.id)))
         .collect();
     let rules = &rendered.config.ignore_differences;
@@ -527,7 +538,6 @@ pub async fn evaluate_with(
         let limit = opts.last_commit_limit;
         let repo = repo.clone();
         let render_opts = render_opts.clone();
-        let head_state = WalkState::of(&rendered);
         tokio::task::spawn_blocking(move || {
             last_commits(&repo, commit, &render_opts, head_state, targets, limit)
         })
@@ -536,8 +546,8 @@ pub async fn evaluate_with(
     let mut resources = Vec::new();
     let mut stats = EvaluationStats::default();
     // Kinds the cluster serves, grouped by (resource, namespace) for one LIST each.
-    let mut groups: BTreeMap<LiveKey, (ApiResource, Vec<&Manifest>)> = BTreeMap::new();
-    for manifest in &selected {
+    let mut groups: BTreeMap<LiveKey, (ApiResource, Vec<Manifest>)> = BTreeMap::new();
+    for manifest in selected {
         let (group, version) = split_api_version(&manifest.api_version);
         match discovery.resolve(group, version, &manifest.id.kind) {
             Ok(kind) => {
@@ -553,7 +563,7 @@ pub async fn evaluate_with(
                     .push(manifest);
             }
             Err(not_served) => {
-                let mut row = ResourceStatus::new(manifest, DriftState::Unknown);
+                let mut row = ResourceStatus::new(&manifest, DriftState::Unknown);
                 row.error = Some(not_served.message(&manifest.api_version, &manifest.id.kind));
                 row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
                 resources.push(row);
@@ -573,12 +583,12 @@ pub async fn evaluate_with(
         })
         .buffer_unordered(cluster.concurrency());
     while let Some((resource, manifests, listed)) = lists.next().await {
-        let live = match listed {
+        let mut live = match listed {
             Ok(objects) => by_name(objects),
             Err(error) => {
                 let error = error.to_string();
                 for manifest in manifests {
-                    let mut row = ResourceStatus::new(manifest, DriftState::Error);
+                    let mut row = ResourceStatus::new(&manifest, DriftState::Error);
                     row.error = Some(error.clone());
                     resources.push(row);
                 }
@@ -586,8 +596,8 @@ pub async fn evaluate_with(
             }
         };
         for manifest in manifests {
-            let Some(live_object) = live.get(manifest.id.name.as_str()) else {
-                let mut row = ResourceStatus::new(manifest, DriftState::Missing);
+            let Some(live_object) = live.remove(manifest.id.name.as_str()) else {
+                let mut row = ResourceStatus::new(&manifest, DriftState::Missing);
                 row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
                 if let Some(ns) = &manifest.id.namespace {
                     missing_namespaces.insert(ns.clone());
@@ -595,35 +605,30 @@ pub async fn evaluate_with(
                 resources.push(row);
                 continue;
             };
-            let client = compare_client(&manifest.id, &manifest.object, live_object, rules);
+            let client = compare_client(&manifest.id, &manifest.object, &live_object, rules);
             match (opts.strategy, client) {
-                (_, Err(error)) => resources.push(error_row(manifest, Some(live_object), &error)),
+                (_, Err(error)) => resources.push(error_row(&manifest, Some(&live_object), &error)),
                 (Strategy::Client, Ok(comparison)) => {
                     resources.push(compared_row(
-                        manifest,
-                        live_object,
+                        &manifest,
+                        &live_object,
                         comparison,
                         Strategy::Client,
                     ));
                 }
                 (Strategy::Server, Ok(comparison)) => {
                     if !comparison.is_drifted()
-                        && !owns_unsent_fields(live_object, &manifest.object)
+                        && !owns_unsent_fields(&live_object, &manifest.object)
                     {
                         stats.dry_runs_skipped += 1;
                         resources.push(compared_row(
-                            manifest,
-                            live_object,
+                            &manifest,
+                            &live_object,
                             comparison,
                             Strategy::Server,
                         ));
                     } else {
-                        needs_dry_run.push((
-                            manifest,
-                            resource.clone(),
-                            live_object.clone(),
-                            comparison,
-                        ));
+                        needs_dry_run.push((manifest, resource.clone(), live_object, comparison));
                     }
                 }
             }
@@ -632,16 +637,21 @@ pub async fn evaluate_with(
     drop(lists);
     let dry_run_rows: Vec<ResourceStatus> = futures::stream::iter(needs_dry_run)
         .map(|(manifest, resource, live_object, client)| async move {
-            dry_run_row(cluster, manifest, &resource, &live_object, client, rules).await
+            dry_run_row(cluster, &manifest, &resource, &live_object, client, rules).await
         })
         .buffer_unordered(cluster.concurrency())
         .collect()
         .await;
     resources.extend(dry_run_rows);
 
-    note_missing_namespaces(cluster, &mut resources, &missing_namespaces, &rendered).await?;
+    note_missing_namespaces(
+        cluster,
+        &mut resources,
+        &missing_namespaces,
+        &declared_namespaces,
+    )
+    .await?;
 
-    let desired_ids: BTreeSet<&ResourceId> = rendered.manifests.iter().map(|m| &m.id).collect();
     let parent = applyset::parent_name(&rendered.config.env);
     let mut warnings = Vec::new();
     let members = match cluster
@@ -840,7 +850,7 @@ async fn note_missing_namespaces(
     cluster: &ClusterClient,
     resources: &mut [ResourceStatus],
     namespaces: &BTreeSet<String>,
-    rendered: &Rendered,
+    declared_namespaces: &BTreeSet<String>,
 ) -> Result<(), StatusError> {
     if namespaces.is_empty() {
         return Ok(());
@@ -867,10 +877,7 @@ async fn note_missing_namespaces(
         if !absent {
             continue;
         }
-        let declared = rendered
-            .manifests
-            .iter()
-            .any(|m| m.id.group.is_empty() && m.id.kind == "Namespace" && m.id.name == ns);
+        let declared = declared_namespaces.contains(&ns);
         let note = if declared {
             format!(
                 "namespace {ns} does not exist yet (a server-side dry-run would fail with 404); sync creates it first"
