@@ -504,14 +504,15 @@ pub async fn evaluate_with(
             .or_else(|| builtin_scope(group, kind))
     });
     render_opts.kubectl = opts.kubectl.clone();
+    // The parsed documents weigh as much as the manifests rendered from them, and the walk for
+    // `lastCommit` re-renders only the files each commit changed: not worth keeping, not even
+    // while rendering (one file's documents at a time).
     let mut rendered = {
         let repo = repo.clone();
-        let render_opts = render_opts.clone();
+        let mut render_opts = render_opts.clone();
+        render_opts.cache = RenderCache::uncached();
         blocking(move || Ok(render(&repo, commit, &render_opts)?)).await?
     };
-    // The parsed documents weigh as much as the manifests rendered from them, and the walk for
-    // `lastCommit` re-renders only the files each commit changed: not worth keeping.
-    render_opts.cache = RenderCache::new();
     // What is needed of the manifests beyond their rows: identities (orphans, the walk) and
     // declared namespaces. The manifests themselves are owned from here on and dropped as soon
     // as their row is made, so they and the rows never all weigh at once.

@@ -140,6 +140,9 @@ struct CacheInner {
     built: Mutex<HashMap<(ObjectId, String), Built>>,
     parses: AtomicUsize,
     builds: AtomicUsize,
+    /// Parse and build without keeping anything: for a single render whose parsed documents
+    /// would otherwise weigh as much as the manifests made from them.
+    keep_nothing: bool,
 }
 
 /// A poisoned lock only means another render panicked mid-insert; the maps stay consistent.
@@ -153,6 +156,18 @@ impl RenderCache {
     /// An empty cache.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A cache that keeps nothing: every blob is parsed (and every unit built) each time it is
+    /// needed and dropped once rendered. For one render of a commit, to hold the parsed
+    /// documents of one file at a time instead of all of them.
+    pub fn uncached() -> Self {
+        RenderCache {
+            inner: Arc::new(CacheInner {
+                keep_nothing: true,
+                ..CacheInner::default()
+            }),
+        }
     }
 
     /// How many blobs were parsed (cache misses) since creation.
@@ -179,7 +194,9 @@ impl RenderCache {
         let bytes = repo.read_blob(blob)?;
         let parsed = Arc::new(documents::parse(format, &bytes));
         self.inner.parses.fetch_add(1, Ordering::Relaxed);
-        lock(&self.inner.parsed).insert((blob, format), Arc::clone(&parsed));
+        if !self.inner.keep_nothing {
+            lock(&self.inner.parsed).insert((blob, format), Arc::clone(&parsed));
+        }
         Ok(parsed)
     }
 
@@ -193,7 +210,9 @@ impl RenderCache {
         }
         let built = Arc::new(run());
         self.inner.builds.fetch_add(1, Ordering::Relaxed);
-        lock(&self.inner.built).insert(key, Arc::clone(&built));
+        if !self.inner.keep_nothing {
+            lock(&self.inner.built).insert(key, Arc::clone(&built));
+        }
         built
     }
 }

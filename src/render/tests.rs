@@ -393,6 +393,25 @@ fn cache_parses_each_blob_once_across_commits() {
 }
 
 #[test]
+fn uncached_renders_parse_every_time_and_render_the_same() {
+    let fx = FixtureRepo::new();
+    fx.write("web.yaml", WEB);
+    fx.write("more.yaml", TWO_DOCS);
+    fx.commit("one");
+    let cached = RenderOptions::new("", "default");
+    let mut uncached = cached.clone();
+    uncached.cache = RenderCache::uncached();
+    let expected = render_at(&fx, "HEAD", &cached);
+    let first = render_at(&fx, "HEAD", &uncached);
+    assert_eq!(uncached.cache.parse_count(), 2);
+    // Nothing was kept: the same blobs are parsed again.
+    let second = render_at(&fx, "HEAD", &uncached);
+    assert_eq!(uncached.cache.parse_count(), 4);
+    assert_eq!(first.manifests, expected.manifests);
+    assert_eq!(second.manifests, expected.manifests);
+}
+
+#[test]
 fn renders_share_one_cache_across_threads() {
     let fx = FixtureRepo::new();
     fx.write("web.yaml", WEB);
