@@ -507,11 +507,11 @@ pub async fn evaluate_with(
     // The parsed documents weigh as much as the manifests rendered from them, and the walk for
     // `lastCommit` re-renders only the files each commit changed: not worth keeping, not even
     // while rendering (one file's documents at a time).
+    // On this thread, not a blocking one: see `on_this_thread`.
     let mut rendered = {
-        let repo = repo.clone();
         let mut render_opts = render_opts.clone();
         render_opts.cache = RenderCache::uncached();
-        blocking(move || Ok(render(&repo, commit, &render_opts)?)).await?
+        on_this_thread(|| render(&repo, commit, &render_opts))?
     };
     // What is needed of the manifests beyond their rows: identities (orphans, the walk) and
     // declared namespaces. The manifests themselves are owned from here on and dropped as soon
@@ -544,7 +544,8 @@ pub async fn evaluate_with(
         })
     });
 
-    let mut resources = Vec::new();
+    // One row per selected manifest, plus orphans: sized once rather than grown by doubling.
+    let mut resources = Vec::with_capacity(selected.len());
     let mut stats = EvaluationStats::default();
     // Kinds the cluster serves, grouped by (resource, namespace) for one LIST each.
     let mut groups: BTreeMap<LiveKey, (ApiResource, Vec<Manifest>)> = BTreeMap::new();
@@ -1019,6 +1020,18 @@ fn set_exceeds(set: &FieldSet, desired: &Value, path: &[&str]) -> bool {
             // The shapes disagree: not provably unchanged.
             _ => true,
         })
+}
+
+/// Runs blocking work on the current thread, telling a multi-thread runtime so (its other tasks
+/// move to other workers). For the head render: what it allocates then lands in this thread's
+/// malloc arena, which the rows made on this thread reuse as the manifests are dropped; from a
+/// blocking thread's arena, those pages stayed resident beside the rows (~20 MB of peak RSS at
+/// 5,000 resources).
+fn on_this_thread<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 /// Runs blocking git/render work off the async runtime.
