@@ -506,8 +506,8 @@ pub async fn evaluate_with(
     render_opts.kubectl = opts.kubectl.clone();
     // The parsed documents weigh as much as the manifests rendered from them, and the walk for
     // `lastCommit` re-renders only the files each commit changed: not worth keeping, not even
-    // while rendering (one file's documents at a time).
-    // On this thread, not a blocking one: see `on_this_thread`.
+    // while rendering (one file's documents at a time). On this thread, not a blocking one:
+    // see `on_this_thread`.
     let mut rendered = {
         let mut render_opts = render_opts.clone();
         render_opts.cache = RenderCache::uncached();
