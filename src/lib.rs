@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod demo;
 pub mod diff;
 pub mod drift;
 pub mod highlight;
@@ -13,4 +14,5 @@ pub mod output;
 pub mod render;
 pub mod repo;
 pub mod sandbox;
+pub mod tui;
 pub mod version;

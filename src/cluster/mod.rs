@@ -4,6 +4,8 @@
 
 pub mod applyset;
 pub mod discovery;
+pub mod watch;
+pub mod write;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -2,9 +2,12 @@
 //! Data goes to the writer given (stdout); summaries and notes are returned as lines for the
 //! caller to put on stderr.
 
+pub mod blame;
 pub mod diff;
+pub mod history;
 pub mod progress;
 pub mod status;
+pub mod sync;
 
 use std::fmt::Write as _;
 

@@ -8,8 +8,11 @@ use gix::bstr::ByteSlice;
 
 use crate::model::CommitInfo;
 
+pub mod blame;
 #[cfg(test)]
 pub(crate) mod fixture;
+pub mod history;
+pub mod revert;
 
 /// A git object id (commit, tree or blob), owned and `Copy`; `Display` prints the full hex.
 pub use gix::ObjectId;

@@ -14,6 +14,13 @@ use crate::output::status::{self as status_out, StatusView, write_status};
 use crate::output::{DiffPalette, OutputError, stdout_color, terminal_width};
 use crate::sandbox::{Sandbox, SandboxOptions};
 
+pub mod blame;
+pub mod demo;
+pub mod history;
+pub mod revert;
+pub mod sync;
+pub mod ui;
+
 /// Exit codes shared by every command (SPEC §5).
 pub mod exit {
     /// OK / in sync.
@@ -33,6 +40,9 @@ pub struct Cli {
     /// Flags every subcommand takes.
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// Terminal UI flags, for `kubectl gitops` without a subcommand.
+    #[command(flatten)]
+    pub ui: ui::UiArgs,
     /// The subcommand; none opens the terminal UI.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -93,6 +103,21 @@ pub enum Command {
     /// Unified YAML diff per resource: live -> what sync would make it (honours KUBECTL_EXTERNAL_DIFF)
     #[command(after_help = STATUS_EXIT_CODES)]
     Diff(DiffArgs),
+    /// The commits that changed the environment (or RESOURCE), newest first, with resource changes
+    History(history::HistoryArgs),
+    /// Each line of RESOURCE with the commit that last changed it and live drift marks
+    Blame(blame::BlameArgs),
+    /// Apply --rev to the cluster with server-side apply (rolling back is `sync --rev <older>`)
+    #[command(
+        after_help = "Exit status: 0 ok, 1 changes pending (--dry-run), 2 error or refused, 3 timed out waiting (--wait)."
+    )]
+    Sync(sync::SyncArgs),
+    /// Make a new commit that undoes COMMIT, as `git revert` does (never pushes)
+    Revert(revert::RevertArgs),
+    /// Open the terminal UI (the same as no subcommand)
+    Ui(ui::UiArgs),
+    /// Open the UI on a sample repo and an in-process sandbox: needs no cluster, no kubectl
+    Demo(demo::DemoArgs),
     /// Run an embedded Kubernetes API server on 127.0.0.1 for trials, the demo and tests
     Sandbox(SandboxArgs),
     /// Print the version and the git commit of the build
@@ -254,9 +279,13 @@ fn dispatch(cli: Cli, display: &str) -> anyhow::Result<i32> {
         Some(Command::Sandbox(args)) => sandbox(args),
         Some(Command::Status(args)) => status(&cli.global, &args, display),
         Some(Command::Diff(args)) => diff(&cli.global, &args, display),
-        None => anyhow::bail!(
-            "the terminal UI is not built yet; run `{display} --help` for the commands there are"
-        ),
+        Some(Command::History(args)) => history::run(&cli.global, &args, display),
+        Some(Command::Blame(args)) => blame::run(&cli.global, &args, display),
+        Some(Command::Sync(args)) => sync::run(&cli.global, &args, display),
+        Some(Command::Revert(args)) => revert::run(&cli.global, &args, display),
+        Some(Command::Ui(args)) => ui::run(&cli.global, &args, display),
+        Some(Command::Demo(args)) => demo::run(&cli.global, &args, display),
+        None => ui::run(&cli.global, &cli.ui, display),
     }
 }
 
@@ -308,6 +337,21 @@ fn completion(shell: clap_complete::Shell, display: &str) -> anyhow::Result<i32>
     }
 }
 
+/// `-C` (default: the current directory) and `--path` as a repo-relative, `/`-separated string
+/// (`""` for the root): where every command finds the environment.
+pub fn env_location(global: &GlobalArgs) -> anyhow::Result<(PathBuf, String)> {
+    let repo = match &global.repo {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let path = global
+        .path
+        .as_deref()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default();
+    Ok((repo, path))
+}
+
 /// Evaluates `--rev` of the environment against the cluster, with a spinner on stderr while
 /// it runs.
 fn evaluate(
@@ -323,15 +367,7 @@ fn evaluate(
              drop --offline, or use `{display} history` / `{display} blame` for git-only views"
         );
     }
-    let repo = match &global.repo {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
-    let path = global
-        .path
-        .as_deref()
-        .map(|p| p.to_string_lossy().replace('\\', "/"))
-        .unwrap_or_default();
+    let (repo, path) = env_location(global)?;
     let opts = StatusOptions {
         repo,
         path: path.clone(),
@@ -395,7 +431,7 @@ fn status(global: &GlobalArgs, args: &StatusArgs, display: &str) -> anyhow::Resu
 
 /// `Ok(true)` when stdout was closed by the reader (`| head`): like other Unix tools, stop
 /// quietly instead of reporting an error.
-fn closed_pipe(result: Result<(), OutputError>) -> anyhow::Result<bool> {
+pub fn closed_pipe(result: Result<(), OutputError>) -> anyhow::Result<bool> {
     match result {
         Ok(()) => Ok(false),
         Err(OutputError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(true),
@@ -515,7 +551,7 @@ fn sandbox(args: SandboxArgs) -> anyhow::Result<i32> {
 
 /// SIGINT and SIGTERM, listened for from creation on: create it before announcing readiness,
 /// so a signal sent right after `ready` is not lost to the default handler.
-struct Termination {
+pub struct Termination {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -524,7 +560,7 @@ struct Termination {
 
 impl Termination {
     /// Installs the handlers (within a tokio runtime).
-    fn listen() -> anyhow::Result<Self> {
+    pub fn listen() -> anyhow::Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -538,7 +574,7 @@ impl Termination {
     }
 
     /// Resolves on the first SIGINT or SIGTERM.
-    async fn wait(&mut self) -> anyhow::Result<()> {
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
         #[cfg(unix)]
         tokio::select! {
             _ = self.interrupt.recv() => {}

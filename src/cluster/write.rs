@@ -1,0 +1,1 @@
+//! Writes: server-side apply (real), delete, ApplySet parent, health reads.

@@ -1,0 +1,1 @@
+//! Revert: a commit that undoes another, as git revert makes it (SPEC §6).

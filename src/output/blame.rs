@@ -1,0 +1,1 @@
+//! Writers for `blame` (text, porcelain, json).

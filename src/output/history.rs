@@ -1,0 +1,1 @@
+//! Writers for `history` (text, json, yaml).

@@ -1,0 +1,1 @@
+//! Writers for `sync` plans and results (text, json, yaml).

@@ -1,0 +1,1 @@
+//! Three-way tree merge, commit, index and work tree update for revert.
