@@ -174,6 +174,14 @@ impl DemoRun {
         );
         String::from_utf8(out.stdout).unwrap()
     }
+
+    /// `kubectl get <what> -n demo -o json`, managedFields included.
+    fn kubectl_get(&self, what: &[&str]) -> Value {
+        let mut args = vec!["get"];
+        args.extend_from_slice(what);
+        args.extend_from_slice(&["-n", "demo", "-o", "json", "--show-managed-fields"]);
+        serde_json::from_str(&self.kubectl(&args)).unwrap()
+    }
 }
 
 impl Drop for DemoRun {
@@ -331,16 +339,7 @@ fn status_shows_the_drift_the_orphan_and_the_older_commit_synced() {
 #[test]
 fn real_kubectl_sees_the_drift_and_who_made_it() {
     let demo = DemoRun::start(&["--no-ui"], &[]);
-    let deployments: Value = serde_json::from_str(&demo.kubectl(&[
-        "get",
-        "deploy",
-        "-n",
-        "demo",
-        "-o",
-        "json",
-        "--show-managed-fields",
-    ]))
-    .unwrap();
+    let deployments = demo.kubectl_get(&["deploy"]);
     let items = deployments["items"].as_array().unwrap();
     let names: Vec<&str> = items
         .iter()
@@ -366,17 +365,7 @@ fn real_kubectl_sees_the_drift_and_who_made_it() {
         managers.iter().any(|m| m["manager"] == "kubectl-gitops"),
         "{managers:#?}"
     );
-    let settings: Value = serde_json::from_str(&demo.kubectl(&[
-        "get",
-        "configmap",
-        "settings",
-        "-n",
-        "demo",
-        "-o",
-        "json",
-        "--show-managed-fields",
-    ]))
-    .unwrap();
+    let settings = demo.kubectl_get(&["configmap", "settings"]);
     assert_eq!(settings["data"]["LOG_LEVEL"], "debug");
     assert!(
         settings["metadata"]["managedFields"]
