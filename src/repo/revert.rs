@@ -316,6 +316,8 @@ impl EnvRepo {
             .write()
             .map_err(git("write the merged tree"))?
             .detach();
+        let tree = three_way_modes(&repo, tree, &merged.conflicts)
+            .map_err(git("write the merged tree"))?;
         if merged.has_unresolved_conflicts(how) {
             let paths = conflicting_paths(&repo, tree, &merged, how)
                 .map_err(git("list the conflicting paths"))?;
@@ -529,6 +531,69 @@ fn conflicting_paths(
     paths.sort();
     paths.dedup();
     Ok(paths)
+}
+
+/// Where gix resolved a rename against a modification, it keeps the executable bit if either
+/// side has it; git merges the mode three-way (the side that changed it wins). Redo that.
+fn three_way_modes(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    conflicts: &[gix::merge::tree::Conflict],
+) -> Result<ObjectId, gix::Error> {
+    use gix::merge::tree::Resolution;
+    use gix::object::tree::EntryKind;
+    let is_file = |kind: EntryKind| matches!(kind, EntryKind::Blob | EntryKind::BlobExecutable);
+    let mut fixes = Vec::new();
+    for conflict in conflicts {
+        let Ok(resolution) = &conflict.resolution else {
+            continue;
+        };
+        let (ours, theirs) = conflict.changes_in_resolution();
+        let path = match resolution {
+            Resolution::OursModifiedTheirsRenamedAndChangedThenRename {
+                final_location, ..
+            } => final_location
+                .clone()
+                .unwrap_or_else(|| theirs.location().to_owned()),
+            Resolution::OursModifiedTheirsModifiedThenBlobContentMerge { .. }
+                if ours.location() == theirs.location() =>
+            {
+                ours.location().to_owned()
+            }
+            _ => continue,
+        };
+        let [Some(base), Some(our), Some(their)] = conflict.entries() else {
+            continue;
+        };
+        if ![base, our, their].iter().all(|e| is_file(e.mode.kind())) {
+            continue;
+        }
+        let want = if our.mode == base.mode {
+            their.mode
+        } else {
+            our.mode
+        };
+        fixes.push((path.to_str_lossy().into_owned(), want));
+    }
+    if fixes.is_empty() {
+        return Ok(tree);
+    }
+    let current = repo.find_tree(tree)?;
+    let mut editor = repo.edit_tree(tree)?;
+    let mut changed = false;
+    for (path, want) in fixes {
+        let Some(entry) = current.lookup_entry_by_path(&path)? else {
+            continue;
+        };
+        if entry.mode() != want && is_file(entry.mode().kind()) {
+            editor.upsert(path.as_str(), want.kind(), entry.object_id())?;
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(tree);
+    }
+    Ok(editor.write()?.detach())
 }
 
 /// A file to delete or write in the work tree.

@@ -52,6 +52,8 @@ impl Sandbox {
         Sandbox {
             dir: tempfile::Builder::new()
                 .prefix("kgo-revert-")
+                // Set KGO_KEEP_SANDBOX to inspect a failing case.
+                .disable_cleanup(std::env::var_os("KGO_KEEP_SANDBOX").is_some())
                 .tempdir()
                 .unwrap(),
         }
