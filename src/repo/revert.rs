@@ -833,3 +833,225 @@ fn carry_stat(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::FixtureRepo;
+    use super::*;
+
+    fn id(hex: &str) -> ObjectId {
+        ObjectId::from_hex(hex.as_bytes()).unwrap()
+    }
+
+    fn options(commit: &str) -> RevertOptions {
+        RevertOptions {
+            commit: commit.to_owned(),
+            ..RevertOptions::default()
+        }
+    }
+
+    #[test]
+    fn message_follows_git_conventions() {
+        let c = id("0123456789abcdef0123456789abcdef01234567");
+        let p = id("89abcdef0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            revert_message(b"web: 3 replicas\n\nbody\n", c, None),
+            format!("Revert \"web: 3 replicas\"\n\nThis reverts commit {c}.\n")
+        );
+        assert_eq!(
+            revert_message(b"Merge branch 'x'\n", c, Some(p)),
+            format!(
+                "Revert \"Merge branch 'x'\"\n\nThis reverts commit {c}, reversing\nchanges made to {p}.\n"
+            )
+        );
+        assert_eq!(
+            revert_message(b"Revert \"web\"\n", c, None),
+            format!("Reapply \"web\"\n\nThis reverts commit {c}.\n")
+        );
+        assert_eq!(
+            revert_message(b"Revert \"Revert \"web\"\"\n", c, None),
+            format!("Revert \"Revert \"Revert \"web\"\"\"\n\nThis reverts commit {c}.\n")
+        );
+    }
+
+    #[test]
+    fn revert_of_a_revert_reapplies_like_git() {
+        let fx = FixtureRepo::new();
+        fx.write("a.yaml", "a: 1\n");
+        fx.commit("first");
+        fx.write("a.yaml", "a: 2\n");
+        fx.commit("a is 2");
+        fx.git(&["revert", "--no-edit", "HEAD"]);
+        let git_message = {
+            fx.git(&["revert", "--no-edit", "HEAD"]);
+            let m = fx.git(&["log", "-1", "--format=%B"]);
+            fx.git(&["reset", "-q", "--hard", "HEAD~1"]);
+            m
+        };
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let outcome = repo.revert(&options("HEAD")).unwrap();
+        // git log adds one newline after the message.
+        assert_eq!(format!("{}\n", outcome.message), git_message);
+        assert!(outcome.message.starts_with("Reapply \"a is 2\""));
+        assert_eq!(fx.git(&["status", "--porcelain"]), "");
+        assert_eq!(fx.git(&["show", "HEAD:a.yaml"]), "a: 2\n");
+    }
+
+    #[test]
+    fn outcome_lists_files_and_the_new_commit() {
+        let fx = FixtureRepo::new();
+        fx.write("a.yaml", "a: 1\n");
+        fx.write("b.yaml", "b: 1\n");
+        fx.commit("first");
+        fx.write("a.yaml", "a: 2\n");
+        fx.write("c/d.yaml", "d: 1\n");
+        std::fs::remove_file(fx.dir().join("b.yaml")).unwrap();
+        let target = fx.commit("second");
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let outcome = repo.revert(&options("HEAD")).unwrap();
+        assert_eq!(outcome.reverted.id, target);
+        assert_eq!(outcome.branch, "main");
+        let new = outcome.commit.unwrap();
+        assert_eq!(new.id, fx.rev_parse("HEAD"));
+        assert_eq!(new.summary, "Revert \"second\"");
+        assert_eq!(outcome.tree.to_string(), fx.rev_parse("HEAD^{tree}"));
+        assert_eq!(outcome.tree.to_string(), fx.rev_parse("HEAD~2^{tree}"));
+        let files: Vec<(&str, FileChange)> = outcome
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.change))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("a.yaml", FileChange::Modified),
+                ("b.yaml", FileChange::Added),
+                ("c/d.yaml", FileChange::Removed),
+            ]
+        );
+        assert!(!fx.dir().join("c").exists());
+        assert_eq!(fx.git(&["status", "--porcelain"]), "");
+    }
+
+    #[test]
+    fn mode_merges_three_way_across_a_rename() {
+        // The reverted commit renamed an executable file; HEAD later dropped the bit. git keeps
+        // HEAD's change of mode at the restored name.
+        use std::os::unix::fs::PermissionsExt;
+        let fx = FixtureRepo::new();
+        let lines: String = (0..20).map(|i| format!("k{i}: v\n")).collect();
+        fx.write("old/run.yaml", &lines);
+        let path = fx.dir().join("old/run.yaml");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        fx.commit("add");
+        std::fs::create_dir(fx.dir().join("new")).unwrap();
+        fx.git(&["mv", "old/run.yaml", "new/run.yaml"]);
+        fx.write("new/run.yaml", &format!("{lines}extra: 1\n"));
+        fx.commit("rename");
+        let moved = fx.dir().join("new/run.yaml");
+        std::fs::set_permissions(&moved, std::fs::Permissions::from_mode(0o644)).unwrap();
+        fx.commit("not executable");
+        let oracle = tempfile::tempdir().unwrap();
+        let oracle_dir = oracle.path().join("w");
+        fx.git(&["clone", "-q", ".", oracle_dir.to_str().unwrap()]);
+        let git = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=A",
+                "-c",
+                "user.email=a@x",
+                "revert",
+                "--no-edit",
+            ])
+            .arg("HEAD~1")
+            .current_dir(&oracle_dir)
+            .output()
+            .unwrap();
+        assert!(git.status.success(), "{git:?}");
+        let git_tree = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD^{tree}"])
+            .current_dir(&oracle_dir)
+            .output()
+            .unwrap();
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let outcome = repo.revert(&options("HEAD~1")).unwrap();
+        assert_eq!(
+            outcome.tree.to_string(),
+            String::from_utf8_lossy(&git_tree.stdout).trim()
+        );
+        let mode = std::fs::metadata(fx.dir().join("old/run.yaml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o111, 0, "{mode:o}");
+        assert_eq!(fx.git(&["status", "--porcelain"]), "");
+    }
+
+    /// Loose objects and packs under `.git/objects`.
+    fn object_files(dir: &Path) -> usize {
+        fn count(dir: &Path) -> usize {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| {
+                    let p = e.unwrap().path();
+                    if p.is_dir() { count(&p) } else { 1 }
+                })
+                .sum()
+        }
+        count(&dir.join(".git/objects"))
+    }
+
+    #[test]
+    fn conflicts_write_no_objects_and_name_the_paths() {
+        let fx = FixtureRepo::new();
+        fx.write("a.yaml", "a: 1\n");
+        fx.write("b.yaml", "b: 1\n");
+        fx.commit("first");
+        fx.write("a.yaml", "a: 2\n");
+        fx.write("b.yaml", "b: 2\n");
+        fx.commit("second");
+        fx.write("a.yaml", "a: 3\n");
+        fx.commit("third");
+        let before = object_files(fx.dir());
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let err = repo.revert(&options("HEAD~1")).unwrap_err();
+        match &err {
+            RevertError::Conflicts { paths, .. } => assert_eq!(paths, &["a.yaml"]),
+            other => panic!("{other}"),
+        }
+        assert_eq!(object_files(fx.dir()), before);
+        assert_eq!(fx.rev_parse("HEAD"), fx.rev_parse("main"));
+        assert_eq!(fx.git(&["status", "--porcelain"]), "");
+    }
+
+    #[test]
+    fn bare_and_unborn_are_refused() {
+        let fx = FixtureRepo::new();
+        fx.write("a.yaml", "a: 1\n");
+        fx.commit("first");
+        let bare = fx.bare_clone("env.git");
+        let err = EnvRepo::open(&bare)
+            .unwrap()
+            .revert(&options("HEAD"))
+            .unwrap_err();
+        assert!(matches!(err, RevertError::Bare { .. }), "{err}");
+        assert!(err.to_string().contains("needs a work tree"), "{err}");
+        fx.git(&["checkout", "-q", "--orphan", "fresh"]);
+        let err = EnvRepo::open(fx.dir())
+            .unwrap()
+            .revert(&options("main"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "branch fresh has no commits yet: there is nothing to revert on it"
+        );
+    }
+
+    #[test]
+    fn short_ids_and_subjects() {
+        let c = id("0123456789abcdef0123456789abcdef01234567");
+        assert_eq!(short_id(c), "0123456");
+        assert_eq!(first_line(b"\nsubject\nmore\n"), "subject");
+        assert_eq!(first_line(b""), "");
+    }
+}
