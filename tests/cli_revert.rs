@@ -349,3 +349,25 @@ fn sync_and_no_commit_do_not_combine() {
         &["--sync"],
     );
 }
+
+#[test]
+fn revert_yaml_has_the_same_shape() {
+    let sandbox = Sandbox::new();
+    let origin = history(&sandbox);
+    let ours = sandbox.clone_of(&origin, "ours");
+    let target = ours.rev("HEAD");
+    let run = ours.gitops(&["-o", "yaml", "revert", "HEAD"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stdout
+            .starts_with("apiVersion: kubectl-gitops/v1\nkind: Revert\n"),
+        "{run}"
+    );
+    assert!(run.stdout.contains(&format!("id: {target}")), "{run}");
+    assert!(
+        run.stdout.contains(&format!("id: {}", ours.rev("HEAD"))),
+        "{run}"
+    );
+    assert!(run.stdout.contains("path: settings.yaml"), "{run}");
+    assert!(run.stdout.contains("change: modified"), "{run}");
+}
