@@ -220,7 +220,11 @@ pub async fn blame(opts: &BlameOptions) -> Result<BlameReport, BlameError> {
         let default_namespace = opts
             .namespace
             .clone()
-            .or_else(|| cluster.as_ref().map(|(c, _)| c.default_namespace().to_owned()))
+            .or_else(|| {
+                cluster
+                    .as_ref()
+                    .map(|(c, _)| c.default_namespace().to_owned())
+            })
             .unwrap_or_else(|| "default".to_owned());
         tokio::task::spawn_blocking(move || git_side(&opts, discovery, &default_namespace))
             .await
@@ -291,7 +295,11 @@ fn git_side(
         .collect();
     if matching.len() > 1 {
         // Without -n, the default namespace's resource is the one meant, as kubectl reads it.
-        matching.retain(|m| m.id.namespace.as_deref().is_none_or(|ns| ns == default_namespace));
+        matching.retain(|m| {
+            m.id.namespace
+                .as_deref()
+                .is_none_or(|ns| ns == default_namespace)
+        });
     }
     let manifest = match matching.len() {
         0 => {
@@ -601,7 +609,12 @@ impl Owners {
                     .filter_map(|e| {
                         let set = FieldSet::from_fields_v1(e.get("fieldsV1")?).ok()?;
                         let text = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
-                        Some((text("manager").unwrap_or_default(), text("operation"), text("time"), set))
+                        Some((
+                            text("manager").unwrap_or_default(),
+                            text("operation"),
+                            text("time"),
+                            set,
+                        ))
                     })
                     .collect()
             })
@@ -609,8 +622,8 @@ impl Owners {
         Owners { entries }
     }
 
-    /// The manager that last wrote the field (or its nearest owned ancestor, for atomic lists
-    /// and maps); the server default when none owns it.
+    /// The manager that last wrote the field (or the nearest ancestor owned whole, for atomic
+    /// lists and maps); the server default when none owns it.
     fn writer_of(&self, path: &FieldPath) -> LiveWriter {
         let elements = path_elements(path);
         for len in (1..=elements.len()).rev() {
@@ -618,7 +631,15 @@ impl Owners {
             let owner = self
                 .entries
                 .iter()
-                .filter(|(_, _, _, set)| set.has(prefix) || (len == elements.len() && set.has_prefix(prefix)))
+                .filter(|(_, _, _, set)| {
+                    if len == elements.len() {
+                        set.has_prefix(prefix)
+                    } else {
+                        // An ancestor owned whole (an atomic list or map) owns what is in it; one
+                        // with owned children (a keyed item) leaves the others to defaulting.
+                        set.has(prefix) && !set.has_descendant(prefix)
+                    }
+                })
                 .max_by(|a, b| a.2.cmp(&b.2));
             if let Some((manager, operation, time, _)) = owner {
                 return LiveWriter {
@@ -870,7 +891,10 @@ data:
         let owners = Owners::of(&live);
         let replicas = FieldPath::root().key("spec").key("replicas");
         let w = owners.writer_of(&replicas);
-        assert_eq!((w.manager.as_str(), w.time.as_deref()), ("kubectl", Some("2026-01-02T00:00:00Z")));
+        assert_eq!(
+            (w.manager.as_str(), w.time.as_deref()),
+            ("kubectl", Some("2026-01-02T00:00:00Z"))
+        );
         let image = FieldPath::root()
             .key("spec")
             .key("template")
@@ -878,7 +902,10 @@ data:
             .key("containers")
             .child(PathSegment::Item(vec![("name".into(), json!("web"))]))
             .key("image");
-        assert_eq!(owners.writer_of(&image).manager, "kubectl-client-side-apply");
+        assert_eq!(
+            owners.writer_of(&image).manager,
+            "kubectl-client-side-apply"
+        );
         let policy = FieldPath::root().key("spec").key("revisionHistoryLimit");
         assert_eq!(owners.writer_of(&policy).manager, SERVER_DEFAULT);
     }
@@ -887,7 +914,10 @@ data:
     fn split_key_handles_quotes_urls_and_scalars() {
         assert_eq!(split_key("a: b"), Some(("a".into(), " b")));
         assert_eq!(split_key("\"x.y/z\": 1"), Some(("x.y/z".into(), " 1")));
-        assert_eq!(split_key("url: http://x"), Some(("url".into(), " http://x")));
+        assert_eq!(
+            split_key("url: http://x"),
+            Some(("url".into(), " http://x"))
+        );
         assert_eq!(split_key("http://x"), None);
         assert_eq!(split_key("plain"), None);
         assert_eq!(split_key("key:"), Some(("key".into(), "")));

@@ -287,7 +287,7 @@ impl EnvRepo {
         found
             .time()
             .map(|t| t.seconds)
-            .map_err(|e| self.object_error(format!("commit {commit}"), e.into()))
+            .map_err(|e| self.object_error(format!("commit {commit}"), e))
     }
 }
 
