@@ -396,3 +396,46 @@ fn secret_values_are_masked_in_every_format() {
     assert_ne!(git_mask, live, "distinct values get distinct masks");
     assert!(!SECRET_VALUES.iter().any(|v| run.stdout.contains(v)));
 }
+
+#[test]
+fn offline_kustomize_overlay_is_blamed_on_its_rendered_output() {
+    let mut repo = EnvRepo::new();
+    let first = repo.commit(
+        "unit",
+        &[
+            (
+                "env/kustomization.yaml",
+                "resources:\n- web.yaml\nimages:\n- name: nginx\n  newTag: \"1.28\"\n",
+            ),
+            ("env/web.yaml", &deployment("prod", 2, "1.27")),
+        ],
+    );
+    let scaled = repo.commit("scale", &[("env/web.yaml", &deployment("prod", 3, "1.27"))]);
+    let retag = repo.commit(
+        "retag",
+        &[(
+            "env/kustomization.yaml",
+            "resources:\n- web.yaml\nimages:\n- name: nginx\n  newTag: \"1.29\"\n",
+        )],
+    );
+    let kubectl = find_kubectl();
+    let env = [("KUBECTL_PATH", kubectl.to_str().unwrap())];
+    let run = offline(&repo, &["blame", "deploy/web", "-o", "json"], &env).code_is(0);
+    let doc = run.json();
+    assert_eq!(doc["rendered"], true, "{run}");
+    assert_eq!(doc["source"]["file"], "env/web.yaml", "{run}");
+    let commit_of = |needle: &str| -> String {
+        doc["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["text"].as_str().unwrap().trim().trim_start_matches("- ") == needle)
+            .unwrap_or_else(|| panic!("no {needle:?}\n{run}"))["commit"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(commit_of("image: nginx:1.29"), retag, "{run}");
+    assert_eq!(commit_of("replicas: 3"), scaled, "{run}");
+    assert_eq!(commit_of("kind: Deployment"), first, "{run}");
+}

@@ -187,6 +187,9 @@ pub struct BlameReport {
     pub live_mode: bool,
     /// Whether the cluster was left out (`--offline`).
     pub offline: bool,
+    /// Whether git mode's lines are the rendered output of a kustomize unit (numbered from 1)
+    /// rather than the lines of `source.file`.
+    pub rendered: bool,
     /// The lines, in order.
     pub lines: Vec<BlameLine>,
 }
@@ -199,6 +202,10 @@ struct GitSide {
     text: Vec<String>,
     /// The blamed commit of each document line.
     commits: Vec<Option<CommitInfo>>,
+    /// Line number of `text[0]`: in the file, or 1 in the rendered output.
+    first_line: usize,
+    /// Whether `text` is the rendered object (kustomize) rather than the file's lines.
+    rendered: bool,
 }
 
 /// Blames `opts.resource` (SPEC §7).
@@ -339,21 +346,37 @@ fn git_side(
         .take(last + 1 - first)
         .map(str::to_owned)
         .collect();
+    let mut infos: HashMap<ObjectId, CommitInfo> = HashMap::new();
+    let mut info_of = |commit: ObjectId| -> Result<CommitInfo, RepoError> {
+        if let Some(info) = infos.get(&commit) {
+            return Ok(info.clone());
+        }
+        let info = repo.commit_info(commit)?;
+        infos.insert(commit, info.clone());
+        Ok(info)
+    };
+    if !written_as_rendered(&text, &manifest.object) {
+        // A kustomize unit (or a List item): blame what it renders to, across commits.
+        let (text, blamed) = rendered_blame(&repo, commit, &render_opts, &manifest.id)?;
+        let commits = blamed
+            .into_iter()
+            .map(|c| info_of(c).map(Some))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(GitSide {
+            manifest,
+            revision,
+            text,
+            commits,
+            first_line: 1,
+            rendered: true,
+        });
+    }
     let range = (first - 1) as u32..(first - 1 + text.len()) as u32;
     let blamed = repo.blame_lines(commit, &source.file, range.clone())?;
-    let mut infos: HashMap<ObjectId, CommitInfo> = HashMap::new();
     let mut commits = vec![None; text.len()];
     for BlamedLine { line, commit, .. } in blamed {
-        let info = match infos.get(&commit) {
-            Some(info) => info.clone(),
-            None => {
-                let info = repo.commit_info(commit)?;
-                infos.insert(commit, info.clone());
-                info
-            }
-        };
         if let Some(slot) = commits.get_mut((line - range.start) as usize) {
-            *slot = Some(info);
+            *slot = Some(info_of(commit)?);
         }
     }
     Ok(GitSide {
@@ -361,7 +384,92 @@ fn git_side(
         revision,
         text,
         commits,
+        first_line: first,
+        rendered: false,
     })
+}
+
+/// Whether the document as written is the object rendered (up to the namespace the render
+/// fills in): then its lines are the resource's, and a line blame of the file says it all.
+fn written_as_rendered(text: &[String], object: &Value) -> bool {
+    let Ok(mut written) = serde_saphyr::from_str::<Value>(&text.join("\n")) else {
+        return false;
+    };
+    let mut object = object.clone();
+    for value in [&mut written, &mut object] {
+        if let Some(Value::Object(metadata)) = value.get_mut("metadata") {
+            metadata.remove("namespace");
+        }
+    }
+    written == object
+}
+
+/// Most commits rendered when blaming a rendered resource; older lines go to the oldest
+/// commit rendered, as `git blame` does at a boundary.
+pub const RENDERED_BLAME_LIMIT: usize = 200;
+
+/// Blame of the resource's rendered YAML: walks first parents from `head`, renders each commit
+/// whose environment changed, and passes each unchanged line to the older rendering ("which
+/// commit first rendered this line as it is now"). Returns the text and each line's commit.
+fn rendered_blame(
+    repo: &EnvRepo,
+    head: ObjectId,
+    opts: &RenderOptions,
+    id: &ResourceId,
+) -> Result<(Vec<String>, Vec<ObjectId>), BlameError> {
+    let yaml_at = |commit: ObjectId| -> Result<Option<String>, BlameError> {
+        let rendered = render(repo, commit, opts)?;
+        Ok(rendered
+            .manifests
+            .into_iter()
+            .find(|m| &m.id == id)
+            .and_then(|m| crate::drift::to_yaml(&m.object).ok()))
+    };
+    let text = yaml_at(head)?.unwrap_or_default();
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut owner: Vec<Option<ObjectId>> = vec![None; lines.len()];
+    // For each line of the head text still unblamed: its line number in `current`.
+    let mut pending: Vec<(usize, u32)> = (0..lines.len()).map(|i| (i, i as u32)).collect();
+    let (mut current, mut current_text) = (head, text);
+    let mut renders = 1;
+    while !pending.is_empty() {
+        let Some(parent) = repo.first_parent(current)? else {
+            break;
+        };
+        if repo.subtree_id(parent, &opts.path)? == repo.subtree_id(current, &opts.path)? {
+            current = parent;
+            continue;
+        }
+        if renders >= RENDERED_BLAME_LIMIT {
+            break;
+        }
+        renders += 1;
+        let Some(parent_text) = yaml_at(parent)? else {
+            break;
+        };
+        let blocks =
+            crate::repo::blame::unchanged_blocks(parent_text.as_bytes(), current_text.as_bytes());
+        let mut passed = Vec::with_capacity(pending.len());
+        for (line, at) in pending {
+            let block = blocks
+                .iter()
+                .find(|(start, _, len)| (*start..start + len).contains(&at));
+            match block {
+                Some((start, old_start, _)) => passed.push((line, old_start + (at - start))),
+                None => owner[line] = Some(current),
+            }
+        }
+        pending = passed;
+        current = parent;
+        current_text = parent_text;
+    }
+    for (line, _) in pending {
+        owner[line] = Some(current);
+    }
+    Ok((
+        lines,
+        owner.into_iter().map(|o| o.unwrap_or(head)).collect(),
+    ))
 }
 
 /// Git mode: the document's lines with their commits, and drift marks against `live`.
@@ -402,7 +510,7 @@ fn git_report(git: GitSide, live: Option<&Value>, offline: bool) -> BlameReport 
             text.clone()
         };
         lines.push(BlameLine {
-            line: git.manifest.source.line + i,
+            line: git.first_line + i,
             text,
             commit,
             live: live_writer,
@@ -416,6 +524,7 @@ fn git_report(git: GitSide, live: Option<&Value>, offline: bool) -> BlameReport 
         source: git.manifest.source,
         live_mode: false,
         offline,
+        rendered: git.rendered,
         lines,
     }
 }
@@ -479,6 +588,7 @@ fn live_report(git: GitSide, live: &Value) -> BlameReport {
         source: git.manifest.source,
         live_mode: true,
         offline: false,
+        rendered: git.rendered,
         lines,
     }
 }

@@ -68,6 +68,7 @@ pub fn blame_document(report: &BlameReport) -> Value {
             "line": report.source.line,
         },
         "live": report.live_mode,
+        "rendered": report.rendered,
         "lines": lines,
     })
 }
@@ -192,6 +193,7 @@ mod tests {
             },
             live_mode: false,
             offline: false,
+            rendered: false,
             lines: vec![
                 BlameLine {
                     line: 1,

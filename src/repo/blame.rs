@@ -298,8 +298,9 @@ pub fn line_count(data: &[u8]) -> u32 {
     (newlines + trailing) as u32
 }
 
-/// Stretches of lines the two versions share: `(new_start, old_start, len)`, sorted.
-fn unchanged_blocks(old: &[u8], new: &[u8]) -> Vec<(u32, u32, u32)> {
+/// Stretches of lines two versions share, as git blame sees them: `(new_start, old_start, len)`,
+/// sorted. Also for blaming text that is not a blob (kustomize output across commits).
+pub fn unchanged_blocks(old: &[u8], new: &[u8]) -> Vec<(u32, u32, u32)> {
     let input = InternedInput::new(old, new);
     let mut diff = Diff::compute(Algorithm::Myers, &input);
     // git blame runs xdiff's change compaction with the indent heuristic; this is imara's port.
