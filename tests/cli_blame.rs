@@ -197,9 +197,18 @@ fn offline_text_porcelain_and_kustomize_unit() {
 #[test]
 fn errors_name_the_resource_and_the_next_step() {
     let mut repo = EnvRepo::new();
-    repo.commit("cm", &[("cm.yaml", &config_map("prod", "info"))]);
+    let first = repo.commit("cm", &[("cm.yaml", &config_map("prod", "info"))]);
+    repo.commit("web", &[("web.yaml", &deployment("prod", 2, "1.27"))]);
     let run = offline(&repo, &["blame", "cm/nope"], &[]).code_is(2);
     assert!(run.stderr.contains("cm/nope is not in git at"), "{run}");
+    // The Deployment exists at HEAD, not at the revision asked for.
+    offline(&repo, &["blame", "deploy/web"], &[]).code_is(0);
+    let run = offline(&repo, &["--rev", "HEAD~1", "blame", "deploy/web"], &[]).code_is(2);
+    assert!(
+        run.stderr
+            .contains(&format!("deploy/web is not in git at {first}")),
+        "{run}"
+    );
     let run = offline(&repo, &["blame", "frobnicators/x"], &[]).code_is(2);
     assert!(run.stderr.contains("\"frobnicators\""), "{run}");
     let run = offline(&repo, &["blame", "configmaps"], &[]).code_is(2);
