@@ -8,7 +8,6 @@ mod common;
 
 use cli_env::{EnvRepo, Gitops, Run, config_map, deployment};
 use common::TestCluster;
-use serde_json::Value;
 
 /// The config file giving the environment a unique name and its parent the test namespace.
 fn env_config(cluster: &TestCluster) -> (String, String) {
