@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -1024,15 +1025,12 @@ pub async fn execute(
     }
     let mut failed = false;
     let done = std::sync::atomic::AtomicUsize::new(0);
+    let unreachable = std::sync::atomic::AtomicBool::new(false);
     for (_, step) in steps {
         if failed {
             for p in step {
                 let r = row(p, SyncOutcome::Skipped, None);
-                on_result(
-                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
-                    total,
-                    &r,
-                );
+                on_result(done.fetch_add(1, Relaxed) + 1, total, &r);
                 rows.push(r);
             }
             continue;
@@ -1040,9 +1038,12 @@ pub async fn execute(
         let results: Vec<ResourceResult> = futures::stream::iter(step.iter().copied())
             .map(|p| {
                 let done = &done;
+                let unreachable = &unreachable;
                 async move {
                     let outcome = match p.action {
                         SyncAction::Unchanged => row(p, SyncOutcome::Unchanged, None),
+                        // The server is gone: the rest is not attempted (a rerun finishes).
+                        _ if unreachable.load(Relaxed) => row(p, SyncOutcome::Skipped, None),
                         action => {
                             let written = cluster
                                 .apply(
@@ -1061,15 +1062,16 @@ pub async fn execute(
                                     row(p, SyncOutcome::Created, None)
                                 }
                                 Ok(_) => row(p, SyncOutcome::Configured, None),
-                                Err(error) => row(p, SyncOutcome::Failed, Some(error.to_string())),
+                                Err(error) => {
+                                    if matches!(error, ClusterError::Unreachable { .. }) {
+                                        unreachable.store(true, Relaxed);
+                                    }
+                                    row(p, SyncOutcome::Failed, Some(error.to_string()))
+                                }
                             }
                         }
                     };
-                    on_result(
-                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
-                        total,
-                        &outcome,
-                    );
+                    on_result(done.fetch_add(1, Relaxed) + 1, total, &outcome);
                     outcome
                 }
             })
@@ -1140,11 +1142,7 @@ pub async fn execute(
                             result,
                             error,
                         };
-                        on_result(
-                            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
-                            total,
-                            &r,
-                        );
+                        on_result(done.fetch_add(1, Relaxed) + 1, total, &r);
                         r
                     }
                 })
