@@ -82,6 +82,10 @@ fn namespace_crd_and_their_objects_sync_in_order_from_empty() {
     let widget = format!(
         "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: gadget\n  namespace: {ns}\nspec:\n  size: 3\n"
     );
+    let early = named_config_map(&ns, "early", "1").replace(
+        "metadata:\n",
+        "metadata:\n  annotations:\n    kubectl-gitops.io/sync-wave: \"-1\"\n",
+    );
     let config = env_config(&cluster);
     let mut repo = EnvRepo::new();
     // Files sort so that every dependent comes before what it depends on.
@@ -95,6 +99,8 @@ fn namespace_crd_and_their_objects_sync_in_order_from_empty() {
                 &named_config_map(&new_ns, "inside", "1"),
             ),
             ("c-crd.yaml", &crd),
+            // An earlier wave goes before everything else, Namespaces included.
+            ("e-early.yaml", &early),
             (
                 "d-namespace.yaml",
                 &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {new_ns}\n"),
@@ -105,7 +111,9 @@ fn namespace_crd_and_their_objects_sync_in_order_from_empty() {
     let run = gitops.run(&["sync", "--yes", "-o", "json"]).code_is(0);
     let order: Vec<(String, String, String)> = results(&run);
     let position = |kind: &str| order.iter().position(|(k, _, _)| k == kind).unwrap();
-    assert!(position("Namespace") < position("ConfigMap"), "{run}");
+    let named = |name: &str| order.iter().position(|(_, n, _)| n == name).unwrap();
+    assert_eq!(named("early"), 0, "{run}");
+    assert!(position("Namespace") < named("inside"), "{run}");
     assert!(
         position("CustomResourceDefinition") < position("Widget"),
         "{run}"
@@ -363,6 +371,55 @@ fn second_sync_is_all_unchanged_and_status_stays_synced() {
     assert!(rows.iter().all(|(_, _, r)| r == "unchanged"), "{second}");
     let status = gitops.run(&["status"]);
     assert_eq!(status.code, 0, "tracking keys are not drift\n{status}");
+
+    // A commit that changes one resource rewrites that one only.
+    repo.commit("debug", &[("settings.yaml", &config_map(&ns, "debug"))]);
+    let third = gitops.run(&["sync", "--yes", "-o", "json"]).code_is(0);
+    let rows = results(&third);
+    assert!(
+        rows.contains(&("ConfigMap".into(), "settings".into(), "configured".into())),
+        "{third}"
+    );
+    assert!(
+        rows.contains(&("Deployment".into(), "web".into(), "unchanged".into())),
+        "{third}"
+    );
+    let live = cluster.get_json(&["cm", "settings"]);
+    assert_eq!(
+        live["metadata"]["annotations"]["kubectl-gitops.io/revision"],
+        repo.head().as_str()
+    );
+}
+
+#[test]
+fn on_a_terminal_the_plan_is_shown_and_confirmation_asked() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let config = env_config(&cluster);
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "settings",
+        &[
+            (&config.0, &config.1),
+            ("settings.yaml", &config_map(&ns, "info")),
+        ],
+    );
+    let gitops = Gitops::new(&cluster, &repo);
+    let Some(run) = gitops.run_in_terminal(&["sync"], &[]) else {
+        eprintln!("note: util-linux `script` is not installed; terminal confirmation not checked");
+        return;
+    };
+    // No answer (end of input) is a no.
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stdout.contains("[y/N]"), "{run}");
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.contains("created") && l.contains("settings")),
+        "the plan names the change\n{run}"
+    );
+    assert!(run.stdout.contains("nothing written"), "{run}");
+    assert!(!exists(&cluster, &["configmap", "settings"]), "{run}");
 }
 
 #[test]

@@ -171,7 +171,7 @@ pub struct ApplySetRef {
 pub enum SyncAction {
     /// Not in the cluster: created.
     Create,
-    /// In the cluster, and the apply changes it (values, ownership or tracking keys).
+    /// In the cluster, and the apply changes it (values, ownership or ApplySet membership).
     Configure,
     /// The apply would change nothing: not sent.
     Unchanged,
@@ -845,11 +845,18 @@ fn kind_rank(group: &str, kind: &str) -> usize {
     }
 }
 
-/// The object without what changes on every write even when nothing else does.
+/// The object without what changes on every write even when nothing else does, and without
+/// the values of the revision and source annotations: an object a new commit leaves as it is
+/// is not rewritten just to say so (its annotations name the last sync that changed it). Their
+/// keys stay in managedFields, so an object that lacks them is still written.
 fn without_volatile(object: &Value) -> Value {
     let mut copy = object.clone();
     if let Some(metadata) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
         metadata.remove("resourceVersion");
+        if let Some(Value::Object(annotations)) = metadata.get_mut("annotations") {
+            annotations.remove(REVISION_ANNOTATION);
+            annotations.remove(SOURCE_ANNOTATION);
+        }
         if let Some(Value::Array(entries)) = metadata.get_mut("managedFields") {
             for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
                 entry.remove("time");

@@ -289,17 +289,25 @@ pub fn write_result(
             if rows.is_empty() {
                 return Ok(());
             }
-            let text = table(
-                &["RESULT", "KIND", "NAMESPACE", "NAME", "ERROR"],
-                &rows,
-                &|r, c, cell| {
-                    if c == 0 {
-                        outcome_style(result.resources[r].result).paint(cell, color)
-                    } else {
-                        cell.to_owned()
-                    }
-                },
-            );
+            let header: &[&str] = if result.resources.iter().any(|r| r.error.is_some()) {
+                &["RESULT", "KIND", "NAMESPACE", "NAME", "ERROR"]
+            } else {
+                &["RESULT", "KIND", "NAMESPACE", "NAME"]
+            };
+            let rows: Vec<Vec<String>> = rows
+                .into_iter()
+                .map(|mut row| {
+                    row.truncate(header.len());
+                    row
+                })
+                .collect();
+            let text = table(header, &rows, &|r, c, cell| {
+                if c == 0 {
+                    outcome_style(result.resources[r].result).paint(cell, color)
+                } else {
+                    cell.to_owned()
+                }
+            });
             out.write_all(text.as_bytes())?;
             Ok(())
         }
