@@ -115,6 +115,7 @@ pub fn run(global: &GlobalArgs, args: &SyncArgs, display: &str) -> anyhow::Resul
         rev: global.rev.clone(),
         namespace: global.namespace.clone(),
         resources: args.resources.clone(),
+        only: Vec::new(),
         concurrency: args.concurrency,
         force: !args.no_force,
         prune: args.prune,
@@ -241,7 +242,10 @@ async fn sync(
         }
     }
     for error in &result.errors {
-        writeln!(err, "error: {error}")?;
+        match &error.id {
+            Some(id) => writeln!(err, "error: {id}: {}", error.message)?,
+            None => writeln!(err, "error: {}", error.message)?,
+        }
     }
     writeln!(err, "{}", sync_out::result_summary(&result))?;
     let code = result.exit_code();

@@ -115,6 +115,9 @@ pub struct SyncOptions {
     pub namespace: Option<String>,
     /// RESOURCE arguments; empty for the whole environment.
     pub resources: Vec<String>,
+    /// Exact identities to sync (the UI's "sync this resource"); empty for no restriction.
+    /// Combined with `resources`, a resource must match both.
+    pub only: Vec<ResourceId>,
     /// Bound on concurrent requests; `None` for the config's `sync.concurrency`.
     pub concurrency: Option<usize>,
     /// Take over fields other managers own (git wins); `false` refuses conflicts.
@@ -133,6 +136,7 @@ impl Default for SyncOptions {
             rev: "HEAD".to_owned(),
             namespace: None,
             resources: Vec::new(),
+            only: Vec::new(),
             concurrency: None,
             force: true,
             prune: false,
@@ -142,7 +146,7 @@ impl Default for SyncOptions {
 }
 
 /// Errors that stop a sync before any plan exists (per-resource problems are
-/// [`PreflightFailure`]s instead).
+/// [`SyncFailure`]s instead).
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// Repo, render, cluster or RESOURCE problems, as `status` reports them.
@@ -232,11 +236,12 @@ pub struct PlannedPrune {
     rank: usize,
 }
 
-/// A resource that failed preflight; nothing is written while any exists.
+/// A failure naming its resource: in preflight (nothing is written while any exists), or of
+/// a write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PreflightFailure {
-    /// The resource, `None` for a file that did not render.
+pub struct SyncFailure {
+    /// The resource; `None` for a file that did not render, or the ApplySet parent.
     pub id: Option<ResourceId>,
     /// The server's (or renderer's) message.
     pub message: String,
@@ -261,7 +266,7 @@ pub struct SyncPlan {
     /// Members `--prune` deletes or keeps, in delete order.
     pub prune: Vec<PlannedPrune>,
     /// Preflight failures; non-empty means nothing may be written.
-    pub failures: Vec<PreflightFailure>,
+    pub failures: Vec<SyncFailure>,
     /// Whether fields of other managers are taken over.
     pub force: bool,
     concurrency: usize,
@@ -337,8 +342,8 @@ pub struct SyncResult {
     pub apply_set: ApplySetRef,
     /// Every desired resource, then pruned and kept members.
     pub resources: Vec<ResourceResult>,
-    /// Failures, each naming the resource (or the parent).
-    pub errors: Vec<String>,
+    /// Failures, each naming its resource (`None`: the ApplySet parent or the plan).
+    pub errors: Vec<SyncFailure>,
 }
 
 impl SyncResult {
@@ -403,10 +408,10 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
     let concurrency = opts.concurrency.unwrap_or(config.sync_concurrency).max(1);
     let cluster = &cluster.clone().with_concurrency(concurrency);
 
-    let mut failures: Vec<PreflightFailure> = rendered
+    let mut failures: Vec<SyncFailure> = rendered
         .errors
         .iter()
-        .map(|error| PreflightFailure {
+        .map(|error| SyncFailure {
             id: None,
             message: error.to_string(),
         })
@@ -416,7 +421,7 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
     let selected: Vec<Manifest> = rendered
         .manifests
         .into_iter()
-        .filter(|m| filters.is_empty() || filters.iter().any(|f| f.matches(&m.id)))
+        .filter(|m| selected_by(&filters, &opts.only, &m.id))
         .collect();
 
     let parent_name = applyset::parent_name(&config.env);
@@ -488,7 +493,7 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
                     manifest,
                     pending_crd: true,
                 }),
-                None => failures.push(PreflightFailure {
+                None => failures.push(SyncFailure {
                     message: not_served.message(&manifest.api_version, &manifest.id.kind),
                     id: Some(manifest.id),
                 }),
@@ -522,7 +527,7 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
             Err(error) if error.is_not_found() => Vec::new(),
             Err(error @ ClusterError::Unreachable { .. }) => return Err(error.into()),
             Err(error) => {
-                failures.push(PreflightFailure {
+                failures.push(SyncFailure {
                     id: None,
                     message: error.to_string(),
                 });
@@ -562,7 +567,7 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
     let rules = &config.ignore_differences;
     let revision_id = revision.id.clone();
     let force = opts.force;
-    let planned: Vec<Result<PlannedResource, PreflightFailure>> = futures::stream::iter(targets)
+    let planned: Vec<Result<PlannedResource, SyncFailure>> = futures::stream::iter(targets)
         .map(|target| {
             let live_object = live.remove(&(
                 target.resource.api_version.clone(),
@@ -630,7 +635,7 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
             let Some(id) = member_id(&member, &discovery) else {
                 continue;
             };
-            if desired_ids.contains(&id) || !selected_by(&filters, &id) {
+            if desired_ids.contains(&id) || !selected_by(&filters, &opts.only, &id) {
                 continue;
             }
             // The LIST used the part-of selector; check again, as nothing without it may go.
@@ -684,12 +689,14 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
         concurrency,
         parent_group_kinds,
         parent_namespaces,
-        whole: filters.is_empty(),
+        whole: filters.is_empty() && opts.only.is_empty(),
     })
 }
 
-fn selected_by(filters: &[ResourceFilter], id: &ResourceId) -> bool {
-    filters.is_empty() || filters.iter().any(|f| f.matches(id))
+/// Whether RESOURCE filters and exact identities both let `id` through.
+fn selected_by(filters: &[ResourceFilter], only: &[ResourceId], id: &ResourceId) -> bool {
+    (filters.is_empty() || filters.iter().any(|f| f.matches(id)))
+        && (only.is_empty() || only.contains(id))
 }
 
 /// The tracking keys written on each member.
@@ -710,8 +717,8 @@ async fn plan_one(
     tracking: Tracking<'_>,
     rules: &[crate::model::IgnoreRule],
     force: bool,
-) -> Result<PlannedResource, PreflightFailure> {
-    let failure = |message: String| PreflightFailure {
+) -> Result<PlannedResource, SyncFailure> {
+    let failure = |message: String| SyncFailure {
         id: Some(manifest.id.clone()),
         message,
     };
@@ -986,7 +993,10 @@ pub async fn execute(
         error,
     };
     if !plan.failures.is_empty() {
-        errors.push("preflight failed: nothing written".to_owned());
+        errors.push(SyncFailure {
+            id: None,
+            message: "preflight failed: nothing written".to_owned(),
+        });
         return SyncResult {
             revision: plan.revision.clone(),
             apply_set: plan.apply_set.clone(),
@@ -1010,10 +1020,10 @@ pub async fn execute(
         }
     }
     if let Err(error) = write_parent(cluster, plan, &group_kinds, &namespaces).await {
-        errors.push(format!(
+        errors.push(parent_failure(format!(
             "cannot write the ApplySet parent configmap/{} in namespace {}: {error}; nothing else was written",
             plan.apply_set.name, plan.apply_set.namespace
-        ));
+        )));
         return SyncResult {
             revision: plan.revision.clone(),
             apply_set: plan.apply_set.clone(),
@@ -1088,7 +1098,10 @@ pub async fn execute(
         for r in &results {
             if let (SyncOutcome::Failed, Some(error)) = (r.result, &r.error) {
                 failed = true;
-                errors.push(format!("{}: {error}", r.id));
+                errors.push(SyncFailure {
+                    id: Some(r.id.clone()),
+                    message: error.clone(),
+                });
             }
         }
         rows.extend(results);
@@ -1099,7 +1112,10 @@ pub async fn execute(
             }) {
                 if let Err(message) = wait_established(cluster, p).await {
                     failed = true;
-                    errors.push(format!("{}: {message}", p.id));
+                    errors.push(SyncFailure {
+                        id: Some(p.id.clone()),
+                        message,
+                    });
                 }
             }
         }
@@ -1159,7 +1175,10 @@ pub async fn execute(
             for r in &results {
                 if let Some(error) = &r.error {
                     prune_failed = true;
-                    errors.push(format!("{}: {error}", r.id));
+                    errors.push(SyncFailure {
+                        id: Some(r.id.clone()),
+                        message: error.clone(),
+                    });
                 }
             }
             rows.extend(results);
@@ -1177,10 +1196,10 @@ pub async fn execute(
                 }
             }
             if let Err(error) = write_parent(cluster, plan, &group_kinds, &namespaces).await {
-                errors.push(format!(
+                errors.push(parent_failure(format!(
                     "pruned, but cannot update the ApplySet parent configmap/{}: {error}; rerun sync --prune",
                     plan.apply_set.name
-                ));
+                )));
             }
         }
     }
@@ -1190,6 +1209,11 @@ pub async fn execute(
         resources: rows,
         errors,
     }
+}
+
+/// A failure of the ApplySet parent (no member to name).
+fn parent_failure(message: String) -> SyncFailure {
+    SyncFailure { id: None, message }
 }
 
 /// Server-side applies the ApplySet parent ConfigMap (KEP-3659 keys, plus our revision).

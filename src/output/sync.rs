@@ -8,7 +8,7 @@ use super::{
     API_VERSION, Color, OutputError, OutputFormat, Style, short_sha, table, write_document,
 };
 use crate::model::ResourceId;
-use crate::ops::sync::{SyncAction, SyncOutcome, SyncPlan, SyncResult};
+use crate::ops::sync::{SyncAction, SyncFailure, SyncOutcome, SyncPlan, SyncResult};
 
 /// The name of an outcome as outputs write it.
 pub fn outcome_name(outcome: SyncOutcome) -> &'static str {
@@ -171,6 +171,19 @@ pub fn plan_text(plan: &SyncPlan, all: bool, color: bool) -> String {
     out
 }
 
+/// `errors[]`: each failure with its resource (`group/Kind/namespace/name`, or null) and message.
+fn failures_value(failures: &[SyncFailure]) -> Value {
+    failures
+        .iter()
+        .map(|f| {
+            json!({
+                "resource": f.id.as_ref().map(ToString::to_string),
+                "message": f.message,
+            })
+        })
+        .collect()
+}
+
 /// The `kind: SyncResult` document of a `--dry-run`: what each resource would become.
 pub fn plan_document(plan: &SyncPlan) -> Value {
     let mut resources: Vec<Value> = plan
@@ -199,16 +212,6 @@ pub fn plan_document(plan: &SyncPlan) -> Value {
         m.insert("result".into(), outcome_name(outcome).into());
         Value::Object(m)
     }));
-    let errors: Vec<Value> = plan
-        .failures
-        .iter()
-        .map(|f| {
-            json!({
-                "resource": f.id.as_ref().map(ToString::to_string),
-                "message": f.message,
-            })
-        })
-        .collect();
     json!({
         "apiVersion": API_VERSION,
         "kind": "SyncResult",
@@ -216,7 +219,7 @@ pub fn plan_document(plan: &SyncPlan) -> Value {
         "revision": commit_value(&plan.revision),
         "applySet": plan.apply_set,
         "resources": resources,
-        "errors": errors,
+        "errors": failures_value(&plan.failures),
     })
 }
 
@@ -239,7 +242,7 @@ pub fn result_document(result: &SyncResult) -> Value {
         "revision": commit_value(&result.revision),
         "applySet": result.apply_set,
         "resources": resources,
-        "errors": result.errors.iter().map(|e| json!({"resource": null, "message": e})).collect::<Vec<_>>(),
+        "errors": failures_value(&result.errors),
     })
 }
 
