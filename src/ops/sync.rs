@@ -852,7 +852,8 @@ fn kind_rank(group: &str, kind: &str) -> usize {
     }
 }
 
-/// The object without what changes on every write even when nothing else does, and without
+/// The object without what changes on every write even when nothing else does (status and
+/// its managedFields entries, timestamps, resourceVersion), and without
 /// the values of the revision and source annotations: an object a new commit leaves as it is
 /// is not rewritten just to say so (its annotations name the last sync that changed it). Their
 /// keys stay in managedFields, so an object that lacks them is still written.
@@ -865,10 +866,16 @@ fn without_volatile(object: &Value) -> Value {
             annotations.remove(SOURCE_ANNOTATION);
         }
         if let Some(Value::Array(entries)) = metadata.get_mut("managedFields") {
+            // Controllers write status between our LIST and the dry-run; an apply never does.
+            entries
+                .retain(|entry| entry.get("subresource").and_then(Value::as_str) != Some("status"));
             for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
                 entry.remove("time");
             }
         }
+    }
+    if let Some(map) = copy.as_object_mut() {
+        map.remove("status");
     }
     copy
 }
