@@ -24,7 +24,12 @@ use crate::drift::{compare_client, prepare_objects, to_yaml};
 use crate::model::scope::builtin_scope;
 use crate::model::{CommitInfo, IgnoreRule, Manifest, ResourceId, split_api_version};
 use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
-use crate::render::{PlainFiles, RenderFailure, RenderOptions, plain_files, render, render_plain};
+use crate::render::documents::Format;
+use crate::render::kustomize::KUSTOMIZATION_FILES;
+use crate::render::{
+    CONFIG_FILE, EnvConfig, PlainFiles, RenderFailure, RenderOptions, plain_files, render,
+    render_plain,
+};
 use crate::repo::history::{HistoryError, PathWalk, WalkStats};
 use crate::repo::{EnvRepo, ObjectId, RepoError};
 
@@ -167,9 +172,14 @@ pub struct ChangeWalk {
     repo: EnvRepo,
     walk: PathWalk,
     opts: RenderOptions,
-    /// Plain files by the path's tree id: a commit's parent has the tree of the next changed
-    /// commit, so each tree is listed once.
-    plain: HashMap<Option<ObjectId>, Option<PlainFiles>>,
+    /// The config at the walk's position (the tip, then the parent of the last step that
+    /// rendered in full), when the environment renders from plain files only: then a commit's
+    /// changes come from the files that differ between its tree and its parent's.
+    tip_config: Option<EnvConfig>,
+    /// The file each resource comes from at the walk's position (the commit about to be
+    /// diffed against its parent), when its render had no errors: a changed file defining a
+    /// resource an unchanged file defines too must fall back to full renders.
+    sources: Option<HashMap<ResourceId, String>>,
     full_renders: usize,
 }
 
@@ -181,11 +191,26 @@ impl ChangeWalk {
         opts: &RenderOptions,
         use_cache: bool,
     ) -> Result<ChangeWalk, HistoryOpsError> {
+        let tip_config = match plain_files(repo, tip, opts) {
+            Ok(plain) => plain.map(|p| p.config),
+            Err(_) => None,
+        };
+        let sources = match (&tip_config, render(repo, tip, opts)) {
+            (Some(_), Ok(rendered)) if rendered.errors.is_empty() => Some(
+                rendered
+                    .manifests
+                    .into_iter()
+                    .map(|m| (m.id, m.source.file))
+                    .collect(),
+            ),
+            _ => None,
+        };
         Ok(ChangeWalk {
             repo: repo.clone(),
             walk: PathWalk::new(repo, tip, &opts.path, use_cache)?,
             opts: opts.clone(),
-            plain: HashMap::new(),
+            tip_config,
+            sources,
             full_renders: 0,
         })
     }
@@ -195,109 +220,147 @@ impl ChangeWalk {
         self.full_renders
     }
 
+    /// What the path walk cost so far.
+    pub fn walk_stats(&self) -> WalkStats {
+        self.walk.stats()
+    }
+
     /// Stores the walk in the cache and returns its cost.
     pub fn finish(self) -> WalkStats {
         self.walk.finish()
     }
 
-    fn plain_at(&mut self, commit: ObjectId) -> Result<Option<PlainFiles>, HistoryOpsError> {
-        let tree = self
-            .repo
-            .subtree_id(commit, &self.opts.path)
-            .or_else(|e| match e {
-                RepoError::NotADirectory { .. } => Ok(None),
-                e => Err(e),
-            })?;
-        if let Some(hit) = self.plain.get(&tree) {
-            return Ok(hit.clone());
-        }
-        let plain = match tree {
-            None => Some(PlainFiles {
-                config: crate::render::load_config(&self.repo, commit, &self.opts.path)
-                    .map_err(|source| HistoryOpsError::Render { commit, source })
-                    .unwrap_or_else(|_| crate::render::EnvConfig::defaults(String::new())),
-                files: BTreeMap::new(),
-            }),
-            Some(_) => match plain_files(&self.repo, commit, &self.opts) {
-                Ok(plain) => plain,
-                Err(RenderFailure::Config(_)) => None,
-                Err(source) => return Err(HistoryOpsError::Render { commit, source }),
-            },
-        };
-        // Two entries are all a walk revisits (the commit's and its parent's).
-        if self.plain.len() >= 2 {
-            self.plain.clear();
-        }
-        self.plain.insert(tree, plain.clone());
-        Ok(plain)
-    }
-
-    fn full(&mut self, commit: Option<ObjectId>) -> Result<Objects, HistoryOpsError> {
+    /// All resources at `commit` and whether it rendered without errors.
+    fn full(&mut self, commit: Option<ObjectId>) -> Result<(Objects, bool), HistoryOpsError> {
         let Some(commit) = commit else {
-            return Ok(Objects::new());
+            return Ok((Objects::new(), true));
         };
         match render(&self.repo, commit, &self.opts) {
-            Ok(rendered) => Ok(objects(rendered.manifests)),
+            Ok(rendered) => Ok((objects(rendered.manifests), rendered.errors.is_empty())),
             // No environment there (path absent) or an invalid config: no objects.
             Err(RenderFailure::Config(_))
             | Err(RenderFailure::Repo(RepoError::PathNotFound { .. }))
-            | Err(RenderFailure::Repo(RepoError::NotADirectory { .. })) => Ok(Objects::new()),
+            | Err(RenderFailure::Repo(RepoError::NotADirectory { .. })) => {
+                Ok((Objects::new(), false))
+            }
             Err(source) => Err(HistoryOpsError::Render { commit, source }),
         }
     }
 
-    /// The resources of `commit` and `parent` that can differ: those of the changed files
-    /// when both are plain with the same config and render cleanly, else everything.
+    /// The changed files' resources on each side, `None` when that could differ from two
+    /// full renders: kustomize, a changed config or kustomization, render errors.
+    fn changed_files_sides(
+        &mut self,
+        commit: ObjectId,
+        parent: Option<ObjectId>,
+    ) -> Result<Option<(Objects, Objects)>, HistoryOpsError> {
+        let (Some(config), Some(_)) = (self.tip_config.clone(), &self.sources) else {
+            return Ok(None);
+        };
+        let (after_tree, _) = self.walk.path_tree(commit)?;
+        let before_tree = match parent {
+            Some(parent) => self.walk.path_tree(parent)?.0,
+            None => None,
+        };
+        let diffs = self.walk.diff_trees(before_tree, after_tree)?;
+        let base = crate::repo::normalize_path(&self.opts.path);
+        let mut before = PlainFiles {
+            config: config.clone(),
+            files: BTreeMap::new(),
+        };
+        let mut after = PlainFiles {
+            config: config.clone(),
+            files: BTreeMap::new(),
+        };
+        let mut paths = BTreeSet::new();
+        for diff in diffs {
+            let relative = match base.as_str() {
+                "" => diff.path.as_str(),
+                base => diff
+                    .path
+                    .strip_prefix(base)
+                    .and_then(|r| r.strip_prefix('/'))
+                    .unwrap_or(&diff.path),
+            };
+            let name = relative.rsplit('/').next().unwrap_or(relative);
+            if relative == CONFIG_FILE || KUSTOMIZATION_FILES.contains(&name) {
+                return Ok(None);
+            }
+            if name.starts_with('.') || config.is_excluded(relative) {
+                continue;
+            }
+            let Some(format) = Format::of(&diff.path) else {
+                continue;
+            };
+            if let Some(blob) = diff.before {
+                before.files.insert(diff.path.clone(), (blob, format));
+            }
+            if let Some(blob) = diff.after {
+                after.files.insert(diff.path.clone(), (blob, format));
+            }
+            paths.insert(diff.path);
+        }
+        let render_side = |at: Option<ObjectId>, plain: &PlainFiles| match at {
+            None => Ok(None),
+            Some(at) => render_plain(&self.repo, at, &self.opts, plain, &paths)
+                .map(Some)
+                .map_err(|source| HistoryOpsError::Render { commit: at, source }),
+        };
+        let after = render_side(Some(commit), &after)?;
+        let before = render_side(parent, &before)?;
+        let clean = after.as_ref().is_none_or(|r| r.errors.is_empty())
+            && before.as_ref().is_none_or(|r| r.errors.is_empty());
+        if !clean {
+            return Ok(None);
+        }
+        let before = before.map(|r| objects(r.manifests)).unwrap_or_default();
+        let after = after.map(|r| objects(r.manifests)).unwrap_or_default();
+        let Some(sources) = &mut self.sources else {
+            return Ok(None);
+        };
+        let elsewhere = |id: &ResourceId| sources.get(id).is_some_and(|f| !paths.contains(f));
+        if before.keys().chain(after.keys()).any(elsewhere) {
+            return Ok(None);
+        }
+        // Step the sources to the parent.
+        sources.retain(|_, file| !paths.contains(file));
+        for (id, (_, _, file)) in &before {
+            sources.insert(id.clone(), file.clone());
+        }
+        Ok(Some((before, after)))
+    }
+
+    /// The resources of `parent` and `commit` that can differ.
     fn sides(
         &mut self,
         commit: ObjectId,
         parent: Option<ObjectId>,
     ) -> Result<(Objects, Objects), HistoryOpsError> {
-        let after_plain = self.plain_at(commit)?;
-        let before_plain = match parent {
-            Some(parent) => self.plain_at(parent)?,
-            None => after_plain.as_ref().map(|p| PlainFiles {
-                config: p.config.clone(),
-                files: BTreeMap::new(),
-            }),
-        };
-        if let (Some(after_plain), Some(before_plain)) = (&after_plain, &before_plain)
-            && after_plain.config == before_plain.config
-        {
-            let mut paths = BTreeSet::new();
-            for (path, file) in &after_plain.files {
-                if before_plain.files.get(path) != Some(file) {
-                    paths.insert(path.clone());
-                }
-            }
-            for path in before_plain.files.keys() {
-                if !after_plain.files.contains_key(path) {
-                    paths.insert(path.clone());
-                }
-            }
-            let render_side = |at: Option<ObjectId>, plain: &PlainFiles| match at {
-                None => Ok(None),
-                Some(at) => render_plain(&self.repo, at, &self.opts, plain, &paths)
-                    .map(Some)
-                    .map_err(|source| HistoryOpsError::Render { commit: at, source }),
-            };
-            let after = render_side(Some(commit), after_plain)?;
-            let before = render_side(parent, before_plain)?;
-            let clean = after.as_ref().is_none_or(|r| r.errors.is_empty())
-                && before.as_ref().is_none_or(|r| r.errors.is_empty());
-            if clean {
-                return Ok((
-                    before.map(|r| objects(r.manifests)).unwrap_or_default(),
-                    after.map(|r| objects(r.manifests)).unwrap_or_default(),
-                ));
-            }
+        if let Some(sides) = self.changed_files_sides(commit, parent)? {
+            return Ok(sides);
         }
         self.full_renders += 1;
-        Ok((self.full(parent)?, self.full(Some(commit))?))
+        let (before, clean) = self.full(parent)?;
+        let (after, _) = self.full(Some(commit))?;
+        // The parent's config and units hold for the commits below it, until the next change.
+        self.tip_config = match parent {
+            Some(parent) => match plain_files(&self.repo, parent, &self.opts) {
+                Ok(plain) => plain.map(|p| p.config),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        self.sources = (clean && self.tip_config.is_some()).then(|| {
+            before
+                .iter()
+                .map(|(id, (_, _, file))| (id.clone(), file.clone()))
+                .collect()
+        });
+        Ok((before, after))
     }
 
     fn changes_of(&mut self, commit: ObjectId) -> Result<CommitChanges, HistoryOpsError> {
-        let parent = self.repo.first_parent(commit)?;
+        let (_, parent) = self.walk.path_tree(commit)?;
         let (mut before, mut after) = self.sides(commit, parent)?;
         let ids: BTreeSet<ResourceId> = before.keys().chain(after.keys()).cloned().collect();
         let mut changes = Vec::new();
@@ -851,6 +914,75 @@ mod tests {
             ),
         ];
         assert_eq!(got, want);
+    }
+
+    /// Every commit's changes equal a diff of two full renders, through exclusions, a config
+    /// change, a broken file, hidden directories and a subdirectory --path.
+    #[test]
+    fn changed_files_steps_match_full_renders() {
+        let fx = FixtureRepo::new();
+        for path in ["", "env"] {
+            let p = |f: &str| crate::repo::join_path(path, f);
+            fx.write(&p("a.yaml"), &cm("a", "1"));
+            fx.write(&p("b.yaml"), &cm("b", "1"));
+            fx.write(&p(".hidden/h.yaml"), &cm("h", "1"));
+            fx.commit("start");
+            fx.write(&p("b.yaml"), &cm("b", "2"));
+            fx.write(&p(".hidden/h.yaml"), &cm("h", "2"));
+            fx.commit("b and hidden");
+            fx.write(&p(".kubectl-gitops.yaml"), "exclude: [\"b.yaml\"]\n");
+            fx.commit("exclude b");
+            fx.write(&p("b.yaml"), &cm("b", "3"));
+            fx.commit("excluded b changes");
+            fx.write(&p("broken.yaml"), "not: [valid\n");
+            fx.write(&p("a.yaml"), &cm("a", "2"));
+            fx.commit("broken and a");
+            fx.write(&p("sub/list.json"), r#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "j"}}]}"#);
+            fx.commit("json list");
+        }
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        for path in ["", "env"] {
+            let opts = RenderOptions::new(path, "default");
+            let full = |commit: Option<ObjectId>| -> BTreeMap<ResourceId, Value> {
+                commit
+                    .and_then(|c| render(&repo, c, &opts).ok())
+                    .map(|r| r.manifests.into_iter().map(|m| (m.id, m.object)).collect())
+                    .unwrap_or_default()
+            };
+            let mut steps = 0;
+            let mut walk = ChangeWalk::new(&repo, head, &opts, false).unwrap();
+            for step in walk.by_ref() {
+                let step = step.unwrap();
+                let (before, after) = (full(step.parent), full(Some(step.commit)));
+                let mut want: Vec<(ResourceId, ChangeKind)> = Vec::new();
+                for id in before.keys().chain(after.keys()).collect::<BTreeSet<_>>() {
+                    match (before.get(id), after.get(id)) {
+                        (None, Some(_)) => want.push((id.clone(), ChangeKind::Added)),
+                        (Some(_), None) => want.push((id.clone(), ChangeKind::Removed)),
+                        (Some(a), Some(b)) if a != b => {
+                            want.push((id.clone(), ChangeKind::Modified))
+                        }
+                        _ => {}
+                    }
+                }
+                let mut got: Vec<(ResourceId, ChangeKind)> = step
+                    .changes
+                    .iter()
+                    .map(|c| (c.id.clone(), c.change))
+                    .collect();
+                got.sort();
+                want.sort();
+                let summary = repo.commit_info(step.commit).unwrap().summary;
+                assert_eq!(got, want, "{path:?} {summary}");
+                steps += 1;
+            }
+            assert!(steps >= 6, "{path:?}: {steps}");
+            if path == "env" {
+                // Only the config change and the broken file's step need full renders.
+                assert!(walk.full_renders() <= 3, "{}", walk.full_renders());
+            }
+        }
     }
 
     #[test]

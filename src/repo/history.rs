@@ -26,7 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -191,9 +191,16 @@ impl PathWalk {
         }
     }
 
-    /// Tree id and first parent of a commit.
+    /// Tree id and first parent of a commit, counted as walked.
     fn read_commit(&mut self, id: ObjectId) -> Result<(ObjectId, Option<ObjectId>), HistoryError> {
         self.stats.commits_walked += 1;
+        self.read_commit_uncounted(id)
+    }
+
+    fn read_commit_uncounted(
+        &mut self,
+        id: ObjectId,
+    ) -> Result<(ObjectId, Option<ObjectId>), HistoryError> {
         let data = match self.repo.objects.try_find(&id, &mut self.buf) {
             Ok(Some(data)) => data,
             Ok(None) => return Err(self.object_error(format!("commit {id}"), "not found")),
@@ -300,6 +307,112 @@ impl PathWalk {
         }
     }
 
+    /// The id of the path's tree in `commit` (`None` when absent) and the commit's first
+    /// parent: what a caller needs to diff a yielded commit against its parent.
+    pub fn path_tree(
+        &mut self,
+        commit: ObjectId,
+    ) -> Result<(Option<ObjectId>, Option<ObjectId>), HistoryError> {
+        let (tree, parent) = self.read_commit_uncounted(commit)?;
+        Ok((self.chain(tree, None)?.last().copied().flatten(), parent))
+    }
+
+    /// The files that differ between two trees of the path (`None`: the path is absent),
+    /// by path below the walk's path joined to it; subtrees with equal ids are not read, hidden
+    /// directories (`.git*`, `.github`) are skipped, symlinks and submodules are not files.
+    pub fn diff_trees(
+        &mut self,
+        before: Option<ObjectId>,
+        after: Option<ObjectId>,
+    ) -> Result<Vec<FileDiff>, HistoryError> {
+        let mut out = Vec::new();
+        let prefix = self.path.clone();
+        self.diff_into(&prefix, before, after, &mut out)?;
+        Ok(out)
+    }
+
+    fn diff_into(
+        &mut self,
+        prefix: &str,
+        before: Option<ObjectId>,
+        after: Option<ObjectId>,
+        out: &mut Vec<FileDiff>,
+    ) -> Result<(), HistoryError> {
+        if before == after {
+            return Ok(());
+        }
+        let old = match before {
+            Some(tree) => self.tree_entries(tree)?,
+            None => BTreeMap::new(),
+        };
+        let new = match after {
+            Some(tree) => self.tree_entries(tree)?,
+            None => BTreeMap::new(),
+        };
+        let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        for name in names {
+            let (a, b) = (old.get(name).copied(), new.get(name).copied());
+            let pick = |e: Option<(EntryKind, ObjectId)>, want: EntryKind| {
+                e.filter(|(kind, _)| *kind == want).map(|(_, id)| id)
+            };
+            let path = super::join_path(prefix, name);
+            let (tree_a, tree_b) = (pick(a, EntryKind::Tree), pick(b, EntryKind::Tree));
+            if tree_a != tree_b && !name.starts_with('.') {
+                self.diff_into(&path, tree_a, tree_b, out)?;
+            }
+            let (blob_a, blob_b) = (pick(a, EntryKind::Blob), pick(b, EntryKind::Blob));
+            if blob_a != blob_b {
+                out.push(FileDiff {
+                    path,
+                    before: blob_a,
+                    after: blob_b,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn tree_entries(
+        &mut self,
+        tree: ObjectId,
+    ) -> Result<BTreeMap<String, (EntryKind, ObjectId)>, HistoryError> {
+        let data = match self.repo.objects.try_find(&tree, &mut self.buf) {
+            Ok(Some(data)) => data,
+            Ok(None) => return Err(self.object_error(format!("tree {tree}"), "not found")),
+            Err(e) => return Err(self.object_error(format!("tree {tree}"), e)),
+        };
+        let mut entries = BTreeMap::new();
+        if data.kind != gix::object::Kind::Tree {
+            return Ok(entries);
+        }
+        let mut failed = None;
+        for entry in gix::objs::TreeRefIter::from_bytes(data.data, tree.kind()) {
+            match entry {
+                Ok(entry) => {
+                    let kind = if entry.mode.is_tree() {
+                        EntryKind::Tree
+                    } else if entry.mode.is_blob() {
+                        EntryKind::Blob
+                    } else {
+                        continue;
+                    };
+                    entries.insert(
+                        String::from_utf8_lossy(entry.filename).into_owned(),
+                        (kind, entry.oid.to_owned()),
+                    );
+                }
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        match failed {
+            Some(message) => Err(self.object_error(format!("tree {tree}"), message)),
+            None => Ok(entries),
+        }
+    }
+
     /// The path's id in `commit`, for the boundary with a cache entry (read without keeping a
     /// cursor: the walk continues from the entry's resume point).
     fn parent_leaf(&mut self, commit: ObjectId) -> Result<Option<ObjectId>, HistoryError> {
@@ -336,6 +449,25 @@ impl Iterator for PathWalk {
             }
         }
     }
+}
+
+/// A tree entry as [`PathWalk::diff_trees`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    Tree,
+    /// A regular or executable file.
+    Blob,
+}
+
+/// A file that differs between two trees: its blob on each side (`None`: absent there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDiff {
+    /// Repo-relative path.
+    pub path: String,
+    /// Blob before.
+    pub before: Option<ObjectId>,
+    /// Blob after.
+    pub after: Option<ObjectId>,
 }
 
 /// One stored walk: the changed commits from a tip down to `resume` (exclusive; `None`: the
