@@ -324,15 +324,23 @@ fn second_run_reads_the_cache_and_a_corrupted_one_is_ignored() {
     let second = gitops.run(&["history", "--offline", "-v"]).code_is(0);
     assert!(second.stderr.contains("cache_hits=1"), "{second}");
     assert!(second.stderr.contains("commits_walked=0"), "{second}");
+    // Each commit's changes come from the changes cache: nothing is rendered again.
+    assert!(second.stderr.contains("changes_computed=0"), "{second}");
+    assert!(second.stderr.contains("changes_cached=7"), "{second}");
     assert_eq!(second.stdout, first.stdout);
     let cache = repo.dir().join(".git/kubectl-gitops/history-v1/root");
     let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
     assert_eq!(entries.len(), 1);
     let entry = entries.into_iter().next().unwrap().unwrap().path();
     std::fs::write(&entry, "garbage\n").unwrap();
+    let changes = repo.dir().join(".git/kubectl-gitops/changes-v1/root");
+    for entry in std::fs::read_dir(&changes).unwrap() {
+        std::fs::write(entry.unwrap().path(), "zz [1\n\u{0}garbage\n").unwrap();
+    }
     let third = gitops.run(&["history", "--offline", "-v"]).code_is(0);
     assert_eq!(third.stdout, first.stdout);
     assert!(third.stderr.contains("cache_hits=0"), "{third}");
+    assert!(third.stderr.contains("changes_cached=0"), "{third}");
     let no_cache = gitops
         .run(&["history", "--offline", "--no-cache", "-v"])
         .code_is(0);

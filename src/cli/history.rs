@@ -50,6 +50,7 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs, display: &str) -> anyhow::Re
         context: global.context.clone(),
         resource: args.resource.clone(),
         limit: args.limit,
+        patch: args.patch,
         offline: global.offline,
         kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
         use_cache: !args.no_cache,

@@ -181,6 +181,9 @@ pub struct ChangeWalk {
     /// resource an unchanged file defines too must fall back to full renders.
     sources: Option<HashMap<ResourceId, String>>,
     full_renders: usize,
+    /// Whether commits were taken without computing their changes ([`ChangeWalk::next_commit`]):
+    /// the position-dependent state must be rebuilt before the next computed step.
+    skipped: bool,
 }
 
 impl ChangeWalk {
@@ -212,6 +215,7 @@ impl ChangeWalk {
             tip_config,
             sources,
             full_renders: 0,
+            skipped: false,
         })
     }
 
@@ -228,6 +232,46 @@ impl ChangeWalk {
     /// Stores the walk in the cache and returns its cost.
     pub fn finish(self) -> WalkStats {
         self.walk.finish()
+    }
+
+    /// The next commit that changed the path, without computing its changes (they are known
+    /// from elsewhere, e.g. the changes cache).
+    pub fn next_commit(&mut self) -> Option<Result<ObjectId, HistoryOpsError>> {
+        let next = self.walk.next()?;
+        self.skipped = true;
+        Some(next.map_err(Into::into))
+    }
+
+    /// The changes of `commit` (the walk's last commit), computed.
+    pub fn changes_at(&mut self, commit: ObjectId) -> Result<CommitChanges, HistoryOpsError> {
+        if self.skipped {
+            self.resync(commit);
+        }
+        self.changes_of(commit)
+    }
+
+    /// Rebuilds the config and sources at `commit` (one render) after skipped commits.
+    fn resync(&mut self, commit: ObjectId) {
+        self.skipped = false;
+        self.tip_config = match plain_files(&self.repo, commit, &self.opts) {
+            Ok(plain) => plain.map(|p| p.config),
+            Err(_) => None,
+        };
+        self.sources = match (&self.tip_config, render(&self.repo, commit, &self.opts)) {
+            (Some(_), Ok(rendered)) if rendered.errors.is_empty() => Some(
+                rendered
+                    .manifests
+                    .into_iter()
+                    .map(|m| (m.id, m.source.file))
+                    .collect(),
+            ),
+            _ => None,
+        };
+    }
+
+    /// The git dir (where the caches live).
+    pub fn git_dir(&self) -> PathBuf {
+        self.walk.git_dir()
     }
 
     /// All resources at `commit` and whether it rendered without errors.
@@ -417,6 +461,9 @@ impl Iterator for ChangeWalk {
             Ok(commit) => commit,
             Err(e) => return Some(Err(e.into())),
         };
+        if self.skipped {
+            self.resync(commit);
+        }
         Some(self.changes_of(commit))
     }
 }
@@ -440,6 +487,8 @@ pub struct HistoryOptions {
     pub resource: Option<String>,
     /// `--limit`.
     pub limit: Option<usize>,
+    /// `-p`: the changes keep both objects, for diffs.
+    pub patch: bool,
     /// `--offline`: no cluster (no live mark).
     pub offline: bool,
     /// kubectl for kustomize units.
@@ -459,6 +508,7 @@ impl Default for HistoryOptions {
             context: None,
             resource: None,
             limit: None,
+            patch: false,
             offline: false,
             kubectl: None,
             use_cache: true,
@@ -565,6 +615,7 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
     let rev = opts.rev.clone();
     let limit = opts.limit;
     let use_cache = opts.use_cache;
+    let need_objects = opts.patch || cluster.is_some();
     let walk_filter = filter.clone();
     let walk_opts = render_opts.clone();
     let walked = tokio::task::spawn_blocking(move || {
@@ -575,6 +626,7 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
             walk_filter.as_ref(),
             limit,
             use_cache,
+            need_objects,
         )
     })
     .await
@@ -628,18 +680,43 @@ fn walk_history(
     filter: Option<&ResourceFilter>,
     limit: Option<usize>,
     use_cache: bool,
+    need_objects: bool,
 ) -> Result<Walked, HistoryOpsError> {
     let repo = EnvRepo::open(repo_dir)?;
     let tip = repo.resolve(rev)?;
     let revision = repo.commit_info(tip)?;
     let head = repo.resolve("HEAD").ok();
     let mut walk = ChangeWalk::new(&repo, tip, opts, use_cache)?;
+    // The changes of a commit under the same path and settings never change: kept across
+    // runs, used when no objects are needed (no -p, no live mark).
+    let changes_cache = use_cache.then(|| ChangesCache::new(&walk.git_dir(), opts));
+    let known = match (&changes_cache, need_objects) {
+        (Some(cache), false) => cache.read(opts),
+        _ => HashMap::new(),
+    };
+    let mut computed: Vec<(ObjectId, Vec<ResourceChange>)> = Vec::new();
+    let mut changes_cached = 0;
     let mut commits = Vec::new();
-    for step in walk.by_ref() {
+    while let Some(commit) = walk.next_commit() {
+        let commit = commit?;
+        let mut step = match known.get(&commit) {
+            Some(changes) => {
+                changes_cached += 1;
+                CommitChanges {
+                    commit,
+                    parent: None,
+                    changes: changes.clone(),
+                }
+            }
+            None => {
+                let step = walk.changes_at(commit)?;
+                computed.push((commit, step.changes.clone()));
+                step
+            }
+        };
         if limit.is_some_and(|l| commits.len() >= l) {
             break;
         }
-        let mut step = step?;
         if let Some(filter) = filter {
             step.changes.retain(|c| filter.matches(&c.id));
         }
@@ -653,6 +730,9 @@ fn walk_history(
             matches_live: false,
             changes: step.changes,
         });
+    }
+    if let Some(cache) = &changes_cache {
+        cache.append(&computed);
     }
     let full_renders = walk.full_renders();
     let walk_stats = walk.finish();
@@ -671,6 +751,8 @@ fn walk_history(
         cache_written = walk_stats.cache_written,
         parses = opts.cache.parse_count(),
         full_renders,
+        changes_cached,
+        changes_computed = computed.len(),
         "history walked"
     );
     Ok(Walked {
@@ -692,6 +774,139 @@ fn walk_history(
         rules,
     })
 }
+
+/// Each commit's resource changes (identity, apiVersion, change, file; no objects) under one
+/// path and render settings, in `<git-dir>/kubectl-gitops/changes-v1/<hex path>/<namespace>`:
+/// one line per commit, `<sha> <json>`, appended by each run for the commits it computed. A
+/// commit's changes never change (its tree and its parent's are fixed), so entries never go
+/// stale; a line that does not parse is skipped, and a cached identity whose kind's scope
+/// disagrees with this run's (discovery changed) makes the whole file ignored.
+struct ChangesCache {
+    file: PathBuf,
+}
+
+impl ChangesCache {
+    fn new(git_dir: &std::path::Path, opts: &RenderOptions) -> ChangesCache {
+        let hex = |s: &str| -> String { s.bytes().map(|b| format!("{b:02x}")).collect() };
+        let path = crate::repo::normalize_path(&opts.path);
+        ChangesCache {
+            file: git_dir
+                .join("kubectl-gitops")
+                .join("changes-v1")
+                .join(if path.is_empty() {
+                    "root".to_owned()
+                } else {
+                    hex(&path)
+                })
+                .join(hex(&opts.default_namespace)),
+        }
+    }
+
+    fn read(&self, opts: &RenderOptions) -> HashMap<ObjectId, Vec<ResourceChange>> {
+        let Ok(text) = std::fs::read_to_string(&self.file) else {
+            return HashMap::new();
+        };
+        let mut known = HashMap::new();
+        for line in text.lines() {
+            let Some((sha, json)) = line.split_once(' ') else {
+                continue;
+            };
+            let (Ok(commit), Ok(rows)) = (
+                ObjectId::from_hex(sha.as_bytes()),
+                serde_json::from_str::<Vec<CachedChange>>(json),
+            ) else {
+                continue;
+            };
+            let mut changes = Vec::with_capacity(rows.len());
+            for row in rows {
+                let scope_agrees = match (opts.scope)(&row.0, &row.1) {
+                    Some(true) => row.2.is_some(),
+                    Some(false) => row.2.is_none(),
+                    None => true,
+                };
+                if !scope_agrees {
+                    tracing::debug!(file = %self.file.display(), "changes cache from other kind scopes; ignored");
+                    return HashMap::new();
+                }
+                let change = match row.5.as_str() {
+                    "added" => ChangeKind::Added,
+                    "modified" => ChangeKind::Modified,
+                    "removed" => ChangeKind::Removed,
+                    _ => continue,
+                };
+                changes.push(ResourceChange {
+                    id: ResourceId {
+                        group: row.0,
+                        kind: row.1,
+                        namespace: row.2,
+                        name: row.3,
+                    },
+                    api_version: row.4,
+                    change,
+                    before: None,
+                    after: None,
+                    file: row.6,
+                });
+            }
+            known.insert(commit, changes);
+        }
+        known
+    }
+
+    /// Appends the computed commits in one write; failures are logged, never errors.
+    fn append(&self, computed: &[(ObjectId, Vec<ResourceChange>)]) {
+        use std::io::Write as _;
+        if computed.is_empty() {
+            return;
+        }
+        let mut text = String::new();
+        for (commit, changes) in computed {
+            let rows: Vec<CachedChange> = changes
+                .iter()
+                .map(|c| {
+                    (
+                        c.id.group.clone(),
+                        c.id.kind.clone(),
+                        c.id.namespace.clone(),
+                        c.id.name.clone(),
+                        c.api_version.clone(),
+                        c.change.name().to_owned(),
+                        c.file.clone(),
+                    )
+                })
+                .collect();
+            let Ok(json) = serde_json::to_string(&rows) else {
+                continue;
+            };
+            text.push_str(&format!("{commit} {json}\n"));
+        }
+        let written = self
+            .file
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.file)
+            })
+            .and_then(|mut file| file.write_all(text.as_bytes()));
+        if let Err(error) = written {
+            tracing::debug!(file = %self.file.display(), %error, "changes cache not written");
+        }
+    }
+}
+
+/// A cached change: group, kind, namespace, name, apiVersion, change, file.
+type CachedChange = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+);
 
 /// Whether `live` satisfies `desired` (client comparison, SPEC §4); `None` live satisfies
 /// only an absent desired.

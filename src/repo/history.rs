@@ -137,6 +137,11 @@ impl PathWalk {
         Ok(walk)
     }
 
+    /// The repository's git dir.
+    pub fn git_dir(&self) -> PathBuf {
+        self.repo.git_dir().to_path_buf()
+    }
+
     /// What the walk cost so far.
     pub fn stats(&self) -> WalkStats {
         self.stats
