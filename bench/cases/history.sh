@@ -39,9 +39,7 @@ record history.cold "$ours_cold" ms --target "<=" "$theirs" \
     --compare "git log --format=%H -- $path" "$theirs" --detail "$detail"
 record history.warm "$ours_warm" ms --target "<=" "$(jq -n "$theirs / 5")" \
     --compare "git log --format=%H -- $path" "$theirs" --detail "$detail"
-# The walk alone (no resource changes): the commits of the whole repo, -o json, limit 1 would
-# stop early, so the root path with --limit is not a walk figure; this is the path walk of
-# every commit with the cache off.
+# With the caches off altogether (neither read nor written): the cold figure less the writes.
 ours_nocache=$(time_ms "$runs" "$BIN" history --offline --no-cache -C "$repo" --path "$path")
 record history.nocache "$ours_nocache" ms --better lower \
     --compare "git log --format=%H -- $path" "$theirs" --detail "$detail"
