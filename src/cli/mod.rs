@@ -362,6 +362,8 @@ fn evaluate(
     command: &str,
     texts: bool,
 ) -> anyhow::Result<StatusReport> {
+    // matchesRevision is in the JSON and YAML documents only.
+    let matches_revision = matches!(global.output, OutputFormat::Json | OutputFormat::Yaml);
     if global.offline {
         anyhow::bail!(
             "`{display} {command}` compares git with the cluster and cannot run with --offline; \
@@ -381,6 +383,7 @@ fn evaluate(
         // kubectl sets KUBECTL_PATH for its plugins: kustomize builds use that kubectl.
         kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
         texts,
+        matches_revision,
         ..StatusOptions::default()
     };
     let shown_path = if path.is_empty() { "." } else { path.as_str() };

@@ -3,17 +3,12 @@
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::DemoError;
-use crate::cluster::{ClusterClient, FIELD_MANAGER, applyset};
-use crate::model::normalize::{PART_OF_LABEL, REVISION_ANNOTATION, SOURCE_ANNOTATION};
-use crate::model::{Manifest, split_api_version};
-use crate::render::{RenderOptions, render};
+use crate::cluster::ClusterClient;
+use crate::ops::sync::{self, SyncOptions};
 use crate::repo::{EnvRepo, ObjectId};
-
-/// The ApplySet parent's tooling annotation (KEP-3659).
-const TOOLING_ANNOTATION: &str = "applyset.kubernetes.io/tooling";
 
 /// Namespace of every object of the sample environment.
 pub const NAMESPACE: &str = "demo";
@@ -33,126 +28,43 @@ pub struct Synced {
     pub applied: usize,
 }
 
-// ─── SWAP POINT (sync) ──────────────────────────────────────────────────────────────────────────
-// Until ops::sync lands, the demo applies a commit itself: every rendered object by server-side
-// apply (manager kubectl-gitops, force), Namespaces first, with the ApplySet tracking sync writes
-// (SPEC §6), so status finds orphans and the deployed revision. Once ops::sync exists, replace
-// this function's body by one call to it (all resources, no prune, no confirmation); its
-// callers need no change.
-/// Syncs `path` at `commit` to the cluster, as `kubectl gitops sync --rev <commit> --yes` does.
+/// Syncs `path` at `commit` to the cluster, as `kubectl gitops sync --rev <commit> --yes` does:
+/// the same plan and execution (ApplySet tracking, order, preflight).
 pub async fn sync_commit(
     client: &ClusterClient,
     repo: &EnvRepo,
     path: &str,
     commit: ObjectId,
 ) -> Result<Synced, DemoError> {
-    let rendered = {
-        let repo = repo.clone();
-        let opts = RenderOptions::new(path, "default");
-        tokio::task::spawn_blocking(move || render(&repo, commit, &opts))
-            .await
-            .map_err(|e| DemoError::Render {
-                commit,
-                message: e.to_string(),
-            })?
-            .map_err(|e| DemoError::Render {
-                commit,
-                message: e.to_string(),
-            })?
+    let opts = SyncOptions {
+        repo: repo.root().to_path_buf(),
+        path: path.to_owned(),
+        rev: commit.to_string(),
+        ..SyncOptions::default()
     };
-    if let Some(error) = rendered.errors.first() {
-        return Err(DemoError::Render {
-            commit,
+    let plan = sync::plan(client, &opts)
+        .await
+        .map_err(|e| DemoError::Write {
+            what: format!("plan the sync of {commit}"),
+            message: e.to_string(),
+        })?;
+    if let Some(failure) = plan.failures.first() {
+        return Err(DemoError::Write {
+            what: format!("preflight the sync of {commit}"),
+            message: failure.to_string(),
+        });
+    }
+    let result = sync::execute(client, &plan, &|_, _, _| {}).await;
+    if let Some(error) = result.errors.first() {
+        return Err(DemoError::Write {
+            what: format!("sync {commit}"),
             message: error.to_string(),
         });
     }
-    let discovery = client.discovery().await.map_err(DemoError::Cluster)?;
-    let mut members: Vec<(&Manifest, ApiResource)> = Vec::new();
-    for manifest in &rendered.manifests {
-        let (group, version) = split_api_version(&manifest.api_version);
-        let served = discovery
-            .resolve(group, version, &manifest.id.kind)
-            .map_err(|e| DemoError::Write {
-                what: format!("apply {}", manifest.id),
-                message: e.message(&manifest.api_version, &manifest.id.kind),
-            })?;
-        members.push((manifest, served.resource.clone()));
-    }
-    // Namespaces before what lives in them.
-    members.sort_by_key(|(manifest, _)| manifest.id.kind != "Namespace");
-
-    let parent_name = applyset::parent_name(&rendered.config.env);
-    let parent_namespace = rendered.config.apply_set_namespace.clone();
-    let id = applyset::applyset_id(&parent_name, &parent_namespace);
-    let mut group_kinds: Vec<String> = members
-        .iter()
-        .map(|(m, _)| match m.id.group.as_str() {
-            "" => m.id.kind.clone(),
-            group => format!("{}.{group}", m.id.kind),
-        })
-        .collect();
-    group_kinds.sort();
-    group_kinds.dedup();
-    // The parent first, naming every member kind, so that members are never untracked.
-    let parent = json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": parent_name,
-            "namespace": parent_namespace,
-            "labels": {applyset::APPLYSET_ID_LABEL: id},
-            "annotations": {
-                TOOLING_ANNOTATION: format!("kubectl-gitops/{}", crate::version::VERSION),
-                applyset::CONTAINS_GROUP_KINDS_ANNOTATION: group_kinds.join(","),
-                REVISION_ANNOTATION: commit.to_string(),
-            },
-        },
-    });
-    let configmaps = crate::cluster::core_resource("ConfigMap", "configmaps");
-    apply(
-        client,
-        &configmaps,
-        Some(&parent_namespace),
-        &parent_name,
-        &parent,
-    )
-    .await?;
-
-    for (manifest, resource) in &members {
-        let mut object = manifest.object.clone();
-        let source = format!("{}#{}", manifest.source.file, manifest.source.document);
-        set_metadata(&mut object, "labels", PART_OF_LABEL, &id);
-        set_metadata(
-            &mut object,
-            "annotations",
-            REVISION_ANNOTATION,
-            &commit.to_string(),
-        );
-        set_metadata(&mut object, "annotations", SOURCE_ANNOTATION, &source);
-        apply(
-            client,
-            resource,
-            manifest.id.namespace.as_deref(),
-            &manifest.id.name,
-            &object,
-        )
-        .await?;
-    }
     Ok(Synced {
         commit,
-        applied: members.len(),
+        applied: result.resources.len(),
     })
-}
-// ─── end of SWAP POINT (sync) ───────────────────────────────────────────────────────────────────
-
-/// Sets `metadata.<map>.<key>` of `object` to `value`, creating the map when absent.
-fn set_metadata(object: &mut Value, map: &str, key: &str, value: &str) {
-    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        let entries = metadata.entry(map).or_insert_with(|| json!({}));
-        if let Some(entries) = entries.as_object_mut() {
-            entries.insert(key.to_owned(), Value::String(value.to_owned()));
-        }
-    }
 }
 
 fn api(
@@ -165,28 +77,6 @@ fn api(
         Some(ns) => Api::namespaced_with(kube, ns, resource),
         None => Api::all_with(kube, resource),
     }
-}
-
-/// Server-side apply of `object` as `kubectl-gitops`, taking over conflicting fields.
-async fn apply(
-    client: &ClusterClient,
-    resource: &ApiResource,
-    namespace: Option<&str>,
-    name: &str,
-    object: &Value,
-) -> Result<(), DemoError> {
-    api(client, resource, namespace)
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(object),
-        )
-        .await
-        .map(drop)
-        .map_err(|e| DemoError::Write {
-            what: format!("apply {} {name}", resource.kind),
-            message: e.to_string(),
-        })
 }
 
 fn deployments() -> ApiResource {

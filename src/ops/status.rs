@@ -173,6 +173,10 @@ pub struct StatusOptions {
     /// the UI need them; `status` does not, and at thousands of resources they are most of the
     /// memory it would hold.
     pub texts: bool,
+    /// Compute `matchesRevision` (SPEC §7) for drifted resources: a history walk that holds
+    /// their live objects and the environment's past versions. Outputs that do not show it
+    /// (the text table) skip it; Synced rows get it from `lastCommit` either way.
+    pub matches_revision: bool,
 }
 
 impl Default for StatusOptions {
@@ -190,6 +194,7 @@ impl Default for StatusOptions {
             last_commit_limit: DEFAULT_LAST_COMMIT_LIMIT,
             kubectl: None,
             texts: true,
+            matches_revision: true,
         }
     }
 }
@@ -555,7 +560,10 @@ pub async fn evaluate_with(
     let mut resources = Vec::with_capacity(selected.len());
     let mut stats = EvaluationStats::default();
     // Kinds the cluster serves, grouped by (resource, namespace) for one LIST each.
-    let mut groups: BTreeMap<LiveKey, (ApiResource, Vec<Manifest>)> = BTreeMap::new();
+    // While the LISTs are in flight the manifests wait packed as JSON text: a parsed object
+    // weighs about five times its text, and at thousands of resources the waiting manifests
+    // were the largest part of the peak.
+    let mut groups: BTreeMap<LiveKey, (ApiResource, Vec<PackedManifest>)> = BTreeMap::new();
     for manifest in selected {
         let (group, version) = split_api_version(&manifest.api_version);
         match discovery.resolve(group, version, &manifest.id.kind) {
@@ -569,7 +577,7 @@ pub async fn evaluate_with(
                     ))
                     .or_insert_with(|| (resource.clone(), Vec::new()))
                     .1
-                    .push(manifest);
+                    .push(PackedManifest::pack(manifest));
             }
             Err(not_served) => {
                 let mut row = ResourceStatus::new(&manifest, DriftState::Unknown);
@@ -600,15 +608,22 @@ pub async fn evaluate_with(
             Ok(objects) => by_name(objects),
             Err(error) => {
                 let error = error.to_string();
-                for manifest in manifests {
-                    let mut row = ResourceStatus::new(&manifest, DriftState::Error);
+                for packed in manifests {
+                    let mut row = ResourceStatus::new(&packed.manifest, DriftState::Error);
                     row.error = Some(error.clone());
                     resources.push(row);
                 }
                 continue;
             }
         };
-        for manifest in manifests {
+        for packed in manifests {
+            let manifest = match packed.unpack() {
+                Ok(manifest) => manifest,
+                Err(row) => {
+                    resources.push(*row);
+                    continue;
+                }
+            };
             let Some(live_object) = live.remove(manifest.id.name.as_str()) else {
                 let mut row = ResourceStatus::new(&manifest, DriftState::Missing);
                 if opts.texts {
@@ -621,7 +636,10 @@ pub async fn evaluate_with(
                 continue;
             };
             let client = compare_client(&manifest.id, &manifest.object, &live_object, rules);
-            if matches!(&client, Ok(c) if c.is_drifted()) && opts.last_commit_limit > 0 {
+            if opts.matches_revision
+                && opts.last_commit_limit > 0
+                && matches!(&client, Ok(c) if c.is_drifted())
+            {
                 drifted_live.insert(manifest.id.clone(), live_object.clone());
             }
             match (opts.strategy, client) {
@@ -744,6 +762,8 @@ pub async fn evaluate_with(
         if matches!(row.state, DriftState::Synced | DriftState::Drifted) {
             row.matches_revision = if drifted_ids.contains(&row.id) {
                 matched.get(&row.id).cloned()
+            } else if !opts.matches_revision && row.state == DriftState::Drifted {
+                None
             } else {
                 row.last_commit.as_ref().map(|c| c.id.clone())
             };
@@ -781,6 +801,41 @@ pub async fn evaluate_with(
 }
 
 type LiveKey = (String, String, Option<String>);
+
+/// A manifest whose object waits as compact JSON text (`object` is `Null` meanwhile).
+struct PackedManifest {
+    manifest: Manifest,
+    json: Box<str>,
+}
+
+impl PackedManifest {
+    fn pack(mut manifest: Manifest) -> PackedManifest {
+        let object = std::mem::take(&mut manifest.object);
+        // A Value always serializes; the fallback only keeps the types honest.
+        let json = serde_json::to_string(&object).unwrap_or_default();
+        PackedManifest {
+            manifest,
+            json: json.into_boxed_str(),
+        }
+    }
+
+    /// The manifest with its object parsed back (exactly: serde_json round-trips its own
+    /// output, key order included), or an Error row.
+    fn unpack(self) -> Result<Manifest, Box<ResourceStatus>> {
+        let PackedManifest { mut manifest, json } = self;
+        match serde_json::from_str(&json) {
+            Ok(object) => {
+                manifest.object = object;
+                Ok(manifest)
+            }
+            Err(error) => {
+                let mut row = ResourceStatus::new(&manifest, DriftState::Error);
+                row.error = Some(format!("internal error: cannot read the manifest back: {error}"));
+                Err(Box::new(row))
+            }
+        }
+    }
+}
 
 /// A LIST's objects by name (unnamed ones cannot match a manifest).
 fn by_name(objects: Vec<Value>) -> HashMap<String, Value> {

@@ -247,6 +247,15 @@ pub struct SyncFailure {
     pub message: String,
 }
 
+impl std::fmt::Display for SyncFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "{id}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
 /// Everything a sync will do, found without writing: the UI shows it behind a confirmation,
 /// the CLI prints it and asks.
 #[derive(Debug, Clone)]
