@@ -310,6 +310,22 @@ async fn scale_and_patch_are_drift_with_exact_fields() {
         vec!["data.LOG_LEVEL"]
     );
 
+    // Without the diff texts (what `status` asks for) the states and fields are the same.
+    let lean = status(&StatusOptions {
+        texts: false,
+        ..opts.clone()
+    })
+    .await;
+    assert_eq!(states(&lean), states(&report));
+    let lean_settings = row(&lean, "ConfigMap", "settings");
+    assert_eq!(lean_settings.fields, vec!["data.LOG_LEVEL"]);
+    assert_eq!(lean_settings.changes.len(), 1);
+    assert!(
+        lean.resources
+            .iter()
+            .all(|r| r.live_yaml.is_none() && r.desired_yaml.is_none())
+    );
+
     // RESOURCE filters, as kubectl writes them.
     for (arg, kind) in [
         ("deploy/web", "Deployment"),
