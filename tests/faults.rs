@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use cli_env::{EnvRepo, Run};
 use common::{gitops_binary, line_channel};
+use tempfile::TempDir;
 
 /// The fault mix of the issue.
 const FAULTS: [&str; 8] = [
@@ -71,6 +72,12 @@ impl Sandbox {
         }
     }
 
+    /// SIGKILL: no chance to flush anything, like a crashed server.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then waits for the flush.
     fn stop(mut self) {
         let _ = Command::new("kill")
@@ -119,21 +126,27 @@ impl Sandbox {
         panic!("kubectl {args:?} kept failing: {last}");
     }
 
-    /// The binary against this sandbox, on `repo`.
-    fn gitops(&self, repo: &EnvRepo, args: &[&str]) -> Run {
-        let home = self.kubeconfig.parent().unwrap().join("gitops-home");
-        let out = Command::new(gitops_binary())
-            .arg("-C")
+    /// The binary against this sandbox, on `repo`, in a sealed environment.
+    fn command(&self, repo: &EnvRepo, args: &[&str]) -> Command {
+        let mut cmd = Command::new(gitops_binary());
+        cmd.arg("-C")
             .arg(repo.dir())
             .args(["-n", NS])
             .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &home)
+            .env(
+                "HOME",
+                self.kubeconfig.parent().unwrap().join("gitops-home"),
+            )
             .env("KUBECONFIG", &self.kubeconfig)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs the binary against this sandbox, on `repo`.
+    fn gitops(&self, repo: &EnvRepo, args: &[&str]) -> Run {
+        let out = self.command(repo, args).output().unwrap();
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -195,26 +208,33 @@ fn rows(run: &Run) -> Vec<(String, String, String, String)> {
     rows
 }
 
-#[test]
-fn status_over_320_resources_survives_faults_with_the_same_answer() {
+/// A state dir, an environment of `count` ConfigMaps, and a healthy sandbox holding the first
+/// `live` of them, every `drift_every`-th with a live value.
+fn prepared(count: usize, live: usize, drift_every: usize) -> (TempDir, EnvRepo, Sandbox) {
     let dir = tempfile::Builder::new()
         .prefix("kgo-faults-")
         .tempdir()
         .unwrap();
-    let count = 320;
     let repo = environment(count);
-    // Populate a healthy sandbox: 300 synced, 12 drifted, 8 missing.
     let healthy = Sandbox::start(dir.path(), &[]);
     healthy.kubectl(&["create", "namespace", NS], None);
-    let live: String = (0..300)
-        .map(|i| {
-            format!(
-                "---\n{}",
-                config_map(i, if i % 25 == 0 { "live" } else { "git" })
-            )
-        })
-        .collect();
-    healthy.kubectl(&["apply", "--server-side", "-f", "-"], Some(&live));
+    if live > 0 {
+        let manifests: String = (0..live)
+            .map(|i| {
+                let value = if i % drift_every == 0 { "live" } else { "git" };
+                format!("---\n{}", config_map(i, value))
+            })
+            .collect();
+        healthy.kubectl(&["apply", "--server-side", "-f", "-"], Some(&manifests));
+    }
+    (dir, repo, healthy)
+}
+
+#[test]
+fn status_over_320_resources_survives_faults_with_the_same_answer() {
+    let count = 320;
+    // 300 live: 288 synced, 12 drifted; 20 missing.
+    let (dir, repo, healthy) = prepared(count, 300, 25);
     let baseline = healthy.gitops(&repo, &["status", "-o", "json"]);
     assert_eq!(baseline.code, 1, "{baseline}");
     let expected = rows(&baseline);
@@ -265,4 +285,232 @@ fn status_over_320_resources_survives_faults_with_the_same_answer() {
         text.stderr.contains("288 Synced, 12 Drifted, 20 Missing"),
         "{text}"
     );
+}
+
+/// Names of the ConfigMaps in [`NS`] with their `value`, and how many there are of each name.
+fn live_config_maps(sandbox: &Sandbox) -> Vec<(String, String)> {
+    let list: serde_json::Value = serde_json::from_str(
+        &sandbox.kubectl(&["get", "configmaps", "-n", NS, "-o", "json"], None),
+    )
+    .unwrap();
+    let mut out: Vec<(String, String)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            (
+                item["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                item["data"]["value"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The ConfigMaps sync must leave: every `cm-NNN` with git's value (plus what else is there).
+fn assert_all_synced(sandbox: &Sandbox, count: usize) {
+    let live = live_config_maps(sandbox);
+    let ours: Vec<_> = live.iter().filter(|(n, _)| n.starts_with("cm-")).collect();
+    assert_eq!(ours.len(), count, "{live:?}");
+    assert!(ours.iter().all(|(_, v)| v == "git"), "{live:?}");
+    let mut names: Vec<_> = live.iter().map(|(n, _)| n.clone()).collect();
+    names.dedup();
+    assert_eq!(names.len(), live.len(), "no duplicates: {live:?}");
+}
+
+#[test]
+fn sync_of_320_resources_survives_faults() {
+    let count = 320;
+    // Creates, updates and no-ops in one sync: 100 live, 10 of them drifted.
+    let (dir, repo, healthy) = prepared(count, 100, 10);
+    healthy.stop();
+
+    let faulty = Sandbox::start(dir.path(), &FAULTS);
+    let run = faulty.gitops(&repo, &["-vv", "sync", "--yes", "-o", "json"]);
+    assert_eq!(run.code, 0, "{run}\n{}", faulty.log());
+    let report = run.json();
+    let results: Vec<&str> = report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["result"].as_str().unwrap_or_default())
+        .collect();
+    let count_of = |what: &str| results.iter().filter(|r| **r == what).count();
+    assert_eq!(
+        (
+            results.len(),
+            count_of("created"),
+            count_of("configured"),
+            count_of("unchanged")
+        ),
+        // The 100 kubectl applied are all configured: 10 take git's value back, and every one
+        // gains the tracking label and annotations (SPEC §6).
+        (count, 220, 100, 0),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.lines().any(|l| l.contains("retrying in")),
+        "the faults were retried\n{}",
+        run.stderr
+    );
+    faulty.stop();
+
+    let healthy = Sandbox::start(dir.path(), &[]);
+    assert_all_synced(&healthy, count);
+    let again = healthy.gitops(&repo, &["sync", "--yes", "-o", "json"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert!(
+        again.json()["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["result"] == "unchanged"),
+        "a second sync changes nothing\n{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn sync_interrupted_by_a_dead_server_finishes_on_rerun() {
+    let count = 320;
+    let (dir, repo, healthy) = prepared(count, 0, 1);
+    healthy.stop();
+
+    // Slow enough (200 ms a request, 4 at a time) to be killed midway.
+    let slow = Sandbox::start(dir.path(), &["--latency", "200"]);
+    let sync = slow
+        .command(&repo, &["sync", "--yes", "--concurrency", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the server once some of the ConfigMaps were written, well before all were.
+    let state = dir.path().join("state");
+    let written = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map(|s| s.matches("\"cm-").count())
+            .unwrap_or(0)
+    };
+    common::poll_until(Duration::from_secs(120), "30 ConfigMaps written", || {
+        (written(&state) >= 30).then_some(())
+    });
+    slow.kill();
+    let interrupted = sync.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&interrupted.stderr);
+    assert_eq!(interrupted.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("applied") || stderr.contains("not applied"),
+        "the report says what was and was not applied\n{stderr}"
+    );
+
+    let restarted = Sandbox::start(dir.path(), &[]);
+    let partial = live_config_maps(&restarted)
+        .iter()
+        .filter(|(n, _)| n.starts_with("cm-"))
+        .count();
+    assert!(
+        partial > 0 && partial < count,
+        "killed midway: {partial} of {count}"
+    );
+    let rerun = restarted.gitops(&repo, &["sync", "--yes", "-o", "json"]);
+    assert_eq!(rerun.code, 0, "{rerun}");
+    let results = rerun.json()["resources"].as_array().unwrap().clone();
+    assert_eq!(results.len(), count, "{}", rerun.stdout);
+    let created = results.iter().filter(|r| r["result"] == "created").count();
+    assert_eq!(created, count - partial, "only what was missing is created");
+    assert_all_synced(&restarted, count);
+    let parents = restarted.kubectl(
+        &[
+            "get",
+            "configmaps",
+            "--all-namespaces",
+            "-l",
+            "applyset.kubernetes.io/id",
+            "-o",
+            "name",
+        ],
+        None,
+    );
+    assert_eq!(parents.lines().count(), 1, "one ApplySet parent: {parents}");
+}
+
+/// SPEC §6: `--prune` deletes Orphaned members only: never an object without the part-of label,
+/// never another ApplySet's member, never a member annotated `kubectl-gitops.io/prune: "false"`.
+#[test]
+fn prune_deletes_only_this_environments_members() {
+    let cluster = common::TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let cm = |name: &str, extra_metadata: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n{extra_metadata}data:\n  a: \"1\"\n"
+        )
+    };
+    let keep = "  annotations:\n    kubectl-gitops.io/prune: \"false\"\n";
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "three",
+        &[
+            ("stays.yaml", &cm("stays", "")),
+            ("goes.yaml", &cm("goes", "")),
+            ("kept.yaml", &cm("kept", keep)),
+        ],
+    );
+    let gitops = cli_env::Gitops::new(&cluster, &repo);
+    gitops.run(&["sync", "--yes"]).code_is(0);
+    cluster.apply(&cm("bystander", "")).success();
+    cluster
+        .apply(&cm(
+            "other-set",
+            "  labels:\n    applyset.kubernetes.io/part-of: applyset-c29tZW9uZS1lbHNl-v1\n",
+        ))
+        .success();
+    repo.git(&["rm", "-q", "goes.yaml", "kept.yaml"]);
+    repo.commit("only stays", &[]);
+
+    let before = cluster.get_json(&["configmaps"]);
+    let dry = gitops.run(&["sync", "--prune", "--dry-run"]).code_is(1);
+    assert_eq!(
+        cluster.get_json(&["configmaps"]),
+        before,
+        "dry run wrote\n{dry}"
+    );
+
+    let run = gitops
+        .run(&["sync", "--prune", "--yes", "-o", "json"])
+        .code_is(0);
+    let results: Vec<(String, String)> = run.json()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or_default().to_owned(),
+                r["result"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert!(results.contains(&("goes".into(), "pruned".into())), "{run}");
+    assert!(results.contains(&("kept".into(), "kept".into())), "{run}");
+    let mut names: Vec<String> = cluster.get_json(&["configmaps"])["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            i["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .filter(|n| !n.starts_with("kube-root-ca"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["bystander", "kept", "other-set", "stays"], "{run}");
 }
