@@ -51,6 +51,12 @@ struct Case {
     absent: Vec<&'static str>,
     /// Whether `settings` must still be reported (a per-file error leaves the rest evaluated).
     rest_evaluated: bool,
+    /// Later commits, one each: path, content.
+    later: Vec<(&'static str, &'static str)>,
+    /// git commands run after the commit (e.g. a second commit, a detached HEAD).
+    git: Vec<Vec<&'static str>>,
+    /// Files written after the last commit and left uncommitted: path, content.
+    dirty: Vec<(&'static str, &'static str)>,
 }
 
 impl Case {
@@ -64,6 +70,9 @@ impl Case {
             stdout: Vec::new(),
             absent: Vec::new(),
             rest_evaluated: false,
+            later: Vec::new(),
+            git: Vec::new(),
+            dirty: Vec::new(),
         }
     }
 
@@ -94,6 +103,21 @@ impl Case {
 
     fn absent(mut self, needles: &[&'static str]) -> Case {
         self.absent.extend_from_slice(needles);
+        self
+    }
+
+    fn later(mut self, path: &'static str, content: &'static str) -> Case {
+        self.later.push((path, content));
+        self
+    }
+
+    fn git(mut self, args: &[&'static str]) -> Case {
+        self.git.push(args.to_vec());
+        self
+    }
+
+    fn dirty(mut self, path: &'static str, content: &'static str) -> Case {
+        self.dirty.push((path, content));
         self
     }
 
@@ -185,6 +209,16 @@ impl Bench {
             std::fs::write(repo.dir().join(path), bytes).unwrap();
         }
         repo.commit(case.name, &[]);
+        for (i, (path, content)) in case.later.iter().enumerate() {
+            let content = content.replace("namespace: NS", &format!("namespace: {ns}"));
+            repo.commit(&format!("later {i}"), &[(path, &content)]);
+        }
+        for args in &case.git {
+            repo.git(args);
+        }
+        for (path, content) in &case.dirty {
+            std::fs::write(repo.dir().join(path), content).unwrap();
+        }
         if case.files.iter().any(|(p, _)| p.ends_with(".sh")) {
             // Executable in git, as an attacker would commit it.
             for (path, _) in case.files.iter().filter(|(p, _)| p.ends_with(".sh")) {
@@ -203,8 +237,10 @@ impl Bench {
             .collect();
         let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let before = self.snapshot();
+        let repo_before = repo_state(&repo);
         let run = run_bounded(&Gitops::new(&self.cluster, &repo), &arg_refs)?;
         let after = self.snapshot();
+        let repo_after = repo_state(&repo);
         let mut problems = Vec::new();
         if run.code != case.code {
             problems.push(format!("exit {} (want {})", run.code, case.code));
@@ -235,6 +271,11 @@ impl Bench {
         if marker.exists() {
             problems.push(format!("repo code ran: {} exists", marker.display()));
         }
+        if repo_before != repo_after {
+            problems.push(format!(
+                "the repo changed:\nbefore {repo_before}\nafter  {repo_after}"
+            ));
+        }
         if before != after {
             problems.push(format!(
                 "the cluster changed:\nbefore {before:?}\nafter  {after:?}"
@@ -247,7 +288,8 @@ impl Bench {
         }
     }
 
-    /// The test namespace's objects (kind, name, resourceVersion) and the cluster's namespaces.
+    /// The test namespace's objects (kind, name, resourceVersion) and the cluster's namespaces
+    /// but the tests' own.
     fn snapshot(&self) -> Vec<(String, String, String)> {
         let mut objects = Vec::new();
         let namespaced = self.cluster.get_json(&[
@@ -261,6 +303,11 @@ impl Bench {
         for list in [namespaced, namespaces] {
             for item in list["items"].as_array().unwrap() {
                 let field = |p: &str| item.pointer(p).and_then(Value::as_str).unwrap_or("");
+                // Other tests' namespaces come and go on a shared real cluster.
+                if field("/kind") == "Namespace" && field("/metadata/name").starts_with("kgo-e2e-")
+                {
+                    continue;
+                }
                 objects.push((
                     field("/kind").to_owned(),
                     field("/metadata/name").to_owned(),
@@ -271,6 +318,20 @@ impl Bench {
         objects.sort();
         objects
     }
+}
+
+/// HEAD, the branch, and `git status` with the work tree's content: what a refused command
+/// must leave as it was.
+fn repo_state(repo: &EnvRepo) -> String {
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let branch = repo
+        .git(&["rev-parse", "--abbrev-ref", "HEAD"])
+        .trim()
+        .to_owned();
+    let status = repo.git(&["status", "--porcelain", "--untracked-files=all"]);
+    let index = repo.git(&["ls-files", "--stage"]);
+    let dirty = repo.git(&["diff"]);
+    format!("HEAD {head} branch {branch:?}\n{status}{index}{dirty}")
 }
 
 fn corpus_dir() -> PathBuf {
@@ -834,6 +895,136 @@ fn bad_arguments_exit_2_naming_the_argument() {
         Case::new("output-unknown-format", none())
             .args(&["status", "-o", "xml"])
             .stderr(&["xml"]),
+    ];
+    bench.run_all(cases);
+}
+
+/// A ConfigMap the cluster does not have, so any sync that wrote would create it.
+const WOULD_CREATE: &str = "good_missing.yaml";
+
+/// `settings` with `LOG_LEVEL: <level>`, for later commits (`NS` becomes the test namespace).
+const SETTINGS_DEBUG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: NS\ndata:\n  LOG_LEVEL: debug\n";
+const SETTINGS_WARN: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: NS\ndata:\n  LOG_LEVEL: warn\n";
+
+#[test]
+fn refused_syncs_and_reverts_change_nothing() {
+    let bench = Bench::start();
+    let with = |name: &'static str, extra: Vec<(&'static str, Content)>| {
+        let mut files = vec![("new.yaml", Content::Corpus(WOULD_CREATE))];
+        files.extend(extra);
+        Case::new(name, files)
+    };
+    let cases = vec![
+        // SPEC §6: preflight (render, validate, dry-run) fails → nothing is written, exit 2.
+        with(
+            "sync-unparsable-file",
+            vec![("bad.yaml", Content::Corpus("unclosed_flow.yaml"))],
+        )
+        .args(&["sync", "--yes"])
+        .stderr(&["bad.yaml:3"]),
+        with(
+            "sync-duplicate-resource",
+            vec![("again.yaml", Content::Corpus("duplicate_resource.yaml"))],
+        )
+        .args(&["sync", "--yes"])
+        .stderr(&["again.yaml:1", "duplicate resource"]),
+        with(
+            "sync-missing-kind",
+            vec![("r.yaml", Content::Corpus("missing_kind.yaml"))],
+        )
+        .args(&["sync", "--yes"])
+        .stderr(&["r.yaml:1", "missing kind"]),
+        with(
+            "sync-invalid-name",
+            vec![("n.yaml", Content::Corpus("invalid_name.yaml"))],
+        )
+        .args(&["sync", "--yes"])
+        .stderr(&["Not_A_Valid_Name"]),
+        with(
+            "sync-unknown-kind",
+            vec![("w.yaml", Content::Corpus("unknown_kind.yaml"))],
+        )
+        .args(&["sync", "--yes"])
+        .stderr(&["Widget"]),
+        with(
+            "sync-kustomize-escape",
+            vec![(
+                "app/kustomization.yaml",
+                Content::Corpus("kustomize_absolute_dir.yaml"),
+            )],
+        )
+        .args(&["sync", "--yes"])
+        .stderr(&["app/kustomization.yaml:2", "outside the repo"])
+        .absent(&["outside-read-me"]),
+        with(
+            "sync-bad-config",
+            vec![(
+                ".kubectl-gitops.yaml",
+                Content::Corpus("config_unknown_key.yaml"),
+            )],
+        )
+        .args(&["sync", "--yes"])
+        .stderr(&[".kubectl-gitops.yaml:2", "exclued"]),
+        with("sync-without-yes-off-terminal", vec![])
+            .args(&["sync"])
+            .stderr(&["--yes"]),
+        with("sync-bad-rev", vec![])
+            .args(&["sync", "--yes", "--rev", "no-such-branch"])
+            .stderr(&["no-such-branch"]),
+        with("sync-unknown-resource-kind", vec![])
+            .args(&["sync", "--yes", "nosuchkind/x"])
+            .stderr(&["nosuchkind"]),
+        with("sync-bad-timeout", vec![])
+            .args(&["sync", "--yes", "--wait", "--timeout", "soon"])
+            .stderr(&["soon"]),
+        // SPEC §6: revert refuses, changing nothing, on a dirty tree, a detached HEAD, conflicts.
+        with("revert-dirty-work-tree", vec![])
+            .later("settings.yaml", SETTINGS_DEBUG)
+            .dirty(
+                "settings.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n",
+            )
+            .args(&["revert", "HEAD"])
+            .stderr(&["settings.yaml"]),
+        with("revert-staged-change", vec![])
+            .later("settings.yaml", SETTINGS_DEBUG)
+            .dirty(
+                "new.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: staged}\n",
+            )
+            .git(&["add", "new.yaml"])
+            .args(&["revert", "HEAD"])
+            .stderr(&["new.yaml"]),
+        with("revert-detached-head", vec![])
+            .later("settings.yaml", SETTINGS_DEBUG)
+            .git(&["checkout", "-q", "--detach"])
+            .args(&["revert", "HEAD"])
+            .stderr(&["detached"]),
+        with("revert-conflict", vec![])
+            .later("settings.yaml", SETTINGS_DEBUG)
+            .later("settings.yaml", SETTINGS_WARN)
+            .args(&["revert", "HEAD~1"])
+            .stderr(&["settings.yaml", "conflict"]),
+        with("revert-unknown-commit", vec![])
+            .args(&["revert", "no-such-commit"])
+            .stderr(&["no-such-commit"]),
+        // history and blame: bad arguments name themselves.
+        with("history-bad-limit", vec![])
+            .args(&["history", "--limit", "many"])
+            .stderr(&["many"]),
+        with("blame-not-in-repo", vec![])
+            .args(&["blame", "cm/not-in-the-repo"])
+            .stderr(&["not-in-the-repo"]),
+        with("blame-unknown-kind", vec![])
+            .args(&["blame", "nosuchkind/x"])
+            .stderr(&["nosuchkind"]),
+        // The resource's own file does not parse: say so, not just "not found".
+        with(
+            "blame-resource-in-unparsable-file",
+            vec![("half.yaml", Content::Corpus("half_broken.yaml"))],
+        )
+        .args(&["blame", "cm/half", "--offline"])
+        .stderr(&["half.yaml:"]),
     ];
     bench.run_all(cases);
 }
