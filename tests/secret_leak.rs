@@ -14,13 +14,14 @@ use cli_env::{EnvRepo, Gitops, Run, config_map};
 use common::TestCluster;
 
 /// Distinctive Secret values: `(where, plain)`. Each is searched plain and in base64.
-const VALUES: [(&str, &str); 6] = [
+const VALUES: [(&str, &str); 7] = [
     ("git data", "git-data-pw-5e1c9a"),
     ("git stringData", "git-string-token-8b2d7f"),
     ("git unchanged", "git-same-value-3a6e0c"),
     ("live data", "live-data-pw-c47d21"),
     ("live added key", "live-extra-key-9f03be"),
     ("git second secret", "git-other-secret-71ad44"),
+    ("git previous commit", "git-older-pw-0d5f8e"),
 ];
 
 /// Every form of every value a leak could take.
@@ -73,6 +74,14 @@ fn drifted() -> (TestCluster, EnvRepo) {
     );
     let other = secret(&ns, "other", &[("key", VALUES[5].1)], &[]);
     let mut repo = EnvRepo::new();
+    // An older commit with another password, so history and blame walk a Secret change.
+    let older = secret(
+        &ns,
+        "creds",
+        &[("password", VALUES[6].1), ("same", VALUES[2].1)],
+        &[],
+    );
+    repo.commit("first secrets", &[("creds.yaml", &older)]);
     repo.commit(
         "secrets",
         &[
@@ -149,40 +158,61 @@ fn no_command_or_format_prints_a_secret_value() {
         .status()
         .unwrap();
 
-    let mut commands: Vec<Vec<&str>> = vec![
-        vec!["status"],
-        vec!["status", "-o", "wide"],
-        vec!["status", "-o", "json"],
-        vec!["status", "-o", "yaml"],
-        vec!["status", "-o", "porcelain"],
-        vec!["status", "--diff-strategy", "client", "-o", "json"],
-        vec!["diff"],
-        vec!["diff", "--side-by-side"],
-        vec!["diff", "-o", "json"],
-        vec!["diff", "-o", "yaml"],
-        vec!["diff", "secret/creds", "--diff-strategy", "client"],
-        vec!["diff", "--color", "always", "secret/creds"],
+    // (arguments, exit code): drift is 1 for status/diff/sync --dry-run (SPEC §5).
+    let commands: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["status"], 1),
+        (vec!["status", "-o", "wide"], 1),
+        (vec!["status", "-o", "json"], 1),
+        (vec!["status", "-o", "yaml"], 1),
+        (vec!["status", "-o", "porcelain"], 1),
+        (vec!["status", "--diff-strategy", "client", "-o", "json"], 1),
+        (vec!["diff"], 1),
+        (vec!["diff", "--side-by-side"], 1),
+        (vec!["diff", "-o", "json"], 1),
+        (vec!["diff", "-o", "yaml"], 1),
+        (vec!["diff", "secret/creds", "--diff-strategy", "client"], 1),
+        (vec!["diff", "--color", "always", "secret/creds"], 1),
+        (vec!["blame", "secret/creds"], 0),
+        (vec!["blame", "secret/creds", "-o", "porcelain"], 0),
+        (vec!["blame", "secret/creds", "-o", "json"], 0),
+        (vec!["blame", "secret/creds", "--rev", "HEAD~1"], 0),
+        (vec!["blame", "--live", "secret/creds"], 0),
+        (
+            vec!["blame", "--live", "secret/creds", "-o", "porcelain"],
+            0,
+        ),
+        (vec!["blame", "--live", "secret/creds", "-o", "json"], 0),
+        (vec!["sync", "--dry-run"], 1),
+        (vec!["sync", "--dry-run", "-o", "json"], 1),
+        (
+            vec!["sync", "--dry-run", "--rev", "HEAD~1", "secret/creds"],
+            1,
+        ),
+        // The write last: everything above saw both sides' values.
+        (vec!["sync", "--yes", "-o", "json"], 0),
+        (vec!["sync", "--yes"], 0),
     ];
-    for args in &mut commands {
-        args.insert(0, "-vvv");
-    }
     let mut found = Vec::new();
     let mut runs: Vec<(String, Run)> = Vec::new();
-    for args in &commands {
-        let run = gitops.run(args);
+    for (args, code) in &commands {
+        let mut args = args.clone();
+        args.insert(0, "-vvv");
+        let run = gitops.run(&args);
+        assert_eq!(run.code, *code, "{}\n{run}", args.join(" "));
         runs.push((args.join(" "), run));
+        if runs.len() == 12 {
+            // Before any sync: the external diff sees both sides' values.
+            let external = gitops.run_env(
+                &["-vvv", "diff"],
+                &[("KUBECTL_EXTERNAL_DIFF", script.to_str().unwrap())],
+            );
+            assert_eq!(external.code, 1, "{external}");
+            runs.push(("KUBECTL_EXTERNAL_DIFF diff".into(), external));
+        }
     }
-    let external = gitops.run_env(
-        &["-vvv", "diff"],
-        &[("KUBECTL_EXTERNAL_DIFF", script.to_str().unwrap())],
-    );
-    runs.push(("KUBECTL_EXTERNAL_DIFF diff".into(), external));
 
     for (how, run) in &runs {
-        assert!(
-            matches!(run.code, 0..=2) && !run.stderr.contains("panicked"),
-            "{how}\n{run}"
-        );
+        assert!(!run.stderr.contains("panicked"), "{how}\n{run}");
         scan(&run.stdout, &format!("stdout of {how}"), &mut found);
         scan(&run.stderr, &format!("stderr of {how}"), &mut found);
     }
@@ -222,6 +252,12 @@ fn no_command_or_format_prints_a_secret_value() {
         runs.iter()
             .any(|(_, r)| r.stderr.contains("DEBUG") || r.stderr.contains("TRACE")),
         "-vvv logs something"
+    );
+    let synced = cluster.get_json(&["secret", "creds"]);
+    assert_eq!(
+        synced["data"]["password"],
+        STANDARD.encode(VALUES[0].1),
+        "the sync applied git's value"
     );
 }
 
