@@ -173,7 +173,7 @@ fn config_map(i: usize, value: &str) -> String {
     )
 }
 
-/// `count` ConfigMaps, one file each, in one commit.
+/// `count` ConfigMaps, one file each, in one commit (none for 0).
 fn environment(count: usize) -> EnvRepo {
     let mut repo = EnvRepo::new();
     let files: Vec<(String, String)> = (0..count)
@@ -183,7 +183,9 @@ fn environment(count: usize) -> EnvRepo {
         .iter()
         .map(|(p, c)| (p.as_str(), c.as_str()))
         .collect();
-    repo.commit("environment", &refs);
+    if count > 0 {
+        repo.commit("environment", &refs);
+    }
     repo
 }
 
@@ -513,4 +515,49 @@ fn prune_deletes_only_this_environments_members() {
         .collect();
     names.sort();
     assert_eq!(names, ["bystander", "kept", "other-set", "stays"], "{run}");
+}
+
+/// `sync --wait` under the fault mix: the health checks retry too, and the Deployments become
+/// healthy (the sandbox's controller follows their spec).
+#[test]
+fn sync_wait_for_health_survives_faults() {
+    let (dir, mut repo, healthy) = prepared(0, 0, 1);
+    let deployments: Vec<(String, String)> = (0..5)
+        .map(|i| {
+            (
+                format!("apps/web-{i}.yaml"),
+                format!(
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-{i}\n  namespace: {NS}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: web-{i}}}\n  template:\n    metadata:\n      labels: {{app: web-{i}}}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n"
+                ),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = deployments
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    repo.commit("web", &files);
+    healthy.stop();
+    let faulty = Sandbox::start(dir.path(), &FAULTS);
+    let run = faulty.gitops(
+        &repo,
+        &["sync", "--yes", "--wait", "--timeout", "2m", "-o", "json"],
+    );
+    assert_eq!(run.code, 0, "{run}\n{}", faulty.log());
+    let created = run.json()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "Deployment" && r["result"] == "created")
+        .count();
+    assert_eq!(created, 5, "{run}");
+    faulty.stop();
+    let healthy = Sandbox::start(dir.path(), &[]);
+    let list: serde_json::Value = serde_json::from_str(
+        &healthy.kubectl(&["get", "deployments", "-n", NS, "-o", "json"], None),
+    )
+    .unwrap();
+    for item in list["items"].as_array().unwrap() {
+        assert_eq!(item["status"]["availableReplicas"], 2, "{item}");
+    }
 }
