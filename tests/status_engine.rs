@@ -247,7 +247,8 @@ async fn synced_environment_needs_no_dry_run_and_defaults_are_not_drift() {
         );
         assert!(r.live_resource_version.is_some());
         assert_eq!(r.live_revision, None);
-        assert_eq!(r.matches_revision, None);
+        // The live objects hold the head version: they match the commit that introduced it.
+        assert_eq!(r.matches_revision.as_ref(), Some(&repo.commits[0]));
     }
     let source = row(&report, "Service", "web").source.clone().unwrap();
     assert_eq!(source.file, "web/service.yaml");

@@ -20,8 +20,9 @@
 //!
 //! Each [`ResourceStatus`] carries the state, the differing fields and changes, notes, and —
 //! when [`StatusOptions::texts`] is set (the default) — both sides of the text diff (normalized,
-//! Secrets masked). `matchesRevision` is not computed yet
-//! (issue #4): always `None`.
+//! Secrets masked). `matchesRevision` (SPEC §7) is the commit that introduced the version
+//! the live object satisfies (client comparison): `lastCommit` when it satisfies the head's,
+//! else found by [`crate::ops::history::matches_revisions`] within `last_commit_limit`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -585,6 +586,8 @@ pub async fn evaluate_with(
     // every list at once (managedFields and all) was most of the peak memory. Only the
     // dry-run candidates keep their live object.
     let mut needs_dry_run = Vec::new();
+    // Live objects the head version does not satisfy, for `matchesRevision` (SPEC §7).
+    let mut drifted_live: HashMap<ResourceId, Value> = HashMap::new();
     let mut missing_namespaces = BTreeSet::new();
     let mut lists = futures::stream::iter(groups)
         .map(|(key, (resource, manifests))| async move {
@@ -618,6 +621,9 @@ pub async fn evaluate_with(
                 continue;
             };
             let client = compare_client(&manifest.id, &manifest.object, &live_object, rules);
+            if matches!(&client, Ok(c) if c.is_drifted()) && opts.last_commit_limit > 0 {
+                drifted_live.insert(manifest.id.clone(), live_object.clone());
+            }
             match (opts.strategy, client) {
                 (_, Err(error)) => resources.push(error_row(&manifest, Some(&live_object), &error)),
                 (Strategy::Client, Ok(comparison)) => {
@@ -710,6 +716,37 @@ pub async fn evaluate_with(
         stats.commits_walked = walked;
         for row in &mut resources {
             row.last_commit = found.get(&row.id).cloned();
+        }
+    }
+    // SPEC §7: a live object the head version satisfies matches the commit that introduced
+    // that version (`lastCommit`); the others are looked up in their history.
+    let drifted_ids: BTreeSet<ResourceId> = drifted_live.keys().cloned().collect();
+    let matched = if drifted_live.is_empty() {
+        HashMap::new()
+    } else {
+        let (repo, render_opts, limit) =
+            (repo.clone(), render_opts.clone(), opts.last_commit_limit);
+        let rules = rules.to_vec();
+        blocking(move || {
+            crate::ops::history::matches_revisions(
+                &repo,
+                commit,
+                &render_opts,
+                &drifted_live,
+                &rules,
+                limit,
+            )
+            .map_err(|error| StatusError::Task(error.to_string()))
+        })
+        .await?
+    };
+    for row in &mut resources {
+        if matches!(row.state, DriftState::Synced | DriftState::Drifted) {
+            row.matches_revision = if drifted_ids.contains(&row.id) {
+                matched.get(&row.id).cloned()
+            } else {
+                row.last_commit.as_ref().map(|c| c.id.clone())
+            };
         }
     }
 
