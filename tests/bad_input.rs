@@ -1009,6 +1009,12 @@ fn refused_syncs_and_reverts_change_nothing() {
             .args(&["revert", "no-such-commit"])
             .stderr(&["no-such-commit"]),
         // history and blame: bad arguments name themselves.
+        with("history-bad-rev", vec![])
+            .args(&["history", "--rev", "no-such-branch"])
+            .stderr(&["no-such-branch"]),
+        with("history-unknown-kind", vec![])
+            .args(&["history", "nosuchkind/x"])
+            .stderr(&["nosuchkind"]),
         with("history-bad-limit", vec![])
             .args(&["history", "--limit", "many"])
             .stderr(&["many"]),
