@@ -76,7 +76,8 @@ pub enum BlameError {
     },
     /// No document of the environment at the revision declares the resource.
     #[error(
-        "{arg} is not in git at {revision} (path {path:?}); check the name, -n, --path and --rev (`history` lists when it existed)"
+        "{arg} is not in git at {revision} (path {path:?}){}; check the name, -n, --path and --rev (`history` lists when it existed)",
+        unrendered.iter().map(|e| format!("; {e}")).collect::<String>()
     )]
     NotInGit {
         /// The argument as given.
@@ -85,6 +86,8 @@ pub enum BlameError {
         revision: String,
         /// `--path`.
         path: String,
+        /// Files that did not render at the commit: the resource may be in one of them.
+        unrendered: Vec<crate::render::RenderError>,
     },
     /// Several resources match (same name in several namespaces).
     #[error("{arg} matches {count} resources in git ({namespaces}); pass -n NAMESPACE")]
@@ -314,6 +317,7 @@ fn git_side(
                 arg: opts.resource.clone(),
                 revision: revision.id.clone(),
                 path: opts.path.clone(),
+                unrendered: rendered.errors,
             });
         }
         1 => matching.remove(0),

@@ -147,6 +147,8 @@ pub fn build(
         message,
     };
     let root = workspace.path();
+    // Before the origin annotations rewrite the unit's file, so lines are the repo's.
+    check_references(root, unit)?;
     inject_origin_annotations(&root.join(&unit.kustomization)).map_err(|message| RenderError {
         file: unit.kustomization.clone(),
         line: message.0,
@@ -207,6 +209,63 @@ pub fn build(
         out.push((value, source));
     }
     Ok(out)
+}
+
+/// Fields of a kustomization naming other kustomizations or resource directories.
+const REFERENCE_FIELDS: [&str; 3] = ["resources", "bases", "components"];
+
+/// Refuses a unit whose kustomizations (its own and the local ones it reaches) name a path
+/// outside the repo. kustomize's load restrictor keeps files inside a kustomization's root, but
+/// a directory becomes a root of its own, so `resources: [/home/me/prod]` or `[../../..]`
+/// would read the operator's disk; a `file:` URL clones a local repo. Remote URLs stay allowed.
+fn check_references(root: &Path, unit: &Unit) -> Result<(), RenderError> {
+    let mut pending = vec![normalize_path(&unit.dir)];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(dir) = pending.pop() {
+        if !seen.insert(dir.clone()) {
+            continue;
+        }
+        let Some(file) = KUSTOMIZATION_FILES
+            .iter()
+            .map(|name| join_path(&dir, name))
+            .find(|file| root.join(file).is_file())
+        else {
+            continue;
+        };
+        // A kustomization that cannot be read or parsed fails in kustomize with its message.
+        let Ok(text) = std::fs::read_to_string(root.join(&file)) else {
+            continue;
+        };
+        let Ok(Some(kustomization)) = documents::parse_yaml_document(&text) else {
+            continue;
+        };
+        for field in REFERENCE_FIELDS {
+            let entries = kustomization
+                .get(field)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str);
+            for entry in entries {
+                let inside = resolve_relative(&dir, entry)
+                    .filter(|_| !entry.starts_with('/') && !entry.starts_with("file:"));
+                let Some(target) = inside else {
+                    return Err(RenderError {
+                        line: text.lines().position(|l| l.contains(entry)).map(|i| i + 1),
+                        file,
+                        message: format!(
+                            "{field} entry {entry:?} is outside the repo; a kustomization may \
+                             only use files and directories of the repo, or remote URLs"
+                        ),
+                    });
+                };
+                if root.join(&target).is_dir() {
+                    pending.push(target);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Longest a kustomize build may take; remote bases can hang on the network.
@@ -440,6 +499,36 @@ mod tests {
         assert_eq!(out.stdout, b"out\n");
         assert_eq!(out.stderr, b"err\n");
         assert_eq!(out.status.code(), Some(3));
+    }
+
+    #[test]
+    fn references_out_of_the_repo_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| {
+            let path = root.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("base/kustomization.yaml", "resources:\n- cm.yaml\n");
+        write(
+            "app/kustomization.yaml",
+            "resources:\n- ../base\n- https://github.com/org/repo//deploy?ref=v1\n",
+        );
+        let unit = |dir: &str| Unit {
+            dir: dir.into(),
+            kustomization: format!("{dir}/kustomization.yaml"),
+        };
+        assert_eq!(check_references(root.path(), &unit("app")), Ok(()));
+        for escape in ["/etc", "../../..", "file:///home/me/env", "../base/../../x"] {
+            write(
+                "base/kustomization.yaml",
+                &format!("resources:\n- cm.yaml\n- {escape}\n"),
+            );
+            let err = check_references(root.path(), &unit("app")).unwrap_err();
+            assert_eq!(err.file, "base/kustomization.yaml", "{escape}");
+            assert_eq!(err.line, Some(3), "{escape}");
+            assert!(err.message.contains(escape), "{err}");
+        }
     }
 
     #[test]

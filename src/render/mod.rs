@@ -358,7 +358,27 @@ fn add_file(
     format: Format,
 ) -> Result<(), RenderFailure> {
     let parsed = opts.cache.documents(repo, blob, format)?;
-    match parsed.as_ref() {
+    add_parsed(out, path, parsed.as_ref());
+    Ok(())
+}
+
+/// Manifests from one plain file's content, made exactly as [`render`] makes them from a repo
+/// file (documents, `kind: List` expansion, identity, duplicates); for fuzzing and for tools
+/// holding a file without its repo. The format comes from `path`'s extension (YAML otherwise).
+pub fn render_bytes(
+    path: &str,
+    bytes: &[u8],
+    opts: &RenderOptions,
+) -> (Vec<Manifest>, Vec<RenderError>) {
+    let mut out = Collector::new(opts);
+    let format = Format::of(path).unwrap_or(Format::Yaml);
+    add_parsed(&mut out, path, &documents::parse(format, bytes));
+    (out.manifests, out.errors)
+}
+
+/// Adds the parsed documents of the file at `path` to `out`, or its parse error.
+fn add_parsed(out: &mut Collector<'_>, path: &str, parsed: &Result<Vec<Document>, ParseError>) {
+    match parsed {
         Ok(docs) => {
             for doc in docs {
                 let source = Source {
@@ -376,7 +396,6 @@ fn add_file(
             message: format!("does not parse: {}", e.message),
         }),
     }
-    Ok(())
 }
 
 /// Renders `opts.path` at `commit`. See the module docs for the rules.

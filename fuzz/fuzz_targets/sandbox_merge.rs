@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    kubectl_gitops_fuzz::sandbox_merge(data);
+});
