@@ -602,7 +602,10 @@ pub async fn evaluate_with(
             let listed = cluster.list(&resource, key.2.as_deref(), None).await;
             (resource, manifests, listed)
         })
-        .buffer_unordered(cluster.concurrency());
+        // Each LIST answer is parsed whole (up to LIST_CHUNK objects with their managedFields)
+        // before it is compared: a few in flight keep the pipe full at a fraction of the
+        // memory of 16. The dry-runs below, small and many, use the full bound.
+        .buffer_unordered(cluster.concurrency().min(LISTS_IN_FLIGHT));
     while let Some((resource, manifests, listed)) = lists.next().await {
         let mut live = match listed {
             Ok(objects) => by_name(objects),
@@ -801,6 +804,9 @@ pub async fn evaluate_with(
 }
 
 type LiveKey = (String, String, Option<String>);
+
+/// LIST requests in flight at once (see where it is used).
+const LISTS_IN_FLIGHT: usize = 4;
 
 /// A manifest whose object waits as compact JSON text (`object` is `Null` meanwhile).
 struct PackedManifest {
