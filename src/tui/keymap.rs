@@ -64,7 +64,7 @@ pub fn bindings() -> &'static [Binding] {
                 &[Char('j'), Down],
                 "j/↓",
                 Action::Down,
-                "next row (scroll in detail)",
+                "next row / scroll down",
             ),
             bind(&[Char('k'), Up], "k/↑", Action::Up, "previous row"),
             bind(&[PageDown], "PgDn", Action::PageDown, "page down"),
@@ -73,60 +73,55 @@ pub fn bindings() -> &'static [Binding] {
             bind(&[Char('G'), End], "G/End", Action::Bottom, "last row"),
             bind(&[Tab], "Tab", Action::NextPane, "next pane"),
             bind(&[BackTab], "S-Tab", Action::PrevPane, "previous pane"),
-            bind(
-                &[Enter],
-                "Enter",
-                Action::Enter,
-                "drill in (commit → resources → detail)",
-            ),
+            bind(&[Enter], "Enter", Action::Enter, "drill in / open commit"),
             bind(&[Esc], "Esc", Action::Back, "back"),
             bind(
                 &[Char('d')],
                 "d",
                 Action::ToggleLayout,
-                "diff: side by side / unified",
+                "diff side by side / unified",
             ),
             bind(
                 &[Char('b')],
                 "b",
                 Action::ToggleBlame,
-                "blame (again: git / live)",
+                "blame; again: git / live",
             ),
             bind(
                 &[Char('h')],
                 "h",
                 Action::ResourceHistory,
-                "history of the resource",
+                "resource history",
             ),
             write(
                 &[Char('s')],
                 "s",
                 Action::SyncResource,
-                "sync the resource to the commit",
+                "sync resource to commit",
             ),
             write(
                 &[Char('S')],
                 "S",
                 Action::SyncAll,
-                "sync all to the commit (rollback if older)",
+                "sync all (rollback if older)",
             ),
             write(
                 &[Char('R')],
                 "R",
                 Action::RevertCommit,
-                "revert the commit in git",
+                "revert commit in git",
             ),
             bind(
                 &[Char('/')],
                 "/",
                 Action::StartFilter,
-                "filter: text, state:drifted, kind:Deployment",
+                "filter: text state: kind:",
             ),
             bind(
                 &[Char(':')],
                 ":",
                 Action::StartCommand,
-                "command: :ctx :ns :rev :theme :q",
+                "command: ctx ns rev theme q",
             ),
             bind(&[Char('r')], "r", Action::Refresh, "refresh"),
             bind(&[Char('?')], "?", Action::Help, "this help"),
@@ -192,7 +187,7 @@ pub fn help_lines(read_only: bool) -> Vec<(String, String)> {
         .iter()
         .map(|b| {
             let help = if b.writes && read_only {
-                format!("{} (disabled: --read-only)", b.help)
+                format!("{} (off: read-only)", b.help)
             } else {
                 b.help.to_owned()
             };

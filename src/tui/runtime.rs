@@ -436,16 +436,8 @@ impl Runner {
                         result,
                     },
                 );
-                if failed && strategy == Strategy::Client {
-                    // The server would fail the same way; say it is done.
-                    Runner::send(
-                        &tx,
-                        Action::Evaluated {
-                            request,
-                            strategy: Strategy::Server,
-                            result: Err(String::new()),
-                        },
-                    );
+                if failed {
+                    // The server would fail the same way.
                     break;
                 }
             }

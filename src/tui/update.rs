@@ -68,6 +68,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 DiffLayout::SideBySide => DiffLayout::Unified,
                 DiffLayout::Unified => DiffLayout::SideBySide,
             };
+            state.detail.scroll = first_change_scroll(state);
             Vec::new()
         }
         Action::ToggleBlame => {
@@ -323,15 +324,20 @@ fn evaluated(
     let report = match result {
         Ok(report) => report,
         Err(message) => {
-            // A failed refinement keeps the client result; a failed first look is shown.
-            if state.eval.loading || strategy == Strategy::Client {
-                state.eval.loading = strategy == Strategy::Client && state.eval.refining;
-                state.eval.error = Some(message.clone());
-            }
-            state.status = Some(StatusLine {
-                text: message,
-                error: true,
-            });
+            let text = match strategy {
+                Strategy::Client => {
+                    // The runner does not refine a failed first look.
+                    state.eval.loading = false;
+                    state.eval.refining = false;
+                    state.eval.error = Some(message.clone());
+                    message
+                }
+                // A failed refinement keeps the client result.
+                Strategy::Server => {
+                    format!("server dry-run failed, showing the client comparison: {message}")
+                }
+            };
+            state.status = Some(StatusLine { text, error: true });
             return Vec::new();
         }
     };
@@ -354,6 +360,8 @@ fn evaluated(
     state.eval.loading = false;
     state.eval.error = None;
     state.eval.strategy = Some(strategy);
+    // From here on the commit, not the name: a moving HEAD must not change what is shown.
+    state.eval.rev = report.revision.id.clone();
     if report
         .resources
         .iter()
@@ -436,7 +444,7 @@ fn back(state: &mut State) -> Vec<Effect> {
     match state.focus {
         Pane::Detail if state.detail.mode != DetailMode::Diff => {
             state.detail.mode = DetailMode::Diff;
-            state.detail.scroll = 0;
+            state.detail.scroll = first_change_scroll(state);
         }
         Pane::Detail => state.focus = Pane::Resources,
         Pane::Resources if !state.resources.filter.text.is_empty() => {
@@ -543,6 +551,33 @@ fn move_by(state: &mut State, delta: isize) -> Vec<Effect> {
     }
 }
 
+/// Context rows kept above the first change when a diff opens.
+const LEAD: usize = 3;
+
+/// The scroll that shows the first change of the diff with a little context above it.
+fn first_change_scroll(state: &State) -> usize {
+    let Some(diff) = &state.detail.diff else {
+        return 0;
+    };
+    let Some(hunk) = diff.hunks.first() else {
+        return 0;
+    };
+    // Row 0 is the hunk header.
+    let row = match state.detail.layout {
+        DiffLayout::Unified => hunk
+            .lines
+            .iter()
+            .position(|l| l.kind != crate::diff::LineKind::Context),
+        DiffLayout::SideBySide => crate::diff::side_by_side(hunk).iter().position(|r| {
+            r.left
+                .is_none_or(|l| l.kind != crate::diff::LineKind::Context)
+                || r.right
+                    .is_none_or(|l| l.kind != crate::diff::LineKind::Context)
+        }),
+    };
+    (row.unwrap_or(0) + 1).saturating_sub(LEAD)
+}
+
 /// Rows of the diff view: the hunks' lines plus a header per hunk.
 pub fn diff_rows(diff: &DiffData) -> usize {
     diff.hunks
@@ -583,7 +618,7 @@ fn detail_for_selection(state: &mut State) -> Vec<Effect> {
         })
     });
     if !same_resource {
-        state.detail.scroll = 0;
+        state.detail.scroll = first_change_scroll(state);
         return load_detail(state);
     }
     Vec::new()

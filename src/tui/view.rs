@@ -683,14 +683,31 @@ fn status_bar(state: &State, area: Rect, buf: &mut Buffer) {
         };
         Line::styled(status.text.clone(), style)
     } else {
-        let writes = if state.read_only {
-            "read-only: s S R disabled"
+        // The most useful hints first; as many as fit.
+        let mut hints: Vec<&str> = vec!["? help", "q quit"];
+        if state.read_only {
+            hints.push("read-only: s S R disabled");
         } else {
-            "s sync  S sync all  R revert"
-        };
-        Line::from(format!(
-            " ? help  Tab pane  Enter open  d layout  b blame  h history  / filter  : cmd  {writes}  q quit"
-        ))
+            hints.extend(["s sync", "S sync all", "R revert"]);
+        }
+        hints.extend([
+            "/ filter",
+            ": cmd",
+            "Tab pane",
+            "d layout",
+            "b blame",
+            "h history",
+            "Enter open",
+        ]);
+        let mut text = String::new();
+        for hint in hints {
+            if text.chars().count() + hint.chars().count() + 2 > area.width as usize {
+                break;
+            }
+            text.push_str("  ");
+            text.push_str(hint);
+        }
+        Line::from(text)
     };
     Paragraph::new(line)
         .style(theme.status_bar)
@@ -770,6 +787,13 @@ fn popup_view(state: &State, popup: &Popup, area: Rect, buf: &mut Buffer) {
             )
         }
     };
+    // Help taller than the screen goes into two columns.
+    let room = area.height.saturating_sub(2) as usize;
+    let lines = if matches!(popup, Popup::Help) && lines.len() + 2 > room {
+        two_columns(lines)
+    } else {
+        lines
+    };
     let width = lines
         .iter()
         .map(|l| l.width())
@@ -778,7 +802,12 @@ fn popup_view(state: &State, popup: &Popup, area: Rect, buf: &mut Buffer) {
         .max(title.chars().count())
         .saturating_add(3)
         .min(area.width.saturating_sub(4) as usize) as u16;
-    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
+    let inner_width = width.saturating_sub(2).max(1) as usize;
+    let wrapped: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_width))
+        .sum();
+    let height = (wrapped as u16 + 2).min(area.height.saturating_sub(2));
     let rect = centered(area, width, height);
     Clear.render(rect, buf);
     let block = Block::default()
@@ -791,4 +820,22 @@ fn popup_view(state: &State, popup: &Popup, area: Rect, buf: &mut Buffer) {
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .render(inner, buf);
+}
+
+/// Lines side by side in two columns, the first column padded to its widest line.
+fn two_columns(lines: Vec<Line<'_>>) -> Vec<Line<'_>> {
+    let half = lines.len().div_ceil(2);
+    let width = lines[..half].iter().map(Line::width).max().unwrap_or(0);
+    let mut right = lines[half..].iter().cloned();
+    lines[..half]
+        .iter()
+        .map(|left| {
+            let mut spans = left.spans.clone();
+            spans.push(Span::raw(" ".repeat(width - left.width() + 1)));
+            if let Some(r) = right.next() {
+                spans.extend(r.spans);
+            }
+            Line::from(spans)
+        })
+        .collect()
 }
