@@ -300,45 +300,118 @@ fn commands_change_context_namespace_rev_and_theme() {
     assert!(state.quit);
 }
 
+/// The plan request of the `PlanSync`/`PlanRevert` effect in `effects`.
+fn plan_request(effects: &[Effect]) -> u64 {
+    match effects {
+        [Effect::PlanSync { request, .. }] | [Effect::PlanRevert { request, .. }] => *request,
+        other => panic!("expected one plan effect: {other:?}"),
+    }
+}
+
+fn confirm_of(state: &State) -> kubectl_gitops::tui::state::Confirm {
+    match &state.popup {
+        Some(Popup::Confirm(confirm)) => confirm.clone(),
+        other => panic!("expected a confirmation: {other:?}"),
+    }
+}
+
 #[test]
-fn sync_resource_asks_first_and_shows_the_changes() {
+fn sync_resource_plans_shows_the_plan_and_runs_only_on_yes() {
+    let web = tui_fixture::id("apps", "Deployment", Some("shop"), "web");
     let mut state = loaded(false, theme());
     let effects = update(&mut state, Action::SyncResource);
-    assert!(effects.is_empty(), "nothing runs before the answer");
-    let Some(Popup::Confirm(confirm)) = &state.popup else {
-        panic!("{:?}", state.popup)
-    };
+    assert!(
+        matches!(&effects[..], [Effect::PlanSync { rev, resources: Some(r), .. }] if rev == SHAS[0] && r == &vec![web.clone()]),
+        "{effects:?}"
+    );
+    let request = plan_request(&effects);
+    let confirm = confirm_of(&state);
     assert_eq!(
         confirm.pending,
         Pending::SyncResource {
             rev: SHAS[0].into(),
-            id: tui_fixture::id("apps", "Deployment", Some("shop"), "web")
+            id: web.clone()
         }
     );
-    let text = confirm.lines.join("\n");
-    assert!(text.contains("spec.replicas: 5 → 2"), "{text}");
+    assert!(!confirm.ready);
+    // Until then the status report's view of the change is shown…
+    assert!(
+        confirm.lines.join("\n").contains("spec.replicas: 5 → 2"),
+        "{:?}",
+        confirm.lines
+    );
+    // …and yes does nothing.
+    assert!(update(&mut state, Action::Confirm).is_empty());
+    assert!(state.popup.is_some());
+    // A plan for another dialog is dropped.
+    update(
+        &mut state,
+        Action::Planned {
+            request: request + 1,
+            result: Ok(vec!["other".into()]),
+        },
+    );
+    assert!(!confirm_of(&state).ready);
+    // The plan arrives: its lines are what the dialog shows.
+    let plan = vec![
+        "Apply Deployment.apps web -n shop at git@c3c3c3c:".to_owned(),
+        "  configure Deployment.apps web -n shop: spec.replicas (taken over from kubectl)"
+            .to_owned(),
+    ];
+    update(
+        &mut state,
+        Action::Planned {
+            request,
+            result: Ok(plan.clone()),
+        },
+    );
+    let confirm = confirm_of(&state);
+    assert!(confirm.ready);
+    assert_eq!(confirm.lines, plan);
     // No: nothing happens.
     assert!(update(&mut state, Action::Back).is_empty());
     assert!(state.popup.is_none());
-    // Yes: the sync runs.
-    update(&mut state, Action::SyncResource);
+    // Yes: the sync runs that plan.
+    let effects = update(&mut state, Action::SyncResource);
+    let request = plan_request(&effects);
+    update(
+        &mut state,
+        Action::Planned {
+            request,
+            result: Ok(plan),
+        },
+    );
     let effects = update(&mut state, Action::Confirm);
     assert_eq!(
         effects,
         [Effect::Sync {
+            plan: request,
             rev: SHAS[0].into(),
-            resources: Some(vec![tui_fixture::id(
-                "apps",
-                "Deployment",
-                Some("shop"),
-                "web"
-            )])
+            resources: Some(vec![web])
         }]
     );
     assert_eq!(state.busy.as_deref(), Some("sync"));
     // A second write waits for the first.
     assert!(update(&mut state, Action::SyncAll).is_empty());
     assert!(state.popup.is_none() && state.status.as_ref().is_some_and(|s| s.error));
+}
+
+#[test]
+fn a_plan_that_fails_is_shown_and_nothing_runs() {
+    let mut state = loaded(false, theme());
+    let effects = update(&mut state, Action::SyncAll);
+    let request = plan_request(&effects);
+    update(
+        &mut state,
+        Action::Planned {
+            request,
+            result: Err("preflight failed: Deployment.apps web -n shop: invalid".into()),
+        },
+    );
+    assert!(
+        matches!(&state.popup, Some(Popup::Message { error: true, lines, .. }) if lines[0].contains("preflight"))
+    );
+    assert!(update(&mut state, Action::Confirm).is_empty());
 }
 
 #[test]
@@ -354,10 +427,9 @@ fn sync_all_of_an_older_commit_is_a_rollback() {
             result: Ok(report(1, Strategy::Server)),
         },
     );
-    update(&mut state, Action::SyncAll);
-    let Some(Popup::Confirm(confirm)) = &state.popup else {
-        panic!("{:?}", state.popup)
-    };
+    let effects = update(&mut state, Action::SyncAll);
+    let plan = plan_request(&effects);
+    let confirm = confirm_of(&state);
     assert!(confirm.title.starts_with("Roll back"), "{}", confirm.title);
     assert!(
         confirm.lines[0].starts_with("ROLLBACK"),
@@ -365,10 +437,18 @@ fn sync_all_of_an_older_commit_is_a_rollback() {
         confirm.lines
     );
     assert!(confirm.lines[1].contains("1 to create, 1 to change, 1 unchanged, 1 orphaned kept"));
+    update(
+        &mut state,
+        Action::Planned {
+            request: plan,
+            result: Ok(vec!["ROLLBACK".into()]),
+        },
+    );
     let effects = update(&mut state, Action::Confirm);
     assert_eq!(
         effects,
         [Effect::Sync {
+            plan,
             rev: SHAS[1].into(),
             resources: None
         }]
@@ -377,10 +457,7 @@ fn sync_all_of_an_older_commit_is_a_rollback() {
     // At HEAD it is a plain sync.
     let mut state = loaded(false, theme());
     update(&mut state, Action::SyncAll);
-    let Some(Popup::Confirm(confirm)) = &state.popup else {
-        panic!()
-    };
-    assert!(confirm.title.starts_with("Sync all"), "{}", confirm.title);
+    assert!(confirm_of(&state).title.starts_with("Sync all"));
 }
 
 #[test]
@@ -388,15 +465,20 @@ fn revert_asks_and_can_sync_afterwards() {
     for (answer, then_sync) in [(Action::Confirm, false), (Action::ConfirmAndSync, true)] {
         let mut state = loaded(false, theme());
         update(&mut state, Action::Down);
-        update(&mut state, Action::RevertCommit);
-        let Some(Popup::Confirm(confirm)) = &state.popup else {
-            panic!()
-        };
+        let effects = update(&mut state, Action::RevertCommit);
+        assert!(matches!(&effects[..], [Effect::PlanRevert { commit, .. }] if commit == SHAS[1]));
         assert!(
-            confirm
+            confirm_of(&state)
                 .lines
                 .join("\n")
                 .contains("Revert \"add the api Service\"")
+        );
+        update(
+            &mut state,
+            Action::Planned {
+                request: plan_request(&effects),
+                result: Ok(vec!["removes Service api -n shop".into()]),
+            },
         );
         let effects = update(&mut state, answer);
         assert_eq!(

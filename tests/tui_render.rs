@@ -5,7 +5,7 @@ mod tui_fixture;
 
 use kubectl_gitops::drift::Strategy;
 use kubectl_gitops::model::DriftState;
-use kubectl_gitops::tui::action::{Action, DetailLine};
+use kubectl_gitops::tui::action::{Action, DetailLine, Effect};
 use kubectl_gitops::tui::state::{Pane, State};
 use kubectl_gitops::tui::theme::Theme;
 use kubectl_gitops::tui::update::update;
@@ -88,9 +88,25 @@ fn help_popup_read_only() {
 }
 
 #[test]
-fn confirm_sync_resource() {
+fn confirm_sync_resource_planning_then_planned() {
     let mut state = loaded(false, theme("high-contrast"));
-    update(&mut state, Action::SyncResource);
+    let effects = update(&mut state, Action::SyncResource);
+    snapshot_both("confirm_sync_resource_planning", &state);
+    let Some(Effect::PlanSync { request, .. }) = effects.first().cloned() else {
+        panic!("{effects:?}")
+    };
+    update(
+        &mut state,
+        Action::Planned {
+            request,
+            result: Ok(vec![
+                "Apply git@c3c3c3c to Deployment.apps web -n shop (field manager kubectl-gitops):"
+                    .into(),
+                "  configure Deployment.apps web -n shop".into(),
+                "      spec.replicas (taken over from kubectl)".into(),
+            ]),
+        },
+    );
     snapshot_both("confirm_sync_resource", &state);
 }
 
@@ -163,8 +179,7 @@ fn read_only_status_bar_and_refusal() {
 fn blame_lines() {
     let mut state = loaded(false, theme("dark"));
     let effects = update(&mut state, Action::ToggleBlame);
-    let Some(kubectl_gitops::tui::action::Effect::Blame { request, .. }) = effects.first().cloned()
-    else {
+    let Some(Effect::Blame { request, .. }) = effects.first().cloned() else {
         panic!("{effects:?}")
     };
     let line = |sha: &str, text: &str, mark: char| DetailLine {

@@ -108,6 +108,13 @@ pub enum Action {
         /// For revert: the new commit, to select once history reloads.
         new_head: Option<String>,
     },
+    /// The exact changes for an open confirmation, or why they cannot be known.
+    Planned {
+        /// The plan request this answers.
+        request: RequestId,
+        /// One line per change (first line: a summary), or the error.
+        result: Result<Vec<String>, String>,
+    },
     /// Lines for the detail pane's blame or resource history.
     DetailLoaded {
         /// The detail request this answers.
@@ -164,11 +171,31 @@ pub enum Effect {
     SetNamespace(String),
     /// Load a theme by name or file.
     LoadTheme(String),
-    /// Sync `resources` (all when `None`) to `rev`.
-    Sync {
+    /// Plan a sync of `resources` (all when `None`) to `rev`: what will change, exactly,
+    /// found with server-side dry-runs; answered with [`Action::Planned`].
+    PlanSync {
+        /// Request id of the answer; [`Effect::Sync`] names the plan by it.
+        request: RequestId,
         /// The commit to apply.
         rev: String,
-        /// The resources; `None` for everything (with prune of orphans: no, SPEC needs --prune).
+        /// The resources; `None` for the whole environment (orphans are kept: no prune).
+        resources: Option<Vec<ResourceId>>,
+    },
+    /// What reverting `commit` changes (its resource changes, undone); answered with
+    /// [`Action::Planned`].
+    PlanRevert {
+        /// Request id of the answer.
+        request: RequestId,
+        /// The commit to undo.
+        commit: String,
+    },
+    /// Apply the plan of request `plan` (made by [`Effect::PlanSync`] with these arguments).
+    Sync {
+        /// The plan's request id.
+        plan: RequestId,
+        /// The commit to apply.
+        rev: String,
+        /// The resources; `None` for the whole environment.
         resources: Option<Vec<ResourceId>>,
     },
     /// Revert `commit` in git; then sync the new HEAD when `then_sync`.

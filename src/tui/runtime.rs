@@ -340,7 +340,21 @@ impl Runner {
                         Runner::send(&tx, Action::ThemeLoaded(result));
                     });
                 }
-                Effect::Sync { rev, resources } => {
+                Effect::PlanSync { request, .. } => Runner::send(
+                    &self.tx,
+                    Action::Planned {
+                        request,
+                        result: Err("sync from the UI needs ops::sync (issue #5), not merged yet; use `kubectl gitops sync`".into()),
+                    },
+                ),
+                Effect::PlanRevert { request, .. } => Runner::send(
+                    &self.tx,
+                    Action::Planned {
+                        request,
+                        result: Err("revert from the UI needs ops::revert (issue #5), not merged yet; use `kubectl gitops revert`".into()),
+                    },
+                ),
+                Effect::Sync { rev, resources, .. } => {
                     let _ = (rev, resources);
                     Runner::send(
                         &self.tx,

@@ -198,6 +198,10 @@ pub struct Confirm {
     pub lines: Vec<String>,
     /// The keys that answer.
     pub prompt: String,
+    /// The plan request that fills `lines` with the exact changes.
+    pub request: RequestId,
+    /// Whether the plan arrived: only then can it be confirmed.
+    pub ready: bool,
 }
 
 /// A popup over the panes.

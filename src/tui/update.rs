@@ -249,6 +249,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             effects.extend(evaluate(state, rev));
             effects
         }
+        Action::Planned { request, result } => planned(state, request, result),
         Action::DetailLoaded { request, result } => {
             if request == state.detail.request {
                 state.detail.lines = Some(result);
@@ -950,13 +951,23 @@ fn ask_sync_resource(state: &mut State) -> Vec<Effect> {
         lines.push("Nothing would change.".into());
     }
     let id = row.id.clone();
+    let request = state.next_request();
     state.popup = Some(Popup::Confirm(Confirm {
         title: format!("Sync {}", resource_label(&id)),
-        pending: Pending::SyncResource { rev, id },
+        pending: Pending::SyncResource {
+            rev: rev.clone(),
+            id: id.clone(),
+        },
         lines: truncate(lines),
-        prompt: "y sync · n cancel".into(),
+        prompt: PLANNING.into(),
+        request,
+        ready: false,
     }));
-    Vec::new()
+    vec![Effect::PlanSync {
+        request,
+        rev,
+        resources: Some(vec![id]),
+    }]
 }
 
 fn ask_sync_all(state: &mut State) -> Vec<Effect> {
@@ -1002,17 +1013,24 @@ fn ask_sync_all(state: &mut State) -> Vec<Effect> {
     {
         lines.extend(change_lines(row));
     }
+    let request = state.next_request();
     state.popup = Some(Popup::Confirm(Confirm {
         title: if rollback {
             format!("Roll back to {}", short_sha(&rev))
         } else {
             format!("Sync all to {}", short_sha(&rev))
         },
-        pending: Pending::SyncAll { rev },
+        pending: Pending::SyncAll { rev: rev.clone() },
         lines: truncate(lines),
-        prompt: "y sync · n cancel".into(),
+        prompt: PLANNING.into(),
+        request,
+        ready: false,
     }));
-    Vec::new()
+    vec![Effect::PlanSync {
+        request,
+        rev,
+        resources: None,
+    }]
 }
 
 fn ask_revert(state: &mut State) -> Vec<Effect> {
@@ -1036,13 +1054,21 @@ fn ask_revert(state: &mut State) -> Vec<Effect> {
         format!("Message: Revert \"{}\"", commit.summary),
         "The work tree must be clean; nothing is pushed (run git push after).".into(),
     ];
+    let request = state.next_request();
     state.popup = Some(Popup::Confirm(Confirm {
         title: format!("Revert {}", short_sha(&commit.id)),
-        pending: Pending::Revert { commit: commit.id },
+        pending: Pending::Revert {
+            commit: commit.id.clone(),
+        },
         lines,
-        prompt: "y revert · a revert and sync · n cancel".into(),
+        prompt: "finding the changes it undoes…".into(),
+        request,
+        ready: false,
     }));
-    Vec::new()
+    vec![Effect::PlanRevert {
+        request,
+        commit: commit.id,
+    }]
 }
 
 fn truncate(mut lines: Vec<String>) -> Vec<String> {
@@ -1054,7 +1080,49 @@ fn truncate(mut lines: Vec<String>) -> Vec<String> {
     lines
 }
 
+/// The prompt while a sync plan is being made.
+const PLANNING: &str = "planning: server-side dry-run of every object… (n cancels)";
+
+/// Fills the open confirmation with the exact changes.
+fn planned(state: &mut State, request: u64, result: Result<Vec<String>, String>) -> Vec<Effect> {
+    let Some(Popup::Confirm(confirm)) = &mut state.popup else {
+        return Vec::new();
+    };
+    if confirm.request != request {
+        return Vec::new();
+    }
+    match result {
+        Ok(lines) => {
+            confirm.lines = truncate(lines);
+            confirm.ready = true;
+            confirm.prompt = match confirm.pending {
+                Pending::Revert { .. } => "y revert · a revert and sync · n cancel",
+                _ => "y sync · n cancel",
+            }
+            .into();
+        }
+        Err(message) => {
+            let title = format!("{} cannot run", confirm.title);
+            state.popup = Some(Popup::Message {
+                title,
+                lines: message.lines().map(str::to_owned).collect(),
+                error: true,
+            });
+        }
+    }
+    Vec::new()
+}
+
 fn confirm(state: &mut State, then_sync: bool) -> Vec<Effect> {
+    if let Some(Popup::Confirm(confirm)) = &state.popup
+        && !confirm.ready
+    {
+        state.status = Some(StatusLine {
+            text: "still finding out what will change; answer once the dialog lists it".into(),
+            error: false,
+        });
+        return Vec::new();
+    }
     let Some(Popup::Confirm(confirm)) = state.popup.take() else {
         return Vec::new();
     };
@@ -1071,6 +1139,7 @@ fn confirm(state: &mut State, then_sync: bool) -> Vec<Effect> {
                 error: false,
             });
             vec![Effect::Sync {
+                plan: confirm.request,
                 rev,
                 resources: Some(vec![id]),
             }]
@@ -1082,6 +1151,7 @@ fn confirm(state: &mut State, then_sync: bool) -> Vec<Effect> {
                 error: false,
             });
             vec![Effect::Sync {
+                plan: confirm.request,
                 rev,
                 resources: None,
             }]
