@@ -97,6 +97,7 @@ pub fn run(opts: UiOptions) -> Result<i32, UiError> {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let received = Instant::now();
+            let mut keyed = false;
             let mut next = Some(first);
             // Everything already waiting is handled before one draw.
             while let Some(msg) = next {
@@ -106,12 +107,14 @@ pub fn run(opts: UiOptions) -> Result<i32, UiError> {
                         exit = 128 + signal;
                     }
                     Msg::Terminal(event) => {
+                        keyed |= matches!(event, Event::Key(_));
                         if let Some(action) = terminal_action(&state, event) {
                             let effects = update::update(&mut state, action);
                             runner.run(effects);
                         }
                     }
                     Msg::Action(action) => {
+                        frame_log.milestone(&action, started.elapsed());
                         let effects = update::update(&mut state, action);
                         runner.run(effects);
                     }
@@ -124,7 +127,7 @@ pub fn run(opts: UiOptions) -> Result<i32, UiError> {
             terminal
                 .draw(|frame| frame.render_widget(&state, frame.area()))
                 .map_err(UiError::Setup)?;
-            frame_log.frame(received.elapsed());
+            frame_log.frame(keyed, received.elapsed());
         }
         Ok(exit)
     })();
@@ -203,8 +206,9 @@ async fn forward_signals(tx: Sender<Msg>) {
     }
 }
 
-/// `KUBECTL_GITOPS_FRAME_LOG=FILE`: one line per frame, for the benchmark (`first-frame MS`,
-/// `frame MS` from the message that caused it to the frame on the terminal).
+/// `KUBECTL_GITOPS_FRAME_LOG=FILE`: one line per frame, for the benchmark: `first-frame MS`
+/// (since start), `key-frame MS` / `frame MS` (from the message that caused it to the frame
+/// on the terminal), and milestones (`history-done MS`, `evaluated-client MS`, ... since start).
 struct FrameLog {
     file: Option<Mutex<std::fs::File>>,
 }
@@ -236,8 +240,31 @@ impl FrameLog {
         self.write(format!("first-frame {:.3}", elapsed.as_secs_f64() * 1000.0));
     }
 
-    fn frame(&self, elapsed: Duration) {
-        self.write(format!("frame {:.3}", elapsed.as_secs_f64() * 1000.0));
+    /// A frame: `key-frame` when a key caused it (keystroke → frame), else `frame`.
+    fn frame(&self, keyed: bool, elapsed: Duration) {
+        let kind = if keyed { "key-frame" } else { "frame" };
+        self.write(format!("{kind} {:.3}", elapsed.as_secs_f64() * 1000.0));
+    }
+
+    /// When history and evaluations arrive, in ms since start.
+    fn milestone(&self, action: &Action, since_start: Duration) {
+        if self.file.is_none() {
+            return;
+        }
+        let name = match action {
+            Action::HistoryLoaded { done: true, .. } => "history-done",
+            Action::HistoryLoaded { .. } => "history-chunk",
+            Action::Evaluated {
+                strategy: Strategy::Client,
+                ..
+            } => "evaluated-client",
+            Action::Evaluated {
+                strategy: Strategy::Server,
+                ..
+            } => "evaluated-server",
+            _ => return,
+        };
+        self.write(format!("{name} {:.3}", since_start.as_secs_f64() * 1000.0));
     }
 }
 
