@@ -668,6 +668,54 @@ fn enter_on_a_blame_line_opens_its_commit() {
 }
 
 #[test]
+fn syntax_colours_come_from_an_effect_and_stale_ones_are_dropped() {
+    let mut state = loaded(false, theme());
+    assert!(state.detail.diff.as_ref().unwrap().highlighted.is_some());
+    update(&mut state, Action::NextPane);
+    let effects = update(&mut state, Action::Down);
+    let [
+        Effect::Highlight {
+            id,
+            live,
+            desired,
+            syntax,
+        },
+    ] = &effects[..]
+    else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(id.name, "api");
+    assert_eq!(Some(syntax.as_str()), state.theme.syntax.as_deref());
+    assert!(
+        state.detail.diff.as_ref().unwrap().highlighted.is_none(),
+        "plain until then"
+    );
+    // Colours for the resource selected before are dropped.
+    let stale = tui_fixture::id("apps", "Deployment", Some("shop"), "web");
+    let colours = (
+        kubectl_gitops::highlight::highlight_yaml(live, syntax),
+        kubectl_gitops::highlight::highlight_yaml(desired, syntax),
+    );
+    update(
+        &mut state,
+        Action::Highlighted {
+            id: stale,
+            live: live.clone(),
+            desired: desired.clone(),
+            syntax: syntax.clone(),
+            colours: colours.clone(),
+        },
+    );
+    assert!(state.detail.diff.as_ref().unwrap().highlighted.is_none());
+    tui_fixture::highlight(&mut state, &effects);
+    assert!(state.detail.diff.as_ref().unwrap().highlighted.is_some());
+    // Without colours (NO_COLOR) nothing is highlighted.
+    let mut state = loaded(false, Theme::monochrome());
+    update(&mut state, Action::NextPane);
+    assert!(update(&mut state, Action::Down).is_empty());
+}
+
+#[test]
 fn help_and_quit() {
     let mut state = loaded(false, theme());
     update(&mut state, Action::Help);

@@ -112,9 +112,12 @@ pub async fn watch_kinds(
         };
         let writer = reflector::store::Writer::new(resource.clone());
         let store = writer.as_reader();
+        // managedFields are most of an object's metadata and nothing here reads them.
         let stream = reflector::reflector(
             writer,
-            watch_stream(api, watcher::Config::default()).default_backoff(),
+            watch_stream(api, watcher::Config::default())
+                .default_backoff()
+                .modify(|object| object.metadata.managed_fields = None),
         );
         let sender = changes.clone();
         let group = group.to_owned();

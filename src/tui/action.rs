@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::drift::Strategy;
+use crate::highlight::Highlighted;
 use crate::model::{CommitInfo, ResourceId};
 use crate::ops::status::StatusReport;
 
@@ -122,6 +123,19 @@ pub enum Action {
         /// The lines, or why there are none.
         result: Result<Vec<DetailLine>, String>,
     },
+    /// Syntax colours of a diff's two texts.
+    Highlighted {
+        /// The resource.
+        id: ResourceId,
+        /// The live text highlighted.
+        live: String,
+        /// The desired text highlighted.
+        desired: String,
+        /// The syntect theme used.
+        syntax: String,
+        /// Colours of `live` and `desired`.
+        colours: (Highlighted, Highlighted),
+    },
     /// A theme was loaded (`:theme`).
     ThemeLoaded(Result<Box<Theme>, String>),
     /// An error to show in the status bar.
@@ -204,6 +218,17 @@ pub enum Effect {
         commit: String,
         /// Sync afterwards.
         then_sync: bool,
+    },
+    /// Highlight a diff's texts as YAML in the syntect theme `syntax`.
+    Highlight {
+        /// The resource.
+        id: ResourceId,
+        /// Live text.
+        live: String,
+        /// Desired text.
+        desired: String,
+        /// The syntect theme.
+        syntax: String,
     },
     /// Blame a resource at a commit (git, or live).
     Blame {

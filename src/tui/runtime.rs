@@ -354,6 +354,30 @@ impl Runner {
                         o.namespace = Some(namespace);
                     }
                 }
+                Effect::Highlight {
+                    id,
+                    live,
+                    desired,
+                    syntax,
+                } => {
+                    let tx = self.tx.clone();
+                    self.handle.spawn_blocking(move || {
+                        let colours = (
+                            crate::highlight::highlight_yaml(&live, &syntax),
+                            crate::highlight::highlight_yaml(&desired, &syntax),
+                        );
+                        Runner::send(
+                            &tx,
+                            Action::Highlighted {
+                                id,
+                                live,
+                                desired,
+                                syntax,
+                                colours,
+                            },
+                        );
+                    });
+                }
                 Effect::LoadTheme(name) => {
                     let tx = self.tx.clone();
                     self.handle.spawn_blocking(move || {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::diff::Hunk;
 use crate::drift::Strategy;
+use crate::highlight::Highlighted;
 use crate::model::{CommitInfo, DriftState, ResourceId};
 use crate::ops::status::{ResourceStatus, StatusReport};
 
@@ -144,6 +145,9 @@ pub struct DiffData {
     pub desired: String,
     /// The hunks live → desired.
     pub hunks: Vec<Hunk>,
+    /// Syntax colours of `live` and `desired`, once highlighted off the UI thread (syntect
+    /// takes milliseconds per document: too long for a keystroke's frame).
+    pub highlighted: Option<(Highlighted, Highlighted)>,
 }
 
 /// The Detail pane.

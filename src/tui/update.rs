@@ -258,6 +258,16 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Action::Highlighted {
+            id,
+            live,
+            desired,
+            syntax,
+            colours,
+        } => {
+            highlighted(state, id, live, desired, syntax, colours);
+            Vec::new()
+        }
         Action::ThemeLoaded(result) => {
             match result {
                 Ok(theme) => {
@@ -266,6 +276,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                         error: false,
                     });
                     state.theme = *theme;
+                    if let Some(diff) = &mut state.detail.diff {
+                        Arc::make_mut(diff).highlighted = None;
+                    }
+                    return highlight(state);
                 }
                 Err(message) => {
                     state.status = Some(StatusLine {
@@ -616,13 +630,50 @@ fn detail_for_selection(state: &mut State) -> Vec<Effect> {
             hunks: crate::diff::hunks(&live, &desired, super::state::DIFF_CONTEXT),
             live,
             desired,
+            highlighted: None,
         })
     });
+    let mut effects = highlight(state);
     if !same_resource {
         state.detail.scroll = first_change_scroll(state);
-        return load_detail(state);
+        effects.extend(load_detail(state));
     }
-    Vec::new()
+    effects
+}
+
+/// Asks for the syntax colours of the shown diff when the theme has a syntax theme.
+fn highlight(state: &State) -> Vec<Effect> {
+    match (&state.detail.diff, &state.theme.syntax) {
+        (Some(diff), Some(syntax)) => vec![Effect::Highlight {
+            id: diff.id.clone(),
+            live: diff.live.clone(),
+            desired: diff.desired.clone(),
+            syntax: syntax.clone(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn highlighted(
+    state: &mut State,
+    id: ResourceId,
+    live: String,
+    desired: String,
+    syntax: String,
+    colours: (crate::highlight::Highlighted, crate::highlight::Highlighted),
+) {
+    let current = state
+        .detail
+        .diff
+        .as_ref()
+        .is_some_and(|d| d.id == id && d.live == live && d.desired == desired)
+        && state.theme.syntax.as_deref() == Some(syntax.as_str());
+    if !current {
+        return;
+    }
+    if let Some(diff) = &mut state.detail.diff {
+        Arc::make_mut(diff).highlighted = Some(colours);
+    }
 }
 
 /// Asks for blame or history lines when the detail pane shows them.

@@ -440,12 +440,10 @@ fn diff_rows<'a>(diff: &'a DiffData, layout: DiffLayout) -> Vec<Row<'a>> {
 
 fn diff_view(state: &State, diff: &DiffData, area: Rect, buf: &mut Buffer) {
     let theme = &state.theme;
-    let (live_hl, desired_hl) = match &theme.syntax {
-        Some(syntax) => (
-            Some(highlight::highlight_yaml(&diff.live, syntax)),
-            Some(highlight::highlight_yaml(&diff.desired, syntax)),
-        ),
-        None => (None, None),
+    // Until the colours arrive (a moment after the selection moved) the text is plain.
+    let (live_hl, desired_hl) = match (&diff.highlighted, &theme.syntax) {
+        (Some((live, desired)), Some(_)) => (Some(live), Some(desired)),
+        _ => (None, None),
     };
     let rows = diff_rows(diff, state.detail.layout);
     let start = state.detail.scroll.min(rows.len().saturating_sub(1));
@@ -453,8 +451,8 @@ fn diff_view(state: &State, diff: &DiffData, area: Rect, buf: &mut Buffer) {
     let rows = &rows[start..end];
     let painter = Painter {
         theme,
-        live: live_hl.as_ref(),
-        desired: desired_hl.as_ref(),
+        live: live_hl,
+        desired: desired_hl,
     };
     match state.detail.layout {
         DiffLayout::SideBySide => {

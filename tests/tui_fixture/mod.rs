@@ -192,7 +192,7 @@ pub fn loaded(read_only: bool, theme: Theme) -> State {
     let (mut state, effects) = fresh(read_only, theme);
     let eval = eval_request(&effects);
     let history = history_request(&effects);
-    update(
+    let effects = update(
         &mut state,
         Action::Evaluated {
             request: eval,
@@ -200,6 +200,7 @@ pub fn loaded(read_only: bool, theme: Theme) -> State {
             result: Ok(report(0, Strategy::Server)),
         },
     );
+    highlight(&mut state, &effects);
     update(
         &mut state,
         Action::HistoryLoaded {
@@ -219,4 +220,32 @@ pub fn draw(state: &State, width: u16, height: u16) -> Terminal<TestBackend> {
         .draw(|frame| frame.render_widget(state, frame.area()))
         .unwrap();
     terminal
+}
+
+/// Runs the `Highlight` effects in `effects` as the event loop would, feeding the answers back.
+pub fn highlight(state: &mut State, effects: &[Effect]) {
+    for effect in effects {
+        if let Effect::Highlight {
+            id,
+            live,
+            desired,
+            syntax,
+        } = effect
+        {
+            let colours = (
+                kubectl_gitops::highlight::highlight_yaml(live, syntax),
+                kubectl_gitops::highlight::highlight_yaml(desired, syntax),
+            );
+            update(
+                state,
+                Action::Highlighted {
+                    id: id.clone(),
+                    live: live.clone(),
+                    desired: desired.clone(),
+                    syntax: syntax.clone(),
+                    colours,
+                },
+            );
+        }
+    }
 }
