@@ -247,7 +247,8 @@ async fn synced_environment_needs_no_dry_run_and_defaults_are_not_drift() {
         );
         assert!(r.live_resource_version.is_some());
         assert_eq!(r.live_revision, None);
-        assert_eq!(r.matches_revision, None);
+        // The live objects hold the head version: they match the commit that introduced it.
+        assert_eq!(r.matches_revision.as_ref(), Some(&repo.commits[0]));
     }
     let source = row(&report, "Service", "web").source.clone().unwrap();
     assert_eq!(source.file, "web/service.yaml");
@@ -308,6 +309,22 @@ async fn scale_and_patch_are_drift_with_exact_fields() {
     assert_eq!(
         row(&client, "ConfigMap", "settings").fields,
         vec!["data.LOG_LEVEL"]
+    );
+
+    // Without the diff texts (what `status` asks for) the states and fields are the same.
+    let lean = status(&StatusOptions {
+        texts: false,
+        ..opts.clone()
+    })
+    .await;
+    assert_eq!(states(&lean), states(&report));
+    let lean_settings = row(&lean, "ConfigMap", "settings");
+    assert_eq!(lean_settings.fields, vec!["data.LOG_LEVEL"]);
+    assert_eq!(lean_settings.changes.len(), 1);
+    assert!(
+        lean.resources
+            .iter()
+            .all(|r| r.live_yaml.is_none() && r.desired_yaml.is_none())
     );
 
     // RESOURCE filters, as kubectl writes them.

@@ -1,9 +1,17 @@
 //! `kubectl gitops blame RESOURCE` (SPEC §7): each line of the resource's document with the
 //! commit that last changed it and a drift mark from the live object; `--live` the other way.
 
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::Args;
 
-use super::GlobalArgs;
+use super::{GlobalArgs, closed_pipe, env_location, exit};
+use crate::ops::blame::{BlameError, BlameOptions, blame};
+use crate::output::blame::{BlameView, write_blame};
+use crate::output::progress::Progress;
+use crate::output::{OutputFormat, stdout_color};
 
 /// `blame` flags (SPEC §7).
 #[derive(Debug, Clone, Default, Args)]
@@ -18,6 +26,47 @@ pub struct BlameArgs {
 
 /// Runs `blame`; returns the exit code.
 pub fn run(global: &GlobalArgs, args: &BlameArgs, display: &str) -> anyhow::Result<i32> {
-    let _ = (global, args);
-    anyhow::bail!("`{display} blame` is not built yet")
+    if global.output == OutputFormat::Wide {
+        anyhow::bail!(
+            "`{display} blame` does not support -o wide; use -o text, porcelain, json or yaml"
+        );
+    }
+    let (repo, path) = env_location(global)?;
+    let opts = BlameOptions {
+        repo,
+        path,
+        rev: global.rev.clone(),
+        namespace: global.namespace.clone(),
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+        resource: args.resource.clone(),
+        live: args.live,
+        offline: global.offline,
+        // kubectl sets KUBECTL_PATH for its plugins: kustomize builds use that kubectl.
+        kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
+    };
+    let report = {
+        let _progress = Progress::start(format!("blaming {} at {}", args.resource, global.rev));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        match runtime.block_on(blame(&opts)) {
+            Ok(report) => report,
+            Err(BlameError::Cluster(error)) => {
+                anyhow::bail!(
+                    "{error}; or use --offline for the git side alone (`{display} blame {} --offline`)",
+                    args.resource
+                )
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
+    let view = BlameView {
+        format: global.output,
+        color: stdout_color(global.color),
+    };
+    let mut out = std::io::stdout().lock();
+    closed_pipe(write_blame(&mut out, &report, &view).and_then(|()| Ok(out.flush()?)))?;
+    Ok(exit::OK)
 }

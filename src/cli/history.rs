@@ -1,9 +1,16 @@
 //! `kubectl gitops history [RESOURCE]` (SPEC §5): the first-parent commits that changed the
 //! environment, or one resource, with their resource changes.
 
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::Args;
 
-use super::GlobalArgs;
+use super::{GlobalArgs, OutputFormat, closed_pipe, env_location, exit};
+use crate::ops::history::{HistoryOptions, history};
+use crate::output::history::{HistoryView, write_history};
+use crate::output::stdout_color;
 
 /// `history` flags (SPEC §5).
 #[derive(Debug, Clone, Default, Args)]
@@ -17,10 +24,52 @@ pub struct HistoryArgs {
     /// Include each change's diff
     #[arg(short = 'p', long = "patch")]
     pub patch: bool,
+    /// Lines of context around each change of -p
+    #[arg(short = 'U', long, value_name = "N", default_value_t = crate::diff::DEFAULT_CONTEXT)]
+    pub unified: usize,
+    /// Neither read nor write the history cache under the git dir
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// Runs `history`; returns the exit code.
 pub fn run(global: &GlobalArgs, args: &HistoryArgs, display: &str) -> anyhow::Result<i32> {
-    let _ = (global, args);
-    anyhow::bail!("`{display} history` is not built yet")
+    if matches!(global.output, OutputFormat::Wide | OutputFormat::Porcelain) {
+        anyhow::bail!(
+            "`{display} history` does not support -o {}; use -o text, json or yaml",
+            global.output.name()
+        );
+    }
+    let (repo, path) = env_location(global)?;
+    let opts = HistoryOptions {
+        repo,
+        path,
+        rev: global.rev.clone(),
+        namespace: global.namespace.clone(),
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+        resource: args.resource.clone(),
+        limit: args.limit,
+        patch: args.patch,
+        offline: global.offline,
+        kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
+        use_cache: !args.no_cache,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(history(&opts))?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let view = HistoryView {
+        format: global.output,
+        color: stdout_color(global.color),
+        patch: args.patch,
+        context: args.unified,
+    };
+    let mut out = std::io::stdout().lock();
+    closed_pipe(write_history(&mut out, &report, &view).and_then(|()| Ok(out.flush()?)))?;
+    Ok(exit::OK)
 }

@@ -360,6 +360,7 @@ fn evaluate(
     resources: &[String],
     display: &str,
     command: &str,
+    texts: bool,
 ) -> anyhow::Result<StatusReport> {
     if global.offline {
         anyhow::bail!(
@@ -379,6 +380,7 @@ fn evaluate(
         resources: resources.to_vec(),
         // kubectl sets KUBECTL_PATH for its plugins: kustomize builds use that kubectl.
         kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
+        texts,
         ..StatusOptions::default()
     };
     let shown_path = if path.is_empty() { "." } else { path.as_str() };
@@ -407,6 +409,7 @@ fn status(global: &GlobalArgs, args: &StatusArgs, display: &str) -> anyhow::Resu
         &args.resources,
         display,
         "status",
+        false,
     )?;
     let view = StatusView {
         format: global.output,
@@ -471,7 +474,14 @@ fn diff(global: &GlobalArgs, args: &DiffArgs, display: &str) -> anyhow::Result<i
         );
     }
     let palette = diff_palette(global)?;
-    let report = evaluate(global, args.diff_strategy, &args.resources, display, "diff")?;
+    let report = evaluate(
+        global,
+        args.diff_strategy,
+        &args.resources,
+        display,
+        "diff",
+        true,
+    )?;
     let external = std::env::var("KUBECTL_EXTERNAL_DIFF")
         .ok()
         .filter(|v| !v.trim().is_empty());

@@ -1,11 +1,20 @@
 //! `kubectl gitops sync [RESOURCE...]` (SPEC §6): server-side apply of `--rev` with preflight,
 //! ordering, ApplySet tracking, prune and health waits. Rolling back is `sync --rev <older>`.
 
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
 
-use super::GlobalArgs;
+use super::{GlobalArgs, OutputFormat, closed_pipe, env_location, exit};
+use crate::cluster::ClusterClient;
+use crate::ops;
+use crate::ops::sync::{SyncOptions, SyncOutcome, SyncPlan};
+use crate::output::progress::Progress;
+use crate::output::sync::{self as sync_out, write_plan, write_result};
+use crate::output::{short_sha, stdout_color, use_color};
 
 /// `sync` flags (SPEC §6).
 #[derive(Debug, Clone, Args)]
@@ -85,10 +94,208 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
-/// Runs `sync`; returns the exit code.
+/// Runs `sync`; returns the exit code: 0 done (or nothing to do), 1 changes pending
+/// (`--dry-run`), 2 error or refused (nothing written when refused), 3 `--wait` timed out.
 pub fn run(global: &GlobalArgs, args: &SyncArgs, display: &str) -> anyhow::Result<i32> {
-    let _ = (global, args);
-    anyhow::bail!("`{display} sync` is not built yet")
+    if global.offline {
+        anyhow::bail!(
+            "`{display} sync` writes to the cluster and cannot run with --offline; drop --offline"
+        );
+    }
+    if matches!(global.output, OutputFormat::Wide | OutputFormat::Porcelain) {
+        anyhow::bail!(
+            "`{display} sync` does not support -o {}; use -o text, json or yaml",
+            global.output.name()
+        );
+    }
+    let (repo, path) = env_location(global)?;
+    let opts = SyncOptions {
+        repo,
+        path: path.clone(),
+        rev: global.rev.clone(),
+        namespace: global.namespace.clone(),
+        resources: args.resources.clone(),
+        only: Vec::new(),
+        concurrency: args.concurrency,
+        force: !args.no_force,
+        prune: args.prune,
+        kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(sync(global, args, display, &opts))
+}
+
+async fn sync(
+    global: &GlobalArgs,
+    args: &SyncArgs,
+    display: &str,
+    opts: &SyncOptions,
+) -> anyhow::Result<i32> {
+    let cluster =
+        ClusterClient::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await?;
+    let shown_path = if opts.path.is_empty() {
+        "."
+    } else {
+        opts.path.as_str()
+    };
+    let plan = {
+        let _progress = Progress::start(format!("planning sync of {shown_path} at {}", opts.rev));
+        ops::sync::plan(&cluster, opts).await?
+    };
+    let color = stdout_color(global.color);
+    let err_color = use_color(
+        global.color,
+        std::io::stderr().is_terminal(),
+        std::env::var("NO_COLOR").ok().as_deref(),
+        std::env::var("TERM").ok().as_deref(),
+    );
+    let mut err = std::io::stderr();
+
+    if !plan.failures.is_empty() {
+        if matches!(global.output, OutputFormat::Json | OutputFormat::Yaml) {
+            let mut out = std::io::stdout().lock();
+            if closed_pipe(write_plan(&mut out, &plan, global.output, color))? {
+                return Ok(exit::ERROR);
+            }
+        }
+        for failure in &plan.failures {
+            match &failure.id {
+                Some(id) => writeln!(err, "error: {id}: {}", failure.message)?,
+                None => writeln!(err, "error: {}", failure.message)?,
+            }
+        }
+        writeln!(
+            err,
+            "preflight failed for {} of {} resources: nothing written; fix them and run `{display} sync` again",
+            plan.failures.len(),
+            plan.resources.len() + plan.failures.len()
+        )?;
+        return Ok(exit::ERROR);
+    }
+    if plan.is_rollback() {
+        writeln!(
+            err,
+            "note: syncing {} while HEAD is {}: the cluster will differ from HEAD until you sync HEAD again",
+            short_sha(&plan.revision.id),
+            short_sha(&plan.head.id)
+        )?;
+    }
+
+    if args.dry_run {
+        {
+            let mut out = std::io::stdout().lock();
+            if closed_pipe(
+                write_plan(&mut out, &plan, global.output, color).and_then(|()| Ok(out.flush()?)),
+            )? {
+                return Ok(dry_run_code(&plan));
+            }
+        }
+        writeln!(err, "dry run: {}", sync_out::plan_counts(&plan))?;
+        return Ok(dry_run_code(&plan));
+    }
+
+    if !args.yes {
+        let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        if !terminal {
+            writeln!(
+                err,
+                "error: refusing to sync without confirmation: stdin is not a terminal; pass --yes to sync ({}), or --dry-run to see the plan. Nothing written.",
+                sync_out::plan_counts(&plan)
+            )?;
+            return Ok(exit::ERROR);
+        }
+        write!(err, "{}", sync_out::plan_text(&plan, false, err_color))?;
+        write!(err, "Apply these changes? [y/N] ")?;
+        err.flush()?;
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .context("cannot read the answer")?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES") {
+            writeln!(err, "sync cancelled: nothing written")?;
+            return Ok(exit::ERROR);
+        }
+    }
+
+    let result = {
+        let progress = Progress::start(format!(
+            "syncing {} resources to {}",
+            plan.resources.len() + plan.prune.len(),
+            plan.context
+        ));
+        let result = ops::sync::execute(&cluster, &plan, &|done, total, row| {
+            tracing::debug!(done, total, resource = %row.id, result = ?row.result, "synced");
+        })
+        .await;
+        drop(progress);
+        result
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        if closed_pipe(
+            write_result(&mut out, &result, global.output, color).and_then(|()| Ok(out.flush()?)),
+        )? {
+            return Ok(result.exit_code());
+        }
+    }
+    for error in &result.errors {
+        match &error.id {
+            Some(id) => writeln!(err, "error: {id}: {}", error.message)?,
+            None => writeln!(err, "error: {}", error.message)?,
+        }
+    }
+    writeln!(err, "{}", sync_out::result_summary(&result))?;
+    let code = result.exit_code();
+    if code != exit::OK {
+        let applied = result
+            .resources
+            .iter()
+            .filter(|r| matches!(r.result, SyncOutcome::Created | SyncOutcome::Configured))
+            .count();
+        writeln!(
+            err,
+            "sync incomplete: {applied} applied; the rest (skipped or failed, listed above) were not; run `{display} sync` again to finish"
+        )?;
+        return Ok(code);
+    }
+    if plan.is_rollback() {
+        writeln!(
+            err,
+            "rolled back to {}: the cluster now differs from HEAD ({})",
+            short_sha(&plan.revision.id),
+            short_sha(&plan.head.id)
+        )?;
+    }
+    if args.wait {
+        let _progress = Progress::start("waiting for workloads to become healthy");
+        let unhealthy = ops::sync::wait_healthy(&cluster, &plan, args.timeout).await?;
+        if !unhealthy.is_empty() {
+            for u in &unhealthy {
+                writeln!(err, "timeout: {}: {}", u.id, u.reason)?;
+            }
+            writeln!(
+                err,
+                "{} of the synced resources not healthy after {:?}; check them with `kubectl describe`, or raise --timeout",
+                unhealthy.len(),
+                args.timeout
+            )?;
+            return Ok(exit::TIMEOUT);
+        }
+        writeln!(err, "all workloads healthy")?;
+    }
+    Ok(exit::OK)
+}
+
+/// `--dry-run`: 1 when something would change, else 0.
+fn dry_run_code(plan: &SyncPlan) -> i32 {
+    if plan.changes() > 0 {
+        exit::DIFFERENCES
+    } else {
+        exit::OK
+    }
 }
 
 #[cfg(test)]

@@ -13,9 +13,28 @@ pub const CONTAINS_GROUP_KINDS_ANNOTATION: &str = "applyset.kubernetes.io/contai
 /// Label on each member naming the ApplySet it belongs to.
 pub use crate::model::normalize::PART_OF_LABEL;
 
-/// Name of the parent ConfigMap of environment `env`.
+/// Name of the parent ConfigMap of environment `env`. The env name comes from the config file
+/// or a directory name (`Prod`, `my_env`), so it is folded into a valid object name (RFC 1123
+/// subdomain): lower case, other characters as `-`, at most 253 characters.
 pub fn parent_name(env: &str) -> String {
-    format!("kubectl-gitops-{env}")
+    let mut folded = String::with_capacity(env.len());
+    for c in env.chars() {
+        match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '.') => folded.push(c),
+            _ => folded.push('-'),
+        }
+    }
+    let folded = folded.trim_matches(|c| c == '-' || c == '.');
+    let name = if folded.is_empty() {
+        "kubectl-gitops-env".to_owned()
+    } else {
+        format!("kubectl-gitops-{folded}")
+    };
+    let mut name: String = name.chars().take(253).collect();
+    while name.ends_with(['-', '.']) {
+        name.pop();
+    }
+    name
 }
 
 /// The ApplySet id of a parent ConfigMap, as kubectl computes it (`ApplySet.ID()` in
@@ -45,6 +64,18 @@ pub fn parse_group_kinds(annotation: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parent_names_are_valid_object_names() {
+        assert_eq!(parent_name("prod"), "kubectl-gitops-prod");
+        assert_eq!(
+            parent_name("kgo-env-QTXDXq"),
+            "kubectl-gitops-kgo-env-qtxdxq"
+        );
+        assert_eq!(parent_name("my_env "), "kubectl-gitops-my-env");
+        assert_eq!(parent_name("..."), "kubectl-gitops-env");
+        assert_eq!(parent_name(&"x".repeat(400)).len(), 253);
+    }
 
     #[test]
     fn id_follows_kubectl_formula() {

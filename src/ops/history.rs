@@ -1,1 +1,1233 @@
 //! History of the environment and of one resource (SPEC §5 history, §7 deployed revision).
+//!
+//! [`ChangeWalk`] yields, for each first-parent commit that changed `--path`
+//! ([`crate::repo::history::PathWalk`]), the resources it added, modified or removed, by
+//! identity: a resource moved to another file keeps its history (same identity, same object:
+//! no change). Only the files whose blob changed are rendered (plain files; the parse cache is
+//! keyed by blob id, so each blob is parsed once); kustomize units, a changed config or render
+//! errors fall back to two full renders. Blame of kustomize units can walk rendered output
+//! with it too.
+//!
+//! [`history`] is the `history` command's use case; [`matches_revisions`] computes SPEC §7's
+//! `matchesRevision` for `status`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::core::ApiResource;
+use serde_json::Value;
+
+use crate::cluster::{ClusterClient, ClusterError, Discovery};
+use crate::drift::{compare_client, prepare_objects, to_yaml};
+use crate::model::scope::builtin_scope;
+use crate::model::{CommitInfo, IgnoreRule, Manifest, ResourceId, split_api_version};
+use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
+use crate::render::documents::Format;
+use crate::render::kustomize::KUSTOMIZATION_FILES;
+use crate::render::{
+    CONFIG_FILE, EnvConfig, PlainFiles, RenderFailure, RenderOptions, plain_files, render,
+    render_plain,
+};
+use crate::repo::history::{HistoryError, PathWalk, WalkStats};
+use crate::repo::{EnvRepo, ObjectId, RepoError};
+
+/// Errors that stop a history as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryOpsError {
+    /// The repo, revision or an object could not be read.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The walk failed on an object.
+    #[error(transparent)]
+    Walk(#[from] HistoryError),
+    /// A render failed as a whole at a commit (unreadable tree).
+    #[error("cannot render the environment at commit {commit}: {source}")]
+    Render {
+        /// The commit.
+        commit: ObjectId,
+        /// What failed.
+        #[source]
+        source: RenderFailure,
+    },
+    /// RESOURCE could not be resolved.
+    #[error(transparent)]
+    Resource(#[from] StatusError),
+    /// The cluster could not be used (only where the cluster is required).
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+/// What happened to a resource in a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// Not in the parent, in the commit.
+    Added,
+    /// In both, with a different object.
+    Modified,
+    /// In the parent, not in the commit.
+    Removed,
+}
+
+impl ChangeKind {
+    /// `added`, `modified`, `removed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Modified => "modified",
+            ChangeKind::Removed => "removed",
+        }
+    }
+
+    /// `A`, `M`, `D` as `git log --name-status` marks them.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Added => 'A',
+            ChangeKind::Modified => 'M',
+            ChangeKind::Removed => 'D',
+        }
+    }
+}
+
+/// One resource changed by a commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceChange {
+    /// Identity.
+    pub id: ResourceId,
+    /// `apiVersion` (the commit's; the parent's when removed).
+    pub api_version: String,
+    /// Added, modified or removed.
+    pub change: ChangeKind,
+    /// The object in the parent, as rendered.
+    pub before: Option<Value>,
+    /// The object in the commit, as rendered.
+    pub after: Option<Value>,
+    /// Source file in the commit (the parent's when removed).
+    pub file: String,
+}
+
+impl ResourceChange {
+    /// The unified diff parent → commit of the object (normalized, Secrets masked), with
+    /// `context` lines; labels `git@<short parent>/<id>` and `git@<short commit>/<id>`.
+    pub fn unified_diff(&self, parent: Option<&str>, commit: &str, context: usize) -> String {
+        let empty = Value::Null;
+        let [before, after] = match prepare_objects(
+            &self.id,
+            None,
+            [
+                self.before.as_ref().unwrap_or(&empty),
+                self.after.as_ref().unwrap_or(&empty),
+            ],
+            &[],
+        ) {
+            Ok(objects) => objects,
+            Err(_) => return String::new(),
+        };
+        let text = |present: bool, v: &Value| {
+            if present {
+                to_yaml(v).unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        let old = text(self.before.is_some(), &before);
+        let new = text(self.after.is_some(), &after);
+        let short = |c: &str| crate::output::short_sha(c).to_owned();
+        let old_label = match (&self.before, parent) {
+            (Some(_), Some(p)) => format!("git@{}/{}", short(p), self.id),
+            _ => "/dev/null".to_owned(),
+        };
+        let new_label = if self.after.is_some() {
+            format!("git@{}/{}", short(commit), self.id)
+        } else {
+            "/dev/null".to_owned()
+        };
+        crate::diff::unified(
+            &old_label,
+            &new_label,
+            &crate::diff::hunks(&old, &new, context),
+        )
+    }
+}
+
+/// The changes of one commit.
+#[derive(Debug, Clone)]
+pub struct CommitChanges {
+    /// The commit.
+    pub commit: ObjectId,
+    /// Its first parent.
+    pub parent: Option<ObjectId>,
+    /// Changed resources, by kind, namespace, name.
+    pub changes: Vec<ResourceChange>,
+}
+
+/// Resources by identity at a commit (objects and sources).
+type Objects = HashMap<ResourceId, (String, Value, String)>;
+
+/// Iterator over the commits that changed `--path`, each with its resource changes; commits
+/// that changed no resource (a pure move, a README) are yielded with no changes.
+pub struct ChangeWalk {
+    repo: EnvRepo,
+    walk: PathWalk,
+    opts: RenderOptions,
+    /// The config at the walk's position (the tip, then the parent of the last step that
+    /// rendered in full), when the environment renders from plain files only: then a commit's
+    /// changes come from the files that differ between its tree and its parent's.
+    tip_config: Option<EnvConfig>,
+    /// The file each resource comes from at the walk's position (the commit about to be
+    /// diffed against its parent), when its render had no errors: a changed file defining a
+    /// resource an unchanged file defines too must fall back to full renders.
+    sources: Option<HashMap<ResourceId, String>>,
+    full_renders: usize,
+    /// Whether commits were taken without computing their changes ([`ChangeWalk::next_commit`]):
+    /// the position-dependent state must be rebuilt before the next computed step.
+    skipped: bool,
+}
+
+impl ChangeWalk {
+    /// A walk from `tip` over `opts.path` (cache under the git dir when `use_cache`).
+    pub fn new(
+        repo: &EnvRepo,
+        tip: ObjectId,
+        opts: &RenderOptions,
+        use_cache: bool,
+    ) -> Result<ChangeWalk, HistoryOpsError> {
+        let tip_config = match plain_files(repo, tip, opts) {
+            Ok(plain) => plain.map(|p| p.config),
+            Err(_) => None,
+        };
+        let sources = match (&tip_config, render(repo, tip, opts)) {
+            (Some(_), Ok(rendered)) if rendered.errors.is_empty() => Some(
+                rendered
+                    .manifests
+                    .into_iter()
+                    .map(|m| (m.id, m.source.file))
+                    .collect(),
+            ),
+            _ => None,
+        };
+        Ok(ChangeWalk {
+            repo: repo.clone(),
+            walk: PathWalk::new(repo, tip, &opts.path, use_cache)?,
+            opts: opts.clone(),
+            tip_config,
+            sources,
+            full_renders: 0,
+            skipped: false,
+        })
+    }
+
+    /// Steps that needed two full renders (kustomize, config changes, render errors).
+    pub fn full_renders(&self) -> usize {
+        self.full_renders
+    }
+
+    /// What the path walk cost so far.
+    pub fn walk_stats(&self) -> WalkStats {
+        self.walk.stats()
+    }
+
+    /// Stores the walk in the cache and returns its cost.
+    pub fn finish(self) -> WalkStats {
+        self.walk.finish()
+    }
+
+    /// The next commit that changed the path, without computing its changes (they are known
+    /// from elsewhere, e.g. the changes cache).
+    pub fn next_commit(&mut self) -> Option<Result<ObjectId, HistoryOpsError>> {
+        let next = self.walk.next()?;
+        self.skipped = true;
+        Some(next.map_err(Into::into))
+    }
+
+    /// The changes of `commit` (the walk's last commit), computed.
+    pub fn changes_at(&mut self, commit: ObjectId) -> Result<CommitChanges, HistoryOpsError> {
+        if self.skipped {
+            self.resync(commit);
+        }
+        self.changes_of(commit)
+    }
+
+    /// Rebuilds the config and sources at `commit` (one render) after skipped commits.
+    fn resync(&mut self, commit: ObjectId) {
+        self.skipped = false;
+        self.tip_config = match plain_files(&self.repo, commit, &self.opts) {
+            Ok(plain) => plain.map(|p| p.config),
+            Err(_) => None,
+        };
+        self.sources = match (&self.tip_config, render(&self.repo, commit, &self.opts)) {
+            (Some(_), Ok(rendered)) if rendered.errors.is_empty() => Some(
+                rendered
+                    .manifests
+                    .into_iter()
+                    .map(|m| (m.id, m.source.file))
+                    .collect(),
+            ),
+            _ => None,
+        };
+    }
+
+    /// The git dir (where the caches live).
+    pub fn git_dir(&self) -> PathBuf {
+        self.walk.git_dir()
+    }
+
+    /// All resources at `commit` and whether it rendered without errors.
+    fn full(&mut self, commit: Option<ObjectId>) -> Result<(Objects, bool), HistoryOpsError> {
+        let Some(commit) = commit else {
+            return Ok((Objects::new(), true));
+        };
+        match render(&self.repo, commit, &self.opts) {
+            Ok(rendered) => Ok((objects(rendered.manifests), rendered.errors.is_empty())),
+            // No environment there (path absent) or an invalid config: no objects.
+            Err(RenderFailure::Config(_))
+            | Err(RenderFailure::Repo(RepoError::PathNotFound { .. }))
+            | Err(RenderFailure::Repo(RepoError::NotADirectory { .. })) => {
+                Ok((Objects::new(), false))
+            }
+            Err(source) => Err(HistoryOpsError::Render { commit, source }),
+        }
+    }
+
+    /// The changed files' resources on each side, `None` when that could differ from two
+    /// full renders: kustomize, a changed config or kustomization, render errors.
+    fn changed_files_sides(
+        &mut self,
+        commit: ObjectId,
+        parent: Option<ObjectId>,
+    ) -> Result<Option<(Objects, Objects)>, HistoryOpsError> {
+        let (Some(config), Some(_)) = (self.tip_config.clone(), &self.sources) else {
+            return Ok(None);
+        };
+        let (after_tree, _) = self.walk.path_tree(commit)?;
+        let before_tree = match parent {
+            Some(parent) => self.walk.path_tree(parent)?.0,
+            None => None,
+        };
+        let diffs = self.walk.diff_trees(before_tree, after_tree)?;
+        let base = crate::repo::normalize_path(&self.opts.path);
+        let mut before = PlainFiles {
+            config: config.clone(),
+            files: BTreeMap::new(),
+        };
+        let mut after = PlainFiles {
+            config: config.clone(),
+            files: BTreeMap::new(),
+        };
+        let mut paths = BTreeSet::new();
+        for diff in diffs {
+            let relative = match base.as_str() {
+                "" => diff.path.as_str(),
+                base => diff
+                    .path
+                    .strip_prefix(base)
+                    .and_then(|r| r.strip_prefix('/'))
+                    .unwrap_or(&diff.path),
+            };
+            let name = relative.rsplit('/').next().unwrap_or(relative);
+            if relative == CONFIG_FILE || KUSTOMIZATION_FILES.contains(&name) {
+                return Ok(None);
+            }
+            if name.starts_with('.') || config.is_excluded(relative) {
+                continue;
+            }
+            let Some(format) = Format::of(&diff.path) else {
+                continue;
+            };
+            if let Some(blob) = diff.before {
+                before.files.insert(diff.path.clone(), (blob, format));
+            }
+            if let Some(blob) = diff.after {
+                after.files.insert(diff.path.clone(), (blob, format));
+            }
+            paths.insert(diff.path);
+        }
+        let render_side = |at: Option<ObjectId>, plain: &PlainFiles| match at {
+            None => Ok(None),
+            Some(at) => render_plain(&self.repo, at, &self.opts, plain, &paths)
+                .map(Some)
+                .map_err(|source| HistoryOpsError::Render { commit: at, source }),
+        };
+        let after = render_side(Some(commit), &after)?;
+        let before = render_side(parent, &before)?;
+        let clean = after.as_ref().is_none_or(|r| r.errors.is_empty())
+            && before.as_ref().is_none_or(|r| r.errors.is_empty());
+        if !clean {
+            return Ok(None);
+        }
+        let before = before.map(|r| objects(r.manifests)).unwrap_or_default();
+        let after = after.map(|r| objects(r.manifests)).unwrap_or_default();
+        let Some(sources) = &mut self.sources else {
+            return Ok(None);
+        };
+        let elsewhere = |id: &ResourceId| sources.get(id).is_some_and(|f| !paths.contains(f));
+        if before.keys().chain(after.keys()).any(elsewhere) {
+            return Ok(None);
+        }
+        // Step the sources to the parent.
+        sources.retain(|_, file| !paths.contains(file));
+        for (id, (_, _, file)) in &before {
+            sources.insert(id.clone(), file.clone());
+        }
+        Ok(Some((before, after)))
+    }
+
+    /// The resources of `parent` and `commit` that can differ.
+    fn sides(
+        &mut self,
+        commit: ObjectId,
+        parent: Option<ObjectId>,
+    ) -> Result<(Objects, Objects), HistoryOpsError> {
+        if let Some(sides) = self.changed_files_sides(commit, parent)? {
+            return Ok(sides);
+        }
+        self.full_renders += 1;
+        let (before, clean) = self.full(parent)?;
+        let (after, _) = self.full(Some(commit))?;
+        // The parent's config and units hold for the commits below it, until the next change.
+        self.tip_config = match parent {
+            Some(parent) => match plain_files(&self.repo, parent, &self.opts) {
+                Ok(plain) => plain.map(|p| p.config),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        self.sources = (clean && self.tip_config.is_some()).then(|| {
+            before
+                .iter()
+                .map(|(id, (_, _, file))| (id.clone(), file.clone()))
+                .collect()
+        });
+        Ok((before, after))
+    }
+
+    fn changes_of(&mut self, commit: ObjectId) -> Result<CommitChanges, HistoryOpsError> {
+        let (_, parent) = self.walk.path_tree(commit)?;
+        let (mut before, mut after) = self.sides(commit, parent)?;
+        let ids: BTreeSet<ResourceId> = before.keys().chain(after.keys()).cloned().collect();
+        let mut changes = Vec::new();
+        for id in ids {
+            let old = before.remove(&id);
+            let new = after.remove(&id);
+            let change = match (&old, &new) {
+                (None, Some(_)) => ChangeKind::Added,
+                (Some(_), None) => ChangeKind::Removed,
+                (Some(a), Some(b)) if a.1 != b.1 => ChangeKind::Modified,
+                _ => continue,
+            };
+            let (api_version, file) = match (&new, &old) {
+                (Some((v, _, f)), _) | (None, Some((v, _, f))) => (v.clone(), f.clone()),
+                (None, None) => continue,
+            };
+            changes.push(ResourceChange {
+                id,
+                api_version,
+                change,
+                before: old.map(|o| o.1),
+                after: new.map(|n| n.1),
+                file,
+            });
+        }
+        changes.sort_by(|a, b| {
+            (&a.id.kind, &a.id.namespace, &a.id.name, &a.id.group).cmp(&(
+                &b.id.kind,
+                &b.id.namespace,
+                &b.id.name,
+                &b.id.group,
+            ))
+        });
+        Ok(CommitChanges {
+            commit,
+            parent,
+            changes,
+        })
+    }
+}
+
+fn objects(manifests: Vec<Manifest>) -> Objects {
+    manifests
+        .into_iter()
+        .map(|m| (m.id, (m.api_version, m.object, m.source.file)))
+        .collect()
+}
+
+impl Iterator for ChangeWalk {
+    type Item = Result<CommitChanges, HistoryOpsError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let commit = match self.walk.next()? {
+            Ok(commit) => commit,
+            Err(e) => return Some(Err(e.into())),
+        };
+        if self.skipped {
+            self.resync(commit);
+        }
+        Some(self.changes_of(commit))
+    }
+}
+
+/// What `history` shows and how (SPEC §2 global flags and `history`'s own).
+#[derive(Debug, Clone)]
+pub struct HistoryOptions {
+    /// `-C`.
+    pub repo: PathBuf,
+    /// `--path`.
+    pub path: String,
+    /// `--rev`.
+    pub rev: String,
+    /// `-n`.
+    pub namespace: Option<String>,
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`.
+    pub context: Option<String>,
+    /// RESOURCE: only the commits that changed it.
+    pub resource: Option<String>,
+    /// `--limit`.
+    pub limit: Option<usize>,
+    /// `-p`: the changes keep both objects, for diffs.
+    pub patch: bool,
+    /// `--offline`: no cluster (no live mark).
+    pub offline: bool,
+    /// kubectl for kustomize units.
+    pub kubectl: Option<PathBuf>,
+    /// Read and write the walk cache under the git dir.
+    pub use_cache: bool,
+}
+
+impl Default for HistoryOptions {
+    fn default() -> Self {
+        HistoryOptions {
+            repo: PathBuf::from("."),
+            path: String::new(),
+            rev: "HEAD".to_owned(),
+            namespace: None,
+            kubeconfig: None,
+            context: None,
+            resource: None,
+            limit: None,
+            patch: false,
+            offline: false,
+            kubectl: None,
+            use_cache: true,
+        }
+    }
+}
+
+/// One commit of the history.
+#[derive(Debug, Clone)]
+pub struct HistoryCommit {
+    /// The commit.
+    pub commit: CommitInfo,
+    /// Its first parent's id.
+    pub parent: Option<String>,
+    /// Whether it is HEAD.
+    pub head: bool,
+    /// Whether the live state matches it (SPEC §7).
+    pub matches_live: bool,
+    /// What it changed (only RESOURCE's with a RESOURCE).
+    pub changes: Vec<ResourceChange>,
+}
+
+/// The `History` report.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// `--rev` resolved.
+    pub revision: CommitInfo,
+    /// `--path`, normalized.
+    pub path: String,
+    /// The commits, newest first.
+    pub commits: Vec<HistoryCommit>,
+    /// The commit the live state matches, when the cluster was read and one of the listed does.
+    pub matches_live: Option<String>,
+    /// Whether the live state was read (false offline or when the cluster was unreachable).
+    pub live_read: bool,
+    /// Problems that left the live mark out; for stderr.
+    pub warnings: Vec<String>,
+    /// What the walk cost.
+    pub stats: HistoryStats,
+}
+
+/// What a history cost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistoryStats {
+    /// The path walk.
+    pub walk: WalkStats,
+    /// Blobs parsed.
+    pub parses: usize,
+    /// Steps that needed full renders.
+    pub full_renders: usize,
+}
+
+/// Builds the history (SPEC §5): the walk from `--rev`, changes per commit, RESOURCE's only
+/// when given, `--limit`; then the live mark unless offline. An unreachable cluster is a
+/// warning: history is git data.
+pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> {
+    let mut warnings = Vec::new();
+    let cluster = if opts.offline {
+        None
+    } else {
+        match ClusterClient::connect(opts.kubeconfig.as_deref(), opts.context.as_deref()).await {
+            Ok(cluster) => Some(cluster),
+            Err(error) => {
+                warnings.push(format!("live state not shown: {error}"));
+                None
+            }
+        }
+    };
+    let discovery = match &cluster {
+        Some(cluster) => match cluster.discovery().await {
+            Ok(discovery) => Some(discovery),
+            Err(error) => {
+                warnings.push(format!(
+                    "live state not shown (history is from git only): {error}"
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let cluster = cluster.filter(|_| discovery.is_some());
+    let namespace = opts
+        .namespace
+        .clone()
+        .or_else(|| cluster.as_ref().map(|c| c.default_namespace().to_owned()))
+        .unwrap_or_else(|| "default".to_owned());
+    let filter = opts
+        .resource
+        .as_deref()
+        .map(|arg| resolve_resource_arg(arg, opts.namespace.as_deref(), discovery.as_deref()))
+        .transpose()?;
+    let mut render_opts = RenderOptions::new(opts.path.clone(), namespace);
+    if let Some(discovery) = &discovery {
+        let scope_source = Arc::clone(discovery);
+        render_opts.scope = Arc::new(move |group: &str, kind: &str| {
+            scope_source
+                .scope(group, kind)
+                .or_else(|| builtin_scope(group, kind))
+        });
+    }
+    render_opts.kubectl = opts.kubectl.clone();
+
+    let repo_dir = opts.repo.clone();
+    let rev = opts.rev.clone();
+    let limit = opts.limit;
+    let use_cache = opts.use_cache;
+    let need_objects = opts.patch || cluster.is_some();
+    let walk_filter = filter.clone();
+    let walk_opts = render_opts.clone();
+    let walked = tokio::task::spawn_blocking(move || {
+        walk_history(
+            &repo_dir,
+            &rev,
+            &walk_opts,
+            walk_filter.as_ref(),
+            limit,
+            use_cache,
+            need_objects,
+        )
+    })
+    .await
+    .map_err(|e| StatusError::Task(e.to_string()))??;
+    let Walked {
+        repo,
+        mut history,
+        head_objects,
+        rules,
+    } = walked;
+
+    if let (Some(cluster), Some(discovery)) = (&cluster, &discovery) {
+        let mut wanted: HashMap<ResourceId, String> = head_objects
+            .iter()
+            .map(|(id, (v, _, _))| (id.clone(), v.clone()))
+            .collect();
+        for c in &history.commits {
+            for change in &c.changes {
+                wanted
+                    .entry(change.id.clone())
+                    .or_insert_with(|| change.api_version.clone());
+            }
+        }
+        match live_objects(cluster, discovery, &wanted).await {
+            Ok(live) => {
+                history.live_read = true;
+                history.matches_live =
+                    mark_live(&mut history, &head_objects, &live, &rules, filter.as_ref());
+            }
+            Err(error) => warnings.push(format!("live state not shown: {error}")),
+        }
+    }
+    drop(repo);
+    history.warnings = warnings;
+    Ok(history)
+}
+
+/// The git part of a history, off the async runtime.
+struct Walked {
+    repo: EnvRepo,
+    history: History,
+    /// The environment at `--rev` (for the live mark).
+    head_objects: Objects,
+    rules: Vec<IgnoreRule>,
+}
+
+fn walk_history(
+    repo_dir: &std::path::Path,
+    rev: &str,
+    opts: &RenderOptions,
+    filter: Option<&ResourceFilter>,
+    limit: Option<usize>,
+    use_cache: bool,
+    need_objects: bool,
+) -> Result<Walked, HistoryOpsError> {
+    let repo = EnvRepo::open(repo_dir)?;
+    let tip = repo.resolve(rev)?;
+    let revision = repo.commit_info(tip)?;
+    let head = repo.resolve("HEAD").ok();
+    let mut walk = ChangeWalk::new(&repo, tip, opts, use_cache)?;
+    // The changes of a commit under the same path and settings never change: kept across
+    // runs, used when no objects are needed (no -p, no live mark).
+    let changes_cache = use_cache.then(|| ChangesCache::new(&walk.git_dir(), opts));
+    let known = match (&changes_cache, need_objects) {
+        (Some(cache), false) => cache.read(opts),
+        _ => HashMap::new(),
+    };
+    let mut computed: Vec<(ObjectId, Vec<ResourceChange>)> = Vec::new();
+    let mut changes_cached = 0;
+    let mut commits = Vec::new();
+    while let Some(commit) = walk.next_commit() {
+        let commit = commit?;
+        let mut step = match known.get(&commit) {
+            Some(changes) => {
+                changes_cached += 1;
+                CommitChanges {
+                    commit,
+                    parent: None,
+                    changes: changes.clone(),
+                }
+            }
+            None => {
+                let step = walk.changes_at(commit)?;
+                computed.push((commit, step.changes.clone()));
+                step
+            }
+        };
+        if limit.is_some_and(|l| commits.len() >= l) {
+            break;
+        }
+        if let Some(filter) = filter {
+            step.changes.retain(|c| filter.matches(&c.id));
+        }
+        if step.changes.is_empty() {
+            continue;
+        }
+        commits.push(HistoryCommit {
+            commit: repo.commit_info(step.commit)?,
+            parent: step.parent.map(|p| p.to_string()),
+            head: head == Some(step.commit),
+            matches_live: false,
+            changes: step.changes,
+        });
+    }
+    if let Some(cache) = &changes_cache {
+        cache.append(&computed);
+    }
+    let full_renders = walk.full_renders();
+    let walk_stats = walk.finish();
+    let (head_objects, rules) = match render(&repo, tip, opts) {
+        Ok(rendered) => (
+            objects(rendered.manifests),
+            rendered.config.ignore_differences,
+        ),
+        Err(_) => (Objects::new(), Vec::new()),
+    };
+    tracing::info!(
+        commits = commits.len(),
+        commits_walked = walk_stats.commits_walked,
+        cache_hits = walk_stats.cache_hits,
+        cached_commits = walk_stats.cached_commits,
+        cache_written = walk_stats.cache_written,
+        parses = opts.cache.parse_count(),
+        full_renders,
+        changes_cached,
+        changes_computed = computed.len(),
+        "history walked"
+    );
+    Ok(Walked {
+        history: History {
+            revision,
+            path: crate::repo::normalize_path(&opts.path),
+            commits,
+            matches_live: None,
+            live_read: false,
+            warnings: Vec::new(),
+            stats: HistoryStats {
+                walk: walk_stats,
+                parses: opts.cache.parse_count(),
+                full_renders,
+            },
+        },
+        repo,
+        head_objects,
+        rules,
+    })
+}
+
+/// Each commit's resource changes (identity, apiVersion, change, file; no objects) under one
+/// path and render settings, in `<git-dir>/kubectl-gitops/changes-v1/<hex path>/<namespace>`:
+/// one line per commit, `<sha> <json>`, appended by each run for the commits it computed. A
+/// commit's changes never change (its tree and its parent's are fixed), so entries never go
+/// stale; a line that does not parse is skipped, and a cached identity whose kind's scope
+/// disagrees with this run's (discovery changed) makes the whole file ignored.
+struct ChangesCache {
+    file: PathBuf,
+}
+
+impl ChangesCache {
+    fn new(git_dir: &std::path::Path, opts: &RenderOptions) -> ChangesCache {
+        let hex = |s: &str| -> String { s.bytes().map(|b| format!("{b:02x}")).collect() };
+        let path = crate::repo::normalize_path(&opts.path);
+        ChangesCache {
+            file: git_dir
+                .join("kubectl-gitops")
+                .join("changes-v1")
+                .join(if path.is_empty() {
+                    "root".to_owned()
+                } else {
+                    hex(&path)
+                })
+                .join(hex(&opts.default_namespace)),
+        }
+    }
+
+    fn read(&self, opts: &RenderOptions) -> HashMap<ObjectId, Vec<ResourceChange>> {
+        let Ok(text) = std::fs::read_to_string(&self.file) else {
+            return HashMap::new();
+        };
+        let mut known = HashMap::new();
+        for line in text.lines() {
+            let Some((sha, json)) = line.split_once(' ') else {
+                continue;
+            };
+            let (Ok(commit), Ok(rows)) = (
+                ObjectId::from_hex(sha.as_bytes()),
+                serde_json::from_str::<Vec<CachedChange>>(json),
+            ) else {
+                continue;
+            };
+            let mut changes = Vec::with_capacity(rows.len());
+            for row in rows {
+                let scope_agrees = match (opts.scope)(&row.0, &row.1) {
+                    Some(true) => row.2.is_some(),
+                    Some(false) => row.2.is_none(),
+                    None => true,
+                };
+                if !scope_agrees {
+                    tracing::debug!(file = %self.file.display(), "changes cache from other kind scopes; ignored");
+                    return HashMap::new();
+                }
+                let change = match row.5.as_str() {
+                    "added" => ChangeKind::Added,
+                    "modified" => ChangeKind::Modified,
+                    "removed" => ChangeKind::Removed,
+                    _ => continue,
+                };
+                changes.push(ResourceChange {
+                    id: ResourceId {
+                        group: row.0,
+                        kind: row.1,
+                        namespace: row.2,
+                        name: row.3,
+                    },
+                    api_version: row.4,
+                    change,
+                    before: None,
+                    after: None,
+                    file: row.6,
+                });
+            }
+            known.insert(commit, changes);
+        }
+        known
+    }
+
+    /// Appends the computed commits in one write; failures are logged, never errors.
+    fn append(&self, computed: &[(ObjectId, Vec<ResourceChange>)]) {
+        use std::io::Write as _;
+        if computed.is_empty() {
+            return;
+        }
+        let mut text = String::new();
+        for (commit, changes) in computed {
+            let rows: Vec<CachedChange> = changes
+                .iter()
+                .map(|c| {
+                    (
+                        c.id.group.clone(),
+                        c.id.kind.clone(),
+                        c.id.namespace.clone(),
+                        c.id.name.clone(),
+                        c.api_version.clone(),
+                        c.change.name().to_owned(),
+                        c.file.clone(),
+                    )
+                })
+                .collect();
+            let Ok(json) = serde_json::to_string(&rows) else {
+                continue;
+            };
+            text.push_str(&format!("{commit} {json}\n"));
+        }
+        let written = self
+            .file
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.file)
+            })
+            .and_then(|mut file| file.write_all(text.as_bytes()));
+        if let Err(error) = written {
+            tracing::debug!(file = %self.file.display(), %error, "changes cache not written");
+        }
+    }
+}
+
+/// A cached change: group, kind, namespace, name, apiVersion, change, file.
+type CachedChange = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+);
+
+/// Whether `live` satisfies `desired` (client comparison, SPEC §4); `None` live satisfies
+/// only an absent desired.
+fn satisfies(
+    id: &ResourceId,
+    desired: Option<&Value>,
+    live: Option<&Value>,
+    rules: &[IgnoreRule],
+) -> bool {
+    match (desired, live) {
+        (None, None) => true,
+        (Some(desired), Some(live)) => {
+            compare_client(id, desired, live, rules).is_ok_and(|c| !c.is_drifted())
+        }
+        _ => false,
+    }
+}
+
+/// Marks the newest listed commit the live state matches and returns its id. With RESOURCE:
+/// the newest commit whose version of it live satisfies. Without: the newest commit at which
+/// every resource of the environment is satisfied, tracking the environment backwards from
+/// `--rev` through each commit's changes.
+fn mark_live(
+    history: &mut History,
+    head_objects: &Objects,
+    live: &HashMap<ResourceId, Value>,
+    rules: &[IgnoreRule],
+    filter: Option<&ResourceFilter>,
+) -> Option<String> {
+    if filter.is_some() {
+        for c in &mut history.commits {
+            let all = c.changes.iter().all(|change| {
+                satisfies(
+                    &change.id,
+                    change.after.as_ref(),
+                    live.get(&change.id),
+                    rules,
+                )
+            });
+            if all {
+                c.matches_live = true;
+                return Some(c.commit.id.clone());
+            }
+        }
+        return None;
+    }
+    let mut unsatisfied: BTreeSet<ResourceId> = head_objects
+        .iter()
+        .filter(|(id, (_, object, _))| !satisfies(id, Some(object), live.get(*id), rules))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for c in &mut history.commits {
+        if unsatisfied.is_empty() {
+            c.matches_live = true;
+            return Some(c.commit.id.clone());
+        }
+        // Step to the parent's environment.
+        for change in &c.changes {
+            unsatisfied.remove(&change.id);
+            if let Some(before) = &change.before
+                && !satisfies(&change.id, Some(before), live.get(&change.id), rules)
+            {
+                unsatisfied.insert(change.id.clone());
+            }
+        }
+    }
+    None
+}
+
+/// (apiVersion, plural, namespace): one LIST each.
+type LiveKey = (String, String, Option<String>);
+
+/// The live objects of `wanted` (identity → apiVersion), by one LIST per kind and namespace.
+/// Kinds the cluster does not serve are left out.
+pub async fn live_objects(
+    cluster: &ClusterClient,
+    discovery: &Discovery,
+    wanted: &HashMap<ResourceId, String>,
+) -> Result<HashMap<ResourceId, Value>, ClusterError> {
+    let mut groups: BTreeMap<LiveKey, (ApiResource, BTreeSet<ResourceId>)> = BTreeMap::new();
+    for (id, api_version) in wanted {
+        let (group, version) = split_api_version(api_version);
+        let Ok(served) = discovery
+            .resolve(group, version, &id.kind)
+            .or_else(|_| discovery.preferred_kind(&id.group, &id.kind).ok_or(()))
+        else {
+            continue;
+        };
+        let resource = &served.resource;
+        groups
+            .entry((
+                resource.api_version.clone(),
+                resource.plural.clone(),
+                id.namespace.clone(),
+            ))
+            .or_insert_with(|| (resource.clone(), BTreeSet::new()))
+            .1
+            .insert(id.clone());
+    }
+    let listed: Vec<Result<Vec<(ResourceId, Value)>, ClusterError>> = futures::stream::iter(groups)
+        .map(|((_, _, namespace), (resource, ids))| async move {
+            let objects = cluster.list(&resource, namespace.as_deref(), None).await?;
+            Ok(objects
+                .into_iter()
+                .filter_map(|object| {
+                    let name = object.pointer("/metadata/name")?.as_str()?;
+                    let id = ids.iter().find(|id| id.name == name)?.clone();
+                    Some((id, object))
+                })
+                .collect())
+        })
+        .buffer_unordered(cluster.concurrency())
+        .collect()
+        .await;
+    let mut live = HashMap::new();
+    for result in listed {
+        match result {
+            Ok(objects) => live.extend(objects),
+            Err(error) if error.is_forbidden() => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(live)
+}
+
+/// SPEC §7 `matchesRevision` for each target: the newest commit in its history (first
+/// parents from `head` that changed it, at most `limit` commits that changed `--path`) whose
+/// version of it the live object satisfies (client comparison). Targets not found stay out.
+pub fn matches_revisions(
+    repo: &EnvRepo,
+    head: ObjectId,
+    opts: &RenderOptions,
+    targets: &HashMap<ResourceId, Value>,
+    rules: &[IgnoreRule],
+    limit: usize,
+) -> Result<HashMap<ResourceId, String>, HistoryOpsError> {
+    let mut found = HashMap::new();
+    let mut remaining: BTreeSet<&ResourceId> = targets.keys().collect();
+    let mut walk = ChangeWalk::new(repo, head, opts, true)?;
+    for step in walk.by_ref().take(limit) {
+        if remaining.is_empty() {
+            break;
+        }
+        let step = step?;
+        for change in &step.changes {
+            if !remaining.contains(&change.id) {
+                continue;
+            }
+            let Some(after) = &change.after else {
+                continue;
+            };
+            if satisfies(&change.id, Some(after), targets.get(&change.id), rules) {
+                remaining.remove(&change.id);
+                found.insert(change.id.clone(), step.commit.to_string());
+            }
+        }
+    }
+    walk.finish();
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::fixture::FixtureRepo;
+
+    fn cm(name: &str, value: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: {value:?}\n"
+        )
+    }
+
+    fn summary(repo: &EnvRepo, rev: &str) -> Vec<(String, Vec<String>)> {
+        let tip = repo.resolve(rev).unwrap();
+        let opts = RenderOptions::new("", "default");
+        ChangeWalk::new(repo, tip, &opts, false)
+            .unwrap()
+            .map(|step| {
+                let step = step.unwrap();
+                let info = repo.commit_info(step.commit).unwrap();
+                let changes = step
+                    .changes
+                    .iter()
+                    .map(|c| format!("{} {}", c.change.letter(), c.id.name))
+                    .collect();
+                (info.summary, changes)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn changes_follow_moves_and_see_removal_and_re_add() {
+        let fx = FixtureRepo::new();
+        fx.write("a.yaml", &cm("a", "1"));
+        fx.write("b.yaml", &format!("{}---\n{}", cm("b", "1"), cm("c", "1")));
+        fx.commit("start");
+        fx.write("moved/keep.txt", "");
+        fx.git(&["mv", "a.yaml", "moved/a.yaml"]);
+        fx.commit("move a");
+        fx.git(&["mv", "moved/a.yaml", "x.yaml"]);
+        fx.write("x.yaml", &cm("a", "2"));
+        fx.commit("move and change a");
+        fx.write("b.yaml", &cm("b", "1"));
+        fx.commit("drop c");
+        fx.write("c.yaml", &cm("c", "1"));
+        fx.commit("c back");
+        fx.write("README.md", "hi\n");
+        fx.commit("readme");
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let got = summary(&repo, "HEAD");
+        let want: Vec<(String, Vec<String>)> = vec![
+            ("readme".into(), vec![]),
+            ("c back".into(), vec!["A c".into()]),
+            ("drop c".into(), vec!["D c".into()]),
+            ("move and change a".into(), vec!["M a".into()]),
+            ("move a".into(), vec![]),
+            (
+                "start".into(),
+                vec!["A a".into(), "A b".into(), "A c".into()],
+            ),
+        ];
+        assert_eq!(got, want);
+    }
+
+    /// Every commit's changes equal a diff of two full renders, through exclusions, a config
+    /// change, a broken file, hidden directories and a subdirectory --path.
+    #[test]
+    fn changed_files_steps_match_full_renders() {
+        let fx = FixtureRepo::new();
+        for path in ["", "env"] {
+            let p = |f: &str| crate::repo::join_path(path, f);
+            fx.write(&p("a.yaml"), &cm("a", "1"));
+            fx.write(&p("b.yaml"), &cm("b", "1"));
+            fx.write(&p(".hidden/h.yaml"), &cm("h", "1"));
+            fx.commit("start");
+            fx.write(&p("b.yaml"), &cm("b", "2"));
+            fx.write(&p(".hidden/h.yaml"), &cm("h", "2"));
+            fx.commit("b and hidden");
+            fx.write(&p(".kubectl-gitops.yaml"), "exclude: [\"b.yaml\"]\n");
+            fx.commit("exclude b");
+            fx.write(&p("b.yaml"), &cm("b", "3"));
+            fx.commit("excluded b changes");
+            fx.write(&p("broken.yaml"), "not: [valid\n");
+            fx.write(&p("a.yaml"), &cm("a", "2"));
+            fx.commit("broken and a");
+            fx.write(&p("sub/list.json"), r#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "j"}}]}"#);
+            fx.commit("json list");
+        }
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        for path in ["", "env"] {
+            let opts = RenderOptions::new(path, "default");
+            let full = |commit: Option<ObjectId>| -> BTreeMap<ResourceId, Value> {
+                commit
+                    .and_then(|c| render(&repo, c, &opts).ok())
+                    .map(|r| r.manifests.into_iter().map(|m| (m.id, m.object)).collect())
+                    .unwrap_or_default()
+            };
+            let mut steps = 0;
+            let mut walk = ChangeWalk::new(&repo, head, &opts, false).unwrap();
+            for step in walk.by_ref() {
+                let step = step.unwrap();
+                let (before, after) = (full(step.parent), full(Some(step.commit)));
+                let mut want: Vec<(ResourceId, ChangeKind)> = Vec::new();
+                for id in before.keys().chain(after.keys()).collect::<BTreeSet<_>>() {
+                    match (before.get(id), after.get(id)) {
+                        (None, Some(_)) => want.push((id.clone(), ChangeKind::Added)),
+                        (Some(_), None) => want.push((id.clone(), ChangeKind::Removed)),
+                        (Some(a), Some(b)) if a != b => {
+                            want.push((id.clone(), ChangeKind::Modified))
+                        }
+                        _ => {}
+                    }
+                }
+                let mut got: Vec<(ResourceId, ChangeKind)> = step
+                    .changes
+                    .iter()
+                    .map(|c| (c.id.clone(), c.change))
+                    .collect();
+                got.sort();
+                want.sort();
+                let summary = repo.commit_info(step.commit).unwrap().summary;
+                assert_eq!(got, want, "{path:?} {summary}");
+                steps += 1;
+            }
+            assert!(steps >= 6, "{path:?}: {steps}");
+            if path == "env" {
+                // Only the config change and the broken file's step need full renders.
+                assert!(walk.full_renders() <= 3, "{}", walk.full_renders());
+            }
+        }
+    }
+
+    #[test]
+    fn matches_revisions_finds_the_version_live_holds() {
+        let fx = FixtureRepo::new();
+        fx.write("a.yaml", &cm("a", "1"));
+        fx.commit("one");
+        fx.write("a.yaml", &cm("a", "2"));
+        fx.commit("two");
+        fx.write("a.yaml", &cm("a", "3"));
+        fx.commit("three");
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        let opts = RenderOptions::new("", "default");
+        let id = ResourceId {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: Some("default".into()),
+            name: "a".into(),
+        };
+        let live = |v: &str| {
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "a", "namespace": "default", "uid": "x"},
+                "data": {"v": v}})
+        };
+        for (value, want) in [("2", Some("HEAD~1")), ("3", Some("HEAD")), ("9", None)] {
+            let targets = HashMap::from([(id.clone(), live(value))]);
+            let found = matches_revisions(&repo, head, &opts, &targets, &[], 100).unwrap();
+            let want = want.map(|r| fx.rev_parse(r));
+            assert_eq!(found.get(&id).cloned(), want, "live v={value}");
+        }
+    }
+}

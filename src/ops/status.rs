@@ -18,9 +18,11 @@
 //! # }
 //! ```
 //!
-//! Each [`ResourceStatus`] carries the state, the differing fields and changes, both sides of
-//! the text diff (normalized, Secrets masked) and notes. `matchesRevision` is not computed yet
-//! (issue #4): always `None`.
+//! Each [`ResourceStatus`] carries the state, the differing fields and changes, notes, and —
+//! when [`StatusOptions::texts`] is set (the default) — both sides of the text diff (normalized,
+//! Secrets masked). `matchesRevision` (SPEC §7) is the commit that introduced the version
+//! the live object satisfies (client comparison): `lastCommit` when it satisfies the head's,
+//! else found by [`crate::ops::history::matches_revisions`] within `last_commit_limit`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -167,6 +169,10 @@ pub struct StatusOptions {
     pub last_commit_limit: usize,
     /// kubectl for kustomize units; `None` for the default.
     pub kubectl: Option<PathBuf>,
+    /// Keep both sides of the text diff in each row (`live_yaml`, `desired_yaml`): `diff` and
+    /// the UI need them; `status` does not, and at thousands of resources they are most of the
+    /// memory it would hold.
+    pub texts: bool,
 }
 
 impl Default for StatusOptions {
@@ -183,6 +189,7 @@ impl Default for StatusOptions {
             concurrency: crate::cluster::DEFAULT_CONCURRENCY,
             last_commit_limit: DEFAULT_LAST_COMMIT_LIMIT,
             kubectl: None,
+            texts: true,
         }
     }
 }
@@ -567,7 +574,9 @@ pub async fn evaluate_with(
             Err(not_served) => {
                 let mut row = ResourceStatus::new(&manifest, DriftState::Unknown);
                 row.error = Some(not_served.message(&manifest.api_version, &manifest.id.kind));
-                row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
+                if opts.texts {
+                    row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
+                }
                 resources.push(row);
             }
         }
@@ -577,6 +586,8 @@ pub async fn evaluate_with(
     // every list at once (managedFields and all) was most of the peak memory. Only the
     // dry-run candidates keep their live object.
     let mut needs_dry_run = Vec::new();
+    // Live objects the head version does not satisfy, for `matchesRevision` (SPEC §7).
+    let mut drifted_live: HashMap<ResourceId, Value> = HashMap::new();
     let mut missing_namespaces = BTreeSet::new();
     let mut lists = futures::stream::iter(groups)
         .map(|(key, (resource, manifests))| async move {
@@ -600,7 +611,9 @@ pub async fn evaluate_with(
         for manifest in manifests {
             let Some(live_object) = live.remove(manifest.id.name.as_str()) else {
                 let mut row = ResourceStatus::new(&manifest, DriftState::Missing);
-                row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
+                if opts.texts {
+                    row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
+                }
                 if let Some(ns) = &manifest.id.namespace {
                     missing_namespaces.insert(ns.clone());
                 }
@@ -608,6 +621,9 @@ pub async fn evaluate_with(
                 continue;
             };
             let client = compare_client(&manifest.id, &manifest.object, &live_object, rules);
+            if matches!(&client, Ok(c) if c.is_drifted()) && opts.last_commit_limit > 0 {
+                drifted_live.insert(manifest.id.clone(), live_object.clone());
+            }
             match (opts.strategy, client) {
                 (_, Err(error)) => resources.push(error_row(&manifest, Some(&live_object), &error)),
                 (Strategy::Client, Ok(comparison)) => {
@@ -616,6 +632,7 @@ pub async fn evaluate_with(
                         &live_object,
                         comparison,
                         Strategy::Client,
+                        opts.texts,
                     ));
                 }
                 (Strategy::Server, Ok(comparison)) => {
@@ -628,6 +645,7 @@ pub async fn evaluate_with(
                             &live_object,
                             comparison,
                             Strategy::Server,
+                            opts.texts,
                         ));
                     } else {
                         needs_dry_run.push((manifest, resource.clone(), live_object, comparison));
@@ -639,7 +657,16 @@ pub async fn evaluate_with(
     drop(lists);
     let dry_run_rows: Vec<ResourceStatus> = futures::stream::iter(needs_dry_run)
         .map(|(manifest, resource, live_object, client)| async move {
-            dry_run_row(cluster, &manifest, &resource, &live_object, client, rules).await
+            dry_run_row(
+                cluster,
+                &manifest,
+                &resource,
+                &live_object,
+                client,
+                rules,
+                opts.texts,
+            )
+            .await
         })
         .buffer_unordered(cluster.concurrency())
         .collect()
@@ -679,7 +706,7 @@ pub async fn evaluate_with(
         {
             continue;
         }
-        resources.push(orphan_row(id, &member, rules));
+        resources.push(orphan_row(id, &member, rules, opts.texts));
     }
 
     if let Some(walk) = walk {
@@ -689,6 +716,37 @@ pub async fn evaluate_with(
         stats.commits_walked = walked;
         for row in &mut resources {
             row.last_commit = found.get(&row.id).cloned();
+        }
+    }
+    // SPEC §7: a live object the head version satisfies matches the commit that introduced
+    // that version (`lastCommit`); the others are looked up in their history.
+    let drifted_ids: BTreeSet<ResourceId> = drifted_live.keys().cloned().collect();
+    let matched = if drifted_live.is_empty() {
+        HashMap::new()
+    } else {
+        let (repo, render_opts, limit) =
+            (repo.clone(), render_opts.clone(), opts.last_commit_limit);
+        let rules = rules.to_vec();
+        blocking(move || {
+            crate::ops::history::matches_revisions(
+                &repo,
+                commit,
+                &render_opts,
+                &drifted_live,
+                &rules,
+                limit,
+            )
+            .map_err(|error| StatusError::Task(error.to_string()))
+        })
+        .await?
+    };
+    for row in &mut resources {
+        if matches!(row.state, DriftState::Synced | DriftState::Drifted) {
+            row.matches_revision = if drifted_ids.contains(&row.id) {
+                matched.get(&row.id).cloned()
+            } else {
+                row.last_commit.as_ref().map(|c| c.id.clone())
+            };
         }
     }
 
@@ -775,15 +833,18 @@ fn compared_row(
     live: &Value,
     comparison: Comparison,
     strategy: Strategy,
+    texts: bool,
 ) -> ResourceStatus {
     let mut row = ResourceStatus::new(manifest, comparison.state()).with_live(live);
     row.strategy = Some(strategy);
-    match (comparison.live_yaml(), comparison.desired_yaml()) {
-        (Ok(live_yaml), Ok(desired_yaml)) => {
-            row.live_yaml = Some(live_yaml);
-            row.desired_yaml = Some(desired_yaml);
+    if texts {
+        match (comparison.live_yaml(), comparison.desired_yaml()) {
+            (Ok(live_yaml), Ok(desired_yaml)) => {
+                row.live_yaml = Some(live_yaml);
+                row.desired_yaml = Some(desired_yaml);
+            }
+            (Err(error), _) | (_, Err(error)) => row.notes.push(error.to_string()),
         }
-        (Err(error), _) | (_, Err(error)) => row.notes.push(error.to_string()),
     }
     row.fields = comparison.fields;
     row.changes = comparison.changes;
@@ -808,6 +869,7 @@ async fn dry_run_row(
     live: &Value,
     client: Comparison,
     rules: &[IgnoreRule],
+    texts: bool,
 ) -> ResourceStatus {
     // Sync does not send ignored fields, so neither does its dry-run.
     let mut sent = manifest.object.clone();
@@ -826,12 +888,12 @@ async fn dry_run_row(
     match result {
         Ok(dry_run) => {
             match compare_server(&manifest.id, &manifest.object, live, &dry_run, rules) {
-                Ok(comparison) => compared_row(manifest, live, comparison, Strategy::Server),
+                Ok(comparison) => compared_row(manifest, live, comparison, Strategy::Server, texts),
                 Err(error) => error_row(manifest, Some(live), &error),
             }
         }
         Err(error) if error.is_forbidden() => {
-            let mut row = compared_row(manifest, live, client, Strategy::Client);
+            let mut row = compared_row(manifest, live, client, Strategy::Client, texts);
             row.notes.push(format!(
                 "server-side dry-run forbidden ({}); compared client-side",
                 error.server_message()
@@ -916,7 +978,7 @@ fn member_id(member: &Value, discovery: &Discovery) -> Option<ResourceId> {
     })
 }
 
-fn orphan_row(id: ResourceId, live: &Value, rules: &[IgnoreRule]) -> ResourceStatus {
+fn orphan_row(id: ResourceId, live: &Value, rules: &[IgnoreRule], texts: bool) -> ResourceStatus {
     let row = ResourceStatus {
         api_version: live
             .get("apiVersion")
@@ -934,7 +996,11 @@ fn orphan_row(id: ResourceId, live: &Value, rules: &[IgnoreRule]) -> ResourceSta
         live_resource_version: None,
         error: None,
         notes: Vec::new(),
-        live_yaml: shown_yaml(&id, Some(live), live, rules),
+        live_yaml: if texts {
+            shown_yaml(&id, Some(live), live, rules)
+        } else {
+            None
+        },
         desired_yaml: None,
         id,
     };

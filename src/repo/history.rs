@@ -1,1 +1,768 @@
 //! First-parent history walk limited to a path, and the persistent walk cache.
+//!
+//! gix has no path-limited log, so [`PathWalk`] compares the id of the path's tree (or blob)
+//! between each first-parent commit and its parent: equal ids mean the commit left the path
+//! alone, with no diff. Each commit and each tree on the path is read once; below the first
+//! tree level the parent shares with its child, nothing is read at all.
+//!
+//! What a walk found is kept under the repo's git dir (`kubectl-gitops/history-v1/`), keyed by
+//! (tip commit, path): the list of commits that changed the path, newest first, and where the
+//! walk stopped. A later walk from the same tip, or from a newer one whose first-parent line
+//! reaches it, reads that list instead of walking again. Entries are content-addressed (a
+//! commit's ancestry never changes), written once via a temp file and a rename; one that cannot
+//! be read is ignored and rewritten.
+//!
+//! ```no_run
+//! use kubectl_gitops::repo::EnvRepo;
+//! use kubectl_gitops::repo::history::PathWalk;
+//!
+//! let repo = EnvRepo::open(".")?;
+//! let tip = repo.resolve("HEAD")?;
+//! let mut walk = PathWalk::new(&repo, tip, "envs/prod", true)?;
+//! for commit in walk.by_ref().take(10) {
+//!     println!("{}", commit?);
+//! }
+//! let stats = walk.finish(); // writes the cache entry
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use gix::objs::Find as _;
+
+use super::{EnvRepo, ObjectId, normalize_path};
+
+/// Errors of the walk. Cache problems are never errors (the cache is ignored instead).
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// An object on the walk could not be read or decoded.
+    #[error(
+        "cannot read {what} in {repo} while walking the history: {message} (is the repository complete? try `git fsck`)"
+    )]
+    Object {
+        /// What was read, e.g. `commit 1a2b…`.
+        what: String,
+        /// The repository.
+        repo: PathBuf,
+        /// What gix said.
+        message: String,
+    },
+}
+
+/// What a walk cost, for `-v` logs, tests and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalkStats {
+    /// Commits read from the object database.
+    pub commits_walked: usize,
+    /// Cache entries used.
+    pub cache_hits: usize,
+    /// Changed commits taken from the cache rather than found by walking.
+    pub cached_commits: usize,
+    /// Cache entries found unreadable and ignored.
+    pub cache_rejected: usize,
+    /// Whether this walk wrote a cache entry.
+    pub cache_written: bool,
+}
+
+/// Tree ids along the path in one commit: the root tree, then each component's entry id;
+/// `None` from the first missing component on.
+type Chain = Vec<Option<ObjectId>>;
+
+/// The next commit to examine, with what is known of it.
+struct Cursor {
+    id: ObjectId,
+    chain: Chain,
+    parent: Option<ObjectId>,
+}
+
+/// An iterator over the first-parent commits from a tip that changed a path (its tree id
+/// differs from the first parent's; a root commit counts when the path exists in it), newest
+/// first. Call [`PathWalk::finish`] when done to store what was found.
+pub struct PathWalk {
+    repo: gix::Repository,
+    root: PathBuf,
+    path: String,
+    components: Vec<String>,
+    tip: ObjectId,
+    next: Option<Cursor>,
+    /// Where to continue after a cache entry, before its commit is read.
+    resume: Option<ObjectId>,
+    queue: VecDeque<ObjectId>,
+    /// Every changed commit yielded or queued, newest first (what a cache entry stores).
+    found: Vec<ObjectId>,
+    cache: Option<WalkCache>,
+    cached_tips: HashSet<ObjectId>,
+    stats: WalkStats,
+    buf: Vec<u8>,
+}
+
+impl PathWalk {
+    /// A walk from `tip` over `path` (repo-relative, `""` for the whole tree). With
+    /// `use_cache`, cache entries under the git dir are read and written.
+    pub fn new(
+        env: &EnvRepo,
+        tip: ObjectId,
+        path: &str,
+        use_cache: bool,
+    ) -> Result<PathWalk, HistoryError> {
+        let mut repo = env.repo.to_thread_local();
+        // Delta chains in packs share bases; without a cache each commit re-inflates them.
+        repo.object_cache_size_if_unset(16 * 1024 * 1024);
+        let path = normalize_path(path);
+        let components = if path.is_empty() {
+            Vec::new()
+        } else {
+            path.split('/').map(str::to_owned).collect()
+        };
+        let cache = use_cache.then(|| WalkCache::new(repo.git_dir(), &path));
+        let cached_tips = cache.as_ref().map(WalkCache::tips).unwrap_or_default();
+        let mut walk = PathWalk {
+            root: env.root().to_path_buf(),
+            repo,
+            path,
+            components,
+            tip,
+            next: None,
+            resume: Some(tip),
+            queue: VecDeque::new(),
+            found: Vec::new(),
+            cache,
+            cached_tips,
+            stats: WalkStats::default(),
+            buf: Vec::new(),
+        };
+        walk.take_cached(tip);
+        Ok(walk)
+    }
+
+    /// The repository's git dir.
+    pub fn git_dir(&self) -> PathBuf {
+        self.repo.git_dir().to_path_buf()
+    }
+
+    /// What the walk cost so far.
+    pub fn stats(&self) -> WalkStats {
+        self.stats
+    }
+
+    /// Stores what was found (when anything was walked) and returns the walk's cost.
+    pub fn finish(mut self) -> WalkStats {
+        if self.stats.commits_walked > 0
+            && let Some(cache) = &self.cache
+        {
+            let resume = self.next.as_ref().map(|c| c.id).or(self.resume);
+            let mut commits = self.found.clone();
+            commits.extend(self.queue.iter().copied());
+            commits.dedup();
+            self.stats.cache_written = cache.write(self.tip, resume, &commits);
+        }
+        self.stats
+    }
+
+    /// When `commit` is a cached tip, queues its changed commits and continues below them.
+    /// Returns whether it did.
+    fn take_cached(&mut self, commit: ObjectId) -> bool {
+        if !self.cached_tips.remove(&commit) {
+            return false;
+        }
+        let Some(cache) = &self.cache else {
+            return false;
+        };
+        match cache.read(commit) {
+            Some(entry) => {
+                self.stats.cache_hits += 1;
+                self.stats.cached_commits += entry.commits.len();
+                tracing::debug!(tip = %commit, commits = entry.commits.len(), path = %self.path, "history cache hit");
+                self.queue.extend(entry.commits);
+                self.next = None;
+                self.resume = entry.resume;
+                true
+            }
+            None => {
+                self.stats.cache_rejected += 1;
+                tracing::debug!(tip = %commit, path = %self.path, "history cache entry unreadable; ignored");
+                false
+            }
+        }
+    }
+
+    fn object_error(&self, what: String, message: impl ToString) -> HistoryError {
+        HistoryError::Object {
+            what,
+            repo: self.root.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Tree id and first parent of a commit, counted as walked.
+    fn read_commit(&mut self, id: ObjectId) -> Result<(ObjectId, Option<ObjectId>), HistoryError> {
+        self.stats.commits_walked += 1;
+        self.read_commit_uncounted(id)
+    }
+
+    fn read_commit_uncounted(
+        &mut self,
+        id: ObjectId,
+    ) -> Result<(ObjectId, Option<ObjectId>), HistoryError> {
+        let data = match self.repo.objects.try_find(&id, &mut self.buf) {
+            Ok(Some(data)) => data,
+            Ok(None) => return Err(self.object_error(format!("commit {id}"), "not found")),
+            Err(e) => return Err(self.object_error(format!("commit {id}"), e)),
+        };
+        if data.kind != gix::object::Kind::Commit {
+            let kind = data.kind;
+            return Err(self.object_error(format!("commit {id}"), format!("is a {kind}")));
+        }
+        let mut iter = gix::objs::CommitRefIter::from_bytes(data.data, id.kind());
+        let tree = iter.tree_id();
+        let parent = iter.parent_ids().next();
+        match tree {
+            Ok(tree) => Ok((tree, parent)),
+            Err(e) => Err(self.object_error(format!("commit {id}"), e)),
+        }
+    }
+
+    /// The id of `name` in tree `tree`, `None` when absent.
+    fn entry_in(&mut self, tree: ObjectId, name: &str) -> Result<Option<ObjectId>, HistoryError> {
+        let data = match self.repo.objects.try_find(&tree, &mut self.buf) {
+            Ok(Some(data)) => data,
+            Ok(None) => return Err(self.object_error(format!("tree {tree}"), "not found")),
+            Err(e) => return Err(self.object_error(format!("tree {tree}"), e)),
+        };
+        if data.kind != gix::object::Kind::Tree {
+            // A file where a directory of the path was expected: the path does not exist.
+            return Ok(None);
+        }
+        for entry in gix::objs::TreeRefIter::from_bytes(data.data, tree.kind()) {
+            match entry {
+                Ok(entry) if entry.filename == name.as_bytes() => {
+                    return Ok(Some(entry.oid.to_owned()));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(self.object_error(format!("tree {tree}"), e)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The chain of `root`, reusing `known` (a child commit's chain) from the first level
+    /// where both agree: below an equal tree everything is equal.
+    fn chain(&mut self, root: ObjectId, known: Option<&Chain>) -> Result<Chain, HistoryError> {
+        let mut chain: Chain = Vec::with_capacity(self.components.len() + 1);
+        chain.push(Some(root));
+        for depth in 0..self.components.len() {
+            let current = chain[depth];
+            if let Some(known) = known
+                && known[depth] == current
+            {
+                chain.extend_from_slice(&known[depth + 1..]);
+                return Ok(chain);
+            }
+            let next = match current {
+                Some(tree) => {
+                    let name = self.components[depth].clone();
+                    self.entry_in(tree, &name)?
+                }
+                None => None,
+            };
+            chain.push(next);
+        }
+        Ok(chain)
+    }
+
+    fn cursor(&mut self, id: ObjectId, known: Option<&Chain>) -> Result<Cursor, HistoryError> {
+        let (tree, parent) = self.read_commit(id)?;
+        let chain = self.chain(tree, known)?;
+        Ok(Cursor { id, chain, parent })
+    }
+
+    /// Examines commits until one changed the path; `None` past the root commit.
+    fn step(&mut self) -> Result<Option<ObjectId>, HistoryError> {
+        loop {
+            let current = match self.next.take() {
+                Some(cursor) => cursor,
+                None => match self.resume.take() {
+                    Some(id) => {
+                        if id != self.tip && self.take_cached(id) {
+                            return Ok(None);
+                        }
+                        self.cursor(id, None)?
+                    }
+                    None => return Ok(None),
+                },
+            };
+            let Some(parent) = current.parent else {
+                // The root commit changed the path when the path exists in it.
+                let changed = current.chain.last().copied().flatten().is_some();
+                return Ok(changed.then_some(current.id));
+            };
+            if self.take_cached(parent) {
+                let changed =
+                    current.chain.last().copied().flatten() != self.parent_leaf(parent)?;
+                return Ok(changed.then_some(current.id));
+            }
+            let parent_cursor = self.cursor(parent, Some(&current.chain))?;
+            let changed = parent_cursor.chain.last() != current.chain.last();
+            self.next = Some(parent_cursor);
+            if changed {
+                return Ok(Some(current.id));
+            }
+        }
+    }
+
+    /// The id of the path's tree in `commit` (`None` when absent) and the commit's first
+    /// parent: what a caller needs to diff a yielded commit against its parent.
+    pub fn path_tree(
+        &mut self,
+        commit: ObjectId,
+    ) -> Result<(Option<ObjectId>, Option<ObjectId>), HistoryError> {
+        let (tree, parent) = self.read_commit_uncounted(commit)?;
+        Ok((self.chain(tree, None)?.last().copied().flatten(), parent))
+    }
+
+    /// The files that differ between two trees of the path (`None`: the path is absent),
+    /// by path below the walk's path joined to it; subtrees with equal ids are not read, hidden
+    /// directories (`.git*`, `.github`) are skipped, symlinks and submodules are not files.
+    pub fn diff_trees(
+        &mut self,
+        before: Option<ObjectId>,
+        after: Option<ObjectId>,
+    ) -> Result<Vec<FileDiff>, HistoryError> {
+        let mut out = Vec::new();
+        let prefix = self.path.clone();
+        self.diff_into(&prefix, before, after, &mut out)?;
+        Ok(out)
+    }
+
+    fn diff_into(
+        &mut self,
+        prefix: &str,
+        before: Option<ObjectId>,
+        after: Option<ObjectId>,
+        out: &mut Vec<FileDiff>,
+    ) -> Result<(), HistoryError> {
+        if before == after {
+            return Ok(());
+        }
+        let old = match before {
+            Some(tree) => self.tree_entries(tree)?,
+            None => BTreeMap::new(),
+        };
+        let new = match after {
+            Some(tree) => self.tree_entries(tree)?,
+            None => BTreeMap::new(),
+        };
+        let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        for name in names {
+            let (a, b) = (old.get(name).copied(), new.get(name).copied());
+            let pick = |e: Option<(EntryKind, ObjectId)>, want: EntryKind| {
+                e.filter(|(kind, _)| *kind == want).map(|(_, id)| id)
+            };
+            let path = super::join_path(prefix, name);
+            let (tree_a, tree_b) = (pick(a, EntryKind::Tree), pick(b, EntryKind::Tree));
+            if tree_a != tree_b && !name.starts_with('.') {
+                self.diff_into(&path, tree_a, tree_b, out)?;
+            }
+            let (blob_a, blob_b) = (pick(a, EntryKind::Blob), pick(b, EntryKind::Blob));
+            if blob_a != blob_b {
+                out.push(FileDiff {
+                    path,
+                    before: blob_a,
+                    after: blob_b,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn tree_entries(
+        &mut self,
+        tree: ObjectId,
+    ) -> Result<BTreeMap<String, (EntryKind, ObjectId)>, HistoryError> {
+        let data = match self.repo.objects.try_find(&tree, &mut self.buf) {
+            Ok(Some(data)) => data,
+            Ok(None) => return Err(self.object_error(format!("tree {tree}"), "not found")),
+            Err(e) => return Err(self.object_error(format!("tree {tree}"), e)),
+        };
+        let mut entries = BTreeMap::new();
+        if data.kind != gix::object::Kind::Tree {
+            return Ok(entries);
+        }
+        let mut failed = None;
+        for entry in gix::objs::TreeRefIter::from_bytes(data.data, tree.kind()) {
+            match entry {
+                Ok(entry) => {
+                    let kind = if entry.mode.is_tree() {
+                        EntryKind::Tree
+                    } else if entry.mode.is_blob() {
+                        EntryKind::Blob
+                    } else {
+                        continue;
+                    };
+                    entries.insert(
+                        String::from_utf8_lossy(entry.filename).into_owned(),
+                        (kind, entry.oid.to_owned()),
+                    );
+                }
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        match failed {
+            Some(message) => Err(self.object_error(format!("tree {tree}"), message)),
+            None => Ok(entries),
+        }
+    }
+
+    /// The path's id in `commit`, for the boundary with a cache entry (read without keeping a
+    /// cursor: the walk continues from the entry's resume point).
+    fn parent_leaf(&mut self, commit: ObjectId) -> Result<Option<ObjectId>, HistoryError> {
+        let (tree, _) = self.read_commit(commit)?;
+        Ok(self.chain(tree, None)?.last().copied().flatten())
+    }
+}
+
+impl Iterator for PathWalk {
+    type Item = Result<ObjectId, HistoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(id) = self.queue.pop_front() {
+                self.found.push(id);
+                return Some(Ok(id));
+            }
+            let queued_before = self.queue.len();
+            match self.step() {
+                Ok(Some(id)) => {
+                    // A cache entry taken at the boundary queues commits older than `id`.
+                    self.found.push(id);
+                    return Some(Ok(id));
+                }
+                Ok(None) if self.queue.len() > queued_before => continue,
+                Ok(None) if self.resume.is_some() || self.next.is_some() => continue,
+                Ok(None) => return None,
+                Err(e) => {
+                    self.next = None;
+                    self.resume = None;
+                    self.queue.clear();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// A tree entry as [`PathWalk::diff_trees`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    Tree,
+    /// A regular or executable file.
+    Blob,
+}
+
+/// A file that differs between two trees: its blob on each side (`None`: absent there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDiff {
+    /// Repo-relative path.
+    pub path: String,
+    /// Blob before.
+    pub before: Option<ObjectId>,
+    /// Blob after.
+    pub after: Option<ObjectId>,
+}
+
+/// One stored walk: the changed commits from a tip down to `resume` (exclusive; `None`: the
+/// whole history).
+struct CacheEntry {
+    commits: Vec<ObjectId>,
+    resume: Option<ObjectId>,
+}
+
+/// The cache directory of one path.
+struct WalkCache {
+    dir: PathBuf,
+    path: String,
+}
+
+const CACHE_HEADER: &str = "kubectl-gitops history-v1";
+/// Entries kept per path; the oldest beyond it are removed after a write.
+const CACHE_ENTRIES_PER_PATH: usize = 32;
+
+impl WalkCache {
+    fn new(git_dir: &Path, path: &str) -> WalkCache {
+        // Hex of the path: unique, and safe as a file name whatever the path holds.
+        let key: String = if path.is_empty() {
+            "root".to_owned()
+        } else {
+            path.bytes().map(|b| format!("{b:02x}")).collect()
+        };
+        WalkCache {
+            dir: git_dir.join("kubectl-gitops").join("history-v1").join(key),
+            path: path.to_owned(),
+        }
+    }
+
+    fn tips(&self) -> HashSet<ObjectId> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return HashSet::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| ObjectId::from_hex(e.file_name().to_str()?.as_bytes()).ok())
+            .collect()
+    }
+
+    fn read(&self, tip: ObjectId) -> Option<CacheEntry> {
+        let text = std::fs::read_to_string(self.dir.join(tip.to_string())).ok()?;
+        let mut lines = text.lines();
+        if lines.next()? != CACHE_HEADER
+            || lines.next()? != format!("tip {tip}")
+            || lines.next()? != format!("path {}", self.path)
+        {
+            return None;
+        }
+        let resume = match lines.next()?.strip_prefix("resume ")? {
+            "root" => None,
+            hex => Some(ObjectId::from_hex(hex.as_bytes()).ok()?),
+        };
+        let mut commits = Vec::new();
+        for line in lines {
+            if line == "end" {
+                return Some(CacheEntry { commits, resume });
+            }
+            commits.push(ObjectId::from_hex(line.as_bytes()).ok()?);
+        }
+        // No end marker: a truncated file.
+        None
+    }
+
+    /// Writes an entry atomically; `false` (logged) when it could not.
+    fn write(&self, tip: ObjectId, resume: Option<ObjectId>, commits: &[ObjectId]) -> bool {
+        let mut text = format!(
+            "{CACHE_HEADER}\ntip {tip}\npath {}\nresume {}\n",
+            self.path,
+            resume.map_or_else(|| "root".to_owned(), |r| r.to_string())
+        );
+        for commit in commits {
+            text.push_str(&commit.to_string());
+            text.push('\n');
+        }
+        text.push_str("end\n");
+        let target = self.dir.join(tip.to_string());
+        let temp = self.dir.join(format!(
+            ".{tip}.tmp-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let written = std::fs::create_dir_all(&self.dir)
+            .and_then(|()| {
+                let mut file = std::fs::File::create(&temp)?;
+                file.write_all(text.as_bytes())?;
+                file.sync_all()
+            })
+            .and_then(|()| std::fs::rename(&temp, &target));
+        match written {
+            Ok(()) => {
+                self.prune();
+                true
+            }
+            Err(error) => {
+                let _ = std::fs::remove_file(&temp);
+                tracing::debug!(dir = %self.dir.display(), %error, "history cache not written");
+                false
+            }
+        }
+    }
+
+    /// Removes the oldest entries beyond [`CACHE_ENTRIES_PER_PATH`].
+    fn prune(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        if files.len() <= CACHE_ENTRIES_PER_PATH {
+            return;
+        }
+        files.sort();
+        for (_, path) in &files[..files.len() - CACHE_ENTRIES_PER_PATH] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The first-parent commits from `tip` that changed `path`, newest first, at most `limit`;
+/// with the cache under the git dir (read and written).
+pub fn changed_commits(
+    env: &EnvRepo,
+    tip: ObjectId,
+    path: &str,
+    limit: Option<usize>,
+) -> Result<(Vec<ObjectId>, WalkStats), HistoryError> {
+    let mut walk = PathWalk::new(env, tip, path, true)?;
+    let mut commits = Vec::new();
+    for commit in walk.by_ref() {
+        commits.push(commit?);
+        if limit.is_some_and(|l| commits.len() >= l) {
+            break;
+        }
+    }
+    Ok((commits, walk.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::FixtureRepo;
+    use super::*;
+
+    /// `git log --first-parent --format=%H -- <path>` as the oracle.
+    fn git_log(fx: &FixtureRepo, rev: &str, path: &str) -> Vec<String> {
+        let mut args = vec!["log", "--first-parent", "--format=%H", rev];
+        if !path.is_empty() {
+            args.extend(["--", path]);
+        }
+        fx.git(&args).lines().map(str::to_owned).collect()
+    }
+
+    fn walk(repo: &EnvRepo, rev: &str, path: &str, cache: bool) -> (Vec<String>, WalkStats) {
+        let tip = repo.resolve(rev).unwrap();
+        let mut walk = PathWalk::new(repo, tip, path, cache).unwrap();
+        let ids: Vec<String> = walk.by_ref().map(|c| c.unwrap().to_string()).collect();
+        (ids, walk.finish())
+    }
+
+    /// A history with a side branch merged twice, a path deleted and re-created, files moved.
+    fn generated() -> FixtureRepo {
+        let fx = FixtureRepo::new();
+        fx.write("envs/prod/web.yaml", "a: 0\n");
+        fx.write("envs/dev/web.yaml", "a: 0\n");
+        fx.commit("start");
+        for i in 1..=12 {
+            let which = ["envs/prod/web.yaml", "envs/dev/web.yaml", "README.md"][i % 3];
+            fx.write(which, &format!("a: {i}\n"));
+            fx.commit(&format!("change {i}"));
+            if i == 4 {
+                fx.git(&["checkout", "-q", "-b", "side"]);
+                fx.write("envs/prod/side.yaml", "s: 1\n");
+                fx.commit("side change");
+                fx.write("envs/dev/side.yaml", "s: 1\n");
+                fx.commit("side change dev");
+                fx.git(&["checkout", "-q", "main"]);
+                fx.git(&["merge", "-q", "--no-ff", "-m", "merge side", "side"]);
+            }
+            if i == 7 {
+                fx.git(&["rm", "-q", "-r", "envs/prod"]);
+                fx.commit("drop prod");
+                fx.write("envs/prod/web.yaml", "a: back\n");
+                fx.commit("prod back");
+            }
+            if i == 9 {
+                fx.git(&["mv", "envs/prod/web.yaml", "envs/prod/moved.yaml"]);
+                fx.commit("move in prod");
+            }
+        }
+        fx
+    }
+
+    #[test]
+    fn walk_matches_git_log_first_parent() {
+        let fx = generated();
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        for path in [
+            "",
+            "envs",
+            "envs/prod",
+            "envs/dev",
+            "envs/prod/web.yaml",
+            "nope",
+        ] {
+            for rev in ["HEAD", "HEAD~3", "side"] {
+                let (ids, stats) = walk(&repo, rev, path, false);
+                assert_eq!(ids, git_log(&fx, rev, path), "{path} at {rev}");
+                assert!(stats.commits_walked > 0);
+                assert!(!stats.cache_written);
+            }
+        }
+    }
+
+    #[test]
+    fn second_walk_reads_the_cache_and_a_newer_tip_walks_only_new_commits() {
+        let fx = generated();
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let (old, first) = walk(&repo, "HEAD~2", "envs/prod", true);
+        assert!(first.cache_written && first.cache_hits == 0);
+        let (again, second) = walk(&repo, "HEAD~2", "envs/prod", true);
+        assert_eq!(again, old);
+        assert_eq!(second.cache_hits, 1);
+        assert_eq!(second.commits_walked, 0);
+        let (newer, third) = walk(&repo, "HEAD", "envs/prod", true);
+        assert_eq!(newer, git_log(&fx, "HEAD", "envs/prod"));
+        assert_eq!(third.cache_hits, 1);
+        // The two new commits and the cached tip at the boundary.
+        assert!(third.commits_walked <= 3, "{third:?}");
+    }
+
+    #[test]
+    fn limited_walk_is_resumed_from_the_cache() {
+        let fx = generated();
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        let (two, _) = changed_commits(&repo, head, "envs/prod", Some(2)).unwrap();
+        let all = git_log(&fx, "HEAD", "envs/prod");
+        assert_eq!(
+            two.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            all[..2]
+        );
+        let (ids, stats) = walk(&repo, "HEAD", "envs/prod", true);
+        assert_eq!(ids, all);
+        assert_eq!(stats.cache_hits, 1);
+        assert_eq!(stats.cached_commits, 2);
+    }
+
+    #[test]
+    fn corrupted_cache_is_ignored_and_rewritten() {
+        let fx = generated();
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let (ids, _) = walk(&repo, "HEAD", "envs/dev", true);
+        let dir = fx.dir().join(".git/kubectl-gitops/history-v1");
+        let files: Vec<PathBuf> = walkdir(&dir);
+        assert_eq!(files.len(), 1, "{files:?}");
+        for garbage in [
+            "",
+            "kubectl-gitops history-v1\ntip zz\n",
+            "\u{0}\u{1}binary",
+        ] {
+            std::fs::write(&files[0], garbage).unwrap();
+            let (again, stats) = walk(&repo, "HEAD", "envs/dev", true);
+            assert_eq!(again, ids);
+            assert_eq!((stats.cache_hits, stats.cache_rejected), (0, 1));
+            assert!(stats.cache_written);
+        }
+        // A truncated entry (no end marker) is rejected too.
+        let text = std::fs::read_to_string(&files[0]).unwrap();
+        std::fs::write(&files[0], text.trim_end_matches("end\n")).unwrap();
+        let (_, stats) = walk(&repo, "HEAD", "envs/dev", true);
+        assert_eq!(stats.cache_rejected, 1);
+        let (_, stats) = walk(&repo, "HEAD", "envs/dev", true);
+        assert_eq!((stats.cache_hits, stats.commits_walked), (1, 0));
+    }
+
+    fn walkdir(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(walkdir(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
+    }
+}

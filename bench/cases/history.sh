@@ -1,0 +1,45 @@
+# about: history of a path on a 20,000-commit repo against `git log --format=%H -- <path>`, cold (no cache) and warm (cache under the git dir)
+#
+# Issue #4's done-when: `history` of a path at most 1.0x git's time cold, and at least 5x faster
+# than git warm, in the same run. Ours does more than git: it also renders each changed
+# commit's files and lists the resources it changed (offline: no cluster in this case).
+resources=${BENCH_HISTORY_RESOURCES:-1000}
+commits=${BENCH_HISTORY_COMMITS:-20000}
+runs=${BENCH_HISTORY_RUNS:-5}
+path=${BENCH_HISTORY_PATH:-apps/shop}
+
+repo=$(workload_repo "$resources" "$commits")
+cache=$repo/.git/kubectl-gitops
+
+# Correctness first: the same commits as git's first-parent log of the path, less those that
+# changed no resource (a pure move, a file that is not a manifest).
+rm -rf "$cache"
+"$BIN" history --offline -C "$repo" --path "$path" -o json >"$CASE_DIR/history.json"
+git -C "$repo" log --first-parent --format=%H -- "$path" >"$CASE_DIR/git-log.txt"
+check=$(jq -n --slurpfile ours "$CASE_DIR/history.json" --rawfile git "$CASE_DIR/git-log.txt" '
+    ($ours[0].commits | map(.id)) as $ids
+    | ($git | split("\n") | map(select(length > 0))) as $log
+    | {ours: ($ids | length), git: ($log | length),
+       notInGit: ($ids - $log | length),
+       gitWithoutResourceChanges: ($log - $ids | length),
+       changes: ($ours[0].commits | map(.changes | length) | add)}')
+record history.correct "$(jget "$check" .notInGit)" commits --target "<=" 0 --detail "$check"
+
+cold() {
+    rm -rf "$cache"
+    "$BIN" history --offline -C "$repo" --path "$path"
+}
+theirs=$(time_ms "$runs" git -C "$repo" log --format=%H -- "$path")
+ours_cold=$(time_ms "$runs" cold)
+"$BIN" history --offline -C "$repo" --path "$path" >/dev/null
+ours_warm=$(time_ms "$runs" "$BIN" history --offline -C "$repo" --path "$path")
+detail=$(jq -cn --argjson runs "$runs" --argjson commits "$commits" --argjson resources "$resources" \
+    --arg path "$path" '{runs: $runs, commits: $commits, resources: $resources, path: $path}')
+record history.cold "$ours_cold" ms --target "<=" "$theirs" \
+    --compare "git log --format=%H -- $path" "$theirs" --detail "$detail"
+record history.warm "$ours_warm" ms --target "<=" "$(jq -n "$theirs / 5")" \
+    --compare "git log --format=%H -- $path" "$theirs" --detail "$detail"
+# With the caches off altogether (neither read nor written): the cold figure less the writes.
+ours_nocache=$(time_ms "$runs" "$BIN" history --offline --no-cache -C "$repo" --path "$path")
+record history.nocache "$ours_nocache" ms --better lower \
+    --compare "git log --format=%H -- $path" "$theirs" --detail "$detail"

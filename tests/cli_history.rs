@@ -1,0 +1,352 @@
+//! `kubectl gitops history [RESOURCE]` end to end (SPEC §5 history, §7 live mark): git
+//! fixtures with fixed dates, the live side applied with the real kubectl.
+
+mod cli_env;
+mod common;
+
+use cli_env::{EnvRepo, Gitops, SECRET_VALUES, assert_no_secret, config_map, deployment, secret};
+use common::TestCluster;
+use serde_json::Value;
+
+/// A history of Deployment `web` and ConfigMap `settings` in the test namespace:
+/// 1 add both; 2 scale web; 3 move web to another file; 4 change settings; 5 remove web;
+/// 6 web back; 7 README only.
+fn story(ns: &str) -> (EnvRepo, Vec<String>) {
+    let mut repo = EnvRepo::new();
+    let mut ids = Vec::new();
+    ids.push(repo.commit(
+        "add web and settings",
+        &[
+            ("web.yaml", &deployment(ns, 1, "1.27")),
+            ("settings.yaml", &config_map(ns, "info")),
+        ],
+    ));
+    ids.push(repo.commit("scale web", &[("web.yaml", &deployment(ns, 3, "1.27"))]));
+    repo.git(&["mv", "web.yaml", "apps-web.yaml"]);
+    ids.push(repo.commit("move web", &[]));
+    ids.push(repo.commit("debug logs", &[("settings.yaml", &config_map(ns, "debug"))]));
+    repo.git(&["rm", "-q", "apps-web.yaml"]);
+    ids.push(repo.commit("remove web", &[]));
+    ids.push(repo.commit(
+        "web back",
+        &[("web/deploy.yaml", &deployment(ns, 2, "1.28"))],
+    ));
+    ids.push(repo.commit("readme", &[("README.md", "hello\n")]));
+    (repo, ids)
+}
+
+fn summaries(doc: &Value) -> Vec<String> {
+    doc["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["summary"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn offline_history_lists_resource_changes_newest_first() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let (repo, ids) = story(&ns);
+    let gitops = Gitops::new(&cluster, &repo);
+    let run = gitops.run(&["history", "--offline"]).code_is(0);
+    let expected = format!(
+        "{} web back\n  A deployment.apps/web ({ns})\n\
+         {} remove web\n  D deployment.apps/web ({ns})\n\
+         {} debug logs\n  M configmap/settings ({ns})\n\
+         {} scale web\n  M deployment.apps/web ({ns})\n\
+         {} add web and settings\n  A configmap/settings ({ns})\n  A deployment.apps/web ({ns})\n",
+        &ids[5][..7],
+        &ids[4][..7],
+        &ids[3][..7],
+        &ids[1][..7],
+        &ids[0][..7],
+    );
+    assert_eq!(run.stdout, expected, "{run}");
+    // The README commit and the pure move changed no resource.
+    assert!(
+        !run.stdout.lines().any(|l| l.ends_with(" move web")),
+        "{run}"
+    );
+}
+
+#[test]
+fn json_shape_and_limit() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let (repo, ids) = story(&ns);
+    let gitops = Gitops::new(&cluster, &repo);
+    let doc = gitops
+        .run(&["history", "--offline", "-o", "json"])
+        .code_is(0)
+        .json();
+    assert_eq!(doc["apiVersion"], "kubectl-gitops/v1");
+    assert_eq!(doc["kind"], "History");
+    assert_eq!(doc["revision"]["id"], ids[6].as_str());
+    assert_eq!(doc["matchesLive"], Value::Null);
+    let commits = doc["commits"].as_array().unwrap();
+    assert_eq!(commits.len(), 5);
+    let oldest = &commits[4];
+    let log = repo.git(&["log", "-1", "--format=%H%n%s%n%an%n%ae%n%aI", &ids[0]]);
+    let want: Vec<&str> = log.lines().collect();
+    for (field, value) in ["id", "summary", "author", "email", "time"]
+        .iter()
+        .zip(want)
+    {
+        assert_eq!(oldest[field], value, "{field}");
+    }
+    assert_eq!(oldest["head"], false);
+    assert_eq!(oldest["matchesLive"], false);
+    assert_eq!(
+        oldest["changes"][1],
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": ns,
+            "name": "web", "change": "added", "file": "web.yaml"})
+    );
+    assert_eq!(commits[1]["changes"][0]["change"], "removed");
+    assert_eq!(commits[1]["changes"][0]["file"], "apps-web.yaml");
+
+    let limited = gitops
+        .run(&["history", "--offline", "--limit", "2", "-o", "yaml"])
+        .code_is(0);
+    let doc: Value = serde_saphyr::from_str(&limited.stdout).unwrap();
+    assert_eq!(summaries(&doc), ["web back", "remove web"], "{limited}");
+}
+
+#[test]
+fn resource_history_follows_moves_removal_and_re_add() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let (repo, _) = story(&ns);
+    let gitops = Gitops::new(&cluster, &repo);
+    let doc = gitops
+        .run(&["history", "--offline", "deploy/web", "-o", "json"])
+        .code_is(0)
+        .json();
+    assert_eq!(
+        summaries(&doc),
+        [
+            "web back",
+            "remove web",
+            "scale web",
+            "add web and settings"
+        ]
+    );
+    let changes: Vec<&str> = doc["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["changes"].as_array().unwrap().len(), 1, "{c}");
+            c["changes"][0]["change"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(changes, ["added", "removed", "modified", "added"]);
+    let settings = gitops
+        .run(&["history", "--offline", "cm/settings", "--limit", "1"])
+        .code_is(0);
+    assert!(settings.stdout.starts_with(&format!(
+        "{} debug logs\n",
+        &repo.git(&["rev-parse", "--short=7", "HEAD~3"]).trim()
+    )));
+    assert_eq!(settings.stdout.lines().count(), 2, "{settings}");
+    let unknown = gitops
+        .run(&["history", "--offline", "widgets/x"])
+        .code_is(2);
+    assert!(unknown.stderr.contains("widgets"), "{unknown}");
+}
+
+#[test]
+fn patch_shows_each_change_with_secrets_masked() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "creds",
+        &[
+            ("creds.yaml", &secret(&ns, SECRET_VALUES[0])),
+            ("web.yaml", &deployment(&ns, 1, "1.27")),
+        ],
+    );
+    repo.commit(
+        "rotate and scale",
+        &[
+            ("creds.yaml", &secret(&ns, SECRET_VALUES[1])),
+            ("web.yaml", &deployment(&ns, 4, "1.27")),
+        ],
+    );
+    let gitops = Gitops::new(&cluster, &repo);
+    let run = gitops
+        .run(&["history", "--offline", "-p", "--color", "never"])
+        .code_is(0);
+    assert_no_secret(&run, "history -p");
+    assert!(
+        run.stdout.contains("-  replicas: 1\n+  replicas: 4\n"),
+        "{run}"
+    );
+    // Two different values get two different masks, so the change stays visible.
+    assert!(
+        run.stdout
+            .contains("-  password: ++++++++\n+  password: +++++++++\n"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("--- /dev/null\n"), "{run}");
+    let json = gitops
+        .run(&["history", "--offline", "-p", "-o", "json"])
+        .code_is(0);
+    assert_no_secret(&json, "history -p -o json");
+    let doc = json.json();
+    assert_eq!(doc["commits"][0]["changes"][0]["kind"], "Deployment");
+    let diff = doc["commits"][0]["changes"][0]["diff"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(diff.contains("+  replicas: 4"), "{diff}");
+}
+
+#[test]
+fn live_mark_follows_what_the_cluster_holds() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let mut repo = EnvRepo::new();
+    let first = repo.commit(
+        "one replica",
+        &[
+            ("web.yaml", &deployment(&ns, 1, "1.27")),
+            ("settings.yaml", &config_map(&ns, "info")),
+        ],
+    );
+    let second = repo.commit(
+        "three replicas",
+        &[("web.yaml", &deployment(&ns, 3, "1.27"))],
+    );
+    let third = repo.commit("debug", &[("settings.yaml", &config_map(&ns, "debug"))]);
+    // The cluster holds the first commit, applied by kubectl.
+    cluster.apply(&deployment(&ns, 1, "1.27")).success();
+    cluster.apply(&config_map(&ns, "info")).success();
+    let gitops = Gitops::new(&cluster, &repo);
+    let doc = gitops.run(&["history", "-o", "json"]).code_is(0).json();
+    assert_eq!(doc["matchesLive"], first.as_str(), "{doc}");
+    let marks: Vec<(bool, bool)> = doc["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["head"].as_bool().unwrap(),
+                c["matchesLive"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(marks, [(true, false), (false, false), (false, true)]);
+    let text = gitops.run(&["history"]).code_is(0);
+    assert!(
+        text.stdout
+            .contains(&format!("{} (HEAD) debug\n", &third[..7])),
+        "{text}"
+    );
+    assert!(
+        text.stdout
+            .contains(&format!("{} (live) one replica\n", &first[..7])),
+        "{text}"
+    );
+    // Scaled by hand to what the second commit says: the live state now matches it.
+    cluster
+        .kubectl(&["scale", "deployment/web", "--replicas=3"])
+        .success();
+    let doc = gitops.run(&["history", "-o", "json"]).code_is(0).json();
+    assert_eq!(doc["matchesLive"], second.as_str(), "{doc}");
+    // Per resource: the ConfigMap still holds the first version.
+    let doc = gitops
+        .run(&["history", "cm/settings", "-o", "json"])
+        .code_is(0)
+        .json();
+    assert_eq!(doc["matchesLive"], first.as_str(), "{doc}");
+    // Patched to a value no commit has: no commit matches.
+    cluster
+        .kubectl(&[
+            "patch",
+            "configmap/settings",
+            "-p",
+            r#"{"data":{"LOG_LEVEL":"warn"}}"#,
+        ])
+        .success();
+    let doc = gitops.run(&["history", "-o", "json"]).code_is(0).json();
+    assert_eq!(doc["matchesLive"], Value::Null, "{doc}");
+    assert!(
+        doc["commits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["matchesLive"] == false)
+    );
+}
+
+#[test]
+fn unreachable_cluster_warns_and_still_prints_the_history() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let (repo, ids) = story(&ns);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: u\ncurrent-context: gone\nusers:\n- name: u\n  user:\n    token: t\n",
+    )
+    .unwrap();
+    let gitops = Gitops::new(&cluster, &repo);
+    let run = gitops
+        .run(&[
+            "history",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--limit",
+            "1",
+        ])
+        .code_is(0);
+    assert!(run.stdout.starts_with(&ids[5][..7]), "{run}");
+    assert!(
+        run.stderr.contains("warning: live state not shown"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("127.0.0.1:1"), "{run}");
+}
+
+#[test]
+fn second_run_reads_the_cache_and_a_corrupted_one_is_ignored() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let (repo, _) = story(&ns);
+    let gitops = Gitops::new(&cluster, &repo);
+    let first = gitops.run(&["history", "--offline", "-v"]).code_is(0);
+    assert!(first.stderr.contains("cache_hits=0"), "{first}");
+    assert!(first.stderr.contains("cache_written=true"), "{first}");
+    let second = gitops.run(&["history", "--offline", "-v"]).code_is(0);
+    assert!(second.stderr.contains("cache_hits=1"), "{second}");
+    assert!(second.stderr.contains("commits_walked=0"), "{second}");
+    // Each commit's changes come from the changes cache: nothing is rendered again.
+    assert!(second.stderr.contains("changes_computed=0"), "{second}");
+    assert!(second.stderr.contains("changes_cached=7"), "{second}");
+    assert_eq!(second.stdout, first.stdout);
+    let cache = repo.dir().join(".git/kubectl-gitops/history-v1/root");
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+    assert_eq!(entries.len(), 1);
+    let entry = entries.into_iter().next().unwrap().unwrap().path();
+    std::fs::write(&entry, "garbage\n").unwrap();
+    let changes = repo.dir().join(".git/kubectl-gitops/changes-v1/root");
+    for entry in std::fs::read_dir(&changes).unwrap() {
+        std::fs::write(entry.unwrap().path(), "zz [1\n\u{0}garbage\n").unwrap();
+    }
+    let third = gitops.run(&["history", "--offline", "-v"]).code_is(0);
+    assert_eq!(third.stdout, first.stdout);
+    assert!(third.stderr.contains("cache_hits=0"), "{third}");
+    assert!(third.stderr.contains("changes_cached=0"), "{third}");
+    let no_cache = gitops
+        .run(&["history", "--offline", "--no-cache", "-v"])
+        .code_is(0);
+    assert_eq!(no_cache.stdout, first.stdout);
+    assert!(
+        no_cache.stderr.contains("cache_written=false"),
+        "{no_cache}"
+    );
+}
