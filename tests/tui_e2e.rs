@@ -265,3 +265,64 @@ fn read_only_refuses_sync_and_sigterm_restores_the_terminal() {
     let before = std::fs::read_to_string(scratch.path().join("stty.before")).unwrap();
     assert_eq!(after, before, "terminal settings restored");
 }
+
+#[test]
+fn blame_history_and_sync_one_resource_through_its_confirmation() {
+    let (cluster, repo, [head, first]) = drifted();
+    let gitops = Gitops::new(&cluster, &repo);
+    let scratch = tempfile::tempdir().unwrap();
+    let line = ui_line(&gitops, &[], scratch.path());
+    let tmux = Tmux::start(&line);
+    tmux.wait_for("the drifted web", |s| row_of(s, "web").contains("Drifted"));
+
+    // Blame of web in git: each line with its commit; replicas marked as drifted (~).
+    tmux.keys(&["b"]);
+    let screen = tmux.wait_for("the git blame", |s| {
+        s.contains("Blame git@") && s.contains("replicas: 2") && s.contains("kind: Deployment")
+    });
+    // Lines carry the commit that set them: the image the second, the name the first.
+    let attributed = |text: &str, sha: &str| {
+        screen
+            .lines()
+            .any(|l| l.contains(text) && l.contains(&sha[..7]) && l.contains("Ada Example"))
+    };
+    assert!(attributed("image: nginx:1.27", &head), "{screen}");
+    assert!(attributed("name: web", &first), "{screen}");
+    let replicas = screen
+        .lines()
+        .find(|l| l.contains("replicas: 2"))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(replicas.contains(" ~ "), "{replicas}");
+    assert!(replicas.contains("live: 5"), "{replicas}");
+    // Again: live blame.
+    tmux.keys(&["b"]);
+    tmux.wait_for("the live blame", |s| {
+        s.contains("Blame live") && s.contains("replicas: 5")
+    });
+    // The resource's history: both commits.
+    tmux.keys(&["h"]);
+    tmux.wait_for("the resource history", |s| {
+        s.contains("History · Deployment.apps web")
+            && s.contains("M web: nginx 1.27")
+            && s.contains("A web and settings")
+    });
+    tmux.keys(&["d"]);
+
+    // Sync web: the plan is shown, then applied on `y`.
+    tmux.keys(&["s"]);
+    let screen = tmux.wait_for("the sync plan", |s| s.contains("y sync · n cancel"));
+    assert!(screen.contains("configure Deployment.apps web"), "{screen}");
+    assert!(screen.contains("spec.replicas"), "{screen}");
+    tmux.keys(&["y"]);
+    tmux.wait_for("web turning Synced after the sync", |s| {
+        row_of(s, "web").contains("Synced") && s.contains("sync: 0 created, 1 configured")
+    });
+    let live = cluster.get_json(&["deployment", "web"]);
+    assert_eq!(live["spec"]["replicas"], 2);
+    assert_eq!(
+        live["metadata"]["annotations"]["kubectl-gitops.io/revision"],
+        head.as_str()
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for("the exit", |s| s.contains("EXIT=0"));
+}

@@ -19,6 +19,7 @@
 
 pub mod action;
 pub mod keymap;
+mod ops_calls;
 mod runtime;
 pub mod state;
 pub mod theme;

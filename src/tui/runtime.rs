@@ -14,27 +14,21 @@ use tokio::task::JoinHandle;
 use crate::cluster::ClusterClient;
 use crate::cluster::watch::{LiveChange, LiveWatch, watch_kinds};
 use crate::drift::Strategy;
-use crate::model::CommitInfo;
+use crate::model::ResourceId;
 use crate::ops::status::{StatusOptions, evaluate_with};
-use crate::repo::EnvRepo;
+use crate::ops::sync::SyncPlan;
 
 use super::action::{Action, Effect, RequestId};
 use super::keymap;
 use super::state::{Location, State};
 use super::theme::{self, Theme};
-use super::{UiError, UiOptions, update};
+use super::{UiError, UiOptions, ops_calls, update};
 
 /// How long live changes are gathered before one re-evaluation: well inside the 2 s promise.
 const LIVE_COALESCE: Duration = Duration::from_millis(250);
 
-/// The first history chunk is sent after this many commits, so the pane fills at once.
-const FIRST_CHUNK: usize = 40;
-
-/// Later chunks.
-const CHUNK: usize = 1000;
-
 /// Everything the UI thread reacts to.
-enum Msg {
+pub(super) enum Msg {
     Terminal(Event),
     Action(Action),
     /// SIGINT / SIGTERM / SIGHUP: leave, restoring the terminal.
@@ -278,7 +272,12 @@ struct Runner {
     history: Arc<AtomicU64>,
     watch: Arc<Mutex<Option<LiveWatch>>>,
     changes: tokio::sync::mpsc::UnboundedSender<LiveChange>,
+    /// The last sync plan and the request that made it: what a confirmation applies.
+    plans: Arc<Mutex<Option<KeptPlan>>>,
 }
+
+/// A sync plan and the request that made it.
+type KeptPlan = (RequestId, Arc<SyncPlan>);
 
 impl Runner {
     fn new(handle: tokio::runtime::Handle, tx: Sender<Msg>, opts: &UiOptions) -> Runner {
@@ -305,6 +304,7 @@ impl Runner {
             history: Arc::new(AtomicU64::new(0)),
             watch: Arc::new(Mutex::new(None)),
             changes,
+            plans: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -391,62 +391,148 @@ impl Runner {
                         Runner::send(&tx, Action::ThemeLoaded(result));
                     });
                 }
-                Effect::PlanSync { request, .. } => Runner::send(
-                    &self.tx,
-                    Action::Planned {
-                        request,
-                        result: Err("sync from the UI needs ops::sync (issue #5), not merged yet; use `kubectl gitops sync`".into()),
-                    },
-                ),
-                Effect::PlanRevert { request, .. } => Runner::send(
-                    &self.tx,
-                    Action::Planned {
-                        request,
-                        result: Err("revert from the UI needs ops::revert (issue #5), not merged yet; use `kubectl gitops revert`".into()),
-                    },
-                ),
-                Effect::Sync { rev, resources, .. } => {
-                    let _ = (rev, resources);
-                    Runner::send(
-                        &self.tx,
-                        Action::WriteDone {
-                            what: "sync".into(),
-                            result: Err(
-                                "sync from the UI needs ops::sync (issue #5), not merged yet; use `kubectl gitops sync`".into(),
-                            ),
-                            new_head: None,
-                        },
-                    );
+                Effect::PlanSync {
+                    request,
+                    rev,
+                    resources,
+                } => self.plan_sync(request, rev, resources),
+                Effect::Sync {
+                    plan,
+                    rev,
+                    resources,
+                } => self.sync(plan, rev, resources),
+                Effect::PlanRevert { request, commit } => {
+                    let tx = self.tx.clone();
+                    let options = self.options();
+                    self.handle.spawn_blocking(move || {
+                        let result = ops_calls::revert_lines(&options, &commit);
+                        Runner::send(&tx, Action::Planned { request, result });
+                    });
                 }
-                Effect::Revert { commit, then_sync } => {
-                    let _ = (commit, then_sync);
-                    Runner::send(
-                        &self.tx,
-                        Action::WriteDone {
-                            what: "revert".into(),
-                            result: Err(
-                                "revert from the UI needs ops::revert (issue #5), not merged yet; use `kubectl gitops revert`".into(),
-                            ),
-                            new_head: None,
-                        },
-                    );
+                Effect::Revert { commit, then_sync } => self.revert(commit, then_sync),
+                Effect::Blame {
+                    request,
+                    rev,
+                    id,
+                    live,
+                } => {
+                    let tx = self.tx.clone();
+                    let options = self.options();
+                    self.handle.spawn(async move {
+                        let result = ops_calls::blame_lines(&options, &rev, &id, live).await;
+                        Runner::send(&tx, Action::DetailLoaded { request, result });
+                    });
                 }
-                Effect::Blame { request, .. } => Runner::send(
-                    &self.tx,
-                    Action::DetailLoaded {
-                        request,
-                        result: Err("blame arrives with ops::blame (issue #4); use `kubectl gitops blame`".into()),
-                    },
-                ),
-                Effect::ResourceHistory { request, .. } => Runner::send(
-                    &self.tx,
-                    Action::DetailLoaded {
-                        request,
-                        result: Err("resource history arrives with ops::history (issue #4); use `kubectl gitops history RESOURCE`".into()),
-                    },
-                ),
+                Effect::ResourceHistory { request, rev, id } => {
+                    let tx = self.tx.clone();
+                    let options = self.options();
+                    self.handle.spawn(async move {
+                        let result = ops_calls::resource_history_lines(&options, &rev, &id).await;
+                        Runner::send(&tx, Action::DetailLoaded { request, result });
+                    });
+                }
             }
         }
+    }
+
+    fn plan_sync(&mut self, request: RequestId, rev: String, only: Option<Vec<ResourceId>>) {
+        let tx = self.tx.clone();
+        let cluster = Arc::clone(&self.cluster);
+        let options = self.options();
+        let plans = Arc::clone(&self.plans);
+        self.handle.spawn(async move {
+            let result = match connected(&cluster, &options).await {
+                Ok(client) => {
+                    let opts = ops_calls::sync_options(&options, &rev, only);
+                    ops_calls::plan_sync(&client, &opts).await
+                }
+                Err(message) => Err(message),
+            };
+            let result = result.map(|(plan, lines)| {
+                if let Ok(mut slot) = plans.lock() {
+                    *slot = Some((request, Arc::new(plan)));
+                }
+                lines
+            });
+            Runner::send(&tx, Action::Planned { request, result });
+        });
+    }
+
+    /// Applies the plan the user confirmed (planned again if it is not the one kept).
+    fn sync(&mut self, request: RequestId, rev: String, only: Option<Vec<ResourceId>>) {
+        let tx = self.tx.clone();
+        let cluster = Arc::clone(&self.cluster);
+        let options = self.options();
+        let kept = self
+            .plans
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .filter(|(r, _)| *r == request)
+            .map(|(_, plan)| plan);
+        let handle = self.handle.clone();
+        self.handle.spawn(async move {
+            let result = async {
+                let client = connected(&cluster, &options).await?;
+                let plan = match kept {
+                    Some(plan) => plan,
+                    None => {
+                        let opts = ops_calls::sync_options(&options, &rev, only);
+                        Arc::new(ops_calls::plan_sync(&client, &opts).await?.0)
+                    }
+                };
+                ops_calls::run_sync(handle, client, plan).await
+            }
+            .await;
+            Runner::send(
+                &tx,
+                Action::WriteDone {
+                    what: "sync".into(),
+                    result,
+                    new_head: None,
+                },
+            );
+        });
+    }
+
+    /// Reverts in git (blocking), then syncs the new HEAD when asked.
+    fn revert(&mut self, commit: String, then_sync: bool) {
+        let tx = self.tx.clone();
+        let cluster = Arc::clone(&self.cluster);
+        let options = self.options();
+        let handle = self.handle.clone();
+        self.handle.spawn(async move {
+            let repo = options.repo.clone();
+            let reverted =
+                tokio::task::spawn_blocking(move || ops_calls::run_revert(&repo, &commit))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("revert stopped: {e}")));
+            let (mut result, new_head) = match reverted {
+                Ok((line, new_head)) => (Ok(line), new_head),
+                Err(message) => (Err(message), None),
+            };
+            if then_sync && let (Ok(line), Some(head)) = (&result, &new_head) {
+                let synced = async {
+                    let client = connected(&cluster, &options).await?;
+                    let opts = ops_calls::sync_options(&options, head, None);
+                    let (plan, _) = ops_calls::plan_sync(&client, &opts).await?;
+                    ops_calls::run_sync(handle, client, Arc::new(plan)).await
+                }
+                .await;
+                result = match synced {
+                    Ok(synced) => Ok(format!("{line} Synced: {synced}")),
+                    Err(message) => Err(format!("{line}\nThe sync afterwards failed: {message}")),
+                };
+            }
+            Runner::send(
+                &tx,
+                Action::WriteDone {
+                    what: "revert".into(),
+                    result,
+                    new_head,
+                },
+            );
+        });
     }
 
     fn reset_cluster(&mut self) {
@@ -541,13 +627,14 @@ impl Runner {
         let options = self.options();
         self.handle.spawn_blocking(move || {
             let still_current = || current.load(Ordering::Relaxed) == request;
-            if let Err(message) = walk_history(
+            let send = ops_calls::sender(tx.clone());
+            if let Err(message) = ops_calls::walk_history(
                 &options.repo,
                 &options.path,
                 &rev,
                 request,
-                &tx,
-                still_current,
+                &send,
+                &still_current,
             ) {
                 Runner::send(&tx, Action::HistoryFailed { request, message });
             }
@@ -598,59 +685,4 @@ async fn coalesce_changes(
             break;
         }
     }
-}
-
-/// The first-parent commits from `rev` that changed `path`, newest first, sent in chunks.
-/// Interim walk until ops::history lands: compares the path's subtree id with the parent's.
-fn walk_history(
-    repo: &std::path::Path,
-    path: &str,
-    rev: &str,
-    request: RequestId,
-    tx: &Sender<Msg>,
-    still_current: impl Fn() -> bool,
-) -> Result<(), String> {
-    let repo = EnvRepo::open(repo).map_err(|e| e.to_string())?;
-    let start = repo.resolve(rev).map_err(|e| e.to_string())?;
-    let head = repo
-        .resolve("HEAD")
-        .map(|id| id.to_string())
-        .unwrap_or_default();
-    let mut chunk: Vec<CommitInfo> = Vec::new();
-    let mut sent_first = false;
-    let mut commit = Some(start);
-    let mut tree = repo.subtree_id(start, path).map_err(|e| e.to_string())?;
-    while let Some(id) = commit {
-        if !still_current() {
-            return Ok(());
-        }
-        let parent = repo.first_parent(id).map_err(|e| e.to_string())?;
-        let parent_tree = match parent {
-            Some(p) => repo.subtree_id(p, path).map_err(|e| e.to_string())?,
-            None => None,
-        };
-        // Added, changed or removed: the subtree id differs from the parent's.
-        if tree != parent_tree {
-            chunk.push(repo.commit_info(id).map_err(|e| e.to_string())?);
-        }
-        let limit = if sent_first { CHUNK } else { FIRST_CHUNK };
-        if chunk.len() >= limit {
-            sent_first = true;
-            let _ = tx.send(Msg::Action(Action::HistoryLoaded {
-                request,
-                commits: std::mem::take(&mut chunk),
-                head: head.clone(),
-                done: false,
-            }));
-        }
-        commit = parent;
-        tree = parent_tree;
-    }
-    let _ = tx.send(Msg::Action(Action::HistoryLoaded {
-        request,
-        commits: chunk,
-        head,
-        done: true,
-    }));
-    Ok(())
 }
