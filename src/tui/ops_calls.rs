@@ -1,0 +1,402 @@
+//! The use cases the UI's effects call (ops::sync, ops::revert, ops::blame, ops::history and
+//! the history walk), each turned into what the reducer needs: lines for a dialog or the
+//! detail pane, a one-line result. Blocking ones run on blocking threads; none touches state.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+
+use crate::cluster::ClusterClient;
+use crate::model::{CommitInfo, ResourceId};
+use crate::ops::blame::{BlameOptions, blame};
+use crate::ops::history::{ChangeKind, ChangeWalk, HistoryOptions, history};
+use crate::ops::revert::{RevertOptions, revert, summary_line};
+use crate::ops::status::StatusOptions;
+use crate::ops::sync::{
+    ResourceResult, SyncAction, SyncOptions, SyncOutcome, SyncPlan, execute, plan,
+};
+use crate::output::short_sha;
+use crate::render::RenderOptions;
+use crate::repo::EnvRepo;
+use crate::repo::history::PathWalk;
+
+use super::action::{Action, DetailLine, RequestId};
+use super::update::resource_label;
+
+/// The first history chunk is sent after this many commits, so the pane fills at once.
+const FIRST_CHUNK: usize = 40;
+
+/// Later chunks.
+const CHUNK: usize = 1000;
+
+/// RESOURCE as kubectl writes it (`Deployment.apps/web`) and its namespace.
+fn resource_arg(id: &ResourceId) -> (String, Option<String>) {
+    (
+        format!("{}/{}", id.group_kind(), id.name),
+        id.namespace.clone(),
+    )
+}
+
+/// The sync options for `rev` restricted to `only` (all when `None`).
+pub fn sync_options(base: &StatusOptions, rev: &str, only: Option<Vec<ResourceId>>) -> SyncOptions {
+    SyncOptions {
+        repo: base.repo.clone(),
+        path: base.path.clone(),
+        rev: rev.to_owned(),
+        namespace: base.namespace.clone(),
+        only: only.unwrap_or_default(),
+        kubectl: base.kubectl.clone(),
+        ..SyncOptions::default()
+    }
+}
+
+/// Plans a sync; the dialog lines say exactly what will change, or why nothing can.
+pub async fn plan_sync(
+    cluster: &ClusterClient,
+    opts: &SyncOptions,
+) -> Result<(SyncPlan, Vec<String>), String> {
+    let plan = plan(cluster, opts).await.map_err(|e| e.to_string())?;
+    if !plan.failures.is_empty() {
+        let mut lines = vec!["Preflight failed: nothing will be written.".to_owned()];
+        for failure in &plan.failures {
+            match &failure.id {
+                Some(id) => lines.push(format!("{}: {}", resource_label(id), failure.message)),
+                None => lines.push(failure.message.clone()),
+            }
+        }
+        return Err(lines.join("\n"));
+    }
+    let lines = plan_lines(&plan);
+    Ok((plan, lines))
+}
+
+/// The dialog lines of a plan: target, counts, each change with the fields taken over.
+pub fn plan_lines(plan: &SyncPlan) -> Vec<String> {
+    let target = format!(
+        "git@{} \"{}\"",
+        short_sha(&plan.revision.id),
+        plan.revision.summary
+    );
+    let mut lines = vec![if plan.is_rollback() {
+        format!(
+            "ROLLBACK: apply {target} — not HEAD {} — to {}:",
+            short_sha(&plan.head.id),
+            plan.context
+        )
+    } else {
+        format!("Apply {target} to {} (server-side apply):", plan.context)
+    }];
+    lines.push(format!(
+        "{} to create, {} to configure, {} unchanged",
+        plan.count(SyncAction::Create),
+        plan.count(SyncAction::Configure),
+        plan.count(SyncAction::Unchanged)
+    ));
+    for resource in &plan.resources {
+        let label = resource_label(&resource.id);
+        match resource.action {
+            SyncAction::Unchanged => continue,
+            SyncAction::Create => lines.push(format!("  + create {label}")),
+            SyncAction::Configure if resource.fields.is_empty() => lines.push(format!(
+                "  ~ configure {label} (ownership and tracking only)"
+            )),
+            SyncAction::Configure => lines.push(format!(
+                "  ~ configure {label}: {}",
+                resource.fields.join(", ")
+            )),
+        }
+        for taken in &resource.taken_over {
+            lines.push(format!(
+                "      takes over {} from {}",
+                taken.path, taken.manager
+            ));
+        }
+        for note in &resource.notes {
+            lines.push(format!("      {note}"));
+        }
+    }
+    if plan.changes() == 0 {
+        lines.push("Nothing would change.".into());
+    }
+    lines
+}
+
+/// The UI shows the result when the sync is done, not each resource as it finishes.
+fn no_progress(_done: usize, _total: usize, _row: &ResourceResult) {}
+
+/// Runs a plan; the result line counts what happened, or lists what failed. The execution
+/// future is not `Send` (closures over borrowed plan items), so it runs on a blocking thread
+/// driven by `handle`.
+pub async fn run_sync(
+    handle: tokio::runtime::Handle,
+    cluster: ClusterClient,
+    plan: std::sync::Arc<SyncPlan>,
+) -> Result<String, String> {
+    let result = tokio::task::spawn_blocking(move || {
+        handle.block_on(execute(&cluster, &plan, &no_progress))
+    })
+    .await
+    .map_err(|e| format!("sync stopped: {e}"))?;
+    let count = |outcome: SyncOutcome| {
+        result
+            .resources
+            .iter()
+            .filter(|r| r.result == outcome)
+            .count()
+    };
+    if result.exit_code() != 0 {
+        let mut lines: Vec<String> = result
+            .errors
+            .iter()
+            .map(|failure| match &failure.id {
+                Some(id) => format!("{}: {}", resource_label(id), failure.message),
+                None => failure.message.clone(),
+            })
+            .collect();
+        lines.extend(
+            result
+                .resources
+                .iter()
+                .filter(|r| matches!(r.result, SyncOutcome::Failed | SyncOutcome::Skipped))
+                .map(|r| {
+                    format!(
+                        "{} {}: {}",
+                        resource_label(&r.id),
+                        if r.result == SyncOutcome::Failed {
+                            "failed"
+                        } else {
+                            "skipped"
+                        },
+                        r.error
+                            .as_deref()
+                            .unwrap_or("an earlier step failed; sync again to finish")
+                    )
+                }),
+        );
+        return Err(lines.join("\n"));
+    }
+    Ok(format!(
+        "{} created, {} configured, {} unchanged at {}",
+        count(SyncOutcome::Created),
+        count(SyncOutcome::Configured),
+        count(SyncOutcome::Unchanged),
+        short_sha(&result.revision.id)
+    ))
+}
+
+/// What reverting `commit` changes: its resource changes, undone. Blocking.
+pub fn revert_lines(base: &StatusOptions, commit: &str) -> Result<Vec<String>, String> {
+    let repo = EnvRepo::open(&base.repo).map_err(|e| e.to_string())?;
+    let id = repo.resolve(commit).map_err(|e| e.to_string())?;
+    let info = repo.commit_info(id).map_err(|e| e.to_string())?;
+    let render = RenderOptions::new(
+        base.path.clone(),
+        base.namespace.clone().unwrap_or_else(|| "default".into()),
+    );
+    let mut walk = ChangeWalk::new(&repo, id, &render, true).map_err(|e| e.to_string())?;
+    let step = walk.next().transpose().map_err(|e| e.to_string())?;
+    let mut lines = vec![
+        format!(
+            "Make a new commit on the current branch that undoes {} \"{}\"",
+            short_sha(&info.id),
+            info.summary
+        ),
+        format!(
+            "  by {} <{}>, {}; message: Revert \"{}\"",
+            info.author, info.email, info.time, info.summary
+        ),
+    ];
+    match step.filter(|s| s.commit == id) {
+        Some(step) if !step.changes.is_empty() => {
+            lines.push("In git afterwards:".into());
+            for change in &step.changes {
+                let label = resource_label(&change.id);
+                lines.push(match change.change {
+                    ChangeKind::Added => format!("  - {label} is removed"),
+                    ChangeKind::Modified => {
+                        format!("  ~ {label} goes back to its previous version")
+                    }
+                    ChangeKind::Removed => format!("  + {label} comes back"),
+                });
+            }
+        }
+        _ => lines.push("It changed no resource of this environment.".into()),
+    }
+    lines.push("The work tree must be clean; nothing is pushed (git push afterwards).".into());
+    Ok(lines)
+}
+
+/// Reverts `commit`; returns the result line and the new commit. Blocking.
+pub fn run_revert(repo: &Path, commit: &str) -> Result<(String, Option<String>), String> {
+    let outcome = revert(
+        repo,
+        &RevertOptions {
+            commit: commit.to_owned(),
+            ..RevertOptions::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((summary_line(&outcome), outcome.commit.map(|c| c.id)))
+}
+
+fn date(time: &str) -> &str {
+    time.get(..10).unwrap_or(time)
+}
+
+fn commit_gutter(commit: &CommitInfo) -> String {
+    format!(
+        "{} {} {}",
+        short_sha(&commit.id),
+        commit.author,
+        date(&commit.time)
+    )
+}
+
+/// Blame lines of `id` at `rev` (git, or live) for the detail pane.
+pub async fn blame_lines(
+    base: &StatusOptions,
+    rev: &str,
+    id: &ResourceId,
+    live: bool,
+) -> Result<Vec<DetailLine>, String> {
+    let (resource, namespace) = resource_arg(id);
+    let report = blame(&BlameOptions {
+        repo: base.repo.clone(),
+        path: base.path.clone(),
+        rev: rev.to_owned(),
+        namespace: namespace.or_else(|| base.namespace.clone()),
+        kubeconfig: base.kubeconfig.clone(),
+        context: base.context.clone(),
+        resource,
+        live,
+        offline: false,
+        kubectl: base.kubectl.clone(),
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(report
+        .lines
+        .into_iter()
+        .map(|line| {
+            let gutter = match (&line.commit, &line.live) {
+                (Some(commit), _) => commit_gutter(commit),
+                (None, Some(writer)) => format!(
+                    "{} {}",
+                    writer.manager,
+                    writer.time.as_deref().map(date).unwrap_or("")
+                ),
+                (None, None) => String::new(),
+            };
+            let mut text = line.text;
+            if !live
+                && let Some(writer) = &line.live
+                && let Some(value) = &writer.value
+            {
+                text.push_str(&format!("   # live: {value} ({})", writer.manager));
+            }
+            DetailLine {
+                gutter,
+                text,
+                mark: line.drift.map(|d| d.mark()).unwrap_or(' '),
+                commit: line.commit.map(|c| c.id),
+            }
+        })
+        .collect())
+}
+
+/// The commits that changed `id`, newest first, for the detail pane.
+pub async fn resource_history_lines(
+    base: &StatusOptions,
+    rev: &str,
+    id: &ResourceId,
+) -> Result<Vec<DetailLine>, String> {
+    let (resource, namespace) = resource_arg(id);
+    let found = history(&HistoryOptions {
+        repo: base.repo.clone(),
+        path: base.path.clone(),
+        rev: rev.to_owned(),
+        namespace: namespace.or_else(|| base.namespace.clone()),
+        kubeconfig: base.kubeconfig.clone(),
+        context: base.context.clone(),
+        resource: Some(resource),
+        limit: None,
+        patch: false,
+        // The live mark needs the whole history's evaluation; the pane shows git's story.
+        offline: true,
+        kubectl: base.kubectl.clone(),
+        use_cache: true,
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(found
+        .commits
+        .into_iter()
+        .map(|entry| {
+            let change = entry
+                .changes
+                .iter()
+                .find(|c| &c.id == id)
+                .or(entry.changes.first())
+                .map(|c| c.change.letter())
+                .unwrap_or(' ');
+            DetailLine {
+                gutter: commit_gutter(&entry.commit),
+                text: format!("{change} {}", entry.commit.summary),
+                mark: if entry.head { '*' } else { ' ' },
+                commit: Some(entry.commit.id),
+            }
+        })
+        .collect())
+}
+
+/// Streams the first-parent commits from `rev` that changed `path`, newest first, in chunks
+/// (the walk cache under the git dir makes a second start instant). Blocking.
+pub fn walk_history(
+    repo: &PathBuf,
+    path: &str,
+    rev: &str,
+    request: RequestId,
+    send: &dyn Fn(Action),
+    still_current: &dyn Fn() -> bool,
+) -> Result<(), String> {
+    let repo = EnvRepo::open(repo).map_err(|e| e.to_string())?;
+    let start = repo.resolve(rev).map_err(|e| e.to_string())?;
+    let head = repo
+        .resolve("HEAD")
+        .map(|id| id.to_string())
+        .unwrap_or_default();
+    let mut walk = PathWalk::new(&repo, start, path, true).map_err(|e| e.to_string())?;
+    let mut chunk: Vec<CommitInfo> = Vec::new();
+    let mut sent_first = false;
+    for commit in walk.by_ref() {
+        if !still_current() {
+            return Ok(());
+        }
+        let commit = commit.map_err(|e| e.to_string())?;
+        chunk.push(repo.commit_info(commit).map_err(|e| e.to_string())?);
+        let limit = if sent_first { CHUNK } else { FIRST_CHUNK };
+        if chunk.len() >= limit {
+            sent_first = true;
+            send(Action::HistoryLoaded {
+                request,
+                commits: std::mem::take(&mut chunk),
+                head: head.clone(),
+                done: false,
+            });
+        }
+    }
+    walk.finish();
+    send(Action::HistoryLoaded {
+        request,
+        commits: chunk,
+        head,
+        done: true,
+    });
+    Ok(())
+}
+
+/// Sends to the UI thread (a closed channel means the UI is gone: nothing to do).
+pub fn sender(tx: Sender<super::runtime::Msg>) -> impl Fn(Action) {
+    move |action| {
+        let _ = tx.send(super::runtime::Msg::Action(action));
+    }
+}

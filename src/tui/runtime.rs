@@ -1,0 +1,688 @@
+//! The event loop: terminal events, effect results and live changes come in as messages on
+//! one channel; the reducer turns them into state and effects; effects run on a tokio runtime
+//! (git work on blocking threads) and answer with actions. The UI thread never waits on I/O.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event, MouseEventKind};
+use tokio::task::JoinHandle;
+
+use crate::cluster::ClusterClient;
+use crate::cluster::watch::{LiveChange, LiveWatch, watch_kinds};
+use crate::drift::Strategy;
+use crate::model::ResourceId;
+use crate::ops::status::{StatusOptions, evaluate_with};
+use crate::ops::sync::SyncPlan;
+
+use super::action::{Action, Effect, RequestId};
+use super::keymap;
+use super::state::{Location, State};
+use super::theme::{self, Theme};
+use super::{UiError, UiOptions, ops_calls, update};
+
+/// How long live changes are gathered before one re-evaluation: well inside the 2 s promise.
+const LIVE_COALESCE: Duration = Duration::from_millis(250);
+
+/// Everything the UI thread reacts to.
+pub(super) enum Msg {
+    Terminal(Event),
+    Action(Action),
+    /// SIGINT / SIGTERM / SIGHUP: leave, restoring the terminal.
+    Signal(i32),
+}
+
+/// Runs the UI until the user quits; returns the exit code (0, or 128 + signal).
+pub fn run(opts: UiOptions) -> Result<i32, UiError> {
+    let started = Instant::now();
+    let theme = Theme::load(
+        &theme::requested_name(opts.theme.as_deref()),
+        theme::user_theme_dir().as_deref(),
+        theme::no_color_env(),
+    )?;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(UiError::NotATerminal);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(UiError::Setup)?;
+    let frame_log = FrameLog::from_env();
+
+    let location = Location {
+        repo: repo_name(&opts.repo),
+        path: crate::repo::normalize_path(&opts.path),
+        rev: opts.rev.clone(),
+        context: opts.context.clone().unwrap_or_default(),
+        namespace: opts.namespace.clone(),
+    };
+    let mut state = State::new(location, opts.read_only, theme);
+
+    let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+    let mut terminal = ratatui::try_init().map_err(UiError::Setup)?;
+    let _ = crossterm::execute!(std::io::stdout(), event::EnableMouseCapture);
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), event::DisableMouseCapture);
+        previous_hook(info);
+    }));
+
+    let stop_input = Arc::new(AtomicBool::new(false));
+    let input = spawn_input(tx.clone(), Arc::clone(&stop_input));
+    runtime.spawn(forward_signals(tx.clone()));
+
+    let result = (|| -> Result<i32, UiError> {
+        terminal
+            .draw(|frame| frame.render_widget(&state, frame.area()))
+            .map_err(UiError::Setup)?;
+        frame_log.first_frame(started.elapsed());
+        let mut runner = Runner::new(runtime.handle().clone(), tx.clone(), &opts);
+        let effects = update::start(&mut state);
+        runner.run(effects);
+        let mut exit = 0;
+        loop {
+            let first = match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(msg) => msg,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let received = Instant::now();
+            let mut keyed = false;
+            let mut next = Some(first);
+            // Everything already waiting is handled before one draw.
+            while let Some(msg) = next {
+                match msg {
+                    Msg::Signal(signal) => {
+                        state.quit = true;
+                        exit = 128 + signal;
+                    }
+                    Msg::Terminal(event) => {
+                        keyed |= matches!(event, Event::Key(_));
+                        if let Some(action) = terminal_action(&state, event) {
+                            let effects = update::update(&mut state, action);
+                            runner.run(effects);
+                        }
+                    }
+                    Msg::Action(action) => {
+                        frame_log.milestone(&action, started.elapsed());
+                        let effects = update::update(&mut state, action);
+                        runner.run(effects);
+                    }
+                }
+                next = rx.try_recv().ok();
+            }
+            if state.quit {
+                break;
+            }
+            terminal
+                .draw(|frame| frame.render_widget(&state, frame.area()))
+                .map_err(UiError::Setup)?;
+            frame_log.frame(keyed, received.elapsed());
+        }
+        Ok(exit)
+    })();
+
+    stop_input.store(true, Ordering::Relaxed);
+    let _ = crossterm::execute!(std::io::stdout(), event::DisableMouseCapture);
+    ratatui::restore();
+    let _ = input.join();
+    runtime.shutdown_background();
+    result
+}
+
+fn repo_name(repo: &std::path::Path) -> String {
+    let absolute = std::path::absolute(repo).unwrap_or_else(|_| repo.to_path_buf());
+    absolute
+        .components()
+        .next_back()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_else(|| ".".into())
+}
+
+fn terminal_action(state: &State, event: Event) -> Option<Action> {
+    match event {
+        Event::Key(key) => keymap::action_for(state, key),
+        Event::Mouse(mouse) => match mouse.kind {
+            MouseEventKind::ScrollDown => Some(Action::Down),
+            MouseEventKind::ScrollUp => Some(Action::Up),
+            _ => None,
+        },
+        // A resize needs no action: the loop draws after every message.
+        _ => None,
+    }
+}
+
+/// Reads terminal events on a thread of its own (crossterm's reads block).
+fn spawn_input(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match event::poll(Duration::from_millis(50)) {
+                Ok(true) => match event::read() {
+                    Ok(event) => {
+                        if tx.send(Msg::Terminal(event)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                },
+                Ok(false) => {}
+                Err(_) => break,
+            }
+        }
+    })
+}
+
+async fn forward_signals(tx: Sender<Msg>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        let number = tokio::select! {
+            _ = interrupt.recv() => 2,
+            _ = terminate.recv() => 15,
+            _ = hangup.recv() => 1,
+        };
+        let _ = tx.send(Msg::Signal(number));
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_ok() {
+        let _ = tx.send(Msg::Signal(2));
+    }
+}
+
+/// `KUBECTL_GITOPS_FRAME_LOG=FILE`: one line per frame, for the benchmark: `first-frame MS`
+/// (since start), `key-frame MS` / `frame MS` (from the message that caused it to the frame
+/// on the terminal), and milestones (`history-done MS`, `evaluated-client MS`, ... since start).
+struct FrameLog {
+    file: Option<Mutex<std::fs::File>>,
+}
+
+impl FrameLog {
+    fn from_env() -> FrameLog {
+        let file = std::env::var_os("KUBECTL_GITOPS_FRAME_LOG")
+            .filter(|p| !p.is_empty())
+            .and_then(|p| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .ok()
+            })
+            .map(Mutex::new);
+        FrameLog { file }
+    }
+
+    fn write(&self, line: String) {
+        if let Some(file) = &self.file
+            && let Ok(mut file) = file.lock()
+        {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+
+    fn first_frame(&self, elapsed: Duration) {
+        self.write(format!("first-frame {:.3}", elapsed.as_secs_f64() * 1000.0));
+    }
+
+    /// A frame: `key-frame` when a key caused it (keystroke → frame), else `frame`.
+    fn frame(&self, keyed: bool, elapsed: Duration) {
+        let kind = if keyed { "key-frame" } else { "frame" };
+        self.write(format!("{kind} {:.3}", elapsed.as_secs_f64() * 1000.0));
+    }
+
+    /// When history and evaluations arrive, in ms since start.
+    fn milestone(&self, action: &Action, since_start: Duration) {
+        if self.file.is_none() {
+            return;
+        }
+        let name = match action {
+            Action::HistoryLoaded { done: true, .. } => "history-done",
+            Action::HistoryLoaded { .. } => "history-chunk",
+            Action::Evaluated {
+                strategy: Strategy::Client,
+                ..
+            } => "evaluated-client",
+            Action::Evaluated {
+                strategy: Strategy::Server,
+                ..
+            } => "evaluated-server",
+            _ => return,
+        };
+        self.write(format!("{name} {:.3}", since_start.as_secs_f64() * 1000.0));
+    }
+}
+
+/// Runs effects: owns the cluster connection, the running evaluation and the watches.
+struct Runner {
+    handle: tokio::runtime::Handle,
+    tx: Sender<Msg>,
+    options: Arc<Mutex<StatusOptions>>,
+    cluster: Arc<tokio::sync::Mutex<Option<ClusterClient>>>,
+    evaluation: Option<JoinHandle<()>>,
+    history: Arc<AtomicU64>,
+    watch: Arc<Mutex<Option<LiveWatch>>>,
+    changes: tokio::sync::mpsc::UnboundedSender<LiveChange>,
+    /// The last sync plan and the request that made it: what a confirmation applies.
+    plans: Arc<Mutex<Option<KeptPlan>>>,
+}
+
+/// A sync plan and the request that made it.
+type KeptPlan = (RequestId, Arc<SyncPlan>);
+
+impl Runner {
+    fn new(handle: tokio::runtime::Handle, tx: Sender<Msg>, opts: &UiOptions) -> Runner {
+        let options = StatusOptions {
+            repo: opts.repo.clone(),
+            path: opts.path.clone(),
+            rev: opts.rev.clone(),
+            namespace: opts.namespace.clone(),
+            kubeconfig: opts.kubeconfig.clone(),
+            context: opts.context.clone(),
+            kubectl: opts.kubectl.clone(),
+            // The UI does not show lastCommit: skip its walk.
+            last_commit_limit: 0,
+            ..StatusOptions::default()
+        };
+        let (changes, received) = tokio::sync::mpsc::unbounded_channel();
+        handle.spawn(coalesce_changes(received, tx.clone()));
+        Runner {
+            handle,
+            tx,
+            options: Arc::new(Mutex::new(options)),
+            cluster: Arc::new(tokio::sync::Mutex::new(None)),
+            evaluation: None,
+            history: Arc::new(AtomicU64::new(0)),
+            watch: Arc::new(Mutex::new(None)),
+            changes,
+            plans: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn send(tx: &Sender<Msg>, action: Action) {
+        let _ = tx.send(Msg::Action(action));
+    }
+
+    fn options(&self) -> StatusOptions {
+        self.options
+            .lock()
+            .map(|o| o.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    fn run(&mut self, effects: Vec<Effect>) {
+        let mut effects = effects.into_iter().peekable();
+        while let Some(effect) = effects.next() {
+            match effect {
+                Effect::Evaluate {
+                    request,
+                    rev,
+                    strategy,
+                } => {
+                    // The server refinement queued with a client look runs right after it, in
+                    // the same task: one evaluation's memory at a time, and a newer request
+                    // aborts both.
+                    let refine = matches!(
+                        effects.peek(),
+                        Some(Effect::Evaluate { request: r, strategy: Strategy::Server, .. })
+                            if *r == request
+                    );
+                    if refine {
+                        effects.next();
+                    }
+                    self.evaluate(request, rev, strategy, refine);
+                }
+                Effect::LoadHistory { request, rev } => self.load_history(request, rev),
+                Effect::Watch { kinds } => self.start_watch(kinds),
+                Effect::SetContext(context) => {
+                    if let Ok(mut o) = self.options.lock() {
+                        o.context = Some(context);
+                    }
+                    self.reset_cluster();
+                }
+                Effect::SetNamespace(namespace) => {
+                    if let Ok(mut o) = self.options.lock() {
+                        o.namespace = Some(namespace);
+                    }
+                }
+                Effect::Highlight {
+                    id,
+                    live,
+                    desired,
+                    syntax,
+                } => {
+                    let tx = self.tx.clone();
+                    self.handle.spawn_blocking(move || {
+                        let colours = (
+                            crate::highlight::highlight_yaml(&live, &syntax),
+                            crate::highlight::highlight_yaml(&desired, &syntax),
+                        );
+                        Runner::send(
+                            &tx,
+                            Action::Highlighted {
+                                id,
+                                live,
+                                desired,
+                                syntax,
+                                colours,
+                            },
+                        );
+                    });
+                }
+                Effect::LoadTheme(name) => {
+                    let tx = self.tx.clone();
+                    self.handle.spawn_blocking(move || {
+                        let result = Theme::load(
+                            &name,
+                            theme::user_theme_dir().as_deref(),
+                            theme::no_color_env(),
+                        )
+                        .map(Box::new)
+                        .map_err(|e| e.to_string());
+                        Runner::send(&tx, Action::ThemeLoaded(result));
+                    });
+                }
+                Effect::PlanSync {
+                    request,
+                    rev,
+                    resources,
+                } => self.plan_sync(request, rev, resources),
+                Effect::Sync {
+                    plan,
+                    rev,
+                    resources,
+                } => self.sync(plan, rev, resources),
+                Effect::PlanRevert { request, commit } => {
+                    let tx = self.tx.clone();
+                    let options = self.options();
+                    self.handle.spawn_blocking(move || {
+                        let result = ops_calls::revert_lines(&options, &commit);
+                        Runner::send(&tx, Action::Planned { request, result });
+                    });
+                }
+                Effect::Revert { commit, then_sync } => self.revert(commit, then_sync),
+                Effect::Blame {
+                    request,
+                    rev,
+                    id,
+                    live,
+                } => {
+                    let tx = self.tx.clone();
+                    let options = self.options();
+                    self.handle.spawn(async move {
+                        let result = ops_calls::blame_lines(&options, &rev, &id, live).await;
+                        Runner::send(&tx, Action::DetailLoaded { request, result });
+                    });
+                }
+                Effect::ResourceHistory { request, rev, id } => {
+                    let tx = self.tx.clone();
+                    let options = self.options();
+                    self.handle.spawn(async move {
+                        let result = ops_calls::resource_history_lines(&options, &rev, &id).await;
+                        Runner::send(&tx, Action::DetailLoaded { request, result });
+                    });
+                }
+            }
+        }
+    }
+
+    fn plan_sync(&mut self, request: RequestId, rev: String, only: Option<Vec<ResourceId>>) {
+        let tx = self.tx.clone();
+        let cluster = Arc::clone(&self.cluster);
+        let options = self.options();
+        let plans = Arc::clone(&self.plans);
+        self.handle.spawn(async move {
+            let result = match connected(&cluster, &options).await {
+                Ok(client) => {
+                    let opts = ops_calls::sync_options(&options, &rev, only);
+                    ops_calls::plan_sync(&client, &opts).await
+                }
+                Err(message) => Err(message),
+            };
+            let result = result.map(|(plan, lines)| {
+                if let Ok(mut slot) = plans.lock() {
+                    *slot = Some((request, Arc::new(plan)));
+                }
+                lines
+            });
+            Runner::send(&tx, Action::Planned { request, result });
+        });
+    }
+
+    /// Applies the plan the user confirmed (planned again if it is not the one kept).
+    fn sync(&mut self, request: RequestId, rev: String, only: Option<Vec<ResourceId>>) {
+        let tx = self.tx.clone();
+        let cluster = Arc::clone(&self.cluster);
+        let options = self.options();
+        let kept = self
+            .plans
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .filter(|(r, _)| *r == request)
+            .map(|(_, plan)| plan);
+        let handle = self.handle.clone();
+        self.handle.spawn(async move {
+            let result = async {
+                let client = connected(&cluster, &options).await?;
+                let plan = match kept {
+                    Some(plan) => plan,
+                    None => {
+                        let opts = ops_calls::sync_options(&options, &rev, only);
+                        Arc::new(ops_calls::plan_sync(&client, &opts).await?.0)
+                    }
+                };
+                ops_calls::run_sync(handle, client, plan).await
+            }
+            .await;
+            Runner::send(
+                &tx,
+                Action::WriteDone {
+                    what: "sync".into(),
+                    result,
+                    new_head: None,
+                },
+            );
+        });
+    }
+
+    /// Reverts in git (blocking), then syncs the new HEAD when asked.
+    fn revert(&mut self, commit: String, then_sync: bool) {
+        let tx = self.tx.clone();
+        let cluster = Arc::clone(&self.cluster);
+        let options = self.options();
+        let handle = self.handle.clone();
+        self.handle.spawn(async move {
+            let repo = options.repo.clone();
+            let reverted =
+                tokio::task::spawn_blocking(move || ops_calls::run_revert(&repo, &commit))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("revert stopped: {e}")));
+            let (mut result, new_head) = match reverted {
+                Ok((line, new_head)) => (Ok(line), new_head),
+                Err(message) => (Err(message), None),
+            };
+            if then_sync && let (Ok(line), Some(head)) = (&result, &new_head) {
+                let synced = async {
+                    let client = connected(&cluster, &options).await?;
+                    let opts = ops_calls::sync_options(&options, head, None);
+                    let (plan, _) = ops_calls::plan_sync(&client, &opts).await?;
+                    ops_calls::run_sync(handle, client, Arc::new(plan)).await
+                }
+                .await;
+                result = match synced {
+                    Ok(synced) => Ok(format!("{line} Synced: {synced}")),
+                    Err(message) => Err(format!("{line}\nThe sync afterwards failed: {message}")),
+                };
+            }
+            Runner::send(
+                &tx,
+                Action::WriteDone {
+                    what: "revert".into(),
+                    result,
+                    new_head,
+                },
+            );
+        });
+    }
+
+    fn reset_cluster(&mut self) {
+        let cluster = Arc::clone(&self.cluster);
+        self.handle.spawn(async move {
+            *cluster.lock().await = None;
+        });
+        if let Ok(mut watch) = self.watch.lock() {
+            *watch = None;
+        }
+    }
+
+    fn evaluate(&mut self, request: RequestId, rev: String, strategy: Strategy, refine: bool) {
+        if let Some(previous) = self.evaluation.take() {
+            previous.abort();
+        }
+        let tx = self.tx.clone();
+        let cluster = Arc::clone(&self.cluster);
+        let mut options = self.options();
+        options.rev = rev;
+        self.evaluation = Some(self.handle.spawn(async move {
+            let client = match connected(&cluster, &options).await {
+                Ok(client) => client,
+                Err(message) => {
+                    Runner::send(
+                        &tx,
+                        Action::Evaluated {
+                            request,
+                            strategy,
+                            result: Err(message),
+                        },
+                    );
+                    return;
+                }
+            };
+            let mut strategies = vec![strategy];
+            if refine {
+                strategies.push(Strategy::Server);
+            }
+            for strategy in strategies {
+                options.strategy = strategy;
+                let result = evaluate_with(&client, &options)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string());
+                let failed = result.is_err();
+                Runner::send(
+                    &tx,
+                    Action::Evaluated {
+                        request,
+                        strategy,
+                        result,
+                    },
+                );
+                if failed {
+                    // The server would fail the same way.
+                    break;
+                }
+            }
+        }));
+    }
+
+    fn start_watch(&mut self, kinds: Vec<(String, String, Option<String>)>) {
+        let cluster = Arc::clone(&self.cluster);
+        let options = self.options();
+        let slot = Arc::clone(&self.watch);
+        let changes = self.changes.clone();
+        let tx = self.tx.clone();
+        self.handle.spawn(async move {
+            let client = match connected(&cluster, &options).await {
+                Ok(client) => client,
+                Err(_) => return, // the evaluation shows the connection error
+            };
+            match watch_kinds(&client, &kinds, changes).await {
+                Ok(watch) => {
+                    if let Ok(mut slot) = slot.lock() {
+                        *slot = Some(watch);
+                    }
+                }
+                Err(error) => Runner::send(
+                    &tx,
+                    Action::Error(format!("live updates off: cannot watch: {error}")),
+                ),
+            }
+        });
+    }
+
+    fn load_history(&mut self, request: RequestId, rev: String) {
+        self.history.store(request, Ordering::Relaxed);
+        let current = Arc::clone(&self.history);
+        let tx = self.tx.clone();
+        let options = self.options();
+        self.handle.spawn_blocking(move || {
+            let still_current = || current.load(Ordering::Relaxed) == request;
+            let send = ops_calls::sender(tx.clone());
+            if let Err(message) = ops_calls::walk_history(
+                &options.repo,
+                &options.path,
+                &rev,
+                request,
+                &send,
+                &still_current,
+            ) {
+                Runner::send(&tx, Action::HistoryFailed { request, message });
+            }
+        });
+    }
+}
+
+/// The shared client, connecting on first use.
+async fn connected(
+    cluster: &tokio::sync::Mutex<Option<ClusterClient>>,
+    options: &StatusOptions,
+) -> Result<ClusterClient, String> {
+    let mut slot = cluster.lock().await;
+    if let Some(client) = slot.as_ref() {
+        return Ok(client.clone());
+    }
+    let client = ClusterClient::connect(options.kubeconfig.as_deref(), options.context.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
+    *slot = Some(client.clone());
+    Ok(client)
+}
+
+/// Gathers live changes for [`LIVE_COALESCE`] and sends them as one action.
+async fn coalesce_changes(
+    mut received: tokio::sync::mpsc::UnboundedReceiver<LiveChange>,
+    tx: Sender<Msg>,
+) {
+    while let Some(first) = received.recv().await {
+        tokio::time::sleep(LIVE_COALESCE).await;
+        let mut changed = Vec::new();
+        let mut resync = false;
+        let mut next = Some(first);
+        while let Some(change) = next {
+            match change {
+                LiveChange::Object(id) => changed.push(id),
+                LiveChange::Resync => resync = true,
+            }
+            next = received.try_recv().ok();
+        }
+        if resync {
+            changed.clear();
+        }
+        if tx
+            .send(Msg::Action(Action::LiveChanged { changed }))
+            .is_err()
+        {
+            break;
+        }
+    }
+}

@@ -1,0 +1,1219 @@
+//! The reducer: `update(&mut State, Action) -> Vec<Effect>`. No I/O here: effects run in the
+//! event loop and come back as actions; answers to requests that are no longer current are
+//! dropped.
+
+use std::sync::Arc;
+
+use crate::drift::{ChangeOp, Strategy};
+use crate::model::{DriftState, ResourceId};
+use crate::ops::status::{ResourceStatus, StatusReport};
+use crate::output::short_sha;
+
+use super::action::{Action, Effect};
+use super::state::{
+    Confirm, DetailMode, DiffData, DiffLayout, Filter, Input, InputKind, PAGE, Pane, Pending,
+    Popup, State, StatusLine,
+};
+
+/// Lines a confirmation lists before it summarizes the rest.
+const CONFIRM_LINES: usize = 14;
+
+/// The effects to start with: history walk and first evaluation run side by side, so the
+/// first frame waits for neither.
+pub fn start(state: &mut State) -> Vec<Effect> {
+    let history = state.next_request();
+    state.history.request = history;
+    let mut effects = vec![Effect::LoadHistory {
+        request: history,
+        rev: state.location.rev.clone(),
+    }];
+    effects.extend(evaluate(state, state.location.rev.clone()));
+    effects
+}
+
+/// Applies `action` to `state`; returns the I/O to run.
+pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Quit => {
+            state.quit = true;
+            Vec::new()
+        }
+        Action::Back => back(state),
+        Action::NextPane => {
+            state.focus = match state.focus {
+                Pane::History => Pane::Resources,
+                Pane::Resources => Pane::Detail,
+                Pane::Detail => Pane::History,
+            };
+            Vec::new()
+        }
+        Action::PrevPane => {
+            state.focus = match state.focus {
+                Pane::History => Pane::Detail,
+                Pane::Resources => Pane::History,
+                Pane::Detail => Pane::Resources,
+            };
+            Vec::new()
+        }
+        Action::Up => move_by(state, -1),
+        Action::Down => move_by(state, 1),
+        Action::PageUp => move_by(state, -(PAGE as isize)),
+        Action::PageDown => move_by(state, PAGE as isize),
+        Action::Top => move_by(state, isize::MIN / 2),
+        Action::Bottom => move_by(state, isize::MAX / 2),
+        Action::Enter => enter(state),
+        Action::ToggleLayout => {
+            state.detail.mode = DetailMode::Diff;
+            state.detail.layout = match state.detail.layout {
+                DiffLayout::SideBySide => DiffLayout::Unified,
+                DiffLayout::Unified => DiffLayout::SideBySide,
+            };
+            state.detail.scroll = first_change_scroll(state);
+            Vec::new()
+        }
+        Action::ToggleBlame => {
+            let live = matches!(state.detail.mode, DetailMode::Blame { live: false });
+            state.detail.mode = DetailMode::Blame { live };
+            load_detail(state)
+        }
+        Action::ResourceHistory => {
+            state.detail.mode = DetailMode::History;
+            load_detail(state)
+        }
+        Action::Refresh => {
+            let mut effects = Vec::new();
+            let request = state.next_request();
+            state.history.request = request;
+            state.history.loading = true;
+            state.history.replace = true;
+            state.history.error = None;
+            effects.push(Effect::LoadHistory {
+                request,
+                rev: state.location.rev.clone(),
+            });
+            effects.extend(evaluate(state, state.eval.rev.clone()));
+            effects.extend(load_detail(state));
+            effects
+        }
+        Action::Help => {
+            state.popup = Some(Popup::Help);
+            Vec::new()
+        }
+        Action::StartFilter => {
+            state.input = Some(Input {
+                kind: InputKind::Filter,
+                text: state.resources.filter.text.clone(),
+            });
+            Vec::new()
+        }
+        Action::StartCommand => {
+            state.input = Some(Input {
+                kind: InputKind::Command,
+                text: String::new(),
+            });
+            Vec::new()
+        }
+        Action::InputChar(c) => {
+            if let Some(input) = &mut state.input {
+                input.text.push(c);
+                if input.kind == InputKind::Filter {
+                    let text = input.text.clone();
+                    set_filter(state, &text);
+                }
+            }
+            Vec::new()
+        }
+        Action::InputBackspace => {
+            if let Some(input) = &mut state.input {
+                input.text.pop();
+                if input.kind == InputKind::Filter {
+                    let text = input.text.clone();
+                    set_filter(state, &text);
+                }
+            }
+            Vec::new()
+        }
+        Action::InputSubmit => match state.input.take() {
+            Some(Input {
+                kind: InputKind::Filter,
+                text,
+            }) => {
+                set_filter(state, &text);
+                state.focus = Pane::Resources;
+                detail_for_selection(state)
+            }
+            Some(Input {
+                kind: InputKind::Command,
+                text,
+            }) => command(state, &text),
+            None => Vec::new(),
+        },
+        Action::SyncResource => ask_sync_resource(state),
+        Action::SyncAll => ask_sync_all(state),
+        Action::RevertCommit => ask_revert(state),
+        Action::Confirm => confirm(state, false),
+        Action::ConfirmAndSync => confirm(state, true),
+        Action::HistoryLoaded {
+            request,
+            commits,
+            head,
+            done,
+        } => {
+            if request != state.history.request {
+                return Vec::new();
+            }
+            state.history.head = Some(head);
+            state.history.loading = !done;
+            if !state.history.replace {
+                state.history.commits.extend(commits);
+                return Vec::new();
+            }
+            // A new walk: keep the selected commit, else select what the Resources pane shows
+            // (the first evaluation ran for `--rev` before history arrived) without
+            // evaluating again.
+            state.history.replace = false;
+            let keep = state
+                .history
+                .pin
+                .take()
+                .or_else(|| state.selected_commit().map(|c| c.id.clone()))
+                .or_else(|| state.eval.report.as_ref().map(|r| r.revision.id.clone()));
+            state.history.commits = commits;
+            state.history.selected = keep
+                .and_then(|id| state.history.commits.iter().position(|c| c.id == id))
+                .unwrap_or(0);
+            Vec::new()
+        }
+        Action::HistoryFailed { request, message } => {
+            if request == state.history.request {
+                state.history.loading = false;
+                state.history.error = Some(message.clone());
+                state.status = Some(StatusLine {
+                    text: message,
+                    error: true,
+                });
+            }
+            Vec::new()
+        }
+        Action::Evaluated {
+            request,
+            strategy,
+            result,
+        } => evaluated(state, request, strategy, result),
+        Action::LiveChanged { changed } => {
+            // Any change of a watched kind can change a row (or make an orphan), and a resync
+            // (`changed` empty) may hide anything: look again at the same commit. Evaluations
+            // are cheap next to the watch's coalescing interval.
+            let _ = changed;
+            let rev = state.eval.rev.clone();
+            let mut effects = evaluate(state, rev);
+            if !matches!(state.detail.mode, DetailMode::Diff) {
+                effects.extend(load_detail(state));
+            }
+            effects
+        }
+        Action::WriteDone {
+            what,
+            result,
+            new_head,
+        } => {
+            state.busy = None;
+            match result {
+                Ok(text) => {
+                    state.status = Some(StatusLine {
+                        text: format!("{what}: {text}"),
+                        error: false,
+                    });
+                }
+                Err(message) => {
+                    state.popup = Some(Popup::Message {
+                        title: format!("{what} failed"),
+                        lines: message.lines().map(str::to_owned).collect(),
+                        error: true,
+                    });
+                }
+            }
+            let mut effects = Vec::new();
+            if new_head.is_some() {
+                let request = state.next_request();
+                state.history.request = request;
+                state.history.loading = true;
+                state.history.replace = true;
+                state.history.pin = new_head.clone();
+                effects.push(Effect::LoadHistory {
+                    request,
+                    rev: state.location.rev.clone(),
+                });
+            }
+            let rev = new_head.unwrap_or_else(|| state.eval.rev.clone());
+            effects.extend(evaluate(state, rev));
+            effects
+        }
+        Action::Planned { request, result } => planned(state, request, result),
+        Action::DetailLoaded { request, result } => {
+            if request == state.detail.request {
+                state.detail.lines = Some(result);
+                state.detail.cursor = 0;
+                state.detail.scroll = 0;
+            }
+            Vec::new()
+        }
+        Action::Highlighted {
+            id,
+            live,
+            desired,
+            syntax,
+            colours,
+        } => {
+            highlighted(state, id, live, desired, syntax, colours);
+            Vec::new()
+        }
+        Action::ThemeLoaded(result) => {
+            match result {
+                Ok(theme) => {
+                    state.status = Some(StatusLine {
+                        text: format!("theme {}", theme.name),
+                        error: false,
+                    });
+                    state.theme = *theme;
+                    if let Some(diff) = &mut state.detail.diff {
+                        Arc::make_mut(diff).highlighted = None;
+                    }
+                    return highlight(state);
+                }
+                Err(message) => {
+                    state.status = Some(StatusLine {
+                        text: message,
+                        error: true,
+                    })
+                }
+            }
+            Vec::new()
+        }
+        Action::Error(message) => {
+            state.status = Some(StatusLine {
+                text: message,
+                error: true,
+            });
+            Vec::new()
+        }
+    }
+}
+
+/// Starts evaluating `rev`: client at once, server to refine. Supersedes any evaluation running.
+fn evaluate(state: &mut State, rev: String) -> Vec<Effect> {
+    let request = state.next_request();
+    state.eval.request = request;
+    state.eval.loading = true;
+    state.eval.refining = true;
+    state.eval.error = None;
+    if state.eval.rev != rev {
+        state.eval.rev = rev.clone();
+    }
+    vec![
+        Effect::Evaluate {
+            request,
+            rev: rev.clone(),
+            strategy: Strategy::Client,
+        },
+        Effect::Evaluate {
+            request,
+            rev,
+            strategy: Strategy::Server,
+        },
+    ]
+}
+
+fn evaluated(
+    state: &mut State,
+    request: u64,
+    strategy: Strategy,
+    result: Result<Arc<StatusReport>, String>,
+) -> Vec<Effect> {
+    if request != state.eval.request {
+        return Vec::new();
+    }
+    if strategy == Strategy::Server {
+        state.eval.refining = false;
+    }
+    let report = match result {
+        Ok(report) => report,
+        Err(message) => {
+            let text = match strategy {
+                Strategy::Client => {
+                    // The runner does not refine a failed first look.
+                    state.eval.loading = false;
+                    state.eval.refining = false;
+                    state.eval.error = Some(message.clone());
+                    message
+                }
+                // A failed refinement keeps the client result.
+                Strategy::Server => {
+                    format!("server dry-run failed, showing the client comparison: {message}")
+                }
+            };
+            state.status = Some(StatusLine { text, error: true });
+            return Vec::new();
+        }
+    };
+    // The server's answer is better; a late client answer must not replace it.
+    if strategy == Strategy::Client && state.eval.strategy == Some(Strategy::Server) && {
+        state
+            .eval
+            .report
+            .as_ref()
+            .is_some_and(|r| r.revision.id == report.revision.id)
+            && !state.eval.loading
+    } {
+        return Vec::new();
+    }
+    let keep = state.selected_resource().map(|r| r.id.clone());
+    let first_report = state.eval.report.is_none();
+    if state.location.context.is_empty() {
+        state.location.context = report.context.clone();
+    }
+    state.eval.loading = false;
+    state.eval.error = None;
+    state.eval.strategy = Some(strategy);
+    // From here on the commit, not the name: a moving HEAD must not change what is shown.
+    state.eval.rev = report.revision.id.clone();
+    if report
+        .resources
+        .iter()
+        .all(|r| r.state == DriftState::Synced)
+    {
+        state.eval.live_commit = Some(report.revision.id.clone());
+    } else if let Some(majority) = majority_live_revision(&report) {
+        state.eval.live_commit = Some(majority);
+    }
+    let kinds = kinds_in_play(&report);
+    state.eval.report = Some(report);
+    refilter(state, keep.as_ref());
+    if first_report {
+        // Open on the first resource that needs attention.
+        select_first_unsynced(state);
+    }
+    let mut effects = Vec::new();
+    if kinds != state.eval.watched {
+        state.eval.watched = kinds.clone();
+        effects.push(Effect::Watch { kinds });
+    }
+    effects.extend(detail_for_selection(state));
+    effects
+}
+
+fn select_first_unsynced(state: &mut State) {
+    let Some(report) = &state.eval.report else {
+        return;
+    };
+    if let Some(i) = state
+        .resources
+        .visible
+        .iter()
+        .position(|&i| report.resources[i].state != DriftState::Synced)
+    {
+        state.resources.selected = i;
+    }
+}
+
+/// The `kubectl-gitops.io/revision` most live objects carry: what was synced last.
+fn majority_live_revision(report: &StatusReport) -> Option<String> {
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for row in &report.resources {
+        if let Some(rev) = &row.live_revision {
+            *counts.entry(rev.as_str()).or_insert(0) += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .map(|(rev, _)| rev.to_owned())
+}
+
+/// (apiVersion, kind, namespace) of every row: what the watch covers.
+fn kinds_in_play(report: &StatusReport) -> Vec<(String, String, Option<String>)> {
+    let mut kinds: Vec<(String, String, Option<String>)> = report
+        .resources
+        .iter()
+        .filter(|r| r.state != DriftState::Unknown)
+        .map(|r| {
+            (
+                r.api_version.clone(),
+                r.id.kind.clone(),
+                r.id.namespace.clone(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+fn back(state: &mut State) -> Vec<Effect> {
+    if state.input.take().is_some() {
+        return Vec::new();
+    }
+    if state.popup.take().is_some() {
+        return Vec::new();
+    }
+    match state.focus {
+        Pane::Detail if state.detail.mode != DetailMode::Diff => {
+            state.detail.mode = DetailMode::Diff;
+            state.detail.scroll = first_change_scroll(state);
+        }
+        Pane::Detail => state.focus = Pane::Resources,
+        Pane::Resources if !state.resources.filter.text.is_empty() => {
+            set_filter(state, "");
+            return detail_for_selection(state);
+        }
+        Pane::Resources => state.focus = Pane::History,
+        Pane::History => {}
+    }
+    Vec::new()
+}
+
+fn enter(state: &mut State) -> Vec<Effect> {
+    match state.focus {
+        Pane::History => {
+            state.focus = Pane::Resources;
+            Vec::new()
+        }
+        Pane::Resources => {
+            state.focus = Pane::Detail;
+            Vec::new()
+        }
+        Pane::Detail => {
+            // On a blame or history line: open its commit in the History pane.
+            let commit = match (&state.detail.mode, &state.detail.lines) {
+                (DetailMode::Blame { .. } | DetailMode::History, Some(Ok(lines))) => lines
+                    .get(state.detail.cursor)
+                    .and_then(|l| l.commit.clone()),
+                _ => None,
+            };
+            let Some(commit) = commit else {
+                return Vec::new();
+            };
+            match state.history.commits.iter().position(|c| c.id == commit) {
+                Some(i) => {
+                    state.history.selected = i;
+                    state.focus = Pane::History;
+                    state.detail.mode = DetailMode::Diff;
+                    evaluate(state, commit)
+                }
+                None => {
+                    state.status = Some(StatusLine {
+                        text: format!("commit {} is not in the loaded history", short_sha(&commit)),
+                        error: true,
+                    });
+                    Vec::new()
+                }
+            }
+        }
+    }
+}
+
+fn move_by(state: &mut State, delta: isize) -> Vec<Effect> {
+    fn moved(current: usize, delta: isize, len: usize) -> usize {
+        if len == 0 {
+            return 0;
+        }
+        (current as isize)
+            .saturating_add(delta)
+            .clamp(0, len as isize - 1) as usize
+    }
+    match state.focus {
+        Pane::History => {
+            let next = moved(state.history.selected, delta, state.history.commits.len());
+            if next == state.history.selected {
+                return Vec::new();
+            }
+            state.history.selected = next;
+            let Some(commit) = state.selected_commit().map(|c| c.id.clone()) else {
+                return Vec::new();
+            };
+            let mut effects = evaluate(state, commit);
+            effects.extend(load_detail(state));
+            effects
+        }
+        Pane::Resources => {
+            let next = moved(
+                state.resources.selected,
+                delta,
+                state.resources.visible.len(),
+            );
+            if next == state.resources.selected {
+                return Vec::new();
+            }
+            state.resources.selected = next;
+            detail_for_selection(state)
+        }
+        Pane::Detail => {
+            match state.detail.mode {
+                DetailMode::Diff => {
+                    let rows = state.detail.diff.as_ref().map_or(0, |d| diff_rows(d));
+                    state.detail.scroll = moved(state.detail.scroll, delta, rows.max(1));
+                }
+                DetailMode::Blame { .. } | DetailMode::History => {
+                    let len = match &state.detail.lines {
+                        Some(Ok(lines)) => lines.len(),
+                        _ => 0,
+                    };
+                    state.detail.cursor = moved(state.detail.cursor, delta, len);
+                }
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// Context rows kept above the first change when a diff opens.
+const LEAD: usize = 3;
+
+/// The scroll that shows the first change of the diff with a little context above it.
+fn first_change_scroll(state: &State) -> usize {
+    let Some(diff) = &state.detail.diff else {
+        return 0;
+    };
+    let Some(hunk) = diff.hunks.first() else {
+        return 0;
+    };
+    // Row 0 is the hunk header.
+    let row = match state.detail.layout {
+        DiffLayout::Unified => hunk
+            .lines
+            .iter()
+            .position(|l| l.kind != crate::diff::LineKind::Context),
+        DiffLayout::SideBySide => crate::diff::side_by_side(hunk).iter().position(|r| {
+            r.left
+                .is_none_or(|l| l.kind != crate::diff::LineKind::Context)
+                || r.right
+                    .is_none_or(|l| l.kind != crate::diff::LineKind::Context)
+        }),
+    };
+    (row.unwrap_or(0) + 1).saturating_sub(LEAD)
+}
+
+/// Rows of the diff view: the hunks' lines plus a header per hunk.
+pub fn diff_rows(diff: &DiffData) -> usize {
+    diff.hunks
+        .iter()
+        .map(|h| h.lines.len() + 1)
+        .sum::<usize>()
+        .max(if diff.hunks.is_empty() {
+            diff.desired.lines().count().max(diff.live.lines().count())
+        } else {
+            0
+        })
+}
+
+/// Recomputes the diff of the selected resource and reloads blame/history if shown.
+fn detail_for_selection(state: &mut State) -> Vec<Effect> {
+    let row = state.selected_resource();
+    let unchanged = match (row, &state.detail.diff) {
+        (Some(row), Some(diff)) => {
+            diff.id == row.id
+                && row.live_yaml.as_deref().unwrap_or("") == diff.live
+                && row.desired_yaml.as_deref().unwrap_or("") == diff.desired
+        }
+        (None, None) => true,
+        _ => false,
+    };
+    if unchanged {
+        return Vec::new();
+    }
+    let same_resource = matches!((row, &state.detail.diff), (Some(r), Some(d)) if d.id == r.id);
+    state.detail.diff = row.map(|row| {
+        let live = row.live_yaml.clone().unwrap_or_default();
+        let desired = row.desired_yaml.clone().unwrap_or_default();
+        Arc::new(DiffData {
+            id: row.id.clone(),
+            hunks: crate::diff::hunks(&live, &desired, super::state::DIFF_CONTEXT),
+            live,
+            desired,
+            highlighted: None,
+        })
+    });
+    let mut effects = highlight(state);
+    if !same_resource {
+        state.detail.scroll = first_change_scroll(state);
+        effects.extend(load_detail(state));
+    }
+    effects
+}
+
+/// Asks for the syntax colours of the shown diff when the theme has a syntax theme.
+fn highlight(state: &State) -> Vec<Effect> {
+    match (&state.detail.diff, &state.theme.syntax) {
+        (Some(diff), Some(syntax)) => vec![Effect::Highlight {
+            id: diff.id.clone(),
+            live: diff.live.clone(),
+            desired: diff.desired.clone(),
+            syntax: syntax.clone(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn highlighted(
+    state: &mut State,
+    id: ResourceId,
+    live: String,
+    desired: String,
+    syntax: String,
+    colours: (crate::highlight::Highlighted, crate::highlight::Highlighted),
+) {
+    let current = state
+        .detail
+        .diff
+        .as_ref()
+        .is_some_and(|d| d.id == id && d.live == live && d.desired == desired)
+        && state.theme.syntax.as_deref() == Some(syntax.as_str());
+    if !current {
+        return;
+    }
+    if let Some(diff) = &mut state.detail.diff {
+        Arc::make_mut(diff).highlighted = Some(colours);
+    }
+}
+
+/// Asks for blame or history lines when the detail pane shows them.
+fn load_detail(state: &mut State) -> Vec<Effect> {
+    let Some(id) = state.selected_resource().map(|r| r.id.clone()) else {
+        state.detail.lines = None;
+        return Vec::new();
+    };
+    let rev = state.shown_revision();
+    match state.detail.mode {
+        DetailMode::Diff => Vec::new(),
+        DetailMode::Blame { live } => {
+            let request = state.next_request();
+            state.detail.request = request;
+            state.detail.lines = None;
+            vec![Effect::Blame {
+                request,
+                rev,
+                id,
+                live,
+            }]
+        }
+        DetailMode::History => {
+            let request = state.next_request();
+            state.detail.request = request;
+            state.detail.lines = None;
+            vec![Effect::ResourceHistory { request, rev, id }]
+        }
+    }
+}
+
+/// Parses filter text: `state:drifted`, `kind:deployment`, other words match kind/ns/name.
+pub fn parse_filter(text: &str) -> Filter {
+    let mut filter = Filter {
+        text: text.to_owned(),
+        ..Filter::default()
+    };
+    for word in text.split_whitespace() {
+        let lower = word.to_lowercase();
+        if let Some(state) = lower.strip_prefix("state:") {
+            if let Some(s) = parse_state(state) {
+                filter.states.push(s);
+            } else {
+                // An unknown state matches nothing rather than everything.
+                filter.words.push(word.to_lowercase());
+            }
+        } else if let Some(kind) = lower.strip_prefix("kind:") {
+            filter.kinds.push(kind.to_owned());
+        } else {
+            filter.words.push(lower);
+        }
+    }
+    filter
+}
+
+fn parse_state(text: &str) -> Option<DriftState> {
+    Some(match text {
+        "synced" => DriftState::Synced,
+        "drifted" => DriftState::Drifted,
+        "missing" => DriftState::Missing,
+        "orphaned" | "orphan" => DriftState::Orphaned,
+        "unknown" => DriftState::Unknown,
+        "error" => DriftState::Error,
+        _ => return None,
+    })
+}
+
+/// Whether a row passes the filter.
+pub fn matches(filter: &Filter, row: &ResourceStatus) -> bool {
+    if !filter.states.is_empty() && !filter.states.contains(&row.state) {
+        return false;
+    }
+    if !filter.kinds.is_empty() {
+        let kind = row.id.kind.to_lowercase();
+        let group_kind = row.id.group_kind().to_lowercase();
+        if !filter.kinds.iter().any(|k| *k == kind || *k == group_kind) {
+            return false;
+        }
+    }
+    filter.words.iter().all(|word| {
+        contains_lower(&row.id.name, word)
+            || contains_lower(&row.id.kind, word)
+            || row
+                .id
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| contains_lower(ns, word))
+    })
+}
+
+fn contains_lower(haystack: &str, lower_needle: &str) -> bool {
+    haystack.to_lowercase().contains(lower_needle)
+}
+
+fn set_filter(state: &mut State, text: &str) {
+    let keep = state.selected_resource().map(|r| r.id.clone());
+    state.resources.filter = parse_filter(text);
+    refilter(state, keep.as_ref());
+}
+
+/// Recomputes the visible rows and keeps `keep` selected when it is still there.
+fn refilter(state: &mut State, keep: Option<&ResourceId>) {
+    let Some(report) = &state.eval.report else {
+        state.resources.visible.clear();
+        state.resources.selected = 0;
+        return;
+    };
+    let filter = &state.resources.filter;
+    state.resources.visible = report
+        .resources
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| matches(filter, row))
+        .map(|(i, _)| i)
+        .collect();
+    let found = keep.and_then(|id| {
+        state
+            .resources
+            .visible
+            .iter()
+            .position(|&i| &report.resources[i].id == id)
+    });
+    state.resources.selected = match found {
+        Some(i) => i,
+        None => state
+            .resources
+            .selected
+            .min(state.resources.visible.len().saturating_sub(1)),
+    };
+}
+
+fn command(state: &mut State, text: &str) -> Vec<Effect> {
+    let mut words = text.split_whitespace();
+    let name = words.next().unwrap_or("");
+    let argument = words.collect::<Vec<_>>().join(" ");
+    let need = |what: &str| format!(":{name} needs {what}, e.g. :{name} {}", example(name));
+    match name {
+        "" => Vec::new(),
+        "q" | "quit" => {
+            state.quit = true;
+            Vec::new()
+        }
+        "ctx" | "context" if !argument.is_empty() => {
+            state.location.context = argument.clone();
+            let mut effects = vec![Effect::SetContext(argument)];
+            state.eval.watched.clear();
+            effects.extend(evaluate(state, state.eval.rev.clone()));
+            effects
+        }
+        "ns" | "namespace" if !argument.is_empty() => {
+            state.location.namespace = Some(argument.clone());
+            let mut effects = vec![Effect::SetNamespace(argument)];
+            effects.extend(evaluate(state, state.eval.rev.clone()));
+            effects
+        }
+        "rev" | "revision" if !argument.is_empty() => {
+            state.location.rev = argument.clone();
+            let request = state.next_request();
+            state.history = super::state::History {
+                loading: true,
+                replace: true,
+                request,
+                ..Default::default()
+            };
+            let mut effects = vec![Effect::LoadHistory {
+                request,
+                rev: argument.clone(),
+            }];
+            effects.extend(evaluate(state, argument));
+            effects
+        }
+        "theme" if !argument.is_empty() => vec![Effect::LoadTheme(argument)],
+        "ctx" | "context" | "ns" | "namespace" | "rev" | "revision" | "theme" => {
+            state.status = Some(StatusLine {
+                text: need("an argument"),
+                error: true,
+            });
+            Vec::new()
+        }
+        other => {
+            state.status = Some(StatusLine {
+                text: format!("unknown command :{other}; try :ctx, :ns, :rev, :theme or :q"),
+                error: true,
+            });
+            Vec::new()
+        }
+    }
+}
+
+fn example(command: &str) -> &'static str {
+    match command {
+        "ctx" | "context" => "kind-prod",
+        "ns" | "namespace" => "default",
+        "rev" | "revision" => "HEAD~3",
+        _ => "light",
+    }
+}
+
+fn refuse_read_only(state: &mut State) -> bool {
+    if state.read_only {
+        state.status = Some(StatusLine {
+            text: "read-only: writes (s, S, R) are disabled; restart without --read-only".into(),
+            error: true,
+        });
+    }
+    state.read_only
+}
+
+fn refuse_busy(state: &mut State) -> bool {
+    if let Some(what) = &state.busy {
+        state.status = Some(StatusLine {
+            text: format!("{what} is still running; wait for it to finish"),
+            error: true,
+        });
+        return true;
+    }
+    false
+}
+
+/// `git@abc1234 "summary"` for dialogs.
+fn commit_label(state: &State, rev: &str) -> String {
+    let summary = state
+        .history
+        .commits
+        .iter()
+        .find(|c| c.id == rev)
+        .or_else(|| {
+            state
+                .eval
+                .report
+                .as_ref()
+                .map(|r| &r.revision)
+                .filter(|c| c.id == rev)
+        })
+        .map(|c| format!(" \"{}\"", c.summary))
+        .unwrap_or_default();
+    format!("{}{summary}", short_sha(rev))
+}
+
+/// `Deployment.apps web -n prod`.
+pub fn resource_label(id: &ResourceId) -> String {
+    match &id.namespace {
+        Some(ns) => format!("{} {} -n {ns}", id.group_kind(), id.name),
+        None => format!("{} {}", id.group_kind(), id.name),
+    }
+}
+
+/// What a sync does to one resource, one line per change.
+fn change_lines(row: &ResourceStatus) -> Vec<String> {
+    match row.state {
+        DriftState::Missing => vec![format!("  + create {}", resource_label(&row.id))],
+        DriftState::Orphaned => vec![format!(
+            "  (orphan {} is kept: prune it with `sync --prune`)",
+            resource_label(&row.id)
+        )],
+        DriftState::Unknown | DriftState::Error => vec![format!(
+            "  ! {}: {}",
+            resource_label(&row.id),
+            row.error.as_deref().unwrap_or("cannot be evaluated")
+        )],
+        DriftState::Synced => vec![format!("  = {} unchanged", resource_label(&row.id))],
+        DriftState::Drifted => {
+            let mut lines = vec![format!("  ~ {}", resource_label(&row.id))];
+            if row.changes.is_empty() {
+                lines.extend(row.fields.iter().map(|f| format!("      {f}")));
+            }
+            for change in &row.changes {
+                let value = |v: &Option<serde_json::Value>| {
+                    v.as_ref().map(compact).unwrap_or_else(|| "∅".into())
+                };
+                lines.push(match change.op {
+                    ChangeOp::Add => {
+                        format!("      {}: set {}", change.path, value(&change.desired))
+                    }
+                    ChangeOp::Remove => {
+                        format!(
+                            "      {}: remove (was {})",
+                            change.path,
+                            value(&change.live)
+                        )
+                    }
+                    ChangeOp::Replace => format!(
+                        "      {}: {} → {}",
+                        change.path,
+                        value(&change.live),
+                        value(&change.desired)
+                    ),
+                });
+            }
+            lines
+        }
+    }
+}
+
+fn compact(value: &serde_json::Value) -> String {
+    let text = match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(39).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn ask_sync_resource(state: &mut State) -> Vec<Effect> {
+    if refuse_read_only(state) || refuse_busy(state) {
+        return Vec::new();
+    }
+    let Some(row) = state.selected_resource() else {
+        state.status = Some(StatusLine {
+            text: "no resource selected: pick one in the Resources pane".into(),
+            error: true,
+        });
+        return Vec::new();
+    };
+    let rev = state.shown_revision();
+    let mut lines = vec![format!(
+        "Apply {} at git@{} (server-side apply, field manager kubectl-gitops):",
+        resource_label(&row.id),
+        commit_label(state, &rev)
+    )];
+    lines.extend(change_lines(row));
+    if row.state == DriftState::Synced {
+        lines.push("Nothing would change.".into());
+    }
+    let id = row.id.clone();
+    let request = state.next_request();
+    state.popup = Some(Popup::Confirm(Confirm {
+        title: format!("Sync {}", resource_label(&id)),
+        pending: Pending::SyncResource {
+            rev: rev.clone(),
+            id: id.clone(),
+        },
+        lines: truncate(lines),
+        prompt: PLANNING.into(),
+        request,
+        ready: false,
+    }));
+    vec![Effect::PlanSync {
+        request,
+        rev,
+        resources: Some(vec![id]),
+    }]
+}
+
+fn ask_sync_all(state: &mut State) -> Vec<Effect> {
+    if refuse_read_only(state) || refuse_busy(state) {
+        return Vec::new();
+    }
+    let Some(report) = state.eval.report.clone() else {
+        state.status = Some(StatusLine {
+            text: "nothing evaluated yet: wait for the Resources pane".into(),
+            error: true,
+        });
+        return Vec::new();
+    };
+    let rev = report.revision.id.clone();
+    let rollback = state.is_older_than_head(&rev);
+    let summary = report.summary();
+    let count = |s: DriftState| summary.get(&s).copied().unwrap_or(0);
+    let mut lines = vec![
+        if rollback {
+            format!(
+                "ROLLBACK: apply git@{} — older than HEAD {} — to the cluster:",
+                commit_label(state, &rev),
+                state.history.head.as_deref().map(short_sha).unwrap_or("?")
+            )
+        } else {
+            format!("Apply git@{} to the cluster:", commit_label(state, &rev))
+        },
+        format!(
+            "{} to create, {} to change, {} unchanged{}",
+            count(DriftState::Missing),
+            count(DriftState::Drifted),
+            count(DriftState::Synced),
+            match count(DriftState::Orphaned) {
+                0 => String::new(),
+                n => format!(", {n} orphaned kept"),
+            }
+        ),
+    ];
+    for row in report
+        .resources
+        .iter()
+        .filter(|r| r.state != DriftState::Synced)
+    {
+        lines.extend(change_lines(row));
+    }
+    let request = state.next_request();
+    state.popup = Some(Popup::Confirm(Confirm {
+        title: if rollback {
+            format!("Roll back to {}", short_sha(&rev))
+        } else {
+            format!("Sync all to {}", short_sha(&rev))
+        },
+        pending: Pending::SyncAll { rev: rev.clone() },
+        lines: truncate(lines),
+        prompt: PLANNING.into(),
+        request,
+        ready: false,
+    }));
+    vec![Effect::PlanSync {
+        request,
+        rev,
+        resources: None,
+    }]
+}
+
+fn ask_revert(state: &mut State) -> Vec<Effect> {
+    if refuse_read_only(state) || refuse_busy(state) {
+        return Vec::new();
+    }
+    let Some(commit) = state.selected_commit().cloned() else {
+        state.status = Some(StatusLine {
+            text: "no commit selected: pick one in the History pane".into(),
+            error: true,
+        });
+        return Vec::new();
+    };
+    let lines = vec![
+        format!(
+            "Make a new commit on the current branch that undoes {} \"{}\"",
+            short_sha(&commit.id),
+            commit.summary
+        ),
+        format!("  by {} <{}>, {}", commit.author, commit.email, commit.time),
+        format!("Message: Revert \"{}\"", commit.summary),
+        "The work tree must be clean; nothing is pushed (run git push after).".into(),
+    ];
+    let request = state.next_request();
+    state.popup = Some(Popup::Confirm(Confirm {
+        title: format!("Revert {}", short_sha(&commit.id)),
+        pending: Pending::Revert {
+            commit: commit.id.clone(),
+        },
+        lines,
+        prompt: "finding the changes it undoes…".into(),
+        request,
+        ready: false,
+    }));
+    vec![Effect::PlanRevert {
+        request,
+        commit: commit.id,
+    }]
+}
+
+fn truncate(mut lines: Vec<String>) -> Vec<String> {
+    if lines.len() > CONFIRM_LINES {
+        let more = lines.len() - (CONFIRM_LINES - 1);
+        lines.truncate(CONFIRM_LINES - 1);
+        lines.push(format!("  … and {more} more lines"));
+    }
+    lines
+}
+
+/// The prompt while a sync plan is being made.
+const PLANNING: &str = "planning: server-side dry-run of every object… (n cancels)";
+
+/// Fills the open confirmation with the exact changes.
+fn planned(state: &mut State, request: u64, result: Result<Vec<String>, String>) -> Vec<Effect> {
+    let Some(Popup::Confirm(confirm)) = &mut state.popup else {
+        return Vec::new();
+    };
+    if confirm.request != request {
+        return Vec::new();
+    }
+    match result {
+        Ok(lines) => {
+            confirm.lines = truncate(lines);
+            confirm.ready = true;
+            confirm.prompt = match confirm.pending {
+                Pending::Revert { .. } => "y revert · a revert and sync · n cancel",
+                _ => "y sync · n cancel",
+            }
+            .into();
+        }
+        Err(message) => {
+            let title = format!("{} cannot run", confirm.title);
+            state.popup = Some(Popup::Message {
+                title,
+                lines: message.lines().map(str::to_owned).collect(),
+                error: true,
+            });
+        }
+    }
+    Vec::new()
+}
+
+fn confirm(state: &mut State, then_sync: bool) -> Vec<Effect> {
+    if let Some(Popup::Confirm(confirm)) = &state.popup
+        && !confirm.ready
+    {
+        state.status = Some(StatusLine {
+            text: "still finding out what will change; answer once the dialog lists it".into(),
+            error: false,
+        });
+        return Vec::new();
+    }
+    let Some(Popup::Confirm(confirm)) = state.popup.take() else {
+        return Vec::new();
+    };
+    // Answers are checked again: the dialog may have opened before a `--read-only` restart
+    // of the state in tests, and a write must never slip through.
+    if refuse_read_only(state) {
+        return Vec::new();
+    }
+    match confirm.pending {
+        Pending::SyncResource { rev, id } => {
+            state.busy = Some("sync".into());
+            state.status = Some(StatusLine {
+                text: format!("syncing {}…", resource_label(&id)),
+                error: false,
+            });
+            vec![Effect::Sync {
+                plan: confirm.request,
+                rev,
+                resources: Some(vec![id]),
+            }]
+        }
+        Pending::SyncAll { rev } => {
+            state.busy = Some("sync".into());
+            state.status = Some(StatusLine {
+                text: format!("syncing all to {}…", short_sha(&rev)),
+                error: false,
+            });
+            vec![Effect::Sync {
+                plan: confirm.request,
+                rev,
+                resources: None,
+            }]
+        }
+        Pending::Revert { commit } => {
+            state.busy = Some("revert".into());
+            state.status = Some(StatusLine {
+                text: format!("reverting {}…", short_sha(&commit)),
+                error: false,
+            });
+            vec![Effect::Revert { commit, then_sync }]
+        }
+    }
+}

@@ -1,0 +1,839 @@
+//! Views: `impl Widget for &State` draws everything from the state, colours only from the theme.
+//! Drawing never changes state; lists draw only their visible window, so a frame costs the
+//! same at 50 or 50,000 rows.
+
+use std::ops::Range;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
+
+use crate::diff::{DiffLine, LineKind};
+use crate::highlight::{self, Highlighted};
+use crate::model::DriftState;
+use crate::output::short_sha;
+
+use super::keymap;
+use super::state::{DetailMode, DiffData, DiffLayout, InputKind, Pane, Popup, State};
+use super::theme::Theme;
+use super::update::resource_label;
+
+/// Below this width the panes stack vertically.
+pub const WIDE: u16 = 120;
+
+/// The symbol of a state, shown with its colour.
+pub fn state_symbol(state: DriftState) -> &'static str {
+    match state {
+        DriftState::Synced => "✓",
+        DriftState::Drifted => "~",
+        DriftState::Missing => "-",
+        DriftState::Orphaned => "+",
+        DriftState::Unknown => "?",
+        DriftState::Error => "!",
+    }
+}
+
+/// Where each pane is drawn.
+#[derive(Debug, Clone, Copy)]
+pub struct Areas {
+    /// Title bar.
+    pub title: Rect,
+    /// History pane.
+    pub history: Rect,
+    /// Resources pane.
+    pub resources: Rect,
+    /// Detail pane.
+    pub detail: Rect,
+    /// Status bar.
+    pub status: Rect,
+}
+
+/// The layout for a terminal of `area`: side by side when wide, stacked when narrow.
+pub fn areas(state: &State, area: Rect) -> Areas {
+    let [title, main, status] = area.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ]));
+    if area.width >= WIDE {
+        let left_width = (area.width * 2 / 5).max(50);
+        let [left, detail] = main.layout(&Layout::horizontal([
+            Constraint::Length(left_width),
+            Constraint::Min(0),
+        ]));
+        let [history, resources] = left.layout(&Layout::vertical([
+            Constraint::Percentage(40),
+            Constraint::Min(0),
+        ]));
+        Areas {
+            title,
+            history,
+            resources,
+            detail,
+            status,
+        }
+    } else {
+        // Stacked: the focused pane gets the room.
+        let (h, r) = match state.focus {
+            Pane::History => (main.height / 3, main.height / 3),
+            Pane::Resources => (main.height / 4, main.height * 5 / 12),
+            Pane::Detail => (3.min(main.height), main.height / 4),
+        };
+        let [history, resources, detail] = main.layout(&Layout::vertical([
+            Constraint::Length(h),
+            Constraint::Length(r),
+            Constraint::Min(0),
+        ]));
+        Areas {
+            title,
+            history,
+            resources,
+            detail,
+            status,
+        }
+    }
+}
+
+impl Widget for &State {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let areas = areas(self, area);
+        buf.set_style(area, self.theme.text);
+        title_bar(self, areas.title, buf);
+        history_pane(self, areas.history, buf);
+        resources_pane(self, areas.resources, buf);
+        detail_pane(self, areas.detail, buf);
+        status_bar(self, areas.status, buf);
+        if let Some(popup) = &self.popup {
+            popup_view(self, popup, area, buf);
+        }
+    }
+}
+
+fn pane_block<'a>(state: &State, pane: Pane, title: Line<'a>) -> Block<'a> {
+    let theme = &state.theme;
+    let focused = state.focus == pane;
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(if focused {
+            theme.border_focused
+        } else {
+            theme.border
+        })
+        .title(title.style(theme.title))
+}
+
+fn title_bar(state: &State, area: Rect, buf: &mut Buffer) {
+    let theme = &state.theme;
+    let loc = &state.location;
+    let path = if loc.path.is_empty() { "." } else { &loc.path };
+    let mut spans = vec![
+        Span::styled(" kubectl gitops ", theme.title),
+        Span::styled(format!("{}:{path}", loc.repo), theme.text),
+        Span::styled(format!("  rev {}", loc.rev), theme.dim),
+    ];
+    if !loc.context.is_empty() {
+        spans.push(Span::styled(format!("  ctx {}", loc.context), theme.dim));
+    }
+    if let Some(ns) = &loc.namespace {
+        spans.push(Span::styled(format!("  ns {ns}"), theme.dim));
+    }
+    if state.read_only {
+        spans.push(Span::styled("  [read-only]", theme.warning));
+    }
+    Paragraph::new(Line::from(spans)).render(area, buf);
+}
+
+/// First row to show so `selected` stays in view, roughly centred.
+fn window(selected: usize, len: usize, height: usize) -> Range<usize> {
+    if height == 0 || len == 0 {
+        return 0..0;
+    }
+    let start = if len <= height {
+        0
+    } else {
+        selected.saturating_sub(height / 2).min(len - height)
+    };
+    start..(start + height).min(len)
+}
+
+fn history_pane(state: &State, area: Rect, buf: &mut Buffer) {
+    let theme = &state.theme;
+    let h = &state.history;
+    let loading = if h.loading { " (walking…)" } else { "" };
+    let title = Line::from(format!(" History · {} commits{loading} ", h.commits.len()));
+    let block = pane_block(state, Pane::History, title);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if let Some(error) = &h.error {
+        Paragraph::new(error.as_str())
+            .style(theme.error)
+            .wrap(Wrap { trim: false })
+            .render(inner, buf);
+        return;
+    }
+    let shown = window(h.selected, h.commits.len(), inner.height as usize);
+    let lines: Vec<Line> = h.commits[shown.clone()]
+        .iter()
+        .enumerate()
+        .map(|(i, commit)| {
+            let index = shown.start + i;
+            let mut spans = vec![
+                Span::styled(format!("{} ", short_sha(&commit.id)), theme.dim),
+                Span::styled(
+                    format!("{} ", commit.time.get(..10).unwrap_or(&commit.time)),
+                    theme.dim,
+                ),
+            ];
+            if h.head.as_deref() == Some(commit.id.as_str()) {
+                spans.push(Span::styled("HEAD ", theme.head_mark));
+            }
+            if state.eval.live_commit.as_deref() == Some(commit.id.as_str()) {
+                spans.push(Span::styled("live ", theme.live_mark));
+            }
+            spans.push(Span::styled(commit.summary.clone(), theme.text));
+            let line = Line::from(spans);
+            if index == h.selected {
+                line.style(selection(state, Pane::History))
+            } else {
+                line
+            }
+        })
+        .collect();
+    Paragraph::new(lines).render(inner, buf);
+}
+
+/// The selected row's style: full selection in the focused pane, reversed dim elsewhere.
+fn selection(state: &State, pane: Pane) -> Style {
+    if state.focus == pane {
+        state.theme.selection
+    } else {
+        Style::default().add_modifier(Modifier::REVERSED)
+    }
+}
+
+fn resources_pane(state: &State, area: Rect, buf: &mut Buffer) {
+    let theme = &state.theme;
+    let eval = &state.eval;
+    let mut title = vec![Span::raw(" Resources")];
+    if let Some(report) = &eval.report {
+        title.push(Span::raw(format!(" @{}", short_sha(&report.revision.id))));
+        for (s, n) in report.summary() {
+            title.push(Span::styled(
+                format!(" {}{n}", state_symbol(s)),
+                theme.state(s),
+            ));
+        }
+        let filter = &state.resources.filter;
+        if !filter.text.is_empty() {
+            title.push(Span::raw(format!(
+                " · {} shown /{}",
+                state.resources.visible.len(),
+                filter.text
+            )));
+        }
+    }
+    let progress = if eval.loading {
+        " evaluating…"
+    } else if eval.refining {
+        " refining…"
+    } else {
+        ""
+    };
+    title.push(Span::styled(progress, theme.dim));
+    title.push(Span::raw(" "));
+    let block = pane_block(state, Pane::Resources, Line::from(title));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let Some(report) = &eval.report else {
+        let text = match &eval.error {
+            Some(error) => Paragraph::new(error.as_str()).style(theme.error),
+            None => Paragraph::new(format!("evaluating {}…", eval.rev)).style(theme.dim),
+        };
+        text.wrap(Wrap { trim: false }).render(inner, buf);
+        return;
+    };
+    if state.resources.visible.is_empty() {
+        let text = if report.resources.is_empty() {
+            "no resources at this commit"
+        } else {
+            "no resource matches the filter (Esc clears it)"
+        };
+        Paragraph::new(text).style(theme.dim).render(inner, buf);
+        return;
+    }
+    let visible = &state.resources.visible;
+    let shown = window(
+        state.resources.selected,
+        visible.len(),
+        inner.height as usize,
+    );
+    let kind_width = visible[shown.clone()]
+        .iter()
+        .map(|&i| report.resources[i].id.kind.len())
+        .max()
+        .unwrap_or(4)
+        .min(22);
+    let lines: Vec<Line> = visible[shown.clone()]
+        .iter()
+        .enumerate()
+        .map(|(i, &row_index)| {
+            let row = &report.resources[row_index];
+            let name = match &row.id.namespace {
+                Some(ns) => format!("{ns}/{}", row.id.name),
+                None => row.id.name.clone(),
+            };
+            let mut spans = vec![
+                Span::styled(
+                    format!(
+                        "{} {:<8} ",
+                        state_symbol(row.state),
+                        format!("{:?}", row.state)
+                    ),
+                    theme.state(row.state),
+                ),
+                Span::styled(format!("{:<kind_width$} ", row.id.kind), theme.dim),
+                Span::styled(name, theme.text),
+            ];
+            if !row.fields.is_empty() {
+                spans.push(Span::styled(
+                    format!("  {} fields", row.fields.len()),
+                    theme.dim,
+                ));
+            }
+            let line = Line::from(spans);
+            if shown.start + i == state.resources.selected {
+                line.style(selection(state, Pane::Resources))
+            } else {
+                line
+            }
+        })
+        .collect();
+    Paragraph::new(lines).render(inner, buf);
+}
+
+fn detail_pane(state: &State, area: Rect, buf: &mut Buffer) {
+    let theme = &state.theme;
+    let row = state.selected_resource();
+    let what = row
+        .map(|r| resource_label(&r.id))
+        .unwrap_or_else(|| "no resource".into());
+    let rev = short_sha(&state.shown_revision()).to_owned();
+    let title = match state.detail.mode {
+        DetailMode::Diff => format!(
+            " Diff live → git@{rev} · {what} · {} ",
+            match state.detail.layout {
+                DiffLayout::SideBySide => "side by side",
+                DiffLayout::Unified => "unified",
+            }
+        ),
+        DetailMode::Blame { live: false } => format!(" Blame git@{rev} · {what} "),
+        DetailMode::Blame { live: true } => format!(" Blame live · {what} "),
+        DetailMode::History => format!(" History · {what} "),
+    };
+    let block = pane_block(state, Pane::Detail, Line::from(title));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let Some(row) = row else {
+        return;
+    };
+    match state.detail.mode {
+        DetailMode::Diff => {
+            let mut notes: Vec<Line> = Vec::new();
+            if let Some(error) = &row.error {
+                notes.push(Line::styled(error.clone(), theme.error));
+            }
+            for note in &row.notes {
+                notes.push(Line::styled(note.clone(), theme.warning));
+            }
+            let [notes_area, diff_area] = inner.layout(&Layout::vertical([
+                Constraint::Length(notes.len().min(3) as u16),
+                Constraint::Min(0),
+            ]));
+            Paragraph::new(notes).render(notes_area, buf);
+            if let Some(diff) = &state.detail.diff {
+                diff_view(state, diff, diff_area, buf);
+            }
+        }
+        DetailMode::Blame { .. } | DetailMode::History => detail_lines(state, inner, buf),
+    }
+}
+
+fn detail_lines(state: &State, area: Rect, buf: &mut Buffer) {
+    let theme = &state.theme;
+    match &state.detail.lines {
+        None => Paragraph::new("loading…")
+            .style(theme.dim)
+            .render(area, buf),
+        Some(Err(error)) => Paragraph::new(error.as_str())
+            .style(theme.error)
+            .wrap(Wrap { trim: false })
+            .render(area, buf),
+        Some(Ok(lines)) => {
+            let shown = window(state.detail.cursor, lines.len(), area.height as usize);
+            let gutter = lines
+                .iter()
+                .map(|l| l.gutter.chars().count())
+                .max()
+                .unwrap_or(0);
+            let rendered: Vec<Line> = lines[shown.clone()]
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let mark_style = match l.mark {
+                        '~' => theme.state(DriftState::Drifted),
+                        '-' => theme.state(DriftState::Missing),
+                        '+' => theme.state(DriftState::Orphaned),
+                        _ => theme.dim,
+                    };
+                    let line = Line::from(vec![
+                        Span::styled(format!("{:<gutter$} ", l.gutter), theme.dim),
+                        Span::styled(format!("{} ", l.mark), mark_style),
+                        Span::styled(l.text.clone(), theme.text),
+                    ]);
+                    if shown.start + i == state.detail.cursor {
+                        line.style(selection(state, Pane::Detail))
+                    } else {
+                        line
+                    }
+                })
+                .collect();
+            Paragraph::new(rendered).render(area, buf);
+        }
+    }
+}
+
+/// A row of the diff view: a hunk header, or lines on the left and right.
+enum Row<'a> {
+    Header(String),
+    Pair(Option<&'a DiffLine>, Option<&'a DiffLine>),
+    Plain(usize, &'a str),
+}
+
+fn diff_rows<'a>(diff: &'a DiffData, layout: DiffLayout) -> Vec<Row<'a>> {
+    if diff.hunks.is_empty() {
+        return diff
+            .desired
+            .lines()
+            .enumerate()
+            .map(|(i, text)| Row::Plain(i, text))
+            .collect();
+    }
+    let mut rows = Vec::new();
+    for hunk in &diff.hunks {
+        rows.push(Row::Header(hunk.header()));
+        match layout {
+            DiffLayout::SideBySide => rows.extend(
+                crate::diff::side_by_side(hunk)
+                    .into_iter()
+                    .map(|r| Row::Pair(r.left, r.right)),
+            ),
+            DiffLayout::Unified => rows.extend(hunk.lines.iter().map(|l| match l.kind {
+                LineKind::Removed => Row::Pair(Some(l), None),
+                _ => Row::Pair(None, Some(l)),
+            })),
+        }
+    }
+    rows
+}
+
+fn diff_view(state: &State, diff: &DiffData, area: Rect, buf: &mut Buffer) {
+    let theme = &state.theme;
+    // Until the colours arrive (a moment after the selection moved) the text is plain.
+    let (live_hl, desired_hl) = match (&diff.highlighted, &theme.syntax) {
+        (Some((live, desired)), Some(_)) => (Some(live), Some(desired)),
+        _ => (None, None),
+    };
+    let rows = diff_rows(diff, state.detail.layout);
+    let start = state.detail.scroll.min(rows.len().saturating_sub(1));
+    let end = (start + area.height as usize).min(rows.len());
+    let rows = &rows[start..end];
+    let painter = Painter {
+        theme,
+        live: live_hl,
+        desired: desired_hl,
+    };
+    match state.detail.layout {
+        DiffLayout::SideBySide => {
+            let [left, separator, right] = area.layout(&Layout::horizontal([
+                Constraint::Percentage(50),
+                Constraint::Length(1),
+                Constraint::Min(0),
+            ]));
+            let mut left_lines = Vec::new();
+            let mut right_lines = Vec::new();
+            for row in rows {
+                match row {
+                    Row::Header(h) => {
+                        left_lines.push(Line::styled(h.clone(), theme.diff_hunk_header));
+                        right_lines.push(Line::styled(h.clone(), theme.diff_hunk_header));
+                    }
+                    Row::Pair(l, r) => {
+                        left_lines.push(painter.side(*l, Side::Live, left.width));
+                        right_lines.push(painter.side(*r, Side::Desired, right.width));
+                    }
+                    Row::Plain(i, text) => {
+                        left_lines.push(painter.plain(*i, text, Side::Live));
+                        right_lines.push(painter.plain(*i, text, Side::Desired));
+                    }
+                }
+            }
+            Paragraph::new(left_lines).render(left, buf);
+            let bar: Vec<Line> = (0..rows.len())
+                .map(|_| Line::styled("│", theme.diff_gutter))
+                .collect();
+            Paragraph::new(bar).render(separator, buf);
+            Paragraph::new(right_lines).render(right, buf);
+        }
+        DiffLayout::Unified => {
+            let lines: Vec<Line> = rows
+                .iter()
+                .map(|row| match row {
+                    Row::Header(h) => Line::styled(h.clone(), theme.diff_hunk_header),
+                    Row::Pair(Some(l), _) => painter.unified(l, area.width),
+                    Row::Pair(None, Some(r)) => painter.unified(r, area.width),
+                    Row::Pair(None, None) => Line::default(),
+                    Row::Plain(i, text) => painter.plain(*i, text, Side::Desired),
+                })
+                .collect();
+            Paragraph::new(lines).render(area, buf);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Live,
+    Desired,
+}
+
+struct Painter<'a> {
+    theme: &'a Theme,
+    live: Option<&'a Highlighted>,
+    desired: Option<&'a Highlighted>,
+}
+
+impl Painter<'_> {
+    fn syntax(&self, line: &DiffLine, side: Side) -> &[highlight::Span] {
+        let (hl, index) = match side {
+            Side::Live => (self.live, line.old_index),
+            Side::Desired => (self.desired, line.new_index),
+        };
+        match (hl, index) {
+            (Some(hl), Some(i)) => hl.get(i).map(Vec::as_slice).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    /// A left or right cell: line number, text in syntax colours on the change background,
+    /// changed words emphasized; the background fills the cell.
+    fn side(&self, line: Option<&DiffLine>, side: Side, width: u16) -> Line<'static> {
+        let theme = self.theme;
+        let Some(line) = line else {
+            return Line::default();
+        };
+        let number = match side {
+            Side::Live => line.old_index,
+            Side::Desired => line.new_index,
+        };
+        let (base, emphasis) = match line.kind {
+            LineKind::Context => (Style::default(), Style::default()),
+            LineKind::Removed => (theme.diff_removed, theme.diff_removed_emphasis),
+            LineKind::Added => (theme.diff_added, theme.diff_added_emphasis),
+        };
+        let mut spans = vec![Span::styled(
+            format!("{:>4} ", number.map(|n| n + 1).unwrap_or(0)),
+            theme.diff_gutter,
+        )];
+        spans.extend(styled_text(
+            &line.text,
+            self.syntax(line, side),
+            base,
+            &line.emphasis,
+            emphasis,
+        ));
+        let used: usize = 5 + unicode_width::UnicodeWidthStr::width(line.text.as_str());
+        if line.kind != LineKind::Context && (width as usize) > used {
+            spans.push(Span::styled(" ".repeat(width as usize - used), base));
+        }
+        Line::from(spans)
+    }
+
+    fn unified(&self, line: &DiffLine, width: u16) -> Line<'static> {
+        let theme = self.theme;
+        let side = if line.kind == LineKind::Removed {
+            Side::Live
+        } else {
+            Side::Desired
+        };
+        let (base, emphasis) = match line.kind {
+            LineKind::Context => (Style::default(), Style::default()),
+            LineKind::Removed => (theme.diff_removed, theme.diff_removed_emphasis),
+            LineKind::Added => (theme.diff_added, theme.diff_added_emphasis),
+        };
+        let number = |n: Option<usize>| n.map(|n| format!("{:>4}", n + 1)).unwrap_or("    ".into());
+        let mut spans = vec![
+            Span::styled(
+                format!("{} {} ", number(line.old_index), number(line.new_index)),
+                theme.diff_gutter,
+            ),
+            Span::styled(crate::diff::sign(line.kind).to_string(), base),
+        ];
+        spans.extend(styled_text(
+            &line.text,
+            self.syntax(line, side),
+            base,
+            &line.emphasis,
+            emphasis,
+        ));
+        let used = 11 + 1 + unicode_width::UnicodeWidthStr::width(line.text.as_str());
+        if line.kind != LineKind::Context && (width as usize) > used {
+            spans.push(Span::styled(" ".repeat(width as usize - used), base));
+        }
+        Line::from(spans)
+    }
+
+    fn plain(&self, index: usize, text: &str, side: Side) -> Line<'static> {
+        let hl = match side {
+            Side::Live => self.live,
+            Side::Desired => self.desired,
+        };
+        let syntax = hl
+            .and_then(|hl| hl.get(index))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let mut spans = vec![Span::styled(
+            format!("{:>4} ", index + 1),
+            self.theme.diff_gutter,
+        )];
+        spans.extend(styled_text(
+            text,
+            syntax,
+            Style::default(),
+            &[],
+            Style::default(),
+        ));
+        Line::from(spans)
+    }
+}
+
+/// `text` cut at every syntax-colour and emphasis boundary: syntax gives the foreground,
+/// `base` or (inside an emphasized range) `emphasis` the background.
+fn styled_text(
+    text: &str,
+    syntax: &[highlight::Span],
+    base: Style,
+    emphasized: &[Range<usize>],
+    emphasis: Style,
+) -> Vec<Span<'static>> {
+    let mut cuts: Vec<usize> = vec![0, text.len()];
+    for s in syntax {
+        cuts.push(s.start.min(text.len()));
+        cuts.push(s.end.min(text.len()));
+    }
+    for r in emphasized {
+        cuts.push(r.start.min(text.len()));
+        cuts.push(r.end.min(text.len()));
+    }
+    cuts.retain(|&c| text.is_char_boundary(c));
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts.windows(2)
+        .map(|w| {
+            let (a, b) = (w[0], w[1]);
+            let mut style = if emphasized.iter().any(|r| r.start <= a && b <= r.end) {
+                base.patch(emphasis)
+            } else {
+                base
+            };
+            if let Some(s) = syntax.iter().find(|s| s.start <= a && b <= s.end) {
+                style = style.fg(Color::Rgb(s.fg.0, s.fg.1, s.fg.2));
+                if s.bold {
+                    style = style.add_modifier(Modifier::BOLD);
+                }
+            }
+            Span::styled(text[a..b].to_owned(), style)
+        })
+        .collect()
+}
+
+fn status_bar(state: &State, area: Rect, buf: &mut Buffer) {
+    let theme = &state.theme;
+    buf.set_style(area, theme.status_bar);
+    let line = if let Some(input) = &state.input {
+        let prefix = match input.kind {
+            InputKind::Filter => "/",
+            InputKind::Command => ":",
+        };
+        Line::from(vec![
+            Span::raw(format!("{prefix}{}", input.text)),
+            Span::styled("▏", theme.status_bar.add_modifier(Modifier::SLOW_BLINK)),
+        ])
+    } else if let Some(status) = &state.status {
+        let style = if status.error {
+            theme
+                .status_bar
+                .patch(theme.error)
+                .bg(theme.status_bar.bg.unwrap_or(Color::Reset))
+        } else {
+            theme.status_bar
+        };
+        Line::styled(status.text.clone(), style)
+    } else {
+        // The most useful hints first; as many as fit.
+        let mut hints: Vec<&str> = vec!["? help", "q quit"];
+        if state.read_only {
+            hints.push("read-only: s S R disabled");
+        } else {
+            hints.extend(["s sync", "S sync all", "R revert"]);
+        }
+        hints.extend([
+            "/ filter",
+            ": cmd",
+            "Tab pane",
+            "d layout",
+            "b blame",
+            "h history",
+            "Enter open",
+        ]);
+        let mut text = String::new();
+        for hint in hints {
+            if text.chars().count() + hint.chars().count() + 2 > area.width as usize {
+                break;
+            }
+            text.push_str("  ");
+            text.push_str(hint);
+        }
+        Line::from(text)
+    };
+    Paragraph::new(line)
+        .style(theme.status_bar)
+        .render(area, buf);
+    if let Some(busy) = &state.busy {
+        let text = format!(" {busy}… ");
+        let width = text.chars().count() as u16;
+        if area.width > width {
+            let right = Rect {
+                x: area.x + area.width - width,
+                width,
+                ..area
+            };
+            Paragraph::new(text)
+                .style(theme.status_bar.patch(theme.warning))
+                .render(right, buf);
+        }
+    }
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+fn popup_view(state: &State, popup: &Popup, area: Rect, buf: &mut Buffer) {
+    let theme = &state.theme;
+    let (title, lines, border): (String, Vec<Line>, Style) = match popup {
+        Popup::Help => {
+            let lines = keymap::help_lines(state.read_only)
+                .into_iter()
+                .map(|(key, help)| {
+                    Line::from(vec![
+                        Span::styled(format!(" {key}  "), theme.title),
+                        Span::styled(help, theme.text),
+                    ])
+                })
+                .chain([Line::styled(" any key closes", theme.dim)])
+                .collect();
+            (" Keys ".into(), lines, theme.border_focused)
+        }
+        Popup::Confirm(confirm) => {
+            let mut lines: Vec<Line> = confirm
+                .lines
+                .iter()
+                .map(|l| Line::styled(format!(" {l}"), theme.text))
+                .collect();
+            lines.push(Line::default());
+            lines.push(Line::styled(format!(" {}", confirm.prompt), theme.title));
+            (format!(" {} ", confirm.title), lines, theme.warning)
+        }
+        Popup::Message {
+            title,
+            lines,
+            error,
+        } => {
+            let style = if *error { theme.error } else { theme.text };
+            let mut lines: Vec<Line> = lines
+                .iter()
+                .map(|l| Line::styled(format!(" {l}"), style))
+                .collect();
+            lines.push(Line::styled(" any key closes", theme.dim));
+            (
+                format!(" {title} "),
+                lines,
+                if *error {
+                    theme.error
+                } else {
+                    theme.border_focused
+                },
+            )
+        }
+    };
+    // Help taller than the screen goes into two columns.
+    let room = area.height.saturating_sub(2) as usize;
+    let lines = if matches!(popup, Popup::Help) && lines.len() + 2 > room {
+        two_columns(lines)
+    } else {
+        lines
+    };
+    let width = lines
+        .iter()
+        .map(|l| l.width())
+        .max()
+        .unwrap_or(20)
+        .max(title.chars().count())
+        .saturating_add(3)
+        .min(area.width.saturating_sub(4) as usize) as u16;
+    let inner_width = width.saturating_sub(2).max(1) as usize;
+    let wrapped: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_width))
+        .sum();
+    let height = (wrapped as u16 + 2).min(area.height.saturating_sub(2));
+    let rect = centered(area, width, height);
+    Clear.render(rect, buf);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(border)
+        .title(Line::styled(title, theme.title))
+        .style(theme.text);
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}
+
+/// Lines side by side in two columns, the first column padded to its widest line.
+fn two_columns(lines: Vec<Line<'_>>) -> Vec<Line<'_>> {
+    let half = lines.len().div_ceil(2);
+    let width = lines[..half].iter().map(Line::width).max().unwrap_or(0);
+    let mut right = lines[half..].iter().cloned();
+    lines[..half]
+        .iter()
+        .map(|left| {
+            let mut spans = left.spans.clone();
+            spans.push(Span::raw(" ".repeat(width - left.width() + 1)));
+            if let Some(r) = right.next() {
+                spans.extend(r.spans);
+            }
+            Line::from(spans)
+        })
+        .collect()
+}

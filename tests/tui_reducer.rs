@@ -1,0 +1,727 @@
+//! The reducer, table-driven: actions in, state and effects out, no I/O (STYLE §3).
+
+mod tui_fixture;
+
+use kubectl_gitops::drift::Strategy;
+use kubectl_gitops::model::DriftState;
+use kubectl_gitops::tui::action::{Action, Effect};
+use kubectl_gitops::tui::state::{DetailMode, DiffLayout, InputKind, Pane, Pending, Popup, State};
+use kubectl_gitops::tui::theme::Theme;
+use kubectl_gitops::tui::update::{parse_filter, update};
+use tui_fixture::{SHAS, commits, eval_request, fresh, history_request, loaded, report};
+
+fn theme() -> Theme {
+    Theme::default_theme()
+}
+
+fn selected_name(state: &State) -> Option<String> {
+    state.selected_resource().map(|r| r.id.name.clone())
+}
+
+fn evaluates(effects: &[Effect]) -> Vec<(String, Strategy)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Evaluate { rev, strategy, .. } => Some((rev.clone(), *strategy)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn start_walks_history_and_evaluates_rev_client_then_server_at_once() {
+    let (state, effects) = fresh(false, theme());
+    assert!(state.history.loading && state.eval.loading);
+    assert!(matches!(&effects[0], Effect::LoadHistory { rev, .. } if rev == "HEAD"));
+    assert_eq!(
+        evaluates(&effects),
+        [
+            ("HEAD".to_owned(), Strategy::Client),
+            ("HEAD".to_owned(), Strategy::Server)
+        ]
+    );
+}
+
+#[test]
+fn first_report_selects_the_first_resource_needing_attention_and_starts_the_watch() {
+    let (mut state, effects) = fresh(false, theme());
+    let effects = update(
+        &mut state,
+        Action::Evaluated {
+            request: eval_request(&effects),
+            strategy: Strategy::Client,
+            result: Ok(report(0, Strategy::Client)),
+        },
+    );
+    assert_eq!(selected_name(&state).as_deref(), Some("web"));
+    assert_eq!(state.location.context, "kind-shop");
+    assert!(state.eval.refining, "server refinement still expected");
+    let Some(Effect::Watch { kinds }) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    // Unknown kinds are not served: nothing to watch.
+    assert!(
+        kinds.iter().all(|(_, kind, _)| kind != "Widget"),
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&("apps/v1".into(), "Deployment".into(), Some("shop".into()))));
+    assert!(
+        state
+            .detail
+            .diff
+            .as_ref()
+            .is_some_and(|d| d.id.name == "web" && !d.hunks.is_empty())
+    );
+}
+
+#[test]
+fn results_of_requests_no_longer_current_are_dropped() {
+    type Answer = Box<dyn Fn(u64) -> Action>;
+    let cases: Vec<(&str, Answer)> = vec![
+        (
+            "stale evaluation",
+            Box::new(|current| Action::Evaluated {
+                request: current - 1,
+                strategy: Strategy::Server,
+                result: Ok(report(2, Strategy::Server)),
+            }),
+        ),
+        (
+            "stale detail",
+            Box::new(|current| Action::DetailLoaded {
+                request: current + 100,
+                result: Ok(Vec::new()),
+            }),
+        ),
+        (
+            "stale history",
+            Box::new(|current| Action::HistoryLoaded {
+                request: current + 100,
+                commits: Vec::new(),
+                head: SHAS[2].into(),
+                done: true,
+            }),
+        ),
+    ];
+    for (name, action) in cases {
+        let mut state = loaded(false, theme());
+        let current = state.eval.request;
+        let before = (
+            state.shown_revision(),
+            state.history.commits.len(),
+            state.detail.lines.clone(),
+        );
+        let effects = update(&mut state, action(current));
+        assert!(effects.is_empty(), "{name}: {effects:?}");
+        assert_eq!(
+            (
+                state.shown_revision(),
+                state.history.commits.len(),
+                state.detail.lines.clone()
+            ),
+            before,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_late_client_result_does_not_replace_the_server_result() {
+    let mut state = loaded(false, theme());
+    let request = state.eval.request;
+    let mut client = (*report(0, Strategy::Client)).clone();
+    client.resources.retain(|r| r.state == DriftState::Synced);
+    update(
+        &mut state,
+        Action::Evaluated {
+            request,
+            strategy: Strategy::Client,
+            result: Ok(std::sync::Arc::new(client)),
+        },
+    );
+    assert_eq!(state.eval.strategy, Some(Strategy::Server));
+    assert_eq!(state.eval.report.as_ref().unwrap().resources.len(), 5);
+}
+
+#[test]
+fn walking_history_evaluates_the_selected_commit() {
+    let mut state = loaded(false, theme());
+    assert_eq!(state.focus, Pane::History);
+    let table = [
+        (Action::Down, Some(SHAS[1])),
+        (Action::Down, Some(SHAS[2])),
+        (Action::Down, None), // at the end: nothing to do
+        (Action::Top, Some(SHAS[0])),
+        (Action::Bottom, Some(SHAS[2])),
+        (Action::Up, Some(SHAS[1])),
+    ];
+    for (action, expected) in table {
+        let label = format!("{action:?}");
+        let effects = update(&mut state, action);
+        match expected {
+            Some(sha) => {
+                assert_eq!(
+                    evaluates(&effects),
+                    [
+                        (sha.to_owned(), Strategy::Client),
+                        (sha.to_owned(), Strategy::Server)
+                    ],
+                    "{label}"
+                );
+                assert_eq!(state.eval.rev, sha, "{label}");
+                assert!(state.eval.loading, "{label}");
+            }
+            None => assert!(effects.is_empty(), "{label}: {effects:?}"),
+        }
+    }
+}
+
+#[test]
+fn panes_cycle_and_enter_esc_drill_in_and_out() {
+    let mut state = loaded(false, theme());
+    let table = [
+        (Action::NextPane, Pane::Resources),
+        (Action::NextPane, Pane::Detail),
+        (Action::NextPane, Pane::History),
+        (Action::PrevPane, Pane::Detail),
+        (Action::Back, Pane::Resources),
+        (Action::Back, Pane::History),
+        (Action::Enter, Pane::Resources),
+        (Action::Enter, Pane::Detail),
+    ];
+    for (action, focus) in table {
+        let label = format!("{action:?}");
+        update(&mut state, action);
+        assert_eq!(state.focus, focus, "{label}");
+    }
+}
+
+#[test]
+fn moving_in_resources_recomputes_the_diff() {
+    let mut state = loaded(false, theme());
+    update(&mut state, Action::NextPane);
+    assert_eq!(selected_name(&state).as_deref(), Some("web"));
+    update(&mut state, Action::Down);
+    assert_eq!(selected_name(&state).as_deref(), Some("api"));
+    let diff = state.detail.diff.clone().unwrap();
+    assert_eq!(diff.id.name, "api");
+    assert!(diff.live.is_empty() && diff.desired.contains("kind: Service"));
+}
+
+#[test]
+fn filters_select_by_text_state_and_kind() {
+    let table = [
+        ("", vec!["settings", "web", "api", "old", "w1"]),
+        ("state:drifted", vec!["web"]),
+        ("state:missing state:orphaned", vec!["api", "old"]),
+        ("kind:configmap", vec!["settings", "old"]),
+        ("kind:Deployment.apps", vec!["web"]),
+        ("we", vec!["web"]),
+        ("shop", vec!["settings", "web", "api", "old", "w1"]),
+        ("kind:configmap set", vec!["settings"]),
+        ("state:bogus", vec![]),
+    ];
+    for (text, expected) in table {
+        let mut state = loaded(false, theme());
+        update(&mut state, Action::StartFilter);
+        for c in text.chars() {
+            update(&mut state, Action::InputChar(c));
+        }
+        update(&mut state, Action::InputSubmit);
+        let report = state.eval.report.clone().unwrap();
+        let names: Vec<&str> = state
+            .resources
+            .visible
+            .iter()
+            .map(|&i| report.resources[i].id.name.as_str())
+            .collect();
+        assert_eq!(names, expected, "filter {text:?}");
+        assert_eq!(state.resources.filter, parse_filter(text));
+        assert!(state.input.is_none());
+    }
+}
+
+#[test]
+fn esc_clears_the_filter_in_resources() {
+    let mut state = loaded(false, theme());
+    update(&mut state, Action::StartFilter);
+    for c in "state:drifted".chars() {
+        update(&mut state, Action::InputChar(c));
+    }
+    update(&mut state, Action::InputSubmit);
+    assert_eq!(state.resources.visible.len(), 1);
+    update(&mut state, Action::Back);
+    assert_eq!(state.resources.visible.len(), 5);
+    assert_eq!(
+        selected_name(&state).as_deref(),
+        Some("web"),
+        "selection kept"
+    );
+}
+
+fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
+    update(state, Action::StartCommand);
+    assert_eq!(
+        state.input.as_ref().map(|i| i.kind),
+        Some(InputKind::Command)
+    );
+    for c in text.chars() {
+        update(state, Action::InputChar(c));
+    }
+    update(state, Action::InputSubmit)
+}
+
+#[test]
+fn commands_change_context_namespace_rev_and_theme() {
+    let mut state = loaded(false, theme());
+    let effects = run_command(&mut state, "ctx prod");
+    assert_eq!(effects[0], Effect::SetContext("prod".into()));
+    assert_eq!(evaluates(&effects).len(), 2);
+    assert_eq!(state.location.context, "prod");
+
+    let effects = run_command(&mut state, "ns team-a");
+    assert_eq!(effects[0], Effect::SetNamespace("team-a".into()));
+    assert_eq!(state.location.namespace.as_deref(), Some("team-a"));
+
+    let effects = run_command(&mut state, "rev HEAD~1");
+    assert!(matches!(&effects[0], Effect::LoadHistory { rev, .. } if rev == "HEAD~1"));
+    assert_eq!(evaluates(&effects)[0].0, "HEAD~1");
+    assert!(state.history.commits.is_empty() && state.history.loading);
+
+    let effects = run_command(&mut state, "theme light");
+    assert_eq!(effects, [Effect::LoadTheme("light".into())]);
+
+    for bad in ["ctx", "frobnicate"] {
+        let effects = run_command(&mut state, bad);
+        assert!(effects.is_empty());
+        assert!(state.status.as_ref().is_some_and(|s| s.error), "{bad}");
+    }
+    run_command(&mut state, "q");
+    assert!(state.quit);
+}
+
+/// The plan request of the `PlanSync`/`PlanRevert` effect in `effects`.
+fn plan_request(effects: &[Effect]) -> u64 {
+    match effects {
+        [Effect::PlanSync { request, .. }] | [Effect::PlanRevert { request, .. }] => *request,
+        other => panic!("expected one plan effect: {other:?}"),
+    }
+}
+
+fn confirm_of(state: &State) -> kubectl_gitops::tui::state::Confirm {
+    match &state.popup {
+        Some(Popup::Confirm(confirm)) => confirm.clone(),
+        other => panic!("expected a confirmation: {other:?}"),
+    }
+}
+
+#[test]
+fn sync_resource_plans_shows_the_plan_and_runs_only_on_yes() {
+    let web = tui_fixture::id("apps", "Deployment", Some("shop"), "web");
+    let mut state = loaded(false, theme());
+    let effects = update(&mut state, Action::SyncResource);
+    assert!(
+        matches!(&effects[..], [Effect::PlanSync { rev, resources: Some(r), .. }] if rev == SHAS[0] && r == &vec![web.clone()]),
+        "{effects:?}"
+    );
+    let request = plan_request(&effects);
+    let confirm = confirm_of(&state);
+    assert_eq!(
+        confirm.pending,
+        Pending::SyncResource {
+            rev: SHAS[0].into(),
+            id: web.clone()
+        }
+    );
+    assert!(!confirm.ready);
+    // Until then the status report's view of the change is shown…
+    assert!(
+        confirm.lines.join("\n").contains("spec.replicas: 5 → 2"),
+        "{:?}",
+        confirm.lines
+    );
+    // …and yes does nothing.
+    assert!(update(&mut state, Action::Confirm).is_empty());
+    assert!(state.popup.is_some());
+    // A plan for another dialog is dropped.
+    update(
+        &mut state,
+        Action::Planned {
+            request: request + 1,
+            result: Ok(vec!["other".into()]),
+        },
+    );
+    assert!(!confirm_of(&state).ready);
+    // The plan arrives: its lines are what the dialog shows.
+    let plan = vec![
+        "Apply Deployment.apps web -n shop at git@c3c3c3c:".to_owned(),
+        "  configure Deployment.apps web -n shop: spec.replicas (taken over from kubectl)"
+            .to_owned(),
+    ];
+    update(
+        &mut state,
+        Action::Planned {
+            request,
+            result: Ok(plan.clone()),
+        },
+    );
+    let confirm = confirm_of(&state);
+    assert!(confirm.ready);
+    assert_eq!(confirm.lines, plan);
+    // No: nothing happens.
+    assert!(update(&mut state, Action::Back).is_empty());
+    assert!(state.popup.is_none());
+    // Yes: the sync runs that plan.
+    let effects = update(&mut state, Action::SyncResource);
+    let request = plan_request(&effects);
+    update(
+        &mut state,
+        Action::Planned {
+            request,
+            result: Ok(plan),
+        },
+    );
+    let effects = update(&mut state, Action::Confirm);
+    assert_eq!(
+        effects,
+        [Effect::Sync {
+            plan: request,
+            rev: SHAS[0].into(),
+            resources: Some(vec![web])
+        }]
+    );
+    assert_eq!(state.busy.as_deref(), Some("sync"));
+    // A second write waits for the first.
+    assert!(update(&mut state, Action::SyncAll).is_empty());
+    assert!(state.popup.is_none() && state.status.as_ref().is_some_and(|s| s.error));
+}
+
+#[test]
+fn a_plan_that_fails_is_shown_and_nothing_runs() {
+    let mut state = loaded(false, theme());
+    let effects = update(&mut state, Action::SyncAll);
+    let request = plan_request(&effects);
+    update(
+        &mut state,
+        Action::Planned {
+            request,
+            result: Err("preflight failed: Deployment.apps web -n shop: invalid".into()),
+        },
+    );
+    assert!(
+        matches!(&state.popup, Some(Popup::Message { error: true, lines, .. }) if lines[0].contains("preflight"))
+    );
+    assert!(update(&mut state, Action::Confirm).is_empty());
+}
+
+#[test]
+fn sync_all_of_an_older_commit_is_a_rollback() {
+    let mut state = loaded(false, theme());
+    update(&mut state, Action::Down);
+    let request = state.eval.request;
+    update(
+        &mut state,
+        Action::Evaluated {
+            request,
+            strategy: Strategy::Server,
+            result: Ok(report(1, Strategy::Server)),
+        },
+    );
+    let effects = update(&mut state, Action::SyncAll);
+    let plan = plan_request(&effects);
+    let confirm = confirm_of(&state);
+    assert!(confirm.title.starts_with("Roll back"), "{}", confirm.title);
+    assert!(
+        confirm.lines[0].starts_with("ROLLBACK"),
+        "{:?}",
+        confirm.lines
+    );
+    assert!(confirm.lines[1].contains("1 to create, 1 to change, 1 unchanged, 1 orphaned kept"));
+    update(
+        &mut state,
+        Action::Planned {
+            request: plan,
+            result: Ok(vec!["ROLLBACK".into()]),
+        },
+    );
+    let effects = update(&mut state, Action::Confirm);
+    assert_eq!(
+        effects,
+        [Effect::Sync {
+            plan,
+            rev: SHAS[1].into(),
+            resources: None
+        }]
+    );
+
+    // At HEAD it is a plain sync.
+    let mut state = loaded(false, theme());
+    update(&mut state, Action::SyncAll);
+    assert!(confirm_of(&state).title.starts_with("Sync all"));
+}
+
+#[test]
+fn revert_asks_and_can_sync_afterwards() {
+    for (answer, then_sync) in [(Action::Confirm, false), (Action::ConfirmAndSync, true)] {
+        let mut state = loaded(false, theme());
+        update(&mut state, Action::Down);
+        let effects = update(&mut state, Action::RevertCommit);
+        assert!(matches!(&effects[..], [Effect::PlanRevert { commit, .. }] if commit == SHAS[1]));
+        assert!(
+            confirm_of(&state)
+                .lines
+                .join("\n")
+                .contains("Revert \"add the api Service\"")
+        );
+        update(
+            &mut state,
+            Action::Planned {
+                request: plan_request(&effects),
+                result: Ok(vec!["removes Service api -n shop".into()]),
+            },
+        );
+        let effects = update(&mut state, answer);
+        assert_eq!(
+            effects,
+            [Effect::Revert {
+                commit: SHAS[1].into(),
+                then_sync
+            }]
+        );
+    }
+}
+
+#[test]
+fn read_only_refuses_every_write_and_says_so() {
+    for action in [Action::SyncResource, Action::SyncAll, Action::RevertCommit] {
+        let mut state = loaded(true, theme());
+        let label = format!("{action:?}");
+        assert!(update(&mut state, action).is_empty(), "{label}");
+        assert!(state.popup.is_none(), "{label}");
+        let status = state.status.clone().unwrap();
+        assert!(
+            status.error && status.text.contains("read-only"),
+            "{label}: {status:?}"
+        );
+    }
+}
+
+#[test]
+fn a_finished_write_reevaluates_and_a_revert_reloads_history_selecting_the_new_commit() {
+    let mut state = loaded(false, theme());
+    let effects = update(
+        &mut state,
+        Action::WriteDone {
+            what: "sync".into(),
+            result: Ok("1 configured".into()),
+            new_head: None,
+        },
+    );
+    assert_eq!(evaluates(&effects).len(), 2);
+    assert!(state.busy.is_none());
+    assert_eq!(state.status.as_ref().unwrap().text, "sync: 1 configured");
+
+    let new = "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4";
+    let effects = update(
+        &mut state,
+        Action::WriteDone {
+            what: "revert".into(),
+            result: Ok("new commit".into()),
+            new_head: Some(new.into()),
+        },
+    );
+    let history = history_request(&effects);
+    assert_eq!(evaluates(&effects)[0].0, new);
+    let mut with_new = commits();
+    with_new.insert(
+        0,
+        kubectl_gitops::model::CommitInfo {
+            id: new.into(),
+            ..commits()[0].clone()
+        },
+    );
+    update(
+        &mut state,
+        Action::HistoryLoaded {
+            request: history,
+            commits: with_new,
+            head: new.into(),
+            done: true,
+        },
+    );
+    assert_eq!(state.selected_commit().unwrap().id, new);
+
+    let effects = update(
+        &mut state,
+        Action::WriteDone {
+            what: "sync".into(),
+            result: Err("conflict".into()),
+            new_head: None,
+        },
+    );
+    assert!(matches!(
+        &state.popup,
+        Some(Popup::Message { error: true, .. })
+    ));
+    assert_eq!(
+        evaluates(&effects).len(),
+        2,
+        "look again after a failure too"
+    );
+}
+
+#[test]
+fn live_changes_reevaluate_the_shown_commit() {
+    let mut state = loaded(false, theme());
+    let effects = update(
+        &mut state,
+        Action::LiveChanged {
+            changed: Vec::new(),
+        },
+    );
+    assert_eq!(
+        evaluates(&effects),
+        [
+            (SHAS[0].to_owned(), Strategy::Client),
+            (SHAS[0].to_owned(), Strategy::Server)
+        ]
+    );
+}
+
+#[test]
+fn detail_modes_toggle_and_ask_for_their_data() {
+    let mut state = loaded(false, theme());
+    let table: [(Action, DetailMode, DiffLayout); 5] = [
+        (Action::ToggleLayout, DetailMode::Diff, DiffLayout::Unified),
+        (
+            Action::ToggleBlame,
+            DetailMode::Blame { live: false },
+            DiffLayout::Unified,
+        ),
+        (
+            Action::ToggleBlame,
+            DetailMode::Blame { live: true },
+            DiffLayout::Unified,
+        ),
+        (
+            Action::ResourceHistory,
+            DetailMode::History,
+            DiffLayout::Unified,
+        ),
+        (
+            Action::ToggleLayout,
+            DetailMode::Diff,
+            DiffLayout::SideBySide,
+        ),
+    ];
+    for (action, mode, layout) in table {
+        let label = format!("{action:?}");
+        let effects = update(&mut state, action);
+        assert_eq!(
+            (state.detail.mode, state.detail.layout),
+            (mode, layout),
+            "{label}"
+        );
+        match mode {
+            DetailMode::Blame { live } => assert!(
+                matches!(&effects[..], [Effect::Blame { live: l, rev, .. }] if *l == live && rev == SHAS[0]),
+                "{label}: {effects:?}"
+            ),
+            DetailMode::History => {
+                assert!(
+                    matches!(&effects[..], [Effect::ResourceHistory { .. }]),
+                    "{label}"
+                )
+            }
+            DetailMode::Diff => assert!(effects.is_empty(), "{label}"),
+        }
+    }
+}
+
+#[test]
+fn enter_on_a_blame_line_opens_its_commit() {
+    use kubectl_gitops::tui::action::DetailLine;
+    let mut state = loaded(false, theme());
+    let effects = update(&mut state, Action::ToggleBlame);
+    let Effect::Blame { request, .. } = effects[0].clone() else {
+        panic!()
+    };
+    let line = |commit: &str| DetailLine {
+        gutter: commit[..7].into(),
+        text: "replicas: 2".into(),
+        mark: '~',
+        commit: Some(commit.into()),
+    };
+    update(
+        &mut state,
+        Action::DetailLoaded {
+            request,
+            result: Ok(vec![line(SHAS[0]), line(SHAS[2])]),
+        },
+    );
+    state.focus = Pane::Detail;
+    update(&mut state, Action::Down);
+    let effects = update(&mut state, Action::Enter);
+    assert_eq!(state.focus, Pane::History);
+    assert_eq!(state.selected_commit().unwrap().id, SHAS[2]);
+    assert_eq!(evaluates(&effects)[0].0, SHAS[2]);
+}
+
+#[test]
+fn syntax_colours_come_from_an_effect_and_stale_ones_are_dropped() {
+    let mut state = loaded(false, theme());
+    assert!(state.detail.diff.as_ref().unwrap().highlighted.is_some());
+    update(&mut state, Action::NextPane);
+    let effects = update(&mut state, Action::Down);
+    let [
+        Effect::Highlight {
+            id,
+            live,
+            desired,
+            syntax,
+        },
+    ] = &effects[..]
+    else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(id.name, "api");
+    assert_eq!(Some(syntax.as_str()), state.theme.syntax.as_deref());
+    assert!(
+        state.detail.diff.as_ref().unwrap().highlighted.is_none(),
+        "plain until then"
+    );
+    // Colours for the resource selected before are dropped.
+    let stale = tui_fixture::id("apps", "Deployment", Some("shop"), "web");
+    let colours = (
+        kubectl_gitops::highlight::highlight_yaml(live, syntax),
+        kubectl_gitops::highlight::highlight_yaml(desired, syntax),
+    );
+    update(
+        &mut state,
+        Action::Highlighted {
+            id: stale,
+            live: live.clone(),
+            desired: desired.clone(),
+            syntax: syntax.clone(),
+            colours: colours.clone(),
+        },
+    );
+    assert!(state.detail.diff.as_ref().unwrap().highlighted.is_none());
+    tui_fixture::highlight(&mut state, &effects);
+    assert!(state.detail.diff.as_ref().unwrap().highlighted.is_some());
+    // Without colours (NO_COLOR) nothing is highlighted.
+    let mut state = loaded(false, Theme::monochrome());
+    update(&mut state, Action::NextPane);
+    assert!(update(&mut state, Action::Down).is_empty());
+}
+
+#[test]
+fn help_and_quit() {
+    let mut state = loaded(false, theme());
+    update(&mut state, Action::Help);
+    assert_eq!(state.popup, Some(Popup::Help));
+    update(&mut state, Action::Back);
+    assert!(state.popup.is_none());
+    update(&mut state, Action::Quit);
+    assert!(state.quit);
+}
