@@ -141,15 +141,9 @@ fn serve(
     Ok(exit::OK)
 }
 
-// ─── SWAP POINT (UI) ────────────────────────────────────────────────────────────────────────────
-// Until src/tui lands, the demo prints the status the UI would open on and serves until Ctrl-C.
-// Once it exists, replace this function's body by its entry point, e.g.
-//     crate::tui::run(UiOptions { repo: demo.repo().into(), path: Some(ENV_PATH.into()),
-//         rev: "HEAD".into(), kubeconfig: Some(demo.kubeconfig().into()), context: None,
-//         read_only: false, theme: global.theme.clone() })
-// (blocking, on this thread; the sandbox keeps serving from the runtime's worker threads). The
-// UI handles SIGINT/SIGTERM itself; `termination` then stays unused.
-/// Opens the terminal UI on the demo; returns when the user quits.
+/// Opens the terminal UI on the demo (on this thread: the UI runs its own runtime while the
+/// sandbox keeps serving from `runtime`'s workers); returns when the user quits. Without a
+/// terminal it serves as `--no-ui` does.
 fn open_ui(
     demo: &Demo,
     global: &GlobalArgs,
@@ -157,37 +151,24 @@ fn open_ui(
     runtime: &tokio::runtime::Runtime,
     termination: &mut Termination,
 ) -> anyhow::Result<i32> {
-    use crate::ops::status::{StatusOptions, evaluate};
-    use crate::output::status::{StatusView, summary_line, write_status};
-    let opts = StatusOptions {
+    let opts = crate::tui::UiOptions {
         repo: demo.repo().to_path_buf(),
         path: ENV_PATH.to_owned(),
         kubeconfig: Some(demo.kubeconfig().to_path_buf()),
-        ..StatusOptions::default()
+        theme: global.theme.clone(),
+        ..crate::tui::UiOptions::default()
     };
-    let report = runtime.block_on(evaluate(&opts))?;
-    let view = StatusView {
-        format: super::OutputFormat::Text,
-        color: crate::output::stdout_color(global.color),
-        now: chrono::Utc::now(),
-    };
-    let mut out = std::io::stdout().lock();
-    write_status(&mut out, &report, &view)?;
-    writeln!(out, "{}", summary_line(&report))?;
-    writeln!(
-        out,
-        "\nThe terminal UI is not built yet. The sandbox serves this environment until Ctrl-C;\n\
-         meanwhile, from another terminal:\n  {}\n  {}\n  {}",
-        reopen.command("diff"),
-        reopen.command("history"),
-        reopen.command("sync --dry-run"),
-    )?;
-    out.flush()?;
-    drop(out);
-    runtime.block_on(termination.wait())?;
-    Ok(exit::OK)
+    match crate::tui::run(opts) {
+        Err(crate::tui::UiError::NotATerminal) => {
+            eprintln!(
+                "note: no terminal for the UI; serving the demo until Ctrl-C instead, try:\n  {}",
+                reopen.command("status")
+            );
+            serve(demo, reopen, runtime, termination)
+        }
+        other => Ok(other?),
+    }
 }
-// ─── end of SWAP POINT (UI) ─────────────────────────────────────────────────────────────────────
 
 /// Where the demo's files are and the command lines that reach them.
 struct Reopen {

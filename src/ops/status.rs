@@ -836,7 +836,9 @@ impl PackedManifest {
             }
             Err(error) => {
                 let mut row = ResourceStatus::new(&manifest, DriftState::Error);
-                row.error = Some(format!("internal error: cannot read the manifest back: {error}"));
+                row.error = Some(format!(
+                    "internal error: cannot read the manifest back: {error}"
+                ));
                 Err(Box::new(row))
             }
         }
