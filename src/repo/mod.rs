@@ -390,14 +390,10 @@ fn commit_info_in(
 ) -> Result<CommitInfo, RepoError> {
     let what = || format!("commit {commit}");
     let error = |e: gix::Error| local_object_error(root, what(), e);
-    let found = repo.find_commit(commit).map_err(|e| error(e.into()))?;
-    let author = found.author().map_err(|e| error(e.into()))?;
-    let time = author.time().map_err(|e| error(e.into()))?;
-    let summary = found
-        .message()
-        .map_err(|e| error(e.into()))?
-        .summary()
-        .to_string();
+    let found = repo.find_commit(commit).map_err(&error)?;
+    let author = found.author().map_err(&error)?;
+    let time = author.time().map_err(&error)?;
+    let summary = found.message().map_err(&error)?.summary().to_string();
     let offset = chrono::FixedOffset::east_opt(time.offset)
         .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset is valid"));
     let when = chrono::DateTime::from_timestamp(time.seconds, 0)
@@ -441,7 +437,7 @@ impl LocalRepo {
         let mut blob = self
             .repo
             .find_blob(id)
-            .map_err(|e| local_object_error(&self.root, format!("blob {id}"), e.into()))?;
+            .map_err(|e| local_object_error(&self.root, format!("blob {id}"), e))?;
         Ok(blob.take_data())
     }
 
