@@ -649,8 +649,10 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
             walk_filter.as_ref(),
             limit,
             use_cache,
-            need_objects,
-            need_head,
+            Needs {
+                objects: need_objects,
+                head: need_head,
+            },
         )
     })
     .await
@@ -688,6 +690,15 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
     Ok(history)
 }
 
+/// What the walk must produce beyond the commits and their changes.
+#[derive(Debug, Clone, Copy)]
+struct Needs {
+    /// The objects of each change (`-p`, the live mark): no changes cache.
+    objects: bool,
+    /// The environment at `--rev` (the live mark).
+    head: bool,
+}
+
 /// The git part of a history, off the async runtime.
 struct Walked {
     repo: EnvRepo,
@@ -704,9 +715,12 @@ fn walk_history(
     filter: Option<&ResourceFilter>,
     limit: Option<usize>,
     use_cache: bool,
-    need_objects: bool,
-    need_head: bool,
+    needs: Needs,
 ) -> Result<Walked, HistoryOpsError> {
+    let Needs {
+        objects: need_objects,
+        head: need_head,
+    } = needs;
     let repo = EnvRepo::open(repo_dir)?;
     let tip = repo.resolve(rev)?;
     let revision = repo.commit_info(tip)?;
