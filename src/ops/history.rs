@@ -729,7 +729,7 @@ fn walk_history(
     // The changes of a commit under the same path and settings never change: kept across
     // runs, used when no objects are needed (no -p, no live mark).
     let changes_cache = use_cache.then(|| ChangesCache::new(&walk.git_dir(), opts));
-    let known = match (&changes_cache, need_objects) {
+    let mut known = match (&changes_cache, need_objects) {
         (Some(cache), false) => cache.read(opts),
         _ => HashMap::new(),
     };
@@ -738,15 +738,16 @@ fn walk_history(
     let mut commits = Vec::new();
     while let Some(commit) = walk.next_commit() {
         let commit = commit?;
-        let (info, mut step) = match known.get(&commit) {
+        // Taken out, not cloned: a commit comes once on a first-parent walk.
+        let (info, mut step) = match known.remove(&commit) {
             Some(cached) => {
                 changes_cached += 1;
                 let step = CommitChanges {
                     commit,
                     parent: None,
-                    changes: cached.changes.clone(),
+                    changes: cached.changes,
                 };
-                (cached.info.clone(), step)
+                (cached.info, step)
             }
             None => {
                 let step = walk.changes_at(commit)?;
