@@ -750,7 +750,15 @@ fn walk_history(
                 (cached.info, step)
             }
             None => {
-                let step = walk.changes_at(commit)?;
+                let mut step = walk.changes_at(commit)?;
+                if !need_objects {
+                    // Nothing shows the objects: dropped now, not cloned into the cache
+                    // rows and kept for every commit until the output is written.
+                    for change in &mut step.changes {
+                        change.before = None;
+                        change.after = None;
+                    }
+                }
                 let info = walk.commit_info(commit)?;
                 computed.push(KnownCommit {
                     commit,
