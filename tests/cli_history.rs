@@ -333,7 +333,7 @@ fn second_run_reads_the_cache_and_a_corrupted_one_is_ignored() {
     assert_eq!(entries.len(), 1);
     let entry = entries.into_iter().next().unwrap().unwrap().path();
     std::fs::write(&entry, "garbage\n").unwrap();
-    let changes = repo.dir().join(".git/kubectl-gitops/changes-v1/root");
+    let changes = repo.dir().join(".git/kubectl-gitops/changes-v2/root");
     for entry in std::fs::read_dir(&changes).unwrap() {
         std::fs::write(entry.unwrap().path(), "zz [1\n\u{0}garbage\n").unwrap();
     }

@@ -69,7 +69,8 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs, display: &str) -> anyhow::Re
         patch: args.patch,
         context: args.unified,
     };
-    let mut out = std::io::stdout().lock();
+    // Stdout is line-buffered: one write per line would cost thousands of syscalls.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     closed_pipe(write_history(&mut out, &report, &view).and_then(|()| Ok(out.flush()?)))?;
     Ok(exit::OK)
 }

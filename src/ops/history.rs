@@ -28,10 +28,10 @@ use crate::render::documents::Format;
 use crate::render::kustomize::KUSTOMIZATION_FILES;
 use crate::render::{
     CONFIG_FILE, EnvConfig, PlainFiles, RenderFailure, RenderOptions, plain_files, render,
-    render_plain,
+    render_plain_with,
 };
 use crate::repo::history::{HistoryError, PathWalk, WalkStats};
-use crate::repo::{EnvRepo, ObjectId, RepoError};
+use crate::repo::{EnvRepo, LocalRepo, ObjectId, RepoError};
 
 /// Errors that stop a history as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +170,8 @@ type Objects = HashMap<ResourceId, (String, Value, String)>;
 /// that changed no resource (a pure move, a README) are yielded with no changes.
 pub struct ChangeWalk {
     repo: EnvRepo,
+    /// Every blob and commit read of the walk goes through it (one object cache).
+    local: LocalRepo,
     walk: PathWalk,
     opts: RenderOptions,
     /// The config at the walk's position (the tip, then the parent of the last step that
@@ -184,6 +186,10 @@ pub struct ChangeWalk {
     /// Whether commits were taken without computing their changes ([`ChangeWalk::next_commit`]):
     /// the position-dependent state must be rebuilt before the next computed step.
     skipped: bool,
+    /// The last commit [`ChangeWalk::next_commit`] yielded, until its changes are computed:
+    /// taking the next one without them skips it.
+    pending: Option<ObjectId>,
+    resyncs: usize,
 }
 
 impl ChangeWalk {
@@ -194,34 +200,37 @@ impl ChangeWalk {
         opts: &RenderOptions,
         use_cache: bool,
     ) -> Result<ChangeWalk, HistoryOpsError> {
-        let tip_config = match plain_files(repo, tip, opts) {
-            Ok(plain) => plain.map(|p| p.config),
-            Err(_) => None,
-        };
-        let sources = match (&tip_config, render(repo, tip, opts)) {
-            (Some(_), Ok(rendered)) if rendered.errors.is_empty() => Some(
-                rendered
-                    .manifests
-                    .into_iter()
-                    .map(|m| (m.id, m.source.file))
-                    .collect(),
-            ),
-            _ => None,
-        };
         Ok(ChangeWalk {
             repo: repo.clone(),
+            local: repo.local(),
             walk: PathWalk::new(repo, tip, &opts.path, use_cache)?,
             opts: opts.clone(),
-            tip_config,
-            sources,
+            tip_config: None,
+            sources: None,
             full_renders: 0,
-            skipped: false,
+            // The config and sources are built at the first commit whose changes are
+            // computed: a walk answered from the changes cache renders nothing. The commits
+            // between the tip and it left the path alone, so they render the same.
+            skipped: true,
+            pending: None,
+            resyncs: 0,
         })
+    }
+
+    /// Metadata of a commit, read through the walk's object cache.
+    pub fn commit_info(&self, commit: ObjectId) -> Result<CommitInfo, HistoryOpsError> {
+        Ok(self.local.commit_info(commit)?)
     }
 
     /// Steps that needed two full renders (kustomize, config changes, render errors).
     pub fn full_renders(&self) -> usize {
         self.full_renders
+    }
+
+    /// Full renders that rebuilt the walk's position (the first computed commit, and each
+    /// computed commit after skipped ones).
+    pub fn resyncs(&self) -> usize {
+        self.resyncs
     }
 
     /// What the path walk cost so far.
@@ -237,14 +246,22 @@ impl ChangeWalk {
     /// The next commit that changed the path, without computing its changes (they are known
     /// from elsewhere, e.g. the changes cache).
     pub fn next_commit(&mut self) -> Option<Result<ObjectId, HistoryOpsError>> {
+        if self.pending.take().is_some() {
+            self.skipped = true;
+        }
         let next = self.walk.next()?;
-        self.skipped = true;
+        if let Ok(commit) = &next {
+            self.pending = Some(*commit);
+        }
         Some(next.map_err(Into::into))
     }
 
     /// The changes of `commit` (the walk's last commit), computed.
     pub fn changes_at(&mut self, commit: ObjectId) -> Result<CommitChanges, HistoryOpsError> {
-        if self.skipped {
+        // Stepping from the position of the commit just yielded needs no render; anything
+        // else (skipped commits, another commit) rebuilds the state at `commit`.
+        let from_position = self.pending.take() == Some(commit);
+        if self.skipped || !from_position {
             self.resync(commit);
         }
         self.changes_of(commit)
@@ -253,6 +270,7 @@ impl ChangeWalk {
     /// Rebuilds the config and sources at `commit` (one render) after skipped commits.
     fn resync(&mut self, commit: ObjectId) {
         self.skipped = false;
+        self.resyncs += 1;
         self.tip_config = match plain_files(&self.repo, commit, &self.opts) {
             Ok(plain) => plain.map(|p| p.config),
             Err(_) => None,
@@ -296,12 +314,12 @@ impl ChangeWalk {
     fn changed_files_sides(
         &mut self,
         commit: ObjectId,
+        after_tree: Option<ObjectId>,
         parent: Option<ObjectId>,
     ) -> Result<Option<(Objects, Objects)>, HistoryOpsError> {
         let (Some(config), Some(_)) = (self.tip_config.clone(), &self.sources) else {
             return Ok(None);
         };
-        let (after_tree, _) = self.walk.path_tree(commit)?;
         let before_tree = match parent {
             Some(parent) => self.walk.path_tree(parent)?.0,
             None => None,
@@ -346,7 +364,7 @@ impl ChangeWalk {
         }
         let render_side = |at: Option<ObjectId>, plain: &PlainFiles| match at {
             None => Ok(None),
-            Some(at) => render_plain(&self.repo, at, &self.opts, plain, &paths)
+            Some(at) => render_plain_with(&self.local, at, &self.opts, plain, &paths)
                 .map(Some)
                 .map_err(|source| HistoryOpsError::Render { commit: at, source }),
         };
@@ -378,9 +396,10 @@ impl ChangeWalk {
     fn sides(
         &mut self,
         commit: ObjectId,
+        after_tree: Option<ObjectId>,
         parent: Option<ObjectId>,
     ) -> Result<(Objects, Objects), HistoryOpsError> {
-        if let Some(sides) = self.changed_files_sides(commit, parent)? {
+        if let Some(sides) = self.changed_files_sides(commit, after_tree, parent)? {
             return Ok(sides);
         }
         self.full_renders += 1;
@@ -404,8 +423,8 @@ impl ChangeWalk {
     }
 
     fn changes_of(&mut self, commit: ObjectId) -> Result<CommitChanges, HistoryOpsError> {
-        let (_, parent) = self.walk.path_tree(commit)?;
-        let (mut before, mut after) = self.sides(commit, parent)?;
+        let (after_tree, parent) = self.walk.path_tree(commit)?;
+        let (mut before, mut after) = self.sides(commit, after_tree, parent)?;
         let ids: BTreeSet<ResourceId> = before.keys().chain(after.keys()).cloned().collect();
         let mut changes = Vec::new();
         for id in ids {
@@ -457,6 +476,9 @@ impl Iterator for ChangeWalk {
     type Item = Result<CommitChanges, HistoryOpsError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.pending.take().is_some() {
+            self.skipped = true;
+        }
         let commit = match self.walk.next()? {
             Ok(commit) => commit,
             Err(e) => return Some(Err(e.into())),
@@ -616,6 +638,7 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
     let limit = opts.limit;
     let use_cache = opts.use_cache;
     let need_objects = opts.patch || cluster.is_some();
+    let need_head = cluster.is_some();
     let walk_filter = filter.clone();
     let walk_opts = render_opts.clone();
     let walked = tokio::task::spawn_blocking(move || {
@@ -626,7 +649,10 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
             walk_filter.as_ref(),
             limit,
             use_cache,
-            need_objects,
+            Needs {
+                objects: need_objects,
+                head: need_head,
+            },
         )
     })
     .await
@@ -664,6 +690,15 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
     Ok(history)
 }
 
+/// What the walk must produce beyond the commits and their changes.
+#[derive(Debug, Clone, Copy)]
+struct Needs {
+    /// The objects of each change (`-p`, the live mark): no changes cache.
+    objects: bool,
+    /// The environment at `--rev` (the live mark).
+    head: bool,
+}
+
 /// The git part of a history, off the async runtime.
 struct Walked {
     repo: EnvRepo,
@@ -680,8 +715,12 @@ fn walk_history(
     filter: Option<&ResourceFilter>,
     limit: Option<usize>,
     use_cache: bool,
-    need_objects: bool,
+    needs: Needs,
 ) -> Result<Walked, HistoryOpsError> {
+    let Needs {
+        objects: need_objects,
+        head: need_head,
+    } = needs;
     let repo = EnvRepo::open(repo_dir)?;
     let tip = repo.resolve(rev)?;
     let revision = repo.commit_info(tip)?;
@@ -690,28 +729,43 @@ fn walk_history(
     // The changes of a commit under the same path and settings never change: kept across
     // runs, used when no objects are needed (no -p, no live mark).
     let changes_cache = use_cache.then(|| ChangesCache::new(&walk.git_dir(), opts));
-    let known = match (&changes_cache, need_objects) {
+    let mut known = match (&changes_cache, need_objects) {
         (Some(cache), false) => cache.read(opts),
         _ => HashMap::new(),
     };
-    let mut computed: Vec<(ObjectId, Vec<ResourceChange>)> = Vec::new();
+    let mut computed: Vec<KnownCommit> = Vec::new();
     let mut changes_cached = 0;
     let mut commits = Vec::new();
     while let Some(commit) = walk.next_commit() {
         let commit = commit?;
-        let mut step = match known.get(&commit) {
-            Some(changes) => {
+        // Taken out, not cloned: a commit comes once on a first-parent walk.
+        let (info, mut step) = match known.remove(&commit) {
+            Some(cached) => {
                 changes_cached += 1;
-                CommitChanges {
+                let step = CommitChanges {
                     commit,
                     parent: None,
-                    changes: changes.clone(),
-                }
+                    changes: cached.changes,
+                };
+                (cached.info, step)
             }
             None => {
-                let step = walk.changes_at(commit)?;
-                computed.push((commit, step.changes.clone()));
-                step
+                let mut step = walk.changes_at(commit)?;
+                if !need_objects {
+                    // Nothing shows the objects: dropped now, not cloned into the cache
+                    // rows and kept for every commit until the output is written.
+                    for change in &mut step.changes {
+                        change.before = None;
+                        change.after = None;
+                    }
+                }
+                let info = walk.commit_info(commit)?;
+                computed.push(KnownCommit {
+                    commit,
+                    info: info.clone(),
+                    changes: step.changes.clone(),
+                });
+                (info, step)
             }
         };
         if limit.is_some_and(|l| commits.len() >= l) {
@@ -724,7 +778,7 @@ fn walk_history(
             continue;
         }
         commits.push(HistoryCommit {
-            commit: repo.commit_info(step.commit)?,
+            commit: info,
             parent: step.parent.map(|p| p.to_string()),
             head: head == Some(step.commit),
             matches_live: false,
@@ -736,12 +790,13 @@ fn walk_history(
     }
     let full_renders = walk.full_renders();
     let walk_stats = walk.finish();
-    let (head_objects, rules) = match render(&repo, tip, opts) {
-        Ok(rendered) => (
+    // The environment at `--rev` serves the live mark only.
+    let (head_objects, rules) = match need_head.then(|| render(&repo, tip, opts)) {
+        Some(Ok(rendered)) => (
             objects(rendered.manifests),
             rendered.config.ignore_differences,
         ),
-        Err(_) => (Objects::new(), Vec::new()),
+        _ => (Objects::new(), Vec::new()),
     };
     tracing::info!(
         commits = commits.len(),
@@ -775,14 +830,32 @@ fn walk_history(
     })
 }
 
-/// Each commit's resource changes (identity, apiVersion, change, file; no objects) under one
-/// path and render settings, in `<git-dir>/kubectl-gitops/changes-v1/<hex path>/<namespace>`:
-/// one line per commit, `<sha> <json>`, appended by each run for the commits it computed. A
-/// commit's changes never change (its tree and its parent's are fixed), so entries never go
-/// stale; a line that does not parse is skipped, and a cached identity whose kind's scope
-/// disagrees with this run's (discovery changed) makes the whole file ignored.
+/// A commit whose changes are known: computed by this run or read from the changes cache.
+struct KnownCommit {
+    commit: ObjectId,
+    /// What the output shows of the commit (kept so a cached run reads no commit object).
+    info: CommitInfo,
+    changes: Vec<ResourceChange>,
+}
+
+/// Each commit's metadata and resource changes (identity, apiVersion, change, file; no
+/// objects) under one path and render settings, in
+/// `<git-dir>/kubectl-gitops/changes-v2/<hex path>/<namespace>`: one line per commit,
+/// `<sha> <json>`, appended by each run for the commits it computed. A commit's changes never
+/// change (its tree and its parent's are fixed), so entries never go stale; a line that does
+/// not parse is skipped, and a cached identity whose kind's scope disagrees with this run's
+/// (discovery changed) makes the whole file ignored. (v1 lacked the commit metadata.)
 struct ChangesCache {
     file: PathBuf,
+}
+
+/// One line of the changes cache, after the sha.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedCommit {
+    /// The commit as the output shows it.
+    c: CommitInfo,
+    /// Its changes.
+    r: Vec<CachedChange>,
 }
 
 impl ChangesCache {
@@ -792,7 +865,7 @@ impl ChangesCache {
         ChangesCache {
             file: git_dir
                 .join("kubectl-gitops")
-                .join("changes-v1")
+                .join("changes-v2")
                 .join(if path.is_empty() {
                     "root".to_owned()
                 } else {
@@ -802,24 +875,32 @@ impl ChangesCache {
         }
     }
 
-    fn read(&self, opts: &RenderOptions) -> HashMap<ObjectId, Vec<ResourceChange>> {
+    fn read(&self, opts: &RenderOptions) -> HashMap<ObjectId, KnownCommit> {
         let Ok(text) = std::fs::read_to_string(&self.file) else {
             return HashMap::new();
         };
         let mut known = HashMap::new();
+        // Scopes asked once per kind: the same few kinds recur on every line.
+        let mut scopes: HashMap<(String, String), Option<bool>> = HashMap::new();
         for line in text.lines() {
             let Some((sha, json)) = line.split_once(' ') else {
                 continue;
             };
-            let (Ok(commit), Ok(rows)) = (
+            let (Ok(commit), Ok(cached)) = (
                 ObjectId::from_hex(sha.as_bytes()),
-                serde_json::from_str::<Vec<CachedChange>>(json),
+                serde_json::from_str::<CachedCommit>(json),
             ) else {
                 continue;
             };
-            let mut changes = Vec::with_capacity(rows.len());
-            for row in rows {
-                let scope_agrees = match (opts.scope)(&row.0, &row.1) {
+            if cached.c.id != sha {
+                continue;
+            }
+            let mut changes = Vec::with_capacity(cached.r.len());
+            for row in cached.r {
+                let scope = *scopes
+                    .entry((row.0.clone(), row.1.clone()))
+                    .or_insert_with(|| (opts.scope)(&row.0, &row.1));
+                let scope_agrees = match scope {
                     Some(true) => row.2.is_some(),
                     Some(false) => row.2.is_none(),
                     None => true,
@@ -848,20 +929,28 @@ impl ChangesCache {
                     file: row.6,
                 });
             }
-            known.insert(commit, changes);
+            known.insert(
+                commit,
+                KnownCommit {
+                    commit,
+                    info: cached.c,
+                    changes,
+                },
+            );
         }
         known
     }
 
     /// Appends the computed commits in one write; failures are logged, never errors.
-    fn append(&self, computed: &[(ObjectId, Vec<ResourceChange>)]) {
+    fn append(&self, computed: &[KnownCommit]) {
         use std::io::Write as _;
         if computed.is_empty() {
             return;
         }
         let mut text = String::new();
-        for (commit, changes) in computed {
-            let rows: Vec<CachedChange> = changes
+        for known in computed {
+            let rows: Vec<CachedChange> = known
+                .changes
                 .iter()
                 .map(|c| {
                     (
@@ -875,10 +964,14 @@ impl ChangesCache {
                     )
                 })
                 .collect();
-            let Ok(json) = serde_json::to_string(&rows) else {
+            let line = CachedCommit {
+                c: known.info.clone(),
+                r: rows,
+            };
+            let Ok(json) = serde_json::to_string(&line) else {
                 continue;
             };
-            text.push_str(&format!("{commit} {json}\n"));
+            text.push_str(&format!("{} {json}\n", known.commit));
         }
         let written = self
             .file
@@ -1198,6 +1291,133 @@ mod tests {
                 assert!(walk.full_renders() <= 3, "{}", walk.full_renders());
             }
         }
+    }
+
+    /// Ten commits, each changing one of three files.
+    fn churn() -> FixtureRepo {
+        let fx = FixtureRepo::new();
+        for name in ["a", "b", "c"] {
+            fx.write(&format!("{name}.yaml"), &cm(name, "0"));
+        }
+        fx.commit("start");
+        for i in 1..10 {
+            let name = ["a", "b", "c"][i % 3];
+            fx.write(&format!("{name}.yaml"), &cm(name, &i.to_string()));
+            fx.commit(&format!("change {i}"));
+        }
+        fx
+    }
+
+    fn names(step: &CommitChanges) -> Vec<String> {
+        step.changes
+            .iter()
+            .map(|c| format!("{} {}", c.change.letter(), c.id.name))
+            .collect()
+    }
+
+    /// `next_commit` then `changes_at` for every commit steps from the walk's position: one
+    /// render of the first commit, then only the changed blobs; skipping commits costs one
+    /// render per computed commit after a skip, with the same changes.
+    #[test]
+    fn computing_every_commit_renders_once_and_skips_resync() {
+        let fx = churn();
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        let opts = RenderOptions::new("", "default");
+        let want: Vec<Vec<String>> = ChangeWalk::new(&repo, head, &opts, false)
+            .unwrap()
+            .map(|step| names(&step.unwrap()))
+            .collect();
+        assert_eq!(want.len(), 10);
+        assert_eq!(want[0], vec!["M a".to_owned()]);
+
+        let opts = RenderOptions::new("", "default");
+        let mut walk = ChangeWalk::new(&repo, head, &opts, false).unwrap();
+        let mut got = Vec::new();
+        while let Some(commit) = walk.next_commit() {
+            got.push(names(&walk.changes_at(commit.unwrap()).unwrap()));
+        }
+        assert_eq!(got, want);
+        assert_eq!(walk.resyncs(), 1);
+        // Three files at the first commit, then one new blob per older commit.
+        assert_eq!(opts.cache.parse_count(), 3 + 9);
+
+        let opts = RenderOptions::new("", "default");
+        let mut walk = ChangeWalk::new(&repo, head, &opts, false).unwrap();
+        let mut computed = 0;
+        let mut i = 0;
+        while let Some(commit) = walk.next_commit() {
+            let commit = commit.unwrap();
+            i += 1;
+            let i = i - 1;
+            // Every third commit is taken as if from the changes cache.
+            if i % 3 == 1 {
+                continue;
+            }
+            assert_eq!(names(&walk.changes_at(commit).unwrap()), want[i], "{i}");
+            computed += 1;
+        }
+        assert_eq!(computed, 7);
+        // The first commit, and the one after each of the three skips.
+        assert_eq!(walk.resyncs(), 4);
+    }
+
+    /// The changes cache gives back each commit's metadata and changes; a line whose sha does
+    /// not match its metadata, or that does not parse, is skipped.
+    #[test]
+    fn changes_cache_round_trip_keeps_commit_metadata() {
+        let fx = churn();
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        let parent = repo.resolve("HEAD~1").unwrap();
+        let opts = RenderOptions::new("", "default");
+        let mut walk = ChangeWalk::new(&repo, head, &opts, false).unwrap();
+        let mut computed = Vec::new();
+        while let Some(commit) = walk.next_commit() {
+            let commit = commit.unwrap();
+            let step = walk.changes_at(commit).unwrap();
+            computed.push(KnownCommit {
+                commit,
+                info: repo.commit_info(commit).unwrap(),
+                changes: step.changes,
+            });
+        }
+        let git_dir = fx.dir().join(".git");
+        let cache = ChangesCache::new(&git_dir, &opts);
+        cache.append(&computed);
+        let known = cache.read(&opts);
+        assert_eq!(known.len(), computed.len());
+        for c in &computed {
+            let k = &known[&c.commit];
+            assert_eq!(k.info, c.info);
+            assert_eq!(k.info.summary, repo.commit_info(c.commit).unwrap().summary);
+            let ids = |v: &[ResourceChange]| -> Vec<(ResourceId, ChangeKind, String)> {
+                v.iter()
+                    .map(|r| (r.id.clone(), r.change, r.file.clone()))
+                    .collect()
+            };
+            assert_eq!(ids(&k.changes), ids(&c.changes));
+        }
+        // HEAD's line under HEAD~1's sha, and garbage: both skipped, the rest still read.
+        let text = std::fs::read_to_string(&cache.file).unwrap();
+        let head_line = text
+            .lines()
+            .find(|l| l.starts_with(&head.to_string()))
+            .unwrap();
+        let forged = head_line.replacen(&head.to_string(), &parent.to_string(), 1);
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with(&parent.to_string()))
+            .collect();
+        std::fs::write(
+            &cache.file,
+            format!("{}\n{forged}\nzz [1\n", kept.join("\n")),
+        )
+        .unwrap();
+        let known = cache.read(&opts);
+        assert_eq!(known.len(), computed.len() - 1);
+        assert!(!known.contains_key(&parent));
+        assert_eq!(known[&head].info.id, head.to_string());
     }
 
     #[test]

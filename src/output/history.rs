@@ -33,8 +33,12 @@ pub fn write_history(
             write_document(out, view.format, &history_document(history, view))
         }
         _ => {
+            // One buffer reused for every commit: thousands of commits, no allocation each.
+            let mut text = String::with_capacity(4096);
             for c in &history.commits {
-                out.write_all(commit_text(c, view).as_bytes())?;
+                text.clear();
+                commit_text(&mut text, c, view);
+                out.write_all(text.as_bytes())?;
             }
             Ok(())
         }
@@ -59,7 +63,7 @@ fn change_style(kind: ChangeKind) -> Style {
     }
 }
 
-fn commit_text(c: &HistoryCommit, view: &HistoryView) -> String {
+fn commit_text(text: &mut String, c: &HistoryCommit, view: &HistoryView) {
     let mut marks = Vec::new();
     if c.head {
         marks.push("HEAD");
@@ -67,7 +71,7 @@ fn commit_text(c: &HistoryCommit, view: &HistoryView) -> String {
     if c.matches_live {
         marks.push("live");
     }
-    let mut text = Style::fg(Color::Ansi(3)).paint(short_sha(&c.commit.id), view.color);
+    text.push_str(&Style::fg(Color::Ansi(3)).paint(short_sha(&c.commit.id), view.color));
     if !marks.is_empty() {
         text.push(' ');
         let marks = format!("({})", marks.join(", "));
@@ -117,7 +121,6 @@ fn commit_text(c: &HistoryCommit, view: &HistoryView) -> String {
             }
         }
     }
-    text
 }
 
 /// The `kind: History` document of `-o json|yaml`.

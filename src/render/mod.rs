@@ -40,7 +40,7 @@ use serde_json::Value;
 
 use crate::model::scope::builtin_scope;
 use crate::model::{Manifest, ResourceId, Source, split_api_version};
-use crate::repo::{EnvRepo, FileKind, ObjectId, RepoError, join_path, normalize_path};
+use crate::repo::{EnvRepo, FileKind, ObjectId, ReadBlob, RepoError, join_path, normalize_path};
 
 pub use config::{CONFIG_FILE, ConfigError, EnvConfig};
 use documents::{Document, Format, ParseError};
@@ -183,7 +183,7 @@ impl RenderCache {
     /// Parsed documents of a blob, parsing it on first use.
     pub(crate) fn documents(
         &self,
-        repo: &EnvRepo,
+        repo: &dyn ReadBlob,
         blob: ObjectId,
         format: Format,
     ) -> Result<Parsed, RepoError> {
@@ -334,6 +334,19 @@ pub fn render_plain(
     plain: &PlainFiles,
     paths: &BTreeSet<String>,
 ) -> Result<Rendered, RenderFailure> {
+    render_plain_with(repo, commit, opts, plain, paths)
+}
+
+/// [`render_plain`] reading blobs through `reader`, e.g. one [`crate::repo::LocalRepo`] for a
+/// whole walk instead of a fresh repository per blob.
+pub fn render_plain_with(
+    reader: &dyn ReadBlob,
+    commit: ObjectId,
+    opts: &RenderOptions,
+    plain: &PlainFiles,
+    paths: &BTreeSet<String>,
+) -> Result<Rendered, RenderFailure> {
+    let repo = reader;
     let mut out = Collector::new(opts);
     for path in paths {
         if let Some((blob, format)) = plain.files.get(path) {
@@ -351,7 +364,7 @@ pub fn render_plain(
 /// Adds the documents of one plain file to `out`.
 fn add_file(
     out: &mut Collector<'_>,
-    repo: &EnvRepo,
+    repo: &dyn ReadBlob,
     opts: &RenderOptions,
     path: &str,
     blob: ObjectId,

@@ -243,32 +243,19 @@ impl EnvRepo {
     /// author time in RFC 3339 with the author's offset.
     pub fn commit_info(&self, commit: ObjectId) -> Result<CommitInfo, RepoError> {
         let repo = self.repo.to_thread_local();
-        let what = || format!("commit {commit}");
-        let found = repo
-            .find_commit(commit)
-            .map_err(|e| self.object_error(what(), e))?;
-        let author = found.author().map_err(|e| self.object_error(what(), e))?;
-        let time = author.time().map_err(|e| self.object_error(what(), e))?;
-        let summary = found
-            .message()
-            .map_err(|e| self.object_error(what(), e))?
-            .summary()
-            .to_string();
-        let offset = chrono::FixedOffset::east_opt(time.offset)
-            .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset is valid"));
-        let when = chrono::DateTime::from_timestamp(time.seconds, 0)
-            .map(|utc| {
-                utc.with_timezone(&offset)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            })
-            .unwrap_or_default();
-        Ok(CommitInfo {
-            id: commit.to_string(),
-            summary,
-            author: author.name.to_string().trim().to_owned(),
-            email: author.email.to_string().trim().to_owned(),
-            time: when,
-        })
+        commit_info_in(&repo, self.root(), commit)
+    }
+
+    /// A handle for many reads in a row on one thread: one thread-local repository with an
+    /// object cache, instead of a fresh one (no cache: each packed object re-inflates its
+    /// delta chain) per call.
+    pub fn local(&self) -> LocalRepo {
+        let mut repo = self.repo.to_thread_local();
+        repo.object_cache_size_if_unset(LOCAL_OBJECT_CACHE);
+        LocalRepo {
+            repo,
+            root: self.root().to_path_buf(),
+        }
     }
 
     /// First parent of `commit`, `None` for a root commit.
@@ -381,6 +368,88 @@ impl EnvRepo {
             repo: self.root().to_path_buf(),
             source: Box::new(source),
         }
+    }
+}
+
+/// Object cache of a [`LocalRepo`]: packed delta chains share bases across commits.
+const LOCAL_OBJECT_CACHE: usize = 16 * 1024 * 1024;
+
+fn local_object_error(root: &Path, what: String, source: gix::Error) -> RepoError {
+    RepoError::Object {
+        what,
+        repo: root.to_path_buf(),
+        source: Box::new(source),
+    }
+}
+
+/// [`EnvRepo::commit_info`] in a given thread-local repository.
+fn commit_info_in(
+    repo: &gix::Repository,
+    root: &Path,
+    commit: ObjectId,
+) -> Result<CommitInfo, RepoError> {
+    let what = || format!("commit {commit}");
+    let error = |e: gix::Error| local_object_error(root, what(), e);
+    let found = repo.find_commit(commit).map_err(&error)?;
+    let author = found.author().map_err(&error)?;
+    let time = author.time().map_err(&error)?;
+    let summary = found.message().map_err(&error)?.summary().to_string();
+    let offset = chrono::FixedOffset::east_opt(time.offset)
+        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset is valid"));
+    let when = chrono::DateTime::from_timestamp(time.seconds, 0)
+        .map(|utc| {
+            utc.with_timezone(&offset)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+        .unwrap_or_default();
+    Ok(CommitInfo {
+        id: commit.to_string(),
+        summary,
+        author: author.name.to_string().trim().to_owned(),
+        email: author.email.to_string().trim().to_owned(),
+        time: when,
+    })
+}
+
+/// Reads blob contents: an [`EnvRepo`] (a fresh thread-local repository per call) or a
+/// [`LocalRepo`] (one, with an object cache).
+pub trait ReadBlob {
+    /// Content of a blob.
+    fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, RepoError>;
+}
+
+impl ReadBlob for EnvRepo {
+    fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, RepoError> {
+        EnvRepo::read_blob(self, id)
+    }
+}
+
+/// One thread-local repository with an object cache ([`EnvRepo::local`]): not `Send`, for a
+/// walk that reads many objects on one thread.
+pub struct LocalRepo {
+    repo: gix::Repository,
+    root: PathBuf,
+}
+
+impl LocalRepo {
+    /// Content of a blob.
+    pub fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, RepoError> {
+        let mut blob = self
+            .repo
+            .find_blob(id)
+            .map_err(|e| local_object_error(&self.root, format!("blob {id}"), e))?;
+        Ok(blob.take_data())
+    }
+
+    /// As [`EnvRepo::commit_info`].
+    pub fn commit_info(&self, commit: ObjectId) -> Result<CommitInfo, RepoError> {
+        commit_info_in(&self.repo, &self.root, commit)
+    }
+}
+
+impl ReadBlob for LocalRepo {
+    fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, RepoError> {
+        LocalRepo::read_blob(self, id)
     }
 }
 
