@@ -298,7 +298,10 @@ fn resources_pane(state: &State, area: Rect, buf: &mut Buffer) {
             ];
             if !row.fields.is_empty() {
                 spans.push(Span::styled(
-                    format!("  {} fields", row.fields.len()),
+                    match row.fields.len() {
+                        1 => "  1 field".to_owned(),
+                        n => format!("  {n} fields"),
+                    },
                     theme.dim,
                 ));
             }
