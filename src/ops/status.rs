@@ -1024,7 +1024,7 @@ async fn note_missing_namespaces(
 }
 
 /// The identity of an ApplySet member from its live object.
-fn member_id(member: &Value, discovery: &Discovery) -> Option<ResourceId> {
+pub(crate) fn member_id(member: &Value, discovery: &Discovery) -> Option<ResourceId> {
     let api_version = member.get("apiVersion")?.as_str()?;
     let kind = member.get("kind")?.as_str()?;
     let (group, _) = split_api_version(api_version);

@@ -31,15 +31,15 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::cluster::write::ApplyMode;
-use crate::cluster::{
-    ClusterClient, ClusterError, Discovery, FIELD_MANAGER, applyset, core_resource,
-};
+use crate::cluster::{ClusterClient, ClusterError, FIELD_MANAGER, applyset, core_resource};
 use crate::drift::{IgnoreSet, compare_server};
 use crate::model::fieldset::{FieldSet, path_string};
 use crate::model::normalize::{PART_OF_LABEL, REVISION_ANNOTATION, SOURCE_ANNOTATION};
 use crate::model::scope::builtin_scope;
 use crate::model::{CommitInfo, Manifest, ResourceId, Source, split_api_version};
-use crate::ops::status::{ResourceFilter, StatusError, commit_info, resolve_resource_arg};
+use crate::ops::status::{
+    ResourceFilter, StatusError, commit_info, member_id, resolve_resource_arg,
+};
 use crate::render::{RenderOptions, render};
 use crate::repo::EnvRepo;
 
@@ -964,24 +964,6 @@ fn crd_resource(crd: &Value) -> Option<(ApiResource, bool)> {
         },
         spec.get("scope").and_then(Value::as_str) != Some("Cluster"),
     ))
-}
-
-/// The identity of an ApplySet member from its live object.
-fn member_id(member: &Value, discovery: &Discovery) -> Option<ResourceId> {
-    let api_version = member.get("apiVersion")?.as_str()?;
-    let kind = member.get("kind")?.as_str()?;
-    let (group, _) = split_api_version(api_version);
-    let namespaced = discovery.scope(group, kind).unwrap_or(true);
-    Some(ResourceId {
-        group: group.to_owned(),
-        kind: kind.to_owned(),
-        namespace: member
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .filter(|_| namespaced)
-            .map(str::to_owned),
-        name: member.pointer("/metadata/name")?.as_str()?.to_owned(),
-    })
 }
 
 /// `Kind.group` as kubectl writes it in `contains-group-kinds` (`Kind` for core).
