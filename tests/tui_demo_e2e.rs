@@ -1,0 +1,256 @@
+//! `kubectl gitops demo` end to end in a real terminal (issue #6): the demo opens the UI in
+//! tmux with a PATH that holds neither kubectl nor git; the test sees the drift, walks the
+//! history, opens the diff and the blame, syncs one resource through its confirmation, sees it
+//! turn Synced, quits, and checks the terminal was restored. What the UI claims is checked
+//! against the outside: the git CLI on the sample repo (the blame's commits) and the real
+//! kubectl on the demo's sandbox (the sync's write).
+
+mod common;
+mod tmux;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{find_kubectl, gitops_binary};
+use serde_json::Value;
+use tmux::{SHOW, Tmux, stty_before_and_after, ui_line};
+
+/// The demo's Secret value, base64 and decoded: neither may ever be on the screen.
+const SECRET_VALUES: [&str; 2] = ["ZGVtby1wYXNzd29yZA==", "demo-password"];
+
+/// The row of `name` (`demo/settings`) in the Resources pane, or "".
+fn row_of<'a>(screen: &'a str, name: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| {
+            l.contains(&format!(" {name} "))
+                && ["Synced", "Drifted", "Missing", "Orphaned"]
+                    .iter()
+                    .any(|s| l.contains(s))
+        })
+        .unwrap_or("")
+}
+
+/// The Detail pane's part of a screen line (right of the left column's panes).
+fn detail_part(line: &str) -> &str {
+    line.rsplit_once("││").map_or(line, |(_, right)| right)
+}
+
+/// The demo's directory (`$TMPDIR/kubectl-gitops-demo-*`) once it exists.
+fn demo_dir(tmp: &Path) -> PathBuf {
+    common::poll_until(SHOW, "the demo directory", || {
+        std::fs::read_dir(tmp)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("kubeconfig").is_file() && p.join("env-repo").is_dir())
+    })
+}
+
+/// `git <args>` in `repo`, stdout trimmed.
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The commit `git blame --porcelain` gives the line of `file` that contains `text`.
+fn git_blame_commit(repo: &Path, file: &str, text: &str) -> String {
+    let porcelain = git(repo, &["blame", "--porcelain", "HEAD", "--", file]);
+    let mut commit = "";
+    for line in porcelain.lines() {
+        let first = line.split(' ').next().unwrap_or("");
+        if first.len() == 40 && first.bytes().all(|b| b.is_ascii_hexdigit()) {
+            commit = first;
+        } else if let Some(content) = line.strip_prefix('\t')
+            && content.contains(text)
+        {
+            return commit.to_owned();
+        }
+    }
+    panic!("no line with {text:?} in {file}:\n{porcelain}");
+}
+
+/// The real kubectl against the demo's sandbox; stdout as JSON.
+fn kubectl_json(kubeconfig: &Path, home: &Path, args: &[&str]) -> Value {
+    let mut cmd = Command::new(find_kubectl());
+    cmd.args(args)
+        .args(["-o", "json"])
+        .env_clear()
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", home)
+        .stdin(Stdio::null());
+    // The gcloud dispatcher finds the versioned kubectl through PATH.
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn demo_in_a_terminal_drift_history_blame_sync_and_a_clean_exit() {
+    let scratch = tempfile::Builder::new()
+        .prefix("kgo-demo-ui-")
+        .tempdir()
+        .unwrap();
+    let (tmp, home, bin) = (
+        scratch.path().join("tmp"),
+        scratch.path().join("home"),
+        scratch.path().join("bin"),
+    );
+    for dir in [&tmp, &home, &bin] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    // PATH is an empty directory: the demo needs neither kubectl nor git.
+    let mut demo = Command::new(gitops_binary());
+    demo.args(["demo", "--keep"])
+        .env("PATH", &bin)
+        .env("HOME", &home)
+        .env("TMPDIR", &tmp);
+    let tmux = Tmux::start(&ui_line(&demo, scratch.path()), 160, 48);
+
+    // The drift the demo made, the orphan and the commit not yet synced.
+    let screen = tmux.wait_for("the demo's drift", |s| {
+        row_of(s, "demo/settings").contains("Drifted")
+            && row_of(s, "demo/report-exporter").contains("Orphaned")
+    });
+    assert!(
+        row_of(&screen, "demo/worker").contains("Missing"),
+        "{screen}"
+    );
+    assert!(
+        row_of(&screen, "demo/settings").contains("2 fields"),
+        "{screen}"
+    );
+    let dir = demo_dir(&tmp);
+    let repo = dir.join("env-repo");
+    let kubeconfig = dir.join("kubeconfig");
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let parent = git(&repo, &["rev-parse", "HEAD~1"]);
+    assert!(
+        screen.contains(&format!("Resources @{}", &head[..7])),
+        "{screen}"
+    );
+    // History: the sample repo's first-parent log, newest first, as `git log` has it.
+    let log = git(&repo, &["log", "--first-parent", "--format=%h %s"]);
+    assert_eq!(log.lines().count(), 8, "{log}");
+    for line in log.lines() {
+        let (short, subject) = line.split_once(' ').unwrap();
+        let shown = screen
+            .lines()
+            .find(|l| l.contains(&format!("│{}", &short[..7])))
+            .unwrap_or_else(|| panic!("{short} not in the history pane:\n{screen}"));
+        let start: String = subject.chars().take(20).collect();
+        assert!(shown.contains(&start), "{shown} / {subject}");
+    }
+
+    // Walking the history re-evaluates at HEAD~1: CACHE_TTL is not in git there, one field less.
+    tmux.keys(&["j"]);
+    tmux.wait_for("HEAD~1 evaluated", |s| {
+        s.contains(&format!("Resources @{}", &parent[..7]))
+            && row_of(s, "demo/settings").contains("1 field")
+    });
+    tmux.keys(&["k"]);
+    tmux.wait_for("HEAD evaluated again", |s| {
+        s.contains(&format!("Resources @{}", &head[..7]))
+            && row_of(s, "demo/settings").contains("2 fields")
+    });
+
+    // The diff of settings: live's debug against git's info.
+    tmux.keys(&["Tab", "/", "s", "e", "t", "t", "Enter"]);
+    tmux.wait_for("the settings diff", |s| {
+        s.contains(&format!("Diff live → git@{}", &head[..7]))
+            && s.contains("ConfigMap settings -n demo")
+            && s.contains("LOG_LEVEL: debug")
+            && s.contains("LOG_LEVEL: info")
+    });
+
+    // Its blame: each line with the commit git blames it on; the drifted line marked with the
+    // live value and who wrote it.
+    tmux.keys(&["b"]);
+    let screen = tmux.wait_for("the git blame", |s| {
+        s.contains(&format!("Blame git@{}", &head[..7])) && s.contains("CACHE_TTL")
+    });
+    let file = "envs/demo/settings.yaml";
+    for text in ["LOG_LEVEL: info", "CACHE_TTL", "kind: ConfigMap"] {
+        let commit = git_blame_commit(&repo, file, text);
+        let line = screen
+            .lines()
+            .map(detail_part)
+            .find(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("{text} not blamed:\n{screen}"));
+        assert!(line.contains(&commit[..7]), "{text}: want {commit}: {line}");
+    }
+    let drifted = screen
+        .lines()
+        .map(detail_part)
+        .find(|l| l.contains("LOG_LEVEL"))
+        .unwrap();
+    assert!(
+        drifted.contains(" ~ ") && drifted.contains("live: debug (kubectl-edit)"),
+        "{drifted}"
+    );
+
+    // Sync settings: the plan names the fields and the manager they are taken from.
+    tmux.keys(&["s"]);
+    let screen = tmux.wait_for("the sync plan", |s| s.contains("y sync · n cancel"));
+    assert!(
+        screen.contains("configure ConfigMap settings -n demo: data.LOG_LEVEL, data.CACHE_TTL"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("takes over data.LOG_LEVEL from kubectl-edit"),
+        "{screen}"
+    );
+    tmux.keys(&["y"]);
+    tmux.wait_for("settings turning Synced", |s| {
+        row_of(s, "demo/settings").contains("Synced")
+            && s.contains(&format!(
+                "sync: 0 created, 1 configured, 0 unchanged at {}",
+                &head[..7]
+            ))
+    });
+    // The real kubectl sees what the UI says it wrote.
+    let live = kubectl_json(
+        &kubeconfig,
+        &home,
+        &["get", "configmap", "settings", "-n", "demo"],
+    );
+    assert_eq!(live["data"]["LOG_LEVEL"], "info", "{live}");
+    assert_eq!(live["data"]["CACHE_TTL"], "300", "{live}");
+    assert_eq!(
+        live["metadata"]["annotations"]["kubectl-gitops.io/revision"],
+        head.as_str(),
+        "{live}"
+    );
+
+    // Quit: exit 0, the kept directory named, the terminal as it was.
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the exit", |s| s.contains("EXIT=0"));
+    assert!(
+        screen.contains(&format!("demo kept in {}", dir.display())),
+        "{screen}"
+    );
+    let (before, after) = stty_before_and_after(scratch.path());
+    assert_eq!(after, before, "terminal settings restored");
+
+    // Nothing the demo showed held the Secret's value.
+    let seen = tmux.seen.borrow();
+    for value in SECRET_VALUES {
+        assert!(
+            !seen.iter().any(|s| s.contains(value)),
+            "{value} was on the screen"
+        );
+    }
+}
