@@ -254,3 +254,66 @@ fn demo_in_a_terminal_drift_history_blame_sync_and_a_clean_exit() {
         );
     }
 }
+
+#[test]
+fn the_ui_leaves_when_its_terminal_goes_away() {
+    let scratch = tempfile::Builder::new()
+        .prefix("kgo-demo-hup-")
+        .tempdir()
+        .unwrap();
+    let (tmp, home, bin) = (
+        scratch.path().join("tmp"),
+        scratch.path().join("home"),
+        scratch.path().join("bin"),
+    );
+    for dir in [&tmp, &home, &bin] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let mut demo = Command::new(gitops_binary());
+    demo.arg("demo")
+        .env("PATH", &bin)
+        .env("HOME", &home)
+        .env("TMPDIR", &tmp);
+    // stderr to a file, as a user redirecting the log would have it: nothing else keeps the
+    // process from noticing the terminal is gone.
+    let line = ui_line(&demo, scratch.path()).replacen(
+        "; echo EXIT",
+        &format!(
+            " 2> '{}'; echo EXIT",
+            scratch.path().join("stderr").display()
+        ),
+        1,
+    );
+    let tmux = Tmux::start(&line, 120, 40);
+    tmux.wait_for("the demo's drift", |s| {
+        row_of(s, "demo/settings").contains("Drifted")
+    });
+    let pid = tmux.child_pid();
+    // A UI that failed to leave must not outlive the test.
+    struct KillOnDrop(String);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-KILL", &self.0]).status();
+        }
+    }
+    let _guard = KillOnDrop(pid.clone());
+    assert!(demo_dir(&tmp).is_dir());
+
+    // The terminal goes away (a closed terminal window, a dropped ssh session): SIGHUP.
+    drop(tmux);
+    let gone = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |stat| stat.split(' ').nth(2) == Some("Z"))
+    };
+    common::poll_until(SHOW, "the UI process to leave after the hangup", || {
+        gone(&pid).then_some(())
+    });
+    // It left the way it leaves on SIGTERM: the demo's directory removed, its sandbox stopped.
+    common::poll_until(SHOW, "the demo's directory removed", || {
+        std::fs::read_dir(&tmp)
+            .unwrap()
+            .next()
+            .is_none()
+            .then_some(())
+    });
+}

@@ -129,7 +129,16 @@ pub fn run(opts: UiOptions) -> Result<i32, UiError> {
     stop_input.store(true, Ordering::Relaxed);
     let _ = crossterm::execute!(std::io::stdout(), event::DisableMouseCapture);
     ratatui::restore();
-    let _ = input.join();
+    // The input thread stops within its 50 ms poll, except when the terminal is gone (a
+    // hangup): crossterm's poll then spins on the dead tty without returning, so it is left
+    // behind rather than joined — the process ends with this function's caller.
+    let waited = Instant::now();
+    while !input.is_finished() && waited.elapsed() < INPUT_STOP {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if input.is_finished() {
+        let _ = input.join();
+    }
     runtime.shutdown_background();
     result
 }
@@ -155,6 +164,9 @@ fn terminal_action(state: &State, event: Event) -> Option<Action> {
         _ => None,
     }
 }
+
+/// How long leaving waits for the input thread (it polls every 50 ms).
+const INPUT_STOP: Duration = Duration::from_millis(250);
 
 /// Reads terminal events on a thread of its own (crossterm's reads block).
 fn spawn_input(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
@@ -187,12 +199,24 @@ async fn forward_signals(tx: Sender<Msg>) {
         ) else {
             return;
         };
-        let number = tokio::select! {
-            _ = interrupt.recv() => 2,
-            _ = terminate.recv() => 15,
-            _ = hangup.recv() => 1,
-        };
-        let _ = tx.send(Msg::Signal(number));
+        let mut first = true;
+        loop {
+            let number = tokio::select! {
+                _ = interrupt.recv() => 2,
+                _ = terminate.recv() => 15,
+                _ = hangup.recv() => 1,
+            };
+            if first {
+                // The UI thread leaves, restoring the terminal.
+                let _ = tx.send(Msg::Signal(number));
+                first = false;
+            } else {
+                // A second signal while leaving: the way out must not depend on the UI
+                // thread (a signal caught and then ignored would make the process unkillable
+                // by anything but SIGKILL).
+                std::process::exit(128 + number);
+            }
+        }
     }
     #[cfg(not(unix))]
     if tokio::signal::ctrl_c().await.is_ok() {
