@@ -627,6 +627,43 @@ fn invalid_resources_exit_2_or_get_their_spec_state() {
             .stdout(&["Unknown", "bogus"])
             .stderr(&["core/Bogus/"])
             .rest_evaluated(),
+        // Names the API server refuses (422) are Error rows naming file:line and the rule the
+        // server checks for the kind, in status and diff as in sync's preflight.
+        Case::file("invalid-name-status", "n.yaml", "invalid_name.yaml")
+            .stdout(&["Error", "Not_A_Valid_Name"])
+            .stderr(&["n.yaml:1", "metadata.name", "RFC 1123 subdomain"])
+            .rest_evaluated(),
+        Case::file("invalid-name-diff", "n.yaml", "invalid_name.yaml")
+            .args(&["diff"])
+            .stderr(&["n.yaml:1", "metadata.name", "RFC 1123 subdomain"]),
+        Case::file("invalid-name-json", "n.yaml", "invalid_name.yaml")
+            .args(&["status", "-o", "json"])
+            .stdout(&["\"status\": \"Error\"", "RFC 1123 subdomain"])
+            .rest_evaluated(),
+        Case::new(
+            "name-too-long",
+            vec![(
+                "long.yaml",
+                Content::Bytes(
+                    format!(
+                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n",
+                        "a".repeat(254)
+                    )
+                    .into_bytes(),
+                ),
+            )],
+        )
+        .stdout(&["Error"])
+        .stderr(&["long.yaml:1", "no more than 253 characters"])
+        .rest_evaluated(),
+        Case::file(
+            "invalid-service-name",
+            "s.yaml",
+            "invalid_service_name.yaml",
+        )
+        .stdout(&["Error", "9web"])
+        .stderr(&["s.yaml:1", "RFC 1035 label"])
+        .rest_evaluated(),
     ];
     bench.run_all(cases);
 }
@@ -641,6 +678,7 @@ fn symlinks_are_never_followed_out_of_the_repo() {
             vec![("stolen.yaml", Content::Symlink("@secret.yaml"))],
         )
         .code(0)
+        .stderr(&["warning: stolen.yaml", "symlink skipped", "out of the repo"])
         .absent(&["outside-read-me"])
         .rest_evaluated(),
         Case::new(
@@ -648,6 +686,7 @@ fn symlinks_are_never_followed_out_of_the_repo() {
             vec![("linked", Content::Symlink("@kustomize"))],
         )
         .code(0)
+        .stderr(&["warning: linked", "symlink skipped", "out of the repo"])
         .absent(&["outside-read-me"])
         .rest_evaluated(),
         Case::new(
@@ -658,10 +697,29 @@ fn symlinks_are_never_followed_out_of_the_repo() {
             ],
         )
         .code(0)
+        .stderr(&[
+            "warning: a.yaml",
+            "warning: b.yaml",
+            "symlink loop: a.yaml -> b.yaml -> a.yaml",
+        ])
         .rest_evaluated(),
         Case::new("symlink-dir-loop", vec![("loop", Content::Symlink("."))])
             .code(0)
+            .stderr(&["warning: loop", "symlink loop"])
             .rest_evaluated(),
+        // A link to a file of the repo is skipped too (it would render that file twice), and
+        // says so: kubectl apply -f would read it, so silence would surprise.
+        Case::new(
+            "symlink-inside-the-repo",
+            vec![("app/link.yaml", Content::Symlink("../settings.yaml"))],
+        )
+        .code(0)
+        .stderr(&[
+            "warning: app/link.yaml",
+            "symlink skipped",
+            "settings.yaml, inside the repo",
+        ])
+        .rest_evaluated(),
         Case::new(
             "path-is-a-symlink-out",
             vec![("linked", Content::Symlink("@kustomize"))],
@@ -830,8 +888,31 @@ fn bad_config_files_exit_2_naming_key_and_line() {
             .stderr(&[".kubectl-gitops.yaml:2", "exclude"]),
         Case::file("config-malformed", config, "config_malformed.yaml")
             .stderr(&[".kubectl-gitops.yaml:"]),
-        Case::file("config-bad-ignore-rule", config, "config_bad_rule.yaml")
-            .stderr(&[".kubectl-gitops.yaml:3", "sequence"]),
+        Case::file("config-bad-ignore-rule", config, "config_bad_rule.yaml").stderr(&[
+            ".kubectl-gitops.yaml:3",
+            "ignoreDifferences[0].jsonPointers",
+            "sequence",
+        ]),
+        // A mistyped field names its key as well as its line.
+        Case::file(
+            "config-mistyped-rule-field",
+            config,
+            "config_mistyped_rule_field.yaml",
+        )
+        .stderr(&[
+            ".kubectl-gitops.yaml:3",
+            "ignoreDifferences[0].managedFieldsManagers",
+        ]),
+        Case::file(
+            "config-relative-json-pointer",
+            config,
+            "config_relative_pointer.yaml",
+        )
+        .stderr(&[
+            ".kubectl-gitops.yaml:3",
+            "ignoreDifferences[0].jsonPointers[0]",
+            "JSON pointer",
+        ]),
         Case::file(
             "config-bad-concurrency",
             config,
@@ -1031,6 +1112,22 @@ fn refused_syncs_and_reverts_change_nothing() {
         )
         .args(&["blame", "cm/half", "--offline"])
         .stderr(&["half.yaml:"]),
+        // SPEC §3: another file of the environment that does not render is an error for that
+        // file only: the blame is still printed, the error named on stderr, exit 2.
+        with(
+            "blame-with-an-unrelated-unparsable-file",
+            vec![("half.yaml", Content::Corpus("half_broken.yaml"))],
+        )
+        .args(&["blame", "cm/settings", "--offline"])
+        .stdout(&["name: settings"])
+        .stderr(&["error: half.yaml:", "does not parse"]),
+        with(
+            "blame-live-with-an-unrelated-unparsable-file",
+            vec![("half.yaml", Content::Corpus("half_broken.yaml"))],
+        )
+        .args(&["blame", "--live", "cm/settings"])
+        .stdout(&["name: settings"])
+        .stderr(&["error: half.yaml:", "does not parse"]),
     ];
     bench.run_all(cases);
 }

@@ -1,17 +1,20 @@
 //! Secrets and credentials never leak (SPEC §4, issue #7): Secret values from git and from the
 //! cluster, in plain text and base64, never appear in any command's output at `-vvv` (stdout,
 //! stderr, and the files `KUBECTL_EXTERNAL_DIFF` is given); the kubeconfig's token and client
-//! key are never logged; TLS verification is on by default.
+//! key are never logged; TLS verification is on by default. The terminal UI too: every screen
+//! it draws (captured from tmux with and without escapes), its frame log and its `-vvv` log.
 
 mod cli_env;
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use cli_env::{EnvRepo, Gitops, Run, config_map};
-use common::TestCluster;
+use common::{TestCluster, poll_until, random_suffix};
 
 /// Distinctive Secret values: `(where, plain)`. Each is searched plain and in base64.
 const VALUES: [(&str, &str); 7] = [
@@ -37,6 +40,8 @@ fn needles() -> Vec<(String, String)> {
             format!("{what} (base64 core)"),
             b64[4..b64.len() - 4].to_owned(),
         ));
+        // A Secret's base64 `data` value shown as if it were plain text and encoded again.
+        out.push((format!("{what} (base64 of base64)"), STANDARD.encode(&b64)));
     }
     out
 }
@@ -452,4 +457,234 @@ fn tls_verification_is_on_by_default() {
         "says the certificate is not trusted\n{run}"
     );
     assert!(run.stdout.is_empty(), "{run}");
+}
+
+/// How long the UI may take to show something: generous, for a loaded CI machine.
+const SHOW: Duration = Duration::from_secs(30);
+
+/// A tmux server of our own (`-L`) with one 200×60 session running a shell line; killed on
+/// drop. (As in tests/tui_e2e.rs.)
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(line: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("kgo-leak-{}", random_suffix()),
+        };
+        let status = tmux
+            .command()
+            .args([
+                "new-session",
+                "-d",
+                "-x",
+                "200",
+                "-y",
+                "60",
+                "-s",
+                "ui",
+                line,
+            ])
+            .status()
+            .expect("tmux is needed for the terminal tests");
+        assert!(status.success(), "tmux new-session failed");
+        tmux
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-L", &self.socket, "-f", "/dev/null"]);
+        cmd
+    }
+
+    /// The screen as text, with (`-e`) or without its escape sequences.
+    fn capture(&self, escapes: bool) -> String {
+        let mut cmd = self.command();
+        cmd.args(["capture-pane", "-p", "-t", "ui"]);
+        if escapes {
+            cmd.arg("-e");
+        }
+        String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = self
+            .command()
+            .args(["send-keys", "-t", "ui"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits until the screen satisfies `pred`; panics with the screen after [`SHOW`].
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            poll_until(SHOW, what, || {
+                let screen = self.capture(false);
+                let ok = pred(&screen);
+                last = screen.clone();
+                ok.then_some(screen)
+            })
+        }));
+        match found {
+            Ok(screen) => screen,
+            Err(_) => panic!("timed out waiting for {what}; screen:\n{last}"),
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").status();
+    }
+}
+
+fn quote(s: &std::ffi::OsStr) -> String {
+    format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
+}
+
+/// The shell line running `cmd` (its environment only) with stderr to `stderr_file`.
+fn ui_line(cmd: &Command, stderr_file: &Path) -> String {
+    let mut env: Vec<String> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), quote(v?))))
+        .collect();
+    env.push("TERM=xterm-256color".into());
+    let program: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect();
+    format!(
+        "env -i {} {} 2> {}; echo EXIT=$?; sleep 600",
+        env.join(" "),
+        program.join(" "),
+        quote(stderr_file.as_os_str()),
+    )
+}
+
+/// SPEC §4/§9: the UI shows Secrets masked. Every screen of a walk through the Resources list,
+/// the drifted Secret's diff (both layouts, at HEAD and at the older commit), its git and live
+/// blame, its history, the sync plans and the help is captured (with and without escapes) and
+/// scanned for every value in every encoding; so are the frame log and the `-vvv` log.
+#[test]
+fn the_ui_never_draws_a_secret_value() {
+    let (cluster, repo) = drifted();
+    let gitops = Gitops::new(&cluster, &repo);
+    let scratch = cluster.scratch().join("ui-leak");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let frame_log = scratch.join("frames.log");
+    let stderr_log = scratch.join("ui.stderr");
+    let mut cmd = gitops.command(&["-vvv", "ui"]);
+    cmd.env("KUBECTL_GITOPS_FRAME_LOG", &frame_log);
+    let tmux = Tmux::start(&ui_line(&cmd, &stderr_log));
+
+    let mut screens: Vec<(String, String)> = Vec::new();
+    let mut shot = |tmux: &Tmux, name: &str, screen: String| {
+        screens.push((format!("{name} (text)"), screen));
+        screens.push((format!("{name} (escapes)"), tmux.capture(true)));
+    };
+    let creds_row = |s: &str| {
+        s.lines()
+            .any(|l| l.contains("/creds ") && l.contains("Drifted"))
+    };
+    // The Resources list: creds drifted, first in the list and selected; its diff open.
+    let screen = tmux.wait_for("creds drifted and its diff", |s| {
+        creds_row(s) && s.contains("Diff live → git@") && s.contains("password")
+    });
+    assert!(screen.contains("++++++++"), "masks in the diff\n{screen}");
+    shot(&tmux, "resources + side-by-side diff", screen);
+    tmux.keys(&["Tab", "d"]);
+    let screen = tmux.wait_for("the unified diff", |s| {
+        s.contains("· unified") && s.contains("password")
+    });
+    shot(&tmux, "unified diff", screen);
+    tmux.keys(&["b"]);
+    let screen = tmux.wait_for("the git blame", |s| {
+        s.contains("Blame git@") && s.contains("password:") && s.contains("kind: Secret")
+    });
+    shot(&tmux, "git blame", screen);
+    tmux.keys(&["b"]);
+    let screen = tmux.wait_for("the live blame", |s| {
+        s.contains("Blame live") && s.contains("extra:")
+    });
+    shot(&tmux, "live blame", screen);
+    tmux.keys(&["h"]);
+    let screen = tmux.wait_for("the resource history", |s| {
+        s.contains("History · Secret creds") && s.contains("first secrets")
+    });
+    shot(&tmux, "resource history", screen);
+    tmux.keys(&["d"]);
+    let screen = tmux.wait_for("back to the diff", |s| s.contains("Diff live → git@"));
+    shot(&tmux, "diff again", screen);
+    tmux.keys(&["s"]);
+    let screen = tmux.wait_for("the sync plan of creds", |s| {
+        s.contains("y sync · n cancel") && s.contains("Secret creds")
+    });
+    shot(&tmux, "sync plan (one)", screen);
+    tmux.keys(&["n"]);
+    tmux.wait_for("the plan closed", |s| !s.contains("y sync · n cancel"));
+    tmux.keys(&["S"]);
+    let screen = tmux.wait_for("the sync-all plan", |s| s.contains("y sync · n cancel"));
+    shot(&tmux, "sync plan (all)", screen);
+    tmux.keys(&["n"]);
+    tmux.wait_for("the plan closed", |s| !s.contains("y sync · n cancel"));
+    tmux.keys(&["?"]);
+    let screen = tmux.wait_for("help", |s| s.contains(" Keys "));
+    shot(&tmux, "help", screen);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("help closed", |s| !s.contains(" Keys "));
+    // The older commit, where creds held another password: its diff, both layouts.
+    tmux.keys(&["BTab", "j"]);
+    let first = repo
+        .git(&["rev-parse", "--short=7", "HEAD~1"])
+        .trim()
+        .to_owned();
+    let screen = tmux.wait_for("the first commit evaluated", |s| {
+        s.contains(&format!("Resources @{first}"))
+            && s.contains(&format!("Diff live → git@{first}"))
+            && s.contains("password")
+    });
+    shot(&tmux, "older commit diff", screen);
+    tmux.keys(&["Tab", "Tab", "d"]);
+    let screen = tmux.wait_for("the older commit's other layout", |s| {
+        s.contains("side by side") || s.contains("unified")
+    });
+    shot(&tmux, "older commit diff, other layout", screen);
+    tmux.keys(&["q"]);
+    tmux.wait_for("the exit", |s| s.contains("EXIT=0"));
+
+    let mut found = Vec::new();
+    for (name, screen) in &screens {
+        scan(screen, &format!("screen {name}"), &mut found);
+    }
+    let frames = std::fs::read_to_string(&frame_log).unwrap_or_default();
+    assert!(frames.contains("first-frame"), "the frame log was written");
+    scan(&frames, "the frame log", &mut found);
+    let stderr = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+    assert!(
+        stderr.contains("DEBUG") || stderr.contains("TRACE"),
+        "-vvv logs something:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    scan(&stderr, "the UI's -vvv log", &mut found);
+    for file in files_below(&scratch) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        scan(&text, &file.display().to_string(), &mut found);
+    }
+    eprintln!(
+        "scanned {} screens x {} needles ({} values), the frame log ({} bytes) and the log ({} bytes)",
+        screens.len(),
+        needles().len(),
+        VALUES.len(),
+        frames.len(),
+        stderr.len()
+    );
+    assert!(
+        found.is_empty(),
+        "secret values drawn or logged by the UI:\n{}",
+        found.join("\n")
+    );
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{GlobalArgs, closed_pipe, env_location, exit};
-use crate::ops::blame::{BlameError, BlameOptions, blame};
+use crate::ops::blame::{BlameError, BlameOptions, blame_reporting_render_errors};
 use crate::output::blame::{BlameView, write_blame};
 use crate::output::progress::Progress;
 use crate::output::{OutputFormat, stdout_color};
@@ -45,14 +45,14 @@ pub fn run(global: &GlobalArgs, args: &BlameArgs, display: &str) -> anyhow::Resu
         // kubectl sets KUBECTL_PATH for its plugins: kustomize builds use that kubectl.
         kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
     };
-    let report = {
+    let (report, unrendered) = {
         let _progress = Progress::start(format!("blaming {} at {}", args.resource, global.rev));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        match runtime.block_on(blame(&opts)) {
-            Ok(report) => report,
+        match runtime.block_on(blame_reporting_render_errors(&opts)) {
+            Ok(found) => found,
             Err(BlameError::Cluster(error)) => {
                 anyhow::bail!(
                     "{error}; or use --offline for the git side alone (`{display} blame {} --offline`)",
@@ -68,5 +68,13 @@ pub fn run(global: &GlobalArgs, args: &BlameArgs, display: &str) -> anyhow::Resu
     };
     let mut out = std::io::stdout().lock();
     closed_pipe(write_blame(&mut out, &report, &view).and_then(|()| Ok(out.flush()?)))?;
-    Ok(exit::OK)
+    // SPEC §3: a file that does not render is an error for that file only; the blame above
+    // stands, and the exit code says error.
+    if unrendered.is_empty() {
+        return Ok(exit::OK);
+    }
+    for error in &unrendered {
+        eprintln!("error: {error}");
+    }
+    Ok(exit::ERROR)
 }

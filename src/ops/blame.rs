@@ -24,7 +24,7 @@ use crate::model::quantity::{quantities_equal, values_equal};
 use crate::model::scope::builtin_scope;
 use crate::model::{CommitInfo, Manifest, ResourceId, Source};
 use crate::ops::status::{StatusError, resolve_resource_arg};
-use crate::render::{RenderFailure, RenderOptions, render};
+use crate::render::{RenderError, RenderFailure, RenderOptions, render};
 use crate::repo::blame::BlamedLine;
 use crate::repo::{EnvRepo, ObjectId, RepoError};
 
@@ -209,10 +209,24 @@ struct GitSide {
     first_line: usize,
     /// Whether `text` is the rendered object (kustomize) rather than the file's lines.
     rendered: bool,
+    /// Files of the environment that failed to render at the revision (SPEC §3: reported,
+    /// the rest still evaluated, exit 2).
+    unrendered: Vec<RenderError>,
 }
 
 /// Blames `opts.resource` (SPEC §7).
 pub async fn blame(opts: &BlameOptions) -> Result<BlameReport, BlameError> {
+    blame_reporting_render_errors(opts)
+        .await
+        .map(|(report, _)| report)
+}
+
+/// Blames `opts.resource` (SPEC §7), with the environment's render errors at the revision:
+/// files other than the resource's that failed to render, which the command must report and
+/// exit 2 for (SPEC §3) while still printing the blame.
+pub async fn blame_reporting_render_errors(
+    opts: &BlameOptions,
+) -> Result<(BlameReport, Vec<RenderError>), BlameError> {
     if opts.live && opts.offline {
         return Err(BlameError::LiveOffline);
     }
@@ -224,7 +238,7 @@ pub async fn blame(opts: &BlameOptions) -> Result<BlameReport, BlameError> {
         let discovery = cluster.discovery().await?;
         Some((cluster, discovery))
     };
-    let git = {
+    let mut git = {
         let opts = opts.clone();
         let discovery = cluster.as_ref().map(|(_, d)| Arc::clone(d));
         let default_namespace = opts
@@ -265,9 +279,11 @@ pub async fn blame(opts: &BlameOptions) -> Result<BlameReport, BlameError> {
                 context,
             });
         };
-        return Ok(live_report(git, &live));
+        let unrendered = std::mem::take(&mut git.unrendered);
+        return Ok((live_report(git, &live), unrendered));
     }
-    Ok(git_report(git, live.as_ref(), opts.offline))
+    let unrendered = std::mem::take(&mut git.unrendered);
+    Ok((git_report(git, live.as_ref(), opts.offline), unrendered))
 }
 
 fn git_side(
@@ -297,7 +313,8 @@ fn git_side(
         });
     }
     render_opts.kubectl = opts.kubectl.clone();
-    let rendered = render(&repo, commit, &render_opts)?;
+    let mut rendered = render(&repo, commit, &render_opts)?;
+    let unrendered = std::mem::take(&mut rendered.errors);
     let mut matching: Vec<Manifest> = rendered
         .manifests
         .into_iter()
@@ -317,7 +334,7 @@ fn git_side(
                 arg: opts.resource.clone(),
                 revision: revision.id.clone(),
                 path: opts.path.clone(),
-                unrendered: rendered.errors,
+                unrendered,
             });
         }
         1 => matching.remove(0),
@@ -373,6 +390,7 @@ fn git_side(
             commits,
             first_line: 1,
             rendered: true,
+            unrendered,
         });
     }
     let range = (first - 1) as u32..(first - 1 + text.len()) as u32;
@@ -390,6 +408,7 @@ fn git_side(
         commits,
         first_line: first,
         rendered: false,
+        unrendered,
     })
 }
 

@@ -565,6 +565,17 @@ pub async fn evaluate_with(
     // were the largest part of the peak.
     let mut groups: BTreeMap<LiveKey, (ApiResource, Vec<PackedManifest>)> = BTreeMap::new();
     for manifest in selected {
+        // The API server refuses such a name (422), so it can never be live: an Error that
+        // names the rule, not a Missing that a sync would then refuse at preflight.
+        if let Some(problem) = invalid_name(&manifest) {
+            let mut row = ResourceStatus::new(&manifest, DriftState::Error);
+            row.error = Some(problem);
+            if opts.texts {
+                row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
+            }
+            resources.push(row);
+            continue;
+        }
         let (group, version) = split_api_version(&manifest.api_version);
         match discovery.resolve(group, version, &manifest.id.kind) {
             Ok(kind) => {
@@ -703,7 +714,7 @@ pub async fn evaluate_with(
     .await?;
 
     let parent = applyset::parent_name(&rendered.config.env);
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = rendered.warnings.iter().map(ToString::to_string).collect();
     let members = match cluster
         .applyset_members(&parent, &rendered.config.apply_set_namespace)
         .await
@@ -912,6 +923,47 @@ fn compared_row(
     row.fields = comparison.fields;
     row.changes = comparison.changes;
     row
+}
+
+/// Why the API server would refuse the manifest's name or namespace (its name validation per
+/// kind, as the server checks on create), with the file:line and the next step; `None` when
+/// they are valid.
+fn invalid_name(manifest: &Manifest) -> Option<String> {
+    use crate::sandbox::validation::{dns1035_label, dns1123_label, dns1123_subdomain};
+    let id = &manifest.id;
+    let (rule, problems) = match (id.group.as_str(), id.kind.as_str()) {
+        ("", "Namespace") => ("RFC 1123 label", dns1123_label(&id.name)),
+        ("", "Service") => ("RFC 1035 label", dns1035_label(&id.name)),
+        // RBAC names are path segments.
+        ("rbac.authorization.k8s.io", _) => {
+            let name = id.name.as_str();
+            let bad = name == "." || name == ".." || name.contains(['/', '%']);
+            let problems = if bad {
+                vec!["may not be '.' or '..', nor contain '/' or '%'".to_owned()]
+            } else {
+                Vec::new()
+            };
+            ("path segment name", problems)
+        }
+        _ => ("RFC 1123 subdomain", dns1123_subdomain(&id.name)),
+    };
+    let (field, value, rule, problems) = match &id.namespace {
+        _ if !problems.is_empty() => ("metadata.name", id.name.as_str(), rule, problems),
+        Some(ns) if !dns1123_label(ns).is_empty() => (
+            "metadata.namespace",
+            ns.as_str(),
+            "RFC 1123 label",
+            dns1123_label(ns),
+        ),
+        _ => return None,
+    };
+    Some(format!(
+        "{}:{}: {field} {value:?} of this {} is not a valid {rule}: {}; the API server refuses it, rename it",
+        manifest.source.file,
+        manifest.source.line,
+        id.kind,
+        problems.join("; ")
+    ))
 }
 
 fn error_row(manifest: &Manifest, live: Option<&Value>, error: &DriftError) -> ResourceStatus {

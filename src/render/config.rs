@@ -99,7 +99,13 @@ impl EnvConfig {
             serde_saphyr::from_str_with_options(text, super::documents::yaml_options()).map_err(
                 |e| {
                     let parsed = super::documents::yaml_error(&e);
-                    error(parsed.line, parsed.message)
+                    // serde names an unknown key but not the key of a value of the wrong
+                    // type ("expected sequence start"): find it by walking the file untyped.
+                    let message = match wrongly_typed_key(text) {
+                        Some(key) => format!("{key}: {}", parsed.message),
+                        None => parsed.message,
+                    };
+                    error(parsed.line, message)
                 },
             )?;
         let raw = raw.unwrap_or_default();
@@ -112,6 +118,25 @@ impl EnvConfig {
                 line_of(text, "concurrency"),
                 "sync.concurrency must be at least 1".to_owned(),
             ));
+        }
+        for (i, rule) in raw.ignore_differences.iter().enumerate() {
+            if let Some((j, pointer)) = rule
+                .json_pointers
+                .iter()
+                .enumerate()
+                .find(|(_, p)| !p.starts_with('/'))
+            {
+                let line = match pointer.trim() {
+                    "" => line_of(text, "jsonPointers"),
+                    shown => text.lines().position(|l| l.contains(shown)).map(|i| i + 1),
+                };
+                return Err(error(
+                    line,
+                    format!(
+                        "ignoreDifferences[{i}].jsonPointers[{j}]: {pointer:?} is not a JSON pointer (RFC 6901): write it from the root, e.g. /spec/replicas"
+                    ),
+                ));
+            }
         }
         if let Some(pattern) = raw.exclude.iter().find(|p| p.trim().is_empty()) {
             return Err(error(
@@ -147,6 +172,65 @@ impl EnvConfig {
             )
         })
     }
+}
+
+/// The dotted key (`ignoreDifferences[0].jsonPointers`) of the first value whose type the
+/// config's schema does not allow, when the file is well-formed YAML.
+fn wrongly_typed_key(text: &str) -> Option<String> {
+    use serde_json::Value;
+    #[derive(Clone, Copy)]
+    enum Shape {
+        Text,
+        Count,
+        Texts,
+        Map(&'static [(&'static str, Shape)]),
+        Rules,
+    }
+    const RULE: &[(&str, Shape)] = &[
+        ("group", Shape::Text),
+        ("kind", Shape::Text),
+        ("name", Shape::Text),
+        ("namespace", Shape::Text),
+        ("jsonPointers", Shape::Texts),
+        ("managedFieldsManagers", Shape::Texts),
+    ];
+    const TOP: &[(&str, Shape)] = &[
+        ("env", Shape::Text),
+        ("applySet", Shape::Map(&[("namespace", Shape::Text)])),
+        ("exclude", Shape::Texts),
+        ("ignoreDifferences", Shape::Rules),
+        ("sync", Shape::Map(&[("concurrency", Shape::Count)])),
+    ];
+    fn check(value: &Value, shape: Shape, key: &str) -> Option<String> {
+        let texts = |items: &Vec<Value>| {
+            items
+                .iter()
+                .position(|v| !v.is_string())
+                .map(|i| format!("{key}[{i}]"))
+        };
+        match (shape, value) {
+            (_, Value::Null) => None,
+            (Shape::Text, Value::String(_)) => None,
+            (Shape::Count, Value::Number(n)) if n.is_u64() => None,
+            (Shape::Texts, Value::Array(items)) => texts(items),
+            (Shape::Rules, Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| check(item, Shape::Map(RULE), &format!("{key}[{i}]"))),
+            (Shape::Map(fields), Value::Object(map)) => fields.iter().find_map(|(name, shape)| {
+                let key = if key.is_empty() {
+                    (*name).to_owned()
+                } else {
+                    format!("{key}.{name}")
+                };
+                map.get(*name).and_then(|v| check(v, *shape, &key))
+            }),
+            _ => Some(key.to_owned()),
+        }
+    }
+    let value: Value =
+        serde_saphyr::from_str_with_options(text, super::documents::yaml_options()).ok()?;
+    check(&value, Shape::Map(TOP), "")
 }
 
 /// Line of the first occurrence of `key:` for values serde accepted but we refuse.
@@ -232,6 +316,51 @@ sync: {concurrency: 4}
         let err = EnvConfig::parse(b"sync:\n  concurrency: 0\n", "c.yaml", "x").unwrap_err();
         assert_eq!(err.line, Some(2), "{err}");
         assert!(err.message.contains("sync.concurrency"), "{err}");
+        // A value of the wrong type names its key as well as its line.
+        let cases: [(&str, usize, &str); 5] = [
+            (
+                "ignoreDifferences:\n  - kind: Deployment\n    jsonPointers: spec/replicas\n",
+                3,
+                "ignoreDifferences[0].jsonPointers: ",
+            ),
+            (
+                "ignoreDifferences:\n  - kind: [Deployment]\n",
+                2,
+                "ignoreDifferences[0].kind: ",
+            ),
+            (
+                "ignoreDifferences:\n  - kind: A\n  - managedFieldsManagers: hpa\n",
+                3,
+                "ignoreDifferences[1].managedFieldsManagers: ",
+            ),
+            (
+                "ignoreDifferences:\n  kind: Deployment\n",
+                2,
+                "ignoreDifferences: ",
+            ),
+            (
+                "ignoreDifferences:\n  - Deployment\n",
+                2,
+                "ignoreDifferences[0]: ",
+            ),
+        ];
+        for (text, line, key) in cases {
+            let err = EnvConfig::parse(text.as_bytes(), "c.yaml", "x").unwrap_err();
+            assert_eq!(err.line, Some(line), "{text}\n{err}");
+            assert!(err.message.starts_with(key), "{text}\n{err}");
+        }
+        let err = EnvConfig::parse(
+            b"ignoreDifferences:\n  - kind: Deployment\n    jsonPointers: [spec/replicas]\n",
+            "c.yaml",
+            "x",
+        )
+        .unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(
+            err.message
+                .starts_with("ignoreDifferences[0].jsonPointers[0]: "),
+            "{err}"
+        );
         let err = EnvConfig::parse(b"env: [a\n", "c.yaml", "x").unwrap_err();
         assert!(err.line.is_some(), "{err}");
     }

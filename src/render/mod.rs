@@ -99,6 +99,9 @@ pub struct Rendered {
     pub errors: Vec<RenderError>,
     /// The environment config read at the commit.
     pub config: EnvConfig,
+    /// Files skipped with a reason the user must see (symlinks), as `warning:` lines; they
+    /// do not change the exit code.
+    pub warnings: Vec<RenderError>,
 }
 
 /// A problem with one file (or kustomize unit directory); the rest of the environment renders.
@@ -262,6 +265,8 @@ struct Plan {
     config: EnvConfig,
     candidates: Vec<crate::repo::TreeFile>,
     units: Vec<kustomize::Unit>,
+    /// Symlinks that would be candidates: never followed, each warned about.
+    symlinks: Vec<crate::repo::TreeFile>,
 }
 
 fn plan(repo: &EnvRepo, commit: ObjectId, opts: &RenderOptions) -> Result<Plan, RenderFailure> {
@@ -278,17 +283,17 @@ fn plan(repo: &EnvRepo, commit: ObjectId, opts: &RenderOptions) -> Result<Plan, 
         }
     };
     let is_hidden_file = |file: &str| file.rsplit('/').next().is_some_and(|n| n.starts_with('.'));
-    let candidates: Vec<_> = files
+    let (symlinks, candidates): (Vec<_>, Vec<_>) = files
         .iter()
-        .filter(|f| f.kind != FileKind::Symlink)
         .filter(|f| !is_hidden_file(&f.path) && !config.is_excluded(&relative(&f.path)))
         .cloned()
-        .collect();
+        .partition(|f| f.kind == FileKind::Symlink);
     let units = kustomize::find_units(&candidates);
     Ok(Plan {
         config,
         candidates,
         units,
+        symlinks,
     })
 }
 
@@ -358,6 +363,8 @@ pub fn render_plain_with(
         manifests: out.manifests,
         errors: out.errors,
         config: plain.config.clone(),
+        // Symlinks are never among the plain files.
+        warnings: Vec::new(),
     })
 }
 
@@ -421,7 +428,14 @@ pub fn render(
         config,
         candidates,
         units,
+        symlinks,
     } = plan(repo, commit, opts)?;
+    // Inside a kustomize unit, kustomize's load restrictor decides about links.
+    let warnings = symlinks
+        .iter()
+        .filter(|link| !units.iter().any(|u| u.contains(&link.path)))
+        .map(|link| skipped_symlink(repo, link, &symlinks))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let mut work: Vec<(String, Work<'_>)> = Vec::new();
     for unit in units.iter().cloned() {
@@ -480,7 +494,67 @@ pub fn render(
         manifests: out.manifests,
         errors: out.errors,
         config,
+        warnings,
     })
+}
+
+/// The warning for a symlink of the environment. Git stores a link as its target path; it is
+/// never followed (SPEC: paths never escape the repo; a link inside it would render its target
+/// twice), and the warning says where it points: out of the repo, in a loop, or inside it.
+fn skipped_symlink(
+    repo: &EnvRepo,
+    link: &crate::repo::TreeFile,
+    links: &[crate::repo::TreeFile],
+) -> Result<RenderError, RenderFailure> {
+    let mut chain = vec![link.path.clone()];
+    let mut current = link.clone();
+    let why = loop {
+        let target = String::from_utf8_lossy(&repo.read_blob(current.blob)?).into_owned();
+        let Some(resolved) = resolve_link(&current.path, &target) else {
+            break format!("it points out of the repo, to {target}");
+        };
+        if resolved.is_empty() || current.path.starts_with(&format!("{resolved}/")) {
+            break format!("it is a symlink loop: it points to its own directory {target}");
+        }
+        if chain.contains(&resolved) {
+            chain.push(resolved);
+            break format!("it is a symlink loop: {}", chain.join(" -> "));
+        }
+        match links.iter().find(|l| l.path == resolved) {
+            Some(next) => {
+                chain.push(resolved);
+                current = next.clone();
+            }
+            None => break format!("it points to {resolved}, inside the repo"),
+        }
+    };
+    Ok(RenderError {
+        file: link.path.clone(),
+        line: None,
+        message: format!(
+            "symlink skipped: {why}; symlinks are never followed (paths never leave the repo): commit the file itself"
+        ),
+    })
+}
+
+/// The repo-relative path a link at `link` to `target` names, `None` when it leaves the repo
+/// (absolute, or `..` above the root).
+fn resolve_link(link: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = link.split('/').collect();
+    parts.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            name => parts.push(name),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 /// Accumulates manifests, checking identity and uniqueness.

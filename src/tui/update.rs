@@ -306,7 +306,7 @@ fn evaluate(state: &mut State, rev: String) -> Vec<Effect> {
     state.eval.request = request;
     state.eval.loading = true;
     state.eval.refining = true;
-    state.eval.error = None;
+    // The last failure stays until an answer replaces it: the result clears its status line.
     if state.eval.rev != rev {
         state.eval.rev = rev.clone();
     }
@@ -373,7 +373,10 @@ fn evaluated(
         state.location.context = report.context.clone();
     }
     state.eval.loading = false;
-    state.eval.error = None;
+    // The cluster answers again: the failure in the status bar is over.
+    if state.eval.error.take().is_some() && state.status.as_ref().is_some_and(|s| s.error) {
+        state.status = None;
+    }
     state.eval.strategy = Some(strategy);
     // From here on the commit, not the name: a moving HEAD must not change what is shown.
     state.eval.rev = report.revision.id.clone();
