@@ -681,6 +681,15 @@ fn symlinks_are_never_followed_out_of_the_repo() {
         .stderr(&["warning: stolen.yaml", "symlink skipped", "out of the repo"])
         .absent(&["outside-read-me"])
         .rest_evaluated(),
+        // sync renders on its own path: the same warning, and nothing read through the link.
+        Case::new(
+            "symlink-file-out-sync",
+            vec![("stolen.yaml", Content::Symlink("@secret.yaml"))],
+        )
+        .args(&["sync", "--dry-run"])
+        .code(1)
+        .stderr(&["warning: stolen.yaml", "symlink skipped", "out of the repo"])
+        .absent(&["outside-read-me"]),
         Case::new(
             "symlink-dir-out",
             vec![("linked", Content::Symlink("@kustomize"))],

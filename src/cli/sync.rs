@@ -153,6 +153,9 @@ async fn sync(
         std::env::var("TERM").ok().as_deref(),
     );
     let mut err = std::io::stderr();
+    for warning in &plan.warnings {
+        writeln!(err, "warning: {warning}")?;
+    }
 
     if !plan.failures.is_empty() {
         if matches!(global.output, OutputFormat::Json | OutputFormat::Yaml) {

@@ -276,6 +276,8 @@ pub struct SyncPlan {
     pub prune: Vec<PlannedPrune>,
     /// Preflight failures; non-empty means nothing may be written.
     pub failures: Vec<SyncFailure>,
+    /// What rendering passed over without failing (symlinks never followed), for stderr.
+    pub warnings: Vec<String>,
     /// Whether fields of other managers are taken over.
     pub force: bool,
     concurrency: usize,
@@ -414,6 +416,7 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
         .map_err(|error| StatusError::Task(error.to_string()))?
         .map_err(StatusError::from)?;
     let config = rendered.config.clone();
+    let warnings: Vec<String> = rendered.warnings.iter().map(ToString::to_string).collect();
     let concurrency = opts.concurrency.unwrap_or(config.sync_concurrency).max(1);
     let cluster = &cluster.clone().with_concurrency(concurrency);
 
@@ -694,6 +697,7 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
         resources,
         prune,
         failures,
+        warnings,
         force,
         concurrency,
         parent_group_kinds,
