@@ -7,123 +7,17 @@
 mod cli_env;
 mod common;
 mod fault_sandbox;
+mod tmux;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{poll_until, random_suffix};
+use common::poll_until;
 use fault_sandbox::{FAULTS, NS, Sandbox, prepared, rows};
+use tmux::{Tmux, ui_line};
 
 /// How long the UI may take to show something: generous, for a loaded CI machine and the
 /// injected faults (each retried after a backoff or `Retry-After: 1`).
 const SHOW: Duration = Duration::from_secs(60);
-
-/// A tmux server of our own (`-L`) with one 160×48 session running a shell line; killed on
-/// drop. (As in tests/tui_e2e.rs.)
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(line: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("kgo-faults-{}", random_suffix()),
-        };
-        let status = tmux
-            .command()
-            .args([
-                "new-session",
-                "-d",
-                "-x",
-                "160",
-                "-y",
-                "48",
-                "-s",
-                "ui",
-                line,
-            ])
-            .status()
-            .expect("tmux is needed for the terminal tests");
-        assert!(status.success(), "tmux new-session failed");
-        tmux
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = Command::new("tmux");
-        cmd.args(["-L", &self.socket, "-f", "/dev/null"]);
-        cmd
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .command()
-            .args(["capture-pane", "-p", "-t", "ui"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Sends tmux key names (`j`, `Enter`, `Escape`) or literal text.
-    fn keys(&self, keys: &[&str]) {
-        let status = self
-            .command()
-            .args(["send-keys", "-t", "ui"])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits until the screen satisfies `pred`; panics with the screen after [`SHOW`].
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            poll_until(SHOW, what, || {
-                let screen = self.screen();
-                let ok = pred(&screen);
-                last = screen.clone();
-                ok.then_some(screen)
-            })
-        }));
-        match found {
-            Ok(screen) => screen,
-            Err(_) => panic!("timed out waiting for {what}; screen:\n{last}"),
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").status();
-    }
-}
-
-fn quote(s: &std::ffi::OsStr) -> String {
-    format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
-}
-
-/// The shell line that records the terminal settings, runs `cmd` (its environment only, stderr
-/// to a file), and records them again.
-fn ui_line(cmd: &Command, dir: &Path) -> String {
-    let mut env: Vec<String> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), quote(v?))))
-        .collect();
-    env.push("TERM=xterm-256color".into());
-    let program: Vec<String> = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(quote)
-        .collect();
-    format!(
-        "stty -a > {before}; env -i {} {} 2> {stderr}; echo EXIT=$?; stty -a > {after}; sleep 600",
-        env.join(" "),
-        program.join(" "),
-        before = dir.join("stty.before").display(),
-        after = dir.join("stty.after").display(),
-        stderr = dir.join("ui.stderr").display(),
-    )
-}
 
 /// The Resources pane's title line.
 fn resources_title(screen: &str) -> &str {
@@ -186,7 +80,13 @@ fn the_ui_survives_faults_and_recovers_from_a_sandbox_restart() {
 
     let scratch = dir.path().join("ui");
     std::fs::create_dir_all(&scratch).unwrap();
-    let tmux = Tmux::start(&ui_line(&faulty.command(&repo, &["ui"]), &scratch));
+    let stderr = scratch.join("ui.stderr");
+    let tmux = Tmux::start(
+        &ui_line(&faulty.command(&repo, &["ui"]), &scratch, Some(&stderr)),
+        160,
+        48,
+    )
+    .patience(SHOW);
 
     // Evaluated under faults: the same counts as `status`, and the same drifted rows.
     tmux.wait_for("the 320 resources evaluated as status says", |s| {
@@ -194,7 +94,7 @@ fn the_ui_survives_faults_and_recovers_from_a_sandbox_restart() {
     });
     tmux.keys(&["/", "state:drifted", "Enter"]);
     let screen = tmux.wait_for("the drifted filter", |s| {
-        s.contains("12 shown /state:drifted")
+        s.contains("12 shown /state:drifted") && listed(s, "Drifted") == drifted
     });
     assert_eq!(listed(&screen, "Drifted"), drifted, "{screen}");
 

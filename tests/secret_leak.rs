@@ -6,15 +6,15 @@
 
 mod cli_env;
 mod common;
+mod tmux;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use cli_env::{EnvRepo, Gitops, Run, config_map};
-use common::{TestCluster, poll_until, random_suffix};
+use common::TestCluster;
+use tmux::{Tmux, ui_line};
 
 /// Distinctive Secret values: `(where, plain)`. Each is searched plain and in base64.
 const VALUES: [(&str, &str); 7] = [
@@ -459,112 +459,6 @@ fn tls_verification_is_on_by_default() {
     assert!(run.stdout.is_empty(), "{run}");
 }
 
-/// How long the UI may take to show something: generous, for a loaded CI machine.
-const SHOW: Duration = Duration::from_secs(30);
-
-/// A tmux server of our own (`-L`) with one 200×60 session running a shell line; killed on
-/// drop. (As in tests/tui_e2e.rs.)
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(line: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("kgo-leak-{}", random_suffix()),
-        };
-        let status = tmux
-            .command()
-            .args([
-                "new-session",
-                "-d",
-                "-x",
-                "200",
-                "-y",
-                "60",
-                "-s",
-                "ui",
-                line,
-            ])
-            .status()
-            .expect("tmux is needed for the terminal tests");
-        assert!(status.success(), "tmux new-session failed");
-        tmux
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = Command::new("tmux");
-        cmd.args(["-L", &self.socket, "-f", "/dev/null"]);
-        cmd
-    }
-
-    /// The screen as text, with (`-e`) or without its escape sequences.
-    fn capture(&self, escapes: bool) -> String {
-        let mut cmd = self.command();
-        cmd.args(["capture-pane", "-p", "-t", "ui"]);
-        if escapes {
-            cmd.arg("-e");
-        }
-        String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = self
-            .command()
-            .args(["send-keys", "-t", "ui"])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits until the screen satisfies `pred`; panics with the screen after [`SHOW`].
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            poll_until(SHOW, what, || {
-                let screen = self.capture(false);
-                let ok = pred(&screen);
-                last = screen.clone();
-                ok.then_some(screen)
-            })
-        }));
-        match found {
-            Ok(screen) => screen,
-            Err(_) => panic!("timed out waiting for {what}; screen:\n{last}"),
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").status();
-    }
-}
-
-fn quote(s: &std::ffi::OsStr) -> String {
-    format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
-}
-
-/// The shell line running `cmd` (its environment only) with stderr to `stderr_file`.
-fn ui_line(cmd: &Command, stderr_file: &Path) -> String {
-    let mut env: Vec<String> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), quote(v?))))
-        .collect();
-    env.push("TERM=xterm-256color".into());
-    let program: Vec<String> = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(quote)
-        .collect();
-    format!(
-        "env -i {} {} 2> {}; echo EXIT=$?; sleep 600",
-        env.join(" "),
-        program.join(" "),
-        quote(stderr_file.as_os_str()),
-    )
-}
-
 /// SPEC §4/§9: the UI shows Secrets masked. Every screen of a walk through the Resources list,
 /// the drifted Secret's diff (both layouts, at HEAD and at the older commit), its git and live
 /// blame, its history, the sync plans and the help is captured (with and without escapes) and
@@ -579,7 +473,7 @@ fn the_ui_never_draws_a_secret_value() {
     let stderr_log = scratch.join("ui.stderr");
     let mut cmd = gitops.command(&["-vvv", "ui"]);
     cmd.env("KUBECTL_GITOPS_FRAME_LOG", &frame_log);
-    let tmux = Tmux::start(&ui_line(&cmd, &stderr_log));
+    let tmux = Tmux::start(&ui_line(&cmd, &scratch, Some(&stderr_log)), 200, 60);
 
     let mut screens: Vec<(String, String)> = Vec::new();
     let mut shot = |tmux: &Tmux, name: &str, screen: String| {

@@ -118,7 +118,7 @@ fn demo_in_a_terminal_drift_history_blame_sync_and_a_clean_exit() {
         .env("PATH", &bin)
         .env("HOME", &home)
         .env("TMPDIR", &tmp);
-    let tmux = Tmux::start(&ui_line(&demo, scratch.path()), 160, 48);
+    let tmux = Tmux::start(&ui_line(&demo, scratch.path(), None), 160, 48);
 
     // The drift the demo made, the orphan and the commit not yet synced.
     let screen = tmux.wait_for("the demo's drift", |s| {
@@ -276,14 +276,8 @@ fn the_ui_leaves_when_its_terminal_goes_away() {
         .env("TMPDIR", &tmp);
     // stderr to a file, as a user redirecting the log would have it: nothing else keeps the
     // process from noticing the terminal is gone.
-    let line = ui_line(&demo, scratch.path()).replacen(
-        "; echo EXIT",
-        &format!(
-            " 2> '{}'; echo EXIT",
-            scratch.path().join("stderr").display()
-        ),
-        1,
-    );
+    let stderr = scratch.path().join("stderr");
+    let line = ui_line(&demo, scratch.path(), Some(&stderr));
     let tmux = Tmux::start(&line, 120, 40);
     tmux.wait_for("the demo's drift", |s| {
         row_of(s, "demo/settings").contains("Drifted")

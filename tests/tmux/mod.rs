@@ -15,6 +15,8 @@ pub const SHOW: Duration = Duration::from_secs(30);
 /// A tmux server of our own with one session, `ui`.
 pub struct Tmux {
     socket: String,
+    /// How long [`Tmux::wait_for`] waits.
+    patience: Duration,
     /// Every screen captured so far, for checks over the whole run (secrets never shown).
     pub seen: std::cell::RefCell<Vec<String>>,
 }
@@ -24,6 +26,7 @@ impl Tmux {
     pub fn start(line: &str, width: u16, height: u16) -> Tmux {
         let tmux = Tmux {
             socket: format!("kgo-tui-{}", uuid::Uuid::new_v4().simple()),
+            patience: SHOW,
             seen: Default::default(),
         };
         let status = tmux
@@ -46,16 +49,27 @@ impl Tmux {
         cmd
     }
 
-    /// The screen as text.
-    pub fn screen(&self) -> String {
-        let out = self
-            .command()
-            .args(["capture-pane", "-p", "-t", "ui"])
-            .output()
-            .unwrap();
-        let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    /// Waits up to `patience` in [`Tmux::wait_for`] instead of [`SHOW`].
+    pub fn patience(mut self, patience: Duration) -> Tmux {
+        self.patience = patience;
+        self
+    }
+
+    /// The screen as text, with (`-e`) or without its escape sequences.
+    pub fn capture(&self, escapes: bool) -> String {
+        let mut cmd = self.command();
+        cmd.args(["capture-pane", "-p", "-t", "ui"]);
+        if escapes {
+            cmd.arg("-e");
+        }
+        let screen = String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned();
         self.seen.borrow_mut().push(screen.clone());
         screen
+    }
+
+    /// The screen as text.
+    pub fn screen(&self) -> String {
+        self.capture(false)
     }
 
     /// Sends tmux key names (`j`, `Tab`, `Enter`, `Escape`).
@@ -69,16 +83,28 @@ impl Tmux {
         assert!(status.success());
     }
 
-    /// Waits until the screen satisfies `pred`; panics with the last screen after [`SHOW`].
+    /// Waits until the screen satisfies `pred` on two captures in a row, and returns the
+    /// second: a capture can land in the middle of a frame being written, half old and half
+    /// new. Panics with the last screen after the patience ([`SHOW`] by default).
     pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + SHOW;
+        let deadline = Instant::now() + self.patience;
+        let mut held = false;
         loop {
             let screen = self.screen();
             if pred(&screen) {
-                return screen;
+                if held {
+                    return screen;
+                }
+                held = true;
+                std::thread::sleep(Duration::from_millis(30));
+                continue;
             }
+            held = false;
             if Instant::now() > deadline {
-                panic!("timed out after {SHOW:?} waiting for {what}; screen:\n{screen}");
+                panic!(
+                    "timed out after {:?} waiting for {what}; screen:\n{screen}",
+                    self.patience
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -113,9 +139,10 @@ fn quote(s: &std::ffi::OsStr) -> String {
 }
 
 /// The shell line that records the terminal settings (`stty -a`) in `dir/stty.before`, runs
-/// `cmd` with exactly its own environment (`env -i`) and `TERM=xterm-256color`, prints
-/// `EXIT=<code>`, and records the settings again in `dir/stty.after`.
-pub fn ui_line(cmd: &Command, dir: &Path) -> String {
+/// `cmd` with exactly its own environment (`env -i`) and `TERM=xterm-256color` (stderr to
+/// `stderr` when given, else the terminal), prints `EXIT=<code>`, and records the settings
+/// again in `dir/stty.after`.
+pub fn ui_line(cmd: &Command, dir: &Path, stderr: Option<&Path>) -> String {
     let mut env: Vec<String> = cmd
         .get_envs()
         .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), quote(v?))))
@@ -125,12 +152,13 @@ pub fn ui_line(cmd: &Command, dir: &Path) -> String {
         .chain(cmd.get_args())
         .map(quote)
         .collect();
+    let redirect = stderr.map_or(String::new(), |f| format!(" 2> {}", quote(f.as_os_str())));
     format!(
-        "stty -a > {before}; env -i {} {}; echo EXIT=$?; stty -a > {after}; sleep 600",
+        "stty -a > {before}; env -i {} {}{redirect}; echo EXIT=$?; stty -a > {after}; sleep 600",
         env.join(" "),
         program.join(" "),
-        before = dir.join("stty.before").display(),
-        after = dir.join("stty.after").display(),
+        before = quote(dir.join("stty.before").as_os_str()),
+        after = quote(dir.join("stty.after").as_os_str()),
     )
 }
 
