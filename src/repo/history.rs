@@ -26,7 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -66,6 +66,19 @@ pub struct WalkStats {
     pub cache_written: bool,
 }
 
+/// Memory for delta bases kept by a walk: trees of ~50 entries deltified along 20,000 commits
+/// fit many times over.
+const PACK_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A commit the walk yielded: (commit, the path's id in it, its first parent, the path's id
+/// in that parent).
+type Yielded = (
+    ObjectId,
+    Option<ObjectId>,
+    Option<ObjectId>,
+    Option<ObjectId>,
+);
+
 /// Tree ids along the path in one commit: the root tree, then each component's entry id;
 /// `None` from the first missing component on.
 type Chain = Vec<Option<ObjectId>>;
@@ -96,6 +109,10 @@ pub struct PathWalk {
     cached_tips: HashSet<ObjectId>,
     stats: WalkStats,
     buf: Vec<u8>,
+    /// The last commit yielded by walking, with what the walk knew of it: (commit, the path's
+    /// id in it, its first parent, the path's id in that parent). Saves re-reading both
+    /// commits and their trees when the caller diffs the commit it was just given.
+    last: Option<Yielded>,
 }
 
 impl PathWalk {
@@ -108,8 +125,15 @@ impl PathWalk {
         use_cache: bool,
     ) -> Result<PathWalk, HistoryError> {
         let mut repo = env.repo.to_thread_local();
-        // Delta chains in packs share bases; without a cache each commit re-inflates them.
-        repo.object_cache_size_if_unset(16 * 1024 * 1024);
+        // Each commit and root tree is read once, so an object cache only copies them; what
+        // saves work is the pack's delta bases (a commit's trees are deltas of its child's):
+        // a hash map keyed by pack offset, where the default 64-slot list is a linear scan.
+        repo.objects.unset_object_cache();
+        repo.objects.set_pack_cache(|| {
+            Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(
+                PACK_CACHE_BYTES,
+            ))
+        });
         let path = normalize_path(path);
         let components = if path.is_empty() {
             Vec::new()
@@ -132,6 +156,7 @@ impl PathWalk {
             cached_tips,
             stats: WalkStats::default(),
             buf: Vec::new(),
+            last: None,
         };
         walk.take_cached(tip);
         Ok(walk)
@@ -293,20 +318,29 @@ impl PathWalk {
                     None => return Ok(None),
                 },
             };
+            let leaf = current.chain.last().copied().flatten();
             let Some(parent) = current.parent else {
                 // The root commit changed the path when the path exists in it.
-                let changed = current.chain.last().copied().flatten().is_some();
+                let changed = leaf.is_some();
+                if changed {
+                    self.last = Some((current.id, leaf, None, None));
+                }
                 return Ok(changed.then_some(current.id));
             };
             if self.take_cached(parent) {
-                let changed =
-                    current.chain.last().copied().flatten() != self.parent_leaf(parent)?;
+                let parent_leaf = self.parent_leaf(parent)?;
+                let changed = leaf != parent_leaf;
+                if changed {
+                    self.last = Some((current.id, leaf, Some(parent), parent_leaf));
+                }
                 return Ok(changed.then_some(current.id));
             }
             let parent_cursor = self.cursor(parent, Some(&current.chain))?;
-            let changed = parent_cursor.chain.last() != current.chain.last();
+            let parent_leaf = parent_cursor.chain.last().copied().flatten();
+            let changed = parent_leaf != leaf;
             self.next = Some(parent_cursor);
             if changed {
+                self.last = Some((current.id, leaf, Some(parent), parent_leaf));
                 return Ok(Some(current.id));
             }
         }
@@ -320,6 +354,25 @@ impl PathWalk {
     ) -> Result<(Option<ObjectId>, Option<ObjectId>), HistoryError> {
         let (tree, parent) = self.read_commit_uncounted(commit)?;
         Ok((self.chain(tree, None)?.last().copied().flatten(), parent))
+    }
+
+    /// The path's id in `commit`, its first parent and the path's id in that parent: from what
+    /// the walk saw when `commit` is the commit it found last, read otherwise.
+    pub fn path_trees(
+        &mut self,
+        commit: ObjectId,
+    ) -> Result<(Option<ObjectId>, Option<ObjectId>, Option<ObjectId>), HistoryError> {
+        if let Some((id, leaf, parent, parent_leaf)) = self.last
+            && id == commit
+        {
+            return Ok((leaf, parent, parent_leaf));
+        }
+        let (leaf, parent) = self.path_tree(commit)?;
+        let parent_leaf = match parent {
+            Some(parent) => self.path_tree(parent)?.0,
+            None => None,
+        };
+        Ok((leaf, parent, parent_leaf))
     }
 
     /// The files that differ between two trees of the path (`None`: the path is absent),
@@ -348,45 +401,69 @@ impl PathWalk {
         }
         let old = match before {
             Some(tree) => self.tree_entries(tree)?,
-            None => BTreeMap::new(),
+            None => Vec::new(),
         };
         let new = match after {
             Some(tree) => self.tree_entries(tree)?,
-            None => BTreeMap::new(),
+            None => Vec::new(),
         };
-        let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-        for name in names {
-            let (a, b) = (old.get(name).copied(), new.get(name).copied());
-            let pick = |e: Option<(EntryKind, ObjectId)>, want: EntryKind| {
-                e.filter(|(kind, _)| *kind == want).map(|(_, id)| id)
+        // Both sides in git's tree order: a merge pairs equal names of equal kind.
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < new.len() {
+            let order = match (old.get(i), new.get(j)) {
+                (Some(a), Some(b)) => tree_order(a, b),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            let (a, b) = match order {
+                std::cmp::Ordering::Less => {
+                    i += 1;
+                    (Some(&old[i - 1]), None)
+                }
+                std::cmp::Ordering::Greater => {
+                    j += 1;
+                    (None, Some(&new[j - 1]))
+                }
+                std::cmp::Ordering::Equal => {
+                    i += 1;
+                    j += 1;
+                    (Some(&old[i - 1]), Some(&new[j - 1]))
+                }
+            };
+            let (id_a, id_b) = (a.map(|e| e.2), b.map(|e| e.2));
+            if id_a == id_b {
+                continue;
+            }
+            let Some((name, kind, _)) = a.or(b) else {
+                continue;
             };
             let path = super::join_path(prefix, name);
-            let (tree_a, tree_b) = (pick(a, EntryKind::Tree), pick(b, EntryKind::Tree));
-            if tree_a != tree_b && !name.starts_with('.') {
-                self.diff_into(&path, tree_a, tree_b, out)?;
-            }
-            let (blob_a, blob_b) = (pick(a, EntryKind::Blob), pick(b, EntryKind::Blob));
-            if blob_a != blob_b {
-                out.push(FileDiff {
+            match kind {
+                EntryKind::Tree if !name.starts_with('.') => {
+                    self.diff_into(&path, id_a, id_b, out)?;
+                }
+                EntryKind::Tree => {}
+                EntryKind::Blob => out.push(FileDiff {
                     path,
-                    before: blob_a,
-                    after: blob_b,
-                });
+                    before: id_a,
+                    after: id_b,
+                }),
             }
         }
         Ok(())
     }
 
+    /// The trees and files of a tree (symlinks and submodules left out), in git's tree order.
     fn tree_entries(
         &mut self,
         tree: ObjectId,
-    ) -> Result<BTreeMap<String, (EntryKind, ObjectId)>, HistoryError> {
+    ) -> Result<Vec<(String, EntryKind, ObjectId)>, HistoryError> {
         let data = match self.repo.objects.try_find(&tree, &mut self.buf) {
             Ok(Some(data)) => data,
             Ok(None) => return Err(self.object_error(format!("tree {tree}"), "not found")),
             Err(e) => return Err(self.object_error(format!("tree {tree}"), e)),
         };
-        let mut entries = BTreeMap::new();
+        let mut entries = Vec::new();
         if data.kind != gix::object::Kind::Tree {
             return Ok(entries);
         }
@@ -401,10 +478,11 @@ impl PathWalk {
                     } else {
                         continue;
                     };
-                    entries.insert(
+                    entries.push((
                         String::from_utf8_lossy(entry.filename).into_owned(),
-                        (kind, entry.oid.to_owned()),
-                    );
+                        kind,
+                        entry.oid.to_owned(),
+                    ));
                 }
                 Err(e) => {
                     failed = Some(e.to_string());
@@ -412,10 +490,13 @@ impl PathWalk {
                 }
             }
         }
-        match failed {
-            Some(message) => Err(self.object_error(format!("tree {tree}"), message)),
-            None => Ok(entries),
+        if let Some(message) = failed {
+            return Err(self.object_error(format!("tree {tree}"), message));
         }
+        // Already in order in a well-formed tree (then this is one pass); a malformed one is
+        // put in order rather than mis-paired.
+        entries.sort_by(tree_order);
+        Ok(entries)
     }
 
     /// The path's id in `commit`, for the boundary with a cache entry (read without keeping a
@@ -454,6 +535,19 @@ impl Iterator for PathWalk {
             }
         }
     }
+}
+
+/// git's tree order: by name, a tree's name compared as if it ended with `/`. A name that is
+/// a tree on one side and a file on the other sorts as two different entries.
+fn tree_order(
+    a: &(String, EntryKind, ObjectId),
+    b: &(String, EntryKind, ObjectId),
+) -> std::cmp::Ordering {
+    fn key(e: &(String, EntryKind, ObjectId)) -> impl Iterator<Item = u8> + '_ {
+        let slash: &'static [u8] = if e.1 == EntryKind::Tree { b"/" } else { b"" };
+        e.0.bytes().chain(slash.iter().copied())
+    }
+    key(a).cmp(key(b))
 }
 
 /// A tree entry as [`PathWalk::diff_trees`] sees it.
