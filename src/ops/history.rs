@@ -32,7 +32,7 @@ use crate::render::{
     render_plain_with,
 };
 use crate::repo::history::{HistoryError, PathWalk, WalkStats};
-use crate::repo::{EnvRepo, LocalRepo, ObjectId, RepoError};
+use crate::repo::{EnvRepo, LocalRepo, ObjectId, ReadBlob as _, RepoError};
 
 /// Errors that stop a history as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +229,7 @@ type Sides = (Objects, Objects, Vec<ResourceChange>);
 /// that changed no resource (a pure move, a README) are yielded with no changes.
 pub struct ChangeWalk {
     repo: EnvRepo,
-    /// Every blob and commit read of the walk goes through it (one object cache).
+    /// Commit metadata reads (blobs go through the walk, whose pack cache it fills ahead).
     local: LocalRepo,
     walk: PathWalk,
     opts: RenderOptions,
@@ -270,7 +270,12 @@ impl ChangeWalk {
         Ok(ChangeWalk {
             repo: repo.clone(),
             local: repo.local(),
-            walk: PathWalk::new(repo, tip, &opts.path, use_cache)?,
+            walk: {
+                let mut walk = PathWalk::new(repo, tip, &opts.path, use_cache)?;
+                // Every yielded commit is diffed and its changed files read.
+                walk.prefetch_changes(true);
+                walk
+            },
             opts: opts.clone(),
             tip_config: None,
             sources: None,
@@ -438,8 +443,8 @@ impl ChangeWalk {
         {
             return Ok(None);
         }
-        let old = self.local.read_blob(before)?;
-        let new = self.local.read_blob(after)?;
+        let old = self.walk.read_blob(before)?;
+        let new = self.walk.read_blob(after)?;
         let Some(lines) = scalar_changes(&old, &new) else {
             return Ok(None);
         };
@@ -558,7 +563,7 @@ impl ChangeWalk {
         }
         let render_side = |at: Option<ObjectId>, plain: &PlainFiles| match at {
             None => Ok(None),
-            Some(at) => render_plain_with(&self.local, at, &self.opts, plain, &paths)
+            Some(at) => render_plain_with(&self.walk, at, &self.opts, plain, &paths)
                 .map(Some)
                 .map_err(|source| HistoryOpsError::Render { commit: at, source }),
         };
