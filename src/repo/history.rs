@@ -121,18 +121,24 @@ pub struct PathWalk {
     ahead: VecDeque<Cursor>,
     /// Whether a batch also diffs its changed commits and reads their changed blobs.
     prefetch: bool,
-    /// Commits per batch: [`AHEAD`] (tests use smaller ones).
+    /// Commits in the next batch: from [`AHEAD`], doubling up to `batch_max` (a walk stopped
+    /// early reads little ahead; a long one crosses few batch boundaries, where a chain is
+    /// resolved from its far end).
     batch: usize,
+    /// The largest batch: [`AHEAD_MAX`] (tests use smaller ones).
+    batch_max: usize,
     /// Diffs of the current batch's changed commits, by (parent's tree, commit's tree).
     diffs: HashMap<(Option<ObjectId>, Option<ObjectId>), Vec<FileDiff>>,
 }
 
-/// Commits read ahead in one batch. Packs store a version of a tree or file as a delta on an
+/// Commits read ahead in the first batch. Packs store a version of a tree or file as a delta on an
 /// older version (here: its first parent's, in 97% of the benchmark's root trees), up to 50
 /// and more deep, and gix's pack cache keeps only the objects asked for, not the chain's
 /// middle: asked newest first, each tree costs a walk down its whole chain. Resolving a batch
 /// oldest first makes each read one delta on the cached object read just before.
-const AHEAD: usize = 256;
+const AHEAD: usize = 64;
+/// The largest batch: 8,192 commits' cursors and diffs are a few MB.
+const AHEAD_MAX: usize = 8192;
 
 impl PathWalk {
     /// A walk from `tip` over `path` (repo-relative, `""` for the whole tree). With
@@ -179,6 +185,7 @@ impl PathWalk {
             ahead: VecDeque::new(),
             prefetch: false,
             batch: AHEAD,
+            batch_max: AHEAD_MAX,
             diffs: HashMap::new(),
         };
         walk.take_cached(tip);
@@ -432,6 +439,7 @@ impl PathWalk {
         }
         cursors.reverse();
         self.ahead = cursors.into();
+        self.batch = (self.batch * 2).min(self.batch_max);
         Ok(())
     }
 
@@ -645,7 +653,7 @@ impl super::ReadBlob for PathWalk {
         let mut blob = self
             .repo
             .find_blob(id)
-            .map_err(|e| super::local_object_error(&self.root, format!("blob {id}"), e.into()))?;
+            .map_err(|e| super::local_object_error(&self.root, format!("blob {id}"), e))?;
         Ok(blob.take_data())
     }
 }
@@ -825,7 +833,10 @@ mod tests {
     }
 
     fn walk(repo: &EnvRepo, rev: &str, path: &str, cache: bool) -> (Vec<String>, WalkStats) {
-        walk_in_batches(repo, rev, path, cache, AHEAD)
+        let tip = repo.resolve(rev).unwrap();
+        let mut walk = PathWalk::new(repo, tip, path, cache).unwrap();
+        let ids: Vec<String> = walk.by_ref().map(|c| c.unwrap().to_string()).collect();
+        (ids, walk.finish())
     }
 
     fn walk_in_batches(
@@ -838,6 +849,7 @@ mod tests {
         let tip = repo.resolve(rev).unwrap();
         let mut walk = PathWalk::new(repo, tip, path, cache).unwrap();
         walk.batch = batch;
+        walk.batch_max = batch;
         // Diffing ahead changes what is read, never what is found.
         walk.prefetch_changes(batch % 2 == 1);
         let ids: Vec<String> = walk.by_ref().map(|c| c.unwrap().to_string()).collect();
