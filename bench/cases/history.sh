@@ -43,3 +43,10 @@ record history.warm "$ours_warm" ms --target "<=" "$(jq -n "$theirs / 5")" \
 ours_nocache=$(time_ms "$runs" "$BIN" history --offline --no-cache -C "$repo" --path "$path")
 record history.nocache "$ours_nocache" ms --better lower \
     --compare "git log --format=%H -- $path" "$theirs" --detail "$detail"
+# Where the cold time goes: the walk alone (a path no commit touches: every commit and the trees
+# above the path are read, nothing is diffed or rendered), against git's log of that path.
+absent="$path-absent"
+theirs_walk=$(time_ms "$runs" git -C "$repo" log --format=%H -- "$absent")
+ours_walk=$(time_ms "$runs" "$BIN" history --offline --no-cache -C "$repo" --path "$absent")
+record history.walk-only "$ours_walk" ms --better lower \
+    --compare "git log --format=%H -- $absent" "$theirs_walk" --detail "$detail"

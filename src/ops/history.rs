@@ -26,12 +26,13 @@ use crate::model::{CommitInfo, IgnoreRule, Manifest, ResourceId, split_api_versi
 use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
 use crate::render::documents::Format;
 use crate::render::kustomize::KUSTOMIZATION_FILES;
+use crate::render::scalar_diff::scalar_changes;
 use crate::render::{
     CONFIG_FILE, EnvConfig, PlainFiles, RenderFailure, RenderOptions, plain_files, render,
     render_plain_with,
 };
 use crate::repo::history::{HistoryError, PathWalk, WalkStats};
-use crate::repo::{EnvRepo, LocalRepo, ObjectId, RepoError};
+use crate::repo::{EnvRepo, LocalRepo, ObjectId, ReadBlob as _, RepoError};
 
 /// Errors that stop a history as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -166,11 +167,69 @@ pub struct CommitChanges {
 /// Resources by identity at a commit (objects and sources).
 type Objects = HashMap<ResourceId, (String, Value, String)>;
 
+/// One resource of a file version rendered on its own without errors: identity, `apiVersion`
+/// and the content lines of its document.
+#[derive(Debug)]
+struct LightDoc {
+    id: ResourceId,
+    api_version: String,
+    line: usize,
+    end_line: usize,
+}
+
+/// The resources of a file version, in document order (one per document: no `List`s).
+type LightDocs = Arc<Vec<LightDoc>>;
+
+/// The file each resource comes from at the walk's position, and the reverse: stepping a
+/// commit touches only the changed files' entries, not every resource of the environment.
+#[derive(Debug, Default)]
+struct Sources {
+    by_id: HashMap<ResourceId, String>,
+    /// May list an id whose file changed since; `by_id` decides.
+    by_file: HashMap<String, Vec<ResourceId>>,
+}
+
+impl Sources {
+    fn new(pairs: impl IntoIterator<Item = (ResourceId, String)>) -> Sources {
+        let mut sources = Sources::default();
+        for (id, file) in pairs {
+            sources.insert(id, file);
+        }
+        sources
+    }
+
+    fn get(&self, id: &ResourceId) -> Option<&String> {
+        self.by_id.get(id)
+    }
+
+    fn insert(&mut self, id: ResourceId, file: String) {
+        self.by_file
+            .entry(file.clone())
+            .or_default()
+            .push(id.clone());
+        self.by_id.insert(id, file);
+    }
+
+    /// Forgets the resources of `paths`.
+    fn drop_files(&mut self, paths: &BTreeSet<String>) {
+        for path in paths {
+            for id in self.by_file.remove(path).unwrap_or_default() {
+                if self.by_id.get(&id) == Some(path) {
+                    self.by_id.remove(&id);
+                }
+            }
+        }
+    }
+}
+
+/// Both sides' resources of the rendered files, and the changes proven without rendering.
+type Sides = (Objects, Objects, Vec<ResourceChange>);
+
 /// Iterator over the commits that changed `--path`, each with its resource changes; commits
 /// that changed no resource (a pure move, a README) are yielded with no changes.
 pub struct ChangeWalk {
     repo: EnvRepo,
-    /// Every blob and commit read of the walk goes through it (one object cache).
+    /// Commit metadata reads (blobs go through the walk, whose pack cache it fills ahead).
     local: LocalRepo,
     walk: PathWalk,
     opts: RenderOptions,
@@ -181,7 +240,15 @@ pub struct ChangeWalk {
     /// The file each resource comes from at the walk's position (the commit about to be
     /// diffed against its parent), when its render had no errors: a changed file defining a
     /// resource an unchanged file defines too must fall back to full renders.
-    sources: Option<HashMap<ResourceId, String>>,
+    sources: Option<Sources>,
+    /// Whether changes carry the objects (`-p`, the live mark). Without, a file whose versions
+    /// differ only in scalar values is compared by its text ([`scalar_changes`]), not parsed.
+    objects_needed: bool,
+    /// The resources of file versions (by blob) rendered clean, or known to have the same
+    /// identities and line ranges as such a version (a proven scalar change away).
+    light: HashMap<ObjectId, LightDocs>,
+    /// Changed files compared by text.
+    light_files: usize,
     full_renders: usize,
     /// Whether commits were taken without computing their changes ([`ChangeWalk::next_commit`]):
     /// the position-dependent state must be rebuilt before the next computed step.
@@ -203,10 +270,18 @@ impl ChangeWalk {
         Ok(ChangeWalk {
             repo: repo.clone(),
             local: repo.local(),
-            walk: PathWalk::new(repo, tip, &opts.path, use_cache)?,
+            walk: {
+                let mut walk = PathWalk::new(repo, tip, &opts.path, use_cache)?;
+                // Every yielded commit is diffed and its changed files read.
+                walk.prefetch_changes(true);
+                walk
+            },
             opts: opts.clone(),
             tip_config: None,
             sources: None,
+            objects_needed: true,
+            light: HashMap::new(),
+            light_files: 0,
             full_renders: 0,
             // The config and sources are built at the first commit whose changes are
             // computed: a walk answered from the changes cache renders nothing. The commits
@@ -220,6 +295,18 @@ impl ChangeWalk {
     /// Metadata of a commit, read through the walk's object cache.
     pub fn commit_info(&self, commit: ObjectId) -> Result<CommitInfo, HistoryOpsError> {
         Ok(self.local.commit_info(commit)?)
+    }
+
+    /// Changes without the objects (`before`/`after` are `None`): then files that differ only
+    /// in scalar values are compared by their text instead of parsed.
+    pub fn without_objects(mut self) -> ChangeWalk {
+        self.objects_needed = false;
+        self
+    }
+
+    /// Changed files compared by their text rather than rendered.
+    pub fn light_files(&self) -> usize {
+        self.light_files
     }
 
     /// Steps that needed two full renders (kustomize, config changes, render errors).
@@ -271,20 +358,122 @@ impl ChangeWalk {
     fn resync(&mut self, commit: ObjectId) {
         self.skipped = false;
         self.resyncs += 1;
-        self.tip_config = match plain_files(&self.repo, commit, &self.opts) {
-            Ok(plain) => plain.map(|p| p.config),
-            Err(_) => None,
-        };
-        self.sources = match (&self.tip_config, render(&self.repo, commit, &self.opts)) {
-            (Some(_), Ok(rendered)) if rendered.errors.is_empty() => Some(
-                rendered
-                    .manifests
-                    .into_iter()
-                    .map(|m| (m.id, m.source.file))
-                    .collect(),
-            ),
+        let plain = plain_files(&self.repo, commit, &self.opts).ok().flatten();
+        self.tip_config = plain.as_ref().map(|p| p.config.clone());
+        self.sources = match (&plain, render(&self.repo, commit, &self.opts)) {
+            (Some(plain), Ok(rendered)) if rendered.errors.is_empty() => {
+                let files = plain
+                    .files
+                    .iter()
+                    .map(|(path, (blob, format))| (path, *blob, *format));
+                self.remember_light(files, &rendered.manifests);
+                Some(Sources::new(
+                    rendered
+                        .manifests
+                        .into_iter()
+                        .map(|m| (m.id, m.source.file)),
+                ))
+            }
             _ => None,
         };
+    }
+
+    /// Keeps the resources of each YAML file version of a clean render (`manifests` made from
+    /// exactly `files`), for comparing later versions by text.
+    fn remember_light<'p>(
+        &mut self,
+        files: impl Iterator<Item = (&'p String, ObjectId, Format)>,
+        manifests: &[Manifest],
+    ) {
+        if self.objects_needed {
+            return;
+        }
+        let mut by_file: HashMap<&str, Vec<&Manifest>> = HashMap::new();
+        for m in manifests {
+            by_file.entry(m.source.file.as_str()).or_default().push(m);
+        }
+        for (path, blob, format) in files {
+            if format != Format::Yaml || self.light.contains_key(&blob) {
+                continue;
+            }
+            let ms = by_file
+                .get(path.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            // Several resources from one document (a `List`): its lines do not say which.
+            if ms
+                .windows(2)
+                .any(|w| w[0].source.document == w[1].source.document)
+            {
+                continue;
+            }
+            let docs = ms
+                .iter()
+                .map(|m| LightDoc {
+                    id: m.id.clone(),
+                    api_version: m.api_version.clone(),
+                    line: m.source.line,
+                    end_line: m.source.end_line,
+                })
+                .collect();
+            self.light.insert(blob, Arc::new(docs));
+        }
+    }
+
+    /// The changes of one file changed from `before` to `after` at `path`, when its text
+    /// proves them: `after`'s resources are known, all come from `path` at the walk's
+    /// position, and the versions differ only in scalar values. Then `before` has the same
+    /// resources and lines, and the resources whose document holds a changed line are
+    /// modified. `None`: render the file instead.
+    fn light_step(
+        &mut self,
+        path: &str,
+        before: ObjectId,
+        after: ObjectId,
+    ) -> Result<Option<Vec<ResourceChange>>, HistoryOpsError> {
+        let Some(docs) = self.light.get(&after).cloned() else {
+            return Ok(None);
+        };
+        let Some(sources) = &self.sources else {
+            return Ok(None);
+        };
+        if docs
+            .iter()
+            .any(|d| sources.get(&d.id).is_none_or(|f| f != path))
+        {
+            return Ok(None);
+        }
+        let old = self.walk.read_blob(before)?;
+        let new = self.walk.read_blob(after)?;
+        let Some(lines) = scalar_changes(&old, &new) else {
+            return Ok(None);
+        };
+        let mut touched = vec![false; docs.len()];
+        for line in lines {
+            match docs
+                .iter()
+                .position(|d| (d.line..=d.end_line).contains(&line))
+            {
+                Some(i) => touched[i] = true,
+                None => return Ok(None),
+            }
+        }
+        let changes = docs
+            .iter()
+            .zip(touched)
+            .filter(|(_, touched)| *touched)
+            .map(|(doc, _)| ResourceChange {
+                id: doc.id.clone(),
+                api_version: doc.api_version.clone(),
+                change: ChangeKind::Modified,
+                before: None,
+                after: None,
+                file: path.to_owned(),
+            })
+            .collect();
+        self.light.insert(before, docs);
+        self.light_files += 1;
+        Ok(Some(changes))
     }
 
     /// The git dir (where the caches live).
@@ -309,20 +498,18 @@ impl ChangeWalk {
         }
     }
 
-    /// The changed files' resources on each side, `None` when that could differ from two
-    /// full renders: kustomize, a changed config or kustomization, render errors.
+    /// The changed files' resources on each side, and the changes of the files compared by
+    /// text; `None` when that could differ from two full renders: kustomize, a changed config
+    /// or kustomization, render errors, a resource defined in a changed and an unchanged file.
     fn changed_files_sides(
         &mut self,
         commit: ObjectId,
         after_tree: Option<ObjectId>,
         parent: Option<ObjectId>,
-    ) -> Result<Option<(Objects, Objects)>, HistoryOpsError> {
+        before_tree: Option<ObjectId>,
+    ) -> Result<Option<Sides>, HistoryOpsError> {
         let (Some(config), Some(_)) = (self.tip_config.clone(), &self.sources) else {
             return Ok(None);
-        };
-        let before_tree = match parent {
-            Some(parent) => self.walk.path_tree(parent)?.0,
-            None => None,
         };
         let diffs = self.walk.diff_trees(before_tree, after_tree)?;
         let base = crate::repo::normalize_path(&self.opts.path);
@@ -335,6 +522,7 @@ impl ChangeWalk {
             files: BTreeMap::new(),
         };
         let mut paths = BTreeSet::new();
+        let mut light = Vec::new();
         for diff in diffs {
             let relative = match base.as_str() {
                 "" => diff.path.as_str(),
@@ -354,6 +542,14 @@ impl ChangeWalk {
             let Some(format) = Format::of(&diff.path) else {
                 continue;
             };
+            if !self.objects_needed
+                && format == Format::Yaml
+                && let (Some(old), Some(new)) = (diff.before, diff.after)
+                && let Some(changes) = self.light_step(&diff.path, old, new)?
+            {
+                light.extend(changes);
+                continue;
+            }
             if let Some(blob) = diff.before {
                 before.files.insert(diff.path.clone(), (blob, format));
             }
@@ -362,44 +558,65 @@ impl ChangeWalk {
             }
             paths.insert(diff.path);
         }
+        if paths.is_empty() {
+            return Ok(Some((Objects::new(), Objects::new(), light)));
+        }
         let render_side = |at: Option<ObjectId>, plain: &PlainFiles| match at {
             None => Ok(None),
-            Some(at) => render_plain_with(&self.local, at, &self.opts, plain, &paths)
+            Some(at) => render_plain_with(&self.walk, at, &self.opts, plain, &paths)
                 .map(Some)
                 .map_err(|source| HistoryOpsError::Render { commit: at, source }),
         };
-        let after = render_side(Some(commit), &after)?;
-        let before = render_side(parent, &before)?;
-        let clean = after.as_ref().is_none_or(|r| r.errors.is_empty())
-            && before.as_ref().is_none_or(|r| r.errors.is_empty());
+        let after_rendered = render_side(Some(commit), &after)?;
+        let before_rendered = render_side(parent, &before)?;
+        let clean = after_rendered.as_ref().is_none_or(|r| r.errors.is_empty())
+            && before_rendered.as_ref().is_none_or(|r| r.errors.is_empty());
         if !clean {
             return Ok(None);
         }
-        let before = before.map(|r| objects(r.manifests)).unwrap_or_default();
-        let after = after.map(|r| objects(r.manifests)).unwrap_or_default();
+        for (plain, rendered) in [(&after, &after_rendered), (&before, &before_rendered)] {
+            if let Some(rendered) = rendered {
+                let files = plain
+                    .files
+                    .iter()
+                    .map(|(path, (blob, format))| (path, *blob, *format));
+                self.remember_light(files, &rendered.manifests);
+            }
+        }
+        let before_objects = before_rendered
+            .map(|r| objects(r.manifests))
+            .unwrap_or_default();
+        let after_objects = after_rendered
+            .map(|r| objects(r.manifests))
+            .unwrap_or_default();
         let Some(sources) = &mut self.sources else {
             return Ok(None);
         };
         let elsewhere = |id: &ResourceId| sources.get(id).is_some_and(|f| !paths.contains(f));
-        if before.keys().chain(after.keys()).any(elsewhere) {
+        if before_objects
+            .keys()
+            .chain(after_objects.keys())
+            .any(elsewhere)
+        {
             return Ok(None);
         }
         // Step the sources to the parent.
-        sources.retain(|_, file| !paths.contains(file));
-        for (id, (_, _, file)) in &before {
+        sources.drop_files(&paths);
+        for (id, (_, _, file)) in &before_objects {
             sources.insert(id.clone(), file.clone());
         }
-        Ok(Some((before, after)))
+        Ok(Some((before_objects, after_objects, light)))
     }
 
-    /// The resources of `parent` and `commit` that can differ.
+    /// The resources of `parent` and `commit` that can differ, and the changes proven by text.
     fn sides(
         &mut self,
         commit: ObjectId,
         after_tree: Option<ObjectId>,
         parent: Option<ObjectId>,
-    ) -> Result<(Objects, Objects), HistoryOpsError> {
-        if let Some(sides) = self.changed_files_sides(commit, after_tree, parent)? {
+        before_tree: Option<ObjectId>,
+    ) -> Result<Sides, HistoryOpsError> {
+        if let Some(sides) = self.changed_files_sides(commit, after_tree, parent, before_tree)? {
             return Ok(sides);
         }
         self.full_renders += 1;
@@ -414,19 +631,20 @@ impl ChangeWalk {
             None => None,
         };
         self.sources = (clean && self.tip_config.is_some()).then(|| {
-            before
-                .iter()
-                .map(|(id, (_, _, file))| (id.clone(), file.clone()))
-                .collect()
+            Sources::new(
+                before
+                    .iter()
+                    .map(|(id, (_, _, file))| (id.clone(), file.clone())),
+            )
         });
-        Ok((before, after))
+        Ok((before, after, Vec::new()))
     }
 
     fn changes_of(&mut self, commit: ObjectId) -> Result<CommitChanges, HistoryOpsError> {
-        let (after_tree, parent) = self.walk.path_tree(commit)?;
-        let (mut before, mut after) = self.sides(commit, after_tree, parent)?;
+        let (after_tree, parent, before_tree) = self.walk.path_trees(commit)?;
+        let (mut before, mut after, mut changes) =
+            self.sides(commit, after_tree, parent, before_tree)?;
         let ids: BTreeSet<ResourceId> = before.keys().chain(after.keys()).cloned().collect();
-        let mut changes = Vec::new();
         for id in ids {
             let old = before.remove(&id);
             let new = after.remove(&id);
@@ -440,12 +658,13 @@ impl ChangeWalk {
                 (Some((v, _, f)), _) | (None, Some((v, _, f))) => (v.clone(), f.clone()),
                 (None, None) => continue,
             };
+            let keep = self.objects_needed;
             changes.push(ResourceChange {
                 id,
                 api_version,
                 change,
-                before: old.map(|o| o.1),
-                after: new.map(|n| n.1),
+                before: old.filter(|_| keep).map(|o| o.1),
+                after: new.filter(|_| keep).map(|n| n.1),
                 file,
             });
         }
@@ -726,6 +945,9 @@ fn walk_history(
     let revision = repo.commit_info(tip)?;
     let head = repo.resolve("HEAD").ok();
     let mut walk = ChangeWalk::new(&repo, tip, opts, use_cache)?;
+    if !need_objects {
+        walk = walk.without_objects();
+    }
     // The changes of a commit under the same path and settings never change: kept across
     // runs, used when no objects are needed (no -p, no live mark).
     let changes_cache = use_cache.then(|| ChangesCache::new(&walk.git_dir(), opts));
@@ -789,6 +1011,7 @@ fn walk_history(
         cache.append(&computed);
     }
     let full_renders = walk.full_renders();
+    let (light_files, resyncs) = (walk.light_files(), walk.resyncs());
     let walk_stats = walk.finish();
     // The environment at `--rev` serves the live mark only.
     let (head_objects, rules) = match need_head.then(|| render(&repo, tip, opts)) {
@@ -806,6 +1029,8 @@ fn walk_history(
         cache_written = walk_stats.cache_written,
         parses = opts.cache.parse_count(),
         full_renders,
+        light_files,
+        resyncs,
         changes_cached,
         changes_computed = computed.len(),
         "history walked"
@@ -1291,6 +1516,104 @@ mod tests {
                 assert!(walk.full_renders() <= 3, "{}", walk.full_renders());
             }
         }
+    }
+
+    /// Without objects, files whose versions differ in scalar values are compared by text;
+    /// every commit's changes (identity, kind, apiVersion, file) are those of the walk that
+    /// renders them, through comment-only and quoting changes (not changes), multi-document
+    /// files, a `List`, an identity change, CRLF files, a move and a resource moving between
+    /// files.
+    #[test]
+    fn text_compared_changes_equal_rendered_changes() {
+        let deploy = |name: &str, replicas: &str, image: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: {replicas}\n  template:\n    spec:\n      containers:\n        - name: app\n          image: {image}\n"
+            )
+        };
+        let fx = FixtureRepo::new();
+        let multi = |a: &str, b: &str| format!("{}---\n{}", cm("m1", a), cm("m2", b));
+        let list = |v: &str| {
+            format!(
+                "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: l1\n    data:\n      v: {v}\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: l2\n"
+            )
+        };
+        fx.write("d.yaml", &deploy("d", "1", "img:1"));
+        fx.write("m.yaml", &multi("1", "1"));
+        fx.write("l.yaml", &list("1"));
+        fx.write("crlf.yaml", &cm("crlf", "1").replace('\n', "\r\n"));
+        fx.commit("start");
+        let steps: Vec<(&str, String)> = vec![
+            ("d.yaml", deploy("d", "2", "img:1")),
+            ("d.yaml", deploy("d", "2", "img:2")),
+            ("d.yaml", deploy("d", "02", "img:2")),
+            (
+                "d.yaml",
+                deploy("d", "2", "img:2").replace("img:2", "img:2 # pinned"),
+            ),
+            ("d.yaml", deploy("d", "2", "\"img:2\"")),
+            ("d.yaml", deploy("d", "3", "'img:3'")),
+            ("m.yaml", multi("2", "1")),
+            ("m.yaml", multi("2", "3")),
+            ("l.yaml", list("2")),
+            ("crlf.yaml", cm("crlf", "2").replace('\n', "\r\n")),
+            ("d.yaml", deploy("e", "3", "'img:3'")),
+            ("d.yaml", deploy("e", "4", "'img:3'")),
+            ("m.yaml", format!("{}---\n{}", cm("m1", "2"), cm("m3", "3"))),
+            ("m.yaml", format!("{}---\n{}", cm("m1", "5"), cm("m3", "3"))),
+        ];
+        for (i, (file, text)) in steps.iter().enumerate() {
+            fx.write(file, text);
+            fx.commit(&format!("step {i}"));
+        }
+        fx.git(&["mv", "d.yaml", "moved.yaml"]);
+        fx.commit("move d");
+        fx.write("moved.yaml", &deploy("e", "5", "'img:3'"));
+        fx.commit("after move");
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        let opts = RenderOptions::new("", "default");
+        let rows = |walk: ChangeWalk| -> Vec<Vec<(String, ChangeKind, String, String)>> {
+            walk.map(|step| {
+                step.unwrap()
+                    .changes
+                    .into_iter()
+                    .map(|c| (c.id.to_string(), c.change, c.api_version, c.file))
+                    .collect()
+            })
+            .collect()
+        };
+        let want = rows(ChangeWalk::new(&repo, head, &opts, false).unwrap());
+        let light_opts = RenderOptions::new("", "default");
+        let mut walk = ChangeWalk::new(&repo, head, &light_opts, false)
+            .unwrap()
+            .without_objects();
+        let mut got = Vec::new();
+        let mut light = 0;
+        while let Some(commit) = walk.next_commit() {
+            let step = walk.changes_at(commit.unwrap()).unwrap();
+            assert!(
+                step.changes
+                    .iter()
+                    .all(|c| c.before.is_none() && c.after.is_none())
+            );
+            got.push(
+                step.changes
+                    .into_iter()
+                    .map(|c| (c.id.to_string(), c.change, c.api_version, c.file))
+                    .collect::<Vec<_>>(),
+            );
+            light = walk.light_files();
+        }
+        assert_eq!(got, want);
+        // The replicas, image, quoting and multi-document value steps, and the step after
+        // the move.
+        assert!(light >= 6, "{light}");
+        assert!(light_opts.cache.parse_count() < opts.cache.parse_count());
+        // The comment-only and `02` steps are no change.
+        assert!(
+            want.iter().filter(|c| c.is_empty()).count() >= 3,
+            "{want:?}"
+        );
     }
 
     /// Ten commits, each changing one of three files.

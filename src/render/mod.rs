@@ -29,6 +29,7 @@
 pub mod config;
 pub mod documents;
 pub mod kustomize;
+pub mod scalar_diff;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;

@@ -26,7 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -66,6 +66,22 @@ pub struct WalkStats {
     pub cache_written: bool,
 }
 
+/// Memory for delta bases kept by a walk: trees of ~50 entries deltified along 20,000 commits
+/// fit many times over.
+const PACK_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A commit the walk yielded: (commit, the path's id in it, its first parent, the path's id
+/// in that parent).
+type Yielded = (
+    ObjectId,
+    Option<ObjectId>,
+    Option<ObjectId>,
+    Option<ObjectId>,
+);
+
+/// The path's id in a commit, the commit's first parent, the path's id in that parent.
+pub type PathTrees = (Option<ObjectId>, Option<ObjectId>, Option<ObjectId>);
+
 /// Tree ids along the path in one commit: the root tree, then each component's entry id;
 /// `None` from the first missing component on.
 type Chain = Vec<Option<ObjectId>>;
@@ -96,7 +112,33 @@ pub struct PathWalk {
     cached_tips: HashSet<ObjectId>,
     stats: WalkStats,
     buf: Vec<u8>,
+    /// The last commit yielded by walking, with what the walk knew of it: (commit, the path's
+    /// id in it, its first parent, the path's id in that parent). Saves re-reading both
+    /// commits and their trees when the caller diffs the commit it was just given.
+    last: Option<Yielded>,
+    /// The next first-parent commits, read and resolved ahead in a batch (oldest resolved
+    /// first, see [`AHEAD`]), nearest first.
+    ahead: VecDeque<Cursor>,
+    /// Whether a batch also diffs its changed commits and reads their changed blobs.
+    prefetch: bool,
+    /// Commits in the next batch: from [`AHEAD`], doubling up to `batch_max` (a walk stopped
+    /// early reads little ahead; a long one crosses few batch boundaries, where a chain is
+    /// resolved from its far end).
+    batch: usize,
+    /// The largest batch: [`AHEAD_MAX`] (tests use smaller ones).
+    batch_max: usize,
+    /// Diffs of the current batch's changed commits, by (parent's tree, commit's tree).
+    diffs: HashMap<(Option<ObjectId>, Option<ObjectId>), Vec<FileDiff>>,
 }
+
+/// Commits read ahead in the first batch. Packs store a version of a tree or file as a delta on an
+/// older version (here: its first parent's, in 97% of the benchmark's root trees), up to 50
+/// and more deep, and gix's pack cache keeps only the objects asked for, not the chain's
+/// middle: asked newest first, each tree costs a walk down its whole chain. Resolving a batch
+/// oldest first makes each read one delta on the cached object read just before.
+const AHEAD: usize = 64;
+/// The largest batch: 8,192 commits' cursors and diffs are a few MB.
+const AHEAD_MAX: usize = 8192;
 
 impl PathWalk {
     /// A walk from `tip` over `path` (repo-relative, `""` for the whole tree). With
@@ -108,8 +150,15 @@ impl PathWalk {
         use_cache: bool,
     ) -> Result<PathWalk, HistoryError> {
         let mut repo = env.repo.to_thread_local();
-        // Delta chains in packs share bases; without a cache each commit re-inflates them.
-        repo.object_cache_size_if_unset(16 * 1024 * 1024);
+        // Each commit and root tree is read once, so an object cache only copies them; what
+        // saves work is the pack's delta bases (a commit's trees are deltas of its child's):
+        // a hash map keyed by pack offset, where the default 64-slot list is a linear scan.
+        repo.objects.unset_object_cache();
+        repo.objects.set_pack_cache(|| {
+            Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(
+                PACK_CACHE_BYTES,
+            ))
+        });
         let path = normalize_path(path);
         let components = if path.is_empty() {
             Vec::new()
@@ -132,9 +181,22 @@ impl PathWalk {
             cached_tips,
             stats: WalkStats::default(),
             buf: Vec::new(),
+            last: None,
+            ahead: VecDeque::new(),
+            prefetch: false,
+            batch: AHEAD,
+            batch_max: AHEAD_MAX,
+            diffs: HashMap::new(),
         };
         walk.take_cached(tip);
         Ok(walk)
+    }
+
+    /// Makes each batch of commits read ahead also diff its commits that changed the path and
+    /// read the changed files, oldest first (see [`AHEAD`]): for a caller that diffs every
+    /// commit the walk yields and reads the files through [`ReadBlob`](super::ReadBlob) on it.
+    pub fn prefetch_changes(&mut self, on: bool) {
+        self.prefetch = on;
     }
 
     /// The repository's git dir.
@@ -293,23 +355,92 @@ impl PathWalk {
                     None => return Ok(None),
                 },
             };
+            let leaf = current.chain.last().copied().flatten();
             let Some(parent) = current.parent else {
                 // The root commit changed the path when the path exists in it.
-                let changed = current.chain.last().copied().flatten().is_some();
+                let changed = leaf.is_some();
+                if changed {
+                    self.last = Some((current.id, leaf, None, None));
+                }
                 return Ok(changed.then_some(current.id));
             };
             if self.take_cached(parent) {
-                let changed =
-                    current.chain.last().copied().flatten() != self.parent_leaf(parent)?;
+                self.ahead.clear();
+                let parent_leaf = self.parent_leaf(parent)?;
+                let changed = leaf != parent_leaf;
+                if changed {
+                    self.last = Some((current.id, leaf, Some(parent), parent_leaf));
+                }
                 return Ok(changed.then_some(current.id));
             }
-            let parent_cursor = self.cursor(parent, Some(&current.chain))?;
-            let changed = parent_cursor.chain.last() != current.chain.last();
+            let parent_cursor = match self.ahead.pop_front() {
+                Some(cursor) if cursor.id == parent => cursor,
+                _ => {
+                    self.fill_ahead(parent)?;
+                    match self.ahead.pop_front() {
+                        Some(cursor) => cursor,
+                        None => self.cursor(parent, Some(&current.chain))?,
+                    }
+                }
+            };
+            let parent_leaf = parent_cursor.chain.last().copied().flatten();
+            let changed = parent_leaf != leaf;
             self.next = Some(parent_cursor);
             if changed {
+                self.last = Some((current.id, leaf, Some(parent), parent_leaf));
                 return Ok(Some(current.id));
             }
         }
+    }
+
+    /// Reads up to [`AHEAD`] first-parent commits from `from` (stopping before a cached tip,
+    /// which the walk takes instead), resolves their chains oldest first, and with
+    /// [`PathWalk::prefetch_changes`] diffs the changed ones and reads their changed files.
+    fn fill_ahead(&mut self, from: ObjectId) -> Result<(), HistoryError> {
+        self.ahead.clear();
+        self.diffs.clear();
+        let mut commits = Vec::with_capacity(self.batch);
+        let mut next = Some(from);
+        while let Some(id) = next {
+            if commits.len() >= self.batch.max(1)
+                || (!commits.is_empty() && self.cached_tips.contains(&id))
+            {
+                break;
+            }
+            let (tree, parent) = self.read_commit(id)?;
+            commits.push((id, tree, parent));
+            next = parent;
+        }
+        let mut known: Option<Chain> = None;
+        let mut cursors = Vec::with_capacity(commits.len());
+        for &(id, tree, parent) in commits.iter().rev() {
+            let chain = self.chain(tree, known.as_ref())?;
+            if self.prefetch
+                && let Some(older) = &known
+            {
+                let (before, after) = (
+                    older.last().copied().flatten(),
+                    chain.last().copied().flatten(),
+                );
+                if before != after {
+                    let diffs = self.diff_trees(before, after)?;
+                    for diff in &diffs {
+                        for blob in [diff.before, diff.after].into_iter().flatten() {
+                            // Only to leave the object in the pack cache; an unreadable one
+                            // is reported when the caller reads it.
+                            let _ = self.repo.objects.try_find(&blob, &mut self.buf);
+                        }
+                    }
+                    self.diffs.insert((before, after), diffs);
+                }
+            }
+            known = Some(chain.clone());
+            cursors.push(Cursor { id, chain, parent });
+        }
+        cursors.reverse();
+        self.ahead = cursors.into();
+        self.batch = (self.batch * 2).min(self.batch_max);
+        Ok(())
     }
 
     /// The id of the path's tree in `commit` (`None` when absent) and the commit's first
@@ -322,6 +453,22 @@ impl PathWalk {
         Ok((self.chain(tree, None)?.last().copied().flatten(), parent))
     }
 
+    /// The path's id in `commit`, its first parent and the path's id in that parent: from what
+    /// the walk saw when `commit` is the commit it found last, read otherwise.
+    pub fn path_trees(&mut self, commit: ObjectId) -> Result<PathTrees, HistoryError> {
+        if let Some((id, leaf, parent, parent_leaf)) = self.last
+            && id == commit
+        {
+            return Ok((leaf, parent, parent_leaf));
+        }
+        let (leaf, parent) = self.path_tree(commit)?;
+        let parent_leaf = match parent {
+            Some(parent) => self.path_tree(parent)?.0,
+            None => None,
+        };
+        Ok((leaf, parent, parent_leaf))
+    }
+
     /// The files that differ between two trees of the path (`None`: the path is absent),
     /// by path below the walk's path joined to it; subtrees with equal ids are not read, hidden
     /// directories (`.git*`, `.github`) are skipped, symlinks and submodules are not files.
@@ -330,6 +477,9 @@ impl PathWalk {
         before: Option<ObjectId>,
         after: Option<ObjectId>,
     ) -> Result<Vec<FileDiff>, HistoryError> {
+        if let Some(diffs) = self.diffs.remove(&(before, after)) {
+            return Ok(diffs);
+        }
         let mut out = Vec::new();
         let prefix = self.path.clone();
         self.diff_into(&prefix, before, after, &mut out)?;
@@ -348,45 +498,69 @@ impl PathWalk {
         }
         let old = match before {
             Some(tree) => self.tree_entries(tree)?,
-            None => BTreeMap::new(),
+            None => Vec::new(),
         };
         let new = match after {
             Some(tree) => self.tree_entries(tree)?,
-            None => BTreeMap::new(),
+            None => Vec::new(),
         };
-        let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-        for name in names {
-            let (a, b) = (old.get(name).copied(), new.get(name).copied());
-            let pick = |e: Option<(EntryKind, ObjectId)>, want: EntryKind| {
-                e.filter(|(kind, _)| *kind == want).map(|(_, id)| id)
+        // Both sides in git's tree order: a merge pairs equal names of equal kind.
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < new.len() {
+            let order = match (old.get(i), new.get(j)) {
+                (Some(a), Some(b)) => tree_order(a, b),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            let (a, b) = match order {
+                std::cmp::Ordering::Less => {
+                    i += 1;
+                    (Some(&old[i - 1]), None)
+                }
+                std::cmp::Ordering::Greater => {
+                    j += 1;
+                    (None, Some(&new[j - 1]))
+                }
+                std::cmp::Ordering::Equal => {
+                    i += 1;
+                    j += 1;
+                    (Some(&old[i - 1]), Some(&new[j - 1]))
+                }
+            };
+            let (id_a, id_b) = (a.map(|e| e.2), b.map(|e| e.2));
+            if id_a == id_b {
+                continue;
+            }
+            let Some((name, kind, _)) = a.or(b) else {
+                continue;
             };
             let path = super::join_path(prefix, name);
-            let (tree_a, tree_b) = (pick(a, EntryKind::Tree), pick(b, EntryKind::Tree));
-            if tree_a != tree_b && !name.starts_with('.') {
-                self.diff_into(&path, tree_a, tree_b, out)?;
-            }
-            let (blob_a, blob_b) = (pick(a, EntryKind::Blob), pick(b, EntryKind::Blob));
-            if blob_a != blob_b {
-                out.push(FileDiff {
+            match kind {
+                EntryKind::Tree if !name.starts_with('.') => {
+                    self.diff_into(&path, id_a, id_b, out)?;
+                }
+                EntryKind::Tree => {}
+                EntryKind::Blob => out.push(FileDiff {
                     path,
-                    before: blob_a,
-                    after: blob_b,
-                });
+                    before: id_a,
+                    after: id_b,
+                }),
             }
         }
         Ok(())
     }
 
+    /// The trees and files of a tree (symlinks and submodules left out), in git's tree order.
     fn tree_entries(
         &mut self,
         tree: ObjectId,
-    ) -> Result<BTreeMap<String, (EntryKind, ObjectId)>, HistoryError> {
+    ) -> Result<Vec<(String, EntryKind, ObjectId)>, HistoryError> {
         let data = match self.repo.objects.try_find(&tree, &mut self.buf) {
             Ok(Some(data)) => data,
             Ok(None) => return Err(self.object_error(format!("tree {tree}"), "not found")),
             Err(e) => return Err(self.object_error(format!("tree {tree}"), e)),
         };
-        let mut entries = BTreeMap::new();
+        let mut entries = Vec::new();
         if data.kind != gix::object::Kind::Tree {
             return Ok(entries);
         }
@@ -401,10 +575,11 @@ impl PathWalk {
                     } else {
                         continue;
                     };
-                    entries.insert(
+                    entries.push((
                         String::from_utf8_lossy(entry.filename).into_owned(),
-                        (kind, entry.oid.to_owned()),
-                    );
+                        kind,
+                        entry.oid.to_owned(),
+                    ));
                 }
                 Err(e) => {
                     failed = Some(e.to_string());
@@ -412,10 +587,13 @@ impl PathWalk {
                 }
             }
         }
-        match failed {
-            Some(message) => Err(self.object_error(format!("tree {tree}"), message)),
-            None => Ok(entries),
+        if let Some(message) = failed {
+            return Err(self.object_error(format!("tree {tree}"), message));
         }
+        // Already in order in a well-formed tree (then this is one pass); a malformed one is
+        // put in order rather than mis-paired.
+        entries.sort_by(tree_order);
+        Ok(entries)
     }
 
     /// The path's id in `commit`, for the boundary with a cache entry (read without keeping a
@@ -453,6 +631,30 @@ impl Iterator for PathWalk {
                 }
             }
         }
+    }
+}
+
+/// git's tree order: by name, a tree's name compared as if it ended with `/`. A name that is
+/// a tree on one side and a file on the other sorts as two different entries.
+fn tree_order(
+    a: &(String, EntryKind, ObjectId),
+    b: &(String, EntryKind, ObjectId),
+) -> std::cmp::Ordering {
+    fn key(e: &(String, EntryKind, ObjectId)) -> impl Iterator<Item = u8> + '_ {
+        let slash: &'static [u8] = if e.1 == EntryKind::Tree { b"/" } else { b"" };
+        e.0.bytes().chain(slash.iter().copied())
+    }
+    key(a).cmp(key(b))
+}
+
+/// Blobs read through the walk's pack cache, which a batch read ahead filled (see [`AHEAD`]).
+impl super::ReadBlob for PathWalk {
+    fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, super::RepoError> {
+        let mut blob = self
+            .repo
+            .find_blob(id)
+            .map_err(|e| super::local_object_error(&self.root, format!("blob {id}"), e))?;
+        Ok(blob.take_data())
     }
 }
 
@@ -637,6 +839,23 @@ mod tests {
         (ids, walk.finish())
     }
 
+    fn walk_in_batches(
+        repo: &EnvRepo,
+        rev: &str,
+        path: &str,
+        cache: bool,
+        batch: usize,
+    ) -> (Vec<String>, WalkStats) {
+        let tip = repo.resolve(rev).unwrap();
+        let mut walk = PathWalk::new(repo, tip, path, cache).unwrap();
+        walk.batch = batch;
+        walk.batch_max = batch;
+        // Diffing ahead changes what is read, never what is found.
+        walk.prefetch_changes(batch % 2 == 1);
+        let ids: Vec<String> = walk.by_ref().map(|c| c.unwrap().to_string()).collect();
+        (ids, walk.finish())
+    }
+
     /// A history with a side branch merged twice, a path deleted and re-created, files moved.
     fn generated() -> FixtureRepo {
         let fx = FixtureRepo::new();
@@ -687,6 +906,11 @@ mod tests {
                 assert_eq!(ids, git_log(&fx, rev, path), "{path} at {rev}");
                 assert!(stats.commits_walked > 0);
                 assert!(!stats.cache_written);
+                // Batches ending anywhere in the history find the same commits.
+                for batch in [1, 2, 3] {
+                    let (small, _) = walk_in_batches(&repo, rev, path, false, batch);
+                    assert_eq!(small, ids, "{path} at {rev} in batches of {batch}");
+                }
             }
         }
     }

@@ -1,0 +1,335 @@
+//! Proving, without parsing, that two versions of a YAML file differ only in scalar values.
+//!
+//! A history walk compares thousands of file versions that differ in one line (`image:`,
+//! `replicas:`). [`scalar_changes`] answers, from the text alone, "these lines changed, each one
+//! `key: value` with the same key and indentation and a value that resolves to something
+//! else; everything else is byte for byte the same". Then the documents keep their identities
+//! and line ranges, and exactly the documents holding a changed line render differently:
+//!
+//! - a changed line is content on both sides (`key: value`, never blank or a comment), so
+//!   document boundaries and content ranges stay where they were;
+//! - when the line is the mapping entry it looks like, its value changed, so the object did;
+//!   when it is really inside a block or quoted multi-line scalar, its text changed, so that
+//!   scalar did; either way the document's value differs;
+//! - keys that make identity (`apiVersion`, `kind`, `name`, `namespace`, `generateName`) or
+//!   expand `kind: List` (`items`) are never accepted, nor anything the line scanner is not
+//!   sure of: flow collections, anchors, aliases, tags, comments, quotes with escapes, tabs,
+//!   carriage returns, trailing blanks, block scalar headers. Two values that may resolve to
+//!   the same thing (`3` and `03`, `1.0` and `1`, `"a"` and `a`) are resolved by the real
+//!   parser; equal ones are not a proof.
+//!
+//! `None` means "not proven", never "unchanged": the caller parses both versions instead.
+
+use serde_json::Value;
+
+use super::documents::parse_yaml_document;
+
+/// Keys whose change may move a resource's identity, its namespace default or a `List`'s items.
+const IDENTITY_KEYS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "name",
+    "namespace",
+    "generateName",
+    "items",
+];
+
+/// The lines (from 1) where `new` differs from `old` when every difference is a proven scalar
+/// value change (see the module docs); `None` when that is not proven, or nothing differs.
+pub fn scalar_changes(old: &[u8], new: &[u8]) -> Option<Vec<usize>> {
+    let (old, new) = (
+        std::str::from_utf8(old).ok()?,
+        std::str::from_utf8(new).ok()?,
+    );
+    if top_level_items(old) || top_level_items(new) {
+        return None;
+    }
+    let mut old_lines = old.split('\n');
+    let mut new_lines = new.split('\n');
+    let mut changed = Vec::new();
+    let mut number = 0;
+    loop {
+        number += 1;
+        match (old_lines.next(), new_lines.next()) {
+            (None, None) => break,
+            (Some(a), Some(b)) if a == b => {}
+            (Some(a), Some(b)) => {
+                if !scalar_line_change(a, b) {
+                    return None;
+                }
+                changed.push(number);
+            }
+            // A different number of lines.
+            _ => return None,
+        }
+    }
+    (!changed.is_empty()).then_some(changed)
+}
+
+/// A `kind: List`'s `items` (or any top-level `items`) ties several resources to one document.
+fn top_level_items(text: &str) -> bool {
+    text.starts_with("items:") || text.contains("\nitems:")
+}
+
+/// Whether two differing lines are the same `key: value` entry with values proven different.
+fn scalar_line_change(old: &str, new: &str) -> bool {
+    let (Some((old_head, old_value)), Some((new_head, new_value))) =
+        (entry_line(old), entry_line(new))
+    else {
+        return false;
+    };
+    if old_head != new_head {
+        return false;
+    }
+    match (quick_value(old_value), quick_value(new_value)) {
+        (Some(a), Some(b)) => a != b,
+        // The parser decides; only values it resolves differently count.
+        _ => match (parsed_value(old_value), parsed_value(new_value)) {
+            (Some(a), Some(b)) => a != b,
+            _ => false,
+        },
+    }
+}
+
+/// `(indent, optional "- ", key, ": ")` and the value of a plain block mapping entry line.
+fn entry_line(line: &str) -> Option<(&str, &str)> {
+    if line.contains(['\t', '\r', '\u{feff}']) || line.ends_with(' ') {
+        return None;
+    }
+    let rest = line.trim_start_matches(' ');
+    let rest = rest.strip_prefix("- ").unwrap_or(rest);
+    let (key, value) = rest.split_once(": ")?;
+    let key_ok = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'));
+    if !key_ok || IDENTITY_KEYS.contains(&key) || !value_ok(value) {
+        return None;
+    }
+    let head_len = line.len() - value.len();
+    Some((&line[..head_len], value))
+}
+
+/// A single-line scalar the scanner understands: quoted without escapes or inner quotes, or
+/// plain without indicators, comments or a nested `: `.
+fn value_ok(value: &str) -> bool {
+    if value.is_empty() || value.starts_with(' ') {
+        return false;
+    }
+    if let Some(inner) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        return !inner.contains(['"', '\\']);
+    }
+    if let Some(inner) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+        return !inner.contains('\'');
+    }
+    let first_ok = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '_'));
+    first_ok
+        && !value.ends_with(':')
+        && !value.contains(": ")
+        && !value.contains([
+            '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`', '\\', '{', '}', '[', ']', ',',
+        ])
+}
+
+/// The value of scalars whose resolution is certain without the parser: quoted strings,
+/// canonical decimal integers, and plain text starting with a letter that no schema reads as
+/// null or a boolean.
+fn quick_value(value: &str) -> Option<Value> {
+    if value.len() >= 2 && (value.starts_with('"') || value.starts_with('\'')) {
+        return Some(Value::String(value[1..value.len() - 1].to_owned()));
+    }
+    let canonical_int = value == "0"
+        || (value.as_bytes()[0] != b'0'
+            && value.len() < 16
+            && value.bytes().all(|b| b.is_ascii_digit()));
+    if canonical_int {
+        return value.parse::<i64>().ok().map(Value::from);
+    }
+    let letter = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic());
+    let lower = value.to_ascii_lowercase();
+    let special = matches!(
+        lower.as_str(),
+        "null"
+            | "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | "nan"
+            | "inf"
+            | "infinity"
+    );
+    (letter && !special).then(|| Value::String(value.to_owned()))
+}
+
+/// The value as the full parser reads it, as the entry `v: <value>`.
+fn parsed_value(value: &str) -> Option<Value> {
+    let doc = parse_yaml_document(&format!("v: {value}\n")).ok()??;
+    doc.get("v").cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::documents::{Format, parse};
+
+    const BASE: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - name: web\n          image: registry.example.com/web:1.0.6\n          env:\n            - name: WORKERS\n              value: \"10\"\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  type: ClusterIP\n";
+
+    /// What the full parser says: the documents' values and line ranges on each side.
+    fn parsed(text: &str) -> Vec<(usize, usize, Value)> {
+        parse(Format::Yaml, text.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.line, d.end_line, d.value))
+            .collect()
+    }
+
+    /// The oracle for an accepted change: same line ranges, and exactly the documents holding
+    /// a changed line have a different value.
+    fn check_against_parser(old: &str, new: &str, lines: &[usize]) {
+        let (a, b) = (parsed(old), parsed(new));
+        assert_eq!(a.len(), b.len());
+        for (da, db) in a.iter().zip(&b) {
+            assert_eq!((da.0, da.1), (db.0, db.1));
+            let touched = lines.iter().any(|l| (da.0..=da.1).contains(l));
+            assert_eq!(da.2 != db.2, touched, "{da:?} {db:?}");
+        }
+    }
+
+    #[test]
+    fn accepts_value_changes_the_parser_agrees_with() {
+        for (from, to) in [
+            ("replicas: 3", "replicas: 6"),
+            (
+                "image: registry.example.com/web:1.0.6",
+                "image: registry.example.com/web:1.0.7",
+            ),
+            ("value: \"10\"", "value: \"3\""),
+            ("value: \"10\"", "value: 10"),
+            ("type: ClusterIP", "type: NodePort"),
+            ("replicas: 3", "replicas: 3.5"),
+            ("type: ClusterIP", "type: 'Node Port'"),
+            ("replicas: 3", "replicas: true"),
+        ] {
+            let new = BASE.replacen(from, to, 1);
+            assert_ne!(new, BASE, "{from}");
+            let lines = scalar_changes(BASE.as_bytes(), new.as_bytes())
+                .unwrap_or_else(|| panic!("{from} -> {to} not accepted"));
+            assert_eq!(lines.len(), 1);
+            check_against_parser(BASE, &new, &lines);
+        }
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_prove() {
+        let cases = [
+            // Equal after resolution, or maybe equal.
+            ("replicas: 3", "replicas: 03"),
+            ("replicas: 3", "replicas: 3.0"),
+            ("value: \"10\"", "value: '10'"),
+            ("type: ClusterIP", "type: \"ClusterIP\""),
+            // Identity keys.
+            ("name: web\n  namespace", "name: api\n  namespace"),
+            ("namespace: shop", "namespace: prod"),
+            ("kind: Service", "kind: Endpoints"),
+            ("apiVersion: apps/v1", "apiVersion: apps/v2"),
+            // Not a plain single-line entry.
+            ("replicas: 3", "replicas: 3 # more"),
+            ("replicas: 3", "replicas: &r 3"),
+            ("replicas: 3", "replicas: *r"),
+            ("replicas: 3", "replicas: !!str 3"),
+            ("type: ClusterIP", "type: [ClusterIP]"),
+            ("type: ClusterIP", "type: {a: b}"),
+            ("type: ClusterIP", "type: |"),
+            ("type: ClusterIP", "type: \"Cluster\\tIP\""),
+            ("type: ClusterIP", "type: ClusterIP "),
+            ("type: ClusterIP", "type:\tNodePort"),
+            ("type: ClusterIP", "type: NodePort\r"),
+            ("type: ClusterIP", "\"type\": NodePort"),
+            ("type: ClusterIP", "type2: ClusterIP"),
+            ("  type: ClusterIP", " type: ClusterIP"),
+            // Lines added or removed, document markers.
+            ("type: ClusterIP\n", "type: ClusterIP\n  extra: 1\n"),
+            ("---\n", "...\n"),
+            ("---\n", "--- \n"),
+        ];
+        for (from, to) in cases {
+            let new = BASE.replacen(from, to, 1);
+            assert_ne!(new, BASE, "{from}");
+            let got = scalar_changes(BASE.as_bytes(), new.as_bytes());
+            // A refusal is always safe; an acceptance must agree with the parser.
+            if let Some(lines) = &got
+                && parse(Format::Yaml, new.as_bytes()).is_ok()
+            {
+                check_against_parser(BASE, &new, lines);
+            }
+            assert!(got.is_none(), "{from:?} -> {to:?} accepted as {got:?}");
+        }
+        assert_eq!(scalar_changes(BASE.as_bytes(), BASE.as_bytes()), None);
+        // A BOM before an unchanged first line changes nothing; CRLF on a changed line is
+        // not proven.
+        let bom = format!("\u{feff}{BASE}");
+        assert!(scalar_changes(bom.as_bytes(), bom.replacen("3", "4", 1).as_bytes()).is_some());
+        let crlf = BASE.replace('\n', "\r\n");
+        assert_eq!(
+            scalar_changes(
+                crlf.as_bytes(),
+                crlf.replacen("replicas: 3", "replicas: 4", 1).as_bytes()
+            ),
+            None
+        );
+    }
+
+    /// Inside a block scalar or a quoted multi-line string a line that looks like an entry is
+    /// text: a proven change there is still a change of the document (the text changed).
+    #[test]
+    fn lookalike_lines_in_block_and_quoted_scalars_still_change_the_document() {
+        let block = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  conf: |\n    level: info\n    workers: 3\n  quoted: \"a\n    b: 1\n    c\"\n";
+        for (from, to) in [
+            ("level: info", "level: debug"),
+            ("workers: 3", "workers: 4"),
+            ("b: 1", "b: 2"),
+        ] {
+            let new = block.replacen(from, to, 1);
+            let lines = scalar_changes(block.as_bytes(), new.as_bytes()).unwrap();
+            check_against_parser(block, &new, &lines);
+        }
+        // Equal after resolution as an entry, different as text: refused.
+        let new = block.replacen("workers: 3", "workers: 03", 1);
+        assert_eq!(scalar_changes(block.as_bytes(), new.as_bytes()), None);
+    }
+
+    #[test]
+    fn refuses_lists_and_documents_with_top_level_items() {
+        let list = "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: a\n    data:\n      k: x\n";
+        let new = list.replacen("k: x", "k: y", 1);
+        assert_eq!(scalar_changes(list.as_bytes(), new.as_bytes()), None);
+    }
+
+    #[test]
+    fn a_document_end_marker_keeps_ranges() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: x\n...\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  k: x\n";
+        let new = text.replacen("k: x", "k: y", 1);
+        let lines = scalar_changes(text.as_bytes(), new.as_bytes()).unwrap();
+        assert_eq!(lines, vec![6]);
+        check_against_parser(text, &new, &lines);
+        // `---` inside a block scalar is a document marker to YAML; the ranges come from the
+        // parser's split on both sides, which the unchanged marker lines keep equal.
+        let block = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: x\n  t: |\n    line\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n";
+        let new = block.replacen("k: x", "k: y", 1);
+        let lines = scalar_changes(block.as_bytes(), new.as_bytes()).unwrap();
+        check_against_parser(block, &new, &lines);
+    }
+}
