@@ -1137,6 +1137,21 @@ fn refused_syncs_and_reverts_change_nothing() {
         .args(&["blame", "--live", "cm/settings"])
         .stdout(&["name: settings"])
         .stderr(&["error: half.yaml:", "does not parse"]),
+        // history the same: the commits listed, the file at --rev that does not render named.
+        with(
+            "history-with-an-unrelated-unparsable-file",
+            vec![("half.yaml", Content::Corpus("half_broken.yaml"))],
+        )
+        .args(&["history", "--offline"])
+        .stdout(&["(HEAD) history-with-an-unrelated-unparsable-file"])
+        .stderr(&["error: half.yaml:", "does not parse"]),
+        with(
+            "history-of-a-resource-with-an-unrelated-unparsable-file",
+            vec![("half.yaml", Content::Corpus("half_broken.yaml"))],
+        )
+        .args(&["history", "cm/settings", "-o", "json"])
+        .stdout(&["\"commits\""])
+        .stderr(&["error: half.yaml:", "does not parse"]),
     ];
     bench.run_all(cases);
 }

@@ -350,3 +350,56 @@ fn second_run_reads_the_cache_and_a_corrupted_one_is_ignored() {
         "{no_cache}"
     );
 }
+
+#[test]
+fn a_file_that_does_not_render_at_rev_exits_2_cold_warm_and_online() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let (mut repo, _) = story(&ns);
+    repo.commit(
+        "half-written file",
+        &[(
+            "broken.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [\n",
+        )],
+    );
+    let gitops = Gitops::new(&cluster, &repo);
+    let first = gitops.run(&["history", "--offline", "-v"]).code_is(2);
+    assert!(first.stderr.contains("error: broken.yaml:"), "{first}");
+    // The history still stands: the same commits as before the broken one.
+    assert!(first.stdout.contains("web back"), "{first}");
+    // Answered from the caches (nothing rendered): still exit 2, the same error.
+    let second = gitops.run(&["history", "--offline", "-v"]).code_is(2);
+    assert!(second.stderr.contains("changes_computed=0"), "{second}");
+    assert_eq!(
+        second
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect::<Vec<_>>(),
+        first
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(second.stdout, first.stdout);
+    // Online (the live mark renders --rev itself) and for one resource: the same.
+    let online = gitops.run(&["history", "cm/settings"]).code_is(2);
+    assert!(online.stderr.contains("error: broken.yaml:"), "{online}");
+    // At the commit before it, nothing is broken.
+    let before = gitops
+        .run(&["history", "--offline", "--rev", "HEAD~1"])
+        .code_is(0);
+    assert!(!before.stderr.contains("error:"), "{before}");
+    // Fixed in a later commit: exit 0 again (the cached errors were the old tip's).
+    repo.commit(
+        "fix the file",
+        &[(
+            "broken.yaml",
+            &config_map(&ns, "warn").replace("settings", "other"),
+        )],
+    );
+    let fixed = gitops.run(&["history", "--offline"]).code_is(0);
+    assert!(!fixed.stderr.contains("error:"), "{fixed}");
+}

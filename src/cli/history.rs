@@ -72,5 +72,13 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs, display: &str) -> anyhow::Re
     // Stdout is line-buffered: one write per line would cost thousands of syscalls.
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     closed_pipe(write_history(&mut out, &report, &view).and_then(|()| Ok(out.flush()?)))?;
-    Ok(exit::OK)
+    // SPEC §3: a file that does not render is an error for that file only; the history above
+    // stands, and the exit code says error.
+    if report.errors.is_empty() {
+        return Ok(exit::OK);
+    }
+    for error in &report.errors {
+        eprintln!("error: {error}");
+    }
+    Ok(exit::ERROR)
 }

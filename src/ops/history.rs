@@ -787,6 +787,9 @@ pub struct History {
     pub live_read: bool,
     /// Problems that left the live mark out; for stderr.
     pub warnings: Vec<String>,
+    /// Files of the environment at `--rev` that do not render (file:line): the history stands
+    /// without them, and the exit code says error (SPEC §3).
+    pub errors: Vec<String>,
     /// What the walk cost.
     pub stats: HistoryStats,
 }
@@ -950,7 +953,8 @@ fn walk_history(
     }
     // The changes of a commit under the same path and settings never change: kept across
     // runs, used when no objects are needed (no -p, no live mark).
-    let changes_cache = use_cache.then(|| ChangesCache::new(&walk.git_dir(), opts));
+    let git_dir = walk.git_dir();
+    let changes_cache = use_cache.then(|| ChangesCache::new(&git_dir, opts));
     let mut known = match (&changes_cache, need_objects) {
         (Some(cache), false) => cache.read(opts),
         _ => HashMap::new(),
@@ -1013,13 +1017,19 @@ fn walk_history(
     let full_renders = walk.full_renders();
     let (light_files, resyncs) = (walk.light_files(), walk.resyncs());
     let walk_stats = walk.finish();
-    // The environment at `--rev` serves the live mark only.
-    let (head_objects, rules) = match need_head.then(|| render(&repo, tip, opts)) {
+    // The environment at `--rev` serves the live mark, and says which files do not render.
+    let (head_objects, rules, errors) = match need_head.then(|| render(&repo, tip, opts)) {
         Some(Ok(rendered)) => (
             objects(rendered.manifests),
             rendered.config.ignore_differences,
+            rendered.errors.iter().map(ToString::to_string).collect(),
         ),
-        _ => (Objects::new(), Vec::new()),
+        Some(Err(error)) => (Objects::new(), Vec::new(), vec![error.to_string()]),
+        None => (
+            Objects::new(),
+            Vec::new(),
+            tip_render_errors(&repo, tip, opts, use_cache.then_some(&git_dir)),
+        ),
     };
     tracing::info!(
         commits = commits.len(),
@@ -1043,6 +1053,7 @@ fn walk_history(
             matches_live: None,
             live_read: false,
             warnings: Vec::new(),
+            errors,
             stats: HistoryStats {
                 walk: walk_stats,
                 parses: opts.cache.parse_count(),
@@ -1053,6 +1064,56 @@ fn walk_history(
         head_objects,
         rules,
     })
+}
+
+/// The render errors of the environment at `tip`, as messages. A commit's render never
+/// changes, so they are kept per commit under
+/// `<git-dir>/kubectl-gitops/render-errors-v1/<hex path>/<namespace>/<sha>` (a JSON array):
+/// a run answered from the caches renders nothing.
+fn tip_render_errors(
+    repo: &EnvRepo,
+    tip: ObjectId,
+    opts: &RenderOptions,
+    git_dir: Option<&std::path::Path>,
+) -> Vec<String> {
+    let file = git_dir.map(|dir| settings_dir(dir, "render-errors-v1", opts).join(tip.to_string()));
+    if let Some(known) = file
+        .as_ref()
+        .and_then(|f| std::fs::read(f).ok())
+        .and_then(|bytes| serde_json::from_slice::<Vec<String>>(&bytes).ok())
+    {
+        return known;
+    }
+    let errors: Vec<String> = match render(repo, tip, opts) {
+        Ok(rendered) => rendered.errors.iter().map(ToString::to_string).collect(),
+        Err(error) => vec![error.to_string()],
+    };
+    if let Some(file) = file {
+        let written = file
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&file, serde_json::to_vec(&errors).unwrap_or_default()));
+        if let Err(error) = written {
+            tracing::debug!(file = %file.display(), %error, "render errors not cached");
+        }
+    }
+    errors
+}
+
+/// `<git-dir>/kubectl-gitops/<what>/<hex path or "root">/<hex namespace>`: where a cache
+/// keyed by the render settings lives.
+fn settings_dir(git_dir: &std::path::Path, what: &str, opts: &RenderOptions) -> PathBuf {
+    let hex = |s: &str| -> String { s.bytes().map(|b| format!("{b:02x}")).collect() };
+    let path = crate::repo::normalize_path(&opts.path);
+    git_dir
+        .join("kubectl-gitops")
+        .join(what)
+        .join(if path.is_empty() {
+            "root".to_owned()
+        } else {
+            hex(&path)
+        })
+        .join(hex(&opts.default_namespace))
 }
 
 /// A commit whose changes are known: computed by this run or read from the changes cache.
@@ -1085,18 +1146,8 @@ struct CachedCommit {
 
 impl ChangesCache {
     fn new(git_dir: &std::path::Path, opts: &RenderOptions) -> ChangesCache {
-        let hex = |s: &str| -> String { s.bytes().map(|b| format!("{b:02x}")).collect() };
-        let path = crate::repo::normalize_path(&opts.path);
         ChangesCache {
-            file: git_dir
-                .join("kubectl-gitops")
-                .join("changes-v2")
-                .join(if path.is_empty() {
-                    "root".to_owned()
-                } else {
-                    hex(&path)
-                })
-                .join(hex(&opts.default_namespace)),
+            file: settings_dir(git_dir, "changes-v2", opts),
         }
     }
 
