@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::drift::Strategy;
 use crate::highlight::Highlighted;
-use crate::model::{CommitInfo, ResourceId};
+use crate::model::{CommitInfo, ResourceId, Source};
 use crate::ops::status::StatusReport;
 
 use super::theme::Theme;
@@ -123,6 +123,15 @@ pub enum Action {
         /// The lines, or why there are none.
         result: Result<Vec<DetailLine>, String>,
     },
+    /// The two texts of the selected resource's diff (live, desired), evaluated on demand.
+    TextsLoaded {
+        /// The texts request this answers.
+        request: RequestId,
+        /// The resource.
+        id: ResourceId,
+        /// Live and desired text (empty when a side is absent), or why there are none.
+        result: Result<(String, String), String>,
+    },
     /// Syntax colours of a diff's two texts.
     Highlighted {
         /// The resource.
@@ -218,6 +227,23 @@ pub enum Effect {
         commit: String,
         /// Sync afterwards.
         then_sync: bool,
+    },
+    /// Evaluate one resource again for its diff's two texts (evaluations leave texts out:
+    /// at thousands of resources they were most of the memory); answered with
+    /// [`Action::TextsLoaded`].
+    LoadTexts {
+        /// Request id of the answer.
+        request: RequestId,
+        /// The commit.
+        rev: String,
+        /// The strategy of the report shown.
+        strategy: Strategy,
+        /// The resource.
+        id: ResourceId,
+        /// Its `apiVersion` (the row's).
+        api_version: String,
+        /// Where it is defined; `None` for an orphan.
+        source: Option<Source>,
     },
     /// Highlight a diff's texts as YAML in the syntect theme `syntax`.
     Highlight {

@@ -15,7 +15,7 @@ use crate::cluster::ClusterClient;
 use crate::cluster::watch::{LiveChange, LiveWatch, watch_kinds};
 use crate::drift::Strategy;
 use crate::model::ResourceId;
-use crate::ops::status::{StatusOptions, evaluate_with};
+use crate::ops::status::{StatusOptions, evaluate_resource, evaluate_with};
 use crate::ops::sync::SyncPlan;
 
 use super::action::{Action, Effect, RequestId};
@@ -26,6 +26,9 @@ use super::{UiError, UiOptions, ops_calls, update};
 
 /// How long live changes are gathered before one re-evaluation: well inside the 2 s promise.
 const LIVE_COALESCE: Duration = Duration::from_millis(250);
+
+/// How long the selection must stay on a resource before its diff's texts are evaluated.
+const TEXTS_SETTLE: Duration = Duration::from_millis(120);
 
 /// Everything the UI thread reacts to.
 pub(super) enum Msg {
@@ -269,6 +272,8 @@ struct Runner {
     options: Arc<Mutex<StatusOptions>>,
     cluster: Arc<tokio::sync::Mutex<Option<ClusterClient>>>,
     evaluation: Option<JoinHandle<()>>,
+    /// The running on-demand texts request: a newer one aborts it.
+    texts: Option<JoinHandle<()>>,
     history: Arc<AtomicU64>,
     watch: Arc<Mutex<Option<LiveWatch>>>,
     changes: tokio::sync::mpsc::UnboundedSender<LiveChange>,
@@ -289,8 +294,13 @@ impl Runner {
             kubeconfig: opts.kubeconfig.clone(),
             context: opts.context.clone(),
             kubectl: opts.kubectl.clone(),
-            // The UI does not show lastCommit: skip its walk.
+            // The UI does not show lastCommit nor matchesRevision: skip their walks.
             last_commit_limit: 0,
+            matches_revision: false,
+            // Only the Detail pane shows texts, for one resource: it asks for them
+            // (`Effect::LoadTexts`). At 5,000 resources two YAML texts per row were most of
+            // the UI's peak memory.
+            texts: false,
             ..StatusOptions::default()
         };
         let (changes, received) = tokio::sync::mpsc::unbounded_channel();
@@ -301,6 +311,7 @@ impl Runner {
             options: Arc::new(Mutex::new(options)),
             cluster: Arc::new(tokio::sync::Mutex::new(None)),
             evaluation: None,
+            texts: None,
             history: Arc::new(AtomicU64::new(0)),
             watch: Arc::new(Mutex::new(None)),
             changes,
@@ -378,6 +389,14 @@ impl Runner {
                         );
                     });
                 }
+                Effect::LoadTexts {
+                    request,
+                    rev,
+                    strategy,
+                    id,
+                    api_version,
+                    source,
+                } => self.load_texts(request, rev, strategy, id, api_version, source),
                 Effect::LoadTheme(name) => {
                     let tx = self.tx.clone();
                     self.handle.spawn_blocking(move || {
@@ -592,6 +611,53 @@ impl Runner {
                     break;
                 }
             }
+        }));
+    }
+
+    /// Evaluates the selected resource alone for its diff's texts, once the selection has
+    /// stayed put for [`TEXTS_SETTLE`]: keys held down ask only where they stop, and a newer
+    /// request aborts this one (its answer would be dropped anyway).
+    fn load_texts(
+        &mut self,
+        request: RequestId,
+        rev: String,
+        strategy: Strategy,
+        id: ResourceId,
+        api_version: String,
+        source: Option<crate::model::Source>,
+    ) {
+        if let Some(previous) = self.texts.take() {
+            previous.abort();
+        }
+        let tx = self.tx.clone();
+        let cluster = Arc::clone(&self.cluster);
+        let mut options = self.options();
+        options.rev = rev;
+        options.strategy = strategy;
+        self.texts = Some(self.handle.spawn(async move {
+            tokio::time::sleep(TEXTS_SETTLE).await;
+            let result = match connected(&cluster, &options).await {
+                Ok(client) => {
+                    evaluate_resource(&client, &options, &id, &api_version, source.as_ref())
+                        .await
+                        .map(|row| {
+                            (
+                                row.live_yaml.unwrap_or_default(),
+                                row.desired_yaml.unwrap_or_default(),
+                            )
+                        })
+                        .map_err(|e| e.to_string())
+                }
+                Err(message) => Err(message),
+            };
+            Runner::send(
+                &tx,
+                Action::TextsLoaded {
+                    request,
+                    id,
+                    result,
+                },
+            );
         }));
     }
 

@@ -9,10 +9,10 @@ use crate::model::{DriftState, ResourceId};
 use crate::ops::status::{ResourceStatus, StatusReport};
 use crate::output::short_sha;
 
-use super::action::{Action, Effect};
+use super::action::{Action, Effect, RequestId};
 use super::state::{
     Confirm, DetailMode, DiffData, DiffLayout, Filter, Input, InputKind, PAGE, Pane, Pending,
-    Popup, State, StatusLine,
+    Popup, State, StatusLine, Texts, TextsKey,
 };
 
 /// Lines a confirmation lists before it summarizes the rest.
@@ -93,6 +93,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             });
             effects.extend(evaluate(state, state.eval.rev.clone()));
             effects.extend(load_detail(state));
+            // The diff's texts are asked for again with the new report, row unchanged or not.
+            state.detail.texts.key = None;
             effects
         }
         Action::Help => {
@@ -258,6 +260,11 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Action::TextsLoaded {
+            request,
+            id,
+            result,
+        } => texts_loaded(state, request, id, result),
         Action::Highlighted {
             id,
             live,
@@ -606,8 +613,99 @@ pub fn diff_rows(diff: &DiffData) -> usize {
         })
 }
 
-/// Recomputes the diff of the selected resource and reloads blame/history if shown.
+/// Shows the diff of the selected resource and reloads blame/history if shown. Rows carrying
+/// their texts (a report made with texts) show them at once; the UI's evaluations leave texts
+/// out, so their texts are asked for, for the selected row alone.
 fn detail_for_selection(state: &mut State) -> Vec<Effect> {
+    let row = state.selected_resource();
+    let Some(row) = row.filter(|r| r.live_yaml.is_none() && r.desired_yaml.is_none()) else {
+        state.detail.texts = Texts::default();
+        return diff_from_row(state);
+    };
+    let key = TextsKey {
+        id: row.id.clone(),
+        rev: state.shown_revision(),
+        strategy: row.strategy,
+        resource_version: row.live_resource_version.clone(),
+        state: row.state,
+    };
+    if state.detail.texts.key.as_ref() == Some(&key) {
+        return Vec::new();
+    }
+    let (id, api_version, source) = (row.id.clone(), row.api_version.clone(), row.source.clone());
+    let same_resource = state.detail.diff.as_ref().is_some_and(|d| d.id == key.id);
+    let request = state.next_request();
+    state.detail.texts = Texts {
+        key: Some(key),
+        request,
+        loading: true,
+        error: None,
+    };
+    let mut effects = Vec::new();
+    if !same_resource {
+        // Another resource: its diff shows once its texts arrive, a loading line meanwhile.
+        state.detail.diff = None;
+        state.detail.scroll = 0;
+        effects.extend(load_detail(state));
+    }
+    effects.push(Effect::LoadTexts {
+        request,
+        rev: state.shown_revision(),
+        strategy: state.eval.strategy.unwrap_or(Strategy::Client),
+        id,
+        api_version,
+        source,
+    });
+    effects
+}
+
+/// The answer to [`Effect::LoadTexts`]: the diff, unless the selection moved on meanwhile.
+fn texts_loaded(
+    state: &mut State,
+    request: RequestId,
+    id: ResourceId,
+    result: Result<(String, String), String>,
+) -> Vec<Effect> {
+    if request != state.detail.texts.request || !state.detail.texts.loading {
+        return Vec::new();
+    }
+    state.detail.texts.loading = false;
+    match result {
+        Ok((live, desired)) => show_diff(state, id, live, desired),
+        Err(message) => {
+            state.detail.texts.error = Some(message);
+            state.detail.diff = None;
+            Vec::new()
+        }
+    }
+}
+
+/// Shows `live` → `desired` for `id`, keeping the scroll when it is the resource shown.
+fn show_diff(state: &mut State, id: ResourceId, live: String, desired: String) -> Vec<Effect> {
+    let unchanged = state
+        .detail
+        .diff
+        .as_ref()
+        .is_some_and(|d| d.id == id && d.live == live && d.desired == desired);
+    if unchanged {
+        return Vec::new();
+    }
+    let same_resource = state.detail.diff.as_ref().is_some_and(|d| d.id == id);
+    state.detail.diff = Some(Arc::new(DiffData {
+        id,
+        hunks: crate::diff::hunks(&live, &desired, super::state::DIFF_CONTEXT),
+        live,
+        desired,
+        highlighted: None,
+    }));
+    if !same_resource {
+        state.detail.scroll = first_change_scroll(state);
+    }
+    highlight(state)
+}
+
+/// The diff from the texts the selected row carries.
+fn diff_from_row(state: &mut State) -> Vec<Effect> {
     let row = state.selected_resource();
     let unchanged = match (row, &state.detail.diff) {
         (Some(row), Some(diff)) => {
