@@ -75,6 +75,9 @@ if [[ -n $name ]]; then
 fi
 sleep 0.5
 peak_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$ui_pid/status")
+# What is resident at the end: heap and stacks (anonymous) against the mapped binary (file).
+anon_kb=$(awk '/^RssAnon/ {print $2}' "/proc/$ui_pid/status")
+file_kb=$(awk '/^RssFile/ {print $2}' "/proc/$ui_pid/status")
 tmux_ send-keys -t ui q
 for ((i = 0; i < 50; i++)); do
     kill -0 "$ui_pid" 2>/dev/null || break
@@ -106,4 +109,4 @@ record tui.evaluation.client "$(value evaluated-client)" ms --better lower \
 record tui.evaluation.server "$(value evaluated-server)" ms --better lower \
     --detail '{"what": "start to the server-side refinement"}'
 record tui.peak "$(jq -n "$peak_kb / 1024")" MB --target "<" 150 \
-    --detail "{\"vmHwmKb\": $peak_kb, \"how\": \"/proc VmHWM after history, evaluations, keys and a live change\"}"
+    --detail "{\"vmHwmKb\": $peak_kb, \"endRssAnonKb\": $anon_kb, \"endRssFileKb\": $file_kb, \"how\": \"/proc VmHWM after history, evaluations, keys and a live change\"}"
