@@ -984,3 +984,166 @@ fn texts_are_asked_again_only_when_the_selected_row_changes() {
         "the previous diff stays until the answer"
     );
 }
+
+/// The rows of an `EvaluateRows` effect, by name.
+fn rows_asked(effects: &[Effect]) -> Option<(u64, Vec<String>)> {
+    match effects {
+        [Effect::EvaluateRows { request, rows, .. }] => Some((
+            *request,
+            rows.iter().map(|(id, _, _)| id.name.clone()).collect(),
+        )),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_live_change_of_a_few_shown_objects_evaluates_only_their_rows() {
+    let mut state = loaded(false, theme());
+    let web = tui_fixture::id("apps", "Deployment", Some("shop"), "web");
+    let old = tui_fixture::id("", "ConfigMap", Some("shop"), "old");
+    let effects = update(
+        &mut state,
+        Action::LiveChanged {
+            changed: vec![web.clone(), old.clone(), web.clone()],
+        },
+    );
+    let Some((request, names)) = rows_asked(&effects) else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(names, ["web", "old"]);
+    let [
+        Effect::EvaluateRows {
+            rev,
+            strategy,
+            rows,
+            ..
+        },
+    ] = &effects[..]
+    else {
+        unreachable!()
+    };
+    assert_eq!((rev.as_str(), *strategy), (SHAS[0], Strategy::Server));
+    assert_eq!(rows[0].1, "apps/v1");
+    // web was set back to git's version by someone: Synced now; the rest is as it was.
+    let before = state.eval.report.clone().unwrap();
+    let mut synced = before
+        .resources
+        .iter()
+        .find(|r| r.id == web)
+        .unwrap()
+        .clone();
+    synced.state = DriftState::Synced;
+    synced.fields.clear();
+    synced.changes.clear();
+    synced.live_resource_version = Some("web-2".into());
+    let orphan = before
+        .resources
+        .iter()
+        .find(|r| r.id == old)
+        .unwrap()
+        .clone();
+    update(
+        &mut state,
+        Action::RowsEvaluated {
+            request,
+            result: Ok(vec![synced, orphan]),
+        },
+    );
+    let report = state.eval.report.clone().unwrap();
+    assert_eq!(report.resources.len(), before.resources.len());
+    let states: Vec<(String, DriftState)> = report
+        .resources
+        .iter()
+        .map(|r| (r.id.name.clone(), r.state))
+        .collect();
+    // Sorted as ops::status sorts: by state, then kind.
+    assert_eq!(
+        states,
+        [
+            ("settings".to_owned(), DriftState::Synced),
+            ("web".to_owned(), DriftState::Synced),
+            ("api".to_owned(), DriftState::Missing),
+            ("old".to_owned(), DriftState::Orphaned),
+            ("w1".to_owned(), DriftState::Unknown),
+        ]
+    );
+    assert_eq!(
+        selected_name(&state).as_deref(),
+        Some("web"),
+        "selection kept"
+    );
+    assert!(!state.eval.loading && !state.eval.refining);
+}
+
+#[test]
+fn other_live_changes_evaluate_everything_again() {
+    let web = tui_fixture::id("apps", "Deployment", Some("shop"), "web");
+    let stranger = tui_fixture::id("", "ConfigMap", Some("shop"), "new-orphan");
+    let many: Vec<_> = (0..17)
+        .map(|i| tui_fixture::id("", "ConfigMap", Some("shop"), &format!("c{i}")))
+        .collect();
+    let full = [
+        (SHAS[0].to_owned(), Strategy::Client),
+        (SHAS[0].to_owned(), Strategy::Server),
+    ];
+    for (what, changed) in [
+        (
+            "an object the report does not show",
+            vec![web.clone(), stranger],
+        ),
+        ("a resync", Vec::new()),
+        ("many changes", many),
+    ] {
+        let mut state = loaded(false, theme());
+        let effects = update(&mut state, Action::LiveChanged { changed });
+        assert_eq!(evaluates(&effects), full, "{what}");
+    }
+    // While the server refinement still runs, a change evaluates everything again too.
+    let (mut state, effects) = fresh(false, theme());
+    update(
+        &mut state,
+        Action::Evaluated {
+            request: eval_request(&effects),
+            strategy: Strategy::Client,
+            result: Ok(report(0, Strategy::Client)),
+        },
+    );
+    let effects = update(&mut state, Action::LiveChanged { changed: vec![web] });
+    assert_eq!(evaluates(&effects), full);
+}
+
+#[test]
+fn a_failed_rows_evaluation_evaluates_everything_and_a_stale_one_is_dropped() {
+    let web = tui_fixture::id("apps", "Deployment", Some("shop"), "web");
+    let mut state = loaded(false, theme());
+    let effects = update(
+        &mut state,
+        Action::LiveChanged {
+            changed: vec![web.clone()],
+        },
+    );
+    let (request, _) = rows_asked(&effects).unwrap();
+    let effects = update(
+        &mut state,
+        Action::RowsEvaluated {
+            request,
+            result: Err("web is no longer defined in web.yaml".into()),
+        },
+    );
+    assert_eq!(evaluates(&effects).len(), 2, "{effects:?}");
+    // The rows answer of a request superseded (here by a commit picked meanwhile) is dropped.
+    let mut state = loaded(false, theme());
+    let effects = update(&mut state, Action::LiveChanged { changed: vec![web] });
+    let (request, _) = rows_asked(&effects).unwrap();
+    update(&mut state, Action::Down);
+    let shown = state.eval.report.clone().unwrap();
+    let effects = update(
+        &mut state,
+        Action::RowsEvaluated {
+            request,
+            result: Ok(Vec::new()),
+        },
+    );
+    assert!(effects.is_empty());
+    assert!(Arc::ptr_eq(&shown, state.eval.report.as_ref().unwrap()));
+}

@@ -60,16 +60,17 @@ for k in d d / s t a t e : d r i f t e d Enter Escape; do
     tmux_ send-keys -t ui "$k"
     sleep 0.1
 done
-# A live change by someone else: one re-evaluation on top.
+# A live change by someone else: its row evaluated again on top.
 name=$(jq -r '.drift[0].name // empty' "$CASE_DIR/load.json")
 namespace=$(jq -r '.drift[0].namespace // empty' "$CASE_DIR/load.json")
 kind=$(jq -r '.drift[0].kind // empty' "$CASE_DIR/load.json")
 if [[ -n $name ]]; then
     kubectl --kubeconfig "$SANDBOX_KUBECONFIG" -n "$namespace" annotate "$kind/$name" \
         bench-touch="$(date +%s)" --overwrite >/dev/null 2>&1 || true
-    before=$(grep -c '^evaluated-server ' "$log")
+    # Answered by the changed rows alone (evaluated-rows), or a whole evaluation.
+    before=$(grep -cE '^evaluated-(server|rows) ' "$log")
     for ((i = 0; i < 300; i++)); do
-        (($(grep -c '^evaluated-server ' "$log") > before)) && break
+        (($(grep -cE '^evaluated-(server|rows) ' "$log") > before)) && break
         sleep 0.1
     done
 fi

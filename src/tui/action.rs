@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::drift::Strategy;
 use crate::highlight::Highlighted;
 use crate::model::{CommitInfo, ResourceId, Source};
-use crate::ops::status::StatusReport;
+use crate::ops::status::{ResourceStatus, StatusReport};
 
 use super::theme::Theme;
 
@@ -95,6 +95,13 @@ pub enum Action {
         /// The report, or why there is none.
         result: Result<Arc<StatusReport>, String>,
     },
+    /// Rows evaluated again after a live change ([`Effect::EvaluateRows`]).
+    RowsEvaluated {
+        /// The evaluation request this answers.
+        request: RequestId,
+        /// The rows (without texts), or why not (the reducer then evaluates everything).
+        result: Result<Vec<ResourceStatus>, String>,
+    },
     /// The watch saw changes of live objects (coalesced).
     LiveChanged {
         /// The objects that changed; empty when the watch resynchronized and anything may have.
@@ -182,6 +189,18 @@ pub enum Effect {
         rev: String,
         /// Client first, server to refine.
         strategy: Strategy,
+    },
+    /// Evaluate these rows of the shown report again (a live change of a few objects):
+    /// answered with [`Action::RowsEvaluated`].
+    EvaluateRows {
+        /// Request id of the answer.
+        request: RequestId,
+        /// The commit.
+        rev: String,
+        /// The strategy of the report shown.
+        strategy: Strategy,
+        /// Each row's identity, `apiVersion` and source (`None` for an orphan).
+        rows: Vec<(ResourceId, String, Option<Source>)>,
     },
     /// Watch these kinds (apiVersion, kind, namespace or `None` for cluster scope / all).
     Watch {

@@ -221,7 +221,8 @@ async fn forward_signals(tx: Sender<Msg>) {
 
 /// `KUBECTL_GITOPS_FRAME_LOG=FILE`: one line per frame, for the benchmark: `first-frame MS`
 /// (since start), `key-frame MS` / `frame MS` (from the message that caused it to the frame
-/// on the terminal), and milestones (`history-done MS`, `evaluated-client MS`, ... since start).
+/// on the terminal), and milestones (`history-done MS`, `evaluated-client MS`,
+/// `evaluated-rows MS` (a live change's rows), ... since start).
 struct FrameLog {
     file: Option<Mutex<std::fs::File>>,
 }
@@ -275,6 +276,7 @@ impl FrameLog {
                 strategy: Strategy::Server,
                 ..
             } => "evaluated-server",
+            Action::RowsEvaluated { .. } => "evaluated-rows",
             _ => return,
         };
         self.write(format!("{name} {:.3}", since_start.as_secs_f64() * 1000.0));
@@ -369,6 +371,12 @@ impl Runner {
                     self.evaluate(request, rev, strategy, refine);
                 }
                 Effect::LoadHistory { request, rev } => self.load_history(request, rev),
+                Effect::EvaluateRows {
+                    request,
+                    rev,
+                    strategy,
+                    rows,
+                } => self.evaluate_rows(request, rev, strategy, rows),
                 Effect::Watch { kinds } => self.start_watch(kinds),
                 Effect::SetContext(context) => {
                     if let Ok(mut o) = self.options.lock() {
@@ -627,6 +635,44 @@ impl Runner {
                     break;
                 }
             }
+        }));
+    }
+
+    /// Evaluates a few rows again (one resource at a time, as the Detail texts are), for a
+    /// live change; supersedes the running evaluation like a whole one.
+    fn evaluate_rows(
+        &mut self,
+        request: RequestId,
+        rev: String,
+        strategy: Strategy,
+        rows: Vec<(ResourceId, String, Option<crate::model::Source>)>,
+    ) {
+        if let Some(previous) = self.evaluation.take() {
+            previous.abort();
+        }
+        let tx = self.tx.clone();
+        let cluster = Arc::clone(&self.cluster);
+        let mut options = self.options();
+        options.rev = rev;
+        options.strategy = strategy;
+        self.evaluation = Some(self.handle.spawn(async move {
+            let result = async {
+                let client = connected(&cluster, &options).await?;
+                let mut evaluated = Vec::with_capacity(rows.len());
+                for (id, api_version, source) in &rows {
+                    let mut row =
+                        evaluate_resource(&client, &options, id, api_version, source.as_ref())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    // Rows carry no texts in the UI: the Detail pane asks for its own.
+                    row.live_yaml = None;
+                    row.desired_yaml = None;
+                    evaluated.push(row);
+                }
+                Ok(evaluated)
+            }
+            .await;
+            Runner::send(&tx, Action::RowsEvaluated { request, result });
         }));
     }
 

@@ -203,10 +203,13 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             result,
         } => evaluated(state, request, strategy, result),
         Action::LiveChanged { changed } => {
-            // Any change of a watched kind can change a row (or make an orphan), and a resync
-            // (`changed` empty) may hide anything: look again at the same commit. Evaluations
-            // are cheap next to the watch's coalescing interval.
-            let _ = changed;
+            // A few objects the report shows changed: only their rows are evaluated again
+            // (a whole evaluation at 5,000 resources takes seconds and tens of MB).
+            if let Some(effect) = evaluate_rows(state, &changed) {
+                return vec![effect];
+            }
+            // Anything else (a new object may be an orphan, a resync may hide anything, many
+            // changes): look again at the same commit.
             let rev = state.eval.rev.clone();
             let mut effects = evaluate(state, rev);
             if !matches!(state.detail.mode, DetailMode::Diff) {
@@ -214,6 +217,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             effects
         }
+        Action::RowsEvaluated { request, result } => rows_evaluated(state, request, result),
         Action::WriteDone {
             what,
             result,
@@ -407,6 +411,85 @@ fn evaluated(
     }
     effects.extend(detail_for_selection(state));
     effects
+}
+
+/// Most rows a live change re-evaluates one by one; more changes evaluate everything.
+const LIVE_ROWS: usize = 16;
+
+/// The effect evaluating again the rows of `changed`, when all are rows of the settled report
+/// shown (no evaluation running) and there are few; else `None`.
+fn evaluate_rows(state: &mut State, changed: &[ResourceId]) -> Option<Effect> {
+    let report = state.eval.report.as_ref()?;
+    if changed.is_empty()
+        || changed.len() > LIVE_ROWS
+        || state.eval.loading
+        || state.eval.refining
+        || report.revision.id != state.eval.rev
+    {
+        return None;
+    }
+    let mut rows = Vec::new();
+    for id in changed {
+        if rows.iter().any(|(known, _, _)| known == id) {
+            continue;
+        }
+        let row = report.resources.iter().find(|r| &r.id == id)?;
+        rows.push((row.id.clone(), row.api_version.clone(), row.source.clone()));
+    }
+    let (rev, strategy) = (
+        report.revision.id.clone(),
+        state.eval.strategy.unwrap_or(Strategy::Client),
+    );
+    let request = state.next_request();
+    state.eval.request = request;
+    Some(Effect::EvaluateRows {
+        request,
+        rev,
+        strategy,
+        rows,
+    })
+}
+
+/// The answer to [`Effect::EvaluateRows`]: the shown report with those rows replaced, in the
+/// report's order; on failure, everything is evaluated again.
+fn rows_evaluated(
+    state: &mut State,
+    request: RequestId,
+    result: Result<Vec<ResourceStatus>, String>,
+) -> Vec<Effect> {
+    if request != state.eval.request {
+        return Vec::new();
+    }
+    let (Ok(rows), Some(report), Some(strategy)) =
+        (result, &state.eval.report, state.eval.strategy)
+    else {
+        let rev = state.eval.rev.clone();
+        return evaluate(state, rev);
+    };
+    let mut report = StatusReport::clone(report);
+    for row in rows {
+        if let Some(old) = report.resources.iter_mut().find(|r| r.id == row.id) {
+            *old = row;
+        }
+    }
+    // As ops::status sorts: state, kind, namespace, name, group.
+    report.resources.sort_by(|a, b| {
+        (
+            a.state,
+            &a.id.kind,
+            &a.id.namespace,
+            &a.id.name,
+            &a.id.group,
+        )
+            .cmp(&(
+                b.state,
+                &b.id.kind,
+                &b.id.namespace,
+                &b.id.name,
+                &b.id.group,
+            ))
+    });
+    evaluated(state, request, strategy, Ok(Arc::new(report)))
 }
 
 fn select_first_unsynced(state: &mut State) {
