@@ -2,6 +2,8 @@
 
 mod tui_fixture;
 
+use std::sync::Arc;
+
 use kubectl_gitops::drift::Strategy;
 use kubectl_gitops::model::DriftState;
 use kubectl_gitops::tui::action::{Action, Effect};
@@ -724,4 +726,424 @@ fn help_and_quit() {
     assert!(state.popup.is_none());
     update(&mut state, Action::Quit);
     assert!(state.quit);
+}
+
+/// The `LoadTexts` effects in `effects`: (request, resource name).
+fn texts_requests(effects: &[Effect]) -> Vec<(u64, String)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::LoadTexts { request, id, .. } => Some((*request, id.name.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A state whose report carries no texts (as the UI's evaluations make it), the texts left
+/// out, and the effects of the report's arrival.
+fn loaded_without_texts() -> (
+    State,
+    std::collections::HashMap<String, (String, String)>,
+    Vec<Effect>,
+) {
+    let (mut state, effects) = fresh(false, theme());
+    let (report, texts) = tui_fixture::report_without_texts(0, Strategy::Server);
+    let effects = update(
+        &mut state,
+        Action::Evaluated {
+            request: eval_request(&effects),
+            strategy: Strategy::Server,
+            result: Ok(report),
+        },
+    );
+    (state, texts, effects)
+}
+
+#[test]
+fn a_report_without_texts_asks_for_the_selected_rows_texts_and_shows_a_loading_line() {
+    let (state, _, effects) = loaded_without_texts();
+    let row = state.selected_resource().unwrap().clone();
+    assert_eq!(row.id.name, "web");
+    let asked: Vec<&Effect> = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::LoadTexts { .. }))
+        .collect();
+    let [
+        Effect::LoadTexts {
+            request,
+            rev,
+            strategy,
+            id,
+            api_version,
+            source,
+        },
+    ] = &asked[..]
+    else {
+        panic!("one LoadTexts expected: {effects:?}")
+    };
+    assert_eq!(*request, state.detail.texts.request);
+    assert_eq!(rev, SHAS[0]);
+    assert_eq!(*strategy, Strategy::Server);
+    assert_eq!(id, &row.id);
+    assert_eq!(api_version, "apps/v1");
+    assert_eq!(source, &row.source);
+    // Meanwhile: no diff, a loading line.
+    assert!(state.detail.texts.loading);
+    assert!(state.detail.diff.is_none());
+    let screen = format!(
+        "{:?}",
+        tui_fixture::draw(&state, 160, 48).backend().buffer()
+    );
+    assert!(screen.contains("loading the diff…"), "{screen}");
+}
+
+#[test]
+fn the_texts_answer_shows_the_diff_and_highlights_it() {
+    let (mut state, texts, effects) = loaded_without_texts();
+    let [(request, name)] = &texts_requests(&effects)[..] else {
+        panic!("{effects:?}")
+    };
+    let (live, desired) = texts[name].clone();
+    let id = state.selected_resource().unwrap().id.clone();
+    let effects = update(
+        &mut state,
+        Action::TextsLoaded {
+            request: *request,
+            id,
+            result: Ok((live.clone(), desired.clone())),
+        },
+    );
+    assert!(!state.detail.texts.loading);
+    let diff = state.detail.diff.as_ref().expect("a diff");
+    assert_eq!(
+        (diff.live.as_str(), diff.desired.as_str()),
+        (&*live, &*desired)
+    );
+    assert!(!diff.hunks.is_empty(), "web is drifted");
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Highlight { live: l, .. } if *l == live))
+    );
+    let screen = format!(
+        "{:?}",
+        tui_fixture::draw(&state, 160, 48).backend().buffer()
+    );
+    assert!(!screen.contains("loading the diff…"));
+    assert!(screen.contains("replicas: 5"), "{screen}");
+}
+
+#[test]
+fn a_stale_texts_answer_is_dropped_and_the_current_one_shown() {
+    let (mut state, texts, effects) = loaded_without_texts();
+    let [(first, first_name)] = &texts_requests(&effects)[..] else {
+        panic!("{effects:?}")
+    };
+    update(&mut state, Action::NextPane);
+    let effects = update(&mut state, Action::Down);
+    let [(second, second_name)] = &texts_requests(&effects)[..] else {
+        panic!("moving the selection asks again: {effects:?}")
+    };
+    assert_ne!(first, second);
+    assert_ne!(first_name, second_name);
+    let id_of = |state: &State| state.selected_resource().unwrap().id.clone();
+    // The answer for the row selected before arrives late: dropped.
+    let stale_id = tui_fixture::id("apps", "Deployment", Some("shop"), first_name);
+    update(
+        &mut state,
+        Action::TextsLoaded {
+            request: *first,
+            id: stale_id,
+            result: Ok(texts[first_name].clone()),
+        },
+    );
+    assert!(state.detail.diff.is_none(), "stale texts shown");
+    assert!(state.detail.texts.loading);
+    // A failure of a stale request is dropped too.
+    let id = id_of(&state);
+    update(
+        &mut state,
+        Action::TextsLoaded {
+            request: *first,
+            id,
+            result: Err("stale failure".into()),
+        },
+    );
+    assert!(state.detail.texts.error.is_none());
+    let (live, desired) = texts[second_name].clone();
+    let id = id_of(&state);
+    update(
+        &mut state,
+        Action::TextsLoaded {
+            request: *second,
+            id,
+            result: Ok((live.clone(), desired.clone())),
+        },
+    );
+    let diff = state
+        .detail
+        .diff
+        .as_ref()
+        .expect("the current answer is shown");
+    assert_eq!(&diff.id.name, second_name);
+    assert_eq!(diff.desired, desired);
+}
+
+#[test]
+fn a_texts_failure_is_shown_in_the_pane() {
+    let (mut state, _, effects) = loaded_without_texts();
+    let [(request, _)] = &texts_requests(&effects)[..] else {
+        panic!("{effects:?}")
+    };
+    let id = state.selected_resource().unwrap().id.clone();
+    update(
+        &mut state,
+        Action::TextsLoaded {
+            request: *request,
+            id,
+            result: Err("cannot connect to the cluster".into()),
+        },
+    );
+    assert!(!state.detail.texts.loading);
+    let screen = format!(
+        "{:?}",
+        tui_fixture::draw(&state, 160, 48).backend().buffer()
+    );
+    assert!(screen.contains("cannot connect to the cluster"), "{screen}");
+}
+
+#[test]
+fn texts_are_asked_again_only_when_the_selected_row_changes() {
+    let (mut state, texts, effects) = loaded_without_texts();
+    let [(request, name)] = &texts_requests(&effects)[..] else {
+        panic!("{effects:?}")
+    };
+    let id = state.selected_resource().unwrap().id.clone();
+    update(
+        &mut state,
+        Action::TextsLoaded {
+            request: *request,
+            id,
+            result: Ok(texts[name].clone()),
+        },
+    );
+    // A live change elsewhere re-evaluates; the selected row comes back the same: no request,
+    // the diff stays.
+    let effects = update(
+        &mut state,
+        Action::LiveChanged {
+            changed: Vec::new(),
+        },
+    );
+    let request = eval_request(&effects);
+    let (report, _) = tui_fixture::report_without_texts(0, Strategy::Server);
+    let effects = update(
+        &mut state,
+        Action::Evaluated {
+            request,
+            strategy: Strategy::Server,
+            result: Ok(Arc::clone(&report)),
+        },
+    );
+    assert!(texts_requests(&effects).is_empty(), "{effects:?}");
+    assert!(state.detail.diff.is_some());
+    // The selected object changed (new resourceVersion): asked again, the old diff shown
+    // meanwhile (same resource).
+    let effects = update(
+        &mut state,
+        Action::LiveChanged {
+            changed: Vec::new(),
+        },
+    );
+    let request = eval_request(&effects);
+    let mut changed = (*report).clone();
+    let web = changed
+        .resources
+        .iter_mut()
+        .find(|r| r.id.name == "web")
+        .unwrap();
+    web.live_resource_version = Some("web-2".into());
+    let effects = update(
+        &mut state,
+        Action::Evaluated {
+            request,
+            strategy: Strategy::Server,
+            result: Ok(Arc::new(changed)),
+        },
+    );
+    assert_eq!(
+        texts_requests(&effects)
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect::<Vec<_>>(),
+        ["web"]
+    );
+    assert!(state.detail.texts.loading);
+    assert!(
+        state.detail.diff.is_some(),
+        "the previous diff stays until the answer"
+    );
+}
+
+/// The rows of an `EvaluateRows` effect, by name.
+fn rows_asked(effects: &[Effect]) -> Option<(u64, Vec<String>)> {
+    match effects {
+        [Effect::EvaluateRows { request, rows, .. }] => Some((
+            *request,
+            rows.iter().map(|(id, _, _)| id.name.clone()).collect(),
+        )),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_live_change_of_a_few_shown_objects_evaluates_only_their_rows() {
+    let mut state = loaded(false, theme());
+    let web = tui_fixture::id("apps", "Deployment", Some("shop"), "web");
+    let old = tui_fixture::id("", "ConfigMap", Some("shop"), "old");
+    let effects = update(
+        &mut state,
+        Action::LiveChanged {
+            changed: vec![web.clone(), old.clone(), web.clone()],
+        },
+    );
+    let Some((request, names)) = rows_asked(&effects) else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(names, ["web", "old"]);
+    let [
+        Effect::EvaluateRows {
+            rev,
+            strategy,
+            rows,
+            ..
+        },
+    ] = &effects[..]
+    else {
+        unreachable!()
+    };
+    assert_eq!((rev.as_str(), *strategy), (SHAS[0], Strategy::Server));
+    assert_eq!(rows[0].1, "apps/v1");
+    // web was set back to git's version by someone: Synced now; the rest is as it was.
+    let before = state.eval.report.clone().unwrap();
+    let mut synced = before
+        .resources
+        .iter()
+        .find(|r| r.id == web)
+        .unwrap()
+        .clone();
+    synced.state = DriftState::Synced;
+    synced.fields.clear();
+    synced.changes.clear();
+    synced.live_resource_version = Some("web-2".into());
+    let orphan = before
+        .resources
+        .iter()
+        .find(|r| r.id == old)
+        .unwrap()
+        .clone();
+    update(
+        &mut state,
+        Action::RowsEvaluated {
+            request,
+            result: Ok(vec![synced, orphan]),
+        },
+    );
+    let report = state.eval.report.clone().unwrap();
+    assert_eq!(report.resources.len(), before.resources.len());
+    let states: Vec<(String, DriftState)> = report
+        .resources
+        .iter()
+        .map(|r| (r.id.name.clone(), r.state))
+        .collect();
+    // Sorted as ops::status sorts: by state, then kind.
+    assert_eq!(
+        states,
+        [
+            ("settings".to_owned(), DriftState::Synced),
+            ("web".to_owned(), DriftState::Synced),
+            ("api".to_owned(), DriftState::Missing),
+            ("old".to_owned(), DriftState::Orphaned),
+            ("w1".to_owned(), DriftState::Unknown),
+        ]
+    );
+    assert_eq!(
+        selected_name(&state).as_deref(),
+        Some("web"),
+        "selection kept"
+    );
+    assert!(!state.eval.loading && !state.eval.refining);
+}
+
+#[test]
+fn other_live_changes_evaluate_everything_again() {
+    let web = tui_fixture::id("apps", "Deployment", Some("shop"), "web");
+    let stranger = tui_fixture::id("", "ConfigMap", Some("shop"), "new-orphan");
+    let many: Vec<_> = (0..17)
+        .map(|i| tui_fixture::id("", "ConfigMap", Some("shop"), &format!("c{i}")))
+        .collect();
+    let full = [
+        (SHAS[0].to_owned(), Strategy::Client),
+        (SHAS[0].to_owned(), Strategy::Server),
+    ];
+    for (what, changed) in [
+        (
+            "an object the report does not show",
+            vec![web.clone(), stranger],
+        ),
+        ("a resync", Vec::new()),
+        ("many changes", many),
+    ] {
+        let mut state = loaded(false, theme());
+        let effects = update(&mut state, Action::LiveChanged { changed });
+        assert_eq!(evaluates(&effects), full, "{what}");
+    }
+    // While the server refinement still runs, a change evaluates everything again too.
+    let (mut state, effects) = fresh(false, theme());
+    update(
+        &mut state,
+        Action::Evaluated {
+            request: eval_request(&effects),
+            strategy: Strategy::Client,
+            result: Ok(report(0, Strategy::Client)),
+        },
+    );
+    let effects = update(&mut state, Action::LiveChanged { changed: vec![web] });
+    assert_eq!(evaluates(&effects), full);
+}
+
+#[test]
+fn a_failed_rows_evaluation_evaluates_everything_and_a_stale_one_is_dropped() {
+    let web = tui_fixture::id("apps", "Deployment", Some("shop"), "web");
+    let mut state = loaded(false, theme());
+    let effects = update(
+        &mut state,
+        Action::LiveChanged {
+            changed: vec![web.clone()],
+        },
+    );
+    let (request, _) = rows_asked(&effects).unwrap();
+    let effects = update(
+        &mut state,
+        Action::RowsEvaluated {
+            request,
+            result: Err("web is no longer defined in web.yaml".into()),
+        },
+    );
+    assert_eq!(evaluates(&effects).len(), 2, "{effects:?}");
+    // The rows answer of a request superseded (here by a commit picked meanwhile) is dropped.
+    let mut state = loaded(false, theme());
+    let effects = update(&mut state, Action::LiveChanged { changed: vec![web] });
+    let (request, _) = rows_asked(&effects).unwrap();
+    update(&mut state, Action::Down);
+    let shown = state.eval.report.clone().unwrap();
+    let effects = update(
+        &mut state,
+        Action::RowsEvaluated {
+            request,
+            result: Ok(Vec::new()),
+        },
+    );
+    assert!(effects.is_empty());
+    assert!(Arc::ptr_eq(&shown, state.eval.report.as_ref().unwrap()));
 }

@@ -60,21 +60,25 @@ for k in d d / s t a t e : d r i f t e d Enter Escape; do
     tmux_ send-keys -t ui "$k"
     sleep 0.1
 done
-# A live change by someone else: one re-evaluation on top.
+# A live change by someone else: its row evaluated again on top.
 name=$(jq -r '.drift[0].name // empty' "$CASE_DIR/load.json")
 namespace=$(jq -r '.drift[0].namespace // empty' "$CASE_DIR/load.json")
 kind=$(jq -r '.drift[0].kind // empty' "$CASE_DIR/load.json")
 if [[ -n $name ]]; then
     kubectl --kubeconfig "$SANDBOX_KUBECONFIG" -n "$namespace" annotate "$kind/$name" \
         bench-touch="$(date +%s)" --overwrite >/dev/null 2>&1 || true
-    before=$(grep -c '^evaluated-server ' "$log")
+    # Answered by the changed rows alone (evaluated-rows), or a whole evaluation.
+    before=$(grep -cE '^evaluated-(server|rows) ' "$log")
     for ((i = 0; i < 300; i++)); do
-        (($(grep -c '^evaluated-server ' "$log") > before)) && break
+        (($(grep -cE '^evaluated-(server|rows) ' "$log") > before)) && break
         sleep 0.1
     done
 fi
 sleep 0.5
 peak_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$ui_pid/status")
+# What is resident at the end: heap and stacks (anonymous) against the mapped binary (file).
+anon_kb=$(awk '/^RssAnon/ {print $2}' "/proc/$ui_pid/status")
+file_kb=$(awk '/^RssFile/ {print $2}' "/proc/$ui_pid/status")
 tmux_ send-keys -t ui q
 for ((i = 0; i < 50; i++)); do
     kill -0 "$ui_pid" 2>/dev/null || break
@@ -106,4 +110,4 @@ record tui.evaluation.client "$(value evaluated-client)" ms --better lower \
 record tui.evaluation.server "$(value evaluated-server)" ms --better lower \
     --detail '{"what": "start to the server-side refinement"}'
 record tui.peak "$(jq -n "$peak_kb / 1024")" MB --target "<" 150 \
-    --detail "{\"vmHwmKb\": $peak_kb, \"how\": \"/proc VmHWM after history, evaluations, keys and a live change\"}"
+    --detail "{\"vmHwmKb\": $peak_kb, \"endRssAnonKb\": $anon_kb, \"endRssFileKb\": $file_kb, \"how\": \"/proc VmHWM after history, evaluations, keys and a live change\"}"

@@ -253,6 +253,14 @@ pub enum StatusError {
         /// What went wrong.
         message: String,
     },
+    /// One resource evaluated again ([`evaluate_resource`]) is no longer where its report saw it.
+    #[error("{what} at {revision}; evaluate the environment again")]
+    Gone {
+        /// What changed, naming the resource.
+        what: String,
+        /// The revision evaluated.
+        revision: String,
+    },
     /// A blocking task (git, render) panicked or was cancelled.
     #[error("internal error: {0}")]
     Task(String),
@@ -501,21 +509,7 @@ pub async fn evaluate_with(
         .iter()
         .map(|arg| resolve_resource_arg(arg, opts.namespace.as_deref(), Some(&discovery)))
         .collect::<Result<Vec<_>, _>>()?;
-    let scope_source = Arc::clone(&discovery);
-    let mut render_opts = RenderOptions::new(
-        opts.path.clone(),
-        opts.namespace
-            .clone()
-            .unwrap_or_else(|| cluster.default_namespace().to_owned()),
-    );
-    // Discovery first, then the built-in table for kinds the cluster does not serve (they are
-    // Unknown anyway, but keep their identity stable).
-    render_opts.scope = Arc::new(move |group: &str, kind: &str| {
-        scope_source
-            .scope(group, kind)
-            .or_else(|| builtin_scope(group, kind))
-    });
-    render_opts.kubectl = opts.kubectl.clone();
+    let render_opts = render_options(cluster, opts, &discovery);
     // The parsed documents weigh as much as the manifests rendered from them, and the walk for
     // `lastCommit` re-renders only the files each commit changed: not worth keeping, not even
     // while rendering (one file's documents at a time). On this thread, not a blocking one:
@@ -812,6 +806,226 @@ pub async fn evaluate_with(
         warnings,
         stats,
     })
+}
+
+/// How the environment renders for an evaluation against `cluster`.
+fn render_options(
+    cluster: &ClusterClient,
+    opts: &StatusOptions,
+    discovery: &Arc<Discovery>,
+) -> RenderOptions {
+    let scope_source = Arc::clone(discovery);
+    let mut render_opts = RenderOptions::new(
+        opts.path.clone(),
+        opts.namespace
+            .clone()
+            .unwrap_or_else(|| cluster.default_namespace().to_owned()),
+    );
+    // Discovery first, then the built-in table for kinds the cluster does not serve (they are
+    // Unknown anyway, but keep their identity stable).
+    render_opts.scope = Arc::new(move |group: &str, kind: &str| {
+        scope_source
+            .scope(group, kind)
+            .or_else(|| builtin_scope(group, kind))
+    });
+    render_opts.kubectl = opts.kubectl.clone();
+    render_opts
+}
+
+/// Evaluates one resource of a report again, with both texts of its diff (`live_yaml`,
+/// `desired_yaml`) exactly as [`evaluate_with`] makes them with [`StatusOptions::texts`]: for
+/// the UI's Detail pane, whose evaluations leave texts out. Renders only the resource's source
+/// file (its kustomize unit, if any), GETs the live object and, for the server strategy, makes
+/// the same dry-run decision. `api_version` and `source` come from the report's row (`source`
+/// is `None` for an orphan). `lastCommit` and `matchesRevision` are left out.
+pub async fn evaluate_resource(
+    cluster: &ClusterClient,
+    opts: &StatusOptions,
+    id: &ResourceId,
+    api_version: &str,
+    source: Option<&Source>,
+) -> Result<ResourceStatus, StatusError> {
+    let repo_dir = opts.repo.clone();
+    let rev = opts.rev.clone();
+    let (repo, commit) = blocking(move || {
+        let repo = EnvRepo::open(&repo_dir)?;
+        let commit = repo.resolve(&rev)?;
+        Ok((repo, commit))
+    })
+    .await?;
+    let discovery = cluster.discovery().await?;
+    let mut render_opts = render_options(cluster, opts, &discovery);
+    render_opts.cache = RenderCache::uncached();
+    let path = opts.path.clone();
+    let file = source.map(|s| s.file.clone());
+    let (manifest, rules) = blocking(move || match file {
+        Some(file) => {
+            let rendered = crate::render::render_file(&repo, commit, &render_opts, &file)?;
+            Ok((rendered.manifests, rendered.config.ignore_differences))
+        }
+        None => {
+            let config = crate::render::load_config(&repo, commit, &path)?;
+            Ok((Vec::new(), config.ignore_differences))
+        }
+    })
+    .await?;
+    let manifest = manifest.into_iter().find(|m| &m.id == id);
+    let rules = rules.as_slice();
+    let gone = |what: String| StatusError::Gone {
+        what,
+        revision: opts.rev.clone(),
+    };
+
+    let Some(manifest) = manifest else {
+        if let Some(source) = source {
+            return Err(gone(format!(
+                "{} is no longer defined in {}",
+                id, source.file
+            )));
+        }
+        // An orphan: its live object alone.
+        let (group, version) = split_api_version(api_version);
+        let resource = discovery
+            .resolve(group, version, &id.kind)
+            .map_err(|not_served| gone(not_served.message(api_version, &id.kind)))?
+            .resource
+            .clone();
+        let live = list_one(cluster, &resource, id.namespace.as_deref(), &id.name)
+            .await?
+            .ok_or_else(|| gone(format!("{id} no longer exists in the cluster")))?;
+        return Ok(orphan_row(id.clone(), &live, rules, true));
+    };
+
+    let (group, version) = split_api_version(&manifest.api_version);
+    let resource = match discovery.resolve(group, version, &manifest.id.kind) {
+        Ok(kind) => kind.resource.clone(),
+        Err(not_served) => {
+            let mut row = ResourceStatus::new(&manifest, DriftState::Unknown);
+            row.error = Some(not_served.message(&manifest.api_version, &manifest.id.kind));
+            row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
+            return Ok(row);
+        }
+    };
+    let live = match list_one(
+        cluster,
+        &resource,
+        manifest.id.namespace.as_deref(),
+        &manifest.id.name,
+    )
+    .await
+    {
+        Ok(Some(live)) => live,
+        Ok(None) => {
+            let mut row = ResourceStatus::new(&manifest, DriftState::Missing);
+            row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
+            return Ok(row);
+        }
+        Err(error) => {
+            let mut row = ResourceStatus::new(&manifest, DriftState::Error);
+            row.error = Some(error.to_string());
+            return Ok(row);
+        }
+    };
+    let client = compare_client(&manifest.id, &manifest.object, &live, rules);
+    Ok(match (opts.strategy, client) {
+        (_, Err(error)) => error_row(&manifest, Some(&live), &error),
+        (Strategy::Client, Ok(comparison)) => {
+            compared_row(&manifest, &live, comparison, Strategy::Client, true)
+        }
+        (Strategy::Server, Ok(comparison))
+            if !comparison.is_drifted() && !owns_unsent_fields(&live, &manifest.object) =>
+        {
+            compared_row(&manifest, &live, comparison, Strategy::Server, true)
+        }
+        (Strategy::Server, Ok(comparison)) => {
+            dry_run_row(
+                cluster, &manifest, &resource, &live, comparison, rules, true,
+            )
+            .await
+        }
+    })
+}
+
+/// One object as [`evaluate_with`] sees it: through a LIST (`fieldSelector=metadata.name`),
+/// whose items differ from a GET's answer in shape (the server leaves `apiVersion` and `kind`
+/// out of built-in kinds' items; the cluster client puts them first), so that the texts made
+/// from it are the same. `None` when it does not exist.
+async fn list_one(
+    cluster: &ClusterClient,
+    resource: &ApiResource,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<Value>, ClusterError> {
+    use kube::core::{DynamicObject, Resource, params::ListParams};
+    let what = format!(
+        "list {} {}/{name}{}",
+        resource.api_version,
+        resource.plural,
+        namespace
+            .map(|ns| format!(" in namespace {ns}"))
+            .unwrap_or_default()
+    );
+    let url = DynamicObject::url_path(resource, namespace);
+    let params = ListParams::default().fields(&format!("metadata.name={name}"));
+    let request = kube::core::Request::new(url)
+        .list(&params)
+        .map_err(|error| ClusterError::Client {
+            what: what.clone(),
+            message: error.to_string(),
+        })?;
+    let page: Value = match cluster.kube_client().request::<Value>(request).await {
+        Ok(page) => page,
+        Err(kube::Error::Api(status)) => {
+            return Err(ClusterError::Api {
+                what,
+                code: status.code,
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            });
+        }
+        Err(error) => {
+            return Err(ClusterError::Client {
+                what,
+                message: error.to_string(),
+            });
+        }
+    };
+    let item = match page {
+        Value::Object(mut page) => match page.remove("items") {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .find(|item| item.pointer("/metadata/name").and_then(Value::as_str) == Some(name)),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(item.map(|item| with_type_meta(item, resource)))
+}
+
+/// `apiVersion` and `kind` first where a LIST item lacks them, as the cluster client's LIST
+/// makes its items.
+fn with_type_meta(item: Value, resource: &ApiResource) -> Value {
+    let Value::Object(mut fields) = item else {
+        return item;
+    };
+    if fields.contains_key("apiVersion") && fields.contains_key("kind") {
+        return Value::Object(fields);
+    }
+    let mut object = serde_json::Map::new();
+    object.insert(
+        "apiVersion".into(),
+        fields
+            .remove("apiVersion")
+            .unwrap_or_else(|| Value::String(resource.api_version.clone())),
+    );
+    object.insert(
+        "kind".into(),
+        fields
+            .remove("kind")
+            .unwrap_or_else(|| Value::String(resource.kind.clone())),
+    );
+    object.append(&mut fields);
+    Value::Object(object)
 }
 
 type LiveKey = (String, String, Option<String>);

@@ -451,7 +451,52 @@ pub fn render(
         }
     }
     work.sort_by(|a, b| a.0.cmp(&b.0));
+    render_work(repo, commit, opts, config, work, warnings)
+}
 
+/// Renders only what defines `file` (repo-relative, as in [`Source::file`]) at `commit`: the
+/// kustomize unit that holds it, else that plain file, exactly as [`render`] renders it. For
+/// one resource's detail without rendering the environment; duplicates with other files are
+/// not looked for.
+pub fn render_file(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+    file: &str,
+) -> Result<Rendered, RenderFailure> {
+    // Symlinks are the environment's warnings; one file's render has none to give.
+    let Plan {
+        config,
+        candidates,
+        units,
+        symlinks: _,
+    } = plan(repo, commit, opts)?;
+    let unit = units
+        .iter()
+        .find(|u| u.dir == file || u.kustomization == file || u.contains(file));
+    let mut work: Vec<(String, Work<'_>)> = Vec::new();
+    match unit {
+        Some(unit) => work.push((unit.kustomization.clone(), Work::Unit(unit.clone()))),
+        None => {
+            if let Some(candidate) = candidates.iter().find(|f| f.path == file)
+                && let Some(format) = Format::of(&candidate.path)
+            {
+                work.push((candidate.path.clone(), Work::File(candidate, format)));
+            }
+        }
+    }
+    render_work(repo, commit, opts, config, work, Vec::new())
+}
+
+/// Renders planned work items in order; `warnings` are the plan's (symlinks skipped).
+fn render_work(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+    config: EnvConfig,
+    work: Vec<(String, Work<'_>)>,
+    warnings: Vec<RenderError>,
+) -> Result<Rendered, RenderFailure> {
     let mut out = Collector::new(opts);
     let mut workspace: Option<kustomize::Workspace> = None;
     let root_tree = repo.subtree_id(commit, "")?;

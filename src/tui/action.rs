@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::drift::Strategy;
 use crate::highlight::Highlighted;
-use crate::model::{CommitInfo, ResourceId};
-use crate::ops::status::StatusReport;
+use crate::model::{CommitInfo, ResourceId, Source};
+use crate::ops::status::{ResourceStatus, StatusReport};
 
 use super::theme::Theme;
 
@@ -95,6 +95,13 @@ pub enum Action {
         /// The report, or why there is none.
         result: Result<Arc<StatusReport>, String>,
     },
+    /// Rows evaluated again after a live change ([`Effect::EvaluateRows`]).
+    RowsEvaluated {
+        /// The evaluation request this answers.
+        request: RequestId,
+        /// The rows (without texts), or why not (the reducer then evaluates everything).
+        result: Result<Vec<ResourceStatus>, String>,
+    },
     /// The watch saw changes of live objects (coalesced).
     LiveChanged {
         /// The objects that changed; empty when the watch resynchronized and anything may have.
@@ -122,6 +129,15 @@ pub enum Action {
         request: RequestId,
         /// The lines, or why there are none.
         result: Result<Vec<DetailLine>, String>,
+    },
+    /// The two texts of the selected resource's diff (live, desired), evaluated on demand.
+    TextsLoaded {
+        /// The texts request this answers.
+        request: RequestId,
+        /// The resource.
+        id: ResourceId,
+        /// Live and desired text (empty when a side is absent), or why there are none.
+        result: Result<(String, String), String>,
     },
     /// Syntax colours of a diff's two texts.
     Highlighted {
@@ -174,6 +190,18 @@ pub enum Effect {
         /// Client first, server to refine.
         strategy: Strategy,
     },
+    /// Evaluate these rows of the shown report again (a live change of a few objects):
+    /// answered with [`Action::RowsEvaluated`].
+    EvaluateRows {
+        /// Request id of the answer.
+        request: RequestId,
+        /// The commit.
+        rev: String,
+        /// The strategy of the report shown.
+        strategy: Strategy,
+        /// Each row's identity, `apiVersion` and source (`None` for an orphan).
+        rows: Vec<(ResourceId, String, Option<Source>)>,
+    },
     /// Watch these kinds (apiVersion, kind, namespace or `None` for cluster scope / all).
     Watch {
         /// The kinds in play.
@@ -218,6 +246,23 @@ pub enum Effect {
         commit: String,
         /// Sync afterwards.
         then_sync: bool,
+    },
+    /// Evaluate one resource again for its diff's two texts (evaluations leave texts out:
+    /// at thousands of resources they were most of the memory); answered with
+    /// [`Action::TextsLoaded`].
+    LoadTexts {
+        /// Request id of the answer.
+        request: RequestId,
+        /// The commit.
+        rev: String,
+        /// The strategy of the report shown.
+        strategy: Strategy,
+        /// The resource.
+        id: ResourceId,
+        /// Its `apiVersion` (the row's).
+        api_version: String,
+        /// Where it is defined; `None` for an orphan.
+        source: Option<Source>,
     },
     /// Highlight a diff's texts as YAML in the syntect theme `syntax`.
     Highlight {

@@ -365,6 +365,9 @@ pub fn walk_history(
         .map(|id| id.to_string())
         .unwrap_or_default();
     let mut walk = PathWalk::new(&repo, start, path, true).map_err(|e| e.to_string())?;
+    // One handle for the 20,000 reads of a long history: a fresh one per commit allocates
+    // (and frees) its caches each time.
+    let local = repo.local();
     let mut chunk: Vec<CommitInfo> = Vec::new();
     let mut sent_first = false;
     for commit in walk.by_ref() {
@@ -372,7 +375,7 @@ pub fn walk_history(
             return Ok(());
         }
         let commit = commit.map_err(|e| e.to_string())?;
-        chunk.push(repo.commit_info(commit).map_err(|e| e.to_string())?);
+        chunk.push(local.commit_info(commit).map_err(|e| e.to_string())?);
         let limit = if sent_first { CHUNK } else { FIRST_CHUNK };
         if chunk.len() >= limit {
             sent_first = true;

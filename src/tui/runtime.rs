@@ -15,7 +15,7 @@ use crate::cluster::ClusterClient;
 use crate::cluster::watch::{LiveChange, LiveWatch, watch_kinds};
 use crate::drift::Strategy;
 use crate::model::ResourceId;
-use crate::ops::status::{StatusOptions, evaluate_with};
+use crate::ops::status::{StatusOptions, evaluate_resource, evaluate_with};
 use crate::ops::sync::SyncPlan;
 
 use super::action::{Action, Effect, RequestId};
@@ -26,6 +26,9 @@ use super::{UiError, UiOptions, ops_calls, update};
 
 /// How long live changes are gathered before one re-evaluation: well inside the 2 s promise.
 const LIVE_COALESCE: Duration = Duration::from_millis(250);
+
+/// How long the selection must stay on a resource before its diff's texts are evaluated.
+const TEXTS_SETTLE: Duration = Duration::from_millis(120);
 
 /// Everything the UI thread reacts to.
 pub(super) enum Msg {
@@ -46,10 +49,24 @@ pub fn run(opts: UiOptions) -> Result<i32, UiError> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(UiError::NotATerminal);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // Effects run on one thread (plus the blocking pool for git work): each evaluation then
+    // allocates where the one before it freed. On two worker threads, glibc's per-thread
+    // arenas kept every evaluation's peak resident side by side: 30 to 60 MB more at 5,000
+    // resources. An evaluation is one future anyway; parallel workers bought nothing.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+        .map_err(UiError::Setup)?;
+    let handle = runtime.handle().clone();
+    let (stop_runtime, stopped) = tokio::sync::oneshot::channel::<()>();
+    let driver = std::thread::Builder::new()
+        .name("kubectl-gitops-io".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                let _ = stopped.await;
+            });
+            runtime.shutdown_background();
+        })
         .map_err(UiError::Setup)?;
     let frame_log = FrameLog::from_env();
 
@@ -73,14 +90,14 @@ pub fn run(opts: UiOptions) -> Result<i32, UiError> {
 
     let stop_input = Arc::new(AtomicBool::new(false));
     let input = spawn_input(tx.clone(), Arc::clone(&stop_input));
-    runtime.spawn(forward_signals(tx.clone()));
+    handle.spawn(forward_signals(tx.clone()));
 
     let result = (|| -> Result<i32, UiError> {
         terminal
             .draw(|frame| frame.render_widget(&state, frame.area()))
             .map_err(UiError::Setup)?;
         frame_log.first_frame(started.elapsed());
-        let mut runner = Runner::new(runtime.handle().clone(), tx.clone(), &opts);
+        let mut runner = Runner::new(handle.clone(), tx.clone(), &opts);
         let effects = update::start(&mut state);
         runner.run(effects);
         let mut exit = 0;
@@ -139,7 +156,9 @@ pub fn run(opts: UiOptions) -> Result<i32, UiError> {
     if input.is_finished() {
         let _ = input.join();
     }
-    runtime.shutdown_background();
+    // Not joined: an evaluation rendering on that thread must not hold up the exit.
+    let _ = stop_runtime.send(());
+    drop(driver);
     result
 }
 
@@ -226,7 +245,8 @@ async fn forward_signals(tx: Sender<Msg>) {
 
 /// `KUBECTL_GITOPS_FRAME_LOG=FILE`: one line per frame, for the benchmark: `first-frame MS`
 /// (since start), `key-frame MS` / `frame MS` (from the message that caused it to the frame
-/// on the terminal), and milestones (`history-done MS`, `evaluated-client MS`, ... since start).
+/// on the terminal), and milestones (`history-done MS`, `evaluated-client MS`,
+/// `evaluated-rows MS` (a live change's rows), ... since start).
 struct FrameLog {
     file: Option<Mutex<std::fs::File>>,
 }
@@ -280,6 +300,7 @@ impl FrameLog {
                 strategy: Strategy::Server,
                 ..
             } => "evaluated-server",
+            Action::RowsEvaluated { .. } => "evaluated-rows",
             _ => return,
         };
         self.write(format!("{name} {:.3}", since_start.as_secs_f64() * 1000.0));
@@ -293,6 +314,8 @@ struct Runner {
     options: Arc<Mutex<StatusOptions>>,
     cluster: Arc<tokio::sync::Mutex<Option<ClusterClient>>>,
     evaluation: Option<JoinHandle<()>>,
+    /// The running on-demand texts request: a newer one aborts it.
+    texts: Option<JoinHandle<()>>,
     history: Arc<AtomicU64>,
     watch: Arc<Mutex<Option<LiveWatch>>>,
     changes: tokio::sync::mpsc::UnboundedSender<LiveChange>,
@@ -313,8 +336,13 @@ impl Runner {
             kubeconfig: opts.kubeconfig.clone(),
             context: opts.context.clone(),
             kubectl: opts.kubectl.clone(),
-            // The UI does not show lastCommit: skip its walk.
+            // The UI does not show lastCommit nor matchesRevision: skip their walks.
             last_commit_limit: 0,
+            matches_revision: false,
+            // Only the Detail pane shows texts, for one resource: it asks for them
+            // (`Effect::LoadTexts`). At 5,000 resources two YAML texts per row were most of
+            // the UI's peak memory.
+            texts: false,
             ..StatusOptions::default()
         };
         let (changes, received) = tokio::sync::mpsc::unbounded_channel();
@@ -325,6 +353,7 @@ impl Runner {
             options: Arc::new(Mutex::new(options)),
             cluster: Arc::new(tokio::sync::Mutex::new(None)),
             evaluation: None,
+            texts: None,
             history: Arc::new(AtomicU64::new(0)),
             watch: Arc::new(Mutex::new(None)),
             changes,
@@ -366,6 +395,12 @@ impl Runner {
                     self.evaluate(request, rev, strategy, refine);
                 }
                 Effect::LoadHistory { request, rev } => self.load_history(request, rev),
+                Effect::EvaluateRows {
+                    request,
+                    rev,
+                    strategy,
+                    rows,
+                } => self.evaluate_rows(request, rev, strategy, rows),
                 Effect::Watch { kinds } => self.start_watch(kinds),
                 Effect::SetContext(context) => {
                     if let Ok(mut o) = self.options.lock() {
@@ -402,6 +437,14 @@ impl Runner {
                         );
                     });
                 }
+                Effect::LoadTexts {
+                    request,
+                    rev,
+                    strategy,
+                    id,
+                    api_version,
+                    source,
+                } => self.load_texts(request, rev, strategy, id, api_version, source),
                 Effect::LoadTheme(name) => {
                     let tx = self.tx.clone();
                     self.handle.spawn_blocking(move || {
@@ -616,6 +659,91 @@ impl Runner {
                     break;
                 }
             }
+        }));
+    }
+
+    /// Evaluates a few rows again (one resource at a time, as the Detail texts are), for a
+    /// live change; supersedes the running evaluation like a whole one.
+    fn evaluate_rows(
+        &mut self,
+        request: RequestId,
+        rev: String,
+        strategy: Strategy,
+        rows: Vec<(ResourceId, String, Option<crate::model::Source>)>,
+    ) {
+        if let Some(previous) = self.evaluation.take() {
+            previous.abort();
+        }
+        let tx = self.tx.clone();
+        let cluster = Arc::clone(&self.cluster);
+        let mut options = self.options();
+        options.rev = rev;
+        options.strategy = strategy;
+        self.evaluation = Some(self.handle.spawn(async move {
+            let result = async {
+                let client = connected(&cluster, &options).await?;
+                let mut evaluated = Vec::with_capacity(rows.len());
+                for (id, api_version, source) in &rows {
+                    let mut row =
+                        evaluate_resource(&client, &options, id, api_version, source.as_ref())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    // Rows carry no texts in the UI: the Detail pane asks for its own.
+                    row.live_yaml = None;
+                    row.desired_yaml = None;
+                    evaluated.push(row);
+                }
+                Ok(evaluated)
+            }
+            .await;
+            Runner::send(&tx, Action::RowsEvaluated { request, result });
+        }));
+    }
+
+    /// Evaluates the selected resource alone for its diff's texts, once the selection has
+    /// stayed put for [`TEXTS_SETTLE`]: keys held down ask only where they stop, and a newer
+    /// request aborts this one (its answer would be dropped anyway).
+    fn load_texts(
+        &mut self,
+        request: RequestId,
+        rev: String,
+        strategy: Strategy,
+        id: ResourceId,
+        api_version: String,
+        source: Option<crate::model::Source>,
+    ) {
+        if let Some(previous) = self.texts.take() {
+            previous.abort();
+        }
+        let tx = self.tx.clone();
+        let cluster = Arc::clone(&self.cluster);
+        let mut options = self.options();
+        options.rev = rev;
+        options.strategy = strategy;
+        self.texts = Some(self.handle.spawn(async move {
+            tokio::time::sleep(TEXTS_SETTLE).await;
+            let result = match connected(&cluster, &options).await {
+                Ok(client) => {
+                    evaluate_resource(&client, &options, &id, &api_version, source.as_ref())
+                        .await
+                        .map(|row| {
+                            (
+                                row.live_yaml.unwrap_or_default(),
+                                row.desired_yaml.unwrap_or_default(),
+                            )
+                        })
+                        .map_err(|e| e.to_string())
+                }
+                Err(message) => Err(message),
+            };
+            Runner::send(
+                &tx,
+                Action::TextsLoaded {
+                    request,
+                    id,
+                    result,
+                },
+            );
         }));
     }
 

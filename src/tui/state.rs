@@ -167,6 +167,37 @@ pub struct Detail {
     pub cursor: usize,
     /// The current blame/history request.
     pub request: RequestId,
+    /// The diff texts of the selected resource, asked for on demand.
+    pub texts: Texts,
+}
+
+/// What the diff texts were asked for: a new row (other resource, commit, strategy, live
+/// version or state) asks again; the same row does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextsKey {
+    /// The resource.
+    pub id: ResourceId,
+    /// The commit.
+    pub rev: String,
+    /// How the row was compared.
+    pub strategy: Option<Strategy>,
+    /// The live object's `resourceVersion`.
+    pub resource_version: Option<String>,
+    /// The row's state.
+    pub state: DriftState,
+}
+
+/// The on-demand diff texts of the selected resource.
+#[derive(Debug, Clone, Default)]
+pub struct Texts {
+    /// The row they were asked for.
+    pub key: Option<TextsKey>,
+    /// The current request; older answers are dropped.
+    pub request: RequestId,
+    /// Whether the answer is awaited.
+    pub loading: bool,
+    /// Why there are none.
+    pub error: Option<String>,
 }
 
 /// What a confirmation would do.
@@ -312,6 +343,7 @@ impl State {
                 lines: None,
                 cursor: 0,
                 request: 0,
+                texts: Texts::default(),
             },
             popup: None,
             input: None,

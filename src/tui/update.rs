@@ -9,10 +9,10 @@ use crate::model::{DriftState, ResourceId};
 use crate::ops::status::{ResourceStatus, StatusReport};
 use crate::output::short_sha;
 
-use super::action::{Action, Effect};
+use super::action::{Action, Effect, RequestId};
 use super::state::{
     Confirm, DetailMode, DiffData, DiffLayout, Filter, Input, InputKind, PAGE, Pane, Pending,
-    Popup, State, StatusLine,
+    Popup, State, StatusLine, Texts, TextsKey,
 };
 
 /// Lines a confirmation lists before it summarizes the rest.
@@ -93,6 +93,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             });
             effects.extend(evaluate(state, state.eval.rev.clone()));
             effects.extend(load_detail(state));
+            // The diff's texts are asked for again with the new report, row unchanged or not.
+            state.detail.texts.key = None;
             effects
         }
         Action::Help => {
@@ -201,10 +203,13 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             result,
         } => evaluated(state, request, strategy, result),
         Action::LiveChanged { changed } => {
-            // Any change of a watched kind can change a row (or make an orphan), and a resync
-            // (`changed` empty) may hide anything: look again at the same commit. Evaluations
-            // are cheap next to the watch's coalescing interval.
-            let _ = changed;
+            // A few objects the report shows changed: only their rows are evaluated again
+            // (a whole evaluation at 5,000 resources takes seconds and tens of MB).
+            if let Some(effect) = evaluate_rows(state, &changed) {
+                return vec![effect];
+            }
+            // Anything else (a new object may be an orphan, a resync may hide anything, many
+            // changes): look again at the same commit.
             let rev = state.eval.rev.clone();
             let mut effects = evaluate(state, rev);
             if !matches!(state.detail.mode, DetailMode::Diff) {
@@ -212,6 +217,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             effects
         }
+        Action::RowsEvaluated { request, result } => rows_evaluated(state, request, result),
         Action::WriteDone {
             what,
             result,
@@ -258,6 +264,11 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Action::TextsLoaded {
+            request,
+            id,
+            result,
+        } => texts_loaded(state, request, id, result),
         Action::Highlighted {
             id,
             live,
@@ -403,6 +414,85 @@ fn evaluated(
     }
     effects.extend(detail_for_selection(state));
     effects
+}
+
+/// Most rows a live change re-evaluates one by one; more changes evaluate everything.
+const LIVE_ROWS: usize = 16;
+
+/// The effect evaluating again the rows of `changed`, when all are rows of the settled report
+/// shown (no evaluation running) and there are few; else `None`.
+fn evaluate_rows(state: &mut State, changed: &[ResourceId]) -> Option<Effect> {
+    let report = state.eval.report.as_ref()?;
+    if changed.is_empty()
+        || changed.len() > LIVE_ROWS
+        || state.eval.loading
+        || state.eval.refining
+        || report.revision.id != state.eval.rev
+    {
+        return None;
+    }
+    let mut rows = Vec::new();
+    for id in changed {
+        if rows.iter().any(|(known, _, _)| known == id) {
+            continue;
+        }
+        let row = report.resources.iter().find(|r| &r.id == id)?;
+        rows.push((row.id.clone(), row.api_version.clone(), row.source.clone()));
+    }
+    let (rev, strategy) = (
+        report.revision.id.clone(),
+        state.eval.strategy.unwrap_or(Strategy::Client),
+    );
+    let request = state.next_request();
+    state.eval.request = request;
+    Some(Effect::EvaluateRows {
+        request,
+        rev,
+        strategy,
+        rows,
+    })
+}
+
+/// The answer to [`Effect::EvaluateRows`]: the shown report with those rows replaced, in the
+/// report's order; on failure, everything is evaluated again.
+fn rows_evaluated(
+    state: &mut State,
+    request: RequestId,
+    result: Result<Vec<ResourceStatus>, String>,
+) -> Vec<Effect> {
+    if request != state.eval.request {
+        return Vec::new();
+    }
+    let (Ok(rows), Some(report), Some(strategy)) =
+        (result, &state.eval.report, state.eval.strategy)
+    else {
+        let rev = state.eval.rev.clone();
+        return evaluate(state, rev);
+    };
+    let mut report = StatusReport::clone(report);
+    for row in rows {
+        if let Some(old) = report.resources.iter_mut().find(|r| r.id == row.id) {
+            *old = row;
+        }
+    }
+    // As ops::status sorts: state, kind, namespace, name, group.
+    report.resources.sort_by(|a, b| {
+        (
+            a.state,
+            &a.id.kind,
+            &a.id.namespace,
+            &a.id.name,
+            &a.id.group,
+        )
+            .cmp(&(
+                b.state,
+                &b.id.kind,
+                &b.id.namespace,
+                &b.id.name,
+                &b.id.group,
+            ))
+    });
+    evaluated(state, request, strategy, Ok(Arc::new(report)))
 }
 
 fn select_first_unsynced(state: &mut State) {
@@ -609,8 +699,99 @@ pub fn diff_rows(diff: &DiffData) -> usize {
         })
 }
 
-/// Recomputes the diff of the selected resource and reloads blame/history if shown.
+/// Shows the diff of the selected resource and reloads blame/history if shown. Rows carrying
+/// their texts (a report made with texts) show them at once; the UI's evaluations leave texts
+/// out, so their texts are asked for, for the selected row alone.
 fn detail_for_selection(state: &mut State) -> Vec<Effect> {
+    let row = state.selected_resource();
+    let Some(row) = row.filter(|r| r.live_yaml.is_none() && r.desired_yaml.is_none()) else {
+        state.detail.texts = Texts::default();
+        return diff_from_row(state);
+    };
+    let key = TextsKey {
+        id: row.id.clone(),
+        rev: state.shown_revision(),
+        strategy: row.strategy,
+        resource_version: row.live_resource_version.clone(),
+        state: row.state,
+    };
+    if state.detail.texts.key.as_ref() == Some(&key) {
+        return Vec::new();
+    }
+    let (id, api_version, source) = (row.id.clone(), row.api_version.clone(), row.source.clone());
+    let same_resource = state.detail.diff.as_ref().is_some_and(|d| d.id == key.id);
+    let request = state.next_request();
+    state.detail.texts = Texts {
+        key: Some(key),
+        request,
+        loading: true,
+        error: None,
+    };
+    let mut effects = Vec::new();
+    if !same_resource {
+        // Another resource: its diff shows once its texts arrive, a loading line meanwhile.
+        state.detail.diff = None;
+        state.detail.scroll = 0;
+        effects.extend(load_detail(state));
+    }
+    effects.push(Effect::LoadTexts {
+        request,
+        rev: state.shown_revision(),
+        strategy: state.eval.strategy.unwrap_or(Strategy::Client),
+        id,
+        api_version,
+        source,
+    });
+    effects
+}
+
+/// The answer to [`Effect::LoadTexts`]: the diff, unless the selection moved on meanwhile.
+fn texts_loaded(
+    state: &mut State,
+    request: RequestId,
+    id: ResourceId,
+    result: Result<(String, String), String>,
+) -> Vec<Effect> {
+    if request != state.detail.texts.request || !state.detail.texts.loading {
+        return Vec::new();
+    }
+    state.detail.texts.loading = false;
+    match result {
+        Ok((live, desired)) => show_diff(state, id, live, desired),
+        Err(message) => {
+            state.detail.texts.error = Some(message);
+            state.detail.diff = None;
+            Vec::new()
+        }
+    }
+}
+
+/// Shows `live` → `desired` for `id`, keeping the scroll when it is the resource shown.
+fn show_diff(state: &mut State, id: ResourceId, live: String, desired: String) -> Vec<Effect> {
+    let unchanged = state
+        .detail
+        .diff
+        .as_ref()
+        .is_some_and(|d| d.id == id && d.live == live && d.desired == desired);
+    if unchanged {
+        return Vec::new();
+    }
+    let same_resource = state.detail.diff.as_ref().is_some_and(|d| d.id == id);
+    state.detail.diff = Some(Arc::new(DiffData {
+        id,
+        hunks: crate::diff::hunks(&live, &desired, super::state::DIFF_CONTEXT),
+        live,
+        desired,
+        highlighted: None,
+    }));
+    if !same_resource {
+        state.detail.scroll = first_change_scroll(state);
+    }
+    highlight(state)
+}
+
+/// The diff from the texts the selected row carries.
+fn diff_from_row(state: &mut State) -> Vec<Effect> {
     let row = state.selected_resource();
     let unchanged = match (row, &state.detail.diff) {
         (Some(row), Some(diff)) => {

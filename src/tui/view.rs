@@ -357,6 +357,15 @@ fn detail_pane(state: &State, area: Rect, buf: &mut Buffer) {
             Paragraph::new(notes).render(notes_area, buf);
             if let Some(diff) = &state.detail.diff {
                 diff_view(state, diff, diff_area, buf);
+            } else if state.detail.texts.loading {
+                Paragraph::new("loading the diff…")
+                    .style(theme.dim)
+                    .render(diff_area, buf);
+            } else if let Some(error) = &state.detail.texts.error {
+                Paragraph::new(error.as_str())
+                    .style(theme.error)
+                    .wrap(Wrap { trim: false })
+                    .render(diff_area, buf);
             }
         }
         DetailMode::Blame { .. } | DetailMode::History => detail_lines(state, inner, buf),

@@ -148,6 +148,26 @@ pub fn report(rev: usize, strategy: Strategy) -> Arc<StatusReport> {
     })
 }
 
+/// [`report`] as the UI's evaluations make it: without texts (the Detail pane asks for the
+/// selected row's). Returns the texts left out, by name: (live, desired), empty when absent.
+pub fn report_without_texts(
+    rev: usize,
+    strategy: Strategy,
+) -> (
+    Arc<StatusReport>,
+    std::collections::HashMap<String, (String, String)>,
+) {
+    let mut report = (*report(rev, strategy)).clone();
+    let mut texts = std::collections::HashMap::new();
+    for row in &mut report.resources {
+        let live = row.live_yaml.take().unwrap_or_default();
+        let desired = row.desired_yaml.take().unwrap_or_default();
+        row.live_resource_version = Some(format!("{}-1", row.id.name));
+        texts.insert(row.id.name.clone(), (live, desired));
+    }
+    (Arc::new(report), texts)
+}
+
 /// The state before anything arrives, and the effects `start` asks for.
 pub fn fresh(read_only: bool, theme: Theme) -> (State, Vec<Effect>) {
     let mut state = State::new(
