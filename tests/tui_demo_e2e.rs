@@ -98,26 +98,29 @@ fn kubectl_json(kubeconfig: &Path, home: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[test]
-fn demo_in_a_terminal_drift_history_blame_sync_and_a_clean_exit() {
+/// `kubectl-gitops demo <args>` in a scratch directory holding its TMPDIR (`tmp`), HOME
+/// (`home`) and PATH (`bin`, empty: the demo needs neither kubectl nor git).
+fn demo_command(args: &[&str]) -> (tempfile::TempDir, Command) {
     let scratch = tempfile::Builder::new()
         .prefix("kgo-demo-ui-")
         .tempdir()
         .unwrap();
-    let (tmp, home, bin) = (
-        scratch.path().join("tmp"),
-        scratch.path().join("home"),
-        scratch.path().join("bin"),
-    );
-    for dir in [&tmp, &home, &bin] {
-        std::fs::create_dir_all(dir).unwrap();
+    for dir in ["tmp", "home", "bin"] {
+        std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
     }
-    // PATH is an empty directory: the demo needs neither kubectl nor git.
     let mut demo = Command::new(gitops_binary());
-    demo.args(["demo", "--keep"])
-        .env("PATH", &bin)
-        .env("HOME", &home)
-        .env("TMPDIR", &tmp);
+    demo.arg("demo")
+        .args(args)
+        .env("PATH", scratch.path().join("bin"))
+        .env("HOME", scratch.path().join("home"))
+        .env("TMPDIR", scratch.path().join("tmp"));
+    (scratch, demo)
+}
+
+#[test]
+fn demo_in_a_terminal_drift_history_blame_sync_and_a_clean_exit() {
+    let (scratch, demo) = demo_command(&["--keep"]);
+    let (tmp, home) = (scratch.path().join("tmp"), scratch.path().join("home"));
     let tmux = Tmux::start(&ui_line(&demo, scratch.path(), None), 160, 48);
 
     // The drift the demo made, the orphan and the commit not yet synced.
@@ -257,23 +260,8 @@ fn demo_in_a_terminal_drift_history_blame_sync_and_a_clean_exit() {
 
 #[test]
 fn the_ui_leaves_when_its_terminal_goes_away() {
-    let scratch = tempfile::Builder::new()
-        .prefix("kgo-demo-hup-")
-        .tempdir()
-        .unwrap();
-    let (tmp, home, bin) = (
-        scratch.path().join("tmp"),
-        scratch.path().join("home"),
-        scratch.path().join("bin"),
-    );
-    for dir in [&tmp, &home, &bin] {
-        std::fs::create_dir_all(dir).unwrap();
-    }
-    let mut demo = Command::new(gitops_binary());
-    demo.arg("demo")
-        .env("PATH", &bin)
-        .env("HOME", &home)
-        .env("TMPDIR", &tmp);
+    let (scratch, demo) = demo_command(&[]);
+    let tmp = scratch.path().join("tmp");
     // stderr to a file, as a user redirecting the log would have it: nothing else keeps the
     // process from noticing the terminal is gone.
     let stderr = scratch.path().join("stderr");

@@ -4,123 +4,19 @@
 
 mod cli_env;
 mod common;
+mod tmux;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use cli_env::{EnvRepo, Gitops, config_map, deployment};
-use common::{TestCluster, poll_until, random_suffix};
+use common::TestCluster;
+use tmux::{Tmux, stty_before_and_after};
 
-/// How long the UI may take to show something: generous, for a loaded CI machine.
-const SHOW: Duration = Duration::from_secs(30);
-
-/// A tmux server of our own with one session running a shell line.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    /// Starts `line` in a 160×48 session.
-    fn start(line: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("kgo-tui-{}", random_suffix()),
-        };
-        let status = tmux
-            .command()
-            .args([
-                "new-session",
-                "-d",
-                "-x",
-                "160",
-                "-y",
-                "48",
-                "-s",
-                "ui",
-                line,
-            ])
-            .status()
-            .expect("tmux is needed for the terminal tests");
-        assert!(status.success(), "tmux new-session failed");
-        tmux
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = Command::new("tmux");
-        cmd.args(["-L", &self.socket, "-f", "/dev/null"]);
-        cmd
-    }
-
-    /// The screen as text.
-    fn screen(&self) -> String {
-        let out = self
-            .command()
-            .args(["capture-pane", "-p", "-t", "ui"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Sends tmux key names (`j`, `Tab`, `Enter`, `Escape`).
-    fn keys(&self, keys: &[&str]) {
-        let status = self
-            .command()
-            .args(["send-keys", "-t", "ui"])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits until the screen satisfies `pred`; panics with the screen after [`SHOW`].
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            poll_until(SHOW, what, || {
-                let screen = self.screen();
-                let ok = pred(&screen);
-                last = screen.clone();
-                ok.then_some(screen)
-            })
-        }));
-        match found {
-            Ok(screen) => screen,
-            Err(_) => panic!("timed out waiting for {what}; screen:\n{last}"),
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").status();
-    }
-}
-
-fn quote(s: &std::ffi::OsStr) -> String {
-    format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
-}
-
-/// The shell line that records the terminal settings, runs the UI, and records them again.
-fn ui_line(gitops: &Gitops, args: &[&str], tmux_files: &Path) -> String {
-    let cmd = gitops.command(args);
-    let mut env: Vec<String> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), quote(v?))))
-        .collect();
-    env.push("TERM=xterm-256color".into());
-    let program: Vec<String> = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(quote)
-        .collect();
-    let before = tmux_files.join("stty.before");
-    let after = tmux_files.join("stty.after");
-    format!(
-        "stty -a > {before}; env -i {} {}; echo EXIT=$?; stty -a > {after}; sleep 600",
-        env.join(" "),
-        program.join(" "),
-        before = before.display(),
-        after = after.display(),
-    )
+/// The shell line that runs the UI (`gitops` with `args`) in the terminal, recording the
+/// terminal settings before and after in `dir`.
+fn ui_line(gitops: &Gitops, args: &[&str], dir: &Path) -> String {
+    tmux::ui_line(&gitops.command(args), dir, None)
 }
 
 /// A cluster holding the first commit's web (2 replicas, nginx 1.25) and settings, then web
@@ -164,7 +60,7 @@ fn drift_history_diff_live_changes_and_a_clean_exit() {
     let gitops = Gitops::new(&cluster, &repo);
     let scratch = tempfile::tempdir().unwrap();
     let line = ui_line(&gitops, &[], scratch.path());
-    let tmux = Tmux::start(&line);
+    let tmux = Tmux::start(&line, 160, 48);
 
     // Drift shows: web Drifted at HEAD, settings Synced; the diff of web is open.
     let screen = tmux.wait_for("the drifted web", |s| row_of(s, "web").contains("Drifted"));
@@ -214,12 +110,7 @@ fn drift_history_diff_live_changes_and_a_clean_exit() {
     tmux.wait_for("help closed", |s| !s.contains(" Keys "));
     tmux.keys(&["q"]);
     tmux.wait_for("the exit", |s| s.contains("EXIT=0"));
-    let settings = poll_until(SHOW, "stty after", || {
-        std::fs::read_to_string(scratch.path().join("stty.after"))
-            .ok()
-            .filter(|s| !s.is_empty())
-    });
-    let before = std::fs::read_to_string(scratch.path().join("stty.before")).unwrap();
+    let (before, settings) = stty_before_and_after(scratch.path());
     assert_eq!(settings, before, "terminal settings restored");
 }
 
@@ -229,40 +120,21 @@ fn read_only_refuses_sync_and_sigterm_restores_the_terminal() {
     let gitops = Gitops::new(&cluster, &repo);
     let scratch = tempfile::tempdir().unwrap();
     let line = ui_line(&gitops, &["--read-only"], scratch.path());
-    let tmux = Tmux::start(&line);
+    let tmux = Tmux::start(&line, 160, 48);
     tmux.wait_for("the drifted web", |s| row_of(s, "web").contains("Drifted"));
     tmux.keys(&["s"]);
     tmux.wait_for("the refusal", |s| {
         s.contains("read-only: writes (s, S, R) are disabled")
     });
     // SIGTERM to the UI process (found through its tmux pane's shell child).
-    let pane_pid = String::from_utf8(
-        tmux.command()
-            .args(["display-message", "-p", "-t", "ui", "#{pane_pid}"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let children =
-        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", pane_pid.trim())).unwrap();
-    let ui_pid = children
-        .split_whitespace()
-        .next()
-        .expect("the UI process")
-        .to_owned();
+    let ui_pid = tmux.child_pid();
     let killed = Command::new("kill")
         .args(["-TERM", &ui_pid])
         .status()
         .unwrap();
     assert!(killed.success());
     tmux.wait_for("the exit after SIGTERM", |s| s.contains("EXIT=143"));
-    let after = poll_until(SHOW, "stty after", || {
-        std::fs::read_to_string(scratch.path().join("stty.after"))
-            .ok()
-            .filter(|s| !s.is_empty())
-    });
-    let before = std::fs::read_to_string(scratch.path().join("stty.before")).unwrap();
+    let (before, after) = stty_before_and_after(scratch.path());
     assert_eq!(after, before, "terminal settings restored");
 }
 
@@ -272,7 +144,7 @@ fn blame_history_and_sync_one_resource_through_its_confirmation() {
     let gitops = Gitops::new(&cluster, &repo);
     let scratch = tempfile::tempdir().unwrap();
     let line = ui_line(&gitops, &[], scratch.path());
-    let tmux = Tmux::start(&line);
+    let tmux = Tmux::start(&line, 160, 48);
     tmux.wait_for("the drifted web", |s| row_of(s, "web").contains("Drifted"));
 
     // Blame of web in git: each line with its commit; replicas marked as drifted (~).

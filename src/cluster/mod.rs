@@ -698,7 +698,7 @@ fn push_kinds(
 }
 
 /// Puts `apiVersion` and `kind` first in a list item, where the server left them out.
-fn with_type_meta(item: Value, resource: &ApiResource) -> Value {
+pub(crate) fn with_type_meta(item: Value, resource: &ApiResource) -> Value {
     let Value::Object(mut fields) = item else {
         return item;
     };

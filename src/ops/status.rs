@@ -999,33 +999,7 @@ async fn list_one(
         },
         _ => None,
     };
-    Ok(item.map(|item| with_type_meta(item, resource)))
-}
-
-/// `apiVersion` and `kind` first where a LIST item lacks them, as the cluster client's LIST
-/// makes its items.
-fn with_type_meta(item: Value, resource: &ApiResource) -> Value {
-    let Value::Object(mut fields) = item else {
-        return item;
-    };
-    if fields.contains_key("apiVersion") && fields.contains_key("kind") {
-        return Value::Object(fields);
-    }
-    let mut object = serde_json::Map::new();
-    object.insert(
-        "apiVersion".into(),
-        fields
-            .remove("apiVersion")
-            .unwrap_or_else(|| Value::String(resource.api_version.clone())),
-    );
-    object.insert(
-        "kind".into(),
-        fields
-            .remove("kind")
-            .unwrap_or_else(|| Value::String(resource.kind.clone())),
-    );
-    object.append(&mut fields);
-    Value::Object(object)
+    Ok(item.map(|item| crate::cluster::with_type_meta(item, resource)))
 }
 
 type LiveKey = (String, String, Option<String>);
