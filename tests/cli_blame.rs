@@ -448,3 +448,55 @@ fn offline_kustomize_overlay_is_blamed_on_its_rendered_output() {
     assert_eq!(commit_of("replicas: 3"), scaled, "{run}");
     assert_eq!(commit_of("kind: Deployment"), first, "{run}");
 }
+
+#[test]
+fn offline_the_namespace_comes_from_the_kubeconfig_context_without_a_request() {
+    // A manifest that sets no namespace, and a kubeconfig whose context says `team-a` for a
+    // server nobody listens on: --offline reads the file and never calls the server.
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "settings",
+        &[(
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  LOG_LEVEL: info\n",
+        )],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: team\n\
+         clusters:\n- name: nowhere\n  cluster:\n    server: https://127.0.0.1:9\n\
+         contexts:\n- name: team\n  context:\n    cluster: nowhere\n    user: me\n    namespace: team-a\n\
+         - name: other\n  context:\n    cluster: nowhere\n    user: me\n\
+         users:\n- name: me\n  user:\n    token: not-used\n",
+    )
+    .unwrap();
+    let env = [("KUBECONFIG", kubeconfig.to_str().unwrap())];
+    let run = offline(&repo, &["blame", "cm/settings", "-o", "json"], &env).code_is(0);
+    assert_eq!(run.json()["resource"]["namespace"], "team-a", "{run}");
+    let run = offline(&repo, &["history", "-o", "json"], &env).code_is(0);
+    assert_eq!(
+        run.json()["commits"][0]["changes"][0]["namespace"],
+        "team-a",
+        "{run}"
+    );
+    // -n and --context still decide; a context without a namespace means `default`.
+    let run = offline(
+        &repo,
+        &["-n", "ops", "blame", "cm/settings", "-o", "json"],
+        &env,
+    )
+    .code_is(0);
+    assert_eq!(run.json()["resource"]["namespace"], "ops", "{run}");
+    let run = offline(
+        &repo,
+        &["--context", "other", "blame", "cm/settings", "-o", "json"],
+        &env,
+    )
+    .code_is(0);
+    assert_eq!(run.json()["resource"]["namespace"], "default", "{run}");
+    // No kubeconfig at all: `default`, no error.
+    let run = offline(&repo, &["blame", "cm/settings", "-o", "json"], &[]).code_is(0);
+    assert_eq!(run.json()["resource"]["namespace"], "default", "{run}");
+}

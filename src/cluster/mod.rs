@@ -197,6 +197,16 @@ fn describe_paths(paths: &[PathBuf]) -> String {
         .join(":")
 }
 
+/// The namespace of the kubeconfig's context (`context` or the current one) read from the
+/// kubeconfig alone, with no request: what `-n` defaults to under `--offline`. `None` when
+/// there is no usable kubeconfig (then `default`, as kubectl has it).
+pub async fn context_namespace(kubeconfig: Option<&Path>, context: Option<&str>) -> Option<String> {
+    ClusterClient::connect(kubeconfig, context)
+        .await
+        .ok()
+        .map(|c| c.default_namespace().to_owned())
+}
+
 impl ClusterClient {
     /// Connects as kubectl would: kubeconfig from `kubeconfig`, `$KUBECONFIG` or
     /// `~/.kube/config`; `context` or the current context; the context's namespace. Makes no

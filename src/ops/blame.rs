@@ -238,17 +238,22 @@ pub async fn blame_reporting_render_errors(
         let discovery = cluster.discovery().await?;
         Some((cluster, discovery))
     };
+    // Offline, the kubeconfig's context still names the namespace (no request made).
+    let context_namespace = match &cluster {
+        Some((cluster, _)) => Some(cluster.default_namespace().to_owned()),
+        None if opts.namespace.is_none() => {
+            crate::cluster::context_namespace(opts.kubeconfig.as_deref(), opts.context.as_deref())
+                .await
+        }
+        None => None,
+    };
     let mut git = {
         let opts = opts.clone();
         let discovery = cluster.as_ref().map(|(_, d)| Arc::clone(d));
         let default_namespace = opts
             .namespace
             .clone()
-            .or_else(|| {
-                cluster
-                    .as_ref()
-                    .map(|(c, _)| c.default_namespace().to_owned())
-            })
+            .or(context_namespace)
             .unwrap_or_else(|| "default".to_owned());
         tokio::task::spawn_blocking(move || git_side(&opts, discovery, &default_namespace))
             .await

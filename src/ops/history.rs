@@ -834,10 +834,18 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
         None => None,
     };
     let cluster = cluster.filter(|_| discovery.is_some());
+    let context_namespace = match &cluster {
+        Some(cluster) => Some(cluster.default_namespace().to_owned()),
+        None if opts.namespace.is_none() => {
+            crate::cluster::context_namespace(opts.kubeconfig.as_deref(), opts.context.as_deref())
+                .await
+        }
+        None => None,
+    };
     let namespace = opts
         .namespace
         .clone()
-        .or_else(|| cluster.as_ref().map(|c| c.default_namespace().to_owned()))
+        .or(context_namespace)
         .unwrap_or_else(|| "default".to_owned());
     let filter = opts
         .resource
