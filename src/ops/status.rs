@@ -778,22 +778,7 @@ pub async fn evaluate_with(
         }
     }
 
-    resources.sort_by(|a, b| {
-        (
-            a.state,
-            &a.id.kind,
-            &a.id.namespace,
-            &a.id.name,
-            &a.id.group,
-        )
-            .cmp(&(
-                b.state,
-                &b.id.kind,
-                &b.id.namespace,
-                &b.id.name,
-                &b.id.group,
-            ))
-    });
+    sort_rows(&mut resources);
     stats.lists = cluster.stats().lists() - stats_before.0;
     stats.dry_runs = cluster.stats().dry_runs() - stats_before.1;
     Ok(StatusReport {
@@ -830,6 +815,26 @@ fn render_options(
     });
     render_opts.kubectl = opts.kubectl.clone();
     render_opts
+}
+
+/// Puts rows in the report's order: state, kind, namespace, name, group.
+pub fn sort_rows(rows: &mut [ResourceStatus]) {
+    rows.sort_by(|a, b| {
+        (
+            a.state,
+            &a.id.kind,
+            &a.id.namespace,
+            &a.id.name,
+            &a.id.group,
+        )
+            .cmp(&(
+                b.state,
+                &b.id.kind,
+                &b.id.namespace,
+                &b.id.name,
+                &b.id.group,
+            ))
+    });
 }
 
 /// Evaluates one resource of a report again, with both texts of its diff (`live_yaml`,

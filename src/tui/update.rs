@@ -475,23 +475,7 @@ fn rows_evaluated(
             *old = row;
         }
     }
-    // As ops::status sorts: state, kind, namespace, name, group.
-    report.resources.sort_by(|a, b| {
-        (
-            a.state,
-            &a.id.kind,
-            &a.id.namespace,
-            &a.id.name,
-            &a.id.group,
-        )
-            .cmp(&(
-                b.state,
-                &b.id.kind,
-                &b.id.namespace,
-                &b.id.name,
-                &b.id.group,
-            ))
-    });
+    crate::ops::status::sort_rows(&mut report.resources);
     evaluated(state, request, strategy, Ok(Arc::new(report)))
 }
 
