@@ -403,3 +403,46 @@ fn a_file_that_does_not_render_at_rev_exits_2_cold_warm_and_online() {
     let fixed = gitops.run(&["history", "--offline"]).code_is(0);
     assert!(!fixed.stderr.contains("error:"), "{fixed}");
 }
+
+#[test]
+fn the_history_of_a_path_gone_at_rev_is_listed_and_exits_0() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "staging env",
+        &[("envs/staging/settings.yaml", &config_map(&ns, "info"))],
+    );
+    repo.commit(
+        "staging debug",
+        &[("envs/staging/settings.yaml", &config_map(&ns, "debug"))],
+    );
+    repo.git(&["rm", "-q", "-r", "envs/staging"]);
+    repo.commit("retire staging", &[("README.md", "staging is gone\n")]);
+    let gitops = Gitops::new(&cluster, &repo);
+    let run = gitops
+        .run(&[
+            "history",
+            "--offline",
+            "--path",
+            "envs/staging",
+            "-o",
+            "json",
+        ])
+        .code_is(0);
+    assert_eq!(
+        summaries(&run.json()),
+        ["retire staging", "staging debug", "staging env"],
+        "{run}"
+    );
+    assert!(!run.stderr.contains("error"), "{run}");
+    // A config file that does not parse at --rev is an error, the history still printed.
+    repo.commit(
+        "bad config",
+        &[(".kubectl-gitops.yaml", "ignoreDifferences: {not: [a list\n")],
+    );
+    let run = gitops
+        .run(&["history", "--offline", "-o", "json"])
+        .code_is(2);
+    assert!(run.stderr.contains(".kubectl-gitops.yaml"), "{run}");
+}

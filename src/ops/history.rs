@@ -1032,7 +1032,7 @@ fn walk_history(
             rendered.config.ignore_differences,
             rendered.errors.iter().map(ToString::to_string).collect(),
         ),
-        Some(Err(error)) => (Objects::new(), Vec::new(), vec![error.to_string()]),
+        Some(Err(error)) => (Objects::new(), Vec::new(), whole_render_errors(error)),
         None => (
             Objects::new(),
             Vec::new(),
@@ -1094,7 +1094,7 @@ fn tip_render_errors(
     }
     let errors: Vec<String> = match render(repo, tip, opts) {
         Ok(rendered) => rendered.errors.iter().map(ToString::to_string).collect(),
-        Err(error) => vec![error.to_string()],
+        Err(error) => whole_render_errors(error),
     };
     if let Some(file) = file {
         let written = file
@@ -1106,6 +1106,19 @@ fn tip_render_errors(
         }
     }
     errors
+}
+
+/// What a failed render of the whole environment at `--rev` says about it: an invalid config
+/// file is an error; a path that no longer exists there is not (its history is still history,
+/// as `git log -- <gone path>` has it).
+fn whole_render_errors(error: crate::render::RenderFailure) -> Vec<String> {
+    match error {
+        crate::render::RenderFailure::Config(_) => vec![error.to_string()],
+        crate::render::RenderFailure::Repo(error) => {
+            tracing::debug!(%error, "the environment does not render at --rev");
+            Vec::new()
+        }
+    }
 }
 
 /// `<git-dir>/kubectl-gitops/<what>/<hex path or "root">/<hex namespace>`: where a cache
