@@ -449,6 +449,34 @@ impl ClusterClient {
         Ok(discovery)
     }
 
+    /// The answer to a LIST of one name (a `metadata.name` field selector: no error when
+    /// it does not exist), retried on transient failures as every other request.
+    pub async fn list_by_name(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ClusterError> {
+        let url = DynamicObject::url_path(resource, namespace);
+        let what = format!(
+            "list {} {}/{name}{}",
+            resource.api_version,
+            resource.plural,
+            namespace
+                .map(|ns| format!(" in namespace {ns}"))
+                .unwrap_or_default()
+        );
+        let params = ListParams::default().fields(&format!("metadata.name={name}"));
+        self.with_retry(&what, || {
+            let request = kube::core::Request::new(url.clone()).list(&params);
+            async move {
+                let request = request.map_err(kube::Error::BuildRequest)?;
+                self.client.request::<Value>(request).await
+            }
+        })
+        .await
+    }
+
     /// Every object of a kind in `namespace` (all namespaces for `None`, or a cluster-scoped
     /// kind), optionally filtered by a label selector, paged. Items carry `apiVersion` and
     /// `kind` (the server leaves them out of list items).

@@ -961,40 +961,9 @@ async fn list_one(
     namespace: Option<&str>,
     name: &str,
 ) -> Result<Option<Value>, ClusterError> {
-    use kube::core::{DynamicObject, Resource, params::ListParams};
-    let what = format!(
-        "list {} {}/{name}{}",
-        resource.api_version,
-        resource.plural,
-        namespace
-            .map(|ns| format!(" in namespace {ns}"))
-            .unwrap_or_default()
-    );
-    let url = DynamicObject::url_path(resource, namespace);
-    let params = ListParams::default().fields(&format!("metadata.name={name}"));
-    let request = kube::core::Request::new(url)
-        .list(&params)
-        .map_err(|error| ClusterError::Client {
-            what: what.clone(),
-            message: error.to_string(),
-        })?;
-    let page: Value = match cluster.kube_client().request::<Value>(request).await {
-        Ok(page) => page,
-        Err(kube::Error::Api(status)) => {
-            return Err(ClusterError::Api {
-                what,
-                code: status.code,
-                reason: status.reason.clone(),
-                message: status.message.clone(),
-            });
-        }
-        Err(error) => {
-            return Err(ClusterError::Client {
-                what,
-                message: error.to_string(),
-            });
-        }
-    };
+    // Transient failures (5xx, 429) are retried: a row re-checked after a live change, or
+    // the Detail pane's texts, must not turn into an error on one.
+    let page = cluster.list_by_name(resource, namespace, name).await?;
     let item = match page {
         Value::Object(mut page) => match page.remove("items") {
             Some(Value::Array(items)) => items
