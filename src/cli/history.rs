@@ -59,7 +59,7 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs, display: &str) -> anyhow::Re
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = runtime.block_on(history(&opts))?;
+    let mut report = runtime.block_on(history(&opts))?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
@@ -72,12 +72,18 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs, display: &str) -> anyhow::Re
     // Stdout is line-buffered: one write per line would cost thousands of syscalls.
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     closed_pipe(write_history(&mut out, &report, &view).and_then(|()| Ok(out.flush()?)))?;
+    drop(out);
+    // The process ends here: freeing a long history's changes, or waiting for the runtime's
+    // idle threads, would only delay the exit.
+    runtime.shutdown_background();
+    let errors = std::mem::take(&mut report.errors);
+    std::mem::forget(report);
     // SPEC §3: a file that does not render is an error for that file only; the history above
     // stands, and the exit code says error.
-    if report.errors.is_empty() {
+    if errors.is_empty() {
         return Ok(exit::OK);
     }
-    for error in &report.errors {
+    for error in &errors {
         eprintln!("error: {error}");
     }
     Ok(exit::ERROR)

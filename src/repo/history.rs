@@ -5,6 +5,10 @@
 //! alone, with no diff. Each commit and each tree on the path is read once; below the first
 //! tree level the parent shares with its child, nothing is read at all.
 //!
+//! Objects are read through [`WalkObjects`]: packed ones with a delta cache that keeps whole
+//! delta chains ([`PackReader`]), so reading the versions of a tree or a file one after the
+//! other costs about one delta each.
+//!
 //! What a walk found is kept under the repo's git dir (`kubectl-gitops/history-v1/`), keyed by
 //! (tip commit, path): the list of commits that changed the path, newest first, and where the
 //! walk stopped. A later walk from the same tip, or from a newer one whose first-parent line
@@ -26,12 +30,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use gix::objs::Find as _;
 
+use super::pack::PackReader;
 use super::{EnvRepo, ObjectId, normalize_path};
 
 /// Errors of the walk. Cache problems are never errors (the cache is ignored instead).
@@ -49,6 +55,9 @@ pub enum HistoryError {
         /// What gix said.
         message: String,
     },
+    /// The thread walking the history stopped without an answer.
+    #[error("the history walk stopped unexpectedly: {0} (please report this as a bug)")]
+    Interrupted(String),
 }
 
 /// What a walk cost, for `-v` logs, tests and benchmarks.
@@ -66,21 +75,59 @@ pub struct WalkStats {
     pub cache_written: bool,
 }
 
-/// Memory for delta bases kept by a walk: trees of ~50 entries deltified along 20,000 commits
-/// fit many times over.
-const PACK_CACHE_BYTES: usize = 64 * 1024 * 1024;
-
-/// A commit the walk yielded: (commit, the path's id in it, its first parent, the path's id
-/// in that parent).
-type Yielded = (
-    ObjectId,
-    Option<ObjectId>,
-    Option<ObjectId>,
-    Option<ObjectId>,
-);
+/// Memory for decoded objects kept by a walk's delta cache: the objects of a delta chain
+/// (up to 50 and more trees or files) and what was read just before.
+const PACK_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// The path's id in a commit, the commit's first parent, the path's id in that parent.
 pub type PathTrees = (Option<ObjectId>, Option<ObjectId>, Option<ObjectId>);
+
+/// A commit a walk yielded, with what the walk knew of it.
+#[derive(Debug, Clone)]
+pub struct WalkedCommit {
+    /// The commit.
+    pub id: ObjectId,
+    /// The path's id in it, its first parent, the path's id there: `None` when the commit
+    /// came from the cache (not read).
+    pub trees: Option<PathTrees>,
+    /// The commit object's bytes, when the walk read it.
+    pub data: Option<Vec<u8>>,
+    /// The files that differ from the first parent, when read ahead ([`WalkedCommit::read_ahead`]).
+    pub diffs: Option<Vec<FileDiff>>,
+    /// Blobs read ahead: both sides of `diffs` that `wanted` chose.
+    pub blobs: Vec<(ObjectId, Vec<u8>)>,
+}
+
+impl WalkedCommit {
+    /// Diffs the commit's path tree against its parent's and reads both sides of the changed
+    /// files `wanted` picks (by path), through `objects`: work a thread walking ahead can do
+    /// for the one computing changes. Anything unreadable is left for the caller to read
+    /// (and report).
+    pub fn read_ahead(&mut self, objects: &WalkObjects, path: &str, wanted: impl Fn(&str) -> bool) {
+        let Some((leaf, _, parent_leaf)) = self.trees else {
+            return;
+        };
+        let Ok(diffs) = objects.diff_trees(path, parent_leaf, leaf) else {
+            return;
+        };
+        for diff in diffs.iter().filter(|d| wanted(&d.path)) {
+            for blob in [diff.before, diff.after].into_iter().flatten() {
+                if let Ok(data) = objects.blob(blob) {
+                    self.blobs.push((blob, data));
+                }
+            }
+        }
+        self.diffs = Some(diffs);
+    }
+
+    /// A blob read ahead.
+    pub fn blob(&self, id: ObjectId) -> Option<&[u8]> {
+        self.blobs
+            .iter()
+            .find(|(blob, _)| *blob == id)
+            .map(|(_, data)| data.as_slice())
+    }
+}
 
 /// Tree ids along the path in one commit: the root tree, then each component's entry id;
 /// `None` from the first missing component on.
@@ -91,14 +138,342 @@ struct Cursor {
     id: ObjectId,
     chain: Chain,
     parent: Option<ObjectId>,
+    /// The commit object's bytes.
+    data: Vec<u8>,
+}
+
+/// Reads a walk's objects: packed ones through a [`PackReader`] (a delta cache keeping whole
+/// chains), the others through gix. One per thread.
+pub struct WalkObjects {
+    repo: gix::Repository,
+    root: PathBuf,
+    state: RefCell<ReadState>,
+}
+
+struct ReadState {
+    packs: PackReader,
+    buf: Vec<u8>,
+}
+
+impl WalkObjects {
+    /// A reader of `env`'s objects.
+    pub fn new(env: &EnvRepo) -> WalkObjects {
+        let mut repo = env.repo.to_thread_local();
+        // What gix reads (objects outside the packs) is read once: nothing to cache.
+        repo.objects.unset_object_cache();
+        let packs = PackReader::open(
+            repo.objects.store_ref().path(),
+            repo.object_hash(),
+            PACK_CACHE_BYTES,
+        );
+        WalkObjects {
+            root: env.root().to_path_buf(),
+            repo,
+            state: RefCell::new(ReadState {
+                packs,
+                buf: Vec::new(),
+            }),
+        }
+    }
+
+    /// The repository's git dir.
+    pub fn git_dir(&self) -> PathBuf {
+        self.repo.git_dir().to_path_buf()
+    }
+
+    fn error(&self, what: String, message: impl ToString) -> HistoryError {
+        HistoryError::Object {
+            what,
+            repo: self.root.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Calls `f` with the kind and bytes of object `id` (`what` names it in errors).
+    fn with<T>(
+        &self,
+        id: ObjectId,
+        what: &str,
+        f: impl FnOnce(gix::object::Kind, &[u8]) -> T,
+    ) -> Result<T, HistoryError> {
+        let mut state = self.state.borrow_mut();
+        let ReadState { packs, buf } = &mut *state;
+        if let Some(kind) = packs.find(&id, buf) {
+            return Ok(f(kind, buf));
+        }
+        match self.repo.objects.try_find(&id, buf) {
+            Ok(Some(data)) => Ok(f(data.kind, data.data)),
+            Ok(None) => Err(self.error(format!("{what} {id}"), "not found")),
+            Err(e) => Err(self.error(format!("{what} {id}"), e)),
+        }
+    }
+
+    /// The bytes of object `id`.
+    fn read_owned(
+        &self,
+        id: ObjectId,
+        what: &str,
+    ) -> Result<(gix::object::Kind, Vec<u8>), HistoryError> {
+        self.with(id, what, |kind, data| (kind, data.to_vec()))
+    }
+
+    /// Tree id and first parent of a commit, and its bytes when `keep`.
+    fn commit(
+        &self,
+        id: ObjectId,
+        keep: bool,
+    ) -> Result<(ObjectId, Option<ObjectId>, Vec<u8>), HistoryError> {
+        let parsed = self.with(id, "commit", |kind, data| {
+            if kind != gix::object::Kind::Commit {
+                return Err(format!("is a {kind}"));
+            }
+            let mut iter = gix::objs::CommitRefIter::from_bytes(data, id.kind());
+            let tree = iter.tree_id().map_err(|e| e.to_string())?;
+            let parent = iter.parent_ids().next();
+            Ok((tree, parent, if keep { data.to_vec() } else { Vec::new() }))
+        })?;
+        parsed.map_err(|message| self.error(format!("commit {id}"), message))
+    }
+
+    /// The id of `name` in tree `tree`, `None` when absent.
+    fn entry_in(&self, tree: ObjectId, name: &str) -> Result<Option<ObjectId>, HistoryError> {
+        let found = self.with(tree, "tree", |kind, data| {
+            if kind != gix::object::Kind::Tree {
+                // A file where a directory of the path was expected: the path does not exist.
+                return Ok(None);
+            }
+            for entry in gix::objs::TreeRefIter::from_bytes(data, tree.kind()) {
+                match entry {
+                    Ok(entry) if entry.filename == name.as_bytes() => {
+                        return Ok(Some(entry.oid.to_owned()));
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok(None)
+        })?;
+        found.map_err(|message| self.error(format!("tree {tree}"), message))
+    }
+
+    /// The chain of `root` along `components`, reusing `known` (a child commit's chain) from
+    /// the first level where both agree: below an equal tree everything is equal.
+    fn chain(
+        &self,
+        components: &[String],
+        root: ObjectId,
+        known: Option<&Chain>,
+    ) -> Result<Chain, HistoryError> {
+        let mut chain: Chain = Vec::with_capacity(components.len() + 1);
+        chain.push(Some(root));
+        for (depth, name) in components.iter().enumerate() {
+            let current = chain[depth];
+            if let Some(known) = known
+                && known[depth] == current
+            {
+                chain.extend_from_slice(&known[depth + 1..]);
+                return Ok(chain);
+            }
+            let next = match current {
+                Some(tree) => self.entry_in(tree, name)?,
+                None => None,
+            };
+            chain.push(next);
+        }
+        Ok(chain)
+    }
+
+    /// The id of `path` (repo-relative, normalized) in `commit` and the commit's first parent.
+    pub fn path_tree(
+        &self,
+        path: &str,
+        commit: ObjectId,
+    ) -> Result<(Option<ObjectId>, Option<ObjectId>), HistoryError> {
+        let components = path_components(path);
+        let (tree, parent, _) = self.commit(commit, false)?;
+        Ok((
+            self.chain(&components, tree, None)?
+                .last()
+                .copied()
+                .flatten(),
+            parent,
+        ))
+    }
+
+    /// The path's id in `commit`, its first parent and the path's id in that parent.
+    pub fn path_trees(&self, path: &str, commit: ObjectId) -> Result<PathTrees, HistoryError> {
+        let (leaf, parent) = self.path_tree(path, commit)?;
+        let parent_leaf = match parent {
+            Some(parent) => self.path_tree(path, parent)?.0,
+            None => None,
+        };
+        Ok((leaf, parent, parent_leaf))
+    }
+
+    /// The files that differ between two trees at `prefix` (`None`: absent there), by path
+    /// below `prefix` joined to it; subtrees with equal ids are not read, hidden directories
+    /// (`.git*`, `.github`) are skipped, symlinks and submodules are not files.
+    pub fn diff_trees(
+        &self,
+        prefix: &str,
+        before: Option<ObjectId>,
+        after: Option<ObjectId>,
+    ) -> Result<Vec<FileDiff>, HistoryError> {
+        let mut out = Vec::new();
+        self.diff_into(prefix, before, after, &mut out)?;
+        Ok(out)
+    }
+
+    fn diff_into(
+        &self,
+        prefix: &str,
+        before: Option<ObjectId>,
+        after: Option<ObjectId>,
+        out: &mut Vec<FileDiff>,
+    ) -> Result<(), HistoryError> {
+        if before == after {
+            return Ok(());
+        }
+        let read = |tree: Option<ObjectId>| -> Result<Option<Vec<u8>>, HistoryError> {
+            match tree {
+                Some(tree) => match self.read_owned(tree, "tree")? {
+                    (gix::object::Kind::Tree, data) => Ok(Some(data)),
+                    _ => Ok(None),
+                },
+                None => Ok(None),
+            }
+        };
+        let (old_data, new_data) = (read(before)?, read(after)?);
+        let old = self.tree_entries(before, old_data.as_deref())?;
+        let new = self.tree_entries(after, new_data.as_deref())?;
+        // Both sides in git's tree order: a merge pairs equal names of equal kind.
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < new.len() {
+            let order = match (old.get(i), new.get(j)) {
+                (Some(a), Some(b)) => tree_order(a, b),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            let (a, b) = match order {
+                std::cmp::Ordering::Less => {
+                    i += 1;
+                    (Some(&old[i - 1]), None)
+                }
+                std::cmp::Ordering::Greater => {
+                    j += 1;
+                    (None, Some(&new[j - 1]))
+                }
+                std::cmp::Ordering::Equal => {
+                    i += 1;
+                    j += 1;
+                    (Some(&old[i - 1]), Some(&new[j - 1]))
+                }
+            };
+            let (id_a, id_b) = (a.map(|e| e.2), b.map(|e| e.2));
+            if id_a == id_b {
+                continue;
+            }
+            let Some(&(name, kind, _)) = a.or(b) else {
+                continue;
+            };
+            let name = String::from_utf8_lossy(name);
+            let path = super::join_path(prefix, &name);
+            match kind {
+                EntryKind::Tree if !name.starts_with('.') => {
+                    self.diff_into(&path, id_a, id_b, out)?;
+                }
+                EntryKind::Tree => {}
+                EntryKind::Blob => out.push(FileDiff {
+                    path,
+                    before: id_a,
+                    after: id_b,
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    /// The trees and files of a tree's bytes (symlinks and submodules left out), in git's
+    /// tree order.
+    fn tree_entries<'d>(
+        &self,
+        tree: Option<ObjectId>,
+        data: Option<&'d [u8]>,
+    ) -> Result<Vec<TreeEntry<'d>>, HistoryError> {
+        let (Some(tree), Some(data)) = (tree, data) else {
+            return Ok(Vec::new());
+        };
+        let mut entries = Vec::new();
+        for entry in gix::objs::TreeRefIter::from_bytes(data, tree.kind()) {
+            match entry {
+                Ok(entry) => {
+                    let kind = if entry.mode.is_tree() {
+                        EntryKind::Tree
+                    } else if entry.mode.is_blob() {
+                        EntryKind::Blob
+                    } else {
+                        continue;
+                    };
+                    let name: &[u8] = entry.filename.as_ref();
+                    entries.push((name, kind, entry.oid.to_owned()));
+                }
+                Err(e) => return Err(self.error(format!("tree {tree}"), e)),
+            }
+        }
+        // Already in order in a well-formed tree (then this is one pass); a malformed one is
+        // put in order rather than mis-paired.
+        entries.sort_by(tree_order);
+        Ok(entries)
+    }
+
+    /// Content of a blob.
+    pub fn blob(&self, id: ObjectId) -> Result<Vec<u8>, super::RepoError> {
+        if let Ok((gix::object::Kind::Blob, data)) = self.read_owned(id, "blob") {
+            return Ok(data);
+        }
+        // Not a readable blob: gix says what is wrong.
+        let mut blob = self
+            .repo
+            .find_blob(id)
+            .map_err(|e| super::local_object_error(&self.root, format!("blob {id}"), e))?;
+        Ok(blob.take_data())
+    }
+}
+
+impl WalkObjects {
+    /// What `git log` shows of a commit.
+    pub fn commit_info(&self, id: ObjectId) -> Result<crate::model::CommitInfo, super::RepoError> {
+        match self.read_owned(id, "commit") {
+            Ok((gix::object::Kind::Commit, data)) => {
+                super::commit_info_from_data(&self.root, id, &data)
+            }
+            // Not a readable commit: gix says what is wrong.
+            _ => super::commit_info_in(&self.repo, &self.root, id),
+        }
+    }
+}
+
+/// Blobs read through the walk's delta cache.
+impl super::ReadBlob for WalkObjects {
+    fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, super::RepoError> {
+        self.blob(id)
+    }
+}
+
+/// The components of a normalized path (none for the whole tree).
+fn path_components(path: &str) -> Vec<String> {
+    if path.is_empty() {
+        Vec::new()
+    } else {
+        path.split('/').map(str::to_owned).collect()
+    }
 }
 
 /// An iterator over the first-parent commits from a tip that changed a path (its tree id
 /// differs from the first parent's; a root commit counts when the path exists in it), newest
 /// first. Call [`PathWalk::finish`] when done to store what was found.
 pub struct PathWalk {
-    repo: gix::Repository,
-    root: PathBuf,
+    objects: WalkObjects,
     path: String,
     components: Vec<String>,
     tip: ObjectId,
@@ -111,34 +486,25 @@ pub struct PathWalk {
     cache: Option<WalkCache>,
     cached_tips: HashSet<ObjectId>,
     stats: WalkStats,
-    buf: Vec<u8>,
-    /// The last commit yielded by walking, with what the walk knew of it: (commit, the path's
-    /// id in it, its first parent, the path's id in that parent). Saves re-reading both
-    /// commits and their trees when the caller diffs the commit it was just given.
-    last: Option<Yielded>,
+    /// The last commit yielded by walking, with what the walk knew of it.
+    last: Option<WalkedCommit>,
     /// The next first-parent commits, read and resolved ahead in a batch (oldest resolved
     /// first, see [`AHEAD`]), nearest first.
     ahead: VecDeque<Cursor>,
-    /// Whether a batch also diffs its changed commits and reads their changed blobs.
-    prefetch: bool,
     /// Commits in the next batch: from [`AHEAD`], doubling up to `batch_max` (a walk stopped
-    /// early reads little ahead; a long one crosses few batch boundaries, where a chain is
-    /// resolved from its far end).
+    /// early reads little ahead).
     batch: usize,
     /// The largest batch: [`AHEAD_MAX`] (tests use smaller ones).
     batch_max: usize,
-    /// Diffs of the current batch's changed commits, by (parent's tree, commit's tree).
-    diffs: HashMap<(Option<ObjectId>, Option<ObjectId>), Vec<FileDiff>>,
 }
 
-/// Commits read ahead in the first batch. Packs store a version of a tree or file as a delta on an
-/// older version (here: its first parent's, in 97% of the benchmark's root trees), up to 50
-/// and more deep, and gix's pack cache keeps only the objects asked for, not the chain's
-/// middle: asked newest first, each tree costs a walk down its whole chain. Resolving a batch
-/// oldest first makes each read one delta on the cached object read just before.
+/// Commits read ahead in the first batch. Packs store a version of a tree as a delta on
+/// another version (often its parent's), and a batch resolved oldest first reads each tree
+/// as one delta on the one read just before.
 const AHEAD: usize = 64;
-/// The largest batch: 8,192 commits' cursors and diffs are a few MB.
-const AHEAD_MAX: usize = 8192;
+/// The largest batch: small enough that a caller computing changes on another thread
+/// ([`crate::ops::history::ChangeWalk`]) gets commits steadily, not after long pauses.
+const AHEAD_MAX: usize = 1024;
 
 impl PathWalk {
     /// A walk from `tip` over `path` (repo-relative, `""` for the whole tree). With
@@ -149,27 +515,13 @@ impl PathWalk {
         path: &str,
         use_cache: bool,
     ) -> Result<PathWalk, HistoryError> {
-        let mut repo = env.repo.to_thread_local();
-        // Each commit and root tree is read once, so an object cache only copies them; what
-        // saves work is the pack's delta bases (a commit's trees are deltas of its child's):
-        // a hash map keyed by pack offset, where the default 64-slot list is a linear scan.
-        repo.objects.unset_object_cache();
-        repo.objects.set_pack_cache(|| {
-            Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(
-                PACK_CACHE_BYTES,
-            ))
-        });
+        let objects = WalkObjects::new(env);
         let path = normalize_path(path);
-        let components = if path.is_empty() {
-            Vec::new()
-        } else {
-            path.split('/').map(str::to_owned).collect()
-        };
-        let cache = use_cache.then(|| WalkCache::new(repo.git_dir(), &path));
+        let components = path_components(&path);
+        let cache = use_cache.then(|| WalkCache::new(&objects.git_dir(), &path));
         let cached_tips = cache.as_ref().map(WalkCache::tips).unwrap_or_default();
         let mut walk = PathWalk {
-            root: env.root().to_path_buf(),
-            repo,
+            objects,
             path,
             components,
             tip,
@@ -180,28 +532,23 @@ impl PathWalk {
             cache,
             cached_tips,
             stats: WalkStats::default(),
-            buf: Vec::new(),
             last: None,
             ahead: VecDeque::new(),
-            prefetch: false,
             batch: AHEAD,
             batch_max: AHEAD_MAX,
-            diffs: HashMap::new(),
         };
         walk.take_cached(tip);
         Ok(walk)
     }
 
-    /// Makes each batch of commits read ahead also diff its commits that changed the path and
-    /// read the changed files, oldest first (see [`AHEAD`]): for a caller that diffs every
-    /// commit the walk yields and reads the files through [`ReadBlob`](super::ReadBlob) on it.
-    pub fn prefetch_changes(&mut self, on: bool) {
-        self.prefetch = on;
-    }
-
     /// The repository's git dir.
     pub fn git_dir(&self) -> PathBuf {
-        self.repo.git_dir().to_path_buf()
+        self.objects.git_dir()
+    }
+
+    /// The walk's object reader (its delta cache holds the trees just walked).
+    pub fn objects(&self) -> &WalkObjects {
+        &self.objects
     }
 
     /// What the walk cost so far.
@@ -221,6 +568,25 @@ impl PathWalk {
             self.stats.cache_written = cache.write(self.tip, resume, &commits);
         }
         self.stats
+    }
+
+    /// The next changed commit with what the walk knew of it: its path trees and bytes when
+    /// it was found by walking, neither when it came from the cache.
+    pub fn next_walked(&mut self) -> Option<Result<WalkedCommit, HistoryError>> {
+        let id = match self.next()? {
+            Ok(id) => id,
+            Err(e) => return Some(Err(e)),
+        };
+        match self.last.take() {
+            Some(walked) if walked.id == id => Some(Ok(walked)),
+            _ => Some(Ok(WalkedCommit {
+                id,
+                trees: None,
+                data: None,
+                diffs: None,
+                blobs: Vec::new(),
+            })),
+        }
     }
 
     /// When `commit` is a cached tip, queues its changed commits and continues below them.
@@ -250,94 +616,29 @@ impl PathWalk {
         }
     }
 
-    fn object_error(&self, what: String, message: impl ToString) -> HistoryError {
-        HistoryError::Object {
-            what,
-            repo: self.root.clone(),
-            message: message.to_string(),
-        }
-    }
-
-    /// Tree id and first parent of a commit, counted as walked.
-    fn read_commit(&mut self, id: ObjectId) -> Result<(ObjectId, Option<ObjectId>), HistoryError> {
-        self.stats.commits_walked += 1;
-        self.read_commit_uncounted(id)
-    }
-
-    fn read_commit_uncounted(
-        &mut self,
-        id: ObjectId,
-    ) -> Result<(ObjectId, Option<ObjectId>), HistoryError> {
-        let data = match self.repo.objects.try_find(&id, &mut self.buf) {
-            Ok(Some(data)) => data,
-            Ok(None) => return Err(self.object_error(format!("commit {id}"), "not found")),
-            Err(e) => return Err(self.object_error(format!("commit {id}"), e)),
-        };
-        if data.kind != gix::object::Kind::Commit {
-            let kind = data.kind;
-            return Err(self.object_error(format!("commit {id}"), format!("is a {kind}")));
-        }
-        let mut iter = gix::objs::CommitRefIter::from_bytes(data.data, id.kind());
-        let tree = iter.tree_id();
-        let parent = iter.parent_ids().next();
-        match tree {
-            Ok(tree) => Ok((tree, parent)),
-            Err(e) => Err(self.object_error(format!("commit {id}"), e)),
-        }
-    }
-
-    /// The id of `name` in tree `tree`, `None` when absent.
-    fn entry_in(&mut self, tree: ObjectId, name: &str) -> Result<Option<ObjectId>, HistoryError> {
-        let data = match self.repo.objects.try_find(&tree, &mut self.buf) {
-            Ok(Some(data)) => data,
-            Ok(None) => return Err(self.object_error(format!("tree {tree}"), "not found")),
-            Err(e) => return Err(self.object_error(format!("tree {tree}"), e)),
-        };
-        if data.kind != gix::object::Kind::Tree {
-            // A file where a directory of the path was expected: the path does not exist.
-            return Ok(None);
-        }
-        for entry in gix::objs::TreeRefIter::from_bytes(data.data, tree.kind()) {
-            match entry {
-                Ok(entry) if entry.filename == name.as_bytes() => {
-                    return Ok(Some(entry.oid.to_owned()));
-                }
-                Ok(_) => {}
-                Err(e) => return Err(self.object_error(format!("tree {tree}"), e)),
-            }
-        }
-        Ok(None)
-    }
-
-    /// The chain of `root`, reusing `known` (a child commit's chain) from the first level
-    /// where both agree: below an equal tree everything is equal.
-    fn chain(&mut self, root: ObjectId, known: Option<&Chain>) -> Result<Chain, HistoryError> {
-        let mut chain: Chain = Vec::with_capacity(self.components.len() + 1);
-        chain.push(Some(root));
-        for depth in 0..self.components.len() {
-            let current = chain[depth];
-            if let Some(known) = known
-                && known[depth] == current
-            {
-                chain.extend_from_slice(&known[depth + 1..]);
-                return Ok(chain);
-            }
-            let next = match current {
-                Some(tree) => {
-                    let name = self.components[depth].clone();
-                    self.entry_in(tree, &name)?
-                }
-                None => None,
-            };
-            chain.push(next);
-        }
-        Ok(chain)
-    }
-
     fn cursor(&mut self, id: ObjectId, known: Option<&Chain>) -> Result<Cursor, HistoryError> {
-        let (tree, parent) = self.read_commit(id)?;
-        let chain = self.chain(tree, known)?;
-        Ok(Cursor { id, chain, parent })
+        self.stats.commits_walked += 1;
+        let (tree, parent, data) = self.objects.commit(id, true)?;
+        let chain = self.objects.chain(&self.components, tree, known)?;
+        Ok(Cursor {
+            id,
+            chain,
+            parent,
+            data,
+        })
+    }
+
+    /// Remembers a changed commit as the last one yielded.
+    fn found_by_walking(&mut self, current: Cursor, trees: PathTrees) -> Option<ObjectId> {
+        let id = current.id;
+        self.last = Some(WalkedCommit {
+            id,
+            trees: Some(trees),
+            data: Some(current.data),
+            diffs: None,
+            blobs: Vec::new(),
+        });
+        Some(id)
     }
 
     /// Examines commits until one changed the path; `None` past the root commit.
@@ -358,20 +659,18 @@ impl PathWalk {
             let leaf = current.chain.last().copied().flatten();
             let Some(parent) = current.parent else {
                 // The root commit changed the path when the path exists in it.
-                let changed = leaf.is_some();
-                if changed {
-                    self.last = Some((current.id, leaf, None, None));
+                if leaf.is_none() {
+                    return Ok(None);
                 }
-                return Ok(changed.then_some(current.id));
+                return Ok(self.found_by_walking(current, (leaf, None, None)));
             };
             if self.take_cached(parent) {
                 self.ahead.clear();
                 let parent_leaf = self.parent_leaf(parent)?;
-                let changed = leaf != parent_leaf;
-                if changed {
-                    self.last = Some((current.id, leaf, Some(parent), parent_leaf));
+                if leaf == parent_leaf {
+                    return Ok(None);
                 }
-                return Ok(changed.then_some(current.id));
+                return Ok(self.found_by_walking(current, (leaf, Some(parent), parent_leaf)));
             }
             let parent_cursor = match self.ahead.pop_front() {
                 Some(cursor) if cursor.id == parent => cursor,
@@ -384,21 +683,17 @@ impl PathWalk {
                 }
             };
             let parent_leaf = parent_cursor.chain.last().copied().flatten();
-            let changed = parent_leaf != leaf;
             self.next = Some(parent_cursor);
-            if changed {
-                self.last = Some((current.id, leaf, Some(parent), parent_leaf));
-                return Ok(Some(current.id));
+            if parent_leaf != leaf {
+                return Ok(self.found_by_walking(current, (leaf, Some(parent), parent_leaf)));
             }
         }
     }
 
-    /// Reads up to [`AHEAD`] first-parent commits from `from` (stopping before a cached tip,
-    /// which the walk takes instead), resolves their chains oldest first, and with
-    /// [`PathWalk::prefetch_changes`] diffs the changed ones and reads their changed files.
+    /// Reads up to a batch of first-parent commits from `from` (stopping before a cached tip,
+    /// which the walk takes instead) and resolves their chains oldest first.
     fn fill_ahead(&mut self, from: ObjectId) -> Result<(), HistoryError> {
         self.ahead.clear();
-        self.diffs.clear();
         let mut commits = Vec::with_capacity(self.batch);
         let mut next = Some(from);
         while let Some(id) = next {
@@ -407,35 +702,22 @@ impl PathWalk {
             {
                 break;
             }
-            let (tree, parent) = self.read_commit(id)?;
-            commits.push((id, tree, parent));
+            self.stats.commits_walked += 1;
+            let (tree, parent, data) = self.objects.commit(id, true)?;
+            commits.push((id, tree, parent, data));
             next = parent;
         }
         let mut known: Option<Chain> = None;
         let mut cursors = Vec::with_capacity(commits.len());
-        for &(id, tree, parent) in commits.iter().rev() {
-            let chain = self.chain(tree, known.as_ref())?;
-            if self.prefetch
-                && let Some(older) = &known
-            {
-                let (before, after) = (
-                    older.last().copied().flatten(),
-                    chain.last().copied().flatten(),
-                );
-                if before != after {
-                    let diffs = self.diff_trees(before, after)?;
-                    for diff in &diffs {
-                        for blob in [diff.before, diff.after].into_iter().flatten() {
-                            // Only to leave the object in the pack cache; an unreadable one
-                            // is reported when the caller reads it.
-                            let _ = self.repo.objects.try_find(&blob, &mut self.buf);
-                        }
-                    }
-                    self.diffs.insert((before, after), diffs);
-                }
-            }
+        for (id, tree, parent, data) in commits.into_iter().rev() {
+            let chain = self.objects.chain(&self.components, tree, known.as_ref())?;
             known = Some(chain.clone());
-            cursors.push(Cursor { id, chain, parent });
+            cursors.push(Cursor {
+                id,
+                chain,
+                parent,
+                data,
+            });
         }
         cursors.reverse();
         self.ahead = cursors.into();
@@ -449,158 +731,34 @@ impl PathWalk {
         &mut self,
         commit: ObjectId,
     ) -> Result<(Option<ObjectId>, Option<ObjectId>), HistoryError> {
-        let (tree, parent) = self.read_commit_uncounted(commit)?;
-        Ok((self.chain(tree, None)?.last().copied().flatten(), parent))
+        self.objects.path_tree(&self.path, commit)
     }
 
-    /// The path's id in `commit`, its first parent and the path's id in that parent: from what
-    /// the walk saw when `commit` is the commit it found last, read otherwise.
+    /// The path's id in `commit`, its first parent and the path's id in that parent.
     pub fn path_trees(&mut self, commit: ObjectId) -> Result<PathTrees, HistoryError> {
-        if let Some((id, leaf, parent, parent_leaf)) = self.last
-            && id == commit
-        {
-            return Ok((leaf, parent, parent_leaf));
-        }
-        let (leaf, parent) = self.path_tree(commit)?;
-        let parent_leaf = match parent {
-            Some(parent) => self.path_tree(parent)?.0,
-            None => None,
-        };
-        Ok((leaf, parent, parent_leaf))
+        self.objects.path_trees(&self.path, commit)
     }
 
-    /// The files that differ between two trees of the path (`None`: the path is absent),
-    /// by path below the walk's path joined to it; subtrees with equal ids are not read, hidden
-    /// directories (`.git*`, `.github`) are skipped, symlinks and submodules are not files.
+    /// The files that differ between two trees of the path (see [`WalkObjects::diff_trees`]).
     pub fn diff_trees(
         &mut self,
         before: Option<ObjectId>,
         after: Option<ObjectId>,
     ) -> Result<Vec<FileDiff>, HistoryError> {
-        if let Some(diffs) = self.diffs.remove(&(before, after)) {
-            return Ok(diffs);
-        }
-        let mut out = Vec::new();
-        let prefix = self.path.clone();
-        self.diff_into(&prefix, before, after, &mut out)?;
-        Ok(out)
-    }
-
-    fn diff_into(
-        &mut self,
-        prefix: &str,
-        before: Option<ObjectId>,
-        after: Option<ObjectId>,
-        out: &mut Vec<FileDiff>,
-    ) -> Result<(), HistoryError> {
-        if before == after {
-            return Ok(());
-        }
-        let old = match before {
-            Some(tree) => self.tree_entries(tree)?,
-            None => Vec::new(),
-        };
-        let new = match after {
-            Some(tree) => self.tree_entries(tree)?,
-            None => Vec::new(),
-        };
-        // Both sides in git's tree order: a merge pairs equal names of equal kind.
-        let (mut i, mut j) = (0, 0);
-        while i < old.len() || j < new.len() {
-            let order = match (old.get(i), new.get(j)) {
-                (Some(a), Some(b)) => tree_order(a, b),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                _ => std::cmp::Ordering::Greater,
-            };
-            let (a, b) = match order {
-                std::cmp::Ordering::Less => {
-                    i += 1;
-                    (Some(&old[i - 1]), None)
-                }
-                std::cmp::Ordering::Greater => {
-                    j += 1;
-                    (None, Some(&new[j - 1]))
-                }
-                std::cmp::Ordering::Equal => {
-                    i += 1;
-                    j += 1;
-                    (Some(&old[i - 1]), Some(&new[j - 1]))
-                }
-            };
-            let (id_a, id_b) = (a.map(|e| e.2), b.map(|e| e.2));
-            if id_a == id_b {
-                continue;
-            }
-            let Some((name, kind, _)) = a.or(b) else {
-                continue;
-            };
-            let path = super::join_path(prefix, name);
-            match kind {
-                EntryKind::Tree if !name.starts_with('.') => {
-                    self.diff_into(&path, id_a, id_b, out)?;
-                }
-                EntryKind::Tree => {}
-                EntryKind::Blob => out.push(FileDiff {
-                    path,
-                    before: id_a,
-                    after: id_b,
-                }),
-            }
-        }
-        Ok(())
-    }
-
-    /// The trees and files of a tree (symlinks and submodules left out), in git's tree order.
-    fn tree_entries(
-        &mut self,
-        tree: ObjectId,
-    ) -> Result<Vec<(String, EntryKind, ObjectId)>, HistoryError> {
-        let data = match self.repo.objects.try_find(&tree, &mut self.buf) {
-            Ok(Some(data)) => data,
-            Ok(None) => return Err(self.object_error(format!("tree {tree}"), "not found")),
-            Err(e) => return Err(self.object_error(format!("tree {tree}"), e)),
-        };
-        let mut entries = Vec::new();
-        if data.kind != gix::object::Kind::Tree {
-            return Ok(entries);
-        }
-        let mut failed = None;
-        for entry in gix::objs::TreeRefIter::from_bytes(data.data, tree.kind()) {
-            match entry {
-                Ok(entry) => {
-                    let kind = if entry.mode.is_tree() {
-                        EntryKind::Tree
-                    } else if entry.mode.is_blob() {
-                        EntryKind::Blob
-                    } else {
-                        continue;
-                    };
-                    entries.push((
-                        String::from_utf8_lossy(entry.filename).into_owned(),
-                        kind,
-                        entry.oid.to_owned(),
-                    ));
-                }
-                Err(e) => {
-                    failed = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        if let Some(message) = failed {
-            return Err(self.object_error(format!("tree {tree}"), message));
-        }
-        // Already in order in a well-formed tree (then this is one pass); a malformed one is
-        // put in order rather than mis-paired.
-        entries.sort_by(tree_order);
-        Ok(entries)
+        self.objects.diff_trees(&self.path, before, after)
     }
 
     /// The path's id in `commit`, for the boundary with a cache entry (read without keeping a
     /// cursor: the walk continues from the entry's resume point).
     fn parent_leaf(&mut self, commit: ObjectId) -> Result<Option<ObjectId>, HistoryError> {
-        let (tree, _) = self.read_commit(commit)?;
-        Ok(self.chain(tree, None)?.last().copied().flatten())
+        self.stats.commits_walked += 1;
+        let (tree, _, _) = self.objects.commit(commit, false)?;
+        Ok(self
+            .objects
+            .chain(&self.components, tree, None)?
+            .last()
+            .copied()
+            .flatten())
     }
 }
 
@@ -634,31 +792,27 @@ impl Iterator for PathWalk {
     }
 }
 
+/// A tree entry as [`WalkObjects::diff_trees`] sees it: name, kind, id.
+type TreeEntry<'d> = (&'d [u8], EntryKind, ObjectId);
+
 /// git's tree order: by name, a tree's name compared as if it ended with `/`. A name that is
 /// a tree on one side and a file on the other sorts as two different entries.
-fn tree_order(
-    a: &(String, EntryKind, ObjectId),
-    b: &(String, EntryKind, ObjectId),
-) -> std::cmp::Ordering {
-    fn key(e: &(String, EntryKind, ObjectId)) -> impl Iterator<Item = u8> + '_ {
+fn tree_order(a: &TreeEntry<'_>, b: &TreeEntry<'_>) -> std::cmp::Ordering {
+    fn key<'e>(e: &'e TreeEntry<'_>) -> impl Iterator<Item = u8> + 'e {
         let slash: &'static [u8] = if e.1 == EntryKind::Tree { b"/" } else { b"" };
-        e.0.bytes().chain(slash.iter().copied())
+        e.0.iter().copied().chain(slash.iter().copied())
     }
     key(a).cmp(key(b))
 }
 
-/// Blobs read through the walk's pack cache, which a batch read ahead filled (see [`AHEAD`]).
+/// Blobs read through the walk's delta cache.
 impl super::ReadBlob for PathWalk {
     fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, super::RepoError> {
-        let mut blob = self
-            .repo
-            .find_blob(id)
-            .map_err(|e| super::local_object_error(&self.root, format!("blob {id}"), e))?;
-        Ok(blob.take_data())
+        self.objects.blob(id)
     }
 }
 
-/// A tree entry as [`PathWalk::diff_trees`] sees it.
+/// The kind of a tree entry as [`WalkObjects::diff_trees`] sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EntryKind {
     Tree,
@@ -850,8 +1004,6 @@ mod tests {
         let mut walk = PathWalk::new(repo, tip, path, cache).unwrap();
         walk.batch = batch;
         walk.batch_max = batch;
-        // Diffing ahead changes what is read, never what is found.
-        walk.prefetch_changes(batch % 2 == 1);
         let ids: Vec<String> = walk.by_ref().map(|c| c.unwrap().to_string()).collect();
         (ids, walk.finish())
     }

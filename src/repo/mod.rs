@@ -12,6 +12,7 @@ pub mod blame;
 #[cfg(test)]
 pub(crate) mod fixture;
 pub mod history;
+pub mod pack;
 pub mod revert;
 
 /// A git object id (commit, tree or blob), owned and `Copy`; `Display` prints the full hex.
@@ -383,17 +384,30 @@ fn local_object_error(root: &Path, what: String, source: gix::Error) -> RepoErro
 }
 
 /// [`EnvRepo::commit_info`] in a given thread-local repository.
-fn commit_info_in(
+pub(crate) fn commit_info_in(
     repo: &gix::Repository,
     root: &Path,
     commit: ObjectId,
 ) -> Result<CommitInfo, RepoError> {
+    let found = repo
+        .find_commit(commit)
+        .map_err(|e| local_object_error(root, format!("commit {commit}"), e))?;
+    commit_info_from_data(root, commit, &found.data)
+}
+
+/// [`CommitInfo`] of the commit `commit` whose object holds `data` (e.g. as a history walk
+/// read it).
+pub fn commit_info_from_data(
+    root: &Path,
+    commit: ObjectId,
+    data: &[u8],
+) -> Result<CommitInfo, RepoError> {
     let what = || format!("commit {commit}");
     let error = |e: gix::Error| local_object_error(root, what(), e);
-    let found = repo.find_commit(commit).map_err(&error)?;
-    let author = found.author().map_err(&error)?;
+    let parsed = gix::objs::CommitRef::from_bytes(data, commit.kind()).map_err(&error)?;
+    let author = parsed.author().map_err(&error)?;
     let time = author.time().map_err(&error)?;
-    let summary = found.message().map_err(&error)?.summary().to_string();
+    let summary = parsed.message().summary().to_string();
     let offset = chrono::FixedOffset::east_opt(time.offset)
         .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset is valid"));
     let when = chrono::DateTime::from_timestamp(time.seconds, 0)

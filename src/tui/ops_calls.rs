@@ -16,8 +16,8 @@ use crate::ops::sync::{
 };
 use crate::output::short_sha;
 use crate::render::RenderOptions;
-use crate::repo::EnvRepo;
 use crate::repo::history::PathWalk;
+use crate::repo::{EnvRepo, commit_info_from_data};
 
 use super::action::{Action, DetailLine, RequestId};
 use super::update::resource_label;
@@ -365,17 +365,19 @@ pub fn walk_history(
         .map(|id| id.to_string())
         .unwrap_or_default();
     let mut walk = PathWalk::new(&repo, start, path, true).map_err(|e| e.to_string())?;
-    // One handle for the 20,000 reads of a long history: a fresh one per commit allocates
-    // (and frees) its caches each time.
-    let local = repo.local();
     let mut chunk: Vec<CommitInfo> = Vec::new();
     let mut sent_first = false;
-    for commit in walk.by_ref() {
+    while let Some(walked) = walk.next_walked() {
         if !still_current() {
             return Ok(());
         }
-        let commit = commit.map_err(|e| e.to_string())?;
-        chunk.push(local.commit_info(commit).map_err(|e| e.to_string())?);
+        let walked = walked.map_err(|e| e.to_string())?;
+        // The walk read each commit it found; one taken from its cache is read now.
+        let info = match &walked.data {
+            Some(data) => commit_info_from_data(repo.root(), walked.id, data),
+            None => walk.objects().commit_info(walked.id),
+        };
+        chunk.push(info.map_err(|e| e.to_string())?);
         let limit = if sent_first { CHUNK } else { FIRST_CHUNK };
         if chunk.len() >= limit {
             sent_first = true;
