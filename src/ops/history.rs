@@ -849,8 +849,9 @@ impl crate::repo::ReadBlob for ChangeWalk {
     }
 }
 
-/// Changed commits the walk thread may find ahead of the changes computed: a few batches.
-const WALK_QUEUE: usize = 4096;
+/// Changed commits a thread may hand on ahead of the next one: more than a walk batch finds
+/// (so the stages overlap), few enough that the files read ahead stay a few MB.
+const WALK_QUEUE: usize = 1024;
 
 /// The path walk ([`PathWalk`]) on its own thread, and a second one diffing each changed
 /// commit and reading its changed files: reading commits, trees and files overlaps
