@@ -933,11 +933,10 @@ impl WalkCache {
             uuid::Uuid::new_v4().simple()
         ));
         let written = std::fs::create_dir_all(&self.dir)
-            .and_then(|()| {
-                let mut file = std::fs::File::create(&temp)?;
-                file.write_all(text.as_bytes())?;
-                file.sync_all()
-            })
+            // Not synced to disk: an entry a crash leaves empty or cut short fails the header
+            // or end-marker check, is ignored and rewritten; waiting for the disk cost the
+            // command more than the rest of a warm run.
+            .and_then(|()| std::fs::File::create(&temp)?.write_all(text.as_bytes()))
             .and_then(|()| std::fs::rename(&temp, &target));
         match written {
             Ok(()) => {
