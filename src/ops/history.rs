@@ -464,9 +464,8 @@ impl ChangeWalk {
         {
             return Ok(None);
         }
-        let old = self.blob(before)?;
-        let new = self.blob(after)?;
-        let Some(lines) = scalar_changes(&old, &new) else {
+        let lines = scalar_changes(&self.blob_bytes(before)?, &self.blob_bytes(after)?);
+        let Some(lines) = lines else {
             return Ok(None);
         };
         let mut touched = vec![false; docs.len()];
@@ -580,6 +579,14 @@ impl ChangeWalk {
     /// The git dir (where the caches live).
     pub fn git_dir(&self) -> PathBuf {
         self.objects.git_dir()
+    }
+
+    /// A blob's bytes: borrowed when read ahead, else read now.
+    fn blob_bytes(&self, id: ObjectId) -> Result<std::borrow::Cow<'_, [u8]>, RepoError> {
+        match self.current.as_ref().and_then(|w| w.blob(id)) {
+            Some(data) => Ok(std::borrow::Cow::Borrowed(data)),
+            None => Ok(std::borrow::Cow::Owned(self.objects.blob(id)?)),
+        }
     }
 
     /// A blob: read ahead by the walk thread, or read now.

@@ -31,7 +31,7 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -154,14 +154,17 @@ pub struct WalkObjects {
 struct ReadState {
     packs: PackReader,
     buf: Vec<u8>,
-    /// The last trees and files read whole ([`WalkObjects::read_owned`]): diffing commit
-    /// after commit reads each version of the path's trees and files twice, as the newer
-    /// side of one diff and the older side of the next.
-    recent: VecDeque<(ObjectId, gix::object::Kind, Vec<u8>)>,
+    /// The last trees and files read whole ([`WalkObjects::read_owned`]), by id: diffing
+    /// commit after commit reads each version of the path's trees and files twice, as the
+    /// newer side of one diff and the older side of the next one that changed it.
+    recent: HashMap<ObjectId, (gix::object::Kind, Vec<u8>)>,
+    /// Their ids, oldest first.
+    recent_order: VecDeque<ObjectId>,
 }
 
-/// Objects [`ReadState::recent`] keeps.
-const RECENT_OBJECTS: usize = 64;
+/// Objects [`ReadState::recent`] keeps: a file of a directory of a few hundred files comes
+/// back within that many reads (about 1 MB of manifests).
+const RECENT_OBJECTS: usize = 512;
 
 impl WalkObjects {
     /// A reader of `env`'s objects.
@@ -180,7 +183,8 @@ impl WalkObjects {
             state: RefCell::new(ReadState {
                 packs,
                 buf: Vec::new(),
-                recent: VecDeque::with_capacity(RECENT_OBJECTS),
+                recent: HashMap::with_capacity(RECENT_OBJECTS),
+                recent_order: VecDeque::with_capacity(RECENT_OBJECTS),
             }),
         }
     }
@@ -223,15 +227,18 @@ impl WalkObjects {
         id: ObjectId,
         what: &str,
     ) -> Result<(gix::object::Kind, Vec<u8>), HistoryError> {
-        if let Some((_, kind, data)) = self.state.borrow().recent.iter().find(|r| r.0 == id) {
+        if let Some((kind, data)) = self.state.borrow().recent.get(&id) {
             return Ok((*kind, data.clone()));
         }
         let (kind, data) = self.with(id, what, |kind, data| (kind, data.to_vec()))?;
         let mut state = self.state.borrow_mut();
-        if state.recent.len() == RECENT_OBJECTS {
-            state.recent.pop_front();
+        if state.recent_order.len() == RECENT_OBJECTS
+            && let Some(oldest) = state.recent_order.pop_front()
+        {
+            state.recent.remove(&oldest);
         }
-        state.recent.push_back((id, kind, data.clone()));
+        state.recent_order.push_back(id);
+        state.recent.insert(id, (kind, data.clone()));
         Ok((kind, data))
     }
 

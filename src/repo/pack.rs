@@ -88,7 +88,7 @@ impl PackReader {
         loop {
             match cursor.header {
                 pack::data::entry::Header::OfsDelta { base_distance } => {
-                    if self.cache.contains(pack.id, cursor.data_offset) {
+                    if self.cache.contains(bundle as u32, cursor.data_offset) {
                         break;
                     }
                     let base = pack
@@ -106,13 +106,16 @@ impl PackReader {
             |_: &gix::oid, _: &mut Vec<u8>| -> gix::error::Result<Option<_>> { Ok(None) };
         // From the far end up, each delta applied to the object just decoded and cached.
         for base in self.chain.iter().rev() {
-            if base.header.is_delta() && !self.cache.contains(pack.id, base.data_offset) {
+            if base.header.is_delta() && !self.cache.contains(bundle as u32, base.data_offset) {
                 pack.decode_entry(
                     base.clone(),
                     &mut self.scratch,
                     &mut self.inflate,
                     &no_ref_bases,
-                    &mut self.cache,
+                    &mut Scoped {
+                        cache: &mut self.cache,
+                        bundle: bundle as u32,
+                    },
                 )
                 .ok()?;
             }
@@ -123,7 +126,10 @@ impl PackReader {
                 out,
                 &mut self.inflate,
                 &no_ref_bases,
-                &mut self.cache,
+                &mut Scoped {
+                    cache: &mut self.cache,
+                    bundle: bundle as u32,
+                },
             )
             .ok()?;
         Some(outcome.kind)
@@ -243,6 +249,36 @@ impl DecodeEntry for ChainCache {
     }
 }
 
+/// The cache as one pack's decoder sees it: keyed by the reader's index of the pack, not by
+/// gix's pack id (a hash of its path, which two packs could share).
+struct Scoped<'c> {
+    cache: &'c mut ChainCache,
+    bundle: u32,
+}
+
+impl DecodeEntry for Scoped<'_> {
+    fn put(
+        &mut self,
+        _pack_id: u32,
+        offset: u64,
+        data: &[u8],
+        kind: gix::object::Kind,
+        compressed_size: usize,
+    ) {
+        self.cache
+            .put(self.bundle, offset, data, kind, compressed_size);
+    }
+
+    fn get(
+        &mut self,
+        _pack_id: u32,
+        offset: u64,
+        out: &mut Vec<u8>,
+    ) -> Option<(gix::object::Kind, usize)> {
+        self.cache.get(self.bundle, offset, out)
+    }
+}
+
 /// Pack offsets are unique per pack: a multiply-shift of the fields is hash enough (SipHash
 /// showed in profiles of long walks).
 #[derive(Default)]
@@ -344,6 +380,32 @@ mod tests {
             assert!(cache.contains(1, i));
             assert!(present >= 1);
             assert!(cache.ring.len() <= 1000);
+        }
+    }
+
+    /// Objects spread over two packs (the second with deltas on objects of its own) read as
+    /// gix reads them: each pack's offsets are its own in the cache.
+    #[test]
+    fn objects_of_two_packs_read_as_gix_reads_them() {
+        let fx = chained();
+        let mut text = String::new();
+        for i in 0..40 {
+            text.push_str(&format!("more {i}\n"));
+            fx.write("a.yaml", &text);
+            fx.commit(&format!("d{i}"));
+        }
+        fx.git(&["repack", "-d", "-q"]);
+        let repo = gix::open(fx.dir()).unwrap();
+        let objects = repo.objects.store_ref().path().to_path_buf();
+        let mut reader = PackReader::open(&objects, repo.object_hash(), DEFAULT_CACHE_BYTES);
+        assert_eq!(reader.packs(), 2);
+        let mut out = Vec::new();
+        for line in fx.git(&["rev-list", "--objects", "--all"]).lines() {
+            let id = gix::ObjectId::from_hex(&line.as_bytes()[..40]).unwrap();
+            let kind = reader.find(&id, &mut out).expect("packed");
+            let want = repo.find_object(id).unwrap();
+            assert_eq!(kind, want.kind, "{id}");
+            assert!(out == want.data, "{id} differs");
         }
     }
 
