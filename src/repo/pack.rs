@@ -330,11 +330,7 @@ mod tests {
         let fx = chained();
         let repo = gix::open(fx.dir()).unwrap();
         let objects = repo.objects.store_ref().path().to_path_buf();
-        let ids: Vec<gix::ObjectId> = fx
-            .git(&["rev-list", "--objects", "--all"])
-            .lines()
-            .map(|l| gix::ObjectId::from_hex(&l.as_bytes()[..40]).unwrap())
-            .collect();
+        let ids = all_objects(&fx);
         assert!(ids.len() > 300, "{}", ids.len());
         let deltas = fx
             .git(&["verify-pack", "-v", &pack_idx(&objects)])
@@ -350,13 +346,26 @@ mod tests {
             // Middle first, then both halves, newest first then oldest first.
             order.rotate_left(ids.len() / 2);
             order.extend(ids.iter().rev().copied());
-            let mut out = Vec::new();
-            for id in order {
-                let kind = reader.find(&id, &mut out).expect("packed");
-                let want = repo.find_object(id).unwrap();
-                assert_eq!(kind, want.kind, "{id}");
-                assert!(out == want.data, "{id} differs (budget {budget})");
-            }
+            reads_as_gix(&mut reader, &repo, &order);
+        }
+    }
+
+    /// Every object of the fixture's history.
+    fn all_objects(fx: &FixtureRepo) -> Vec<gix::ObjectId> {
+        fx.git(&["rev-list", "--objects", "--all"])
+            .lines()
+            .map(|l| gix::ObjectId::from_hex(&l.as_bytes()[..40]).unwrap())
+            .collect()
+    }
+
+    /// Reads `ids` in that order through `reader`: each packed, of gix's kind and bytes.
+    fn reads_as_gix(reader: &mut PackReader, repo: &gix::Repository, ids: &[gix::ObjectId]) {
+        let mut out = Vec::new();
+        for &id in ids {
+            let kind = reader.find(&id, &mut out).expect("packed");
+            let want = repo.find_object(id).unwrap();
+            assert_eq!(kind, want.kind, "{id}");
+            assert!(out == want.data, "{id} differs");
         }
     }
 
@@ -399,14 +408,7 @@ mod tests {
         let objects = repo.objects.store_ref().path().to_path_buf();
         let mut reader = PackReader::open(&objects, repo.object_hash(), DEFAULT_CACHE_BYTES);
         assert_eq!(reader.packs(), 2);
-        let mut out = Vec::new();
-        for line in fx.git(&["rev-list", "--objects", "--all"]).lines() {
-            let id = gix::ObjectId::from_hex(&line.as_bytes()[..40]).unwrap();
-            let kind = reader.find(&id, &mut out).expect("packed");
-            let want = repo.find_object(id).unwrap();
-            assert_eq!(kind, want.kind, "{id}");
-            assert!(out == want.data, "{id} differs");
-        }
+        reads_as_gix(&mut reader, &repo, &all_objects(&fx));
     }
 
     #[test]
