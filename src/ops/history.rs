@@ -591,10 +591,7 @@ impl ChangeWalk {
 
     /// A blob: read ahead by the walk thread, or read now.
     fn blob(&self, id: ObjectId) -> Result<Vec<u8>, RepoError> {
-        if let Some(data) = self.current.as_ref().and_then(|w| w.blob(id)) {
-            return Ok(data.to_vec());
-        }
-        self.objects.blob(id)
+        Ok(self.blob_bytes(id)?.into_owned())
     }
 
     /// All resources at `commit` and whether it rendered without errors.

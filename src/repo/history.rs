@@ -478,13 +478,6 @@ impl WalkObjects {
     }
 }
 
-/// Blobs read through the walk's delta cache.
-impl super::ReadBlob for WalkObjects {
-    fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, super::RepoError> {
-        self.blob(id)
-    }
-}
-
 /// The components of a normalized path (none for the whole tree).
 fn path_components(path: &str) -> Vec<String> {
     if path.is_empty() {
@@ -574,11 +567,6 @@ impl PathWalk {
     /// The walk's object reader (its delta cache holds the trees just walked).
     pub fn objects(&self) -> &WalkObjects {
         &self.objects
-    }
-
-    /// What the walk cost so far.
-    pub fn stats(&self) -> WalkStats {
-        self.stats
     }
 
     /// Stores what was found (when anything was walked) and returns the walk's cost.
@@ -750,29 +738,6 @@ impl PathWalk {
         Ok(())
     }
 
-    /// The id of the path's tree in `commit` (`None` when absent) and the commit's first
-    /// parent: what a caller needs to diff a yielded commit against its parent.
-    pub fn path_tree(
-        &mut self,
-        commit: ObjectId,
-    ) -> Result<(Option<ObjectId>, Option<ObjectId>), HistoryError> {
-        self.objects.path_tree(&self.path, commit)
-    }
-
-    /// The path's id in `commit`, its first parent and the path's id in that parent.
-    pub fn path_trees(&mut self, commit: ObjectId) -> Result<PathTrees, HistoryError> {
-        self.objects.path_trees(&self.path, commit)
-    }
-
-    /// The files that differ between two trees of the path (see [`WalkObjects::diff_trees`]).
-    pub fn diff_trees(
-        &mut self,
-        before: Option<ObjectId>,
-        after: Option<ObjectId>,
-    ) -> Result<Vec<FileDiff>, HistoryError> {
-        self.objects.diff_trees(&self.path, before, after)
-    }
-
     /// The path's id in `commit`, for the boundary with a cache entry (read without keeping a
     /// cursor: the walk continues from the entry's resume point).
     fn parent_leaf(&mut self, commit: ObjectId) -> Result<Option<ObjectId>, HistoryError> {
@@ -828,13 +793,6 @@ fn tree_order(a: &TreeEntry<'_>, b: &TreeEntry<'_>) -> std::cmp::Ordering {
         e.0.iter().copied().chain(slash.iter().copied())
     }
     key(a).cmp(key(b))
-}
-
-/// Blobs read through the walk's delta cache.
-impl super::ReadBlob for PathWalk {
-    fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, super::RepoError> {
-        self.objects.blob(id)
-    }
 }
 
 /// The kind of a tree entry as [`WalkObjects::diff_trees`] sees it.

@@ -102,43 +102,47 @@ impl PackReader {
                 _ => break,
             }
         }
-        let no_ref_bases =
-            |_: &gix::oid, _: &mut Vec<u8>| -> gix::error::Result<Option<_>> { Ok(None) };
+        let bundle = bundle as u32;
         // From the far end up, each delta applied to the object just decoded and cached.
         for base in self.chain.iter().rev() {
-            if base.header.is_delta() && !self.cache.contains(bundle as u32, base.data_offset) {
-                pack.decode_entry(
+            if base.header.is_delta() && !self.cache.contains(bundle, base.data_offset) {
+                let (scratch, inflate) = (&mut self.scratch, &mut self.inflate);
+                decode(
+                    pack,
                     base.clone(),
-                    &mut self.scratch,
-                    &mut self.inflate,
-                    &no_ref_bases,
-                    &mut Scoped {
-                        cache: &mut self.cache,
-                        bundle: bundle as u32,
-                    },
-                )
-                .ok()?;
+                    scratch,
+                    inflate,
+                    &mut self.cache,
+                    bundle,
+                )?;
             }
         }
-        let outcome = pack
-            .decode_entry(
-                entry,
-                out,
-                &mut self.inflate,
-                &no_ref_bases,
-                &mut Scoped {
-                    cache: &mut self.cache,
-                    bundle: bundle as u32,
-                },
-            )
-            .ok()?;
-        Some(outcome.kind)
+        decode(pack, entry, out, &mut self.inflate, &mut self.cache, bundle)
     }
 
     /// Packs opened.
     pub fn packs(&self) -> usize {
         self.bundles.len()
     }
+}
+
+/// Decodes one entry of `pack` (the reader's `bundle`) into `out` through `cache`; `None` when
+/// gix cannot (a delta on a base named by id, a damaged entry).
+fn decode(
+    pack: &pack::data::File,
+    entry: pack::data::Entry,
+    out: &mut Vec<u8>,
+    inflate: &mut gix::zlib::Inflate,
+    cache: &mut ChainCache,
+    bundle: u32,
+) -> Option<gix::object::Kind> {
+    let no_ref_bases =
+        |_: &gix::oid, _: &mut Vec<u8>| -> gix::error::Result<Option<_>> { Ok(None) };
+    let mut scoped = Scoped { cache, bundle };
+    let outcome = pack
+        .decode_entry(entry, out, inflate, &no_ref_bases, &mut scoped)
+        .ok()?;
+    Some(outcome.kind)
 }
 
 /// Decoded delta results by (pack, offset), in one ring buffer of `budget` bytes: a new
