@@ -44,10 +44,42 @@ pub fn scalar_changes(old: &[u8], new: &[u8]) -> Option<Vec<usize>> {
     if top_level_items(old) || top_level_items(new) {
         return None;
     }
-    let mut old_lines = old.split('\n');
-    let mut new_lines = new.split('\n');
+    // The lines before the first difference and after the last one are the same on both
+    // sides: only the lines between are compared, one by one.
+    let prefix = old
+        .bytes()
+        .zip(new.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let start = old[..prefix].rfind('\n').map_or(0, |i| i + 1);
+    let (old_rest, new_rest) = (&old[start..], &new[start..]);
+    let suffix = old_rest
+        .bytes()
+        .rev()
+        .zip(new_rest.bytes().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    // The middle ends at the end of the line where the common suffix starts; the lines after
+    // it lie wholly in the suffix.
+    let old_end = old_rest.len() - suffix;
+    // (By bytes: the suffix may start inside a character, `é` and `ĩ` end alike.)
+    let line_end = old_rest.as_bytes()[old_end..]
+        .iter()
+        .position(|b| *b == b'\n');
+    let (old_middle, new_middle) = match line_end {
+        Some(i) => (
+            &old_rest[..old_end + i],
+            &new_rest[..new_rest.len() - suffix + i],
+        ),
+        None => (old_rest, new_rest),
+    };
+    let mut old_lines = old_middle.split('\n');
+    let mut new_lines = new_middle.split('\n');
     let mut changed = Vec::new();
-    let mut number = 0;
+    let mut number = old.as_bytes()[..start]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count();
     loop {
         number += 1;
         match (old_lines.next(), new_lines.next()) {
@@ -115,7 +147,7 @@ fn entry_line(line: &str) -> Option<(&str, &str)> {
 
 /// A single-line scalar the scanner understands: quoted without escapes or inner quotes, or
 /// plain without indicators, comments or a nested `: `.
-fn value_ok(value: &str) -> bool {
+pub(crate) fn value_ok(value: &str) -> bool {
     if value.is_empty() || value.starts_with(' ') {
         return false;
     }
@@ -140,7 +172,7 @@ fn value_ok(value: &str) -> bool {
 /// The value of scalars whose resolution is certain without the parser: quoted strings,
 /// canonical decimal integers, and plain text starting with a letter that no schema reads as
 /// null or a boolean.
-fn quick_value(value: &str) -> Option<Value> {
+pub(crate) fn quick_value(value: &str) -> Option<Value> {
     if value.len() >= 2 && (value.starts_with('"') || value.starts_with('\'')) {
         return Some(Value::String(value[1..value.len() - 1].to_owned()));
     }
@@ -205,6 +237,77 @@ mod tests {
             assert_eq!((da.0, da.1), (db.0, db.1));
             let touched = lines.iter().any(|l| (da.0..=da.1).contains(l));
             assert_eq!(da.2 != db.2, touched, "{da:?} {db:?}");
+        }
+    }
+
+    /// The answer comparing every line (what `scalar_changes` did before it skipped the
+    /// common head and tail).
+    fn every_line(old: &str, new: &str) -> Option<Vec<usize>> {
+        if top_level_items(old) || top_level_items(new) {
+            return None;
+        }
+        let (old_lines, new_lines): (Vec<&str>, Vec<&str>) =
+            (old.split('\n').collect(), new.split('\n').collect());
+        if old_lines.len() != new_lines.len() {
+            return None;
+        }
+        let mut changed = Vec::new();
+        for (i, (a, b)) in old_lines.iter().zip(&new_lines).enumerate() {
+            if a != b {
+                if !scalar_line_change(a, b) {
+                    return None;
+                }
+                changed.push(i + 1);
+            }
+        }
+        (!changed.is_empty()).then_some(changed)
+    }
+
+    #[test]
+    fn skipping_the_common_head_and_tail_answers_as_comparing_every_line() {
+        // Edits at the first and last lines, several at once, lines added or removed, and
+        // characters of several bytes that end alike (`é` and `ĩ`: the common tail starts
+        // inside a character).
+        let base = format!("{BASE}  note: é\n");
+        let lines: Vec<&str> = base.split('\n').collect();
+        let mut cases = vec![
+            (base.clone(), base.replacen("note: é", "note: ĩ", 1)),
+            (
+                base.clone(),
+                base.replacen("apiVersion: apps/v1", "apiVersion: apps/v2", 1),
+            ),
+            (base.clone(), format!("{base}extra: 1\n")),
+            (base.clone(), base.trim_end().to_owned()),
+            (
+                base.clone(),
+                base.replace("replicas: 3", "replicas: 4")
+                    .replace("ClusterIP", "NodePort"),
+            ),
+            ("a: 1".to_owned(), "a: 2".to_owned()),
+            ("a: 1\n".to_owned(), "a: 2\n".to_owned()),
+            ("a: é".to_owned(), "a: ĩ".to_owned()),
+            (String::new(), "a: 1\n".to_owned()),
+        ];
+        // Every line changed in turn, alone and with the last one.
+        for i in 0..lines.len() {
+            for also_last in [false, true] {
+                let mut edited = lines.clone();
+                let changed = format!("{}x", lines[i]);
+                edited[i] = &changed;
+                let last = lines.len() - 2;
+                let last_changed = format!("{}y", lines[last]);
+                if also_last {
+                    edited[last] = &last_changed;
+                }
+                cases.push((base.clone(), edited.join("\n")));
+            }
+        }
+        for (old, new) in &cases {
+            assert_eq!(
+                scalar_changes(old.as_bytes(), new.as_bytes()),
+                every_line(old, new),
+                "{old:?} -> {new:?}"
+            );
         }
     }
 
