@@ -54,6 +54,7 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs, display: &str) -> anyhow::Re
         offline: global.offline,
         kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
         use_cache: !args.no_cache,
+        exiting: true,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -27,6 +27,7 @@ use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
 use crate::render::documents::Format;
 use crate::render::kustomize::KUSTOMIZATION_FILES;
 use crate::render::scalar_diff::scalar_changes;
+use crate::render::scan_identities;
 use crate::render::{
     CONFIG_FILE, EnvConfig, PlainFiles, RenderFailure, RenderOptions, plain_files, render,
     render_plain_with,
@@ -452,7 +453,7 @@ impl ChangeWalk {
         before: ObjectId,
         after: ObjectId,
     ) -> Result<Option<Vec<ResourceChange>>, HistoryOpsError> {
-        let Some(docs) = self.light.get(&after).cloned() else {
+        let Some(docs) = self.light_docs(after) else {
             return Ok(None);
         };
         let Some(sources) = &self.sources else {
@@ -594,6 +595,29 @@ impl ChangeWalk {
         Ok(self.blob_bytes(id)?.into_owned())
     }
 
+    /// The resources of YAML file version `blob`: known from an earlier render, or read by
+    /// a scan of its text ([`scan_identities`]) and kept; `None` when neither (render it).
+    fn light_docs(&mut self, blob: ObjectId) -> Option<LightDocs> {
+        if let Some(docs) = self.light.get(&blob) {
+            return Some(Arc::clone(docs));
+        }
+        // Unreadable: the render reports it.
+        let bytes = self.blob_bytes(blob).ok()?;
+        let docs: LightDocs = Arc::new(
+            scan_identities(&bytes, &self.opts)?
+                .into_iter()
+                .map(|(id, api_version, line, end_line)| LightDoc {
+                    id,
+                    api_version,
+                    line,
+                    end_line,
+                })
+                .collect(),
+        );
+        self.light.insert(blob, Arc::clone(&docs));
+        Some(docs)
+    }
+
     /// All resources at `commit` and whether it rendered without errors.
     fn full(&mut self, commit: Option<ObjectId>) -> Result<(Objects, bool), HistoryOpsError> {
         let Some(commit) = commit else {
@@ -676,13 +700,8 @@ impl ChangeWalk {
                         }
                     }
                     (None, Some(blob)) | (Some(blob), None) => {
-                        if let Some(docs) = self.light.get(&blob) {
-                            one_sided.push((
-                                diff.path.clone(),
-                                blob,
-                                Arc::clone(docs),
-                                diff.after.is_some(),
-                            ));
+                        if let Some(docs) = self.light_docs(blob) {
+                            one_sided.push((diff.path.clone(), blob, docs, diff.after.is_some()));
                             continue;
                         }
                     }
@@ -1020,6 +1039,9 @@ pub struct HistoryOptions {
     pub kubectl: Option<PathBuf>,
     /// Read and write the walk cache under the git dir.
     pub use_cache: bool,
+    /// The process ends right after this call (the CLI): what the walk built is left to the
+    /// exit instead of being freed (tens of thousands of small allocations on a long history).
+    pub exiting: bool,
 }
 
 impl Default for HistoryOptions {
@@ -1037,6 +1059,7 @@ impl Default for HistoryOptions {
             offline: false,
             kubectl: None,
             use_cache: true,
+            exiting: false,
         }
     }
 }
@@ -1151,6 +1174,7 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
     let rev = opts.rev.clone();
     let limit = opts.limit;
     let use_cache = opts.use_cache;
+    let exiting = opts.exiting;
     let need_objects = opts.patch || cluster.is_some();
     let need_head = cluster.is_some();
     let walk_filter = filter.clone();
@@ -1166,6 +1190,7 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
             Needs {
                 objects: need_objects,
                 head: need_head,
+                exiting,
             },
         )
     })
@@ -1200,14 +1225,19 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
         }
     }
     drop(repo);
-    drop_in_background(render_opts);
+    discard(render_opts, opts.exiting);
     history.warnings = warnings;
     Ok(history)
 }
 
 /// Drops `value` on another thread: freeing the parsed documents and changes of a long
-/// history takes a visible part of the command's time, and nothing waits for it.
-fn drop_in_background<T: Send + 'static>(value: T) {
+/// history takes a visible part of the command's time, and nothing waits for it. When the
+/// process is `exiting`, not at all: the exit frees it.
+fn discard<T: Send + 'static>(value: T, exiting: bool) {
+    if exiting {
+        std::mem::forget(value);
+        return;
+    }
     // When no thread can be started, the closure (and the value) is dropped right here.
     let _ = std::thread::Builder::new()
         .name("drop".into())
@@ -1221,6 +1251,8 @@ struct Needs {
     objects: bool,
     /// The environment at `--rev` (the live mark).
     head: bool,
+    /// [`HistoryOptions::exiting`].
+    exiting: bool,
 }
 
 /// The git part of a history, off the async runtime.
@@ -1244,6 +1276,7 @@ fn walk_history(
     let Needs {
         objects: need_objects,
         head: need_head,
+        exiting,
     } = needs;
     let repo = EnvRepo::open(repo_dir)?;
     let tip = repo.resolve(rev)?;
@@ -1326,7 +1359,7 @@ fn walk_history(
         cache.append(&computed);
     }
     let changes_computed = computed.len();
-    drop_in_background((computed, known));
+    discard((computed, known), exiting);
     let full_renders = walk.full_renders();
     let (light_files, resyncs) = (walk.light_files(), walk.resyncs());
     let walk_stats = walk.finish()?;
@@ -2116,6 +2149,39 @@ mod tests {
         // Value changes, moved files and files whose content was seen before are not parsed.
         assert!(light >= 30, "{light}");
         assert!(parses.0 <= parses.1, "{parses:?}");
+    }
+
+    /// A file the walk meets first as removed (walking back, it is in the parent only) is
+    /// read by scanning its text, not parsed: only the tip's files are.
+    #[test]
+    fn a_removed_file_never_seen_is_scanned_not_parsed() {
+        let fx = FixtureRepo::new();
+        fx.write("a.yaml", &cm("a", "0"));
+        fx.commit("start");
+        fx.write("x.yaml", &format!("{}---\n{}", cm("x", "1"), cm("z", "2")));
+        fx.commit("add x and z");
+        fx.git(&["rm", "-q", "x.yaml"]);
+        fx.commit("remove x and z");
+        fx.write("a.yaml", &cm("a", "1"));
+        fx.commit("edit a");
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let Compared {
+            rendered: want,
+            light: got,
+            parses,
+            ..
+        } = compare_light_with_rendered(&repo);
+        assert_eq!(got, want);
+        let removed: Vec<_> = want[1].iter().map(|c| (c.0.as_str(), c.1)).collect();
+        assert_eq!(
+            removed,
+            [
+                ("core/ConfigMap/default/x", ChangeKind::Removed),
+                ("core/ConfigMap/default/z", ChangeKind::Removed)
+            ]
+        );
+        // a.yaml at the tip; x.yaml is scanned (parsing it would make 2).
+        assert_eq!(parses.0, 1, "{parses:?}");
     }
 
     /// Ten commits, each changing one of three files.

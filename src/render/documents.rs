@@ -273,13 +273,13 @@ impl<'de> serde::de::Visitor<'de> for StrictJsonVisitor {
 
 /// One document's slice of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Segment {
+pub(crate) struct Segment {
     /// Byte range of the document text, its `---` marker line included.
-    bytes: std::ops::Range<usize>,
+    pub(crate) bytes: std::ops::Range<usize>,
     /// Line number (from 1) of the first line of `bytes`.
-    first_line: usize,
+    pub(crate) first_line: usize,
     /// First and last content line, `None` when the document has no content.
-    content: Option<(usize, usize)>,
+    pub(crate) content: Option<(usize, usize)>,
 }
 
 /// How a line takes part in document structure.
@@ -320,7 +320,7 @@ fn classify(line: &str) -> LineKind {
 
 /// Splits a YAML stream into its documents. A stretch before the first `---` (or after a `...`)
 /// holding no content is not a document; a `---` always starts one, even an empty one.
-fn split_documents(text: &str) -> Vec<Segment> {
+pub(crate) fn split_documents(text: &str) -> Vec<Segment> {
     let mut segments = Vec::new();
     let mut current: Option<Segment> = None;
     let mut explicit = false;

@@ -29,6 +29,7 @@
 pub mod config;
 pub mod documents;
 pub mod kustomize;
+pub mod light_scan;
 pub mod scalar_diff;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -369,6 +370,45 @@ pub fn render_plain_with(
     })
 }
 
+/// The namespace of a resource whose kind has `scope` (namespaced: `Some(true)`) and whose
+/// manifest says `written`: a namespaced kind's, or `default` when none is written; none for a
+/// cluster-scoped kind; what is written for a kind of unknown scope.
+fn namespace_of(scope: Option<bool>, written: Option<String>, default: &str) -> Option<String> {
+    match scope {
+        Some(true) => Some(written.unwrap_or_else(|| default.to_owned())),
+        Some(false) => None,
+        None => written,
+    }
+}
+
+/// The resources of one plain YAML file (their identity, apiVersion and content lines) as
+/// [`render_bytes`] would give them, read by [`light_scan::scan`] without parsing; `None` when
+/// the scan cannot prove it (then render the file).
+pub fn scan_identities(
+    bytes: &[u8],
+    opts: &RenderOptions,
+) -> Option<Vec<(ResourceId, String, usize, usize)>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for doc in light_scan::scan(bytes)? {
+        let (group, _) = split_api_version(&doc.api_version);
+        let scope = (opts.scope)(group, &doc.kind);
+        let namespace = namespace_of(scope, doc.namespace, &opts.default_namespace);
+        let id = ResourceId {
+            group: group.to_owned(),
+            kind: doc.kind,
+            namespace,
+            name: doc.name,
+        };
+        // A duplicate is an error the render reports.
+        if !seen.insert(id.clone()) {
+            return None;
+        }
+        out.push((id, doc.api_version, doc.line, doc.end_line));
+    }
+    Some(out)
+}
+
 /// Adds the documents of one plain file to `out`.
 fn add_file(
     out: &mut Collector<'_>,
@@ -701,9 +741,10 @@ impl<'a> Collector<'a> {
             return;
         };
         let written = text(metadata.get("namespace"));
-        let namespace = match (self.opts.scope)(&group, &kind) {
-            Some(true) => {
-                let ns = written.unwrap_or_else(|| self.opts.default_namespace.clone());
+        let scope = (self.opts.scope)(&group, &kind);
+        let namespace = namespace_of(scope, written, &self.opts.default_namespace);
+        match (scope, &namespace) {
+            (Some(true), Some(ns)) => {
                 // Right after `name`, where people write it, so the object reads naturally.
                 let at = metadata
                     .keys()
@@ -714,14 +755,12 @@ impl<'a> Collector<'a> {
                 } else {
                     metadata.shift_insert(at, "namespace".to_owned(), Value::from(ns.clone()));
                 }
-                Some(ns)
             }
-            Some(false) => {
+            (Some(false), _) => {
                 metadata.shift_remove("namespace");
-                None
             }
-            None => written,
-        };
+            _ => {}
+        }
         let id = ResourceId {
             group,
             kind,
