@@ -116,16 +116,19 @@ time_ms() {
         m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f\n", m / 1000 }'
 }
 
-# workload_repo RESOURCES COMMITS [SEED]: path of a generated environment repo, made once per
-# bench/run for the same arguments. Its summary JSON is in PATH.json.
+# workload_repo RESOURCES COMMITS [SEED] [PACK]: path of a generated environment repo, made once
+# per bench/run for the same arguments. PACK is how its objects are packed: `git` (the default:
+# repacked by `git repack -a -d -f`, as git packs objects it wrote itself, or a clone gets them)
+# or `fast-import` (the import's own pack, each file version a delta on the previous file
+# written, whatever its path). Its summary JSON is in PATH.json.
 workload_repo() {
-    local resources=$1 commits=$2 seed=${3:-1}
-    local dir=$BENCH_OUT/work/repos/r${resources}-c${commits}-s${seed}
+    local resources=$1 commits=$2 seed=${3:-1} pack=${4:-git}
+    local dir=$BENCH_OUT/work/repos/r${resources}-c${commits}-s${seed}-${pack}
     if [[ ! -f $dir.json ]]; then
         rm -rf "$dir"
         mkdir -p "$(dirname "$dir")"
         "$WORKLOAD" repo --resources "$resources" --commits "$commits" --seed "$seed" \
-            --out "$dir" >"$dir.json.tmp"
+            --pack "$pack" --out "$dir" >"$dir.json.tmp"
         mv "$dir.json.tmp" "$dir.json"
     fi
     printf '%s\n' "$dir"

@@ -1,7 +1,8 @@
 //! Workload generator for the benchmarks (`bench/README.md`).
 //!
 //! - `repo`: an environment repo of N realistic manifests and C commits of history, written with
-//!   `git fast-import` (fixed authors and dates: the same seed gives the same hashes);
+//!   `git fast-import` (fixed authors and dates: the same seed gives the same hashes), then
+//!   repacked as git packs objects it wrote itself (`--pack git`, the default; see [`Pack`]);
 //! - `load`: applies a revision of such a repo to a cluster by server-side apply, then drifts a
 //!   share of the objects the way people do by hand (`kubectl scale`, `edit`, `patch`);
 //! - `big-file`: a repo with one long manifest and many commits touching it, for blame.
@@ -50,6 +51,9 @@ enum Cmd {
         /// Seed: the same seed gives the same repo and commit hashes
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// How the objects are packed
+        #[arg(long, value_enum, default_value_t = Pack::Git)]
+        pack: Pack,
     },
     /// Apply a revision of a repo by server-side apply, then drift a share of the objects
     Load {
@@ -105,7 +109,8 @@ fn main() -> anyhow::Result<()> {
             commits,
             out,
             seed,
-        } => repo(resources, commits, &out, seed),
+            pack,
+        } => repo(resources, commits, &out, seed, pack),
         Cmd::Load {
             kubeconfig,
             repo,
@@ -157,6 +162,21 @@ const AUTHORS: [(&str, &str); 4] = [
 ];
 /// 2024-01-01T00:00:00Z: history starts here and advances by hours.
 const EPOCH: u64 = 1_704_067_200;
+
+/// How a generated repo's objects are packed.
+///
+/// `git fast-import` writes one pack in which each file version is a delta on the file version
+/// written just before it, whatever its path (its documentation: "not optimal"; it advises a
+/// repack). A repository whose commits were made with git, cloned or pushed, holds packs made
+/// by `git pack-objects`, which deltifies versions of the same path on each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Pack {
+    /// `git repack -a -d -f` after the import: deltas computed as git computes them (one
+    /// thread, so the same seed gives the same pack); no commit-graph.
+    Git,
+    /// The pack `git fast-import` wrote, as it is.
+    FastImport,
+}
 
 /// One commit for `git fast-import`.
 struct CommitSpec {
@@ -394,7 +414,7 @@ fn password(rng: &mut SplitMix64) -> String {
     format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64())
 }
 
-fn repo(resources: usize, commits: usize, out: &Path, seed: u64) -> anyhow::Result<()> {
+fn repo(resources: usize, commits: usize, out: &Path, seed: u64, pack: Pack) -> anyhow::Result<()> {
     if resources == 0 || commits == 0 {
         bail!("--resources and --commits must be at least 1");
     }
@@ -586,8 +606,15 @@ fn repo(resources: usize, commits: usize, out: &Path, seed: u64) -> anyhow::Resu
         })?;
     }
     let head = import.finish()?;
+    if pack == Pack::Git {
+        git(
+            out,
+            &["-c", "pack.threads=1", "repack", "-a", "-d", "-f", "-q"],
+        )?;
+    }
     let summary = json!({
         "repo": out.display().to_string(),
+        "pack": format!("{pack:?}"),
         "resources": resources,
         "namespaces": ns_count,
         "files": tree.len(),
@@ -914,7 +941,7 @@ mod tests {
     fn every_commit_holds_the_requested_resources() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("env");
-        repo(150, 60, &out, 5).unwrap();
+        repo(150, 60, &out, 5, Pack::Git).unwrap();
         let revs = git(&out, &["rev-list", "HEAD"]).unwrap();
         let revs: Vec<&str> = revs.lines().collect();
         assert_eq!(revs.len(), 60);
@@ -933,11 +960,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let head = |name: &str, seed| {
             let out = dir.path().join(name);
-            repo(40, 10, &out, seed).unwrap();
+            repo(40, 10, &out, seed, Pack::Git).unwrap();
             git(&out, &["rev-parse", "HEAD"]).unwrap()
         };
         assert_eq!(head("a", 9), head("b", 9));
         assert_ne!(head("c", 9), head("d", 10));
+    }
+
+    /// Both packings hold the same history; `git` leaves one pack made by pack-objects, and
+    /// the objects whose deltas it chose differ from fast-import's.
+    #[test]
+    fn git_packing_keeps_the_history_and_repacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("git"), dir.path().join("fast"));
+        repo(60, 30, &a, 3, Pack::Git).unwrap();
+        repo(60, 30, &b, 3, Pack::FastImport).unwrap();
+        let log = |out: &Path| git(out, &["log", "--format=%H %T"]).unwrap();
+        assert_eq!(log(&a), log(&b));
+        // The pack's name is its checksum: another layout of the same objects, another name.
+        let packs = |out: &Path| {
+            std::fs::read_dir(out.join(".git/objects/pack"))
+                .unwrap()
+                .filter_map(Result::ok)
+                .map(|e| e.file_name())
+                .filter(|n| n.to_string_lossy().ends_with(".pack"))
+                .collect::<Vec<_>>()
+        };
+        let (git_packs, fast_packs) = (packs(&a), packs(&b));
+        assert_eq!(git_packs.len(), 1, "{git_packs:?}");
+        assert_eq!(fast_packs.len(), 1, "{fast_packs:?}");
+        assert_ne!(git_packs, fast_packs);
     }
 
     #[test]
