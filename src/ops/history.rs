@@ -1384,6 +1384,7 @@ fn walk_history(
     tracing::info!(
         commits = commits.len(),
         commits_walked = walk_stats.commits_walked,
+        commits_from_graph = walk_stats.commits_from_graph,
         cache_hits = walk_stats.cache_hits,
         cached_commits = walk_stats.cached_commits,
         cache_written = walk_stats.cache_written,

@@ -73,6 +73,8 @@ pub struct WalkStats {
     pub cache_rejected: usize,
     /// Whether this walk wrote a cache entry.
     pub cache_written: bool,
+    /// Commits whose tree and parent came from the commit-graph file (not read whole).
+    pub commits_from_graph: usize,
 }
 
 /// Memory for decoded objects kept by a walk's delta cache: the objects of a delta chain
@@ -130,6 +132,9 @@ impl WalkedCommit {
     }
 }
 
+/// A commit's tree, first parent and, when it was read whole and kept, its bytes.
+type CommitRead = (ObjectId, Option<ObjectId>, Option<Vec<u8>>);
+
 /// Tree ids along the path in one commit: the root tree, then each component's entry id;
 /// `None` from the first missing component on.
 type Chain = Vec<Option<ObjectId>>;
@@ -139,8 +144,8 @@ struct Cursor {
     id: ObjectId,
     chain: Chain,
     parent: Option<ObjectId>,
-    /// The commit object's bytes.
-    data: Vec<u8>,
+    /// The commit object's bytes, when it was read (not when the commit-graph answered).
+    data: Option<Vec<u8>>,
 }
 
 /// Reads a walk's objects: packed ones through a [`PackReader`] (a delta cache keeping whole
@@ -149,6 +154,11 @@ pub struct WalkObjects {
     repo: gix::Repository,
     root: PathBuf,
     state: RefCell<ReadState>,
+    /// The repository's commit-graph (`objects/info/commit-graph` or a split chain), as git
+    /// uses it: a commit's tree and parents without reading the commit.
+    graph: Option<gix::commitgraph::Graph>,
+    /// Commits answered by `graph`.
+    graph_hits: std::cell::Cell<usize>,
 }
 
 struct ReadState {
@@ -177,8 +187,11 @@ impl WalkObjects {
             repo.object_hash(),
             PACK_CACHE_BYTES,
         );
+        let graph = commit_graph(&repo);
         WalkObjects {
             root: env.root().to_path_buf(),
+            graph,
+            graph_hits: std::cell::Cell::new(0),
             repo,
             state: RefCell::new(ReadState {
                 packs,
@@ -242,12 +255,13 @@ impl WalkObjects {
         Ok((kind, data))
     }
 
-    /// Tree id and first parent of a commit, and its bytes when `keep`.
-    fn commit(
-        &self,
-        id: ObjectId,
-        keep: bool,
-    ) -> Result<(ObjectId, Option<ObjectId>, Vec<u8>), HistoryError> {
+    /// Tree id and first parent of a commit, and its bytes when `keep` and the commit was
+    /// read (not when the commit-graph answered).
+    fn commit(&self, id: ObjectId, keep: bool) -> Result<CommitRead, HistoryError> {
+        if let Some((tree, parent)) = self.graph_commit(id) {
+            self.graph_hits.set(self.graph_hits.get() + 1);
+            return Ok((tree, parent, None));
+        }
         let parsed = self.with(id, "commit", |kind, data| {
             if kind != gix::object::Kind::Commit {
                 return Err(format!("is a {kind}"));
@@ -255,9 +269,36 @@ impl WalkObjects {
             let mut iter = gix::objs::CommitRefIter::from_bytes(data, id.kind());
             let tree = iter.tree_id().map_err(|e| e.to_string())?;
             let parent = iter.parent_ids().next();
-            Ok((tree, parent, if keep { data.to_vec() } else { Vec::new() }))
+            Ok((tree, parent, keep.then(|| data.to_vec())))
         })?;
         parsed.map_err(|message| self.error(format!("commit {id}"), message))
+    }
+
+    /// Tree id and first parent of `id` from the commit-graph, when it holds `id`.
+    fn graph_commit(&self, id: ObjectId) -> Option<(ObjectId, Option<ObjectId>)> {
+        let graph = self.graph.as_ref()?;
+        let commit = graph.commit_by_id(id)?;
+        let parent = match commit.parent1() {
+            Ok(parent) => parent.map(|pos| graph.id_at(pos).to_owned()),
+            // A damaged graph: read the commit instead.
+            Err(_) => return None,
+        };
+        Some((commit.root_tree_id().to_owned(), parent))
+    }
+
+    /// The bytes of commit `id`.
+    pub fn commit_bytes(&self, id: ObjectId) -> Result<Vec<u8>, HistoryError> {
+        let data = self.with(id, "commit", |kind, data| {
+            (kind == gix::object::Kind::Commit)
+                .then(|| data.to_vec())
+                .ok_or_else(|| format!("is a {kind}"))
+        })?;
+        data.map_err(|message| self.error(format!("commit {id}"), message))
+    }
+
+    /// Commits whose tree and parent the commit-graph gave.
+    pub fn commits_from_graph(&self) -> usize {
+        self.graph_hits.get()
     }
 
     /// The id of `name` in tree `tree`, `None` when absent.
@@ -478,6 +519,27 @@ impl WalkObjects {
     }
 }
 
+/// The commit-graph of `repo`, when git would use one: present, readable, `core.commitGraph`
+/// not false, and the repository not shallow (git ignores the graph then: parents it lists
+/// may be cut off).
+fn commit_graph(repo: &gix::Repository) -> Option<gix::commitgraph::Graph> {
+    if repo.config_snapshot().boolean("core.commitGraph") == Some(false)
+        || repo.git_dir().join("shallow").exists()
+    {
+        return None;
+    }
+    let info = repo.objects.store_ref().path().join("info");
+    match gix::commitgraph::Graph::from_info_dir(&info, repo.object_hash()) {
+        Ok(graph) => Some(graph),
+        Err(error) => {
+            if info.join("commit-graph").exists() || info.join("commit-graphs").exists() {
+                tracing::debug!(%error, "commit-graph not read; commits are read whole");
+            }
+            None
+        }
+    }
+}
+
 /// The components of a normalized path (none for the whole tree).
 fn path_components(path: &str) -> Vec<String> {
     if path.is_empty() {
@@ -580,6 +642,7 @@ impl PathWalk {
             commits.dedup();
             self.stats.cache_written = cache.write(self.tip, resume, &commits);
         }
+        self.stats.commits_from_graph = self.objects.commits_from_graph();
         self.stats
     }
 
@@ -644,10 +707,13 @@ impl PathWalk {
     /// Remembers a changed commit as the last one yielded.
     fn found_by_walking(&mut self, current: Cursor, trees: PathTrees) -> Option<ObjectId> {
         let id = current.id;
+        // When the commit-graph gave its tree and parent, its message and author are read
+        // now (unreadable: the caller reads it again and reports).
+        let data = current.data.or_else(|| self.objects.commit_bytes(id).ok());
         self.last = Some(WalkedCommit {
             id,
             trees: Some(trees),
-            data: Some(current.data),
+            data,
             diffs: None,
             blobs: Vec::new(),
         });
@@ -1021,6 +1087,51 @@ mod tests {
             }
         }
         fx
+    }
+
+    /// With a commit-graph (written by git, merges included, two commits made after it), the
+    /// walk takes trees and parents from it and still finds git's commits; the commits it
+    /// yields carry their bytes (read for their message and author).
+    #[test]
+    fn a_commit_graph_gives_trees_and_parents_and_the_same_commits() {
+        let fx = generated();
+        fx.git(&["commit-graph", "write", "--reachable"]);
+        fx.write("envs/prod/after.yaml", "a: 1\n");
+        fx.commit("after the graph");
+        fx.write("envs/dev/after.yaml", "a: 1\n");
+        fx.commit("after the graph, dev");
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        for path in ["", "envs/prod", "envs/dev/web.yaml", "nope"] {
+            for rev in ["HEAD", "side"] {
+                let (ids, stats) = walk(&repo, rev, path, false);
+                assert_eq!(ids, git_log(&fx, rev, path), "{path} at {rev}");
+                assert!(stats.commits_from_graph > 0, "{path} at {rev}: {stats:?}");
+                if rev == "HEAD" {
+                    // The two newest commits are not in the graph.
+                    assert!(
+                        stats.commits_from_graph + 2 <= stats.commits_walked,
+                        "{stats:?}"
+                    );
+                }
+            }
+        }
+        let tip = repo.resolve("HEAD").unwrap();
+        let mut path_walk = PathWalk::new(&repo, tip, "envs/prod", false).unwrap();
+        let mut yielded = 0;
+        while let Some(walked) = path_walk.next_walked() {
+            let walked = walked.unwrap();
+            let data = walked.data.expect("the commit's bytes");
+            let info = crate::repo::commit_info_from_data(fx.dir(), walked.id, &data).unwrap();
+            assert_eq!(info.id, walked.id.to_string());
+            yielded += 1;
+        }
+        assert!(yielded > 3);
+        // Turned off as git turns it off.
+        fx.git(&["config", "core.commitGraph", "false"]);
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let (ids, stats) = walk(&repo, "HEAD", "envs/prod", false);
+        assert_eq!(ids, git_log(&fx, "HEAD", "envs/prod"));
+        assert_eq!(stats.commits_from_graph, 0);
     }
 
     #[test]
