@@ -116,6 +116,29 @@ time_ms() {
         m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f\n", m / 1000 }'
 }
 
+# time_pair_ms RUNS A B [PREP]: median wall times in ms of commands A and B (single words:
+# functions or programs without arguments), run in turns A, B, A, B, ...: a load that comes and
+# goes during the runs weighs on both alike. PREP (untimed) runs before each A. Prints "A B".
+time_pair_ms() {
+    local runs=$1 a=$2 b=$3 prep=${4:-true} i start end
+    local ta=() tb=()
+    for ((i = 0; i < runs; i++)); do
+        "$prep"
+        start=${EPOCHREALTIME/[.,]/}
+        "$a" >/dev/null 2>&1 || return 1
+        end=${EPOCHREALTIME/[.,]/}
+        ta+=($((end - start)))
+        start=${EPOCHREALTIME/[.,]/}
+        "$b" >/dev/null 2>&1 || return 1
+        end=${EPOCHREALTIME/[.,]/}
+        tb+=($((end - start)))
+    done
+    local median='{a[NR] = $1} END {
+        m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f\n", m / 1000 }'
+    printf '%s %s\n' "$(printf '%s\n' "${ta[@]}" | sort -n | awk "$median")" \
+        "$(printf '%s\n' "${tb[@]}" | sort -n | awk "$median")"
+}
+
 # workload_repo RESOURCES COMMITS [SEED] [PACK]: path of a generated environment repo, made once
 # per bench/run for the same arguments. PACK is how its objects are packed: `git` (the default:
 # repacked by `git repack -a -d -f`, as git packs objects it wrote itself, or a clone gets them)

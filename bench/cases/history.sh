@@ -10,7 +10,7 @@
 # before it, so reading the ~5,000 versions of the path's files decodes ~34,000 objects.
 resources=${BENCH_HISTORY_RESOURCES:-1000}
 commits=${BENCH_HISTORY_COMMITS:-20000}
-runs=${BENCH_HISTORY_RUNS:-5}
+runs=${BENCH_HISTORY_RUNS:-21}
 path=${BENCH_HISTORY_PATH:-apps/shop}
 
 repo=$(workload_repo "$resources" "$commits")
@@ -30,12 +30,12 @@ check=$(jq -n --slurpfile ours "$CASE_DIR/history.json" --rawfile git "$CASE_DIR
        changes: ($ours[0].commits | map(.changes | length) | add)}')
 record history.correct "$(jget "$check" .notInGit)" commits --target "<=" 0 --detail "$check"
 
-cold() {
-    rm -rf "$cache"
-    "$BIN" history --offline -C "$repo" --path "$path"
-}
-theirs=$(time_ms "$runs" git -C "$repo" log --format=%H -- "$path")
-ours_cold=$(time_ms "$runs" cold)
+forget() { rm -rf "$cache"; }
+cold() { "$BIN" history --offline -C "$repo" --path "$path"; }
+git_log() { git -C "$repo" log --format=%H -- "$path"; }
+# Cold (the cache removed before each run, untimed) and git's log in turns (the machine's load
+# moves both alike).
+read -r ours_cold theirs < <(time_pair_ms "$runs" cold git_log forget)
 "$BIN" history --offline -C "$repo" --path "$path" >/dev/null
 ours_warm=$(time_ms "$runs" "$BIN" history --offline -C "$repo" --path "$path")
 detail=$(jq -cn --argjson runs "$runs" --argjson commits "$commits" --argjson resources "$resources" \
@@ -51,18 +51,17 @@ record history.nocache "$ours_nocache" ms --better lower \
 # Where the cold time goes: the walk alone (a path no commit touches: every commit and the trees
 # above the path are read, nothing is diffed or rendered), against git's log of that path.
 absent="$path-absent"
-theirs_walk=$(time_ms "$runs" git -C "$repo" log --format=%H -- "$absent")
-ours_walk=$(time_ms "$runs" "$BIN" history --offline --no-cache -C "$repo" --path "$absent")
+walk_only() { "$BIN" history --offline --no-cache -C "$repo" --path "$absent"; }
+git_log_absent() { git -C "$repo" log --format=%H -- "$absent"; }
+read -r ours_walk theirs_walk < <(time_pair_ms "$runs" walk_only git_log_absent)
 record history.walk-only "$ours_walk" ms --better lower \
     --compare "git log --format=%H -- $absent" "$theirs_walk" --detail "$detail"
 
 # The same history as fast-import packed it: no target, the layout's cost shown beside git's.
 fast=$(workload_repo "$resources" "$commits" 1 fast-import)
-cold_fast() {
-    rm -rf "$fast/.git/kubectl-gitops"
-    "$BIN" history --offline -C "$fast" --path "$path"
-}
-theirs_fast=$(time_ms "$runs" git -C "$fast" log --format=%H -- "$path")
-ours_fast=$(time_ms "$runs" cold_fast)
+forget_fast() { rm -rf "$fast/.git/kubectl-gitops"; }
+cold_fast() { "$BIN" history --offline -C "$fast" --path "$path"; }
+git_log_fast() { git -C "$fast" log --format=%H -- "$path"; }
+read -r ours_fast theirs_fast < <(time_pair_ms "$runs" cold_fast git_log_fast forget_fast)
 record history.cold-fastimport "$ours_fast" ms --better lower \
     --compare "git log --format=%H -- $path" "$theirs_fast" --detail "$detail"

@@ -1303,7 +1303,10 @@ fn walk_history(
         (Some(cache), false) => cache.read(opts),
         _ => HashMap::new(),
     };
-    let mut computed: Vec<KnownCommit> = Vec::new();
+    // The cache lines of the commits computed here, written as each one is computed (the
+    // walk's other threads are still reading then), stored in one write at the end.
+    let mut computed = Vec::new();
+    let mut changes_computed = 0;
     let mut changes_cached = 0;
     let mut commits = Vec::new();
     while let Some(commit) = walk.next_commit() {
@@ -1330,11 +1333,10 @@ fn walk_history(
                     }
                 }
                 let info = walk.commit_info(commit)?;
-                computed.push(KnownCommit {
-                    commit,
-                    info: info.clone(),
-                    changes: step.changes.clone(),
-                });
+                changes_computed += 1;
+                if changes_cache.is_some() {
+                    ChangesCache::line(commit, &info, &step.changes, &mut computed);
+                }
                 (info, step)
             }
         };
@@ -1356,9 +1358,8 @@ fn walk_history(
         });
     }
     if let Some(cache) = &changes_cache {
-        cache.append(&computed);
+        cache.write(&computed);
     }
-    let changes_computed = computed.len();
     discard((computed, known), exiting);
     let full_renders = walk.full_renders();
     let (light_files, resyncs) = (walk.light_files(), walk.resyncs());
@@ -1482,7 +1483,6 @@ fn settings_dir(git_dir: &std::path::Path, what: &str, opts: &RenderOptions) -> 
 
 /// A commit whose changes are known: computed by this run or read from the changes cache.
 struct KnownCommit {
-    commit: ObjectId,
     /// What the output shows of the commit (kept so a cached run reads no commit object).
     info: CommitInfo,
     changes: Vec<ResourceChange>,
@@ -1507,6 +1507,24 @@ struct CachedCommit {
     /// Its changes.
     r: Vec<CachedChange>,
 }
+
+/// [`CachedCommit`] borrowed, to write it.
+#[derive(serde::Serialize)]
+struct CachedCommitRef<'a> {
+    c: &'a CommitInfo,
+    r: Vec<CachedChangeRef<'a>>,
+}
+
+/// [`CachedChange`] borrowed.
+type CachedChangeRef<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+);
 
 impl ChangesCache {
     fn new(git_dir: &std::path::Path, opts: &RenderOptions) -> ChangesCache {
@@ -1572,7 +1590,6 @@ impl ChangesCache {
             known.insert(
                 commit,
                 KnownCommit {
-                    commit,
                     info: cached.c,
                     changes,
                 },
@@ -1582,36 +1599,50 @@ impl ChangesCache {
     }
 
     /// Appends the computed commits in one write; failures are logged, never errors.
-    fn append(&self, computed: &[KnownCommit]) {
-        use std::io::Write as _;
-        if computed.is_empty() {
-            return;
+    #[cfg(test)]
+    fn append(&self, computed: &[(ObjectId, KnownCommit)]) {
+        let mut text = Vec::new();
+        for (commit, known) in computed {
+            ChangesCache::line(*commit, &known.info, &known.changes, &mut text);
         }
-        let mut text = String::new();
-        for known in computed {
-            let rows: Vec<CachedChange> = known
-                .changes
+        self.write(&text);
+    }
+
+    /// Adds the cache line of `commit` to `out` ([`CachedCommit`], borrowed: nothing cloned).
+    fn line(commit: ObjectId, info: &CommitInfo, changes: &[ResourceChange], out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        let line = CachedCommitRef {
+            c: info,
+            r: changes
                 .iter()
                 .map(|c| {
                     (
-                        c.id.group.clone(),
-                        c.id.kind.clone(),
-                        c.id.namespace.clone(),
-                        c.id.name.clone(),
-                        c.api_version.clone(),
-                        c.change.name().to_owned(),
-                        c.file.clone(),
+                        c.id.group.as_str(),
+                        c.id.kind.as_str(),
+                        c.id.namespace.as_deref(),
+                        c.id.name.as_str(),
+                        c.api_version.as_str(),
+                        c.change.name(),
+                        c.file.as_str(),
                     )
                 })
-                .collect();
-            let line = CachedCommit {
-                c: known.info.clone(),
-                r: rows,
-            };
-            let Ok(json) = serde_json::to_string(&line) else {
-                continue;
-            };
-            text.push_str(&format!("{} {json}\n", known.commit));
+                .collect(),
+        };
+        let start = out.len();
+        let written = write!(out, "{commit} ")
+            .map_err(serde_json::Error::io)
+            .and_then(|()| serde_json::to_writer(&mut *out, &line))
+            .map(|()| out.push(b'\n'));
+        if written.is_err() {
+            out.truncate(start);
+        }
+    }
+
+    /// Appends `text` (cache lines) in one write; failures are logged, never errors.
+    fn write(&self, text: &[u8]) {
+        use std::io::Write as _;
+        if text.is_empty() {
+            return;
         }
         let written = self
             .file
@@ -1623,7 +1654,7 @@ impl ChangesCache {
                     .append(true)
                     .open(&self.file)
             })
-            .and_then(|mut file| file.write_all(text.as_bytes()));
+            .and_then(|mut file| file.write_all(text));
         if let Err(error) = written {
             tracing::debug!(file = %self.file.display(), %error, "changes cache not written");
         }
@@ -2268,21 +2299,23 @@ mod tests {
         while let Some(commit) = walk.next_commit() {
             let commit = commit.unwrap();
             let step = walk.changes_at(commit).unwrap();
-            computed.push(KnownCommit {
+            computed.push((
                 commit,
-                info: repo.commit_info(commit).unwrap(),
-                changes: step.changes,
-            });
+                KnownCommit {
+                    info: repo.commit_info(commit).unwrap(),
+                    changes: step.changes,
+                },
+            ));
         }
         let git_dir = fx.dir().join(".git");
         let cache = ChangesCache::new(&git_dir, &opts);
         cache.append(&computed);
         let known = cache.read(&opts);
         assert_eq!(known.len(), computed.len());
-        for c in &computed {
-            let k = &known[&c.commit];
+        for (commit, c) in &computed {
+            let k = &known[commit];
             assert_eq!(k.info, c.info);
-            assert_eq!(k.info.summary, repo.commit_info(c.commit).unwrap().summary);
+            assert_eq!(k.info.summary, repo.commit_info(*commit).unwrap().summary);
             let ids = |v: &[ResourceChange]| -> Vec<(ResourceId, ChangeKind, String)> {
                 v.iter()
                     .map(|r| (r.id.clone(), r.change, r.file.clone()))
