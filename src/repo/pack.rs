@@ -22,8 +22,6 @@ use gix::odb::pack::cache::DecodeEntry;
 /// Objects of the packs of one repository, read with a chain-keeping delta cache.
 pub struct PackReader {
     bundles: Vec<pack::Bundle>,
-    /// Each bundle's index fan-out: how many of its ids start with a byte up to `b`.
-    fans: Vec<Option<Box<[u32; 256]>>>,
     cache: ChainCache,
     inflate: gix::zlib::Inflate,
     /// Scratch: a chain's entries below the object asked for.
@@ -56,11 +54,9 @@ impl PackReader {
                     None
                 }
             })
-            .collect::<Vec<pack::Bundle>>();
-        let fans = bundles.iter().map(|b| fan_out(&b.index)).collect();
+            .collect();
         PackReader {
             bundles,
-            fans,
             cache: ChainCache::new(cache_bytes),
             inflate: gix::zlib::Inflate::default(),
             chain: Vec::new(),
@@ -71,18 +67,10 @@ impl PackReader {
     /// Decodes `id` into `out` and returns its kind; `None` when no pack of the reader holds it
     /// or it could not be decoded here (read it through gix then).
     pub fn find(&mut self, id: &gix::oid, out: &mut Vec<u8>) -> Option<gix::object::Kind> {
-        let (bundle, offset) =
-            self.bundles
-                .iter()
-                .zip(&self.fans)
-                .enumerate()
-                .find_map(|(n, (b, fan))| {
-                    let index = match fan {
-                        Some(fan) => lookup(&b.index, fan, id)?,
-                        None => b.index.lookup(id)?,
-                    };
-                    Some((n, b.index.pack_offset_at_index(index)))
-                })?;
+        let (bundle, offset) = self.bundles.iter().enumerate().find_map(|(n, b)| {
+            let index = b.index.lookup(id)?;
+            Some((n, b.index.pack_offset_at_index(index)))
+        })?;
         self.decode(bundle, offset, out)
     }
 
@@ -136,69 +124,6 @@ impl PackReader {
     pub fn packs(&self) -> usize {
         self.bundles.len()
     }
-}
-
-/// The fan-out table of `index`, read from its file (v1 and v2 layouts); `None` when the file
-/// does not hold one that agrees with the index (then gix's lookup is used).
-fn fan_out(index: &pack::index::File) -> Option<Box<[u32; 256]>> {
-    use std::io::Read;
-    let skip = match index.version() {
-        pack::index::Version::V1 => 0,
-        pack::index::Version::V2 => 8,
-    };
-    let mut head = vec![0u8; skip + 256 * 4];
-    std::fs::File::open(index.path())
-        .and_then(|mut f| f.read_exact(&mut head))
-        .ok()?;
-    let mut fan = Box::new([0u32; 256]);
-    for (slot, bytes) in fan.iter_mut().zip(head[skip..].chunks_exact(4)) {
-        *slot = u32::from_be_bytes(bytes.try_into().ok()?);
-    }
-    let ascending = fan.windows(2).all(|w| w[0] <= w[1]);
-    (ascending && fan[255] == index.num_objects()).then_some(fan)
-}
-
-/// The position of `id` in `index` (sorted ids, uniformly spread): within the range of its
-/// first byte (`fan`), the next probe is where the id would sit if the ids between the bounds
-/// were evenly spaced; a few probes find it where a binary search takes ten or more, each a
-/// likely cache miss on a large index. After a few probes the search halves instead (ids
-/// that are not spread evenly cost a binary search, no more).
-fn lookup(index: &pack::index::File, fan: &[u32; 256], id: &gix::oid) -> Option<u32> {
-    let bytes = id.as_bytes();
-    let key_of = |b: &[u8]| -> u64 {
-        let mut k = [0u8; 8];
-        let n = b.len().saturating_sub(1).min(8);
-        k[..n].copy_from_slice(&b[1..1 + n]);
-        u64::from_be_bytes(k)
-    };
-    let first = usize::from(*bytes.first()?);
-    let (mut lo, mut hi) = (if first == 0 { 0 } else { fan[first - 1] }, fan[first]);
-    // Every id in lo..hi has a key in low..=high.
-    let (target, mut low, mut high) = (key_of(bytes), 0u64, u64::MAX);
-    let mut probes = 0;
-    while lo < hi {
-        let span = u128::from(hi - lo);
-        let probe = if probes < 4 && high > low {
-            let along = u128::from(target.saturating_sub(low).min(high - low));
-            lo + (along * span / (u128::from(high - low) + 1)) as u32
-        } else {
-            lo + (hi - lo) / 2
-        };
-        probes += 1;
-        let at = index.oid_at_index(probe);
-        match at.cmp(id) {
-            std::cmp::Ordering::Equal => return Some(probe),
-            std::cmp::Ordering::Less => {
-                lo = probe + 1;
-                low = key_of(at.as_bytes());
-            }
-            std::cmp::Ordering::Greater => {
-                hi = probe;
-                high = key_of(at.as_bytes());
-            }
-        }
-    }
-    None
 }
 
 /// Decodes one entry of `pack` (the reader's `bundle`) into `out` through `cache`; `None` when
@@ -431,33 +356,6 @@ mod tests {
             order.rotate_left(ids.len() / 2);
             order.extend(ids.iter().rev().copied());
             reads_as_gix(&mut reader, &repo, &order);
-        }
-    }
-
-    /// The interpolating lookup finds every id where gix's binary search does, and no id
-    /// that is not there (each id with its last byte changed, and ids at both ends).
-    #[test]
-    fn lookup_agrees_with_gix() {
-        let fx = chained();
-        let repo = gix::open(fx.dir()).unwrap();
-        let objects = repo.objects.store_ref().path().to_path_buf();
-        let reader = PackReader::open(&objects, repo.object_hash(), 0);
-        let (bundle, fan) = (
-            &reader.bundles[0],
-            reader.fans[0].as_deref().expect("fan-out read"),
-        );
-        let index = &bundle.index;
-        assert!(index.num_objects() > 300);
-        for i in 0..index.num_objects() {
-            let id = index.oid_at_index(i).to_owned();
-            assert_eq!(lookup(index, fan, &id), Some(i), "{id}");
-            let mut other = id;
-            other.as_mut_slice()[19] ^= 0x5a;
-            assert_eq!(lookup(index, fan, &other), index.lookup(other), "{other}");
-        }
-        for bytes in [[0u8; 20], [0xff; 20], [0x80; 20]] {
-            let id = gix::ObjectId::from_bytes_or_panic(&bytes);
-            assert_eq!(lookup(index, fan, &id), index.lookup(id), "{id}");
         }
     }
 
