@@ -155,8 +155,9 @@ pub struct WalkObjects {
     root: PathBuf,
     state: RefCell<ReadState>,
     /// The repository's commit-graph (`objects/info/commit-graph` or a split chain), as git
-    /// uses it: a commit's tree and parents without reading the commit.
-    graph: Option<gix::commitgraph::Graph>,
+    /// uses it: a commit's tree and parents without reading the commit. Opened at the first
+    /// commit read: the readers of trees and files never need it.
+    graph: std::cell::OnceCell<Option<gix::commitgraph::Graph>>,
     /// Commits answered by `graph`.
     graph_hits: std::cell::Cell<usize>,
 }
@@ -187,10 +188,9 @@ impl WalkObjects {
             repo.object_hash(),
             PACK_CACHE_BYTES,
         );
-        let graph = commit_graph(&repo);
         WalkObjects {
             root: env.root().to_path_buf(),
-            graph,
+            graph: std::cell::OnceCell::new(),
             graph_hits: std::cell::Cell::new(0),
             repo,
             state: RefCell::new(ReadState {
@@ -276,7 +276,10 @@ impl WalkObjects {
 
     /// Tree id and first parent of `id` from the commit-graph, when it holds `id`.
     fn graph_commit(&self, id: ObjectId) -> Option<(ObjectId, Option<ObjectId>)> {
-        let graph = self.graph.as_ref()?;
+        let graph = self
+            .graph
+            .get_or_init(|| commit_graph(&self.repo))
+            .as_ref()?;
         let commit = graph.commit_by_id(id)?;
         let parent = match commit.parent1() {
             Ok(parent) => parent.map(|pos| graph.id_at(pos).to_owned()),
