@@ -210,11 +210,9 @@ fn scan_document(body: &str) -> Option<Fields> {
                 }
             }
         }
-        if role == Role::Root && value.is_none() && matches!(key, "apiVersion" | "kind") {
-            return None;
-        }
     }
-    // `metadata:` or an identity key whose value is not a mapping / text: not proven.
+    // An identity key without a text value (`kind:` over a block, `metadata:` not a mapping)
+    // leaves its field unset: [`scan`] refuses the document.
     Some(fields)
 }
 
