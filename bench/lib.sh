@@ -112,7 +112,12 @@ time_ms() {
         end=${EPOCHREALTIME/[.,]/}
         times+=($((end - start)))
     done
-    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR] = $1} END {
+    median_ms "${times[@]}"
+}
+
+# median_ms MICROSECONDS...: their median, in milliseconds.
+median_ms() {
+    printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {
         m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f\n", m / 1000 }'
 }
 
@@ -133,10 +138,7 @@ time_pair_ms() {
         end=${EPOCHREALTIME/[.,]/}
         tb+=($((end - start)))
     done
-    local median='{a[NR] = $1} END {
-        m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f\n", m / 1000 }'
-    printf '%s %s\n' "$(printf '%s\n' "${ta[@]}" | sort -n | awk "$median")" \
-        "$(printf '%s\n' "${tb[@]}" | sort -n | awk "$median")"
+    printf '%s %s\n' "$(median_ms "${ta[@]}")" "$(median_ms "${tb[@]}")"
 }
 
 # workload_repo RESOURCES COMMITS [SEED] [PACK]: path of a generated environment repo, made once
