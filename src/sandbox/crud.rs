@@ -1435,11 +1435,20 @@ fn remove_path(obj: &mut Value, dotted: &str) {
 }
 
 /// What a generation change is judged on: everything but metadata, and but status when the
-/// kind has a status subresource (without one, status is ordinary content, as for CRDs).
+/// kind has a status subresource (without one, status is ordinary content, as for CRDs). A
+/// Deployment's annotations count too: kube-apiserver's deployment strategy bumps the
+/// generation on an annotation change, since they are copied to its ReplicaSets.
 fn strip_for_generation(kind: &KindInfo, v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(m) = v.as_object_mut() {
+        let annotations = m
+            .get("metadata")
+            .and_then(|meta| meta.get("annotations"))
+            .cloned();
         m.remove("metadata");
+        if kind.group == "apps" && kind.kind == "Deployment" {
+            m.insert("annotations".into(), annotations.unwrap_or(Value::Null));
+        }
         if kind.status_subresource {
             m.remove("status");
         }
@@ -1588,9 +1597,10 @@ fn commit(
     let crd = store.crd_for(w.kind);
     let warnings = check_unknown_fields(w.kind, crd.as_deref(), &mut new, w.validation)?;
     {
+        let minor = store.kube_minor();
         let ips = store.ips();
         if guarded("defaults::apply_defaults", || {
-            defaults::apply_defaults(w.kind, &mut new, old, ips)
+            defaults::apply_defaults_for(w.kind, &mut new, old, ips, minor)
         })
         .is_none()
         {

@@ -330,13 +330,29 @@ const CRD_NAMES: &[&str] = &[
     "categories",
 ];
 
-/// Fills defaulted fields of `obj` in place. `old` is the stored object on updates, so that
-/// immutable allocated values (Service clusterIP) are kept.
+/// The Kubernetes minor version whose defaults [`apply_defaults`] fills.
+pub const LATEST_MINOR: u32 = 33;
+
+/// Fills defaulted fields of `obj` in place, as Kubernetes 1.[`LATEST_MINOR`] does. `old` is
+/// the stored object on updates, so that immutable allocated values (Service clusterIP) are
+/// kept.
 pub fn apply_defaults(
     kind: &KindInfo,
     obj: &mut Value,
     old: Option<&Value>,
     ips: &mut dyn ClusterIpAllocator,
+) {
+    apply_defaults_for(kind, obj, old, ips, LATEST_MINOR);
+}
+
+/// [`apply_defaults`] as Kubernetes 1.`minor` fills them (the version the sandbox reports):
+/// defaults of features that were not on by default yet are left out.
+pub fn apply_defaults_for(
+    kind: &KindInfo,
+    obj: &mut Value,
+    old: Option<&Value>,
+    ips: &mut dyn ClusterIpAllocator,
+    minor: u32,
 ) {
     let Some(root) = obj.as_object_mut() else {
         return;
@@ -346,7 +362,7 @@ pub fn apply_defaults(
         ("apps", "StatefulSet") => default_stateful_set(root),
         ("apps", "DaemonSet") => default_daemon_set(root),
         ("apps", "ReplicaSet") => default_replica_set(root),
-        ("batch", "Job") => default_job(root),
+        ("batch", "Job") => default_job(root, minor),
         ("batch", "CronJob") => default_cron_job(root),
         ("", "Pod") => default_pod(root, old.is_none()),
         ("", "Service") => default_service(root, old, ips),
@@ -953,7 +969,7 @@ fn default_replica_set(root: &mut Map<String, Value>) {
 
 /// `SetDefaults_Job` (batch/v1, JobPodReplacementPolicy on) and the job strategy's selector
 /// generation (`generateSelector` in pkg/registry/batch/job/strategy.go).
-fn default_job(root: &mut Map<String, Value>) {
+fn default_job(root: &mut Map<String, Value>, minor: u32) {
     let name = root
         .get("metadata")
         .and_then(|m| m.get("name"))
@@ -992,7 +1008,10 @@ fn default_job(root: &mut Map<String, Value>) {
     } else {
         "Failed"
     };
-    default_str(spec, JOB_SPEC, "podReplacementPolicy", replacement);
+    // JobPodReplacementPolicy: alpha (off) in 1.28, on by default from 1.29.
+    if minor >= 29 {
+        default_str(spec, JOB_SPEC, "podReplacementPolicy", replacement);
+    }
     default_field(spec, JOB_SPEC, "manualSelector", json!(false));
     let manual = spec.get("manualSelector").and_then(Value::as_bool) == Some(true);
     let tpl = ensure_obj(spec, "template", JOB_SPEC);

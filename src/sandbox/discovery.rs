@@ -36,35 +36,103 @@ pub fn core_versions(server_address: &str) -> Value {
     })
 }
 
-/// Named groups in the order their kinds are registered (built-in first, CRDs after).
-fn groups(kinds: &[KindInfo]) -> Vec<(&str, &str)> {
-    let mut seen: Vec<(&str, &str)> = Vec::new();
-    for k in kinds {
-        if !k.group.is_empty() && !seen.iter().any(|(g, _)| *g == k.group) {
-            seen.push((&k.group, &k.version));
+/// Named groups in the order their kinds are registered (built-in first, CRDs after), each with
+/// every version its kinds are served at, preferred first (kube's version priority: GA before
+/// beta before alpha, higher numbers first), as kube-apiserver lists a group whose CRDs serve
+/// different versions (kube-prometheus: `monitoring.coreos.com` v1 and v1alpha1).
+fn groups(kinds: &[KindInfo]) -> Vec<(&str, Vec<&str>)> {
+    let mut seen: Vec<(&str, Vec<&str>)> = Vec::new();
+    for k in kinds.iter().filter(|k| !k.group.is_empty()) {
+        match seen.iter_mut().find(|(g, _)| *g == k.group) {
+            Some((_, versions)) if !versions.contains(&k.version.as_str()) => {
+                versions.push(&k.version)
+            }
+            Some(_) => {}
+            None => seen.push((&k.group, vec![&k.version])),
         }
+    }
+    for (_, versions) in &mut seen {
+        versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
     }
     seen
 }
 
-fn group_doc(group: &str, version: &str) -> Value {
-    let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
-    json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+/// Kubernetes' version priority (`k8s.io/apimachinery/pkg/version.CompareKubeAwareVersionStrings`):
+/// a greater key is preferred. Names that are not kube versions come last.
+fn version_priority(version: &str) -> (u8, u64, u64) {
+    let Some(rest) = version.strip_prefix('v') else {
+        return (0, 0, 0);
+    };
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let Ok(major) = rest[..digits].parse::<u64>() else {
+        return (0, 0, 0);
+    };
+    let (stage, minor) = match &rest[digits..] {
+        "" => return (3, major, 0),
+        tail => match tail
+            .strip_prefix("beta")
+            .map(|m| (2, m))
+            .or_else(|| tail.strip_prefix("alpha").map(|m| (1, m)))
+        {
+            Some((stage, m)) => match m.parse::<u64>() {
+                Ok(minor) => (stage, minor),
+                Err(_) => return (0, 0, 0),
+            },
+            None => return (0, 0, 0),
+        },
+    };
+    (stage, major, minor)
+}
+
+fn group_doc(group: &str, versions: &[&str]) -> Value {
+    let gv = |v: &str| json!({"groupVersion": format!("{group}/{v}"), "version": v});
+    let all: Vec<Value> = versions.iter().map(|v| gv(v)).collect();
+    json!({"name": group, "versions": all, "preferredVersion": gv(versions[0])})
 }
 
 /// `/apis`.
 pub fn group_list(kinds: &[KindInfo]) -> Value {
-    let groups: Vec<Value> = groups(kinds)
-        .into_iter()
-        .map(|(g, v)| group_doc(g, v))
-        .collect();
+    group_list_with(kinds, &[])
+}
+
+/// `/apis` with the groups of non-local APIServices (`remote`, from
+/// [`remote_api_services`]): listed like any group, their discovery answers 503.
+pub fn group_list_with(kinds: &[KindInfo], remote: &[(String, String)]) -> Value {
+    let mut groups: Vec<(&str, Vec<&str>)> = groups(kinds);
+    for (group, version) in remote {
+        match groups.iter_mut().find(|(g, _)| g == group) {
+            Some((_, versions)) if !versions.contains(&version.as_str()) => versions.push(version),
+            Some(_) => {}
+            None => groups.push((group, vec![version])),
+        }
+    }
+    let groups: Vec<Value> = groups.into_iter().map(|(g, v)| group_doc(g, &v)).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `(group, version)` of every stored APIService served by a backend Service (`spec.service`
+/// set). Nothing runs such a backend in the sandbox, so each is unavailable.
+pub fn remote_api_services(store: &super::store::Store) -> Vec<(String, String)> {
+    let key = super::store::ResourceKey::new("apiregistration.k8s.io", "apiservices");
+    store
+        .list(&key, None)
+        .filter_map(|stored| {
+            let object = stored.value();
+            let spec = object.get("spec")?;
+            spec.get("service").filter(|s| !s.is_null())?;
+            let group = spec.get("group")?.as_str()?.to_owned();
+            let version = spec.get("version")?.as_str()?.to_owned();
+            Some((group, version))
+        })
+        .collect()
 }
 
 /// `/apis/<group>`; `None` when the group is not served.
 pub fn group(kinds: &[KindInfo], group: &str) -> Option<Value> {
     let (g, v) = groups(kinds).into_iter().find(|(g, _)| *g == group)?;
-    let mut doc = group_doc(g, v);
+    let mut doc = group_doc(g, &v);
     if let Some(m) = doc.as_object_mut() {
         m.shift_insert(0, "kind".into(), json!("APIGroup"));
         m.shift_insert(1, "apiVersion".into(), json!("v1"));
@@ -323,6 +391,20 @@ mod tests {
         let core = aggregated(&builtin_kinds(), true, "v2");
         assert_eq!(core["items"].as_array().unwrap().len(), 1);
         assert!(core["items"][0]["metadata"].get("name").is_none());
+    }
+
+    #[test]
+    fn versions_by_kube_priority() {
+        let mut versions = vec![
+            "v1alpha1", "v2beta1", "v1", "v1beta2", "v2", "foo", "v1beta1",
+        ];
+        versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        assert_eq!(
+            versions,
+            [
+                "v2", "v1", "v2beta1", "v1beta2", "v1beta1", "v1alpha1", "foo"
+            ]
+        );
     }
 
     #[test]

@@ -387,6 +387,17 @@ pub fn builtin_kinds() -> Vec<KindInfo> {
             false,
         ),
         builtin(
+            "apiregistration.k8s.io",
+            "v1",
+            "APIService",
+            "apiservices",
+            &[],
+            false,
+            false,
+            true,
+            false,
+        ),
+        builtin(
             "apiextensions.k8s.io",
             "v1",
             "CustomResourceDefinition",

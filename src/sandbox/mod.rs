@@ -136,6 +136,8 @@ impl Sandbox {
             })?,
             None => store::Store::new(),
         };
+        let mut store = store;
+        store.set_kube_version(&opts.kube_version);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
             .await
             .map_err(|source| SandboxError::Bind {

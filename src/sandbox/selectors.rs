@@ -287,7 +287,15 @@ impl FieldSelector {
                 && field != "metadata.namespace"
                 && !kind_fields(kind).contains(&field)
             {
-                return Err(SelectorError(format!("field label not supported: {field}")));
+                // Kinds with field label conversions of their own refuse the rest in their
+                // words; the others go through the default metadata-only conversion.
+                return Err(SelectorError(if kind_fields(kind).is_empty() {
+                    format!(
+                        "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                    )
+                } else {
+                    format!("field label not supported: {field}")
+                }));
             }
             requirements.push(FieldRequirement {
                 field: field.into(),

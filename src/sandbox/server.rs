@@ -323,8 +323,11 @@ async fn route(shared: Arc<Shared>, req: ApiRequest) -> Response<Body> {
             &shared.addr.to_string(),
         ))),
         (["apis"], true) => {
-            let kinds = shared.lock().kinds();
-            Some(Reply::json(&discovery::group_list(&kinds)))
+            let (kinds, remote) = {
+                let store = shared.lock();
+                (store.kinds(), discovery::remote_api_services(&store))
+            };
+            Some(Reply::json(&discovery::group_list_with(&kinds, &remote)))
         }
         (["apis", group], true) => {
             let kinds = shared.lock().kinds();
@@ -338,7 +341,13 @@ async fn route(shared: Arc<Shared>, req: ApiRequest) -> Response<Body> {
             discovery::resource_list(&kinds, "", "v1").map(|d| Reply::json(&d))
         }
         (["apis", group, version], true) => {
-            let kinds = shared.lock().kinds();
+            let (kinds, remote) = {
+                let store = shared.lock();
+                (store.kinds(), discovery::remote_api_services(&store))
+            };
+            if remote.iter().any(|(g, v)| g == group && v == version) {
+                return error_response(&ApiError::service_unavailable());
+            }
             Some(match discovery::resource_list(&kinds, group, version) {
                 Some(doc) => Reply::json(&doc),
                 None => Reply::error(&ApiError::no_route()),

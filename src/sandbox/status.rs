@@ -66,6 +66,13 @@ impl ApiError {
         }
     }
 
+    /// 503 for the discovery of an aggregated API whose backend does not answer: the sandbox
+    /// runs no APIService backend, so every non-local APIService is unavailable, as on a
+    /// cluster whose metrics-server is down.
+    pub fn service_unavailable() -> ApiError {
+        ApiError::new(503, "ServiceUnavailable", "service unavailable")
+    }
+
     /// 404 for a path nothing is served at.
     pub fn no_route() -> ApiError {
         ApiError {

@@ -45,7 +45,8 @@ impl ResourceKey {
         }
     }
 
-    fn new(group: &str, plural: &str) -> ResourceKey {
+    /// Key of a type by its group and plural resource name.
+    pub fn new(group: &str, plural: &str) -> ResourceKey {
         ResourceKey {
             group: group.into(),
             plural: plural.into(),
@@ -279,6 +280,8 @@ pub struct Store {
     schemas: Mutex<HashMap<SchemaKey, Arc<TypeSchema>>>,
     /// Parsed CRDs by name, with the resourceVersion they were parsed at.
     crds: Mutex<HashMap<String, (u64, Arc<Value>)>>,
+    /// The Kubernetes minor version the sandbox reports, whose defaults it fills.
+    kube_minor: u32,
 }
 
 /// Merge schemas are cached per kind and, for custom resources, per CRD version.
@@ -313,7 +316,23 @@ impl Store {
             notify: tokio::sync::watch::channel(0).0,
             schemas: Mutex::default(),
             crds: Mutex::default(),
+            kube_minor: super::defaults::LATEST_MINOR,
         }
+    }
+
+    /// Serves as Kubernetes `major.minor` (`--kube-version`): its defaults.
+    pub fn set_kube_version(&mut self, version: &str) {
+        if let Some(minor) = version
+            .split_once('.')
+            .and_then(|(_, minor)| minor.parse::<u32>().ok())
+        {
+            self.kube_minor = minor;
+        }
+    }
+
+    /// The Kubernetes minor version served.
+    pub fn kube_minor(&self) -> u32 {
+        self.kube_minor
     }
 
     /// Loads `path` (a missing file is an empty store), compacts it to one line per object, and

@@ -13,6 +13,8 @@
 // Each integration test crate compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+mod node;
+
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -60,6 +62,8 @@ pub struct TestCluster {
     kubectl: PathBuf,
     /// `(resource, name)` of cluster-scoped objects to delete on drop (real cluster only).
     cluster_scoped: Mutex<Vec<(String, String)>>,
+    /// On a real cluster (no kubelet here), the harness's node running the namespace's pods.
+    node: Option<node::NodePlayer>,
 }
 
 impl TestCluster {
@@ -117,6 +121,7 @@ impl TestCluster {
             namespace,
             kubectl,
             cluster_scoped: Mutex::new(Vec::new()),
+            node: None,
         };
         // `create -f` (JSON on the wire for every kubectl version) rather than the typed
         // `create namespace`, whose request encoding is a scenario of its own.
@@ -129,12 +134,34 @@ impl TestCluster {
                 ),
             )
             .success();
+        let mut cluster = cluster;
+        if cluster.is_real() {
+            let node = format!("{}-node", cluster.namespace);
+            cluster.node = Some(node::NodePlayer::start(
+                &cluster.kubeconfig,
+                &cluster.namespace,
+                &node,
+            ));
+        }
         cluster
     }
 
     /// True when running against a real cluster rather than the sandbox.
     pub fn is_real(&self) -> bool {
         matches!(self.backend, Backend::Real)
+    }
+
+    /// The minor version the server reports at `/version` (defaults and messages that differ
+    /// between Kubernetes versions are asserted per it).
+    pub fn server_minor(&self) -> u32 {
+        let version = self
+            .kubectl_raw(&["get", "--raw", "/version"])
+            .success()
+            .json();
+        version["minor"]
+            .as_str()
+            .and_then(|m| m.trim_end_matches('+').parse().ok())
+            .unwrap_or_else(|| panic!("no minor version in /version: {version}"))
     }
 
     /// What kubectl puts before the `/` of its User-Agent: the name it was run as (`kubectl`
