@@ -413,8 +413,10 @@ impl ClusterClient {
         let fetched: Vec<(usize, String, Result<_, ClusterError>)> = futures::stream::iter(wanted)
             .map(|(order, group_version)| async move {
                 let what = format!("discover /apis/{group_version}");
+                // An aggregated API whose backend is down answers 503 at once and keeps doing
+                // so: one warning and on (as kubectl), never a back-off stall of every command.
                 let result = self
-                    .with_retry(&what, || {
+                    .retrying(&what, false, || {
                         self.client.list_api_group_resources(&group_version)
                     })
                     .await;
@@ -635,7 +637,22 @@ impl ClusterClient {
     /// Runs a request, retrying transient failures (5xx, 429, connection reset) with
     /// exponential backoff, at most [`MAX_ATTEMPTS`] times; a 429's `retryAfterSeconds` is
     /// honoured up to [`MAX_BACKOFF`].
-    async fn with_retry<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, ClusterError>
+    async fn with_retry<T, F, Fut>(&self, what: &str, call: F) -> Result<T, ClusterError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        self.retrying(what, true, call).await
+    }
+
+    /// [`Self::with_retry`]; with `retry_unavailable` false a 503 (Service Unavailable) is
+    /// final at once.
+    async fn retrying<T, F, Fut>(
+        &self,
+        what: &str,
+        retry_unavailable: bool,
+        mut call: F,
+    ) -> Result<T, ClusterError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
@@ -646,7 +663,12 @@ impl ClusterClient {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            let wait = transient_wait(&error, attempt);
+            let unavailable = matches!(&error, kube::Error::Api(status) if status.code == 503);
+            let wait = if unavailable && !retry_unavailable {
+                None
+            } else {
+                transient_wait(&error, attempt)
+            };
             match wait {
                 Some(wait) if attempt < MAX_ATTEMPTS => {
                     tracing::debug!("{what}: {error}; retrying in {wait:?}");

@@ -55,6 +55,7 @@ pub fn normalize(object: &mut Value) {
         return;
     };
     map.remove("status");
+    type_meta_first(map);
     if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
         for field in SERVER_METADATA {
             metadata.remove(*field);
@@ -64,6 +65,19 @@ pub fn normalize(object: &mut Value) {
     }
     if secret {
         fold_string_data(map);
+    }
+}
+
+/// Puts `apiVersion` then `kind` first. The API server writes `kind` first in GET and PATCH
+/// answers, a LIST's items carry neither, and manifests start with `apiVersion`: the order of
+/// these two keys says nothing about an object, so it must not show as a difference.
+fn type_meta_first(map: &mut Map<String, Value>) {
+    let mut at = 0;
+    for key in ["apiVersion", "kind"] {
+        if let Some(value) = map.shift_remove(key) {
+            map.shift_insert(at, key.to_owned(), value);
+            at += 1;
+        }
     }
 }
 
@@ -120,6 +134,23 @@ fn fold_string_data(secret: &mut Map<String, Value>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn type_meta_comes_first_whatever_the_servers_order() {
+        let from_get = json!({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "a"}});
+        let from_list = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}});
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(
+            keys(&normalized(&from_get)),
+            ["apiVersion", "kind", "metadata"]
+        );
+        assert_eq!(
+            keys(&normalized(&from_list)),
+            ["apiVersion", "kind", "metadata"]
+        );
+        let no_version = json!({"metadata": {}, "kind": "X"});
+        assert_eq!(keys(&normalized(&no_version)), ["kind", "metadata"]);
+    }
 
     #[test]
     fn normalization_table() {

@@ -866,7 +866,8 @@ fn kind_rank(group: &str, kind: &str) -> usize {
 }
 
 /// The object without what changes on every write even when nothing else does (status and
-/// its managedFields entries, timestamps, resourceVersion), and without
+/// its managedFields entries, timestamps, resourceVersion, and the generation, which a
+/// Deployment bumps when only an annotation changes), and without
 /// the values of the revision and source annotations: an object a new commit leaves as it is
 /// is not rewritten just to say so (its annotations name the last sync that changed it). Their
 /// keys stay in managedFields, so an object that lacks them is still written.
@@ -874,6 +875,7 @@ fn without_volatile(object: &Value) -> Value {
     let mut copy = object.clone();
     if let Some(metadata) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
         metadata.remove("resourceVersion");
+        metadata.remove("generation");
         if let Some(Value::Object(annotations)) = metadata.get_mut("annotations") {
             annotations.remove(REVISION_ANNOTATION);
             annotations.remove(SOURCE_ANNOTATION);
