@@ -584,8 +584,9 @@ fn invalid_resources_exit_2_or_get_their_spec_state() {
         )
         .stderr(&["r.yaml:1", "not a list"])
         .rest_evaluated(),
+        // The item's own line.
         Case::file("list-item-scalar", "r.yaml", "list_item_scalar.yaml")
-            .stderr(&["r.yaml:1", "items[0]"])
+            .stderr(&["r.yaml:4", "items[0]"])
             .rest_evaluated(),
         Case::file(
             "duplicate-resource-two-files",

@@ -20,6 +20,25 @@ pub struct Document {
     pub end_line: usize,
     /// The document as JSON.
     pub value: Value,
+    /// For a list document ([`list_items`]) written as a block sequence, the first and last
+    /// content line of each item, in order; empty when the lines are not known (flow style,
+    /// JSON): the items then take the document's lines.
+    pub item_lines: Vec<(usize, usize)>,
+}
+
+/// The items of a list document as kubectl expands it: any `kind` ending in `List` (`List`,
+/// `RoleBindingList`, `ConfigMapList`, ...) with an `items` key. `None` for other documents;
+/// `Some(Err(()))` when `items` is neither a sequence nor null.
+pub fn list_items(value: &Value) -> Option<Result<&[Value], ()>> {
+    let kind = value.get("kind").and_then(Value::as_str)?;
+    if !kind.ends_with("List") {
+        return None;
+    }
+    match value.get("items")? {
+        Value::Array(items) => Some(Ok(items.as_slice())),
+        Value::Null => Some(Ok(&[])),
+        _ => Some(Err(())),
+    }
 }
 
 /// A file that does not parse: where and why.
@@ -160,11 +179,18 @@ fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
             message: e.message,
         })?;
         if let (Some(value), Some((line, end_line))) = (value, segment.content) {
+            let item_lines = match list_items(&value) {
+                Some(Ok(items)) if !items.is_empty() => {
+                    block_item_lines(body, segment.first_line, items.len())
+                }
+                _ => Vec::new(),
+            };
             documents.push(Document {
                 index,
                 line,
                 end_line,
                 value,
+                item_lines,
             });
         }
     }
@@ -192,6 +218,7 @@ fn parse_json(text: &str) -> Result<Vec<Document>, ParseError> {
         line: content.first().copied().unwrap_or(1),
         end_line: content.last().copied().unwrap_or(1),
         value,
+        item_lines: Vec::new(),
     }])
 }
 
@@ -269,6 +296,64 @@ impl<'de> serde::de::Visitor<'de> for StrictJsonVisitor {
         }
         Ok(Value::Object(object))
     }
+}
+
+/// The content lines of each entry of the document's top-level `items:` block sequence, read
+/// from `body` (the document's text, whose first line is `first_line` of the file). Only when
+/// exactly `expected` entries are found; empty otherwise (the caller then uses the document's
+/// lines). Lines at the sequence's indentation can only be its entries' `-` (a nested node,
+/// block scalar or continuation line is indented more), so the entries are found by their
+/// dashes; each ends at its last content line before the next entry or the sequence's end.
+fn block_item_lines(body: &str, first_line: usize, expected: usize) -> Vec<(usize, usize)> {
+    let lines: Vec<&str> = body
+        .lines()
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
+    let is_content = |l: &str| {
+        let t = l.trim_start();
+        !t.is_empty() && !t.starts_with('#')
+    };
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let is_items_key = |l: &str| {
+        l.strip_prefix("items:")
+            .is_some_and(|rest| rest.trim().is_empty() || rest.trim_start().starts_with('#'))
+    };
+    let Some(key) = lines.iter().position(|l| is_items_key(l)) else {
+        return Vec::new();
+    };
+    let Some(first) = (key + 1..lines.len()).find(|&i| is_content(lines[i])) else {
+        return Vec::new();
+    };
+    let dash = indent(lines[first]);
+    let is_entry = |l: &str| {
+        indent(l) == dash
+            && l[dash..]
+                .strip_prefix('-')
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    };
+    if !is_entry(lines[first]) {
+        return Vec::new();
+    }
+    let mut items: Vec<(usize, usize)> = Vec::new();
+    for (i, line) in lines.iter().enumerate().skip(first) {
+        if !is_content(line) {
+            continue;
+        }
+        if is_entry(line) {
+            items.push((i, i));
+        } else if indent(line) <= dash {
+            break; // the next key of the document: the sequence has ended
+        } else if let Some(last) = items.last_mut() {
+            last.1 = i;
+        }
+    }
+    if items.len() != expected {
+        return Vec::new();
+    }
+    items
+        .into_iter()
+        .map(|(a, b)| (first_line + a, first_line + b))
+        .collect()
 }
 
 /// One document's slice of the file.

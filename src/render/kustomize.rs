@@ -22,13 +22,28 @@ pub const KUSTOMIZATION_FILES: [&str; 3] =
 /// Annotation kustomize writes with `buildMetadata: [originAnnotations]`.
 const ORIGIN_ANNOTATION: &str = "config.kubernetes.io/origin";
 
+/// The file that makes a directory a Helm chart (SPEC §3).
+pub const CHART_FILE: &str = "Chart.yaml";
+
+/// How a unit is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnitKind {
+    /// A kustomization, built with `kubectl kustomize`.
+    Kustomize,
+    /// A Helm chart, rendered with `helm template`.
+    Helm,
+}
+
 /// A directory built as one unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
     /// Repo-relative directory.
     pub dir: String,
-    /// Repo-relative path of its kustomization file.
+    /// Repo-relative path of the file that makes it a unit: its kustomization file, or
+    /// `Chart.yaml` for a Helm chart.
     pub kustomization: String,
+    /// Kustomize or Helm.
+    pub kind: UnitKind,
 }
 
 impl Unit {
@@ -41,43 +56,47 @@ impl Unit {
     }
 }
 
-/// The kustomize units among `files`: the topmost directories holding a kustomization file.
-/// A kustomization below another unit is part of it (typically a base it references).
+/// The units among `files`: the topmost directories holding a kustomization file or a
+/// `Chart.yaml`. A unit below another is part of it (a base it references, a subchart). A
+/// directory holding both is a Helm chart, as Argo CD decides.
 pub fn find_units(files: &[TreeFile]) -> Vec<Unit> {
-    let mut candidates: Vec<Unit> = Vec::new();
+    // Rank of each defining file: lower wins within one directory.
+    let rank = |name: &str| -> Option<(usize, UnitKind)> {
+        if name == CHART_FILE {
+            return Some((0, UnitKind::Helm));
+        }
+        KUSTOMIZATION_FILES
+            .iter()
+            .position(|k| *k == name)
+            .map(|i| (i + 1, UnitKind::Kustomize))
+    };
+    let mut candidates: Vec<(usize, Unit)> = Vec::new();
     for file in files {
         let (dir, name) = file.path.rsplit_once('/').unwrap_or(("", &file.path));
-        let Some(rank) = KUSTOMIZATION_FILES.iter().position(|k| *k == name) else {
+        let Some((file_rank, kind)) = rank(name) else {
             continue;
         };
-        match candidates.iter_mut().find(|u| u.dir == dir) {
-            // Two kustomization files in one directory: kustomize takes the first of its list.
-            Some(existing) => {
-                let existing_name = existing.kustomization.rsplit('/').next().unwrap_or("");
-                let existing_rank = KUSTOMIZATION_FILES
-                    .iter()
-                    .position(|k| *k == existing_name)
-                    .unwrap_or(usize::MAX);
-                if rank < existing_rank {
-                    existing.kustomization = file.path.clone();
-                }
-            }
-            None => candidates.push(Unit {
-                dir: dir.to_owned(),
-                kustomization: file.path.clone(),
-            }),
+        let unit = Unit {
+            dir: dir.to_owned(),
+            kustomization: file.path.clone(),
+            kind,
+        };
+        match candidates.iter_mut().find(|(_, u)| u.dir == dir) {
+            // Two defining files in one directory: the chart, else kustomize's first choice.
+            Some(existing) if file_rank < existing.0 => *existing = (file_rank, unit),
+            Some(_) => {}
+            None => candidates.push((file_rank, unit)),
         }
     }
-    let topmost: Vec<Unit> = candidates
+    candidates
         .iter()
-        .filter(|u| {
+        .filter(|(_, u)| {
             !candidates
                 .iter()
-                .any(|other| other.dir != u.dir && other.contains(&u.kustomization))
+                .any(|(_, other)| other.dir != u.dir && other.contains(&u.kustomization))
         })
-        .cloned()
-        .collect();
-    topmost
+        .map(|(_, u)| u.clone())
+        .collect()
 }
 
 /// The kubectl binary: `$KUBECTL_PATH` when kubectl set it (we run as its plugin), else `kubectl`.
@@ -115,7 +134,7 @@ impl Workspace {
         Ok(workspace)
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.dir
     }
 }
@@ -268,11 +287,71 @@ fn check_references(root: &Path, unit: &Unit) -> Result<(), RenderError> {
     Ok(())
 }
 
+/// Paths of the repo that a kustomize unit reads at `commit` beyond its own directory: the
+/// local directories and files its kustomization names (`resources`, `bases`, `components`,
+/// patch files), and theirs in turn. Remote URLs and paths leaving the repo are left out.
+pub fn referenced_paths(repo: &EnvRepo, commit: ObjectId, unit: &Unit) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut pending = vec![normalize_path(&unit.dir)];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(dir) = pending.pop() {
+        if !seen.insert(dir.clone()) {
+            continue;
+        }
+        let Some(blob) = KUSTOMIZATION_FILES.iter().find_map(|name| {
+            repo.file_blob(commit, &join_path(&dir, name))
+                .ok()
+                .flatten()
+        }) else {
+            continue;
+        };
+        let Some(kustomization) = repo
+            .read_blob(blob)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| documents::parse_yaml_document(&text).ok().flatten())
+        else {
+            continue;
+        };
+        let mut entries: Vec<&str> = Vec::new();
+        for field in REFERENCE_FIELDS.iter().chain(&["patchesStrategicMerge"]) {
+            let listed = kustomization.get(*field).and_then(Value::as_array);
+            entries.extend(listed.into_iter().flatten().filter_map(Value::as_str));
+        }
+        let patches = kustomization.get("patches").and_then(Value::as_array);
+        entries.extend(
+            patches
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.get("path").and_then(Value::as_str)),
+        );
+        for entry in entries {
+            // An inline patch or a remote base is not a path of the repo.
+            if entry.contains('\n') || entry.contains("://") || entry.starts_with('/') {
+                continue;
+            }
+            let Some(target) = resolve_relative(&dir, entry) else {
+                continue;
+            };
+            if matches!(repo.subtree_id(commit, &target), Ok(Some(_))) {
+                pending.push(target.clone());
+            }
+            if !found.contains(&target) {
+                found.push(target);
+            }
+        }
+    }
+    found
+}
+
 /// Longest a kustomize build may take; remote bases can hang on the network.
-const BUILD_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const BUILD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs `command` to completion and collects its output, or kills it after `timeout` (`None`).
-fn run_with_timeout(mut command: Command, timeout: Duration) -> std::io::Result<Option<Output>> {
+pub(crate) fn run_with_timeout(
+    mut command: Command,
+    timeout: Duration,
+) -> std::io::Result<Option<Output>> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -451,19 +530,25 @@ mod tests {
             file("apps/db/Kustomization"),
             file("apps/db/kustomization.yaml"),
             file("plain/cm.yaml"),
+            file("charts/guestbook/Chart.yaml"),
+            file("charts/guestbook/values.yaml"),
+            file("charts/guestbook/charts/redis/Chart.yaml"),
+            file("charts/both/kustomization.yaml"),
+            file("charts/both/Chart.yaml"),
         ];
         let units = find_units(&files);
+        let unit = |dir: &str, file: &str, kind| Unit {
+            dir: dir.into(),
+            kustomization: format!("{dir}/{file}"),
+            kind,
+        };
         assert_eq!(
             units,
             [
-                Unit {
-                    dir: "apps/web".into(),
-                    kustomization: "apps/web/kustomization.yaml".into()
-                },
-                Unit {
-                    dir: "apps/db".into(),
-                    kustomization: "apps/db/kustomization.yaml".into()
-                },
+                unit("apps/web", "kustomization.yaml", UnitKind::Kustomize),
+                unit("apps/db", "kustomization.yaml", UnitKind::Kustomize),
+                unit("charts/guestbook", "Chart.yaml", UnitKind::Helm),
+                unit("charts/both", "Chart.yaml", UnitKind::Helm),
             ]
         );
         assert!(units[0].contains("apps/web/base/x.yaml"));
@@ -517,6 +602,7 @@ mod tests {
         let unit = |dir: &str| Unit {
             dir: dir.into(),
             kustomization: format!("{dir}/kustomization.yaml"),
+            kind: UnitKind::Kustomize,
         };
         assert_eq!(check_references(root.path(), &unit("app")), Ok(()));
         for escape in ["/etc", "../../..", "file:///home/me/env", "../base/../../x"] {

@@ -11,7 +11,7 @@
 //! It answers only when it can prove that the parser would read the file without error and
 //! the same identities: every line fits the part above with consistent indentation, no key
 //! repeats in a mapping, no value needs the parser to resolve (identity values are plain text
-//! starting with a letter, or quoted), and no document is a `List`. Anything else (comments,
+//! starting with a letter, or quoted), and no document's kind ends in `List` (a list document). Anything else (comments,
 //! flow collections, anchors, tags, block scalars, multi-line scalars, tabs, CRLF, a byte-order
 //! mark, `...`, directives) gives `None`: the caller parses the file as before.
 
@@ -45,7 +45,7 @@ pub fn scan(bytes: &[u8]) -> Option<Vec<ScannedDocument>> {
         let fields = scan_document(body)?;
         documents.push(ScannedDocument {
             api_version: fields.api_version?,
-            kind: fields.kind.filter(|k| k != "List")?,
+            kind: fields.kind.filter(|k| !k.ends_with("List"))?,
             name: fields.name?,
             namespace: fields.namespace,
             line,

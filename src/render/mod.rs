@@ -17,8 +17,8 @@
 //!
 //! Rules: every `*.yaml`/`*.yml`/`*.json` below the path (hidden directories and hidden files —
 //! `.gitlab-ci.yml`, the config file itself — skipped; symlinks skipped), multi-document, empty
-//! and `null` documents skipped, `kind: List` expanded (items keep the list document's
-//! [`Source`]); the topmost directories holding a kustomization are built with
+//! and `null` documents skipped, list documents (`List`, `RoleBindingList`, ... with `items`)
+//! expanded, each item with its own lines; the topmost directories holding a kustomization are built with
 //! `kubectl kustomize` instead; files matching an `exclude` glob are skipped (a unit is skipped
 //! when its kustomization file is). Namespaced kinds get the default namespace when they set
 //! none; cluster-scoped kinds lose theirs; kinds of unknown scope keep what they say. A file
@@ -28,6 +28,7 @@
 
 pub mod config;
 pub mod documents;
+pub mod helm;
 pub mod kustomize;
 pub mod light_scan;
 pub mod scalar_diff;
@@ -46,6 +47,7 @@ use crate::repo::{EnvRepo, FileKind, ObjectId, ReadBlob, RepoError, join_path, n
 
 pub use config::{CONFIG_FILE, ConfigError, EnvConfig};
 use documents::{Document, Format, ParseError};
+use kustomize::UnitKind;
 
 /// Scope of a kind: `Some(true)` namespaced, `Some(false)` cluster-scoped, `None` unknown.
 /// Arguments are the API group (`""` for core) and the kind.
@@ -65,6 +67,8 @@ pub struct RenderOptions {
     pub cache: RenderCache,
     /// kubectl for kustomize units; `None` for `$KUBECTL_PATH`, else `kubectl` on `PATH`.
     pub kubectl: Option<PathBuf>,
+    /// helm for chart units; `None` for `$HELM_BINARY`, else `helm` on `PATH`.
+    pub helm: Option<PathBuf>,
 }
 
 impl RenderOptions {
@@ -76,6 +80,7 @@ impl RenderOptions {
             scope: Arc::new(builtin_scope),
             cache: RenderCache::new(),
             kubectl: None,
+            helm: None,
         }
     }
 }
@@ -86,6 +91,7 @@ impl fmt::Debug for RenderOptions {
             .field("path", &self.path)
             .field("default_namespace", &self.default_namespace)
             .field("kubectl", &self.kubectl)
+            .field("helm", &self.helm)
             .finish_non_exhaustive()
     }
 }
@@ -231,6 +237,49 @@ impl fmt::Debug for RenderCache {
     }
 }
 
+/// A short hex fingerprint of the programs that render units: the kubectl (kustomize) and
+/// helm [`RenderOptions`] would run, each by resolved path, size and modification time, or
+/// absent. No process is started. Caches of rendered results are kept under it, so a tool
+/// upgraded, installed or removed never serves results made by another.
+pub fn tools_fingerprint(opts: &RenderOptions) -> String {
+    use sha2::{Digest, Sha256};
+    let kubectl = opts
+        .kubectl
+        .clone()
+        .unwrap_or_else(kustomize::default_kubectl);
+    let helm = opts.helm.clone().unwrap_or_else(helm::default_helm);
+    let mut hasher = Sha256::new();
+    for program in [kubectl, helm] {
+        match resolve_program(&program).and_then(|p| Some((std::fs::metadata(&p).ok()?, p))) {
+            Some((meta, path)) => {
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                hasher.update(format!("{}\0{}\0{modified}\n", path.display(), meta.len()));
+            }
+            None => hasher.update(format!("{} absent\n", program.display())),
+        }
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A program as the OS would find it: a path with a `/` as is, else the first match on `PATH`.
+fn resolve_program(program: &std::path::Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return program.is_file().then(|| program.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
 /// Reads the config at `commit`: `.kubectl-gitops.yaml` in `path`, else at the repo root, else
 /// defaults. The environment name defaults to the last segment of `path`, or the repo's name.
 pub fn load_config(
@@ -297,6 +346,32 @@ fn plan(repo: &EnvRepo, commit: ObjectId, opts: &RenderOptions) -> Result<Plan, 
         units,
         symlinks,
     })
+}
+
+/// The repo paths the environment reads at `commit`: `opts.path`, then the paths outside it
+/// that its kustomize units read (bases, components, patches; [`kustomize::referenced_paths`]),
+/// each once, none inside another. The environment's history is the commits that changed
+/// any of them.
+pub fn environment_inputs(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+) -> Result<Vec<String>, RenderFailure> {
+    let path = normalize_path(&opts.path);
+    let plan = plan(repo, commit, opts)?;
+    let mut inputs = vec![path.clone()];
+    let inside = |outer: &str, inner: &str| {
+        outer.is_empty() || inner == outer || inner.starts_with(&format!("{outer}/"))
+    };
+    for unit in plan.units.iter().filter(|u| u.kind == UnitKind::Kustomize) {
+        for read in kustomize::referenced_paths(repo, commit, unit) {
+            if !inputs.iter().any(|i| inside(i, &read)) {
+                inputs.retain(|i| !inside(&read, i));
+                inputs.push(read);
+            }
+        }
+    }
+    Ok(inputs)
 }
 
 /// The plain manifest files [`render`] reads at a commit and the config it applies: what a
@@ -448,7 +523,7 @@ fn add_parsed(out: &mut Collector<'_>, path: &str, parsed: &Result<Vec<Document>
                     line: doc.line,
                     end_line: doc.end_line,
                 };
-                out.add_document(doc.value.clone(), source);
+                out.add_document(doc.value.clone(), source, &doc.item_lines);
             }
         }
         Err(e) => out.errors.push(RenderError {
@@ -477,6 +552,8 @@ pub fn render(
         .filter(|link| !units.iter().any(|u| u.contains(&link.path)))
         .map(|link| skipped_symlink(repo, link, &symlinks))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut warnings = warnings;
+    warnings.extend(unrendered_jsonnet(&candidates, &units));
 
     let mut work: Vec<(String, Work<'_>)> = Vec::new();
     for unit in units.iter().cloned() {
@@ -546,7 +623,12 @@ fn render_work(
                 add_file(&mut out, repo, opts, &file.path, file.blob, format)?;
             }
             Work::Unit(unit) => {
-                let key = (root_tree.unwrap_or(commit), unit.dir.clone());
+                // A chart's output also depends on the namespace it is rendered for.
+                let key = match unit.kind {
+                    UnitKind::Kustomize => unit.dir.clone(),
+                    UnitKind::Helm => format!("{}\0helm\0{}", unit.dir, opts.default_namespace),
+                };
+                let key = (root_tree.unwrap_or(commit), key);
                 let built = opts.cache.build(key, || {
                     let workspace = match &workspace {
                         Some(ws) => ws,
@@ -558,11 +640,21 @@ fn render_work(
                             },
                         )?),
                     };
-                    let kubectl = opts
-                        .kubectl
-                        .clone()
-                        .unwrap_or_else(kustomize::default_kubectl);
-                    kustomize::build(repo, commit, &unit, workspace, &kubectl, &opts.cache)
+                    match unit.kind {
+                        UnitKind::Kustomize => {
+                            let kubectl = opts
+                                .kubectl
+                                .clone()
+                                .unwrap_or_else(kustomize::default_kubectl);
+                            kustomize::build(repo, commit, &unit, workspace, &kubectl, &opts.cache)
+                        }
+                        UnitKind::Helm => helm::build(
+                            &unit,
+                            workspace,
+                            &opts.helm.clone().unwrap_or_else(helm::default_helm),
+                            &opts.default_namespace,
+                        ),
+                    }
                 });
                 match built.as_ref() {
                     Ok(objects) => {
@@ -582,6 +674,37 @@ fn render_work(
         config,
         warnings,
     })
+}
+
+/// One warning per directory holding `*.jsonnet` files that no unit renders (SPEC §3): they
+/// are not rendered, and an environment that is only jsonnet must not look empty.
+fn unrendered_jsonnet(
+    candidates: &[crate::repo::TreeFile],
+    units: &[kustomize::Unit],
+) -> Vec<RenderError> {
+    let mut dirs: BTreeMap<&str, usize> = BTreeMap::new();
+    for file in candidates {
+        if file.path.ends_with(".jsonnet") && !units.iter().any(|u| u.contains(&file.path)) {
+            let dir = file.path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            *dirs.entry(dir).or_default() += 1;
+        }
+    }
+    dirs.into_iter()
+        .map(|(dir, count)| RenderError {
+            file: if dir.is_empty() {
+                ".".to_owned()
+            } else {
+                dir.to_owned()
+            },
+            line: None,
+            message: format!(
+                "{count} jsonnet file{} not rendered: kubectl gitops reads YAML and JSON \
+                 manifests, kustomizations and Helm charts; commit the jsonnet's output \
+                 (`jsonnet -m`), or exclude the directory in .kubectl-gitops.yaml",
+                if count == 1 { " is" } else { "s are" }
+            ),
+        })
+        .collect()
 }
 
 /// The warning for a symlink of the environment. Git stores a link as its target path; it is
@@ -661,24 +784,29 @@ impl<'a> Collector<'a> {
         }
     }
 
-    /// A document of a plain file: a `kind: List` is expanded into its items.
-    fn add_document(&mut self, value: Value, source: Source) {
-        let is_list = value.get("kind").and_then(Value::as_str) == Some("List")
-            && value.get("items").is_some();
-        if !is_list {
-            self.add_object(value, source, None);
-            return;
-        }
-        match value.get("items") {
-            Some(Value::Array(items)) => {
+    /// A document of a plain file: a list document (`List`, `RoleBindingList`, ... with
+    /// `items`, as kubectl expands it) gives its items, each with its own lines when known.
+    fn add_document(&mut self, value: Value, source: Source, item_lines: &[(usize, usize)]) {
+        match documents::list_items(&value) {
+            None => self.add_object(value, source, None),
+            Some(Ok(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    self.add_object(item.clone(), source.clone(), Some(i));
+                    let mut item_source = source.clone();
+                    if let Some((line, end_line)) = item_lines.get(i) {
+                        item_source.line = *line;
+                        item_source.end_line = *end_line;
+                    }
+                    self.add_object(item.clone(), item_source, Some(i));
                 }
             }
-            Some(Value::Null) => {}
-            _ => {
+            Some(Err(())) => {
                 let what = format!("document {}", source.document);
-                self.error(&source, &what, "kind: List has items that are not a list");
+                let kind = value.get("kind").and_then(Value::as_str).unwrap_or("List");
+                self.error(
+                    &source,
+                    &what,
+                    &format!("kind: {kind} has items that are not a list"),
+                );
             }
         }
     }

@@ -207,10 +207,95 @@ fn list_is_expanded_and_json_is_read() {
     assert_eq!(
         sources(&rendered),
         [
-            ("list.yaml".to_owned(), 0, 1, 9),
-            ("list.yaml".to_owned(), 0, 1, 9),
+            ("list.yaml".to_owned(), 0, 4, 6),
+            ("list.yaml".to_owned(), 0, 7, 9),
             ("sa.json".to_owned(), 0, 1, 5),
         ]
+    );
+}
+
+/// kubectl expands any `*List` with `items` (kube-prometheus ships `RoleBindingList`,
+/// `RoleList`, `ConfigMapList`); each item keeps its own lines, found by its dash even when
+/// the sequence is indented, a comment sits between items, or a block scalar holds `- `.
+#[test]
+fn typed_lists_are_expanded_with_each_items_lines() {
+    let fx = FixtureRepo::new();
+    fx.write(
+        "rb.yaml",
+        "\
+apiVersion: rbac.authorization.k8s.io/v1
+items:
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: RoleBinding
+  metadata:
+    name: one
+    namespace: monitoring
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: r}
+
+# the second binding
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: RoleBinding
+  metadata:
+    name: two
+kind: RoleBindingList
+",
+    );
+    fx.write(
+        "cm.yaml",
+        "\
+kind: ConfigMapList
+apiVersion: v1
+items:
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: dash}
+    data:
+      text: |
+        - not an item
+        -
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: other}
+---
+apiVersion: v1
+kind: ConfigMapList
+items: [{apiVersion: v1, kind: ConfigMap, metadata: {name: flow}}]
+---
+apiVersion: example.com/v1
+kind: WidgetList
+metadata: {name: not-a-list}
+spec: {}
+",
+    );
+    fx.commit("lists");
+    let rendered = render_at(&fx, "HEAD", &RenderOptions::new("", "apps"));
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    assert_eq!(
+        ids(&rendered),
+        [
+            "core/ConfigMap/apps/dash",
+            "core/ConfigMap/apps/other",
+            "core/ConfigMap/apps/flow",
+            "example.com/WidgetList/_/not-a-list",
+            "rbac.authorization.k8s.io/RoleBinding/monitoring/one",
+            "rbac.authorization.k8s.io/RoleBinding/apps/two",
+        ]
+    );
+    assert_eq!(
+        sources(&rendered),
+        [
+            ("cm.yaml".to_owned(), 0, 4, 10),
+            ("cm.yaml".to_owned(), 0, 11, 13),
+            // Flow style: the item takes the document's lines.
+            ("cm.yaml".to_owned(), 1, 15, 17),
+            ("cm.yaml".to_owned(), 2, 19, 22),
+            ("rb.yaml".to_owned(), 0, 3, 8),
+            ("rb.yaml".to_owned(), 0, 11, 14),
+        ]
+    );
+    assert_eq!(
+        rendered.manifests[0].object["data"]["text"],
+        "- not an item\n-\n"
     );
 }
 
