@@ -51,24 +51,38 @@ fn offline_history_lists_resource_changes_newest_first() {
     let (repo, ids) = story(&ns);
     let gitops = Gitops::new(&cluster, &repo);
     let run = gitops.run(&["history", "--offline"]).code_is(0);
+    // SPEC §5: every commit that changed the inputs; the README commit and the pure move
+    // changed no resource and say so.
     let expected = format!(
-        "{} web back\n  A deployment.apps/web ({ns})\n\
+        "{} (HEAD) readme\n  (no resource changes)\n\
+         {} web back\n  A deployment.apps/web ({ns})\n\
          {} remove web\n  D deployment.apps/web ({ns})\n\
          {} debug logs\n  M configmap/settings ({ns})\n\
+         {} move web\n  (no resource changes)\n\
          {} scale web\n  M deployment.apps/web ({ns})\n\
          {} add web and settings\n  A configmap/settings ({ns})\n  A deployment.apps/web ({ns})\n",
+        &ids[6][..7],
         &ids[5][..7],
         &ids[4][..7],
         &ids[3][..7],
+        &ids[2][..7],
         &ids[1][..7],
         &ids[0][..7],
     );
     assert_eq!(run.stdout, expected, "{run}");
-    // The README commit and the pure move changed no resource.
-    assert!(
-        !run.stdout.lines().any(|l| l.ends_with(" move web")),
-        "{run}"
-    );
+    // The same commits as git's log of the environment.
+    let git: Vec<String> = repo
+        .git(&["log", "--first-parent", "--format=%h"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let ours: Vec<String> = run
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .map(|l| l.split(' ').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(ours, git);
 }
 
 #[test]
@@ -86,8 +100,11 @@ fn json_shape_and_limit() {
     assert_eq!(doc["revision"]["id"], ids[6].as_str());
     assert_eq!(doc["matchesLive"], Value::Null);
     let commits = doc["commits"].as_array().unwrap();
-    assert_eq!(commits.len(), 5);
-    let oldest = &commits[4];
+    assert_eq!(commits.len(), 7);
+    // A commit that changed no resource has no changes.
+    assert_eq!(commits[0]["summary"], "readme");
+    assert_eq!(commits[0]["changes"], serde_json::json!([]));
+    let oldest = &commits[6];
     let log = repo.git(&["log", "-1", "--format=%H%n%s%n%an%n%ae%n%aI", &ids[0]]);
     let want: Vec<&str> = log.lines().collect();
     for (field, value) in ["id", "summary", "author", "email", "time"]
@@ -103,14 +120,14 @@ fn json_shape_and_limit() {
         serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": ns,
             "name": "web", "change": "added", "file": "web.yaml"})
     );
-    assert_eq!(commits[1]["changes"][0]["change"], "removed");
-    assert_eq!(commits[1]["changes"][0]["file"], "apps-web.yaml");
+    assert_eq!(commits[2]["changes"][0]["change"], "removed");
+    assert_eq!(commits[2]["changes"][0]["file"], "apps-web.yaml");
 
     let limited = gitops
         .run(&["history", "--offline", "--limit", "2", "-o", "yaml"])
         .code_is(0);
     let doc: Value = serde_saphyr::from_str(&limited.stdout).unwrap();
-    assert_eq!(summaries(&doc), ["web back", "remove web"], "{limited}");
+    assert_eq!(summaries(&doc), ["readme", "web back"], "{limited}");
 }
 
 #[test]
@@ -304,7 +321,7 @@ fn unreachable_cluster_warns_and_still_prints_the_history() {
             "1",
         ])
         .code_is(0);
-    assert!(run.stdout.starts_with(&ids[5][..7]), "{run}");
+    assert!(run.stdout.starts_with(&ids[6][..7]), "{run}");
     assert!(
         run.stderr.contains("warning: live state not shown"),
         "{run}"
@@ -334,8 +351,11 @@ fn second_run_reads_the_cache_and_a_corrupted_one_is_ignored() {
     let entry = entries.into_iter().next().unwrap().unwrap().path();
     std::fs::write(&entry, "garbage\n").unwrap();
     let changes = repo.dir().join(".git/kubectl-gitops/changes-v2/root");
-    for entry in std::fs::read_dir(&changes).unwrap() {
-        std::fs::write(entry.unwrap().path(), "zz [1\n\u{0}garbage\n").unwrap();
+    // <namespace>/<tools fingerprint>: one file per render setting.
+    for namespace in std::fs::read_dir(&changes).unwrap() {
+        for entry in std::fs::read_dir(namespace.unwrap().path()).unwrap() {
+            std::fs::write(entry.unwrap().path(), "zz [1\n\u{0}garbage\n").unwrap();
+        }
     }
     let third = gitops.run(&["history", "--offline", "-v"]).code_is(0);
     assert_eq!(third.stdout, first.stdout);

@@ -288,7 +288,13 @@ impl ChangeWalk {
             repo: repo.clone(),
             objects: WalkObjects::new(repo),
             path: crate::repo::normalize_path(&opts.path),
-            feed: WalkFeed::start(repo, tip, &opts.path, use_cache, stages)?,
+            feed: WalkFeed::start(
+                repo,
+                tip,
+                environment_inputs_or_path(repo, tip, opts),
+                use_cache,
+                stages,
+            )?,
             current: None,
             opts: opts.clone(),
             tip_config: None,
@@ -903,6 +909,30 @@ impl Stages {
     }
 }
 
+/// What the environment's history walks: `opts.path` and the paths outside it that its units
+/// read at `tip` ([`crate::render::environment_inputs`]; `--path` first). An environment that
+/// does not render at `tip` walks its path alone.
+fn environment_inputs_or_path(repo: &EnvRepo, tip: ObjectId, opts: &RenderOptions) -> Vec<String> {
+    crate::render::environment_inputs(repo, tip, opts)
+        .unwrap_or_else(|_| vec![crate::repo::normalize_path(&opts.path)])
+}
+
+/// The first-parent commits from `tip` that changed the environment's inputs, newest first:
+/// what `history` lists and the UI's History pane shows (SPEC §5: the same commits).
+pub fn environment_walk(
+    repo: &EnvRepo,
+    tip: ObjectId,
+    opts: &RenderOptions,
+    use_cache: bool,
+) -> Result<PathWalk, HistoryError> {
+    PathWalk::over_inputs(
+        repo,
+        tip,
+        &environment_inputs_or_path(repo, tip, opts),
+        use_cache,
+    )
+}
+
 /// Changed commits a thread may hand on ahead of the next one: more than a walk batch finds
 /// (so the stages overlap), few enough that the files read ahead stay a few MB.
 const WALK_QUEUE: usize = 1024;
@@ -921,19 +951,20 @@ impl WalkFeed {
     fn start(
         repo: &EnvRepo,
         tip: ObjectId,
-        path: &str,
+        inputs: Vec<String>,
         use_cache: bool,
         stages: Stages,
     ) -> Result<WalkFeed, HistoryError> {
+        let path = inputs.first().cloned().unwrap_or_default();
         let thread_error =
             |e: std::io::Error| HistoryError::Interrupted(format!("cannot start a thread: {e}"));
         let (walked_tx, walked_rx) = std::sync::mpsc::sync_channel(WALK_QUEUE);
         let (read_tx, read_rx) = std::sync::mpsc::sync_channel(WALK_QUEUE);
-        let (walk_repo, walk_path) = (repo.clone(), path.to_owned());
+        let walk_repo = repo.clone();
         let walk = std::thread::Builder::new()
             .name("history-walk".into())
             .spawn(move || {
-                let mut walk = match PathWalk::new(&walk_repo, tip, &walk_path, use_cache) {
+                let mut walk = match PathWalk::over_inputs(&walk_repo, tip, &inputs, use_cache) {
                     Ok(walk) => walk,
                     Err(e) => {
                         let _ = walked_tx.send(Err(e));
@@ -958,7 +989,7 @@ impl WalkFeed {
                 stats: None,
             });
         }
-        let (read_repo, read_path) = (repo.clone(), crate::repo::normalize_path(path));
+        let (read_repo, read_path) = (repo.clone(), crate::repo::normalize_path(&path));
         let reader = std::thread::Builder::new()
             .name("history-read".into())
             .spawn(move || {
@@ -1384,9 +1415,11 @@ fn walk_history(
         }
         if let Some(filter) = filter {
             step.changes.retain(|c| filter.matches(&c.id));
-        }
-        if step.changes.is_empty() {
-            continue;
+            // A resource's history lists the commits that changed it; the environment's lists
+            // every commit that changed its inputs, with no resource changes shown as such.
+            if step.changes.is_empty() {
+                continue;
+            }
         }
         commits.push(HistoryCommit {
             commit: info,
@@ -1504,8 +1537,10 @@ fn whole_render_errors(error: crate::render::RenderFailure) -> Vec<String> {
     }
 }
 
-/// `<git-dir>/kubectl-gitops/<what>/<hex path or "root">/<hex namespace>`: where a cache
-/// keyed by the render settings lives.
+/// `<git-dir>/kubectl-gitops/<what>/<hex path or "root">/<hex namespace>/<tools>`: where a
+/// cache keyed by the render settings lives. `<tools>` fingerprints the kubectl and helm that
+/// render units ([`crate::render::tools_fingerprint`]): another kustomize or helm, or one
+/// installed or removed, may render the same inputs differently.
 fn settings_dir(git_dir: &std::path::Path, what: &str, opts: &RenderOptions) -> PathBuf {
     let hex = |s: &str| -> String { s.bytes().map(|b| format!("{b:02x}")).collect() };
     let path = crate::repo::normalize_path(&opts.path);
@@ -1518,6 +1553,7 @@ fn settings_dir(git_dir: &std::path::Path, what: &str, opts: &RenderOptions) -> 
             hex(&path)
         })
         .join(hex(&opts.default_namespace))
+        .join(crate::render::tools_fingerprint(opts))
 }
 
 /// A commit whose changes are known: computed by this run or read from the changes cache.

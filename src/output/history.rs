@@ -87,6 +87,15 @@ fn commit_text(text: &mut String, c: &HistoryCommit, view: &HistoryView) {
     text.push(' ');
     text.push_str(&c.commit.summary);
     text.push('\n');
+    if c.changes.is_empty() {
+        // A commit that changed the inputs but no resource: a comment, formatting, a README.
+        let dim = Style {
+            dim: true,
+            ..Style::default()
+        };
+        text.push_str(&dim.paint("  (no resource changes)", view.color));
+        text.push('\n');
+    }
     for change in &c.changes {
         let letter = change.change.letter().to_string();
         text.push_str("  ");

@@ -579,6 +579,9 @@ pub struct PathWalk {
     batch: usize,
     /// The largest batch: [`AHEAD_MAX`] (tests use smaller ones).
     batch_max: usize,
+    /// For a walk over several inputs ([`PathWalk::over_inputs`]): the components of each;
+    /// a commit of the walked path that changed none of them is passed over.
+    inputs: Option<Vec<Vec<String>>>,
 }
 
 /// Commits read ahead in the first batch. Packs store a version of a tree as a delta on
@@ -619,9 +622,76 @@ impl PathWalk {
             ahead: VecDeque::new(),
             batch: AHEAD,
             batch_max: AHEAD_MAX,
+            inputs: None,
         };
         walk.take_cached(tip);
         Ok(walk)
+    }
+
+    /// A walk from `tip` yielding the first-parent commits that changed any of `inputs`
+    /// (repo-relative paths), as `git log --first-parent -- <inputs>` lists them. One input is
+    /// [`PathWalk::new`]; several walk the directory holding them all and pass over the
+    /// commits that changed none (their commits carry no path trees: the walked directory's
+    /// would not be any input's).
+    pub fn over_inputs(
+        env: &EnvRepo,
+        tip: ObjectId,
+        inputs: &[String],
+        use_cache: bool,
+    ) -> Result<PathWalk, HistoryError> {
+        let inputs: Vec<Vec<String>> = inputs
+            .iter()
+            .map(|i| path_components(&normalize_path(i)))
+            .collect();
+        let [_, _, ..] = inputs.as_slice() else {
+            let only = inputs.first().map(|c| c.join("/")).unwrap_or_default();
+            return PathWalk::new(env, tip, &only, use_cache);
+        };
+        let mut common: Vec<String> = inputs[0].clone();
+        for components in &inputs[1..] {
+            let shared = common
+                .iter()
+                .zip(components)
+                .take_while(|(a, b)| a == b)
+                .count();
+            common.truncate(shared);
+        }
+        let mut walk = PathWalk::new(env, tip, &common.join("/"), use_cache)?;
+        walk.inputs = Some(inputs);
+        Ok(walk)
+    }
+
+    /// Whether `commit` changed any of the inputs against its first parent (the root commit:
+    /// whether any exists in it).
+    fn changes_an_input(
+        &self,
+        commit: ObjectId,
+        inputs: &[Vec<String>],
+    ) -> Result<bool, HistoryError> {
+        let (tree, parent, _) = self.objects.commit(commit, false)?;
+        let parent_tree = match parent {
+            Some(parent) => Some(self.objects.commit(parent, false)?.0),
+            None => None,
+        };
+        for components in inputs {
+            let leaf = |root: ObjectId| -> Result<Option<ObjectId>, HistoryError> {
+                Ok(self
+                    .objects
+                    .chain(components, root, None)?
+                    .last()
+                    .copied()
+                    .flatten())
+            };
+            let now = leaf(tree)?;
+            let before = match parent_tree {
+                Some(root) => leaf(root)?,
+                None => None,
+            };
+            if now != before {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The repository's git dir.
@@ -652,19 +722,36 @@ impl PathWalk {
     /// The next changed commit with what the walk knew of it: its path trees and bytes when
     /// it was found by walking, neither when it came from the cache.
     pub fn next_walked(&mut self) -> Option<Result<WalkedCommit, HistoryError>> {
-        let id = match self.next()? {
-            Ok(id) => id,
-            Err(e) => return Some(Err(e)),
-        };
-        match self.last.take() {
-            Some(walked) if walked.id == id => Some(Ok(walked)),
-            _ => Some(Ok(WalkedCommit {
-                id,
-                trees: None,
-                data: None,
-                diffs: None,
-                blobs: Vec::new(),
-            })),
+        loop {
+            let id = match self.next()? {
+                Ok(id) => id,
+                Err(e) => return Some(Err(e)),
+            };
+            let walked = match self.last.take() {
+                Some(walked) if walked.id == id => walked,
+                _ => WalkedCommit {
+                    id,
+                    trees: None,
+                    data: None,
+                    diffs: None,
+                    blobs: Vec::new(),
+                },
+            };
+            let Some(inputs) = self.inputs.take() else {
+                return Some(Ok(walked));
+            };
+            let changed = self.changes_an_input(id, &inputs);
+            self.inputs = Some(inputs);
+            match changed {
+                Ok(true) => {
+                    return Some(Ok(WalkedCommit {
+                        trees: None,
+                        ..walked
+                    }));
+                }
+                Ok(false) => continue,
+                Err(e) => return Some(Err(e)),
+            }
         }
     }
 

@@ -16,7 +16,6 @@ use crate::ops::sync::{
 };
 use crate::output::short_sha;
 use crate::render::RenderOptions;
-use crate::repo::history::PathWalk;
 use crate::repo::{EnvRepo, commit_info_from_data};
 
 use super::action::{Action, DetailLine, RequestId};
@@ -365,7 +364,10 @@ pub fn walk_history(
         .resolve("HEAD")
         .map(|id| id.to_string())
         .unwrap_or_default();
-    let mut walk = PathWalk::new(&repo, start, path, true).map_err(|e| e.to_string())?;
+    // The walk `history` makes: the commits that changed the environment's inputs.
+    let opts = crate::render::RenderOptions::new(path, "default");
+    let mut walk = crate::ops::history::environment_walk(&repo, start, &opts, true)
+        .map_err(|e| e.to_string())?;
     let mut chunk: Vec<CommitInfo> = Vec::new();
     let mut sent_first = false;
     while let Some(walked) = walk.next_walked() {
