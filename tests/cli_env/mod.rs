@@ -30,6 +30,30 @@ impl EnvRepo {
         repo
     }
 
+    /// A clone of a git bundle (the corpus), on a new branch `main` at the bundle's head.
+    pub fn from_bundle(bundle: &Path) -> EnvRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("kgo-corpus-")
+            .tempdir()
+            .unwrap();
+        let out = Command::new("git")
+            .args(["clone", "-q"])
+            .arg(bundle)
+            .arg(dir.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git clone {}: {}",
+            bundle.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let repo = EnvRepo { dir, commits: 0 };
+        repo.git(&["switch", "-q", "-c", "main"]);
+        repo
+    }
+
     /// The work tree.
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -1,0 +1,582 @@
+//! The real-world suite: public GitOps repositories from `../shared/corpus` (git bundles, cloned
+//! into temp dirs), read by our renderer, history and blame and checked against the reference
+//! tools run in the same test: `kubectl kustomize`, `helm template`, `git log`, `git blame`,
+//! and kubectl's own reading of the files. The cluster part (sync, status, drift, prune of
+//! kube-prometheus) runs on the sandbox and, with `KUBECTL_GITOPS_E2E_KUBECONFIG`, on a real
+//! API server.
+//!
+//! The corpus is `$KUBECTL_GITOPS_CORPUS`, else `../shared/corpus` beside the project. Where it
+//! is absent (a checkout outside the team's machines) each test says so and returns, except in
+//! CI (`CI` set), where a missing corpus fails.
+
+mod cli_env;
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use cli_env::{EnvRepo, Gitops, Run};
+use common::{TestCluster, gitops_binary};
+use kubectl_gitops::render::{RenderOptions, Rendered, render};
+
+/// The corpus folder, or `None` (with a note) where it is absent outside CI.
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("KUBECTL_GITOPS_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    if dir.join("kube-prometheus.bundle").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the corpus is missing at {} (set KUBECTL_GITOPS_CORPUS)",
+        dir.display()
+    );
+    eprintln!(
+        "note: no corpus at {}; the real-world tests are skipped",
+        dir.display()
+    );
+    None
+}
+
+fn clone(name: &str) -> Option<EnvRepo> {
+    let bundle = corpus()?.join(format!("{name}.bundle"));
+    Some(EnvRepo::from_bundle(&bundle))
+}
+
+/// `helm` for the tests: `$HELM_BINARY`, else `../shared/bin/helm`, else on PATH.
+fn helm() -> PathBuf {
+    if let Some(explicit) = std::env::var_os("HELM_BINARY").filter(|v| !v.is_empty()) {
+        return PathBuf::from(explicit);
+    }
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bin/helm");
+    if shared.is_file() {
+        return shared;
+    }
+    PathBuf::from("helm")
+}
+
+/// The binary with `--offline`, sealed, helm as [`helm`] finds it (or `env` overrides).
+fn offline(repo: &EnvRepo, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(gitops_binary());
+    cmd.arg("-C")
+        .arg(repo.dir())
+        .arg("--offline")
+        .args(args)
+        .env_clear()
+        .env("HOME", home.path())
+        .env("KUBECONFIG", home.path().join("no-such-kubeconfig"))
+        .env("HELM_BINARY", helm())
+        .current_dir(home.path())
+        .stdin(Stdio::null());
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Our render of `path` at HEAD (the library, offline scopes).
+fn render_head(repo: &EnvRepo, path: &str) -> Rendered {
+    let env = kubectl_gitops::repo::EnvRepo::open(repo.dir()).unwrap();
+    let head = env.resolve("HEAD").unwrap();
+    let mut opts = RenderOptions::new(path, "default");
+    opts.helm = Some(helm());
+    render(&env, head, &opts).unwrap()
+}
+
+/// `kind/namespace/name` of each rendered resource (namespace `-` when none).
+fn rendered_ids(rendered: &Rendered) -> BTreeSet<String> {
+    rendered
+        .manifests
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}/{}",
+                m.id.kind,
+                m.id.namespace.as_deref().unwrap_or("-"),
+                m.id.name
+            )
+        })
+        .collect()
+}
+
+/// `kind/namespace/name` of each document of a reference tool's YAML output, the namespace as
+/// our render gives it for the same kind (so only what the tool put in the documents counts).
+fn output_ids(yaml: &str, rendered: &Rendered) -> BTreeSet<String> {
+    let scope: std::collections::HashMap<(String, String), bool> = rendered
+        .manifests
+        .iter()
+        .map(|m| {
+            (
+                (m.id.kind.clone(), m.id.name.clone()),
+                m.id.namespace.is_some(),
+            )
+        })
+        .collect();
+    yaml.split("\n---")
+        .filter_map(|doc| serde_saphyr::from_str::<Option<Value>>(doc).ok().flatten())
+        .filter(|doc| doc.is_object())
+        .map(|doc| {
+            let kind = doc["kind"].as_str().unwrap_or("").to_owned();
+            let name = doc["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            let written = doc["metadata"]["namespace"].as_str();
+            let namespaced = scope.get(&(kind.clone(), name.clone())).copied();
+            let ns = match (namespaced, written) {
+                (Some(false), _) => "-".to_owned(),
+                (_, Some(ns)) => ns.to_owned(),
+                (Some(true), None) => "default".to_owned(),
+                (None, None) => "-".to_owned(),
+            };
+            format!("{kind}/{ns}/{name}")
+        })
+        .collect()
+}
+
+fn run_tool(program: &Path, args: &[&str], dir: &Path) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    assert!(
+        out.status.success(),
+        "{} {args:?}: {}",
+        program.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The commit ids of `history -o json`.
+fn history_ids(run: &Run) -> Vec<String> {
+    run.json()["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// kube-prometheus `manifests/`: every list document (`RoleBindingList`, `RoleList`,
+/// `ConfigMapList`) is expanded as kubectl expands it, each item with its own lines; nothing is
+/// refused.
+#[test]
+fn kube_prometheus_manifests_render_with_list_documents_expanded() {
+    let Some(repo) = clone("kube-prometheus") else {
+        return;
+    };
+    let rendered = render_head(&repo, "manifests");
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    let ids = rendered_ids(&rendered);
+    // The lists' items, by the names and namespaces their files give them.
+    for id in [
+        "RoleBinding/default/prometheus-k8s",
+        "RoleBinding/kube-system/prometheus-k8s",
+        "RoleBinding/monitoring/prometheus-k8s",
+        "Role/kube-system/prometheus-k8s",
+        "ConfigMap/monitoring/grafana-dashboard-alertmanager-overview",
+    ] {
+        assert!(ids.contains(id), "{id} not rendered: {ids:?}");
+    }
+    // Each item of a list keeps its own lines, inside its file and apart from the others.
+    let items: Vec<_> = rendered
+        .manifests
+        .iter()
+        .filter(|m| m.source.file == "manifests/prometheus-roleBindingSpecificNamespaces.yaml")
+        .map(|m| (m.source.line, m.source.end_line))
+        .collect();
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert!(items.windows(2).all(|w| w[0].1 < w[1].0), "{items:?}");
+    let file = std::fs::read_to_string(
+        repo.dir()
+            .join("manifests/prometheus-roleBindingSpecificNamespaces.yaml"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = file.lines().collect();
+    for (first, _) in &items {
+        assert!(lines[first - 1].starts_with("- "), "{}", lines[first - 1]);
+    }
+}
+
+/// Kustomize units of three repositories: our resources are the ones `kubectl kustomize`
+/// builds, unit by unit.
+#[test]
+fn kustomize_units_match_kubectl_kustomize() {
+    let cases = [
+        ("argocd-example-apps", "kustomize-guestbook"),
+        ("flux2-kustomize-helm-example", "apps/staging"),
+        ("flux2-kustomize-helm-example", "infrastructure/controllers"),
+        ("xunholy-k8s-gitops", "kubernetes/apps/base/home-system"),
+        ("xunholy-k8s-gitops", "kubernetes/apps/base/observability"),
+    ];
+    for (name, path) in cases {
+        let Some(repo) = clone(name) else {
+            return;
+        };
+        let rendered = render_head(&repo, path);
+        assert!(
+            rendered.errors.is_empty(),
+            "{name} {path}: {:?}",
+            rendered.errors
+        );
+        let built = run_tool(Path::new("kubectl"), &["kustomize", path], repo.dir());
+        let theirs = output_ids(&built, &rendered);
+        assert!(!theirs.is_empty(), "{name} {path}: kubectl built nothing");
+        assert_eq!(rendered_ids(&rendered), theirs, "{name} {path}");
+    }
+}
+
+/// argocd-example-apps: chart directories are Helm units rendered by `helm template` (the same
+/// resources), never parsed as manifests; without helm each is one error naming the chart and
+/// helm; a chart whose dependency is not vendored fails as helm fails; jsonnet is a warning.
+#[test]
+fn argocd_example_apps_charts_are_helm_units_and_jsonnet_is_named() {
+    let Some(repo) = clone("argocd-example-apps") else {
+        return;
+    };
+    // helm template as Argo CD's repo server runs it, against ours.
+    for chart in ["helm-guestbook", "blue-green"] {
+        let rendered = render_head(&repo, chart);
+        assert!(rendered.errors.is_empty(), "{chart}: {:?}", rendered.errors);
+        let reference = run_tool(
+            &helm(),
+            &[
+                "template",
+                chart,
+                chart,
+                "--namespace",
+                "default",
+                "--include-crds",
+            ],
+            repo.dir(),
+        );
+        let theirs = output_ids(&reference, &rendered);
+        assert!(!theirs.is_empty(), "{chart}: helm rendered nothing");
+        assert_eq!(rendered_ids(&rendered), theirs, "{chart}");
+        // Sources are the chart's template files.
+        for m in &rendered.manifests {
+            assert!(
+                m.source.file.starts_with(&format!("{chart}/templates/")),
+                "{chart}: {}",
+                m.source.file
+            );
+        }
+    }
+
+    // The whole repo through the CLI: blame of a chart-made resource names its template.
+    let run = offline(
+        &repo,
+        &["--path", "helm-guestbook", "history", "-o", "json"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run}");
+    assert!(!history_ids(&run).is_empty(), "{run}");
+
+    // No helm: one error per chart unit, naming it and helm; no template parsed.
+    let run = offline(
+        &repo,
+        &["--path", "helm-guestbook", "history", "--limit", "1"],
+        &[("HELM_BINARY", "/nonexistent/helm")],
+    );
+    assert_eq!(run.code, 2, "{run}");
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains("helm")).collect();
+    assert_eq!(errors.len(), 1, "{run}");
+    assert!(
+        errors[0].contains("helm-guestbook") && errors[0].contains("HELM_BINARY"),
+        "{run}"
+    );
+    assert!(!run.stderr.contains("templates/"), "{run}");
+
+    // A dependency that is not vendored: helm's own message, on the unit.
+    let run = offline(
+        &repo,
+        &["--path", "helm-dependency", "history", "--limit", "1"],
+        &[],
+    );
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("helm-dependency"), "{run}");
+    assert!(run.stderr.contains("helm template failed"), "{run}");
+
+    // jsonnet: named in a warning, never silently empty.
+    let rendered = render_head(&repo, "jsonnet-guestbook");
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    assert!(rendered.manifests.is_empty());
+    assert_eq!(rendered.warnings.len(), 1, "{:?}", rendered.warnings);
+    assert_eq!(rendered.warnings[0].file, "jsonnet-guestbook");
+    assert!(rendered.warnings[0].message.contains("jsonnet"));
+}
+
+/// `history` lists exactly git's first-parent commits of the environment's inputs, the ones
+/// that changed no resource included (listed as such), on real layouts.
+#[test]
+fn history_lists_the_commits_git_log_lists() {
+    // (repo, --path, the inputs git is asked about, --limit)
+    let cases = [
+        ("argocd-example-apps", "guestbook", &["guestbook"][..], None),
+        (
+            "flux2-multi-tenancy",
+            "tenants/staging",
+            // Its kustomization's base lies outside the path.
+            &["tenants/staging", "tenants/base/dev-team"][..],
+            None,
+        ),
+        (
+            "flux2-kustomize-helm-example",
+            "apps/staging",
+            &["apps/staging", "apps/base/podinfo"][..],
+            None,
+        ),
+        ("kube-prometheus", "manifests", &["manifests"][..], Some(40)),
+    ];
+    for (name, path, inputs, limit) in cases {
+        let Some(repo) = clone(name) else {
+            return;
+        };
+        let mut args = vec!["--path", path, "history", "-o", "json"];
+        let limit_text = limit.map(|l: usize| l.to_string());
+        if let Some(limit) = &limit_text {
+            args.extend(["--limit", limit]);
+        }
+        let run = offline(&repo, &args, &[]);
+        assert_eq!(run.code, 0, "{name} {path}: {run}");
+        let mut git_args = vec!["log", "--first-parent", "--format=%H"];
+        let git_limit = limit.map(|l| format!("-{l}"));
+        if let Some(limit) = &git_limit {
+            git_args.push(limit);
+        }
+        git_args.push("--");
+        git_args.extend(inputs);
+        let git: Vec<String> = repo.git(&git_args).lines().map(str::to_owned).collect();
+        assert!(git.len() > 3, "{name} {path}: {git:?}");
+        assert_eq!(history_ids(&run), git, "{name} {path}");
+    }
+}
+
+/// `blame` of kube-prometheus' operator Deployment agrees with `git blame --porcelain` on every
+/// line.
+#[test]
+fn blame_agrees_with_git_blame_on_kube_prometheus() {
+    let Some(repo) = clone("kube-prometheus") else {
+        return;
+    };
+    let run = offline(
+        &repo,
+        &[
+            "--path",
+            "manifests",
+            "-n",
+            "monitoring",
+            "blame",
+            "deployment/prometheus-operator",
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{run}");
+    let doc = run.json();
+    let file = doc["source"]["file"].as_str().unwrap().to_owned();
+    let lines = doc["lines"].as_array().unwrap();
+    assert!(lines.len() > 50, "{run}");
+    let first = lines[0]["line"].as_u64().unwrap();
+    let last = lines.last().unwrap()["line"].as_u64().unwrap();
+    let ours: Vec<String> = lines
+        .iter()
+        .map(|l| l["commit"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    let porcelain = repo.git(&[
+        "blame",
+        "--porcelain",
+        &format!("-L{first},{last}"),
+        "HEAD",
+        "--",
+        &file,
+    ]);
+    let mut theirs = Vec::new();
+    let mut records = porcelain.lines();
+    while let Some(header) = records.next() {
+        theirs.push(header.split(' ').next().unwrap().to_owned());
+        for content in records.by_ref() {
+            if content.starts_with('\t') {
+                break;
+            }
+        }
+    }
+    assert_eq!(ours, theirs);
+}
+
+/// Deletes what kube-prometheus' files create, as kubectl reads them, when the test ends (a
+/// real cluster keeps cluster-scoped objects and the `monitoring` namespace).
+struct KubectlCleanup<'a> {
+    cluster: &'a TestCluster,
+    dir: PathBuf,
+}
+
+impl Drop for KubectlCleanup<'_> {
+    fn drop(&mut self) {
+        if self.cluster.is_real() {
+            let dir = self.dir.display().to_string();
+            let _ = self.cluster.kubectl_raw(&[
+                "delete",
+                "-R",
+                "-f",
+                &dir,
+                "--ignore-not-found",
+                "--wait=false",
+            ]);
+        }
+    }
+}
+
+/// kube-prometheus `manifests/` on a cluster: sync creates exactly what kubectl reads from the
+/// files (list items included), `status` is then all Synced with exit 0 while the APIService's
+/// backend never runs (its group's discovery answers 503), one injected drift is found alone,
+/// and `sync --prune` removes the member dropped from git and nothing else.
+#[test]
+fn kube_prometheus_syncs_and_reports_drift_on_a_cluster() {
+    let Some(mut repo) = clone("kube-prometheus") else {
+        return;
+    };
+    let cluster = TestCluster::start();
+    let _cleanup = KubectlCleanup {
+        cluster: &cluster,
+        dir: repo.dir().join("manifests"),
+    };
+    let env = cluster.unique_name("kp");
+    repo.commit(
+        "gitops config",
+        &[(
+            ".kubectl-gitops.yaml",
+            &format!(
+                "env: {env}\napplySet: {{namespace: {}}}\n",
+                cluster.namespace()
+            ),
+        )],
+    );
+    let gitops = Gitops::new(&cluster, &repo);
+    let sync = gitops.run(&["--path", "manifests", "sync", "--yes", "-o", "json"]);
+    assert_eq!(sync.code, 0, "{sync}");
+    let results = sync.json()["resources"].as_array().unwrap().clone();
+    assert!(results.iter().all(|r| r["result"] == "created"), "{sync}");
+    // kubectl's `-o name` does not say the namespace: compare kinds and names.
+    let synced: BTreeSet<String> = results
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["kind"].as_str().unwrap().to_ascii_lowercase(),
+                r["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    // kubectl's reading of the same files, through a server-side dry-run now that the CRDs exist.
+    let manifests = repo.dir().join("manifests").display().to_string();
+    let kubectl = cluster
+        .kubectl_raw(&[
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--force-conflicts",
+            "--field-manager",
+            "kubectl-gitops",
+            "-R",
+            "-f",
+            &manifests,
+            "-o",
+            "name",
+        ])
+        .success();
+    let theirs: BTreeSet<String> = kubectl
+        .stdout
+        .lines()
+        .map(|l| {
+            // `<kind>.<group>/<name>`, the kind in lower case.
+            let (kind, name) = l.split_once('/').unwrap();
+            format!("{}/{name}", kind.split('.').next().unwrap())
+        })
+        .collect();
+    assert_eq!(synced, theirs);
+
+    let status = gitops.run(&["--path", "manifests", "status", "-o", "json"]);
+    assert_eq!(status.code, 0, "{status}");
+    let doc = status.json();
+    assert_eq!(doc["summary"]["Synced"], results.len(), "{status}");
+
+    // One drift, made as an operator would.
+    cluster
+        .kubectl_raw(&[
+            "-n",
+            "monitoring",
+            "patch",
+            "configmap",
+            "grafana-dashboards",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"metadata":{"labels":{"app.kubernetes.io/version":"hand-edited"}}}"#,
+        ])
+        .success();
+    let status = gitops.run(&["--path", "manifests", "status", "-o", "json"]);
+    assert_eq!(status.code, 1, "{status}");
+    let drifted: Vec<String> = status.json()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] != "Synced")
+        .map(|r| format!("{} {} {}", r["status"], r["kind"], r["name"]))
+        .collect();
+    assert_eq!(drifted, [r#""Drifted" "ConfigMap" "grafana-dashboards""#]);
+
+    // An object kubectl made beside the environment, and a member dropped from git.
+    cluster
+        .kubectl_raw(&["-n", "monitoring", "create", "configmap", "not-ours"])
+        .success();
+    repo.git(&["rm", "-q", "manifests/nodeExporter-serviceMonitor.yaml"]);
+    repo.git(&[
+        "commit",
+        "-q",
+        "-m",
+        "drop the node-exporter ServiceMonitor",
+    ]);
+    let prune = gitops.run(&[
+        "--path",
+        "manifests",
+        "sync",
+        "--prune",
+        "--yes",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(prune.code, 0, "{prune}");
+    let pruned: Vec<String> = prune.json()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["result"] == "pruned")
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["kind"].as_str().unwrap(),
+                r["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(pruned, ["ServiceMonitor/node-exporter"], "{prune}");
+    cluster
+        .kubectl_raw(&["-n", "monitoring", "get", "configmap", "not-ours"])
+        .success();
+    let gone = cluster.kubectl_raw(&["-n", "monitoring", "get", "servicemonitor", "node-exporter"]);
+    assert_ne!(gone.code(), 0, "{gone}");
+}
