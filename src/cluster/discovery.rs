@@ -87,6 +87,20 @@ impl NotServed {
 }
 
 impl Discovery {
+    /// One warning per group version whose discovery failed, as kubectl gives one, for the
+    /// report's warnings (its kinds are reported Unknown where used).
+    pub fn warnings(&self) -> Vec<String> {
+        self.failed
+            .iter()
+            .map(|failed| {
+                format!(
+                    "the cluster did not answer discovery of {}: {}; resources of that group are reported Unknown",
+                    failed.group_version, failed.message
+                )
+            })
+            .collect()
+    }
+
     /// The served kind for an object's `apiVersion` and `kind`.
     pub fn resolve(
         &self,

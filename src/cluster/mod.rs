@@ -440,10 +440,20 @@ impl ClusterClient {
                 }
                 Err(error @ ClusterError::Unreachable { .. }) => return Err(error),
                 Err(error) => {
-                    tracing::warn!("{error}; its kinds are reported Unknown");
+                    // The commands report it once as a warning (Discovery::warnings).
+                    tracing::debug!("{error}; its kinds are reported Unknown");
+                    let message = match &error {
+                        ClusterError::Api {
+                            code,
+                            reason,
+                            message,
+                            ..
+                        } => format!("{message} ({code} {reason})"),
+                        other => other.server_message(),
+                    };
                     discovery.failed.push(FailedGroup {
                         group_version,
-                        message: error.server_message(),
+                        message,
                     });
                 }
             }

@@ -416,7 +416,8 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
         .map_err(|error| StatusError::Task(error.to_string()))?
         .map_err(StatusError::from)?;
     let config = rendered.config.clone();
-    let warnings: Vec<String> = rendered.warnings.iter().map(ToString::to_string).collect();
+    let mut warnings: Vec<String> = rendered.warnings.iter().map(ToString::to_string).collect();
+    warnings.extend(discovery.warnings());
     let concurrency = opts.concurrency.unwrap_or(config.sync_concurrency).max(1);
     let cluster = &cluster.clone().with_concurrency(concurrency);
 
