@@ -75,6 +75,17 @@ impl Format {
 
 /// Parses file content in the given format. Empty and `null` documents are left out.
 pub fn parse(format: Format, bytes: &[u8]) -> Result<Vec<Document>, ParseError> {
+    parse_with(format, bytes, None)
+}
+
+/// [`parse`], with the items of large list documents parsed one by one and kept in `items` by
+/// their text: a later version of the file (a history walk reads hundreds) parses only the
+/// items that changed. The answer is [`parse`]'s, always (see [`parse_list_by_items`]).
+pub fn parse_with(
+    format: Format,
+    bytes: &[u8],
+    items: Option<&ItemCache>,
+) -> Result<Vec<Document>, ParseError> {
     let text = std::str::from_utf8(bytes).map_err(|e| ParseError {
         line: Some(
             bytes[..e.valid_up_to()]
@@ -88,7 +99,7 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<Vec<Document>, ParseError> 
     // A byte-order mark is allowed at the start of a stream; it is not content.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
-        Format::Yaml => parse_yaml(text),
+        Format::Yaml => parse_yaml(text, items),
         Format::Json => parse_json(text),
     }
 }
@@ -170,11 +181,16 @@ fn strip_position(message: &str) -> String {
         .to_owned()
 }
 
-fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
+fn parse_yaml(text: &str, items: Option<&ItemCache>) -> Result<Vec<Document>, ParseError> {
     let mut documents = Vec::new();
     for (index, segment) in split_documents(text).into_iter().enumerate() {
         let body = &text[segment.bytes.clone()];
-        let value = parse_yaml_document(body).map_err(|e| ParseError {
+        let by_items = items.and_then(|cache| parse_list_by_items(body, cache));
+        let value = match by_items {
+            Some(value) => Ok(Some(value)),
+            None => parse_yaml_document(body),
+        }
+        .map_err(|e| ParseError {
             line: Some(segment.first_line + e.line.unwrap_or(1) - 1),
             message: e.message,
         })?;
@@ -301,10 +317,36 @@ impl<'de> serde::de::Visitor<'de> for StrictJsonVisitor {
 /// The content lines of each entry of the document's top-level `items:` block sequence, read
 /// from `body` (the document's text, whose first line is `first_line` of the file). Only when
 /// exactly `expected` entries are found; empty otherwise (the caller then uses the document's
-/// lines). Lines at the sequence's indentation can only be its entries' `-` (a nested node,
-/// block scalar or continuation line is indented more), so the entries are found by their
-/// dashes; each ends at its last content line before the next entry or the sequence's end.
+/// lines).
 fn block_item_lines(body: &str, first_line: usize, expected: usize) -> Vec<(usize, usize)> {
+    match block_items(body) {
+        Some(items) if items.entries.len() == expected => items
+            .entries
+            .into_iter()
+            .map(|(a, b)| (first_line + a, first_line + b))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The top-level `items:` block sequence of a document's text, by line index (from 0).
+struct BlockItems {
+    /// The `items:` line.
+    key: usize,
+    /// The column of the entries' dashes.
+    dash: usize,
+    /// First and last content line of each entry.
+    entries: Vec<(usize, usize)>,
+    /// The first line after the sequence (the next top-level key, or the end).
+    end: usize,
+}
+
+/// Finds the entries of the top-level `items:` block sequence. Lines at the sequence's
+/// indentation can only be its entries' `-` (a nested node, block scalar or continuation line
+/// is indented more), so the entries are found by their dashes; each ends at its last content
+/// line before the next entry or the sequence's end. `None` when `items:` is not a block
+/// sequence at the top level.
+fn block_items(body: &str) -> Option<BlockItems> {
     let lines: Vec<&str> = body
         .lines()
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -318,12 +360,8 @@ fn block_item_lines(body: &str, first_line: usize, expected: usize) -> Vec<(usiz
         l.strip_prefix("items:")
             .is_some_and(|rest| rest.trim().is_empty() || rest.trim_start().starts_with('#'))
     };
-    let Some(key) = lines.iter().position(|l| is_items_key(l)) else {
-        return Vec::new();
-    };
-    let Some(first) = (key + 1..lines.len()).find(|&i| is_content(lines[i])) else {
-        return Vec::new();
-    };
+    let key = lines.iter().position(|l| is_items_key(l))?;
+    let first = (key + 1..lines.len()).find(|&i| is_content(lines[i]))?;
     let dash = indent(lines[first]);
     let is_entry = |l: &str| {
         indent(l) == dash
@@ -332,28 +370,121 @@ fn block_item_lines(body: &str, first_line: usize, expected: usize) -> Vec<(usiz
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
     };
     if !is_entry(lines[first]) {
-        return Vec::new();
+        return None;
     }
-    let mut items: Vec<(usize, usize)> = Vec::new();
+    let mut entries: Vec<(usize, usize)> = Vec::new();
+    let mut end = lines.len();
     for (i, line) in lines.iter().enumerate().skip(first) {
         if !is_content(line) {
             continue;
         }
         if is_entry(line) {
-            items.push((i, i));
+            entries.push((i, i));
         } else if indent(line) <= dash {
-            break; // the next key of the document: the sequence has ended
-        } else if let Some(last) = items.last_mut() {
+            end = i; // the next key of the document: the sequence has ended
+            break;
+        } else if let Some(last) = entries.last_mut() {
             last.1 = i;
         }
     }
-    if items.len() != expected {
-        return Vec::new();
+    Some(BlockItems {
+        key,
+        dash,
+        entries,
+        end,
+    })
+}
+
+/// Parsed list items by their exact text, shared across the versions of a file (and files).
+/// Content-addressed: an entry never goes stale.
+#[derive(Default)]
+pub struct ItemCache {
+    items: std::sync::Mutex<std::collections::HashMap<String, Value>>,
+}
+
+impl ItemCache {
+    fn get(&self, text: &str) -> Option<Value> {
+        let items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        items.get(text).cloned()
     }
-    items
-        .into_iter()
-        .map(|(a, b)| (first_line + a, first_line + b))
-        .collect()
+
+    fn put(&self, text: &str, value: &Value) {
+        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        items.insert(text.to_owned(), value.clone());
+    }
+}
+
+/// Lists smaller than this many lines are parsed whole: splitting them saves nothing.
+const ITEMS_MIN_LINES: usize = 200;
+
+/// A large list document (`kind: ...List` with a top-level block sequence `items:`) parsed item
+/// by item, each item's text looked up in `cache` first; the rest of the document (its other
+/// keys, `items: []` in the sequence's place) is parsed on its own. `None` when that could give
+/// another answer than parsing the document whole, which the caller then does: directives,
+/// anchors, aliases or tags (they may reach across items), an item indented less than its
+/// dash, anything that does not parse on its own, or not a list.
+fn parse_list_by_items(body: &str, cache: &ItemCache) -> Option<Value> {
+    if body.lines().count() < ITEMS_MIN_LINES
+        || body.contains(['&', '*', '!', '%', '\t', '\r'])
+        || !body.lines().any(|l| {
+            l.strip_prefix("kind:")
+                .is_some_and(|k| k.trim().trim_matches(['"', '\'']).ends_with("List"))
+        })
+    {
+        return None;
+    }
+    let items = block_items(body)?;
+    let lines: Vec<&str> = body.lines().collect();
+    // The document without the sequence, `items: []` in its place.
+    let mut rest = String::new();
+    for line in &lines[..items.key] {
+        rest.push_str(line);
+        rest.push('\n');
+    }
+    rest.push_str("items: []\n");
+    for line in &lines[items.end..] {
+        rest.push_str(line);
+        rest.push('\n');
+    }
+    let mut value = parse_yaml_document(&rest).ok()??;
+    let mut parsed = Vec::with_capacity(items.entries.len());
+    for (n, &(first, last)) in items.entries.iter().enumerate() {
+        // An entry runs to the line before the next one (comments and blank lines included).
+        let stop = items.entries.get(n + 1).map_or(last + 1, |next| next.0);
+        let mut text = String::new();
+        for line in &lines[first..stop.max(last + 1)] {
+            let trimmed = line.trim_start_matches(' ');
+            if line.len() - trimmed.len() >= items.dash {
+                text.push_str(&line[items.dash..]);
+            } else if !(trimmed.is_empty() || trimmed.starts_with('#')) {
+                return None;
+            }
+            // A blank or comment line left of the dashes stays a blank line.
+            text.push('\n');
+        }
+        let item = match cache.get(&text) {
+            Some(item) => item,
+            None => {
+                let Ok(Some(Value::Array(mut one))) = parse_yaml_document(&text) else {
+                    return None;
+                };
+                if one.len() != 1 {
+                    return None;
+                }
+                let item = one.pop()?;
+                cache.put(&text, &item);
+                item
+            }
+        };
+        parsed.push(item);
+    }
+    let map = value.as_object_mut()?;
+    match map.get("items") {
+        Some(Value::Array(empty)) if empty.is_empty() => {}
+        _ => return None,
+    }
+    map.insert("items".to_owned(), Value::Array(parsed));
+    Some(value)
 }
 
 /// One document's slice of the file.
@@ -604,5 +735,85 @@ d: 4
     fn invalid_utf8_names_line() {
         let err = parse(Format::Yaml, b"a: 1\nb: \xff\n").unwrap_err();
         assert_eq!(err.line, Some(2));
+    }
+
+    /// A list document like kube-prometheus' dashboards: many ConfigMaps with block scalars,
+    /// a comment between items, keys after the sequence.
+    fn big_list(indent: &str, edit: usize) -> String {
+        let mut text = String::from("apiVersion: v1\nitems:\n");
+        for i in 0..40 {
+            if i == 7 {
+                text.push_str("# a comment between items\n\n");
+            }
+            let version = if i == edit { 2 } else { 1 };
+            text.push_str(&format!(
+                "{indent}- apiVersion: v1\n{indent}  kind: ConfigMap\n{indent}  metadata:\n\
+                 {indent}    name: dash-{i}\n{indent}    namespace: monitoring\n{indent}  data:\n\
+                 {indent}    d.json: |-\n{indent}      {{\n{indent}        \"v\": {version},\n\
+                 {indent}        - not an item\n{indent}      }}\n"
+            ));
+        }
+        text.push_str("kind: ConfigMapList\nmetadata: {}\n");
+        text
+    }
+
+    #[test]
+    fn large_lists_parse_by_items_to_the_same_answer() {
+        for indent in ["", "  "] {
+            let cache = ItemCache::default();
+            let text = big_list(indent, usize::MAX);
+            let whole = parse(Format::Yaml, text.as_bytes()).unwrap();
+            let by_items = parse_with(Format::Yaml, text.as_bytes(), Some(&cache)).unwrap();
+            assert_eq!(by_items, whole);
+            assert_eq!(cache.items.lock().unwrap().len(), 40, "{indent:?}");
+            assert_eq!(whole[0].value["items"].as_array().unwrap().len(), 40);
+            // A later version parses only its changed item.
+            let edited = big_list(indent, 3);
+            let whole = parse(Format::Yaml, edited.as_bytes()).unwrap();
+            let by_items = parse_with(Format::Yaml, edited.as_bytes(), Some(&cache)).unwrap();
+            assert_eq!(by_items, whole);
+            assert_eq!(cache.items.lock().unwrap().len(), 41);
+        }
+    }
+
+    /// Whatever a line dropped or shifted makes of the text, the item-by-item parse answers as
+    /// the whole parse does: the same documents, or an error.
+    #[test]
+    fn large_lists_by_items_agree_on_every_line_dropped_or_shifted() {
+        let text = big_list("  ", usize::MAX);
+        let lines: Vec<&str> = text.lines().collect();
+        let cache = ItemCache::default();
+        for i in 0..lines.len() {
+            for variant in 0..2 {
+                let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+                if variant == 0 {
+                    edited.remove(i);
+                } else {
+                    edited[i] = format!(" {}", edited[i]);
+                }
+                let edited = edited.join("\n") + "\n";
+                let whole = parse(Format::Yaml, edited.as_bytes());
+                let by_items = parse_with(Format::Yaml, edited.as_bytes(), Some(&cache));
+                match (&whole, &by_items) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "line {i} variant {variant}"),
+                    (Err(_), Err(_)) => {}
+                    _ => panic!("line {i} variant {variant}: {whole:?} vs {by_items:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lists_with_anchors_or_flow_items_are_parsed_whole() {
+        let cache = ItemCache::default();
+        let mut text = big_list("", usize::MAX);
+        text = text.replacen("name: dash-0", "name: &n dash-0", 1);
+        text = text.replacen("name: dash-1\n", "name: *n\n", 1);
+        let whole = parse(Format::Yaml, text.as_bytes());
+        assert_eq!(
+            parse_with(Format::Yaml, text.as_bytes(), Some(&cache)),
+            whole
+        );
+        assert!(cache.items.lock().unwrap().is_empty());
     }
 }

@@ -149,6 +149,8 @@ pub struct RenderCache {
 struct CacheInner {
     parsed: Mutex<HashMap<(ObjectId, Format), Parsed>>,
     built: Mutex<HashMap<(ObjectId, String), Built>>,
+    /// Items of large list documents by their text ([`documents::parse_with`]).
+    items: documents::ItemCache,
     parses: AtomicUsize,
     builds: AtomicUsize,
     /// Parse and build without keeping anything: for a single render whose parsed documents
@@ -203,7 +205,8 @@ impl RenderCache {
         }
         // Parse outside the lock: two threads may parse one blob twice, never block each other.
         let bytes = repo.read_blob(blob)?;
-        let parsed = Arc::new(documents::parse(format, &bytes));
+        let items = (!self.inner.keep_nothing).then_some(&self.inner.items);
+        let parsed = Arc::new(documents::parse_with(format, &bytes, items));
         self.inner.parses.fetch_add(1, Ordering::Relaxed);
         if !self.inner.keep_nothing {
             lock(&self.inner.parsed).insert((blob, format), Arc::clone(&parsed));
