@@ -210,6 +210,39 @@ fn kube_prometheus_manifests_render_with_list_documents_expanded() {
     }
 }
 
+/// The item-by-item parse of large list documents (kept by item text across versions) gives
+/// exactly the whole parse, on the last 30 versions of kube-prometheus' 25,000-line dashboards
+/// file and on its other list files.
+#[test]
+fn list_documents_parse_by_items_as_whole_on_kube_prometheus_history() {
+    use kubectl_gitops::render::documents::{Format, ItemCache, parse, parse_with};
+    let Some(repo) = clone("kube-prometheus") else {
+        return;
+    };
+    let file = "manifests/grafana-dashboardDefinitions.yaml";
+    let versions = repo.git(&["log", "--first-parent", "-30", "--format=%H", "--", file]);
+    let cache = ItemCache::default();
+    let mut checked = 0;
+    for commit in versions.lines() {
+        let text = repo.git(&["show", &format!("{commit}:{file}")]);
+        let whole = parse(Format::Yaml, text.as_bytes()).unwrap();
+        let by_items = parse_with(Format::Yaml, text.as_bytes(), Some(&cache)).unwrap();
+        assert!(whole == by_items, "{file} at {commit}");
+        checked += 1;
+    }
+    assert_eq!(checked, 30);
+    for file in [
+        "manifests/prometheus-roleBindingSpecificNamespaces.yaml",
+        "manifests/prometheus-roleSpecificNamespaces.yaml",
+    ] {
+        let text = std::fs::read(repo.dir().join(file)).unwrap();
+        assert!(
+            parse(Format::Yaml, &text).unwrap()
+                == parse_with(Format::Yaml, &text, Some(&cache)).unwrap()
+        );
+    }
+}
+
 /// Kustomize units of three repositories: our resources are the ones `kubectl kustomize`
 /// builds, unit by unit.
 #[test]
@@ -513,6 +546,23 @@ fn kube_prometheus_syncs_and_reports_drift_on_a_cluster() {
     assert_eq!(status.code, 0, "{status}");
     let doc = status.json();
     assert_eq!(doc["summary"]["Synced"], results.len(), "{status}");
+    // The APIService's group answers 503: one warning, as kubectl gives one, and on.
+    let warnings: Vec<&str> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|w| w.contains("metrics.k8s.io/v1beta1"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{status}");
+    assert!(warnings[0].contains("503"), "{status}");
+    let text = gitops.run(&["--path", "manifests", "status"]);
+    assert_eq!(text.code, 0, "{text}");
+    assert_eq!(
+        text.stderr.matches("metrics.k8s.io/v1beta1").count(),
+        1,
+        "{text}"
+    );
 
     // One drift, made as an operator would.
     cluster

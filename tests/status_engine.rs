@@ -632,13 +632,22 @@ async fn older_rev_path_restriction_and_last_commit() {
     assert_eq!(web.changes[0].desired, Some(serde_json::json!(2)));
     assert_eq!(web.last_commit.as_ref().unwrap().id, c1);
 
-    // A walk limit too short leaves lastCommit unknown rather than wrong.
+    // A walk limit too short leaves lastCommit unknown rather than wrong: one commit of the
+    // environment's history (c3 left envs/prod alone) finds web's, not settings'.
     let limited = status(&StatusOptions {
         last_commit_limit: 1,
         ..opts
     })
     .await;
-    assert_eq!(row(&limited, "Deployment", "web").last_commit, None);
+    assert_eq!(
+        row(&limited, "Deployment", "web")
+            .last_commit
+            .as_ref()
+            .unwrap()
+            .id,
+        c2
+    );
+    assert_eq!(row(&limited, "ConfigMap", "settings").last_commit, None);
 }
 
 #[tokio::test]

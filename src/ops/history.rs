@@ -909,6 +909,54 @@ impl Stages {
     }
 }
 
+/// The last commit that changed each of `targets`, from `tip` back: the newest commit of the
+/// environment's history ([`ChangeWalk`], the commits `history` lists) whose changes name it.
+/// Reads and extends the changes cache `history` keeps (`changes-v2`), so a resource's
+/// `lastCommit` costs no render once `history` or an earlier `status` walked that far. At most
+/// `limit` commits of the history are looked at; returns the answers and that count.
+pub fn last_changes(
+    repo: &EnvRepo,
+    tip: ObjectId,
+    opts: &RenderOptions,
+    targets: impl IntoIterator<Item = ResourceId>,
+    limit: usize,
+) -> Result<(HashMap<ResourceId, CommitInfo>, usize), HistoryOpsError> {
+    let mut remaining: std::collections::HashSet<ResourceId> = targets.into_iter().collect();
+    let mut found = HashMap::new();
+    if remaining.is_empty() || limit == 0 {
+        return Ok((found, 0));
+    }
+    let mut walk = ChangeWalk::new(repo, tip, opts, true)?.without_objects();
+    let cache = ChangesCache::new(&walk.git_dir(), opts);
+    let mut known = cache.read(opts);
+    let mut computed = Vec::new();
+    let mut walked = 0;
+    while let Some(commit) = walk.next_commit() {
+        let commit = commit?;
+        walked += 1;
+        let (info, changes) = match known.remove(&commit) {
+            Some(cached) => (cached.info, cached.changes),
+            None => {
+                let step = walk.changes_at(commit)?;
+                let info = walk.commit_info(commit)?;
+                ChangesCache::line(commit, &info, &step.changes, &mut computed);
+                (info, step.changes)
+            }
+        };
+        for change in changes {
+            if remaining.remove(&change.id) {
+                found.insert(change.id, info.clone());
+            }
+        }
+        if remaining.is_empty() || walked >= limit {
+            break;
+        }
+    }
+    cache.write(&computed);
+    walk.finish()?;
+    Ok((found, walked))
+}
+
 /// What the environment's history walks: `opts.path` and the paths outside it that its units
 /// read at `tip` ([`crate::render::environment_inputs`]; `--path` first). An environment that
 /// does not render at `tip` walks its path alone.
@@ -1200,7 +1248,10 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
     };
     let discovery = match &cluster {
         Some(cluster) => match cluster.discovery().await {
-            Ok(discovery) => Some(discovery),
+            Ok(discovery) => {
+                warnings.extend(discovery.warnings());
+                Some(discovery)
+            }
             Err(error) => {
                 warnings.push(format!(
                     "live state not shown (history is from git only): {error}"

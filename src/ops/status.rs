@@ -41,10 +41,7 @@ use crate::model::fieldset::{FieldSet, PathElement, item_has_key};
 use crate::model::normalize::{IGNORED_ANNOTATIONS, IGNORED_LABELS, REVISION_ANNOTATION};
 use crate::model::scope::builtin_scope;
 use crate::model::{DriftState, IgnoreRule, Manifest, ResourceId, Source, split_api_version};
-use crate::render::{
-    PlainFiles, RenderCache, RenderFailure, RenderOptions, Rendered, plain_files, render,
-    render_plain,
-};
+use crate::render::{RenderCache, RenderFailure, RenderOptions, render};
 use crate::repo::{EnvRepo, ObjectId, RepoError};
 
 pub use crate::model::CommitInfo;
@@ -140,7 +137,8 @@ impl StatusReport {
     }
 }
 
-/// Default of [`StatusOptions::last_commit_limit`]: first-parent commits walked for `lastCommit`.
+/// Default of [`StatusOptions::last_commit_limit`]: commits of the history looked at for
+/// `lastCommit`.
 pub const DEFAULT_LAST_COMMIT_LIMIT: usize = 200;
 
 /// What to evaluate and how (the global flags of SPEC §2 plus `status`/`diff` options).
@@ -165,7 +163,8 @@ pub struct StatusOptions {
     pub resources: Vec<String>,
     /// Bound on concurrent API requests.
     pub concurrency: usize,
-    /// First-parent commits walked to find each resource's `lastCommit`; 0 skips the walk.
+    /// Commits of the environment's history (the commits `history` lists) looked at to find
+    /// each resource's `lastCommit`; 0 skips the walk.
     pub last_commit_limit: usize,
     /// kubectl for kustomize units; `None` for the default.
     pub kubectl: Option<PathBuf>,
@@ -522,7 +521,6 @@ pub async fn evaluate_with(
     // What is needed of the manifests beyond their rows: identities (orphans, the walk) and
     // declared namespaces. The manifests themselves are owned from here on and dropped as soon
     // as their row is made, so they and the rows never all weigh at once.
-    let head_state = WalkState::of(&rendered);
     let desired_ids: BTreeSet<ResourceId> =
         rendered.manifests.iter().map(|m| m.id.clone()).collect();
     let declared_namespaces: BTreeSet<String> = rendered
@@ -546,7 +544,8 @@ pub async fn evaluate_with(
         let repo = repo.clone();
         let render_opts = render_opts.clone();
         tokio::task::spawn_blocking(move || {
-            last_commits(&repo, commit, &render_opts, head_state, targets, limit)
+            crate::ops::history::last_changes(&repo, commit, &render_opts, targets, limit)
+                .map_err(|error| StatusError::Task(error.to_string()))
         })
     });
 
@@ -709,6 +708,7 @@ pub async fn evaluate_with(
 
     let parent = applyset::parent_name(&rendered.config.env);
     let mut warnings: Vec<String> = rendered.warnings.iter().map(ToString::to_string).collect();
+    warnings.extend(discovery.warnings());
     let members = match cluster
         .applyset_members(&parent, &rendered.config.apply_set_namespace)
         .await
@@ -1391,222 +1391,6 @@ pub fn commit_info(repo: &EnvRepo, id: ObjectId) -> Result<CommitInfo, StatusErr
     Ok(repo.commit_info(id)?)
 }
 
-/// The last commit that changed each target's rendered object: walks first parents from
-/// `head`, skipping commits that left the `--path` subtree alone, and renders (blob cache
-/// shared) only the parents of commits that touched it. Stops after `limit` commits; targets
-/// not found by then stay unknown. Returns the findings and the number of commits walked.
-fn last_commits(
-    repo: &EnvRepo,
-    head: ObjectId,
-    render_opts: &RenderOptions,
-    head_state: Option<WalkState>,
-    targets: Vec<ResourceId>,
-    limit: usize,
-) -> Result<(HashMap<ResourceId, CommitInfo>, usize), StatusError> {
-    let mut found = HashMap::new();
-    let mut remaining: BTreeSet<ResourceId> = targets.into_iter().collect();
-    let mut current = head;
-    let mut current_tree = repo.subtree_id(head, &render_opts.path)?;
-    // Full objects of `current` when the last step rendered it whole; else (the first step, or
-    // one that re-rendered only the changed files) a full step renders `current` again, from
-    // the parse cache.
-    let mut current_objects: Option<HashMap<ResourceId, Value>> = None;
-    let mut current_state = head_state;
-    let mut current_plain = None;
-    let mut walked = 0;
-    while !remaining.is_empty() && walked < limit {
-        walked += 1;
-        let parent = repo.first_parent(current)?;
-        let Some(parent) = parent else {
-            let info = repo.commit_info(current)?;
-            for id in std::mem::take(&mut remaining) {
-                found.insert(id, info.clone());
-            }
-            break;
-        };
-        let parent_tree = repo.subtree_id(parent, &render_opts.path)?;
-        if parent_tree == current_tree {
-            current = parent;
-            continue;
-        }
-        let step = match (&mut current_state, parent_tree) {
-            (Some(state), Some(_)) => {
-                if current_plain.is_none() {
-                    current_plain = plain_files_or_none(repo, current, render_opts)?;
-                }
-                match &current_plain {
-                    Some(plain) => changed_files_step(
-                        repo,
-                        (current, plain),
-                        parent,
-                        render_opts,
-                        state,
-                        &remaining,
-                    )?,
-                    None => None,
-                }
-            }
-            _ => None,
-        };
-        let changed = match step {
-            // Only the files the commit changed were rendered (the common case: a commit
-            // touches a few files of hundreds); everything else is provably the same.
-            Some(step) => {
-                current_objects = None;
-                current_plain = Some(step.plain);
-                step.changed
-            }
-            None => {
-                let parent_rendered = match parent_tree {
-                    None => None,
-                    Some(_) => match render(repo, parent, render_opts) {
-                        Ok(rendered) => Some(rendered),
-                        Err(RenderFailure::Config(_)) => None,
-                        Err(error) => return Err(error.into()),
-                    },
-                };
-                let current_full = match current_objects.take() {
-                    Some(objects) => objects,
-                    None => render(repo, current, render_opts)?
-                        .manifests
-                        .into_iter()
-                        .map(|m| (m.id, m.object))
-                        .collect(),
-                };
-                current_state = parent_rendered.as_ref().and_then(WalkState::of);
-                current_plain = None;
-                let parent_objects: HashMap<ResourceId, Value> = parent_rendered
-                    .map(|r| r.manifests.into_iter().map(|m| (m.id, m.object)).collect())
-                    .unwrap_or_default();
-                let changed = remaining
-                    .iter()
-                    .filter(|id| parent_objects.get(*id) != current_full.get(*id))
-                    .cloned()
-                    .collect();
-                current_objects = Some(parent_objects);
-                changed
-            }
-        };
-        if !changed.is_empty() {
-            let info = repo.commit_info(current)?;
-            for id in changed {
-                remaining.remove(&id);
-                found.insert(id, info.clone());
-            }
-        }
-        current = parent;
-        current_tree = parent_tree;
-    }
-    Ok((found, walked))
-}
-
-/// What the walk for `lastCommit` knows of a commit whose render had no errors: the file each
-/// resource comes from. `None` (from [`WalkState::of`]) when the render had errors, since a
-/// duplicate or an unparsable file makes objects depend on more than their own file.
-struct WalkState {
-    sources: HashMap<ResourceId, String>,
-}
-
-impl WalkState {
-    fn of(rendered: &Rendered) -> Option<WalkState> {
-        rendered.errors.is_empty().then(|| WalkState {
-            sources: rendered
-                .manifests
-                .iter()
-                .map(|m| (m.id.clone(), m.source.file.clone()))
-                .collect(),
-        })
-    }
-}
-
-/// [`plain_files`], `None` for an invalid config (a full render treats it as no objects).
-fn plain_files_or_none(
-    repo: &EnvRepo,
-    commit: ObjectId,
-    render_opts: &RenderOptions,
-) -> Result<Option<PlainFiles>, StatusError> {
-    match plain_files(repo, commit, render_opts) {
-        Ok(plain) => Ok(plain),
-        Err(RenderFailure::Config(_)) => Ok(None),
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// One step of the walk done by re-rendering only the files that differ between `current` and
-/// `parent`.
-struct ChangedFilesStep {
-    changed: Vec<ResourceId>,
-    plain: PlainFiles,
-}
-
-/// The step from `current` to `parent` rendering only the files that differ, or `None` when
-/// that could differ from two full renders: kustomize units or a different config in `parent`,
-/// render errors, or a changed file defining a resource an unchanged file defines too. On
-/// success `state` becomes `parent`'s.
-fn changed_files_step(
-    repo: &EnvRepo,
-    (current, current_plain): (ObjectId, &PlainFiles),
-    parent: ObjectId,
-    render_opts: &RenderOptions,
-    state: &mut WalkState,
-    remaining: &BTreeSet<ResourceId>,
-) -> Result<Option<ChangedFilesStep>, StatusError> {
-    let Some(parent_plain) = plain_files_or_none(repo, parent, render_opts)? else {
-        return Ok(None);
-    };
-    if parent_plain.config != current_plain.config {
-        return Ok(None);
-    }
-    let mut paths: BTreeSet<String> = BTreeSet::new();
-    for (path, file) in &current_plain.files {
-        if parent_plain.files.get(path) != Some(file) {
-            paths.insert(path.clone());
-        }
-    }
-    for path in parent_plain.files.keys() {
-        if !current_plain.files.contains_key(path) {
-            paths.insert(path.clone());
-        }
-    }
-    let before = render_plain(repo, parent, render_opts, &parent_plain, &paths)?;
-    let after = render_plain(repo, current, render_opts, current_plain, &paths)?;
-    if !before.errors.is_empty() || !after.errors.is_empty() {
-        return Ok(None);
-    }
-    let unchanged_file = |id: &ResourceId| {
-        state
-            .sources
-            .get(id)
-            .is_some_and(|file| !paths.contains(file))
-    };
-    if before.manifests.iter().any(|m| unchanged_file(&m.id)) {
-        return Ok(None);
-    }
-    let before_objects: HashMap<&ResourceId, &Value> = before
-        .manifests
-        .iter()
-        .map(|m| (&m.id, &m.object))
-        .collect();
-    let after_objects: HashMap<&ResourceId, &Value> =
-        after.manifests.iter().map(|m| (&m.id, &m.object)).collect();
-    // Only resources of the changed files can differ.
-    let changed: BTreeSet<&ResourceId> = before_objects
-        .keys()
-        .chain(after_objects.keys())
-        .filter(|id| remaining.contains(**id) && before_objects.get(*id) != after_objects.get(*id))
-        .copied()
-        .collect();
-    let changed = changed.into_iter().cloned().collect();
-    state.sources.retain(|_, file| !paths.contains(file));
-    for m in &before.manifests {
-        state.sources.insert(m.id.clone(), m.source.file.clone());
-    }
-    Ok(Some(ChangedFilesStep {
-        changed,
-        plain: parent_plain,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1651,7 +1435,7 @@ mod tests {
     }
 
     #[test]
-    fn last_commits_match_a_full_render_of_every_commit() {
+    fn last_changes_match_a_full_render_of_every_commit() {
         use crate::repo::fixture::FixtureRepo;
         let fx = FixtureRepo::new();
         for name in ["a", "b", "c", "d"] {
@@ -1686,12 +1470,11 @@ mod tests {
         let rendered = render(&repo, head, &opts).unwrap();
         let targets: BTreeSet<ResourceId> =
             rendered.manifests.iter().map(|m| m.id.clone()).collect();
-        let (found, walked) = last_commits(
+        let (found, walked) = crate::ops::history::last_changes(
             &repo,
             head,
             &opts,
-            WalkState::of(&rendered),
-            targets.iter().cloned().collect(),
+            targets.iter().cloned(),
             DEFAULT_LAST_COMMIT_LIMIT,
         )
         .unwrap();
