@@ -372,6 +372,16 @@ fn history_lists_the_commits_git_log_lists() {
             None,
         ),
         ("kube-prometheus", "manifests", &["manifests"][..], Some(40)),
+        // A Flux folder built by one kustomization whose component lies three levels up.
+        (
+            "xunholy-k8s-gitops",
+            "kubernetes/apps/base/home-system",
+            &[
+                "kubernetes/apps/base/home-system",
+                "kubernetes/components/common",
+            ][..],
+            None,
+        ),
     ];
     for (name, path, inputs, limit) in cases {
         let Some(repo) = clone(name) else {

@@ -201,7 +201,14 @@ pub fn compare_client(
 ) -> Result<Comparison, DriftError> {
     let [desired, live] = prepare_objects(id, Some(live), [desired, live], rules)?;
     let changes = client::client_changes(&desired, &live);
-    let projected = client::overlay(&desired, &live, &FieldPath::root());
+    // Live already satisfies every desired field: laid over it, they keep their live form,
+    // so the projection is live itself (not built field by field, cloning big values at
+    // every level).
+    let projected = if changes.is_empty() {
+        live.clone()
+    } else {
+        client::overlay(&desired, &live, &FieldPath::root())
+    };
     Ok(Comparison::new(Strategy::Client, changes, live, projected))
 }
 

@@ -306,6 +306,14 @@ fn client_comparison_table() {
         assert_eq!(result.fields, paths, "{name}: fields");
         assert_eq!(result.is_drifted(), !paths.is_empty(), "{name}: state");
         assert_eq!(result.strategy, Strategy::Client);
+        // The projection is the overlay, also where compare_client skips building it.
+        let [d, l] =
+            prepare_objects(&deployment_id(), Some(&live), [&desired, &live], &[]).unwrap();
+        assert_eq!(
+            result.desired,
+            client::overlay(&d, &l, &FieldPath::root()),
+            "{name}: projection"
+        );
     }
 }
 

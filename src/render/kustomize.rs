@@ -344,6 +344,76 @@ pub fn referenced_paths(repo: &EnvRepo, commit: ObjectId, unit: &Unit) -> Vec<St
     found
 }
 
+/// The content address of what a unit's build reads at `commit`: the id of every repo path
+/// it can read, as `(path, id)` lines. For a kustomization, its own file and every string of
+/// it that names a path of the repo relative to its directory (resources, bases, components,
+/// patches, generator files, ... whatever the field: a string that is no path names
+/// nothing), a named directory by its tree id (which covers all below it) and, when it holds
+/// a kustomization, that kustomization's own paths in turn. A chart is its directory's tree.
+/// Two commits with the same address build the same output (for the same tools): most
+/// commits of a repo leave a unit's inputs alone even when they change files beside them.
+/// `None` when the unit cannot be read (the build reports why).
+pub fn input_address(repo: &EnvRepo, commit: ObjectId, unit: &Unit) -> Option<String> {
+    use std::fmt::Write as _;
+    let mut lines = String::new();
+    if unit.kind == UnitKind::Helm {
+        let tree = repo.subtree_id(commit, &unit.dir).ok()??;
+        let _ = writeln!(lines, "helm {} {tree}", unit.dir);
+        return Some(lines);
+    }
+    let mut pending = vec![normalize_path(&unit.dir)];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(dir) = pending.pop() {
+        if !seen.insert(dir.clone()) {
+            continue;
+        }
+        let found = KUSTOMIZATION_FILES.iter().find_map(|name| {
+            let file = join_path(&dir, name);
+            let blob = repo.file_blob(commit, &file).ok().flatten()?;
+            Some((file, blob))
+        });
+        let Some((file, blob)) = found else {
+            continue;
+        };
+        let _ = writeln!(lines, "{file} {blob}");
+        let text = String::from_utf8(repo.read_blob(blob).ok()?).ok()?;
+        let Ok(Some(kustomization)) = documents::parse_yaml_document(&text) else {
+            // kustomize reports the error; the file's id alone addresses it.
+            continue;
+        };
+        let mut strings = Vec::new();
+        collect_strings(&kustomization, &mut strings);
+        for entry in strings {
+            if entry.contains("://") || entry.starts_with('/') || entry.contains('\n') {
+                continue;
+            }
+            let Some(target) = resolve_relative(&dir, entry) else {
+                continue;
+            };
+            if target.is_empty() || seen.contains(&target) {
+                continue;
+            }
+            if let Ok(Some(tree)) = repo.subtree_id(commit, &target) {
+                let _ = writeln!(lines, "{target}/ {tree}");
+                pending.push(target);
+            } else if let Ok(Some(blob)) = repo.file_blob(commit, &target) {
+                let _ = writeln!(lines, "{target} {blob}");
+            }
+        }
+    }
+    Some(lines)
+}
+
+/// Every string value of a YAML value, depth first.
+fn collect_strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+    match value {
+        Value::String(text) => out.push(text),
+        Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
+        Value::Object(map) => map.values().for_each(|item| collect_strings(item, out)),
+        _ => {}
+    }
+}
+
 /// Longest a kustomize build may take; remote bases can hang on the network.
 pub(crate) const BUILD_TIMEOUT: Duration = Duration::from_secs(120);
 

@@ -148,7 +148,7 @@ pub struct RenderCache {
 #[derive(Default)]
 struct CacheInner {
     parsed: Mutex<HashMap<(ObjectId, Format), Parsed>>,
-    built: Mutex<HashMap<(ObjectId, String), Built>>,
+    built: Mutex<HashMap<String, Built>>,
     /// Items of large list documents by their text ([`documents::parse_with`]).
     items: documents::ItemCache,
     parses: AtomicUsize,
@@ -216,7 +216,7 @@ impl RenderCache {
 
     fn build(
         &self,
-        key: (ObjectId, String),
+        key: String,
         run: impl FnOnce() -> Result<Vec<(Value, Source)>, RenderError>,
     ) -> Built {
         if let Some(hit) = lock(&self.inner.built).get(&key) {
@@ -626,12 +626,16 @@ fn render_work(
                 add_file(&mut out, repo, opts, &file.path, file.blob, format)?;
             }
             Work::Unit(unit) => {
-                // A chart's output also depends on the namespace it is rendered for.
+                // Content-addressed by what the build reads (else by the whole tree); a
+                // chart's output also depends on the namespace it is rendered for.
+                let inputs = kustomize::input_address(repo, commit, &unit)
+                    .unwrap_or_else(|| format!("tree {}", root_tree.unwrap_or(commit)));
                 let key = match unit.kind {
-                    UnitKind::Kustomize => unit.dir.clone(),
-                    UnitKind::Helm => format!("{}\0helm\0{}", unit.dir, opts.default_namespace),
+                    UnitKind::Kustomize => format!("kustomize {}\n{inputs}", unit.dir),
+                    UnitKind::Helm => {
+                        format!("helm {} {}\n{inputs}", unit.dir, opts.default_namespace)
+                    }
                 };
-                let key = (root_tree.unwrap_or(commit), key);
                 let built = opts.cache.build(key, || {
                     let workspace = match &workspace {
                         Some(ws) => ws,

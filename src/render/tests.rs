@@ -623,6 +623,41 @@ fn kustomize_unit_maps_resources_to_their_files() {
     assert_eq!(opts.cache.build_count(), 1);
     render_at(&fx, "HEAD", &opts);
     assert_eq!(opts.cache.build_count(), 1);
+
+    // Builds are addressed by what they read: a commit that changes files the unit does not
+    // read (beside it, or in its directory but not listed) builds nothing again (a directory
+    // it names counts whole, by its tree)...
+    fx.write(
+        "envs/prod/extra/ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod2\n",
+    );
+    fx.write("README.md", "unrelated\n");
+    fx.commit("files the unit does not read");
+    let unchanged = render_at(&fx, "HEAD", &opts);
+    assert_eq!(opts.cache.build_count(), 1);
+    assert_eq!(unchanged.manifests.len(), rendered.manifests.len());
+    // ... while a change to a file it reads, here or in its base, builds again, and the build
+    // is the one a fresh cache makes.
+    for (file, text) in [
+        (
+            "envs/prod/svc.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports: [{port: 81}]\n",
+        ),
+        (
+            "base/deploy.yaml",
+            &WEB.replace("replicas: 2", "replicas: 5"),
+        ),
+    ] {
+        let builds = opts.cache.build_count();
+        fx.write(file, text);
+        fx.commit(&format!("change {file}"));
+        let cached = render_at(&fx, "HEAD", &opts);
+        assert_eq!(opts.cache.build_count(), builds + 1, "{file}");
+        let mut fresh_opts = opts.clone();
+        fresh_opts.cache = RenderCache::new();
+        let fresh = render_at(&fx, "HEAD", &fresh_opts);
+        assert_eq!(cached.manifests, fresh.manifests, "{file}");
+    }
 }
 
 #[test]
