@@ -466,3 +466,86 @@ fn the_history_of_a_path_gone_at_rev_is_listed_and_exits_0() {
         .code_is(2);
     assert!(run.stderr.contains(".kubectl-gitops.yaml"), "{run}");
 }
+
+/// SPEC §5: the output streams. A kustomize unit whose oldest version makes kubectl wait (a
+/// kubectl wrapper that blocks until released): the newest commit is printed while the walk
+/// still waits on the oldest, and the whole history follows once released.
+#[test]
+fn history_streams_newest_first_while_older_commits_are_computed() {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut repo = EnvRepo::new();
+    let cm = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  v: \"{v}\"\n"
+        )
+    };
+    for v in ["old", "mid", "new"] {
+        repo.commit(
+            &format!("settings {v}"),
+            &[
+                ("app/kustomization.yaml", "resources: [cm.yaml]\n"),
+                ("app/cm.yaml", &cm(v)),
+            ],
+        );
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let release = scratch.path().join("release");
+    let wrapper = scratch.path().join("kubectl");
+    let kubectl = common::find_kubectl();
+    let mut script = std::fs::File::create(&wrapper).unwrap();
+    writeln!(
+        script,
+        "#!/bin/sh\nif grep -q '\"old\"' \"$2/cm.yaml\" 2>/dev/null; then\n  while [ ! -f '{}' ]; do sleep 0.05; done\nfi\nexec '{}' \"$@\"",
+        release.display(),
+        kubectl.display()
+    )
+    .unwrap();
+    drop(script);
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(common::gitops_binary())
+        .arg("-C")
+        .arg(repo.dir())
+        .args(["--offline", "history"])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KUBECTL_PATH", &wrapper)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = common::line_channel(child.stdout.take().unwrap());
+    let first = lines
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the newest commit is printed before the walk ends");
+    assert!(first.ends_with(" (HEAD) settings new"), "{first}");
+    assert_eq!(
+        lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap(),
+        "  M configmap/settings (default)"
+    );
+    // The walk is still waiting on the oldest version.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "history ended before release"
+    );
+    std::fs::write(&release, "").unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.iter().collect();
+    let sha = |rev: &str| repo.git(&["rev-parse", "--short=7", rev]).trim().to_owned();
+    assert_eq!(
+        rest,
+        [
+            format!("{} settings mid", sha("HEAD~1")),
+            "  M configmap/settings (default)".to_owned(),
+            format!("{} settings old", sha("HEAD~2")),
+            "  A configmap/settings (default)".to_owned(),
+        ]
+    );
+}

@@ -32,6 +32,30 @@ pub struct HistoryArgs {
     pub no_cache: bool,
 }
 
+/// Writes the streamed commits as they come, in one write per burst: the buffer is flushed
+/// whenever no further commit is waiting, so the first lines show at once and a fast walk
+/// still costs few writes.
+fn print_stream(
+    rx: &std::sync::mpsc::Receiver<crate::ops::history::HistoryCommit>,
+    view: &HistoryView,
+) -> Result<(), crate::output::OutputError> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let mut text = String::with_capacity(4096);
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(commit) = next {
+            text.clear();
+            crate::output::history::commit_text(&mut text, &commit, view);
+            out.write_all(text.as_bytes())?;
+            // Left to the exit, as the walk's other values are.
+            std::mem::forget(commit);
+            next = rx.try_recv().ok();
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
 /// Runs `history`; returns the exit code.
 pub fn run(global: &GlobalArgs, args: &HistoryArgs, display: &str) -> anyhow::Result<i32> {
     if matches!(global.output, OutputFormat::Wide | OutputFormat::Porcelain) {
@@ -55,21 +79,41 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs, display: &str) -> anyhow::Re
         kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
         use_cache: !args.no_cache,
         exiting: true,
+        stream: None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let mut report = runtime.block_on(history(&opts))?;
-    for warning in &report.warnings {
-        eprintln!("warning: {warning}");
-    }
     let view = HistoryView {
         format: global.output,
         color: stdout_color(global.color),
         patch: args.patch,
         context: args.unified,
     };
+    // Text streams (SPEC §5): each commit is printed as soon as it is computed, newest first,
+    // while older ones are still being walked; json and yaml are one document.
+    let mut opts = opts;
+    let printer = (view.format == OutputFormat::Text).then(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        opts.stream = Some(tx);
+        std::thread::spawn(move || print_stream(&rx, &view))
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(history(&opts));
+    // Closes the stream: the printer ends once it has written what was sent.
+    drop(opts);
+    if let Some(printer) = printer {
+        match printer.join() {
+            Ok(printed) => {
+                closed_pipe(printed)?;
+            }
+            Err(_) => anyhow::bail!("the history printer stopped unexpectedly"),
+        }
+    }
+    let mut report = result?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
     // Stdout is line-buffered: one write per line would cost thousands of syscalls.
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     closed_pipe(write_history(&mut out, &report, &view).and_then(|()| Ok(out.flush()?)))?;

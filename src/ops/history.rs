@@ -1160,6 +1160,10 @@ pub struct HistoryOptions {
     /// The process ends right after this call (the CLI): what the walk built is left to the
     /// exit instead of being freed (tens of thousands of small allocations on a long history).
     pub exiting: bool,
+    /// Where to send each commit as soon as it is computed, newest first (SPEC §5: the output
+    /// streams). Used when nothing later changes a commit, i.e. without the live mark (no
+    /// cluster): the commits then go there instead of into [`History::commits`].
+    pub stream: Option<std::sync::mpsc::Sender<HistoryCommit>>,
 }
 
 impl Default for HistoryOptions {
@@ -1178,6 +1182,7 @@ impl Default for HistoryOptions {
             kubectl: None,
             use_cache: true,
             exiting: false,
+            stream: None,
         }
     }
 }
@@ -1300,6 +1305,8 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
     let need_head = cluster.is_some();
     let walk_filter = filter.clone();
     let walk_opts = render_opts.clone();
+    // The live mark is known only once every commit is: stream only without it.
+    let stream = opts.stream.clone().filter(|_| cluster.is_none());
     let walked = tokio::task::spawn_blocking(move || {
         walk_history(
             &repo_dir,
@@ -1313,6 +1320,7 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
                 head: need_head,
                 exiting,
             },
+            stream,
         )
     })
     .await
@@ -1393,6 +1401,7 @@ fn walk_history(
     limit: Option<usize>,
     use_cache: bool,
     needs: Needs,
+    stream: Option<std::sync::mpsc::Sender<HistoryCommit>>,
 ) -> Result<Walked, HistoryOpsError> {
     let Needs {
         objects: need_objects,
@@ -1430,6 +1439,7 @@ fn walk_history(
     let mut changes_computed = 0;
     let mut changes_cached = 0;
     let mut commits = Vec::new();
+    let mut streamed = 0;
     while let Some(commit) = walk.next_commit() {
         let commit = commit?;
         // Taken out, not cloned: a commit comes once on a first-parent walk.
@@ -1461,7 +1471,7 @@ fn walk_history(
                 (info, step)
             }
         };
-        if limit.is_some_and(|l| commits.len() >= l) {
+        if limit.is_some_and(|l| commits.len() + streamed >= l) {
             break;
         }
         if let Some(filter) = filter {
@@ -1472,13 +1482,21 @@ fn walk_history(
                 continue;
             }
         }
-        commits.push(HistoryCommit {
+        let entry = HistoryCommit {
             commit: info,
             parent: step.parent.map(|p| p.to_string()),
             head: head == Some(step.commit),
             matches_live: false,
             changes: step.changes,
-        });
+        };
+        match &stream {
+            Some(stream) => {
+                streamed += 1;
+                // A closed receiver: nobody reads on; the cache is still written below.
+                let _ = stream.send(entry);
+            }
+            None => commits.push(entry),
+        }
     }
     if let Some(cache) = &changes_cache {
         cache.write(&computed);

@@ -63,7 +63,8 @@ fn change_style(kind: ChangeKind) -> Style {
     }
 }
 
-fn commit_text(text: &mut String, c: &HistoryCommit, view: &HistoryView) {
+/// One commit as text: the sha line, its resource changes and, with `-p`, their diffs.
+pub fn commit_text(text: &mut String, c: &HistoryCommit, view: &HistoryView) {
     let mut marks = Vec::new();
     if c.head {
         marks.push("HEAD");

@@ -324,6 +324,7 @@ pub async fn resource_history_lines(
         kubectl: base.kubectl.clone(),
         use_cache: true,
         exiting: false,
+        stream: None,
     })
     .await
     .map_err(|e| e.to_string())?;
