@@ -1319,8 +1319,8 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
                 objects: need_objects,
                 head: need_head,
                 exiting,
+                stream,
             },
-            stream,
         )
     })
     .await
@@ -1374,7 +1374,7 @@ fn discard<T: Send + 'static>(value: T, exiting: bool) {
 }
 
 /// What the walk must produce beyond the commits and their changes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Needs {
     /// The objects of each change (`-p`, the live mark): no changes cache.
     objects: bool,
@@ -1382,6 +1382,8 @@ struct Needs {
     head: bool,
     /// [`HistoryOptions::exiting`].
     exiting: bool,
+    /// [`HistoryOptions::stream`], when the history has no live mark.
+    stream: Option<std::sync::mpsc::Sender<HistoryCommit>>,
 }
 
 /// The git part of a history, off the async runtime.
@@ -1401,12 +1403,12 @@ fn walk_history(
     limit: Option<usize>,
     use_cache: bool,
     needs: Needs,
-    stream: Option<std::sync::mpsc::Sender<HistoryCommit>>,
 ) -> Result<Walked, HistoryOpsError> {
     let Needs {
         objects: need_objects,
         head: need_head,
         exiting,
+        stream,
     } = needs;
     let repo = EnvRepo::open(repo_dir)?;
     let tip = repo.resolve(rev)?;
