@@ -64,7 +64,7 @@ if [[ ! -f $kp/.kubectl-gitops.yaml ]]; then
 fi
 "$BIN" -C "$kp" --path manifests sync --yes >/dev/null
 kp_status() { "$BIN" -C "$kp" --path manifests status; }
-kp_diff() { kubectl diff --server-side -R -f "$kp/manifests" || [[ $? == 1 ]]; }
+kp_diff() { kubectl diff --server-side --force-conflicts -R -f "$kp/manifests" || [[ $? == 1 ]]; }
 read -r ours kubectl_ms <<<"$(time_pair_ms "$runs" kp_status kp_diff cache_off)"
 record corpus.kp.status.cold "$ours" ms --target "<=" "$(jq -n "$kubectl_ms / 3")" \
     --compare "kubectl diff --server-side" "$kubectl_ms"

@@ -443,6 +443,16 @@ impl ClusterClient {
                     // The commands report it once as a warning (Discovery::warnings).
                     tracing::debug!("{error}; its kinds are reported Unknown");
                     let message = match &error {
+                        // kube-rs names a body that is no Status "Failed to parse error
+                        // data" (an aggregated API's proxy answers plain text): the code says it.
+                        ClusterError::Api {
+                            code,
+                            reason,
+                            message,
+                            ..
+                        } if reason.is_empty() || reason.starts_with("Failed to parse") => {
+                            format!("{message} (HTTP {code})")
+                        }
                         ClusterError::Api {
                             code,
                             reason,
