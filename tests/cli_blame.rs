@@ -5,40 +5,14 @@
 mod cli_env;
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use cli_env::{
     EnvRepo, Gitops, Run, SECRET_VALUES, assert_no_secret, config_map, deployment, drifted_secret,
+    offline,
 };
 use common::{TestCluster, find_kubectl, gitops_binary};
 use serde_json::Value;
-
-/// Runs the binary `--offline` against `repo` with no kubeconfig at all.
-fn offline(repo: &EnvRepo, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(gitops_binary());
-    cmd.arg("-C")
-        .arg(repo.dir())
-        .arg("--offline")
-        .args(args)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("KUBECONFIG", home.path().join("no-such-kubeconfig"))
-        .current_dir(home.path())
-        .stdin(Stdio::null());
-    if let Some(path) = std::env::var_os("PATH") {
-        cmd.env("PATH", path);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// Per-line commit of `git blame --porcelain -L first,last rev -- file`.
 fn git_blame(repo: &EnvRepo, rev: &str, file: &str, first: usize, last: usize) -> Vec<String> {

@@ -14,12 +14,12 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
 use cli_env::{EnvRepo, Gitops, Run};
-use common::{TestCluster, gitops_binary};
+use common::TestCluster;
 use kubectl_gitops::render::{RenderOptions, Rendered, render};
 
 /// The corpus folder, or `None` (with a note) where it is absent outside CI.
@@ -61,30 +61,10 @@ fn helm() -> PathBuf {
 
 /// The binary with `--offline`, sealed, helm as [`helm`] finds it (or `env` overrides).
 fn offline(repo: &EnvRepo, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(gitops_binary());
-    cmd.arg("-C")
-        .arg(repo.dir())
-        .arg("--offline")
-        .args(args)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("KUBECONFIG", home.path().join("no-such-kubeconfig"))
-        .env("HELM_BINARY", helm())
-        .current_dir(home.path())
-        .stdin(Stdio::null());
-    if let Some(path) = std::env::var_os("PATH") {
-        cmd.env("PATH", path);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let helm = helm().display().to_string();
+    let mut all = vec![("HELM_BINARY", helm.as_str())];
+    all.extend_from_slice(env);
+    cli_env::offline(repo, args, &all)
 }
 
 /// Our render of `path` at HEAD (the library, offline scopes).

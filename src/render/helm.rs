@@ -53,12 +53,11 @@ pub fn build(
         line: None,
         message,
     };
-    let root = workspace.path();
     let mut command = Command::new(helm);
     command
         .arg("template")
         .arg(release_name(unit))
-        .arg(root.join(&unit.dir))
+        .arg(workspace.path().join(&unit.dir))
         .arg("--namespace")
         .arg(namespace)
         .arg("--include-crds")
@@ -77,10 +76,7 @@ pub fn build(
         )));
     };
     if !output.status.success() {
-        let root_prefix = format!("{}/", root.display());
-        let stderr = String::from_utf8_lossy(&output.stderr)
-            .replace(&root_prefix, "")
-            .replace(&root.display().to_string(), ".");
+        let stderr = workspace.relative(&output.stderr);
         return Err(unit_error(format!(
             "helm template failed: {}",
             stderr.trim()

@@ -137,6 +137,14 @@ impl Workspace {
     pub(crate) fn path(&self) -> &Path {
         &self.dir
     }
+
+    /// A tool's message with the workspace's paths made repo-relative.
+    pub(crate) fn relative(&self, message: &[u8]) -> String {
+        let root = self.dir.display().to_string();
+        String::from_utf8_lossy(message)
+            .replace(&format!("{root}/"), "")
+            .replace(&root, ".")
+    }
 }
 
 impl Drop for Workspace {
@@ -195,11 +203,8 @@ pub fn build(
             BUILD_TIMEOUT.as_secs()
         )));
     };
-    let root_prefix = format!("{}/", root.display());
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr)
-            .replace(&root_prefix, "")
-            .replace(&root.display().to_string(), ".");
+        let stderr = workspace.relative(&output.stderr);
         return Err(unit_error(format!(
             "kubectl kustomize failed: {}",
             stderr.trim()

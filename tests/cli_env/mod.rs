@@ -139,6 +139,34 @@ impl std::fmt::Display for Run {
     }
 }
 
+/// Runs the binary `--offline` against `repo`, sealed (temp HOME, no kubeconfig at all),
+/// with extra environment variables.
+pub fn offline(repo: &EnvRepo, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(gitops_binary());
+    cmd.arg("-C")
+        .arg(repo.dir())
+        .arg("--offline")
+        .args(args)
+        .env_clear()
+        .env("HOME", home.path())
+        .env("KUBECONFIG", home.path().join("no-such-kubeconfig"))
+        .current_dir(home.path())
+        .stdin(Stdio::null());
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// The binary for one repo and cluster, sealed: temp HOME, the cluster's kubeconfig, the repo
 /// as `-C`, no NO_COLOR and none of our variables unless a test sets them.
 pub struct Gitops<'a> {

@@ -330,14 +330,7 @@ impl TestCluster {
 
     /// A kube-rs client for this cluster (the kubeconfig's current context).
     pub async fn client(&self) -> kube::Client {
-        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(
-            kubeconfig,
-            &kube::config::KubeConfigOptions::default(),
-        )
-        .await
-        .unwrap();
-        kube::Client::try_from(config).unwrap()
+        kube_client(&self.kubeconfig).await
     }
 
     fn namespaced(&self, args: &[&str]) -> Vec<String> {
@@ -589,6 +582,18 @@ pub fn line_channel(stream: impl std::io::Read + Send + 'static) -> Receiver<Str
         }
     });
     rx
+}
+
+/// A kube-rs client for a kubeconfig's current context.
+pub async fn kube_client(kubeconfig: &Path) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    kube::Client::try_from(config).unwrap()
 }
 
 /// Path of the kubectl-gitops binary under test.

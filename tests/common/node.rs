@@ -39,7 +39,7 @@ impl NodePlayer {
                     .build()
                     .unwrap();
                 runtime.block_on(async move {
-                    let client = client(&kubeconfig).await;
+                    let client = super::kube_client(&kubeconfig).await;
                     create_node(&client, &node).await;
                     let _ = ready_tx.send(());
                     while !stop.load(Ordering::Relaxed) {
@@ -68,17 +68,6 @@ impl Drop for NodePlayer {
             let _ = thread.join();
         }
     }
-}
-
-async fn client(kubeconfig: &Path) -> kube::Client {
-    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    kube::Client::try_from(config).unwrap()
 }
 
 async fn create_node(client: &kube::Client, name: &str) {
