@@ -9,33 +9,10 @@ use std::process::Command;
 
 use cli_env::{
     EnvRepo, Gitops, Run, SECRET_VALUES, assert_no_secret, config_map, deployment, drifted_secret,
-    offline,
+    git_blame, offline,
 };
 use common::{TestCluster, find_kubectl, gitops_binary};
 use serde_json::Value;
-
-/// Per-line commit of `git blame --porcelain -L first,last rev -- file`.
-fn git_blame(repo: &EnvRepo, rev: &str, file: &str, first: usize, last: usize) -> Vec<String> {
-    let out = repo.git(&[
-        "blame",
-        "--porcelain",
-        &format!("-L{first},{last}"),
-        rev,
-        "--",
-        file,
-    ]);
-    let mut shas = Vec::new();
-    let mut lines = out.lines();
-    while let Some(header) = lines.next() {
-        shas.push(header.split(' ').next().unwrap().to_owned());
-        for content in lines.by_ref() {
-            if content.starts_with('\t') {
-                break;
-            }
-        }
-    }
-    shas
-}
 
 /// The porcelain records: (line, drift, commit, manager, operation, text).
 fn porcelain(run: &Run) -> Vec<Vec<String>> {

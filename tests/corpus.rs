@@ -413,30 +413,13 @@ fn blame_agrees_with_git_blame_on_kube_prometheus() {
     let file = doc["source"]["file"].as_str().unwrap().to_owned();
     let lines = doc["lines"].as_array().unwrap();
     assert!(lines.len() > 50, "{run}");
-    let first = lines[0]["line"].as_u64().unwrap();
-    let last = lines.last().unwrap()["line"].as_u64().unwrap();
+    let first = lines[0]["line"].as_u64().unwrap() as usize;
+    let last = lines.last().unwrap()["line"].as_u64().unwrap() as usize;
     let ours: Vec<String> = lines
         .iter()
         .map(|l| l["commit"]["id"].as_str().unwrap().to_owned())
         .collect();
-    let porcelain = repo.git(&[
-        "blame",
-        "--porcelain",
-        &format!("-L{first},{last}"),
-        "HEAD",
-        "--",
-        &file,
-    ]);
-    let mut theirs = Vec::new();
-    let mut records = porcelain.lines();
-    while let Some(header) = records.next() {
-        theirs.push(header.split(' ').next().unwrap().to_owned());
-        for content in records.by_ref() {
-            if content.starts_with('\t') {
-                break;
-            }
-        }
-    }
+    let theirs = cli_env::git_blame(&repo, "HEAD", &file, first, last);
     assert_eq!(ours, theirs);
 }
 

@@ -12,6 +12,29 @@ use serde_json::Value;
 
 use crate::common::{TestCluster, gitops_binary};
 
+/// Per-line commit of `git blame --porcelain -L first,last rev -- file` in `repo`.
+pub fn git_blame(repo: &EnvRepo, rev: &str, file: &str, first: usize, last: usize) -> Vec<String> {
+    let out = repo.git(&[
+        "blame",
+        "--porcelain",
+        &format!("-L{first},{last}"),
+        rev,
+        "--",
+        file,
+    ]);
+    let mut shas = Vec::new();
+    let mut lines = out.lines();
+    while let Some(header) = lines.next() {
+        shas.push(header.split(' ').next().unwrap().to_owned());
+        for content in lines.by_ref() {
+            if content.starts_with('\t') {
+                break;
+            }
+        }
+    }
+    shas
+}
+
 /// A git work tree holding an environment; removed on drop.
 pub struct EnvRepo {
     dir: tempfile::TempDir,
@@ -116,6 +139,16 @@ pub struct Run {
 }
 
 impl Run {
+    /// Runs `cmd` to completion.
+    pub fn of(cmd: &mut Command) -> Run {
+        let out = cmd.output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Panics with the whole run unless the exit code is `code`.
     pub fn code_is(self, code: i32) -> Run {
         assert_eq!(self.code, code, "exit code\n{self}");
@@ -159,12 +192,7 @@ pub fn offline(repo: &EnvRepo, args: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::of(&mut cmd)
 }
 
 /// The binary for one repo and cluster, sealed: temp HOME, the cluster's kubeconfig, the repo
@@ -211,12 +239,7 @@ impl<'a> Gitops<'a> {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::of(&mut cmd)
     }
 
     /// Runs with `args` on a pseudo-terminal (util-linux `script`), stdout and stderr mixed
