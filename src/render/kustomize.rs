@@ -292,61 +292,113 @@ fn check_references(root: &Path, unit: &Unit) -> Result<(), RenderError> {
     Ok(())
 }
 
-/// Paths of the repo that a kustomize unit reads at `commit` beyond its own directory: the
-/// local directories and files its kustomization names (`resources`, `bases`, `components`,
-/// patch files), and theirs in turn. Remote URLs and paths leaving the repo are left out.
-pub fn referenced_paths(repo: &EnvRepo, commit: ObjectId, unit: &Unit) -> Vec<String> {
-    let mut found: Vec<String> = Vec::new();
+/// What [`walk_kustomizations`] found.
+struct KustomizationWalk {
+    /// Each kustomization file read, with its blob.
+    files: Vec<(String, ObjectId)>,
+    /// Each repo path the kustomizations name, once, with its id: a directory's tree, a file's
+    /// blob, `None` where nothing is.
+    named: Vec<(String, Option<ObjectId>)>,
+    /// Whether every kustomization file could be read as text.
+    complete: bool,
+}
+
+/// Walks a kustomize unit's kustomizations at `commit`: the one in the unit's directory, then
+/// those of the directories it names, and theirs in turn, each directory once. `names` picks
+/// the strings of a kustomization that name paths; each is resolved against its
+/// kustomization's directory (remote URLs, absolute paths, inline patches and paths leaving
+/// the repo left out).
+fn walk_kustomizations(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    unit: &Unit,
+    names: impl Fn(&Value, &mut Vec<String>),
+) -> KustomizationWalk {
+    let mut walk = KustomizationWalk {
+        files: Vec::new(),
+        named: Vec::new(),
+        complete: true,
+    };
     let mut pending = vec![normalize_path(&unit.dir)];
     let mut seen = std::collections::HashSet::new();
     while let Some(dir) = pending.pop() {
         if !seen.insert(dir.clone()) {
             continue;
         }
-        let Some(blob) = KUSTOMIZATION_FILES.iter().find_map(|name| {
-            repo.file_blob(commit, &join_path(&dir, name))
-                .ok()
-                .flatten()
-        }) else {
+        let found = KUSTOMIZATION_FILES.iter().find_map(|name| {
+            let file = join_path(&dir, name);
+            let blob = repo.file_blob(commit, &file).ok().flatten()?;
+            Some((file, blob))
+        });
+        let Some((file, blob)) = found else {
             continue;
         };
-        let Some(kustomization) = repo
+        walk.files.push((file, blob));
+        let Some(text) = repo
             .read_blob(blob)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .and_then(|text| documents::parse_yaml_document(&text).ok().flatten())
         else {
+            walk.complete = false;
             continue;
         };
-        let mut entries: Vec<&str> = Vec::new();
+        // A kustomization that does not parse: kustomize reports it; its file's id stands.
+        let Ok(Some(kustomization)) = documents::parse_yaml_document(&text) else {
+            continue;
+        };
+        let mut entries = Vec::new();
+        names(&kustomization, &mut entries);
+        for entry in entries {
+            if entry.contains("://") || entry.starts_with('/') || entry.contains('\n') {
+                continue;
+            }
+            let Some(target) = resolve_relative(&dir, &entry) else {
+                continue;
+            };
+            if target.is_empty()
+                || seen.contains(&target)
+                || walk.named.iter().any(|(named, _)| *named == target)
+            {
+                continue;
+            }
+            let id = match repo.subtree_id(commit, &target) {
+                Ok(Some(tree)) => {
+                    pending.push(target.clone());
+                    Some(tree)
+                }
+                _ => repo.file_blob(commit, &target).ok().flatten(),
+            };
+            walk.named.push((target, id));
+        }
+    }
+    walk
+}
+
+/// Paths of the repo that a kustomize unit reads at `commit` beyond its own directory: the
+/// local directories and files its kustomization names (`resources`, `bases`, `components`,
+/// patch files), and theirs in turn. Remote URLs and paths leaving the repo are left out.
+pub fn referenced_paths(repo: &EnvRepo, commit: ObjectId, unit: &Unit) -> Vec<String> {
+    let walk = walk_kustomizations(repo, commit, unit, |kustomization, out| {
         for field in REFERENCE_FIELDS.iter().chain(&["patchesStrategicMerge"]) {
             let listed = kustomization.get(*field).and_then(Value::as_array);
-            entries.extend(listed.into_iter().flatten().filter_map(Value::as_str));
+            out.extend(
+                listed
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned),
+            );
         }
         let patches = kustomization.get("patches").and_then(Value::as_array);
-        entries.extend(
+        out.extend(
             patches
                 .into_iter()
                 .flatten()
-                .filter_map(|p| p.get("path").and_then(Value::as_str)),
+                .filter_map(|p| p.get("path").and_then(Value::as_str))
+                .map(str::to_owned),
         );
-        for entry in entries {
-            // An inline patch or a remote base is not a path of the repo.
-            if entry.contains('\n') || entry.contains("://") || entry.starts_with('/') {
-                continue;
-            }
-            let Some(target) = resolve_relative(&dir, entry) else {
-                continue;
-            };
-            if matches!(repo.subtree_id(commit, &target), Ok(Some(_))) {
-                pending.push(target.clone());
-            }
-            if !found.contains(&target) {
-                found.push(target);
-            }
-        }
-    }
-    found
+    });
+    walk.named.into_iter().map(|(path, _)| path).collect()
 }
 
 /// The content address of what a unit's build reads at `commit`: the id of every repo path
@@ -366,53 +418,25 @@ pub fn input_address(repo: &EnvRepo, commit: ObjectId, unit: &Unit) -> Option<St
         let _ = writeln!(lines, "helm {} {tree}", unit.dir);
         return Some(lines);
     }
-    let mut pending = vec![normalize_path(&unit.dir)];
-    let mut seen = std::collections::HashSet::new();
-    while let Some(dir) = pending.pop() {
-        if !seen.insert(dir.clone()) {
-            continue;
-        }
-        let found = KUSTOMIZATION_FILES.iter().find_map(|name| {
-            let file = join_path(&dir, name);
-            let blob = repo.file_blob(commit, &file).ok().flatten()?;
-            Some((file, blob))
-        });
-        let Some((file, blob)) = found else {
-            continue;
-        };
+    let walk = walk_kustomizations(repo, commit, unit, collect_strings);
+    if !walk.complete {
+        return None;
+    }
+    for (file, blob) in &walk.files {
         let _ = writeln!(lines, "{file} {blob}");
-        let text = String::from_utf8(repo.read_blob(blob).ok()?).ok()?;
-        let Ok(Some(kustomization)) = documents::parse_yaml_document(&text) else {
-            // kustomize reports the error; the file's id alone addresses it.
-            continue;
-        };
-        let mut strings = Vec::new();
-        collect_strings(&kustomization, &mut strings);
-        for entry in strings {
-            if entry.contains("://") || entry.starts_with('/') || entry.contains('\n') {
-                continue;
-            }
-            let Some(target) = resolve_relative(&dir, entry) else {
-                continue;
-            };
-            if target.is_empty() || seen.contains(&target) {
-                continue;
-            }
-            if let Ok(Some(tree)) = repo.subtree_id(commit, &target) {
-                let _ = writeln!(lines, "{target}/ {tree}");
-                pending.push(target);
-            } else if let Ok(Some(blob)) = repo.file_blob(commit, &target) {
-                let _ = writeln!(lines, "{target} {blob}");
-            }
+    }
+    for (path, id) in &walk.named {
+        if let Some(id) = id {
+            let _ = writeln!(lines, "{path} {id}");
         }
     }
     Some(lines)
 }
 
 /// Every string value of a YAML value, depth first.
-fn collect_strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
     match value {
-        Value::String(text) => out.push(text),
+        Value::String(text) => out.push(text.clone()),
         Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
         Value::Object(map) => map.values().for_each(|item| collect_strings(item, out)),
         _ => {}

@@ -550,12 +550,11 @@ pub fn render(
         symlinks,
     } = plan(repo, commit, opts)?;
     // Inside a kustomize unit, kustomize's load restrictor decides about links.
-    let warnings = symlinks
+    let mut warnings = symlinks
         .iter()
         .filter(|link| !units.iter().any(|u| u.contains(&link.path)))
         .map(|link| skipped_symlink(repo, link, &symlinks))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut warnings = warnings;
     warnings.extend(unrendered_jsonnet(&candidates, &units));
 
     let mut work: Vec<(String, Work<'_>)> = Vec::new();
