@@ -8,8 +8,8 @@ mod common;
 use std::process::Command;
 
 use cli_env::{
-    EnvRepo, Gitops, Run, SECRET_VALUES, assert_no_secret, config_map, deployment, drifted_secret,
-    git_blame, offline,
+    EnvRepo, Gitops, Run, SECRET_VALUES, assert_no_secret, blame_commits_and_git, config_map,
+    deployment, drifted_secret, git_blame, offline,
 };
 use common::{TestCluster, find_kubectl, gitops_binary};
 use serde_json::Value;
@@ -26,15 +26,9 @@ fn porcelain(run: &Run) -> Vec<Vec<String>> {
 fn assert_matches_git(repo: &EnvRepo, resource: &str, rev: &str) -> Value {
     let run = offline(repo, &["--rev", rev, "blame", resource, "-o", "json"], &[]).code_is(0);
     let doc = run.json();
-    let file = doc["source"]["file"].as_str().unwrap().to_owned();
+    let (ours, git) = blame_commits_and_git(repo, rev, &doc);
+    assert_eq!(ours, git, "{run}");
     let lines = doc["lines"].as_array().unwrap();
-    let first = lines[0]["line"].as_u64().unwrap() as usize;
-    let last = lines.last().unwrap()["line"].as_u64().unwrap() as usize;
-    let ours: Vec<String> = lines
-        .iter()
-        .map(|l| l["commit"]["id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(ours, git_blame(repo, rev, &file, first, last), "{run}");
     // Offline: no drift marks, no live side.
     assert!(
         lines

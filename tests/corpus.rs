@@ -410,16 +410,8 @@ fn blame_agrees_with_git_blame_on_kube_prometheus() {
     );
     assert_eq!(run.code, 0, "{run}");
     let doc = run.json();
-    let file = doc["source"]["file"].as_str().unwrap().to_owned();
-    let lines = doc["lines"].as_array().unwrap();
-    assert!(lines.len() > 50, "{run}");
-    let first = lines[0]["line"].as_u64().unwrap() as usize;
-    let last = lines.last().unwrap()["line"].as_u64().unwrap() as usize;
-    let ours: Vec<String> = lines
-        .iter()
-        .map(|l| l["commit"]["id"].as_str().unwrap().to_owned())
-        .collect();
-    let theirs = cli_env::git_blame(&repo, "HEAD", &file, first, last);
+    assert!(doc["lines"].as_array().unwrap().len() > 50, "{run}");
+    let (ours, theirs) = cli_env::blame_commits_and_git(&repo, "HEAD", &doc);
     assert_eq!(ours, theirs);
 }
 

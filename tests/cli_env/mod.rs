@@ -35,6 +35,20 @@ pub fn git_blame(repo: &EnvRepo, rev: &str, file: &str, first: usize, last: usiz
     shas
 }
 
+/// A `blame -o json` document's per-line commits, and git's for the same lines of its file
+/// at `rev` ([`git_blame`]).
+pub fn blame_commits_and_git(repo: &EnvRepo, rev: &str, doc: &Value) -> (Vec<String>, Vec<String>) {
+    let file = doc["source"]["file"].as_str().unwrap();
+    let lines = doc["lines"].as_array().unwrap();
+    let first = lines[0]["line"].as_u64().unwrap() as usize;
+    let last = lines.last().unwrap()["line"].as_u64().unwrap() as usize;
+    let ours = lines
+        .iter()
+        .map(|l| l["commit"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    (ours, git_blame(repo, rev, file, first, last))
+}
+
 /// A git work tree holding an environment; removed on drop.
 pub struct EnvRepo {
     dir: tempfile::TempDir,
