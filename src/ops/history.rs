@@ -26,6 +26,7 @@ use crate::model::{CommitInfo, IgnoreRule, Manifest, ResourceId, split_api_versi
 use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
 use crate::render::documents::Format;
 use crate::render::kustomize::KUSTOMIZATION_FILES;
+use crate::render::node_diff::changed_documents;
 use crate::render::scalar_diff::scalar_changes;
 use crate::render::scan_identities;
 use crate::render::{
@@ -170,7 +171,7 @@ type Objects = HashMap<ResourceId, (String, Value, String)>;
 
 /// One resource of a file version rendered on its own without errors: identity, `apiVersion`
 /// and the content lines of its document.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct LightDoc {
     id: ResourceId,
     api_version: String,
@@ -439,11 +440,10 @@ impl ChangeWalk {
                 .get(path.as_str())
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            // Several resources from one document (a `List`): its lines do not say which.
-            if ms
-                .windows(2)
-                .any(|w| w[0].source.document == w[1].source.document)
-            {
+            // Several resources from one document's lines (a flow-style `List`): its lines do
+            // not say which. A block-style list's items have lines of their own.
+            let lines = |m: &Manifest| (m.source.document, m.source.line, m.source.end_line);
+            if ms.windows(2).any(|w| lines(w[0]) == lines(w[1])) {
                 continue;
             }
             let docs = ms
@@ -461,9 +461,11 @@ impl ChangeWalk {
 
     /// The changes of one file changed from `before` to `after` at `path`, when its text
     /// proves them: `after`'s resources are known, all come from `path` at the walk's
-    /// position, and the versions differ only in scalar values. Then `before` has the same
-    /// resources and lines, and the resources whose document holds a changed line are
-    /// modified. `None`: render the file instead.
+    /// position, and either the versions differ only in scalar values ([`scalar_changes`]:
+    /// `before` has the same resources and lines, and the resources whose document holds a
+    /// changed line are modified) or every difference lies in a node below the identity
+    /// fields ([`changed_documents`]: `before` has the same resources, shifted, and those
+    /// whose nodes parse differently are modified). `None`: render the file instead.
     fn light_step(
         &mut self,
         path: &str,
@@ -482,9 +484,31 @@ impl ChangeWalk {
         {
             return Ok(None);
         }
-        let lines = scalar_changes(&self.blob_bytes(before)?, &self.blob_bytes(after)?);
-        let Some(lines) = lines else {
-            return Ok(None);
+        let (old, new) = (self.blob_bytes(before)?, self.blob_bytes(after)?);
+        let Some(lines) = scalar_changes(&old, &new) else {
+            // Lines added or removed: the documents whose differing nodes parse differently.
+            let ranges: Vec<(usize, usize)> = docs.iter().map(|d| (d.line, d.end_line)).collect();
+            let Some(proof) = changed_documents(&old, &new, &ranges) else {
+                return Ok(None);
+            };
+            let changes = docs
+                .iter()
+                .zip(&proof.modified)
+                .filter(|(_, modified)| **modified)
+                .map(|(doc, _)| modified_in(doc, path))
+                .collect();
+            let shifted = docs
+                .iter()
+                .zip(proof.old_lines)
+                .map(|(doc, (line, end_line))| LightDoc {
+                    line,
+                    end_line,
+                    ..doc.clone()
+                })
+                .collect();
+            self.light.insert(before, Arc::new(shifted));
+            self.light_files += 1;
+            return Ok(Some(changes));
         };
         let mut touched = vec![false; docs.len()];
         for line in lines {
@@ -500,14 +524,7 @@ impl ChangeWalk {
             .iter()
             .zip(touched)
             .filter(|(_, touched)| *touched)
-            .map(|(doc, _)| ResourceChange {
-                id: doc.id.clone(),
-                api_version: doc.api_version.clone(),
-                change: ChangeKind::Modified,
-                before: None,
-                after: None,
-                file: path.to_owned(),
-            })
+            .map(|(doc, _)| modified_in(doc, path))
             .collect();
         self.light.insert(before, docs);
         self.light_files += 1;
@@ -879,6 +896,18 @@ impl ChangeWalk {
             parent,
             changes,
         })
+    }
+}
+
+/// A document of `path` proven modified by its text.
+fn modified_in(doc: &LightDoc, path: &str) -> ResourceChange {
+    ResourceChange {
+        id: doc.id.clone(),
+        api_version: doc.api_version.clone(),
+        change: ChangeKind::Modified,
+        before: None,
+        after: None,
+        file: path.to_owned(),
     }
 }
 

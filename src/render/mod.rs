@@ -31,6 +31,7 @@ pub mod documents;
 pub mod helm;
 pub mod kustomize;
 pub mod light_scan;
+pub mod node_diff;
 pub mod scalar_diff;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
