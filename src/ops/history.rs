@@ -26,7 +26,7 @@ use crate::model::{CommitInfo, IgnoreRule, Manifest, ResourceId, split_api_versi
 use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
 use crate::render::documents::Format;
 use crate::render::kustomize::KUSTOMIZATION_FILES;
-use crate::render::node_diff::changed_documents;
+use crate::render::node_diff::{LineIndex, changed_documents_indexed};
 use crate::render::scalar_diff::scalar_changes;
 use crate::render::scan_identities;
 use crate::render::{
@@ -254,6 +254,9 @@ pub struct ChangeWalk {
     /// The resources of file versions (by blob) rendered clean, or known to have the same
     /// identities and line ranges as such a version (a proven scalar change away).
     light: HashMap<ObjectId, LightDocs>,
+    /// The line indexes of the file versions compared by their nodes last: a version is the
+    /// older side of one change and the newer side of the next one the walk meets.
+    line_indexes: std::collections::VecDeque<(ObjectId, Arc<LineIndex>)>,
     /// Changed files compared by text.
     light_files: usize,
     full_renders: usize,
@@ -302,6 +305,7 @@ impl ChangeWalk {
             sources: None,
             objects_needed: true,
             light: HashMap::new(),
+            line_indexes: std::collections::VecDeque::new(),
             light_files: 0,
             full_renders: 0,
             // The config and sources are built at the first commit whose changes are
@@ -488,7 +492,14 @@ impl ChangeWalk {
         let Some(lines) = scalar_changes(&old, &new) else {
             // Lines added or removed: the documents whose differing nodes parse differently.
             let ranges: Vec<(usize, usize)> = docs.iter().map(|d| (d.line, d.end_line)).collect();
-            let Some(proof) = changed_documents(&old, &new, &ranges) else {
+            let (Some(old_index), Some(new_index)) =
+                (self.line_index(before, &old), self.line_index(after, &new))
+            else {
+                return Ok(None);
+            };
+            let Some(proof) =
+                changed_documents_indexed((&old, &old_index), (&new, &new_index), &ranges)
+            else {
                 return Ok(None);
             };
             let changes = docs
@@ -529,6 +540,22 @@ impl ChangeWalk {
         self.light.insert(before, docs);
         self.light_files += 1;
         Ok(Some(changes))
+    }
+
+    /// The line index of file version `blob` (its bytes `text`): kept from the last
+    /// comparisons, or built; `None` when it has none (tabs, not UTF-8).
+    fn line_index(&mut self, blob: ObjectId, text: &[u8]) -> Option<Arc<LineIndex>> {
+        /// Enough for the files of a commit that changes many of them.
+        const KEPT: usize = 32;
+        if let Some((_, index)) = self.line_indexes.iter().find(|(id, _)| *id == blob) {
+            return Some(Arc::clone(index));
+        }
+        let index = Arc::new(LineIndex::new(text)?);
+        if self.line_indexes.len() == KEPT {
+            self.line_indexes.pop_front();
+        }
+        self.line_indexes.push_back((blob, Arc::clone(&index)));
+        Some(index)
     }
 
     /// The changes of files added or removed whose resources are known (`one_sided`), and
@@ -616,17 +643,17 @@ impl ChangeWalk {
         self.objects.git_dir()
     }
 
-    /// A blob's bytes: borrowed when read ahead, else read now.
-    fn blob_bytes(&self, id: ObjectId) -> Result<std::borrow::Cow<'_, [u8]>, RepoError> {
+    /// A blob's bytes: read ahead, else read now (shared, not copied).
+    fn blob_bytes(&self, id: ObjectId) -> Result<Arc<[u8]>, RepoError> {
         match self.current.as_ref().and_then(|w| w.blob(id)) {
-            Some(data) => Ok(std::borrow::Cow::Borrowed(data)),
-            None => Ok(std::borrow::Cow::Owned(self.objects.blob(id)?)),
+            Some(data) => Ok(Arc::clone(data)),
+            None => self.objects.shared_blob(id),
         }
     }
 
     /// A blob: read ahead by the walk thread, or read now.
     fn blob(&self, id: ObjectId) -> Result<Vec<u8>, RepoError> {
-        Ok(self.blob_bytes(id)?.into_owned())
+        Ok(self.blob_bytes(id)?.to_vec())
     }
 
     /// The resources of YAML file version `blob`: known from an earlier render, or read by
@@ -928,11 +955,12 @@ enum Stages {
 }
 
 impl Stages {
-    /// Three stages with three cores or more. On two, the third thread only takes turns with
-    /// the other two (the 20,000-commit benchmark ran ~10% slower with it on two cores).
+    /// Three stages with two cores or more: reading large files (delta-decoding a 600 KB CRD)
+    /// overlaps with comparing them (kube-prometheus `manifests` cold on two cores: 2.6 s with
+    /// three stages, 3.0 s with two). On one core the third thread only takes turns.
     fn for_this_machine() -> Stages {
         match std::thread::available_parallelism().map_or(1, std::num::NonZero::get) {
-            0..=2 => Stages::Two,
+            0..=1 => Stages::Two,
             _ => Stages::Three,
         }
     }

@@ -31,7 +31,7 @@ use memchr::memchr_iter;
 use serde_json::Value;
 
 use super::documents::parse_yaml_document;
-use super::scalar_diff::quick_value;
+use super::scalar_diff::{common_prefix, quick_value};
 
 /// Most differing nodes compared in one file; a file rewritten throughout is parsed whole.
 const MAX_NODES: usize = 512;
@@ -53,9 +53,22 @@ pub fn changed_documents(
     new: &[u8],
     docs: &[(usize, usize)],
 ) -> Option<ChangedDocuments> {
-    let old = Lines::new(std::str::from_utf8(old).ok()?)?;
-    let new = Lines::new(std::str::from_utf8(new).ok()?)?;
-    let parents = old.parents();
+    changed_documents_indexed(
+        (old, &LineIndex::new(old)?),
+        (new, &LineIndex::new(new)?),
+        docs,
+    )
+}
+
+/// [`changed_documents`] with each version's [`LineIndex`] given (built from that text).
+pub fn changed_documents_indexed(
+    (old, old_index): (&[u8], &LineIndex),
+    (new, new_index): (&[u8], &LineIndex),
+    docs: &[(usize, usize)],
+) -> Option<ChangedDocuments> {
+    let old = Lines::new(old, old_index)?;
+    let new = Lines::new(new, new_index)?;
+    let parents = old_index.parents();
     let mut modified = vec![false; docs.len()];
     // Runs of lines the same on both sides, as (old start, new start, length): where a header
     // found before the current position is on the new side.
@@ -86,7 +99,7 @@ pub fn changed_documents(
             header = parents[header]?;
         }
         // A line inside a block or multi-line scalar: the node is that scalar's entry.
-        let header_old = old.node_of(&parents, header)?;
+        let header_old = old.node_of(parents, header)?;
         runs.push((o, n, s_old - o));
         let header_new = runs.iter().rev().find_map(|&(os, ns, len)| {
             (os..os + len)
@@ -358,55 +371,82 @@ fn entry(body: &str) -> Option<(&str, &str)> {
     plain.then_some((key, value))
 }
 
-/// The length of the common prefix of two byte strings.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    // By chunks first: equal chunks compare as fast as memcmp.
-    const CHUNK: usize = 4096;
-    let mut at = 0;
-    while at + CHUNK <= a.len() && at + CHUNK <= b.len() && a[at..at + CHUNK] == b[at..at + CHUNK] {
-        at += CHUNK;
-    }
-    at + a[at..]
-        .iter()
-        .zip(&b[at..])
-        .take_while(|(x, y)| x == y)
-        .count()
-}
-
-/// A text, where its lines start and how they are indented. Lines are split at `\n`; a text
-/// ending in `\n` has an empty last line.
-struct Lines<'a> {
-    text: &'a str,
+/// Where a file version's lines start, how they are indented and which line each lies under:
+/// built once per version ([`LineIndex::new`]) and kept by a caller comparing it again (a
+/// history walk meets each version as the newer side of one change and the older side of
+/// the next). Lines are split at `\n`; a text ending in `\n` has an empty last line.
+#[derive(Debug)]
+pub struct LineIndex {
     starts: Vec<usize>,
     /// Each line's indentation when it is content; `None` for a blank or comment line.
     indents: Vec<Option<usize>>,
+    /// Each content line's parent: built when first needed.
+    parents: std::sync::OnceLock<Vec<Option<usize>>>,
 }
 
-impl<'a> Lines<'a> {
-    /// `None` when a line is indented with a tab (not proven: the caller parses).
-    fn new(text: &'a str) -> Option<Lines<'a>> {
+impl LineIndex {
+    /// The index of `text`; `None` when it is not UTF-8 or a line is indented with a tab
+    /// (not proven: the caller parses).
+    pub fn new(text: &[u8]) -> Option<LineIndex> {
+        std::str::from_utf8(text).ok()?;
         let mut starts = vec![0];
-        starts.extend(memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
-        let bytes = text.as_bytes();
+        starts.extend(memchr_iter(b'\n', text).map(|i| i + 1));
         let mut indents = Vec::with_capacity(starts.len());
         for &start in &starts {
-            let spaces = bytes[start..].iter().take_while(|b| **b == b' ').count();
-            let rest = bytes[start + spaces..]
+            let spaces = text[start..].iter().take_while(|b| **b == b' ').count();
+            if text.get(start + spaces) == Some(&b'\t') {
+                return None;
+            }
+            let rest = text[start + spaces..]
                 .iter()
                 .copied()
                 .find(|b| !matches!(b, b' ' | b'\t' | b'\r'));
-            if bytes.get(start + spaces) == Some(&b'\t') {
-                return None;
-            }
             indents.push(match rest {
                 None | Some(b'\n') | Some(b'#') => None,
                 Some(_) => Some(spaces),
             });
         }
-        Some(Lines {
-            text,
+        Some(LineIndex {
             starts,
             indents,
+            parents: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// For each content line, the nearest content line before it indented less (its parent
+    /// in the block structure, or a line of the scalar it continues).
+    fn parents(&self) -> &[Option<usize>] {
+        self.parents.get_or_init(|| {
+            let mut parents = vec![None; self.starts.len()];
+            let mut stack: Vec<(usize, usize)> = Vec::new();
+            for (line, indent) in self.indents.iter().enumerate() {
+                let Some(indent) = *indent else {
+                    continue;
+                };
+                while stack.last().is_some_and(|(_, at)| *at >= indent) {
+                    stack.pop();
+                }
+                parents[line] = stack.last().map(|(above, _)| *above);
+                stack.push((line, indent));
+            }
+            parents
+        })
+    }
+}
+
+/// A text with its [`LineIndex`].
+struct Lines<'a> {
+    text: &'a str,
+    starts: &'a [usize],
+    indents: &'a [Option<usize>],
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a [u8], index: &'a LineIndex) -> Option<Lines<'a>> {
+        Some(Lines {
+            text: std::str::from_utf8(text).ok()?,
+            starts: &index.starts,
+            indents: &index.indents,
         })
     }
 
@@ -437,24 +477,6 @@ impl<'a> Lines<'a> {
     /// The line holding byte `at`.
     fn line_of(&self, at: usize) -> usize {
         self.starts.partition_point(|s| *s <= at) - 1
-    }
-
-    /// For each content line, the nearest content line before it indented less (its parent
-    /// in the block structure, or a line of the scalar it continues).
-    fn parents(&self) -> Vec<Option<usize>> {
-        let mut parents = vec![None; self.count()];
-        let mut stack: Vec<(usize, usize)> = Vec::new();
-        for (line, indent) in self.indents.iter().enumerate() {
-            let Some(indent) = *indent else {
-                continue;
-            };
-            while stack.last().is_some_and(|(_, at)| *at >= indent) {
-                stack.pop();
-            }
-            parents[line] = stack.last().map(|(above, _)| *above);
-            stack.push((line, indent));
-        }
-        parents
     }
 
     /// The last content line before line `i`.

@@ -46,19 +46,10 @@ pub fn scalar_changes(old: &[u8], new: &[u8]) -> Option<Vec<usize>> {
     }
     // The lines before the first difference and after the last one are the same on both
     // sides: only the lines between are compared, one by one.
-    let prefix = old
-        .bytes()
-        .zip(new.bytes())
-        .take_while(|(a, b)| a == b)
-        .count();
+    let prefix = common_prefix(old.as_bytes(), new.as_bytes());
     let start = old[..prefix].rfind('\n').map_or(0, |i| i + 1);
     let (old_rest, new_rest) = (&old[start..], &new[start..]);
-    let suffix = old_rest
-        .bytes()
-        .rev()
-        .zip(new_rest.bytes().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
+    let suffix = common_suffix(old_rest.as_bytes(), new_rest.as_bytes());
     // The middle ends at the end of the line where the common suffix starts; the lines after
     // it lie wholly in the suffix.
     let old_end = old_rest.len() - suffix;
@@ -96,6 +87,38 @@ pub fn scalar_changes(old: &[u8], new: &[u8]) -> Option<Vec<usize>> {
         }
     }
     (!changed.is_empty()).then_some(changed)
+}
+
+/// The length of the common prefix of two byte strings (by chunks first: equal chunks compare
+/// as fast as memcmp).
+pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 4096;
+    let mut at = 0;
+    while at + CHUNK <= a.len().min(b.len()) && a[at..at + CHUNK] == b[at..at + CHUNK] {
+        at += CHUNK;
+    }
+    at + a[at..]
+        .iter()
+        .zip(&b[at..])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// The length of the common suffix of two byte strings.
+pub(crate) fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 4096;
+    let mut at = 0;
+    while at + CHUNK <= a.len().min(b.len())
+        && a[a.len() - at - CHUNK..a.len() - at] == b[b.len() - at - CHUNK..b.len() - at]
+    {
+        at += CHUNK;
+    }
+    at + a[..a.len() - at]
+        .iter()
+        .rev()
+        .zip(b[..b.len() - at].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// A `kind: List`'s `items` (or any top-level `items`) ties several resources to one document.
@@ -216,6 +239,32 @@ fn parsed_value(value: &str) -> Option<Value> {
 mod tests {
     use super::*;
     use crate::render::documents::{Format, parse};
+
+    #[test]
+    fn common_prefix_and_suffix_equal_the_plain_count() {
+        let plain_prefix = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let plain_suffix = |a: &[u8], b: &[u8]| {
+            a.iter()
+                .rev()
+                .zip(b.iter().rev())
+                .take_while(|(x, y)| x == y)
+                .count()
+        };
+        let base: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        for cut in [0, 1, 4095, 4096, 4097, 8191, 8192, 9999] {
+            let mut other = base.clone();
+            other[cut] ^= 1;
+            for (a, b) in [
+                (&base[..], &other[..]),
+                (&base[..], &base[..cut]),
+                (&base[cut..], &base[..]),
+                (&other[..], &base[..]),
+            ] {
+                assert_eq!(common_prefix(a, b), plain_prefix(a, b), "{cut}");
+                assert_eq!(common_suffix(a, b), plain_suffix(a, b), "{cut}");
+            }
+        }
+    }
 
     const BASE: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - name: web\n          image: registry.example.com/web:1.0.6\n          env:\n            - name: WORKERS\n              value: \"10\"\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  type: ClusterIP\n";
 

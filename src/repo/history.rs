@@ -34,6 +34,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gix::objs::Find as _;
 
@@ -98,7 +99,7 @@ pub struct WalkedCommit {
     /// The files that differ from the first parent, when read ahead ([`WalkedCommit::read_ahead`]).
     pub diffs: Option<Vec<FileDiff>>,
     /// Blobs read ahead: both sides of `diffs` that `wanted` chose.
-    pub blobs: Vec<(ObjectId, Vec<u8>)>,
+    pub blobs: Vec<(ObjectId, Arc<[u8]>)>,
 }
 
 impl WalkedCommit {
@@ -115,7 +116,7 @@ impl WalkedCommit {
         };
         for diff in diffs.iter().filter(|d| wanted(&d.path)) {
             for blob in [diff.before, diff.after].into_iter().flatten() {
-                if let Ok(data) = objects.blob(blob) {
+                if let Ok(data) = objects.shared_blob(blob) {
                     self.blobs.push((blob, data));
                 }
             }
@@ -124,11 +125,11 @@ impl WalkedCommit {
     }
 
     /// A blob read ahead.
-    pub fn blob(&self, id: ObjectId) -> Option<&[u8]> {
+    pub fn blob(&self, id: ObjectId) -> Option<&Arc<[u8]>> {
         self.blobs
             .iter()
             .find(|(blob, _)| *blob == id)
-            .map(|(_, data)| data.as_slice())
+            .map(|(_, data)| data)
     }
 }
 
@@ -168,7 +169,7 @@ struct ReadState {
     /// The last trees and files read whole ([`WalkObjects::read_owned`]), by id: diffing
     /// commit after commit reads each version of the path's trees and files twice, as the
     /// newer side of one diff and the older side of the next one that changed it.
-    recent: HashMap<ObjectId, (gix::object::Kind, Vec<u8>)>,
+    recent: HashMap<ObjectId, (gix::object::Kind, Arc<[u8]>)>,
     /// Their ids, oldest first.
     recent_order: VecDeque<ObjectId>,
 }
@@ -234,16 +235,16 @@ impl WalkObjects {
         }
     }
 
-    /// The bytes of object `id`.
+    /// The bytes of object `id`, shared with [`ReadState::recent`].
     fn read_owned(
         &self,
         id: ObjectId,
         what: &str,
-    ) -> Result<(gix::object::Kind, Vec<u8>), HistoryError> {
+    ) -> Result<(gix::object::Kind, Arc<[u8]>), HistoryError> {
         if let Some((kind, data)) = self.state.borrow().recent.get(&id) {
-            return Ok((*kind, data.clone()));
+            return Ok((*kind, Arc::clone(data)));
         }
-        let (kind, data) = self.with(id, what, |kind, data| (kind, data.to_vec()))?;
+        let (kind, data) = self.with(id, what, |kind, data| (kind, Arc::<[u8]>::from(data)))?;
         let mut state = self.state.borrow_mut();
         if state.recent_order.len() == RECENT_OBJECTS
             && let Some(oldest) = state.recent_order.pop_front()
@@ -251,7 +252,7 @@ impl WalkObjects {
             state.recent.remove(&oldest);
         }
         state.recent_order.push_back(id);
-        state.recent.insert(id, (kind, data.clone()));
+        state.recent.insert(id, (kind, Arc::clone(&data)));
         Ok((kind, data))
     }
 
@@ -403,7 +404,7 @@ impl WalkObjects {
         if before == after {
             return Ok(());
         }
-        let read = |tree: Option<ObjectId>| -> Result<Option<Vec<u8>>, HistoryError> {
+        let read = |tree: Option<ObjectId>| -> Result<Option<Arc<[u8]>>, HistoryError> {
             match tree {
                 Some(tree) => match self.read_owned(tree, "tree")? {
                     (gix::object::Kind::Tree, data) => Ok(Some(data)),
@@ -497,6 +498,12 @@ impl WalkObjects {
 
     /// Content of a blob.
     pub fn blob(&self, id: ObjectId) -> Result<Vec<u8>, super::RepoError> {
+        self.shared_blob(id).map(|data| data.to_vec())
+    }
+
+    /// The bytes of blob `id`, shared with the cache of recent objects (no copy when read
+    /// again).
+    pub fn shared_blob(&self, id: ObjectId) -> Result<Arc<[u8]>, super::RepoError> {
         if let Ok((gix::object::Kind::Blob, data)) = self.read_owned(id, "blob") {
             return Ok(data);
         }
@@ -505,7 +512,7 @@ impl WalkObjects {
             .repo
             .find_blob(id)
             .map_err(|e| super::local_object_error(&self.root, format!("blob {id}"), e))?;
-        Ok(blob.take_data())
+        Ok(Arc::from(blob.take_data()))
     }
 }
 
