@@ -748,8 +748,48 @@ async fn applyset_members_not_in_git_are_orphaned() {
     let old = row(&report, "ConfigMap", "old");
     assert_eq!(old.source, None);
     assert_eq!(old.id.namespace.as_deref(), Some(ns.as_str()));
-    assert!(old.live_yaml.as_deref().unwrap().contains("name: old"));
+    // Members are listed by metadata; an orphan is then read whole.
+    let live = old.live_yaml.as_deref().unwrap();
+    assert!(
+        live.contains("name: old") && live.contains("k: v"),
+        "{live}"
+    );
     assert_eq!(report.exit_code(), 1);
+}
+
+/// A LIST of metadata only: each item is the object's `metadata` with the object's own
+/// `apiVersion` and `kind` (the server answers `PartialObjectMetadata` items), no `data`.
+#[tokio::test]
+async fn list_metadata_gives_identities_without_contents() {
+    let cluster = TestCluster::start();
+    apply_as_sync(&cluster, &[SETTINGS]);
+    let client = kubectl_gitops::cluster::ClusterClient::connect(Some(cluster.kubeconfig()), None)
+        .await
+        .unwrap();
+    let configmaps = kube::core::ApiResource {
+        group: String::new(),
+        version: "v1".into(),
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        plural: "configmaps".into(),
+    };
+    let items = client
+        .list_metadata(&configmaps, Some(cluster.namespace()), None)
+        .await
+        .unwrap();
+    let settings = items
+        .iter()
+        .find(|i| i["metadata"]["name"] == "settings")
+        .unwrap_or_else(|| panic!("{items:?}"));
+    assert_eq!(settings["apiVersion"], "v1", "{settings}");
+    assert_eq!(settings["kind"], "ConfigMap", "{settings}");
+    assert_eq!(settings["metadata"]["namespace"], cluster.namespace());
+    assert!(settings.get("data").is_none(), "{settings}");
+    let whole = client
+        .list(&configmaps, Some(cluster.namespace()), None)
+        .await
+        .unwrap();
+    assert!(whole.iter().any(|i| i.get("data").is_some()), "{whole:?}");
 }
 
 #[tokio::test]

@@ -508,6 +508,30 @@ impl ClusterClient {
         namespace: Option<&str>,
         label_selector: Option<&str>,
     ) -> Result<Vec<Value>, ClusterError> {
+        self.list_as(resource, namespace, label_selector, false)
+            .await
+    }
+
+    /// [`Self::list`] of the objects' `metadata` only (the API server's
+    /// `PartialObjectMetadataList`), each with the resource's `apiVersion` and `kind`: a
+    /// fraction of the bytes where objects are large (CRDs, dashboards in ConfigMaps).
+    pub async fn list_metadata(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError> {
+        self.list_as(resource, namespace, label_selector, true)
+            .await
+    }
+
+    async fn list_as(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+        metadata_only: bool,
+    ) -> Result<Vec<Value>, ClusterError> {
         let url = DynamicObject::url_path(resource, namespace);
         let what = match namespace {
             Some(ns) => format!(
@@ -531,7 +555,13 @@ impl ClusterClient {
                 .with_retry(&what, || {
                     let request = kube::core::Request::new(url.clone()).list(&params);
                     async move {
-                        let request = request.map_err(kube::Error::BuildRequest)?;
+                        let mut request = request.map_err(kube::Error::BuildRequest)?;
+                        if metadata_only {
+                            request.headers_mut().insert(
+                                hyper::header::ACCEPT,
+                                hyper::header::HeaderValue::from_static(METADATA_LIST),
+                            );
+                        }
                         self.client.request::<Value>(request).await
                     }
                 })
@@ -543,11 +573,20 @@ impl ClusterClient {
                 });
             };
             if let Some(Value::Array(page_items)) = page.remove("items") {
-                items.extend(
-                    page_items
-                        .into_iter()
-                        .map(|item| with_type_meta(item, resource)),
-                );
+                items.extend(page_items.into_iter().map(|item| {
+                    if metadata_only {
+                        // `PartialObjectMetadata` of `meta.k8s.io/v1`: the object's own
+                        // type instead.
+                        let mut item = item;
+                        if let Value::Object(fields) = &mut item {
+                            fields.remove("apiVersion");
+                            fields.remove("kind");
+                        }
+                        with_type_meta(item, resource)
+                    } else {
+                        with_type_meta(item, resource)
+                    }
+                }));
             }
             token = page
                 .get("metadata")
@@ -622,6 +661,27 @@ impl ClusterClient {
         parent_name: &str,
         parent_namespace: &str,
     ) -> Result<Vec<Value>, ClusterError> {
+        self.applyset_members_as(parent_name, parent_namespace, false)
+            .await
+    }
+
+    /// [`Self::applyset_members`], each member's `apiVersion`, `kind` and `metadata` only
+    /// ([`Self::list_metadata`]).
+    pub async fn applyset_member_metadata(
+        &self,
+        parent_name: &str,
+        parent_namespace: &str,
+    ) -> Result<Vec<Value>, ClusterError> {
+        self.applyset_members_as(parent_name, parent_namespace, true)
+            .await
+    }
+
+    async fn applyset_members_as(
+        &self,
+        parent_name: &str,
+        parent_namespace: &str,
+        metadata_only: bool,
+    ) -> Result<Vec<Value>, ClusterError> {
         let configmap = core_resource("ConfigMap", "configmaps");
         let Some(parent) = self
             .get(&configmap, Some(parent_namespace), parent_name)
@@ -646,7 +706,10 @@ impl ClusterClient {
         let lists: Vec<Vec<Value>> = futures::stream::iter(resources)
             .map(|resource| {
                 let selector = selector.clone();
-                async move { self.list(&resource, None, Some(&selector)).await }
+                async move {
+                    self.list_as(&resource, None, Some(&selector), metadata_only)
+                        .await
+                }
             })
             .buffer_unordered(self.concurrency)
             .try_collect()
@@ -776,6 +839,10 @@ fn push_kinds(
         });
     }
 }
+
+/// The `Accept` of a LIST of metadata only, JSON as a fallback (as kubectl and kube-rs ask).
+const METADATA_LIST: &str =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
 
 /// Puts `apiVersion` and `kind` first in a list item, where the server left them out.
 pub(crate) fn with_type_meta(item: Value, resource: &ApiResource) -> Value {

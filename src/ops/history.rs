@@ -11,7 +11,7 @@
 //! [`history`] is the `history` command's use case; [`matches_revisions`] computes SPEC §7's
 //! `matchesRevision` for `status`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -277,7 +277,26 @@ impl ChangeWalk {
         opts: &RenderOptions,
         use_cache: bool,
     ) -> Result<ChangeWalk, HistoryOpsError> {
-        ChangeWalk::with_stages(repo, tip, opts, use_cache, Stages::for_this_machine())
+        ChangeWalk::with_known(repo, tip, opts, use_cache, Arc::default())
+    }
+
+    /// [`ChangeWalk::new`] for a caller that has the changes of the `known` commits (from the
+    /// changes cache): their files are not read ahead.
+    pub fn with_known(
+        repo: &EnvRepo,
+        tip: ObjectId,
+        opts: &RenderOptions,
+        use_cache: bool,
+        known: Arc<HashSet<ObjectId>>,
+    ) -> Result<ChangeWalk, HistoryOpsError> {
+        ChangeWalk::with_stages(
+            repo,
+            tip,
+            opts,
+            use_cache,
+            Stages::for_this_machine(),
+            known,
+        )
     }
 
     /// [`ChangeWalk::new`] with the walk's work split into `stages` threads.
@@ -287,6 +306,7 @@ impl ChangeWalk {
         opts: &RenderOptions,
         use_cache: bool,
         stages: Stages,
+        known: Arc<HashSet<ObjectId>>,
     ) -> Result<ChangeWalk, HistoryOpsError> {
         Ok(ChangeWalk {
             repo: repo.clone(),
@@ -298,6 +318,7 @@ impl ChangeWalk {
                 environment_inputs_or_path(repo, tip, opts),
                 use_cache,
                 stages,
+                known,
             )?,
             current: None,
             opts: opts.clone(),
@@ -983,9 +1004,17 @@ pub fn last_changes(
     if remaining.is_empty() || limit == 0 {
         return Ok((found, 0));
     }
-    let mut walk = ChangeWalk::new(repo, tip, opts, true)?.without_objects();
-    let cache = ChangesCache::new(&walk.git_dir(), opts);
+    let started = std::time::Instant::now();
+    let cache = ChangesCache::new(&repo.git_dir(), opts);
     let mut known = cache.read(opts);
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        known = known.len(),
+        "changes cache read"
+    );
+    let ids = Arc::new(known.keys().copied().collect());
+    let mut walk = ChangeWalk::with_known(repo, tip, opts, true, ids)?.without_objects();
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "walk started");
     let mut computed = Vec::new();
     let mut walked = 0;
     while let Some(commit) = walk.next_commit() {
@@ -1009,6 +1038,12 @@ pub fn last_changes(
             break;
         }
     }
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        walked,
+        computed = computed.len(),
+        "last changes found"
+    );
     cache.write(&computed);
     walk.finish()?;
     Ok((found, walked))
@@ -1042,6 +1077,12 @@ pub fn environment_walk(
 /// (so the stages overlap), few enough that the files read ahead stay a few MB.
 const WALK_QUEUE: usize = 1024;
 
+/// Changed commits whose files the reading thread may hold ahead of the one computing
+/// changes: enough to keep both busy, few enough that it reads little a caller stopping
+/// early (`--limit`, `lastCommit`) never uses, and holds little (a commit of large files
+/// holds MBs).
+const READ_QUEUE: usize = 16;
+
 /// The path walk ([`PathWalk`]) on its own thread, and with [`Stages::Three`] a second one
 /// diffing each changed commit and reading its changed files: reading commits, trees and files
 /// overlaps computing the changes, on as many cores as there are.
@@ -1059,12 +1100,13 @@ impl WalkFeed {
         inputs: Vec<String>,
         use_cache: bool,
         stages: Stages,
+        known: Arc<HashSet<ObjectId>>,
     ) -> Result<WalkFeed, HistoryError> {
         let path = inputs.first().cloned().unwrap_or_default();
         let thread_error =
             |e: std::io::Error| HistoryError::Interrupted(format!("cannot start a thread: {e}"));
         let (walked_tx, walked_rx) = std::sync::mpsc::sync_channel(WALK_QUEUE);
-        let (read_tx, read_rx) = std::sync::mpsc::sync_channel(WALK_QUEUE);
+        let (read_tx, read_rx) = std::sync::mpsc::sync_channel(READ_QUEUE);
         let walk_repo = repo.clone();
         let walk = std::thread::Builder::new()
             .name("history-walk".into())
@@ -1104,7 +1146,9 @@ impl WalkFeed {
                         && !file.rsplit('/').next().unwrap_or(file).starts_with('.')
                 };
                 for mut walked in walked_rx {
-                    if let Ok(walked) = &mut walked {
+                    if let Ok(walked) = &mut walked
+                        && !known.contains(&walked.id)
+                    {
                         walked.read_ahead(&objects, &read_path, manifest);
                     }
                     if read_tx.send(walked).is_err() {
@@ -1471,13 +1515,19 @@ fn walk_history(
     let tip = repo.resolve(rev)?;
     let revision = repo.commit_info(tip)?;
     let head = repo.resolve("HEAD").ok();
-    let mut walk = ChangeWalk::new(&repo, tip, opts, use_cache)?;
+    // The changes of a commit under the same path and settings never change: kept across
+    // runs, used when no objects are needed (no -p, no live mark).
+    let git_dir = repo.git_dir();
+    let changes_cache = use_cache.then(|| ChangesCache::new(&git_dir, opts));
+    let mut known = match (&changes_cache, need_objects) {
+        (Some(cache), false) => cache.read(opts),
+        _ => HashMap::new(),
+    };
+    let ids = Arc::new(known.keys().copied().collect());
+    let mut walk = ChangeWalk::with_known(&repo, tip, opts, use_cache, ids)?;
     if !need_objects {
         walk = walk.without_objects();
     }
-    // The changes of a commit under the same path and settings never change: kept across
-    // runs, used when no objects are needed (no -p, no live mark).
-    let git_dir = walk.git_dir();
     // Which files at `--rev` do not render: found on another thread while the walk goes on
     // (the live mark renders `--rev` in full below instead).
     let tip_errors = (!need_head).then(|| {
@@ -1487,11 +1537,6 @@ fn walk_history(
             .name("render-tip".into())
             .spawn(move || tip_render_errors(&repo, tip, &opts, git_dir.as_deref()))
     });
-    let changes_cache = use_cache.then(|| ChangesCache::new(&git_dir, opts));
-    let mut known = match (&changes_cache, need_objects) {
-        (Some(cache), false) => cache.read(opts),
-        _ => HashMap::new(),
-    };
     // The cache lines of the commits computed here, written as each one is computed (the
     // walk's other threads are still reading then), stored in one write at the end.
     let mut computed = Vec::new();
@@ -2192,15 +2237,17 @@ mod tests {
         let head = repo.resolve("HEAD").unwrap();
         let row = |c: ResourceChange| (c.id.to_string(), c.change, c.api_version, c.file);
         let opts = RenderOptions::new("", "default");
-        let rendered = ChangeWalk::with_stages(repo, head, &opts, false, Stages::Three)
-            .unwrap()
-            .map(|step| step.unwrap().changes.into_iter().map(row).collect())
-            .collect();
+        let rendered =
+            ChangeWalk::with_stages(repo, head, &opts, false, Stages::Three, Arc::default())
+                .unwrap()
+                .map(|step| step.unwrap().changes.into_iter().map(row).collect())
+                .collect();
         let light_walk = |stages: Stages| {
             let light_opts = RenderOptions::new("", "default");
-            let mut walk = ChangeWalk::with_stages(repo, head, &light_opts, false, stages)
-                .unwrap()
-                .without_objects();
+            let mut walk =
+                ChangeWalk::with_stages(repo, head, &light_opts, false, stages, Arc::default())
+                    .unwrap()
+                    .without_objects();
             let mut light: Vec<Vec<_>> = Vec::new();
             while let Some(commit) = walk.next_commit() {
                 let step = walk.changes_at(commit.unwrap()).unwrap();

@@ -502,7 +502,9 @@ pub async fn evaluate_with(
     })
     .await?;
 
+    let started = std::time::Instant::now();
     let discovery = cluster.discovery().await?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "discovered");
     let filters = opts
         .resources
         .iter()
@@ -518,6 +520,7 @@ pub async fn evaluate_with(
         render_opts.cache = RenderCache::uncached();
         on_this_thread(|| render(&repo, commit, &render_opts))?
     };
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "rendered");
     // What is needed of the manifests beyond their rows: identities (orphans, the walk) and
     // declared namespaces. The manifests themselves are owned from here on and dropped as soon
     // as their row is made, so they and the rows never all weigh at once.
@@ -548,6 +551,14 @@ pub async fn evaluate_with(
                 .map_err(|error| StatusError::Task(error.to_string()))
         })
     });
+
+    // The ApplySet's members (for orphans) are listed while the manifests' kinds are.
+    let members = {
+        let cluster = cluster.clone();
+        let parent = applyset::parent_name(&rendered.config.env);
+        let namespace = rendered.config.apply_set_namespace.clone();
+        tokio::spawn(async move { cluster.applyset_member_metadata(&parent, &namespace).await })
+    };
 
     // One row per selected manifest, plus orphans: sized once rather than grown by doubling.
     let mut resources = Vec::with_capacity(selected.len());
@@ -680,6 +691,10 @@ pub async fn evaluate_with(
         }
     }
     drop(lists);
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "listed and compared"
+    );
     let dry_run_rows: Vec<ResourceStatus> = futures::stream::iter(needs_dry_run)
         .map(|(manifest, resource, live_object, client)| async move {
             dry_run_row(
@@ -709,9 +724,9 @@ pub async fn evaluate_with(
     let parent = applyset::parent_name(&rendered.config.env);
     let mut warnings: Vec<String> = rendered.warnings.iter().map(ToString::to_string).collect();
     warnings.extend(discovery.warnings());
-    let members = match cluster
-        .applyset_members(&parent, &rendered.config.apply_set_namespace)
+    let members = match members
         .await
+        .map_err(|error| StatusError::Task(error.to_string()))?
     {
         Ok(members) => members,
         Err(error @ ClusterError::Unreachable { .. }) => return Err(error.into()),
@@ -723,15 +738,35 @@ pub async fn evaluate_with(
             Vec::new()
         }
     };
-    for member in members {
-        let Some(id) = member_id(&member, &discovery) else {
-            continue;
-        };
-        if desired_ids.contains(&id)
-            || !(filters.is_empty() || filters.iter().any(|f| f.matches(&id)))
-        {
-            continue;
-        }
+    // Members were listed by metadata: the orphans (few) are read whole.
+    let orphans: Vec<(ResourceId, Value)> = members
+        .into_iter()
+        .filter_map(|member| Some((member_id(&member, &discovery)?, member)))
+        .filter(|(id, _)| {
+            !desired_ids.contains(id)
+                && (filters.is_empty() || filters.iter().any(|f| f.matches(id)))
+        })
+        .collect();
+    let orphans: Vec<(ResourceId, Value)> = futures::stream::iter(orphans)
+        .map(|(id, member)| {
+            let discovery = &discovery;
+            async move {
+                // Deleted since it was listed: no orphan; unreadable: its metadata.
+                let whole = match discovery.preferred_kind(&id.group, &id.kind) {
+                    Some(served) => cluster
+                        .get(&served.resource, id.namespace.as_deref(), &id.name)
+                        .await
+                        .unwrap_or(Some(member)),
+                    None => Some(member),
+                };
+                (id, whole)
+            }
+        })
+        .buffer_unordered(cluster.concurrency())
+        .filter_map(|(id, object)| async move { object.map(|o| (id, o)) })
+        .collect()
+        .await;
+    for (id, member) in orphans {
         resources.push(orphan_row(id, &member, rules, opts.texts));
     }
 
@@ -740,6 +775,10 @@ pub async fn evaluate_with(
             .await
             .map_err(|error| StatusError::Task(error.to_string()))??;
         stats.commits_walked = walked;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis(),
+            "last commits found"
+        );
         for row in &mut resources {
             row.last_commit = found.get(&row.id).cloned();
         }

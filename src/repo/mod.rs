@@ -130,6 +130,11 @@ impl EnvRepo {
         Ok(Self { repo })
     }
 
+    /// The repository's git dir (where our caches live).
+    pub fn git_dir(&self) -> PathBuf {
+        self.repo.git_dir().to_path_buf()
+    }
+
     /// The work tree directory, or the git directory of a bare repo.
     pub fn root(&self) -> &Path {
         self.repo.work_dir().unwrap_or_else(|| self.repo.git_dir())
