@@ -44,6 +44,11 @@ fn sets_nothing(desired: &Value) -> bool {
 }
 
 fn require(desired: &Value, live: Option<&Value>, path: &FieldPath, out: &mut Vec<Change>) {
+    // Equal values require nothing (each field is its own same value): a whole subtree the
+    // server kept as sent (a CRD's schema, a dashboard) is compared without building paths.
+    if live.is_some_and(|have| have == desired) {
+        return;
+    }
     match (desired, live) {
         (Value::Null, _) => {}
         (wanted, None) if sets_nothing(wanted) => {}

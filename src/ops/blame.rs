@@ -24,7 +24,7 @@ use crate::model::quantity::{quantities_equal, values_equal};
 use crate::model::scope::builtin_scope;
 use crate::model::{CommitInfo, Manifest, ResourceId, Source};
 use crate::ops::status::{StatusError, resolve_resource_arg};
-use crate::render::{RenderError, RenderFailure, RenderOptions, render};
+use crate::render::{RenderCache, RenderError, RenderFailure, RenderOptions, render};
 use crate::repo::blame::BlamedLine;
 use crate::repo::{EnvRepo, ObjectId, RepoError};
 
@@ -318,6 +318,7 @@ fn git_side(
         });
     }
     render_opts.kubectl = opts.kubectl.clone();
+    render_opts.cache = RenderCache::cached_on_disk(&repo.git_dir());
     let mut rendered = render(&repo, commit, &render_opts)?;
     let unrendered = std::mem::take(&mut rendered.errors);
     let mut matching: Vec<Manifest> = rendered

@@ -1520,10 +1520,10 @@ fn walk_history(
     let git_dir = repo.git_dir();
     let changes_cache = use_cache.then(|| ChangesCache::new(&git_dir, opts));
     let mut known = match (&changes_cache, need_objects) {
-        (Some(cache), false) => cache.read(opts),
-        _ => HashMap::new(),
+        (Some(cache), false) => Some(cache.read(opts)),
+        _ => None,
     };
-    let ids = Arc::new(known.keys().copied().collect());
+    let ids = Arc::new(known.iter().flat_map(|k| k.keys().copied()).collect());
     let mut walk = ChangeWalk::with_known(&repo, tip, opts, use_cache, ids)?;
     if !need_objects {
         walk = walk.without_objects();
@@ -1547,7 +1547,7 @@ fn walk_history(
     while let Some(commit) = walk.next_commit() {
         let commit = commit?;
         // Taken out, not cloned: a commit comes once on a first-parent walk.
-        let (info, mut step) = match known.remove(&commit) {
+        let (info, mut step) = match known.as_mut().and_then(|k| k.remove(&commit)) {
             Some(cached) => {
                 changes_cached += 1;
                 let step = CommitChanges {
@@ -1741,8 +1741,9 @@ struct KnownCommit {
 /// `<git-dir>/kubectl-gitops/changes-v2/<hex path>/<namespace>`: one line per commit,
 /// `<sha> <json>`, appended by each run for the commits it computed. A commit's changes never
 /// change (its tree and its parent's are fixed), so entries never go stale; a line that does
-/// not parse is skipped, and a cached identity whose kind's scope disagrees with this run's
-/// (discovery changed) makes the whole file ignored. (v1 lacked the commit metadata.)
+/// not parse is skipped, and so is a commit whose cached identities disagree with this run's
+/// kind scopes (an offline run's built-in table against discovery, or discovery changed): it
+/// is computed again and appended. (v1 lacked the commit metadata.)
 struct ChangesCache {
     file: PathBuf,
 }
@@ -1781,69 +1782,28 @@ impl ChangesCache {
         }
     }
 
-    fn read(&self, opts: &RenderOptions) -> HashMap<ObjectId, KnownCommit> {
-        let Ok(text) = std::fs::read_to_string(&self.file) else {
-            return HashMap::new();
-        };
-        let mut known = HashMap::new();
-        // Scopes asked once per kind: the same few kinds recur on every line.
-        let mut scopes: HashMap<(String, String), Option<bool>> = HashMap::new();
-        for line in text.lines() {
-            let Some((sha, json)) = line.split_once(' ') else {
-                continue;
-            };
-            let (Ok(commit), Ok(cached)) = (
-                ObjectId::from_hex(sha.as_bytes()),
-                serde_json::from_str::<CachedCommit>(json),
-            ) else {
-                continue;
-            };
-            if cached.c.id != sha {
-                continue;
+    /// The cached lines by commit, parsed when taken ([`CachedCommits::remove`]).
+    fn read(&self, opts: &RenderOptions) -> CachedCommits {
+        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
+        let mut lines: HashMap<ObjectId, Vec<std::ops::Range<usize>>> = HashMap::new();
+        let mut start = 0;
+        for line in text.split_inclusive('\n') {
+            let range = start..start + line.len();
+            start = range.end;
+            if let Some(commit) = line
+                .split_once(' ')
+                .and_then(|(sha, _)| ObjectId::from_hex(sha.as_bytes()).ok())
+            {
+                lines.entry(commit).or_default().push(range);
             }
-            let mut changes = Vec::with_capacity(cached.r.len());
-            for row in cached.r {
-                let scope = *scopes
-                    .entry((row.0.clone(), row.1.clone()))
-                    .or_insert_with(|| (opts.scope)(&row.0, &row.1));
-                let scope_agrees = match scope {
-                    Some(true) => row.2.is_some(),
-                    Some(false) => row.2.is_none(),
-                    None => true,
-                };
-                if !scope_agrees {
-                    tracing::debug!(file = %self.file.display(), "changes cache from other kind scopes; ignored");
-                    return HashMap::new();
-                }
-                let change = match row.5.as_str() {
-                    "added" => ChangeKind::Added,
-                    "modified" => ChangeKind::Modified,
-                    "removed" => ChangeKind::Removed,
-                    _ => continue,
-                };
-                changes.push(ResourceChange {
-                    id: ResourceId {
-                        group: row.0,
-                        kind: row.1,
-                        namespace: row.2,
-                        name: row.3,
-                    },
-                    api_version: row.4,
-                    change,
-                    before: None,
-                    after: None,
-                    file: row.6,
-                });
-            }
-            known.insert(
-                commit,
-                KnownCommit {
-                    info: cached.c,
-                    changes,
-                },
-            );
         }
-        known
+        CachedCommits {
+            text,
+            lines,
+            scope: Arc::clone(&opts.scope),
+            scopes: HashMap::new(),
+            file: self.file.clone(),
+        }
     }
 
     /// Appends the computed commits in one write; failures are logged, never errors.
@@ -1906,6 +1866,103 @@ impl ChangesCache {
         if let Err(error) = written {
             tracing::debug!(file = %self.file.display(), %error, "changes cache not written");
         }
+    }
+}
+
+/// The changes cache's lines by commit, each parsed only when its commit is taken: a walk
+/// that stops early (`lastCommit`, `--limit`) parses the lines of the commits it reaches. A
+/// line that does not parse is skipped, and so is one whose identities disagree with this
+/// run's kind scopes; of a commit's lines the last that holds wins.
+struct CachedCommits {
+    text: String,
+    lines: HashMap<ObjectId, Vec<std::ops::Range<usize>>>,
+    scope: crate::render::ScopeLookup,
+    /// Scopes asked once per kind: the same few kinds recur on every line.
+    scopes: HashMap<(String, String), Option<bool>>,
+    file: PathBuf,
+}
+
+impl CachedCommits {
+    /// The commits with lines (some may not hold).
+    fn keys(&self) -> impl Iterator<Item = &ObjectId> {
+        self.lines.keys()
+    }
+
+    fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// The cached changes of `commit`, taken out.
+    fn remove(&mut self, commit: &ObjectId) -> Option<KnownCommit> {
+        let ranges = self.lines.remove(commit)?;
+        ranges
+            .into_iter()
+            .rev()
+            .find_map(|range| self.parse_line(*commit, range))
+    }
+
+    /// Every commit that holds, parsed.
+    #[cfg(test)]
+    fn parsed(mut self) -> HashMap<ObjectId, KnownCommit> {
+        let commits: Vec<ObjectId> = self.lines.keys().copied().collect();
+        commits
+            .into_iter()
+            .filter_map(|c| Some((c, self.remove(&c)?)))
+            .collect()
+    }
+
+    fn parse_line(
+        &mut self,
+        commit: ObjectId,
+        range: std::ops::Range<usize>,
+    ) -> Option<KnownCommit> {
+        let line = self.text[range].trim_end_matches('\n');
+        let (sha, json) = line.split_once(' ')?;
+        let cached = serde_json::from_str::<CachedCommit>(json).ok()?;
+        if cached.c.id != sha {
+            return None;
+        }
+        let mut changes = Vec::with_capacity(cached.r.len());
+        for row in cached.r {
+            let scope = *self
+                .scopes
+                .entry((row.0.clone(), row.1.clone()))
+                .or_insert_with(|| (self.scope)(&row.0, &row.1));
+            let scope_agrees = match scope {
+                Some(true) => row.2.is_some(),
+                Some(false) => row.2.is_none(),
+                None => true,
+            };
+            // Written where a kind had another scope (offline, the built-in table; online,
+            // discovery): computed again and appended.
+            if !scope_agrees {
+                tracing::debug!(file = %self.file.display(), %commit, "cached changes from other kind scopes; ignored");
+                return None;
+            }
+            let change = match row.5.as_str() {
+                "added" => ChangeKind::Added,
+                "modified" => ChangeKind::Modified,
+                "removed" => ChangeKind::Removed,
+                _ => continue,
+            };
+            changes.push(ResourceChange {
+                id: ResourceId {
+                    group: row.0,
+                    kind: row.1,
+                    namespace: row.2,
+                    name: row.3,
+                },
+                api_version: row.4,
+                change,
+                before: None,
+                after: None,
+                file: row.6,
+            });
+        }
+        Some(KnownCommit {
+            info: cached.c,
+            changes,
+        })
     }
 }
 
@@ -2572,7 +2629,7 @@ mod tests {
         let git_dir = fx.dir().join(".git");
         let cache = ChangesCache::new(&git_dir, &opts);
         cache.append(&computed);
-        let known = cache.read(&opts);
+        let known = cache.read(&opts).parsed();
         assert_eq!(known.len(), computed.len());
         for (commit, c) in &computed {
             let k = &known[commit];
@@ -2601,10 +2658,60 @@ mod tests {
             format!("{}\n{forged}\nzz [1\n", kept.join("\n")),
         )
         .unwrap();
-        let known = cache.read(&opts);
+        let known = cache.read(&opts).parsed();
         assert_eq!(known.len(), computed.len() - 1);
         assert!(!known.contains_key(&parent));
         assert_eq!(known[&head].info.id, head.to_string());
+        // Where ConfigMaps are cluster-scoped (another cluster's discovery), the commits that
+        // changed one are computed again; once appended, both settings read theirs.
+        let mut cluster_scoped = opts.clone();
+        cluster_scoped.scope =
+            Arc::new(|_: &str, kind: &str| (kind == "ConfigMap").then_some(false));
+        let changed: Vec<ObjectId> = computed
+            .iter()
+            .filter(|(_, c)| !c.changes.is_empty())
+            .map(|(commit, _)| *commit)
+            .collect();
+        assert!(!changed.is_empty());
+        let other = cache.read(&cluster_scoped).parsed();
+        assert!(changed.iter().all(|c| !other.contains_key(c)));
+        let mut recomputed = Vec::new();
+        let mut walk = ChangeWalk::new(&repo, head, &cluster_scoped, false).unwrap();
+        while let Some(commit) = walk.next_commit() {
+            let commit = commit.unwrap();
+            let step = walk.changes_at(commit).unwrap();
+            let info = repo.commit_info(commit).unwrap();
+            recomputed.push((
+                commit,
+                KnownCommit {
+                    info,
+                    changes: step.changes,
+                },
+            ));
+        }
+        cache.append(&recomputed);
+        let other = cache.read(&cluster_scoped).parsed();
+        assert!(changed.iter().all(|c| other.contains_key(c)));
+        assert!(
+            other
+                .values()
+                .flat_map(|k| &k.changes)
+                .all(|c| c.id.namespace.is_none())
+        );
+        // (The parent's own line was removed above.)
+        let known = cache.read(&opts).parsed();
+        assert!(
+            changed
+                .iter()
+                .filter(|c| **c != parent)
+                .all(|c| known.contains_key(c))
+        );
+        assert!(
+            known
+                .values()
+                .flat_map(|k| &k.changes)
+                .all(|c| c.id.namespace.is_some())
+        );
     }
 
     #[test]

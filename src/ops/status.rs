@@ -517,7 +517,7 @@ pub async fn evaluate_with(
     // see `on_this_thread`.
     let mut rendered = {
         let mut render_opts = render_opts.clone();
-        render_opts.cache = RenderCache::uncached();
+        render_opts.cache = RenderCache::on_disk(&repo.git_dir());
         on_this_thread(|| render(&repo, commit, &render_opts))?
     };
     tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "rendered");
@@ -899,7 +899,7 @@ pub async fn evaluate_resource(
     .await?;
     let discovery = cluster.discovery().await?;
     let mut render_opts = render_options(cluster, opts, &discovery);
-    render_opts.cache = RenderCache::uncached();
+    render_opts.cache = RenderCache::on_disk(&repo.git_dir());
     let path = opts.path.clone();
     let file = source.map(|s| s.file.clone());
     let (manifest, rules) = blocking(move || match file {

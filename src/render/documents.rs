@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 /// One non-empty document of a file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Document {
     /// Index of the document in the file, from 0; empty and `null` documents count.
     pub index: usize,
@@ -42,7 +42,7 @@ pub fn list_items(value: &Value) -> Option<Result<&[Value], ()>> {
 }
 
 /// A file that does not parse: where and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParseError {
     /// Line in the file, from 1, when known.
     pub line: Option<usize>,

@@ -692,3 +692,51 @@ fn failing_kustomize_build_is_an_error_for_its_directory() {
         rendered.errors
     );
 }
+
+/// Parsed documents kept on disk serve the next run's render (another cache, same git dir)
+/// unchanged and without parsing; a damaged entry is parsed again.
+#[test]
+fn documents_kept_on_disk_serve_the_next_render() {
+    let fx = FixtureRepo::new();
+    fx.write("apps/web.yaml", WEB);
+    fx.write("apps/more.yaml", TWO_DOCS);
+    fx.write("apps/broken.yaml", "a: [\n");
+    fx.commit("web");
+    let repo = EnvRepo::open(fx.dir()).unwrap();
+    let head = repo.resolve("HEAD").unwrap();
+    let git_dir = repo.git_dir();
+    let render_with = |cache: RenderCache| {
+        let mut opts = RenderOptions::new("", "prod");
+        opts.cache = cache.clone();
+        (render(&repo, head, &opts).unwrap(), cache.parse_count())
+    };
+    let (plain, _) = render_with(RenderCache::uncached());
+    let (first, parsed) = render_with(RenderCache::on_disk(&git_dir));
+    assert_eq!(parsed, 3);
+    let (second, reparsed) = render_with(RenderCache::on_disk(&git_dir));
+    assert_eq!(reparsed, 0, "all three read from disk");
+    for rendered in [&first, &second] {
+        assert_eq!(ids(rendered), ids(&plain));
+        assert_eq!(
+            rendered
+                .manifests
+                .iter()
+                .map(|m| &m.object)
+                .collect::<Vec<_>>(),
+            plain
+                .manifests
+                .iter()
+                .map(|m| &m.object)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(rendered.errors, plain.errors);
+    }
+    assert_eq!(plain.errors.len(), 1, "{:?}", plain.errors);
+    let dir = git_dir.join("kubectl-gitops/documents-v1");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        std::fs::write(entry.unwrap().path(), "{not json").unwrap();
+    }
+    let (damaged, parsed) = render_with(RenderCache::cached_on_disk(&git_dir));
+    assert_eq!(parsed, 3);
+    assert_eq!(ids(&damaged), ids(&plain));
+}
