@@ -568,6 +568,7 @@ pub async fn evaluate_with(
     // weighs about five times its text, and at thousands of resources the waiting manifests
     // were the largest part of the peak.
     let mut groups: BTreeMap<LiveKey, (ApiResource, Vec<PackedManifest>)> = BTreeMap::new();
+    let pack = selected.len() >= PACK_FROM;
     for manifest in selected {
         // The API server refuses such a name (422), so it can never be live: an Error that
         // names the rule, not a Missing that a sync would then refuse at preflight.
@@ -592,7 +593,7 @@ pub async fn evaluate_with(
                     ))
                     .or_insert_with(|| (resource.clone(), Vec::new()))
                     .1
-                    .push(PackedManifest::pack(manifest));
+                    .push(PackedManifest::pack(manifest, pack));
             }
             Err(not_served) => {
                 let mut row = ResourceStatus::new(&manifest, DriftState::Unknown);
@@ -612,6 +613,13 @@ pub async fn evaluate_with(
     // Live objects the head version does not satisfy, for `matchesRevision` (SPEC §7).
     let mut drifted_live: HashMap<ResourceId, Value> = HashMap::new();
     let mut missing_namespaces = BTreeSet::new();
+    // Largest first (by the desired objects' size, which the live ones follow): the longest
+    // LISTs (CRDs, dashboards in ConfigMaps) start at once and the small ones fill the gaps,
+    // instead of a large one starting last.
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    groups.sort_by_cached_key(|(_, (_, manifests))| {
+        std::cmp::Reverse(manifests.iter().map(|m| m.size).sum::<usize>())
+    });
     let mut lists = futures::stream::iter(groups)
         .map(|(key, (resource, manifests))| async move {
             let listed = cluster.list(&resource, key.2.as_deref(), None).await;
@@ -1020,27 +1028,49 @@ type LiveKey = (String, String, Option<String>);
 /// LIST requests in flight at once (see where it is used).
 const LISTS_IN_FLIGHT: usize = 4;
 
-/// A manifest whose object waits as compact JSON text (`object` is `Null` meanwhile).
+/// Manifests from which on the waiting ones are packed ([`PackedManifest`]): below, the
+/// objects weigh little and packing them (a serialization and a parse each) only costs time.
+const PACK_FROM: usize = 1000;
+
+/// A manifest whose object waits as compact JSON text (`object` is `Null` meanwhile), or as
+/// it is in an environment too small for that to matter.
 struct PackedManifest {
     manifest: Manifest,
-    json: Box<str>,
+    /// `None`: not packed.
+    json: Option<Box<str>>,
+    /// The object's size in bytes of text (its JSON, or an estimate when not packed).
+    size: usize,
 }
 
 impl PackedManifest {
-    fn pack(mut manifest: Manifest) -> PackedManifest {
+    fn pack(mut manifest: Manifest, pack: bool) -> PackedManifest {
+        if !pack {
+            let size = text_size(&manifest.object);
+            return PackedManifest {
+                manifest,
+                json: None,
+                size,
+            };
+        }
         let object = std::mem::take(&mut manifest.object);
         // A Value always serializes; the fallback only keeps the types honest.
         let json = serde_json::to_string(&object).unwrap_or_default();
         PackedManifest {
             manifest,
-            json: json.into_boxed_str(),
+            size: json.len(),
+            json: Some(json.into_boxed_str()),
         }
     }
 
     /// The manifest with its object parsed back (exactly: serde_json round-trips its own
     /// output, key order included), or an Error row.
     fn unpack(self) -> Result<Manifest, Box<ResourceStatus>> {
-        let PackedManifest { mut manifest, json } = self;
+        let PackedManifest {
+            mut manifest, json, ..
+        } = self;
+        let Some(json) = json else {
+            return Ok(manifest);
+        };
         match serde_json::from_str(&json) {
             Ok(object) => {
                 manifest.object = object;
@@ -1054,6 +1084,21 @@ impl PackedManifest {
                 Err(Box::new(row))
             }
         }
+    }
+}
+
+/// About the size of a value's JSON text: its strings and keys, a few bytes per node.
+fn text_size(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.len() + 2,
+        Value::Array(items) => 2 + items.iter().map(|v| text_size(v) + 1).sum::<usize>(),
+        Value::Object(map) => {
+            2 + map
+                .iter()
+                .map(|(k, v)| k.len() + 4 + text_size(v))
+                .sum::<usize>()
+        }
+        _ => 5,
     }
 }
 
@@ -1434,6 +1479,41 @@ pub fn commit_info(repo: &EnvRepo, id: ObjectId) -> Result<CommitInfo, StatusErr
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Packed or not, a waiting manifest comes back as it went in, and its size is about its
+    /// JSON's.
+    #[test]
+    fn waiting_manifests_come_back_packed_or_not() {
+        let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "namespace": "n"},
+            "data": {"z": "1", "a": "two", "list": [1, 2.5, true, null]}});
+        let manifest = Manifest {
+            id: ResourceId {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: Some("n".into()),
+                name: "a".into(),
+            },
+            api_version: "v1".into(),
+            object: object.clone(),
+            source: crate::model::Source {
+                file: "a.yaml".into(),
+                document: 0,
+                line: 1,
+                end_line: 9,
+            },
+        };
+        let json_len = serde_json::to_string(&object).unwrap().len();
+        for pack in [true, false] {
+            let packed = PackedManifest::pack(manifest.clone(), pack);
+            assert_eq!(packed.json.is_some(), pack);
+            assert!(packed.size * 2 > json_len && packed.size < json_len * 2);
+            let back = packed.unpack().ok().unwrap();
+            assert_eq!(back.object, object);
+            let keys: Vec<&String> = back.object["data"].as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["z", "a", "list"]);
+        }
+    }
 
     fn cm(name: &str, value: &str) -> String {
         format!(

@@ -40,7 +40,7 @@ use crate::model::{CommitInfo, Manifest, ResourceId, Source, split_api_version};
 use crate::ops::status::{
     ResourceFilter, StatusError, commit_info, member_id, resolve_resource_arg,
 };
-use crate::render::{RenderOptions, render};
+use crate::render::{RenderCache, RenderOptions, render};
 use crate::repo::EnvRepo;
 
 /// Annotation on the parent naming the tool that manages the ApplySet (KEP-3659).
@@ -411,6 +411,7 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
             .or_else(|| builtin_scope(group, kind))
     });
     render_opts.kubectl = opts.kubectl.clone();
+    render_opts.cache = RenderCache::on_disk(&repo.git_dir());
     let rendered = tokio::task::spawn_blocking(move || render(&repo, commit, &render_opts))
         .await
         .map_err(|error| StatusError::Task(error.to_string()))?
@@ -641,8 +642,9 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
 
     let mut prune = Vec::new();
     if opts.prune {
+        // Identity, labels and annotations are all a prune looks at: metadata only.
         let members = cluster
-            .applyset_members(&apply_set.name, &apply_set.namespace)
+            .applyset_member_metadata(&apply_set.name, &apply_set.namespace)
             .await?;
         for member in members {
             let Some(id) = member_id(&member, &discovery) else {
