@@ -573,19 +573,14 @@ impl ClusterClient {
                 });
             };
             if let Some(Value::Array(page_items)) = page.remove("items") {
-                items.extend(page_items.into_iter().map(|item| {
-                    if metadata_only {
-                        // `PartialObjectMetadata` of `meta.k8s.io/v1`: the object's own
-                        // type instead.
-                        let mut item = item;
-                        if let Value::Object(fields) = &mut item {
-                            fields.remove("apiVersion");
-                            fields.remove("kind");
-                        }
-                        with_type_meta(item, resource)
-                    } else {
-                        with_type_meta(item, resource)
+                items.extend(page_items.into_iter().map(|mut item| {
+                    // `PartialObjectMetadata` of `meta.k8s.io/v1`: the object's own type
+                    // instead.
+                    if metadata_only && let Value::Object(fields) = &mut item {
+                        fields.remove("apiVersion");
+                        fields.remove("kind");
                     }
+                    with_type_meta(item, resource)
                 }));
             }
             token = page

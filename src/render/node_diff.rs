@@ -158,23 +158,28 @@ pub fn changed_documents_indexed(
                 _ => &[],
             }
         };
-        if !modified[doc] {
-            modified[doc] = differ(
-                (&old, header_old..end_old),
-                (&new, header_new..end_new),
-                indent,
-                guard,
-            )?;
-        } else if !guard.is_empty()
-            && differ(
-                (&old, header_old..end_old),
-                (&new, header_new..end_new),
-                indent,
-                guard,
-            )
-            .is_none()
-        {
-            return None;
+        // A node of a document proven changed is only located, unless it must show that the
+        // identity stayed.
+        if !modified[doc] || !guard.is_empty() {
+            let a = (&old, header_old..end_old);
+            let b = (&new, header_new..end_new);
+            let entries = (
+                mapping_entries(a.0, a.1.clone(), indent),
+                mapping_entries(b.0, b.1.clone(), indent),
+            );
+            // With `guard` keys (a resource's or its `metadata`'s identity), the node must be
+            // a block mapping and those entries the same text.
+            if !guard.is_empty() {
+                let (Some(old), Some(new)) = &entries else {
+                    return None;
+                };
+                if guard.iter().any(|k| old.get(*k) != new.get(*k)) {
+                    return None;
+                }
+            }
+            if !modified[doc] {
+                modified[doc] = differ(entries, a, b)?;
+            }
         }
         regions.retain(|&(ho, ..)| ho < header_old);
         regions.push((header_old, end_old, header_new, end_new));
@@ -222,29 +227,15 @@ const IDENTITY_KEYS: [&str; 3] = ["name", "namespace", "generateName"];
 /// Keys of a resource that make its identity.
 const RESOURCE_KEYS: [&str; 3] = ["apiVersion", "kind", "metadata"];
 
-/// Whether the node `a` (lines of the old text, headed by a line indented `indent`) has a
-/// different value from `b` (of the new text); `None` when not proven. A block mapping is
-/// compared entry by entry, by its keys first: only the entries whose text differs are parsed.
-/// With `guard` keys (a resource's or its `metadata`'s identity), the node must be such a
-/// mapping and those entries the same text.
+/// Whether the node `a` (lines of the old text) has a different value from `b` (of the new
+/// text), given their block mapping `entries` when they are such mappings; `None` when not
+/// proven. A block mapping is compared entry by entry, by its keys first: only the entries
+/// whose text differs are parsed.
 fn differ(
+    entries: (Option<Entries>, Option<Entries>),
     a: (&Lines<'_>, std::ops::Range<usize>),
     b: (&Lines<'_>, std::ops::Range<usize>),
-    indent: usize,
-    guard: &[&str],
 ) -> Option<bool> {
-    let entries = (
-        mapping_entries(a.0, a.1.clone(), indent),
-        mapping_entries(b.0, b.1.clone(), indent),
-    );
-    if !guard.is_empty() {
-        let (Some(old), Some(new)) = &entries else {
-            return None;
-        };
-        if guard.iter().any(|k| old.get(*k) != new.get(*k)) {
-            return None;
-        }
-    }
     if let (Some(old), Some(new)) = entries {
         if old.len() != new.len() || old.keys().any(|k| !new.contains_key(k)) {
             return Some(true);
@@ -259,6 +250,9 @@ fn differ(
     }
     parsed_entry(a.0.slice(a.1), b.0.slice(b.1))
 }
+
+/// A block mapping's entries: each plain key with the entry's text.
+type Entries = std::collections::BTreeMap<String, String>;
 
 /// Whether two texts of a node parse to different values; `None` when one does not parse
 /// alone, or when they are equal but may define an anchor that an alias elsewhere names.
@@ -278,7 +272,7 @@ fn mapping_entries(
     lines: &Lines<'_>,
     range: std::ops::Range<usize>,
     indent: usize,
-) -> Option<std::collections::BTreeMap<String, String>> {
+) -> Option<Entries> {
     let header = lines.line(range.start);
     let body = &header[indent..];
     let mut entries = std::collections::BTreeMap::new();
