@@ -320,6 +320,7 @@ fn git_side(
     render_opts.kubectl = opts.kubectl.clone();
     render_opts.cache = RenderCache::cached_on_disk(&repo.git_dir());
     let mut rendered = render(&repo, commit, &render_opts)?;
+    tracing::debug!(manifests = rendered.manifests.len(), "rendered");
     let unrendered = std::mem::take(&mut rendered.errors);
     let mut matching: Vec<Manifest> = rendered
         .manifests

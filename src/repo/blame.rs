@@ -72,6 +72,89 @@ impl BlobCache {
     }
 }
 
+/// What the walk reads of each commit, decoded once: a commit is read when it is queued (its
+/// time) and again when visited (its tree and parents).
+struct CommitMeta {
+    tree: ObjectId,
+    parents: Vec<ObjectId>,
+    time: i64,
+}
+
+/// Commits and path lookups of one blame walk. A path is looked up tree by tree, each answer
+/// kept by (tree id, rest of the path): most commits change another directory, so the lookup
+/// stops at the first subtree it has seen before.
+#[derive(Default)]
+struct Memo {
+    commits: HashMap<ObjectId, Rc<CommitMeta>>,
+    entries: HashMap<String, HashMap<ObjectId, Option<ObjectId>>>,
+}
+
+impl Memo {
+    fn commit(
+        &mut self,
+        repo: &EnvRepo,
+        local: &gix::Repository,
+        id: ObjectId,
+    ) -> Result<Rc<CommitMeta>, RepoError> {
+        if let Some(meta) = self.commits.get(&id) {
+            return Ok(meta.clone());
+        }
+        let error = |e: gix::Error| repo.object_error(format!("commit {id}"), e);
+        let found = local.find_commit(id).map_err(error)?;
+        let meta = Rc::new(CommitMeta {
+            tree: found.tree_id().map_err(error)?.detach(),
+            parents: found.parent_ids().map(|p| p.detach()).collect(),
+            time: found.time().map_err(error)?.seconds,
+        });
+        self.commits.insert(id, meta.clone());
+        Ok(meta)
+    }
+
+    /// The blob at `path` in `commit` (`None`: no file there).
+    fn blob_at(
+        &mut self,
+        repo: &EnvRepo,
+        local: &gix::Repository,
+        commit: ObjectId,
+        path: &str,
+    ) -> Result<Option<ObjectId>, RepoError> {
+        let tree = self.commit(repo, local, commit)?.tree;
+        self.entry_in(repo, local, tree, path)
+    }
+
+    fn entry_in(
+        &mut self,
+        repo: &EnvRepo,
+        local: &gix::Repository,
+        tree: ObjectId,
+        path: &str,
+    ) -> Result<Option<ObjectId>, RepoError> {
+        if let Some(found) = self.entries.get(path).and_then(|m| m.get(&tree)) {
+            return Ok(*found);
+        }
+        let (name, rest) = match path.split_once('/') {
+            Some((name, rest)) => (name, Some(rest)),
+            None => (path, None),
+        };
+        let found = local
+            .find_tree(tree)
+            .map_err(|e| repo.object_error(format!("{path:?} in tree {tree}"), e))?;
+        let entry = found.find_entry(name).map(|e| (e.mode(), e.object_id()));
+        let answer = match (entry, rest) {
+            (Some((mode, id)), None) if mode.is_blob() => Some(id),
+            (Some((mode, id)), Some(rest)) if mode.is_tree() => {
+                self.entry_in(repo, local, id, rest)?
+            }
+            _ => None,
+        };
+        self.entries
+            .entry(path.to_owned())
+            .or_default()
+            .insert(tree, answer);
+        Ok(answer)
+    }
+}
+
 impl EnvRepo {
     /// Blames lines `range` (0-based, end exclusive; clamped to the file) of `path` as it is in
     /// `commit`: for each line, the commit that introduced it, following renames and all parents
@@ -82,13 +165,17 @@ impl EnvRepo {
         path: &str,
         range: Range<u32>,
     ) -> Result<Vec<BlamedLine>, RepoError> {
-        let local = self.repo.to_thread_local();
+        // The object cache: consecutive commits share most of their trees' delta bases.
+        let mut local = self.repo.to_thread_local();
+        local.object_cache_size_if_unset(super::LOCAL_OBJECT_CACHE);
+        let local = local;
         let path = normalize_path(path);
         let mut blobs = BlobCache {
             entries: Vec::new(),
         };
+        let mut memo = Memo::default();
         let start_blob =
-            self.blob_at(&local, commit, &path)?
+            memo.blob_at(self, &local, commit, &path)?
                 .ok_or_else(|| RepoError::PathNotFound {
                     path: path.clone(),
                     commit,
@@ -115,18 +202,20 @@ impl EnvRepo {
                 }],
             )],
         );
-        queue.push((self.commit_time(&local, commit)?, commit));
+        queue.push((memo.commit(self, &local, commit)?.time, commit));
         queued.insert(commit);
 
+        let mut visited = 0usize;
         while let Some((_, suspect)) = queue.pop() {
+            visited += 1;
             queued.remove(&suspect);
             let Some(origins) = pending.remove(&suspect) else {
                 continue;
             };
-            let parents = self.parents(&local, suspect)?;
+            let parents = memo.commit(self, &local, suspect)?.parents.clone();
             for (suspect_path, hunks) in origins {
                 let hunks = merge_adjacent(hunks);
-                let Some(suspect_blob) = self.blob_at(&local, suspect, &suspect_path)? else {
+                let Some(suspect_blob) = memo.blob_at(self, &local, suspect, &suspect_path)? else {
                     return Err(RepoError::PathNotFound {
                         path: suspect_path,
                         commit: suspect,
@@ -135,6 +224,7 @@ impl EnvRepo {
                 let mut passed: Vec<(ObjectId, String, Vec<Hunk>)> = Vec::new();
                 let remaining = self.pass_to_parents(
                     &local,
+                    &mut memo,
                     &mut blobs,
                     suspect,
                     &suspect_path,
@@ -164,12 +254,13 @@ impl EnvRepo {
                         None => entry.push((parent_path, hunks)),
                     }
                     if queued.insert(parent) {
-                        queue.push((self.commit_time(&local, parent)?, parent));
+                        queue.push((memo.commit(self, &local, parent)?.time, parent));
                     }
                 }
             }
         }
         // Every line ends with exactly one commit: the walk only stops once no hunk is pending.
+        tracing::debug!(visited, path, "blamed");
         Ok(out.into_iter().flatten().collect())
     }
 
@@ -179,6 +270,7 @@ impl EnvRepo {
     fn pass_to_parents(
         &self,
         local: &gix::Repository,
+        memo: &mut Memo,
         blobs: &mut BlobCache,
         suspect: ObjectId,
         suspect_path: &str,
@@ -189,7 +281,7 @@ impl EnvRepo {
     ) -> Result<Vec<Hunk>, RepoError> {
         let mut origins: Vec<Option<(String, ObjectId)>> = Vec::with_capacity(parents.len());
         for &parent in parents {
-            let origin = match self.blob_at(local, parent, suspect_path)? {
+            let origin = match memo.blob_at(self, local, parent, suspect_path)? {
                 Some(blob) => Some((suspect_path.to_owned(), blob)),
                 None => self.rename_source(local, suspect, parent, suspect_path)?,
             };
@@ -228,6 +320,11 @@ impl EnvRepo {
     }
 
     /// The path in `parent` that `commit` renamed to `path` (git's `find_rename`), with its blob.
+    ///
+    /// As git's `single_follow`: the files the commit deleted are the candidate sources and
+    /// `path` the only destination, so a commit that moves hundreds of files costs one
+    /// similarity check per deleted file, not one per pair (gix's tree diff with rewrites
+    /// matches every added file).
     fn rename_source(
         &self,
         local: &gix::Repository,
@@ -235,59 +332,75 @@ impl EnvRepo {
         parent: ObjectId,
         path: &str,
     ) -> Result<Option<(String, ObjectId)>, RepoError> {
+        use gix::diff::tree::visit::Change;
+        use gix::object::tree::diff::ChangeDetached;
         let new_tree = self.commit_tree(local, commit)?;
         let old_tree = self.commit_tree(local, parent)?;
-        let options =
-            gix::diff::Options::default().with_rewrites(Some(gix::diff::Rewrites::default()));
+        let error =
+            |e: gix::Error| self.object_error(format!("renames between {parent} and {commit}"), e);
         let changes = local
-            .diff_tree_to_tree(&old_tree, &new_tree, options)
-            .map_err(|e| self.object_error(format!("renames between {parent} and {commit}"), e))?;
-        Ok(changes.into_iter().find_map(|change| match change {
-            gix::diff::tree_with_rewrites::Change::Rewrite {
-                source_location,
-                source_id,
-                location,
-                copy: false,
-                ..
-            } if location.as_bstr() == BStr::new(path) => {
-                Some((source_location.to_str_lossy().into_owned(), source_id))
-            }
-            _ => None,
-        }))
-    }
-
-    fn blob_at(
-        &self,
-        local: &gix::Repository,
-        commit: ObjectId,
-        path: &str,
-    ) -> Result<Option<ObjectId>, RepoError> {
-        let tree = self.commit_tree(local, commit)?;
-        let entry = tree
-            .lookup_entry_by_path(path)
-            .map_err(|e| self.object_error(format!("{path:?} at commit {commit}"), e))?;
-        Ok(entry.filter(|e| e.mode().is_blob()).map(|e| e.object_id()))
-    }
-
-    fn parents(
-        &self,
-        local: &gix::Repository,
-        commit: ObjectId,
-    ) -> Result<Vec<ObjectId>, RepoError> {
-        let found = local
-            .find_commit(commit)
-            .map_err(|e| self.object_error(format!("commit {commit}"), e))?;
-        Ok(found.parent_ids().map(|p| p.detach()).collect())
-    }
-
-    fn commit_time(&self, local: &gix::Repository, commit: ObjectId) -> Result<i64, RepoError> {
-        let found = local
-            .find_commit(commit)
-            .map_err(|e| self.object_error(format!("commit {commit}"), e))?;
-        found
-            .time()
-            .map(|t| t.seconds)
-            .map_err(|e| self.object_error(format!("commit {commit}"), e))
+            .diff_tree_to_tree(&old_tree, &new_tree, gix::diff::Options::default())
+            .map_err(error)?;
+        let mut tracker = gix::diff::rewrites::Tracker::new(gix::diff::Rewrites::default());
+        let mut destination = false;
+        for change in changes {
+            let (location, change) = match change {
+                ChangeDetached::Deletion {
+                    location,
+                    entry_mode,
+                    id,
+                    ..
+                } if entry_mode.is_blob() => (
+                    location,
+                    Change::Deletion {
+                        entry_mode,
+                        oid: id,
+                        relation: None,
+                    },
+                ),
+                ChangeDetached::Addition {
+                    location,
+                    entry_mode,
+                    id,
+                    ..
+                } if entry_mode.is_blob() && location.as_bstr() == BStr::new(path) => {
+                    destination = true;
+                    (
+                        location,
+                        Change::Addition {
+                            entry_mode,
+                            oid: id,
+                            relation: None,
+                        },
+                    )
+                }
+                _ => continue,
+            };
+            // Blobs without a relation are always taken (`None` means "tracked").
+            let _ = tracker.try_push_change(change, location.as_bstr());
+        }
+        if !destination {
+            return Ok(None);
+        }
+        let mut resources = local.diff_resource_cache_for_tree_diff().map_err(error)?;
+        let mut found = None;
+        tracker
+            .emit(
+                |dest, source| {
+                    if let Some(source) = source
+                        && source.kind == gix::diff::rewrites::tracker::visit::SourceKind::Rename
+                        && dest.location == BStr::new(path)
+                    {
+                        found = Some((source.location.to_str_lossy().into_owned(), source.id));
+                    }
+                    std::ops::ControlFlow::Continue(())
+                },
+                &mut resources,
+                &local.objects,
+                |_| Ok::<_, std::convert::Infallible>(()),
+            )
+            .map_err(error)?;
+        Ok(found)
     }
 }
 
@@ -455,6 +568,33 @@ mod tests {
         let head = repo.resolve("HEAD").unwrap();
         let lines = repo.blame_lines(head, "apps/site.yaml", 0..2).unwrap();
         assert_eq!(lines[0].source_path, "old/web.yaml");
+    }
+
+    /// A commit that moves a whole directory of near-identical files and edits them: each
+    /// destination's source is the deleted file git picks for it alone (`single_follow`).
+    #[test]
+    fn directory_moves_of_similar_files_match_git_blame() {
+        let fx = FixtureRepo::new();
+        let body: String = (0..20).map(|i| format!("key{i}: value{i}\n")).collect();
+        for name in ["a", "b", "c"] {
+            fx.write(
+                &format!("old/{name}.yaml"),
+                &format!("{body}name: {name}\n"),
+            );
+        }
+        fx.commit("add three");
+        std::fs::remove_dir_all(fx.dir().join("old")).unwrap();
+        fx.write("new/x.yaml", &format!("{body}name: b\nextra: 1\n"));
+        fx.write("new/y.yaml", &format!("{body}name: a\nextra: 2\n"));
+        fx.write("new/z.yaml", &body.replace("value3\n", "three\n"));
+        fx.commit("move and edit");
+        for path in ["new/x.yaml", "new/y.yaml", "new/z.yaml"] {
+            assert_matches_git(&fx, "HEAD", path);
+        }
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        let lines = repo.blame_lines(head, "new/x.yaml", 0..1).unwrap();
+        assert_eq!(lines[0].source_path, "old/b.yaml");
     }
 
     #[test]
