@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -932,4 +933,39 @@ async fn forbidden_dry_run_falls_back_to_the_client_comparison() {
     );
     assert_eq!(report.stats.dry_runs, 1);
     assert_eq!(report.context, "viewer");
+}
+
+/// Discovery of the groups asked (SPEC §5: only what the environment's kinds need): core and
+/// those groups, each kind as the discovery of every group gives it; nothing of the others.
+#[tokio::test]
+async fn discovery_of_some_groups_holds_those_groups_only() {
+    let cluster = TestCluster::start();
+    let client = kubectl_gitops::cluster::ClusterClient::connect(Some(cluster.kubeconfig()), None)
+        .await
+        .unwrap();
+    let some = client.discovery_of(["apps"]).await.unwrap();
+    let groups: BTreeSet<&str> = some
+        .kinds
+        .iter()
+        .map(|k| k.resource.group.as_str())
+        .collect();
+    assert_eq!(groups, BTreeSet::from(["", "apps"]));
+    assert!(some.resolve("apps", "v1", "Deployment").is_ok());
+    assert_eq!(some.scope("", "Namespace"), Some(false));
+    let all = client.discovery().await.unwrap();
+    assert!(
+        all.kinds
+            .iter()
+            .any(|k| k.resource.group == "rbac.authorization.k8s.io")
+    );
+    let restricted: Vec<_> = all
+        .kinds
+        .iter()
+        .filter(|k| k.resource.group.is_empty() || k.resource.group == "apps")
+        .collect();
+    assert_eq!(some.kinds.iter().collect::<Vec<_>>(), restricted);
+    // A group the server does not list is simply not served.
+    let none = client.discovery_of(["nothing.example.com"]).await.unwrap();
+    assert!(none.kinds.iter().all(|k| k.resource.group.is_empty()));
+    assert!(none.failed.is_empty());
 }

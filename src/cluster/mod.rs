@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod watch;
 pub mod write;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -155,7 +156,7 @@ pub struct ClusterClient {
     default_namespace: String,
     kubeconfig: String,
     concurrency: usize,
-    discovery: Arc<OnceCell<Arc<Discovery>>>,
+    discovery: Arc<DiscoveryState>,
     stats: Arc<RequestStats>,
 }
 
@@ -306,7 +307,7 @@ impl ClusterClient {
             default_namespace,
             kubeconfig: described,
             concurrency: DEFAULT_CONCURRENCY,
-            discovery: Arc::new(OnceCell::new()),
+            discovery: Arc::default(),
             stats: Arc::new(RequestStats::default()),
         })
     }
@@ -326,7 +327,7 @@ impl ClusterClient {
             server: server.into(),
             kubeconfig: "(none)".to_owned(),
             concurrency: DEFAULT_CONCURRENCY,
-            discovery: Arc::new(OnceCell::new()),
+            discovery: Arc::default(),
             stats: Arc::new(RequestStats::default()),
         }
     }
@@ -372,103 +373,139 @@ impl ClusterClient {
         &self.client
     }
 
-    /// Discovery of every group version the server serves, read on first use and kept for the
-    /// life of this client (and its clones).
+    /// Discovery of every group the server serves. Commands ask [`Self::discovery_of`] the
+    /// groups their kinds need instead (SPEC §5); this is for what cannot know them in advance
+    /// (a history's kinds across every commit, a resource type no rendered kind names).
     pub async fn discovery(&self) -> Result<Arc<Discovery>, ClusterError> {
-        self.discovery
-            .get_or_try_init(|| async { self.discover().await.map(Arc::new) })
-            .await
-            .cloned()
+        let index = self.discovery_index().await?;
+        let all: Vec<String> = index.groups.iter().map(|g| g.name.clone()).collect();
+        self.discovery_of(all.iter().map(String::as_str)).await
     }
 
-    async fn discover(&self) -> Result<Discovery, ClusterError> {
-        let core = self
-            .with_retry("discover /api/v1", || {
-                self.client.list_core_api_resources("v1")
+    /// Discovery of the core group and of `groups` (the empty name is core; groups the server
+    /// does not list are simply not served). Each group's documents are read once for the life
+    /// of this client (and its clones), its versions concurrently; a group version that fails
+    /// (an aggregated API whose backend is down) is one entry of [`Discovery::failed`], and
+    /// only a cluster that cannot be reached is an error. The result holds core and the
+    /// groups asked for (in the server's order), whatever else was read before.
+    pub async fn discovery_of<'a>(
+        &self,
+        groups: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Arc<Discovery>, ClusterError> {
+        let index = self.discovery_index().await?;
+        let wanted: BTreeSet<&str> = groups.into_iter().filter(|g| !g.is_empty()).collect();
+        let mut read = self.discovery.groups.lock().await;
+        let missing: Vec<(usize, String, String)> = index
+            .groups
+            .iter()
+            .filter(|g| wanted.contains(g.name.as_str()) && !read.contains_key(&g.name))
+            .flat_map(|g| {
+                g.versions
+                    .iter()
+                    .map(move |version| (g.name.clone(), format!("{}/{version}", g.name)))
             })
-            .await?;
-        let groups = self
-            .with_retry("discover /apis", || self.client.list_api_groups())
-            .await?;
-        let mut preferred = std::collections::BTreeMap::new();
-        preferred.insert(String::new(), "v1".to_owned());
-        let mut wanted: Vec<(usize, String)> = Vec::new();
-        for group in &groups.groups {
-            let preferred_version = group
-                .preferred_version
-                .as_ref()
-                .map(|v| v.version.clone())
-                .or_else(|| group.versions.first().map(|v| v.version.clone()));
-            if let Some(version) = preferred_version.clone() {
-                preferred.insert(group.name.clone(), version);
-            }
-            // Preferred version first, so lookups by group and kind find it first.
-            let mut versions: Vec<&str> =
-                group.versions.iter().map(|v| v.version.as_str()).collect();
-            versions.sort_by_key(|v| Some(*v) != preferred_version.as_deref());
-            for version in versions {
-                wanted.push((wanted.len(), format!("{}/{version}", group.name)));
-            }
-        }
-        let fetched: Vec<(usize, String, Result<_, ClusterError>)> = futures::stream::iter(wanted)
-            .map(|(order, group_version)| async move {
-                let what = format!("discover /apis/{group_version}");
-                // An aggregated API whose backend is down answers 503 at once and keeps doing
-                // so: one warning and on (as kubectl), never a back-off stall of every command.
-                let result = self
-                    .retrying(&what, false, || {
-                        self.client.list_api_group_resources(&group_version)
-                    })
-                    .await;
-                (order, group_version, result)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
+            .enumerate()
+            .map(|(order, (group, group_version))| (order, group, group_version))
+            .collect();
+        let fetched: Vec<(usize, String, String, Result<_, ClusterError>)> =
+            futures::stream::iter(missing)
+                .map(|(order, group, group_version)| async move {
+                    let what = format!("discover /apis/{group_version}");
+                    // An aggregated API whose backend is down answers 503 at once and keeps
+                    // doing so: one warning and on (as kubectl), never a back-off stall.
+                    let result = self
+                        .retrying(&what, false, || {
+                            self.client.list_api_group_resources(&group_version)
+                        })
+                        .await;
+                    (order, group, group_version, result)
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
         let mut fetched = fetched;
-        fetched.sort_by_key(|(order, _, _)| *order);
-        let mut discovery = Discovery {
-            preferred,
-            ..Discovery::default()
-        };
-        push_kinds(&mut discovery.kinds, "", "v1", &core.resources);
-        for (_, group_version, result) in fetched {
-            match result {
+        fetched.sort_by_key(|(order, ..)| *order);
+        let mut answers: BTreeMap<String, Vec<VersionDiscovery>> = BTreeMap::new();
+        for (_, group, group_version, result) in fetched {
+            let answer = match result {
                 Ok(list) => {
-                    let (group, version) = crate::model::split_api_version(&group_version);
-                    push_kinds(&mut discovery.kinds, group, version, &list.resources);
+                    let mut kinds = Vec::new();
+                    let (name, version) = crate::model::split_api_version(&group_version);
+                    push_kinds(&mut kinds, name, version, &list.resources);
+                    Ok(kinds)
                 }
                 Err(error @ ClusterError::Unreachable { .. }) => return Err(error),
                 Err(error) => {
-                    // The commands report it once as a warning (Discovery::warnings).
                     tracing::debug!("{error}; its kinds are reported Unknown");
-                    let message = match &error {
-                        // kube-rs names a body that is no Status "Failed to parse error
-                        // data" (an aggregated API's proxy answers plain text): the code says it.
-                        ClusterError::Api {
-                            code,
-                            reason,
-                            message,
-                            ..
-                        } if reason.is_empty() || reason.starts_with("Failed to parse") => {
-                            format!("{message} (HTTP {code})")
-                        }
-                        ClusterError::Api {
-                            code,
-                            reason,
-                            message,
-                            ..
-                        } => format!("{message} ({code} {reason})"),
-                        other => other.server_message(),
-                    };
-                    discovery.failed.push(FailedGroup {
-                        group_version,
-                        message,
-                    });
+                    Err(failed_message(&error))
+                }
+            };
+            answers.entry(group).or_default().push(VersionDiscovery {
+                group_version,
+                answer,
+            });
+        }
+        read.extend(answers);
+        let mut discovery = Discovery {
+            kinds: index.core.clone(),
+            preferred: index.preferred.clone(),
+            ..Discovery::default()
+        };
+        for group in index
+            .groups
+            .iter()
+            .filter(|g| wanted.contains(g.name.as_str()))
+        {
+            for version in read.get(&group.name).into_iter().flatten() {
+                match &version.answer {
+                    Ok(kinds) => discovery.kinds.extend(kinds.iter().cloned()),
+                    Err(message) => discovery.failed.push(FailedGroup {
+                        group_version: version.group_version.clone(),
+                        message: message.clone(),
+                    }),
                 }
             }
         }
-        Ok(discovery)
+        Ok(Arc::new(discovery))
+    }
+
+    /// The core group's kinds and the list of groups with their versions (`/api/v1`, `/apis`):
+    /// two requests, read once for the life of this client.
+    async fn discovery_index(&self) -> Result<Arc<DiscoveryIndex>, ClusterError> {
+        self.discovery
+            .index
+            .get_or_try_init(|| async {
+                let (core, groups) = futures::try_join!(
+                    self.with_retry("discover /api/v1", || {
+                        self.client.list_core_api_resources("v1")
+                    }),
+                    self.with_retry("discover /apis", || self.client.list_api_groups()),
+                )?;
+                let mut index = DiscoveryIndex::default();
+                index.preferred.insert(String::new(), "v1".to_owned());
+                push_kinds(&mut index.core, "", "v1", &core.resources);
+                for group in &groups.groups {
+                    let preferred = group
+                        .preferred_version
+                        .as_ref()
+                        .map(|v| v.version.clone())
+                        .or_else(|| group.versions.first().map(|v| v.version.clone()));
+                    if let Some(version) = preferred.clone() {
+                        index.preferred.insert(group.name.clone(), version);
+                    }
+                    // Preferred version first, so lookups by group and kind find it first.
+                    let mut versions: Vec<String> =
+                        group.versions.iter().map(|v| v.version.clone()).collect();
+                    versions.sort_by_key(|v| Some(v) != preferred.as_ref());
+                    index.groups.push(ListedGroup {
+                        name: group.name.clone(),
+                        versions,
+                    });
+                }
+                Ok(Arc::new(index))
+            })
+            .await
+            .cloned()
     }
 
     /// The answer to a LIST of one name (a `metadata.name` field selector: no error when
@@ -691,7 +728,9 @@ impl ClusterClient {
             .and_then(Value::as_str)
             .map(applyset::parse_group_kinds)
             .unwrap_or_default();
-        let discovery = self.discovery().await?;
+        let discovery = self
+            .discovery_of(group_kinds.iter().map(|(group, _)| group.as_str()))
+            .await?;
         let resources: Vec<ApiResource> = group_kinds
             .iter()
             .filter_map(|(group, kind)| discovery.preferred_kind(group, kind))
@@ -804,6 +843,59 @@ pub fn core_resource(kind: &str, plural: &str) -> ApiResource {
 }
 
 /// Adds each discovered top-level resource (subresources like `deployments/scale` skipped).
+/// What discovery read once per client: the index, then each group asked for.
+#[derive(Default)]
+struct DiscoveryState {
+    index: OnceCell<Arc<DiscoveryIndex>>,
+    /// Per group name, its versions' answers (preferred version first).
+    groups: tokio::sync::Mutex<BTreeMap<String, Vec<VersionDiscovery>>>,
+}
+
+/// `/api/v1` and `/apis`.
+#[derive(Default)]
+struct DiscoveryIndex {
+    core: Vec<ServedKind>,
+    /// Groups in the server's preference order.
+    groups: Vec<ListedGroup>,
+    /// Preferred version per group (`""`: core).
+    preferred: BTreeMap<String, String>,
+}
+
+struct ListedGroup {
+    name: String,
+    /// Preferred first.
+    versions: Vec<String>,
+}
+
+/// One group version's kinds, or why they could not be read.
+struct VersionDiscovery {
+    group_version: String,
+    answer: Result<Vec<ServedKind>, String>,
+}
+
+/// The warning text of a group version that could not be discovered.
+fn failed_message(error: &ClusterError) -> String {
+    match error {
+        // kube-rs names a body that is no Status "Failed to parse error data" (an aggregated
+        // API's proxy answers plain text): the code says it.
+        ClusterError::Api {
+            code,
+            reason,
+            message,
+            ..
+        } if reason.is_empty() || reason.starts_with("Failed to parse") => {
+            format!("{message} (HTTP {code})")
+        }
+        ClusterError::Api {
+            code,
+            reason,
+            message,
+            ..
+        } => format!("{message} ({code} {reason})"),
+        other => other.server_message(),
+    }
+}
+
 fn push_kinds(
     kinds: &mut Vec<ServedKind>,
     group: &str,

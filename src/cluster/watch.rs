@@ -90,7 +90,13 @@ pub async fn watch_kinds(
     kinds: &[WatchedKind],
     changes: mpsc::UnboundedSender<LiveChange>,
 ) -> Result<LiveWatch, ClusterError> {
-    let discovery = cluster.discovery().await?;
+    let discovery = cluster
+        .discovery_of(
+            kinds
+                .iter()
+                .map(|(api_version, _, _)| split_api_version(api_version).0),
+        )
+        .await?;
     let mut live = LiveWatch {
         tasks: Vec::new(),
         stores: Vec::new(),

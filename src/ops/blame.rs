@@ -8,12 +8,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::cluster::discovery::Discovery;
 use crate::cluster::{ClusterClient, ClusterError};
 use crate::drift::merge_key::{item_key, key_fields, keys_equal};
 use crate::model::fieldset::{FieldSet, PathElement};
@@ -21,10 +19,11 @@ use crate::model::mask::SecretMasker;
 use crate::model::normalize::normalize;
 use crate::model::path::{FieldPath, PathSegment};
 use crate::model::quantity::{quantities_equal, values_equal};
-use crate::model::scope::builtin_scope;
 use crate::model::{CommitInfo, Manifest, ResourceId, Source};
-use crate::ops::status::{StatusError, resolve_resource_arg};
-use crate::render::{RenderCache, RenderError, RenderFailure, RenderOptions, render};
+use crate::ops::status::{
+    ResourceFilter, StatusError, render_discovered, resolve_resource_arg, resolve_resource_args,
+};
+use crate::render::{RenderCache, RenderError, RenderFailure, RenderOptions, Rendered, render};
 use crate::repo::blame::BlamedLine;
 use crate::repo::{EnvRepo, ObjectId, RepoError};
 
@@ -233,31 +232,70 @@ pub async fn blame_reporting_render_errors(
     let cluster = if opts.offline {
         None
     } else {
-        let cluster =
-            ClusterClient::connect(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
-        let discovery = cluster.discovery().await?;
-        Some((cluster, discovery))
+        Some(ClusterClient::connect(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?)
     };
     // Offline, the kubeconfig's context still names the namespace (no request made).
     let context_namespace = match &cluster {
-        Some((cluster, _)) => Some(cluster.default_namespace().to_owned()),
+        Some(cluster) => Some(cluster.default_namespace().to_owned()),
         None if opts.namespace.is_none() => {
             crate::cluster::context_namespace(opts.kubeconfig.as_deref(), opts.context.as_deref())
                 .await
         }
         None => None,
     };
-    let mut git = {
-        let opts = opts.clone();
-        let discovery = cluster.as_ref().map(|(_, d)| Arc::clone(d));
-        let default_namespace = opts
-            .namespace
-            .clone()
-            .or(context_namespace)
-            .unwrap_or_else(|| "default".to_owned());
-        tokio::task::spawn_blocking(move || git_side(&opts, discovery, &default_namespace))
+    let default_namespace = opts
+        .namespace
+        .clone()
+        .or(context_namespace)
+        .unwrap_or_else(|| "default".to_owned());
+    let repo = {
+        let dir = opts.repo.clone();
+        tokio::task::spawn_blocking(move || EnvRepo::open(&dir))
             .await
             .map_err(|e| BlameError::Task(e.to_string()))??
+    };
+    let commit = repo.resolve(&opts.rev)?;
+    let mut render_opts = RenderOptions::new(opts.path.clone(), &default_namespace);
+    render_opts.kubectl = opts.kubectl.clone();
+    render_opts.cache = RenderCache::cached_on_disk(&repo.git_dir());
+    // Online, discovery of the rendered kinds' groups only (SPEC §5) gives their scopes.
+    let (rendered, filter, cluster) = match cluster {
+        Some(cluster) => {
+            // A cluster that cannot be used is said as such (the CLI offers --offline).
+            let cluster_first = |error: StatusError| match error {
+                StatusError::Cluster(error) => BlameError::Cluster(error),
+                other => BlameError::Resource(other),
+            };
+            let (rendered, discovery) =
+                render_discovered(&cluster, &repo, commit, &mut render_opts)
+                    .await
+                    .map_err(cluster_first)?;
+            let (mut filters, discovery) = resolve_resource_args(
+                &cluster,
+                std::slice::from_ref(&opts.resource),
+                opts.namespace.as_deref(),
+                discovery,
+            )
+            .await
+            .map_err(cluster_first)?;
+            (Some(rendered), filters.pop(), Some((cluster, discovery)))
+        }
+        None => (None, None, None),
+    };
+    let mut git = {
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || {
+            git_side(
+                &opts,
+                &repo,
+                commit,
+                &render_opts,
+                rendered.zip(filter),
+                &default_namespace,
+            )
+        })
+        .await
+        .map_err(|e| BlameError::Task(e.to_string()))??
     };
     let live = match &cluster {
         None => None,
@@ -291,35 +329,29 @@ pub async fn blame_reporting_render_errors(
     Ok((git_report(git, live.as_ref(), opts.offline), unrendered))
 }
 
+/// The resource's lines and their commits. `online` is the render and the RESOURCE filter
+/// made with discovery's scopes; offline, both come from the built-in table here.
 fn git_side(
     opts: &BlameOptions,
-    discovery: Option<Arc<Discovery>>,
+    repo: &EnvRepo,
+    commit: ObjectId,
+    render_opts: &RenderOptions,
+    online: Option<(Rendered, ResourceFilter)>,
     default_namespace: &str,
 ) -> Result<GitSide, BlameError> {
-    let repo = EnvRepo::open(&opts.repo)?;
-    let commit = repo.resolve(&opts.rev)?;
     let revision = repo.commit_info(commit)?;
-    let filter = resolve_resource_arg(
-        &opts.resource,
-        opts.namespace.as_deref(),
-        discovery.as_deref(),
-    )?;
+    let (mut rendered, filter) = match online {
+        Some(online) => online,
+        None => {
+            let filter = resolve_resource_arg(&opts.resource, opts.namespace.as_deref(), None)?;
+            (render(repo, commit, render_opts)?, filter)
+        }
+    };
     if filter.name.is_none() {
         return Err(BlameError::NoName {
             arg: opts.resource.clone(),
         });
     }
-    let mut render_opts = RenderOptions::new(opts.path.clone(), default_namespace);
-    if let Some(discovery) = discovery {
-        render_opts.scope = Arc::new(move |group: &str, kind: &str| {
-            discovery
-                .scope(group, kind)
-                .or_else(|| builtin_scope(group, kind))
-        });
-    }
-    render_opts.kubectl = opts.kubectl.clone();
-    render_opts.cache = RenderCache::cached_on_disk(&repo.git_dir());
-    let mut rendered = render(&repo, commit, &render_opts)?;
     tracing::debug!(manifests = rendered.manifests.len(), "rendered");
     let unrendered = std::mem::take(&mut rendered.errors);
     let mut matching: Vec<Manifest> = rendered
@@ -385,7 +417,7 @@ fn git_side(
     };
     if !written_as_rendered(&text, &manifest.object) {
         // A kustomize unit (or a List item): blame what it renders to, across commits.
-        let (text, blamed) = rendered_blame(&repo, commit, &render_opts, &manifest.id)?;
+        let (text, blamed) = rendered_blame(repo, commit, render_opts, &manifest.id)?;
         let commits = blamed
             .into_iter()
             .map(|c| info_of(c).map(Some))

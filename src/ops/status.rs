@@ -41,7 +41,7 @@ use crate::model::fieldset::{FieldSet, PathElement, item_has_key};
 use crate::model::normalize::{IGNORED_ANNOTATIONS, IGNORED_LABELS, REVISION_ANNOTATION};
 use crate::model::scope::builtin_scope;
 use crate::model::{DriftState, IgnoreRule, Manifest, ResourceId, Source, split_api_version};
-use crate::render::{RenderCache, RenderFailure, RenderOptions, render};
+use crate::render::{RenderCache, RenderFailure, RenderOptions, Rendered, ScopeLookup, render};
 use crate::repo::{EnvRepo, ObjectId, RepoError};
 
 pub use crate::model::CommitInfo;
@@ -503,24 +503,26 @@ pub async fn evaluate_with(
     .await?;
 
     let started = std::time::Instant::now();
-    let discovery = cluster.discovery().await?;
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "discovered");
-    let filters = opts
-        .resources
-        .iter()
-        .map(|arg| resolve_resource_arg(arg, opts.namespace.as_deref(), Some(&discovery)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let render_opts = render_options(cluster, opts, &discovery);
+    let mut render_opts = render_options(cluster, opts);
     // The parsed documents weigh as much as the manifests rendered from them, and the walk for
     // `lastCommit` re-renders only the files each commit changed: not worth keeping, not even
-    // while rendering (one file's documents at a time). On this thread, not a blocking one:
-    // see `on_this_thread`.
-    let mut rendered = {
-        let mut render_opts = render_opts.clone();
-        render_opts.cache = RenderCache::on_disk(&repo.git_dir());
-        on_this_thread(|| render(&repo, commit, &render_opts))?
-    };
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "rendered");
+    // while rendering (one file's documents at a time).
+    let mut head_opts = render_opts.clone();
+    head_opts.cache = RenderCache::on_disk(&repo.git_dir());
+    let (mut rendered, discovery) =
+        render_discovered(cluster, &repo, commit, &mut head_opts).await?;
+    render_opts.scope = head_opts.scope;
+    let (filters, discovery) = resolve_resource_args(
+        cluster,
+        &opts.resources,
+        opts.namespace.as_deref(),
+        discovery,
+    )
+    .await?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "rendered and discovered"
+    );
     // What is needed of the manifests beyond their rows: identities (orphans, the walk) and
     // declared namespaces. The manifests themselves are owned from here on and dropped as soon
     // as their row is made, so they and the rows never all weigh at once.
@@ -746,6 +748,15 @@ pub async fn evaluate_with(
             Vec::new()
         }
     };
+    // The members' groups were discovered to list them (already read: no request).
+    let member_groups: BTreeSet<String> = members
+        .iter()
+        .filter_map(|m| m.get("apiVersion").and_then(Value::as_str))
+        .map(|api_version| split_api_version(api_version).0.to_owned())
+        .collect();
+    let discovery = cluster
+        .discovery_of(member_groups.iter().map(String::as_str))
+        .await?;
     // Members were listed by metadata: the orphans (few) are read whole.
     let orphans: Vec<(ResourceId, Value)> = members
         .into_iter()
@@ -841,27 +852,87 @@ pub async fn evaluate_with(
 }
 
 /// How the environment renders for an evaluation against `cluster`.
-fn render_options(
-    cluster: &ClusterClient,
-    opts: &StatusOptions,
-    discovery: &Arc<Discovery>,
-) -> RenderOptions {
-    let scope_source = Arc::clone(discovery);
+fn render_options(cluster: &ClusterClient, opts: &StatusOptions) -> RenderOptions {
     let mut render_opts = RenderOptions::new(
         opts.path.clone(),
         opts.namespace
             .clone()
             .unwrap_or_else(|| cluster.default_namespace().to_owned()),
     );
-    // Discovery first, then the built-in table for kinds the cluster does not serve (they are
-    // Unknown anyway, but keep their identity stable).
-    render_opts.scope = Arc::new(move |group: &str, kind: &str| {
-        scope_source
-            .scope(group, kind)
-            .or_else(|| builtin_scope(group, kind))
-    });
     render_opts.kubectl = opts.kubectl.clone();
     render_opts
+}
+
+/// Kind scopes from `discovery` first, then the built-in table for kinds the cluster does not
+/// serve (they are Unknown anyway, but keep their identity stable).
+pub(crate) fn discovered_scope(discovery: &Arc<Discovery>) -> ScopeLookup {
+    let discovery = Arc::clone(discovery);
+    Arc::new(move |group: &str, kind: &str| {
+        discovery
+            .scope(group, kind)
+            .or_else(|| builtin_scope(group, kind))
+    })
+}
+
+/// Renders `commit` and reads discovery of the groups its kinds need, only those (SPEC §5):
+/// the render runs on the built-in scope table while the core group and the group list are
+/// read, then discovery is asked for the rendered manifests' groups and the render is settled
+/// with their scopes ([`Rendered::settle_scopes`]; rendered again in the rare case it cannot
+/// settle). `render_opts.scope` is left as discovery's, for later renders of the same run.
+/// The render runs on this thread (see [`on_this_thread`]).
+pub(crate) async fn render_discovered(
+    cluster: &ClusterClient,
+    repo: &EnvRepo,
+    commit: ObjectId,
+    render_opts: &mut RenderOptions,
+) -> Result<(Rendered, Arc<Discovery>), StatusError> {
+    let index = {
+        let cluster = cluster.clone();
+        tokio::spawn(async move { cluster.discovery_of(std::iter::empty()).await })
+    };
+    let builtin: ScopeLookup = Arc::new(builtin_scope);
+    render_opts.scope = builtin.clone();
+    let rendered = on_this_thread(|| render(repo, commit, render_opts));
+    // An unreachable cluster is the first thing to say, before a render error.
+    index
+        .await
+        .map_err(|error| StatusError::Task(error.to_string()))??;
+    let mut rendered = rendered?;
+    let groups: BTreeSet<&str> = rendered
+        .manifests
+        .iter()
+        .map(|m| m.id.group.as_str())
+        .collect();
+    let discovery = cluster.discovery_of(groups).await?;
+    render_opts.scope = discovered_scope(&discovery);
+    if !rendered.settle_scopes(&builtin, &render_opts.scope, &render_opts.default_namespace) {
+        rendered = on_this_thread(|| render(repo, commit, render_opts))?;
+    }
+    Ok((rendered, discovery))
+}
+
+/// Resolves RESOURCE arguments against `discovery` (the environment's groups); a resource
+/// type none of them names (a custom kind's short name the environment does not use) asks
+/// discovery of every group, as kubectl would, and that fuller discovery is returned.
+pub(crate) async fn resolve_resource_args(
+    cluster: &ClusterClient,
+    args: &[String],
+    namespace: Option<&str>,
+    discovery: Arc<Discovery>,
+) -> Result<(Vec<ResourceFilter>, Arc<Discovery>), StatusError> {
+    let resolve = |discovery: &Discovery| {
+        args.iter()
+            .map(|arg| resolve_resource_arg(arg, namespace, Some(discovery)))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    match resolve(&discovery) {
+        Ok(filters) => Ok((filters, discovery)),
+        Err(StatusError::UnknownResourceType { .. }) => {
+            let all = cluster.discovery().await?;
+            Ok((resolve(&all)?, all))
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Puts rows in the report's order: state, kind, namespace, name, group.
@@ -905,8 +976,10 @@ pub async fn evaluate_resource(
         Ok((repo, commit))
     })
     .await?;
-    let discovery = cluster.discovery().await?;
-    let mut render_opts = render_options(cluster, opts, &discovery);
+    // The resource's group decides its identity; the file's other kinds are not compared.
+    let discovery = cluster.discovery_of([id.group.as_str()]).await?;
+    let mut render_opts = render_options(cluster, opts);
+    render_opts.scope = discovered_scope(&discovery);
     render_opts.cache = RenderCache::on_disk(&repo.git_dir());
     let path = opts.path.clone();
     let file = source.map(|s| s.file.clone());

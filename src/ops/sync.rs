@@ -21,7 +21,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -35,12 +34,11 @@ use crate::cluster::{ClusterClient, ClusterError, FIELD_MANAGER, applyset, core_
 use crate::drift::{IgnoreSet, compare_server};
 use crate::model::fieldset::{FieldSet, path_string};
 use crate::model::normalize::{PART_OF_LABEL, REVISION_ANNOTATION, SOURCE_ANNOTATION};
-use crate::model::scope::builtin_scope;
 use crate::model::{CommitInfo, Manifest, ResourceId, Source, split_api_version};
 use crate::ops::status::{
-    ResourceFilter, StatusError, commit_info, member_id, resolve_resource_arg,
+    ResourceFilter, StatusError, commit_info, member_id, render_discovered, resolve_resource_args,
 };
-use crate::render::{RenderCache, RenderOptions, render};
+use crate::render::{RenderCache, RenderOptions};
 use crate::repo::EnvRepo;
 
 /// Annotation on the parent naming the tool that manages the ApplySet (KEP-3659).
@@ -392,30 +390,22 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
     .await
     .map_err(|error| StatusError::Task(error.to_string()))??;
 
-    let discovery = cluster.discovery().await?;
-    let filters = opts
-        .resources
-        .iter()
-        .map(|arg| resolve_resource_arg(arg, opts.namespace.as_deref(), Some(&discovery)))
-        .collect::<Result<Vec<_>, _>>()?;
     let mut render_opts = RenderOptions::new(
         opts.path.clone(),
         opts.namespace
             .clone()
             .unwrap_or_else(|| cluster.default_namespace().to_owned()),
     );
-    let scope_source = Arc::clone(&discovery);
-    render_opts.scope = Arc::new(move |group: &str, kind: &str| {
-        scope_source
-            .scope(group, kind)
-            .or_else(|| builtin_scope(group, kind))
-    });
     render_opts.kubectl = opts.kubectl.clone();
     render_opts.cache = RenderCache::on_disk(&repo.git_dir());
-    let rendered = tokio::task::spawn_blocking(move || render(&repo, commit, &render_opts))
-        .await
-        .map_err(|error| StatusError::Task(error.to_string()))?
-        .map_err(StatusError::from)?;
+    let (rendered, discovery) = render_discovered(cluster, &repo, commit, &mut render_opts).await?;
+    let (filters, discovery) = resolve_resource_args(
+        cluster,
+        &opts.resources,
+        opts.namespace.as_deref(),
+        discovery,
+    )
+    .await?;
     let config = rendered.config.clone();
     let mut warnings: Vec<String> = rendered.warnings.iter().map(ToString::to_string).collect();
     warnings.extend(discovery.warnings());
@@ -645,6 +635,15 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
         // Identity, labels and annotations are all a prune looks at: metadata only.
         let members = cluster
             .applyset_member_metadata(&apply_set.name, &apply_set.namespace)
+            .await?;
+        // The members' groups were discovered to list them (already read: no request).
+        let member_groups: BTreeSet<String> = members
+            .iter()
+            .filter_map(|m| m.get("apiVersion").and_then(Value::as_str))
+            .map(|api_version| split_api_version(api_version).0.to_owned())
+            .collect();
+        let discovery = cluster
+            .discovery_of(member_groups.iter().map(String::as_str))
             .await?;
         for member in members {
             let Some(id) = member_id(&member, &discovery) else {

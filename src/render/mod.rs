@@ -513,6 +513,84 @@ pub fn render_plain_with(
     })
 }
 
+/// Puts the namespace a kind of `scope` gives into an object's `metadata` (as
+/// [`namespace_of`] decides it from what is written there) and returns it.
+fn place_namespace(
+    metadata: &mut serde_json::Map<String, Value>,
+    scope: Option<bool>,
+    default: &str,
+) -> Option<String> {
+    let written = metadata
+        .get("namespace")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let namespace = namespace_of(scope, written, default);
+    match (scope, &namespace) {
+        (Some(true), Some(ns)) => {
+            // Right after `name`, where people write it, so the object reads naturally.
+            let at = metadata
+                .keys()
+                .position(|k| k == "name")
+                .map_or(metadata.len(), |i| i + 1);
+            if metadata.contains_key("namespace") {
+                metadata.insert("namespace".to_owned(), Value::from(ns.clone()));
+            } else {
+                metadata.shift_insert(at, "namespace".to_owned(), Value::from(ns.clone()));
+            }
+        }
+        (Some(false), _) => {
+            metadata.shift_remove("namespace");
+        }
+        _ => {}
+    }
+    namespace
+}
+
+impl Rendered {
+    /// Gives the manifests the scopes of `scope` where the render had none (`before` answered
+    /// `None` for their kind): discovery is asked only for the groups a render declares, so a
+    /// render first runs on the built-in table and is settled here once those groups are read.
+    /// Equal to rendering with `scope` (a test checks it), except that a kind `before` did
+    /// give a scope is not revisited: returns false, then render again with `scope`, when a
+    /// kind's scope differs from `before`'s or two manifests come to share an identity (the
+    /// render names that duplicate).
+    pub fn settle_scopes(
+        &mut self,
+        before: &ScopeLookup,
+        scope: &ScopeLookup,
+        default_namespace: &str,
+    ) -> bool {
+        let mut changed = false;
+        for manifest in &mut self.manifests {
+            let (group, kind) = (&manifest.id.group, &manifest.id.kind);
+            let now = scope(group, kind);
+            match before(group, kind) {
+                Some(was) if now == Some(was) => continue,
+                Some(_) => return false,
+                None if now.is_none() => continue,
+                None => {}
+            }
+            let Some(metadata) = manifest
+                .object
+                .get_mut("metadata")
+                .and_then(Value::as_object_mut)
+            else {
+                return false;
+            };
+            manifest.id.namespace = place_namespace(metadata, now, default_namespace);
+            changed = true;
+        }
+        if changed {
+            let mut seen = std::collections::HashSet::with_capacity(self.manifests.len());
+            if !self.manifests.iter().all(|m| seen.insert(&m.id)) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
 /// The namespace of a resource whose kind has `scope` (namespaced: `Some(true)`) and whose
 /// manifest says `written`: a namespaced kind's, or `default` when none is written; none for a
 /// cluster-scoped kind; what is written for a kind of unknown scope.
@@ -939,27 +1017,8 @@ impl<'a> Collector<'a> {
         let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
             return;
         };
-        let written = text(metadata.get("namespace"));
         let scope = (self.opts.scope)(&group, &kind);
-        let namespace = namespace_of(scope, written, &self.opts.default_namespace);
-        match (scope, &namespace) {
-            (Some(true), Some(ns)) => {
-                // Right after `name`, where people write it, so the object reads naturally.
-                let at = metadata
-                    .keys()
-                    .position(|k| k == "name")
-                    .map_or(metadata.len(), |i| i + 1);
-                if metadata.contains_key("namespace") {
-                    metadata.insert("namespace".to_owned(), Value::from(ns.clone()));
-                } else {
-                    metadata.shift_insert(at, "namespace".to_owned(), Value::from(ns.clone()));
-                }
-            }
-            (Some(false), _) => {
-                metadata.shift_remove("namespace");
-            }
-            _ => {}
-        }
+        let namespace = place_namespace(metadata, scope, &self.opts.default_namespace);
         let id = ResourceId {
             group,
             kind,

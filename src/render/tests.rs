@@ -740,3 +740,52 @@ fn documents_kept_on_disk_serve_the_next_render() {
     assert_eq!(parsed, 3);
     assert_eq!(ids(&damaged), ids(&plain));
 }
+
+/// A render on the built-in table settled with discovery's scopes equals a render with them:
+/// custom kinds (namespaced without a namespace written, cluster-scoped with one written),
+/// built-in kinds untouched; and a settle that would make two manifests one identity asks for
+/// a render again.
+#[test]
+fn settled_scopes_equal_a_render_with_them() {
+    let fx = FixtureRepo::new();
+    fx.write("app.yaml", WEB);
+    fx.write(
+        "custom.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  labels: {a: b}\nspec: {}\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g\n  namespace: ignored\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: other\n  namespace: team\n",
+    );
+    fx.commit("mixed");
+    let discovered: ScopeLookup = Arc::new(|group: &str, kind: &str| match (group, kind) {
+        ("example.com", "Widget") => Some(true),
+        ("example.com", "Gadget") => Some(false),
+        _ => builtin_scope(group, kind),
+    });
+    let mut full_opts = RenderOptions::new("", "prod");
+    full_opts.scope = discovered.clone();
+    let full = render_at(&fx, "HEAD", &full_opts);
+    let builtin_opts = RenderOptions::new("", "prod");
+    let mut settled = render_at(&fx, "HEAD", &builtin_opts);
+    assert_ne!(
+        settled.manifests, full.manifests,
+        "the test needs kinds to settle"
+    );
+    assert!(settled.settle_scopes(&builtin_opts.scope, &discovered, "prod"));
+    assert_eq!(settled.manifests, full.manifests);
+    assert_eq!(settled.errors, full.errors);
+    let ids: Vec<String> = settled.manifests.iter().map(|m| m.id.to_string()).collect();
+    assert!(
+        ids.iter()
+            .any(|id| id.contains("Widget") && id.contains("prod")),
+        "{ids:?}"
+    );
+
+    // Two Gadgets written in two namespaces are one cluster-scoped object: render again.
+    fx.write(
+        "custom.yaml",
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g\n  namespace: a\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g\n  namespace: b\n",
+    );
+    fx.commit("duplicate once settled");
+    let mut unsettled = render_at(&fx, "HEAD", &builtin_opts);
+    assert!(!unsettled.settle_scopes(&builtin_opts.scope, &discovered, "prod"));
+    let again = render_at(&fx, "HEAD", &full_opts);
+    assert_eq!(again.errors.len(), 1, "{:?}", again.errors);
+}
