@@ -469,6 +469,20 @@ impl ClusterClient {
         Ok(Arc::new(discovery))
     }
 
+    /// [`Self::discovery_of`] the groups of `objects`' `apiVersion`s (ApplySet members,
+    /// already discovered to list them: no request).
+    pub async fn discovery_of_objects(
+        &self,
+        objects: &[Value],
+    ) -> Result<Arc<Discovery>, ClusterError> {
+        let groups: BTreeSet<&str> = objects
+            .iter()
+            .filter_map(|o| o.get("apiVersion").and_then(Value::as_str))
+            .map(|api_version| crate::model::split_api_version(api_version).0)
+            .collect();
+        self.discovery_of(groups).await
+    }
+
     /// The core group's kinds and the list of groups with their versions (`/api/v1`, `/apis`):
     /// two requests, read once for the life of this client.
     async fn discovery_index(&self) -> Result<Arc<DiscoveryIndex>, ClusterError> {
@@ -842,7 +856,6 @@ pub fn core_resource(kind: &str, plural: &str) -> ApiResource {
     }
 }
 
-/// Adds each discovered top-level resource (subresources like `deployments/scale` skipped).
 /// What discovery read once per client: the index, then each group asked for.
 #[derive(Default)]
 struct DiscoveryState {
@@ -896,6 +909,7 @@ fn failed_message(error: &ClusterError) -> String {
     }
 }
 
+/// Adds each discovered top-level resource (subresources like `deployments/scale` skipped).
 fn push_kinds(
     kinds: &mut Vec<ServedKind>,
     group: &str,

@@ -748,15 +748,7 @@ pub async fn evaluate_with(
             Vec::new()
         }
     };
-    // The members' groups were discovered to list them (already read: no request).
-    let member_groups: BTreeSet<String> = members
-        .iter()
-        .filter_map(|m| m.get("apiVersion").and_then(Value::as_str))
-        .map(|api_version| split_api_version(api_version).0.to_owned())
-        .collect();
-    let discovery = cluster
-        .discovery_of(member_groups.iter().map(String::as_str))
-        .await?;
+    let discovery = cluster.discovery_of_objects(&members).await?;
     // Members were listed by metadata: the orphans (few) are read whole.
     let orphans: Vec<(ResourceId, Value)> = members
         .into_iter()

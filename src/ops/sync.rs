@@ -636,15 +636,7 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
         let members = cluster
             .applyset_member_metadata(&apply_set.name, &apply_set.namespace)
             .await?;
-        // The members' groups were discovered to list them (already read: no request).
-        let member_groups: BTreeSet<String> = members
-            .iter()
-            .filter_map(|m| m.get("apiVersion").and_then(Value::as_str))
-            .map(|api_version| split_api_version(api_version).0.to_owned())
-            .collect();
-        let discovery = cluster
-            .discovery_of(member_groups.iter().map(String::as_str))
-            .await?;
+        let discovery = cluster.discovery_of_objects(&members).await?;
         for member in members {
             let Some(id) = member_id(&member, &discovery) else {
                 continue;
