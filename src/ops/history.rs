@@ -257,6 +257,8 @@ pub struct ChangeWalk {
     /// The line indexes of the file versions compared by their nodes last: a version is the
     /// older side of one change and the newer side of the next one the walk meets.
     line_indexes: std::collections::VecDeque<(ObjectId, Arc<LineIndex>)>,
+    /// Line indexes the reading thread built for the current commit's blobs.
+    prepared_indexes: Vec<(ObjectId, Arc<LineIndex>)>,
     /// Changed files compared by text.
     light_files: usize,
     full_renders: usize,
@@ -327,6 +329,7 @@ impl ChangeWalk {
             objects_needed: true,
             light: HashMap::new(),
             line_indexes: std::collections::VecDeque::new(),
+            prepared_indexes: Vec::new(),
             light_files: 0,
             full_renders: 0,
             // The config and sources are built at the first commit whose changes are
@@ -384,9 +387,10 @@ impl ChangeWalk {
     /// The next commit from the walk thread.
     fn take_next(&mut self) -> Option<Result<ObjectId, HistoryOpsError>> {
         match self.feed.next()? {
-            Ok(walked) => {
+            Ok((walked, indexes)) => {
                 let id = walked.id;
                 self.current = Some(walked);
+                self.prepared_indexes = indexes;
                 Some(Ok(id))
             }
             Err(e) => Some(Err(e.into())),
@@ -566,13 +570,14 @@ impl ChangeWalk {
     /// The line index of file version `blob` (its bytes `text`): kept from the last
     /// comparisons, or built; `None` when it has none (tabs, not UTF-8).
     fn line_index(&mut self, blob: ObjectId, text: &[u8]) -> Option<Arc<LineIndex>> {
-        /// Enough for the files of a commit that changes many of them.
-        const KEPT: usize = 32;
         if let Some((_, index)) = self.line_indexes.iter().find(|(id, _)| *id == blob) {
             return Some(Arc::clone(index));
         }
-        let index = Arc::new(LineIndex::new(text)?);
-        if self.line_indexes.len() == KEPT {
+        let index = match self.prepared_indexes.iter().position(|(id, _)| *id == blob) {
+            Some(at) => self.prepared_indexes.swap_remove(at).1,
+            None => Arc::new(LineIndex::new(text)?),
+        };
+        if self.line_indexes.len() == LINE_INDEXES_KEPT {
             self.line_indexes.pop_front();
         }
         self.line_indexes.push_back((blob, Arc::clone(&index)));
@@ -1086,8 +1091,16 @@ const READ_QUEUE: usize = 16;
 /// The path walk ([`PathWalk`]) on its own thread, and with [`Stages::Three`] a second one
 /// diffing each changed commit and reading its changed files: reading commits, trees and files
 /// overlaps computing the changes, on as many cores as there are.
+/// Line indexes kept for the next comparisons: enough for the files of a commit that changes
+/// many of them.
+const LINE_INDEXES_KEPT: usize = 32;
+
+/// A commit from the feed, with the line indexes the reading thread built for the blobs it
+/// read ahead (none from a two-stage feed).
+type Fed = (WalkedCommit, Vec<(ObjectId, Arc<LineIndex>)>);
+
 struct WalkFeed {
-    rx: Option<std::sync::mpsc::Receiver<Result<WalkedCommit, HistoryError>>>,
+    rx: Option<std::sync::mpsc::Receiver<Result<Fed, HistoryError>>>,
     walk: Option<std::thread::JoinHandle<WalkStats>>,
     reader: Option<std::thread::JoinHandle<()>>,
     stats: Option<WalkStats>,
@@ -1121,7 +1134,7 @@ impl WalkFeed {
                 while let Some(walked) = walk.next_walked() {
                     let failed = walked.is_err();
                     // A closed channel: the caller took what it needed.
-                    if walked_tx.send(walked).is_err() || failed {
+                    if walked_tx.send(walked.map(|w| (w, Vec::new()))).is_err() || failed {
                         break;
                     }
                 }
@@ -1145,13 +1158,47 @@ impl WalkFeed {
                     Format::of(file).is_some()
                         && !file.rsplit('/').next().unwrap_or(file).starts_with('.')
                 };
-                for mut walked in walked_rx {
-                    if let Ok(walked) = &mut walked
+                // The line indexes of the last blobs indexed: a version is the newer side of
+                // one commit's change after being the older side of the next one's.
+                let mut indexed: std::collections::VecDeque<ObjectId> =
+                    std::collections::VecDeque::new();
+                for mut fed in walked_rx {
+                    if let Ok((walked, indexes)) = &mut fed
                         && !known.contains(&walked.id)
                     {
                         walked.read_ahead(&objects, &read_path, manifest);
+                        // Built here, off the comparing thread (the walk's critical path),
+                        // for the changes that add or remove lines: those the comparison
+                        // proves by nodes (`changed_documents_indexed`), which needs both.
+                        let bytes_of = |id: ObjectId| {
+                            walked.blobs.iter().find(|(b, _)| *b == id).map(|(_, d)| d)
+                        };
+                        let line_count = |d: &[u8]| memchr::memchr_iter(b'\n', d).count();
+                        for diff in walked.diffs.iter().flatten() {
+                            let (Some(before), Some(after)) = (diff.before, diff.after) else {
+                                continue;
+                            };
+                            let (Some(old), Some(new)) = (bytes_of(before), bytes_of(after)) else {
+                                continue;
+                            };
+                            if line_count(old) == line_count(new) {
+                                continue;
+                            }
+                            for (blob, bytes) in [(before, old), (after, new)] {
+                                if indexed.contains(&blob) {
+                                    continue;
+                                }
+                                if indexed.len() == LINE_INDEXES_KEPT {
+                                    indexed.pop_front();
+                                }
+                                indexed.push_back(blob);
+                                if let Some(index) = LineIndex::with_parents(bytes) {
+                                    indexes.push((blob, Arc::new(index)));
+                                }
+                            }
+                        }
                     }
-                    if read_tx.send(walked).is_err() {
+                    if read_tx.send(fed).is_err() {
                         break;
                     }
                 }
@@ -1166,7 +1213,7 @@ impl WalkFeed {
     }
 
     /// The next changed commit; `None` when the walk is done.
-    fn next(&mut self) -> Option<Result<WalkedCommit, HistoryError>> {
+    fn next(&mut self) -> Option<Result<Fed, HistoryError>> {
         match self.rx.as_ref()?.recv() {
             Ok(walked) => Some(walked),
             Err(_) => {

@@ -407,6 +407,14 @@ impl LineIndex {
         })
     }
 
+    /// [`LineIndex::new`] with the parents built too: for a thread that prepares indexes
+    /// for another (the history walk's reading thread).
+    pub fn with_parents(text: &[u8]) -> Option<LineIndex> {
+        let index = LineIndex::new(text)?;
+        index.parents();
+        Some(index)
+    }
+
     /// For each content line, the nearest content line before it indented less (its parent
     /// in the block structure, or a line of the scalar it continues).
     fn parents(&self) -> &[Option<usize>] {
