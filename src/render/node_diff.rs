@@ -93,11 +93,18 @@ pub fn changed_documents_indexed(
             (None, None) => return None,
         };
         // The header: the nearest content line before, indented less than the threshold (the
-        // lines between a line and its parent are indented no less than it).
-        let mut header = old.content_before(s_old)?;
-        while old.indents[header]? >= threshold {
-            header = parents[header]?;
-        }
+        // lines between a line and its parent are indented no less than it). At the top
+        // level, an item of an indentless sequence (`rules:` then `- apiGroups:`, as kubectl
+        // and kustomize write) lies under the `key:` that opens it.
+        let header = if threshold == 0 {
+            old.indentless_sequence_key(s_old, &new, s_new)?
+        } else {
+            let mut header = old.content_before(s_old)?;
+            while old.indents[header]? >= threshold {
+                header = parents[header]?;
+            }
+            header
+        };
         // A line inside a block or multi-line scalar: the node is that scalar's entry.
         let header_old = old.node_of(parents, header)?;
         runs.push((o, n, s_old - o));
@@ -486,6 +493,27 @@ impl<'a> Lines<'a> {
         (0..i).rev().find(|line| self.indents[*line].is_some())
     }
 
+    /// When the first content line at or after line `i` here, and at or after `j` in
+    /// `other`, is each indented more than 0 or a sequence item (`- `), the top-level `key:`
+    /// of the indentless sequence those items are in: the nearest content line before `i`
+    /// at the top level that is no item, when it is a key without a value. `None` otherwise
+    /// (a difference at the top level proper).
+    fn indentless_sequence_key(&self, i: usize, other: &Lines<'_>, j: usize) -> Option<usize> {
+        let item_or_deeper = |lines: &Lines<'_>, from: usize| {
+            (from.min(lines.count())..lines.count())
+                .find_map(|l| lines.indents[l].map(|at| (l, at)))
+                .is_none_or(|(l, at)| at > 0 || is_item(lines.line(l)))
+        };
+        if !item_or_deeper(self, i) || !item_or_deeper(other, j) {
+            return None;
+        }
+        let key = (0..i)
+            .rev()
+            .find(|&l| self.indents[l] == Some(0) && !is_item(self.line(l)))?;
+        let (_, value) = entry(self.line(key))?;
+        (value.is_empty() || value.starts_with('#')).then_some(key)
+    }
+
     /// The indentation of the first content line at or after `i`.
     fn first_content(&self, i: usize) -> Option<usize> {
         self.indents[i.min(self.count())..].iter().find_map(|i| *i)
@@ -655,6 +683,57 @@ spec:
         assert_eq!(check(CRD, &labelled), Some(vec![true]));
         let namespaced = CRD.replace("  name: things", "  namespace: x\n  name: things");
         assert_eq!(check(CRD, &namespaced), None);
+    }
+
+    /// `rules:` then `- apiGroups:` at the same column (an indentless sequence, as kubectl and
+    /// kustomize write it): items added, removed or edited are the `rules` entry's change,
+    /// equal to parsing; a change at the top level proper (a key added after the sequence, an
+    /// item of `items`) is still left to the parser.
+    #[test]
+    fn items_of_indentless_sequences_change_their_key() {
+        const ROLE: &str = "\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: reader
+rules:
+- apiGroups:
+  - \"\"
+  resources:
+  - pods
+  verbs:
+  - list
+- apiGroups:
+  - apps
+  resources:
+  - deployments
+  verbs:
+  - get
+";
+        let removed = ROLE.replace(
+            "  verbs:\n  - list\n- apiGroups:\n  - apps\n",
+            "  verbs:\n  - list\n  - watch\n- apiGroups:\n  - batch\n",
+        );
+        assert_eq!(check(ROLE, &removed), Some(vec![true]));
+        let appended =
+            format!("{ROLE}- apiGroups:\n  - batch\n  resources:\n  - jobs\n  verbs:\n  - get\n");
+        assert_eq!(check(ROLE, &appended), Some(vec![true]));
+        assert_eq!(check(&appended, ROLE), Some(vec![true]));
+        let first_dropped = ROLE.replace(
+            "- apiGroups:\n  - \"\"\n  resources:\n  - pods\n  verbs:\n  - list\n",
+            "",
+        );
+        assert_eq!(check(ROLE, &first_dropped), Some(vec![true]));
+        // The same rules written again with a comment between items: no change.
+        let commented = ROLE.replace("  - list\n- apiGroups:", "  - list\n# apps\n- apiGroups:");
+        assert_eq!(check(ROLE, &commented), Some(vec![false]));
+        // A top-level key after the sequence is not one of its items.
+        assert_eq!(check(ROLE, &format!("{ROLE}aggregationRule: {{}}\n")), None);
+        // `items:` of a list document stays with the parser when its items change.
+        let list = "apiVersion: v1\nkind: ConfigMapList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: a\n";
+        let more = format!("{list}- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: b\n");
+        let proven = changed_documents(list.as_bytes(), more.as_bytes(), &[(4, 7), (8, 11)]);
+        assert_eq!(proven, None);
     }
 
     #[test]
