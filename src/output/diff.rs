@@ -762,7 +762,20 @@ mod tests {
         }
         let work = scratch.path().join("work");
         let spec = format!("{} -x", script.display());
-        let code = run_external(&spec, &report(), &work).unwrap();
+        // A test thread forking while the script was open for writing leaves the child holding
+        // it until that child execs: "text file busy" for a moment. Wait it out.
+        let mut attempts = 0;
+        let code = loop {
+            match run_external(&spec, &report(), &work) {
+                Err(ExternalDiffError::Spawn { source, .. })
+                    if source.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 50 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other.unwrap(),
+            }
+        };
         assert_eq!(code, 1);
         let listing = std::fs::read_to_string(work.join("listing")).unwrap();
         assert_eq!(
