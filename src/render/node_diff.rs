@@ -237,29 +237,183 @@ const RESOURCE_KEYS: [&str; 3] = ["apiVersion", "kind", "metadata"];
 /// Whether the node `a` (lines of the old text) has a different value from `b` (of the new
 /// text), given their block mapping `entries` when they are such mappings; `None` when not
 /// proven. A block mapping is compared entry by entry, by its keys first: only the entries
-/// whose text differs are parsed.
+/// whose text differs are compared, each as a node of its own ([`node_differs`]).
 fn differ(
-    entries: (Option<Entries>, Option<Entries>),
+    entries: (Option<Entries<'_>>, Option<Entries<'_>>),
     a: (&Lines<'_>, std::ops::Range<usize>),
     b: (&Lines<'_>, std::ops::Range<usize>),
 ) -> Option<bool> {
-    if let (Some(old), Some(new)) = entries {
-        if old.len() != new.len() || old.keys().any(|k| !new.contains_key(k)) {
+    match entries {
+        (Some(old), Some(new)) => entries_differ(&old, &new),
+        _ => node_differs(a.0.slice(a.1), b.0.slice(b.1)),
+    }
+}
+
+/// Whether two block mappings' entries differ: other keys, or an entry whose text differs
+/// and whose value differs ([`node_differs`]).
+fn entries_differ(old: &Entries<'_>, new: &Entries<'_>) -> Option<bool> {
+    if old.len() != new.len() || old.keys().any(|k| !new.contains_key(k)) {
+        return Some(true);
+    }
+    for (key, old_text) in old {
+        let new_text = &new[key];
+        if old_text != new_text && node_differs(old_text, new_text)? {
             return Some(true);
         }
-        for (key, old_text) in &old {
-            let new_text = &new[key];
-            if old_text != new_text && parsed_entry(old_text, new_text)? {
-                return Some(true);
-            }
-        }
+    }
+    Some(false)
+}
+
+/// Most levels [`node_differs`] descends before parsing what is left.
+const MAX_DEPTH: usize = 64;
+
+/// Whether two texts of a node (its header line and the lines under it, indented as in the
+/// file) have different values; `None` when not proven. Only what differs is parsed: a block
+/// mapping compares by its keys and then entry by entry, a block sequence with as many items
+/// on both sides item by item, a literal block scalar (`key: |`) by its lines
+/// ([`literal_block`]); anything else is parsed whole ([`parsed_entry`]).
+fn node_differs(a: &str, b: &str) -> Option<bool> {
+    node_differs_at(a, b, 0)
+}
+
+fn node_differs_at(a: &str, b: &str, depth: usize) -> Option<bool> {
+    if a == b {
         return Some(false);
     }
-    parsed_entry(a.0.slice(a.1), b.0.slice(b.1))
+    if let (Some(x), Some(y)) = (literal_block(a), literal_block(b)) {
+        return Some(x != y);
+    }
+    if depth < MAX_DEPTH
+        && let (Some(ia), Some(ib)) = (LineIndex::new(a.as_bytes()), LineIndex::new(b.as_bytes()))
+        && let (Some(la), Some(lb)) = (Lines::new(a.as_bytes(), &ia), Lines::new(b.as_bytes(), &ib))
+        && let (Some(at), Some(bt)) = (la.indents[0], lb.indents[0])
+    {
+        let (ra, rb) = (0..la.count(), 0..lb.count());
+        if let (Some(x), Some(y)) = (
+            mapping_entries(&la, ra.clone(), at),
+            mapping_entries(&lb, rb.clone(), bt),
+        ) {
+            if x.len() != y.len() || x.keys().any(|k| !y.contains_key(k)) {
+                return Some(true);
+            }
+            for (key, x_text) in &x {
+                let y_text = &y[key];
+                if x_text != y_text && node_differs_at(x_text, y_text, depth + 1)? {
+                    return Some(true);
+                }
+            }
+            return Some(false);
+        }
+        if let (Some(x), Some(y)) = (sequence_items(&la, at), sequence_items(&lb, bt))
+            && x.len() == y.len()
+            && la.line(0) == lb.line(0)
+        {
+            for (x_text, y_text) in x.iter().zip(&y) {
+                if node_differs_at(x_text, y_text, depth + 1)? {
+                    return Some(true);
+                }
+            }
+            return Some(false);
+        }
+    }
+    parsed_entry(a, b)
+}
+
+/// The items of the block sequence that a node's text holds under its header `key:` (no
+/// value on its line) indented `indent`: each item's text (`- ` and the lines under it);
+/// `None` when the node is no such sequence (a content line at the items' column that is no
+/// item, or none below the header).
+fn sequence_items<'a>(lines: &Lines<'a>, indent: usize) -> Option<Vec<&'a str>> {
+    let (_, value) = entry(&lines.line(0)[indent..])?;
+    if !(value.is_empty() || value.starts_with('#')) {
+        return None;
+    }
+    let column = (1..lines.count()).find_map(|l| lines.indents[l])?;
+    if column < indent {
+        return None;
+    }
+    let mut starts = Vec::new();
+    for line in 1..lines.count() {
+        match lines.indents[line] {
+            Some(at) if at == column => {
+                if !is_item(&lines.line(line)[at..]) {
+                    return None;
+                }
+                starts.push(line);
+            }
+            Some(at) if at < column => return None,
+            _ => {}
+        }
+    }
+    let mut items = Vec::with_capacity(starts.len());
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(lines.count());
+        items.push(lines.slice(start..end));
+    }
+    // Blank or comment lines between the header and the first item.
+    (starts.first() == Some(&(1..lines.count()).find(|l| lines.indents[*l].is_some())?))
+        .then_some(items)
+}
+
+/// The plain key and the value of a node's text that is one literal block scalar entry —
+/// `key: |`, `key: |-` or `key: |+` on its first line (no indentation indicator, tag, anchor
+/// or comment), then its content lines — computed as YAML does (the content's indentation is
+/// its first non-empty line's, removed from each line; empty lines kept; the final line
+/// breaks chomped); `None` for anything else or anything unusual (a line of spaces longer
+/// than the indentation, `\r`, a comment after the content, no content): the caller parses.
+fn literal_block(text: &str) -> Option<(&str, String)> {
+    let (first, rest) = text.split_once('\n')?;
+    let spaces = first.len() - first.trim_start_matches(' ').len();
+    if first[spaces..].starts_with('-') {
+        return None;
+    }
+    let (key, value) = entry(&first[spaces..])?;
+    let chomp = match value {
+        "|" => ' ',
+        "|-" => '-',
+        "|+" => '+',
+        _ => return None,
+    };
+    if rest.is_empty() || text.contains('\r') || !text.ends_with('\n') {
+        return None;
+    }
+    let lines: Vec<&str> = rest[..rest.len() - 1].split('\n').collect();
+    // The content's indentation: its first line with a character other than a space.
+    let n = lines.iter().find_map(|l| {
+        let trimmed = l.trim_start_matches(' ');
+        (!trimmed.is_empty()).then(|| l.len() - trimmed.len())
+    })?;
+    if n <= spaces {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(lines.len());
+    for line in &lines {
+        let trimmed = line.trim_start_matches(' ');
+        if trimmed.is_empty() {
+            // An empty line; spaces beyond the indentation would be content.
+            if line.len() > n {
+                return None;
+            }
+            parts.push("");
+        } else if line.len() - trimmed.len() >= n {
+            parts.push(&line[n..]);
+        } else {
+            // Less indented: the end of the scalar (a comment, or not this scalar's text).
+            return None;
+        }
+    }
+    let last = parts.iter().rposition(|p| !p.is_empty())?;
+    let mut value = parts[..=last].join("\n");
+    match chomp {
+        '-' => {}
+        ' ' => value.push('\n'),
+        _ => value.extend(std::iter::repeat_n('\n', parts.len() - last)),
+    }
+    Some((key, value))
 }
 
 /// A block mapping's entries: each plain key with the entry's text.
-type Entries = std::collections::BTreeMap<String, String>;
+type Entries<'a> = std::collections::BTreeMap<String, std::borrow::Cow<'a, str>>;
 
 /// Whether two texts of a node parse to different values; `None` when one does not parse
 /// alone, or when they are equal but may define an anchor that an alias elsewhere names.
@@ -275,23 +429,39 @@ fn parsed_entry(a: &str, b: &str) -> Option<bool> {
 /// file; `None` when the node is not such a mapping: its header has a value on its line
 /// (other than `- ` starting the first entry), an entry's key is not plain text, a key
 /// repeats, or a block scalar's indentation is given explicitly (it counts from the column).
-fn mapping_entries(
-    lines: &Lines<'_>,
+/// A compact sequence (`- ` items at the entries' column) belongs to the `key:` before it.
+fn mapping_entries<'a>(
+    lines: &Lines<'a>,
     range: std::ops::Range<usize>,
     indent: usize,
-) -> Option<Entries> {
+) -> Option<Entries<'a>> {
     let header = lines.line(range.start);
     let body = &header[indent..];
-    let mut entries = std::collections::BTreeMap::new();
-    let mut current: Option<(String, String)> = None;
-    let mut push = |current: Option<(String, String)>| match current {
-        Some((key, text)) => entries.insert(key, text).is_none(),
-        None => true,
-    };
+    let mut entries = Entries::new();
+    // The current entry: its key, its first line's text when not the file's (`- key`
+    // written without its `- `), where its lines start, and whether it opens a block (a
+    // `key:` without a value, which a compact sequence may follow).
+    let mut current: Option<(String, Option<String>, usize, bool)> = None;
+    let mut push =
+        |current: Option<(String, Option<String>, usize, bool)>, end: usize| match current {
+            Some((key, first, start, _)) => {
+                let text = match first {
+                    Some(mut first) => {
+                        first.push_str(lines.slice(start + 1..end));
+                        std::borrow::Cow::Owned(first)
+                    }
+                    None => std::borrow::Cow::Borrowed(lines.slice(start..end)),
+                };
+                entries.insert(key, text).is_none()
+            }
+            None => true,
+        };
     let key_of = |body: &str| {
-        let (key, _) = entry(body)?;
+        let (key, value) = entry(body)?;
         match quick_value(key)? {
-            Value::String(key) if !key.starts_with(['"', '\'']) => Some(key),
+            Value::String(key) if !key.starts_with(['"', '\'']) => {
+                Some((key, value.is_empty() || value.starts_with('#')))
+            }
             _ => None,
         }
     };
@@ -300,7 +470,13 @@ fn mapping_entries(
         Some(rest) => {
             let first = rest.trim_start_matches(' ');
             let column = header.len() - first.len();
-            current = Some((key_of(first)?, format!("{}{first}\n", " ".repeat(column))));
+            let (key, opens) = key_of(first)?;
+            current = Some((
+                key,
+                Some(format!("{}{first}\n", " ".repeat(column))),
+                range.start,
+                opens,
+            ));
             column
         }
         None => {
@@ -315,23 +491,29 @@ fn mapping_entries(
         return None;
     }
     for line in range.start + 1..range.end {
-        let text = lines.slice(line..line + 1);
         match lines.indents[line] {
             Some(at) if at == column => {
-                if !push(current.take()) {
+                let body = &lines.line(line)[at..];
+                if is_item(body) && current.as_ref().is_some_and(|c| c.3) {
+                    continue;
+                }
+                let (key, opens) = key_of(body)?;
+                if !push(current.take(), line) {
                     return None;
                 }
-                current = Some((key_of(&lines.line(line)[at..])?, text.to_owned()));
+                current = Some((key, None, line, opens));
             }
             Some(at) if at < column => return None,
-            _ => current.as_mut()?.1.push_str(text),
+            _ => {
+                current.as_ref()?;
+            }
         }
     }
-    if !push(current) {
+    if !push(current, range.end) {
         return None;
     }
     // `|2`, `>-4`, `|+1`: an indentation indicator.
-    let explicit = |t: &String| {
+    let explicit = |t: &std::borrow::Cow<'_, str>| {
         let b = t.as_bytes();
         memchr::memchr2_iter(b'|', b'>', b).any(|i| {
             let rest = &b[i + 1..];
@@ -883,6 +1065,82 @@ items:
             check(first, &first.replace("  labels:", "  annotations:")),
             None
         );
+    }
+
+    /// The literal block scalars [`literal_block`] reads have the value the parser gives;
+    /// those it leaves to the parser are the unusual ones.
+    #[test]
+    fn literal_blocks_read_as_the_parser_reads_them() {
+        let mut read = 0;
+        for chomp in ["|", "|-", "|+", "|2", ">"] {
+            for lead in ["", "\n", "  \n", "      \n"] {
+                for body in [
+                    "    a\n",
+                    "    a\n      b\n",
+                    "    a\n\n    b\n",
+                    "    # not a comment\n    x: y\n",
+                    "    a\n    \n",
+                    "    a\n      \n",
+                    "    a\n\n\n",
+                    "    a\n  # trailing\n",
+                    "    a\n   b\n",
+                    "    a\tb\n     \tc\n",
+                    "    a",
+                    "",
+                ] {
+                    for indent in ["", "  "] {
+                        let text = format!("{indent}key: {chomp}\n{lead}{body}");
+                        let parsed = parse_yaml_document(&text).ok().flatten();
+                        if let Some((key, value)) = literal_block(&text) {
+                            assert_eq!(parsed, Some(serde_json::json!({ key: value })), "{text:?}");
+                            read += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(read >= 60, "{read}");
+        assert_eq!(literal_block("- key: |\n  a\n"), None);
+    }
+
+    /// Nodes compared below their first level: entries of entries, items of sequences with
+    /// as many items on both sides, a compact sequence under a key, literal blocks; each
+    /// equal to parsing.
+    #[test]
+    fn nested_nodes_compare_as_parsed() {
+        let two = CRD.replace(
+            "    served: true\n",
+            "    served: true\n  - name: v2\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-list:\n        - a\n        - b\n    served: false\n",
+        );
+        for (from, to) in [
+            ("        - b\n", "        - b\n        - c\n"),
+            ("        - b\n", "        - c\n"),
+            ("        - b\n", "        - 'b'\n"),
+            ("        - a\n", "        # a comment\n        - a\n"),
+            ("              Two lines.\n", "              Two lines.\n\n"),
+            ("              Two lines.\n", "              Two  lines.\n"),
+            ("description: |-\n", "description: |\n"),
+            (
+                "    served: false\n",
+                "    served: false\n    deprecated: true\n",
+            ),
+        ] {
+            let new = two.replace(from, to);
+            assert_ne!(new, two);
+            assert!(check(&two, &new).is_some(), "{to}");
+        }
+        let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    ports:\n    - containerPort: 80\n    image: x\n";
+        for (from, to) in [
+            (
+                "    - containerPort: 80\n",
+                "    - containerPort: 80\n    - containerPort: 81\n",
+            ),
+            ("containerPort: 80", "containerPort: 0x50"),
+            ("    image: x\n", "    image: x\n    args:\n    - run\n"),
+        ] {
+            assert!(check(pod, &pod.replace(from, to)).is_some(), "{to}");
+        }
+        assert_eq!(check(pod, &pod.replace("80", "0x50")), Some(vec![false]));
     }
 
     #[test]
