@@ -282,12 +282,40 @@ fn changed_documents_by_nodes_equal_parsing_on_kube_prometheus_history() {
             };
             proven += 1;
             let at = format!("{path} at {commit}");
-            assert_eq!(a.len(), b.len(), "{at}");
-            let expected: Vec<bool> = a.iter().zip(&b).map(|(x, y)| x.1 != y.1).collect();
-            assert_eq!(proof.modified, expected, "{at}");
-            let old_lines: Vec<(usize, usize)> = a.iter().map(|(lines, _)| *lines).collect();
-            assert_eq!(proof.old_lines, old_lines, "{at}");
-            modified += expected.iter().filter(|m| **m).count();
+            // Each new resource: where it was in the old version (by identity) and whether
+            // its value changed; `None` when it is new (an item added to a list).
+            let identity = |v: &Value| {
+                (
+                    v["apiVersion"].clone(),
+                    v["kind"].clone(),
+                    v["metadata"]["name"].clone(),
+                    v["metadata"]["namespace"].clone(),
+                )
+            };
+            let expected: Vec<(Option<(usize, usize)>, bool)> = b
+                .iter()
+                .map(
+                    |(_, y)| match a.iter().find(|(_, x)| identity(x) == identity(y)) {
+                        Some((lines, x)) => (Some(*lines), x != y),
+                        None => (None, false),
+                    },
+                )
+                .collect();
+            // Every old resource is still there: the proof never hides a removal.
+            assert_eq!(
+                expected.iter().filter(|(lines, _)| lines.is_some()).count(),
+                a.len(),
+                "{at}"
+            );
+            let got: Vec<(Option<(usize, usize)>, bool)> = proof
+                .old_lines
+                .iter()
+                .copied()
+                .zip(proof.modified.iter().copied())
+                .map(|(lines, m)| (lines, lines.is_some() && m))
+                .collect();
+            assert_eq!(got, expected, "{at}");
+            modified += expected.iter().filter(|(_, m)| *m).count();
         }
     }
     // The proof answers for most changes, not only for the easy ones.

@@ -41,8 +41,9 @@ const MAX_NODES: usize = 512;
 pub struct ChangedDocuments {
     /// For each document given, whether its value differs in the old version.
     pub modified: Vec<bool>,
-    /// For each document given, its content lines (from 1) in the old version.
-    pub old_lines: Vec<(usize, usize)>,
+    /// For each document given, its content lines (from 1) in the old version; `None` for
+    /// an item added to a list document (not in the old version).
+    pub old_lines: Vec<Option<(usize, usize)>>,
 }
 
 /// For each document of `new` (its content lines `docs`, from 1, as the parser numbers them),
@@ -68,6 +69,245 @@ pub fn changed_documents_indexed(
 ) -> Option<ChangedDocuments> {
     let old = Lines::new(old, old_index)?;
     let new = Lines::new(new, new_index)?;
+    by_nodes(&old, &new, old_index, docs)
+        .or_else(|| by_documents(&old, &new, docs))
+        .or_else(|| by_items(&old, &new, docs))
+}
+
+/// Most items of a list document [`by_items`] aligns.
+const MAX_ITEMS: usize = 4096;
+
+/// The items of a list document (one document, its `items:` a block sequence, `docs` those
+/// items) compared with the old version's items: the text around the sequence must be the
+/// same; items of the same text are the same resources, unchanged; an old item whose text is
+/// further on in `new` makes the new items before it added (a dashboard added to a
+/// `ConfigMapList`); an old item facing a new one of other text is that resource modified
+/// when both keep the same identity ([`same_identity`]), compared as nodes. `None` for
+/// anything else: an item removed, an identity changed, no such list.
+fn by_items(old: &Lines<'_>, new: &Lines<'_>, docs: &[(usize, usize)]) -> Option<ChangedDocuments> {
+    // Each item's text (its lines up to the next item's, comments between them included)
+    // and content lines (from 1); the text before the first item and after the last.
+    type Items<'a> = (Vec<(&'a str, (usize, usize))>, &'a str, &'a str);
+    fn items<'a>(lines: &Lines<'a>) -> Option<Items<'a>> {
+        let segments = super::documents::split_documents(lines.text);
+        let [segment] = segments.as_slice() else {
+            return None;
+        };
+        let body = &lines.text[segment.bytes.clone()];
+        if body.starts_with("---") || body.starts_with('%') {
+            return None;
+        }
+        let found = super::documents::block_items(body)?;
+        if found.entries.is_empty() || found.entries.len() > MAX_ITEMS {
+            return None;
+        }
+        let base = segment.first_line - 1;
+        let mut texts = Vec::with_capacity(found.entries.len());
+        for (i, &(first, last)) in found.entries.iter().enumerate() {
+            let end = found.entries.get(i + 1).map_or(found.end, |next| next.0);
+            texts.push((
+                lines.slice(base + first..base + end),
+                (base + first + 1, base + last + 1),
+            ));
+        }
+        let text: &'a str = lines.text;
+        let before = &text[..lines.start(base + found.entries[0].0)];
+        let after = &text[lines.start(base + found.end)..];
+        Some((texts, before, after))
+    }
+    let (old_items, old_before, old_after) = items(old)?;
+    let (new_items, new_before, new_after) = items(new)?;
+    if old_before != new_before
+        || old_after != new_after
+        || new_items.len() != docs.len()
+        || new_items
+            .iter()
+            .zip(docs)
+            .any(|((_, lines), doc)| lines != doc)
+    {
+        return None;
+    }
+    let mut modified = vec![false; docs.len()];
+    let mut old_lines = vec![None; docs.len()];
+    // The new items' identities, read when first needed.
+    let mut identities: Vec<Option<Option<Identity>>> = vec![None; new_items.len()];
+    let (mut i, mut j) = (0, 0);
+    while i < old_items.len() && j < new_items.len() {
+        let (text, lines) = old_items[i];
+        if text == new_items[j].0 {
+            old_lines[j] = Some(lines);
+            (i, j) = (i + 1, j + 1);
+        } else if let Some(k) = (j + 1..new_items.len()).find(|&k| new_items[k].0 == text) {
+            // new_items[j..k] added.
+            j = k;
+        } else {
+            // The same resource further on, modified (the items before it added).
+            let wanted = identity(text)?;
+            let mut found = None;
+            for k in j..new_items.len() {
+                let id = identities[k].get_or_insert_with(|| identity(new_items[k].0));
+                if id.as_ref()? == &wanted {
+                    found = Some(k);
+                    break;
+                }
+            }
+            let k = found?;
+            modified[k] = node_differs(text, new_items[k].0)?;
+            old_lines[k] = Some(lines);
+            (i, j) = (i + 1, k + 1);
+        }
+    }
+    // An old item left over was removed: its identity is not known here.
+    (i == old_items.len()).then_some(ChangedDocuments {
+        modified,
+        old_lines,
+    })
+}
+
+/// What makes a resource's identity, as parsed values: `apiVersion`, `kind`, and
+/// `metadata`'s `name`, `namespace` and `generateName` (`None` where absent).
+type Identity = [Option<Value>; 5];
+
+/// The identity of a resource's text (a document's lines, or a list item's `- ` and its
+/// lines); `None` when the text is no block mapping of plain keys or an identity entry does
+/// not parse alone.
+fn identity(text: &str) -> Option<Identity> {
+    let index = LineIndex::new(text.as_bytes())?;
+    let lines = Lines::new(text.as_bytes(), &index)?;
+    let indent = lines.indents[0]?;
+    let entries = if is_item(&lines.line(0)[indent..]) {
+        mapping_entries(&lines, 0..lines.count(), indent)?
+    } else {
+        top_entries(&lines, 0..lines.count())?
+    };
+    let metadata = metadata_entries(&entries)?;
+    let value = |entries: &Entries<'_>, key: &str| -> Option<Option<Value>> {
+        match entries.get(key) {
+            None => Some(None),
+            Some(text) => match parsed(text)? {
+                Value::Object(mut map) if map.len() == 1 && !may_anchor(text) => {
+                    Some(map.remove(key))
+                }
+                _ => None,
+            },
+        }
+    };
+    Some([
+        value(&entries, "apiVersion")?,
+        value(&entries, "kind")?,
+        value(&metadata, "name")?,
+        value(&metadata, "namespace")?,
+        value(&metadata, "generateName")?,
+    ])
+}
+
+/// Whether `keys` have the same value in both entries, or are absent from both.
+fn same_entries(x: &Entries<'_>, y: &Entries<'_>, keys: &[&str]) -> Option<bool> {
+    for k in keys {
+        match (x.get(*k), y.get(*k)) {
+            (None, None) => {}
+            (Some(a), Some(b)) => {
+                if node_differs(a, b)? {
+                    return Some(false);
+                }
+            }
+            _ => return Some(false),
+        }
+    }
+    Some(true)
+}
+
+/// The entries of the `metadata` entry among a resource's `entries` (none when absent);
+/// `None` when it is no block mapping of plain keys.
+fn metadata_entries(entries: &Entries<'_>) -> Option<Entries<'static>> {
+    let Some(text) = entries.get("metadata") else {
+        return Some(Entries::new());
+    };
+    let index = LineIndex::new(text.as_bytes())?;
+    let lines = Lines::new(text.as_bytes(), &index)?;
+    let indent = lines.indents[0]?;
+    let entries = mapping_entries(&lines, 0..lines.count(), indent)?;
+    Some(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k, std::borrow::Cow::Owned(v.into_owned())))
+            .collect(),
+    )
+}
+
+/// Each document of `new` compared with the document at the same place in `old` by its
+/// top-level entries (each differing entry as a node of its own, [`node_differs`]), when
+/// both versions hold as many documents, each a block mapping from its first content line,
+/// and each keeps its identity: `apiVersion`, `kind` and `metadata`'s `name`, `namespace`
+/// and `generateName` the same text. For what [`by_nodes`] leaves: a top-level entry added
+/// or removed (a CRD's `status:` dropped by a newer generator). `None` otherwise; `docs`
+/// must be the documents themselves (a list document's items are not).
+fn by_documents(
+    old: &Lines<'_>,
+    new: &Lines<'_>,
+    docs: &[(usize, usize)],
+) -> Option<ChangedDocuments> {
+    let spans = |lines: &Lines<'_>| -> Option<Vec<(usize, usize)>> {
+        let segments = super::documents::split_documents(lines.text);
+        let mut spans = Vec::with_capacity(segments.len());
+        for segment in segments {
+            let (first, last) = segment.content?;
+            // Content on a `---` line (a tag, a flow collection), a directive: not here.
+            let head = lines.line(first - 1);
+            if head.starts_with("---") || head.starts_with('%') {
+                return None;
+            }
+            spans.push((first, last));
+        }
+        Some(spans)
+    };
+    let new_spans = spans(new)?;
+    if new_spans != docs {
+        return None;
+    }
+    let old_spans = spans(old)?;
+    if old_spans.len() != new_spans.len() {
+        return None;
+    }
+    let mut modified = Vec::with_capacity(docs.len());
+    for (&(of, ol), &(nf, nl)) in old_spans.iter().zip(&new_spans) {
+        let (a, b) = (old.slice(of - 1..ol), new.slice(nf - 1..nl));
+        if a == b {
+            modified.push(false);
+            continue;
+        }
+        let x = top_entries(old, of - 1..ol)?;
+        let y = top_entries(new, nf - 1..nl)?;
+        if !same_entries(&x, &y, &["apiVersion", "kind"])?
+            || !same_entries(
+                &metadata_entries(&x)?,
+                &metadata_entries(&y)?,
+                &IDENTITY_KEYS,
+            )?
+        {
+            return None;
+        }
+        modified.push(entries_differ(&x, &y)?);
+    }
+    Some(ChangedDocuments {
+        modified,
+        old_lines: old_spans.into_iter().map(Some).collect(),
+    })
+}
+
+/// The top-level entries of the document on lines `range` (its first to its last content
+/// line): a block mapping at column 0; `None` when it is no such mapping.
+fn top_entries<'a>(lines: &Lines<'a>, range: std::ops::Range<usize>) -> Option<Entries<'a>> {
+    entries_at(lines, range, 0, None)
+}
+
+/// The nodes of `new` that differ from `old` (module docs).
+fn by_nodes(
+    old: &Lines<'_>,
+    new: &Lines<'_>,
+    old_index: &LineIndex,
+    docs: &[(usize, usize)],
+) -> Option<ChangedDocuments> {
     let parents = old_index.parents();
     let mut modified = vec![false; docs.len()];
     // Runs of lines the same on both sides, as (old start, new start, length): where a header
@@ -97,7 +337,7 @@ pub fn changed_documents_indexed(
         // level, an item of an indentless sequence (`rules:` then `- apiGroups:`, as kubectl
         // and kustomize write) lies under the `key:` that opens it.
         let header = if threshold == 0 {
-            old.indentless_sequence_key(s_old, &new, s_new)?
+            old.indentless_sequence_key(s_old, new, s_new)?
         } else {
             let mut header = old.content_before(s_old)?;
             while old.indents[header]? >= threshold {
@@ -168,8 +408,8 @@ pub fn changed_documents_indexed(
         // A node of a document proven changed is only located, unless it must show that the
         // identity stayed.
         if !modified[doc] || !guard.is_empty() {
-            let a = (&old, header_old..end_old);
-            let b = (&new, header_new..end_new);
+            let a = (old, header_old..end_old);
+            let b = (new, header_new..end_new);
             let entries = (
                 mapping_entries(a.0, a.1.clone(), indent),
                 mapping_entries(b.0, b.1.clone(), indent),
@@ -220,7 +460,7 @@ pub fn changed_documents_indexed(
     };
     let old_lines = docs
         .iter()
-        .map(|&(first, last)| Some((old_line(first, false)?, old_line(last, true)?)))
+        .map(|&(first, last)| Some(Some((old_line(first, false)?, old_line(last, true)?))))
         .collect::<Option<Vec<_>>>()?;
     Some(ChangedDocuments {
         modified,
@@ -412,85 +652,34 @@ fn literal_block(text: &str) -> Option<(&str, String)> {
     Some((key, value))
 }
 
-/// A block mapping's entries: each plain key with the entry's text.
-type Entries<'a> = std::collections::BTreeMap<String, std::borrow::Cow<'a, str>>;
+/// An entry being read: its key, its first line's text when not the file's (`- key`
+/// written without its `- `), where its lines start, and whether it opens a block (a
+/// `key:` without a value, which a compact sequence may follow).
+type Current = (String, Option<String>, usize, bool);
 
-/// Whether two texts of a node parse to different values; `None` when one does not parse
-/// alone, or when they are equal but may define an anchor that an alias elsewhere names.
-fn parsed_entry(a: &str, b: &str) -> Option<bool> {
-    if parsed(a)? != parsed(b)? {
-        return Some(true);
-    }
-    (!may_anchor(a) && !may_anchor(b)).then_some(false)
-}
-
-/// The entries of the block mapping that node `range` (headed by a line indented `indent`)
-/// holds, each key (plain text read as itself) with the entry's text, indented as in the
-/// file; `None` when the node is not such a mapping: its header has a value on its line
-/// (other than `- ` starting the first entry), an entry's key is not plain text, a key
-/// repeats, or a block scalar's indentation is given explicitly (it counts from the column).
-/// A compact sequence (`- ` items at the entries' column) belongs to the `key:` before it.
-fn mapping_entries<'a>(
+/// The block mapping entries on lines `range` whose keys are at `column`, `current` the
+/// entry already begun on the line before; `None` when the lines are no such entries.
+fn entries_at<'a>(
     lines: &Lines<'a>,
     range: std::ops::Range<usize>,
-    indent: usize,
+    column: usize,
+    mut current: Option<Current>,
 ) -> Option<Entries<'a>> {
-    let header = lines.line(range.start);
-    let body = &header[indent..];
     let mut entries = Entries::new();
-    // The current entry: its key, its first line's text when not the file's (`- key`
-    // written without its `- `), where its lines start, and whether it opens a block (a
-    // `key:` without a value, which a compact sequence may follow).
-    let mut current: Option<(String, Option<String>, usize, bool)> = None;
-    let mut push =
-        |current: Option<(String, Option<String>, usize, bool)>, end: usize| match current {
-            Some((key, first, start, _)) => {
-                let text = match first {
-                    Some(mut first) => {
-                        first.push_str(lines.slice(start + 1..end));
-                        std::borrow::Cow::Owned(first)
-                    }
-                    None => std::borrow::Cow::Borrowed(lines.slice(start..end)),
-                };
-                entries.insert(key, text).is_none()
-            }
-            None => true,
-        };
-    let key_of = |body: &str| {
-        let (key, value) = entry(body)?;
-        match quick_value(key)? {
-            Value::String(key) if !key.starts_with(['"', '\'']) => {
-                Some((key, value.is_empty() || value.starts_with('#')))
-            }
-            _ => None,
+    let mut push = |current: Option<Current>, end: usize| match current {
+        Some((key, first, start, _)) => {
+            let text = match first {
+                Some(mut first) => {
+                    first.push_str(lines.slice(start + 1..end));
+                    std::borrow::Cow::Owned(first)
+                }
+                None => std::borrow::Cow::Borrowed(lines.slice(start..end)),
+            };
+            entries.insert(key, text).is_none()
         }
+        None => true,
     };
-    let column = match body.strip_prefix("- ") {
-        // `- key: value`: the item's mapping starts on the header line.
-        Some(rest) => {
-            let first = rest.trim_start_matches(' ');
-            let column = header.len() - first.len();
-            let (key, opens) = key_of(first)?;
-            current = Some((
-                key,
-                Some(format!("{}{first}\n", " ".repeat(column))),
-                range.start,
-                opens,
-            ));
-            column
-        }
-        None => {
-            let (_, value) = entry(body)?;
-            if !(value.is_empty() || value.starts_with('#')) {
-                return None;
-            }
-            (range.start + 1..range.end).find_map(|l| lines.indents[l])?
-        }
-    };
-    if column <= indent {
-        return None;
-    }
-    for line in range.start + 1..range.end {
+    for line in range.clone() {
         match lines.indents[line] {
             Some(at) if at == column => {
                 let body = &lines.line(line)[at..];
@@ -525,6 +714,72 @@ fn mapping_entries<'a>(
         })
     };
     (!entries.values().any(explicit)).then_some(entries)
+}
+
+/// A block mapping's entries: each plain key with the entry's text.
+type Entries<'a> = std::collections::BTreeMap<String, std::borrow::Cow<'a, str>>;
+
+/// Whether two texts of a node parse to different values; `None` when one does not parse
+/// alone, or when they are equal but may define an anchor that an alias elsewhere names.
+fn parsed_entry(a: &str, b: &str) -> Option<bool> {
+    if parsed(a)? != parsed(b)? {
+        return Some(true);
+    }
+    (!may_anchor(a) && !may_anchor(b)).then_some(false)
+}
+
+/// The entries of the block mapping that node `range` (headed by a line indented `indent`)
+/// holds, each key (plain text read as itself) with the entry's text, indented as in the
+/// file; `None` when the node is not such a mapping: its header has a value on its line
+/// (other than `- ` starting the first entry), an entry's key is not plain text, a key
+/// repeats, or a block scalar's indentation is given explicitly (it counts from the column).
+/// A compact sequence (`- ` items at the entries' column) belongs to the `key:` before it.
+fn mapping_entries<'a>(
+    lines: &Lines<'a>,
+    range: std::ops::Range<usize>,
+    indent: usize,
+) -> Option<Entries<'a>> {
+    let header = lines.line(range.start);
+    let body = &header[indent..];
+    let mut current: Option<Current> = None;
+    let column = match body.strip_prefix("- ") {
+        // `- key: value`: the item's mapping starts on the header line.
+        Some(rest) => {
+            let first = rest.trim_start_matches(' ');
+            let column = header.len() - first.len();
+            let (key, opens) = key_of(first)?;
+            current = Some((
+                key,
+                Some(format!("{}{first}\n", " ".repeat(column))),
+                range.start,
+                opens,
+            ));
+            column
+        }
+        None => {
+            let (_, value) = entry(body)?;
+            if !(value.is_empty() || value.starts_with('#')) {
+                return None;
+            }
+            (range.start + 1..range.end).find_map(|l| lines.indents[l])?
+        }
+    };
+    if column <= indent {
+        return None;
+    }
+    entries_at(lines, range.start + 1..range.end, column, current)
+}
+
+/// A block mapping entry's key (plain text read as itself) and whether the entry opens a
+/// block (no value on its line); `None` when the line is no such entry.
+fn key_of(body: &str) -> Option<(String, bool)> {
+    let (key, value) = entry(body)?;
+    match quick_value(key)? {
+        Value::String(key) if !key.starts_with(['"', '\'']) => {
+            Some((key, value.is_empty() || value.starts_with('#')))
+        }
+        _ => None,
+    }
 }
 
 /// The value of a node's text parsed alone; `None` when it does not parse.
@@ -785,7 +1040,8 @@ mod tests {
     fn check(old: &str, new: &str) -> Option<Vec<bool>> {
         let proven = changed_documents(old.as_bytes(), new.as_bytes(), &docs(new))?;
         assert_eq!(proven.modified, by_parsing(old, new), "{old}\n=>\n{new}");
-        assert_eq!(proven.old_lines, docs(old));
+        let old_docs: Vec<_> = docs(old).into_iter().map(Some).collect();
+        assert_eq!(proven.old_lines, old_docs);
         Some(proven.modified)
     }
 
@@ -848,12 +1104,13 @@ spec:
     }
 
     #[test]
-    fn identity_and_top_level_changes_are_left_to_the_parser() {
+    fn identity_changes_are_left_to_the_parser() {
         for new in [
             CRD.replace("  name: things.example.com", "  name: other.example.com"),
             CRD.replace("kind: CustomResourceDefinition", "kind: Other"),
-            format!("{CRD}status: {{}}\n"),
-            CRD.replace("spec:\n  versions:", "# a comment\nspec:\n  versions:"),
+            CRD.replace("apiextensions.k8s.io/v1", "apiextensions.k8s.io/v1beta1"),
+            format!("{CRD}---\n{CRD}"),
+            format!("--- !tag\n{CRD}"),
         ] {
             assert_eq!(check(CRD, &new), None, "{new}");
         }
@@ -865,6 +1122,53 @@ spec:
         assert_eq!(check(CRD, &labelled), Some(vec![true]));
         let namespaced = CRD.replace("  name: things", "  namespace: x\n  name: things");
         assert_eq!(check(CRD, &namespaced), None);
+    }
+
+    /// A difference at the top level (an entry added or removed, as a newer generator drops
+    /// a CRD's `status:`): each document compared by its top-level entries, equal to parsing.
+    #[test]
+    fn top_level_entries_compare_document_by_document() {
+        let status = format!("{CRD}status:\n  acceptedNames:\n    kind: \"\"\n  conditions: []\n");
+        assert_eq!(check(&status, CRD), Some(vec![true]));
+        assert_eq!(check(CRD, &status), Some(vec![true]));
+        let commented = CRD.replace("spec:\n  versions:", "# a comment\nspec:\n  versions:");
+        assert_eq!(check(CRD, &commented), Some(vec![false]));
+        let both = status.replace("v0.13.0", "v0.14.0").replace(
+            "    served: true\n",
+            "    served: true\n    storage: true\n",
+        );
+        assert_eq!(
+            check(
+                &status,
+                &both.replace(
+                    "status:\n  acceptedNames:\n    kind: \"\"\n  conditions: []\n",
+                    ""
+                )
+            ),
+            Some(vec![true])
+        );
+        // Two documents: the second one's top level changes, the first stays.
+        let two = format!("{CRD}---\n{}", CRD.replace("things", "others"));
+        let second = format!(
+            "{CRD}---\n{}status: {{}}\n",
+            CRD.replace("things", "others")
+        );
+        assert_eq!(check(&two, &second), Some(vec![false, true]));
+        // Keys reordered at the top level: the same value.
+        let reordered = CRD.replace(
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n",
+            "kind: CustomResourceDefinition\napiVersion: apiextensions.k8s.io/v1\n",
+        );
+        assert_eq!(
+            check(&format!("{CRD}x: 1\n"), &format!("{reordered}x: 1\n")),
+            Some(vec![false])
+        );
+        // Metadata's identity moved under other text: left to the parser.
+        let named = CRD.replace(
+            "  name: things.example.com\n",
+            "  name: things.example.com\n  namespace: x\n",
+        );
+        assert_eq!(check(&status, &named), None);
     }
 
     /// `rules:` then `- apiGroups:` at the same column (an indentless sequence, as kubectl and
@@ -909,13 +1213,19 @@ rules:
         // The same rules written again with a comment between items: no change.
         let commented = ROLE.replace("  - list\n- apiGroups:", "  - list\n# apps\n- apiGroups:");
         assert_eq!(check(ROLE, &commented), Some(vec![false]));
-        // A top-level key after the sequence is not one of its items.
-        assert_eq!(check(ROLE, &format!("{ROLE}aggregationRule: {{}}\n")), None);
-        // `items:` of a list document stays with the parser when its items change.
+        // A top-level key after the sequence is not one of its items: the document's
+        // top-level entries compare.
+        assert_eq!(
+            check(ROLE, &format!("{ROLE}aggregationRule: {{}}\n")),
+            Some(vec![true])
+        );
+        // An item appended to `items:` of a list document: that item added.
         let list = "apiVersion: v1\nkind: ConfigMapList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: a\n";
         let more = format!("{list}- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: b\n");
-        let proven = changed_documents(list.as_bytes(), more.as_bytes(), &[(4, 7), (8, 11)]);
-        assert_eq!(proven, None);
+        assert_eq!(
+            check_list(list, &more),
+            Some(vec![(false, false), (true, false)])
+        );
     }
 
     #[test]
@@ -946,7 +1256,11 @@ rules:
     fn nodes_that_do_not_parse_alone_are_not_proven() {
         let flow = "a: 1\nb:\n  args: [\n    x,\n    y\n  ]\n";
         let new = flow.replace("    y\n", "    z\n");
-        assert_eq!(check(flow, &new), None);
+        // Cut at its closing line by the nodes; compared whole as its entry by the
+        // documents' top-level entries.
+        assert_eq!(check(flow, &new), Some(vec![true]));
+        let anchored = "a: &x [\n  1\n]\nb: *x\n";
+        assert_eq!(check(anchored, &anchored.replace("  1", "  2")), None);
         let alias = "a: &x 1\nb:\n  c:\n    d: *x\n    e: 1\n";
         assert_eq!(check(alias, &alias.replace("e: 1", "e: *x")), None);
         // Entries other than the changed one are not parsed.
@@ -1001,7 +1315,8 @@ rules:
         assert_eq!(x.len(), y.len());
         let expected: Vec<bool> = x.iter().zip(&y).map(|(x, y)| x != y).collect();
         assert_eq!(proven.modified, expected, "{old}\n=>\n{new}");
-        assert_eq!(proven.old_lines, a.item_lines);
+        let old_items: Vec<_> = a.item_lines.iter().copied().map(Some).collect();
+        assert_eq!(proven.old_lines, old_items);
         Some(proven.modified)
     }
 
@@ -1046,7 +1361,6 @@ items:
             ),
             LIST.replace("    labels:\n", "    namespace: x\n    labels:\n"),
             LIST.replace("kind: ConfigMapList", "kind: List"),
-            format!("{LIST}- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: four\n"),
         ] {
             let proven = changed_documents(
                 LIST.as_bytes(),
@@ -1055,6 +1369,12 @@ items:
             );
             assert_eq!(proven, None, "{new}");
         }
+        let four =
+            format!("{LIST}- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: four\n");
+        assert_eq!(
+            check_list(LIST, &four),
+            Some(vec![(false, false), (false, false), (true, false)])
+        );
         // A document is no node: metadata first, its entries changed.
         let first = "metadata:\n  name: a\n  labels:\n    x: y\nkind: ConfigMap\napiVersion: v1\n";
         assert_eq!(
@@ -1063,8 +1383,9 @@ items:
         );
         assert_eq!(
             check(first, &first.replace("  labels:", "  annotations:")),
-            None
+            Some(vec![true])
         );
+        assert_eq!(check(first, &first.replace("  name: a", "  name: b")), None);
     }
 
     /// The literal block scalars [`literal_block`] reads have the value the parser gives;
@@ -1141,6 +1462,123 @@ items:
             assert!(check(pod, &pod.replace(from, to)).is_some(), "{to}");
         }
         assert_eq!(check(pod, &pod.replace("80", "0x50")), Some(vec![false]));
+    }
+
+    /// A list document's items proven against parsing both versions, items matched by
+    /// identity: each new item added (not in the old list) or modified or not, and where it
+    /// was.
+    fn check_list(old: &str, new: &str) -> Option<Vec<(bool, bool)>> {
+        let (a, b) = (
+            &parse(Format::Yaml, old.as_bytes()).unwrap()[0],
+            &parse(Format::Yaml, new.as_bytes()).unwrap()[0],
+        );
+        let proven = changed_documents(old.as_bytes(), new.as_bytes(), &b.item_lines)?;
+        let items = |d: &crate::render::documents::Document| {
+            crate::render::documents::list_items(&d.value)
+                .unwrap()
+                .unwrap()
+                .to_vec()
+        };
+        let identity = |v: &Value| {
+            (
+                v["apiVersion"].clone(),
+                v["kind"].clone(),
+                v["metadata"]["name"].clone(),
+                v["metadata"]["namespace"].clone(),
+            )
+        };
+        let (x, y) = (items(a), items(b));
+        let mut expected = Vec::new();
+        for item in &y {
+            match x.iter().position(|o| identity(o) == identity(item)) {
+                Some(at) => expected.push((Some(a.item_lines[at]), &x[at] != item)),
+                None => expected.push((None, false)),
+            }
+        }
+        let got: Vec<_> = proven
+            .old_lines
+            .iter()
+            .copied()
+            .zip(proven.modified.iter().copied())
+            .collect();
+        let want: Vec<_> = expected
+            .iter()
+            .map(|(lines, m)| (*lines, lines.is_some() && *m))
+            .collect();
+        assert_eq!(got, want, "{old}\n=>\n{new}");
+        Some(
+            expected
+                .iter()
+                .map(|(lines, m)| (lines.is_none(), *m))
+                .collect(),
+        )
+    }
+
+    /// Items added to a list document (a dashboard added to a `ConfigMapList`), alone or with
+    /// others modified; an item removed or renamed stays with the parser.
+    #[test]
+    fn list_items_added_are_proven_by_their_text() {
+        let item = |name: &str, data: &str| {
+            format!(
+                "- apiVersion: v1\n  data:\n    {name}.json: |-\n      {data}\n  kind: ConfigMap\n  metadata:\n    name: {name}\n"
+            )
+        };
+        let list = |items: &[String]| {
+            format!(
+                "apiVersion: v1\nitems:\n{}kind: ConfigMapList\n",
+                items.concat()
+            )
+        };
+        let (a, b, c, d) = (
+            item("a", "{}"),
+            item("b", "[1]"),
+            item("c", "{\"x\": 1}"),
+            item("d", "2"),
+        );
+        let old = list(&[a.clone(), c.clone()]);
+        // Added in the middle, at the end, at the start.
+        assert_eq!(
+            check_list(&old, &list(&[a.clone(), b.clone(), c.clone()])),
+            Some(vec![(false, false), (true, false), (false, false)])
+        );
+        assert_eq!(
+            check_list(&old, &list(&[a.clone(), c.clone(), d.clone()])),
+            Some(vec![(false, false), (false, false), (true, false)])
+        );
+        assert_eq!(
+            check_list(&old, &list(&[b.clone(), a.clone(), c.clone()])),
+            Some(vec![(true, false), (false, false), (false, false)])
+        );
+        // Added, and another modified.
+        let c2 = item("c", "{\"x\": 2}");
+        assert_eq!(
+            check_list(&old, &list(&[a.clone(), b.clone(), c2.clone()])),
+            Some(vec![(false, false), (true, false), (false, true)])
+        );
+        // Modified in a way that parses the same: a comment, a key written another way.
+        let a2 = a.replace("  kind: ConfigMap\n", "  # the kind\n  kind: ConfigMap\n");
+        assert_eq!(
+            check_list(&old, &list(&[a2, b.clone(), c.clone()])),
+            Some(vec![(false, false), (true, false), (false, false)])
+        );
+        // Removed, renamed, or the text around the items changed: not proven.
+        for new in [
+            list(std::slice::from_ref(&a)),
+            list(&[a.clone(), item("e", "{\"x\": 1}")]),
+            list(&[a.clone(), b.clone(), c.clone()]).replace("kind: ConfigMapList", "kind: List"),
+            format!(
+                "{}---\n{}",
+                list(&[a.clone(), b.clone(), c.clone()]),
+                list(std::slice::from_ref(&d))
+            ),
+        ] {
+            let docs = &parse(Format::Yaml, new.as_bytes()).unwrap()[0].item_lines;
+            assert_eq!(
+                changed_documents(old.as_bytes(), new.as_bytes(), docs),
+                None,
+                "{new}"
+            );
+        }
     }
 
     #[test]
