@@ -1137,6 +1137,8 @@ type Fed = (WalkedCommit, Vec<(ObjectId, Arc<LineIndex>)>);
 
 struct WalkFeed {
     rx: Option<std::sync::mpsc::Receiver<Result<Fed, HistoryError>>>,
+    /// Commits the reading thread has handed on and the comparing one not yet taken.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     walk: Option<std::thread::JoinHandle<WalkStats>>,
     reader: Option<std::thread::JoinHandle<()>>,
     stats: Option<WalkStats>,
@@ -1177,15 +1179,18 @@ impl WalkFeed {
                 walk.finish()
             })
             .map_err(thread_error)?;
+        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         if stages == Stages::Two {
             return Ok(WalkFeed {
                 rx: Some(walked_rx),
+                queued,
                 walk: Some(walk),
                 reader: None,
                 stats: None,
             });
         }
         let (read_repo, read_path) = (repo.clone(), crate::repo::normalize_path(&path));
+        let ahead = Arc::clone(&queued);
         let reader = std::thread::Builder::new()
             .name("history-read".into())
             .spawn(move || {
@@ -1203,14 +1208,23 @@ impl WalkFeed {
                         && !known.contains(&walked.id)
                     {
                         walked.read_ahead(&objects, &read_path, manifest);
-                        // Built here, off the comparing thread (the walk's critical path),
-                        // for the changes that add or remove lines: those the comparison
-                        // proves by nodes (`changed_documents_indexed`), which needs both.
+                        // Built here, off the comparing thread, for the changes that add or
+                        // remove lines: those the comparison proves by nodes
+                        // (`changed_documents_indexed`), which needs both. Only while this
+                        // thread is ahead: when the comparing thread waits for files, reading
+                        // them is the walk's critical path, and that thread builds them.
+                        let ahead = ahead.load(std::sync::atomic::Ordering::Relaxed);
+                        if ahead < READ_QUEUE / 4 {
+                            indexes.clear();
+                        }
                         let bytes_of = |id: ObjectId| {
                             walked.blobs.iter().find(|(b, _)| *b == id).map(|(_, d)| d)
                         };
                         let line_count = |d: &[u8]| memchr::memchr_iter(b'\n', d).count();
                         for diff in walked.diffs.iter().flatten() {
+                            if ahead < READ_QUEUE / 4 {
+                                break;
+                            }
                             let (Some(before), Some(after)) = (diff.before, diff.after) else {
                                 continue;
                             };
@@ -1234,6 +1248,7 @@ impl WalkFeed {
                             }
                         }
                     }
+                    ahead.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if read_tx.send(fed).is_err() {
                         break;
                     }
@@ -1242,6 +1257,7 @@ impl WalkFeed {
             .map_err(thread_error)?;
         Ok(WalkFeed {
             rx: Some(read_rx),
+            queued,
             walk: Some(walk),
             reader: Some(reader),
             stats: None,
@@ -1251,7 +1267,15 @@ impl WalkFeed {
     /// The next changed commit; `None` when the walk is done.
     fn next(&mut self) -> Option<Result<Fed, HistoryError>> {
         match self.rx.as_ref()?.recv() {
-            Ok(walked) => Some(walked),
+            Ok(walked) => {
+                // Saturating: a two-stage feed counts nothing.
+                let _ = self.queued.fetch_update(
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                    |n| n.checked_sub(1),
+                );
+                Some(walked)
+            }
             Err(_) => {
                 self.rx = None;
                 // The walk ended: it finished, or a thread panicked.

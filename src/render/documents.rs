@@ -330,15 +330,15 @@ fn block_item_lines(body: &str, first_line: usize, expected: usize) -> Vec<(usiz
 }
 
 /// The top-level `items:` block sequence of a document's text, by line index (from 0).
-pub(crate) struct BlockItems {
+struct BlockItems {
     /// The `items:` line.
-    pub(crate) key: usize,
+    key: usize,
     /// The column of the entries' dashes.
-    pub(crate) dash: usize,
+    dash: usize,
     /// First and last content line of each entry.
-    pub(crate) entries: Vec<(usize, usize)>,
+    entries: Vec<(usize, usize)>,
     /// The first line after the sequence (the next top-level key, or the end).
-    pub(crate) end: usize,
+    end: usize,
 }
 
 /// Finds the entries of the top-level `items:` block sequence. Lines at the sequence's
@@ -346,7 +346,7 @@ pub(crate) struct BlockItems {
 /// is indented more), so the entries are found by their dashes; each ends at its last content
 /// line before the next entry or the sequence's end. `None` when `items:` is not a block
 /// sequence at the top level.
-pub(crate) fn block_items(body: &str) -> Option<BlockItems> {
+fn block_items(body: &str) -> Option<BlockItems> {
     let lines: Vec<&str> = body
         .lines()
         .map(|l| l.strip_suffix('\r').unwrap_or(l))

@@ -89,30 +89,53 @@ fn by_items(old: &Lines<'_>, new: &Lines<'_>, docs: &[(usize, usize)]) -> Option
     // and content lines (from 1); the text before the first item and after the last.
     type Items<'a> = (Vec<(&'a str, (usize, usize))>, &'a str, &'a str);
     fn items<'a>(lines: &Lines<'a>) -> Option<Items<'a>> {
-        let segments = super::documents::split_documents(lines.text);
-        let [segment] = segments.as_slice() else {
+        if lines.document_spans()?.len() != 1 {
             return None;
+        }
+        // The top-level `items:` key, as the parser's `block_items` finds it.
+        let key = (0..lines.count()).find(|&l| {
+            lines.indents[l] == Some(0)
+                && lines.line(l).strip_prefix("items:").is_some_and(|rest| {
+                    rest.trim().is_empty() || rest.trim_start().starts_with('#')
+                })
+        })?;
+        let first = (key + 1..lines.count()).find(|&l| lines.indents[l].is_some())?;
+        let dash = lines.indents[first]?;
+        let is_entry = |l: usize| {
+            lines.indents[l] == Some(dash)
+                && lines.line(l)[dash..]
+                    .strip_prefix('-')
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
         };
-        let body = &lines.text[segment.bytes.clone()];
-        if body.starts_with("---") || body.starts_with('%') {
+        if !is_entry(first) {
             return None;
         }
-        let found = super::documents::block_items(body)?;
-        if found.entries.is_empty() || found.entries.len() > MAX_ITEMS {
+        let mut entries: Vec<(usize, usize)> = Vec::new();
+        let mut end = lines.count();
+        for l in first..lines.count() {
+            let Some(at) = lines.indents[l] else {
+                continue;
+            };
+            if is_entry(l) {
+                entries.push((l, l));
+            } else if at <= dash {
+                end = l;
+                break;
+            } else if let Some(last) = entries.last_mut() {
+                last.1 = l;
+            }
+        }
+        if entries.len() > MAX_ITEMS {
             return None;
         }
-        let base = segment.first_line - 1;
-        let mut texts = Vec::with_capacity(found.entries.len());
-        for (i, &(first, last)) in found.entries.iter().enumerate() {
-            let end = found.entries.get(i + 1).map_or(found.end, |next| next.0);
-            texts.push((
-                lines.slice(base + first..base + end),
-                (base + first + 1, base + last + 1),
-            ));
+        let mut texts = Vec::with_capacity(entries.len());
+        for (i, &(first, last)) in entries.iter().enumerate() {
+            let next = entries.get(i + 1).map_or(end, |next| next.0);
+            texts.push((lines.slice(first..next), (first + 1, last + 1)));
         }
         let text: &'a str = lines.text;
-        let before = &text[..lines.start(base + found.entries[0].0)];
-        let after = &text[lines.start(base + found.end)..];
+        let before = &text[..lines.start(entries[0].0)];
+        let after = &text[lines.start(end)..];
         Some((texts, before, after))
     }
     let (old_items, old_before, old_after) = items(old)?;
@@ -247,25 +270,11 @@ fn by_documents(
     new: &Lines<'_>,
     docs: &[(usize, usize)],
 ) -> Option<ChangedDocuments> {
-    let spans = |lines: &Lines<'_>| -> Option<Vec<(usize, usize)>> {
-        let segments = super::documents::split_documents(lines.text);
-        let mut spans = Vec::with_capacity(segments.len());
-        for segment in segments {
-            let (first, last) = segment.content?;
-            // Content on a `---` line (a tag, a flow collection), a directive: not here.
-            let head = lines.line(first - 1);
-            if head.starts_with("---") || head.starts_with('%') {
-                return None;
-            }
-            spans.push((first, last));
-        }
-        Some(spans)
-    };
-    let new_spans = spans(new)?;
+    let new_spans = new.document_spans()?;
     if new_spans != docs {
         return None;
     }
-    let old_spans = spans(old)?;
+    let old_spans = old.document_spans()?;
     if old_spans.len() != new_spans.len() {
         return None;
     }
@@ -898,6 +907,52 @@ impl<'a> Lines<'a> {
 
     fn count(&self) -> usize {
         self.starts.len()
+    }
+
+    /// The first and last content line (from 1) of each document, as the parser splits
+    /// them (`documents::split_documents`); `None` for anything but documents separated by
+    /// bare `---` lines (a comment after one allowed): content on a `---` line, `...`, a
+    /// directive, an empty document.
+    fn document_spans(&self) -> Option<Vec<(usize, usize)>> {
+        let mut spans = Vec::new();
+        let mut current: Option<(usize, usize)> = None;
+        let mut explicit = false;
+        for line in 0..self.count() {
+            if self.indents[line] != Some(0) {
+                if self.indents[line].is_some() {
+                    let first = current.map_or(line + 1, |(first, _)| first);
+                    current = Some((first, line + 1));
+                }
+                continue;
+            }
+            let text = self.line(line);
+            if text.starts_with('%') || text.starts_with("...") {
+                return None;
+            }
+            if let Some(rest) = text.strip_prefix("---")
+                && (rest.is_empty() || rest.starts_with([' ', '\t']))
+            {
+                let rest = rest.trim();
+                if !(rest.is_empty() || rest.starts_with('#')) {
+                    return None;
+                }
+                match current.take() {
+                    Some(span) => spans.push(span),
+                    None if explicit => return None,
+                    None => {}
+                }
+                explicit = true;
+                continue;
+            }
+            let first = current.map_or(line + 1, |(first, _)| first);
+            current = Some((first, line + 1));
+        }
+        match current {
+            Some(span) => spans.push(span),
+            None if explicit => return None,
+            None => {}
+        }
+        Some(spans)
     }
 
     /// Where line `i` starts; the end of the text for `i == count()`.
@@ -1579,6 +1634,38 @@ items:
                 "{new}"
             );
         }
+    }
+
+    /// Documents' spans read from the line index equal the parser's split, or are `None`.
+    #[test]
+    fn document_spans_equal_the_parser_split() {
+        let mut read = 0;
+        for text in [
+            "a: 1\n",
+            "a: 1\n---\nb: 2\n",
+            "---\na: 1\n---\nb: 2\n  c: 3\n",
+            "# head\n---\na: 1\n# tail\n--- # two\n\nb: |\n  ---\n  x\n",
+            "a: 1\n---\n",
+            "---\n---\na: 1\n",
+            "--- !tag\na: 1\n",
+            "a: 1\n...\n---\nb: 2\n",
+            "%YAML 1.2\n---\na: 1\n",
+            "----\na: 1\n",
+            "",
+        ] {
+            let index = LineIndex::new(text.as_bytes()).unwrap();
+            let lines = Lines::new(text.as_bytes(), &index).unwrap();
+            let split: Option<Vec<(usize, usize)>> =
+                crate::render::documents::split_documents(text)
+                    .iter()
+                    .map(|s| s.content)
+                    .collect();
+            if let Some(spans) = lines.document_spans() {
+                assert_eq!(Some(spans), split, "{text:?}");
+                read += 1;
+            }
+        }
+        assert!(read >= 6, "{read}");
     }
 
     #[test]
