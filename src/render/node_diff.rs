@@ -69,10 +69,15 @@ pub fn changed_documents_indexed(
 ) -> Option<ChangedDocuments> {
     let old = Lines::new(old, old_index)?;
     let new = Lines::new(new, new_index)?;
-    by_nodes(&old, &new, old_index, docs)
-        .or_else(|| by_documents(&old, &new, docs))
-        .or_else(|| by_items(&old, &new, docs))
+    by_nodes(&old, &new, old_index, docs).or_else(|| {
+        // Both versions' documents, read once for both ways below.
+        let spans = (old.document_spans()?, new.document_spans()?);
+        by_documents(&old, &new, &spans, docs).or_else(|| by_items(&old, &new, &spans, docs))
+    })
 }
+
+/// Each version's documents, old then new ([`Lines::document_spans`]).
+type Spans = (Vec<(usize, usize)>, Vec<(usize, usize)>);
 
 /// Most items of a list document [`by_items`] aligns.
 const MAX_ITEMS: usize = 4096;
@@ -82,14 +87,19 @@ const MAX_ITEMS: usize = 4096;
 /// same; items of the same text are the same resources, unchanged; an old item whose text is
 /// further on in `new` makes the new items before it added (a dashboard added to a
 /// `ConfigMapList`); an old item facing a new one of other text is that resource modified
-/// when both keep the same identity ([`same_identity`]), compared as nodes. `None` for
+/// when both keep the same identity ([`identity`]), compared as nodes. `None` for
 /// anything else: an item removed, an identity changed, no such list.
-fn by_items(old: &Lines<'_>, new: &Lines<'_>, docs: &[(usize, usize)]) -> Option<ChangedDocuments> {
+fn by_items(
+    old: &Lines<'_>,
+    new: &Lines<'_>,
+    (old_spans, new_spans): &Spans,
+    docs: &[(usize, usize)],
+) -> Option<ChangedDocuments> {
     // Each item's text (its lines up to the next item's, comments between them included)
     // and content lines (from 1); the text before the first item and after the last.
     type Items<'a> = (Vec<(&'a str, (usize, usize))>, &'a str, &'a str);
-    fn items<'a>(lines: &Lines<'a>) -> Option<Items<'a>> {
-        if lines.document_spans()?.len() != 1 {
+    fn items<'a>(lines: &Lines<'a>, spans: &[(usize, usize)]) -> Option<Items<'a>> {
+        if spans.len() != 1 {
             return None;
         }
         // The top-level `items:` key, as the parser's `block_items` finds it.
@@ -138,8 +148,8 @@ fn by_items(old: &Lines<'_>, new: &Lines<'_>, docs: &[(usize, usize)]) -> Option
         let after = &text[lines.start(end)..];
         Some((texts, before, after))
     }
-    let (old_items, old_before, old_after) = items(old)?;
-    let (new_items, new_before, new_after) = items(new)?;
+    let (old_items, old_before, old_after) = items(old, old_spans)?;
+    let (new_items, new_before, new_after) = items(new, new_spans)?;
     if old_before != new_before
         || old_after != new_after
         || new_items.len() != docs.len()
@@ -265,18 +275,14 @@ fn entries_of(text: &str) -> Option<Entries<'static>> {
 fn by_documents(
     old: &Lines<'_>,
     new: &Lines<'_>,
+    (old_spans, new_spans): &Spans,
     docs: &[(usize, usize)],
 ) -> Option<ChangedDocuments> {
-    let new_spans = new.document_spans()?;
-    if new_spans != docs {
-        return None;
-    }
-    let old_spans = old.document_spans()?;
-    if old_spans.len() != new_spans.len() {
+    if new_spans != docs || old_spans.len() != new_spans.len() {
         return None;
     }
     let mut modified = Vec::with_capacity(docs.len());
-    for (&(of, ol), &(nf, nl)) in old_spans.iter().zip(&new_spans) {
+    for (&(of, ol), &(nf, nl)) in old_spans.iter().zip(new_spans) {
         let (a, b) = (old.slice(of - 1..ol), new.slice(nf - 1..nl));
         if a == b {
             modified.push(false);
@@ -297,7 +303,7 @@ fn by_documents(
     }
     Some(ChangedDocuments {
         modified,
-        old_lines: old_spans.into_iter().map(Some).collect(),
+        old_lines: old_spans.iter().copied().map(Some).collect(),
     })
 }
 
