@@ -19,6 +19,7 @@ use std::rc::Rc;
 use gix::bstr::{BStr, ByteSlice};
 use gix::diff::blob::{Algorithm, Diff, InternedInput};
 
+use super::history::{CommitLinks, WalkObjects};
 use super::{EnvRepo, ObjectId, RepoError, normalize_path};
 
 /// The origin of one line of the blamed range.
@@ -51,19 +52,11 @@ struct BlobCache {
 const BLOB_CACHE_SIZE: usize = 4;
 
 impl BlobCache {
-    fn get(
-        &mut self,
-        repo: &EnvRepo,
-        local: &gix::Repository,
-        id: ObjectId,
-    ) -> Result<Rc<Vec<u8>>, RepoError> {
+    fn get(&mut self, objects: &WalkObjects, id: ObjectId) -> Result<Rc<Vec<u8>>, RepoError> {
         if let Some((_, data)) = self.entries.iter().find(|(k, _)| *k == id) {
             return Ok(data.clone());
         }
-        let mut blob = local
-            .find_blob(id)
-            .map_err(|e| repo.object_error(format!("blob {id}"), e))?;
-        let data = Rc::new(blob.take_data());
+        let data = Rc::new(objects.blob_once(id)?);
         if self.entries.len() >= BLOB_CACHE_SIZE {
             self.entries.remove(0);
         }
@@ -72,40 +65,44 @@ impl BlobCache {
     }
 }
 
-/// What the walk reads of each commit, decoded once: a commit is read when it is queued (its
-/// time) and again when visited (its tree and parents).
-struct CommitMeta {
-    tree: ObjectId,
-    parents: Vec<ObjectId>,
-    time: i64,
-}
-
-/// Commits and path lookups of one blame walk. A path is looked up tree by tree, each answer
-/// kept by (tree id, rest of the path): most commits change another directory, so the lookup
-/// stops at the first subtree it has seen before.
-#[derive(Default)]
+/// Commits and path lookups of one blame walk, read as git reads them: commits from the
+/// commit-graph when there is one, trees through a delta cache that keeps whole chains (gix's
+/// own lookup re-inflates most of a tree's chain each time: 15 µs a tree on kube-prometheus,
+/// three times git's). A path is looked up tree by tree, each answer kept by (tree id, rest of
+/// the path): most commits change another directory, so the lookup stops at the first subtree
+/// it has seen before. What the fast reader cannot read is read through gix, whose error says
+/// what is wrong.
 struct Memo {
-    commits: HashMap<ObjectId, Rc<CommitMeta>>,
+    objects: WalkObjects,
+    local: gix::Repository,
+    /// A shallow clone's boundary commits: their parents are not there, and git blames them
+    /// as root commits.
+    shallow: HashSet<ObjectId>,
+    commits: HashMap<ObjectId, Rc<CommitLinks>>,
     entries: HashMap<String, HashMap<ObjectId, Option<ObjectId>>>,
 }
 
 impl Memo {
-    fn commit(
-        &mut self,
-        repo: &EnvRepo,
-        local: &gix::Repository,
-        id: ObjectId,
-    ) -> Result<Rc<CommitMeta>, RepoError> {
+    fn commit(&mut self, repo: &EnvRepo, id: ObjectId) -> Result<Rc<CommitLinks>, RepoError> {
         if let Some(meta) = self.commits.get(&id) {
             return Ok(meta.clone());
         }
-        let error = |e: gix::Error| repo.object_error(format!("commit {id}"), e);
-        let found = local.find_commit(id).map_err(error)?;
-        let meta = Rc::new(CommitMeta {
-            tree: found.tree_id().map_err(error)?.detach(),
-            parents: found.parent_ids().map(|p| p.detach()).collect(),
-            time: found.time().map_err(error)?.seconds,
-        });
+        let mut meta = match self.objects.commit_links(id) {
+            Ok(links) => links,
+            Err(_) => {
+                let error = |e: gix::Error| repo.object_error(format!("commit {id}"), e);
+                let found = self.local.find_commit(id).map_err(error)?;
+                CommitLinks {
+                    tree: found.tree_id().map_err(error)?.detach(),
+                    parents: found.parent_ids().map(|p| p.detach()).collect(),
+                    time: found.time().map_err(error)?.seconds,
+                }
+            }
+        };
+        if self.shallow.contains(&id) {
+            meta.parents.clear();
+        }
+        let meta = Rc::new(meta);
         self.commits.insert(id, meta.clone());
         Ok(meta)
     }
@@ -114,18 +111,16 @@ impl Memo {
     fn blob_at(
         &mut self,
         repo: &EnvRepo,
-        local: &gix::Repository,
         commit: ObjectId,
         path: &str,
     ) -> Result<Option<ObjectId>, RepoError> {
-        let tree = self.commit(repo, local, commit)?.tree;
-        self.entry_in(repo, local, tree, path)
+        let tree = self.commit(repo, commit)?.tree;
+        self.entry_in(repo, tree, path)
     }
 
     fn entry_in(
         &mut self,
         repo: &EnvRepo,
-        local: &gix::Repository,
         tree: ObjectId,
         path: &str,
     ) -> Result<Option<ObjectId>, RepoError> {
@@ -136,15 +131,19 @@ impl Memo {
             Some((name, rest)) => (name, Some(rest)),
             None => (path, None),
         };
-        let found = local
-            .find_tree(tree)
-            .map_err(|e| repo.object_error(format!("{path:?} in tree {tree}"), e))?;
-        let entry = found.find_entry(name).map(|e| (e.mode(), e.object_id()));
+        let entry = match self.objects.entry(tree, name) {
+            Ok(entry) => entry,
+            Err(_) => {
+                let found = self
+                    .local
+                    .find_tree(tree)
+                    .map_err(|e| repo.object_error(format!("{path:?} in tree {tree}"), e))?;
+                found.find_entry(name).map(|e| (e.mode(), e.object_id()))
+            }
+        };
         let answer = match (entry, rest) {
             (Some((mode, id)), None) if mode.is_blob() => Some(id),
-            (Some((mode, id)), Some(rest)) if mode.is_tree() => {
-                self.entry_in(repo, local, id, rest)?
-            }
+            (Some((mode, id)), Some(rest)) if mode.is_tree() => self.entry_in(repo, id, rest)?,
             _ => None,
         };
         self.entries
@@ -155,32 +154,129 @@ impl Memo {
     }
 }
 
+/// One line of a kept blame ([`EnvRepo::blame_lines`]): line, commit, source line, source path.
+type KeptLine = (u32, String, u32, String);
+
+/// Where the blame of `range` of `path` at `commit` is kept, or `None` when it is not kept: in
+/// a shallow clone the history of a commit grows when it is deepened, and so its blame changes.
+fn kept_blame_file(
+    git_dir: &std::path::Path,
+    commit: ObjectId,
+    path: &str,
+    range: &Range<u32>,
+) -> Option<std::path::PathBuf> {
+    if git_dir.join("shallow").exists() {
+        return None;
+    }
+    let hex: String = path.bytes().map(|b| format!("{b:02x}")).collect();
+    Some(
+        git_dir
+            .join("kubectl-gitops")
+            .join("blame-v1")
+            .join(commit.to_string())
+            .join(format!("{hex}.{}-{}.json", range.start, range.end)),
+    )
+}
+
+/// A kept blame; `None` when absent or unreadable (then it is computed again).
+fn read_kept_blame(file: &std::path::Path) -> Option<Vec<BlamedLine>> {
+    let kept: Vec<KeptLine> = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
+    kept.into_iter()
+        .map(|(line, commit, source_line, source_path)| {
+            Some(BlamedLine {
+                line,
+                commit: ObjectId::from_hex(commit.as_bytes()).ok()?,
+                source_line,
+                source_path,
+            })
+        })
+        .collect()
+}
+
+/// Keeps a blame for [`read_kept_blame`]: written aside, then renamed into place, so a reader
+/// never sees half a file. Failures (a read-only repository) only lose the speed-up.
+fn keep_blame(file: &std::path::Path, lines: &[BlamedLine]) {
+    let kept: Vec<KeptLine> = lines
+        .iter()
+        .map(|l| {
+            (
+                l.line,
+                l.commit.to_string(),
+                l.source_line,
+                l.source_path.clone(),
+            )
+        })
+        .collect();
+    let aside = file.with_extension(format!("tmp{}", std::process::id()));
+    let written = file
+        .parent()
+        .is_some_and(|dir| std::fs::create_dir_all(dir).is_ok())
+        && serde_json::to_vec(&kept)
+            .ok()
+            .is_some_and(|bytes| std::fs::write(&aside, bytes).is_ok());
+    if !written || std::fs::rename(&aside, file).is_err() {
+        let _ = std::fs::remove_file(&aside);
+        tracing::debug!(file = %file.display(), "blame not kept");
+    }
+}
+
 impl EnvRepo {
     /// Blames lines `range` (0-based, end exclusive; clamped to the file) of `path` as it is in
     /// `commit`: for each line, the commit that introduced it, following renames and all parents
     /// of merges like `git blame` does. Errors when `path` is not a file at `commit`.
+    ///
+    /// A commit's history never changes, so neither does its blame: each one is kept under
+    /// `<git-dir>/kubectl-gitops/blame-v1/<commit>/<hex path>.<start>-<end>.json` and read
+    /// from there next time (not in a shallow clone). [`EnvRepo::blame_lines_walked`] always
+    /// walks.
     pub fn blame_lines(
         &self,
         commit: ObjectId,
         path: &str,
         range: Range<u32>,
     ) -> Result<Vec<BlamedLine>, RepoError> {
-        // The object cache: consecutive commits share most of their trees' delta bases.
-        let mut local = self.repo.to_thread_local();
-        local.object_cache_size_if_unset(super::LOCAL_OBJECT_CACHE);
-        let local = local;
+        let path = normalize_path(path);
+        let file = kept_blame_file(&self.git_dir(), commit, &path, &range);
+        if let Some(kept) = file.as_deref().and_then(read_kept_blame) {
+            return Ok(kept);
+        }
+        let lines = self.blame_lines_walked(commit, &path, range)?;
+        if let Some(file) = file {
+            keep_blame(&file, &lines);
+        }
+        Ok(lines)
+    }
+
+    /// [`EnvRepo::blame_lines`] computed by walking the history, without the kept blames.
+    pub fn blame_lines_walked(
+        &self,
+        commit: ObjectId,
+        path: &str,
+        range: Range<u32>,
+    ) -> Result<Vec<BlamedLine>, RepoError> {
         let path = normalize_path(path);
         let mut blobs = BlobCache {
             entries: Vec::new(),
         };
-        let mut memo = Memo::default();
+        let local = self.repo.to_thread_local();
+        let shallow = match local.shallow_commits() {
+            Ok(Some(commits)) => commits.iter().copied().collect(),
+            _ => HashSet::new(),
+        };
+        let mut memo = Memo {
+            objects: WalkObjects::new(self),
+            local,
+            shallow,
+            commits: HashMap::new(),
+            entries: HashMap::new(),
+        };
         let start_blob =
-            memo.blob_at(self, &local, commit, &path)?
+            memo.blob_at(self, commit, &path)?
                 .ok_or_else(|| RepoError::PathNotFound {
                     path: path.clone(),
                     commit,
                 })?;
-        let total = line_count(&blobs.get(self, &local, start_blob)?);
+        let total = line_count(&blobs.get(&memo.objects, start_blob)?);
         let range = range.start.min(total)..range.end.min(total);
         let mut out: Vec<Option<BlamedLine>> = vec![None; range.len()];
         if range.is_empty() {
@@ -202,7 +298,7 @@ impl EnvRepo {
                 }],
             )],
         );
-        queue.push((memo.commit(self, &local, commit)?.time, commit));
+        queue.push((memo.commit(self, commit)?.time, commit));
         queued.insert(commit);
 
         let mut visited = 0usize;
@@ -212,10 +308,10 @@ impl EnvRepo {
             let Some(origins) = pending.remove(&suspect) else {
                 continue;
             };
-            let parents = memo.commit(self, &local, suspect)?.parents.clone();
+            let parents = memo.commit(self, suspect)?.parents.clone();
             for (suspect_path, hunks) in origins {
                 let hunks = merge_adjacent(hunks);
-                let Some(suspect_blob) = memo.blob_at(self, &local, suspect, &suspect_path)? else {
+                let Some(suspect_blob) = memo.blob_at(self, suspect, &suspect_path)? else {
                     return Err(RepoError::PathNotFound {
                         path: suspect_path,
                         commit: suspect,
@@ -223,7 +319,6 @@ impl EnvRepo {
                 };
                 let mut passed: Vec<(ObjectId, String, Vec<Hunk>)> = Vec::new();
                 let remaining = self.pass_to_parents(
-                    &local,
                     &mut memo,
                     &mut blobs,
                     suspect,
@@ -254,7 +349,7 @@ impl EnvRepo {
                         None => entry.push((parent_path, hunks)),
                     }
                     if queued.insert(parent) {
-                        queue.push((memo.commit(self, &local, parent)?.time, parent));
+                        queue.push((memo.commit(self, parent)?.time, parent));
                     }
                 }
             }
@@ -269,7 +364,6 @@ impl EnvRepo {
     #[allow(clippy::too_many_arguments)]
     fn pass_to_parents(
         &self,
-        local: &gix::Repository,
         memo: &mut Memo,
         blobs: &mut BlobCache,
         suspect: ObjectId,
@@ -281,9 +375,9 @@ impl EnvRepo {
     ) -> Result<Vec<Hunk>, RepoError> {
         let mut origins: Vec<Option<(String, ObjectId)>> = Vec::with_capacity(parents.len());
         for &parent in parents {
-            let origin = match memo.blob_at(self, local, parent, suspect_path)? {
+            let origin = match memo.blob_at(self, parent, suspect_path)? {
                 Some(blob) => Some((suspect_path.to_owned(), blob)),
-                None => self.rename_source(local, suspect, parent, suspect_path)?,
+                None => self.rename_source(&memo.local, suspect, parent, suspect_path)?,
             };
             if let Some((origin_path, blob)) = &origin
                 && *blob == suspect_blob
@@ -302,7 +396,7 @@ impl EnvRepo {
         if parents.is_empty() {
             return Ok(remaining);
         }
-        let new_data = blobs.get(self, local, suspect_blob)?;
+        let new_data = blobs.get(&memo.objects, suspect_blob)?;
         for (parent, origin) in parents.iter().zip(origins) {
             let Some((origin_path, origin_blob)) = origin else {
                 continue;
@@ -310,7 +404,7 @@ impl EnvRepo {
             if remaining.is_empty() {
                 break;
             }
-            let old_data = blobs.get(self, local, origin_blob)?;
+            let old_data = blobs.get(&memo.objects, origin_blob)?;
             let same = unchanged_blocks(&old_data, &new_data);
             let (to_parent, kept) = split_hunks(&remaining, &same);
             remaining = kept;
@@ -511,7 +605,7 @@ mod tests {
     fn ours(fx: &FixtureRepo, rev: &str, path: &str, range: Range<u32>) -> Vec<String> {
         let repo = EnvRepo::open(fx.dir()).unwrap();
         let commit = repo.resolve(rev).unwrap();
-        repo.blame_lines(commit, path, range)
+        repo.blame_lines_walked(commit, path, range)
             .unwrap()
             .into_iter()
             .map(|l| l.commit.to_string())
@@ -634,6 +728,130 @@ mod tests {
         assert_matches_git(&fx, "HEAD", "all.yaml");
         let part = git_blame(&fx, "HEAD", "all.yaml", Some((4, 6)));
         assert_eq!(ours(&fx, "HEAD", "all.yaml", 3..6), part);
+    }
+
+    /// A history with merges and a rename, as a clone or `git gc` leaves it (packed), then
+    /// with a commit-graph: blame reads commits and trees through the walk's own reader and
+    /// the graph, and still equals git's; each commit's tree, parents and time, from the
+    /// graph or the pack, equal gix's reading of the commit.
+    #[test]
+    fn packed_history_and_a_commit_graph_match_git_blame() {
+        let fx = FixtureRepo::new();
+        let body: String = (0..16).map(|i| format!("k{i}: v{i}\n")).collect();
+        fx.write("a/m.yaml", &body);
+        fx.commit("base");
+        fx.git(&["checkout", "-q", "-b", "side"]);
+        fx.write("a/m.yaml", &body.replace("v2\n", "side2\n"));
+        fx.commit("side edit");
+        fx.git(&["checkout", "-q", "-"]);
+        fx.write("a/m.yaml", &body.replace("v9\n", "main9\n"));
+        fx.commit("main edit");
+        fx.git(&["merge", "-q", "--no-edit", "side"]);
+        std::fs::create_dir_all(fx.dir().join("b")).unwrap();
+        fx.git(&["mv", "a/m.yaml", "b/n.yaml"]);
+        fx.commit("move");
+        let moved = std::fs::read_to_string(fx.dir().join("b/n.yaml")).unwrap();
+        fx.write("b/n.yaml", &moved.replace("v12\n", "last12\n"));
+        fx.commit("after the move");
+        fx.git(&["gc", "-q"]);
+        // gc writes a commit-graph: first without one.
+        let info = fx.dir().join(".git/objects/info");
+        let _ = std::fs::remove_file(info.join("commit-graph"));
+        let _ = std::fs::remove_dir_all(info.join("commit-graphs"));
+        let commits: Vec<ObjectId> = fx
+            .git(&["rev-list", "--all"])
+            .lines()
+            .map(|l| ObjectId::from_hex(l.as_bytes()).unwrap())
+            .collect();
+        for graph in [false, true] {
+            if graph {
+                fx.git(&["commit-graph", "write", "--reachable"]);
+            }
+            assert_matches_git(&fx, "HEAD", "b/n.yaml");
+            let repo = EnvRepo::open(fx.dir()).unwrap();
+            let objects = WalkObjects::new(&repo);
+            let local = repo.repo.to_thread_local();
+            for &id in &commits {
+                let commit = local.find_commit(id).unwrap();
+                let expected = CommitLinks {
+                    tree: commit.tree_id().unwrap().detach(),
+                    parents: commit.parent_ids().map(|p| p.detach()).collect(),
+                    time: commit.time().unwrap().seconds,
+                };
+                assert_eq!(objects.commit_links(id).unwrap(), expected, "{id}");
+            }
+            assert_eq!(
+                objects.commits_from_graph(),
+                if graph { commits.len() } else { 0 }
+            );
+        }
+    }
+
+    /// A blame is kept per commit, path and range: the next call reads it and gives what the
+    /// walk gives; a damaged kept file is walked again (and replaced); a shallow clone keeps
+    /// nothing (deepening it changes the blame).
+    #[test]
+    fn kept_blames_equal_walked_ones() {
+        let fx = FixtureRepo::new();
+        fx.write("a.yaml", "a: 1\nb: 2\nc: 3\n");
+        fx.commit("one");
+        fx.write("a.yaml", "a: 1\nb: 20\nc: 3\nd: 4\n");
+        fx.commit("two");
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        let walked = repo.blame_lines_walked(head, "a.yaml", 1..4).unwrap();
+        let kept_dir = fx
+            .dir()
+            .join(".git/kubectl-gitops/blame-v1")
+            .join(head.to_string());
+        assert!(!kept_dir.exists());
+        assert_eq!(repo.blame_lines(head, "a.yaml", 1..4).unwrap(), walked);
+        let kept: Vec<_> = std::fs::read_dir(&kept_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(repo.blame_lines(head, "./a.yaml", 1..4).unwrap(), walked);
+        // Another range is another entry, walked.
+        assert_eq!(
+            repo.blame_lines(head, "a.yaml", 0..2).unwrap(),
+            repo.blame_lines_walked(head, "a.yaml", 0..2).unwrap()
+        );
+        // What is read is the kept file: a changed one is believed, a damaged one is not.
+        let mut other = walked.clone();
+        other[0].source_line = 7;
+        keep_blame(&kept[0], &other);
+        assert_eq!(repo.blame_lines(head, "a.yaml", 1..4).unwrap(), other);
+        std::fs::write(&kept[0], b"[[1, \"not a commit\", 0, \"a.yaml\"]]").unwrap();
+        assert_eq!(repo.blame_lines(head, "a.yaml", 1..4).unwrap(), walked);
+        assert_eq!(read_kept_blame(&kept[0]), Some(walked.clone()));
+
+        let shallow = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", fx.dir().display());
+        let clone = shallow.path().join("c");
+        let status = std::process::Command::new("git")
+            .args(["clone", "-q", "--depth", "1", &url])
+            .arg(&clone)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // git blames the boundary commit for every line (its parent is not there).
+        let repo = EnvRepo::open(&clone).unwrap();
+        let lines = repo.blame_lines(head, "a.yaml", 0..4).unwrap();
+        assert_eq!(lines.len(), 4);
+        assert!(lines.iter().all(|l| l.commit == head), "{lines:?}");
+        let git = std::process::Command::new("git")
+            .args(["blame", "--porcelain", "HEAD", "--", "a.yaml"])
+            .current_dir(&clone)
+            .output()
+            .unwrap();
+        let head_hex = head.to_string();
+        let git_lines = String::from_utf8_lossy(&git.stdout)
+            .lines()
+            .filter(|l| l.starts_with(&head_hex))
+            .count();
+        assert_eq!(git_lines, 4);
+        assert!(!clone.join(".git/kubectl-gitops/blame-v1").exists());
     }
 
     #[test]

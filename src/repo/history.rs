@@ -134,6 +134,17 @@ impl WalkedCommit {
 }
 
 /// A commit's tree, first parent and, when it was read whole and kept, its bytes.
+/// What blame reads of a commit: its tree, all its parents and its committer time (seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitLinks {
+    /// The root tree.
+    pub tree: ObjectId,
+    /// Parents, first parent first.
+    pub parents: Vec<ObjectId>,
+    /// Committer time, seconds since the epoch.
+    pub time: i64,
+}
+
 type CommitRead = (ObjectId, Option<ObjectId>, Option<Vec<u8>>);
 
 /// Tree ids along the path in one commit: the root tree, then each component's entry id;
@@ -290,6 +301,46 @@ impl WalkObjects {
         Some((commit.root_tree_id().to_owned(), parent))
     }
 
+    /// Tree, parents and committer time of commit `id`, as git's blame reads them: from the
+    /// commit-graph when it holds the commit, else from the commit itself.
+    pub fn commit_links(&self, id: ObjectId) -> Result<CommitLinks, HistoryError> {
+        let graph = self.graph.get_or_init(|| commit_graph(&self.repo)).as_ref();
+        if let Some(commit) = graph.and_then(|g| g.commit_by_id(id))
+            && let Some(graph) = graph
+        {
+            let parents: Result<Vec<ObjectId>, _> = commit
+                .iter_parents()
+                .map(|p| p.map(|pos| graph.id_at(pos).to_owned()))
+                .collect();
+            // A damaged graph: the commit is read instead.
+            if let Ok(parents) = parents {
+                self.graph_hits.set(self.graph_hits.get() + 1);
+                return Ok(CommitLinks {
+                    tree: commit.root_tree_id().to_owned(),
+                    parents,
+                    time: i64::try_from(commit.committer_timestamp()).unwrap_or(i64::MAX),
+                });
+            }
+        }
+        let parsed = self.with(id, "commit", |kind, data| {
+            if kind != gix::object::Kind::Commit {
+                return Err(format!("is a {kind}"));
+            }
+            let commit =
+                gix::objs::CommitRef::from_bytes(data, id.kind()).map_err(|e| e.to_string())?;
+            let time = commit
+                .committer()
+                .and_then(|c| c.time())
+                .map_err(|e| e.to_string())?;
+            Ok(CommitLinks {
+                tree: commit.tree(),
+                parents: commit.parents().collect(),
+                time: time.seconds,
+            })
+        })?;
+        parsed.map_err(|message| self.error(format!("commit {id}"), message))
+    }
+
     /// The bytes of commit `id`.
     pub fn commit_bytes(&self, id: ObjectId) -> Result<Vec<u8>, HistoryError> {
         let data = self.with(id, "commit", |kind, data| {
@@ -307,15 +358,24 @@ impl WalkObjects {
 
     /// The id of `name` in tree `tree`, `None` when absent.
     fn entry_in(&self, tree: ObjectId, name: &str) -> Result<Option<ObjectId>, HistoryError> {
+        Ok(self.entry(tree, name)?.map(|(_, id)| id))
+    }
+
+    /// The mode and id of `name` in tree `tree`, `None` when absent (or `tree` is not a tree:
+    /// a file where a directory of a path was expected).
+    pub fn entry(
+        &self,
+        tree: ObjectId,
+        name: &str,
+    ) -> Result<Option<(gix::objs::tree::EntryMode, ObjectId)>, HistoryError> {
         let found = self.with(tree, "tree", |kind, data| {
             if kind != gix::object::Kind::Tree {
-                // A file where a directory of the path was expected: the path does not exist.
                 return Ok(None);
             }
             for entry in gix::objs::TreeRefIter::from_bytes(data, tree.kind()) {
                 match entry {
                     Ok(entry) if entry.filename == name.as_bytes() => {
-                        return Ok(Some(entry.oid.to_owned()));
+                        return Ok(Some((entry.mode, entry.oid.to_owned())));
                     }
                     Ok(_) => {}
                     Err(e) => return Err(e.to_string()),
@@ -499,6 +559,22 @@ impl WalkObjects {
     /// Content of a blob.
     pub fn blob(&self, id: ObjectId) -> Result<Vec<u8>, super::RepoError> {
         self.shared_blob(id).map(|data| data.to_vec())
+    }
+
+    /// Content of a blob, read without keeping it in the cache of recent objects (a walk over
+    /// many versions of one large file keeps only the few it holds itself).
+    pub fn blob_once(&self, id: ObjectId) -> Result<Vec<u8>, super::RepoError> {
+        if let Ok(Some(data)) = self.with(id, "blob", |kind, data| {
+            (kind == gix::object::Kind::Blob).then(|| data.to_vec())
+        }) {
+            return Ok(data);
+        }
+        // Not a readable blob: gix says what is wrong.
+        let mut blob = self
+            .repo
+            .find_blob(id)
+            .map_err(|e| super::local_object_error(&self.root, format!("blob {id}"), e))?;
+        Ok(blob.take_data())
     }
 
     /// The bytes of blob `id`, shared with the cache of recent objects (no copy when read
