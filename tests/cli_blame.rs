@@ -445,3 +445,48 @@ fn offline_the_namespace_comes_from_the_kubeconfig_context_without_a_request() {
     let run = offline(&repo, &["blame", "cm/settings", "-o", "json"], &[]).code_is(0);
     assert_eq!(run.json()["resource"]["namespace"], "default", "{run}");
 }
+
+/// A commit's blame and render never change, so `blame` keeps them in the repository
+/// (`.git/kubectl-gitops`): a second run reads them and says exactly what the first said,
+/// render errors of other files included; removing what was kept changes nothing either.
+#[test]
+fn a_second_blame_says_what_the_first_said() {
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "both",
+        &[
+            ("web.yaml", &deployment("prod", 2, "1.27")),
+            ("cm.yaml", &config_map("prod", "info")),
+        ],
+    );
+    repo.commit(
+        "edit and break",
+        &[
+            ("web.yaml", &deployment("prod", 3, "1.28")),
+            ("broken.yaml", "kind: [\n"),
+        ],
+    );
+    let kept = repo.dir().join(".git/kubectl-gitops");
+    let mut runs = Vec::new();
+    for round in ["first", "kept", "removed"] {
+        if round == "removed" {
+            std::fs::remove_dir_all(&kept).unwrap();
+        }
+        let run = offline(&repo, &["blame", "deploy/web", "-o", "porcelain"], &[]).code_is(2);
+        assert!(run.stderr.contains("broken.yaml"), "{round}: {run}");
+        assert!(kept.join("blame-v1").is_dir(), "{round}");
+        assert!(kept.join("render-index-v1").is_dir(), "{round}");
+        runs.push((run.stdout.clone(), run.stderr.clone()));
+        let run = offline(&repo, &["blame", "deploy/nope"], &[]).code_is(2);
+        assert!(
+            run.stderr.contains("deploy/nope is not in git at"),
+            "{round}: {run}"
+        );
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[0], runs[2]);
+    let run = offline(&repo, &["blame", "deploy/web", "-o", "json"], &[]).code_is(2);
+    let (ours, git) = blame_commits_and_git(&repo, "HEAD", &run.json());
+    assert!(!ours.is_empty());
+    assert_eq!(ours, git, "{run}");
+}

@@ -31,8 +31,17 @@ record corpus.kp.history.warm "$ours" ms --target "<=" 100 --compare "git log --
 # Blame of the operator's Deployment against git blame of its file.
 kp_blame() { "$BIN" -C "$kp" --offline --path manifests -n monitoring blame deployment/prometheus-operator -o porcelain; }
 kp_git_blame() { git -C "$kp" blame --porcelain HEAD -- manifests/prometheusOperator-deployment.yaml; }
+# Three states of what blame keeps in .git/kubectl-gitops: all of it (a second blame at the
+# same commit: the figure with the target), the kept blames removed (the history walked as git
+# walks it; the render index read), everything removed (every file of manifests/ parsed).
+kp_blame >/dev/null
 read -r ours git <<<"$(time_pair_ms "$runs" kp_blame kp_git_blame)"
 record corpus.kp.blame "$ours" ms --target "<=" "$git" --compare "git blame --porcelain" "$git"
+blame_off() { rm -rf "$kp/.git/kubectl-gitops/blame-v1"; }
+read -r ours git <<<"$(time_pair_ms "$runs" kp_blame kp_git_blame blame_off)"
+record corpus.kp.blame.walked "$ours" ms --compare "git blame --porcelain" "$git"
+read -r ours git <<<"$(time_pair_ms "$runs" kp_blame kp_git_blame cache_off)"
+record corpus.kp.blame.cold "$ours" ms --compare "git blame --porcelain" "$git"
 
 # A kustomize-heavy Flux folder: whole history cold and warm, and the first line printed.
 xu=$(clone xunholy-k8s-gitops)

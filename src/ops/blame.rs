@@ -23,7 +23,9 @@ use crate::model::{CommitInfo, Manifest, ResourceId, Source};
 use crate::ops::status::{
     ResourceFilter, StatusError, render_discovered, resolve_resource_arg, resolve_resource_args,
 };
-use crate::render::{RenderCache, RenderError, RenderFailure, RenderOptions, Rendered, render};
+use crate::render::{
+    RenderCache, RenderError, RenderFailure, RenderOptions, Rendered, render, render_matching,
+};
 use crate::repo::blame::BlamedLine;
 use crate::repo::{EnvRepo, ObjectId, RepoError};
 
@@ -343,8 +345,17 @@ fn git_side(
     let (mut rendered, filter) = match online {
         Some(online) => online,
         None => {
+            // Offline, scopes come from the built-in table: a commit's render is fixed, and
+            // where each resource comes from is kept (`render-index-v1`), so a blame renders
+            // only the file that holds the resource.
             let filter = resolve_resource_arg(&opts.resource, opts.namespace.as_deref(), None)?;
-            (render(repo, commit, render_opts)?, filter)
+            let index =
+                crate::ops::history::settings_dir(&repo.git_dir(), "render-index-v1", render_opts)
+                    .join(commit.to_string());
+            let rendered = render_matching(repo, commit, render_opts, Some(&index), |id| {
+                filter.matches(id)
+            })?;
+            (rendered, filter)
         }
     };
     if filter.name.is_none() {
@@ -407,11 +418,13 @@ fn git_side(
         .map(str::to_owned)
         .collect();
     let mut infos: HashMap<ObjectId, CommitInfo> = HashMap::new();
+    // One handle for every commit's metadata (a fresh one per commit costs more than the read).
+    let local = repo.local();
     let mut info_of = |commit: ObjectId| -> Result<CommitInfo, RepoError> {
         if let Some(info) = infos.get(&commit) {
             return Ok(info.clone());
         }
-        let info = repo.commit_info(commit)?;
+        let info = local.commit_info(commit)?;
         infos.insert(commit, info.clone());
         Ok(info)
     };

@@ -1821,7 +1821,7 @@ fn whole_render_errors(error: crate::render::RenderFailure) -> Vec<String> {
 /// cache keyed by the render settings lives. `<tools>` fingerprints the kubectl and helm that
 /// render units ([`crate::render::tools_fingerprint`]): another kustomize or helm, or one
 /// installed or removed, may render the same inputs differently.
-fn settings_dir(git_dir: &std::path::Path, what: &str, opts: &RenderOptions) -> PathBuf {
+pub(crate) fn settings_dir(git_dir: &std::path::Path, what: &str, opts: &RenderOptions) -> PathBuf {
     let hex = |s: &str| -> String { s.bytes().map(|b| format!("{b:02x}")).collect() };
     let path = crate::repo::normalize_path(&opts.path);
     git_dir

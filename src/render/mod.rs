@@ -114,7 +114,7 @@ pub struct Rendered {
 }
 
 /// A problem with one file (or kustomize unit directory); the rest of the environment renders.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
 pub struct RenderError {
     /// Repo-relative file, or directory for a kustomize unit.
@@ -748,6 +748,100 @@ pub fn render_file(
         }
     }
     render_work(repo, commit, opts, config, work, Vec::new())
+}
+
+/// Where each resource of a commit's render comes from, and the render's problems: what a
+/// render of one resource needs to know of the others ([`render_matching`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RenderIndex {
+    /// The version of this program that rendered: another may render differently.
+    version: String,
+    /// Each manifest's identity and file, in render order.
+    resources: Vec<(ResourceId, String)>,
+    errors: Vec<RenderError>,
+    warnings: Vec<RenderError>,
+}
+
+/// [`render`] of `commit`, keeping only the manifests `wanted` (errors and warnings are the
+/// whole environment's). A commit's render never changes: with `index` (a file path), the
+/// identity and file of every resource are kept there after a first whole render, and later
+/// calls render only the files (or kustomize units) that hold the wanted resources
+/// ([`render_file`]). The index is keyed by the caller: it must name the commit and every
+/// setting of `opts`, including the scope table (built-in, not a cluster's discovery).
+pub fn render_matching(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+    index: Option<&std::path::Path>,
+    wanted: impl Fn(&ResourceId) -> bool,
+) -> Result<Rendered, RenderFailure> {
+    let version = crate::version::VERSION_LINE;
+    let kept = index
+        .and_then(|file| std::fs::read(file).ok())
+        .and_then(|bytes| serde_json::from_slice::<RenderIndex>(&bytes).ok())
+        .filter(|kept| kept.version == version);
+    if let Some(kept) = kept {
+        let wanted_ids: Vec<&(ResourceId, String)> =
+            kept.resources.iter().filter(|(id, _)| wanted(id)).collect();
+        let mut files: Vec<&str> = wanted_ids.iter().map(|(_, file)| file.as_str()).collect();
+        files.dedup();
+        let mut manifests = Vec::new();
+        let mut config = None;
+        for file in files {
+            let rendered = render_file(repo, commit, opts, file)?;
+            manifests.extend(rendered.manifests.into_iter().filter(|m| wanted(&m.id)));
+            config.get_or_insert(rendered.config);
+        }
+        // What the files give now is what the index says they gave (else render it all).
+        let found: Vec<(&ResourceId, &str)> = manifests
+            .iter()
+            .map(|m| (&m.id, m.source.file.as_str()))
+            .collect();
+        let indexed: Vec<(&ResourceId, &str)> = wanted_ids
+            .iter()
+            .map(|(id, file)| (id, file.as_str()))
+            .collect();
+        if found == indexed {
+            let config = match config {
+                Some(config) => config,
+                None => plan(repo, commit, opts)?.config,
+            };
+            return Ok(Rendered {
+                commit,
+                manifests,
+                errors: kept.errors,
+                config,
+                warnings: kept.warnings,
+            });
+        }
+        tracing::debug!("render index disagrees with the files it names; rendering everything");
+    }
+    let mut rendered = render(repo, commit, opts)?;
+    if let Some(file) = index {
+        let kept = RenderIndex {
+            version: version.to_owned(),
+            resources: rendered
+                .manifests
+                .iter()
+                .map(|m| (m.id.clone(), m.source.file.clone()))
+                .collect(),
+            errors: rendered.errors.clone(),
+            warnings: rendered.warnings.clone(),
+        };
+        let aside = file.with_extension(format!("tmp{}", std::process::id()));
+        let written = file
+            .parent()
+            .is_some_and(|dir| std::fs::create_dir_all(dir).is_ok())
+            && serde_json::to_vec(&kept)
+                .ok()
+                .is_some_and(|bytes| std::fs::write(&aside, bytes).is_ok());
+        if !written || std::fs::rename(&aside, file).is_err() {
+            let _ = std::fs::remove_file(&aside);
+            tracing::debug!(file = %file.display(), "render index not kept");
+        }
+    }
+    rendered.manifests.retain(|m| wanted(&m.id));
+    Ok(rendered)
 }
 
 /// Renders planned work items in order; `warnings` are the plan's (symlinks skipped).

@@ -789,3 +789,84 @@ fn settled_scopes_equal_a_render_with_them() {
     let again = render_at(&fx, "HEAD", &full_opts);
     assert_eq!(again.errors.len(), 1, "{:?}", again.errors);
 }
+
+/// `render_matching` gives what a whole render filtered gives (manifests, errors, warnings),
+/// from a first call that keeps the index and from later ones that read it and render only
+/// the file or kustomize unit holding the wanted resources; an index that names the wrong
+/// file, or that another version of the program wrote, is not believed.
+#[test]
+fn render_matching_equals_a_filtered_render() {
+    let fx = FixtureRepo::new();
+    fx.write("apps/web.yaml", WEB);
+    fx.write("apps/more.yaml", TWO_DOCS);
+    fx.write("apps/broken.yaml", "a: [\n");
+    fx.write(
+        "unit/kustomization.yaml",
+        "resources: [cm.yaml]\nnamePrefix: u-\n",
+    );
+    fx.write(
+        "unit/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\n",
+    );
+    fx.commit("web");
+    let repo = EnvRepo::open(fx.dir()).unwrap();
+    let head = repo.resolve("HEAD").unwrap();
+    let index_dir = tempfile::tempdir().unwrap();
+    let whole = render(&repo, head, &RenderOptions::new("", "prod")).unwrap();
+    assert_eq!(whole.errors.len(), 1, "{:?}", whole.errors);
+    type Wanted = fn(&ResourceId) -> bool;
+    let wanted_sets: [(&str, Wanted); 4] = [
+        ("web", |id| id.name == "web" && id.kind == "Deployment"),
+        ("every web", |id| id.name == "web"),
+        ("unit", |id| id.name == "u-one"),
+        ("nothing", |_| false),
+    ];
+    for (what, wanted) in wanted_sets {
+        let index = index_dir.path().join(what);
+        let expected: Vec<&Manifest> = whole.manifests.iter().filter(|m| wanted(&m.id)).collect();
+        for run in ["first", "indexed"] {
+            let opts = RenderOptions::new("", "prod");
+            let got = render_matching(&repo, head, &opts, Some(&index), wanted).unwrap();
+            assert_eq!(
+                got.manifests.iter().collect::<Vec<_>>(),
+                expected,
+                "{what}, {run}"
+            );
+            assert_eq!(got.errors, whole.errors, "{what}, {run}");
+            assert_eq!(got.warnings, whole.warnings, "{what}, {run}");
+            assert!(index.exists(), "{what}");
+            if run == "indexed" {
+                // Only the files holding the wanted resources were read.
+                let files: std::collections::BTreeSet<&str> =
+                    expected.iter().map(|m| m.source.file.as_str()).collect();
+                let plain = files.iter().filter(|f| f.starts_with("apps/")).count();
+                let unit = usize::from(files.iter().any(|f| f.starts_with("unit/")));
+                // A unit's build reads its kustomization.yaml through the cache.
+                assert_eq!(opts.cache.parse_count(), plain + unit, "{what}");
+                assert_eq!(opts.cache.build_count(), unit, "{what}");
+            }
+        }
+    }
+    // An index naming another file for the resource: the whole environment is rendered.
+    let index = index_dir.path().join("web");
+    let text = std::fs::read_to_string(&index).unwrap();
+    std::fs::write(&index, text.replace("apps/web.yaml", "apps/more.yaml")).unwrap();
+    let opts = RenderOptions::new("", "prod");
+    let wanted = |id: &ResourceId| id.name == "web" && id.kind == "Deployment";
+    let got = render_matching(&repo, head, &opts, Some(&index), wanted).unwrap();
+    assert_eq!(ids(&got), ["apps/Deployment/prod/web"]);
+    assert_eq!(opts.cache.parse_count(), 3 + 1, "every file parsed");
+    // An index another version wrote is not read (and is replaced).
+    let text = std::fs::read_to_string(&index).unwrap();
+    let other = text.replace(crate::version::VERSION_LINE, "0.0.0 (git other)");
+    assert_ne!(other, text);
+    std::fs::write(&index, &other).unwrap();
+    let opts = RenderOptions::new("", "prod");
+    render_matching(&repo, head, &opts, Some(&index), wanted).unwrap();
+    assert_eq!(opts.cache.parse_count(), 3 + 1);
+    assert_eq!(std::fs::read_to_string(&index).unwrap(), text);
+    // Without an index, a whole render, filtered.
+    let opts = RenderOptions::new("", "prod");
+    let got = render_matching(&repo, head, &opts, None, wanted).unwrap();
+    assert_eq!(ids(&got), ["apps/Deployment/prod/web"]);
+}
