@@ -39,9 +39,9 @@ read -r ours git <<<"$(time_pair_ms "$runs" kp_blame kp_git_blame)"
 record corpus.kp.blame "$ours" ms --target "<=" "$git" --compare "git blame --porcelain" "$git"
 blame_off() { rm -rf "$kp/.git/kubectl-gitops/blame-v1"; }
 read -r ours git <<<"$(time_pair_ms "$runs" kp_blame kp_git_blame blame_off)"
-record corpus.kp.blame.walked "$ours" ms --compare "git blame --porcelain" "$git"
+record corpus.kp.blame.walked "$ours" ms --better lower --compare "git blame --porcelain" "$git"
 read -r ours git <<<"$(time_pair_ms "$runs" kp_blame kp_git_blame cache_off)"
-record corpus.kp.blame.cold "$ours" ms --compare "git blame --porcelain" "$git"
+record corpus.kp.blame.cold "$ours" ms --better lower --compare "git blame --porcelain" "$git"
 
 # A kustomize-heavy Flux folder: whole history cold and warm, and the first line printed.
 xu=$(clone xunholy-k8s-gitops)
