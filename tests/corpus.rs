@@ -355,6 +355,66 @@ fn kustomize_units_match_kubectl_kustomize() {
     }
 }
 
+/// Every kustomize unit of the corpus repositories at HEAD builds the same (resources and
+/// their files) from a workspace holding only what the unit's kustomizations name as from one
+/// holding the whole tree: the paths a render writes for `kubectl kustomize` are enough.
+#[test]
+fn kustomize_units_build_from_what_they_read_as_from_the_whole_tree() {
+    use kubectl_gitops::render::{RenderCache, kustomize, units};
+    let repos = [
+        "argocd-example-apps",
+        "flux2-kustomize-helm-example",
+        "flux2-multi-tenancy",
+        "kube-prometheus",
+        "xunholy-k8s-gitops",
+    ];
+    let mut built = 0;
+    for name in repos {
+        let Some(fixture) = clone(name) else {
+            return;
+        };
+        let repo = kubectl_gitops::repo::EnvRepo::open(fixture.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        let opts = RenderOptions::new("", "default");
+        let whole = kustomize::Workspace::whole(&repo, head).unwrap();
+        let cache = RenderCache::new();
+        let kubectl = kustomize::default_kubectl();
+        // Units at every depth: the topmost ones of the repo and those below them.
+        let mut all = units(&repo, head, &opts).unwrap();
+        for dir in fixture
+            .git(&["ls-tree", "-r", "--name-only", "HEAD"])
+            .lines()
+            .filter_map(|f| f.strip_suffix("/kustomization.yaml"))
+        {
+            let below = RenderOptions::new(dir, "default");
+            all.extend(units(&repo, head, &below).unwrap());
+        }
+        all.sort_by(|a, b| a.dir.cmp(&b.dir));
+        all.dedup();
+        for unit in all
+            .iter()
+            .filter(|u| u.kind == kustomize::UnitKind::Kustomize)
+        {
+            let subset = kustomize::Workspace::new(head).unwrap();
+            subset.prepare(&repo, unit).unwrap();
+            let ours = kustomize::build(&repo, head, unit, &subset, &kubectl, &cache);
+            let theirs = kustomize::build(&repo, head, unit, &whole, &kubectl, &cache);
+            // kubectl's log prefix (time, pid) differs between two runs; what it says does not.
+            let message = |r: &Result<_, kubectl_gitops::render::RenderError>| {
+                r.as_ref().err().map(|e| {
+                    let m = e.message.as_str();
+                    m.split_once(" err=").map_or(m, |(_, said)| said).to_owned()
+                })
+            };
+            assert_eq!(message(&ours), message(&theirs), "{name} {}", unit.dir);
+            assert_eq!(ours.ok(), theirs.ok(), "{name} {}", unit.dir);
+            built += 1;
+        }
+    }
+    assert!(built > 50, "{built} units");
+    eprintln!("{built} kustomize units built both ways");
+}
+
 /// argocd-example-apps: chart directories are Helm units rendered by `helm template` (the same
 /// resources), never parsed as manifests; without helm each is one error naming the chart and
 /// helm; a chart whose dependency is not vendored fails as helm fails; jsonnet is a warning.

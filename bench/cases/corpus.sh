@@ -43,21 +43,25 @@ record corpus.kp.blame.walked "$ours" ms --better lower --compare "git blame --p
 read -r ours git <<<"$(time_pair_ms "$runs" kp_blame kp_git_blame cache_off)"
 record corpus.kp.blame.cold "$ours" ms --better lower --compare "git blame --porcelain" "$git"
 
-# A kustomize-heavy Flux folder: whole history cold and warm, and the first line printed.
+# Kustomize-heavy Flux folders: whole history cold and warm, and the first line printed.
 xu=$(clone xunholy-k8s-gitops)
-xu_path=kubernetes/apps/base/home-system
 xu_off() { rm -rf "$xu/.git/kubectl-gitops"; }
 xu_history() { "$BIN" -C "$xu" --offline --path "$xu_path" history; }
 xu_git_log() { git -C "$xu" log --first-parent --format=%H -- "$xu_path"; }
-xu_off
-start=${EPOCHREALTIME/[.,]/}
-first=$("$BIN" -C "$xu" --offline --path "$xu_path" history | { IFS= read -r line; end=${EPOCHREALTIME/[.,]/}; echo "$end"; cat >/dev/null; })
-record corpus.xu.history.first-line "$(((first - start) / 1000))" ms --target "<=" 1000
-read -r ours git <<<"$(time_pair_ms 3 xu_history xu_git_log xu_off)"
-record corpus.xu.history.cold "$ours" ms --target "<=" 30000 --compare "git log --first-parent" "$git"
-xu_history >/dev/null
-read -r ours git <<<"$(time_pair_ms "$runs" xu_history xu_git_log)"
-record corpus.xu.history.warm "$ours" ms --target "<=" 500 --compare "git log --first-parent" "$git"
+for folder in home-system observability; do
+    xu_path=kubernetes/apps/base/$folder
+    figure=corpus.xu.history
+    [[ $folder == home-system ]] || figure=corpus.xu.$folder.history
+    xu_off
+    start=${EPOCHREALTIME/[.,]/}
+    first=$(xu_history | { IFS= read -r line; end=${EPOCHREALTIME/[.,]/}; echo "$end"; cat >/dev/null; })
+    record "$figure.first-line" "$(((first - start) / 1000))" ms --target "<=" 1000
+    read -r ours git <<<"$(time_pair_ms 3 xu_history xu_git_log xu_off)"
+    record "$figure.cold" "$ours" ms --target "<=" 30000 --compare "git log --first-parent" "$git"
+    xu_history >/dev/null
+    read -r ours git <<<"$(time_pair_ms "$runs" xu_history xu_git_log)"
+    record "$figure.warm" "$ours" ms --target "<=" 500 --compare "git log --first-parent" "$git"
+done
 
 # status and sync of kube-prometheus on the real API server, its APIService's backend absent.
 [[ -x $realkube/start ]] || { note "no realkube at $realkube: status and sync not measured"; exit 0; }

@@ -1,6 +1,7 @@
 //! Kustomize units: a directory holding a kustomization is built with `kubectl kustomize` from a
-//! temp copy of the commit's tree (bases may reference `../` directories), with origin
-//! annotations switched on in the copy so each rendered resource maps back to its file.
+//! temp dir holding what the unit reads of the commit (its directory and the local paths its
+//! kustomizations name: bases may reference `../` directories), with origin annotations
+//! switched on in the copy so each rendered resource maps back to its file.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -107,15 +108,18 @@ pub fn default_kubectl() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("kubectl"))
 }
 
-/// A commit's tree written to a temp dir once per render and shared by its units; removed on
-/// drop.
+/// A temp dir holding what a render's units read of a commit, written as each unit is built
+/// ([`Workspace::prepare`]) and shared by them; removed on drop.
 pub struct Workspace {
     dir: PathBuf,
+    commit: ObjectId,
+    /// Repo paths written so far (`""`: the whole tree).
+    written: std::sync::Mutex<Vec<String>>,
 }
 
 impl Workspace {
-    /// Materializes `commit` into a fresh temp dir.
-    pub fn new(repo: &EnvRepo, commit: ObjectId) -> Result<Self, String> {
+    /// A fresh, empty temp dir for `commit`'s units.
+    pub fn new(commit: ObjectId) -> Result<Self, String> {
         let dir = std::env::temp_dir().join(format!(
             "kubectl-gitops-kustomize-{}",
             uuid::Uuid::new_v4().simple()
@@ -128,13 +132,58 @@ impl Workspace {
                 dir.display()
             )
         })?;
-        let workspace = Self { dir };
+        Ok(Self {
+            dir,
+            commit,
+            written: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Writes what `unit`'s build can read ([`read_paths`]; the whole tree when that is not
+    /// known) unless already written: a large repo's other thousand files are never written,
+    /// nor deleted again, for each commit whose unit is built.
+    pub fn prepare(&self, repo: &EnvRepo, unit: &Unit) -> Result<(), String> {
+        let paths = read_paths(repo, self.commit, unit).unwrap_or_else(|| vec![String::new()]);
+        let mut written = self
+            .written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let covered = |path: &str, written: &[String]| {
+            written.iter().any(|w| {
+                w.is_empty()
+                    || path == w
+                    || path
+                        .strip_prefix(w.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        };
+        let missing: Vec<String> = paths
+            .into_iter()
+            .filter(|p| !covered(p, &written))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        repo.materialize_paths(self.commit, &missing, &self.dir)
+            .map_err(|e| e.to_string())?;
+        written.extend(missing);
+        Ok(())
+    }
+
+    /// A workspace holding all of `commit`'s tree.
+    pub fn whole(repo: &EnvRepo, commit: ObjectId) -> Result<Self, String> {
+        let workspace = Self::new(commit)?;
         repo.materialize(commit, &workspace.dir)
             .map_err(|e| e.to_string())?;
+        workspace
+            .written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(String::new());
         Ok(workspace)
     }
 
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.dir
     }
 
@@ -401,6 +450,28 @@ pub fn referenced_paths(repo: &EnvRepo, commit: ObjectId, unit: &Unit) -> Vec<St
     walk.named.into_iter().map(|(path, _)| path).collect()
 }
 
+/// The repo paths a unit's build can read at `commit`: a chart's directory; a kustomization's
+/// directory and every local path its kustomizations name (the walk of [`input_address`], so
+/// what is written for the build is what its address covers). `None` when a kustomization
+/// cannot be read as text (then write everything).
+pub fn read_paths(repo: &EnvRepo, commit: ObjectId, unit: &Unit) -> Option<Vec<String>> {
+    if unit.kind == UnitKind::Helm {
+        return Some(vec![unit.dir.clone()]);
+    }
+    let walk = walk_kustomizations(repo, commit, unit, collect_strings);
+    if !walk.complete {
+        return None;
+    }
+    let mut paths = vec![unit.dir.clone()];
+    paths.extend(
+        walk.named
+            .into_iter()
+            .filter(|(_, id)| id.is_some())
+            .map(|(path, _)| path),
+    );
+    Some(paths)
+}
+
 /// The content address of what a unit's build reads at `commit`: the id of every repo path
 /// it can read, as `(path, id)` lines. For a kustomization, its own file and every string of
 /// it that names a path of the repo relative to its directory (resources, bases, components,
@@ -436,7 +507,13 @@ pub fn input_address(repo: &EnvRepo, commit: ObjectId, unit: &Unit) -> Option<St
 /// Every string value of a YAML value, depth first.
 fn collect_strings(value: &Value, out: &mut Vec<String>) {
     match value {
-        Value::String(text) => out.push(text.clone()),
+        Value::String(text) => {
+            out.push(text.clone());
+            // A generator's `key=path` (`files:`, `envs:`) names the path after the `=`.
+            if let Some((_, path)) = text.split_once('=') {
+                out.push(path.to_owned());
+            }
+        }
         Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
         Value::Object(map) => map.values().for_each(|item| collect_strings(item, out)),
         _ => {}
@@ -456,19 +533,36 @@ pub(crate) fn run_with_timeout(
         .stderr(Stdio::piped())
         .spawn()?;
     // Drain both pipes on their own threads so a chatty child never blocks on a full pipe.
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
+    // The child closing its output is when it exits: wait for that rather than poll (each
+    // poll interval was added to every build's time).
+    let (closed, closing) = std::sync::mpsc::channel();
+    let stdout = drain(child.stdout.take(), Some(closed));
+    let stderr = drain(child.stderr.take(), None);
     let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    let mut open = true;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break Some(status);
         }
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        if now >= deadline {
             let _ = child.kill();
             let _ = child.wait();
             break None;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        let wait = pause.min(deadline - now);
+        if open {
+            // Wakes as soon as the child closes its output (it is exiting).
+            open = matches!(
+                closing.recv_timeout(wait),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            );
+        } else {
+            // Output closed, still running: polled less and less often.
+            std::thread::sleep(wait);
+        }
+        pause = (pause * 2).min(Duration::from_millis(20));
     };
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
@@ -480,12 +574,18 @@ pub(crate) fn run_with_timeout(
 }
 
 /// Reads a child's pipe to the end on a thread.
-fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+fn drain<R: Read + Send + 'static>(
+    pipe: Option<R>,
+    closed: Option<std::sync::mpsc::Sender<()>>,
+) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
         if let Some(mut pipe) = pipe {
             // A read error leaves what was read; the exit status tells what happened.
             let _ = pipe.read_to_end(&mut bytes);
+        }
+        if let Some(closed) = closed {
+            let _ = closed.send(());
         }
         bytes
     })

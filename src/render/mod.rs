@@ -442,6 +442,15 @@ pub fn environment_inputs(
     Ok(inputs)
 }
 
+/// The units (kustomizations, charts) [`render`] builds at `commit`.
+pub fn units(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+) -> Result<Vec<kustomize::Unit>, RenderFailure> {
+    Ok(plan(repo, commit, opts)?.units)
+}
+
 /// The plain manifest files [`render`] reads at a commit and the config it applies: what a
 /// render of that commit depends on when no kustomize unit is involved.
 #[derive(Debug, Clone, PartialEq)]
@@ -873,16 +882,18 @@ fn render_work(
                     }
                 };
                 let built = opts.cache.build(key, || {
+                    let unit_error = |message| RenderError {
+                        file: unit.dir.clone(),
+                        line: None,
+                        message,
+                    };
                     let workspace = match &workspace {
                         Some(ws) => ws,
-                        None => workspace.insert(kustomize::Workspace::new(repo, commit).map_err(
-                            |message| RenderError {
-                                file: unit.dir.clone(),
-                                line: None,
-                                message,
-                            },
-                        )?),
+                        None => {
+                            workspace.insert(kustomize::Workspace::new(commit).map_err(unit_error)?)
+                        }
                     };
+                    workspace.prepare(repo, &unit).map_err(unit_error)?;
                     match unit.kind {
                         UnitKind::Kustomize => {
                             let kubectl = opts

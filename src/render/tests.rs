@@ -870,3 +870,67 @@ fn render_matching_equals_a_filtered_render() {
     let got = render_matching(&repo, head, &opts, None, wanted).unwrap();
     assert_eq!(ids(&got), ["apps/Deployment/prod/web"]);
 }
+
+/// A unit's build reads only what its kustomizations name: its directory, bases, components
+/// and files elsewhere in the repo. The workspace writes just those (not the unrelated files
+/// beside them) and the build equals one made in a workspace holding the whole tree; a second
+/// unit of the same render adds its own paths to the same workspace.
+#[test]
+fn workspaces_write_what_units_read_and_build_as_a_whole_tree() {
+    let fx = FixtureRepo::new();
+    fx.write("base/kustomization.yaml", "resources: [deploy.yaml]\n");
+    fx.write("base/deploy.yaml", WEB);
+    fx.write(
+        "components/common/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nlabels:\n- pairs: {team: core}\n",
+    );
+    fx.write(
+        "envs/prod/kustomization.yaml",
+        "resources: [../../base, ../../shared]\ncomponents: [../../components/common]\nnamespace: prod\nconfigMapGenerator:\n- name: cfg\n  files: [settings=cfg.txt]\n",
+    );
+    fx.write("envs/prod/cfg.txt", "a=1\n");
+    fx.write(
+        "shared/svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports: [{port: 80}]\n",
+    );
+    fx.write("shared/kustomization.yaml", "resources: [svc.yaml]\n");
+    fx.write("other/unrelated.yaml", "a: 1\n");
+    fx.write(
+        "envs/dev/kustomization.yaml",
+        "resources: [../../base]\nnamePrefix: dev-\n",
+    );
+    fx.write("elsewhere/big.yaml", "a: 1\n");
+    fx.commit("units");
+    let repo = EnvRepo::open(fx.dir()).unwrap();
+    let head = repo.resolve("HEAD").unwrap();
+    let units = units(&repo, head, &RenderOptions::new("envs", "default")).unwrap();
+    assert_eq!(units.len(), 2, "{units:?}");
+    let kubectl = kustomize::default_kubectl();
+    let cache = RenderCache::new();
+    let subset = kustomize::Workspace::new(head).unwrap();
+    let whole = kustomize::Workspace::whole(&repo, head).unwrap();
+    for unit in &units {
+        subset.prepare(&repo, unit).unwrap();
+        let ours = kustomize::build(&repo, head, unit, &subset, &kubectl, &cache).unwrap();
+        let theirs = kustomize::build(&repo, head, unit, &whole, &kubectl, &cache).unwrap();
+        assert!(!ours.is_empty(), "{unit:?}");
+        assert_eq!(ours, theirs, "{unit:?}");
+    }
+    let root = subset.path();
+    for written in [
+        "envs/prod/cfg.txt",
+        "base/deploy.yaml",
+        "components/common/kustomization.yaml",
+        "shared/svc.yaml",
+        "envs/dev/kustomization.yaml",
+    ] {
+        assert!(root.join(written).is_file(), "{written}");
+    }
+    for unread in ["other/unrelated.yaml", "elsewhere/big.yaml"] {
+        assert!(!root.join(unread).exists(), "{unread}");
+    }
+    // Dropped with the render: nothing left behind.
+    let dir = root.to_path_buf();
+    drop(subset);
+    assert!(!dir.exists());
+}

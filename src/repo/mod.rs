@@ -296,43 +296,90 @@ impl EnvRepo {
     /// Writes every file of `commit`'s tree (hidden ones included, symlinks skipped so nothing
     /// can point outside) below `dest`, for tools that need a checkout, e.g. `kubectl kustomize`.
     pub fn materialize(&self, commit: ObjectId, dest: &Path) -> Result<(), RepoError> {
+        self.materialize_paths(commit, &[String::new()], dest)
+    }
+
+    /// [`EnvRepo::materialize`] of `paths` only (repo-relative; a directory with everything
+    /// below it, a file alone; `""` is the whole tree; paths absent at `commit` are skipped):
+    /// what a tool reads, not the thousand other files of a large repo.
+    pub fn materialize_paths(
+        &self,
+        commit: ObjectId,
+        paths: &[String],
+        dest: &Path,
+    ) -> Result<(), RepoError> {
         let repo = self.repo.to_thread_local();
-        let tree = self.commit_tree(&repo, commit)?;
-        let tree_id = tree.id;
-        let records = tree
-            .traverse()
-            .breadthfirst
-            .files()
-            .map_err(|e| self.object_error(format!("tree {tree_id}"), e))?;
-        for entry in records {
-            if !entry.mode.is_blob() {
-                continue;
-            }
-            let relative = entry.filepath.to_str_lossy();
+        let root = self.commit_tree(&repo, commit)?;
+        for path in paths {
+            let path = normalize_path(path);
             // git refuses such names on checkout; a crafted tree could use them to write
             // outside `dest`.
-            if relative
-                .split('/')
-                .any(|c| c.is_empty() || c == "." || c == ".." || c.contains('\\'))
-            {
+            let unsafe_name = |name: &str| {
+                name.split('/')
+                    .any(|c| c.is_empty() || c == "." || c == ".." || c.contains('\\'))
+            };
+            if !path.is_empty() && unsafe_name(&path) {
                 continue;
             }
-            let target = dest.join(relative.as_ref());
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|source| RepoError::Write {
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
+            let entry = if path.is_empty() {
+                None
+            } else {
+                root.lookup_entry_by_path(&path)
+                    .map_err(|e| self.object_error(format!("{path:?} at commit {commit}"), e))?
+                    .map(|e| (e.mode(), e.object_id()))
+            };
+            let tree = match entry {
+                None if path.is_empty() => root.clone(),
+                None => continue,
+                Some((mode, id)) if mode.is_blob() => {
+                    self.write_blob(&repo, id, &dest.join(&path))?;
+                    continue;
+                }
+                Some((mode, id)) if mode.is_tree() => repo
+                    .find_tree(id)
+                    .map_err(|e| self.object_error(format!("tree {id}"), e))?,
+                Some(_) => continue,
+            };
+            let tree_id = tree.id;
+            let records = tree
+                .traverse()
+                .breadthfirst
+                .files()
+                .map_err(|e| self.object_error(format!("tree {tree_id}"), e))?;
+            for entry in records {
+                if !entry.mode.is_blob() {
+                    continue;
+                }
+                let relative = entry.filepath.to_str_lossy();
+                if unsafe_name(&relative) {
+                    continue;
+                }
+                self.write_blob(&repo, entry.oid, &dest.join(join_path(&path, &relative)))?;
             }
-            let mut blob = repo
-                .find_blob(entry.oid)
-                .map_err(|e| self.object_error(format!("blob {}", entry.oid), e))?;
-            std::fs::write(&target, blob.take_data()).map_err(|source| RepoError::Write {
-                path: target.clone(),
+        }
+        Ok(())
+    }
+
+    /// Writes blob `id` at `target`, creating its directory.
+    fn write_blob(
+        &self,
+        repo: &gix::Repository,
+        id: ObjectId,
+        target: &Path,
+    ) -> Result<(), RepoError> {
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| RepoError::Write {
+                path: parent.to_path_buf(),
                 source,
             })?;
         }
-        Ok(())
+        let mut blob = repo
+            .find_blob(id)
+            .map_err(|e| self.object_error(format!("blob {id}"), e))?;
+        std::fs::write(target, blob.take_data()).map_err(|source| RepoError::Write {
+            path: target.to_path_buf(),
+            source,
+        })
     }
 
     fn commit_tree<'r>(
