@@ -280,20 +280,9 @@ fn read_documents(path: &std::path::Path) -> Option<Result<Vec<Document>, ParseE
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
-/// Keeps parsed documents for [`read_documents`]: written aside, then renamed into place, so
-/// a reader never sees half a file. Failures only lose the speed-up.
+/// Keeps parsed documents for [`read_documents`] ([`crate::repo::keep_json`]).
 fn write_documents(path: &std::path::Path, parsed: &Result<Vec<Document>, ParseError>) {
-    let Some(dir) = path.parent() else {
-        return;
-    };
-    let aside = path.with_extension(format!("tmp{}", std::process::id()));
-    let written = std::fs::create_dir_all(dir).is_ok()
-        && serde_json::to_vec(parsed)
-            .ok()
-            .is_some_and(|bytes| std::fs::write(&aside, bytes).is_ok());
-    if !written || std::fs::rename(&aside, path).is_err() {
-        let _ = std::fs::remove_file(&aside);
-    }
+    crate::repo::keep_json(path, parsed);
 }
 
 impl fmt::Debug for RenderCache {
@@ -837,17 +826,7 @@ pub fn render_matching(
             errors: rendered.errors.clone(),
             warnings: rendered.warnings.clone(),
         };
-        let aside = file.with_extension(format!("tmp{}", std::process::id()));
-        let written = file
-            .parent()
-            .is_some_and(|dir| std::fs::create_dir_all(dir).is_ok())
-            && serde_json::to_vec(&kept)
-                .ok()
-                .is_some_and(|bytes| std::fs::write(&aside, bytes).is_ok());
-        if !written || std::fs::rename(&aside, file).is_err() {
-            let _ = std::fs::remove_file(&aside);
-            tracing::debug!(file = %file.display(), "render index not kept");
-        }
+        crate::repo::keep_json(file, &kept);
     }
     rendered.manifests.retain(|m| wanted(&m.id));
     Ok(rendered)

@@ -193,8 +193,7 @@ fn read_kept_blame(file: &std::path::Path) -> Option<Vec<BlamedLine>> {
         .collect()
 }
 
-/// Keeps a blame for [`read_kept_blame`]: written aside, then renamed into place, so a reader
-/// never sees half a file. Failures (a read-only repository) only lose the speed-up.
+/// Keeps a blame for [`read_kept_blame`] ([`super::keep_json`]).
 fn keep_blame(file: &std::path::Path, lines: &[BlamedLine]) {
     let kept: Vec<KeptLine> = lines
         .iter()
@@ -207,17 +206,7 @@ fn keep_blame(file: &std::path::Path, lines: &[BlamedLine]) {
             )
         })
         .collect();
-    let aside = file.with_extension(format!("tmp{}", std::process::id()));
-    let written = file
-        .parent()
-        .is_some_and(|dir| std::fs::create_dir_all(dir).is_ok())
-        && serde_json::to_vec(&kept)
-            .ok()
-            .is_some_and(|bytes| std::fs::write(&aside, bytes).is_ok());
-    if !written || std::fs::rename(&aside, file).is_err() {
-        let _ = std::fs::remove_file(&aside);
-        tracing::debug!(file = %file.display(), "blame not kept");
-    }
+    super::keep_json(file, &kept);
 }
 
 impl EnvRepo {

@@ -477,6 +477,25 @@ pub fn commit_info_from_data(
     })
 }
 
+/// Writes `value` as JSON at `path` (a file of our caches under the git dir): written aside,
+/// then renamed into place, so a reader never sees half a file. Failures (a read-only
+/// repository, a full disk) only lose the speed-up: logged at debug level, `false`.
+pub fn keep_json(path: &Path, value: &impl serde::Serialize) -> bool {
+    let aside = path.with_extension(format!("tmp{}", std::process::id()));
+    let written = path
+        .parent()
+        .is_some_and(|dir| std::fs::create_dir_all(dir).is_ok())
+        && serde_json::to_vec(value)
+            .ok()
+            .is_some_and(|bytes| std::fs::write(&aside, bytes).is_ok());
+    if !written || std::fs::rename(&aside, path).is_err() {
+        let _ = std::fs::remove_file(&aside);
+        tracing::debug!(file = %path.display(), "not kept");
+        return false;
+    }
+    true
+}
+
 /// Reads blob contents: an [`EnvRepo`] (a fresh thread-local repository per call) or a
 /// [`LocalRepo`] (one, with an object cache).
 pub trait ReadBlob {
