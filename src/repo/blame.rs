@@ -680,19 +680,25 @@ mod tests {
         assert_eq!(lines[0].source_path, "old/b.yaml");
     }
 
+    /// `path` with `lines` lines `kN: vN` in a base commit, line 2 edited on a side branch,
+    /// line 9 on the main one, then the side merged in.
+    fn merged_history(fx: &FixtureRepo, path: &str, lines: usize) {
+        let body: String = (0..lines).map(|i| format!("k{i}: v{i}\n")).collect();
+        fx.write(path, &body);
+        fx.commit("base");
+        fx.git(&["checkout", "-q", "-b", "side"]);
+        fx.write(path, &body.replace("v2\n", "side2\n"));
+        fx.commit("side edit");
+        fx.git(&["checkout", "-q", "-"]);
+        fx.write(path, &body.replace("v9\n", "main9\n"));
+        fx.commit("main edit");
+        fx.git(&["merge", "-q", "--no-edit", "side"]);
+    }
+
     #[test]
     fn merges_match_git_blame() {
         let fx = FixtureRepo::new();
-        let body: String = (0..12).map(|i| format!("k{i}: v{i}\n")).collect();
-        fx.write("m.yaml", &body);
-        fx.commit("base");
-        fx.git(&["checkout", "-q", "-b", "side"]);
-        fx.write("m.yaml", &body.replace("v2\n", "side2\n"));
-        fx.commit("side edit");
-        fx.git(&["checkout", "-q", "-"]);
-        fx.write("m.yaml", &body.replace("v9\n", "main9\n"));
-        fx.commit("main edit");
-        fx.git(&["merge", "-q", "--no-edit", "side"]);
+        merged_history(&fx, "m.yaml", 12);
         let merged = std::fs::read_to_string(fx.dir().join("m.yaml")).unwrap();
         fx.write("m.yaml", &merged.replace("v5\n", "after5\n"));
         fx.commit("after merge");
@@ -726,16 +732,7 @@ mod tests {
     #[test]
     fn packed_history_and_a_commit_graph_match_git_blame() {
         let fx = FixtureRepo::new();
-        let body: String = (0..16).map(|i| format!("k{i}: v{i}\n")).collect();
-        fx.write("a/m.yaml", &body);
-        fx.commit("base");
-        fx.git(&["checkout", "-q", "-b", "side"]);
-        fx.write("a/m.yaml", &body.replace("v2\n", "side2\n"));
-        fx.commit("side edit");
-        fx.git(&["checkout", "-q", "-"]);
-        fx.write("a/m.yaml", &body.replace("v9\n", "main9\n"));
-        fx.commit("main edit");
-        fx.git(&["merge", "-q", "--no-edit", "side"]);
+        merged_history(&fx, "a/m.yaml", 16);
         std::fs::create_dir_all(fx.dir().join("b")).unwrap();
         fx.git(&["mv", "a/m.yaml", "b/n.yaml"]);
         fx.commit("move");
