@@ -758,6 +758,166 @@ async fn applyset_members_not_in_git_are_orphaned() {
     assert_eq!(report.exit_code(), 1);
 }
 
+/// Members of a cluster-scoped kind the environment also declares are found in the whole list
+/// of that kind (not read twice): an orphan among them is shown whole, and an object labelled
+/// as a member whose kind the parent does not name is no member (as for metadata-listed kinds).
+#[tokio::test]
+async fn cluster_scoped_members_not_in_git_are_orphaned() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let parent = applyset::parent_name("test");
+    let id = applyset::applyset_id(&parent, &ns);
+    let role = |name: &str, member: bool| {
+        cluster.track_cluster_scoped("clusterrole", &format!("{ns}-{name}"));
+        let labels = if member {
+            format!("  labels:\n    applyset.kubernetes.io/part-of: {id}\n")
+        } else {
+            String::new()
+        };
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: {ns}-{name}\n{labels}rules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get]\n"
+        )
+    };
+    let binding = |name: &str, member: bool| {
+        cluster.track_cluster_scoped("clusterrolebinding", &format!("{ns}-{name}"));
+        let labels = if member {
+            format!("  labels:\n    applyset.kubernetes.io/part-of: {id}\n")
+        } else {
+            String::new()
+        };
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: {ns}-{name}\n{labels}roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: {ns}-keep\nsubjects:\n- kind: ServiceAccount\n  name: default\n  namespace: {ns}\n"
+        )
+    };
+    let mut repo = GitRepo::init(&cluster.scratch().join("env"));
+    let config = format!("env: test\napplySet:\n  namespace: {ns}\n");
+    repo.commit(
+        "roles",
+        &[
+            (".kubectl-gitops.yaml", Some(&config)),
+            ("role.yaml", Some(&role("keep", false))),
+            ("binding.yaml", Some(&binding("bind", false))),
+        ],
+    );
+    // The parent names ClusterRoles only: the labelled ClusterRoleBinding is not a member.
+    let parent_cm = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {parent}\n  labels:\n    applyset.kubernetes.io/id: {id}\n  annotations:\n    applyset.kubernetes.io/contains-group-kinds: ClusterRole.rbac.authorization.k8s.io\n"
+    );
+    apply_as_sync(
+        &cluster,
+        &[
+            &parent_cm,
+            &role("keep", true),
+            &role("old", true),
+            &role("unrelated", false),
+            &binding("bind", true),
+            &binding("stray", true),
+        ],
+    );
+
+    let report = status(&options(&cluster, &repo.dir)).await;
+    let mut states = states(&report);
+    states.sort();
+    assert_eq!(
+        states,
+        vec![
+            (
+                "ClusterRole".into(),
+                format!("{ns}-keep"),
+                DriftState::Synced
+            ),
+            (
+                "ClusterRole".into(),
+                format!("{ns}-old"),
+                DriftState::Orphaned
+            ),
+            (
+                "ClusterRoleBinding".into(),
+                format!("{ns}-bind"),
+                DriftState::Synced
+            ),
+        ]
+    );
+    let old = row(&report, "ClusterRole", &format!("{ns}-old"));
+    assert_eq!(old.source, None);
+    assert_eq!(old.id.namespace, None);
+    let live = old.live_yaml.as_deref().unwrap();
+    assert!(live.contains("configmaps"), "{live}");
+    assert_eq!(report.exit_code(), 1);
+}
+
+/// Aggregated discovery (two requests, as kubectl reads it) gives what asking group by group
+/// gives: every kind with its scope, names and verbs in the same order, the preferred versions,
+/// and an APIService whose backend is down as one failed group version, asked directly (its
+/// 503) because the server's aggregated copy of it is stale.
+#[tokio::test]
+async fn aggregated_discovery_equals_discovery_group_by_group() {
+    use kubectl_gitops::cluster::ClusterClient;
+    let cluster = TestCluster::start();
+    let group = format!("{}.example.com", cluster.namespace());
+    let name = format!("v1.{group}");
+    cluster.track_cluster_scoped("apiservice", &name);
+    let api_service = format!(
+        "apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata:\n  name: {name}\nspec:\n  group: {group}\n  version: v1\n  groupPriorityMinimum: 1000\n  versionPriority: 15\n  insecureSkipTLSVerify: true\n  service:\n    namespace: {}\n    name: no-backend\n    port: 443\n",
+        cluster.namespace()
+    );
+    cluster
+        .kubectl_stdin(&["apply", "-f", "-"], &api_service)
+        .success();
+    let groups = [
+        "apps",
+        "batch",
+        "rbac.authorization.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "networking.k8s.io",
+        "policy",
+        "autoscaling",
+        group.as_str(),
+    ];
+    let connect = || ClusterClient::connect(Some(cluster.kubeconfig()), None);
+    // The aggregator notes the unavailable APIService a moment after it is made.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (aggregated, by_group, requests) = loop {
+        let client = connect().await.unwrap();
+        let aggregated = client.discovery_of(groups).await.unwrap();
+        let client_by_group = connect().await.unwrap().with_discovery_by_group();
+        let by_group = client_by_group.discovery_of(groups).await.unwrap();
+        let requests = (
+            client.stats().discoveries(),
+            client_by_group.stats().discoveries(),
+        );
+        let failed = |d: &kubectl_gitops::cluster::Discovery| {
+            d.failed
+                .iter()
+                .any(|f| f.group_version == format!("{group}/v1"))
+        };
+        if failed(&aggregated) && failed(&by_group) {
+            break (aggregated, by_group, requests);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{group}/v1 not reported failed: {:?} / {:?}",
+            aggregated.failed,
+            by_group.failed
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    // `/api`, `/apis` and the stale group version; against `/api/v1`, `/apis` and one
+    // request per version of each group.
+    assert_eq!(requests.0, 3, "{requests:?}");
+    assert!(requests.1 >= 2 + groups.len(), "{requests:?}");
+    assert!(aggregated.kinds.len() > 20, "{:?}", aggregated.kinds);
+    assert_eq!(aggregated.kinds, by_group.kinds);
+    assert_eq!(aggregated.preferred, by_group.preferred);
+    assert_eq!(aggregated.failed, by_group.failed);
+    assert!(
+        aggregated.failed[0].message.contains("503"),
+        "{:?}",
+        aggregated.failed
+    );
+}
+
 /// A LIST of metadata only: each item is the object's `metadata` with the object's own
 /// `apiVersion` and `kind` (the server answers `PartialObjectMetadata` items), no `data`.
 #[tokio::test]

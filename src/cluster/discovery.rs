@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use kube::core::ApiResource;
+use serde::Deserialize;
 
 /// One served kind at one group version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,127 @@ impl ServedKind {
             || name == self.resource.kind.to_ascii_lowercase()
             || self.short_names.contains(&name)
     }
+}
+
+/// `Accept` of aggregated discovery, as kubectl asks for it: `apidiscovery.k8s.io/v2` (GA in
+/// Kubernetes 1.30), `v2beta1` (1.26-1.29), else the group list of servers without it.
+pub(crate) const AGGREGATED_ACCEPT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+
+/// One group of an aggregated discovery answer (`/api` or `/apis`): its versions in the
+/// server's preference order, each with its kinds, or `None` when the server's copy is stale
+/// (an aggregated API whose backend does not answer: that version must be asked directly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AggregatedGroup {
+    /// The group's name (empty for core).
+    pub name: String,
+    /// (version, kinds) pairs, preferred first.
+    pub versions: Vec<(String, Option<Vec<ServedKind>>)>,
+}
+
+/// Reads an aggregated discovery document (`APIGroupDiscoveryList` of `apidiscovery.k8s.io`
+/// v2 or v2beta1, which have the same fields). `None` when the answer is something else: a
+/// server without aggregated discovery answers the plain group list.
+pub(crate) fn aggregated_groups(doc: serde_json::Value) -> Option<Vec<AggregatedGroup>> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct List {
+        #[serde(default)]
+        api_version: String,
+        #[serde(default)]
+        kind: String,
+        #[serde(default)]
+        items: Vec<Group>,
+    }
+    #[derive(Deserialize)]
+    struct Group {
+        #[serde(default)]
+        metadata: Metadata,
+        #[serde(default)]
+        versions: Vec<Version>,
+    }
+    #[derive(Deserialize, Default)]
+    struct Metadata {
+        #[serde(default)]
+        name: String,
+    }
+    #[derive(Deserialize)]
+    struct Version {
+        version: String,
+        #[serde(default)]
+        resources: Vec<Resource>,
+        #[serde(default)]
+        freshness: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Resource {
+        resource: String,
+        response_kind: Option<Kind>,
+        #[serde(default)]
+        scope: String,
+        #[serde(default)]
+        singular_resource: String,
+        #[serde(default)]
+        short_names: Vec<String>,
+        #[serde(default)]
+        verbs: Vec<String>,
+    }
+    #[derive(Deserialize)]
+    struct Kind {
+        kind: String,
+    }
+
+    let list: List = serde_json::from_value(doc).ok()?;
+    if list.kind != "APIGroupDiscoveryList" || !list.api_version.starts_with("apidiscovery.k8s.io/")
+    {
+        return None;
+    }
+    let groups = list
+        .items
+        .into_iter()
+        .map(|group| {
+            let name = group.metadata.name;
+            let versions = group
+                .versions
+                .into_iter()
+                .map(|version| {
+                    let kinds = (version.freshness != "Stale").then(|| {
+                        version
+                            .resources
+                            .into_iter()
+                            .filter_map(|resource| {
+                                let kind = resource.response_kind?.kind;
+                                Some(ServedKind {
+                                    resource: ApiResource {
+                                        group: name.clone(),
+                                        version: version.version.clone(),
+                                        api_version: if name.is_empty() {
+                                            version.version.clone()
+                                        } else {
+                                            format!("{name}/{}", version.version)
+                                        },
+                                        plural: resource.resource,
+                                        kind: kind.clone(),
+                                    },
+                                    namespaced: resource.scope == "Namespaced",
+                                    singular: if resource.singular_resource.is_empty() {
+                                        kind.to_ascii_lowercase()
+                                    } else {
+                                        resource.singular_resource
+                                    },
+                                    short_names: resource.short_names,
+                                    verbs: resource.verbs,
+                                })
+                            })
+                            .collect()
+                    });
+                    (version.version, kinds)
+                })
+                .collect();
+            AggregatedGroup { name, versions }
+        })
+        .collect();
+    Some(groups)
 }
 
 /// A group version whose discovery document could not be read (an aggregated API that is down);
@@ -201,6 +323,51 @@ impl Discovery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// kube-apiserver 1.28's answer (v2beta1): kinds per version in the server's order, the
+    /// singular name defaulted from the kind, subresources left out, a stale version `None`;
+    /// a plain group list is no aggregated answer.
+    #[test]
+    fn aggregated_discovery_documents_are_read() {
+        let doc = serde_json::json!({
+            "kind": "APIGroupDiscoveryList",
+            "apiVersion": "apidiscovery.k8s.io/v2beta1",
+            "metadata": {},
+            "items": [
+                {"metadata": {"name": "apps", "creationTimestamp": null}, "versions": [
+                    {"version": "v1", "freshness": "Current", "resources": [
+                        {"resource": "deployments", "scope": "Namespaced",
+                         "responseKind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                         "singularResource": "deployment", "shortNames": ["deploy"],
+                         "verbs": ["get", "list"],
+                         "subresources": [{"subresource": "scale", "verbs": ["get"],
+                            "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}}]},
+                        {"resource": "widgets", "scope": "Cluster",
+                         "responseKind": {"group": "apps", "version": "v1", "kind": "Widget"},
+                         "verbs": ["get"]}
+                    ]}
+                ]},
+                {"metadata": {"name": "metrics.k8s.io", "creationTimestamp": null},
+                 "versions": [{"version": "v1beta1", "freshness": "Stale"}]}
+            ]
+        });
+        let groups = aggregated_groups(doc).unwrap();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].name, "apps");
+        let (version, kinds) = &groups[0].versions[0];
+        assert_eq!(version, "v1");
+        let kinds = kinds.as_ref().unwrap();
+        let mut deploy = served("apps", "v1", "Deployment", "deployments", &["deploy"]);
+        deploy.verbs = vec!["get".into(), "list".into()];
+        assert_eq!(kinds[0], deploy);
+        assert_eq!(kinds[1].singular, "widget");
+        assert!(!kinds[1].namespaced);
+        assert_eq!(kinds.len(), 2);
+        assert_eq!(groups[1].versions, vec![("v1beta1".to_owned(), None)]);
+
+        let plain = serde_json::json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []});
+        assert_eq!(aggregated_groups(plain), None);
+    }
 
     fn served(group: &str, version: &str, kind: &str, plural: &str, short: &[&str]) -> ServedKind {
         ServedKind {

@@ -7,7 +7,7 @@ pub mod discovery;
 pub mod watch;
 pub mod write;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -125,6 +125,7 @@ pub struct RequestStats {
     gets: AtomicUsize,
     dry_runs: AtomicUsize,
     retries: AtomicUsize,
+    discoveries: AtomicUsize,
 }
 
 impl RequestStats {
@@ -135,6 +136,10 @@ impl RequestStats {
     /// GET requests (discovery excluded).
     pub fn gets(&self) -> usize {
         self.gets.load(Ordering::Relaxed)
+    }
+    /// Discovery requests (`/api`, `/apis`, a group version's document).
+    pub fn discoveries(&self) -> usize {
+        self.discoveries.load(Ordering::Relaxed)
     }
     /// Server-side apply dry-runs.
     pub fn dry_runs(&self) -> usize {
@@ -332,6 +337,17 @@ impl ClusterClient {
         }
     }
 
+    /// This client without aggregated discovery: the group list, then each group version's
+    /// document (the plain way, as servers before Kubernetes 1.26 need it; tests compare the
+    /// two). Starts a fresh discovery cache.
+    pub fn with_discovery_by_group(mut self) -> ClusterClient {
+        self.discovery = Arc::new(DiscoveryState {
+            by_group: true,
+            ..DiscoveryState::default()
+        });
+        self
+    }
+
     /// Sets the bound on concurrent requests (at least 1).
     pub fn with_concurrency(mut self, concurrency: usize) -> ClusterClient {
         self.concurrency = concurrency.max(1);
@@ -411,6 +427,7 @@ impl ClusterClient {
             futures::stream::iter(missing)
                 .map(|(order, group, group_version)| async move {
                     let what = format!("discover /apis/{group_version}");
+                    self.stats.discoveries.fetch_add(1, Ordering::Relaxed);
                     // An aggregated API whose backend is down answers 503 at once and keeps
                     // doing so: one warning and on (as kubectl), never a back-off stall.
                     let result = self
@@ -489,6 +506,19 @@ impl ClusterClient {
         self.discovery
             .index
             .get_or_try_init(|| async {
+                let aggregated = match self.discovery.by_group {
+                    true => Ok(None),
+                    false => self.aggregated_index().await,
+                };
+                match aggregated {
+                    Ok(Some(index)) => return Ok(Arc::new(index)),
+                    Ok(None) => {}
+                    Err(error @ ClusterError::Unreachable { .. }) => return Err(error),
+                    Err(error) => {
+                        tracing::debug!("{error}; discovering group by group");
+                    }
+                }
+                self.stats.discoveries.fetch_add(2, Ordering::Relaxed);
                 let (core, groups) = futures::try_join!(
                     self.with_retry("discover /api/v1", || {
                         self.client.list_core_api_resources("v1")
@@ -520,6 +550,67 @@ impl ClusterClient {
             })
             .await
             .cloned()
+    }
+
+    /// Aggregated discovery (`/api` and `/apis`, two requests for every kind the server
+    /// serves, as kubectl reads it): the index, and every group whose versions are all fresh
+    /// noted as read. A stale version (an aggregated API whose backend is down) leaves its
+    /// group unread: [`Self::discovery_of`] asks it directly when a manifest needs it, and so
+    /// says why it is unavailable. `None` when the server has no aggregated discovery.
+    async fn aggregated_index(&self) -> Result<Option<DiscoveryIndex>, ClusterError> {
+        let fetch = |path: &'static str| {
+            let what = format!("discover {path}");
+            self.stats.discoveries.fetch_add(1, Ordering::Relaxed);
+            async move {
+                let doc = self
+                    .with_retry(&what, || async {
+                        let request = hyper::Request::get(path)
+                            .header(hyper::header::ACCEPT, discovery::AGGREGATED_ACCEPT)
+                            .body(Vec::new())
+                            .map_err(kube::Error::HttpError)?;
+                        self.client.request::<Value>(request).await
+                    })
+                    .await?;
+                Ok::<_, ClusterError>(discovery::aggregated_groups(doc))
+            }
+        };
+        let (core, groups) = futures::try_join!(fetch("/api"), fetch("/apis"))?;
+        let (Some(core), Some(groups)) = (core, groups) else {
+            return Ok(None);
+        };
+        let mut index = DiscoveryIndex::default();
+        index.preferred.insert(String::new(), "v1".to_owned());
+        for group in core {
+            for (version, kinds) in group.versions {
+                if version == "v1" {
+                    index.core.extend(kinds.into_iter().flatten());
+                }
+            }
+        }
+        let mut read = self.discovery.groups.lock().await;
+        for group in groups.into_iter().filter(|g| !g.name.is_empty()) {
+            if let Some((preferred, _)) = group.versions.first() {
+                index
+                    .preferred
+                    .insert(group.name.clone(), preferred.clone());
+            }
+            index.groups.push(ListedGroup {
+                name: group.name.clone(),
+                versions: group.versions.iter().map(|(v, _)| v.clone()).collect(),
+            });
+            if group.versions.iter().all(|(_, kinds)| kinds.is_some()) {
+                let versions = group
+                    .versions
+                    .into_iter()
+                    .map(|(version, kinds)| VersionDiscovery {
+                        group_version: format!("{}/{version}", group.name),
+                        answer: Ok(kinds.unwrap_or_default()),
+                    })
+                    .collect();
+                read.insert(group.name, versions);
+            }
+        }
+        Ok(Some(index))
     }
 
     /// The answer to a LIST of one name (a `metadata.name` field selector: no error when
@@ -602,6 +693,7 @@ impl ClusterClient {
                 params = params.continue_token(token);
             }
             self.stats.lists.fetch_add(1, Ordering::Relaxed);
+            let asked = std::time::Instant::now();
             let page: Value = self
                 .with_retry(&what, || {
                     let request = kube::core::Request::new(url.clone()).list(&params);
@@ -624,6 +716,11 @@ impl ClusterClient {
                 });
             };
             if let Some(Value::Array(page_items)) = page.remove("items") {
+                tracing::debug!(
+                    elapsed_ms = asked.elapsed().as_millis(),
+                    items = page_items.len(),
+                    "{what}"
+                );
                 items.extend(page_items.into_iter().map(|mut item| {
                     // `PartialObjectMetadata` of `meta.k8s.io/v1`: the object's own type
                     // instead.
@@ -707,7 +804,7 @@ impl ClusterClient {
         parent_name: &str,
         parent_namespace: &str,
     ) -> Result<Vec<Value>, ClusterError> {
-        self.applyset_members_as(parent_name, parent_namespace, false)
+        self.applyset_members_as(parent_name, parent_namespace, false, &HashSet::new())
             .await
     }
 
@@ -718,8 +815,32 @@ impl ClusterClient {
         parent_name: &str,
         parent_namespace: &str,
     ) -> Result<Vec<Value>, ClusterError> {
-        self.applyset_members_as(parent_name, parent_namespace, true)
+        self.applyset_members_as(parent_name, parent_namespace, true, &HashSet::new())
             .await
+    }
+
+    /// [`Self::applyset_member_metadata`] without the group-kinds in `listed` (group, kind):
+    /// those the caller lists whole anyway (every object of a cluster-scoped kind), and finds
+    /// the members of by their `part-of` label itself, instead of reading them twice. Returns
+    /// the members listed and every group-kind the parent names (members of the others are
+    /// not members).
+    pub async fn applyset_member_metadata_except(
+        &self,
+        parent_name: &str,
+        parent_namespace: &str,
+        listed: &HashSet<(String, String)>,
+    ) -> Result<(Vec<Value>, HashSet<(String, String)>), ClusterError> {
+        let mut group_kinds = HashSet::new();
+        let members = self
+            .members_and_kinds(
+                parent_name,
+                parent_namespace,
+                true,
+                listed,
+                Some(&mut group_kinds),
+            )
+            .await?;
+        Ok((members, group_kinds))
     }
 
     async fn applyset_members_as(
@@ -727,6 +848,19 @@ impl ClusterClient {
         parent_name: &str,
         parent_namespace: &str,
         metadata_only: bool,
+        listed: &HashSet<(String, String)>,
+    ) -> Result<Vec<Value>, ClusterError> {
+        self.members_and_kinds(parent_name, parent_namespace, metadata_only, listed, None)
+            .await
+    }
+
+    async fn members_and_kinds(
+        &self,
+        parent_name: &str,
+        parent_namespace: &str,
+        metadata_only: bool,
+        listed: &HashSet<(String, String)>,
+        named_kinds: Option<&mut HashSet<(String, String)>>,
     ) -> Result<Vec<Value>, ClusterError> {
         let configmap = core_resource("ConfigMap", "configmaps");
         let Some(parent) = self
@@ -742,11 +876,15 @@ impl ClusterClient {
             .and_then(Value::as_str)
             .map(applyset::parse_group_kinds)
             .unwrap_or_default();
+        if let Some(named_kinds) = named_kinds {
+            named_kinds.extend(group_kinds.iter().cloned());
+        }
         let discovery = self
             .discovery_of(group_kinds.iter().map(|(group, _)| group.as_str()))
             .await?;
         let resources: Vec<ApiResource> = group_kinds
             .iter()
+            .filter(|group_kind| !listed.contains(*group_kind))
             .filter_map(|(group, kind)| discovery.preferred_kind(group, kind))
             .map(|served| served.resource.clone())
             .collect();
@@ -859,6 +997,8 @@ pub fn core_resource(kind: &str, plural: &str) -> ApiResource {
 /// What discovery read once per client: the index, then each group asked for.
 #[derive(Default)]
 struct DiscoveryState {
+    /// Never ask for aggregated discovery ([`ClusterClient::with_discovery_by_group`]).
+    by_group: bool,
     index: OnceCell<Arc<DiscoveryIndex>>,
     /// Per group name, its versions' answers (preferred version first).
     groups: tokio::sync::Mutex<BTreeMap<String, Vec<VersionDiscovery>>>,

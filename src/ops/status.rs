@@ -24,7 +24,7 @@
 //! the live object satisfies (client comparison): `lastCommit` when it satisfies the head's,
 //! else found by [`crate::ops::history::matches_revisions`] within `last_commit_limit`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -554,14 +554,6 @@ pub async fn evaluate_with(
         })
     });
 
-    // The ApplySet's members (for orphans) are listed while the manifests' kinds are.
-    let members = {
-        let cluster = cluster.clone();
-        let parent = applyset::parent_name(&rendered.config.env);
-        let namespace = rendered.config.apply_set_namespace.clone();
-        tokio::spawn(async move { cluster.applyset_member_metadata(&parent, &namespace).await })
-    };
-
     // One row per selected manifest, plus orphans: sized once rather than grown by doubling.
     let mut resources = Vec::with_capacity(selected.len());
     let mut stats = EvaluationStats::default();
@@ -570,6 +562,9 @@ pub async fn evaluate_with(
     // weighs about five times its text, and at thousands of resources the waiting manifests
     // were the largest part of the peak.
     let mut groups: BTreeMap<LiveKey, (ApiResource, Vec<PackedManifest>)> = BTreeMap::new();
+    // Cluster-scoped kinds of the manifests: each is listed whole below, and its ApplySet
+    // members are found in that list rather than read a second time.
+    let mut listed_whole: HashSet<(String, String)> = HashSet::new();
     let pack = selected.len() >= PACK_FROM;
     for manifest in selected {
         // The API server refuses such a name (422), so it can never be live: an Error that
@@ -587,6 +582,9 @@ pub async fn evaluate_with(
         match discovery.resolve(group, version, &manifest.id.kind) {
             Ok(kind) => {
                 let resource = &kind.resource;
+                if !kind.namespaced {
+                    listed_whole.insert((resource.group.clone(), resource.kind.clone()));
+                }
                 groups
                     .entry((
                         resource.api_version.clone(),
@@ -607,6 +605,25 @@ pub async fn evaluate_with(
             }
         }
     }
+
+    // The ApplySet's members (for orphans) are listed while the manifests' kinds are.
+    let apply_set_id = applyset::applyset_id(
+        &applyset::parent_name(&rendered.config.env),
+        &rendered.config.apply_set_namespace,
+    );
+    let members = {
+        let cluster = cluster.clone();
+        let parent = applyset::parent_name(&rendered.config.env);
+        let namespace = rendered.config.apply_set_namespace.clone();
+        let listed_whole = listed_whole.clone();
+        tokio::spawn(async move {
+            cluster
+                .applyset_member_metadata_except(&parent, &namespace, &listed_whole)
+                .await
+        })
+    };
+    // Members found in the whole lists (objects, not metadata: no second read for orphans).
+    let mut listed_members: Vec<Value> = Vec::new();
 
     // Each LIST is compared as it arrives and its live objects dropped right after: holding
     // every list at once (managedFields and all) was most of the peak memory. Only the
@@ -631,10 +648,15 @@ pub async fn evaluate_with(
         // before it is compared: a few in flight keep the pipe full at a fraction of the
         // memory of 16. The dry-runs below, small and many, use the full bound.
         .buffer_unordered(cluster.concurrency().min(LISTS_IN_FLIGHT));
+    let mut unlisted_members = Vec::new();
     while let Some((resource, manifests, listed)) = lists.next().await {
+        let whole = listed_whole.contains(&(resource.group.clone(), resource.kind.clone()));
         let mut live = match listed {
             Ok(objects) => by_name(objects),
             Err(error) => {
+                if whole {
+                    unlisted_members.push(format!("{}.{}", resource.kind, resource.group));
+                }
                 let error = error.to_string();
                 for packed in manifests {
                     let mut row = ResourceStatus::new(&packed.manifest, DriftState::Error);
@@ -699,6 +721,12 @@ pub async fn evaluate_with(
                 }
             }
         }
+        if whole {
+            listed_members.extend(
+                live.into_values()
+                    .filter(|object| part_of(object) == Some(apply_set_id.as_str())),
+            );
+        }
     }
     drop(lists);
     tracing::debug!(
@@ -734,7 +762,7 @@ pub async fn evaluate_with(
     let parent = applyset::parent_name(&rendered.config.env);
     let mut warnings: Vec<String> = rendered.warnings.iter().map(ToString::to_string).collect();
     warnings.extend(discovery.warnings());
-    let members = match members
+    let (members, group_kinds) = match members
         .await
         .map_err(|error| StatusError::Task(error.to_string()))?
     {
@@ -745,18 +773,31 @@ pub async fn evaluate_with(
                 "orphans not shown: cannot read the members of ApplySet {}/{parent}: {error}",
                 rendered.config.apply_set_namespace
             ));
-            Vec::new()
+            (Vec::new(), HashSet::new())
         }
     };
+    for kind in unlisted_members {
+        warnings.push(format!(
+            "orphans of kind {kind} not shown: its list failed (see its rows)"
+        ));
+    }
     let discovery = cluster.discovery_of_objects(&members).await?;
+    let is_orphan = |id: &ResourceId| {
+        !desired_ids.contains(id) && (filters.is_empty() || filters.iter().any(|f| f.matches(id)))
+    };
+    // Members found in whole lists are whole already; only kinds the parent names have members.
+    let listed_orphans: Vec<(ResourceId, Value)> = listed_members
+        .into_iter()
+        .filter_map(|member| Some((member_id(&member, &discovery)?, member)))
+        .filter(|(id, _)| {
+            group_kinds.contains(&(id.group.clone(), id.kind.clone())) && is_orphan(id)
+        })
+        .collect();
     // Members were listed by metadata: the orphans (few) are read whole.
     let orphans: Vec<(ResourceId, Value)> = members
         .into_iter()
         .filter_map(|member| Some((member_id(&member, &discovery)?, member)))
-        .filter(|(id, _)| {
-            !desired_ids.contains(id)
-                && (filters.is_empty() || filters.iter().any(|f| f.matches(id)))
-        })
+        .filter(|(id, _)| is_orphan(id))
         .collect();
     let orphans: Vec<(ResourceId, Value)> = futures::stream::iter(orphans)
         .map(|(id, member)| {
@@ -777,7 +818,7 @@ pub async fn evaluate_with(
         .filter_map(|(id, object)| async move { object.map(|o| (id, o)) })
         .collect()
         .await;
-    for (id, member) in orphans {
+    for (id, member) in orphans.into_iter().chain(listed_orphans) {
         resources.push(orphan_row(id, &member, rules, opts.texts));
     }
 
@@ -884,11 +925,17 @@ pub(crate) async fn render_discovered(
     };
     let builtin: ScopeLookup = Arc::new(builtin_scope);
     render_opts.scope = builtin.clone();
+    let started = std::time::Instant::now();
     let rendered = on_this_thread(|| render(repo, commit, render_opts));
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "rendered");
     // An unreachable cluster is the first thing to say, before a render error.
     index
         .await
         .map_err(|error| StatusError::Task(error.to_string()))??;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "group index read"
+    );
     let mut rendered = rendered?;
     let groups: BTreeSet<&str> = rendered
         .manifests
@@ -1168,6 +1215,14 @@ fn text_size(value: &Value) -> usize {
 }
 
 /// A LIST's objects by name (unnamed ones cannot match a manifest).
+/// The ApplySet an object is a member of: its `applyset.kubernetes.io/part-of` label.
+fn part_of(object: &Value) -> Option<&str> {
+    object
+        .pointer("/metadata/labels")?
+        .get(applyset::PART_OF_LABEL)?
+        .as_str()
+}
+
 fn by_name(objects: Vec<Value>) -> HashMap<String, Value> {
     objects
         .into_iter()

@@ -276,13 +276,25 @@ fn aggregated_resource(k: &KindInfo) -> Value {
 /// Aggregated discovery (`apidiscovery.k8s.io` `APIGroupDiscoveryList`) for `/api` (`core`)
 /// or `/apis`, in the asked `version` (`v2` or `v2beta1`).
 pub fn aggregated(kinds: &[KindInfo], core: bool, version: &str) -> Value {
+    aggregated_with(kinds, core, version, &[])
+}
+
+/// [`aggregated`] with the group versions of non-local APIServices (`remote`, from
+/// [`remote_api_services`]) whose backend does not answer: as kube-apiserver lists them, a
+/// version with `freshness: Stale` and no resources.
+pub fn aggregated_with(
+    kinds: &[KindInfo],
+    core: bool,
+    version: &str,
+    remote: &[(String, String)],
+) -> Value {
     let mut names: Vec<&str> = Vec::new();
     for k in kinds {
         if k.group.is_empty() == core && !names.contains(&k.group.as_str()) {
             names.push(&k.group);
         }
     }
-    let items: Vec<Value> = names
+    let mut items: Vec<Value> = names
         .into_iter()
         .map(|group| {
             let served: Vec<&KindInfo> = kinds.iter().filter(|k| k.group == group).collect();
@@ -313,6 +325,28 @@ pub fn aggregated(kinds: &[KindInfo], core: bool, version: &str) -> Value {
             json!({"metadata": metadata, "versions": versions})
         })
         .collect();
+    for (group, stale) in remote.iter().filter(|_| !core) {
+        let entry = json!({"version": stale, "freshness": "Stale"});
+        let listed = items
+            .iter_mut()
+            .find(|item| item["metadata"]["name"].as_str() == Some(group.as_str()));
+        match listed {
+            Some(item) => {
+                let versions = item["versions"].as_array_mut();
+                if let Some(versions) = versions
+                    && !versions
+                        .iter()
+                        .any(|v| v["version"].as_str() == Some(stale))
+                {
+                    versions.push(entry);
+                }
+            }
+            None => items.push(json!({
+                "metadata": {"name": group, "creationTimestamp": null},
+                "versions": [entry],
+            })),
+        }
+    }
     json!({"kind": "APIGroupDiscoveryList",
         "apiVersion": format!("apidiscovery.k8s.io/{version}"),
         "metadata": {}, "items": items})
@@ -365,6 +399,39 @@ mod tests {
         assert_eq!(names.len(), dedup.len());
         assert!(resource_list(&builtin_kinds(), "nope", "v1").is_none());
         assert_eq!(group(&builtin_kinds(), "apps").unwrap()["kind"], "APIGroup");
+    }
+
+    /// As kube-apiserver 1.28 lists an APIService whose backend is down: the group with a
+    /// stale version and no resources; `/api` is not concerned.
+    #[test]
+    fn aggregated_discovery_lists_unavailable_api_services_as_stale() {
+        let remote = [
+            ("metrics.k8s.io".to_owned(), "v1beta1".to_owned()),
+            ("apps".to_owned(), "v2".to_owned()),
+        ];
+        let doc = aggregated_with(&builtin_kinds(), false, "v2beta1", &remote);
+        assert_eq!(doc["apiVersion"], "apidiscovery.k8s.io/v2beta1");
+        let group = |name: &str| {
+            doc["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["metadata"]["name"] == name)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(
+            group("metrics.k8s.io")["versions"],
+            json!([{"version": "v1beta1", "freshness": "Stale"}])
+        );
+        let apps = group("apps");
+        assert_eq!(apps["versions"][0]["freshness"], "Current");
+        assert_eq!(
+            apps["versions"][1],
+            json!({"version": "v2", "freshness": "Stale"})
+        );
+        let core = aggregated_with(&builtin_kinds(), true, "v2", &remote);
+        assert_eq!(core["items"].as_array().unwrap().len(), 1);
     }
 
     #[test]

@@ -308,8 +308,11 @@ async fn route(shared: Arc<Shared>, req: ApiRequest) -> Response<Body> {
         }),
         (["api" | "apis"], true) if discovery::aggregated_version(&req.accept).is_some() => {
             let version = discovery::aggregated_version(&req.accept).unwrap_or("v2");
-            let kinds = shared.lock().kinds();
-            let doc = discovery::aggregated(&kinds, segs[0] == "api", version);
+            let (kinds, remote) = {
+                let store = shared.lock();
+                (store.kinds(), discovery::remote_api_services(&store))
+            };
+            let doc = discovery::aggregated_with(&kinds, segs[0] == "api", version, &remote);
             Some(Reply {
                 content_type: if version == "v2" {
                     AGGREGATED_V2_CONTENT_TYPE
