@@ -42,8 +42,32 @@ pub fn is_secret(object: &Value) -> bool {
 }
 
 /// Returns the normalized copy of an object (desired, live or dry-run result).
+///
+/// What normalization drops (`status`, the server's `metadata` fields: managedFields can be as
+/// large as the object) is not copied first: equal to a clone then [`normalize`], which stays the
+/// plain way.
 pub fn normalized(object: &Value) -> Value {
-    let mut copy = object.clone();
+    let Value::Object(map) = object else {
+        return object.clone();
+    };
+    let mut copy = Map::with_capacity(map.len());
+    for (key, value) in map {
+        match (key.as_str(), value) {
+            ("status", _) => {}
+            ("metadata", Value::Object(metadata)) => {
+                let kept = metadata
+                    .iter()
+                    .filter(|(field, _)| !SERVER_METADATA.contains(&field.as_str()))
+                    .map(|(field, value)| (field.clone(), value.clone()))
+                    .collect();
+                copy.insert(key.clone(), Value::Object(kept));
+            }
+            _ => {
+                copy.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    let mut copy = Value::Object(copy);
     normalize(&mut copy);
     copy
 }
@@ -54,11 +78,12 @@ pub fn normalize(object: &mut Value) {
     let Some(map) = object.as_object_mut() else {
         return;
     };
-    map.remove("status");
+    // `shift_remove`: the fields that stay keep the server's order.
+    map.shift_remove("status");
     type_meta_first(map);
     if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
         for field in SERVER_METADATA {
-            metadata.remove(*field);
+            metadata.shift_remove(*field);
         }
         strip_keys(metadata, "annotations", IGNORED_ANNOTATIONS);
         strip_keys(metadata, "labels", IGNORED_LABELS);
@@ -134,6 +159,36 @@ fn fold_string_data(secret: &mut Map<String, Value>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The copy that skips dropped fields equals a whole clone normalized in place.
+    #[test]
+    fn normalized_equals_a_normalized_clone() {
+        let objects = [
+            json!({"kind": "ConfigMap", "apiVersion": "v1",
+                "metadata": {"name": "a", "uid": "u", "resourceVersion": "7",
+                    "managedFields": [{"manager": "m", "fieldsV1": {"f:data": {}}}],
+                    "annotations": {LAST_APPLIED_ANNOTATION: "{}", "keep": "x"},
+                    "labels": {"app": "a"}},
+                "data": {"k": "v"}, "status": {"phase": "x"}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                "stringData": {"k": "v"}, "data": {"j": "dg=="}}),
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": "not an object",
+                "status": {}}),
+            json!(["not", "an", "object"]),
+            json!({}),
+        ];
+        for object in objects {
+            let mut plain = object.clone();
+            normalize(&mut plain);
+            let copied = normalized(&object);
+            assert_eq!(copied, plain);
+            assert_eq!(
+                serde_json::to_string(&copied).unwrap(),
+                serde_json::to_string(&plain).unwrap(),
+                "key order"
+            );
+        }
+    }
 
     #[test]
     fn type_meta_comes_first_whatever_the_servers_order() {
