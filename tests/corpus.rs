@@ -579,6 +579,60 @@ fn blame_agrees_with_git_blame_on_kube_prometheus() {
     assert_eq!(ours, theirs);
 }
 
+/// A shallow clone of kube-prometheus (`git clone --depth 30`, as CI systems check out): the
+/// history is what `git log` lists there, its boundary commit adding every resource as a root
+/// commit would, the same again from the caches, and blame agrees with `git blame` in the clone.
+#[test]
+fn a_shallow_clone_has_the_history_git_log_gives_it() {
+    let Some(full) = clone("kube-prometheus") else {
+        return;
+    };
+    let repo = full.shallow_clone(30);
+    let args = ["--path", "manifests", "history", "-o", "json"];
+    let run = offline(&repo, &args, &[]);
+    assert_eq!(run.code, 0, "{run}");
+    let git: Vec<String> = repo
+        .git(&["log", "--first-parent", "--format=%H", "--", "manifests"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(git.len() > 3, "{git:?}");
+    assert_eq!(history_ids(&run), git);
+    let boundary = run.json()["commits"]
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    let added = boundary["changes"].as_array().unwrap();
+    assert!(added.len() > 50, "{} changes", added.len());
+    assert!(
+        added.iter().all(|c| c["change"] == "added"),
+        "{}",
+        boundary["id"]
+    );
+    let again = offline(&repo, &args, &[]);
+    assert_eq!(again.stdout, run.stdout);
+
+    let blame = offline(
+        &repo,
+        &[
+            "--path",
+            "manifests",
+            "-n",
+            "monitoring",
+            "blame",
+            "deployment/prometheus-operator",
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(blame.code, 0, "{blame}");
+    let (ours, theirs) = cli_env::blame_commits_and_git(&repo, "HEAD", &blame.json());
+    assert_eq!(ours, theirs);
+}
+
 /// Deletes what kube-prometheus' files create, as kubectl reads them, when the test ends (a
 /// real cluster keeps cluster-scoped objects and the `monitoring` namespace).
 struct KubectlCleanup<'a> {

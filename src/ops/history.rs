@@ -1824,16 +1824,17 @@ fn whole_render_errors(error: crate::render::RenderFailure) -> Vec<String> {
 pub(crate) fn settings_dir(git_dir: &std::path::Path, what: &str, opts: &RenderOptions) -> PathBuf {
     let hex = |s: &str| -> String { s.bytes().map(|b| format!("{b:02x}")).collect() };
     let path = crate::repo::normalize_path(&opts.path);
-    git_dir
-        .join("kubectl-gitops")
-        .join(what)
-        .join(if path.is_empty() {
-            "root".to_owned()
-        } else {
-            hex(&path)
-        })
-        .join(hex(&opts.default_namespace))
-        .join(crate::render::tools_fingerprint(opts))
+    let mut dir = git_dir.join("kubectl-gitops").join(what);
+    if let Some(shallow) = crate::repo::shallow_key(git_dir) {
+        dir.push(shallow);
+    }
+    dir.join(if path.is_empty() {
+        "root".to_owned()
+    } else {
+        hex(&path)
+    })
+    .join(hex(&opts.default_namespace))
+    .join(crate::render::tools_fingerprint(opts))
 }
 
 /// A commit whose changes are known: computed by this run or read from the changes cache.

@@ -172,6 +172,8 @@ pub struct WalkObjects {
     graph: std::cell::OnceCell<Option<gix::commitgraph::Graph>>,
     /// Commits answered by `graph`.
     graph_hits: std::cell::Cell<usize>,
+    /// [`WalkObjects::shallow`], read at the first commit read.
+    shallow: std::cell::OnceCell<HashSet<ObjectId>>,
 }
 
 struct ReadState {
@@ -204,6 +206,7 @@ impl WalkObjects {
             root: env.root().to_path_buf(),
             graph: std::cell::OnceCell::new(),
             graph_hits: std::cell::Cell::new(0),
+            shallow: std::cell::OnceCell::new(),
             repo,
             state: RefCell::new(ReadState {
                 packs,
@@ -283,7 +286,21 @@ impl WalkObjects {
             let parent = iter.parent_ids().next();
             Ok((tree, parent, keep.then(|| data.to_vec())))
         })?;
-        parsed.map_err(|message| self.error(format!("commit {id}"), message))
+        let (tree, parent, data) =
+            parsed.map_err(|message| self.error(format!("commit {id}"), message))?;
+        // A shallow clone's boundary commit: its parent is not there, and git's log ends at it
+        // as at a root commit.
+        let parent = parent.filter(|_| !self.shallow().contains(&id));
+        Ok((tree, parent, data))
+    }
+
+    /// A shallow clone's boundary commits (`.git/shallow`); empty in a complete repository.
+    fn shallow(&self) -> &HashSet<ObjectId> {
+        self.shallow
+            .get_or_init(|| match self.repo.shallow_commits() {
+                Ok(Some(commits)) => commits.iter().copied().collect(),
+                _ => HashSet::new(),
+            })
     }
 
     /// Tree id and first parent of `id` from the commit-graph, when it holds `id`.
@@ -1078,8 +1095,12 @@ impl WalkCache {
         } else {
             path.bytes().map(|b| format!("{b:02x}")).collect()
         };
+        let mut dir = git_dir.join("kubectl-gitops").join("history-v1");
+        if let Some(shallow) = super::shallow_key(git_dir) {
+            dir.push(shallow);
+        }
         WalkCache {
-            dir: git_dir.join("kubectl-gitops").join("history-v1").join(key),
+            dir: dir.join(key),
             path: path.to_owned(),
         }
     }
@@ -1331,6 +1352,57 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A shallow clone (as CI systems check out): the walk ends at the boundary commits as
+    /// git's log does, cached or not, and a cache made there is not reused once the clone is
+    /// deepened (the boundary commits have parents then).
+    #[test]
+    fn shallow_clones_walk_to_their_boundary_as_git_log() {
+        let fx = generated();
+        let tmp = tempfile::tempdir().unwrap();
+        let clone = tmp.path().join("c");
+        let url = format!("file://{}", fx.dir().display());
+        let git = |args: &[&str], dir: &Path| {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}: {out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        git(&["clone", "-q", "--depth", "4", &url, "c"], tmp.path());
+        let log = |path: &str| -> Vec<String> {
+            let mut args = vec!["log", "--first-parent", "--format=%H", "HEAD"];
+            if !path.is_empty() {
+                args.extend(["--", path]);
+            }
+            git(&args, &clone).lines().map(str::to_owned).collect()
+        };
+        let full = git_log(&fx, "HEAD", "");
+        for path in ["", "envs", "envs/prod", "envs/dev"] {
+            let repo = EnvRepo::open(&clone).unwrap();
+            for cache in [false, true, true] {
+                let (ids, _) = walk(&repo, "HEAD", path, cache);
+                assert_eq!(ids, log(path), "{path}, cache {cache}");
+            }
+        }
+        assert!(log("").len() < full.len());
+        let repo = EnvRepo::open(&clone).unwrap();
+        let (shallow, _) = walk(&repo, "HEAD", "", true);
+        let boundary = repo.resolve(shallow.last().unwrap()).unwrap();
+        assert_eq!(repo.first_parent(boundary).unwrap(), None);
+
+        git(&["fetch", "-q", "--deepen", "6"], &clone);
+        let repo = EnvRepo::open(&clone).unwrap();
+        for path in ["", "envs/prod"] {
+            let (ids, stats) = walk(&repo, "HEAD", path, true);
+            assert_eq!(ids, log(path), "{path} deepened");
+            assert_eq!(stats.cache_hits, 0, "{path}: {stats:?}");
+        }
+        assert!(log("").len() > shallow.len());
+        assert!(repo.first_parent(boundary).unwrap().is_some());
     }
 
     #[test]

@@ -264,13 +264,19 @@ impl EnvRepo {
         }
     }
 
-    /// First parent of `commit`, `None` for a root commit.
+    /// First parent of `commit`, `None` for a root commit and for a shallow clone's boundary
+    /// commit (its parent is not there: git's log ends at it).
     pub fn first_parent(&self, commit: ObjectId) -> Result<Option<ObjectId>, RepoError> {
         let repo = self.repo.to_thread_local();
         let found = repo
             .find_commit(commit)
             .map_err(|e| self.object_error(format!("commit {commit}"), e))?;
-        Ok(found.parent_ids().next().map(|p| p.detach()))
+        let Some(parent) = found.parent_ids().next().map(|p| p.detach()) else {
+            return Ok(None);
+        };
+        let boundary =
+            matches!(repo.shallow_commits(), Ok(Some(shallow)) if shallow.contains(&commit));
+        Ok((!boundary).then_some(parent))
     }
 
     /// Id of the tree at `path` in `commit` (the root tree for `""`), `None` when the path does
@@ -536,6 +542,18 @@ impl ReadBlob for LocalRepo {
     fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, RepoError> {
         LocalRepo::read_blob(self, id)
     }
+}
+
+/// What a cache that depends on where history ends must be keyed by in a shallow clone:
+/// `shallow-<hash of .git/shallow>`, so that a clone deepened later (`git fetch --deepen`)
+/// does not reuse what was computed with the boundary commits as roots. `None` in a complete
+/// repository.
+pub(crate) fn shallow_key(git_dir: &Path) -> Option<String> {
+    use sha2::Digest as _;
+    let boundary = std::fs::read(git_dir.join("shallow")).ok()?;
+    let digest = sha2::Sha256::digest(&boundary);
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("shallow-{hex}"))
 }
 
 /// `--path` as a tree path: no leading `./` or `/`, no trailing `/`, `.` for the root → `""`.

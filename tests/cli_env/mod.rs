@@ -91,6 +91,37 @@ impl EnvRepo {
         repo
     }
 
+    /// A shallow clone of this repository's `main` (`git clone --depth`, as CI systems check
+    /// out), on branch `main`.
+    #[allow(dead_code)]
+    pub fn shallow_clone(&self, depth: usize) -> EnvRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("kgo-shallow-")
+            .tempdir()
+            .unwrap();
+        let url = format!("file://{}", self.dir().display());
+        let out = Command::new("git")
+            .args([
+                "clone",
+                "-q",
+                "-b",
+                "main",
+                "--depth",
+                &depth.to_string(),
+                &url,
+            ])
+            .arg(dir.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git clone --depth {depth}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        EnvRepo { dir, commits: 0 }
+    }
+
     /// The work tree.
     pub fn dir(&self) -> &Path {
         self.dir.path()
