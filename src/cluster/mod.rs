@@ -29,6 +29,9 @@ pub const FIELD_MANAGER: &str = "kubectl-gitops";
 /// Default bound on concurrent API requests (STYLE: bounded and configurable).
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
+/// ApplySet member LISTs in flight at once.
+const MEMBER_LISTS_IN_FLIGHT: usize = 4;
+
 /// Attempts for a request that fails transiently, the first included. A sync of hundreds of
 /// objects makes hundreds of requests: against a server failing a quarter of them, 4 attempts
 /// still lost one request in 300 (0.25^4), so a sync of 320 failed most times; 8 attempts lose
@@ -897,7 +900,10 @@ impl ClusterClient {
                         .await
                 }
             })
-            .buffer_unordered(self.concurrency)
+            // Small answers, listed beside a caller's own LISTs: a few at a time keep the
+            // server busy without a new TLS connection each (HTTP/1.1: one per request in
+            // flight).
+            .buffer_unordered(self.concurrency.min(MEMBER_LISTS_IN_FLIGHT))
             .try_collect()
             .await?;
         Ok(lists.into_iter().flatten().collect())
