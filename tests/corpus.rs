@@ -551,15 +551,10 @@ fn history_lists_the_commits_git_log_lists() {
     }
 }
 
-/// `blame` of kube-prometheus' operator Deployment agrees with `git blame --porcelain` on every
-/// line.
-#[test]
-fn blame_agrees_with_git_blame_on_kube_prometheus() {
-    let Some(repo) = clone("kube-prometheus") else {
-        return;
-    };
-    let run = offline(
-        &repo,
+/// `blame -o json` of kube-prometheus' operator Deployment, offline.
+fn blame_operator(repo: &EnvRepo) -> Run {
+    offline(
+        repo,
         &[
             "--path",
             "manifests",
@@ -571,7 +566,17 @@ fn blame_agrees_with_git_blame_on_kube_prometheus() {
             "json",
         ],
         &[],
-    );
+    )
+}
+
+/// `blame` of kube-prometheus' operator Deployment agrees with `git blame --porcelain` on every
+/// line.
+#[test]
+fn blame_agrees_with_git_blame_on_kube_prometheus() {
+    let Some(repo) = clone("kube-prometheus") else {
+        return;
+    };
+    let run = blame_operator(&repo);
     assert_eq!(run.code, 0, "{run}");
     let doc = run.json();
     assert!(doc["lines"].as_array().unwrap().len() > 50, "{run}");
@@ -614,20 +619,7 @@ fn a_shallow_clone_has_the_history_git_log_gives_it() {
     let again = offline(&repo, &args, &[]);
     assert_eq!(again.stdout, run.stdout);
 
-    let blame = offline(
-        &repo,
-        &[
-            "--path",
-            "manifests",
-            "-n",
-            "monitoring",
-            "blame",
-            "deployment/prometheus-operator",
-            "-o",
-            "json",
-        ],
-        &[],
-    );
+    let blame = blame_operator(&repo);
     assert_eq!(blame.code, 0, "{blame}");
     let (ours, theirs) = cli_env::blame_commits_and_git(&repo, "HEAD", &blame.json());
     assert_eq!(ours, theirs);

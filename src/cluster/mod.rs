@@ -807,7 +807,7 @@ impl ClusterClient {
         parent_name: &str,
         parent_namespace: &str,
     ) -> Result<Vec<Value>, ClusterError> {
-        self.applyset_members_as(parent_name, parent_namespace, false, &HashSet::new())
+        self.members_and_kinds(parent_name, parent_namespace, false, &HashSet::new(), None)
             .await
     }
 
@@ -818,7 +818,7 @@ impl ClusterClient {
         parent_name: &str,
         parent_namespace: &str,
     ) -> Result<Vec<Value>, ClusterError> {
-        self.applyset_members_as(parent_name, parent_namespace, true, &HashSet::new())
+        self.members_and_kinds(parent_name, parent_namespace, true, &HashSet::new(), None)
             .await
     }
 
@@ -844,17 +844,6 @@ impl ClusterClient {
             )
             .await?;
         Ok((members, group_kinds))
-    }
-
-    async fn applyset_members_as(
-        &self,
-        parent_name: &str,
-        parent_namespace: &str,
-        metadata_only: bool,
-        listed: &HashSet<(String, String)>,
-    ) -> Result<Vec<Value>, ClusterError> {
-        self.members_and_kinds(parent_name, parent_namespace, metadata_only, listed, None)
-            .await
     }
 
     async fn members_and_kinds(

@@ -607,13 +607,11 @@ pub async fn evaluate_with(
     }
 
     // The ApplySet's members (for orphans) are listed while the manifests' kinds are.
-    let apply_set_id = applyset::applyset_id(
-        &applyset::parent_name(&rendered.config.env),
-        &rendered.config.apply_set_namespace,
-    );
+    let parent = applyset::parent_name(&rendered.config.env);
+    let apply_set_id = applyset::applyset_id(&parent, &rendered.config.apply_set_namespace);
     let members = {
         let cluster = cluster.clone();
-        let parent = applyset::parent_name(&rendered.config.env);
+        let parent = parent.clone();
         let namespace = rendered.config.apply_set_namespace.clone();
         let listed_whole = listed_whole.clone();
         tokio::spawn(async move {
@@ -759,7 +757,6 @@ pub async fn evaluate_with(
     )
     .await?;
 
-    let parent = applyset::parent_name(&rendered.config.env);
     let mut warnings: Vec<String> = rendered.warnings.iter().map(ToString::to_string).collect();
     warnings.extend(discovery.warnings());
     let (members, group_kinds) = match members
