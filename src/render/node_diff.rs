@@ -104,15 +104,15 @@ fn by_items(
         }
         // The top-level `items:` key, as the parser's `block_items` finds it.
         let key = (0..lines.count()).find(|&l| {
-            lines.indents[l] == Some(0)
+            lines.indent(l) == Some(0)
                 && lines.line(l).strip_prefix("items:").is_some_and(|rest| {
                     rest.trim().is_empty() || rest.trim_start().starts_with('#')
                 })
         })?;
-        let first = (key + 1..lines.count()).find(|&l| lines.indents[l].is_some())?;
-        let dash = lines.indents[first]?;
+        let first = (key + 1..lines.count()).find(|&l| lines.indent(l).is_some())?;
+        let dash = lines.indent(first)?;
         let is_entry = |l: usize| {
-            lines.indents[l] == Some(dash)
+            lines.indent(l) == Some(dash)
                 && lines.line(l)[dash..]
                     .strip_prefix('-')
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
@@ -123,7 +123,7 @@ fn by_items(
         let mut entries: Vec<(usize, usize)> = Vec::new();
         let mut end = lines.count();
         for l in first..lines.count() {
-            let Some(at) = lines.indents[l] else {
+            let Some(at) = lines.indent(l) else {
                 continue;
             };
             if is_entry(l) {
@@ -255,8 +255,8 @@ fn metadata_entries(entries: &Entries<'_>) -> Option<Entries<'static>> {
 /// `key:` header, or an item's `- key: value` and the rest of its mapping), owned.
 fn entries_of(text: &str) -> Option<Entries<'static>> {
     let index = LineIndex::new(text.as_bytes())?;
-    let lines = Lines::new(text.as_bytes(), &index)?;
-    let entries = mapping_entries(&lines, 0..lines.count(), lines.indents[0]?)?;
+    let lines = Lines::of_str(text, &index)?;
+    let entries = mapping_entries(&lines, 0..lines.count(), lines.indent(0)?)?;
     Some(
         entries
             .into_iter()
@@ -352,8 +352,8 @@ fn by_nodes(
             old.indentless_sequence_key(s_old, new, s_new)?
         } else {
             let mut header = old.content_before(s_old)?;
-            while old.indents[header]? >= threshold {
-                header = parents[header]?;
+            while old.indent(header)? >= threshold {
+                header = parents.of(header)?;
             }
             header
         };
@@ -366,7 +366,7 @@ fn by_nodes(
                 .then(|| ns + (header_old - os))
         })?;
         let text = old.line(header_old);
-        let indent = old.indents[header_old]?;
+        let indent = old.indent(header_old)?;
         let body = text.trim_start_matches(' ');
         if indent == 0 && !body.contains(':') {
             return None;
@@ -396,7 +396,7 @@ fn by_nodes(
             }
             &RESOURCE_KEYS
         } else {
-            let entry_of_resource = match parents[header_old] {
+            let entry_of_resource = match parents.of(header_old) {
                 None => true,
                 Some(parent) => {
                     let to_new = |line: usize| {
@@ -464,7 +464,7 @@ fn by_nodes(
         } else if last {
             (ho..eo)
                 .rev()
-                .find(|l| old.indents[*l].is_some())
+                .find(|l| old.indent(*l).is_some())
                 .map(|l| l + 1)
         } else {
             None
@@ -536,13 +536,15 @@ fn node_differs_at(a: &str, b: &str, depth: usize) -> Option<bool> {
     if a == b {
         return Some(false);
     }
-    if let (Some(x), Some(y)) = (literal_block(a), literal_block(b)) {
-        return Some(x != y);
+    if let (Some(x), Some(y)) = (Literal::of(a), Literal::of(b)) {
+        return Some(x.differs(&y));
     }
     if depth < MAX_DEPTH
-        && let (Some(ia), Some(ib)) = (LineIndex::new(a.as_bytes()), LineIndex::new(b.as_bytes()))
-        && let (Some(la), Some(lb)) = (Lines::new(a.as_bytes(), &ia), Lines::new(b.as_bytes(), &ib))
-        && let (Some(at), Some(bt)) = (la.indents[0], lb.indents[0])
+        && let Some(ia) = LineIndex::new(a.as_bytes())
+        // Two versions of a node: most of their lines are the same.
+        && let Some(ib) = LineIndex::derived((a.as_bytes(), &ia), b.as_bytes())
+        && let (Some(la), Some(lb)) = (Lines::of_str(a, &ia), Lines::of_str(b, &ib))
+        && let (Some(at), Some(bt)) = (la.indent(0), lb.indent(0))
     {
         let (ra, rb) = (0..la.count(), 0..lb.count());
         if let (Some(x), Some(y)) = (
@@ -575,13 +577,13 @@ fn sequence_items<'a>(lines: &Lines<'a>, indent: usize) -> Option<Vec<&'a str>> 
     if !(value.is_empty() || value.starts_with('#')) {
         return None;
     }
-    let column = (1..lines.count()).find_map(|l| lines.indents[l])?;
+    let column = (1..lines.count()).find_map(|l| lines.indent(l))?;
     if column < indent {
         return None;
     }
     let mut starts = Vec::new();
     for line in 1..lines.count() {
-        match lines.indents[line] {
+        match lines.indent(line) {
             Some(at) if at == column => {
                 if !is_item(&lines.line(line)[at..]) {
                     return None;
@@ -598,7 +600,7 @@ fn sequence_items<'a>(lines: &Lines<'a>, indent: usize) -> Option<Vec<&'a str>> 
         items.push(lines.slice(start..end));
     }
     // Blank or comment lines between the header and the first item.
-    (starts.first() == Some(&(1..lines.count()).find(|l| lines.indents[*l].is_some())?))
+    (starts.first() == Some(&(1..lines.count()).find(|l| lines.indent(*l).is_some())?))
         .then_some(items)
 }
 
@@ -608,6 +610,8 @@ fn sequence_items<'a>(lines: &Lines<'a>, indent: usize) -> Option<Vec<&'a str>> 
 /// its first non-empty line's, removed from each line; empty lines kept; the final line
 /// breaks chomped); `None` for anything else or anything unusual (a line of spaces longer
 /// than the indentation, `\r`, a comment after the content, no content): the caller parses.
+/// The plain way: [`Literal`] compares two without building their values.
+#[cfg(test)]
 fn literal_block(text: &str) -> Option<(&str, String)> {
     let (first, rest) = text.split_once('\n')?;
     let spaces = first.len() - first.trim_start_matches(' ').len();
@@ -659,6 +663,128 @@ fn literal_block(text: &str) -> Option<(&str, String)> {
     Some((key, value))
 }
 
+/// A literal block scalar entry read as [`literal_block`] reads it (the plain way), without
+/// building its value: two compare line by line, with no copy of their texts.
+struct Literal<'a> {
+    key: &'a str,
+    /// `' '` (clip), `'-'` (strip) or `'+'` (keep).
+    chomp: char,
+    /// The content's indentation.
+    indent: usize,
+    /// The content lines, without the final line break.
+    body: &'a str,
+    /// How many content lines, and the last one not empty.
+    count: usize,
+    last: usize,
+}
+
+impl<'a> Literal<'a> {
+    /// `None` where [`literal_block`] answers `None`.
+    fn of(text: &'a str) -> Option<Literal<'a>> {
+        let (first, rest) = text.split_once('\n')?;
+        let spaces = first.len() - first.trim_start_matches(' ').len();
+        if first[spaces..].starts_with('-') {
+            return None;
+        }
+        let (key, value) = entry(&first[spaces..])?;
+        let chomp = match value {
+            "|" => ' ',
+            "|-" => '-',
+            "|+" => '+',
+            _ => return None,
+        };
+        if rest.is_empty()
+            || memchr::memchr(b'\r', text.as_bytes()).is_some()
+            || !text.ends_with('\n')
+        {
+            return None;
+        }
+        let body = &rest[..rest.len() - 1];
+        // One pass: the indentation is the first content line's; the empty lines before it
+        // are checked against it then.
+        let (mut count, mut last, mut indent, mut blank) = (0, None, None, 0);
+        for line in split_lines(body) {
+            let spaces = leading_spaces(line.as_bytes());
+            if spaces == line.len() {
+                // An empty line; spaces beyond the indentation would be content.
+                match indent {
+                    Some(indent) if line.len() > indent => return None,
+                    Some(_) => {}
+                    None => blank = blank.max(line.len()),
+                }
+            } else {
+                let at = *indent.get_or_insert(spaces);
+                if spaces < at {
+                    return None;
+                }
+                last = Some(count);
+            }
+            count += 1;
+        }
+        let indent = indent?;
+        if indent <= spaces || blank > indent {
+            return None;
+        }
+        Some(Literal {
+            key,
+            chomp,
+            indent,
+            body,
+            count,
+            last: last?,
+        })
+    }
+
+    /// Each content line's part of the value (its indentation removed; empty lines empty).
+    fn parts(&self) -> impl Iterator<Item = &'a str> {
+        let indent = self.indent;
+        split_lines(self.body).map(move |line| {
+            if leading_spaces(line.as_bytes()) == line.len() {
+                ""
+            } else {
+                &line[indent..]
+            }
+        })
+    }
+
+    /// The line breaks chomping leaves at the end of the value.
+    fn final_breaks(&self) -> usize {
+        match self.chomp {
+            '-' => 0,
+            ' ' => 1,
+            _ => self.count - self.last,
+        }
+    }
+
+    /// Whether the two entries differ: by key, or by value (the same parts up to the last
+    /// one not empty, then as many final line breaks).
+    fn differs(&self, other: &Literal<'_>) -> bool {
+        self.key != other.key
+            || self.last != other.last
+            || self.final_breaks() != other.final_breaks()
+            || self
+                .parts()
+                .zip(other.parts())
+                .take(self.last + 1)
+                .any(|(a, b)| a != b)
+    }
+}
+
+/// The lines of `text` split at `\n`, as `text.split('\n')` gives them (a test proves it),
+/// found a block of bytes at a time.
+fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    memchr_iter(b'\n', text.as_bytes())
+        .map(Some)
+        .chain(std::iter::once(None))
+        .map(move |end| {
+            let end = end.unwrap_or(text.len());
+            let line = &text[start..end];
+            start = end + 1;
+            line
+        })
+}
+
 /// An entry being read: its key, its first line's text when not the file's (`- key`
 /// written without its `- `), where its lines start, and whether it opens a block (a
 /// `key:` without a value, which a compact sequence may follow).
@@ -687,7 +813,7 @@ fn entries_at<'a>(
         None => true,
     };
     for line in range.clone() {
-        match lines.indents[line] {
+        match lines.indent(line) {
             Some(at) if at == column => {
                 let body = &lines.line(line)[at..];
                 if is_item(body) && current.as_ref().is_some_and(|c| c.3) {
@@ -768,7 +894,7 @@ fn mapping_entries<'a>(
             if !(value.is_empty() || value.starts_with('#')) {
                 return None;
             }
-            (range.start + 1..range.end).find_map(|l| lines.indents[l])?
+            (range.start + 1..range.end).find_map(|l| lines.indent(l))?
         }
     };
     if column <= indent {
@@ -817,45 +943,119 @@ fn entry(body: &str) -> Option<(&str, &str)> {
 }
 
 /// Where a file version's lines start, how they are indented and which line each lies under:
-/// built once per version ([`LineIndex::new`]) and kept by a caller comparing it again (a
-/// history walk meets each version as the newer side of one change and the older side of
-/// the next). Lines are split at `\n`; a text ending in `\n` has an empty last line.
-#[derive(Debug)]
+/// built once per version ([`LineIndex::new`]), or from the index of a neighbouring version
+/// of the same file ([`LineIndex::derived`]: only the lines between their common prefix and
+/// suffix are read), and kept by a caller comparing it again (a history walk meets each
+/// version as the newer side of one change and the older side of the next). Lines are split
+/// at `\n`; a text ending in `\n` has an empty last line. An index exists only for UTF-8
+/// text without tab indentation, shorter than 4 GiB, indented less than 65,535 columns.
+#[derive(Debug, Clone)]
 pub struct LineIndex {
-    starts: Vec<usize>,
-    /// Each line's indentation when it is content; `None` for a blank or comment line.
-    indents: Vec<Option<usize>>,
-    /// Each content line's parent: built when first needed.
-    parents: std::sync::OnceLock<Vec<Option<usize>>>,
+    /// The length of the text indexed.
+    len: usize,
+    starts: Vec<u32>,
+    /// Each line's indentation when it is content; [`NOT_CONTENT`] for a blank or comment
+    /// line.
+    indents: Vec<u16>,
+    /// Each content line's parent ([`NO_LINE`] for none): built when first needed.
+    parents: std::sync::OnceLock<Vec<u32>>,
 }
 
+/// A line's indentation in [`LineIndex`] when it is blank or a comment.
+const NOT_CONTENT: u16 = u16::MAX;
+
+/// No line, in [`LineIndex`]'s parents.
+const NO_LINE: u32 = u32::MAX;
+
 impl LineIndex {
-    /// The index of `text`; `None` when it is not UTF-8 or a line is indented with a tab
-    /// (not proven: the caller parses).
+    /// The index of `text`; `None` when it is not UTF-8, a line is indented with a tab (not
+    /// proven: the caller parses) or the text is too large for one.
     pub fn new(text: &[u8]) -> Option<LineIndex> {
         std::str::from_utf8(text).ok()?;
-        let mut starts = vec![0];
-        starts.extend(memchr_iter(b'\n', text).map(|i| i + 1));
-        let mut indents = Vec::with_capacity(starts.len());
-        for &start in &starts {
-            let spaces = text[start..].iter().take_while(|b| **b == b' ').count();
-            if text.get(start + spaces) == Some(&b'\t') {
-                return None;
-            }
-            let rest = text[start + spaces..]
-                .iter()
-                .copied()
-                .find(|b| !matches!(b, b' ' | b'\t' | b'\r'));
-            indents.push(match rest {
-                None | Some(b'\n') | Some(b'#') => None,
-                Some(_) => Some(spaces),
-            });
-        }
-        Some(LineIndex {
-            starts,
-            indents,
+        let mut index = LineIndex {
+            len: text.len(),
+            starts: Vec::with_capacity(memchr::memchr_iter(b'\n', text).count() + 1),
+            indents: Vec::new(),
             parents: std::sync::OnceLock::new(),
-        })
+        };
+        index.push_lines(text, 0, text.len())?;
+        Some(index)
+    }
+
+    /// The index of `text` from the index of another version of the same file, `from`: the
+    /// lines in their common prefix and suffix are taken from it, only those between are
+    /// read. Equal to [`LineIndex::new`] of `text` (a test proves it); `None` when that is.
+    pub fn derived((old, old_index): (&[u8], &LineIndex), text: &[u8]) -> Option<LineIndex> {
+        if old_index.len != old.len() || u32::try_from(text.len()).is_err() {
+            return LineIndex::new(text);
+        }
+        let prefix = super::scalar_diff::common_prefix(old, text);
+        if prefix == old.len() && prefix == text.len() {
+            let mut same = old_index.clone();
+            same.parents = std::sync::OnceLock::new();
+            return Some(same);
+        }
+        // The lines before the one holding the first difference, line break included, are
+        // the same in both texts.
+        let first = old_index.starts.partition_point(|s| *s as usize <= prefix) - 1;
+        let at = old_index.starts[first] as usize;
+        let suffix = super::scalar_diff::common_suffix(&old[at..], &text[at..]);
+        // The old lines whose line break before them lies in the common suffix: the same
+        // text to the end, shifted by the difference in length.
+        let tail = old_index
+            .starts
+            .partition_point(|s| (*s as usize) < old.len() - suffix + 1)
+            .max(first + 1);
+        let middle_end = match old_index.starts.get(tail) {
+            Some(&s) => s as usize + text.len() - old.len(),
+            None => text.len(),
+        };
+        std::str::from_utf8(&text[at..middle_end]).ok()?;
+        let mut index = LineIndex {
+            len: text.len(),
+            starts: Vec::with_capacity(old_index.starts.len()),
+            indents: Vec::with_capacity(old_index.starts.len()),
+            parents: std::sync::OnceLock::new(),
+        };
+        index.starts.extend_from_slice(&old_index.starts[..first]);
+        index.indents.extend_from_slice(&old_index.indents[..first]);
+        if tail < old_index.starts.len() {
+            // The middle's lines: up to the line break before the first shifted line.
+            index.push_lines(text, at, middle_end - 1)?;
+            let shift = |s: &u32| (*s as usize + text.len() - old.len()) as u32;
+            index
+                .starts
+                .extend(old_index.starts[tail..].iter().map(shift));
+            index.indents.extend_from_slice(&old_index.indents[tail..]);
+        } else {
+            index.push_lines(text, at, text.len())?;
+        }
+        Some(index)
+    }
+
+    /// Appends the line starting at `from` and one more after each line break before
+    /// `until`, each with its indentation; `None` at a tab in indentation or an indentation
+    /// too deep to keep.
+    fn push_lines(&mut self, text: &[u8], from: usize, until: usize) -> Option<()> {
+        let breaks = memchr_iter(b'\n', &text[from..until]).map(|i| from + i + 1);
+        for start in std::iter::once(from).chain(breaks) {
+            let spaces = leading_spaces(&text[start..]);
+            let rest = match text.get(start + spaces) {
+                Some(b'\t') => return None,
+                Some(b'\r') => text[start + spaces..]
+                    .iter()
+                    .copied()
+                    .find(|b| !matches!(b, b' ' | b'\t' | b'\r')),
+                next => next.copied(),
+            };
+            let indent = match rest {
+                None | Some(b'\n') | Some(b'#') => NOT_CONTENT,
+                Some(_) => u16::try_from(spaces).ok().filter(|s| *s != NOT_CONTENT)?,
+            };
+            self.starts.push(u32::try_from(start).ok()?);
+            self.indents.push(indent);
+        }
+        Some(())
     }
 
     /// [`LineIndex::new`] with the parents built too: for a thread that prepares indexes
@@ -866,38 +1066,79 @@ impl LineIndex {
         Some(index)
     }
 
+    /// [`LineIndex::derived`] with the parents built too.
+    pub fn derived_with_parents(from: (&[u8], &LineIndex), text: &[u8]) -> Option<LineIndex> {
+        let index = LineIndex::derived(from, text)?;
+        index.parents();
+        Some(index)
+    }
+
     /// For each content line, the nearest content line before it indented less (its parent
     /// in the block structure, or a line of the scalar it continues).
-    fn parents(&self) -> &[Option<usize>] {
-        self.parents.get_or_init(|| {
-            let mut parents = vec![None; self.starts.len()];
-            let mut stack: Vec<(usize, usize)> = Vec::new();
-            for (line, indent) in self.indents.iter().enumerate() {
-                let Some(indent) = *indent else {
+    fn parents(&self) -> Parents<'_> {
+        Parents(self.parents.get_or_init(|| {
+            let mut parents = vec![NO_LINE; self.starts.len()];
+            let mut stack: Vec<(u32, u16)> = Vec::new();
+            for (line, &indent) in self.indents.iter().enumerate() {
+                if indent == NOT_CONTENT {
                     continue;
-                };
+                }
                 while stack.last().is_some_and(|(_, at)| *at >= indent) {
                     stack.pop();
                 }
-                parents[line] = stack.last().map(|(above, _)| *above);
-                stack.push((line, indent));
+                parents[line] = stack.last().map_or(NO_LINE, |(above, _)| *above);
+                stack.push((line as u32, indent));
             }
             parents
-        })
+        }))
+    }
+}
+
+/// How many spaces `text` starts with: eight bytes at a time (indentation is often deep in
+/// generated files), equal to counting them one by one (a test proves it).
+fn leading_spaces(text: &[u8]) -> usize {
+    const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
+    let mut at = 0;
+    while let Some(word) = text.get(at..at + 8) {
+        let other = u64::from_le_bytes(word.try_into().unwrap_or([0; 8])) ^ SPACES;
+        if other != 0 {
+            return at + (other.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + text[at..].iter().take_while(|b| **b == b' ').count()
+}
+
+/// Each content line's parent ([`LineIndex::parents`]).
+#[derive(Clone, Copy)]
+struct Parents<'a>(&'a [u32]);
+
+impl Parents<'_> {
+    fn of(&self, line: usize) -> Option<usize> {
+        let parent = self.0[line];
+        (parent != NO_LINE).then_some(parent as usize)
     }
 }
 
 /// A text with its [`LineIndex`].
 struct Lines<'a> {
     text: &'a str,
-    starts: &'a [usize],
-    indents: &'a [Option<usize>],
+    starts: &'a [u32],
+    indents: &'a [u16],
 }
 
 impl<'a> Lines<'a> {
     fn new(text: &'a [u8], index: &'a LineIndex) -> Option<Lines<'a>> {
+        Lines::of_str(std::str::from_utf8(text).ok()?, index)
+    }
+
+    /// [`Lines::new`] of a text known to be UTF-8.
+    fn of_str(text: &'a str, index: &'a LineIndex) -> Option<Lines<'a>> {
+        if index.len != text.len() {
+            return None;
+        }
         Some(Lines {
-            text: std::str::from_utf8(text).ok()?,
+            text,
             starts: &index.starts,
             indents: &index.indents,
         })
@@ -905,6 +1146,12 @@ impl<'a> Lines<'a> {
 
     fn count(&self) -> usize {
         self.starts.len()
+    }
+
+    /// Line `i`'s indentation when it is content (not blank, not a comment).
+    fn indent(&self, i: usize) -> Option<usize> {
+        let at = self.indents[i];
+        (at != NOT_CONTENT).then_some(at as usize)
     }
 
     /// The first and last content line (from 1) of each document, as the parser splits
@@ -916,8 +1163,8 @@ impl<'a> Lines<'a> {
         let mut current: Option<(usize, usize)> = None;
         let mut explicit = false;
         for line in 0..self.count() {
-            if self.indents[line] != Some(0) {
-                if self.indents[line].is_some() {
+            if self.indent(line) != Some(0) {
+                if self.indent(line).is_some() {
                     let first = current.map_or(line + 1, |(first, _)| first);
                     current = Some((first, line + 1));
                 }
@@ -955,7 +1202,7 @@ impl<'a> Lines<'a> {
 
     /// Where line `i` starts; the end of the text for `i == count()`.
     fn start(&self, i: usize) -> usize {
-        self.starts.get(i).copied().unwrap_or(self.text.len())
+        self.starts.get(i).map_or(self.text.len(), |s| *s as usize)
     }
 
     /// The text of lines `range`, line breaks included.
@@ -968,19 +1215,19 @@ impl<'a> Lines<'a> {
         let end = self
             .starts
             .get(i + 1)
-            .map_or(self.text.len(), |next| next - 1);
+            .map_or(self.text.len(), |next| *next as usize - 1);
         let line = &self.text[self.start(i)..end];
         line.strip_suffix('\r').unwrap_or(line)
     }
 
     /// The line holding byte `at`.
     fn line_of(&self, at: usize) -> usize {
-        self.starts.partition_point(|s| *s <= at) - 1
+        self.starts.partition_point(|s| *s as usize <= at) - 1
     }
 
     /// The last content line before line `i`.
     fn content_before(&self, i: usize) -> Option<usize> {
-        (0..i).rev().find(|line| self.indents[*line].is_some())
+        (0..i).rev().find(|line| self.indent(*line).is_some())
     }
 
     /// When the first content line at or after line `i` here, and at or after `j` in
@@ -991,7 +1238,7 @@ impl<'a> Lines<'a> {
     fn indentless_sequence_key(&self, i: usize, other: &Lines<'_>, j: usize) -> Option<usize> {
         let item_or_deeper = |lines: &Lines<'_>, from: usize| {
             (from.min(lines.count())..lines.count())
-                .find_map(|l| lines.indents[l].map(|at| (l, at)))
+                .find_map(|l| lines.indent(l).map(|at| (l, at)))
                 .is_none_or(|(l, at)| at > 0 || is_item(lines.line(l)))
         };
         if !item_or_deeper(self, i) || !item_or_deeper(other, j) {
@@ -999,14 +1246,14 @@ impl<'a> Lines<'a> {
         }
         let key = (0..i)
             .rev()
-            .find(|&l| self.indents[l] == Some(0) && !is_item(self.line(l)))?;
+            .find(|&l| self.indent(l) == Some(0) && !is_item(self.line(l)))?;
         let (_, value) = entry(self.line(key))?;
         (value.is_empty() || value.starts_with('#')).then_some(key)
     }
 
     /// The indentation of the first content line at or after `i`.
     fn first_content(&self, i: usize) -> Option<usize> {
-        self.indents[i.min(self.count())..].iter().find_map(|i| *i)
+        (i.min(self.count())..self.count()).find_map(|l| self.indent(l))
     }
 
     /// The header of the node that content line `line` lies in: the line itself when each
@@ -1014,10 +1261,10 @@ impl<'a> Lines<'a> {
     /// `key:`, `-`, or `- key: value` whose mapping goes on at the line below's indentation;
     /// else the topmost line that starts a scalar the lines below it continue (a block
     /// scalar's `key: |`, a multi-line plain or quoted scalar's first line).
-    fn node_of(&self, parents: &[Option<usize>], mut line: usize) -> Option<usize> {
+    fn node_of(&self, parents: Parents<'_>, mut line: usize) -> Option<usize> {
         let mut node = line;
-        while let Some(above) = parents[line] {
-            let (at, indent) = (self.indents[above]?, self.indents[line]?);
+        while let Some(above) = parents.of(line) {
+            let (at, indent) = (self.indent(above)?, self.indent(line)?);
             let text = self.line(above);
             let mut body = &text[at..];
             let mut column = at;
@@ -1052,7 +1299,7 @@ impl<'a> Lines<'a> {
     /// the end of the text.
     fn node_end(&self, header: usize, indent: usize, compact: bool) -> usize {
         for line in header + 1..self.count() {
-            let Some(at) = self.indents[line] else {
+            let Some(at) = self.indent(line) else {
                 continue;
             };
             if at < indent || (at == indent && !(compact && is_item(&self.line(line)[at..]))) {
@@ -1464,6 +1711,52 @@ items:
         assert_eq!(literal_block("- key: |\n  a\n"), None);
     }
 
+    /// Literal blocks compared line by line ([`Literal`]) differ exactly where the values
+    /// [`literal_block`] builds differ, and are read where it reads them.
+    #[test]
+    fn literal_blocks_compare_as_their_values() {
+        let mut texts = Vec::new();
+        for key in ["key", "other"] {
+            for chomp in ["|", "|-", "|+", "|2", ">"] {
+                for lead in ["", "\n", "  \n", "      \n"] {
+                    for body in [
+                        "    a\n",
+                        "    a\n      b\n",
+                        "    a\n\n    b\n",
+                        "    a\n    \n",
+                        "    a\n      \n",
+                        "    a\n\n\n",
+                        "    a\n\n",
+                        "    a\n  # trailing\n",
+                        "      a\n",
+                        "    b\n",
+                        "    a\r\n",
+                        "    a",
+                        "",
+                    ] {
+                        texts.push(format!("  {key}: {chomp}\n{lead}{body}"));
+                    }
+                }
+            }
+        }
+        let mut compared = 0;
+        for a in &texts {
+            assert_eq!(
+                Literal::of(a).is_some(),
+                literal_block(a).is_some(),
+                "{a:?}"
+            );
+            for b in &texts {
+                if let (Some(x), Some(y)) = (Literal::of(a), Literal::of(b)) {
+                    let plain = literal_block(a) != literal_block(b);
+                    assert_eq!(x.differs(&y), plain, "{a:?} {b:?}");
+                    compared += usize::from(plain);
+                }
+            }
+        }
+        assert!(compared > 1000, "{compared}");
+    }
+
     /// Nodes compared below their first level: entries of entries, items of sequences with
     /// as many items on both sides, a compact sequence under a key, literal blocks; each
     /// equal to parsing.
@@ -1625,6 +1918,93 @@ items:
                 "{new}"
             );
         }
+    }
+
+    #[test]
+    fn split_lines_splits_as_split() {
+        for text in ["", "\n", "a", "a\n", "a\nb", "\n\n b\n", "\u{e9}\n\u{e9}"] {
+            let plain: Vec<&str> = text.split('\n').collect();
+            assert_eq!(split_lines(text).collect::<Vec<_>>(), plain, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn leading_spaces_counts_as_one_by_one() {
+        for n in 0..40 {
+            for tail in ["", "a", "\t", " \u{e9}", "\n  "] {
+                let text = format!("{}{tail}", " ".repeat(n));
+                let plain = text.bytes().take_while(|b| *b == b' ').count();
+                assert_eq!(leading_spaces(text.as_bytes()), plain, "{text:?}");
+            }
+        }
+    }
+
+    /// An index as its parts, parents built: equal parts, equal indexes.
+    fn parts(index: &LineIndex) -> (usize, Vec<u32>, Vec<u16>, Vec<u32>) {
+        let parents = index.parents().0.to_vec();
+        (
+            index.len,
+            index.starts.clone(),
+            index.indents.clone(),
+            parents,
+        )
+    }
+
+    /// The index derived from a neighbouring version equals the one built from the text, for
+    /// every replacement of a range of a few texts (line breaks, indentation, comments, tabs,
+    /// multi-byte and invalid UTF-8, no final line break), both ways.
+    #[test]
+    fn derived_indexes_equal_built_ones() {
+        let bases: [&[u8]; 4] = [
+            b"a:\n  b: 1\n  # c\n\n  d:\n  - e\n",
+            "k: \u{e9}t\u{e9}\n  - x\nz: 2".as_bytes(),
+            b"\n\n  x: |\n    t\n",
+            b"",
+        ];
+        let inserts: [&[u8]; 9] = [
+            b"",
+            b"x",
+            b"\n",
+            b"\n  y: 1\n",
+            b"  ",
+            b"#",
+            b"\t",
+            "\u{e9}".as_bytes(),
+            b"\xff",
+        ];
+        let mut derived = 0;
+        for base in bases {
+            for i in 0..=base.len() {
+                for j in i..=base.len() {
+                    for insert in inserts {
+                        let edited = [&base[..i], insert, &base[j..]].concat();
+                        for (old, new) in [(base, &edited[..]), (&edited[..], base)] {
+                            let Some(old_index) = LineIndex::new(old) else {
+                                continue;
+                            };
+                            let built = LineIndex::new(new);
+                            let from = LineIndex::derived((old, &old_index), new);
+                            assert_eq!(
+                                from.as_ref().map(parts),
+                                built.as_ref().map(parts),
+                                "{:?} => {:?}",
+                                String::from_utf8_lossy(old),
+                                String::from_utf8_lossy(new),
+                            );
+                            derived += usize::from(from.is_some());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(derived > 10_000, "{derived}");
+        // An index given with another text than its own is not used.
+        let index = LineIndex::new(b"a: 1\n").unwrap();
+        assert_eq!(
+            LineIndex::derived((b"a: 12\n", &index), b"b:\n  c: 1\n").map(|i| parts(&i)),
+            LineIndex::new(b"b:\n  c: 1\n").map(|i| parts(&i))
+        );
+        assert!(Lines::new(b"a: 12\n", &index).is_none());
     }
 
     /// Documents' spans read from the line index equal the parser's split, or are `None`.

@@ -37,40 +37,44 @@ const IDENTITY_KEYS: &[&str] = &[
 /// The lines (from 1) where `new` differs from `old` when every difference is a proven scalar
 /// value change (see the module docs); `None` when that is not proven, or nothing differs.
 pub fn scalar_changes(old: &[u8], new: &[u8]) -> Option<Vec<usize>> {
-    let (old, new) = (
-        std::str::from_utf8(old).ok()?,
-        std::str::from_utf8(new).ok()?,
-    );
-    if top_level_items(old) || top_level_items(new) {
-        return None;
-    }
     // The lines before the first difference and after the last one are the same on both
-    // sides: only the lines between are compared, one by one.
-    let prefix = common_prefix(old.as_bytes(), new.as_bytes());
-    let start = old[..prefix].rfind('\n').map_or(0, |i| i + 1);
+    // sides: only the lines between are compared, one by one. The text around them is the
+    // same bytes in both versions: it is read once (UTF-8, `items:`), for both.
+    let prefix = common_prefix(old, new);
+    let start = memchr::memrchr(b'\n', &old[..prefix]).map_or(0, |i| i + 1);
     let (old_rest, new_rest) = (&old[start..], &new[start..]);
-    let suffix = common_suffix(old_rest.as_bytes(), new_rest.as_bytes());
+    let suffix = common_suffix(old_rest, new_rest);
     // The middle ends at the end of the line where the common suffix starts; the lines after
-    // it lie wholly in the suffix.
+    // it lie wholly in the suffix. (By bytes: the suffix may start inside a character, `é`
+    // and `ĩ` end alike.)
     let old_end = old_rest.len() - suffix;
-    // (By bytes: the suffix may start inside a character, `é` and `ĩ` end alike.)
-    let line_end = old_rest.as_bytes()[old_end..]
-        .iter()
-        .position(|b| *b == b'\n');
-    let (old_middle, new_middle) = match line_end {
+    let (old_middle, new_middle, tail) = match memchr::memchr(b'\n', &old_rest[old_end..]) {
         Some(i) => (
             &old_rest[..old_end + i],
             &new_rest[..new_rest.len() - suffix + i],
+            &old_rest[old_end + i..],
         ),
-        None => (old_rest, new_rest),
+        None => (old_rest, new_rest, &old_rest[old_rest.len()..]),
     };
+    let head = &old[..start];
+    // Each part starts at a line start (the tail at a line break): a line break splits no
+    // character, and no line of the whole lies across two parts.
+    let (old_middle, new_middle) = (
+        std::str::from_utf8(old_middle).ok()?,
+        std::str::from_utf8(new_middle).ok()?,
+    );
+    std::str::from_utf8(head).ok()?;
+    std::str::from_utf8(tail).ok()?;
+    let items = |part: &[u8]| {
+        part.starts_with(b"items:") || memchr::memmem::find(part, b"\nitems:").is_some()
+    };
+    if items(head) || items(old_middle.as_bytes()) || items(new_middle.as_bytes()) || items(tail) {
+        return None;
+    }
     let mut old_lines = old_middle.split('\n');
     let mut new_lines = new_middle.split('\n');
     let mut changed = Vec::new();
-    let mut number = old.as_bytes()[..start]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count();
+    let mut number = memchr::memchr_iter(b'\n', head).count();
     loop {
         number += 1;
         match (old_lines.next(), new_lines.next()) {
@@ -122,6 +126,7 @@ pub(crate) fn common_suffix(a: &[u8], b: &[u8]) -> usize {
 }
 
 /// A `kind: List`'s `items` (or any top-level `items`) ties several resources to one document.
+#[cfg(test)]
 fn top_level_items(text: &str) -> bool {
     text.starts_with("items:") || text.contains("\nitems:")
 }
@@ -231,6 +236,30 @@ pub(crate) fn quick_value(value: &str) -> Option<Value> {
 
 /// The value as the full parser reads it, as the entry `v: <value>`.
 fn parsed_value(value: &str) -> Option<Value> {
+    // A release bumps the same version (`0.11.0`, which only the parser resolves) in every
+    // file: the last values parsed are kept, per thread.
+    thread_local! {
+        static PARSED: std::cell::RefCell<std::collections::HashMap<String, Option<Value>>> =
+            std::cell::RefCell::default();
+    }
+    if let Some(known) = PARSED.with_borrow(|parsed| parsed.get(value).cloned()) {
+        return known;
+    }
+    let parsed = parse_value(value);
+    PARSED.with_borrow_mut(|known| {
+        if known.len() >= PARSED_VALUES_KEPT {
+            known.clear();
+        }
+        known.insert(value.to_owned(), parsed.clone());
+    });
+    parsed
+}
+
+/// Values [`parsed_value`] keeps.
+const PARSED_VALUES_KEPT: usize = 1024;
+
+/// A scalar's value as the parser reads it: the plain way [`parsed_value`] keeps.
+fn parse_value(value: &str) -> Option<Value> {
     let doc = parse_yaml_document(&format!("v: {value}\n")).ok()??;
     doc.get("v").cloned()
 }
@@ -239,6 +268,16 @@ fn parsed_value(value: &str) -> Option<Value> {
 mod tests {
     use super::*;
     use crate::render::documents::{Format, parse};
+
+    #[test]
+    fn kept_values_equal_parsed_ones() {
+        for value in [
+            "0.11.0", "0.11.0", "1e3", "0x1F", "~", "\"a\"", "a: b", "[1, 2]", "0.11.0",
+        ] {
+            assert_eq!(parsed_value(value), parse_value(value), "{value}");
+        }
+        assert_eq!(parsed_value("0.11.0"), Some(Value::from("0.11.0")));
+    }
 
     #[test]
     fn common_prefix_and_suffix_equal_the_plain_count() {
@@ -336,6 +375,24 @@ mod tests {
             ("a: 1\n".to_owned(), "a: 2\n".to_owned()),
             ("a: é".to_owned(), "a: ĩ".to_owned()),
             (String::new(), "a: 1\n".to_owned()),
+            // A top-level `items:` before, in and after the lines that differ.
+            (
+                "items:\n- a: 1\nb: 2\n".to_owned(),
+                "items:\n- a: 1\nb: 3\n".to_owned(),
+            ),
+            (
+                "a: 1\nitems:\n- b: 2\n".to_owned(),
+                "a: 2\nitems:\n- b: 2\n".to_owned(),
+            ),
+            ("a: 1\nitemz: 2\n".to_owned(), "a: 1\nitems: 2\n".to_owned()),
+            (
+                "a: 1\nb: 2\nitems: 3".to_owned(),
+                "a: 1\nb: 3\nitems: 3".to_owned(),
+            ),
+            (
+                "a: 1\n  items: 2\n".to_owned(),
+                "a: 2\n  items: 2\n".to_owned(),
+            ),
         ];
         // Every line changed in turn, alone and with the last one.
         for i in 0..lines.len() {
