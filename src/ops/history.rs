@@ -264,8 +264,8 @@ pub struct ChangeWalk {
     /// The line indexes of the file versions compared by their nodes last: a version is the
     /// older side of one change and the newer side of the next one the walk meets.
     line_indexes: std::collections::VecDeque<(ObjectId, Arc<LineIndex>)>,
-    /// Line indexes the reading thread built for the current commit's blobs.
-    prepared_indexes: Vec<(ObjectId, Arc<LineIndex>)>,
+    /// What the reading thread prepared for the current commit's files.
+    prepared: Prepared,
     /// Changed files compared by text.
     light_files: usize,
     full_renders: usize,
@@ -276,6 +276,11 @@ pub struct ChangeWalk {
     /// taking the next one without them skips it.
     pending: Option<ObjectId>,
     resyncs: usize,
+    /// Commits taken from the walk.
+    taken: usize,
+    /// The render errors of the walk's first commit when its changes were computed first:
+    /// the environment at the tip (the commits between left its inputs alone).
+    tip_errors: Option<Vec<String>>,
 }
 
 impl ChangeWalk {
@@ -336,7 +341,7 @@ impl ChangeWalk {
             objects_needed: true,
             light: HashMap::new(),
             line_indexes: std::collections::VecDeque::new(),
-            prepared_indexes: Vec::new(),
+            prepared: Prepared::default(),
             light_files: 0,
             full_renders: 0,
             // The config and sources are built at the first commit whose changes are
@@ -345,6 +350,8 @@ impl ChangeWalk {
             skipped: true,
             pending: None,
             resyncs: 0,
+            taken: 0,
+            tip_errors: None,
         })
     }
 
@@ -379,6 +386,12 @@ impl ChangeWalk {
         self.full_renders
     }
 
+    /// The render errors of the environment at the walk's tip, when the walk rendered it
+    /// (the first commit's changes computed first).
+    pub fn take_tip_errors(&mut self) -> Option<Vec<String>> {
+        self.tip_errors.take()
+    }
+
     /// Full renders that rebuilt the walk's position (the first computed commit, and each
     /// computed commit after skipped ones).
     pub fn resyncs(&self) -> usize {
@@ -394,10 +407,11 @@ impl ChangeWalk {
     /// The next commit from the walk thread.
     fn take_next(&mut self) -> Option<Result<ObjectId, HistoryOpsError>> {
         match self.feed.next()? {
-            Ok((walked, indexes)) => {
+            Ok((walked, prepared)) => {
                 let id = walked.id;
+                self.taken += 1;
                 self.current = Some(walked);
-                self.prepared_indexes = indexes;
+                self.prepared = prepared;
                 Some(Ok(id))
             }
             Err(e) => Some(Err(e.into())),
@@ -436,7 +450,14 @@ impl ChangeWalk {
         self.tip_config = plain.as_ref().map(|p| p.config.clone());
         // What a file's resources are depends on the config: known ones may be stale.
         self.light.clear();
-        self.sources = match (&plain, render(&self.repo, commit, &self.opts)) {
+        let rendered = render(&self.repo, commit, &self.opts);
+        if self.taken == 1 {
+            self.tip_errors = Some(match &rendered {
+                Ok(rendered) => rendered.errors.iter().map(ToString::to_string).collect(),
+                Err(error) => whole_render_errors(error),
+            });
+        }
+        self.sources = match (&plain, rendered) {
             (Some(plain), Ok(rendered)) if rendered.errors.is_empty() => {
                 let files = plain
                     .files
@@ -521,12 +542,24 @@ impl ChangeWalk {
             return Ok(None);
         }
         let (old, new) = (self.blob_bytes(before)?, self.blob_bytes(after)?);
-        let Some(lines) = scalar_changes(&old, &new) else {
+        let scalar = match self
+            .prepared
+            .scalar
+            .iter()
+            .position(|(pair, _)| *pair == (before, after))
+        {
+            Some(at) => self.prepared.scalar.swap_remove(at).1,
+            None => scalar_changes(&old, &new),
+        };
+        let Some(lines) = scalar else {
             // Lines added or removed: the documents whose differing nodes parse differently.
             let ranges: Vec<(usize, usize)> = docs.iter().map(|d| (d.line, d.end_line)).collect();
-            let (Some(old_index), Some(new_index)) =
-                (self.line_index(before, &old), self.line_index(after, &new))
-            else {
+            // The newer version's index is usually kept from the step before (it was the
+            // older side there); the older one is derived from it.
+            let Some(new_index) = self.line_index(after, &new, None) else {
+                return Ok(None);
+            };
+            let Some(old_index) = self.line_index(before, &old, Some((&new, &new_index))) else {
                 return Ok(None);
             };
             let Some(proof) =
@@ -584,14 +617,23 @@ impl ChangeWalk {
     }
 
     /// The line index of file version `blob` (its bytes `text`): kept from the last
-    /// comparisons, or built; `None` when it has none (tabs, not UTF-8).
-    fn line_index(&mut self, blob: ObjectId, text: &[u8]) -> Option<Arc<LineIndex>> {
+    /// comparisons, or built (derived from `neighbour`'s, another version of the file, when
+    /// given); `None` when it has none (tabs, not UTF-8).
+    fn line_index(
+        &mut self,
+        blob: ObjectId,
+        text: &[u8],
+        neighbour: Option<(&[u8], &LineIndex)>,
+    ) -> Option<Arc<LineIndex>> {
         if let Some((_, index)) = self.line_indexes.iter().find(|(id, _)| *id == blob) {
             return Some(Arc::clone(index));
         }
-        let index = match self.prepared_indexes.iter().position(|(id, _)| *id == blob) {
-            Some(at) => self.prepared_indexes.swap_remove(at).1,
-            None => Arc::new(LineIndex::new(text)?),
+        let index = match self.prepared.indexes.iter().position(|(id, _)| *id == blob) {
+            Some(at) => self.prepared.indexes.swap_remove(at).1,
+            None => Arc::new(match neighbour {
+                Some(from) => LineIndex::derived(from, text)?,
+                None => LineIndex::new(text)?,
+            }),
         };
         if self.line_indexes.len() == LINE_INDEXES_KEPT {
             self.line_indexes.pop_front();
@@ -1131,9 +1173,22 @@ const READ_QUEUE: usize = 16;
 /// many of them.
 const LINE_INDEXES_KEPT: usize = 32;
 
-/// A commit from the feed, with the line indexes the reading thread built for the blobs it
-/// read ahead (none from a two-stage feed).
-type Fed = (WalkedCommit, Vec<(ObjectId, Arc<LineIndex>)>);
+/// A commit from the feed, with what the reading thread prepared for the files it read ahead
+/// (nothing from a two-stage feed).
+type Fed = (WalkedCommit, Prepared);
+
+/// What the reading thread prepared for the comparing one, from the versions of a commit's
+/// changed files, while it is ahead: the work on file texts alone.
+#[derive(Debug, Default)]
+struct Prepared {
+    /// Line indexes of versions whose change adds or removes lines.
+    indexes: Vec<(ObjectId, Arc<LineIndex>)>,
+    /// [`scalar_changes`] of the versions of changed files.
+    scalar: Vec<(VersionPair, Option<Vec<usize>>)>,
+}
+
+/// A changed file's versions: before, after.
+type VersionPair = (ObjectId, ObjectId);
 
 struct WalkFeed {
     rx: Option<std::sync::mpsc::Receiver<Result<Fed, HistoryError>>>,
@@ -1172,7 +1227,11 @@ impl WalkFeed {
                 while let Some(walked) = walk.next_walked() {
                     let failed = walked.is_err();
                     // A closed channel: the caller took what it needed.
-                    if walked_tx.send(walked.map(|w| (w, Vec::new()))).is_err() || failed {
+                    if walked_tx
+                        .send(walked.map(|w| (w, Prepared::default())))
+                        .is_err()
+                        || failed
+                    {
                         break;
                     }
                 }
@@ -1201,26 +1260,23 @@ impl WalkFeed {
                 };
                 // The line indexes of the last blobs indexed: a version is the newer side of
                 // one commit's change after being the older side of the next one's.
-                let mut indexed: std::collections::VecDeque<ObjectId> =
+                let mut indexed: std::collections::VecDeque<(ObjectId, Arc<LineIndex>)> =
                     std::collections::VecDeque::new();
                 for mut fed in walked_rx {
-                    if let Ok((walked, indexes)) = &mut fed
+                    if let Ok((walked, prepared)) = &mut fed
                         && !known.contains(&walked.id)
                     {
                         walked.read_ahead(&objects, &read_path, manifest);
-                        // Built here, off the comparing thread, for the changes that add or
-                        // remove lines: those the comparison proves by nodes
-                        // (`changed_documents_indexed`), which needs both. Only while this
-                        // thread is ahead: when the comparing thread waits for files, reading
-                        // them is the walk's critical path, and that thread builds them.
+                        // Each changed file's scalar changes, and for those that have none
+                        // (lines added or removed: the comparison proves them by nodes,
+                        // `changed_documents_indexed`) both versions' line indexes: done
+                        // here, off the comparing thread. Only while this thread is ahead:
+                        // when the comparing thread waits for files, reading them is the
+                        // walk's critical path, and that thread does this work itself.
                         let ahead = ahead.load(std::sync::atomic::Ordering::Relaxed);
-                        if ahead < READ_QUEUE / 4 {
-                            indexes.clear();
-                        }
                         let bytes_of = |id: ObjectId| {
                             walked.blobs.iter().find(|(b, _)| *b == id).map(|(_, d)| d)
                         };
-                        let line_count = |d: &[u8]| memchr::memchr_iter(b'\n', d).count();
                         for diff in walked.diffs.iter().flatten() {
                             if ahead < READ_QUEUE / 4 {
                                 break;
@@ -1231,20 +1287,35 @@ impl WalkFeed {
                             let (Some(old), Some(new)) = (bytes_of(before), bytes_of(after)) else {
                                 continue;
                             };
-                            if line_count(old) == line_count(new) {
+                            let scalar = scalar_changes(old, new);
+                            let proven = scalar.is_some();
+                            prepared.scalar.push(((before, after), scalar));
+                            if proven {
                                 continue;
                             }
-                            for (blob, bytes) in [(before, old), (after, new)] {
-                                if indexed.contains(&blob) {
+                            // The newer version first: the older one's index is derived
+                            // from it.
+                            let mut newer: Option<Arc<LineIndex>> = None;
+                            for (blob, bytes) in [(after, new), (before, old)] {
+                                if let Some((_, index)) = indexed.iter().find(|(b, _)| *b == blob) {
+                                    newer = Some(Arc::clone(index));
                                     continue;
                                 }
+                                let index = match &newer {
+                                    Some(from) => {
+                                        LineIndex::derived_with_parents((new, from), bytes)
+                                    }
+                                    None => LineIndex::with_parents(bytes),
+                                };
+                                let Some(index) = index.map(Arc::new) else {
+                                    break;
+                                };
                                 if indexed.len() == LINE_INDEXES_KEPT {
                                     indexed.pop_front();
                                 }
-                                indexed.push_back(blob);
-                                if let Some(index) = LineIndex::with_parents(bytes) {
-                                    indexes.push((blob, Arc::new(index)));
-                                }
+                                indexed.push_back((blob, Arc::clone(&index)));
+                                prepared.indexes.push((blob, Arc::clone(&index)));
+                                newer = Some(index);
                             }
                         }
                     }
@@ -1635,15 +1706,6 @@ fn walk_history(
     if !need_objects {
         walk = walk.without_objects();
     }
-    // Which files at `--rev` do not render: found on another thread while the walk goes on
-    // (the live mark renders `--rev` in full below instead).
-    let tip_errors = (!need_head).then(|| {
-        let (repo, opts) = (repo.clone(), opts.clone());
-        let git_dir = use_cache.then(|| git_dir.clone());
-        std::thread::Builder::new()
-            .name("render-tip".into())
-            .spawn(move || tip_render_errors(&repo, tip, &opts, git_dir.as_deref()))
-    });
     // The cache lines of the commits computed here, written as each one is computed (the
     // walk's other threads are still reading then), stored in one write at the end.
     let mut computed = Vec::new();
@@ -1715,6 +1777,9 @@ fn walk_history(
     discard((computed, known), exiting);
     let full_renders = walk.full_renders();
     let (light_files, resyncs) = (walk.light_files(), walk.resyncs());
+    // Which files at `--rev` do not render: the walk rendered the environment there when it
+    // computed the first commit's changes (the live mark renders `--rev` in full below).
+    let walked_tip_errors = walk.take_tip_errors();
     let walk_stats = walk.finish()?;
     // The environment at `--rev` serves the live mark, and says which files do not render.
     let (head_objects, rules, errors) = match need_head.then(|| render(&repo, tip, opts)) {
@@ -1723,15 +1788,17 @@ fn walk_history(
             rendered.config.ignore_differences,
             rendered.errors.iter().map(ToString::to_string).collect(),
         ),
-        Some(Err(error)) => (Objects::new(), Vec::new(), whole_render_errors(error)),
+        Some(Err(error)) => (Objects::new(), Vec::new(), whole_render_errors(&error)),
         None => (
             Objects::new(),
             Vec::new(),
-            match tip_errors.map(|thread| thread.map(std::thread::JoinHandle::join)) {
-                Some(Ok(Ok(errors))) => errors,
-                // No thread, or it panicked: render here.
-                _ => tip_render_errors(&repo, tip, opts, use_cache.then_some(&git_dir)),
-            },
+            tip_render_errors(
+                &repo,
+                tip,
+                opts,
+                use_cache.then_some(&git_dir),
+                walked_tip_errors,
+            ),
         ),
     };
     tracing::info!(
@@ -1770,27 +1837,33 @@ fn walk_history(
     })
 }
 
-/// The render errors of the environment at `tip`, as messages. A commit's render never
-/// changes, so they are kept per commit under
-/// `<git-dir>/kubectl-gitops/render-errors-v1/<hex path>/<namespace>/<sha>` (a JSON array):
-/// a run answered from the caches renders nothing.
+/// The render errors of the environment at `tip`, as messages: `rendered` when the walk
+/// rendered it, else rendered here. A commit's render never changes, so they are kept per
+/// commit under `<git-dir>/kubectl-gitops/render-errors-v1/<hex path>/<namespace>/<sha>` (a
+/// JSON array): a run answered from the caches renders nothing.
 fn tip_render_errors(
     repo: &EnvRepo,
     tip: ObjectId,
     opts: &RenderOptions,
     git_dir: Option<&std::path::Path>,
+    rendered: Option<Vec<String>>,
 ) -> Vec<String> {
     let file = git_dir.map(|dir| settings_dir(dir, "render-errors-v1", opts).join(tip.to_string()));
-    if let Some(known) = file
-        .as_ref()
-        .and_then(|f| std::fs::read(f).ok())
-        .and_then(|bytes| serde_json::from_slice::<Vec<String>>(&bytes).ok())
-    {
-        return known;
-    }
-    let errors: Vec<String> = match render(repo, tip, opts) {
-        Ok(rendered) => rendered.errors.iter().map(ToString::to_string).collect(),
-        Err(error) => whole_render_errors(error),
+    let errors = match rendered {
+        Some(errors) => errors,
+        None => {
+            if let Some(known) = file
+                .as_ref()
+                .and_then(|f| std::fs::read(f).ok())
+                .and_then(|bytes| serde_json::from_slice::<Vec<String>>(&bytes).ok())
+            {
+                return known;
+            }
+            match render(repo, tip, opts) {
+                Ok(rendered) => rendered.errors.iter().map(ToString::to_string).collect(),
+                Err(error) => whole_render_errors(&error),
+            }
+        }
     };
     if let Some(file) = file {
         let written = file
@@ -1807,7 +1880,7 @@ fn tip_render_errors(
 /// What a failed render of the whole environment at `--rev` says about it: an invalid config
 /// file is an error; a path that no longer exists there is not (its history is still history,
 /// as `git log -- <gone path>` has it).
-fn whole_render_errors(error: crate::render::RenderFailure) -> Vec<String> {
+fn whole_render_errors(error: &crate::render::RenderFailure) -> Vec<String> {
     match error {
         crate::render::RenderFailure::Config(_) => vec![error.to_string()],
         crate::render::RenderFailure::Repo(error) => {

@@ -185,11 +185,18 @@ struct ReadState {
     recent: HashMap<ObjectId, (gix::object::Kind, Arc<[u8]>)>,
     /// Their ids, oldest first.
     recent_order: VecDeque<ObjectId>,
+    /// Their bytes in all.
+    recent_bytes: usize,
 }
 
 /// Objects [`ReadState::recent`] keeps: a file of a directory of a few hundred files comes
 /// back within that many reads (about 1 MB of manifests).
 const RECENT_OBJECTS: usize = 512;
+
+/// Bytes [`ReadState::recent`] keeps at most: enough for the latest version of each file of
+/// a large directory (kube-prometheus' manifests are 4 MB, one file 1.5 MB), few enough that
+/// a walk over the versions of large files does not hold hundreds of them.
+const RECENT_BYTES: usize = 16 * 1024 * 1024;
 
 impl WalkObjects {
     /// A reader of `env`'s objects.
@@ -213,6 +220,7 @@ impl WalkObjects {
                 buf: Vec::new(),
                 recent: HashMap::with_capacity(RECENT_OBJECTS),
                 recent_order: VecDeque::with_capacity(RECENT_OBJECTS),
+                recent_bytes: 0,
             }),
         }
     }
@@ -260,12 +268,18 @@ impl WalkObjects {
         }
         let (kind, data) = self.with(id, what, |kind, data| (kind, Arc::<[u8]>::from(data)))?;
         let mut state = self.state.borrow_mut();
-        if state.recent_order.len() == RECENT_OBJECTS
-            && let Some(oldest) = state.recent_order.pop_front()
+        while state.recent_order.len() == RECENT_OBJECTS
+            || (state.recent_bytes + data.len() > RECENT_BYTES && !state.recent_order.is_empty())
         {
-            state.recent.remove(&oldest);
+            let Some(oldest) = state.recent_order.pop_front() else {
+                break;
+            };
+            if let Some((_, gone)) = state.recent.remove(&oldest) {
+                state.recent_bytes -= gone.len();
+            }
         }
         state.recent_order.push_back(id);
+        state.recent_bytes += data.len();
         state.recent.insert(id, (kind, Arc::clone(&data)));
         Ok((kind, data))
     }
