@@ -613,22 +613,8 @@ fn sequence_items<'a>(lines: &Lines<'a>, indent: usize) -> Option<Vec<&'a str>> 
 /// The plain way: [`Literal`] compares two without building their values.
 #[cfg(test)]
 fn literal_block(text: &str) -> Option<(&str, String)> {
-    let (first, rest) = text.split_once('\n')?;
-    let spaces = first.len() - first.trim_start_matches(' ').len();
-    if first[spaces..].starts_with('-') {
-        return None;
-    }
-    let (key, value) = entry(&first[spaces..])?;
-    let chomp = match value {
-        "|" => ' ',
-        "|-" => '-',
-        "|+" => '+',
-        _ => return None,
-    };
-    if rest.is_empty() || text.contains('\r') || !text.ends_with('\n') {
-        return None;
-    }
-    let lines: Vec<&str> = rest[..rest.len() - 1].split('\n').collect();
+    let (key, chomp, spaces, body) = literal_header(text)?;
+    let lines: Vec<&str> = body.split('\n').collect();
     // The content's indentation: its first line with a character other than a space.
     let n = lines.iter().find_map(|l| {
         let trimmed = l.trim_start_matches(' ');
@@ -663,6 +649,30 @@ fn literal_block(text: &str) -> Option<(&str, String)> {
     Some((key, value))
 }
 
+/// A literal block scalar entry's first line read: its key, its chomping (`' '` clip, `'-'`
+/// strip, `'+'` keep), the line's indentation, and the content lines after it without the
+/// final line break; `None` for anything but `key: |`, `key: |-` or `key: |+` followed by
+/// lines ending in a line break, without `\r`.
+fn literal_header(text: &str) -> Option<(&str, char, usize, &str)> {
+    let (first, rest) = text.split_once('\n')?;
+    let spaces = first.len() - first.trim_start_matches(' ').len();
+    if first[spaces..].starts_with('-') {
+        return None;
+    }
+    let (key, value) = entry(&first[spaces..])?;
+    let chomp = match value {
+        "|" => ' ',
+        "|-" => '-',
+        "|+" => '+',
+        _ => return None,
+    };
+    if rest.is_empty() || memchr::memchr(b'\r', text.as_bytes()).is_some() || !text.ends_with('\n')
+    {
+        return None;
+    }
+    Some((key, chomp, spaces, &rest[..rest.len() - 1]))
+}
+
 /// A literal block scalar entry read as [`literal_block`] reads it (the plain way), without
 /// building its value: two compare line by line, with no copy of their texts.
 struct Literal<'a> {
@@ -681,25 +691,7 @@ struct Literal<'a> {
 impl<'a> Literal<'a> {
     /// `None` where [`literal_block`] answers `None`.
     fn of(text: &'a str) -> Option<Literal<'a>> {
-        let (first, rest) = text.split_once('\n')?;
-        let spaces = first.len() - first.trim_start_matches(' ').len();
-        if first[spaces..].starts_with('-') {
-            return None;
-        }
-        let (key, value) = entry(&first[spaces..])?;
-        let chomp = match value {
-            "|" => ' ',
-            "|-" => '-',
-            "|+" => '+',
-            _ => return None,
-        };
-        if rest.is_empty()
-            || memchr::memchr(b'\r', text.as_bytes()).is_some()
-            || !text.ends_with('\n')
-        {
-            return None;
-        }
-        let body = &rest[..rest.len() - 1];
+        let (key, chomp, spaces, body) = literal_header(text)?;
         // One pass: the indentation is the first content line's; the empty lines before it
         // are checked against it then.
         let (mut count, mut last, mut indent, mut blank) = (0, None, None, 0);

@@ -69,24 +69,10 @@ impl EnvRepo {
 
     /// A clone of a git bundle (the corpus), on a new branch `main` at the bundle's head.
     pub fn from_bundle(bundle: &Path) -> EnvRepo {
-        let dir = tempfile::Builder::new()
-            .prefix("kgo-corpus-")
-            .tempdir()
-            .unwrap();
-        let out = Command::new("git")
-            .args(["clone", "-q"])
-            .arg(bundle)
-            .arg(dir.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git clone {}: {}",
-            bundle.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let repo = EnvRepo { dir, commits: 0 };
+        let repo = EnvRepo {
+            dir: git_clone("kgo-corpus-", &[], bundle.as_os_str()),
+            commits: 0,
+        };
         repo.git(&["switch", "-q", "-c", "main"]);
         repo
     }
@@ -95,31 +81,16 @@ impl EnvRepo {
     /// out), on branch `main`.
     #[allow(dead_code)]
     pub fn shallow_clone(&self, depth: usize) -> EnvRepo {
-        let dir = tempfile::Builder::new()
-            .prefix("kgo-shallow-")
-            .tempdir()
-            .unwrap();
         let url = format!("file://{}", self.dir().display());
-        let out = Command::new("git")
-            .args([
-                "clone",
-                "-q",
-                "-b",
-                "main",
-                "--depth",
-                &depth.to_string(),
-                &url,
-            ])
-            .arg(dir.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git clone --depth {depth}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        EnvRepo { dir, commits: 0 }
+        let depth = depth.to_string();
+        EnvRepo {
+            dir: git_clone(
+                "kgo-shallow-",
+                &["-b", "main", "--depth", &depth],
+                url.as_ref(),
+            ),
+            commits: 0,
+        }
     }
 
     /// The work tree.
@@ -399,4 +370,24 @@ pub fn assert_no_secret(run: &Run, how: &str) {
 /// Whether `text` holds an ANSI escape sequence.
 pub fn has_escapes(text: &str) -> bool {
     text.contains('\x1b')
+}
+
+/// `git clone -q ARGS SOURCE` into a new temporary directory whose name starts with `prefix`.
+fn git_clone(prefix: &str, args: &[&str], source: &std::ffi::OsStr) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let out = Command::new("git")
+        .args(["clone", "-q"])
+        .args(args)
+        .arg(source)
+        .arg(dir.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git clone {args:?} {}: {}",
+        source.to_string_lossy(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
 }
