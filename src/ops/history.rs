@@ -1274,9 +1274,6 @@ impl WalkFeed {
                         // when the comparing thread waits for files, reading them is the
                         // walk's critical path, and that thread does this work itself.
                         let ahead = ahead.load(std::sync::atomic::Ordering::Relaxed);
-                        let bytes_of = |id: ObjectId| {
-                            walked.blobs.iter().find(|(b, _)| *b == id).map(|(_, d)| d)
-                        };
                         for diff in walked.diffs.iter().flatten() {
                             if ahead < READ_QUEUE / 4 {
                                 break;
@@ -1284,7 +1281,8 @@ impl WalkFeed {
                             let (Some(before), Some(after)) = (diff.before, diff.after) else {
                                 continue;
                             };
-                            let (Some(old), Some(new)) = (bytes_of(before), bytes_of(after)) else {
+                            let (Some(old), Some(new)) = (walked.blob(before), walked.blob(after))
+                            else {
                                 continue;
                             };
                             let scalar = scalar_changes(old, new);

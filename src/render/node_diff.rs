@@ -1667,27 +1667,38 @@ items:
         assert_eq!(check(first, &first.replace("  name: a", "  name: b")), None);
     }
 
+    /// Block scalar headers, lines before the content, and contents (each indented 4 or more)
+    /// that the literal block tests combine: usual ones and each unusual case.
+    const LITERAL_HEADERS: [&str; 5] = ["|", "|-", "|+", "|2", ">"];
+    const LITERAL_LEADS: [&str; 4] = ["", "\n", "  \n", "      \n"];
+    const LITERAL_BODIES: [&str; 17] = [
+        "    a\n",
+        "    a\n      b\n",
+        "    a\n\n    b\n",
+        "    # not a comment\n    x: y\n",
+        "    a\n    \n",
+        "    a\n      \n",
+        "    a\n\n\n",
+        "    a\n\n",
+        "    a\n  # trailing\n",
+        "    a\n   b\n",
+        "    a\tb\n     \tc\n",
+        "      a\n",
+        "    b\n",
+        "    a\r\n",
+        "    a",
+        "",
+        "    a\n    b",
+    ];
+
     /// The literal block scalars [`literal_block`] reads have the value the parser gives;
     /// those it leaves to the parser are the unusual ones.
     #[test]
     fn literal_blocks_read_as_the_parser_reads_them() {
         let mut read = 0;
-        for chomp in ["|", "|-", "|+", "|2", ">"] {
-            for lead in ["", "\n", "  \n", "      \n"] {
-                for body in [
-                    "    a\n",
-                    "    a\n      b\n",
-                    "    a\n\n    b\n",
-                    "    # not a comment\n    x: y\n",
-                    "    a\n    \n",
-                    "    a\n      \n",
-                    "    a\n\n\n",
-                    "    a\n  # trailing\n",
-                    "    a\n   b\n",
-                    "    a\tb\n     \tc\n",
-                    "    a",
-                    "",
-                ] {
+        for chomp in LITERAL_HEADERS {
+            for lead in LITERAL_LEADS {
+                for body in LITERAL_BODIES {
                     for indent in ["", "  "] {
                         let text = format!("{indent}key: {chomp}\n{lead}{body}");
                         let parsed = parse_yaml_document(&text).ok().flatten();
@@ -1709,23 +1720,9 @@ items:
     fn literal_blocks_compare_as_their_values() {
         let mut texts = Vec::new();
         for key in ["key", "other"] {
-            for chomp in ["|", "|-", "|+", "|2", ">"] {
-                for lead in ["", "\n", "  \n", "      \n"] {
-                    for body in [
-                        "    a\n",
-                        "    a\n      b\n",
-                        "    a\n\n    b\n",
-                        "    a\n    \n",
-                        "    a\n      \n",
-                        "    a\n\n\n",
-                        "    a\n\n",
-                        "    a\n  # trailing\n",
-                        "      a\n",
-                        "    b\n",
-                        "    a\r\n",
-                        "    a",
-                        "",
-                    ] {
+            for chomp in LITERAL_HEADERS {
+                for lead in LITERAL_LEADS {
+                    for body in LITERAL_BODIES {
                         texts.push(format!("  {key}: {chomp}\n{lead}{body}"));
                     }
                 }
