@@ -2,17 +2,23 @@
 //! and a live Kubernetes cluster. The binary is a thin wrapper around [`cli::run`].
 
 pub mod cli;
-pub mod cluster;
+#[cfg(feature = "sandbox")]
 pub mod demo;
-pub mod diff;
-pub mod drift;
 pub mod highlight;
 pub mod logging;
-pub mod model;
-pub mod ops;
 pub mod output;
-pub mod render;
-pub mod repo;
-pub mod sandbox;
 pub mod tui;
-pub mod version;
+
+/// The cluster through kube-rs (the `gitops-cluster` crate).
+pub use gitops_cluster as cluster;
+/// The use cases (the `gitops-core` crate).
+pub use gitops_core::{diff, drift, ops, version};
+/// The environment repo through gix (the `gitops-git` crate).
+pub use gitops_git as repo;
+/// Sources to desired resources (the `gitops-render` crate).
+pub use gitops_render as render;
+/// Kubernetes knowledge without I/O (the `k8s-model` crate).
+pub use k8s_model as model;
+/// The embedded API server (the `kube-sandbox` crate), for `demo` and `sandbox`.
+#[cfg(feature = "sandbox")]
+pub use kube_sandbox as sandbox;

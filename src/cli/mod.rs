@@ -12,12 +12,14 @@ use crate::output::diff::{DiffView, run_external, write_diff};
 use crate::output::progress::Progress;
 use crate::output::status::{self as status_out, StatusView, write_status};
 use crate::output::{DiffPalette, OutputError, stdout_color, terminal_width};
-use crate::sandbox::{Sandbox, SandboxOptions};
 
 pub mod blame;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod history;
 pub mod revert;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod sync;
 pub mod ui;
 
@@ -117,9 +119,11 @@ pub enum Command {
     /// Open the terminal UI (the same as no subcommand)
     Ui(ui::UiArgs),
     /// Open the UI on a sample repo and an in-process sandbox: needs no cluster, no kubectl
+    #[cfg(feature = "sandbox")]
     Demo(demo::DemoArgs),
     /// Run an embedded Kubernetes API server on 127.0.0.1 for trials, the demo and tests
-    Sandbox(SandboxArgs),
+    #[cfg(feature = "sandbox")]
+    Sandbox(sandbox::SandboxArgs),
     /// Print the version and the git commit of the build
     Version,
     /// Print a shell completion script
@@ -175,49 +179,6 @@ pub struct DiffArgs {
     /// Only these resources, written as kubectl writes them: deploy/web, deployment.apps/web, cm/settings
     #[arg(value_name = "RESOURCE")]
     pub resources: Vec<String>,
-}
-
-/// `sandbox` flags (SPEC §10).
-#[derive(Debug, Clone, Args)]
-pub struct SandboxArgs {
-    /// Port on 127.0.0.1 (0 picks any free port)
-    #[arg(long, default_value_t = 0, value_name = "P")]
-    pub port: u16,
-    /// Write the kubeconfig here [default: a new temp directory]
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig_out: Option<PathBuf>,
-    /// Keep objects across restarts in this file
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
-    /// Kubernetes version to report (major.minor); kubectl's version dispatcher picks by it
-    #[arg(long, default_value = "1.33", value_name = "X.Y")]
-    pub kube_version: String,
-    /// Answer this fraction of requests with 500 (fault injection)
-    #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_fraction)]
-    pub fail_rate: f64,
-    /// Answer this fraction of requests with 429 and Retry-After: 1 (fault injection)
-    #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = parse_fraction)]
-    pub throttle_rate: f64,
-    /// Add this many milliseconds to every response
-    #[arg(long, default_value_t = 0, value_name = "MS")]
-    pub latency: u64,
-    /// Close each watch after N events (fault injection)
-    #[arg(long, value_name = "N")]
-    pub drop_watches_after: Option<u64>,
-    /// Milliseconds a Deployment's status takes to follow its spec
-    #[arg(long, default_value_t = 500, value_name = "MS")]
-    pub rollout_delay: u64,
-}
-
-fn parse_fraction(s: &str) -> Result<f64, String> {
-    let f: f64 = s.parse().map_err(|_| {
-        format!("{s:?} is not a number; give a fraction between 0 and 1, e.g. 0.15")
-    })?;
-    if (0.0..=1.0).contains(&f) {
-        Ok(f)
-    } else {
-        Err(format!("{s} is outside 0..1; give a fraction, e.g. 0.15"))
-    }
 }
 
 /// The name users type: `kubectl gitops` when run as the kubectl plugin binary.
@@ -276,7 +237,8 @@ fn dispatch(cli: Cli, display: &str) -> anyhow::Result<i32> {
     match cli.command {
         Some(Command::Version) => version(&cli.global),
         Some(Command::Completion { shell }) => completion(shell, display),
-        Some(Command::Sandbox(args)) => sandbox(args),
+        #[cfg(feature = "sandbox")]
+        Some(Command::Sandbox(args)) => sandbox::run(args),
         Some(Command::Status(args)) => status(&cli.global, &args, display),
         Some(Command::Diff(args)) => diff(&cli.global, &args, display),
         Some(Command::History(args)) => history::run(&cli.global, &args, display),
@@ -284,6 +246,7 @@ fn dispatch(cli: Cli, display: &str) -> anyhow::Result<i32> {
         Some(Command::Sync(args)) => sync::run(&cli.global, &args, display),
         Some(Command::Revert(args)) => revert::run(&cli.global, &args, display),
         Some(Command::Ui(args)) => ui::run(&cli.global, &args, display),
+        #[cfg(feature = "sandbox")]
         Some(Command::Demo(args)) => demo::run(&cli.global, &args, display),
         None => ui::run(&cli.global, &cli.ui, display),
     }
@@ -531,37 +494,6 @@ fn diff(global: &GlobalArgs, args: &DiffArgs, display: &str) -> anyhow::Result<i
     Ok(code)
 }
 
-fn sandbox(args: SandboxArgs) -> anyhow::Result<i32> {
-    let opts = SandboxOptions {
-        port: args.port,
-        kubeconfig_out: args.kubeconfig_out,
-        state: args.state,
-        kube_version: args.kube_version,
-        fail_rate: args.fail_rate,
-        throttle_rate: args.throttle_rate,
-        latency_ms: args.latency,
-        drop_watches_after: args.drop_watches_after,
-        rollout_delay_ms: args.rollout_delay,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let mut termination = Termination::listen()?;
-        let sandbox = Sandbox::start(opts).await?;
-        {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "ready {}", sandbox.kubeconfig().display())?;
-            out.flush()?;
-        }
-        tracing::info!(server = %sandbox.url(), "sandbox serving; stop with Ctrl-C");
-        termination.wait().await?;
-        sandbox.shutdown().await?;
-        Ok(exit::OK)
-    })
-}
-
 /// SIGINT and SIGTERM, listened for from creation on: create it before announcing readiness,
 /// so a signal sent right after `ready` is not lost to the default handler.
 pub struct Termination {
@@ -612,13 +544,6 @@ mod tests {
             "kubectl gitops"
         );
         assert_eq!(display_name(Some(&"./kgo".into())), "kgo");
-    }
-
-    #[test]
-    fn fractions_are_checked() {
-        assert_eq!(parse_fraction("0.15"), Ok(0.15));
-        assert!(parse_fraction("1.5").is_err());
-        assert!(parse_fraction("x").is_err());
     }
 
     #[test]

@@ -14,8 +14,7 @@ use std::fmt::Write as _;
 use clap::ValueEnum;
 use unicode_width::UnicodeWidthStr;
 
-/// `apiVersion` of every JSON/YAML document this tool prints (SPEC §5).
-pub const API_VERSION: &str = "kubectl-gitops/v1";
+pub use gitops_core::API_VERSION;
 
 /// `-o` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -130,10 +129,7 @@ pub fn terminal_width() -> usize {
         .unwrap_or(160)
 }
 
-/// The 7-character abbreviation git prints.
-pub fn short_sha(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
-}
+pub use k8s_model::short_sha;
 
 /// A terminal colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -88,7 +88,9 @@ pub fn write_status(
 pub fn commit_age(commit: Option<&CommitInfo>, now: DateTime<Utc>) -> String {
     commit
         .and_then(|c| DateTime::parse_from_rfc3339(&c.time).ok())
-        .map(|t| crate::sandbox::table::human_duration((now - t.with_timezone(&Utc)).num_seconds()))
+        .map(|t| {
+            crate::model::duration::human_duration((now - t.with_timezone(&Utc)).num_seconds())
+        })
         .unwrap_or_else(|| "-".into())
 }
 

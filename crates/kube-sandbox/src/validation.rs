@@ -1,0 +1,2049 @@
+//! Validation that answers 422 Invalid (and strict field validation), as kube-apiserver does.
+//!
+//! Messages follow kubernetes v1.33: `apimachinery/pkg/util/validation` (name and label
+//! syntax, `RegexError`), `apimachinery/pkg/util/validation/field/errors.go` (`ErrorBody`),
+//! `apimachinery/pkg/api/validation` (ObjectMeta), `pkg/apis/core/validation`,
+//! `pkg/apis/apps/validation`, `pkg/apis/batch/validation`.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::kinds::KindInfo;
+use k8s_model::names::{
+    NameRule, config_key, dns1123_label, is_alnum_lower, label_value, path_segment_name,
+    qualified_name,
+};
+
+/// One invalid field, as in `Status.details.causes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// `FieldValueRequired`, `FieldValueInvalid`, `FieldValueNotSupported`, `FieldValueForbidden`…
+    pub reason: String,
+    /// Dotted field path, e.g. `metadata.name`, `spec.template.spec.containers[0].image`.
+    pub field: String,
+    /// The message part after the field, e.g. `Invalid value: "Web": a lowercase RFC 1123 …`.
+    pub message: String,
+}
+
+impl FieldError {
+    /// `field: message`, the line kube prints for one cause.
+    pub fn to_line(&self) -> String {
+        format!("{}: {}", self.field, self.message)
+    }
+}
+
+const PORT_RANGE_MSG: &str = "must be between 1 and 65535, inclusive";
+
+/// Collects field errors with kube's message shapes (`field.ErrorBody`).
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn push(&mut self, reason: &str, field: &str, message: String) {
+        self.0.push(FieldError {
+            reason: reason.into(),
+            field: field.into(),
+            message,
+        });
+    }
+
+    fn required(&mut self, field: &str, detail: &str) {
+        let message = if detail.is_empty() {
+            "Required value".to_string()
+        } else {
+            format!("Required value: {detail}")
+        };
+        self.push("FieldValueRequired", field, message);
+    }
+
+    /// `bad` is the bad value already formatted as Go's ErrorBody prints it.
+    fn invalid(&mut self, field: &str, bad: &str, detail: &str) {
+        self.push(
+            "FieldValueInvalid",
+            field,
+            format!("Invalid value: {bad}: {detail}"),
+        );
+    }
+
+    fn unsupported(&mut self, field: &str, bad: &str, supported: &[&str]) {
+        let list: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
+        self.push(
+            "FieldValueNotSupported",
+            field,
+            format!(
+                "Unsupported value: {}: supported values: {}",
+                go_quote(bad),
+                list.join(", ")
+            ),
+        );
+    }
+
+    fn forbidden(&mut self, field: &str, detail: &str) {
+        self.push("FieldValueForbidden", field, format!("Forbidden: {detail}"));
+    }
+
+    fn duplicate(&mut self, field: &str, bad: &str) {
+        self.push(
+            "FieldValueDuplicate",
+            field,
+            format!("Duplicate value: {}", go_quote(bad)),
+        );
+    }
+}
+
+/// Go's `%q` of a string (close enough: JSON escaping agrees for printable text).
+fn go_quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+/// Go's `%#v` of a `map[string]string` (keys sorted, as fmt prints maps).
+fn go_string_map(m: Option<&Map<String, Value>>) -> String {
+    let Some(m) = m else {
+        return "map[string]string(nil)".into();
+    };
+    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    let body: Vec<String> = entries
+        .iter()
+        .map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v.as_str().unwrap_or(""))))
+        .collect();
+    format!("map[string]string{{{}}}", body.join(", "))
+}
+
+/// Go's `%#v` of a `[]string`.
+fn go_string_slice(v: Option<&Value>) -> String {
+    let items: Vec<String> = v
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|s| go_quote(s.as_str().unwrap_or("")))
+        .collect();
+    format!("[]string{{{}}}", items.join(", "))
+}
+
+/// Go's `%#v` of a `v1.LabelSelector`, as immutable-selector errors print it.
+fn go_label_selector(sel: Option<&Value>) -> String {
+    let Some(sel) = sel.filter(|s| s.is_object()) else {
+        return "null".into();
+    };
+    let labels = match sel.get("matchLabels").and_then(Value::as_object) {
+        Some(m) => go_string_map(Some(m)),
+        None => "map[string]string(nil)".into(),
+    };
+    let exprs = match sel.get("matchExpressions").and_then(Value::as_array) {
+        Some(list) => {
+            let items: Vec<String> = list
+                .iter()
+                .map(|e| {
+                    let values = match e.get("values").and_then(Value::as_array) {
+                        Some(vs) => format!(
+                            "[]string{{{}}}",
+                            vs.iter()
+                                .map(|v| go_quote(v.as_str().unwrap_or("")))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        None => "[]string(nil)".into(),
+                    };
+                    format!(
+                        "v1.LabelSelectorRequirement{{Key:{}, Operator:{}, Values:{}}}",
+                        go_quote(e.get("key").and_then(Value::as_str).unwrap_or("")),
+                        go_quote(e.get("operator").and_then(Value::as_str).unwrap_or("")),
+                        values
+                    )
+                })
+                .collect();
+            format!("[]v1.LabelSelectorRequirement{{{}}}", items.join(", "))
+        }
+        None => "[]v1.LabelSelectorRequirement(nil)".into(),
+    };
+    format!("v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:{exprs}}}")
+}
+
+/// A bad value as `ErrorBody` prints simple values: strings quoted, numbers and bools bare.
+fn go_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => go_quote(s),
+        Value::Null => "null".into(),
+        Value::Number(_) | Value::Bool(_) => v.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The name rule of a kind: Namespace a DNS-1123 label, Service a DNS-1035 label, RBAC a path
+/// segment, everything else (CRDs' kinds included) a DNS-1123 subdomain.
+fn name_messages(kind: &KindInfo, name: &str) -> Vec<String> {
+    NameRule::of(&kind.group, &kind.kind).check(name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// validate
+
+/// Errors of `obj` (after defaulting). `old` is the stored object on updates (immutability).
+pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let mut errs = Errors::default();
+    validate_meta(kind, obj, &mut errs);
+    let spec = obj.get("spec");
+    match (kind.group.as_str(), kind.kind.as_str()) {
+        ("apps", "Deployment") | ("apps", "ReplicaSet") | ("apps", "StatefulSet") => {
+            validate_replicas(spec, &mut errs);
+            let noun = if kind.kind == "StatefulSet" {
+                "statefulset"
+            } else {
+                "deployment"
+            };
+            validate_selected_template(spec, noun, &["Always"], &mut errs);
+            if kind.kind == "Deployment" {
+                validate_deployment_strategy(spec, &mut errs);
+            }
+        }
+        ("apps", "DaemonSet") => {
+            validate_selected_template(spec, "daemonset", &["Always"], &mut errs);
+        }
+        ("batch", "Job") => validate_job_spec(spec, "spec", &mut errs),
+        ("batch", "CronJob") => {
+            let schedule = spec.and_then(|s| s.get("schedule")).and_then(Value::as_str);
+            if schedule.is_none_or(str::is_empty) {
+                errs.required("spec.schedule", "");
+            }
+            let job_spec = spec
+                .and_then(|s| s.get("jobTemplate"))
+                .and_then(|t| t.get("spec"));
+            validate_job_template(job_spec, "spec.jobTemplate.spec", &mut errs);
+        }
+        ("", "Pod") => match spec {
+            Some(s) => validate_pod_spec(
+                s,
+                "spec",
+                Some(&["Always", "OnFailure", "Never"]),
+                &mut errs,
+            ),
+            None => errs.required("spec.containers", ""),
+        },
+        ("", "Service") => validate_service(spec, &mut errs),
+        ("", "ConfigMap") => {
+            validate_data_keys(obj, "data", &mut errs);
+            let binary = obj.get("binaryData").and_then(Value::as_object);
+            for key in obj
+                .get("data")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(Map::keys)
+            {
+                if binary.is_some_and(|b| b.contains_key(key)) {
+                    errs.invalid(
+                        &format!("data[{key}]"),
+                        &go_quote(key),
+                        "duplicate of key present in binaryData",
+                    );
+                }
+            }
+            validate_data_keys(obj, "binaryData", &mut errs);
+        }
+        ("", "Secret") => {
+            validate_data_keys(obj, "data", &mut errs);
+            validate_secret_type(obj, &mut errs);
+        }
+        ("networking.k8s.io", "Ingress") => validate_ingress(spec, &mut errs),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            validate_binding(kind, obj, &mut errs);
+        }
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
+            for (i, rule) in obj
+                .get("rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let verbs = rule.get("verbs").and_then(Value::as_array);
+                if verbs.is_none_or(Vec::is_empty) {
+                    errs.required(
+                        &format!("rules[{i}].verbs"),
+                        "verbs must contain at least one value",
+                    );
+                }
+                let empty = |k: &str| {
+                    rule.get(k)
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty)
+                };
+                let urls = !empty("nonResourceURLs");
+                if urls && (!empty("resources") || !empty("apiGroups")) {
+                    errs.invalid(
+                        &format!("rules[{i}].nonResourceURLs"),
+                        &go_string_slice(rule.get("nonResourceURLs")),
+                        "rules cannot apply to both regular resources and non-resource URLs",
+                    );
+                } else if !urls && empty("apiGroups") && !empty("resources") {
+                    errs.required(
+                        &format!("rules[{i}].apiGroups"),
+                        "resource rules must supply at least one api group",
+                    );
+                }
+            }
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            let name = obj
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let s = |k: &[&str]| {
+                let mut cur = spec;
+                for p in k {
+                    cur = cur.and_then(|c| c.get(*p));
+                }
+                cur.and_then(Value::as_str).unwrap_or("").to_string()
+            };
+            let required = format!("{}.{}", s(&["names", "plural"]), s(&["group"]));
+            if !name.is_empty() && name != required {
+                errs.invalid(
+                    "metadata.name",
+                    &go_quote(name),
+                    r#"must be spec.names.plural+"."+spec.group"#,
+                );
+            }
+        }
+        _ => {}
+    }
+    if let Some(old) = old {
+        validate_update(kind, obj, old, &mut errs);
+    }
+    errs.0
+}
+
+/// `ValidateObjectMeta`: name, labels, annotations.
+fn validate_meta(kind: &KindInfo, obj: &Value, errs: &mut Errors) {
+    let meta = obj.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str);
+    match name {
+        None | Some("") => {
+            errs.required("metadata.name", "name or generateName is required");
+        }
+        Some(name) => {
+            for msg in name_messages(kind, name) {
+                errs.invalid("metadata.name", &go_quote(name), &msg);
+            }
+        }
+    }
+    if let Some(labels) = meta
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object)
+    {
+        validate_labels(labels, "metadata.labels", errs);
+    }
+    if let Some(annotations) = meta
+        .and_then(|m| m.get("annotations"))
+        .and_then(Value::as_object)
+    {
+        let mut total = 0usize;
+        for (k, v) in annotations {
+            for msg in qualified_name(&k.to_ascii_lowercase()) {
+                errs.invalid("metadata.annotations", &go_quote(k), &msg);
+            }
+            total += k.len() + v.as_str().map_or(0, str::len);
+        }
+        const TOTAL_ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
+        if total > TOTAL_ANNOTATION_SIZE_LIMIT {
+            errs.push(
+                "FieldValueTooLong",
+                "metadata.annotations",
+                format!("Too long: may not be more than {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"),
+            );
+        }
+    }
+}
+
+/// `ValidateLabels`: keys are qualified names, values label values.
+fn validate_labels(labels: &Map<String, Value>, field: &str, errs: &mut Errors) {
+    for (k, v) in labels {
+        for msg in qualified_name(k) {
+            errs.invalid(field, &go_quote(k), &msg);
+        }
+        let value = v.as_str().unwrap_or("");
+        for msg in label_value(value) {
+            errs.invalid(field, &go_quote(value), &msg);
+        }
+    }
+}
+
+fn validate_replicas(spec: Option<&Value>, errs: &mut Errors) {
+    if let Some(r) = spec.and_then(|s| s.get("replicas")).and_then(Value::as_i64)
+        && r < 0
+    {
+        errs.invalid(
+            "spec.replicas",
+            &r.to_string(),
+            "must be greater than or equal to 0",
+        );
+    }
+}
+
+/// Whether a label selector (matchLabels + matchExpressions) matches `labels`.
+pub fn selector_matches(selector: &Value, labels: &Map<String, Value>) -> bool {
+    if let Some(ml) = selector.get("matchLabels").and_then(Value::as_object) {
+        for (k, v) in ml {
+            if labels.get(k) != Some(v) {
+                return false;
+            }
+        }
+    }
+    for expr in selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let key = expr.get("key").and_then(Value::as_str).unwrap_or("");
+        let values: Vec<&str> = expr
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let actual = labels.get(key).and_then(Value::as_str);
+        let ok = match expr.get("operator").and_then(Value::as_str).unwrap_or("") {
+            "In" => actual.is_some_and(|a| values.contains(&a)),
+            "NotIn" => actual.is_none_or(|a| !values.contains(&a)),
+            "Exists" => actual.is_some(),
+            "DoesNotExist" => actual.is_none(),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether a selector selects nothing (no matchLabels and no matchExpressions).
+fn selector_is_empty(selector: &Value) -> bool {
+    let empty = |k: &str| {
+        selector
+            .get(k)
+            .and_then(Value::as_object)
+            .map(Map::is_empty)
+            .or_else(|| selector.get(k).and_then(Value::as_array).map(Vec::is_empty))
+            .unwrap_or(true)
+    };
+    empty("matchLabels") && empty("matchExpressions")
+}
+
+/// apps/v1 workloads: selector required, non-empty, matching the template labels; the pod
+/// template's restart policy among `restart_policies`. `noun` names the kind in messages.
+fn validate_selected_template(
+    spec: Option<&Value>,
+    noun: &str,
+    restart_policies: &[&str],
+    errs: &mut Errors,
+) {
+    let path = "spec";
+    let selector = spec
+        .and_then(|s| s.get("selector"))
+        .filter(|s| !s.is_null());
+    let template = spec.and_then(|s| s.get("template"));
+    let labels = template
+        .and_then(|t| t.get("metadata"))
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object);
+    match selector {
+        None => errs.required(&format!("{path}.selector"), ""),
+        Some(sel) if selector_is_empty(sel) => errs.invalid(
+            &format!("{path}.selector"),
+            &go_label_selector(Some(sel)),
+            &format!("empty selector is invalid for {noun}"),
+        ),
+        Some(sel) => {
+            let empty = Map::new();
+            if !selector_matches(sel, labels.unwrap_or(&empty)) {
+                errs.invalid(
+                    &format!("{path}.template.metadata.labels"),
+                    &go_string_map(labels),
+                    "`selector` does not match template `labels`",
+                );
+            }
+        }
+    }
+    if let Some(labels) = labels {
+        validate_labels(labels, &format!("{path}.template.labels"), errs);
+    }
+    match template.and_then(|t| t.get("spec")) {
+        Some(pod) => validate_pod_spec(
+            pod,
+            &format!("{path}.template.spec"),
+            Some(restart_policies),
+            errs,
+        ),
+        None => errs.required(&format!("{path}.template.spec.containers"), ""),
+    }
+}
+
+/// `ValidateDeploymentStrategy` and `ValidateRollingUpdateDeployment` (the common rules).
+fn validate_deployment_strategy(spec: Option<&Value>, errs: &mut Errors) {
+    let Some(strategy) = spec.and_then(|s| s.get("strategy")) else {
+        return;
+    };
+    let rolling = strategy.get("rollingUpdate").filter(|r| !r.is_null());
+    match strategy.get("type").and_then(Value::as_str).unwrap_or("") {
+        "Recreate" => {
+            if rolling.is_some() {
+                errs.forbidden(
+                    "spec.strategy.rollingUpdate",
+                    "may not be specified when strategy `type` is 'Recreate'",
+                );
+            }
+        }
+        "RollingUpdate" => {
+            let zero = |k: &str| {
+                rolling
+                    .and_then(|r| r.get(k))
+                    .is_some_and(|v| v.as_i64() == Some(0) || v.as_str() == Some("0%"))
+            };
+            if zero("maxUnavailable") && zero("maxSurge") {
+                let shown = rolling
+                    .and_then(|r| r.get("maxUnavailable"))
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default();
+                errs.invalid(
+                    "spec.strategy.rollingUpdate.maxUnavailable",
+                    &shown,
+                    "may not be 0 when `maxSurge` is 0",
+                );
+            }
+        }
+        other => errs.unsupported("spec.strategy", other, &["Recreate", "RollingUpdate"]),
+    }
+}
+
+/// `validateIngressRuleValue` (networking/v1): every path has a supported `pathType`, and
+/// Exact/Prefix paths are absolute.
+fn validate_ingress(spec: Option<&Value>, errs: &mut Errors) {
+    const PATH_TYPES: &[&str] = &["Exact", "ImplementationSpecific", "Prefix"];
+    let rules = spec.and_then(|s| s.get("rules")).and_then(Value::as_array);
+    for (i, rule) in rules.into_iter().flatten().enumerate() {
+        let paths = rule
+            .get("http")
+            .and_then(|h| h.get("paths"))
+            .and_then(Value::as_array);
+        for (j, p) in paths.into_iter().flatten().enumerate() {
+            let at = format!("spec.rules[{i}].http.paths[{j}]");
+            let path = p.get("path").and_then(Value::as_str).unwrap_or("");
+            match p.get("pathType").and_then(Value::as_str) {
+                None => errs.required(&format!("{at}.pathType"), "pathType must be specified"),
+                Some(t) if !PATH_TYPES.contains(&t) => {
+                    errs.unsupported(&format!("{at}.pathType"), t, PATH_TYPES);
+                }
+                Some("Exact" | "Prefix") if !path.starts_with('/') => {
+                    errs.invalid(
+                        &format!("{at}.path"),
+                        &go_quote(path),
+                        "must be an absolute path",
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// `ValidateRoleBinding` / `ValidateClusterRoleBinding`: roleRef and subjects.
+fn validate_binding(kind: &KindInfo, obj: &Value, errs: &mut Errors) {
+    let role_ref = obj.get("roleRef");
+    let s = |k: &str| {
+        role_ref
+            .and_then(|r| r.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    if s("apiGroup") != "rbac.authorization.k8s.io" {
+        errs.unsupported(
+            "roleRef.apiGroup",
+            s("apiGroup"),
+            &["rbac.authorization.k8s.io"],
+        );
+    }
+    let kinds: &[&str] = if kind.kind == "RoleBinding" {
+        &["Role", "ClusterRole"]
+    } else {
+        &["ClusterRole"]
+    };
+    if !kinds.contains(&s("kind")) {
+        errs.unsupported("roleRef.kind", s("kind"), kinds);
+    }
+    if s("name").is_empty() {
+        errs.required("roleRef.name", "");
+    } else {
+        for msg in path_segment_name(s("name")) {
+            errs.invalid("roleRef.name", &go_quote(s("name")), &msg);
+        }
+    }
+    let subjects = obj.get("subjects").and_then(Value::as_array);
+    for (i, subject) in subjects.into_iter().flatten().enumerate() {
+        let at = format!("subjects[{i}]");
+        let get = |k: &str| subject.get(k).and_then(Value::as_str).unwrap_or("");
+        if get("name").is_empty() {
+            errs.required(&format!("{at}.name"), "");
+        }
+        match get("kind") {
+            "ServiceAccount" => {
+                if kind.kind == "ClusterRoleBinding" && get("namespace").is_empty() {
+                    errs.required(&format!("{at}.namespace"), "");
+                }
+            }
+            "User" | "Group" => {}
+            other => errs.unsupported(
+                &format!("{at}.kind"),
+                other,
+                &["ServiceAccount", "User", "Group"],
+            ),
+        }
+    }
+}
+
+/// `ValidateSecret`'s per-type required keys.
+fn validate_secret_type(obj: &Value, errs: &mut Errors) {
+    let data = obj.get("data").and_then(Value::as_object);
+    let has = |k: &str| data.is_some_and(|d| d.contains_key(k));
+    let secret_type = obj.get("type").and_then(Value::as_str).unwrap_or("Opaque");
+    let required: &[&str] = match secret_type {
+        "kubernetes.io/dockercfg" => &[".dockercfg"],
+        "kubernetes.io/dockerconfigjson" => &[".dockerconfigjson"],
+        "kubernetes.io/ssh-auth" => &["ssh-privatekey"],
+        "kubernetes.io/tls" => &["tls.crt", "tls.key"],
+        "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
+            &["username", "password"]
+        }
+        "kubernetes.io/service-account-token" => {
+            let annotated = obj
+                .get("metadata")
+                .and_then(|m| m.get("annotations"))
+                .and_then(|a| a.get("kubernetes.io/service-account.name"))
+                .is_some();
+            if !annotated {
+                errs.required(
+                    "metadata.annotations[kubernetes.io/service-account.name]",
+                    "",
+                );
+            }
+            &[]
+        }
+        _ => &[],
+    };
+    for key in required {
+        if !has(key) {
+            errs.required(&format!("data[{key}]"), "");
+        }
+    }
+}
+
+/// Job spec: parallelism/completions/backoffLimit >= 0, selector matching the template (when
+/// generated it always does), restart policy OnFailure or Never.
+fn validate_job_spec(spec: Option<&Value>, path: &str, errs: &mut Errors) {
+    for key in ["parallelism", "completions", "backoffLimit"] {
+        if let Some(v) = spec.and_then(|s| s.get(key)).and_then(Value::as_i64)
+            && v < 0
+        {
+            errs.invalid(
+                &format!("{path}.{key}"),
+                &v.to_string(),
+                "must be greater than or equal to 0",
+            );
+        }
+    }
+    let manual = spec
+        .and_then(|s| s.get("manualSelector"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    let selector = spec
+        .and_then(|s| s.get("selector"))
+        .filter(|s| !s.is_null());
+    let labels = spec
+        .and_then(|s| s.get("template"))
+        .and_then(|t| t.get("metadata"))
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object);
+    match selector {
+        None if manual => errs.required(&format!("{path}.selector"), ""),
+        None => {}
+        Some(sel) => {
+            let empty = Map::new();
+            if !selector_matches(sel, labels.unwrap_or(&empty)) {
+                errs.invalid(
+                    &format!("{path}.template.metadata.labels"),
+                    &go_string_map(labels),
+                    "`selector` does not match template `labels`",
+                );
+            }
+        }
+    }
+    validate_job_template(spec, path, errs);
+}
+
+/// The pod template of a Job or a CronJob's job template.
+fn validate_job_template(spec: Option<&Value>, path: &str, errs: &mut Errors) {
+    match spec
+        .and_then(|s| s.get("template"))
+        .and_then(|t| t.get("spec"))
+    {
+        Some(pod) => validate_pod_spec(
+            pod,
+            &format!("{path}.template.spec"),
+            Some(&["OnFailure", "Never"]),
+            errs,
+        ),
+        None => errs.required(&format!("{path}.template.spec.containers"), ""),
+    }
+}
+
+/// `ValidatePodSpec` (the main rules): containers non-empty, names DNS labels and unique,
+/// images required, ports in range, the restart policy.
+fn validate_pod_spec(
+    pod: &Value,
+    path: &str,
+    restart_policies: Option<&[&str]>,
+    errs: &mut Errors,
+) {
+    let containers = pod.get("containers").and_then(Value::as_array);
+    if containers.is_none_or(Vec::is_empty) {
+        errs.required(&format!("{path}.containers"), "");
+    }
+    let mut seen = std::collections::HashSet::new();
+    for key in ["initContainers", "containers"] {
+        for (i, c) in pod
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let cpath = format!("{path}.{key}[{i}]");
+            match c.get("name").and_then(Value::as_str) {
+                None | Some("") => errs.required(&format!("{cpath}.name"), ""),
+                Some(name) => {
+                    for msg in dns1123_label(name) {
+                        errs.invalid(&format!("{cpath}.name"), &go_quote(name), &msg);
+                    }
+                    if !seen.insert(name.to_string()) {
+                        errs.duplicate(&format!("{cpath}.name"), name);
+                    }
+                }
+            }
+            let image = c.get("image").and_then(Value::as_str);
+            if image.is_none_or(|s| s.trim().is_empty()) {
+                errs.required(&format!("{cpath}.image"), "");
+            }
+            for (j, p) in c
+                .get("ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let ppath = format!("{cpath}.ports[{j}]");
+                let port = p.get("containerPort").and_then(Value::as_i64).unwrap_or(0);
+                if !(1..=65535).contains(&port) {
+                    errs.invalid(
+                        &format!("{ppath}.containerPort"),
+                        &port.to_string(),
+                        PORT_RANGE_MSG,
+                    );
+                }
+                if let Some(proto) = p.get("protocol").and_then(Value::as_str)
+                    && !matches!(proto, "TCP" | "UDP" | "SCTP")
+                {
+                    errs.unsupported(&format!("{ppath}.protocol"), proto, &["SCTP", "TCP", "UDP"]);
+                }
+            }
+        }
+    }
+    if let Some(allowed) = restart_policies {
+        let policy = pod
+            .get("restartPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let field = format!("{path}.restartPolicy");
+        if policy.is_empty() {
+            let list: Vec<String> = allowed.iter().map(|s| go_quote(s)).collect();
+            errs.required(&field, &format!("valid values: {}", list.join(", ")));
+        } else if !allowed.contains(&policy) {
+            errs.unsupported(&field, policy, allowed);
+        }
+    }
+}
+
+/// `ValidateService` (the main rules).
+fn validate_service(spec: Option<&Value>, errs: &mut Errors) {
+    let empty = Value::Null;
+    let spec = spec.unwrap_or(&empty);
+    let svc_type = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP");
+    const TYPES: &[&str] = &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
+    if !TYPES.contains(&svc_type) {
+        errs.unsupported("spec.type", svc_type, TYPES);
+    }
+    let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
+    if let Some(selector) = spec.get("selector").and_then(Value::as_object) {
+        validate_labels(selector, "spec.selector", errs);
+    }
+    let ports = spec
+        .get("ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if svc_type == "ExternalName" {
+        let name = spec
+            .get("externalName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if name.is_empty() {
+            errs.required("spec.externalName", "");
+        }
+    } else if ports.is_empty() && !headless {
+        errs.required("spec.ports", "");
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, p) in ports.iter().enumerate() {
+        let ppath = format!("spec.ports[{i}]");
+        let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+        if ports.len() > 1 && name.is_empty() {
+            errs.required(&format!("{ppath}.name"), "");
+        } else if !name.is_empty() {
+            for msg in dns1123_label(name) {
+                errs.invalid(&format!("{ppath}.name"), &go_quote(name), &msg);
+            }
+            if !names.insert(name.to_string()) {
+                errs.duplicate(&format!("{ppath}.name"), name);
+            }
+        }
+        let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
+        if !(1..=65535).contains(&port) {
+            errs.invalid(&format!("{ppath}.port"), &port.to_string(), PORT_RANGE_MSG);
+        }
+        let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+        if !matches!(proto, "TCP" | "UDP" | "SCTP") {
+            errs.unsupported(&format!("{ppath}.protocol"), proto, &["SCTP", "TCP", "UDP"]);
+        }
+        match p.get("targetPort") {
+            Some(Value::Number(n)) => {
+                let t = n.as_i64().unwrap_or(0);
+                if !(1..=65535).contains(&t) {
+                    errs.invalid(
+                        &format!("{ppath}.targetPort"),
+                        &t.to_string(),
+                        PORT_RANGE_MSG,
+                    );
+                }
+            }
+            Some(Value::String(s))
+                if (s.len() > 15
+                    || !s.chars().all(|c| is_alnum_lower(c) || c == '-')
+                    || !s.chars().any(|c| c.is_ascii_lowercase())) =>
+            {
+                errs.invalid(
+                    &format!("{ppath}.targetPort"),
+                    &go_quote(s),
+                    "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+                );
+            }
+            _ => {}
+        }
+        if let Some(np) = p.get("nodePort").and_then(Value::as_i64)
+            && np != 0
+        {
+            if svc_type != "NodePort" && svc_type != "LoadBalancer" {
+                errs.forbidden(
+                    &format!("{ppath}.nodePort"),
+                    "may not be used when `type` is 'ClusterIP'",
+                );
+            } else if !(30000..=32767).contains(&np) {
+                errs.invalid(
+                    &format!("{ppath}.nodePort"),
+                    &np.to_string(),
+                    "provided port is not in the valid range. The range of valid ports is 30000-32767",
+                );
+            }
+        }
+    }
+}
+
+/// ConfigMap/Secret keys: `data[key]: Invalid value: "key": a valid config key …`.
+fn validate_data_keys(obj: &Value, field: &str, errs: &mut Errors) {
+    if let Some(data) = obj.get(field).and_then(Value::as_object) {
+        for k in data.keys() {
+            for msg in config_key(k) {
+                errs.invalid(&format!("{field}[{k}]"), &go_quote(k), &msg);
+            }
+        }
+    }
+}
+
+/// Immutable fields on update.
+fn validate_update(kind: &KindInfo, obj: &Value, old: &Value, errs: &mut Errors) {
+    let at = |v: &Value, path: &[&str]| -> Option<Value> {
+        let mut cur = v;
+        for p in path {
+            cur = cur.get(*p)?;
+        }
+        Some(cur.clone()).filter(|c| !c.is_null())
+    };
+    match (kind.group.as_str(), kind.kind.as_str()) {
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
+            if kind.kind != "ReplicaSet" =>
+        {
+            let new_sel = at(obj, &["spec", "selector"]);
+            if new_sel != at(old, &["spec", "selector"]) {
+                errs.invalid(
+                    "spec.selector",
+                    &go_label_selector(new_sel.as_ref()),
+                    "field is immutable",
+                );
+            }
+        }
+        ("batch", "Job") => {
+            let new_sel = at(obj, &["spec", "selector"]);
+            if new_sel != at(old, &["spec", "selector"]) {
+                errs.invalid(
+                    "spec.selector",
+                    &go_label_selector(new_sel.as_ref()),
+                    "field is immutable",
+                );
+            }
+            let new_tpl = at(obj, &["spec", "template"]);
+            if new_tpl != at(old, &["spec", "template"]) {
+                // kube prints the internal core.PodTemplateSpec with %#v here; the JSON form
+                // carries the same information in a readable size.
+                let shown = new_tpl.map_or("null".to_string(), |t| t.to_string());
+                errs.invalid(
+                    "spec.template",
+                    &format!("core.PodTemplateSpec{shown}"),
+                    "field is immutable",
+                );
+            }
+            let new_completions = at(obj, &["spec", "completions"]);
+            if new_completions != at(old, &["spec", "completions"]) {
+                errs.invalid(
+                    "spec.completions",
+                    &new_completions.map_or("null".into(), |v| go_value(&v)),
+                    "field is immutable",
+                );
+            }
+        }
+        ("", "Service") => {
+            let old_ip = at(old, &["spec", "clusterIP"]);
+            let new_ip = at(obj, &["spec", "clusterIP"]);
+            let old_type = at(old, &["spec", "type"]).and_then(|t| t.as_str().map(String::from));
+            let new_type = at(obj, &["spec", "type"]).and_then(|t| t.as_str().map(String::from));
+            let to_external = new_type.as_deref() == Some("ExternalName")
+                || old_type.as_deref() == Some("ExternalName");
+            if old_ip.is_some() && new_ip.is_some() && old_ip != new_ip && !to_external {
+                let ips = at(obj, &["spec", "clusterIPs"]);
+                errs.invalid(
+                    "spec.clusterIPs[0]",
+                    &go_string_slice(ips.as_ref()),
+                    "may not change once set",
+                );
+                errs.invalid(
+                    "spec.clusterIP",
+                    &new_ip.map_or("null".into(), |v| go_value(&v)),
+                    "field is immutable",
+                );
+            }
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            let new_ref = at(obj, &["roleRef"]);
+            if new_ref != at(old, &["roleRef"]) {
+                let s = |k: &str| {
+                    new_ref
+                        .as_ref()
+                        .and_then(|r| r.get(k))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                errs.invalid(
+                    "roleRef",
+                    &format!(
+                        "rbac.RoleRef{{APIGroup:{}, Kind:{}, Name:{}}}",
+                        go_quote(&s("apiGroup")),
+                        go_quote(&s("kind")),
+                        go_quote(&s("name"))
+                    ),
+                    "cannot change roleRef",
+                );
+            }
+        }
+        ("", "Pod") => {
+            // ValidatePodUpdate: only images, activeDeadlineSeconds, added tolerations and
+            // terminationGracePeriodSeconds may change (kube appends a diff of the spec).
+            let mutable_blanked = |v: Option<Value>| {
+                v.map(|mut spec| {
+                    for key in ["containers", "initContainers"] {
+                        if let Some(list) = spec.get_mut(key).and_then(Value::as_array_mut) {
+                            for c in list.iter_mut().filter_map(Value::as_object_mut) {
+                                c.remove("image");
+                            }
+                        }
+                    }
+                    if let Some(m) = spec.as_object_mut() {
+                        for key in [
+                            "activeDeadlineSeconds",
+                            "tolerations",
+                            "terminationGracePeriodSeconds",
+                        ] {
+                            m.remove(key);
+                        }
+                    }
+                    spec
+                })
+            };
+            if mutable_blanked(at(obj, &["spec"])) != mutable_blanked(at(old, &["spec"])) {
+                errs.forbidden(
+                    "spec",
+                    "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+                );
+            }
+        }
+        ("", "PersistentVolumeClaim") => {
+            let strip = |v: Option<Value>| {
+                v.map(|mut s| {
+                    if let Some(r) = s.get_mut("resources").and_then(Value::as_object_mut) {
+                        r.remove("requests");
+                        if r.is_empty()
+                            && let Some(m) = s.as_object_mut()
+                        {
+                            m.remove("resources");
+                        }
+                    }
+                    if let Some(m) = s.as_object_mut() {
+                        m.remove("volumeAttributesClassName");
+                    }
+                    s
+                })
+            };
+            if strip(at(obj, &["spec"])) != strip(at(old, &["spec"])) {
+                errs.forbidden(
+                    "spec",
+                    "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
+                );
+            }
+        }
+        ("", "Secret" | "ConfigMap") => {
+            if at(old, &["immutable"]).and_then(|v| v.as_bool()) == Some(true) {
+                let fields: &[&str] = if kind.kind == "Secret" {
+                    &["data", "type"]
+                } else {
+                    &["data", "binaryData"]
+                };
+                for f in fields {
+                    if at(obj, &[f]) != at(old, &[f]) {
+                        let detail = if *f == "type" {
+                            "field is immutable".to_string()
+                        } else {
+                            "field is immutable when `immutable` is set".to_string()
+                        };
+                        if *f == "type" {
+                            let bad = at(obj, &[f]).map_or("null".into(), |v| go_value(&v));
+                            errs.invalid(f, &bad, &detail);
+                        } else {
+                            errs.forbidden(f, &detail);
+                        }
+                    }
+                }
+                if at(obj, &["immutable"]).and_then(|v| v.as_bool()) != Some(true) {
+                    errs.forbidden("immutable", "field is immutable when `immutable` is set");
+                }
+            } else if kind.kind == "Secret" && at(obj, &["type"]) != at(old, &["type"]) {
+                let bad = at(obj, &["type"]).map_or("null".into(), |v| go_value(&v));
+                errs.invalid("type", &bad, "field is immutable");
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unknown fields (fieldValidation=Strict)
+
+/// Fields the kind does not know (`fieldValidation=Strict`), as dotted paths.
+///
+/// Built-in kinds: the object goes through the k8s-openapi 1.33 type of the kind and back;
+/// whatever vanished (and was not null) is unknown. Kinds without a type here (custom
+/// resources) report nothing: use [`unknown_fields_with_schema`] with the CRD's schema.
+pub fn unknown_fields(kind: &KindInfo, obj: &Value) -> Vec<String> {
+    use k8s_openapi::api::{
+        apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
+        coordination::v1 as coordination, core::v1 as core, networking::v1 as networking,
+        policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
+        storage::v1 as storage,
+    };
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
+    let round = match (kind.group.as_str(), kind.kind.as_str()) {
+        ("", "Namespace") => round_trip::<core::Namespace>(obj),
+        ("", "ConfigMap") => round_trip::<core::ConfigMap>(obj),
+        ("", "Secret") => round_trip::<core::Secret>(obj),
+        ("", "Service") => round_trip::<core::Service>(obj),
+        ("", "ServiceAccount") => round_trip::<core::ServiceAccount>(obj),
+        ("", "Pod") => round_trip::<core::Pod>(obj),
+        ("", "PersistentVolumeClaim") => round_trip::<core::PersistentVolumeClaim>(obj),
+        ("", "PersistentVolume") => round_trip::<core::PersistentVolume>(obj),
+        ("", "Endpoints") => round_trip::<core::Endpoints>(obj),
+        ("", "Event") => round_trip::<core::Event>(obj),
+        ("", "LimitRange") => round_trip::<core::LimitRange>(obj),
+        ("", "ResourceQuota") => round_trip::<core::ResourceQuota>(obj),
+        ("apps", "Deployment") => round_trip::<apps::Deployment>(obj),
+        ("apps", "StatefulSet") => round_trip::<apps::StatefulSet>(obj),
+        ("apps", "DaemonSet") => round_trip::<apps::DaemonSet>(obj),
+        ("apps", "ReplicaSet") => round_trip::<apps::ReplicaSet>(obj),
+        ("batch", "Job") => round_trip::<batch::Job>(obj),
+        ("batch", "CronJob") => round_trip::<batch::CronJob>(obj),
+        ("networking.k8s.io", "Ingress") => round_trip::<networking::Ingress>(obj),
+        ("networking.k8s.io", "IngressClass") => round_trip::<networking::IngressClass>(obj),
+        ("networking.k8s.io", "NetworkPolicy") => round_trip::<networking::NetworkPolicy>(obj),
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            round_trip::<autoscaling::HorizontalPodAutoscaler>(obj)
+        }
+        ("policy", "PodDisruptionBudget") => round_trip::<policy::PodDisruptionBudget>(obj),
+        ("rbac.authorization.k8s.io", "Role") => round_trip::<rbac::Role>(obj),
+        ("rbac.authorization.k8s.io", "RoleBinding") => round_trip::<rbac::RoleBinding>(obj),
+        ("rbac.authorization.k8s.io", "ClusterRole") => round_trip::<rbac::ClusterRole>(obj),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            round_trip::<rbac::ClusterRoleBinding>(obj)
+        }
+        ("storage.k8s.io", "StorageClass") => round_trip::<storage::StorageClass>(obj),
+        ("scheduling.k8s.io", "PriorityClass") => round_trip::<scheduling::PriorityClass>(obj),
+        ("coordination.k8s.io", "Lease") => round_trip::<coordination::Lease>(obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            round_trip::<apiext::CustomResourceDefinition>(obj)
+        }
+        _ => return Vec::new(),
+    };
+    let Some(round) = round else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    vanished(obj, &round, "", &mut out);
+    out
+}
+
+/// `obj` deserialized into `T` and serialized back; `None` when it does not fit the type (a
+/// type error, which the decoder reports, not an unknown field). k8s-openapi's deserializers
+/// default missing required fields, so partial objects (apply configurations) fit too.
+fn round_trip<T: DeserializeOwned + Serialize>(obj: &Value) -> Option<Value> {
+    let typed: T = serde_json::from_value(obj.clone()).ok()?;
+    serde_json::to_value(typed).ok()
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Paths of non-null keys of `orig` that `round` lacks, recursively.
+fn vanished(orig: &Value, round: &Value, path: &str, out: &mut Vec<String>) {
+    match (orig, round) {
+        (Value::Object(o), Value::Object(r)) => {
+            for (k, v) in o {
+                match r.get(k) {
+                    Some(rv) => vanished(v, rv, &join(path, k), out),
+                    None if !v.is_null() => out.push(join(path, k)),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(o), Value::Array(r)) => {
+            for (i, (ov, rv)) in o.iter().zip(r).enumerate() {
+                vanished(ov, rv, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Unknown fields of a custom resource against its version's `openAPIV3Schema` (structural
+/// schema: `properties`, `items`, `additionalProperties`, `x-kubernetes-preserve-unknown-fields`,
+/// `x-kubernetes-embedded-resource`). `apiVersion`, `kind` and `metadata` are always known;
+/// metadata is checked against ObjectMeta.
+pub fn unknown_fields_with_schema(schema: &Value, obj: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(map) = obj.as_object() else {
+        return out;
+    };
+    for (k, v) in map {
+        match k.as_str() {
+            "apiVersion" | "kind" => {}
+            "metadata" => {
+                if let Some(round) =
+                    round_trip::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>(v)
+                {
+                    vanished(v, &round, "metadata", &mut out);
+                }
+            }
+            _ => match schema.get("properties").and_then(|p| p.get(k)) {
+                Some(sub) => walk_schema(sub, v, k, &mut out),
+                None if preserves_unknown(schema) || v.is_null() => {}
+                None => out.push(k.clone()),
+            },
+        }
+    }
+    out
+}
+
+fn preserves_unknown(schema: &Value) -> bool {
+    schema
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true)
+}
+
+fn walk_schema(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if schema
+                .get("x-kubernetes-embedded-resource")
+                .and_then(Value::as_bool)
+                == Some(true)
+                && preserves_unknown(schema)
+            {
+                return;
+            }
+            let props = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties");
+            for (k, v) in map {
+                let child = join(path, k);
+                if let Some(sub) = props.and_then(|p| p.get(k)) {
+                    walk_schema(sub, v, &child, out);
+                } else if let Some(add) = additional.filter(|a| a.is_object()) {
+                    walk_schema(add, v, &child, out);
+                } else if additional.and_then(Value::as_bool) == Some(true)
+                    || preserves_unknown(schema)
+                    || v.is_null()
+                {
+                } else {
+                    out.push(child);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    walk_schema(item_schema, v, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Custom resources against their schema
+
+/// Errors of a custom resource against its CRD version's `openAPIV3Schema`: types, required
+/// fields, enums, numeric bounds, string lengths and item counts, with the messages of
+/// kube-openapi's validator as the API server reports them
+/// (`spec.size: Invalid value: "string": spec.size in body must be of type integer: "string"`).
+/// `metadata`, `apiVersion` and `kind` are left to [`validate`].
+pub fn validate_with_schema(schema: &Value, obj: &Value) -> Vec<FieldError> {
+    let mut errs = Errors::default();
+    if let Some(map) = obj.as_object() {
+        let mut required_missing = Vec::new();
+        for key in required_of(schema) {
+            if !map.contains_key(key) && !matches!(key, "apiVersion" | "kind" | "metadata") {
+                required_missing.push(key.to_string());
+            }
+        }
+        for key in required_missing {
+            errs.required(&key, "");
+        }
+        for (k, v) in map {
+            if matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                continue;
+            }
+            if let Some(sub) = schema.get("properties").and_then(|p| p.get(k)) {
+                check_schema(sub, v, k, &mut errs);
+            }
+        }
+    }
+    errs.0
+}
+
+fn required_of(schema: &Value) -> impl Iterator<Item = &str> {
+    schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+/// The JSON type name kube-openapi reports for a value.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn check_schema(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
+    // Nulls of non-nullable fields are pruned before validation; nullable ones are valid.
+    if v.is_null() {
+        return;
+    }
+    if schema
+        .get("x-kubernetes-int-or-string")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        if !(v.is_string() || v.is_i64() || v.is_u64()) {
+            errs.invalid(
+                path,
+                &go_quote(json_type(v)),
+                &format!(
+                    "{path} in body must be of type integer,string: {}",
+                    go_quote(json_type(v))
+                ),
+            );
+        }
+        return;
+    }
+    if let Some(want) = schema.get("type").and_then(Value::as_str) {
+        let got = json_type(v);
+        let ok = got == want || (want == "number" && got == "integer");
+        if !ok {
+            errs.invalid(
+                path,
+                &go_quote(got),
+                &format!("{path} in body must be of type {want}: {}", go_quote(got)),
+            );
+            check_enum(schema, v, path, errs);
+            return;
+        }
+    }
+    check_enum(schema, v, path, errs);
+    check_bounds(schema, v, path, errs);
+}
+
+/// `enum`: the supported values are quoted as text, numbers too (`"1", "2"`).
+fn check_enum(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !options.contains(v)
+    {
+        let list: Vec<String> = options
+            .iter()
+            .map(|o| match o {
+                Value::String(s) => go_quote(s),
+                other => go_quote(&other.to_string()),
+            })
+            .collect();
+        errs.push(
+            "FieldValueNotSupported",
+            path,
+            format!(
+                "Unsupported value: {}: supported values: {}",
+                go_value(v),
+                list.join(", ")
+            ),
+        );
+    }
+}
+
+/// Numeric bounds, string lengths, item counts, then the children.
+fn check_bounds(schema: &Value, v: &Value, path: &str, errs: &mut Errors) {
+    if let Some(n) = v.as_f64() {
+        let shown = go_value(v);
+        if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
+            let exclusive = schema.get("exclusiveMinimum").and_then(Value::as_bool) == Some(true);
+            if n < min || (exclusive && n == min) {
+                let rel = if exclusive {
+                    "greater than"
+                } else {
+                    "greater than or equal to"
+                };
+                errs.invalid(
+                    path,
+                    &shown,
+                    &format!("{path} in body should be {rel} {}", schema["minimum"]),
+                );
+            }
+        }
+        if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
+            let exclusive = schema.get("exclusiveMaximum").and_then(Value::as_bool) == Some(true);
+            if n > max || (exclusive && n == max) {
+                let rel = if exclusive {
+                    "less than"
+                } else {
+                    "less than or equal to"
+                };
+                errs.invalid(
+                    path,
+                    &shown,
+                    &format!("{path} in body should be {rel} {}", schema["maximum"]),
+                );
+            }
+        }
+    }
+    match v {
+        Value::String(text) => {
+            let len = text.chars().count() as u64;
+            if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+                && len > max
+            {
+                errs.push(
+                    "FieldValueTooLong",
+                    path,
+                    format!("Too long: may not be more than {max} bytes"),
+                );
+            }
+            if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+                && len < min
+            {
+                errs.invalid(
+                    path,
+                    &go_quote(text),
+                    &format!("{path} in body should be at least {min} chars long"),
+                );
+            }
+        }
+        Value::Array(items) => {
+            let n = items.len() as u64;
+            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
+                && n > max
+            {
+                errs.push(
+                    "FieldValueTooMany",
+                    path,
+                    format!("Too many: {n}: must have at most {max} items"),
+                );
+            }
+            if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+                && n < min
+            {
+                errs.invalid(
+                    path,
+                    &n.to_string(),
+                    &format!("{path} in body should have at least {min} items"),
+                );
+            }
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    check_schema(item_schema, item, &format!("{path}[{i}]"), errs);
+                }
+            }
+        }
+        Value::Object(map) => {
+            for key in required_of(schema) {
+                if !map.contains_key(key) {
+                    errs.required(&join(path, key), "");
+                }
+            }
+            let props = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (k, child) in map {
+                let child_path = join(path, k);
+                match (props.and_then(|p| p.get(k)), additional) {
+                    (Some(sub), _) => check_schema(sub, child, &child_path, errs),
+                    (None, Some(add)) => check_schema(add, child, &child_path, errs),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::builtin_kinds;
+    use serde_json::json;
+
+    fn kind(name: &str) -> KindInfo {
+        builtin_kinds()
+            .into_iter()
+            .find(|k| k.kind == name)
+            .unwrap()
+    }
+
+    fn lines(kind_name: &str, obj: &Value, old: Option<&Value>) -> Vec<String> {
+        validate(&kind(kind_name), obj, old)
+            .iter()
+            .map(FieldError::to_line)
+            .collect()
+    }
+
+    fn deployment(name: &str, selector: Value, labels: Value) -> Value {
+        json!({"metadata": {"name": name},
+            "spec": {"replicas": 1, "selector": selector,
+                "template": {"metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}],
+                        "restartPolicy": "Always"}}}})
+    }
+
+    // Names per kind: (kind, name, expected messages). Messages from
+    // apimachinery/pkg/util/validation/validation.go (RegexError with the upstream examples).
+    #[test]
+    fn names_are_checked_per_kind() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            ("ConfigMap", "web.config-1", &[]),
+            (
+                "ConfigMap",
+                "Web",
+                &[
+                    r#"metadata.name: Invalid value: "Web": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"#,
+                ],
+            ),
+            (
+                "Namespace",
+                "team.a",
+                &[
+                    r#"metadata.name: Invalid value: "team.a": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"#,
+                ],
+            ),
+            ("Namespace", "team-a", &[]),
+            (
+                "Service",
+                "1web",
+                &[
+                    r#"metadata.name: Invalid value: "1web": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"#,
+                ],
+            ),
+            ("ClusterRole", "system:aggregate-to-view", &[]),
+            (
+                "ClusterRole",
+                "a/b",
+                &[r#"metadata.name: Invalid value: "a/b": may not contain '/'"#],
+            ),
+            (
+                "Secret",
+                "",
+                &["metadata.name: Required value: name or generateName is required"],
+            ),
+        ];
+        for (k, name, expected) in cases {
+            let mut obj = json!({"metadata": {"name": name}});
+            if *k == "Service" {
+                obj["spec"] = json!({"ports": [{"port": 80, "protocol": "TCP"}]});
+            }
+            assert_eq!(lines(k, &obj, None), *expected, "{k} {name}");
+        }
+    }
+
+    #[test]
+    fn long_names_report_length_too() {
+        let name = "a".repeat(64);
+        let out = lines("Namespace", &json!({"metadata": {"name": name}}), None);
+        assert_eq!(
+            out,
+            [format!(
+                "metadata.name: Invalid value: \"{name}\": must be no more than 63 characters"
+            )]
+        );
+    }
+
+    #[test]
+    fn label_and_annotation_keys_and_values() {
+        let obj = json!({"metadata": {"name": "x",
+            "labels": {"app": "web", "bad key": "v", "k": "bad value!"},
+            "annotations": {"example.com/ok": "anything at all", "a/b/c": "x"}}});
+        let out = lines("ConfigMap", &obj, None);
+        assert_eq!(out.len(), 3, "{out:#?}");
+        assert!(out[0].starts_with(
+            r#"metadata.labels: Invalid value: "bad key": name part must consist of alphanumeric characters"#
+        ));
+        assert!(out[1].starts_with(
+            r#"metadata.labels: Invalid value: "bad value!": a valid label must be an empty string"#
+        ));
+        assert!(out[2].starts_with(
+            r#"metadata.annotations: Invalid value: "a/b/c": a qualified name must consist"#
+        ));
+    }
+
+    #[test]
+    fn deployment_selector_must_match_template() {
+        let ok = deployment(
+            "web",
+            json!({"matchLabels": {"app": "web"}}),
+            json!({"app": "web"}),
+        );
+        assert!(lines("Deployment", &ok, None).is_empty());
+        let bad = deployment(
+            "web",
+            json!({"matchLabels": {"app": "api"}}),
+            json!({"app": "web"}),
+        );
+        assert_eq!(
+            lines("Deployment", &bad, None),
+            [
+                r#"spec.template.metadata.labels: Invalid value: map[string]string{"app":"web"}: `selector` does not match template `labels`"#
+            ]
+        );
+        let mut missing = ok.clone();
+        missing["spec"].as_object_mut().unwrap().remove("selector");
+        assert_eq!(
+            lines("Deployment", &missing, None),
+            ["spec.selector: Required value"]
+        );
+    }
+
+    #[test]
+    fn containers_replicas_and_restart_policy() {
+        let mut d = deployment("web", json!({"matchLabels": {"a": "b"}}), json!({"a": "b"}));
+        d["spec"]["replicas"] = json!(-1);
+        d["spec"]["template"]["spec"]["containers"] = json!([{"name": "Web"}]);
+        d["spec"]["template"]["spec"]["restartPolicy"] = json!("Never");
+        let out = lines("Deployment", &d, None);
+        assert_eq!(
+            out[0],
+            "spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+        );
+        assert!(out[1].starts_with(
+            r#"spec.template.spec.containers[0].name: Invalid value: "Web": a lowercase RFC 1123 label"#
+        ));
+        assert_eq!(
+            out[2],
+            "spec.template.spec.containers[0].image: Required value"
+        );
+        assert_eq!(
+            out[3],
+            r#"spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: "Always""#
+        );
+        d["spec"]["template"]["spec"]["containers"] = json!([]);
+        assert!(
+            lines("Deployment", &d, None)
+                .contains(&"spec.template.spec.containers: Required value".to_string())
+        );
+    }
+
+    // A Job whose template was defaulted to restartPolicy Always: the 1.33 message.
+    #[test]
+    fn job_restart_policy() {
+        let job = json!({"metadata": {"name": "pi"}, "spec": {"template": {"spec": {
+            "containers": [{"name": "pi", "image": "perl"}], "restartPolicy": "Always"}}}});
+        assert_eq!(
+            lines("Job", &job, None),
+            [
+                r#"spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never""#
+            ]
+        );
+    }
+
+    #[test]
+    fn service_ports() {
+        let cases: &[(Value, &[&str])] = &[
+            (
+                json!({"ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}]}),
+                &[],
+            ),
+            (json!({"clusterIP": "None"}), &[]),
+            (
+                json!({"type": "ClusterIP"}),
+                &["spec.ports: Required value"],
+            ),
+            (
+                json!({"ports": [{"port": 70000, "protocol": "TCP"}]}),
+                &[
+                    "spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive",
+                ],
+            ),
+            (
+                json!({"ports": [{"port": 80}, {"port": 81}]}),
+                &[
+                    "spec.ports[0].name: Required value",
+                    "spec.ports[1].name: Required value",
+                ],
+            ),
+            (
+                json!({"type": "Magic", "ports": [{"port": 80}]}),
+                &[
+                    r#"spec.type: Unsupported value: "Magic": supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort""#,
+                ],
+            ),
+        ];
+        for (spec, expected) in cases {
+            let obj = json!({"metadata": {"name": "web"}, "spec": spec});
+            assert_eq!(lines("Service", &obj, None), *expected, "{spec}");
+        }
+    }
+
+    #[test]
+    fn deployment_strategy_secret_types_and_crd_names() {
+        let mut d = deployment("web", json!({"matchLabels": {"a": "b"}}), json!({"a": "b"}));
+        d["spec"]["strategy"] = json!({"type": "Recreate",
+            "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+        assert_eq!(
+            lines("Deployment", &d, None),
+            [
+                "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'"
+            ]
+        );
+        d["spec"]["strategy"] = json!({"type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}});
+        assert_eq!(
+            lines("Deployment", &d, None),
+            [
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0"
+            ]
+        );
+        let tls = json!({"metadata": {"name": "t"}, "type": "kubernetes.io/tls",
+            "data": {"tls.crt": "eA=="}});
+        assert_eq!(
+            lines("Secret", &tls, None),
+            ["data[tls.key]: Required value"]
+        );
+        let crd = json!({"metadata": {"name": "widgets.example.org"},
+            "spec": {"group": "example.com", "names": {"plural": "widgets", "kind": "Widget"}}});
+        assert_eq!(
+            lines("CustomResourceDefinition", &crd, None),
+            [
+                r#"metadata.name: Invalid value: "widgets.example.org": must be spec.names.plural+"."+spec.group"#
+            ]
+        );
+    }
+
+    #[test]
+    fn ingress_paths_and_rbac_bindings() {
+        let ing = json!({"metadata": {"name": "web"}, "spec": {"rules": [{"host": "a.example",
+            "http": {"paths": [
+                {"path": "/", "backend": {"service": {"name": "web", "port": {"number": 80}}}},
+                {"path": "api", "pathType": "Prefix",
+                    "backend": {"service": {"name": "api", "port": {"number": 80}}}}]}}]}});
+        assert_eq!(
+            lines("Ingress", &ing, None),
+            [
+                "spec.rules[0].http.paths[0].pathType: Required value: pathType must be specified",
+                r#"spec.rules[0].http.paths[1].path: Invalid value: "api": must be an absolute path"#
+            ]
+        );
+        let binding = json!({"metadata": {"name": "b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "view"},
+            "subjects": [{"kind": "ServiceAccount", "name": "default"}]});
+        assert!(lines("RoleBinding", &binding, None).is_empty());
+        assert_eq!(
+            lines("ClusterRoleBinding", &binding, None),
+            [
+                r#"roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole""#,
+                "subjects[0].namespace: Required value"
+            ]
+        );
+        let mut changed = binding.clone();
+        changed["roleRef"]["name"] = json!("edit");
+        assert_eq!(
+            lines("RoleBinding", &changed, Some(&binding)),
+            [
+                r#"roleRef: Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"Role", Name:"edit"}: cannot change roleRef"#
+            ]
+        );
+        let role = json!({"metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"]}]});
+        assert_eq!(
+            lines("Role", &role, None),
+            ["rules[0].verbs: Required value: verbs must contain at least one value"]
+        );
+    }
+
+    #[test]
+    fn config_keys() {
+        let dup =
+            json!({"metadata": {"name": "c"}, "data": {"a": "x"}, "binaryData": {"a": "eA=="}});
+        assert_eq!(
+            lines("ConfigMap", &dup, None),
+            [r#"data[a]: Invalid value: "a": duplicate of key present in binaryData"#]
+        );
+        let obj = json!({"metadata": {"name": "c"}, "data": {"ok.key_1": "", "bad key": ""}});
+        assert_eq!(
+            lines("ConfigMap", &obj, None),
+            [
+                r#"data[bad key]: Invalid value: "bad key": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"#
+            ]
+        );
+    }
+
+    #[test]
+    fn immutable_fields_on_update() {
+        let old = deployment(
+            "web",
+            json!({"matchLabels": {"app": "web"}}),
+            json!({"app": "web"}),
+        );
+        let new = deployment(
+            "web",
+            json!({"matchLabels": {"app": "web2"}}),
+            json!({"app": "web2"}),
+        );
+        assert_eq!(
+            lines("Deployment", &new, Some(&old)),
+            [
+                r#"spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web2"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"#
+            ]
+        );
+        let old_svc = json!({"metadata": {"name": "s"}, "spec": {"clusterIP": "10.96.0.10",
+            "clusterIPs": ["10.96.0.10"], "ports": [{"port": 80}]}});
+        let new_svc = json!({"metadata": {"name": "s"}, "spec": {"clusterIP": "10.96.0.99",
+            "clusterIPs": ["10.96.0.99"], "ports": [{"port": 80}]}});
+        assert_eq!(
+            lines("Service", &new_svc, Some(&old_svc)),
+            [
+                r#"spec.clusterIPs[0]: Invalid value: []string{"10.96.0.99"}: may not change once set"#,
+                r#"spec.clusterIP: Invalid value: "10.96.0.99": field is immutable"#
+            ]
+        );
+        let old_pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "c", "image": "nginx:1.27"}], "restartPolicy": "Always"}});
+        let mut new_image = old_pod.clone();
+        new_image["spec"]["containers"][0]["image"] = json!("nginx:1.28");
+        assert!(lines("Pod", &new_image, Some(&old_pod)).is_empty());
+        let mut new_env = old_pod.clone();
+        new_env["spec"]["containers"][0]["env"] = json!([{"name": "A", "value": "1"}]);
+        let out = lines("Pod", &new_env, Some(&old_pod));
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0].starts_with("spec: Forbidden: pod updates may not change fields other than")
+        );
+        let old_cm = json!({"metadata": {"name": "c"}, "immutable": true, "data": {"a": "1"}});
+        let new_cm = json!({"metadata": {"name": "c"}, "immutable": true, "data": {"a": "2"}});
+        assert_eq!(
+            lines("ConfigMap", &new_cm, Some(&old_cm)),
+            ["data: Forbidden: field is immutable when `immutable` is set"]
+        );
+        let old_pvc = json!({"metadata": {"name": "p"}, "spec": {"accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}}}});
+        let mut grown = old_pvc.clone();
+        grown["spec"]["resources"]["requests"]["storage"] = json!("2Gi");
+        assert!(lines("PersistentVolumeClaim", &grown, Some(&old_pvc)).is_empty());
+        let mut changed = old_pvc.clone();
+        changed["spec"]["accessModes"] = json!(["ReadWriteMany"]);
+        assert_eq!(
+            lines("PersistentVolumeClaim", &changed, Some(&old_pvc)).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn unknown_fields_of_builtin_kinds() {
+        let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labelz": {"a": "b"}},
+            "spec": {"replica": 2, "template": {"spec": {"containers": [
+                {"name": "a", "image": "a", "imagePullPolice": "Always"}]}}, "paused": null}});
+        assert_eq!(
+            unknown_fields(&kind("Deployment"), &obj),
+            [
+                "metadata.labelz",
+                "spec.replica",
+                "spec.template.spec.containers[0].imagePullPolice"
+            ]
+        );
+        let clean = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+            "spec": {"ports": [{"port": 80, "targetPort": "http"}], "clusterIP": "None"},
+            "status": {"loadBalancer": {}}});
+        assert!(unknown_fields(&kind("Service"), &clean).is_empty());
+    }
+
+    // Apply configurations are partial: required fields (selector, template, container
+    // names, port numbers) may be missing, and unknown fields must still be found.
+    #[test]
+    fn unknown_fields_of_partial_objects() {
+        let patch = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {"replica": 3, "template": {"spec": {"containers": [
+                {"image": "nginx:1.27", "imagePullPolice": "Always",
+                    "ports": [{"protocol": "TCP", "hostPor": 1}]}]}}}});
+        assert_eq!(
+            unknown_fields(&kind("Deployment"), &patch),
+            [
+                "spec.replica",
+                "spec.template.spec.containers[0].imagePullPolice",
+                "spec.template.spec.containers[0].ports[0].hostPor"
+            ]
+        );
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+            "spec": {"ports": [{"name": "http", "targetPort": 8080, "nodeport": 30000}]}});
+        assert_eq!(
+            unknown_fields(&kind("Service"), &svc),
+            ["spec.ports[0].nodeport"]
+        );
+        let scale_only = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 2}});
+        assert!(unknown_fields(&kind("Deployment"), &scale_only).is_empty());
+    }
+
+    // Typical manifests of every built-in kind have no unknown fields (no false positives for
+    // strict field validation).
+    #[test]
+    fn typical_manifests_have_no_unknown_fields() {
+        let cases = [
+            (
+                "Namespace",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a",
+                "labels": {"x": "y"}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+            ),
+            (
+                "Secret",
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                "type": "Opaque", "data": {"a": "YQ=="}, "stringData": {"b": "c"}, "immutable": false}),
+            ),
+            (
+                "Pod",
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "i", "env": [{"name": "A",
+                    "valueFrom": {"secretKeyRef": {"name": "s", "key": "a"}}}],
+                    "livenessProbe": {"httpGet": {"path": "/", "port": "http"}},
+                    "securityContext": {"runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}}}],
+                    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"a": "b"}}}}]}},
+                    "volumes": [{"name": "v", "configMap": {"name": "c", "defaultMode": 420}}]}}),
+            ),
+            (
+                "CronJob",
+                json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+                "spec": {"schedule": "* * * * *", "timeZone": "Etc/UTC", "jobTemplate": {"spec": {
+                    "backoffLimit": 2, "template": {"spec": {"restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": "i"}]}}}}}}),
+            ),
+            (
+                "Ingress",
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "i", "annotations": {"a": "b"}},
+                "spec": {"ingressClassName": "nginx", "tls": [{"hosts": ["a"], "secretName": "t"}],
+                    "rules": [{"host": "a", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                        "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}}),
+            ),
+            (
+                "NetworkPolicy",
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": "n"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"a": "b"}}}],
+                        "ports": [{"protocol": "TCP", "port": 80}]}]}}),
+            ),
+            (
+                "HorizontalPodAutoscaler",
+                json!({"apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"},
+                    "minReplicas": 1, "maxReplicas": 3, "metrics": [{"type": "Resource",
+                        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}],
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300,
+                        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}}}}),
+            ),
+            (
+                "ClusterRole",
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"],
+                    "verbs": ["get"]}], "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}}),
+            ),
+            (
+                "CustomResourceDefinition",
+                json!({"apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.example.com"},
+                "spec": {"group": "example.com", "scope": "Namespaced",
+                    "names": {"kind": "Widget", "plural": "widgets", "shortNames": ["wg"]},
+                    "versions": [{"name": "v1", "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                            "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                                "properties": {"size": {"type": "integer", "default": 1, "minimum": 0},
+                                    "tags": {"type": "array", "items": {"type": "string"},
+                                        "x-kubernetes-list-type": "set"}}}}}},
+                        "additionalPrinterColumns": [{"name": "Size", "type": "integer",
+                            "jsonPath": ".spec.size"}],
+                        "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas"}}}]}}),
+            ),
+        ];
+        for (k, obj) in cases {
+            assert_eq!(unknown_fields(&kind(k), &obj), Vec::<String>::new(), "{k}");
+        }
+    }
+
+    // Messages as a 1.33 server gives them for a custom resource, e.g. (kube-openapi
+    // validate/errors.go) `spec.size in body must be of type integer: "string"`.
+    #[test]
+    fn custom_resources_against_their_schema() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+            "required": ["size"],
+            "properties": {
+                "size": {"type": "integer", "minimum": 0, "maximum": 10},
+                "color": {"type": "string", "enum": ["red", "blue"]},
+                "name": {"type": "string", "maxLength": 5},
+                "port": {"x-kubernetes-int-or-string": true},
+                "tags": {"type": "array", "maxItems": 1, "items": {"type": "string"}}}}}});
+        let check = |spec: Value| -> Vec<String> {
+            validate_with_schema(
+                &schema,
+                &json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"name": "w"}, "spec": spec}),
+            )
+            .iter()
+            .map(FieldError::to_line)
+            .collect()
+        };
+        assert!(
+            check(json!({"size": 3, "color": "red", "port": "http", "tags": ["a"]})).is_empty()
+        );
+        assert_eq!(
+            check(json!({"size": "three"})),
+            [
+                r#"spec.size: Invalid value: "string": spec.size in body must be of type integer: "string""#
+            ]
+        );
+        assert_eq!(
+            check(json!({"color": "red"})),
+            ["spec.size: Required value"]
+        );
+        let enum_schema = json!({"properties": {"n": {"type": "integer", "enum": [1, 2]}}});
+        let lines: Vec<String> = validate_with_schema(&enum_schema, &json!({"n": "x"}))
+            .iter()
+            .map(FieldError::to_line)
+            .collect();
+        // apiextensions-apiserver validation_test.go ("enum").
+        assert_eq!(
+            lines,
+            [
+                r#"n: Invalid value: "string": n in body must be of type integer: "string""#,
+                r#"n: Unsupported value: "x": supported values: "1", "2""#
+            ]
+        );
+        assert_eq!(
+            check(json!({"size": 11, "color": "green", "name": "toolong", "tags": ["a", "b"]})),
+            [
+                "spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10",
+                r#"spec.color: Unsupported value: "green": supported values: "red", "blue""#,
+                "spec.name: Too long: may not be more than 5 bytes",
+                "spec.tags: Too many: 2: must have at most 1 items"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_of_custom_resources() {
+        let schema = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {
+                "size": {"type": "integer"},
+                "items": {"type": "array", "items": {"type": "object",
+                    "properties": {"name": {"type": "string"}}}},
+                "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "tags": {"type": "object", "additionalProperties": {"type": "string"}}}}}});
+        let obj = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w"},
+            "spec": {"size": 1, "colour": "red", "items": [{"name": "a", "nmae": "b"}],
+                "extra": {"anything": 1}, "tags": {"x": "y"}},
+            "stauts": {}});
+        assert_eq!(
+            unknown_fields_with_schema(&schema, &obj),
+            ["spec.colour", "spec.items[0].nmae", "stauts"]
+        );
+    }
+}
