@@ -12,7 +12,7 @@ pub mod tui;
 /// The cluster through kube-rs (the `gitops-cluster` crate).
 pub use gitops_cluster as cluster;
 /// The use cases (the `gitops-core` crate).
-pub use gitops_core::{diff, drift, ops, version};
+pub use gitops_core::{Target, diff, drift, ops, version};
 /// The environment repo through gix (the `gitops-git` crate).
 pub use gitops_git as repo;
 /// Sources to desired resources (the `gitops-render` crate).

@@ -4,6 +4,7 @@
 
 mod common;
 
+use kubectl_gitops::Target;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -159,9 +160,12 @@ fn set_log_level_live(cluster: &TestCluster, level: &str) {
 
 fn options(cluster: &TestCluster, repo: &Path) -> StatusOptions {
     StatusOptions {
-        repo: repo.to_path_buf(),
-        namespace: Some(cluster.namespace().to_owned()),
-        kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
+        target: Target {
+            repo: repo.to_path_buf(),
+            namespace: Some(cluster.namespace().to_owned()),
+            kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
+            ..Target::default()
+        },
         ..StatusOptions::default()
     }
 }
@@ -514,8 +518,11 @@ async fn unreachable_cluster_names_server_kubeconfig_and_context() {
     )
     .unwrap();
     let opts = StatusOptions {
-        repo: repo.dir.clone(),
-        kubeconfig: Some(kubeconfig.clone()),
+        target: Target {
+            repo: repo.dir.clone(),
+            kubeconfig: Some(kubeconfig.clone()),
+            ..Target::default()
+        },
         ..StatusOptions::default()
     };
     let error = evaluate(&opts).await.unwrap_err();
@@ -542,7 +549,10 @@ async fn unreachable_cluster_names_server_kubeconfig_and_context() {
     assert!(message.contains("--kubeconfig"), "{message}");
 
     let wrong_context = evaluate(&StatusOptions {
-        context: Some("nope".into()),
+        target: Target {
+            context: Some("nope".into()),
+            ..opts.target.clone()
+        },
         ..opts
     })
     .await
@@ -579,9 +589,13 @@ async fn older_rev_path_restriction_and_last_commit() {
         )],
     );
     apply_as_sync(&cluster, &[&three, SETTINGS]);
+    let base = options(&cluster, &repo.dir);
     let opts = StatusOptions {
-        path: "envs/prod".into(),
-        ..options(&cluster, &repo.dir)
+        target: Target {
+            path: "envs/prod".into(),
+            ..base.target.clone()
+        },
+        ..base
     };
 
     let head = status(&opts).await;
@@ -621,7 +635,10 @@ async fn older_rev_path_restriction_and_last_commit() {
     );
 
     let older = status(&StatusOptions {
-        rev: "HEAD~2".into(),
+        target: Target {
+            rev: "HEAD~2".into(),
+            ..opts.target.clone()
+        },
         ..opts.clone()
     })
     .await;
@@ -1071,8 +1088,11 @@ async fn forbidden_dry_run_falls_back_to_the_client_comparison() {
         &server,
     );
     let opts = StatusOptions {
-        repo: repo.dir.clone(),
-        namespace: Some("team".into()),
+        target: Target {
+            repo: repo.dir.clone(),
+            namespace: Some("team".into()),
+            ..Target::default()
+        },
         ..StatusOptions::default()
     };
     let report = kubectl_gitops::ops::status::evaluate_with(&cluster, &opts)

@@ -10,6 +10,7 @@ mod common;
 
 use cli_env::{EnvRepo, Gitops, config_map, deployment};
 use common::{TestCluster, find_kubectl};
+use kubectl_gitops::Target;
 use kubectl_gitops::cluster::ClusterClient;
 use kubectl_gitops::drift::Strategy;
 use kubectl_gitops::model::DriftState;
@@ -65,11 +66,14 @@ fn environment(cluster: &TestCluster) -> (EnvRepo, String, String) {
 
 fn options(cluster: &TestCluster, repo: &EnvRepo, rev: &str, strategy: Strategy) -> StatusOptions {
     StatusOptions {
-        repo: repo.dir().to_path_buf(),
-        rev: rev.to_owned(),
-        namespace: Some(cluster.namespace().to_owned()),
-        kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
-        kubectl: Some(find_kubectl()),
+        target: Target {
+            repo: repo.dir().to_path_buf(),
+            rev: rev.to_owned(),
+            namespace: Some(cluster.namespace().to_owned()),
+            kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
+            kubectl: Some(find_kubectl()),
+            ..Target::default()
+        },
         strategy,
         ..StatusOptions::default()
     }
@@ -84,7 +88,7 @@ async fn assert_texts_equal(client: &ClusterClient, opts: &StatusOptions, report
             .unwrap_or_else(|e| panic!("{}: {e}", row.id));
         let what = format!(
             "{} ({:?}, {:?}, {})",
-            row.id, row.state, opts.strategy, opts.rev
+            row.id, row.state, opts.strategy, opts.target.rev
         );
         assert_eq!(alone.state, row.state, "{what}");
         assert_eq!(alone.strategy, row.strategy, "{what}");

@@ -2,12 +2,11 @@
 //! commit that last changed it and a drift mark from the live object; `--live` the other way.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 
-use super::{GlobalArgs, closed_pipe, env_location, exit};
+use super::{GlobalArgs, closed_pipe, exit};
 use crate::ops::blame::{BlameError, BlameOptions, blame_reporting_render_errors};
 use crate::output::blame::{BlameView, write_blame};
 use crate::output::progress::Progress;
@@ -31,19 +30,11 @@ pub fn run(global: &GlobalArgs, args: &BlameArgs, display: &str) -> anyhow::Resu
             "`{display} blame` does not support -o wide; use -o text, porcelain, json or yaml"
         );
     }
-    let (repo, path) = env_location(global)?;
     let opts = BlameOptions {
-        repo,
-        path,
-        rev: global.rev.clone(),
-        namespace: global.namespace.clone(),
-        kubeconfig: global.kubeconfig.clone(),
-        context: global.context.clone(),
+        target: super::target(global)?,
         resource: args.resource.clone(),
         live: args.live,
         offline: global.offline,
-        // kubectl sets KUBECTL_PATH for its plugins: kustomize builds use that kubectl.
-        kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
     };
     let (report, unrendered) = {
         let _progress = Progress::start(format!("blaming {} at {}", args.resource, global.rev));

@@ -1,6 +1,7 @@
 //! `kubectl gitops demo` (SPEC §10): a sample environment repo with history, the sandbox in
 //! process, an older commit synced, some live drift, and the UI on top. Needs no cluster.
 
+use gitops_core::Target;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -152,9 +153,12 @@ fn open_ui(
     termination: &mut Termination,
 ) -> anyhow::Result<i32> {
     let opts = crate::tui::UiOptions {
-        repo: demo.repo().to_path_buf(),
-        path: ENV_PATH.to_owned(),
-        kubeconfig: Some(demo.kubeconfig().to_path_buf()),
+        target: Target {
+            repo: demo.repo().to_path_buf(),
+            path: ENV_PATH.to_owned(),
+            kubeconfig: Some(demo.kubeconfig().to_path_buf()),
+            ..Target::default()
+        },
         theme: global.theme.clone(),
         ..crate::tui::UiOptions::default()
     };

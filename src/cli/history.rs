@@ -2,12 +2,11 @@
 //! environment, or one resource, with their resource changes.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 
-use super::{GlobalArgs, OutputFormat, closed_pipe, env_location, exit};
+use super::{GlobalArgs, OutputFormat, closed_pipe, exit};
 use crate::ops::history::{HistoryOptions, history};
 use crate::output::history::{HistoryView, write_history};
 use crate::output::stdout_color;
@@ -64,19 +63,12 @@ pub fn run(global: &GlobalArgs, args: &HistoryArgs, display: &str) -> anyhow::Re
             global.output.name()
         );
     }
-    let (repo, path) = env_location(global)?;
     let opts = HistoryOptions {
-        repo,
-        path,
-        rev: global.rev.clone(),
-        namespace: global.namespace.clone(),
-        kubeconfig: global.kubeconfig.clone(),
-        context: global.context.clone(),
+        target: super::target(global)?,
         resource: args.resource.clone(),
         limit: args.limit,
         patch: args.patch,
         offline: global.offline,
-        kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
         use_cache: !args.no_cache,
         exiting: true,
         stream: None,

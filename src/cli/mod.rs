@@ -1,5 +1,6 @@
 //! Command-line interface: clap definitions and dispatch, one function per subcommand.
 
+use gitops_core::Target;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -300,9 +301,10 @@ fn completion(shell: clap_complete::Shell, display: &str) -> anyhow::Result<i32>
     }
 }
 
-/// `-C` (default: the current directory) and `--path` as a repo-relative, `/`-separated string
-/// (`""` for the root): where every command finds the environment.
-pub fn env_location(global: &GlobalArgs) -> anyhow::Result<(PathBuf, String)> {
+/// The environment the global flags name (SPEC §2): `-C` (else the current directory),
+/// `--path` (`/`-separated), `--rev`, `-n`, `--kubeconfig`, `--context`, and the kubectl that
+/// runs us as a plugin (it sets `KUBECTL_PATH`; kustomize builds use that kubectl).
+pub fn target(global: &GlobalArgs) -> anyhow::Result<Target> {
     let repo = match &global.repo {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().context("cannot read the current directory")?,
@@ -312,7 +314,15 @@ pub fn env_location(global: &GlobalArgs) -> anyhow::Result<(PathBuf, String)> {
         .as_deref()
         .map(|p| p.to_string_lossy().replace('\\', "/"))
         .unwrap_or_default();
-    Ok((repo, path))
+    Ok(Target {
+        repo,
+        path,
+        rev: global.rev.clone(),
+        namespace: global.namespace.clone(),
+        kubeconfig: global.kubeconfig.clone(),
+        context: global.context.clone(),
+        kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
+    })
 }
 
 /// Evaluates `--rev` of the environment against the cluster, with a spinner on stderr while
@@ -333,22 +343,15 @@ fn evaluate(
              drop --offline, or use `{display} history` / `{display} blame` for git-only views"
         );
     }
-    let (repo, path) = env_location(global)?;
     let opts = StatusOptions {
-        repo,
-        path: path.clone(),
-        rev: global.rev.clone(),
-        namespace: global.namespace.clone(),
-        kubeconfig: global.kubeconfig.clone(),
-        context: global.context.clone(),
+        target: target(global)?,
         strategy: strategy.into(),
         resources: resources.to_vec(),
-        // kubectl sets KUBECTL_PATH for its plugins: kustomize builds use that kubectl.
-        kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
         texts,
         matches_revision,
         ..StatusOptions::default()
     };
+    let path = &opts.target.path;
     let shown_path = if path.is_empty() { "." } else { path.as_str() };
     let _progress = Progress::start(format!("evaluating {shown_path} at {}", global.rev));
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -8,7 +8,7 @@ use std::io::Write;
 use anyhow::Context;
 
 use super::sync::SyncArgs;
-use super::{GlobalArgs, OutputFormat, closed_pipe, env_location, exit};
+use super::{GlobalArgs, OutputFormat, closed_pipe, exit, target};
 use crate::ops::revert::{RevertOptions, RevertReport, revert, summary_line};
 use crate::output::OutputError;
 
@@ -37,7 +37,7 @@ pub struct RevertArgs {
 
 /// Runs `revert`; returns the exit code. Refusals are errors: exit 2, nothing changed.
 pub fn run(global: &GlobalArgs, args: &RevertArgs, display: &str) -> anyhow::Result<i32> {
-    let (dir, _path) = env_location(global)?;
+    let dir = target(global)?.repo;
     let opts = RevertOptions {
         commit: args.commit.clone(),
         mainline: args.mainline,

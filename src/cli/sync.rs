@@ -2,13 +2,12 @@
 //! ordering, ApplySet tracking, prune and health waits. Rolling back is `sync --rev <older>`.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 
-use super::{GlobalArgs, OutputFormat, closed_pipe, env_location, exit};
+use super::{GlobalArgs, OutputFormat, closed_pipe, exit};
 use crate::cluster::ClusterClient;
 use crate::ops;
 use crate::ops::sync::{SyncOptions, SyncOutcome, SyncPlan};
@@ -108,18 +107,13 @@ pub fn run(global: &GlobalArgs, args: &SyncArgs, display: &str) -> anyhow::Resul
             global.output.name()
         );
     }
-    let (repo, path) = env_location(global)?;
     let opts = SyncOptions {
-        repo,
-        path: path.clone(),
-        rev: global.rev.clone(),
-        namespace: global.namespace.clone(),
+        target: super::target(global)?,
         resources: args.resources.clone(),
         only: Vec::new(),
         concurrency: args.concurrency,
         force: !args.no_force,
         prune: args.prune,
-        kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -136,13 +130,16 @@ async fn sync(
 ) -> anyhow::Result<i32> {
     let cluster =
         ClusterClient::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await?;
-    let shown_path = if opts.path.is_empty() {
+    let shown_path = if opts.target.path.is_empty() {
         "."
     } else {
-        opts.path.as_str()
+        opts.target.path.as_str()
     };
     let plan = {
-        let _progress = Progress::start(format!("planning sync of {shown_path} at {}", opts.rev));
+        let _progress = Progress::start(format!(
+            "planning sync of {shown_path} at {}",
+            opts.target.rev
+        ));
         ops::sync::plan(&cluster, opts).await?
     };
     let color = stdout_color(global.color);

@@ -1,7 +1,5 @@
 //! `kubectl gitops` / `kubectl gitops ui` (SPEC §9): the terminal UI.
 
-use std::path::PathBuf;
-
 use clap::Args;
 
 use super::GlobalArgs;
@@ -23,18 +21,10 @@ pub fn run(global: &GlobalArgs, args: &UiArgs, display: &str) -> anyhow::Result<
              use `{display} history` or `{display} blame --offline` for git-only views"
         );
     }
-    let (repo, path) = super::env_location(global)?;
     let opts = UiOptions {
-        repo,
-        path,
-        rev: global.rev.clone(),
-        namespace: global.namespace.clone(),
-        kubeconfig: global.kubeconfig.clone(),
-        context: global.context.clone(),
+        target: super::target(global)?,
         read_only: args.read_only,
         theme: global.theme.clone(),
-        // kubectl sets KUBECTL_PATH for its plugins: kustomize builds use that kubectl.
-        kubectl: std::env::var_os("KUBECTL_PATH").map(PathBuf::from),
     };
     Ok(tui::run(opts)?)
 }

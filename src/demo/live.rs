@@ -1,6 +1,7 @@
 //! The demo's live side: the older commit synced to the sandbox, then drift made by hand the way
 //! other actors make it (an operator's `kubectl scale` and `kubectl edit`, an autoscaler).
 
+use gitops_core::Target;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
 use serde_json::json;
@@ -37,9 +38,12 @@ pub async fn sync_commit(
     commit: ObjectId,
 ) -> Result<Synced, DemoError> {
     let opts = SyncOptions {
-        repo: repo.root().to_path_buf(),
-        path: path.to_owned(),
-        rev: commit.to_string(),
+        target: Target {
+            repo: repo.root().to_path_buf(),
+            path: path.to_owned(),
+            rev: commit.to_string(),
+            ..Target::default()
+        },
         ..SyncOptions::default()
     };
     let plan = sync::plan(client, &opts)

@@ -5,12 +5,16 @@
 //! restores the terminal on quit, panic, SIGINT, SIGTERM and SIGHUP.
 //!
 //! ```no_run
+//! use kubectl_gitops::Target;
 //! use kubectl_gitops::tui::{run, UiOptions};
 //! # fn main() -> anyhow::Result<()> {
 //! let code = run(UiOptions {
-//!     repo: "/tmp/env".into(),
-//!     path: "envs/demo".into(),
-//!     kubeconfig: Some("/tmp/kubeconfig".into()),
+//!     target: Target {
+//!         repo: "/tmp/env".into(),
+//!         path: "envs/demo".into(),
+//!         kubeconfig: Some("/tmp/kubeconfig".into()),
+//!         ..Target::default()
+//!     },
 //!     ..UiOptions::default()
 //! })?;
 //! std::process::exit(code);
@@ -26,47 +30,19 @@ pub mod theme;
 pub mod update;
 pub mod view;
 
-use std::path::PathBuf;
+use gitops_core::Target;
 
 pub use runtime::run;
 
 /// Where the UI looks and how: what `kubectl gitops` / `ui` / `demo` pass in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct UiOptions {
-    /// The environment repo (any directory inside a work tree, or a bare repo).
-    pub repo: PathBuf,
-    /// `--path`: the environment's directory in the repo, `/`-separated, `""` for the root.
-    pub path: String,
-    /// `--rev`: where the history starts and what is evaluated first.
-    pub rev: String,
-    /// `-n`: namespace for manifests that set none; `None` for the context's.
-    pub namespace: Option<String>,
-    /// `--kubeconfig`; `None` for `$KUBECONFIG`, then `~/.kube/config`.
-    pub kubeconfig: Option<PathBuf>,
-    /// `--context`; `None` for the current context.
-    pub context: Option<String>,
+    /// The environment: repo, path, revision, namespace, cluster, kubectl.
+    pub target: Target,
     /// `--read-only`: no sync, no revert.
     pub read_only: bool,
     /// `--theme` (name or file); `None` for `$KUBECTL_GITOPS_THEME`, then `dark`.
     pub theme: Option<String>,
-    /// kubectl for kustomize builds (`$KUBECTL_PATH` when kubectl runs us as a plugin).
-    pub kubectl: Option<PathBuf>,
-}
-
-impl Default for UiOptions {
-    fn default() -> Self {
-        UiOptions {
-            repo: PathBuf::from("."),
-            path: String::new(),
-            rev: "HEAD".into(),
-            namespace: None,
-            kubeconfig: None,
-            context: None,
-            read_only: false,
-            theme: None,
-            kubectl: None,
-        }
-    }
 }
 
 /// Why the UI could not run (its own errors are shown inside it instead).

@@ -2,6 +2,7 @@
 //! the history walk), each turned into what the reducer needs: lines for a dialog or the
 //! detail pane, a one-line result. Blocking ones run on blocking threads; none touches state.
 
+use gitops_core::Target;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 
@@ -38,12 +39,8 @@ fn resource_arg(id: &ResourceId) -> (String, Option<String>) {
 /// The sync options for `rev` restricted to `only` (all when `None`).
 pub fn sync_options(base: &StatusOptions, rev: &str, only: Option<Vec<ResourceId>>) -> SyncOptions {
     SyncOptions {
-        repo: base.repo.clone(),
-        path: base.path.clone(),
-        rev: rev.to_owned(),
-        namespace: base.namespace.clone(),
+        target: base.target.at(rev),
         only: only.unwrap_or_default(),
-        kubectl: base.kubectl.clone(),
         ..SyncOptions::default()
     }
 }
@@ -184,12 +181,15 @@ pub async fn run_sync(
 
 /// What reverting `commit` changes: its resource changes, undone. Blocking.
 pub fn revert_lines(base: &StatusOptions, commit: &str) -> Result<Vec<String>, String> {
-    let repo = EnvRepo::open(&base.repo).map_err(|e| e.to_string())?;
+    let repo = EnvRepo::open(&base.target.repo).map_err(|e| e.to_string())?;
     let id = repo.resolve(commit).map_err(|e| e.to_string())?;
     let info = repo.commit_info(id).map_err(|e| e.to_string())?;
     let render = RenderOptions::new(
-        base.path.clone(),
-        base.namespace.clone().unwrap_or_else(|| "default".into()),
+        base.target.path.clone(),
+        base.target
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
     );
     let mut walk = ChangeWalk::new(&repo, id, &render, true).map_err(|e| e.to_string())?;
     let step = walk.next().transpose().map_err(|e| e.to_string())?;
@@ -259,16 +259,13 @@ pub async fn blame_lines(
 ) -> Result<Vec<DetailLine>, String> {
     let (resource, namespace) = resource_arg(id);
     let report = blame(&BlameOptions {
-        repo: base.repo.clone(),
-        path: base.path.clone(),
-        rev: rev.to_owned(),
-        namespace: namespace.or_else(|| base.namespace.clone()),
-        kubeconfig: base.kubeconfig.clone(),
-        context: base.context.clone(),
+        target: Target {
+            namespace: namespace.or_else(|| base.target.namespace.clone()),
+            ..base.target.at(rev)
+        },
         resource,
         live,
         offline: false,
-        kubectl: base.kubectl.clone(),
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -310,18 +307,15 @@ pub async fn resource_history_lines(
 ) -> Result<Vec<DetailLine>, String> {
     let (resource, namespace) = resource_arg(id);
     let found = history(&HistoryOptions {
-        repo: base.repo.clone(),
-        path: base.path.clone(),
-        rev: rev.to_owned(),
-        namespace: namespace.or_else(|| base.namespace.clone()),
-        kubeconfig: base.kubeconfig.clone(),
-        context: base.context.clone(),
+        target: Target {
+            namespace: namespace.or_else(|| base.target.namespace.clone()),
+            ..base.target.at(rev)
+        },
         resource: Some(resource),
         limit: None,
         patch: false,
         // The live mark needs the whole history's evaluation; the pane shows git's story.
         offline: true,
-        kubectl: base.kubectl.clone(),
         use_cache: true,
         exiting: false,
         stream: None,

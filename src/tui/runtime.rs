@@ -71,11 +71,11 @@ pub fn run(opts: UiOptions) -> Result<i32, UiError> {
     let frame_log = FrameLog::from_env();
 
     let location = Location {
-        repo: repo_name(&opts.repo),
-        path: crate::repo::normalize_path(&opts.path),
-        rev: opts.rev.clone(),
-        context: opts.context.clone().unwrap_or_default(),
-        namespace: opts.namespace.clone(),
+        repo: repo_name(&opts.target.repo),
+        path: crate::repo::normalize_path(&opts.target.path),
+        rev: opts.target.rev.clone(),
+        context: opts.target.context.clone().unwrap_or_default(),
+        namespace: opts.target.namespace.clone(),
     };
     let mut state = State::new(location, opts.read_only, theme);
 
@@ -329,13 +329,7 @@ type KeptPlan = (RequestId, Arc<SyncPlan>);
 impl Runner {
     fn new(handle: tokio::runtime::Handle, tx: Sender<Msg>, opts: &UiOptions) -> Runner {
         let options = StatusOptions {
-            repo: opts.repo.clone(),
-            path: opts.path.clone(),
-            rev: opts.rev.clone(),
-            namespace: opts.namespace.clone(),
-            kubeconfig: opts.kubeconfig.clone(),
-            context: opts.context.clone(),
-            kubectl: opts.kubectl.clone(),
+            target: opts.target.clone(),
             // The UI does not show lastCommit nor matchesRevision: skip their walks.
             last_commit_limit: 0,
             matches_revision: false,
@@ -404,13 +398,13 @@ impl Runner {
                 Effect::Watch { kinds } => self.start_watch(kinds),
                 Effect::SetContext(context) => {
                     if let Ok(mut o) = self.options.lock() {
-                        o.context = Some(context);
+                        o.target.context = Some(context);
                     }
                     self.reset_cluster();
                 }
                 Effect::SetNamespace(namespace) => {
                     if let Ok(mut o) = self.options.lock() {
-                        o.namespace = Some(namespace);
+                        o.target.namespace = Some(namespace);
                     }
                 }
                 Effect::Highlight {
@@ -569,7 +563,7 @@ impl Runner {
         let options = self.options();
         let handle = self.handle.clone();
         self.handle.spawn(async move {
-            let repo = options.repo.clone();
+            let repo = options.target.repo.clone();
             let reverted =
                 tokio::task::spawn_blocking(move || ops_calls::run_revert(&repo, &commit))
                     .await
@@ -619,7 +613,7 @@ impl Runner {
         let tx = self.tx.clone();
         let cluster = Arc::clone(&self.cluster);
         let mut options = self.options();
-        options.rev = rev;
+        options.target.rev = rev;
         self.evaluation = Some(self.handle.spawn(async move {
             let client = match connected(&cluster, &options).await {
                 Ok(client) => client,
@@ -677,7 +671,7 @@ impl Runner {
         let tx = self.tx.clone();
         let cluster = Arc::clone(&self.cluster);
         let mut options = self.options();
-        options.rev = rev;
+        options.target.rev = rev;
         options.strategy = strategy;
         self.evaluation = Some(self.handle.spawn(async move {
             let result = async {
@@ -718,7 +712,7 @@ impl Runner {
         let tx = self.tx.clone();
         let cluster = Arc::clone(&self.cluster);
         let mut options = self.options();
-        options.rev = rev;
+        options.target.rev = rev;
         options.strategy = strategy;
         self.texts = Some(self.handle.spawn(async move {
             tokio::time::sleep(TEXTS_SETTLE).await;
@@ -781,8 +775,8 @@ impl Runner {
             let still_current = || current.load(Ordering::Relaxed) == request;
             let send = ops_calls::sender(tx.clone());
             if let Err(message) = ops_calls::walk_history(
-                &options.repo,
-                &options.path,
+                &options.target.repo,
+                &options.target.path,
                 &rev,
                 request,
                 &send,
@@ -803,9 +797,12 @@ async fn connected(
     if let Some(client) = slot.as_ref() {
         return Ok(client.clone());
     }
-    let client = ClusterClient::connect(options.kubeconfig.as_deref(), options.context.as_deref())
-        .await
-        .map_err(|e| e.to_string())?;
+    let client = ClusterClient::connect(
+        options.target.kubeconfig.as_deref(),
+        options.target.context.as_deref(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     *slot = Some(client.clone());
     Ok(client)
 }

@@ -8,7 +8,10 @@
 pub mod diff;
 pub mod drift;
 pub mod ops;
+pub mod target;
 pub mod version;
+
+pub use target::Target;
 
 /// `apiVersion` of every JSON/YAML document this tool prints (SPEC §5).
 pub const API_VERSION: &str = "kubectl-gitops/v1";

@@ -6,8 +6,8 @@
 //! live value and with the managedFields entry that wrote it. `--live`: the live object, each
 //! line attributed to the git commit when the value is git's, else to the field manager.
 
+use crate::Target;
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -33,26 +33,14 @@ use k8s_model::{CommitInfo, Manifest, ResourceId, Source};
 /// What to blame and how (the global flags of SPEC §2 plus `blame`'s).
 #[derive(Debug, Clone)]
 pub struct BlameOptions {
-    /// `-C`: any directory inside the environment repo.
-    pub repo: PathBuf,
-    /// `--path`: repo-relative directory of the environment.
-    pub path: String,
-    /// `--rev`.
-    pub rev: String,
-    /// `-n`.
-    pub namespace: Option<String>,
-    /// `--kubeconfig`.
-    pub kubeconfig: Option<PathBuf>,
-    /// `--context`.
-    pub context: Option<String>,
+    /// The environment: repo, path, revision, namespace, cluster, kubectl.
+    pub target: Target,
     /// RESOURCE as kubectl writes it.
     pub resource: String,
     /// `--live`: blame the live object instead of the git document.
     pub live: bool,
     /// `--offline`: git only, no drift marks.
     pub offline: bool,
-    /// kubectl for kustomize units; `None` for the default.
-    pub kubectl: Option<PathBuf>,
 }
 
 /// Errors that stop a blame.
@@ -235,31 +223,41 @@ pub async fn blame_reporting_render_errors(
     let cluster = if opts.offline {
         None
     } else {
-        Some(ClusterClient::connect(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?)
+        Some(
+            ClusterClient::connect(
+                opts.target.kubeconfig.as_deref(),
+                opts.target.context.as_deref(),
+            )
+            .await?,
+        )
     };
     // Offline, the kubeconfig's context still names the namespace (no request made).
     let context_namespace = match &cluster {
         Some(cluster) => Some(cluster.default_namespace().to_owned()),
-        None if opts.namespace.is_none() => {
-            gitops_cluster::context_namespace(opts.kubeconfig.as_deref(), opts.context.as_deref())
-                .await
+        None if opts.target.namespace.is_none() => {
+            gitops_cluster::context_namespace(
+                opts.target.kubeconfig.as_deref(),
+                opts.target.context.as_deref(),
+            )
+            .await
         }
         None => None,
     };
     let default_namespace = opts
+        .target
         .namespace
         .clone()
         .or(context_namespace)
         .unwrap_or_else(|| "default".to_owned());
     let repo = {
-        let dir = opts.repo.clone();
+        let dir = opts.target.repo.clone();
         tokio::task::spawn_blocking(move || EnvRepo::open(&dir))
             .await
             .map_err(|e| BlameError::Task(e.to_string()))??
     };
-    let commit = repo.resolve(&opts.rev)?;
-    let mut render_opts = RenderOptions::new(opts.path.clone(), &default_namespace);
-    render_opts.kubectl = opts.kubectl.clone();
+    let commit = repo.resolve(&opts.target.rev)?;
+    let mut render_opts = RenderOptions::new(opts.target.path.clone(), &default_namespace);
+    render_opts.kubectl = opts.target.kubectl.clone();
     render_opts.cache = RenderCache::cached_on_disk(&repo.git_dir());
     // Online, discovery of the rendered kinds' groups only (SPEC §5) gives their scopes.
     let (rendered, filter, cluster) = match cluster {
@@ -276,7 +274,7 @@ pub async fn blame_reporting_render_errors(
             let (mut filters, discovery) = resolve_resource_args(
                 &cluster,
                 std::slice::from_ref(&opts.resource),
-                opts.namespace.as_deref(),
+                opts.target.namespace.as_deref(),
                 discovery,
             )
             .await
@@ -349,7 +347,8 @@ fn git_side(
             // Offline, scopes come from the built-in table: a commit's render is fixed, and
             // where each resource comes from is kept (`render-index-v1`), so a blame renders
             // only the file that holds the resource.
-            let filter = resolve_resource_arg(&opts.resource, opts.namespace.as_deref(), None)?;
+            let filter =
+                resolve_resource_arg(&opts.resource, opts.target.namespace.as_deref(), None)?;
             let index =
                 crate::ops::history::settings_dir(&repo.git_dir(), "render-index-v1", render_opts)
                     .join(commit.to_string());
@@ -388,7 +387,7 @@ fn git_side(
             return Err(BlameError::NotInGit {
                 arg: opts.resource.clone(),
                 revision: revision.id.clone(),
-                path: opts.path.clone(),
+                path: opts.target.path.clone(),
                 unrendered,
             });
         }

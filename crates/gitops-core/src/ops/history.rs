@@ -11,6 +11,7 @@
 //! [`history`] is the `history` command's use case; [`matches_revisions`] computes SPEC §7's
 //! `matchesRevision` for `status`.
 
+use crate::Target;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -1410,18 +1411,8 @@ impl Iterator for ChangeWalk {
 /// What `history` shows and how (SPEC §2 global flags and `history`'s own).
 #[derive(Debug, Clone)]
 pub struct HistoryOptions {
-    /// `-C`.
-    pub repo: PathBuf,
-    /// `--path`.
-    pub path: String,
-    /// `--rev`.
-    pub rev: String,
-    /// `-n`.
-    pub namespace: Option<String>,
-    /// `--kubeconfig`.
-    pub kubeconfig: Option<PathBuf>,
-    /// `--context`.
-    pub context: Option<String>,
+    /// The environment: repo, path, revision, namespace, cluster, kubectl.
+    pub target: Target,
     /// RESOURCE: only the commits that changed it.
     pub resource: Option<String>,
     /// `--limit`.
@@ -1430,8 +1421,6 @@ pub struct HistoryOptions {
     pub patch: bool,
     /// `--offline`: no cluster (no live mark).
     pub offline: bool,
-    /// kubectl for kustomize units.
-    pub kubectl: Option<PathBuf>,
     /// Read and write the walk cache under the git dir.
     pub use_cache: bool,
     /// The process ends right after this call (the CLI): what the walk built is left to the
@@ -1446,17 +1435,11 @@ pub struct HistoryOptions {
 impl Default for HistoryOptions {
     fn default() -> Self {
         HistoryOptions {
-            repo: PathBuf::from("."),
-            path: String::new(),
-            rev: "HEAD".to_owned(),
-            namespace: None,
-            kubeconfig: None,
-            context: None,
+            target: Target::default(),
             resource: None,
             limit: None,
             patch: false,
             offline: false,
-            kubectl: None,
             use_cache: true,
             exiting: false,
             stream: None,
@@ -1520,7 +1503,12 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
     let cluster = if opts.offline {
         None
     } else {
-        match ClusterClient::connect(opts.kubeconfig.as_deref(), opts.context.as_deref()).await {
+        match ClusterClient::connect(
+            opts.target.kubeconfig.as_deref(),
+            opts.target.context.as_deref(),
+        )
+        .await
+        {
             Ok(cluster) => Some(cluster),
             Err(error) => {
                 warnings.push(format!("live state not shown: {error}"));
@@ -1546,13 +1534,17 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
     let cluster = cluster.filter(|_| discovery.is_some());
     let context_namespace = match &cluster {
         Some(cluster) => Some(cluster.default_namespace().to_owned()),
-        None if opts.namespace.is_none() => {
-            gitops_cluster::context_namespace(opts.kubeconfig.as_deref(), opts.context.as_deref())
-                .await
+        None if opts.target.namespace.is_none() => {
+            gitops_cluster::context_namespace(
+                opts.target.kubeconfig.as_deref(),
+                opts.target.context.as_deref(),
+            )
+            .await
         }
         None => None,
     };
     let namespace = opts
+        .target
         .namespace
         .clone()
         .or(context_namespace)
@@ -1560,9 +1552,11 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
     let filter = opts
         .resource
         .as_deref()
-        .map(|arg| resolve_resource_arg(arg, opts.namespace.as_deref(), discovery.as_deref()))
+        .map(|arg| {
+            resolve_resource_arg(arg, opts.target.namespace.as_deref(), discovery.as_deref())
+        })
         .transpose()?;
-    let mut render_opts = RenderOptions::new(opts.path.clone(), namespace);
+    let mut render_opts = RenderOptions::new(opts.target.path.clone(), namespace);
     if let Some(discovery) = &discovery {
         let scope_source = Arc::clone(discovery);
         render_opts.scope = Arc::new(move |group: &str, kind: &str| {
@@ -1571,10 +1565,10 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
                 .or_else(|| builtin_scope(group, kind))
         });
     }
-    render_opts.kubectl = opts.kubectl.clone();
+    render_opts.kubectl = opts.target.kubectl.clone();
 
-    let repo_dir = opts.repo.clone();
-    let rev = opts.rev.clone();
+    let repo_dir = opts.target.repo.clone();
+    let rev = opts.target.rev.clone();
     let limit = opts.limit;
     let use_cache = opts.use_cache;
     let exiting = opts.exiting;

@@ -2,11 +2,12 @@
 //! `diff` and the UI's Resources pane (SPEC §4, §5).
 //!
 //! ```no_run
+//! use gitops_core::Target;
 //! use gitops_core::ops::status::{evaluate, StatusOptions};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let opts = StatusOptions {
-//!     path: "envs/prod".into(),
+//!     target: Target { path: "envs/prod".into(), ..Target::default() },
 //!     resources: vec!["deploy/web".into()], // RESOURCE arguments; empty for all
 //!     ..StatusOptions::default()
 //! };
@@ -24,6 +25,7 @@
 //! the live object satisfies (client comparison): `lastCommit` when it satisfies the head's,
 //! else found by [`crate::ops::history::matches_revisions`] within `last_commit_limit`.
 
+use crate::Target;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -144,19 +146,8 @@ pub const DEFAULT_LAST_COMMIT_LIMIT: usize = 200;
 /// What to evaluate and how (the global flags of SPEC §2 plus `status`/`diff` options).
 #[derive(Debug, Clone)]
 pub struct StatusOptions {
-    /// `-C`: any directory inside the environment repo.
-    pub repo: PathBuf,
-    /// `--path`: repo-relative directory of the environment.
-    pub path: String,
-    /// `--rev`.
-    pub rev: String,
-    /// `-n`: namespace for manifests that set none (and for RESOURCE filters); `None` for the
-    /// context's.
-    pub namespace: Option<String>,
-    /// `--kubeconfig`.
-    pub kubeconfig: Option<PathBuf>,
-    /// `--context`.
-    pub context: Option<String>,
+    /// The environment: repo, path, revision, namespace, cluster, kubectl.
+    pub target: Target,
     /// `--diff-strategy`.
     pub strategy: Strategy,
     /// RESOURCE arguments (`deploy/web`, `cm/settings`, `deployment.apps`); empty for all.
@@ -166,8 +157,6 @@ pub struct StatusOptions {
     /// Commits of the environment's history (the commits `history` lists) looked at to find
     /// each resource's `lastCommit`; 0 skips the walk.
     pub last_commit_limit: usize,
-    /// kubectl for kustomize units; `None` for the default.
-    pub kubectl: Option<PathBuf>,
     /// Keep both sides of the text diff in each row (`live_yaml`, `desired_yaml`): `diff` and
     /// the UI need them; `status` does not, and at thousands of resources they are most of the
     /// memory it would hold.
@@ -181,17 +170,11 @@ pub struct StatusOptions {
 impl Default for StatusOptions {
     fn default() -> Self {
         StatusOptions {
-            repo: PathBuf::from("."),
-            path: String::new(),
-            rev: "HEAD".to_owned(),
-            namespace: None,
-            kubeconfig: None,
-            context: None,
+            target: Target::default(),
             strategy: Strategy::Server,
             resources: Vec::new(),
             concurrency: gitops_cluster::DEFAULT_CONCURRENCY,
             last_commit_limit: DEFAULT_LAST_COMMIT_LIMIT,
-            kubectl: None,
             texts: true,
             matches_revision: true,
         }
@@ -352,8 +335,11 @@ pub fn resolve_resource_arg(
 
 /// Evaluates the environment: connects to the cluster from `opts` and calls [`evaluate_with`].
 pub async fn evaluate(opts: &StatusOptions) -> Result<StatusReport, StatusError> {
-    let cluster =
-        ClusterClient::connect(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let cluster = ClusterClient::connect(
+        opts.target.kubeconfig.as_deref(),
+        opts.target.context.as_deref(),
+    )
+    .await?;
     evaluate_with(&cluster, opts).await
 }
 
@@ -369,8 +355,8 @@ pub async fn evaluate_with(
     // A clone shares the discovery cache and counters; only the bound is this run's.
     let cluster = &cluster.clone().with_concurrency(opts.concurrency);
     let stats_before = (cluster.stats().lists(), cluster.stats().dry_runs());
-    let repo_dir = opts.repo.clone();
-    let rev = opts.rev.clone();
+    let repo_dir = opts.target.repo.clone();
+    let rev = opts.target.rev.clone();
     let (repo, commit, revision) = blocking(move || {
         let repo = EnvRepo::open(&repo_dir)?;
         let commit = repo.resolve(&rev)?;
@@ -392,7 +378,7 @@ pub async fn evaluate_with(
     let (filters, discovery) = resolve_resource_args(
         cluster,
         &opts.resources,
-        opts.namespace.as_deref(),
+        opts.target.namespace.as_deref(),
         discovery,
     )
     .await?;
@@ -748,7 +734,7 @@ pub async fn evaluate_with(
     stats.dry_runs = cluster.stats().dry_runs() - stats_before.1;
     Ok(StatusReport {
         revision,
-        path: gitops_git::normalize_path(&opts.path),
+        path: gitops_git::normalize_path(&opts.target.path),
         context: cluster.context().to_owned(),
         server: cluster.server().to_owned(),
         resources,
@@ -761,12 +747,13 @@ pub async fn evaluate_with(
 /// How the environment renders for an evaluation against `cluster`.
 fn render_options(cluster: &ClusterClient, opts: &StatusOptions) -> RenderOptions {
     let mut render_opts = RenderOptions::new(
-        opts.path.clone(),
-        opts.namespace
+        opts.target.path.clone(),
+        opts.target
+            .namespace
             .clone()
             .unwrap_or_else(|| cluster.default_namespace().to_owned()),
     );
-    render_opts.kubectl = opts.kubectl.clone();
+    render_opts.kubectl = opts.target.kubectl.clone();
     render_opts
 }
 
@@ -881,8 +868,8 @@ pub async fn evaluate_resource(
     api_version: &str,
     source: Option<&Source>,
 ) -> Result<ResourceStatus, StatusError> {
-    let repo_dir = opts.repo.clone();
-    let rev = opts.rev.clone();
+    let repo_dir = opts.target.repo.clone();
+    let rev = opts.target.rev.clone();
     let (repo, commit) = blocking(move || {
         let repo = EnvRepo::open(&repo_dir)?;
         let commit = repo.resolve(&rev)?;
@@ -894,7 +881,7 @@ pub async fn evaluate_resource(
     let mut render_opts = render_options(cluster, opts);
     render_opts.scope = discovered_scope(&discovery);
     render_opts.cache = RenderCache::on_disk(&repo.git_dir());
-    let path = opts.path.clone();
+    let path = opts.target.path.clone();
     let file = source.map(|s| s.file.clone());
     let (manifest, rules) = blocking(move || match file {
         Some(file) => {
@@ -911,7 +898,7 @@ pub async fn evaluate_resource(
     let rules = rules.as_slice();
     let gone = |what: String| StatusError::Gone {
         what,
-        revision: opts.rev.clone(),
+        revision: opts.target.rev.clone(),
     };
 
     let Some(manifest) = manifest else {

@@ -19,8 +19,8 @@
 //! # Ok(()) }
 //! ```
 
+use crate::Target;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -103,14 +103,8 @@ const HELM_INSTALL_ORDER: &[&str] = &[
 /// What to sync and how.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
-    /// `-C`: any directory inside the environment repo.
-    pub repo: PathBuf,
-    /// `--path`: repo-relative directory of the environment.
-    pub path: String,
-    /// `--rev`: the commit to sync (an older one rolls back).
-    pub rev: String,
-    /// `-n`: namespace for manifests that set none; `None` for the context's.
-    pub namespace: Option<String>,
+    /// The environment: repo, path, revision, namespace, cluster, kubectl.
+    pub target: Target,
     /// RESOURCE arguments; empty for the whole environment.
     pub resources: Vec<String>,
     /// Exact identities to sync (the UI's "sync this resource"); empty for no restriction.
@@ -122,23 +116,17 @@ pub struct SyncOptions {
     pub force: bool,
     /// Plan the deletion of Orphaned members.
     pub prune: bool,
-    /// kubectl for kustomize units; `None` for the default.
-    pub kubectl: Option<PathBuf>,
 }
 
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
-            repo: PathBuf::from("."),
-            path: String::new(),
-            rev: "HEAD".to_owned(),
-            namespace: None,
+            target: Target::default(),
             resources: Vec::new(),
             only: Vec::new(),
             concurrency: None,
             force: true,
             prune: false,
-            kubectl: None,
         }
     }
 }
@@ -374,8 +362,8 @@ impl SyncResult {
 /// Renders `opts.rev`, reads the live objects and dry-runs every targeted object: the plan.
 /// Writes nothing.
 pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPlan, SyncError> {
-    let repo_dir = opts.repo.clone();
-    let rev = opts.rev.clone();
+    let repo_dir = opts.target.repo.clone();
+    let rev = opts.target.rev.clone();
     let (repo, commit, revision, head) = tokio::task::spawn_blocking(move || {
         let repo = EnvRepo::open(&repo_dir).map_err(StatusError::from)?;
         let commit = repo.resolve(&rev).map_err(StatusError::from)?;
@@ -391,18 +379,19 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
     .map_err(|error| StatusError::Task(error.to_string()))??;
 
     let mut render_opts = RenderOptions::new(
-        opts.path.clone(),
-        opts.namespace
+        opts.target.path.clone(),
+        opts.target
+            .namespace
             .clone()
             .unwrap_or_else(|| cluster.default_namespace().to_owned()),
     );
-    render_opts.kubectl = opts.kubectl.clone();
+    render_opts.kubectl = opts.target.kubectl.clone();
     render_opts.cache = RenderCache::on_disk(&repo.git_dir());
     let (rendered, discovery) = render_discovered(cluster, &repo, commit, &mut render_opts).await?;
     let (filters, discovery) = resolve_resource_args(
         cluster,
         &opts.resources,
-        opts.namespace.as_deref(),
+        opts.target.namespace.as_deref(),
         discovery,
     )
     .await?;
@@ -685,7 +674,7 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
     Ok(SyncPlan {
         revision,
         head,
-        path: gitops_git::normalize_path(&opts.path),
+        path: gitops_git::normalize_path(&opts.target.path),
         context: cluster.context().to_owned(),
         apply_set,
         resources,
