@@ -18,7 +18,10 @@ mod unknown;
 mod update;
 mod workloads;
 
-use other_kinds::{validate_binding, validate_ingress, validate_secret_type};
+use other_kinds::{
+    validate_binding, validate_config_map, validate_crd_name, validate_ingress,
+    validate_role_rules, validate_secret_type,
+};
 use pod::validate_pod_spec;
 pub use schema::validate_with_schema;
 use service::validate_service;
@@ -26,8 +29,7 @@ pub use unknown::{unknown_fields, unknown_fields_with_schema};
 use update::validate_update;
 pub use workloads::selector_matches;
 use workloads::{
-    validate_deployment_strategy, validate_job_spec, validate_job_template, validate_replicas,
-    validate_selected_template,
+    validate_apps_workload, validate_cron_job, validate_job_spec, validate_selected_template,
 };
 
 /// One invalid field, as in `Status.details.causes`.
@@ -199,134 +201,45 @@ fn name_messages(kind: &KindInfo, name: &str) -> Vec<String> {
 pub fn validate(kind: &KindInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Errors::default();
     validate_meta(kind, obj, &mut errs);
-    let spec = obj.get("spec");
-    match (kind.group.as_str(), kind.kind.as_str()) {
-        ("apps", "Deployment") | ("apps", "ReplicaSet") | ("apps", "StatefulSet") => {
-            validate_replicas(spec, &mut errs);
-            let noun = if kind.kind == "StatefulSet" {
-                "statefulset"
-            } else {
-                "deployment"
-            };
-            validate_selected_template(spec, noun, &["Always"], &mut errs);
-            if kind.kind == "Deployment" {
-                validate_deployment_strategy(spec, &mut errs);
-            }
-        }
-        ("apps", "DaemonSet") => {
-            validate_selected_template(spec, "daemonset", &["Always"], &mut errs);
-        }
-        ("batch", "Job") => validate_job_spec(spec, "spec", &mut errs),
-        ("batch", "CronJob") => {
-            let schedule = spec.and_then(|s| s.get("schedule")).and_then(Value::as_str);
-            if schedule.is_none_or(str::is_empty) {
-                errs.required("spec.schedule", "");
-            }
-            let job_spec = spec
-                .and_then(|s| s.get("jobTemplate"))
-                .and_then(|t| t.get("spec"));
-            validate_job_template(job_spec, "spec.jobTemplate.spec", &mut errs);
-        }
-        ("", "Pod") => match spec {
-            Some(s) => validate_pod_spec(
-                s,
-                "spec",
-                Some(&["Always", "OnFailure", "Never"]),
-                &mut errs,
-            ),
-            None => errs.required("spec.containers", ""),
-        },
-        ("", "Service") => validate_service(spec, &mut errs),
-        ("", "ConfigMap") => {
-            validate_data_keys(obj, "data", &mut errs);
-            let binary = obj.get("binaryData").and_then(Value::as_object);
-            for key in obj
-                .get("data")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flat_map(Map::keys)
-            {
-                if binary.is_some_and(|b| b.contains_key(key)) {
-                    errs.invalid(
-                        &format!("data[{key}]"),
-                        &go_quote(key),
-                        "duplicate of key present in binaryData",
-                    );
-                }
-            }
-            validate_data_keys(obj, "binaryData", &mut errs);
-        }
-        ("", "Secret") => {
-            validate_data_keys(obj, "data", &mut errs);
-            validate_secret_type(obj, &mut errs);
-        }
-        ("networking.k8s.io", "Ingress") => validate_ingress(spec, &mut errs),
-        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
-            validate_binding(kind, obj, &mut errs);
-        }
-        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
-            for (i, rule) in obj
-                .get("rules")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let verbs = rule.get("verbs").and_then(Value::as_array);
-                if verbs.is_none_or(Vec::is_empty) {
-                    errs.required(
-                        &format!("rules[{i}].verbs"),
-                        "verbs must contain at least one value",
-                    );
-                }
-                let empty = |k: &str| {
-                    rule.get(k)
-                        .and_then(Value::as_array)
-                        .is_none_or(Vec::is_empty)
-                };
-                let urls = !empty("nonResourceURLs");
-                if urls && (!empty("resources") || !empty("apiGroups")) {
-                    errs.invalid(
-                        &format!("rules[{i}].nonResourceURLs"),
-                        &go_string_slice(rule.get("nonResourceURLs")),
-                        "rules cannot apply to both regular resources and non-resource URLs",
-                    );
-                } else if !urls && empty("apiGroups") && !empty("resources") {
-                    errs.required(
-                        &format!("rules[{i}].apiGroups"),
-                        "resource rules must supply at least one api group",
-                    );
-                }
-            }
-        }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            let name = obj
-                .get("metadata")
-                .and_then(|m| m.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let s = |k: &[&str]| {
-                let mut cur = spec;
-                for p in k {
-                    cur = cur.and_then(|c| c.get(*p));
-                }
-                cur.and_then(Value::as_str).unwrap_or("").to_string()
-            };
-            let required = format!("{}.{}", s(&["names", "plural"]), s(&["group"]));
-            if !name.is_empty() && name != required {
-                errs.invalid(
-                    "metadata.name",
-                    &go_quote(name),
-                    r#"must be spec.names.plural+"."+spec.group"#,
-                );
-            }
-        }
-        _ => {}
-    }
+    validate_kind(kind, obj, &mut errs);
     if let Some(old) = old {
         validate_update(kind, obj, old, &mut errs);
     }
     errs.0
+}
+
+/// The rules of the kind itself, after those of its metadata.
+fn validate_kind(kind: &KindInfo, obj: &Value, errs: &mut Errors) {
+    let spec = obj.get("spec");
+    match (kind.group.as_str(), kind.kind.as_str()) {
+        ("apps", "Deployment") | ("apps", "ReplicaSet") | ("apps", "StatefulSet") => {
+            validate_apps_workload(kind, spec, errs);
+        }
+        ("apps", "DaemonSet") => {
+            validate_selected_template(spec, "daemonset", &["Always"], errs);
+        }
+        ("batch", "Job") => validate_job_spec(spec, "spec", errs),
+        ("batch", "CronJob") => validate_cron_job(spec, errs),
+        ("", "Pod") => match spec {
+            Some(s) => validate_pod_spec(s, "spec", Some(&["Always", "OnFailure", "Never"]), errs),
+            None => errs.required("spec.containers", ""),
+        },
+        ("", "Service") => validate_service(spec, errs),
+        ("", "ConfigMap") => validate_config_map(obj, errs),
+        ("", "Secret") => {
+            validate_data_keys(obj, "data", errs);
+            validate_secret_type(obj, errs);
+        }
+        ("networking.k8s.io", "Ingress") => validate_ingress(spec, errs),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            validate_binding(kind, obj, errs);
+        }
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => validate_role_rules(obj, errs),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            validate_crd_name(obj, spec, errs);
+        }
+        _ => {}
+    }
 }
 
 /// `ValidateObjectMeta`: name, labels, annotations.

@@ -1,9 +1,9 @@
 //! Ingress paths, RBAC role bindings, Secret types.
 
 use k8s_model::names::path_segment_name;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::{Errors, go_quote};
+use super::{Errors, go_quote, go_string_slice, validate_data_keys};
 use crate::kinds::KindInfo;
 
 /// `validateIngressRuleValue` (networking/v1): every path has a supported `pathType`, and
@@ -124,5 +124,87 @@ pub(super) fn validate_secret_type(obj: &Value, errs: &mut Errors) {
         if !has(key) {
             errs.required(&format!("data[{key}]"), "");
         }
+    }
+}
+
+/// ConfigMaps: data and binaryData keys, no key in both.
+pub(super) fn validate_config_map(obj: &Value, errs: &mut Errors) {
+    validate_data_keys(obj, "data", errs);
+    let binary = obj.get("binaryData").and_then(Value::as_object);
+    for key in obj
+        .get("data")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(Map::keys)
+    {
+        if binary.is_some_and(|b| b.contains_key(key)) {
+            errs.invalid(
+                &format!("data[{key}]"),
+                &go_quote(key),
+                "duplicate of key present in binaryData",
+            );
+        }
+    }
+    validate_data_keys(obj, "binaryData", errs);
+}
+
+/// `ValidatePolicyRule` of Roles and ClusterRoles: verbs, and resources or URLs, not both.
+pub(super) fn validate_role_rules(obj: &Value, errs: &mut Errors) {
+    for (i, rule) in obj
+        .get("rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let verbs = rule.get("verbs").and_then(Value::as_array);
+        if verbs.is_none_or(Vec::is_empty) {
+            errs.required(
+                &format!("rules[{i}].verbs"),
+                "verbs must contain at least one value",
+            );
+        }
+        let empty = |k: &str| {
+            rule.get(k)
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+        };
+        let urls = !empty("nonResourceURLs");
+        if urls && (!empty("resources") || !empty("apiGroups")) {
+            errs.invalid(
+                &format!("rules[{i}].nonResourceURLs"),
+                &go_string_slice(rule.get("nonResourceURLs")),
+                "rules cannot apply to both regular resources and non-resource URLs",
+            );
+        } else if !urls && empty("apiGroups") && !empty("resources") {
+            errs.required(
+                &format!("rules[{i}].apiGroups"),
+                "resource rules must supply at least one api group",
+            );
+        }
+    }
+}
+
+/// A CustomResourceDefinition is named `<spec.names.plural>.<spec.group>`.
+pub(super) fn validate_crd_name(obj: &Value, spec: Option<&Value>, errs: &mut Errors) {
+    let name = obj
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let s = |k: &[&str]| {
+        let mut cur = spec;
+        for p in k {
+            cur = cur.and_then(|c| c.get(*p));
+        }
+        cur.and_then(Value::as_str).unwrap_or("").to_string()
+    };
+    let required = format!("{}.{}", s(&["names", "plural"]), s(&["group"]));
+    if !name.is_empty() && name != required {
+        errs.invalid(
+            "metadata.name",
+            &go_quote(name),
+            r#"must be spec.names.plural+"."+spec.group"#,
+        );
     }
 }

@@ -5,8 +5,9 @@ use serde_json::{Map, Value};
 
 use super::pod::validate_pod_spec;
 use super::{Errors, go_label_selector, go_string_map, validate_labels};
+use crate::kinds::KindInfo;
 
-pub(super) fn validate_replicas(spec: Option<&Value>, errs: &mut Errors) {
+fn validate_replicas(spec: Option<&Value>, errs: &mut Errors) {
     if let Some(r) = spec.and_then(|s| s.get("replicas")).and_then(Value::as_i64)
         && r < 0
     {
@@ -119,7 +120,7 @@ pub(super) fn validate_selected_template(
 }
 
 /// `ValidateDeploymentStrategy` and `ValidateRollingUpdateDeployment` (the common rules).
-pub(super) fn validate_deployment_strategy(spec: Option<&Value>, errs: &mut Errors) {
+fn validate_deployment_strategy(spec: Option<&Value>, errs: &mut Errors) {
     let Some(strategy) = spec.and_then(|s| s.get("strategy")) else {
         return;
     };
@@ -202,7 +203,7 @@ pub(super) fn validate_job_spec(spec: Option<&Value>, path: &str, errs: &mut Err
 }
 
 /// The pod template of a Job or a CronJob's job template.
-pub(super) fn validate_job_template(spec: Option<&Value>, path: &str, errs: &mut Errors) {
+fn validate_job_template(spec: Option<&Value>, path: &str, errs: &mut Errors) {
     match spec
         .and_then(|s| s.get("template"))
         .and_then(|t| t.get("spec"))
@@ -215,4 +216,30 @@ pub(super) fn validate_job_template(spec: Option<&Value>, path: &str, errs: &mut
         ),
         None => errs.required(&format!("{path}.template.spec.containers"), ""),
     }
+}
+
+/// Deployments, ReplicaSets, StatefulSets: replicas, the selected template, a Deployment's strategy.
+pub(super) fn validate_apps_workload(kind: &KindInfo, spec: Option<&Value>, errs: &mut Errors) {
+    validate_replicas(spec, errs);
+    let noun = if kind.kind == "StatefulSet" {
+        "statefulset"
+    } else {
+        "deployment"
+    };
+    validate_selected_template(spec, noun, &["Always"], errs);
+    if kind.kind == "Deployment" {
+        validate_deployment_strategy(spec, errs);
+    }
+}
+
+/// CronJobs: a schedule, and the job template as a Job's.
+pub(super) fn validate_cron_job(spec: Option<&Value>, errs: &mut Errors) {
+    let schedule = spec.and_then(|s| s.get("schedule")).and_then(Value::as_str);
+    if schedule.is_none_or(str::is_empty) {
+        errs.required("spec.schedule", "");
+    }
+    let job_spec = spec
+        .and_then(|s| s.get("jobTemplate"))
+        .and_then(|t| t.get("spec"));
+    validate_job_template(job_spec, "spec.jobTemplate.spec", errs);
 }
