@@ -709,33 +709,8 @@ pub fn server_side_apply(
     ctx: &FieldManagerContext<'_>,
 ) -> Result<Value, ApplyError> {
     let schema = ctx.schema;
-    if !applied.is_object() {
-        return Err(ApplyError::Invalid(
-            "the applied configuration must be a JSON object".into(),
-        ));
-    }
-    if applied
-        .pointer("/metadata/managedFields")
-        .is_some_and(|m| !m.is_null())
-    {
-        return Err(ApplyError::Invalid(
-            "metadata.managedFields must be nil".into(),
-        ));
-    }
-    let mut managers = decode_managed(live);
-    if let Some(live) = live
-        && managers.is_empty()
-    {
-        // an object nobody tracks yet: its fields first become an Update of
-        // `before-first-apply`, so applying over them conflicts as upstream's
-        // skipNonAppliedManager makes it
-        let before = FieldManagerContext {
-            manager: BEFORE_FIRST_APPLY,
-            ..ctx.clone()
-        };
-        update_managers(&mut managers, None, live, &before);
-        managers.retain(|_, e| !e.set.is_empty());
-    }
+    check_applied_configuration(applied)?;
+    let mut managers = managers_of_live(live, ctx);
     let live_obj = live
         .map(without_server_metadata)
         .unwrap_or_else(|| Value::Object(Map::new()));
@@ -780,51 +755,133 @@ pub fn server_side_apply(
 
     let compared = compare(&live_obj, &merged, schema).filtered(ctx);
     let changed = compared.modified.union(&compared.added);
-    let clashes: Vec<(ManagerKey, String, FieldSet)> = managers
+    let clashes = clashes_with_others(&managers, &me, &changed);
+    if !force && !clashes.is_empty() {
+        refuse_conflicts(&clashes, &live_obj, ctx)?;
+    }
+    let unchanged = merged == live_obj;
+    settle_ownership(
+        &mut managers,
+        &me,
+        &clashes,
+        &compared.removed,
+        unchanged,
+        ctx,
+    );
+
+    let mut result = merged;
+    keep_live_server_metadata(&mut result, live);
+    if ctx.manager == KUBECTL {
+        sync_last_applied(&mut result, applied);
+    }
+    set_managed_fields(&mut result, &managers);
+    Ok(result)
+}
+
+/// Fields another manager owns that this apply changes: the manager, its printed name, the fields.
+type Clash = (ManagerKey, String, FieldSet);
+
+/// Refuses an applied configuration that is not an object or that carries managedFields.
+fn check_applied_configuration(applied: &Value) -> Result<(), ApplyError> {
+    if !applied.is_object() {
+        return Err(ApplyError::Invalid(
+            "the applied configuration must be a JSON object".into(),
+        ));
+    }
+    if applied
+        .pointer("/metadata/managedFields")
+        .is_some_and(|m| !m.is_null())
+    {
+        return Err(ApplyError::Invalid(
+            "metadata.managedFields must be nil".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The managers of the live object before this apply.
+fn managers_of_live(live: Option<&Value>, ctx: &FieldManagerContext<'_>) -> Managers {
+    let mut managers = decode_managed(live);
+    if let Some(live) = live
+        && managers.is_empty()
+    {
+        // an object nobody tracks yet: its fields first become an Update of
+        // `before-first-apply`, so applying over them conflicts as upstream's
+        // skipNonAppliedManager makes it
+        let before = FieldManagerContext {
+            manager: BEFORE_FIRST_APPLY,
+            ..ctx.clone()
+        };
+        update_managers(&mut managers, None, live, &before);
+        managers.retain(|_, e| !e.set.is_empty());
+    }
+    managers
+}
+
+/// The fields of `changed` that managers other than `me` own, per manager that owns any.
+fn clashes_with_others(managers: &Managers, me: &ManagerKey, changed: &FieldSet) -> Vec<Clash> {
+    managers
         .iter()
-        .filter(|(key, _)| **key != me)
+        .filter(|(key, _)| *key != me)
         .map(|(key, entry)| {
-            let clash = entry.set.intersection(&changed);
+            let clash = entry.set.intersection(changed);
             (key.clone(), describe_manager(key, entry), clash)
         })
         .filter(|(_, _, clash)| !clash.is_empty())
+        .collect()
+}
+
+/// The conflicts of an apply without force, if any are left after kubectl's takeover allowance.
+fn refuse_conflicts(
+    clashes: &[Clash],
+    live_obj: &Value,
+    ctx: &FieldManagerContext<'_>,
+) -> Result<(), ApplyError> {
+    // kubectl moving from client-side to server-side apply may take over what its
+    // last-applied annotation says it applied, as upstream's lastAppliedManager
+    let allowed = (ctx.manager == KUBECTL)
+        .then(|| allowed_by_last_applied(live_obj, ctx.schema))
+        .flatten()
+        .unwrap_or_default();
+    let conflicts: Vec<Conflict> = clashes
+        .iter()
+        .flat_map(|(_, manager, clash)| {
+            clash
+                .difference(&allowed)
+                .paths()
+                .into_iter()
+                .map(move |p| Conflict {
+                    manager: manager.clone(),
+                    field: path_string(&p),
+                })
+        })
         .collect();
-    if !force && !clashes.is_empty() {
-        // kubectl moving from client-side to server-side apply may take over what its
-        // last-applied annotation says it applied, as upstream's lastAppliedManager
-        let allowed = (ctx.manager == KUBECTL)
-            .then(|| allowed_by_last_applied(&live_obj, schema))
-            .flatten()
-            .unwrap_or_default();
-        let conflicts: Vec<Conflict> = clashes
-            .iter()
-            .flat_map(|(_, manager, clash)| {
-                clash
-                    .difference(&allowed)
-                    .paths()
-                    .into_iter()
-                    .map(move |p| Conflict {
-                        manager: manager.clone(),
-                        field: path_string(&p),
-                    })
-            })
-            .collect();
-        if !conflicts.is_empty() {
-            return Err(ApplyError::Conflicts(conflicts));
-        }
+    if !conflicts.is_empty() {
+        return Err(ApplyError::Conflicts(conflicts));
     }
-    for (key, _, clash) in &clashes {
+    Ok(())
+}
+
+/// Hands the clashing and removed fields over from the other managers, and stamps `me`.
+fn settle_ownership(
+    managers: &mut Managers,
+    me: &ManagerKey,
+    clashes: &[Clash],
+    removed: &FieldSet,
+    unchanged: bool,
+    ctx: &FieldManagerContext<'_>,
+) {
+    for (key, _, clash) in clashes {
         if let Some(entry) = managers.get_mut(key) {
             entry.set = entry.set.difference(clash);
         }
     }
     for (key, entry) in managers.iter_mut() {
-        if *key != me {
-            entry.set = entry.set.difference(&compared.removed);
+        if key != me {
+            entry.set = entry.set.difference(removed);
         }
     }
-    let unchanged = merged == live_obj;
-    if let Some(entry) = managers.get_mut(&me) {
+    if let Some(entry) = managers.get_mut(me) {
         entry.set = strip_meta(&entry.set);
         // upstream stamps the applier's time only when the object changed (a new applier of
         // a no-op apply gets an entry without time, as upstream)
@@ -833,10 +890,10 @@ pub fn server_side_apply(
         }
     }
     managers.retain(|_, e| !e.set.is_empty());
+}
 
-    // keep the server-owned metadata of live (uid, resourceVersion...) in the result, with
-    // metadata keys in live's order
-    let mut result = merged;
+/// Keeps live's server-owned metadata (uid, resourceVersion...) in `result`, in live's key order.
+fn keep_live_server_metadata(result: &mut Value, live: Option<&Value>) {
     if let (Some(live), Some(meta)) = (
         live.and_then(|l| l.get("metadata"))
             .and_then(Value::as_object),
@@ -857,11 +914,6 @@ pub fn server_side_apply(
         }
         *meta = ordered;
     }
-    if ctx.manager == KUBECTL {
-        sync_last_applied(&mut result, applied);
-    }
-    set_managed_fields(&mut result, &managers);
-    Ok(result)
 }
 
 /// The manager that owns the fields of an untracked object at its first apply.

@@ -180,123 +180,11 @@ fn json_content(schema: &Value) -> Value {
 
 /// Paths of one kind: collection, item (get/put/patch/delete), `status` and `scale`.
 fn add_kind_paths(k: &KindInfo, paths: &mut Map<String, Value>) {
-    let prefix = format!("/{}", gv_path(&k.group, &k.version));
-    let (collection, ns_word, ns_params) = if k.namespaced {
-        (
-            format!("{prefix}/namespaces/{{namespace}}/{}", k.plural),
-            "Namespaced",
-            vec![path_param(
-                "namespace",
-                "object name and auth scope, such as for teams and projects",
-            )],
-        )
-    } else {
-        (format!("{prefix}/{}", k.plural), "", vec![])
-    };
-    let stem = op_group(k);
-    let obj_ref = json!({"$ref": schema_ref(k)});
-    let list_ref = json!({"$ref": format!("{}List", schema_ref(k))});
-    let pretty = query(
-        "pretty",
-        "string",
-        "If 'true', then the output is pretty printed. Defaults to 'false' unless the user-agent indicates a browser or command-line HTTP tool (curl and wget).",
-    );
-    let write_params = || {
-        vec![
-            query("dryRun", "string", DRY_RUN_DESC),
-            query("fieldManager", "string", FIELD_MANAGER_DESC),
-            query("fieldValidation", "string", FIELD_VALIDATION_DESC),
-        ]
-    };
-    let ok = |schema: &Value| json!({"description": "OK", "content": json_content(schema)});
-    let ext = |action: &str| -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("x-kubernetes-action".into(), json!(action));
-        m.insert("x-kubernetes-group-version-kind".into(), gvk(k));
-        m
-    };
-    let op = |verb: &str,
-              action: &str,
-              description: String,
-              op_id: String,
-              params: Vec<Value>,
-              body: Option<Value>,
-              responses: Value|
-     -> (String, Value) {
-        let mut m = Map::new();
-        m.insert("tags".into(), json!([tag(k)]));
-        m.insert("description".into(), json!(description));
-        m.insert("operationId".into(), json!(op_id));
-        if !params.is_empty() {
-            m.insert("parameters".into(), Value::Array(params));
-        }
-        if let Some(b) = body {
-            m.insert("requestBody".into(), b);
-        }
-        m.insert("responses".into(), responses);
-        m.extend(ext(action));
-        (verb.to_string(), Value::Object(m))
-    };
-    // The real documents also list application/strategic-merge-patch+json for built-in kinds.
-    // It is left out on purpose: with it, client-side `kubectl apply` computes its patch from
-    // these schemas (`buildStrategicMergePatchFromOpenAPIV3`), which carry no field-level patch
-    // metadata here, and warns; without it kubectl falls back to its compiled-in Go types,
-    // which is what it computes against a real server. The server still accepts strategic
-    // merge patches for built-in kinds.
-    let patch_body = || {
-        let patch =
-            json!({"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"});
-        json!({"content": {
-            "application/apply-patch+yaml": {"schema": patch},
-            "application/json-patch+json": {"schema": patch},
-            "application/merge-patch+json": {"schema": patch}}, "required": true})
-    };
-    let patch_params = || {
-        let mut p = write_params();
-        p.push(query("force", "boolean", FORCE_DESC));
-        p
-    };
-    let body = |schema: &Value| json!({"content": {"*/*": {"schema": schema}}, "required": true});
-    let unauthorized = json!({"description": "Unauthorized"});
-
-    // Collection: list, create, deletecollection.
-    let mut coll = Map::new();
-    let (v, o) = op(
-        "get",
-        "list",
-        format!("list or watch objects of kind {}", k.kind),
-        format!("list{stem}{ns_word}{}", k.kind),
-        vec![],
-        None,
-        json!({"200": ok(&list_ref), "401": unauthorized}),
-    );
-    coll.insert(v, o);
-    let (v, o) = op(
-        "post",
-        "post",
-        format!("create a {}", k.kind),
-        format!("create{stem}{ns_word}{}", k.kind),
-        write_params(),
-        Some(body(&obj_ref)),
-        json!({"200": ok(&obj_ref), "201": {"description": "Created", "content": json_content(&obj_ref)},
-            "202": {"description": "Accepted", "content": json_content(&obj_ref)}, "401": unauthorized}),
-    );
-    coll.insert(v, o);
-    let mut coll_params = ns_params.clone();
-    coll_params.push(pretty.clone());
-    coll.insert("parameters".into(), Value::Array(coll_params.clone()));
-    paths.insert(collection.clone(), Value::Object(coll));
-
-    // Item and subresources.
-    let item_params = |what: &str| {
-        let mut p = vec![path_param("name", &format!("name of the {what}"))];
-        p.extend(ns_params.clone());
-        p.push(pretty.clone());
-        p
-    };
+    let kp = KindPaths::of(k);
+    paths.insert(kp.collection.clone(), Value::Object(kp.collection_item()));
     for (suffix, sub, schema) in [
-        ("", "", obj_ref.clone()),
-        ("/status", "Status", obj_ref.clone()),
+        ("", "", kp.obj_ref.clone()),
+        ("/status", "Status", kp.obj_ref.clone()),
         (
             "/scale",
             "Scale",
@@ -306,78 +194,250 @@ fn add_kind_paths(k: &KindInfo, paths: &mut Map<String, Value>) {
         if (sub == "Status" && !k.status_subresource) || (sub == "Scale" && !k.scale_subresource) {
             continue;
         }
+        paths.insert(
+            format!("{}/{{name}}{suffix}", kp.collection),
+            Value::Object(kp.object_item(sub, &schema)),
+        );
+    }
+}
+
+/// What the paths of one kind share: scope, operation id parts, schema references.
+struct KindPaths<'k> {
+    k: &'k KindInfo,
+    /// The collection path, namespaced or not.
+    collection: String,
+    /// `Namespaced` in the operation ids of namespaced kinds, else empty.
+    ns_word: &'static str,
+    ns_params: Vec<Value>,
+    /// The operation id stem ([`op_group`]).
+    stem: String,
+    obj_ref: Value,
+    pretty: Value,
+}
+
+/// One operation of a path item; [`KindPaths::operation`] adds its tags and extensions.
+struct Operation {
+    verb: &'static str,
+    action: &'static str,
+    description: String,
+    op_id: String,
+    params: Vec<Value>,
+    body: Option<Value>,
+    responses: Value,
+}
+
+impl<'k> KindPaths<'k> {
+    /// The shared parts of the paths of `k`.
+    fn of(k: &'k KindInfo) -> Self {
+        let prefix = format!("/{}", gv_path(&k.group, &k.version));
+        let (collection, ns_word, ns_params) = if k.namespaced {
+            (
+                format!("{prefix}/namespaces/{{namespace}}/{}", k.plural),
+                "Namespaced",
+                vec![path_param(
+                    "namespace",
+                    "object name and auth scope, such as for teams and projects",
+                )],
+            )
+        } else {
+            (format!("{prefix}/{}", k.plural), "", vec![])
+        };
+        KindPaths {
+            k,
+            collection,
+            ns_word,
+            ns_params,
+            stem: op_group(k),
+            obj_ref: json!({"$ref": schema_ref(k)}),
+            pretty: query(
+                "pretty",
+                "string",
+                "If 'true', then the output is pretty printed. Defaults to 'false' unless the user-agent indicates a browser or command-line HTTP tool (curl and wget).",
+            ),
+        }
+    }
+
+    /// An operation keyed by its verb, with the kind's tag and `x-kubernetes-*` extensions.
+    fn operation(&self, op: Operation) -> (String, Value) {
+        let mut m = Map::new();
+        m.insert("tags".into(), json!([tag(self.k)]));
+        m.insert("description".into(), json!(op.description));
+        m.insert("operationId".into(), json!(op.op_id));
+        if !op.params.is_empty() {
+            m.insert("parameters".into(), Value::Array(op.params));
+        }
+        if let Some(b) = op.body {
+            m.insert("requestBody".into(), b);
+        }
+        m.insert("responses".into(), op.responses);
+        m.insert("x-kubernetes-action".into(), json!(op.action));
+        m.insert("x-kubernetes-group-version-kind".into(), gvk(self.k));
+        (op.verb.to_string(), Value::Object(m))
+    }
+
+    /// The collection path item: list, create.
+    fn collection_item(&self) -> Map<String, Value> {
+        let k = self.k;
+        let (stem, ns_word) = (&self.stem, self.ns_word);
+        let obj_ref = &self.obj_ref;
+        let list_ref = json!({"$ref": format!("{}List", schema_ref(k))});
+        let unauthorized = unauthorized();
+        let mut coll = Map::new();
+        let (v, o) = self.operation(Operation {
+            verb: "get",
+            action: "list",
+            description: format!("list or watch objects of kind {}", k.kind),
+            op_id: format!("list{stem}{ns_word}{}", k.kind),
+            params: vec![],
+            body: None,
+            responses: json!({"200": ok(&list_ref), "401": unauthorized}),
+        });
+        coll.insert(v, o);
+        let (v, o) = self.operation(Operation {
+            verb: "post",
+            action: "post",
+            description: format!("create a {}", k.kind),
+            op_id: format!("create{stem}{ns_word}{}", k.kind),
+            params: write_params(),
+            body: Some(request_body(obj_ref)),
+            responses: json!({"200": ok(obj_ref), "201": {"description": "Created", "content": json_content(obj_ref)},
+                "202": {"description": "Accepted", "content": json_content(obj_ref)}, "401": unauthorized}),
+        });
+        coll.insert(v, o);
+        let mut coll_params = self.ns_params.clone();
+        coll_params.push(self.pretty.clone());
+        coll.insert("parameters".into(), Value::Array(coll_params));
+        coll
+    }
+
+    /// The path item of one object (`sub` empty) or of its `Status` or `Scale` subresource.
+    fn object_item(&self, sub: &str, schema: &Value) -> Map<String, Value> {
+        let k = self.k;
+        let stem = &self.stem;
         let what = if sub == "Scale" {
             "Scale".to_string()
         } else {
             k.kind.clone()
         };
-        let name = format!("{ns_word}{}{sub}", k.kind);
+        let name = format!("{}{}{sub}", self.ns_word, k.kind);
+        let unauthorized = unauthorized();
         let mut item = Map::new();
-        let (v, o) = op(
-            "get",
-            "get",
-            describe("read", sub, &k.kind),
-            format!("read{stem}{name}"),
-            vec![],
-            None,
-            json!({"200": ok(&schema), "401": unauthorized}),
-        );
+        let (v, o) = self.operation(Operation {
+            verb: "get",
+            action: "get",
+            description: describe("read", sub, &k.kind),
+            op_id: format!("read{stem}{name}"),
+            params: vec![],
+            body: None,
+            responses: json!({"200": ok(schema), "401": unauthorized}),
+        });
         item.insert(v, o);
-        let (v, o) = op(
-            "put",
-            "put",
-            describe("replace", sub, &k.kind),
-            format!("replace{stem}{name}"),
-            write_params(),
-            Some(body(&schema)),
-            json!({"200": ok(&schema), "201": {"description": "Created", "content": json_content(&schema)},
+        let (v, o) = self.operation(Operation {
+            verb: "put",
+            action: "put",
+            description: describe("replace", sub, &k.kind),
+            op_id: format!("replace{stem}{name}"),
+            params: write_params(),
+            body: Some(request_body(schema)),
+            responses: json!({"200": ok(schema), "201": {"description": "Created", "content": json_content(schema)},
                 "401": unauthorized}),
-        );
+        });
         item.insert(v, o);
         if sub.is_empty() {
-            let status_ref =
-                json!({"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Status"});
-            let (v, o) = op(
-                "delete",
-                "delete",
-                format!("delete a {}", k.kind),
-                format!("delete{stem}{name}"),
-                vec![
-                    query("dryRun", "string", DRY_RUN_DESC),
-                    query(
-                        "gracePeriodSeconds",
-                        "integer",
-                        "The duration in seconds before the object should be deleted.",
-                    ),
-                    query(
-                        "propagationPolicy",
-                        "string",
-                        "Whether and how garbage collection will be performed.",
-                    ),
-                ],
-                None,
-                json!({"200": ok(&status_ref), "202": {"description": "Accepted", "content": json_content(&status_ref)},
-                    "401": unauthorized}),
-            );
+            let (v, o) = self.operation(self.delete_operation(&name));
             item.insert(v, o);
         }
-        let (v, o) = op(
-            "patch",
-            "patch",
-            describe("partially update", sub, &k.kind),
-            format!("patch{stem}{name}"),
-            patch_params(),
-            Some(patch_body()),
-            json!({"200": ok(&schema), "201": {"description": "Created", "content": json_content(&schema)},
+        let (v, o) = self.operation(Operation {
+            verb: "patch",
+            action: "patch",
+            description: describe("partially update", sub, &k.kind),
+            op_id: format!("patch{stem}{name}"),
+            params: patch_params(),
+            body: Some(patch_body()),
+            responses: json!({"200": ok(schema), "201": {"description": "Created", "content": json_content(schema)},
                 "401": unauthorized}),
-        );
+        });
         item.insert(v, o);
-        item.insert("parameters".into(), Value::Array(item_params(&what)));
-        paths.insert(
-            format!("{collection}/{{name}}{suffix}"),
-            Value::Object(item),
-        );
+        let mut params = vec![path_param("name", &format!("name of the {what}"))];
+        params.extend(self.ns_params.clone());
+        params.push(self.pretty.clone());
+        item.insert("parameters".into(), Value::Array(params));
+        item
     }
+
+    /// DELETE of one object; `name` is the operation id's tail.
+    fn delete_operation(&self, name: &str) -> Operation {
+        let status_ref =
+            json!({"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Status"});
+        Operation {
+            verb: "delete",
+            action: "delete",
+            description: format!("delete a {}", self.k.kind),
+            op_id: format!("delete{}{name}", self.stem),
+            params: vec![
+                query("dryRun", "string", DRY_RUN_DESC),
+                query(
+                    "gracePeriodSeconds",
+                    "integer",
+                    "The duration in seconds before the object should be deleted.",
+                ),
+                query(
+                    "propagationPolicy",
+                    "string",
+                    "Whether and how garbage collection will be performed.",
+                ),
+            ],
+            body: None,
+            responses: json!({"200": ok(&status_ref), "202": {"description": "Accepted", "content": json_content(&status_ref)},
+                "401": unauthorized()}),
+        }
+    }
+}
+
+/// The query parameters of every write: dryRun, fieldManager, fieldValidation.
+fn write_params() -> Vec<Value> {
+    vec![
+        query("dryRun", "string", DRY_RUN_DESC),
+        query("fieldManager", "string", FIELD_MANAGER_DESC),
+        query("fieldValidation", "string", FIELD_VALIDATION_DESC),
+    ]
+}
+
+/// A PATCH's query parameters: those of every write, and `force` for apply.
+fn patch_params() -> Vec<Value> {
+    let mut p = write_params();
+    p.push(query("force", "boolean", FORCE_DESC));
+    p
+}
+
+/// A 200 response carrying `schema`.
+fn ok(schema: &Value) -> Value {
+    json!({"description": "OK", "content": json_content(schema)})
+}
+
+/// A 401 response.
+fn unauthorized() -> Value {
+    json!({"description": "Unauthorized"})
+}
+
+/// A required request body of any media type, of `schema`.
+fn request_body(schema: &Value) -> Value {
+    json!({"content": {"*/*": {"schema": schema}}, "required": true})
+}
+
+/// A PATCH's request body: apply, JSON and merge patches.
+fn patch_body() -> Value {
+    // The real documents also list application/strategic-merge-patch+json for built-in kinds.
+    // It is left out on purpose: with it, client-side `kubectl apply` computes its patch from
+    // these schemas (`buildStrategicMergePatchFromOpenAPIV3`), which carry no field-level patch
+    // metadata here, and warns; without it kubectl falls back to its compiled-in Go types,
+    // which is what it computes against a real server. The server still accepts strategic
+    // merge patches for built-in kinds.
+    let patch = json!({"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"});
+    json!({"content": {
+        "application/apply-patch+yaml": {"schema": patch},
+        "application/json-patch+json": {"schema": patch},
+        "application/merge-patch+json": {"schema": patch}}, "required": true})
 }
 
 /// Upstream operation descriptions: "read the specified Deployment", "read status of the

@@ -297,66 +297,117 @@ pub fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Option<T> {
     }
 }
 
+/// Answers one request: version, health, discovery and OpenAPI first, then the served kinds.
 async fn route(shared: Arc<Shared>, req: ApiRequest) -> Response<Body> {
     let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
     let get = req.method == Method::GET;
-    let fixed = match (segs.as_slice(), get) {
-        (["version"], true) => Some(Reply::json(&discovery::version(&shared.opts.kube_version))),
-        (["healthz" | "readyz" | "livez"], true) => Some(Reply {
+    if get {
+        match discovery_reply(&shared, &req, &segs)
+            .or_else(|| openapi_reply(&shared, &req, &segs).map(Ok))
+        {
+            Some(Ok(reply)) => return reply.into_response(None),
+            Some(Err(err)) => return error_response(&err),
+            None => {}
+        }
+    }
+    let target = {
+        let kinds = shared.lock().kinds();
+        resolve(&kinds, &segs)
+    };
+    let Some(target) = target else {
+        return error_response(&ApiError::no_route());
+    };
+    let watching = target.legacy_watch || (get && req.flag("watch"));
+    if watching {
+        if target.subresource.is_some() {
+            return error_response(&ApiError::method_not_allowed());
+        }
+        return watch::serve_watch(shared, req, target);
+    }
+    let outcome = guarded("request handler", || crud::handle(&shared, &req, &target));
+    match outcome {
+        Some(Ok((reply, deferred))) => {
+            for work in deferred {
+                crud::schedule(shared.clone(), work);
+            }
+            reply.into_response(None)
+        }
+        Some(Err(err)) => error_response(&err),
+        None => error_response(&ApiError::internal(
+            "the sandbox failed handling this request; see its log",
+        )),
+    }
+}
+
+/// A GET of version, health or discovery; `Err` is answered with its own Retry-After.
+fn discovery_reply(
+    shared: &Shared,
+    req: &ApiRequest,
+    segs: &[&str],
+) -> Option<Result<Reply, ApiError>> {
+    let reply = match segs {
+        ["version"] => Reply::json(&discovery::version(&shared.opts.kube_version)),
+        ["healthz" | "readyz" | "livez"] => Reply {
             content_type: "text/plain; charset=utf-8",
             ..Reply::bytes(200, Bytes::from_static(b"ok"))
-        }),
-        (["api" | "apis"], true) if discovery::aggregated_version(&req.accept).is_some() => {
+        },
+        ["api" | "apis"] if discovery::aggregated_version(&req.accept).is_some() => {
             let version = discovery::aggregated_version(&req.accept).unwrap_or("v2");
             let (kinds, remote) = {
                 let store = shared.lock();
                 (store.kinds(), discovery::remote_api_services(&store))
             };
             let doc = discovery::aggregated_with(&kinds, segs[0] == "api", version, &remote);
-            Some(Reply {
+            Reply {
                 content_type: if version == "v2" {
                     AGGREGATED_V2_CONTENT_TYPE
                 } else {
                     AGGREGATED_V2BETA1_CONTENT_TYPE
                 },
                 ..Reply::json(&doc)
-            })
+            }
         }
-        (["api"], true) => Some(Reply::json(&discovery::core_versions(
-            &shared.addr.to_string(),
-        ))),
-        (["apis"], true) => {
+        ["api"] => Reply::json(&discovery::core_versions(&shared.addr.to_string())),
+        ["apis"] => {
             let (kinds, remote) = {
                 let store = shared.lock();
                 (store.kinds(), discovery::remote_api_services(&store))
             };
-            Some(Reply::json(&discovery::group_list_with(&kinds, &remote)))
+            Reply::json(&discovery::group_list_with(&kinds, &remote))
         }
-        (["apis", group], true) => {
+        ["apis", group] => {
             let kinds = shared.lock().kinds();
-            Some(match discovery::group(&kinds, group) {
+            match discovery::group(&kinds, group) {
                 Some(doc) => Reply::json(&doc),
                 None => Reply::error(&ApiError::no_route()),
-            })
+            }
         }
-        (["api", "v1"], true) => {
+        ["api", "v1"] => {
             let kinds = shared.lock().kinds();
-            discovery::resource_list(&kinds, "", "v1").map(|d| Reply::json(&d))
+            return discovery::resource_list(&kinds, "", "v1").map(|d| Ok(Reply::json(&d)));
         }
-        (["apis", group, version], true) => {
+        ["apis", group, version] => {
             let (kinds, remote) = {
                 let store = shared.lock();
                 (store.kinds(), discovery::remote_api_services(&store))
             };
             if remote.iter().any(|(g, v)| g == group && v == version) {
-                return error_response(&ApiError::service_unavailable());
+                return Some(Err(ApiError::service_unavailable()));
             }
-            Some(match discovery::resource_list(&kinds, group, version) {
+            match discovery::resource_list(&kinds, group, version) {
                 Some(doc) => Reply::json(&doc),
                 None => Reply::error(&ApiError::no_route()),
-            })
+            }
         }
-        (["openapi", "v2"], true) => Some(if req.accept.contains("protobuf") {
+        _ => return None,
+    };
+    Some(Ok(reply))
+}
+
+/// A GET of an OpenAPI v2 (protobuf only) or v3 document.
+fn openapi_reply(shared: &Shared, req: &ApiRequest, segs: &[&str]) -> Option<Reply> {
+    match segs {
+        ["openapi", "v2"] => Some(if req.accept.contains("protobuf") {
             let doc = shared
                 .openapi_doc(&req.path, |k| Some(Bytes::from(openapi_v2::document(k))))
                 .unwrap_or_default();
@@ -374,7 +425,7 @@ async fn route(shared: Arc<Shared>, req: ApiRequest) -> Response<Body> {
                 ))
             })
         }),
-        (["openapi", "v3", rest @ ..], true) => {
+        ["openapi", "v3", rest @ ..] => {
             let doc = shared.openapi_doc(&req.path, |kinds| {
                 let doc = match rest {
                     [] => guarded("openapi::v3_root", || openapi::v3_root(kinds)),
@@ -405,36 +456,6 @@ async fn route(shared: Arc<Shared>, req: ApiRequest) -> Response<Body> {
             })
         }
         _ => None,
-    };
-    if let Some(reply) = fixed {
-        return reply.into_response(None);
-    }
-    let target = {
-        let kinds = shared.lock().kinds();
-        resolve(&kinds, &segs)
-    };
-    let Some(target) = target else {
-        return error_response(&ApiError::no_route());
-    };
-    let watching = target.legacy_watch || (get && req.flag("watch"));
-    if watching {
-        if target.subresource.is_some() {
-            return error_response(&ApiError::method_not_allowed());
-        }
-        return watch::serve_watch(shared, req, target);
-    }
-    let outcome = guarded("request handler", || crud::handle(&shared, &req, &target));
-    match outcome {
-        Some(Ok((reply, deferred))) => {
-            for work in deferred {
-                crud::schedule(shared.clone(), work);
-            }
-            reply.into_response(None)
-        }
-        Some(Err(err)) => error_response(&err),
-        None => error_response(&ApiError::internal(
-            "the sandbox failed handling this request; see its log",
-        )),
     }
 }
 
