@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::core::params::{GetParams, ListParams, Patch, PatchParams};
+use kube::core::params::{GetParams, ListParams};
 use kube::core::{ApiResource, DynamicObject, Resource};
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -783,19 +783,11 @@ impl ClusterClient {
         name: &str,
         object: &Value,
     ) -> Result<Value, ClusterError> {
-        let url = DynamicObject::url_path(resource, namespace);
-        let what = describe("server-side apply dry-run of", resource, namespace, name);
-        let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
-        self.stats.dry_runs.fetch_add(1, Ordering::Relaxed);
-        self.with_retry(&what, || {
-            let request =
-                kube::core::Request::new(url.clone()).patch(name, &params, &Patch::Apply(object));
-            async move {
-                let request = request.map_err(kube::Error::BuildRequest)?;
-                self.client.request::<Value>(request).await
-            }
-        })
-        .await
+        let mode = write::ApplyMode {
+            force: true,
+            dry_run: true,
+        };
+        self.apply(resource, namespace, name, object, mode).await
     }
 
     /// Members of an ApplySet: objects labelled `applyset.kubernetes.io/part-of=<id>`, listed
