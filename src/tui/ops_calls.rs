@@ -3,21 +3,20 @@
 //! detail pane, a one-line result. Blocking ones run on blocking threads; none touches state.
 
 use gitops_core::Target;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::Sender;
 
-use crate::cluster::ClusterClient;
 use crate::model::{CommitInfo, ResourceId};
 use crate::ops::blame::{BlameOptions, blame};
-use crate::ops::history::{ChangeKind, ChangeWalk, HistoryOptions, history};
+use crate::ops::history::{ChangeKind, HistoryOptions, history};
 use crate::ops::revert::{RevertOptions, revert, summary_line};
 use crate::ops::status::StatusOptions;
 use crate::ops::sync::{
     ResourceResult, SyncAction, SyncOptions, SyncOutcome, SyncPlan, execute, plan,
 };
 use crate::output::short_sha;
-use crate::render::RenderOptions;
-use crate::repo::{EnvRepo, commit_info_from_data};
+use gitops_core::browse::{EnvironmentCommits, revert_preview};
+use gitops_core::live::ClusterClient;
 
 use super::action::{Action, DetailLine, RequestId};
 use super::update::resource_label;
@@ -181,18 +180,8 @@ pub async fn run_sync(
 
 /// What reverting `commit` changes: its resource changes, undone. Blocking.
 pub fn revert_lines(base: &StatusOptions, commit: &str) -> Result<Vec<String>, String> {
-    let repo = EnvRepo::open(&base.target.repo).map_err(|e| e.to_string())?;
-    let id = repo.resolve(commit).map_err(|e| e.to_string())?;
-    let info = repo.commit_info(id).map_err(|e| e.to_string())?;
-    let render = RenderOptions::new(
-        base.target.path.clone(),
-        base.target
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into()),
-    );
-    let mut walk = ChangeWalk::new(&repo, id, &render, true).map_err(|e| e.to_string())?;
-    let step = walk.next().transpose().map_err(|e| e.to_string())?;
+    let preview = revert_preview(&base.target, commit).map_err(|e| e.to_string())?;
+    let info = &preview.commit;
     let mut lines = vec![
         format!(
             "Make a new commit on the current branch that undoes {} \"{}\"",
@@ -204,21 +193,18 @@ pub fn revert_lines(base: &StatusOptions, commit: &str) -> Result<Vec<String>, S
             info.author, info.email, info.time, info.summary
         ),
     ];
-    match step.filter(|s| s.commit == id) {
-        Some(step) if !step.changes.is_empty() => {
-            lines.push("In git afterwards:".into());
-            for change in &step.changes {
-                let label = resource_label(&change.id);
-                lines.push(match change.change {
-                    ChangeKind::Added => format!("  - {label} is removed"),
-                    ChangeKind::Modified => {
-                        format!("  ~ {label} goes back to its previous version")
-                    }
-                    ChangeKind::Removed => format!("  + {label} comes back"),
-                });
-            }
+    if preview.changes.is_empty() {
+        lines.push("It changed no resource of this environment.".into());
+    } else {
+        lines.push("In git afterwards:".into());
+        for change in &preview.changes {
+            let label = resource_label(&change.id);
+            lines.push(match change.change {
+                ChangeKind::Added => format!("  - {label} is removed"),
+                ChangeKind::Modified => format!("  ~ {label} goes back to its previous version"),
+                ChangeKind::Removed => format!("  + {label} comes back"),
+            });
         }
-        _ => lines.push("It changed no resource of this environment.".into()),
     }
     lines.push("The work tree must be clean; nothing is pushed (git push afterwards).".into());
     Ok(lines)
@@ -343,38 +329,23 @@ pub async fn resource_history_lines(
         .collect())
 }
 
-/// Streams the first-parent commits from `rev` that changed `path`, newest first, in chunks
-/// (the walk cache under the git dir makes a second start instant). Blocking.
+/// Streams the first-parent commits from the target's revision that changed the environment,
+/// newest first, in chunks (the walk cache under the git dir makes a second start instant).
+/// Blocking.
 pub fn walk_history(
-    repo: &PathBuf,
-    path: &str,
-    rev: &str,
+    target: &Target,
     request: RequestId,
     send: &dyn Fn(Action),
     still_current: &dyn Fn() -> bool,
 ) -> Result<(), String> {
-    let repo = EnvRepo::open(repo).map_err(|e| e.to_string())?;
-    let start = repo.resolve(rev).map_err(|e| e.to_string())?;
-    let head = repo
-        .resolve("HEAD")
-        .map(|id| id.to_string())
-        .unwrap_or_default();
-    // The walk `history` makes: the commits that changed the environment's inputs.
-    let opts = crate::render::RenderOptions::new(path, "default");
-    let mut walk = crate::ops::history::environment_walk(&repo, start, &opts, true)
-        .map_err(|e| e.to_string())?;
+    let mut commits = EnvironmentCommits::start(target, true).map_err(|e| e.to_string())?;
+    let head = commits.head().to_owned();
     let mut chunk: Vec<CommitInfo> = Vec::new();
     let mut sent_first = false;
-    while let Some(walked) = walk.next_walked() {
+    for info in commits.by_ref() {
         if !still_current() {
             return Ok(());
         }
-        let walked = walked.map_err(|e| e.to_string())?;
-        // The walk read each commit it found; one taken from its cache is read now.
-        let info = match &walked.data {
-            Some(data) => commit_info_from_data(repo.root(), walked.id, data),
-            None => walk.objects().commit_info(walked.id),
-        };
         chunk.push(info.map_err(|e| e.to_string())?);
         let limit = if sent_first { CHUNK } else { FIRST_CHUNK };
         if chunk.len() >= limit {
@@ -387,7 +358,7 @@ pub fn walk_history(
             });
         }
     }
-    walk.finish();
+    commits.finish();
     send(Action::HistoryLoaded {
         request,
         commits: chunk,

@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 use crossterm::event::{self, Event, MouseEventKind};
 use tokio::task::JoinHandle;
 
-use crate::cluster::ClusterClient;
-use crate::cluster::watch::{LiveChange, LiveWatch, watch_kinds};
 use crate::drift::Strategy;
 use crate::model::ResourceId;
 use crate::ops::status::{StatusOptions, evaluate_resource, evaluate_with};
 use crate::ops::sync::SyncPlan;
+use gitops_core::live::{ClusterClient, LiveChange, LiveWatch, watch_kinds};
 
 use super::action::{Action, Effect, RequestId};
 use super::keymap;
@@ -72,7 +71,7 @@ pub fn run(opts: UiOptions) -> Result<i32, UiError> {
 
     let location = Location {
         repo: repo_name(&opts.target.repo),
-        path: crate::repo::normalize_path(&opts.target.path),
+        path: opts.target.env_path(),
         rev: opts.target.rev.clone(),
         context: opts.target.context.clone().unwrap_or_default(),
         namespace: opts.target.namespace.clone(),
@@ -774,14 +773,9 @@ impl Runner {
         self.handle.spawn_blocking(move || {
             let still_current = || current.load(Ordering::Relaxed) == request;
             let send = ops_calls::sender(tx.clone());
-            if let Err(message) = ops_calls::walk_history(
-                &options.target.repo,
-                &options.target.path,
-                &rev,
-                request,
-                &send,
-                &still_current,
-            ) {
+            if let Err(message) =
+                ops_calls::walk_history(&options.target.at(rev), request, &send, &still_current)
+            {
                 Runner::send(&tx, Action::HistoryFailed { request, message });
             }
         });

@@ -5,8 +5,10 @@
 //!
 //! Nothing here prints, knows about terminals or imports the sandbox.
 
+pub mod browse;
 pub mod diff;
 pub mod drift;
+pub mod live;
 pub mod ops;
 pub mod target;
 pub mod version;

@@ -40,6 +40,12 @@ impl Default for Target {
 }
 
 impl Target {
+    /// `--path` as the repo spells it: `/`-separated, no `./`, no trailing `/` (`""` for the
+    /// root).
+    pub fn env_path(&self) -> String {
+        gitops_git::normalize_path(&self.path)
+    }
+
     /// The same environment at another revision (the UI's selected commit).
     pub fn at(&self, rev: impl Into<String>) -> Target {
         Target {
