@@ -145,7 +145,9 @@ fn help_says_kubectl_gitops_for_the_plugin_binary() {
 fn help_uses_the_stem_under_another_name() {
     let home = tempfile::tempdir().unwrap();
     let renamed = home.path().join("kgo");
-    std::fs::copy(common::gitops_binary(), &renamed).unwrap();
+    // A link, not a copy: a copy's write handle, inherited by a child another test thread
+    // forks meanwhile, makes the exec fail with ETXTBSY ("Text file busy").
+    std::os::unix::fs::symlink(common::gitops_binary(), &renamed).unwrap();
     let mut cmd = Command::new(&renamed);
     sealed(&mut cmd, home.path());
     let out = cmd.arg("--help").assert().success();
