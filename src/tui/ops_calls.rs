@@ -7,16 +7,16 @@ use std::path::Path;
 use std::sync::mpsc::Sender;
 
 use crate::model::{CommitInfo, ResourceId};
-use crate::ops::blame::{BlameOptions, blame};
-use crate::ops::history::{ChangeKind, HistoryOptions, history};
-use crate::ops::revert::{RevertOptions, revert, summary_line};
+use crate::ops::blame::{BlameError, BlameOptions, blame};
+use crate::ops::history::{ChangeKind, HistoryOpsError, HistoryOptions, history};
+use crate::ops::revert::{RevertError, RevertOptions, revert, summary_line};
 use crate::ops::status::StatusOptions;
 use crate::ops::sync::{
-    ResourceResult, SyncAction, SyncOptions, SyncOutcome, SyncPlan, execute, plan,
+    ResourceResult, SyncAction, SyncError, SyncOptions, SyncOutcome, SyncPlan, execute, plan,
 };
 use crate::output::short_sha;
 use gitops_core::browse::{EnvironmentCommits, revert_preview};
-use gitops_core::live::ClusterClient;
+use gitops_core::live::{ClusterClient, ClusterError};
 
 use super::action::{Action, DetailLine, RequestId};
 use super::update::resource_label;
@@ -26,6 +26,42 @@ const FIRST_CHUNK: usize = 40;
 
 /// Later chunks.
 const CHUNK: usize = 1000;
+
+/// Why a use case the UI called failed. The UI shows it through `Display`, where the
+/// reducer keeps it as the message of a dialog, the status bar or the detail pane.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The sync could not be planned.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// The blame failed.
+    #[error(transparent)]
+    Blame(#[from] BlameError),
+    /// The history could not be walked.
+    #[error(transparent)]
+    History(#[from] HistoryOpsError),
+    /// The revert was refused or failed.
+    #[error(transparent)]
+    Revert(#[from] RevertError),
+    /// The cluster could not be reached.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The sync's preflight refused: one line per problem, nothing written.
+    #[error("{}", .0.join("\n"))]
+    Refused(Vec<String>),
+    /// Writes of the sync failed: one line per failure.
+    #[error("{}", .0.join("\n"))]
+    WritesFailed(Vec<String>),
+    /// The task running the call stopped before it finished.
+    #[error("{what} stopped: {source}")]
+    Stopped {
+        /// What was running, e.g. `sync`.
+        what: &'static str,
+        /// Why the task ended.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
 
 /// RESOURCE as kubectl writes it (`Deployment.apps/web`) and its namespace.
 fn resource_arg(id: &ResourceId) -> (String, Option<String>) {
@@ -48,8 +84,8 @@ pub fn sync_options(base: &StatusOptions, rev: &str, only: Option<Vec<ResourceId
 pub async fn plan_sync(
     cluster: &ClusterClient,
     opts: &SyncOptions,
-) -> Result<(SyncPlan, Vec<String>), String> {
-    let plan = plan(cluster, opts).await.map_err(|e| e.to_string())?;
+) -> Result<(SyncPlan, Vec<String>), CallError> {
+    let plan = plan(cluster, opts).await?;
     if !plan.failures.is_empty() {
         let mut lines = vec!["Preflight failed: nothing will be written.".to_owned()];
         for failure in &plan.failures {
@@ -58,7 +94,7 @@ pub async fn plan_sync(
                 None => lines.push(failure.message.clone()),
             }
         }
-        return Err(lines.join("\n"));
+        return Err(CallError::Refused(lines));
     }
     let lines = plan_lines(&plan);
     Ok((plan, lines))
@@ -125,12 +161,15 @@ pub async fn run_sync(
     handle: tokio::runtime::Handle,
     cluster: ClusterClient,
     plan: std::sync::Arc<SyncPlan>,
-) -> Result<String, String> {
+) -> Result<String, CallError> {
     let result = tokio::task::spawn_blocking(move || {
         handle.block_on(execute(&cluster, &plan, &no_progress))
     })
     .await
-    .map_err(|e| format!("sync stopped: {e}"))?;
+    .map_err(|source| CallError::Stopped {
+        what: "sync",
+        source,
+    })?;
     let count = |outcome: SyncOutcome| {
         result
             .resources
@@ -167,7 +206,7 @@ pub async fn run_sync(
                     )
                 }),
         );
-        return Err(lines.join("\n"));
+        return Err(CallError::WritesFailed(lines));
     }
     Ok(format!(
         "{} created, {} configured, {} unchanged at {}",
@@ -179,8 +218,8 @@ pub async fn run_sync(
 }
 
 /// What reverting `commit` changes: its resource changes, undone. Blocking.
-pub fn revert_lines(base: &StatusOptions, commit: &str) -> Result<Vec<String>, String> {
-    let preview = revert_preview(&base.target, commit).map_err(|e| e.to_string())?;
+pub fn revert_lines(base: &StatusOptions, commit: &str) -> Result<Vec<String>, CallError> {
+    let preview = revert_preview(&base.target, commit)?;
     let info = &preview.commit;
     let mut lines = vec![
         format!(
@@ -211,15 +250,14 @@ pub fn revert_lines(base: &StatusOptions, commit: &str) -> Result<Vec<String>, S
 }
 
 /// Reverts `commit`; returns the result line and the new commit. Blocking.
-pub fn run_revert(repo: &Path, commit: &str) -> Result<(String, Option<String>), String> {
+pub fn run_revert(repo: &Path, commit: &str) -> Result<(String, Option<String>), CallError> {
     let outcome = revert(
         repo,
         &RevertOptions {
             commit: commit.to_owned(),
             ..RevertOptions::default()
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok((summary_line(&outcome), outcome.commit.map(|c| c.id)))
 }
 
@@ -242,7 +280,7 @@ pub async fn blame_lines(
     rev: &str,
     id: &ResourceId,
     live: bool,
-) -> Result<Vec<DetailLine>, String> {
+) -> Result<Vec<DetailLine>, CallError> {
     let (resource, namespace) = resource_arg(id);
     let report = blame(&BlameOptions {
         target: Target {
@@ -253,8 +291,7 @@ pub async fn blame_lines(
         live,
         offline: false,
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     Ok(report
         .lines
         .into_iter()
@@ -290,7 +327,7 @@ pub async fn resource_history_lines(
     base: &StatusOptions,
     rev: &str,
     id: &ResourceId,
-) -> Result<Vec<DetailLine>, String> {
+) -> Result<Vec<DetailLine>, CallError> {
     let (resource, namespace) = resource_arg(id);
     let found = history(&HistoryOptions {
         target: Target {
@@ -306,8 +343,7 @@ pub async fn resource_history_lines(
         exiting: false,
         stream: None,
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     Ok(found
         .commits
         .into_iter()
@@ -337,8 +373,8 @@ pub fn walk_history(
     request: RequestId,
     send: &dyn Fn(Action),
     still_current: &dyn Fn() -> bool,
-) -> Result<(), String> {
-    let mut commits = EnvironmentCommits::start(target, true).map_err(|e| e.to_string())?;
+) -> Result<(), CallError> {
+    let mut commits = EnvironmentCommits::start(target, true)?;
     let head = commits.head().to_owned();
     let mut chunk: Vec<CommitInfo> = Vec::new();
     let mut sent_first = false;
@@ -346,7 +382,7 @@ pub fn walk_history(
         if !still_current() {
             return Ok(());
         }
-        chunk.push(info.map_err(|e| e.to_string())?);
+        chunk.push(info?);
         let limit = if sent_first { CHUNK } else { FIRST_CHUNK };
         if chunk.len() >= limit {
             sent_first = true;
@@ -372,5 +408,37 @@ pub fn walk_history(
 pub fn sender(tx: Sender<super::runtime::Msg>) -> impl Fn(Action) {
     move |action| {
         let _ = tx.send(super::runtime::Msg::Action(action));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_and_failed_writes_show_one_line_each() {
+        let refused = CallError::Refused(vec![
+            "Preflight failed: nothing will be written.".into(),
+            "ConfigMap/a: bad".into(),
+        ]);
+        assert_eq!(
+            refused.to_string(),
+            "Preflight failed: nothing will be written.\nConfigMap/a: bad"
+        );
+        let failed = CallError::WritesFailed(vec!["Deployment/web failed: 409".into()]);
+        assert_eq!(failed.to_string(), "Deployment/web failed: 409");
+    }
+
+    #[tokio::test]
+    async fn a_stopped_task_says_what_stopped_and_keeps_why() {
+        let source = tokio::spawn(std::future::pending::<()>());
+        source.abort();
+        let source = source.await.unwrap_err();
+        let error = CallError::Stopped {
+            what: "sync",
+            source,
+        };
+        assert!(error.to_string().starts_with("sync stopped: "), "{error}");
+        assert!(std::error::Error::source(&error).is_some());
     }
 }

@@ -465,7 +465,8 @@ impl Runner {
                     let tx = self.tx.clone();
                     let options = self.options();
                     self.handle.spawn_blocking(move || {
-                        let result = ops_calls::revert_lines(&options, &commit);
+                        let result =
+                            ops_calls::revert_lines(&options, &commit).map_err(|e| e.to_string());
                         Runner::send(&tx, Action::Planned { request, result });
                     });
                 }
@@ -479,7 +480,9 @@ impl Runner {
                     let tx = self.tx.clone();
                     let options = self.options();
                     self.handle.spawn(async move {
-                        let result = ops_calls::blame_lines(&options, &rev, &id, live).await;
+                        let result = ops_calls::blame_lines(&options, &rev, &id, live)
+                            .await
+                            .map_err(|e| e.to_string());
                         Runner::send(&tx, Action::DetailLoaded { request, result });
                     });
                 }
@@ -487,7 +490,9 @@ impl Runner {
                     let tx = self.tx.clone();
                     let options = self.options();
                     self.handle.spawn(async move {
-                        let result = ops_calls::resource_history_lines(&options, &rev, &id).await;
+                        let result = ops_calls::resource_history_lines(&options, &rev, &id)
+                            .await
+                            .map_err(|e| e.to_string());
                         Runner::send(&tx, Action::DetailLoaded { request, result });
                     });
                 }
@@ -506,9 +511,9 @@ impl Runner {
                     let opts = ops_calls::sync_options(&options, &rev, only);
                     ops_calls::plan_sync(&client, &opts).await
                 }
-                Err(message) => Err(message),
+                Err(error) => Err(error),
             };
-            let result = result.map(|(plan, lines)| {
+            let result = result.map_err(|e| e.to_string()).map(|(plan, lines)| {
                 if let Ok(mut slot) = plans.lock() {
                     *slot = Some((request, Arc::new(plan)));
                 }
@@ -548,7 +553,7 @@ impl Runner {
                 &tx,
                 Action::WriteDone {
                     what: "sync".into(),
-                    result,
+                    result: result.map_err(|e| e.to_string()),
                     new_head: None,
                 },
             );
@@ -566,10 +571,15 @@ impl Runner {
             let reverted =
                 tokio::task::spawn_blocking(move || ops_calls::run_revert(&repo, &commit))
                     .await
-                    .unwrap_or_else(|e| Err(format!("revert stopped: {e}")));
+                    .unwrap_or_else(|source| {
+                        Err(ops_calls::CallError::Stopped {
+                            what: "revert",
+                            source,
+                        })
+                    });
             let (mut result, new_head) = match reverted {
                 Ok((line, new_head)) => (Ok(line), new_head),
-                Err(message) => (Err(message), None),
+                Err(error) => (Err(error.to_string()), None),
             };
             if then_sync && let (Ok(line), Some(head)) = (&result, &new_head) {
                 let synced = async {
@@ -616,13 +626,13 @@ impl Runner {
         self.evaluation = Some(self.handle.spawn(async move {
             let client = match connected(&cluster, &options).await {
                 Ok(client) => client,
-                Err(message) => {
+                Err(error) => {
                     Runner::send(
                         &tx,
                         Action::Evaluated {
                             request,
                             strategy,
-                            result: Err(message),
+                            result: Err(error.to_string()),
                         },
                     );
                     return;
@@ -674,7 +684,9 @@ impl Runner {
         options.strategy = strategy;
         self.evaluation = Some(self.handle.spawn(async move {
             let result = async {
-                let client = connected(&cluster, &options).await?;
+                let client = connected(&cluster, &options)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let mut evaluated = Vec::with_capacity(rows.len());
                 for (id, api_version, source) in &rows {
                     let mut row =
@@ -727,7 +739,7 @@ impl Runner {
                         })
                         .map_err(|e| e.to_string())
                 }
-                Err(message) => Err(message),
+                Err(error) => Err(error.to_string()),
             };
             Runner::send(
                 &tx,
@@ -773,9 +785,10 @@ impl Runner {
         self.handle.spawn_blocking(move || {
             let still_current = || current.load(Ordering::Relaxed) == request;
             let send = ops_calls::sender(tx.clone());
-            if let Err(message) =
+            if let Err(error) =
                 ops_calls::walk_history(&options.target.at(rev), request, &send, &still_current)
             {
+                let message = error.to_string();
                 Runner::send(&tx, Action::HistoryFailed { request, message });
             }
         });
@@ -786,7 +799,7 @@ impl Runner {
 async fn connected(
     cluster: &tokio::sync::Mutex<Option<ClusterClient>>,
     options: &StatusOptions,
-) -> Result<ClusterClient, String> {
+) -> Result<ClusterClient, ops_calls::CallError> {
     let mut slot = cluster.lock().await;
     if let Some(client) = slot.as_ref() {
         return Ok(client.clone());
@@ -795,8 +808,7 @@ async fn connected(
         options.target.kubeconfig.as_deref(),
         options.target.context.as_deref(),
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     *slot = Some(client.clone());
     Ok(client)
 }
