@@ -7,10 +7,16 @@ use futures::StreamExt;
 use kube::core::ApiResource;
 use serde_json::Value;
 
-use crate::drift::{Strategy, compare_client};
+use std::sync::Arc;
+
+use super::resource_arg::ResourceFilter;
+use crate::drift::{Comparison, Strategy, compare_client};
 use gitops_cluster::{ClusterClient, ClusterError, Discovery, applyset};
 use gitops_git::EnvRepo;
+use gitops_git::ObjectId;
 use gitops_render::RenderCache;
+use gitops_render::{EnvConfig, RenderOptions, Rendered};
+use k8s_model::{CommitInfo, IgnoreRule};
 use k8s_model::{DriftState, Manifest, ResourceId, split_api_version};
 
 use super::resource_arg::resolve_resource_args;
@@ -34,380 +40,68 @@ pub async fn evaluate_with(
     // A clone shares the discovery cache and counters; only the bound is this run's.
     let cluster = &cluster.clone().with_concurrency(opts.concurrency);
     let stats_before = (cluster.stats().lists(), cluster.stats().dry_runs());
-    let repo_dir = opts.target.repo.clone();
-    let rev = opts.target.rev.clone();
-    let (repo, commit, revision) = blocking(move || {
-        let repo = EnvRepo::open(&repo_dir)?;
-        let commit = repo.resolve(&rev)?;
-        let revision = commit_info(&repo, commit)?;
-        Ok((repo, commit, revision))
-    })
-    .await?;
+    let (repo, commit, revision) = open_revision(opts).await?;
 
     let started = std::time::Instant::now();
-    let mut render_opts = render_options(cluster, opts);
-    // The parsed documents weigh as much as the manifests rendered from them, and the walk for
-    // `lastCommit` re-renders only the files each commit changed: not worth keeping, not even
-    // while rendering (one file's documents at a time).
-    let mut head_opts = render_opts.clone();
-    head_opts.cache = RenderCache::on_disk(&repo.git_dir());
-    let (mut rendered, discovery) =
-        render_discovered(cluster, &repo, commit, &mut head_opts).await?;
-    render_opts.scope = head_opts.scope;
-    let (filters, discovery) = resolve_resource_args(
+    let (head, selected) = Head::render(cluster, opts, &repo, commit, started).await?;
+    let walk = spawn_last_commit_walk(opts, &selected, &repo, commit, &head.render_opts);
+    let mut evaluation = Evaluation {
         cluster,
-        &opts.resources,
-        opts.target.namespace.as_deref(),
-        discovery,
-    )
-    .await?;
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis(),
-        "rendered and discovered"
-    );
-    // What is needed of the manifests beyond their rows: identities (orphans, the walk) and
-    // declared namespaces. The manifests themselves are owned from here on and dropped as soon
-    // as their row is made, so they and the rows never all weigh at once.
-    let desired_ids: BTreeSet<ResourceId> =
-        rendered.manifests.iter().map(|m| m.id.clone()).collect();
-    let declared_namespaces: BTreeSet<String> = rendered
-        .manifests
-        .iter()
-        .filter(|m| m.id.group.is_empty() && m.id.kind == "Namespace")
-        .map(|m| m.id.name.clone())
-        .collect();
-    let selected: Vec<Manifest> = std::mem::take(&mut rendered.manifests)
-        .into_iter()
-        .filter(|m| filters.is_empty() || filters.iter().any(|f| f.matches(&m.id)))
-        .collect();
-    let rules = &rendered.config.ignore_differences;
-
-    // The walk for `lastCommit` needs git only: it runs on a blocking thread while the
-    // requests below wait on the cluster. Its targets are the selected manifests, the rows
-    // that have a source.
-    let walk = (opts.last_commit_limit > 0).then(|| {
-        let targets: Vec<ResourceId> = selected.iter().map(|m| m.id.clone()).collect();
-        let limit = opts.last_commit_limit;
-        let repo = repo.clone();
-        let render_opts = render_opts.clone();
-        tokio::task::spawn_blocking(move || {
-            crate::ops::history::last_changes(&repo, commit, &render_opts, targets, limit)
-                .map_err(|error| StatusError::Task(error.to_string()))
-        })
-    });
-
-    // One row per selected manifest, plus orphans: sized once rather than grown by doubling.
-    let mut resources = Vec::with_capacity(selected.len());
-    let mut stats = EvaluationStats::default();
-    // Kinds the cluster serves, grouped by (resource, namespace) for one LIST each.
-    // While the LISTs are in flight the manifests wait packed as JSON text: a parsed object
-    // weighs about five times its text, and at thousands of resources the waiting manifests
-    // were the largest part of the peak.
-    let mut groups: BTreeMap<LiveKey, (ApiResource, Vec<PackedManifest>)> = BTreeMap::new();
-    // Cluster-scoped kinds of the manifests: each is listed whole below, and its ApplySet
-    // members are found in that list rather than read a second time.
-    let mut listed_whole: HashSet<(String, String)> = HashSet::new();
-    let pack = selected.len() >= PACK_FROM;
-    for manifest in selected {
-        // The API server refuses such a name (422), so it can never be live: an Error that
-        // names the rule, not a Missing that a sync would then refuse at preflight.
-        if let Some(problem) = invalid_name(&manifest) {
-            let mut row = ResourceStatus::new(&manifest, DriftState::Error);
-            row.error = Some(problem);
-            if opts.texts {
-                row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
-            }
-            resources.push(row);
-            continue;
-        }
-        let (group, version) = split_api_version(&manifest.api_version);
-        match discovery.resolve(group, version, &manifest.id.kind) {
-            Ok(kind) => {
-                let resource = &kind.resource;
-                if !kind.namespaced {
-                    listed_whole.insert((resource.group.clone(), resource.kind.clone()));
-                }
-                groups
-                    .entry((
-                        resource.api_version.clone(),
-                        resource.plural.clone(),
-                        manifest.id.namespace.clone(),
-                    ))
-                    .or_insert_with(|| (resource.clone(), Vec::new()))
-                    .1
-                    .push(PackedManifest::pack(manifest, pack));
-            }
-            Err(not_served) => {
-                let mut row = ResourceStatus::new(&manifest, DriftState::Unknown);
-                row.error = Some(not_served.message(&manifest.api_version, &manifest.id.kind));
-                if opts.texts {
-                    row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
-                }
-                resources.push(row);
-            }
-        }
-    }
-
-    // The ApplySet's members (for orphans) are listed while the manifests' kinds are.
-    let parent = applyset::parent_name(&rendered.config.env);
-    let apply_set_id = applyset::applyset_id(&parent, &rendered.config.apply_set_namespace);
-    let members = {
-        let cluster = cluster.clone();
-        let parent = parent.clone();
-        let namespace = rendered.config.apply_set_namespace.clone();
-        let listed_whole = listed_whole.clone();
-        tokio::spawn(async move {
-            cluster
-                .applyset_member_metadata_except(&parent, &namespace, &listed_whole)
-                .await
-        })
+        opts,
+        rules: &head.rendered.config.ignore_differences,
+        // One row per selected manifest, plus orphans: sized once rather than grown by doubling.
+        resources: Vec::with_capacity(selected.len()),
+        stats: EvaluationStats::default(),
     };
-    // Members found in the whole lists (objects, not metadata: no second read for orphans).
-    let mut listed_members: Vec<Value> = Vec::new();
-
-    // Each LIST is compared as it arrives and its live objects dropped right after: holding
-    // every list at once (managedFields and all) was most of the peak memory. Only the
-    // dry-run candidates keep their live object.
-    let mut needs_dry_run = Vec::new();
-    // Live objects the head version does not satisfy, for `matchesRevision` (SPEC §7).
-    let mut drifted_live: HashMap<ResourceId, Value> = HashMap::new();
-    let mut missing_namespaces = BTreeSet::new();
-    // Largest first (by the desired objects' size, which the live ones follow): the longest
-    // LISTs (CRDs, dashboards in ConfigMaps) start at once and the small ones fill the gaps,
-    // instead of a large one starting last.
-    let mut groups: Vec<_> = groups.into_iter().collect();
-    groups.sort_by_cached_key(|(_, (_, manifests))| {
-        std::cmp::Reverse(manifests.iter().map(|m| m.size).sum::<usize>())
-    });
-    let mut lists = futures::stream::iter(groups)
-        .map(|(key, (resource, manifests))| async move {
-            let listed = cluster.list(&resource, key.2.as_deref(), None).await;
-            (resource, manifests, listed)
-        })
-        // Each LIST answer is parsed whole (up to LIST_CHUNK objects with their managedFields)
-        // before it is compared: a few in flight keep the pipe full at a fraction of the
-        // memory of 16. The dry-runs below, small and many, use the full bound.
-        .buffer_unordered(cluster.concurrency().min(LISTS_IN_FLIGHT));
-    let mut unlisted_members = Vec::new();
-    while let Some((resource, manifests, listed)) = lists.next().await {
-        let whole = listed_whole.contains(&(resource.group.clone(), resource.kind.clone()));
-        let mut live = match listed {
-            Ok(objects) => by_name(objects),
-            Err(error) => {
-                if whole {
-                    unlisted_members.push(format!("{}.{}", resource.kind, resource.group));
-                }
-                let error = error.to_string();
-                for packed in manifests {
-                    let mut row = ResourceStatus::new(&packed.manifest, DriftState::Error);
-                    row.error = Some(error.clone());
-                    resources.push(row);
-                }
-                continue;
-            }
-        };
-        for packed in manifests {
-            let manifest = match packed.unpack() {
-                Ok(manifest) => manifest,
-                Err(row) => {
-                    resources.push(*row);
-                    continue;
-                }
-            };
-            let Some(live_object) = live.remove(manifest.id.name.as_str()) else {
-                let mut row = ResourceStatus::new(&manifest, DriftState::Missing);
-                if opts.texts {
-                    row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, rules);
-                }
-                if let Some(ns) = &manifest.id.namespace {
-                    missing_namespaces.insert(ns.clone());
-                }
-                resources.push(row);
-                continue;
-            };
-            let client = compare_client(&manifest.id, &manifest.object, &live_object, rules);
-            if opts.matches_revision
-                && opts.last_commit_limit > 0
-                && matches!(&client, Ok(c) if c.is_drifted())
-            {
-                drifted_live.insert(manifest.id.clone(), live_object.clone());
-            }
-            match (opts.strategy, client) {
-                (_, Err(error)) => resources.push(error_row(&manifest, Some(&live_object), &error)),
-                (Strategy::Client, Ok(comparison)) => {
-                    resources.push(compared_row(
-                        &manifest,
-                        &live_object,
-                        comparison,
-                        Strategy::Client,
-                        opts.texts,
-                    ));
-                }
-                (Strategy::Server, Ok(comparison)) => {
-                    if !comparison.is_drifted()
-                        && !owns_unsent_fields(&live_object, &manifest.object)
-                    {
-                        stats.dry_runs_skipped += 1;
-                        resources.push(compared_row(
-                            &manifest,
-                            &live_object,
-                            comparison,
-                            Strategy::Server,
-                            opts.texts,
-                        ));
-                    } else {
-                        needs_dry_run.push((manifest, resource.clone(), live_object, comparison));
-                    }
-                }
-            }
-        }
-        if whole {
-            listed_members.extend(
-                live.into_values()
-                    .filter(|object| part_of(object) == Some(apply_set_id.as_str())),
-            );
-        }
-    }
-    drop(lists);
+    let queued = evaluation.queue_lists(selected, &head.discovery);
+    let members = ApplySetMembers::list(cluster, &head.rendered.config, &queued.listed_whole);
+    let listed = evaluation
+        .list_and_compare(queued, &members.apply_set_id)
+        .await;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis(),
         "listed and compared"
     );
-    let dry_run_rows: Vec<ResourceStatus> = futures::stream::iter(needs_dry_run)
-        .map(|(manifest, resource, live_object, client)| async move {
-            dry_run_row(
-                cluster,
-                &manifest,
-                &resource,
-                &live_object,
-                client,
-                rules,
-                opts.texts,
-            )
-            .await
-        })
-        .buffer_unordered(cluster.concurrency())
-        .collect()
-        .await;
-    resources.extend(dry_run_rows);
-
+    evaluation.dry_run(listed.needs_dry_run).await;
     note_missing_namespaces(
         cluster,
-        &mut resources,
-        &missing_namespaces,
-        &declared_namespaces,
+        &mut evaluation.resources,
+        &listed.missing_namespaces,
+        &head.declared_namespaces,
     )
     .await?;
 
-    let mut warnings: Vec<String> = rendered.warnings.iter().map(ToString::to_string).collect();
-    warnings.extend(discovery.warnings());
-    let (members, group_kinds) = match members
-        .await
-        .map_err(|error| StatusError::Task(error.to_string()))?
-    {
-        Ok(members) => members,
-        Err(error @ ClusterError::Unreachable { .. }) => return Err(error.into()),
-        Err(error) => {
-            warnings.push(format!(
-                "orphans not shown: cannot read the members of ApplySet {}/{parent}: {error}",
-                rendered.config.apply_set_namespace
-            ));
-            (Vec::new(), HashSet::new())
-        }
-    };
-    for kind in unlisted_members {
+    let mut warnings: Vec<String> = head
+        .rendered
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    warnings.extend(head.discovery.warnings());
+    let (members, group_kinds) = members
+        .read(&head.rendered.config.apply_set_namespace, &mut warnings)
+        .await?;
+    for kind in listed.unlisted_members {
         warnings.push(format!(
             "orphans of kind {kind} not shown: its list failed (see its rows)"
         ));
     }
-    let discovery = cluster.discovery_of_objects(&members).await?;
-    let is_orphan = |id: &ResourceId| {
-        !desired_ids.contains(id) && (filters.is_empty() || filters.iter().any(|f| f.matches(id)))
-    };
-    // Members found in whole lists are whole already; only kinds the parent names have members.
-    let listed_orphans: Vec<(ResourceId, Value)> = listed_members
-        .into_iter()
-        .filter_map(|member| Some((member_id(&member, &discovery)?, member)))
-        .filter(|(id, _)| {
-            group_kinds.contains(&(id.group.clone(), id.kind.clone())) && is_orphan(id)
-        })
-        .collect();
-    // Members were listed by metadata: the orphans (few) are read whole.
-    let orphans: Vec<(ResourceId, Value)> = members
-        .into_iter()
-        .filter_map(|member| Some((member_id(&member, &discovery)?, member)))
-        .filter(|(id, _)| is_orphan(id))
-        .collect();
-    let orphans: Vec<(ResourceId, Value)> = futures::stream::iter(orphans)
-        .map(|(id, member)| {
-            let discovery = &discovery;
-            async move {
-                // Deleted since it was listed: no orphan; unreadable: its metadata.
-                let whole = match discovery.preferred_kind(&id.group, &id.kind) {
-                    Some(served) => cluster
-                        .get(&served.resource, id.namespace.as_deref(), &id.name)
-                        .await
-                        .unwrap_or(Some(member)),
-                    None => Some(member),
-                };
-                (id, whole)
-            }
-        })
-        .buffer_unordered(cluster.concurrency())
-        .filter_map(|(id, object)| async move { object.map(|o| (id, o)) })
-        .collect()
-        .await;
-    for (id, member) in orphans.into_iter().chain(listed_orphans) {
-        resources.push(orphan_row(id, &member, rules, opts.texts));
-    }
+    evaluation
+        .add_orphans(members, &group_kinds, listed.listed_members, &head)
+        .await?;
 
     if let Some(walk) = walk {
-        let (found, walked) = walk
-            .await
-            .map_err(|error| StatusError::Task(error.to_string()))??;
-        stats.commits_walked = walked;
-        tracing::debug!(
-            elapsed_ms = started.elapsed().as_millis(),
-            "last commits found"
-        );
-        for row in &mut resources {
-            row.last_commit = found.get(&row.id).cloned();
-        }
+        evaluation.mark_last_commits(walk, started).await?;
     }
-    // SPEC §7: a live object the head version satisfies matches the commit that introduced
-    // that version (`lastCommit`); the others are looked up in their history.
-    let drifted_ids: BTreeSet<ResourceId> = drifted_live.keys().cloned().collect();
-    let matched = if drifted_live.is_empty() {
-        HashMap::new()
-    } else {
-        let (repo, render_opts, limit) =
-            (repo.clone(), render_opts.clone(), opts.last_commit_limit);
-        let rules = rules.to_vec();
-        blocking(move || {
-            crate::ops::history::matches_revisions(
-                &repo,
-                commit,
-                &render_opts,
-                &drifted_live,
-                &rules,
-                limit,
-            )
-            .map_err(|error| StatusError::Task(error.to_string()))
-        })
-        .await?
-    };
-    for row in &mut resources {
-        if matches!(row.state, DriftState::Synced | DriftState::Drifted) {
-            row.matches_revision = if drifted_ids.contains(&row.id) {
-                matched.get(&row.id).cloned()
-            } else if !opts.matches_revision && row.state == DriftState::Drifted {
-                None
-            } else {
-                row.last_commit.as_ref().map(|c| c.id.clone())
-            };
-        }
-    }
+    evaluation
+        .mark_matches_revision(&repo, commit, &head.render_opts, listed.drifted_live)
+        .await?;
 
+    let Evaluation {
+        mut resources,
+        mut stats,
+        ..
+    } = evaluation;
     sort_rows(&mut resources);
     stats.lists = cluster.stats().lists() - stats_before.0;
     stats.dry_runs = cluster.stats().dry_runs() - stats_before.1;
@@ -417,10 +111,566 @@ pub async fn evaluate_with(
         context: cluster.context().to_owned(),
         server: cluster.server().to_owned(),
         resources,
-        render_errors: rendered.errors.iter().map(ToString::to_string).collect(),
+        render_errors: head
+            .rendered
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         warnings,
         stats,
     })
+}
+
+/// Opens the repository and resolves `opts.rev`: the commit evaluated and its metadata.
+async fn open_revision(
+    opts: &StatusOptions,
+) -> Result<(EnvRepo, ObjectId, CommitInfo), StatusError> {
+    let repo_dir = opts.target.repo.clone();
+    let rev = opts.target.rev.clone();
+    blocking(move || {
+        let repo = EnvRepo::open(&repo_dir)?;
+        let commit = repo.resolve(&rev)?;
+        let revision = commit_info(&repo, commit)?;
+        Ok((repo, commit, revision))
+    })
+    .await
+}
+
+/// The environment rendered at the evaluated commit, with what the evaluation needs of it
+/// beyond the rows.
+struct Head {
+    /// How the environment renders (scopes from discovery), for the history walks.
+    render_opts: RenderOptions,
+    /// The render, its manifests taken out.
+    rendered: Rendered,
+    discovery: Arc<Discovery>,
+    /// The RESOURCE arguments, resolved.
+    filters: Vec<ResourceFilter>,
+    /// Every manifest's identity: the members outside them are orphans.
+    desired_ids: BTreeSet<ResourceId>,
+    /// The namespaces the environment itself declares.
+    declared_namespaces: BTreeSet<String>,
+}
+
+impl Head {
+    /// Renders the environment at `commit` and resolves the RESOURCE arguments; returns it
+    /// with the manifests they select, owned from here on.
+    async fn render(
+        cluster: &ClusterClient,
+        opts: &StatusOptions,
+        repo: &EnvRepo,
+        commit: ObjectId,
+        started: std::time::Instant,
+    ) -> Result<(Head, Vec<Manifest>), StatusError> {
+        let mut render_opts = render_options(cluster, opts);
+        // The parsed documents weigh as much as the manifests rendered from them, and the walk
+        // for `lastCommit` re-renders only the files each commit changed: not worth keeping,
+        // not even while rendering (one file's documents at a time).
+        let mut head_opts = render_opts.clone();
+        head_opts.cache = RenderCache::on_disk(&repo.git_dir());
+        let (mut rendered, discovery) =
+            render_discovered(cluster, repo, commit, &mut head_opts).await?;
+        render_opts.scope = head_opts.scope;
+        let (filters, discovery) = resolve_resource_args(
+            cluster,
+            &opts.resources,
+            opts.target.namespace.as_deref(),
+            discovery,
+        )
+        .await?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis(),
+            "rendered and discovered"
+        );
+        // What is needed of the manifests beyond their rows: identities (orphans, the walk)
+        // and declared namespaces. The manifests themselves are owned from here on and dropped
+        // as soon as their row is made, so they and the rows never all weigh at once.
+        let desired_ids: BTreeSet<ResourceId> =
+            rendered.manifests.iter().map(|m| m.id.clone()).collect();
+        let declared_namespaces: BTreeSet<String> = rendered
+            .manifests
+            .iter()
+            .filter(|m| m.id.group.is_empty() && m.id.kind == "Namespace")
+            .map(|m| m.id.name.clone())
+            .collect();
+        let selected: Vec<Manifest> = std::mem::take(&mut rendered.manifests)
+            .into_iter()
+            .filter(|m| filters.is_empty() || filters.iter().any(|f| f.matches(&m.id)))
+            .collect();
+        let head = Head {
+            render_opts,
+            rendered,
+            discovery,
+            filters,
+            desired_ids,
+            declared_namespaces,
+        };
+        Ok((head, selected))
+    }
+
+    /// Whether `id` is an orphan: selected by the RESOURCE arguments, declared by no manifest.
+    fn is_orphan(&self, id: &ResourceId) -> bool {
+        !self.desired_ids.contains(id)
+            && (self.filters.is_empty() || self.filters.iter().any(|f| f.matches(id)))
+    }
+}
+
+/// The walk for `lastCommit`: the last commit that changed each target, and the commits walked.
+type LastCommitWalk =
+    tokio::task::JoinHandle<Result<(HashMap<ResourceId, CommitInfo>, usize), StatusError>>;
+
+/// Starts the walk for `lastCommit` (unless its limit is 0). It needs git only: it runs on a
+/// blocking thread while the requests wait on the cluster. Its targets are the selected
+/// manifests, the rows that have a source.
+fn spawn_last_commit_walk(
+    opts: &StatusOptions,
+    selected: &[Manifest],
+    repo: &EnvRepo,
+    commit: ObjectId,
+    render_opts: &RenderOptions,
+) -> Option<LastCommitWalk> {
+    (opts.last_commit_limit > 0).then(|| {
+        let targets: Vec<ResourceId> = selected.iter().map(|m| m.id.clone()).collect();
+        let limit = opts.last_commit_limit;
+        let repo = repo.clone();
+        let render_opts = render_opts.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::ops::history::last_changes(&repo, commit, &render_opts, targets, limit)
+                .map_err(|error| StatusError::Task(error.to_string()))
+        })
+    })
+}
+
+/// The selected manifests the cluster serves, waiting for their LISTs.
+struct Queued {
+    /// Grouped by (resource, namespace) for one LIST each. While the LISTs are in flight the
+    /// manifests wait packed as JSON text: a parsed object weighs about five times its text,
+    /// and at thousands of resources the waiting manifests were the largest part of the peak.
+    groups: BTreeMap<LiveKey, (ApiResource, Vec<PackedManifest>)>,
+    /// Cluster-scoped kinds of the manifests: each is listed whole, and its ApplySet members
+    /// are found in that list rather than read a second time.
+    listed_whole: HashSet<(String, String)>,
+}
+
+/// A resource whose client comparison cannot decide: the manifest, its kind, the live object
+/// and that comparison, for a dry-run.
+type DryRunCandidate = (Manifest, ApiResource, Value, Comparison);
+
+/// What the LISTs left besides rows.
+#[derive(Default)]
+struct Listed {
+    /// Only the dry-run candidates keep their live object.
+    needs_dry_run: Vec<DryRunCandidate>,
+    /// Live objects the head version does not satisfy, for `matchesRevision` (SPEC §7).
+    drifted_live: HashMap<ResourceId, Value>,
+    /// Namespaces of Missing resources.
+    missing_namespaces: BTreeSet<String>,
+    /// Members found in the whole lists (objects, not metadata: no second read for orphans).
+    listed_members: Vec<Value>,
+    /// Kinds listed whole whose list failed: their orphans are not known.
+    unlisted_members: Vec<String>,
+}
+
+/// An ApplySet's members (metadata) and the kinds its parent names.
+type MembersAndKinds = (Vec<Value>, HashSet<(String, String)>);
+
+/// The ApplySet's members (for orphans), listed while the manifests' kinds are.
+struct ApplySetMembers {
+    parent: String,
+    apply_set_id: String,
+    task: tokio::task::JoinHandle<Result<MembersAndKinds, ClusterError>>,
+}
+
+impl ApplySetMembers {
+    /// Starts listing the members of the environment's ApplySet, except the kinds
+    /// `listed_whole` (found in those lists).
+    fn list(
+        cluster: &ClusterClient,
+        config: &EnvConfig,
+        listed_whole: &HashSet<(String, String)>,
+    ) -> ApplySetMembers {
+        let parent = applyset::parent_name(&config.env);
+        let apply_set_id = applyset::applyset_id(&parent, &config.apply_set_namespace);
+        let task = {
+            let cluster = cluster.clone();
+            let parent = parent.clone();
+            let namespace = config.apply_set_namespace.clone();
+            let listed_whole = listed_whole.clone();
+            tokio::spawn(async move {
+                cluster
+                    .applyset_member_metadata_except(&parent, &namespace, &listed_whole)
+                    .await
+            })
+        };
+        ApplySetMembers {
+            parent,
+            apply_set_id,
+            task,
+        }
+    }
+
+    /// The members (metadata) and the kinds the parent names. An unreachable cluster is an
+    /// error; any other failure only hides the orphans, with a warning.
+    async fn read(
+        self,
+        namespace: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<MembersAndKinds, StatusError> {
+        let parent = self.parent;
+        match self
+            .task
+            .await
+            .map_err(|error| StatusError::Task(error.to_string()))?
+        {
+            Ok(members) => Ok(members),
+            Err(error @ ClusterError::Unreachable { .. }) => Err(error.into()),
+            Err(error) => {
+                warnings.push(format!(
+                    "orphans not shown: cannot read the members of ApplySet {namespace}/{parent}: {error}"
+                ));
+                Ok((Vec::new(), HashSet::new()))
+            }
+        }
+    }
+}
+
+/// The rows of an evaluation as they are made, and what making them needs.
+struct Evaluation<'a> {
+    cluster: &'a ClusterClient,
+    opts: &'a StatusOptions,
+    rules: &'a [IgnoreRule],
+    resources: Vec<ResourceStatus>,
+    stats: EvaluationStats,
+}
+
+impl Evaluation<'_> {
+    /// Queues the manifests whose kind the cluster serves for their LISTs; the others get
+    /// their row at once.
+    fn queue_lists(&mut self, selected: Vec<Manifest>, discovery: &Discovery) -> Queued {
+        let mut queued = Queued {
+            groups: BTreeMap::new(),
+            listed_whole: HashSet::new(),
+        };
+        let pack = selected.len() >= PACK_FROM;
+        for manifest in selected {
+            // The API server refuses such a name (422), so it can never be live: an Error that
+            // names the rule, not a Missing that a sync would then refuse at preflight.
+            if let Some(problem) = invalid_name(&manifest) {
+                let mut row = ResourceStatus::new(&manifest, DriftState::Error);
+                row.error = Some(problem);
+                self.push_desired(row, &manifest);
+                continue;
+            }
+            let (group, version) = split_api_version(&manifest.api_version);
+            match discovery.resolve(group, version, &manifest.id.kind) {
+                Ok(kind) => {
+                    let resource = &kind.resource;
+                    if !kind.namespaced {
+                        queued
+                            .listed_whole
+                            .insert((resource.group.clone(), resource.kind.clone()));
+                    }
+                    queued
+                        .groups
+                        .entry((
+                            resource.api_version.clone(),
+                            resource.plural.clone(),
+                            manifest.id.namespace.clone(),
+                        ))
+                        .or_insert_with(|| (resource.clone(), Vec::new()))
+                        .1
+                        .push(PackedManifest::pack(manifest, pack));
+                }
+                Err(not_served) => {
+                    let mut row = ResourceStatus::new(&manifest, DriftState::Unknown);
+                    row.error = Some(not_served.message(&manifest.api_version, &manifest.id.kind));
+                    self.push_desired(row, &manifest);
+                }
+            }
+        }
+        queued
+    }
+
+    /// Adds `row` of `manifest`, with its desired text when texts are shown.
+    fn push_desired(&mut self, mut row: ResourceStatus, manifest: &Manifest) {
+        if self.opts.texts {
+            row.desired_yaml = shown_yaml(&manifest.id, None, &manifest.object, self.rules);
+        }
+        self.resources.push(row);
+    }
+
+    /// Runs the LISTs and compares each as it arrives, its live objects dropped right after:
+    /// holding every list at once (managedFields and all) was most of the peak memory.
+    async fn list_and_compare(&mut self, queued: Queued, apply_set_id: &str) -> Listed {
+        let cluster = self.cluster;
+        let mut listed = Listed::default();
+        // Largest first (by the desired objects' size, which the live ones follow): the
+        // longest LISTs (CRDs, dashboards in ConfigMaps) start at once and the small ones fill
+        // the gaps, instead of a large one starting last.
+        let mut groups: Vec<_> = queued.groups.into_iter().collect();
+        groups.sort_by_cached_key(|(_, (_, manifests))| {
+            std::cmp::Reverse(manifests.iter().map(|m| m.size).sum::<usize>())
+        });
+        let mut lists = futures::stream::iter(groups)
+            .map(|(key, (resource, manifests))| async move {
+                let listed = cluster.list(&resource, key.2.as_deref(), None).await;
+                (resource, manifests, listed)
+            })
+            // Each LIST answer is parsed whole (up to LIST_CHUNK objects with their
+            // managedFields) before it is compared: a few in flight keep the pipe full at a
+            // fraction of the memory of 16. The dry-runs, small and many, use the full bound.
+            .buffer_unordered(cluster.concurrency().min(LISTS_IN_FLIGHT));
+        while let Some((resource, manifests, answer)) = lists.next().await {
+            let whole = queued
+                .listed_whole
+                .contains(&(resource.group.clone(), resource.kind.clone()));
+            let mut live = match answer {
+                Ok(objects) => by_name(objects),
+                Err(error) => {
+                    if whole {
+                        listed
+                            .unlisted_members
+                            .push(format!("{}.{}", resource.kind, resource.group));
+                    }
+                    let error = error.to_string();
+                    for packed in manifests {
+                        let mut row = ResourceStatus::new(&packed.manifest, DriftState::Error);
+                        row.error = Some(error.clone());
+                        self.resources.push(row);
+                    }
+                    continue;
+                }
+            };
+            for packed in manifests {
+                self.compare_listed(packed, &mut live, &resource, &mut listed);
+            }
+            if whole {
+                listed.listed_members.extend(
+                    live.into_values()
+                        .filter(|object| part_of(object) == Some(apply_set_id)),
+                );
+            }
+        }
+        drop(lists);
+        listed
+    }
+
+    /// Compares one manifest with its live object from the LIST: a row, or a dry-run
+    /// candidate when the server strategy cannot trust the client comparison.
+    fn compare_listed(
+        &mut self,
+        packed: PackedManifest,
+        live: &mut HashMap<String, Value>,
+        resource: &ApiResource,
+        listed: &mut Listed,
+    ) {
+        let (opts, rules) = (self.opts, self.rules);
+        let manifest = match packed.unpack() {
+            Ok(manifest) => manifest,
+            Err(row) => {
+                self.resources.push(*row);
+                return;
+            }
+        };
+        let Some(live_object) = live.remove(manifest.id.name.as_str()) else {
+            if let Some(ns) = &manifest.id.namespace {
+                listed.missing_namespaces.insert(ns.clone());
+            }
+            self.push_desired(
+                ResourceStatus::new(&manifest, DriftState::Missing),
+                &manifest,
+            );
+            return;
+        };
+        let client = compare_client(&manifest.id, &manifest.object, &live_object, rules);
+        if opts.matches_revision
+            && opts.last_commit_limit > 0
+            && matches!(&client, Ok(c) if c.is_drifted())
+        {
+            listed
+                .drifted_live
+                .insert(manifest.id.clone(), live_object.clone());
+        }
+        match (opts.strategy, client) {
+            (_, Err(error)) => {
+                self.resources
+                    .push(error_row(&manifest, Some(&live_object), &error))
+            }
+            (Strategy::Client, Ok(comparison)) => {
+                self.resources.push(compared_row(
+                    &manifest,
+                    &live_object,
+                    comparison,
+                    Strategy::Client,
+                    opts.texts,
+                ));
+            }
+            (Strategy::Server, Ok(comparison)) => {
+                if !comparison.is_drifted() && !owns_unsent_fields(&live_object, &manifest.object) {
+                    self.stats.dry_runs_skipped += 1;
+                    self.resources.push(compared_row(
+                        &manifest,
+                        &live_object,
+                        comparison,
+                        Strategy::Server,
+                        opts.texts,
+                    ));
+                } else {
+                    listed.needs_dry_run.push((
+                        manifest,
+                        resource.clone(),
+                        live_object,
+                        comparison,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Dry-runs the candidates and adds their rows, with the cluster's full bound.
+    async fn dry_run(&mut self, candidates: Vec<DryRunCandidate>) {
+        let (cluster, rules, texts) = (self.cluster, self.rules, self.opts.texts);
+        let dry_run_rows: Vec<ResourceStatus> = futures::stream::iter(candidates)
+            .map(|(manifest, resource, live_object, client)| async move {
+                dry_run_row(
+                    cluster,
+                    &manifest,
+                    &resource,
+                    &live_object,
+                    client,
+                    rules,
+                    texts,
+                )
+                .await
+            })
+            .buffer_unordered(cluster.concurrency())
+            .collect()
+            .await;
+        self.resources.extend(dry_run_rows);
+    }
+
+    /// Adds a row for each orphan: a member of the ApplySet no manifest declares.
+    async fn add_orphans(
+        &mut self,
+        members: Vec<Value>,
+        group_kinds: &HashSet<(String, String)>,
+        listed_members: Vec<Value>,
+        head: &Head,
+    ) -> Result<(), StatusError> {
+        let cluster = self.cluster;
+        let discovery = cluster.discovery_of_objects(&members).await?;
+        // Members found in whole lists are whole already; only kinds the parent names have
+        // members.
+        let listed_orphans: Vec<(ResourceId, Value)> = listed_members
+            .into_iter()
+            .filter_map(|member| Some((member_id(&member, &discovery)?, member)))
+            .filter(|(id, _)| {
+                group_kinds.contains(&(id.group.clone(), id.kind.clone())) && head.is_orphan(id)
+            })
+            .collect();
+        // Members were listed by metadata: the orphans (few) are read whole.
+        let orphans: Vec<(ResourceId, Value)> = members
+            .into_iter()
+            .filter_map(|member| Some((member_id(&member, &discovery)?, member)))
+            .filter(|(id, _)| head.is_orphan(id))
+            .collect();
+        let orphans = read_whole(cluster, &discovery, orphans).await;
+        for (id, member) in orphans.into_iter().chain(listed_orphans) {
+            self.resources
+                .push(orphan_row(id, &member, self.rules, self.opts.texts));
+        }
+        Ok(())
+    }
+
+    /// Sets each row's `lastCommit` from the walk, once it is done.
+    async fn mark_last_commits(
+        &mut self,
+        walk: LastCommitWalk,
+        started: std::time::Instant,
+    ) -> Result<(), StatusError> {
+        let (found, walked) = walk
+            .await
+            .map_err(|error| StatusError::Task(error.to_string()))??;
+        self.stats.commits_walked = walked;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis(),
+            "last commits found"
+        );
+        for row in &mut self.resources {
+            row.last_commit = found.get(&row.id).cloned();
+        }
+        Ok(())
+    }
+
+    /// SPEC §7: a live object the head version satisfies matches the commit that introduced
+    /// that version (`lastCommit`); the others (`drifted_live`) are looked up in their history.
+    async fn mark_matches_revision(
+        &mut self,
+        repo: &EnvRepo,
+        commit: ObjectId,
+        render_opts: &RenderOptions,
+        drifted_live: HashMap<ResourceId, Value>,
+    ) -> Result<(), StatusError> {
+        let opts = self.opts;
+        let drifted_ids: BTreeSet<ResourceId> = drifted_live.keys().cloned().collect();
+        let matched = if drifted_live.is_empty() {
+            HashMap::new()
+        } else {
+            let (repo, render_opts, limit) =
+                (repo.clone(), render_opts.clone(), opts.last_commit_limit);
+            let rules = self.rules.to_vec();
+            blocking(move || {
+                crate::ops::history::matches_revisions(
+                    &repo,
+                    commit,
+                    &render_opts,
+                    &drifted_live,
+                    &rules,
+                    limit,
+                )
+                .map_err(|error| StatusError::Task(error.to_string()))
+            })
+            .await?
+        };
+        for row in &mut self.resources {
+            if matches!(row.state, DriftState::Synced | DriftState::Drifted) {
+                row.matches_revision = if drifted_ids.contains(&row.id) {
+                    matched.get(&row.id).cloned()
+                } else if !opts.matches_revision && row.state == DriftState::Drifted {
+                    None
+                } else {
+                    row.last_commit.as_ref().map(|c| c.id.clone())
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The orphans read whole (members were listed by metadata); one deleted since it was listed
+/// is no orphan, one unreadable keeps its metadata.
+async fn read_whole(
+    cluster: &ClusterClient,
+    discovery: &Discovery,
+    orphans: Vec<(ResourceId, Value)>,
+) -> Vec<(ResourceId, Value)> {
+    futures::stream::iter(orphans)
+        .map(|(id, member)| async move {
+            // Deleted since it was listed: no orphan; unreadable: its metadata.
+            let whole = match discovery.preferred_kind(&id.group, &id.kind) {
+                Some(served) => cluster
+                    .get(&served.resource, id.namespace.as_deref(), &id.name)
+                    .await
+                    .unwrap_or(Some(member)),
+                None => Some(member),
+            };
+            (id, whole)
+        })
+        .buffer_unordered(cluster.concurrency())
+        .filter_map(|(id, object)| async move { object.map(|o| (id, o)) })
+        .collect()
+        .await
 }
 
 type LiveKey = (String, String, Option<String>);
