@@ -1,6 +1,7 @@
 //! [`plan`]: render, read the live objects and dry-run everything, writing nothing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::core::ApiResource;
@@ -15,20 +16,98 @@ use crate::drift::{IgnoreSet, compare_server};
 use crate::ops::status::{
     ResourceFilter, StatusError, commit_info, member_id, render_discovered, resolve_resource_args,
 };
+use gitops_cluster::Discovery;
 use gitops_cluster::write::ApplyMode;
 use gitops_cluster::{ClusterClient, ClusterError, FIELD_MANAGER, applyset, core_resource};
-use gitops_git::EnvRepo;
+use gitops_git::{EnvRepo, ObjectId};
+use gitops_render::EnvConfig;
 use gitops_render::{RenderCache, RenderOptions};
 use k8s_model::fieldset::{FieldSet, path_string};
 use k8s_model::normalize::{PART_OF_LABEL, REVISION_ANNOTATION, SOURCE_ANNOTATION};
+use k8s_model::{CommitInfo, IgnoreRule};
 use k8s_model::{Manifest, ResourceId, Source, split_api_version};
 
 /// Renders `opts.rev`, reads the live objects and dry-runs every targeted object: the plan.
 /// Writes nothing.
 pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPlan, SyncError> {
+    let (repo, commit, revision, head) = open_revisions(opts).await?;
+    let desired = Desired::render(cluster, opts, &repo, commit).await?;
+    let Desired {
+        config,
+        warnings,
+        mut failures,
+        filters,
+        desired_ids,
+        selected,
+        discovery,
+    } = desired;
+    let concurrency = opts.concurrency.unwrap_or(config.sync_concurrency).max(1);
+    let cluster = &cluster.clone().with_concurrency(concurrency);
+
+    let parent = Parent::read(cluster, &config).await?;
+    let targets = resolve_targets(selected, &discovery, &mut failures);
+    let mut live = list_live(cluster, &targets, concurrency, &mut failures).await?;
+    let created_namespaces = created_namespaces(&targets, &live);
+    let planning = Planning {
+        cluster,
+        rules: &config.ignore_differences,
+        force: opts.force,
+        concurrency,
+        apply_set_id: &parent.apply_set.id,
+        revision_id: &revision.id,
+    };
+    let planned = planning
+        .plan_targets(targets, &mut live, &created_namespaces)
+        .await;
+    let mut resources = Vec::new();
+    for item in planned {
+        match item {
+            Ok(resource) => resources.push(resource),
+            Err(failure) => failures.push(failure),
+        }
+    }
+    resources.sort_by(|a, b| {
+        (a.wave, a.rank, &a.id.namespace, &a.id.name).cmp(&(
+            b.wave,
+            b.rank,
+            &b.id.namespace,
+            &b.id.name,
+        ))
+    });
+
+    let prune = if opts.prune {
+        plan_prune(cluster, opts, &parent.apply_set, &desired_ids, &filters).await?
+    } else {
+        Vec::new()
+    };
+    failures.sort_by(|a, b| a.id.cmp(&b.id));
+
+    Ok(SyncPlan {
+        revision,
+        head,
+        path: gitops_git::normalize_path(&opts.target.path),
+        context: cluster.context().to_owned(),
+        apply_set: parent.apply_set,
+        resources,
+        prune,
+        failures,
+        warnings,
+        force: opts.force,
+        concurrency,
+        parent_group_kinds: parent.group_kinds,
+        parent_namespaces: parent.namespaces,
+        whole: filters.is_empty() && opts.only.is_empty(),
+    })
+}
+
+/// Opens the repository: the commit `opts.rev` names, its metadata, and HEAD's (to tell a
+/// rollback).
+async fn open_revisions(
+    opts: &SyncOptions,
+) -> Result<(EnvRepo, ObjectId, CommitInfo, CommitInfo), SyncError> {
     let repo_dir = opts.target.repo.clone();
     let rev = opts.target.rev.clone();
-    let (repo, commit, revision, head) = tokio::task::spawn_blocking(move || {
+    Ok(tokio::task::spawn_blocking(move || {
         let repo = EnvRepo::open(&repo_dir).map_err(StatusError::from)?;
         let commit = repo.resolve(&rev).map_err(StatusError::from)?;
         let revision = commit_info(&repo, commit)?;
@@ -40,78 +119,144 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
         Ok::<_, StatusError>((repo, commit, revision, head))
     })
     .await
-    .map_err(|error| StatusError::Task(error.to_string()))??;
+    .map_err(|error| StatusError::Task(error.to_string()))??)
+}
 
-    let mut render_opts = RenderOptions::new(
-        opts.target.path.clone(),
-        opts.target
-            .namespace
-            .clone()
-            .unwrap_or_else(|| cluster.default_namespace().to_owned()),
-    );
-    render_opts.kubectl = opts.target.kubectl.clone();
-    render_opts.cache = RenderCache::on_disk(&repo.git_dir());
-    let (rendered, discovery) = render_discovered(cluster, &repo, commit, &mut render_opts).await?;
-    let (filters, discovery) = resolve_resource_args(
-        cluster,
-        &opts.resources,
-        opts.target.namespace.as_deref(),
-        discovery,
-    )
-    .await?;
-    let config = rendered.config.clone();
-    let mut warnings: Vec<String> = rendered.warnings.iter().map(ToString::to_string).collect();
-    warnings.extend(discovery.warnings());
-    let concurrency = opts.concurrency.unwrap_or(config.sync_concurrency).max(1);
-    let cluster = &cluster.clone().with_concurrency(concurrency);
+/// The environment rendered at the synced commit, and the manifests the sync targets.
+struct Desired {
+    config: EnvConfig,
+    /// What rendering passed over, and discovery's warnings.
+    warnings: Vec<String>,
+    /// The render errors, as preflight failures.
+    failures: Vec<SyncFailure>,
+    /// The RESOURCE arguments, resolved.
+    filters: Vec<ResourceFilter>,
+    /// Every manifest's identity: members outside them are pruned.
+    desired_ids: BTreeSet<ResourceId>,
+    /// The manifests RESOURCE arguments and `--only` select.
+    selected: Vec<Manifest>,
+    discovery: Arc<Discovery>,
+}
 
-    let mut failures: Vec<SyncFailure> = rendered
-        .errors
-        .iter()
-        .map(|error| SyncFailure {
-            id: None,
-            message: error.to_string(),
-        })
-        .collect();
-    let desired_ids: BTreeSet<ResourceId> =
-        rendered.manifests.iter().map(|m| m.id.clone()).collect();
-    let selected: Vec<Manifest> = rendered
-        .manifests
-        .into_iter()
-        .filter(|m| selected_by(&filters, &opts.only, &m.id))
-        .collect();
-
-    let parent_name = applyset::parent_name(&config.env);
-    let apply_set = ApplySetRef {
-        id: applyset::applyset_id(&parent_name, &config.apply_set_namespace),
-        name: parent_name,
-        namespace: config.apply_set_namespace.clone(),
-    };
-    let parent = cluster
-        .get(
-            &core_resource("ConfigMap", "configmaps"),
-            Some(&apply_set.namespace),
-            &apply_set.name,
+impl Desired {
+    /// Renders the environment at `commit` and resolves the RESOURCE arguments.
+    async fn render(
+        cluster: &ClusterClient,
+        opts: &SyncOptions,
+        repo: &EnvRepo,
+        commit: ObjectId,
+    ) -> Result<Desired, SyncError> {
+        let mut render_opts = RenderOptions::new(
+            opts.target.path.clone(),
+            opts.target
+                .namespace
+                .clone()
+                .unwrap_or_else(|| cluster.default_namespace().to_owned()),
+        );
+        render_opts.kubectl = opts.target.kubectl.clone();
+        render_opts.cache = RenderCache::on_disk(&repo.git_dir());
+        let (rendered, discovery) =
+            render_discovered(cluster, repo, commit, &mut render_opts).await?;
+        let (filters, discovery) = resolve_resource_args(
+            cluster,
+            &opts.resources,
+            opts.target.namespace.as_deref(),
+            discovery,
         )
         .await?;
-    let parent_annotation = |key: &str| -> BTreeSet<String> {
-        parent
-            .as_ref()
-            .and_then(|p| p.pointer("/metadata/annotations"))
-            .and_then(|a| a.get(key))
-            .and_then(Value::as_str)
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
+        let config = rendered.config.clone();
+        let mut warnings: Vec<String> = rendered.warnings.iter().map(ToString::to_string).collect();
+        warnings.extend(discovery.warnings());
+        let failures: Vec<SyncFailure> = rendered
+            .errors
+            .iter()
+            .map(|error| SyncFailure {
+                id: None,
+                message: error.to_string(),
             })
-            .unwrap_or_default()
-    };
-    let parent_group_kinds = parent_annotation(applyset::CONTAINS_GROUP_KINDS_ANNOTATION);
-    let parent_namespaces = parent_annotation(ADDITIONAL_NAMESPACES_ANNOTATION);
+            .collect();
+        let desired_ids: BTreeSet<ResourceId> =
+            rendered.manifests.iter().map(|m| m.id.clone()).collect();
+        let selected: Vec<Manifest> = rendered
+            .manifests
+            .into_iter()
+            .filter(|m| selected_by(&filters, &opts.only, &m.id))
+            .collect();
+        Ok(Desired {
+            config,
+            warnings,
+            failures,
+            filters,
+            desired_ids,
+            selected,
+            discovery,
+        })
+    }
+}
 
+/// The environment's ApplySet parent and what it lists now.
+struct Parent {
+    apply_set: ApplySetRef,
+    /// Its group-kinds annotation.
+    group_kinds: BTreeSet<String>,
+    /// Its additional-namespaces annotation.
+    namespaces: BTreeSet<String>,
+}
+
+impl Parent {
+    /// Reads the parent (absent before the first sync).
+    async fn read(cluster: &ClusterClient, config: &EnvConfig) -> Result<Parent, SyncError> {
+        let parent_name = applyset::parent_name(&config.env);
+        let apply_set = ApplySetRef {
+            id: applyset::applyset_id(&parent_name, &config.apply_set_namespace),
+            name: parent_name,
+            namespace: config.apply_set_namespace.clone(),
+        };
+        let parent = cluster
+            .get(
+                &core_resource("ConfigMap", "configmaps"),
+                Some(&apply_set.namespace),
+                &apply_set.name,
+            )
+            .await?;
+        let parent_annotation = |key: &str| -> BTreeSet<String> {
+            parent
+                .as_ref()
+                .and_then(|p| p.pointer("/metadata/annotations"))
+                .and_then(|a| a.get(key))
+                .and_then(Value::as_str)
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Ok(Parent {
+            group_kinds: parent_annotation(applyset::CONTAINS_GROUP_KINDS_ANNOTATION),
+            namespaces: parent_annotation(ADDITIONAL_NAMESPACES_ANNOTATION),
+            apply_set,
+        })
+    }
+}
+
+/// A selected manifest with the kind it is applied as.
+struct SyncTarget {
+    manifest: Manifest,
+    resource: ApiResource,
+    /// Whether its kind is served only once this sync applies its CRD.
+    pending_crd: bool,
+}
+
+/// Resolves the selected manifests' kinds: served ones, and those whose CRD this sync applies;
+/// a kind neither is a failure.
+fn resolve_targets(
+    selected: Vec<Manifest>,
+    discovery: &Discovery,
+    failures: &mut Vec<SyncFailure>,
+) -> Vec<SyncTarget> {
     // Kinds this sync makes served: the CRDs it applies.
     let crd_kinds: HashMap<(String, String), (ApiResource, bool)> = selected
         .iter()
@@ -125,23 +270,17 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
         })
         .collect();
 
-    // Resolve kinds; group the served ones for one LIST per kind and namespace.
-    struct Target {
-        manifest: Manifest,
-        resource: ApiResource,
-        pending_crd: bool,
-    }
-    let mut targets: Vec<Target> = Vec::new();
+    let mut targets: Vec<SyncTarget> = Vec::new();
     for manifest in selected {
         let (group, version) = split_api_version(&manifest.api_version);
         match discovery.resolve(group, version, &manifest.id.kind) {
-            Ok(kind) => targets.push(Target {
+            Ok(kind) => targets.push(SyncTarget {
                 resource: kind.resource.clone(),
                 manifest,
                 pending_crd: false,
             }),
             Err(not_served) => match crd_kinds.get(&(group.to_owned(), manifest.id.kind.clone())) {
-                Some((resource, _)) => targets.push(Target {
+                Some((resource, _)) => targets.push(SyncTarget {
                     resource: ApiResource {
                         version: version.to_owned(),
                         api_version: manifest.api_version.clone(),
@@ -157,7 +296,20 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
             },
         }
     }
+    targets
+}
 
+/// Live objects by (apiVersion, plural, namespace, name).
+type LiveObjects = HashMap<(String, String, Option<String>, String), Value>;
+
+/// Lists the served targets' kinds, one LIST per kind and namespace. A failed LIST is a
+/// failure; an unreachable cluster an error.
+async fn list_live(
+    cluster: &ClusterClient,
+    targets: &[SyncTarget],
+    concurrency: usize,
+    failures: &mut Vec<SyncFailure>,
+) -> Result<LiveObjects, SyncError> {
     let mut list_keys: BTreeMap<(String, String, Option<String>), ApiResource> = BTreeMap::new();
     for target in targets.iter().filter(|t| !t.pending_crd) {
         list_keys
@@ -176,7 +328,7 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    let mut live: HashMap<(String, String, Option<String>, String), Value> = HashMap::new();
+    let mut live: LiveObjects = HashMap::new();
     for ((api_version, plural, namespace), listed) in lists {
         let objects = match listed {
             Ok(objects) => objects,
@@ -205,9 +357,12 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
             }
         }
     }
+    Ok(live)
+}
 
-    // Namespaces this sync creates: objects in them cannot be dry-run before.
-    let created_namespaces: BTreeSet<String> = targets
+/// Namespaces this sync creates: objects in them cannot be dry-run before.
+fn created_namespaces(targets: &[SyncTarget], live: &LiveObjects) -> BTreeSet<String> {
+    targets
         .iter()
         .filter(|t| t.manifest.id.group.is_empty() && t.manifest.id.kind == "Namespace")
         .filter(|t| {
@@ -219,138 +374,135 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
             ))
         })
         .map(|t| t.manifest.id.name.clone())
-        .collect();
-
-    let rules = &config.ignore_differences;
-    let revision_id = revision.id.clone();
-    let force = opts.force;
-    let planned: Vec<Result<PlannedResource, SyncFailure>> = futures::stream::iter(targets)
-        .map(|target| {
-            let live_object = live.remove(&(
-                target.resource.api_version.clone(),
-                target.resource.plural.clone(),
-                target.manifest.id.namespace.clone(),
-                target.manifest.id.name.clone(),
-            ));
-            let deferred = if target.pending_crd {
-                Some("its CRD is created by this sync; validated when applied".to_owned())
-            } else {
-                target
-                    .manifest
-                    .id
-                    .namespace
-                    .as_ref()
-                    .filter(|ns| created_namespaces.contains(*ns))
-                    .map(|ns| {
-                        format!("namespace {ns} is created by this sync; validated when applied")
-                    })
-            };
-            let apply_set_id = apply_set.id.clone();
-            let revision_id = revision_id.clone();
-            async move {
-                plan_one(
-                    cluster,
-                    target.manifest,
-                    target.resource,
-                    live_object,
-                    deferred,
-                    Tracking {
-                        apply_set_id: &apply_set_id,
-                        revision: &revision_id,
-                    },
-                    rules,
-                    force,
-                )
-                .await
-            }
-        })
-        .buffer_unordered(concurrency)
         .collect()
-        .await;
-    let mut resources = Vec::new();
-    for item in planned {
-        match item {
-            Ok(resource) => resources.push(resource),
-            Err(failure) => failures.push(failure),
-        }
-    }
-    resources.sort_by(|a, b| {
-        (a.wave, a.rank, &a.id.namespace, &a.id.name).cmp(&(
-            b.wave,
-            b.rank,
-            &b.id.namespace,
-            &b.id.name,
-        ))
-    });
+}
 
+/// What planning each target shares.
+struct Planning<'a> {
+    cluster: &'a ClusterClient,
+    rules: &'a [IgnoreRule],
+    force: bool,
+    concurrency: usize,
+    apply_set_id: &'a str,
+    revision_id: &'a str,
+}
+
+impl Planning<'_> {
+    /// Plans every target ([`plan_one`]) with the sync's bound, each with its live object
+    /// (taken from `live`); a target whose namespace or CRD this sync creates is deferred.
+    async fn plan_targets(
+        &self,
+        targets: Vec<SyncTarget>,
+        live: &mut LiveObjects,
+        created_namespaces: &BTreeSet<String>,
+    ) -> Vec<Result<PlannedResource, SyncFailure>> {
+        let (cluster, rules, force) = (self.cluster, self.rules, self.force);
+        futures::stream::iter(targets)
+            .map(|target| {
+                let live_object = live.remove(&(
+                    target.resource.api_version.clone(),
+                    target.resource.plural.clone(),
+                    target.manifest.id.namespace.clone(),
+                    target.manifest.id.name.clone(),
+                ));
+                let deferred = if target.pending_crd {
+                    Some("its CRD is created by this sync; validated when applied".to_owned())
+                } else {
+                    target
+                        .manifest
+                        .id
+                        .namespace
+                        .as_ref()
+                        .filter(|ns| created_namespaces.contains(*ns))
+                        .map(|ns| {
+                            format!(
+                                "namespace {ns} is created by this sync; validated when applied"
+                            )
+                        })
+                };
+                let apply_set_id = self.apply_set_id.to_owned();
+                let revision_id = self.revision_id.to_owned();
+                async move {
+                    plan_one(
+                        cluster,
+                        target.manifest,
+                        target.resource,
+                        live_object,
+                        deferred,
+                        Tracking {
+                            apply_set_id: &apply_set_id,
+                            revision: &revision_id,
+                        },
+                        rules,
+                        force,
+                    )
+                    .await
+                }
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await
+    }
+}
+
+/// The members `--prune` deletes or keeps, in delete order (the reverse of the apply order):
+/// those of the ApplySet no manifest declares, within the RESOURCE arguments and `--only`.
+async fn plan_prune(
+    cluster: &ClusterClient,
+    opts: &SyncOptions,
+    apply_set: &ApplySetRef,
+    desired_ids: &BTreeSet<ResourceId>,
+    filters: &[ResourceFilter],
+) -> Result<Vec<PlannedPrune>, SyncError> {
     let mut prune = Vec::new();
-    if opts.prune {
-        // Identity, labels and annotations are all a prune looks at: metadata only.
-        let members = cluster
-            .applyset_member_metadata(&apply_set.name, &apply_set.namespace)
-            .await?;
-        let discovery = cluster.discovery_of_objects(&members).await?;
-        for member in members {
-            let Some(id) = member_id(&member, &discovery) else {
-                continue;
-            };
-            if desired_ids.contains(&id) || !selected_by(&filters, &opts.only, &id) {
-                continue;
-            }
-            // The LIST used the part-of selector; check again, as nothing without it may go.
-            if member
-                .pointer("/metadata/labels")
-                .and_then(|l| l.get(PART_OF_LABEL))
-                .and_then(Value::as_str)
-                != Some(apply_set.id.as_str())
-            {
-                continue;
-            }
-            let api_version = member
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let (group, version) = split_api_version(&api_version);
-            let Ok(kind) = discovery.resolve(group, version, &id.kind) else {
-                continue;
-            };
-            let keep = member
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(PRUNE_ANNOTATION))
-                .and_then(Value::as_str)
-                == Some("false");
-            prune.push(PlannedPrune {
-                rank: kind_rank(&id.group, &id.kind),
-                resource: kind.resource.clone(),
-                api_version,
-                keep,
-                id,
-            });
+    // Identity, labels and annotations are all a prune looks at: metadata only.
+    let members = cluster
+        .applyset_member_metadata(&apply_set.name, &apply_set.namespace)
+        .await?;
+    let discovery = cluster.discovery_of_objects(&members).await?;
+    for member in members {
+        let Some(id) = member_id(&member, &discovery) else {
+            continue;
+        };
+        if desired_ids.contains(&id) || !selected_by(filters, &opts.only, &id) {
+            continue;
         }
-        // Reverse of the apply order.
-        prune.sort_by(|a, b| {
-            (b.rank, &b.id.namespace, &b.id.name).cmp(&(a.rank, &a.id.namespace, &a.id.name))
+        // The LIST used the part-of selector; check again, as nothing without it may go.
+        if member
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(PART_OF_LABEL))
+            .and_then(Value::as_str)
+            != Some(apply_set.id.as_str())
+        {
+            continue;
+        }
+        let api_version = member
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let (group, version) = split_api_version(&api_version);
+        let Ok(kind) = discovery.resolve(group, version, &id.kind) else {
+            continue;
+        };
+        let keep = member
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(PRUNE_ANNOTATION))
+            .and_then(Value::as_str)
+            == Some("false");
+        prune.push(PlannedPrune {
+            rank: kind_rank(&id.group, &id.kind),
+            resource: kind.resource.clone(),
+            api_version,
+            keep,
+            id,
         });
     }
-    failures.sort_by(|a, b| a.id.cmp(&b.id));
-
-    Ok(SyncPlan {
-        revision,
-        head,
-        path: gitops_git::normalize_path(&opts.target.path),
-        context: cluster.context().to_owned(),
-        apply_set,
-        resources,
-        prune,
-        failures,
-        warnings,
-        force,
-        concurrency,
-        parent_group_kinds,
-        parent_namespaces,
-        whole: filters.is_empty() && opts.only.is_empty(),
-    })
+    // Reverse of the apply order.
+    prune.sort_by(|a, b| {
+        (b.rank, &b.id.namespace, &b.id.name).cmp(&(a.rank, &a.id.namespace, &a.id.name))
+    });
+    Ok(prune)
 }
 
 /// Whether RESOURCE filters and exact identities both let `id` through.
