@@ -12,14 +12,14 @@
 //! `matchesRevision` for `status`.
 
 use crate::Target;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::drift::{prepare_objects, to_yaml};
 use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
-use gitops_cluster::{ClusterClient, ClusterError};
+use gitops_cluster::{ClusterClient, ClusterError, Discovery};
 use gitops_git::history::{HistoryError, PathWalk, WalkStats};
 use gitops_git::{EnvRepo, ObjectId, RepoError};
 use gitops_render::{RenderFailure, RenderOptions, render};
@@ -31,7 +31,7 @@ mod deployed;
 mod walk;
 
 pub(crate) use cache::settings_dir;
-use cache::{ChangesCache, tip_render_errors, whole_render_errors};
+use cache::{CachedCommits, ChangesCache, tip_render_errors, whole_render_errors};
 use deployed::mark_live;
 pub use deployed::{live_objects, matches_revisions};
 pub use walk::ChangeWalk;
@@ -345,6 +345,67 @@ pub struct HistoryStats {
 /// warning: history is git data.
 pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> {
     let mut warnings = Vec::new();
+    let (cluster, discovery) = connect_live(opts, &mut warnings).await;
+    let namespace = render_namespace(opts, cluster.as_ref()).await;
+    let filter = opts
+        .resource
+        .as_deref()
+        .map(|arg| {
+            resolve_resource_arg(arg, opts.target.namespace.as_deref(), discovery.as_deref())
+        })
+        .transpose()?;
+    let render_opts = history_render_options(opts, namespace, discovery.as_ref());
+
+    let repo_dir = opts.target.repo.clone();
+    let rev = opts.target.rev.clone();
+    let limit = opts.limit;
+    let use_cache = opts.use_cache;
+    let exiting = opts.exiting;
+    let need_objects = opts.patch || cluster.is_some();
+    let need_head = cluster.is_some();
+    let walk_filter = filter.clone();
+    let walk_opts = render_opts.clone();
+    // The live mark is known only once every commit is: stream only without it.
+    let stream = opts.stream.clone().filter(|_| cluster.is_none());
+    let mut walked = tokio::task::spawn_blocking(move || {
+        walk_history(
+            &repo_dir,
+            &rev,
+            &walk_opts,
+            walk_filter.as_ref(),
+            limit,
+            use_cache,
+            Needs {
+                objects: need_objects,
+                head: need_head,
+                exiting,
+                stream,
+            },
+        )
+    })
+    .await
+    .map_err(|e| StatusError::Task(e.to_string()))??;
+
+    if let (Some(cluster), Some(discovery)) = (&cluster, &discovery) {
+        walked
+            .mark_live_state(cluster, discovery, filter.as_ref(), &mut warnings)
+            .await;
+    }
+    let Walked {
+        repo, mut history, ..
+    } = walked;
+    drop(repo);
+    discard(render_opts, opts.exiting);
+    history.warnings = warnings;
+    Ok(history)
+}
+
+/// The cluster and its discovery, unless offline. An unreachable cluster or a failed
+/// discovery is a warning (history is git data): then neither.
+async fn connect_live(
+    opts: &HistoryOptions,
+    warnings: &mut Vec<String>,
+) -> (Option<ClusterClient>, Option<Arc<Discovery>>) {
     let cluster = if opts.offline {
         None
     } else {
@@ -377,7 +438,12 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
         None => None,
     };
     let cluster = cluster.filter(|_| discovery.is_some());
-    let context_namespace = match &cluster {
+    (cluster, discovery)
+}
+
+/// The namespace the environment renders with: `-n`, else the context's, else `default`.
+async fn render_namespace(opts: &HistoryOptions, cluster: Option<&ClusterClient>) -> String {
+    let context_namespace = match cluster {
         Some(cluster) => Some(cluster.default_namespace().to_owned()),
         None if opts.target.namespace.is_none() => {
             gitops_cluster::context_namespace(
@@ -388,21 +454,22 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
         }
         None => None,
     };
-    let namespace = opts
-        .target
+    opts.target
         .namespace
         .clone()
         .or(context_namespace)
-        .unwrap_or_else(|| "default".to_owned());
-    let filter = opts
-        .resource
-        .as_deref()
-        .map(|arg| {
-            resolve_resource_arg(arg, opts.target.namespace.as_deref(), discovery.as_deref())
-        })
-        .transpose()?;
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// How the history renders: kinds' scopes from discovery when there is one, else the
+/// built-in table.
+fn history_render_options(
+    opts: &HistoryOptions,
+    namespace: String,
+    discovery: Option<&Arc<Discovery>>,
+) -> RenderOptions {
     let mut render_opts = RenderOptions::new(opts.target.path.clone(), namespace);
-    if let Some(discovery) = &discovery {
+    if let Some(discovery) = discovery {
         let scope_source = Arc::clone(discovery);
         render_opts.scope = Arc::new(move |group: &str, kind: &str| {
             scope_source
@@ -411,68 +478,7 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
         });
     }
     render_opts.kubectl = opts.target.kubectl.clone();
-
-    let repo_dir = opts.target.repo.clone();
-    let rev = opts.target.rev.clone();
-    let limit = opts.limit;
-    let use_cache = opts.use_cache;
-    let exiting = opts.exiting;
-    let need_objects = opts.patch || cluster.is_some();
-    let need_head = cluster.is_some();
-    let walk_filter = filter.clone();
-    let walk_opts = render_opts.clone();
-    // The live mark is known only once every commit is: stream only without it.
-    let stream = opts.stream.clone().filter(|_| cluster.is_none());
-    let walked = tokio::task::spawn_blocking(move || {
-        walk_history(
-            &repo_dir,
-            &rev,
-            &walk_opts,
-            walk_filter.as_ref(),
-            limit,
-            use_cache,
-            Needs {
-                objects: need_objects,
-                head: need_head,
-                exiting,
-                stream,
-            },
-        )
-    })
-    .await
-    .map_err(|e| StatusError::Task(e.to_string()))??;
-    let Walked {
-        repo,
-        mut history,
-        head_objects,
-        rules,
-    } = walked;
-
-    if let (Some(cluster), Some(discovery)) = (&cluster, &discovery) {
-        let mut wanted: HashMap<ResourceId, String> = head_objects
-            .iter()
-            .map(|(id, (v, _, _))| (id.clone(), v.clone()))
-            .collect();
-        for c in &history.commits {
-            for change in &c.changes {
-                wanted
-                    .entry(change.id.clone())
-                    .or_insert_with(|| change.api_version.clone());
-            }
-        }
-        match live_objects(cluster, discovery, &wanted).await {
-            Ok(live) => {
-                history.live_read = true;
-                history.matches_live =
-                    mark_live(&mut history, &head_objects, &live, &rules, filter.as_ref());
-            }
-            Err(error) => warnings.push(format!("live state not shown: {error}")),
-        }
-    }
-    drop(repo);
-    discard(render_opts, opts.exiting);
-    history.warnings = warnings;
-    Ok(history)
+    render_opts
 }
 
 /// Drops `value` on another thread: freeing the parsed documents and changes of a long
@@ -511,6 +517,40 @@ struct Walked {
     rules: Vec<IgnoreRule>,
 }
 
+impl Walked {
+    /// Reads the live objects of every resource the history names and marks the commit the
+    /// live state matches; a failed read is a warning.
+    async fn mark_live_state(
+        &mut self,
+        cluster: &ClusterClient,
+        discovery: &Discovery,
+        filter: Option<&ResourceFilter>,
+        warnings: &mut Vec<String>,
+    ) {
+        let history = &mut self.history;
+        let mut wanted: HashMap<ResourceId, String> = self
+            .head_objects
+            .iter()
+            .map(|(id, (v, _, _))| (id.clone(), v.clone()))
+            .collect();
+        for c in &history.commits {
+            for change in &c.changes {
+                wanted
+                    .entry(change.id.clone())
+                    .or_insert_with(|| change.api_version.clone());
+            }
+        }
+        match live_objects(cluster, discovery, &wanted).await {
+            Ok(live) => {
+                history.live_read = true;
+                history.matches_live =
+                    mark_live(history, &self.head_objects, &live, &self.rules, filter);
+            }
+            Err(error) => warnings.push(format!("live state not shown: {error}")),
+        }
+    }
+}
+
 fn walk_history(
     repo_dir: &std::path::Path,
     rev: &str,
@@ -530,114 +570,45 @@ fn walk_history(
     let tip = repo.resolve(rev)?;
     let revision = repo.commit_info(tip)?;
     let head = repo.resolve("HEAD").ok();
-    // The changes of a commit under the same path and settings never change: kept across
-    // runs, used when no objects are needed (no -p, no live mark).
     let git_dir = repo.git_dir();
-    let changes_cache = use_cache.then(|| ChangesCache::new(&git_dir, opts));
-    let mut known = match (&changes_cache, need_objects) {
-        (Some(cache), false) => Some(cache.read(opts)),
-        _ => None,
-    };
-    let ids = Arc::new(known.iter().flat_map(|k| k.keys().copied()).collect());
+    let mut source = ChangeSource::new(&git_dir, opts, use_cache, need_objects);
+    let ids = Arc::new(source.known_ids());
     let mut walk = ChangeWalk::with_known(&repo, tip, opts, use_cache, ids)?;
     if !need_objects {
         walk = walk.without_objects();
     }
-    // The cache lines of the commits computed here, written as each one is computed (the
-    // walk's other threads are still reading then), stored in one write at the end.
-    let mut computed = Vec::new();
-    let mut changes_computed = 0;
-    let mut changes_cached = 0;
-    let mut commits = Vec::new();
-    let mut streamed = 0;
+    let mut listing = Listing {
+        filter,
+        limit,
+        head,
+        stream,
+        commits: Vec::new(),
+        streamed: 0,
+    };
     while let Some(commit) = walk.next_commit() {
         let commit = commit?;
-        // Taken out, not cloned: a commit comes once on a first-parent walk.
-        let (info, mut step) = match known.as_mut().and_then(|k| k.remove(&commit)) {
-            Some(cached) => {
-                changes_cached += 1;
-                let step = CommitChanges {
-                    commit,
-                    parent: None,
-                    changes: cached.changes,
-                };
-                (cached.info, step)
-            }
-            None => {
-                let mut step = walk.changes_at(commit)?;
-                if !need_objects {
-                    // Nothing shows the objects: dropped now, not cloned into the cache
-                    // rows and kept for every commit until the output is written.
-                    for change in &mut step.changes {
-                        change.before = None;
-                        change.after = None;
-                    }
-                }
-                let info = walk.commit_info(commit)?;
-                changes_computed += 1;
-                if changes_cache.is_some() {
-                    ChangesCache::line(commit, &info, &step.changes, &mut computed);
-                }
-                (info, step)
-            }
-        };
-        if limit.is_some_and(|l| commits.len() + streamed >= l) {
+        let (info, step) = source.changes(&mut walk, commit)?;
+        if listing.is_full() {
             break;
         }
-        if let Some(filter) = filter {
-            step.changes.retain(|c| filter.matches(&c.id));
-            // A resource's history lists the commits that changed it; the environment's lists
-            // every commit that changed its inputs, with no resource changes shown as such.
-            if step.changes.is_empty() {
-                continue;
-            }
-        }
-        let entry = HistoryCommit {
-            commit: info,
-            parent: step.parent.map(|p| p.to_string()),
-            head: head == Some(step.commit),
-            matches_live: false,
-            changes: step.changes,
-        };
-        match &stream {
-            Some(stream) => {
-                streamed += 1;
-                // A closed receiver: nobody reads on; the cache is still written below.
-                let _ = stream.send(entry);
-            }
-            None => commits.push(entry),
-        }
+        listing.add(info, step);
     }
-    if let Some(cache) = &changes_cache {
-        cache.write(&computed);
-    }
-    discard((computed, known), exiting);
+    source.store(exiting);
     let full_renders = walk.full_renders();
     let (light_files, resyncs) = (walk.light_files(), walk.resyncs());
     // Which files at `--rev` do not render: the walk rendered the environment there when it
     // computed the first commit's changes (the live mark renders `--rev` in full below).
     let walked_tip_errors = walk.take_tip_errors();
     let walk_stats = walk.finish()?;
-    // The environment at `--rev` serves the live mark, and says which files do not render.
-    let (head_objects, rules, errors) = match need_head.then(|| render(&repo, tip, opts)) {
-        Some(Ok(rendered)) => (
-            objects(rendered.manifests),
-            rendered.config.ignore_differences,
-            rendered.errors.iter().map(ToString::to_string).collect(),
-        ),
-        Some(Err(error)) => (Objects::new(), Vec::new(), whole_render_errors(&error)),
-        None => (
-            Objects::new(),
-            Vec::new(),
-            tip_render_errors(
-                &repo,
-                tip,
-                opts,
-                use_cache.then_some(&git_dir),
-                walked_tip_errors,
-            ),
-        ),
-    };
+    let (head_objects, rules, errors) = head_state(
+        &repo,
+        tip,
+        opts,
+        need_head,
+        use_cache.then_some(&git_dir),
+        walked_tip_errors,
+    );
+    let commits = listing.commits;
     tracing::info!(
         commits = commits.len(),
         commits_walked = walk_stats.commits_walked,
@@ -649,8 +620,8 @@ fn walk_history(
         full_renders,
         light_files,
         resyncs,
-        changes_cached,
-        changes_computed,
+        changes_cached = source.changes_cached,
+        changes_computed = source.changes_computed,
         "history walked"
     );
     Ok(Walked {
@@ -672,6 +643,166 @@ fn walk_history(
         head_objects,
         rules,
     })
+}
+
+/// Where a history walk takes each commit's changes from: the changes cache when no objects
+/// are needed, else computed by the walk (and appended to the cache).
+struct ChangeSource {
+    /// The changes of a commit under the same path and settings never change: kept across
+    /// runs, used when no objects are needed (no -p, no live mark).
+    cache: Option<ChangesCache>,
+    known: Option<CachedCommits>,
+    need_objects: bool,
+    /// The cache lines of the commits computed here, written as each one is computed (the
+    /// walk's other threads are still reading then), stored in one write at the end.
+    computed: Vec<u8>,
+    changes_computed: usize,
+    changes_cached: usize,
+}
+
+impl ChangeSource {
+    /// Reads the changes cache (`use_cache`) unless objects are needed.
+    fn new(
+        git_dir: &std::path::Path,
+        opts: &RenderOptions,
+        use_cache: bool,
+        need_objects: bool,
+    ) -> ChangeSource {
+        let cache = use_cache.then(|| ChangesCache::new(git_dir, opts));
+        let known = match (&cache, need_objects) {
+            (Some(cache), false) => Some(cache.read(opts)),
+            _ => None,
+        };
+        ChangeSource {
+            cache,
+            known,
+            need_objects,
+            computed: Vec::new(),
+            changes_computed: 0,
+            changes_cached: 0,
+        }
+    }
+
+    /// The commits whose changes the cache holds: the walk does not read their files ahead.
+    fn known_ids(&self) -> HashSet<ObjectId> {
+        self.known.iter().flat_map(|k| k.keys().copied()).collect()
+    }
+
+    /// The metadata and changes of `commit`, the walk's last commit.
+    fn changes(
+        &mut self,
+        walk: &mut ChangeWalk,
+        commit: ObjectId,
+    ) -> Result<(CommitInfo, CommitChanges), HistoryOpsError> {
+        // Taken out, not cloned: a commit comes once on a first-parent walk.
+        if let Some(cached) = self.known.as_mut().and_then(|k| k.remove(&commit)) {
+            self.changes_cached += 1;
+            let step = CommitChanges {
+                commit,
+                parent: None,
+                changes: cached.changes,
+            };
+            return Ok((cached.info, step));
+        }
+        let mut step = walk.changes_at(commit)?;
+        if !self.need_objects {
+            // Nothing shows the objects: dropped now, not cloned into the cache rows and
+            // kept for every commit until the output is written.
+            for change in &mut step.changes {
+                change.before = None;
+                change.after = None;
+            }
+        }
+        let info = walk.commit_info(commit)?;
+        self.changes_computed += 1;
+        if self.cache.is_some() {
+            ChangesCache::line(commit, &info, &step.changes, &mut self.computed);
+        }
+        Ok((info, step))
+    }
+
+    /// Appends the computed commits to the cache, and lets go of the cache's contents.
+    fn store(&mut self, exiting: bool) {
+        if let Some(cache) = &self.cache {
+            cache.write(&self.computed);
+        }
+        discard(
+            (std::mem::take(&mut self.computed), self.known.take()),
+            exiting,
+        );
+    }
+}
+
+/// The commits a history lists, as the walk yields them.
+struct Listing<'a> {
+    /// RESOURCE, when given.
+    filter: Option<&'a ResourceFilter>,
+    limit: Option<usize>,
+    /// The repo's HEAD.
+    head: Option<ObjectId>,
+    stream: Option<std::sync::mpsc::Sender<HistoryCommit>>,
+    commits: Vec<HistoryCommit>,
+    streamed: usize,
+}
+
+impl Listing<'_> {
+    /// Whether `--limit` commits are listed.
+    fn is_full(&self) -> bool {
+        self.limit
+            .is_some_and(|l| self.commits.len() + self.streamed >= l)
+    }
+
+    /// Lists a commit: streamed, or kept for the report.
+    fn add(&mut self, info: CommitInfo, mut step: CommitChanges) {
+        if let Some(filter) = self.filter {
+            step.changes.retain(|c| filter.matches(&c.id));
+            // A resource's history lists the commits that changed it; the environment's lists
+            // every commit that changed its inputs, with no resource changes shown as such.
+            if step.changes.is_empty() {
+                return;
+            }
+        }
+        let entry = HistoryCommit {
+            commit: info,
+            parent: step.parent.map(|p| p.to_string()),
+            head: self.head == Some(step.commit),
+            matches_live: false,
+            changes: step.changes,
+        };
+        match &self.stream {
+            Some(stream) => {
+                self.streamed += 1;
+                // A closed receiver: nobody reads on; the cache is still written below.
+                let _ = stream.send(entry);
+            }
+            None => self.commits.push(entry),
+        }
+    }
+}
+
+/// The environment at `--rev`: its objects and ignore rules (for the live mark, when
+/// `need_head`), and which files do not render there.
+fn head_state(
+    repo: &EnvRepo,
+    tip: ObjectId,
+    opts: &RenderOptions,
+    need_head: bool,
+    git_dir: Option<&std::path::Path>,
+    walked_tip_errors: Option<Vec<String>>,
+) -> (Objects, Vec<IgnoreRule>, Vec<String>) {
+    match need_head.then(|| render(repo, tip, opts)) {
+        Some(Ok(rendered)) => (
+            objects(rendered.manifests),
+            rendered.config.ignore_differences,
+            rendered.errors.iter().map(ToString::to_string).collect(),
+        ),
+        Some(Err(error)) => (Objects::new(), Vec::new(), whole_render_errors(&error)),
+        None => (
+            Objects::new(),
+            Vec::new(),
+            tip_render_errors(repo, tip, opts, git_dir, walked_tip_errors),
+        ),
+    }
 }
 
 #[cfg(test)]
