@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::super::{ChangeKind, CommitChanges, HistoryOpsError, ResourceChange};
 use super::{ChangeWalk, LINE_INDEXES_KEPT, LightDoc, LightDocs, Objects, Sides, Sources, objects};
+use gitops_git::history::FileDiff;
 use gitops_git::{ObjectId, RepoError};
 use gitops_render::documents::Format;
 use gitops_render::kustomize::KUSTOMIZATION_FILES;
@@ -14,7 +15,7 @@ use gitops_render::node_diff::{LineIndex, changed_documents_indexed};
 use gitops_render::scalar_diff::scalar_changes;
 use gitops_render::scan_identities;
 use gitops_render::{
-    CONFIG_FILE, PlainFiles, RenderFailure, plain_files, render, render_plain_with,
+    CONFIG_FILE, EnvConfig, PlainFiles, RenderFailure, plain_files, render, render_plain_with,
 };
 use k8s_model::{Manifest, ResourceId};
 
@@ -347,23 +348,50 @@ impl ChangeWalk {
                 .objects
                 .diff_trees(&self.path, before_tree, after_tree)?,
         };
+        let Some(mut files) = self.sort_changed_files(diffs, config)? else {
+            return Ok(None);
+        };
+        if files.paths.is_empty() {
+            let Some(changes) = self.step_one_sided(
+                &files.one_sided,
+                &files.light,
+                &Objects::new(),
+                &Objects::new(),
+            ) else {
+                return Ok(None);
+            };
+            files.light.extend(changes);
+            if let Some(sources) = &mut self.sources {
+                sources.forget(&files.light_added);
+            }
+            return Ok(Some((Objects::new(), Objects::new(), files.light)));
+        }
+        self.render_changed_files(commit, parent, files)
+    }
+
+    /// Sorts a commit's changed files: changes proven by their text, files added or removed
+    /// whose resources are known, and the rest, to render. `None` when the commit changed the
+    /// config or a kustomization (two full renders then).
+    fn sort_changed_files(
+        &mut self,
+        diffs: Vec<FileDiff>,
+        config: EnvConfig,
+    ) -> Result<Option<ChangedFiles>, HistoryOpsError> {
         let base = gitops_git::normalize_path(&self.opts.path);
-        let mut before = PlainFiles {
-            config: config.clone(),
-            files: BTreeMap::new(),
+        let mut files = ChangedFiles {
+            before: PlainFiles {
+                config: config.clone(),
+                files: BTreeMap::new(),
+            },
+            after: PlainFiles {
+                config: config.clone(),
+                files: BTreeMap::new(),
+            },
+            paths: BTreeSet::new(),
+            light: Vec::new(),
+            light_added: Vec::new(),
+            one_sided: Vec::new(),
         };
-        let mut after = PlainFiles {
-            config: config.clone(),
-            files: BTreeMap::new(),
-        };
-        let mut paths = BTreeSet::new();
-        let mut light = Vec::new();
-        // Resources that items added to list documents made (proven by text): not in the
-        // parent; no rendered file may hold them.
-        let mut light_added: Vec<ResourceId> = Vec::new();
-        // Files added or removed whose resources are known without parsing: (path, blob,
-        // their resources, added).
-        let mut one_sided: Vec<(String, ObjectId, LightDocs, bool)> = Vec::new();
         for diff in diffs {
             let relative = match base.as_str() {
                 "" => diff.path.as_str(),
@@ -383,49 +411,73 @@ impl ChangeWalk {
             let Some(format) = Format::of(&diff.path) else {
                 continue;
             };
-            if !self.objects_needed && format == Format::Yaml {
-                match (diff.before, diff.after) {
-                    (Some(old), Some(new)) => {
-                        if let Some(changes) = self.light_step(&diff.path, old, new)? {
-                            light_added.extend(
-                                changes
-                                    .iter()
-                                    .filter(|c| c.change == ChangeKind::Added)
-                                    .map(|c| c.id.clone()),
-                            );
-                            light.extend(changes);
-                            continue;
-                        }
-                    }
-                    (None, Some(blob)) | (Some(blob), None) => {
-                        if let Some(docs) = self.light_docs(blob) {
-                            one_sided.push((diff.path.clone(), blob, docs, diff.after.is_some()));
-                            continue;
-                        }
-                    }
-                    (None, None) => {}
-                }
+            if !self.objects_needed
+                && format == Format::Yaml
+                && self.known_by_text(&diff, &mut files)?
+            {
+                continue;
             }
             if let Some(blob) = diff.before {
-                before.files.insert(diff.path.clone(), (blob, format));
+                files.before.files.insert(diff.path.clone(), (blob, format));
             }
             if let Some(blob) = diff.after {
-                after.files.insert(diff.path.clone(), (blob, format));
+                files.after.files.insert(diff.path.clone(), (blob, format));
             }
-            paths.insert(diff.path);
+            files.paths.insert(diff.path);
         }
-        if paths.is_empty() {
-            let Some(changes) =
-                self.step_one_sided(&one_sided, &light, &Objects::new(), &Objects::new())
-            else {
-                return Ok(None);
-            };
-            light.extend(changes);
-            if let Some(sources) = &mut self.sources {
-                sources.forget(&light_added);
+        Ok(Some(files))
+    }
+
+    /// Whether the change of a YAML file is known from its text: its changes proven (kept in
+    /// `files.light`), or its resources known when it was added or removed.
+    fn known_by_text(
+        &mut self,
+        diff: &FileDiff,
+        files: &mut ChangedFiles,
+    ) -> Result<bool, HistoryOpsError> {
+        match (diff.before, diff.after) {
+            (Some(old), Some(new)) => {
+                if let Some(changes) = self.light_step(&diff.path, old, new)? {
+                    files.light_added.extend(
+                        changes
+                            .iter()
+                            .filter(|c| c.change == ChangeKind::Added)
+                            .map(|c| c.id.clone()),
+                    );
+                    files.light.extend(changes);
+                    return Ok(true);
+                }
             }
-            return Ok(Some((Objects::new(), Objects::new(), light)));
+            (None, Some(blob)) | (Some(blob), None) => {
+                if let Some(docs) = self.light_docs(blob) {
+                    files
+                        .one_sided
+                        .push((diff.path.clone(), blob, docs, diff.after.is_some()));
+                    return Ok(true);
+                }
+            }
+            (None, None) => {}
         }
+        Ok(false)
+    }
+
+    /// Renders the changed files at `commit` and at `parent` and steps the sources to the
+    /// parent. `None` when a side does not render clean, or a resource of theirs is defined
+    /// elsewhere too (two full renders then).
+    fn render_changed_files(
+        &mut self,
+        commit: ObjectId,
+        parent: Option<ObjectId>,
+        files: ChangedFiles,
+    ) -> Result<Option<Sides>, HistoryOpsError> {
+        let ChangedFiles {
+            before,
+            after,
+            paths,
+            mut light,
+            light_added,
+            one_sided,
+        } = files;
         let render_side = |at: Option<ObjectId>, plain: &PlainFiles| match at {
             None => Ok(None),
             Some(at) => render_plain_with(self, at, &self.opts, plain, &paths)
@@ -587,4 +639,22 @@ fn modified_in(doc: &LightDoc, path: &str) -> ResourceChange {
         after: None,
         file: path.to_owned(),
     }
+}
+
+/// A commit's changed files, sorted by how their changes are found.
+struct ChangedFiles {
+    /// The files to render, at the parent.
+    before: PlainFiles,
+    /// The files to render, at the commit.
+    after: PlainFiles,
+    /// Their paths.
+    paths: BTreeSet<String>,
+    /// Changes proven by the files' text.
+    light: Vec<ResourceChange>,
+    /// Resources that items added to list documents made (proven by text): not in the
+    /// parent; no rendered file may hold them.
+    light_added: Vec<ResourceId>,
+    /// Files added or removed whose resources are known without parsing: (path, blob,
+    /// their resources, added).
+    one_sided: Vec<(String, ObjectId, LightDocs, bool)>,
 }
