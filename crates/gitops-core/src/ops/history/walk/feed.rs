@@ -59,34 +59,12 @@ impl WalkFeed {
         known: Arc<HashSet<ObjectId>>,
     ) -> Result<WalkFeed, HistoryError> {
         let path = inputs.first().cloned().unwrap_or_default();
-        let thread_error =
-            |e: std::io::Error| HistoryError::Interrupted(format!("cannot start a thread: {e}"));
         let (walked_tx, walked_rx) = std::sync::mpsc::sync_channel(WALK_QUEUE);
         let (read_tx, read_rx) = std::sync::mpsc::sync_channel(READ_QUEUE);
         let walk_repo = repo.clone();
         let walk = std::thread::Builder::new()
             .name("history-walk".into())
-            .spawn(move || {
-                let mut walk = match PathWalk::over_inputs(&walk_repo, tip, &inputs, use_cache) {
-                    Ok(walk) => walk,
-                    Err(e) => {
-                        let _ = walked_tx.send(Err(e));
-                        return WalkStats::default();
-                    }
-                };
-                while let Some(walked) = walk.next_walked() {
-                    let failed = walked.is_err();
-                    // A closed channel: the caller took what it needed.
-                    if walked_tx
-                        .send(walked.map(|w| (w, Prepared::default())))
-                        .is_err()
-                        || failed
-                    {
-                        break;
-                    }
-                }
-                walk.finish()
-            })
+            .spawn(move || walk_commits(&walk_repo, tip, &inputs, use_cache, walked_tx))
             .map_err(thread_error)?;
         let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         if stages == Stages::Two {
@@ -98,81 +76,15 @@ impl WalkFeed {
                 stats: None,
             });
         }
-        let (read_repo, read_path) = (repo.clone(), gitops_git::normalize_path(&path));
-        let ahead = Arc::clone(&queued);
+        let reader = Reader {
+            repo: repo.clone(),
+            path: gitops_git::normalize_path(&path),
+            known,
+            ahead: Arc::clone(&queued),
+        };
         let reader = std::thread::Builder::new()
             .name("history-read".into())
-            .spawn(move || {
-                let objects = WalkObjects::new(&read_repo);
-                let manifest = |file: &str| {
-                    Format::of(file).is_some()
-                        && !file.rsplit('/').next().unwrap_or(file).starts_with('.')
-                };
-                // The line indexes of the last blobs indexed: a version is the newer side of
-                // one commit's change after being the older side of the next one's.
-                let mut indexed: std::collections::VecDeque<(ObjectId, Arc<LineIndex>)> =
-                    std::collections::VecDeque::new();
-                for mut fed in walked_rx {
-                    if let Ok((walked, prepared)) = &mut fed
-                        && !known.contains(&walked.id)
-                    {
-                        walked.read_ahead(&objects, &read_path, manifest);
-                        // Each changed file's scalar changes, and for those that have none
-                        // (lines added or removed: the comparison proves them by nodes,
-                        // `changed_documents_indexed`) both versions' line indexes: done
-                        // here, off the comparing thread. Only while this thread is ahead:
-                        // when the comparing thread waits for files, reading them is the
-                        // walk's critical path, and that thread does this work itself.
-                        let ahead = ahead.load(std::sync::atomic::Ordering::Relaxed);
-                        for diff in walked.diffs.iter().flatten() {
-                            if ahead < READ_QUEUE / 4 {
-                                break;
-                            }
-                            let (Some(before), Some(after)) = (diff.before, diff.after) else {
-                                continue;
-                            };
-                            let (Some(old), Some(new)) = (walked.blob(before), walked.blob(after))
-                            else {
-                                continue;
-                            };
-                            let scalar = scalar_changes(old, new);
-                            let proven = scalar.is_some();
-                            prepared.scalar.push(((before, after), scalar));
-                            if proven {
-                                continue;
-                            }
-                            // The newer version first: the older one's index is derived
-                            // from it.
-                            let mut newer: Option<Arc<LineIndex>> = None;
-                            for (blob, bytes) in [(after, new), (before, old)] {
-                                if let Some((_, index)) = indexed.iter().find(|(b, _)| *b == blob) {
-                                    newer = Some(Arc::clone(index));
-                                    continue;
-                                }
-                                let index = match &newer {
-                                    Some(from) => {
-                                        LineIndex::derived_with_parents((new, from), bytes)
-                                    }
-                                    None => LineIndex::with_parents(bytes),
-                                };
-                                let Some(index) = index.map(Arc::new) else {
-                                    break;
-                                };
-                                if indexed.len() == LINE_INDEXES_KEPT {
-                                    indexed.pop_front();
-                                }
-                                indexed.push_back((blob, Arc::clone(&index)));
-                                prepared.indexes.push((blob, Arc::clone(&index)));
-                                newer = Some(index);
-                            }
-                        }
-                    }
-                    ahead.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if read_tx.send(fed).is_err() {
-                        break;
-                    }
-                }
-            })
+            .spawn(move || reader.run(walked_rx, read_tx))
             .map_err(thread_error)?;
         Ok(WalkFeed {
             rx: Some(read_rx),
@@ -229,5 +141,138 @@ impl WalkFeed {
         // Dropping the receiver stops the threads at their next send.
         self.rx = None;
         self.join()
+    }
+}
+
+/// A thread of the feed that could not be started.
+fn thread_error(e: std::io::Error) -> HistoryError {
+    HistoryError::Interrupted(format!("cannot start a thread: {e}"))
+}
+
+/// What one thread of the feed hands the next.
+type FeedSender = std::sync::mpsc::SyncSender<Result<Fed, HistoryError>>;
+
+/// The walk thread: hands on each commit the path walk finds until the walk ends or fails,
+/// or the receiver hangs up; returns the walk's cost.
+fn walk_commits(
+    repo: &EnvRepo,
+    tip: ObjectId,
+    inputs: &[String],
+    use_cache: bool,
+    walked_tx: FeedSender,
+) -> WalkStats {
+    let mut walk = match PathWalk::over_inputs(repo, tip, inputs, use_cache) {
+        Ok(walk) => walk,
+        Err(e) => {
+            let _ = walked_tx.send(Err(e));
+            return WalkStats::default();
+        }
+    };
+    while let Some(walked) = walk.next_walked() {
+        let failed = walked.is_err();
+        // A closed channel: the caller took what it needed.
+        if walked_tx
+            .send(walked.map(|w| (w, Prepared::default())))
+            .is_err()
+            || failed
+        {
+            break;
+        }
+    }
+    walk.finish()
+}
+
+/// The reading thread of a three-stage feed.
+struct Reader {
+    repo: EnvRepo,
+    /// `--path`, normalized.
+    path: String,
+    /// Commits whose changes the caller has: their files are not read ahead.
+    known: Arc<HashSet<ObjectId>>,
+    /// Commits handed on and not yet taken by the comparing thread.
+    ahead: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Reader {
+    /// Reads each commit's changed files and prepares their comparison, handing the commits
+    /// on in order, until either side hangs up.
+    fn run(
+        self,
+        walked_rx: std::sync::mpsc::Receiver<Result<Fed, HistoryError>>,
+        read_tx: FeedSender,
+    ) {
+        let objects = WalkObjects::new(&self.repo);
+        let manifest = |file: &str| {
+            Format::of(file).is_some() && !file.rsplit('/').next().unwrap_or(file).starts_with('.')
+        };
+        // The line indexes of the last blobs indexed: a version is the newer side of one
+        // commit's change after being the older side of the next one's.
+        let mut indexed: std::collections::VecDeque<(ObjectId, Arc<LineIndex>)> =
+            std::collections::VecDeque::new();
+        for mut fed in walked_rx {
+            if let Ok((walked, prepared)) = &mut fed
+                && !self.known.contains(&walked.id)
+            {
+                walked.read_ahead(&objects, &self.path, manifest);
+                self.prepare(walked, prepared, &mut indexed);
+            }
+            self.ahead
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if read_tx.send(fed).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Each changed file's scalar changes, and for those that have none (lines added or
+    /// removed: the comparison proves them by nodes, `changed_documents_indexed`) both
+    /// versions' line indexes: done here, off the comparing thread. Only while this thread is
+    /// ahead: when the comparing thread waits for files, reading them is the walk's critical
+    /// path, and that thread does this work itself.
+    fn prepare(
+        &self,
+        walked: &WalkedCommit,
+        prepared: &mut Prepared,
+        indexed: &mut std::collections::VecDeque<(ObjectId, Arc<LineIndex>)>,
+    ) {
+        let ahead = self.ahead.load(std::sync::atomic::Ordering::Relaxed);
+        for diff in walked.diffs.iter().flatten() {
+            if ahead < READ_QUEUE / 4 {
+                break;
+            }
+            let (Some(before), Some(after)) = (diff.before, diff.after) else {
+                continue;
+            };
+            let (Some(old), Some(new)) = (walked.blob(before), walked.blob(after)) else {
+                continue;
+            };
+            let scalar = scalar_changes(old, new);
+            let proven = scalar.is_some();
+            prepared.scalar.push(((before, after), scalar));
+            if proven {
+                continue;
+            }
+            // The newer version first: the older one's index is derived from it.
+            let mut newer: Option<Arc<LineIndex>> = None;
+            for (blob, bytes) in [(after, new), (before, old)] {
+                if let Some((_, index)) = indexed.iter().find(|(b, _)| *b == blob) {
+                    newer = Some(Arc::clone(index));
+                    continue;
+                }
+                let index = match &newer {
+                    Some(from) => LineIndex::derived_with_parents((new, from), bytes),
+                    None => LineIndex::with_parents(bytes),
+                };
+                let Some(index) = index.map(Arc::new) else {
+                    break;
+                };
+                if indexed.len() == LINE_INDEXES_KEPT {
+                    indexed.pop_front();
+                }
+                indexed.push_back((blob, Arc::clone(&index)));
+                prepared.indexes.push((blob, Arc::clone(&index)));
+                newer = Some(index);
+            }
+        }
     }
 }
