@@ -551,6 +551,8 @@ impl Walked {
     }
 }
 
+/// The git part of a history, on a blocking thread: the commits from `rev` with their changes,
+/// and the environment at `rev` when the live mark needs it.
 fn walk_history(
     repo_dir: &std::path::Path,
     rev: &str,

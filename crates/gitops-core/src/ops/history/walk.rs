@@ -114,6 +114,8 @@ pub struct ChangeWalk {
     sources: Option<Sources>,
     /// Whether changes carry the objects (`-p`, the live mark). Without, a file whose versions
     /// differ only in scalar values is compared by its text ([`scalar_changes`]), not parsed.
+    ///
+    /// [`scalar_changes`]: gitops_render::scalar_diff::scalar_changes
     objects_needed: bool,
     /// The resources of file versions (by blob) rendered clean, or known to have the same
     /// identities and line ranges as such a version (a proven scalar change away).

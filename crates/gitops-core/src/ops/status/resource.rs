@@ -17,7 +17,7 @@ use super::{
 };
 
 /// Evaluates one resource of a report again, with both texts of its diff (`live_yaml`,
-/// `desired_yaml`) exactly as [`evaluate_with`] makes them with [`StatusOptions::texts`]: for
+/// `desired_yaml`) exactly as [`evaluate_with`](super::evaluate_with) makes them with [`StatusOptions::texts`]: for
 /// the UI's Detail pane, whose evaluations leave texts out. Renders only the resource's source
 /// file (its kustomize unit, if any), GETs the live object and, for the server strategy, makes
 /// the same dry-run decision. `api_version` and `source` come from the report's row (`source`
@@ -132,7 +132,7 @@ pub async fn evaluate_resource(
     })
 }
 
-/// One object as [`evaluate_with`] sees it: through a LIST (`fieldSelector=metadata.name`),
+/// One object as [`evaluate_with`](super::evaluate_with) sees it: through a LIST (`fieldSelector=metadata.name`),
 /// whose items differ from a GET's answer in shape (the server leaves `apiVersion` and `kind`
 /// out of built-in kinds' items; the cluster client puts them first), so that the texts made
 /// from it are the same. `None` when it does not exist.
