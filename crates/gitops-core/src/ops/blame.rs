@@ -343,24 +343,7 @@ fn git_side(
     let revision = repo.commit_info(commit)?;
     let (mut rendered, filter) = match online {
         Some(online) => online,
-        None => {
-            // Offline, scopes come from the built-in table: a commit's render is fixed, and
-            // where each resource comes from is kept (`render-index-v1`), so a blame renders
-            // only the file that holds the resource.
-            let filter =
-                resolve_resource_arg(&opts.resource, opts.target.namespace.as_deref(), None)?;
-            let index =
-                crate::ops::history::settings_dir(&repo.git_dir(), "render-index-v1", render_opts)
-                    .join(commit.to_string());
-            let index = RenderIndexFile {
-                path: &index,
-                version: crate::version::VERSION_LINE,
-            };
-            let rendered = render_matching(repo, commit, render_opts, Some(index), |id| {
-                filter.matches(id)
-            })?;
-            (rendered, filter)
-        }
+        None => render_offline(opts, repo, commit, render_opts)?,
     };
     if filter.name.is_none() {
         return Err(BlameError::NoName {
@@ -369,75 +352,24 @@ fn git_side(
     }
     tracing::debug!(manifests = rendered.manifests.len(), "rendered");
     let unrendered = std::mem::take(&mut rendered.errors);
-    let mut matching: Vec<Manifest> = rendered
-        .manifests
-        .into_iter()
-        .filter(|m| filter.matches(&m.id))
-        .collect();
-    if matching.len() > 1 {
-        // Without -n, the default namespace's resource is the one meant, as kubectl reads it.
-        matching.retain(|m| {
-            m.id.namespace
-                .as_deref()
-                .is_none_or(|ns| ns == default_namespace)
-        });
-    }
-    let manifest = match matching.len() {
-        0 => {
-            return Err(BlameError::NotInGit {
-                arg: opts.resource.clone(),
-                revision: revision.id.clone(),
-                path: opts.target.path.clone(),
-                unrendered,
-            });
-        }
-        1 => matching.remove(0),
-        count => {
-            return Err(BlameError::Ambiguous {
-                arg: opts.resource.clone(),
-                count,
-                namespaces: matching
-                    .iter()
-                    .map(|m| m.id.namespace.clone().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-    };
+    let (manifest, unrendered) = select_manifest(
+        opts,
+        rendered.manifests,
+        &filter,
+        default_namespace,
+        &revision,
+        unrendered,
+    )?;
     let source = manifest.source.clone();
-    let blob = repo
-        .file_blob(commit, &source.file)?
-        .ok_or_else(|| RepoError::PathNotFound {
-            path: source.file.clone(),
-            commit,
-        })?;
-    let data = repo.read_blob(blob)?;
-    let content = String::from_utf8_lossy(&data);
-    let first = source.line.max(1);
-    let last = source.end_line.max(first);
-    let text: Vec<String> = content
-        .lines()
-        .skip(first - 1)
-        .take(last + 1 - first)
-        .map(str::to_owned)
-        .collect();
-    let mut infos: HashMap<ObjectId, CommitInfo> = HashMap::new();
+    let (text, first) = document_lines(repo, commit, &source)?;
     // One handle for every commit's metadata (a fresh one per commit costs more than the read).
-    let local = repo.local();
-    let mut info_of = |commit: ObjectId| -> Result<CommitInfo, RepoError> {
-        if let Some(info) = infos.get(&commit) {
-            return Ok(info.clone());
-        }
-        let info = local.commit_info(commit)?;
-        infos.insert(commit, info.clone());
-        Ok(info)
-    };
+    let mut infos = CommitInfos::new(repo);
     if !written_as_rendered(&text, &manifest.object) {
         // A kustomize unit (or a List item): blame what it renders to, across commits.
         let (text, blamed) = rendered_blame(repo, commit, render_opts, &manifest.id)?;
         let commits = blamed
             .into_iter()
-            .map(|c| info_of(c).map(Some))
+            .map(|c| infos.get(c).map(Some))
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(GitSide {
             manifest,
@@ -454,7 +386,7 @@ fn git_side(
     let mut commits = vec![None; text.len()];
     for BlamedLine { line, commit, .. } in blamed {
         if let Some(slot) = commits.get_mut((line - range.start) as usize) {
-            *slot = Some(info_of(commit)?);
+            *slot = Some(infos.get(commit)?);
         }
     }
     Ok(GitSide {
@@ -466,6 +398,123 @@ fn git_side(
         rendered: false,
         unrendered,
     })
+}
+
+/// Renders for a blame offline, and resolves RESOURCE with the built-in table.
+fn render_offline(
+    opts: &BlameOptions,
+    repo: &EnvRepo,
+    commit: ObjectId,
+    render_opts: &RenderOptions,
+) -> Result<(Rendered, ResourceFilter), BlameError> {
+    // Offline, scopes come from the built-in table: a commit's render is fixed, and
+    // where each resource comes from is kept (`render-index-v1`), so a blame renders
+    // only the file that holds the resource.
+    let filter = resolve_resource_arg(&opts.resource, opts.target.namespace.as_deref(), None)?;
+    let index = crate::ops::history::settings_dir(&repo.git_dir(), "render-index-v1", render_opts)
+        .join(commit.to_string());
+    let index = RenderIndexFile {
+        path: &index,
+        version: crate::version::VERSION_LINE,
+    };
+    let rendered = render_matching(repo, commit, render_opts, Some(index), |id| {
+        filter.matches(id)
+    })?;
+    Ok((rendered, filter))
+}
+
+/// The one manifest `filter` selects (without -n, preferring the default namespace's); none
+/// or several are errors. `unrendered` goes into the error that names it, else back out.
+fn select_manifest(
+    opts: &BlameOptions,
+    manifests: Vec<Manifest>,
+    filter: &ResourceFilter,
+    default_namespace: &str,
+    revision: &CommitInfo,
+    unrendered: Vec<RenderError>,
+) -> Result<(Manifest, Vec<RenderError>), BlameError> {
+    let mut matching: Vec<Manifest> = manifests
+        .into_iter()
+        .filter(|m| filter.matches(&m.id))
+        .collect();
+    if matching.len() > 1 {
+        // Without -n, the default namespace's resource is the one meant, as kubectl reads it.
+        matching.retain(|m| {
+            m.id.namespace
+                .as_deref()
+                .is_none_or(|ns| ns == default_namespace)
+        });
+    }
+    match matching.len() {
+        0 => Err(BlameError::NotInGit {
+            arg: opts.resource.clone(),
+            revision: revision.id.clone(),
+            path: opts.target.path.clone(),
+            unrendered,
+        }),
+        1 => Ok((matching.remove(0), unrendered)),
+        count => Err(BlameError::Ambiguous {
+            arg: opts.resource.clone(),
+            count,
+            namespaces: matching
+                .iter()
+                .map(|m| m.id.namespace.clone().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// The lines of the document `source` names, in its file at `commit`, and the line number
+/// of the first.
+fn document_lines(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    source: &Source,
+) -> Result<(Vec<String>, usize), BlameError> {
+    let blob = repo
+        .file_blob(commit, &source.file)?
+        .ok_or_else(|| RepoError::PathNotFound {
+            path: source.file.clone(),
+            commit,
+        })?;
+    let data = repo.read_blob(blob)?;
+    let content = String::from_utf8_lossy(&data);
+    let first = source.line.max(1);
+    let last = source.end_line.max(first);
+    let text: Vec<String> = content
+        .lines()
+        .skip(first - 1)
+        .take(last + 1 - first)
+        .map(str::to_owned)
+        .collect();
+    Ok((text, first))
+}
+
+/// Commits' metadata, each read once through one handle.
+struct CommitInfos {
+    local: gitops_git::LocalRepo,
+    infos: HashMap<ObjectId, CommitInfo>,
+}
+
+impl CommitInfos {
+    /// Reads through a thread-local handle of `repo`.
+    fn new(repo: &EnvRepo) -> CommitInfos {
+        CommitInfos {
+            local: repo.local(),
+            infos: HashMap::new(),
+        }
+    }
+
+    /// The metadata of `commit`.
+    fn get(&mut self, commit: ObjectId) -> Result<CommitInfo, RepoError> {
+        if let Some(info) = self.infos.get(&commit) {
+            return Ok(info.clone());
+        }
+        let info = self.local.commit_info(commit)?;
+        self.infos.insert(commit, info.clone());
+        Ok(info)
+    }
 }
 
 /// Whether the document as written is the object rendered (up to the namespace the render
