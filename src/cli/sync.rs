@@ -128,8 +128,11 @@ async fn sync(
     display: &str,
     opts: &SyncOptions,
 ) -> anyhow::Result<i32> {
-    let cluster =
-        ClusterClient::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await?;
+    let cluster = ClusterClient::connect(
+        opts.target.kubeconfig.as_deref(),
+        opts.target.context.as_deref(),
+    )
+    .await?;
     let shown_path = if opts.target.path.is_empty() {
         "."
     } else {
@@ -155,25 +158,7 @@ async fn sync(
     }
 
     if !plan.failures.is_empty() {
-        if matches!(global.output, OutputFormat::Json | OutputFormat::Yaml) {
-            let mut out = std::io::stdout().lock();
-            if closed_pipe(write_plan(&mut out, &plan, global.output, color))? {
-                return Ok(exit::ERROR);
-            }
-        }
-        for failure in &plan.failures {
-            match &failure.id {
-                Some(id) => writeln!(err, "error: {id}: {}", failure.message)?,
-                None => writeln!(err, "error: {}", failure.message)?,
-            }
-        }
-        writeln!(
-            err,
-            "preflight failed for {} of {} resources: nothing written; fix them and run `{display} sync` again",
-            plan.failures.len(),
-            plan.resources.len() + plan.failures.len()
-        )?;
-        return Ok(exit::ERROR);
+        return refuse_failed_plan(global, display, &plan, color);
     }
     if plan.is_rollback() {
         writeln!(
@@ -197,27 +182,8 @@ async fn sync(
         return Ok(dry_run_code(&plan));
     }
 
-    if !args.yes {
-        let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-        if !terminal {
-            writeln!(
-                err,
-                "error: refusing to sync without confirmation: stdin is not a terminal; pass --yes to sync ({}), or --dry-run to see the plan. Nothing written.",
-                sync_out::plan_counts(&plan)
-            )?;
-            return Ok(exit::ERROR);
-        }
-        write!(err, "{}", sync_out::plan_text(&plan, false, err_color))?;
-        write!(err, "Apply these changes? [y/N] ")?;
-        err.flush()?;
-        let mut answer = String::new();
-        std::io::stdin()
-            .read_line(&mut answer)
-            .context("cannot read the answer")?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES") {
-            writeln!(err, "sync cancelled: nothing written")?;
-            return Ok(exit::ERROR);
-        }
+    if !args.yes && !confirmed(&plan, err_color)? {
+        return Ok(exit::ERROR);
     }
 
     let result = {
@@ -270,22 +236,90 @@ async fn sync(
         )?;
     }
     if args.wait {
-        let _progress = Progress::start("waiting for workloads to become healthy");
-        let unhealthy = ops::sync::wait_healthy(&cluster, &plan, args.timeout).await?;
-        if !unhealthy.is_empty() {
-            for u in &unhealthy {
-                writeln!(err, "timeout: {}: {}", u.id, u.reason)?;
-            }
-            writeln!(
-                err,
-                "{} of the synced resources not healthy after {:?}; check them with `kubectl describe`, or raise --timeout",
-                unhealthy.len(),
-                args.timeout
-            )?;
-            return Ok(exit::TIMEOUT);
-        }
-        writeln!(err, "all workloads healthy")?;
+        return wait_healthy(&cluster, &plan, args.timeout).await;
     }
+    Ok(exit::OK)
+}
+
+/// The preflight refused resources: the plan (JSON/YAML) and one error line each; nothing is
+/// written.
+fn refuse_failed_plan(
+    global: &GlobalArgs,
+    display: &str,
+    plan: &SyncPlan,
+    color: bool,
+) -> anyhow::Result<i32> {
+    let mut err = std::io::stderr();
+    if matches!(global.output, OutputFormat::Json | OutputFormat::Yaml) {
+        let mut out = std::io::stdout().lock();
+        if closed_pipe(write_plan(&mut out, plan, global.output, color))? {
+            return Ok(exit::ERROR);
+        }
+    }
+    for failure in &plan.failures {
+        match &failure.id {
+            Some(id) => writeln!(err, "error: {id}: {}", failure.message)?,
+            None => writeln!(err, "error: {}", failure.message)?,
+        }
+    }
+    writeln!(
+        err,
+        "preflight failed for {} of {} resources: nothing written; fix them and run `{display} sync` again",
+        plan.failures.len(),
+        plan.resources.len() + plan.failures.len()
+    )?;
+    Ok(exit::ERROR)
+}
+
+/// Asks on the terminal whether to apply `plan`; refuses without a terminal (`--yes` is the
+/// way for scripts). `Ok(false)`: nothing is to be written.
+fn confirmed(plan: &SyncPlan, err_color: bool) -> anyhow::Result<bool> {
+    let mut err = std::io::stderr();
+    let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !terminal {
+        writeln!(
+            err,
+            "error: refusing to sync without confirmation: stdin is not a terminal; pass --yes to sync ({}), or --dry-run to see the plan. Nothing written.",
+            sync_out::plan_counts(plan)
+        )?;
+        return Ok(false);
+    }
+    write!(err, "{}", sync_out::plan_text(plan, false, err_color))?;
+    write!(err, "Apply these changes? [y/N] ")?;
+    err.flush()?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES") {
+        writeln!(err, "sync cancelled: nothing written")?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// `--wait`: until the synced workloads are healthy, or `timeout` (exit 3).
+async fn wait_healthy(
+    cluster: &ClusterClient,
+    plan: &SyncPlan,
+    timeout: Duration,
+) -> anyhow::Result<i32> {
+    let mut err = std::io::stderr();
+    let _progress = Progress::start("waiting for workloads to become healthy");
+    let unhealthy = ops::sync::wait_healthy(cluster, plan, timeout).await?;
+    if !unhealthy.is_empty() {
+        for u in &unhealthy {
+            writeln!(err, "timeout: {}: {}", u.id, u.reason)?;
+        }
+        writeln!(
+            err,
+            "{} of the synced resources not healthy after {:?}; check them with `kubectl describe`, or raise --timeout",
+            unhealthy.len(),
+            timeout
+        )?;
+        return Ok(exit::TIMEOUT);
+    }
+    writeln!(err, "all workloads healthy")?;
     Ok(exit::OK)
 }
 
