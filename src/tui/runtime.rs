@@ -48,25 +48,7 @@ pub fn run(opts: UiOptions) -> Result<i32, UiError> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(UiError::NotATerminal);
     }
-    // Effects run on one thread (plus the blocking pool for git work): each evaluation then
-    // allocates where the one before it freed. On two worker threads, glibc's per-thread
-    // arenas kept every evaluation's peak resident side by side: 30 to 60 MB more at 5,000
-    // resources. An evaluation is one future anyway; parallel workers bought nothing.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(UiError::Setup)?;
-    let handle = runtime.handle().clone();
-    let (stop_runtime, stopped) = tokio::sync::oneshot::channel::<()>();
-    let driver = std::thread::Builder::new()
-        .name("kubectl-gitops-io".into())
-        .spawn(move || {
-            runtime.block_on(async {
-                let _ = stopped.await;
-            });
-            runtime.shutdown_background();
-        })
-        .map_err(UiError::Setup)?;
+    let (handle, stop_runtime, driver) = start_effects_runtime()?;
     let frame_log = FrameLog::from_env();
 
     let location = Location {
@@ -91,56 +73,15 @@ pub fn run(opts: UiOptions) -> Result<i32, UiError> {
     let input = spawn_input(tx.clone(), Arc::clone(&stop_input));
     handle.spawn(forward_signals(tx.clone()));
 
-    let result = (|| -> Result<i32, UiError> {
-        terminal
-            .draw(|frame| frame.render_widget(&state, frame.area()))
-            .map_err(UiError::Setup)?;
-        frame_log.first_frame(started.elapsed());
-        let mut runner = Runner::new(handle.clone(), tx.clone(), &opts);
-        let effects = update::start(&mut state);
-        runner.run(effects);
-        let mut exit = 0;
-        loop {
-            let first = match rx.recv_timeout(Duration::from_secs(1)) {
-                Ok(msg) => msg,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            let received = Instant::now();
-            let mut keyed = false;
-            let mut next = Some(first);
-            // Everything already waiting is handled before one draw.
-            while let Some(msg) = next {
-                match msg {
-                    Msg::Signal(signal) => {
-                        state.quit = true;
-                        exit = 128 + signal;
-                    }
-                    Msg::Terminal(event) => {
-                        keyed |= matches!(event, Event::Key(_));
-                        if let Some(action) = terminal_action(&state, event) {
-                            let effects = update::update(&mut state, action);
-                            runner.run(effects);
-                        }
-                    }
-                    Msg::Action(action) => {
-                        frame_log.milestone(&action, started.elapsed());
-                        let effects = update::update(&mut state, action);
-                        runner.run(effects);
-                    }
-                }
-                next = rx.try_recv().ok();
-            }
-            if state.quit {
-                break;
-            }
-            terminal
-                .draw(|frame| frame.render_widget(&state, frame.area()))
-                .map_err(UiError::Setup)?;
-            frame_log.frame(keyed, received.elapsed());
-        }
-        Ok(exit)
-    })();
+    let mut runner = Runner::new(handle.clone(), tx.clone(), &opts);
+    let result = event_loop(
+        &mut terminal,
+        &mut state,
+        &mut runner,
+        &rx,
+        &frame_log,
+        started,
+    );
 
     stop_input.store(true, Ordering::Relaxed);
     let _ = crossterm::execute!(std::io::stdout(), event::DisableMouseCapture);
@@ -159,6 +100,96 @@ pub fn run(opts: UiOptions) -> Result<i32, UiError> {
     let _ = stop_runtime.send(());
     drop(driver);
     result
+}
+
+/// Draws, then handles what arrives (keys, effects' results, signals) until the user quits or
+/// a signal ends the UI; everything already waiting is handled before the next draw.
+fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    state: &mut State,
+    runner: &mut Runner,
+    rx: &std::sync::mpsc::Receiver<Msg>,
+    frame_log: &FrameLog,
+    started: Instant,
+) -> Result<i32, UiError> {
+    terminal
+        .draw(|frame| frame.render_widget(&*state, frame.area()))
+        .map_err(UiError::Setup)?;
+    frame_log.first_frame(started.elapsed());
+    let effects = update::start(state);
+    runner.run(effects);
+    let mut exit = 0;
+    loop {
+        let first = match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(msg) => msg,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let received = Instant::now();
+        let mut keyed = false;
+        let mut next = Some(first);
+        // Everything already waiting is handled before one draw.
+        while let Some(msg) = next {
+            match msg {
+                Msg::Signal(signal) => {
+                    state.quit = true;
+                    exit = 128 + signal;
+                }
+                Msg::Terminal(event) => {
+                    keyed |= matches!(event, Event::Key(_));
+                    if let Some(action) = terminal_action(state, event) {
+                        let effects = update::update(state, action);
+                        runner.run(effects);
+                    }
+                }
+                Msg::Action(action) => {
+                    frame_log.milestone(&action, started.elapsed());
+                    let effects = update::update(state, action);
+                    runner.run(effects);
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        if state.quit {
+            break;
+        }
+        terminal
+            .draw(|frame| frame.render_widget(&*state, frame.area()))
+            .map_err(UiError::Setup)?;
+        frame_log.frame(keyed, received.elapsed());
+    }
+    Ok(exit)
+}
+
+/// The runtime effects run on, driven by a thread of its own until the returned sender fires.
+fn start_effects_runtime() -> Result<
+    (
+        tokio::runtime::Handle,
+        tokio::sync::oneshot::Sender<()>,
+        std::thread::JoinHandle<()>,
+    ),
+    UiError,
+> {
+    // Effects run on one thread (plus the blocking pool for git work): each evaluation then
+    // allocates where the one before it freed. On two worker threads, glibc's per-thread
+    // arenas kept every evaluation's peak resident side by side: 30 to 60 MB more at 5,000
+    // resources. An evaluation is one future anyway; parallel workers bought nothing.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(UiError::Setup)?;
+    let handle = runtime.handle().clone();
+    let (stop_runtime, stopped) = tokio::sync::oneshot::channel::<()>();
+    let driver = std::thread::Builder::new()
+        .name("kubectl-gitops-io".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                let _ = stopped.await;
+            });
+            runtime.shutdown_background();
+        })
+        .map_err(UiError::Setup)?;
+    Ok((handle, stop_runtime, driver))
 }
 
 fn repo_name(repo: &std::path::Path) -> String {
