@@ -19,9 +19,9 @@ pub(super) struct WalkCache {
     path: String,
 }
 
-pub(super) const CACHE_HEADER: &str = "kubectl-gitops history-v1";
+const CACHE_HEADER: &str = "kubectl-gitops history-v1";
 /// Entries kept per path; the oldest beyond it are removed after a write.
-pub(super) const CACHE_ENTRIES_PER_PATH: usize = 32;
+const CACHE_ENTRIES_PER_PATH: usize = 32;
 
 impl WalkCache {
     pub(super) fn new(git_dir: &Path, path: &str) -> WalkCache {

@@ -6,7 +6,7 @@
 //! tree level the parent shares with its child, nothing is read at all.
 //!
 //! Objects are read through [`WalkObjects`]: packed ones with a delta cache that keeps whole
-//! delta chains ([`PackReader`]), so reading the versions of a tree or a file one after the
+//! delta chains ([`PackReader`](crate::pack::PackReader)), so reading the versions of a tree or a file one after the
 //! other costs about one delta each.
 //!
 //! What a walk found is kept under the repo's git dir (`kubectl-gitops/history-v1/`), keyed by

@@ -15,7 +15,7 @@ use crate::{EnvRepo, ObjectId};
 /// Memory for decoded objects kept by a walk's delta cache: the objects of a delta chain
 /// (50 and more trees or files of a few KB) and what was read just before. More did not
 /// make the benchmark's 20,000-commit walk faster; each walking thread holds one.
-pub(super) const PACK_CACHE_BYTES: usize = 8 * 1024 * 1024;
+const PACK_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// A commit's tree, first parent and, when it was read whole and kept, its bytes.
 /// What blame reads of a commit: its tree, all its parents and its committer time (seconds).
@@ -51,7 +51,7 @@ pub struct WalkObjects {
     shallow: std::cell::OnceCell<HashSet<ObjectId>>,
 }
 
-pub(super) struct ReadState {
+struct ReadState {
     packs: PackReader,
     buf: Vec<u8>,
     /// The last trees and files read whole ([`WalkObjects::read_owned`]), by id: diffing
@@ -66,12 +66,12 @@ pub(super) struct ReadState {
 
 /// Objects [`ReadState::recent`] keeps: a file of a directory of a few hundred files comes
 /// back within that many reads (about 1 MB of manifests).
-pub(super) const RECENT_OBJECTS: usize = 512;
+const RECENT_OBJECTS: usize = 512;
 
 /// Bytes [`ReadState::recent`] keeps at most: enough for the latest version of each file of
 /// a large directory (kube-prometheus' manifests are 4 MB, one file 1.5 MB), few enough that
 /// a walk over the versions of large files does not hold hundreds of them.
-pub(super) const RECENT_BYTES: usize = 16 * 1024 * 1024;
+const RECENT_BYTES: usize = 16 * 1024 * 1024;
 
 impl WalkObjects {
     /// A reader of `env`'s objects.
@@ -514,7 +514,7 @@ impl WalkObjects {
 /// The commit-graph of `repo`, when git would use one: present, readable, `core.commitGraph`
 /// not false, and the repository not shallow (git ignores the graph then: parents it lists
 /// may be cut off).
-pub(super) fn commit_graph(repo: &gix::Repository) -> Option<gix::commitgraph::Graph> {
+fn commit_graph(repo: &gix::Repository) -> Option<gix::commitgraph::Graph> {
     if repo.config_snapshot().boolean("core.commitGraph") == Some(false)
         || repo.git_dir().join("shallow").exists()
     {
@@ -542,11 +542,11 @@ pub(super) fn path_components(path: &str) -> Vec<String> {
 }
 
 /// A tree entry as [`WalkObjects::diff_trees`] sees it: name, kind, id.
-pub(super) type TreeEntry<'d> = (&'d [u8], EntryKind, ObjectId);
+type TreeEntry<'d> = (&'d [u8], EntryKind, ObjectId);
 
 /// git's tree order: by name, a tree's name compared as if it ended with `/`. A name that is
 /// a tree on one side and a file on the other sorts as two different entries.
-pub(super) fn tree_order(a: &TreeEntry<'_>, b: &TreeEntry<'_>) -> std::cmp::Ordering {
+fn tree_order(a: &TreeEntry<'_>, b: &TreeEntry<'_>) -> std::cmp::Ordering {
     fn key<'e>(e: &'e TreeEntry<'_>) -> impl Iterator<Item = u8> + 'e {
         let slash: &'static [u8] = if e.1 == EntryKind::Tree { b"/" } else { b"" };
         e.0.iter().copied().chain(slash.iter().copied())
@@ -556,7 +556,7 @@ pub(super) fn tree_order(a: &TreeEntry<'_>, b: &TreeEntry<'_>) -> std::cmp::Orde
 
 /// The kind of a tree entry as [`WalkObjects::diff_trees`] sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum EntryKind {
+enum EntryKind {
     Tree,
     /// A regular or executable file.
     Blob,

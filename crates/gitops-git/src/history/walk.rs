@@ -9,7 +9,7 @@ use super::{HistoryError, PathTrees, WalkStats, WalkedCommit};
 use crate::{EnvRepo, ObjectId, normalize_path};
 
 /// The next commit to examine, with what is known of it.
-pub(super) struct Cursor {
+struct Cursor {
     id: ObjectId,
     chain: Chain,
     parent: Option<ObjectId>,
@@ -52,10 +52,10 @@ pub struct PathWalk {
 /// Commits read ahead in the first batch. Packs store a version of a tree as a delta on
 /// another version (often its parent's), and a batch resolved oldest first reads each tree
 /// as one delta on the one read just before.
-pub(super) const AHEAD: usize = 64;
+const AHEAD: usize = 64;
 /// The largest batch: small enough that a caller computing changes on another thread
 /// (the history use case's change walk) gets commits steadily, not after long pauses.
-pub(super) const AHEAD_MAX: usize = 1024;
+const AHEAD_MAX: usize = 1024;
 
 impl PathWalk {
     /// A walk from `tip` over `path` (repo-relative, `""` for the whole tree). With

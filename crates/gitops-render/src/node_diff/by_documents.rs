@@ -9,7 +9,7 @@ use super::entries::{Entries, entries_at};
 use super::line_index::Lines;
 
 /// Whether `keys` have the same value in both entries, or are absent from both.
-pub(super) fn same_entries(x: &Entries<'_>, y: &Entries<'_>, keys: &[&str]) -> Option<bool> {
+fn same_entries(x: &Entries<'_>, y: &Entries<'_>, keys: &[&str]) -> Option<bool> {
     for k in keys {
         match (x.get(*k), y.get(*k)) {
             (None, None) => {}
@@ -37,7 +37,7 @@ pub(super) fn metadata_entries(entries: &Entries<'_>) -> Option<Entries<'static>
 /// top-level entries (each differing entry as a node of its own, [`node_differs`]), when
 /// both versions hold as many documents, each a block mapping from its first content line,
 /// and each keeps its identity: `apiVersion`, `kind` and `metadata`'s `name`, `namespace`
-/// and `generateName` the same text. For what [`by_nodes`] leaves: a top-level entry added
+/// and `generateName` the same text. For what [`by_nodes`](super::by_nodes::by_nodes) leaves: a top-level entry added
 /// or removed (a CRD's `status:` dropped by a newer generator). `None` otherwise; `docs`
 /// must be the documents themselves (a list document's items are not).
 pub(super) fn by_documents(
@@ -77,9 +77,6 @@ pub(super) fn by_documents(
 
 /// The top-level entries of the document on lines `range` (its first to its last content
 /// line): a block mapping at column 0; `None` when it is no such mapping.
-pub(super) fn top_entries<'a>(
-    lines: &Lines<'a>,
-    range: std::ops::Range<usize>,
-) -> Option<Entries<'a>> {
+fn top_entries<'a>(lines: &Lines<'a>, range: std::ops::Range<usize>) -> Option<Entries<'a>> {
     entries_at(lines, range, 0, None)
 }

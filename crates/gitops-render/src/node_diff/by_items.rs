@@ -11,7 +11,7 @@ use super::entries::{Entries, mapping_entries};
 use super::line_index::{LineIndex, Lines};
 
 /// Most items of a list document [`by_items`] aligns.
-pub(super) const MAX_ITEMS: usize = 4096;
+const MAX_ITEMS: usize = 4096;
 
 /// The items of a list document (one document, its `items:` a block sequence, `docs` those
 /// items) compared with the old version's items: the text around the sequence must be the
@@ -130,11 +130,11 @@ pub(super) fn by_items(
 
 /// What makes a resource's identity, as parsed values: `apiVersion`, `kind`, and
 /// `metadata`'s `name`, `namespace` and `generateName` (`None` where absent).
-pub(super) type Identity = [Option<Value>; 5];
+type Identity = [Option<Value>; 5];
 
 /// The identity of a list item's text (`- ` and its lines); `None` when the text is no
 /// block mapping of plain keys or an identity entry does not parse alone.
-pub(super) fn identity(text: &str) -> Option<Identity> {
+fn identity(text: &str) -> Option<Identity> {
     let entries = entries_of(text)?;
     let metadata = metadata_entries(&entries)?;
     let value = |entries: &Entries<'_>, key: &str| -> Option<Option<Value>> {

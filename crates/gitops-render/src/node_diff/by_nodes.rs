@@ -8,7 +8,7 @@ use super::line_index::{LineIndex, Lines, Parents};
 use crate::scalar_diff::common_prefix;
 
 /// Most differing nodes compared in one file; a file rewritten throughout is parsed whole.
-pub(super) const MAX_NODES: usize = 512;
+const MAX_NODES: usize = 512;
 
 /// The nodes of `new` that differ from `old` (module docs).
 pub(super) fn by_nodes(
@@ -57,7 +57,7 @@ pub(super) fn by_nodes(
 pub(super) const IDENTITY_KEYS: [&str; 3] = ["name", "namespace", "generateName"];
 
 /// Keys of a resource that make its identity.
-pub(super) const RESOURCE_KEYS: [&str; 3] = ["apiVersion", "kind", "metadata"];
+const RESOURCE_KEYS: [&str; 3] = ["apiVersion", "kind", "metadata"];
 
 /// What [`by_nodes`] keeps while it goes from one differing node to the next.
 struct NodeWalk<'l> {

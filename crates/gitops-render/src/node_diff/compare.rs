@@ -28,11 +28,7 @@ pub(super) fn entries_differ(old: &Entries<'_>, new: &Entries<'_>) -> Option<boo
     entries_differ_at(old, new, 0)
 }
 
-pub(super) fn entries_differ_at(
-    old: &Entries<'_>,
-    new: &Entries<'_>,
-    depth: usize,
-) -> Option<bool> {
+fn entries_differ_at(old: &Entries<'_>, new: &Entries<'_>, depth: usize) -> Option<bool> {
     if old.len() != new.len() || old.keys().any(|k| !new.contains_key(k)) {
         return Some(true);
     }
@@ -46,7 +42,7 @@ pub(super) fn entries_differ_at(
 }
 
 /// Most levels [`node_differs`] descends before parsing what is left.
-pub(super) const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 64;
 
 /// Whether two texts of a node (its header line and the lines under it, indented as in the
 /// file) have different values; `None` when not proven. Only what differs is parsed: a block
@@ -57,7 +53,7 @@ pub(super) fn node_differs(a: &str, b: &str) -> Option<bool> {
     node_differs_at(a, b, 0)
 }
 
-pub(super) fn node_differs_at(a: &str, b: &str, depth: usize) -> Option<bool> {
+fn node_differs_at(a: &str, b: &str, depth: usize) -> Option<bool> {
     if a == b {
         return Some(false);
     }
@@ -97,7 +93,7 @@ pub(super) fn node_differs_at(a: &str, b: &str, depth: usize) -> Option<bool> {
 /// value on its line) indented `indent`: each item's text (`- ` and the lines under it);
 /// `None` when the node is no such sequence (a content line at the items' column that is no
 /// item, or none below the header).
-pub(super) fn sequence_items<'a>(lines: &Lines<'a>, indent: usize) -> Option<Vec<&'a str>> {
+fn sequence_items<'a>(lines: &Lines<'a>, indent: usize) -> Option<Vec<&'a str>> {
     let (_, value) = entry(&lines.line(0)[indent..])?;
     if !(value.is_empty() || value.starts_with('#')) {
         return None;
@@ -131,7 +127,7 @@ pub(super) fn sequence_items<'a>(lines: &Lines<'a>, indent: usize) -> Option<Vec
 
 /// Whether two texts of a node parse to different values; `None` when one does not parse
 /// alone, or when they are equal but may define an anchor that an alias elsewhere names.
-pub(super) fn parsed_entry(a: &str, b: &str) -> Option<bool> {
+fn parsed_entry(a: &str, b: &str) -> Option<bool> {
     if parsed(a)? != parsed(b)? {
         return Some(true);
     }

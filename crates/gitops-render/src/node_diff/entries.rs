@@ -8,7 +8,7 @@ use crate::scalar_diff::quick_value;
 /// An entry being read: its key, its first line's text when not the file's (`- key`
 /// written without its `- `), where its lines start, and whether it opens a block (a
 /// `key:` without a value, which a compact sequence may follow).
-pub(super) type Current = (String, Option<String>, usize, bool);
+type Current = (String, Option<String>, usize, bool);
 
 /// The block mapping entries on lines `range` whose keys are at `column`, `current` the
 /// entry already begun on the line before; `None` when the lines are no such entries.
@@ -116,7 +116,7 @@ pub(super) fn mapping_entries<'a>(
 
 /// A block mapping entry's key (plain text read as itself) and whether the entry opens a
 /// block (no value on its line); `None` when the line is no such entry.
-pub(super) fn key_of(body: &str) -> Option<(String, bool)> {
+fn key_of(body: &str) -> Option<(String, bool)> {
     let (key, value) = entry(body)?;
     match quick_value(key)? {
         Value::String(key) if !key.starts_with(['"', '\'']) => {

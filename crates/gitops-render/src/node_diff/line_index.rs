@@ -24,10 +24,10 @@ pub struct LineIndex {
 }
 
 /// A line's indentation in [`LineIndex`] when it is blank or a comment.
-pub(super) const NOT_CONTENT: u16 = u16::MAX;
+const NOT_CONTENT: u16 = u16::MAX;
 
 /// No line, in [`LineIndex`]'s parents.
-pub(super) const NO_LINE: u32 = u32::MAX;
+const NO_LINE: u32 = u32::MAX;
 
 impl LineIndex {
     /// The index of `text`; `None` when it is not UTF-8, a line is indented with a tab (not
