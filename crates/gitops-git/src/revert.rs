@@ -202,232 +202,52 @@ impl EnvRepo {
     /// commit's parent over the commit; a new commit on the current branch (unless
     /// `no_commit`), index and work tree updated. Refusals change nothing.
     pub fn revert(&self, opts: &RevertOptions) -> Result<RevertOutcome, RevertError> {
-        let root = self.root().to_path_buf();
-        let git = |what: &str| {
-            let what = what.to_owned();
-            let repo = root.clone();
-            move |source: gix::Error| RevertError::Git {
-                what,
-                repo,
-                source: Box::new(source),
-            }
-        };
-        // Merged blobs, trees and the commit stay in memory until nothing can refuse any more.
-        let mut repo = self.repo.to_thread_local().with_object_memory();
-        let workdir = repo
-            .workdir()
-            .map(Path::to_path_buf)
-            .ok_or_else(|| RevertError::Bare { repo: root.clone() })?;
-
-        let head = repo.head().map_err(git("read HEAD"))?;
-        let (branch_ref, head_id) = match head.kind {
-            gix::head::Kind::Symbolic(reference) => {
-                let id = reference
-                    .target
-                    .try_id()
-                    .map(|id| id.to_owned())
-                    .ok_or_else(|| RevertError::DetachedHead { repo: root.clone() })?;
-                (reference.name, id)
-            }
-            gix::head::Kind::Unborn(name) => {
-                return Err(RevertError::UnbornBranch {
-                    branch: name.shorten().to_string(),
-                });
-            }
-            gix::head::Kind::Detached { .. } => {
-                return Err(RevertError::DetachedHead { repo: root.clone() });
-            }
-        };
-        let branch = branch_ref.shorten().to_string();
-
-        let commit_id = self.resolve(&opts.commit)?;
-        let reverted = self.commit_info(commit_id)?;
-        let commit = repo
-            .find_commit(commit_id)
-            .map_err(git(&format!("read commit {commit_id}")))?;
-        let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
-        let parent = match (parents.len(), opts.mainline) {
-            (0 | 1, Some(_)) => return Err(RevertError::NotAMerge { commit: commit_id }),
-            (0, None) => None,
-            (1, None) => Some(parents[0]),
-            (n, None) => {
-                return Err(RevertError::MergeNeedsMainline {
-                    commit: commit_id,
-                    parents: n,
-                });
-            }
-            (n, Some(m)) => match m.checked_sub(1).and_then(|i| parents.get(i)) {
-                Some(p) => Some(*p),
-                None => {
-                    return Err(RevertError::MainlineOutOfRange {
-                        commit: commit_id,
-                        mainline: m,
-                        parents: n,
-                    });
-                }
-            },
-        };
-        let raw_message = commit
-            .message_raw()
-            .map_err(git(&format!("read commit {commit_id}")))?
-            .to_owned();
-        let base_tree = commit
-            .tree_id()
-            .map_err(git(&format!("read commit {commit_id}")))?
-            .detach();
-        drop(commit);
+        let mut run = RevertRun::open(self)?;
+        let (branch, head_id) = run.current_branch()?;
+        let target = run.read_target(opts)?;
         // A root commit is reverted against the empty tree, as git does.
-        let their_tree = match parent {
+        let their_tree = match target.parent {
             Some(p) => self
                 .subtree_id(p, "")?
-                .unwrap_or_else(|| repo.empty_tree().id),
-            None => repo.empty_tree().id,
+                .unwrap_or_else(|| run.repo.empty_tree().id),
+            None => run.repo.empty_tree().id,
         };
         let head_tree = self
             .subtree_id(head_id, "")?
-            .unwrap_or_else(|| repo.empty_tree().id);
-
-        let local = local_changes(&repo).map_err(git("read the status of the work tree"))?;
-        if !local.is_empty() {
-            return Err(RevertError::LocalChanges {
-                repo: root.clone(),
-                paths: local,
-            });
-        }
-
-        let short = short_id(commit_id);
-        let subject = first_line(&raw_message);
-        let base_label = format!("{short}... {subject}");
-        let their_label = format!("parent of {short}... {subject}");
-        let labels = gix::merge::blob::builtin_driver::text::Labels {
-            ancestor: Some(base_label.as_bytes().as_bstr()),
-            current: Some("HEAD".into()),
-            other: Some(their_label.as_bytes().as_bstr()),
-        };
-        let merge_options = repo
-            .tree_merge_options()
-            .map_err(git("read the merge configuration"))?;
-        let mut merged = repo
-            .merge_trees(base_tree, head_tree, their_tree, labels, merge_options)
-            .map_err(git(&format!("merge the trees to revert {commit_id}")))?;
-        let how = TreatAsUnresolved::git();
-        let tree = merged
-            .tree
-            .write()
-            .map_err(git("write the merged tree"))?
-            .detach();
-        let tree = three_way_modes(&repo, tree, &merged.conflicts)
-            .map_err(git("write the merged tree"))?;
-        if merged.has_unresolved_conflicts(how) {
-            let paths = conflicting_paths(&repo, tree, &merged, how)
-                .map_err(git("list the conflicting paths"))?;
-            return Err(RevertError::Conflicts {
-                commit: commit_id,
-                paths,
-            });
-        }
-        drop(merged);
+            .unwrap_or_else(|| run.repo.empty_tree().id);
+        run.refuse_local_changes()?;
+        let tree = run.merge(&target, head_tree, their_tree)?;
         if tree == head_tree {
-            return Err(RevertError::NothingToRevert { commit: commit_id });
+            return Err(RevertError::NothingToRevert { commit: target.id });
         }
-
-        let changes = worktree_changes(&repo, head_tree, tree).map_err(git("diff the trees"))?;
-        let in_the_way = untracked_in_the_way(&repo, &workdir, head_tree, &changes)
-            .map_err(git("read HEAD's tree"))?;
-        if !in_the_way.is_empty() {
-            return Err(RevertError::UntrackedInTheWay {
-                commit: commit_id,
-                paths: in_the_way,
-            });
-        }
+        let changes =
+            worktree_changes(&run.repo, head_tree, tree).map_err(run.git("diff the trees"))?;
+        run.refuse_untracked_in_the_way(target.id, head_tree, &changes)?;
 
         let message = match &opts.message {
             Some(m) => format!("{}\n", m.trim_end()),
             None => revert_message(
-                &raw_message,
-                commit_id,
-                parent.filter(|_| parents.len() > 1),
+                &target.raw_message,
+                target.id,
+                target.parent.filter(|_| target.parents > 1),
             ),
         };
         let new_commit = if opts.no_commit {
             None
         } else {
-            let author = repo
-                .author()
-                .ok_or(RevertError::NoIdentity { role: "author" })?
-                .map_err(git("read the author identity"))?;
-            let committer = repo
-                .committer()
-                .ok_or(RevertError::NoIdentity { role: "committer" })?
-                .map_err(git("read the committer identity"))?;
-            let id = repo
-                .new_commit_as(committer, author, &message, tree, [head_id])
-                .map_err(git("create the revert commit"))?
-                .id;
-            Some(id)
+            Some(run.create_commit(&message, tree, head_id)?)
         };
 
         // Nothing refuses from here on: write the new objects for real.
-        if let Some(memory) = repo.objects.take_object_memory() {
-            for (_, (kind, data)) in memory.iter() {
-                gix::prelude::Write::write_buf(&repo, *kind, data)
-                    .map_err(git("write objects to the object database"))?;
-            }
-        }
-
-        let old_index = repo.index_or_empty().map_err(git("read the index"))?;
-        let written = apply_to_worktree(&repo, &workdir, &changes)?;
-        let mut index = repo
-            .index_from_tree(&tree)
-            .map_err(git("build the index from the new tree"))?;
-        carry_stat(&mut index, &old_index, &workdir, &written);
-        index
-            .write(gix::index::write::Options::default())
-            .map_err(|e| RevertError::Write {
-                path: repo.index_path(),
-                source: std::io::Error::other(e),
-                after: "the work tree is updated but the index is not; `git reset` fixes the index",
-            })?;
-
+        run.write_objects()?;
+        run.update_worktree_and_index(tree, &changes)?;
         let commit = match new_commit {
             Some(new_id) => {
-                let log = format!("revert: {}", first_line(message.as_bytes()));
-                repo.edit_reference(RefEdit {
-                    change: Change::Update {
-                        log: LogChange {
-                            mode: RefLog::AndReference,
-                            force_create_reflog: false,
-                            message: log.into(),
-                        },
-                        expected: PreviousValue::MustExistAndMatch(gix::refs::Target::Object(
-                            head_id,
-                        )),
-                        new: gix::refs::Target::Object(new_id),
-                    },
-                    name: "HEAD".try_into().map_err(
-                        |e: gix::validate::reference::name::Error| {
-                            git("name HEAD")(gix::Error::from_error(e))
-                        },
-                    )?,
-                    deref: true,
-                })
-                .map_err(git(&format!("move branch {branch} to the revert commit")))?;
+                run.move_branch(&branch, &message, head_id, new_id)?;
                 Some(self.commit_info(new_id)?)
             }
             None => {
-                // As git does: `git commit` then proposes the message and records the revert.
-                let git_dir = repo.git_dir().to_path_buf();
-                for (name, content) in [
-                    ("MERGE_MSG", message.clone()),
-                    ("REVERT_HEAD", format!("{commit_id}\n")),
-                ] {
-                    let path = git_dir.join(name);
-                    std::fs::write(&path, content).map_err(|source| RevertError::Write {
-                        path,
-                        source,
-                        after: "index and work tree are reverted",
-                    })?;
-                }
+                run.record_pending_revert(&message, target.id)?;
                 None
             }
         };
@@ -439,7 +259,7 @@ impl EnvRepo {
             })
             .collect();
         Ok(RevertOutcome {
-            reverted,
+            reverted: target.info,
             commit,
             branch,
             tree,
@@ -447,6 +267,326 @@ impl EnvRepo {
             files,
         })
     }
+}
+
+/// The commit being reverted, as the revert reads it.
+struct RevertTarget {
+    id: ObjectId,
+    info: CommitInfo,
+    /// How many parents it has.
+    parents: usize,
+    /// The parent whose side is kept: the only one, or `--mainline`'s; `None` for a root.
+    parent: Option<ObjectId>,
+    raw_message: BString,
+    tree: ObjectId,
+}
+
+/// What the steps of [`EnvRepo::revert`] share.
+struct RevertRun<'e> {
+    env: &'e EnvRepo,
+    /// Merged blobs, trees and the commit stay in memory until nothing can refuse any more.
+    repo: gix::Repository,
+    /// The repository's root, named in errors.
+    root: PathBuf,
+    workdir: PathBuf,
+}
+
+impl<'e> RevertRun<'e> {
+    /// The repository with its objects kept in memory; refuses a bare one.
+    fn open(env: &'e EnvRepo) -> Result<RevertRun<'e>, RevertError> {
+        let root = env.root().to_path_buf();
+        let repo = env.repo.to_thread_local().with_object_memory();
+        let workdir = repo
+            .workdir()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| RevertError::Bare { repo: root.clone() })?;
+        Ok(RevertRun {
+            env,
+            repo,
+            root,
+            workdir,
+        })
+    }
+
+    /// Turns a gix error into [`RevertError::Git`] saying what was being done.
+    fn git(&self, what: &str) -> impl FnOnce(gix::Error) -> RevertError + use<> {
+        let what = what.to_owned();
+        let repo = self.root.clone();
+        move |source: gix::Error| RevertError::Git {
+            what,
+            repo,
+            source: Box::new(source),
+        }
+    }
+
+    /// The branch HEAD names and its commit; refuses a detached HEAD or an unborn branch.
+    fn current_branch(&self) -> Result<(String, ObjectId), RevertError> {
+        let head = self.repo.head().map_err(self.git("read HEAD"))?;
+        let (branch_ref, head_id) = match head.kind {
+            gix::head::Kind::Symbolic(reference) => {
+                let id = reference
+                    .target
+                    .try_id()
+                    .map(|id| id.to_owned())
+                    .ok_or_else(|| RevertError::DetachedHead {
+                        repo: self.root.clone(),
+                    })?;
+                (reference.name, id)
+            }
+            gix::head::Kind::Unborn(name) => {
+                return Err(RevertError::UnbornBranch {
+                    branch: name.shorten().to_string(),
+                });
+            }
+            gix::head::Kind::Detached { .. } => {
+                return Err(RevertError::DetachedHead {
+                    repo: self.root.clone(),
+                });
+            }
+        };
+        Ok((branch_ref.shorten().to_string(), head_id))
+    }
+
+    /// The commit `opts` names, with the parent whose side the revert keeps.
+    fn read_target(&self, opts: &RevertOptions) -> Result<RevertTarget, RevertError> {
+        let commit_id = self.env.resolve(&opts.commit)?;
+        let info = self.env.commit_info(commit_id)?;
+        let commit = self
+            .repo
+            .find_commit(commit_id)
+            .map_err(self.git(&format!("read commit {commit_id}")))?;
+        let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
+        let parent = mainline_parent(commit_id, &parents, opts.mainline)?;
+        let raw_message = commit
+            .message_raw()
+            .map_err(self.git(&format!("read commit {commit_id}")))?
+            .to_owned();
+        let tree = commit
+            .tree_id()
+            .map_err(self.git(&format!("read commit {commit_id}")))?
+            .detach();
+        Ok(RevertTarget {
+            id: commit_id,
+            info,
+            parents: parents.len(),
+            parent,
+            raw_message,
+            tree,
+        })
+    }
+
+    /// Refuses when the index or the work tree differ from HEAD.
+    fn refuse_local_changes(&self) -> Result<(), RevertError> {
+        let local =
+            local_changes(&self.repo).map_err(self.git("read the status of the work tree"))?;
+        if !local.is_empty() {
+            return Err(RevertError::LocalChanges {
+                repo: self.root.clone(),
+                paths: local,
+            });
+        }
+        Ok(())
+    }
+
+    /// The reverted tree, written to memory: HEAD's tree merged with the parent's over the
+    /// commit's; refuses on conflicts.
+    fn merge(
+        &self,
+        target: &RevertTarget,
+        head_tree: ObjectId,
+        their_tree: ObjectId,
+    ) -> Result<ObjectId, RevertError> {
+        let repo = &self.repo;
+        let commit_id = target.id;
+        let short = short_id(commit_id);
+        let subject = first_line(&target.raw_message);
+        let base_label = format!("{short}... {subject}");
+        let their_label = format!("parent of {short}... {subject}");
+        let labels = gix::merge::blob::builtin_driver::text::Labels {
+            ancestor: Some(base_label.as_bytes().as_bstr()),
+            current: Some("HEAD".into()),
+            other: Some(their_label.as_bytes().as_bstr()),
+        };
+        let merge_options = repo
+            .tree_merge_options()
+            .map_err(self.git("read the merge configuration"))?;
+        let mut merged = repo
+            .merge_trees(target.tree, head_tree, their_tree, labels, merge_options)
+            .map_err(self.git(&format!("merge the trees to revert {commit_id}")))?;
+        let how = TreatAsUnresolved::git();
+        let tree = merged
+            .tree
+            .write()
+            .map_err(self.git("write the merged tree"))?
+            .detach();
+        let tree = three_way_modes(repo, tree, &merged.conflicts)
+            .map_err(self.git("write the merged tree"))?;
+        if merged.has_unresolved_conflicts(how) {
+            let paths = conflicting_paths(repo, tree, &merged, how)
+                .map_err(self.git("list the conflicting paths"))?;
+            return Err(RevertError::Conflicts {
+                commit: commit_id,
+                paths,
+            });
+        }
+        Ok(tree)
+    }
+
+    /// Refuses when untracked files sit where the revert would write.
+    fn refuse_untracked_in_the_way(
+        &self,
+        commit: ObjectId,
+        head_tree: ObjectId,
+        changes: &[WorktreeChange],
+    ) -> Result<(), RevertError> {
+        let in_the_way = untracked_in_the_way(&self.repo, &self.workdir, head_tree, changes)
+            .map_err(self.git("read HEAD's tree"))?;
+        if !in_the_way.is_empty() {
+            return Err(RevertError::UntrackedInTheWay {
+                commit,
+                paths: in_the_way,
+            });
+        }
+        Ok(())
+    }
+
+    /// The revert commit (in memory), on HEAD, by the configured author and committer.
+    fn create_commit(
+        &self,
+        message: &str,
+        tree: ObjectId,
+        head_id: ObjectId,
+    ) -> Result<ObjectId, RevertError> {
+        let repo = &self.repo;
+        let author = repo
+            .author()
+            .ok_or(RevertError::NoIdentity { role: "author" })?
+            .map_err(self.git("read the author identity"))?;
+        let committer = repo
+            .committer()
+            .ok_or(RevertError::NoIdentity { role: "committer" })?
+            .map_err(self.git("read the committer identity"))?;
+        let id = repo
+            .new_commit_as(committer, author, message, tree, [head_id])
+            .map_err(self.git("create the revert commit"))?
+            .id;
+        Ok(id)
+    }
+
+    /// Writes the objects kept in memory to the object database.
+    fn write_objects(&mut self) -> Result<(), RevertError> {
+        if let Some(memory) = self.repo.objects.take_object_memory() {
+            for (_, (kind, data)) in memory.iter() {
+                gix::prelude::Write::write_buf(&self.repo, *kind, data)
+                    .map_err(self.git("write objects to the object database"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `changes` to the work tree, then the index of `tree` (keeping the stat data of
+    /// the files left alone).
+    fn update_worktree_and_index(
+        &self,
+        tree: ObjectId,
+        changes: &[WorktreeChange],
+    ) -> Result<(), RevertError> {
+        let repo = &self.repo;
+        let old_index = repo.index_or_empty().map_err(self.git("read the index"))?;
+        let written = apply_to_worktree(repo, &self.workdir, changes)?;
+        let mut index = repo
+            .index_from_tree(&tree)
+            .map_err(self.git("build the index from the new tree"))?;
+        carry_stat(&mut index, &old_index, &self.workdir, &written);
+        index
+            .write(gix::index::write::Options::default())
+            .map_err(|e| RevertError::Write {
+                path: repo.index_path(),
+                source: std::io::Error::other(e),
+                after: "the work tree is updated but the index is not; `git reset` fixes the index",
+            })?;
+        Ok(())
+    }
+
+    /// Moves the current branch (through HEAD) from `head_id` to the revert commit.
+    fn move_branch(
+        &self,
+        branch: &str,
+        message: &str,
+        head_id: ObjectId,
+        new_id: ObjectId,
+    ) -> Result<(), RevertError> {
+        let log = format!("revert: {}", first_line(message.as_bytes()));
+        self.repo
+            .edit_reference(RefEdit {
+                change: Change::Update {
+                    log: LogChange {
+                        mode: RefLog::AndReference,
+                        force_create_reflog: false,
+                        message: log.into(),
+                    },
+                    expected: PreviousValue::MustExistAndMatch(gix::refs::Target::Object(head_id)),
+                    new: gix::refs::Target::Object(new_id),
+                },
+                name: "HEAD"
+                    .try_into()
+                    .map_err(|e: gix::validate::reference::name::Error| {
+                        self.git("name HEAD")(gix::Error::from_error(e))
+                    })?,
+                deref: true,
+            })
+            .map_err(self.git(&format!("move branch {branch} to the revert commit")))?;
+        Ok(())
+    }
+
+    /// With `--no-commit`, as git does: `git commit` then proposes the message and records
+    /// the revert.
+    fn record_pending_revert(&self, message: &str, commit_id: ObjectId) -> Result<(), RevertError> {
+        let git_dir = self.repo.git_dir().to_path_buf();
+        for (name, content) in [
+            ("MERGE_MSG", message.to_owned()),
+            ("REVERT_HEAD", format!("{commit_id}\n")),
+        ] {
+            let path = git_dir.join(name);
+            std::fs::write(&path, content).map_err(|source| RevertError::Write {
+                path,
+                source,
+                after: "index and work tree are reverted",
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The parent whose side a revert keeps: a commit's only parent, none for a root commit, the
+/// `mainline`-th (from 1) of a merge; refuses `mainline` on a non-merge, its absence on a
+/// merge, and a number beyond the parents.
+fn mainline_parent(
+    commit_id: ObjectId,
+    parents: &[ObjectId],
+    mainline: Option<usize>,
+) -> Result<Option<ObjectId>, RevertError> {
+    Ok(match (parents.len(), mainline) {
+        (0 | 1, Some(_)) => return Err(RevertError::NotAMerge { commit: commit_id }),
+        (0, None) => None,
+        (1, None) => Some(parents[0]),
+        (n, None) => {
+            return Err(RevertError::MergeNeedsMainline {
+                commit: commit_id,
+                parents: n,
+            });
+        }
+        (n, Some(m)) => match m.checked_sub(1).and_then(|i| parents.get(i)) {
+            Some(p) => Some(*p),
+            None => {
+                return Err(RevertError::MainlineOutOfRange {
+                    commit: commit_id,
+                    mainline: m,
+                    parents: n,
+                });
+            }
+        },
+    })
 }
 
 /// git's message: `Revert "<subject>"` (or `Reapply "<x>"` for a revert of a revert), blank

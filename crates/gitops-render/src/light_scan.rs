@@ -81,59 +81,92 @@ struct Open<'t> {
 
 /// The identity fields of one document, `None` unless every line is proven (module docs).
 fn scan_document(body: &str) -> Option<Fields> {
-    let mut fields = Fields::default();
-    let mut stack: Vec<Open> = Vec::new();
-    // A `key:` with nothing after it: (the indent of its mapping, the role its value takes).
-    let mut pending: Option<(usize, Role)> = None;
-    let mut started = false;
+    let mut scan = DocumentScan {
+        fields: Fields::default(),
+        stack: Vec::new(),
+        pending: None,
+        started: false,
+    };
     for (i, line) in body.split('\n').enumerate() {
-        if i == 0 && line.starts_with("---") {
-            // The start marker; content after it on the same line is not recognized.
-            if line.trim_end() != "---" {
-                return None;
-            }
+        let Some((indent, item, content)) = content_line(i, line)? else {
             continue;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        if line.ends_with(' ') {
-            return None;
-        }
-        let indent = line.len() - line.trim_start_matches(' ').len();
-        let rest = &line[indent..];
-        let (item, content) = match rest.strip_prefix("- ") {
-            Some(content) => (true, content),
-            None if rest == "-" => return None,
-            None => (false, rest),
         };
-        if content.starts_with('-') && (content == "-" || content.starts_with("- ")) {
+        scan.open_collection(indent, item)?;
+        scan.close_collections(indent, item)?;
+        scan.read_entry(indent, item, content)?;
+    }
+    // An identity key without a text value (`kind:` over a block, `metadata:` not a mapping)
+    // leaves its field unset: [`scan`] refuses the document.
+    Some(scan.fields)
+}
+
+/// Line `i` of a document as (indentation, whether it is a `- ` item, its content after
+/// the indentation and `- `); `Some(None)` for a line with nothing to read (the start marker,
+/// a blank line); `None` for a line outside the recognized part.
+fn content_line(i: usize, line: &str) -> Option<Option<(usize, bool, &str)>> {
+    if i == 0 && line.starts_with("---") {
+        // The start marker; content after it on the same line is not recognized.
+        if line.trim_end() != "---" {
             return None;
         }
-        if !started {
+        return Some(None);
+    }
+    if line.trim().is_empty() {
+        return Some(None);
+    }
+    if line.ends_with(' ') {
+        return None;
+    }
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    let rest = &line[indent..];
+    let (item, content) = match rest.strip_prefix("- ") {
+        Some(content) => (true, content),
+        None if rest == "-" => return None,
+        None => (false, rest),
+    };
+    if content.starts_with('-') && (content == "-" || content.starts_with("- ")) {
+        return None;
+    }
+    Some(Some((indent, item, content)))
+}
+
+/// What [`scan_document`] keeps from one line to the next.
+struct DocumentScan<'t> {
+    fields: Fields,
+    stack: Vec<Open<'t>>,
+    /// A `key:` with nothing after it: (the indent of its mapping, the role its value takes).
+    pending: Option<(usize, Role)>,
+    started: bool,
+}
+
+impl<'t> DocumentScan<'t> {
+    /// Opens the collection a content line at `indent` starts: the document's root mapping
+    /// at its first line, or the value of a pending `key:`.
+    fn open_collection(&mut self, indent: usize, item: bool) -> Option<()> {
+        if !self.started {
             // The document is one block mapping from column 0.
             if indent != 0 || item {
                 return None;
             }
-            started = true;
-            stack.push(Open {
+            self.started = true;
+            self.stack.push(Open {
                 indent: 0,
                 sequence: false,
                 role: Role::Root,
                 keys: Vec::new(),
             });
-        } else if let Some((at, role)) = pending.take() {
+        } else if let Some((at, role)) = self.pending.take() {
             // The value of the `key:` above: a sequence (at the key's column or deeper) or a
             // mapping (deeper); otherwise that value is null and this line goes on as usual.
             if item && indent >= at {
-                stack.push(Open {
+                self.stack.push(Open {
                     indent,
                     sequence: true,
                     role: Role::Other,
                     keys: Vec::new(),
                 });
             } else if !item && indent > at {
-                stack.push(Open {
+                self.stack.push(Open {
                     indent,
                     sequence: false,
                     role,
@@ -141,33 +174,42 @@ fn scan_document(body: &str) -> Option<Fields> {
                 });
             }
         }
-        // The open collection this line belongs to.
+        Some(())
+    }
+
+    /// Closes the collections a line at `indent` ends, up to the one it belongs to.
+    fn close_collections(&mut self, indent: usize, item: bool) -> Option<()> {
         loop {
-            let top = stack.last()?;
+            let top = self.stack.last()?;
             if top.indent > indent || (top.indent == indent && top.sequence != item) {
                 // A compact sequence ends at a key of its own column; deeper ones end here.
                 if top.indent == indent && !top.sequence {
                     return None;
                 }
-                stack.pop();
+                self.stack.pop();
                 continue;
             }
             if top.indent < indent {
                 // Deeper than any open collection expects: a continuation line.
                 return None;
             }
-            break;
+            return Some(());
         }
+    }
+
+    /// Reads the line's `key: value` or `key:` into its mapping (an item's scalar has
+    /// nothing to read), keeping an identity field's value.
+    fn read_entry(&mut self, indent: usize, item: bool, content: &'t str) -> Option<()> {
         let (map_indent, role) = if item {
             // `- key: value` opens a mapping at the key's column; `- value` is a scalar.
             if entry(content).is_none() {
                 if !plain_ok(content) {
                     return None;
                 }
-                continue;
+                return Some(());
             }
             let column = indent + 2;
-            stack.push(Open {
+            self.stack.push(Open {
                 indent: column,
                 sequence: false,
                 role: Role::Other,
@@ -175,11 +217,11 @@ fn scan_document(body: &str) -> Option<Fields> {
             });
             (column, Role::Other)
         } else {
-            let top = stack.last()?;
+            let top = self.stack.last()?;
             (indent, top.role)
         };
         let (key, value) = entry(content)?;
-        let map = stack.last_mut()?;
+        let map = self.stack.last_mut()?;
         debug_assert_eq!(map.indent, map_indent);
         if map.keys.contains(&key) {
             return None;
@@ -195,14 +237,14 @@ fn scan_document(body: &str) -> Option<Fields> {
                     (Role::Root, "metadata") => Role::Metadata,
                     _ => Role::Other,
                 };
-                pending = Some((map_indent, child));
+                self.pending = Some((map_indent, child));
             }
             Some(value) => {
                 let field = match (role, key) {
-                    (Role::Root, "apiVersion") => Some(&mut fields.api_version),
-                    (Role::Root, "kind") => Some(&mut fields.kind),
-                    (Role::Metadata, "name") => Some(&mut fields.name),
-                    (Role::Metadata, "namespace") => Some(&mut fields.namespace),
+                    (Role::Root, "apiVersion") => Some(&mut self.fields.api_version),
+                    (Role::Root, "kind") => Some(&mut self.fields.kind),
+                    (Role::Metadata, "name") => Some(&mut self.fields.name),
+                    (Role::Metadata, "namespace") => Some(&mut self.fields.namespace),
                     _ => None,
                 };
                 if let Some(field) = field {
@@ -210,10 +252,8 @@ fn scan_document(body: &str) -> Option<Fields> {
                 }
             }
         }
+        Some(())
     }
-    // An identity key without a text value (`kind:` over a block, `metadata:` not a mapping)
-    // leaves its field unset: [`scan`] refuses the document.
-    Some(fields)
 }
 
 /// `key: value` (`Some(value)`) or `key:` (`None`) with a plain key of letters, digits and
