@@ -442,25 +442,7 @@ impl Runner {
                     live,
                     desired,
                     syntax,
-                } => {
-                    let tx = self.tx.clone();
-                    self.handle.spawn_blocking(move || {
-                        let colours = (
-                            crate::highlight::highlight_yaml(&live, &syntax),
-                            crate::highlight::highlight_yaml(&desired, &syntax),
-                        );
-                        Runner::send(
-                            &tx,
-                            Action::Highlighted {
-                                id,
-                                live,
-                                desired,
-                                syntax,
-                                colours,
-                            },
-                        );
-                    });
-                }
+                } => self.highlight(id, live, desired, syntax),
                 Effect::LoadTexts {
                     request,
                     rev,
@@ -469,19 +451,7 @@ impl Runner {
                     api_version,
                     source,
                 } => self.load_texts(request, rev, strategy, id, api_version, source),
-                Effect::LoadTheme(name) => {
-                    let tx = self.tx.clone();
-                    self.handle.spawn_blocking(move || {
-                        let result = Theme::load(
-                            &name,
-                            theme::user_theme_dir().as_deref(),
-                            theme::no_color_env(),
-                        )
-                        .map(Box::new)
-                        .map_err(|e| e.to_string());
-                        Runner::send(&tx, Action::ThemeLoaded(result));
-                    });
-                }
+                Effect::LoadTheme(name) => self.load_theme(name),
                 Effect::PlanSync {
                     request,
                     rev,
@@ -492,43 +462,84 @@ impl Runner {
                     rev,
                     resources,
                 } => self.sync(plan, rev, resources),
-                Effect::PlanRevert { request, commit } => {
-                    let tx = self.tx.clone();
-                    let options = self.options();
-                    self.handle.spawn_blocking(move || {
-                        let result =
-                            ops_calls::revert_lines(&options, &commit).map_err(|e| e.to_string());
-                        Runner::send(&tx, Action::Planned { request, result });
-                    });
-                }
+                Effect::PlanRevert { request, commit } => self.plan_revert(request, commit),
                 Effect::Revert { commit, then_sync } => self.revert(commit, then_sync),
                 Effect::Blame {
                     request,
                     rev,
                     id,
                     live,
-                } => {
-                    let tx = self.tx.clone();
-                    let options = self.options();
-                    self.handle.spawn(async move {
-                        let result = ops_calls::blame_lines(&options, &rev, &id, live)
-                            .await
-                            .map_err(|e| e.to_string());
-                        Runner::send(&tx, Action::DetailLoaded { request, result });
-                    });
-                }
+                } => self.blame(request, rev, id, live),
                 Effect::ResourceHistory { request, rev, id } => {
-                    let tx = self.tx.clone();
-                    let options = self.options();
-                    self.handle.spawn(async move {
-                        let result = ops_calls::resource_history_lines(&options, &rev, &id)
-                            .await
-                            .map_err(|e| e.to_string());
-                        Runner::send(&tx, Action::DetailLoaded { request, result });
-                    });
+                    self.resource_history(request, rev, id)
                 }
             }
         }
+    }
+
+    fn highlight(&mut self, id: ResourceId, live: String, desired: String, syntax: String) {
+        let tx = self.tx.clone();
+        self.handle.spawn_blocking(move || {
+            let colours = (
+                crate::highlight::highlight_yaml(&live, &syntax),
+                crate::highlight::highlight_yaml(&desired, &syntax),
+            );
+            Runner::send(
+                &tx,
+                Action::Highlighted {
+                    id,
+                    live,
+                    desired,
+                    syntax,
+                    colours,
+                },
+            );
+        });
+    }
+
+    fn load_theme(&mut self, name: String) {
+        let tx = self.tx.clone();
+        self.handle.spawn_blocking(move || {
+            let result = Theme::load(
+                &name,
+                theme::user_theme_dir().as_deref(),
+                theme::no_color_env(),
+            )
+            .map(Box::new)
+            .map_err(|e| e.to_string());
+            Runner::send(&tx, Action::ThemeLoaded(result));
+        });
+    }
+
+    fn plan_revert(&mut self, request: RequestId, commit: String) {
+        let tx = self.tx.clone();
+        let options = self.options();
+        self.handle.spawn_blocking(move || {
+            let result = ops_calls::revert_lines(&options, &commit).map_err(|e| e.to_string());
+            Runner::send(&tx, Action::Planned { request, result });
+        });
+    }
+
+    fn blame(&mut self, request: RequestId, rev: String, id: ResourceId, live: bool) {
+        let tx = self.tx.clone();
+        let options = self.options();
+        self.handle.spawn(async move {
+            let result = ops_calls::blame_lines(&options, &rev, &id, live)
+                .await
+                .map_err(|e| e.to_string());
+            Runner::send(&tx, Action::DetailLoaded { request, result });
+        });
+    }
+
+    fn resource_history(&mut self, request: RequestId, rev: String, id: ResourceId) {
+        let tx = self.tx.clone();
+        let options = self.options();
+        self.handle.spawn(async move {
+            let result = ops_calls::resource_history_lines(&options, &rev, &id)
+                .await
+                .map_err(|e| e.to_string());
+            Runner::send(&tx, Action::DetailLoaded { request, result });
+        });
     }
 
     fn plan_sync(&mut self, request: RequestId, rev: String, only: Option<Vec<ResourceId>>) {
