@@ -815,6 +815,17 @@ mod tests {
     use gitops_git::fixture::FixtureRepo;
     use std::collections::{BTreeMap, BTreeSet};
 
+    /// A reproducible stream of numbers below `n` (a linear congruential generator): the
+    /// random histories of the tests are the same on every run.
+    fn seeded(mut seed: u64) -> impl FnMut(usize) -> usize {
+        move |n: usize| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((seed >> 33) as usize) % n
+        }
+    }
+
     fn cm(name: &str, value: &str) -> String {
         format!(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: {value:?}\n"
@@ -1076,13 +1087,7 @@ mod tests {
     #[test]
     fn list_items_added_modified_and_moved_equal_rendered_changes() {
         let fx = FixtureRepo::new();
-        let mut seed: u64 = 11;
-        let mut rand = move |n: usize| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((seed >> 33) as usize) % n
-        };
+        let mut rand = seeded(11);
         // A list as kubectl writes it (items at column 0), its items' (name, value).
         let list = |items: &[(String, u32)]| {
             let items: String = items
@@ -1180,13 +1185,7 @@ mod tests {
     #[test]
     fn added_removed_and_moved_files_known_by_blob_equal_rendered_changes() {
         let fx = FixtureRepo::new();
-        let mut seed: u64 = 7;
-        let mut rand = move |n: usize| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((seed >> 33) as usize) % n
-        };
+        let mut rand = seeded(7);
         // file name -> resources (name, value) in it.
         let mut files: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
         let text = |docs: &[(String, u32)]| -> String {
