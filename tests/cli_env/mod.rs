@@ -101,19 +101,7 @@ impl EnvRepo {
     /// Runs git with a fixed identity and dates one day apart per commit; returns stdout.
     pub fn git(&self, args: &[&str]) -> String {
         let date = format!("2026-01-{:02}T10:00:00Z", self.commits + 1);
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(self.dir())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "Ada Example")
-            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-            .env("GIT_COMMITTER_NAME", "Ada Example")
-            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-            .env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date)
+        let out = gitops_git::fixture::sealed_git(self.dir(), args, &date)
             .output()
             .unwrap();
         assert!(

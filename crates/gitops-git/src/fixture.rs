@@ -44,21 +44,7 @@ impl FixtureRepo {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("git");
-        command
-            .args(args)
-            .current_dir(self.dir())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "Ada Example")
-            .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-            .env("GIT_COMMITTER_NAME", "Ada Example")
-            .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-            .env("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z")
-            .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z");
-        command
+        sealed_git(self.dir(), args, "2026-01-02T03:04:05Z")
     }
 
     /// Runs git with `input` on stdin; returns stdout trimmed.
@@ -107,4 +93,24 @@ impl FixtureRepo {
         self.git(&["clone", "-q", "--bare", ".", &target_str]);
         target
     }
+}
+
+/// git with `args` in `dir`, sealed from the machine's configuration (no system or user
+/// config: HOME is `dir`), as Ada Example at `date` (RFC 3339), so that commit ids are stable.
+pub fn sealed_git(dir: &Path, args: &[&str], date: &str) -> Command {
+    let mut command = Command::new("git");
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Ada Example")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "Ada Example")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date);
+    command
 }
