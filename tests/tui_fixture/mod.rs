@@ -55,23 +55,7 @@ pub fn id(group: &str, kind: &str, ns: Option<&str>, name: &str) -> ResourceId {
 }
 
 fn row(id: ResourceId, api_version: &str, state: DriftState) -> ResourceStatus {
-    ResourceStatus {
-        id,
-        api_version: api_version.into(),
-        state,
-        strategy: None,
-        fields: Vec::new(),
-        changes: Vec::new(),
-        source: None,
-        last_commit: None,
-        live_revision: None,
-        matches_revision: None,
-        live_resource_version: None,
-        error: None,
-        notes: Vec::new(),
-        live_yaml: None,
-        desired_yaml: None,
-    }
+    ResourceStatus::blank(id, api_version, state)
 }
 
 const WEB_LIVE: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  replicas: 5\n  template:\n    spec:\n      containers:\n      - image: nginx:1.25\n        name: web\n";

@@ -16,13 +16,22 @@ use super::ResourceStatus;
 impl ResourceStatus {
     pub(super) fn new(manifest: &Manifest, state: DriftState) -> ResourceStatus {
         ResourceStatus {
-            id: manifest.id.clone(),
-            api_version: manifest.api_version.clone(),
+            source: Some(manifest.source.clone()),
+            ..ResourceStatus::blank(manifest.id.clone(), &manifest.api_version, state)
+        }
+    }
+
+    /// A row of `id` in `state` that knows nothing else yet: no source, fields, commits,
+    /// live revision, error or texts.
+    pub fn blank(id: ResourceId, api_version: &str, state: DriftState) -> ResourceStatus {
+        ResourceStatus {
+            id,
+            api_version: api_version.to_owned(),
             state,
             strategy: None,
             fields: Vec::new(),
             changes: Vec::new(),
-            source: Some(manifest.source.clone()),
+            source: None,
             last_commit: None,
             live_revision: None,
             matches_revision: None,
@@ -166,30 +175,18 @@ pub(super) fn orphan_row(
     rules: &[IgnoreRule],
     texts: bool,
 ) -> ResourceStatus {
+    let api_version = live
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let live_yaml = if texts {
+        shown_yaml(&id, Some(live), live, rules)
+    } else {
+        None
+    };
     let row = ResourceStatus {
-        api_version: live
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        state: DriftState::Orphaned,
-        strategy: None,
-        fields: Vec::new(),
-        changes: Vec::new(),
-        source: None,
-        last_commit: None,
-        live_revision: None,
-        matches_revision: None,
-        live_resource_version: None,
-        error: None,
-        notes: Vec::new(),
-        live_yaml: if texts {
-            shown_yaml(&id, Some(live), live, rules)
-        } else {
-            None
-        },
-        desired_yaml: None,
-        id,
+        live_yaml,
+        ..ResourceStatus::blank(id, api_version, DriftState::Orphaned)
     };
     row.with_live(live)
 }
