@@ -5,6 +5,7 @@ pub mod duration;
 pub mod fieldset;
 pub mod kinds;
 pub mod mask;
+pub mod merge;
 pub mod names;
 pub mod normalize;
 pub mod path;

@@ -41,7 +41,7 @@ impl FieldPath {
     }
 
     /// The map keys along the path, list steps left out: the shape quantity detection needs.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
+    pub fn keys(&self) -> impl Iterator<Item = &str> + Clone {
         self.0.iter().filter_map(|segment| match segment {
             PathSegment::Key(key) => Some(key.as_str()),
             _ => None,

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_model::merge::{self, Rule, Rules};
 use serde_json::{Map, Value, json};
 
 /// How a list merges: `x-kubernetes-list-type` (and `patchStrategy`/`patchMergeKey` for SMP).
@@ -67,115 +68,6 @@ pub struct TypeSchema {
     empty_object: Value,
 }
 
-/// Paths under a pod spec, relative to it.
-const POD_SPEC_RULES: &[(&str, Rule)] = &[
-    ("containers", Rule::MergeList(&["name"])),
-    ("initContainers", Rule::MergeList(&["name"])),
-    ("ephemeralContainers", Rule::MergeList(&["name"])),
-    ("volumes", Rule::MergeRetainList(&["name"])),
-    ("imagePullSecrets", Rule::MergeList(&["name"])),
-    ("hostAliases", Rule::MergeList(&["ip"])),
-    (
-        "topologySpreadConstraints",
-        Rule::MergeList(&["topologyKey", "whenUnsatisfiable"]),
-    ),
-    ("topologySpreadConstraints.labelSelector", Rule::AtomicMap),
-    ("schedulingGates", Rule::MergeList(&["name"])),
-    ("resourceClaims", Rule::MergeRetainList(&["name"])),
-    ("nodeSelector", Rule::AtomicMap),
-    ("overhead", Rule::GranularMap),
-    ("volumes.csi.volumeAttributes", Rule::GranularMap),
-    (
-        "volumes.ephemeral.volumeClaimTemplate.metadata.labels",
-        Rule::GranularMap,
-    ),
-    (
-        "volumes.ephemeral.volumeClaimTemplate.metadata.annotations",
-        Rule::GranularMap,
-    ),
-    (
-        "volumes.ephemeral.volumeClaimTemplate.spec.selector",
-        Rule::AtomicMap,
-    ),
-    (
-        "volumes.ephemeral.volumeClaimTemplate.spec.resources.requests",
-        Rule::GranularMap,
-    ),
-    (
-        "volumes.ephemeral.volumeClaimTemplate.spec.resources.limits",
-        Rule::GranularMap,
-    ),
-    ("resources.limits", Rule::GranularMap),
-    ("resources.requests", Rule::GranularMap),
-    // `+structType=atomic` types: LocalObjectReference, NodeSelector, TypedLocalObjectReference
-    ("imagePullSecrets", Rule::AtomicMap),
-    (
-        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
-        Rule::AtomicMap,
-    ),
-    ("volumes.cephfs.secretRef", Rule::AtomicMap),
-    ("volumes.cinder.secretRef", Rule::AtomicMap),
-    ("volumes.flexVolume.secretRef", Rule::AtomicMap),
-    ("volumes.iscsi.secretRef", Rule::AtomicMap),
-    ("volumes.rbd.secretRef", Rule::AtomicMap),
-    ("volumes.scaleIO.secretRef", Rule::AtomicMap),
-    ("volumes.storageos.secretRef", Rule::AtomicMap),
-    ("volumes.csi.nodePublishSecretRef", Rule::AtomicMap),
-    (
-        "volumes.ephemeral.volumeClaimTemplate.spec.dataSource",
-        Rule::AtomicMap,
-    ),
-];
-
-/// Paths under each container (containers, initContainers, ephemeralContainers).
-const CONTAINER_RULES: &[(&str, Rule)] = &[
-    ("ports", Rule::MergeList(&["containerPort", "protocol"])),
-    ("env", Rule::MergeList(&["name"])),
-    ("volumeMounts", Rule::MergeList(&["mountPath"])),
-    ("volumeDevices", Rule::MergeList(&["devicePath"])),
-    ("resources.limits", Rule::GranularMap),
-    ("resources.requests", Rule::GranularMap),
-    ("resources.claims", Rule::MapList(&["name"])),
-    // ConfigMapKeySelector, SecretKeySelector, ObjectFieldSelector, ResourceFieldSelector
-    ("env.valueFrom.configMapKeyRef", Rule::AtomicMap),
-    ("env.valueFrom.secretKeyRef", Rule::AtomicMap),
-    ("env.valueFrom.fieldRef", Rule::AtomicMap),
-    ("env.valueFrom.resourceFieldRef", Rule::AtomicMap),
-];
-
-/// Paths under any ObjectMeta.
-const META_RULES: &[(&str, Rule)] = &[
-    ("labels", Rule::GranularMap),
-    ("annotations", Rule::GranularMap),
-    ("finalizers", Rule::MergeSet),
-    ("ownerReferences", Rule::MergeList(&["uid"])),
-    // OwnerReference is `+structType=atomic`: each item is owned whole
-    ("ownerReferences", Rule::AtomicMap),
-];
-
-/// One annotation of a Go type field, as the generated OpenAPI carries it.
-#[derive(Debug, Clone, Copy)]
-enum Rule {
-    /// `+listType=map`, `patchStrategy=merge`, `patchMergeKey` = first key.
-    MergeList(&'static [&'static str]),
-    /// As `MergeList` with `patchStrategy=merge,retainKeys`.
-    MergeRetainList(&'static [&'static str]),
-    /// `+listType=map` without a patch strategy (SMP replaces it).
-    MapList(&'static [&'static str]),
-    /// `+listType=atomic` with `patchStrategy=merge` by `type` (Job conditions).
-    AtomicMergeList(&'static str),
-    /// `+listType=set`, `patchStrategy=merge`.
-    MergeSet,
-    /// `+listType=set` without a patch strategy.
-    MergeSetNoPatch,
-    /// `+mapType=atomic` / `+structType=atomic`.
-    AtomicMap,
-    /// `map[string]X`.
-    GranularMap,
-    /// `patchStrategy=retainKeys` on a struct.
-    RetainKeys,
-}
-
 impl TypeSchema {
     /// Schema for a kind; `crd_schema` is the served version's `schema.openAPIV3Schema` for
     /// custom resources, `None` for built-in kinds.
@@ -187,7 +79,7 @@ impl TypeSchema {
                 declared: true,
                 ..Node::default()
             };
-            apply_rules(&mut meta, "", META_RULES);
+            apply_rules(&mut meta, "", merge::META);
             root.fields.insert("metadata".into(), meta);
             root.declared = true;
             root.map_kind = MapKind::Struct;
@@ -312,7 +204,7 @@ fn node_at<'a>(root: &'a mut Node, path: &str) -> &'a mut Node {
     node
 }
 
-fn apply_rules(root: &mut Node, prefix: &str, rules: &[(&str, Rule)]) {
+fn apply_rules(root: &mut Node, prefix: &str, rules: Rules) {
     for (rel, rule) in rules {
         let path = if prefix.is_empty() {
             (*rel).to_string()
@@ -324,9 +216,10 @@ fn apply_rules(root: &mut Node, prefix: &str, rules: &[(&str, Rule)]) {
         match rule {
             Rule::MergeList(keys) | Rule::MergeRetainList(keys) | Rule::MapList(keys) => {
                 node.list = Some(ListType::Map(keys.iter().map(|k| k.to_string()).collect()));
-                if keys.contains(&"protocol") {
-                    node.key_defaults = vec![("protocol".into(), json!("TCP"))];
-                }
+                node.key_defaults = keys
+                    .iter()
+                    .filter_map(|k| Some((k.to_string(), merge::key_default(k)?)))
+                    .collect();
                 if !matches!(rule, Rule::MapList(_)) {
                     node.patch = Some(PatchStrategy {
                         merge_key: keys.first().map(|k| k.to_string()),
@@ -365,269 +258,16 @@ fn apply_rules(root: &mut Node, prefix: &str, rules: &[(&str, Rule)]) {
     }
 }
 
-/// Rules for a pod template (`metadata` + pod `spec`) at `prefix`.
-fn pod_template_rules(root: &mut Node, prefix: &str) {
-    apply_rules(root, &format!("{prefix}.metadata"), META_RULES);
-    pod_spec_rules(root, &format!("{prefix}.spec"));
-}
-
-fn pod_spec_rules(root: &mut Node, prefix: &str) {
-    apply_rules(root, prefix, POD_SPEC_RULES);
-    for list in ["containers", "initContainers", "ephemeralContainers"] {
-        apply_rules(root, &format!("{prefix}.{list}"), CONTAINER_RULES);
-    }
-}
-
-const CONDITIONS: &[(&str, Rule)] = &[("status.conditions", Rule::MergeList(&["type"]))];
-
+/// A built-in kind's schema: its merge markers from [`k8s_model::merge`], its status
+/// subresource and reset fields, its empty object.
 fn builtin_schema(group: &str, kind: &str) -> TypeSchema {
     let mut root = Node {
         declared: true,
         ..Node::default()
     };
-    apply_rules(&mut root, "metadata", META_RULES);
-    let template_kinds = [
-        "Deployment",
-        "ReplicaSet",
-        "StatefulSet",
-        "DaemonSet",
-        "Job",
-    ];
-    let empty_pod_spec = json!({"containers": null});
-    let empty_template = json!({"metadata": {"creationTimestamp": null}, "spec": empty_pod_spec});
-    let mut empty = json!({"metadata": {"creationTimestamp": null}});
-    match (group, kind) {
-        ("apps" | "batch", k) if template_kinds.contains(&k) => {
-            pod_template_rules(&mut root, "spec.template");
-            apply_rules(&mut root, "spec.selector", &[("", Rule::AtomicMap)]);
-            let mut spec = Map::new();
-            spec.insert("selector".into(), Value::Null);
-            spec.insert("template".into(), empty_template);
-            match k {
-                "Deployment" => {
-                    apply_rules(&mut root, "spec.strategy", &[("", Rule::RetainKeys)]);
-                    spec.insert("strategy".into(), json!({}));
-                }
-                "StatefulSet" | "DaemonSet" => {
-                    spec.insert("updateStrategy".into(), json!({}));
-                }
-                _ => {}
-            }
-            if k == "StatefulSet" {
-                spec.insert("serviceName".into(), json!(""));
-            }
-            if k == "Job" {
-                apply_rules(
-                    &mut root,
-                    "",
-                    &[
-                        ("status.conditions", Rule::AtomicMergeList("type")),
-                        (
-                            "status.uncountedTerminatedPods.failed",
-                            Rule::MergeSetNoPatch,
-                        ),
-                        (
-                            "status.uncountedTerminatedPods.succeeded",
-                            Rule::MergeSetNoPatch,
-                        ),
-                    ],
-                );
-            } else {
-                apply_rules(&mut root, "", CONDITIONS);
-            }
-            empty["spec"] = Value::Object(spec);
-            empty["status"] = json!({});
-        }
-        ("batch", "CronJob") => {
-            pod_template_rules(&mut root, "spec.jobTemplate.spec.template");
-            apply_rules(&mut root, "spec.jobTemplate.metadata", META_RULES);
-            apply_rules(
-                &mut root,
-                "spec.jobTemplate.spec.selector",
-                &[("", Rule::AtomicMap)],
-            );
-            empty["spec"] = json!({
-                "schedule": "",
-                "jobTemplate": {"metadata": {"creationTimestamp": null},
-                                "spec": {"template": empty_template}},
-            });
-            empty["status"] = json!({});
-        }
-        ("", "Pod") => {
-            pod_spec_rules(&mut root, "spec");
-            apply_rules(
-                &mut root,
-                "",
-                &[
-                    ("status.conditions", Rule::MergeList(&["type"])),
-                    ("status.podIPs", Rule::MergeList(&["ip"])),
-                    ("status.hostIPs", Rule::MergeList(&["ip"])),
-                ],
-            );
-            empty["spec"] = empty_pod_spec;
-            empty["status"] = json!({});
-        }
-        ("", "Service") => {
-            apply_rules(
-                &mut root,
-                "",
-                &[
-                    ("spec.ports", Rule::MergeList(&["port", "protocol"])),
-                    ("spec.selector", Rule::AtomicMap),
-                    ("status.conditions", Rule::MergeList(&["type"])),
-                ],
-            );
-            empty["spec"] = json!({});
-            empty["status"] = json!({"loadBalancer": {}});
-        }
-        ("", "ConfigMap" | "Secret") => {
-            apply_rules(
-                &mut root,
-                "",
-                &[
-                    ("data", Rule::GranularMap),
-                    ("binaryData", Rule::GranularMap),
-                    ("stringData", Rule::GranularMap),
-                ],
-            );
-        }
-        ("", "PersistentVolumeClaim") => {
-            apply_rules(
-                &mut root,
-                "",
-                &[
-                    ("spec.selector", Rule::AtomicMap),
-                    ("spec.dataSource", Rule::AtomicMap),
-                    ("spec.resources.requests", Rule::GranularMap),
-                    ("spec.resources.limits", Rule::GranularMap),
-                    ("status.capacity", Rule::GranularMap),
-                    ("status.allocatedResources", Rule::GranularMap),
-                    ("status.allocatedResourceStatuses", Rule::GranularMap),
-                    ("status.conditions", Rule::MergeList(&["type"])),
-                ],
-            );
-            empty["spec"] = json!({"resources": {}});
-            empty["status"] = json!({});
-        }
-        ("", "PersistentVolume") => {
-            apply_rules(
-                &mut root,
-                "",
-                &[
-                    ("spec.capacity", Rule::GranularMap),
-                    ("spec.csi.volumeAttributes", Rule::GranularMap),
-                    ("spec.flexVolume.options", Rule::GranularMap),
-                    ("spec.claimRef", Rule::AtomicMap),
-                    ("spec.nodeAffinity.required", Rule::AtomicMap),
-                    ("spec.cephfs.secretRef", Rule::AtomicMap),
-                    ("spec.csi.controllerPublishSecretRef", Rule::AtomicMap),
-                    ("spec.csi.controllerExpandSecretRef", Rule::AtomicMap),
-                    ("spec.csi.nodePublishSecretRef", Rule::AtomicMap),
-                    ("spec.csi.nodeStageSecretRef", Rule::AtomicMap),
-                    ("spec.csi.nodeExpandSecretRef", Rule::AtomicMap),
-                ],
-            );
-            empty["spec"] = json!({});
-            empty["status"] = json!({});
-        }
-        ("", "Namespace") => {
-            apply_rules(&mut root, "", CONDITIONS);
-            empty["spec"] = json!({});
-            empty["status"] = json!({});
-        }
-        ("", "ResourceQuota") => {
-            apply_rules(
-                &mut root,
-                "",
-                &[
-                    ("spec.hard", Rule::GranularMap),
-                    ("status.hard", Rule::GranularMap),
-                    ("status.used", Rule::GranularMap),
-                ],
-            );
-            empty["spec"] = json!({});
-            empty["status"] = json!({});
-        }
-        ("", "LimitRange") => empty["spec"] = json!({"limits": null}),
-        ("networking.k8s.io", "NetworkPolicy") => {
-            apply_rules(&mut root, "spec.podSelector", &[("", Rule::AtomicMap)]);
-            empty["spec"] = json!({"podSelector": {}});
-        }
-        ("", "ServiceAccount") => {
-            apply_rules(
-                &mut root,
-                "",
-                &[
-                    ("secrets", Rule::MergeList(&["name"])),
-                    ("secrets", Rule::AtomicMap),
-                ],
-            );
-        }
-        ("", "Event") => {
-            apply_rules(
-                &mut root,
-                "",
-                &[
-                    ("involvedObject", Rule::AtomicMap),
-                    ("related", Rule::AtomicMap),
-                ],
-            );
-            empty["involvedObject"] = json!({});
-            empty["source"] = json!({});
-            empty["firstTimestamp"] = Value::Null;
-            empty["lastTimestamp"] = Value::Null;
-            empty["eventTime"] = Value::Null;
-            empty["reportingComponent"] = json!("");
-            empty["reportingInstance"] = json!("");
-        }
-        ("networking.k8s.io", "Ingress") => {
-            apply_rules(
-                &mut root,
-                "",
-                &[("spec.defaultBackend.resource", Rule::AtomicMap)],
-            );
-            empty["spec"] = json!({});
-            empty["status"] = json!({"loadBalancer": {}});
-        }
-        ("networking.k8s.io", "IngressClass") => empty["spec"] = json!({}),
-        ("autoscaling", "HorizontalPodAutoscaler") => {
-            apply_rules(&mut root, "", CONDITIONS);
-            empty["spec"] = json!({"scaleTargetRef": {"kind": "", "name": ""}, "maxReplicas": 0});
-            empty["status"] = json!({"desiredReplicas": 0});
-        }
-        ("policy", "PodDisruptionBudget") => {
-            apply_rules(
-                &mut root,
-                "",
-                &[
-                    ("spec.selector", Rule::AtomicMap),
-                    ("status.conditions", Rule::MergeList(&["type"])),
-                    ("status.disruptedPods", Rule::GranularMap),
-                ],
-            );
-            empty["spec"] = json!({});
-            empty["status"] = json!({"disruptionsAllowed": 0, "currentHealthy": 0,
-                                     "desiredHealthy": 0, "expectedPods": 0});
-        }
-        ("storage.k8s.io", "StorageClass") => {
-            apply_rules(&mut root, "", &[("parameters", Rule::GranularMap)]);
-            empty["provisioner"] = json!("");
-        }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            apply_rules(&mut root, "", CONDITIONS);
-            empty["spec"] = json!({"group": "", "names": {"plural": "", "kind": ""},
-                                   "scope": "", "versions": null});
-            empty["status"] = json!({"acceptedNames": {"plural": "", "kind": ""},
-                                     "storedVersions": null});
-        }
-        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
-            empty["roleRef"] = json!({"apiGroup": "", "kind": "", "name": ""});
-        }
-        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
-            empty["rules"] = Value::Null;
-        }
-        ("coordination.k8s.io", "Lease") => empty["spec"] = json!({}),
-        _ => {}
+    let tables = merge::builtin_rules(group, kind).unwrap_or(&[("metadata", merge::META)]);
+    for (at, rules) in tables {
+        apply_rules(&mut root, at, rules);
     }
     let status_subresource = super::kinds::builtin_kinds()
         .iter()
@@ -643,8 +283,106 @@ fn builtin_schema(group: &str, kind: &str) -> TypeSchema {
         custom: false,
         status_subresource,
         status_resets,
-        empty_object: empty,
+        empty_object: empty_object(group, kind),
     }
+}
+
+/// The zero value of a built-in kind as the API server's typed converter sees it (see
+/// [`TypeSchema::empty_object`]).
+fn empty_object(group: &str, kind: &str) -> Value {
+    let template_kinds = [
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "Job",
+    ];
+    let empty_pod_spec = json!({"containers": null});
+    let empty_template = json!({"metadata": {"creationTimestamp": null}, "spec": empty_pod_spec});
+    let mut empty = json!({"metadata": {"creationTimestamp": null}});
+    match (group, kind) {
+        ("apps" | "batch", k) if template_kinds.contains(&k) => {
+            let mut spec = Map::new();
+            spec.insert("selector".into(), Value::Null);
+            spec.insert("template".into(), empty_template);
+            match k {
+                "Deployment" => {
+                    spec.insert("strategy".into(), json!({}));
+                }
+                "StatefulSet" | "DaemonSet" => {
+                    spec.insert("updateStrategy".into(), json!({}));
+                }
+                _ => {}
+            }
+            if k == "StatefulSet" {
+                spec.insert("serviceName".into(), json!(""));
+            }
+            empty["spec"] = Value::Object(spec);
+            empty["status"] = json!({});
+        }
+        ("batch", "CronJob") => {
+            empty["spec"] = json!({
+                "schedule": "",
+                "jobTemplate": {"metadata": {"creationTimestamp": null},
+                                "spec": {"template": empty_template}},
+            });
+            empty["status"] = json!({});
+        }
+        ("", "Pod") => {
+            empty["spec"] = empty_pod_spec;
+            empty["status"] = json!({});
+        }
+        ("", "Service") | ("networking.k8s.io", "Ingress") => {
+            empty["spec"] = json!({});
+            empty["status"] = json!({"loadBalancer": {}});
+        }
+        ("", "PersistentVolumeClaim") => {
+            empty["spec"] = json!({"resources": {}});
+            empty["status"] = json!({});
+        }
+        ("", "PersistentVolume" | "Namespace" | "ResourceQuota") => {
+            empty["spec"] = json!({});
+            empty["status"] = json!({});
+        }
+        ("", "LimitRange") => empty["spec"] = json!({"limits": null}),
+        ("networking.k8s.io", "NetworkPolicy") => empty["spec"] = json!({"podSelector": {}}),
+        ("", "Event") => {
+            empty["involvedObject"] = json!({});
+            empty["source"] = json!({});
+            empty["firstTimestamp"] = Value::Null;
+            empty["lastTimestamp"] = Value::Null;
+            empty["eventTime"] = Value::Null;
+            empty["reportingComponent"] = json!("");
+            empty["reportingInstance"] = json!("");
+        }
+        ("networking.k8s.io", "IngressClass") | ("coordination.k8s.io", "Lease") => {
+            empty["spec"] = json!({})
+        }
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            empty["spec"] = json!({"scaleTargetRef": {"kind": "", "name": ""}, "maxReplicas": 0});
+            empty["status"] = json!({"desiredReplicas": 0});
+        }
+        ("policy", "PodDisruptionBudget") => {
+            empty["spec"] = json!({});
+            empty["status"] = json!({"disruptionsAllowed": 0, "currentHealthy": 0,
+                                     "desiredHealthy": 0, "expectedPods": 0});
+        }
+        ("storage.k8s.io", "StorageClass") => empty["provisioner"] = json!(""),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            empty["spec"] = json!({"group": "", "names": {"plural": "", "kind": ""},
+                                   "scope": "", "versions": null});
+            empty["status"] = json!({"acceptedNames": {"plural": "", "kind": ""},
+                                     "storedVersions": null});
+        }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            empty["roleRef"] = json!({"apiGroup": "", "kind": "", "name": ""});
+        }
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
+            empty["rules"] = Value::Null;
+        }
+        _ => {}
+    }
+    empty
 }
 
 /// Builds the schema tree of a CRD's `openAPIV3Schema`.

@@ -3,26 +3,32 @@
 
 use serde_json::Value;
 
-use super::merge_key::{keyed, keys_equal};
+use super::merge_key::{ListKeys, keyed, keys_equal};
 use super::{Change, same_value};
 use k8s_model::path::{FieldPath, PathSegment};
 
 /// The changes from `live` to `desired`, in the order of `desired`'s fields, fields only live
 /// has (removals) after the others of their map. Keyed lists are matched by key (item order is
 /// not a change); other lists by position.
-pub(crate) fn full_changes(live: &Value, desired: &Value) -> Vec<Change> {
+pub(crate) fn full_changes(lists: &ListKeys, live: &Value, desired: &Value) -> Vec<Change> {
     let mut changes = Vec::new();
-    compare(live, desired, &FieldPath::root(), &mut changes);
+    compare(lists, live, desired, &FieldPath::root(), &mut changes);
     changes
 }
 
-fn compare(live: &Value, desired: &Value, path: &FieldPath, out: &mut Vec<Change>) {
+fn compare(
+    lists: &ListKeys,
+    live: &Value,
+    desired: &Value,
+    path: &FieldPath,
+    out: &mut Vec<Change>,
+) {
     match (live, desired) {
         (Value::Object(have), Value::Object(wanted)) => {
             for (key, value) in wanted {
                 let child = path.key(key);
                 match have.get(key) {
-                    Some(live_value) => compare(live_value, value, &child, out),
+                    Some(live_value) => compare(lists, live_value, value, &child, out),
                     None => out.push(Change::add(child, value.clone())),
                 }
             }
@@ -32,7 +38,7 @@ fn compare(live: &Value, desired: &Value, path: &FieldPath, out: &mut Vec<Change
                 }
             }
         }
-        (Value::Array(have), Value::Array(wanted)) => compare_lists(have, wanted, path, out),
+        (Value::Array(have), Value::Array(wanted)) => compare_lists(lists, have, wanted, path, out),
         _ => {
             if !same_value(path, desired, live) {
                 out.push(Change::replace(path.clone(), live.clone(), desired.clone()));
@@ -41,8 +47,14 @@ fn compare(live: &Value, desired: &Value, path: &FieldPath, out: &mut Vec<Change
     }
 }
 
-fn compare_lists(have: &[Value], wanted: &[Value], path: &FieldPath, out: &mut Vec<Change>) {
-    if let Some((wanted_keys, have_keys)) = keyed(path, wanted, have) {
+fn compare_lists(
+    lists: &ListKeys,
+    have: &[Value],
+    wanted: &[Value],
+    path: &FieldPath,
+    out: &mut Vec<Change>,
+) {
+    if let Some((wanted_keys, have_keys)) = keyed(lists, path, wanted, have) {
         // Each live item matches at most once, so duplicate keys (env allows them) pair up
         // in order instead of all landing on the first.
         let mut matched = vec![false; have.len()];
@@ -55,7 +67,7 @@ fn compare_lists(have: &[Value], wanted: &[Value], path: &FieldPath, out: &mut V
             match position {
                 Some(n) => {
                     matched[n] = true;
-                    compare(&have[n], item, &item_path, out);
+                    compare(lists, &have[n], item, &item_path, out);
                 }
                 None => out.push(Change::add(item_path, item.clone())),
             }
@@ -73,7 +85,7 @@ fn compare_lists(have: &[Value], wanted: &[Value], path: &FieldPath, out: &mut V
     for n in 0..have.len().max(wanted.len()) {
         let item_path = path.child(PathSegment::Index(n));
         match (have.get(n), wanted.get(n)) {
-            (Some(live_item), Some(item)) => compare(live_item, item, &item_path, out),
+            (Some(live_item), Some(item)) => compare(lists, live_item, item, &item_path, out),
             (None, Some(item)) => out.push(Change::add(item_path, item.clone())),
             (Some(live_item), None) => out.push(Change::remove(item_path, live_item.clone())),
             (None, None) => {}

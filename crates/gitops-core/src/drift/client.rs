@@ -10,22 +10,22 @@
 
 use serde_json::Value;
 
-use super::merge_key::{keyed, keys_equal};
+use super::merge_key::{ListKeys, keyed, keys_equal};
 use super::{Change, same_value};
 use k8s_model::path::{FieldPath, PathSegment};
 
 /// The changes that make `live` satisfy `desired` (both normalized): `add` for a field live
 /// lacks, `replace` for a different value; never `remove`.
-pub(crate) fn client_changes(desired: &Value, live: &Value) -> Vec<Change> {
+pub(crate) fn client_changes(lists: &ListKeys, desired: &Value, live: &Value) -> Vec<Change> {
     let mut changes = Vec::new();
-    require(desired, Some(live), &FieldPath::root(), &mut changes);
+    require(lists, desired, Some(live), &FieldPath::root(), &mut changes);
     changes
 }
 
 /// Whether `live` satisfies `desired` under the subset rule.
-fn satisfies(desired: &Value, live: &Value, path: &FieldPath) -> bool {
+fn satisfies(lists: &ListKeys, desired: &Value, live: &Value, path: &FieldPath) -> bool {
     let mut scratch = Vec::new();
-    require(desired, Some(live), path, &mut scratch);
+    require(lists, desired, Some(live), path, &mut scratch);
     scratch.is_empty()
 }
 
@@ -43,7 +43,13 @@ fn sets_nothing(desired: &Value) -> bool {
     }
 }
 
-fn require(desired: &Value, live: Option<&Value>, path: &FieldPath, out: &mut Vec<Change>) {
+fn require(
+    lists: &ListKeys,
+    desired: &Value,
+    live: Option<&Value>,
+    path: &FieldPath,
+    out: &mut Vec<Change>,
+) {
     // Equal values require nothing (each field is its own same value): a whole subtree the
     // server kept as sent (a CRD's schema, a dashboard) is compared without building paths.
     if live.is_some_and(|have| have == desired) {
@@ -55,10 +61,12 @@ fn require(desired: &Value, live: Option<&Value>, path: &FieldPath, out: &mut Ve
         (wanted, None) => out.push(Change::add(path.clone(), wanted.clone())),
         (Value::Object(wanted), Some(Value::Object(have))) => {
             for (key, value) in wanted {
-                require(value, have.get(key), &path.key(key), out);
+                require(lists, value, have.get(key), &path.key(key), out);
             }
         }
-        (Value::Array(wanted), Some(Value::Array(have))) => require_list(wanted, have, path, out),
+        (Value::Array(wanted), Some(Value::Array(have))) => {
+            require_list(lists, wanted, have, path, out)
+        }
         (wanted, Some(have)) => {
             if !same_value(path, wanted, have) {
                 out.push(Change::replace(path.clone(), have.clone(), wanted.clone()));
@@ -67,14 +75,26 @@ fn require(desired: &Value, live: Option<&Value>, path: &FieldPath, out: &mut Ve
     }
 }
 
-fn require_list(wanted: &[Value], have: &[Value], path: &FieldPath, out: &mut Vec<Change>) {
-    if let Some((wanted_keys, have_keys)) = keyed(path, wanted, have) {
+fn require_list(
+    lists: &ListKeys,
+    wanted: &[Value],
+    have: &[Value],
+    path: &FieldPath,
+    out: &mut Vec<Change>,
+) {
+    if let Some((wanted_keys, have_keys)) = keyed(lists, path, wanted, have) {
         for (item, key) in wanted.iter().zip(wanted_keys) {
             let live_item = have_keys
                 .iter()
                 .position(|candidate| keys_equal(candidate, &key))
                 .and_then(|position| have.get(position));
-            require(item, live_item, &path.child(PathSegment::Item(key)), out);
+            require(
+                lists,
+                item,
+                live_item,
+                &path.child(PathSegment::Item(key)),
+                out,
+            );
         }
         return;
     }
@@ -84,7 +104,7 @@ fn require_list(wanted: &[Value], have: &[Value], path: &FieldPath, out: &mut Ve
             .zip(have)
             .enumerate()
             .any(|(n, (item, live_item))| {
-                !satisfies(item, live_item, &path.child(PathSegment::Index(n)))
+                !satisfies(lists, item, live_item, &path.child(PathSegment::Index(n)))
             });
     if differs {
         out.push(Change::replace(
@@ -99,14 +119,14 @@ fn require_list(wanted: &[Value], have: &[Value], path: &FieldPath, out: &mut Ve
 /// every desired field laid over it (keyed lists merged by key, other lists replaced when they
 /// differ). Values that already satisfy desired keep their live form, so a text diff of live
 /// against this shows exactly the client drift.
-pub(crate) fn overlay(desired: &Value, live: &Value, path: &FieldPath) -> Value {
+pub(crate) fn overlay(lists: &ListKeys, desired: &Value, live: &Value, path: &FieldPath) -> Value {
     match (desired, live) {
         (Value::Null, _) => live.clone(),
         (Value::Object(wanted), Value::Object(have)) => {
             let mut merged = have.clone();
             for (key, value) in wanted {
                 let child = match have.get(key) {
-                    Some(live_value) => overlay(value, live_value, &path.key(key)),
+                    Some(live_value) => overlay(lists, value, live_value, &path.key(key)),
                     None if sets_nothing(value) => continue,
                     None => value.clone(),
                 };
@@ -115,18 +135,18 @@ pub(crate) fn overlay(desired: &Value, live: &Value, path: &FieldPath) -> Value 
             Value::Object(merged)
         }
         (Value::Array(wanted), Value::Array(have)) => {
-            if let Some((wanted_keys, have_keys)) = keyed(path, wanted, have) {
+            if let Some((wanted_keys, have_keys)) = keyed(lists, path, wanted, have) {
                 let mut merged = have.clone();
                 for (item, key) in wanted.iter().zip(wanted_keys) {
                     let position = have_keys.iter().position(|k| keys_equal(k, &key));
                     let item_path = path.child(PathSegment::Item(key));
                     match position.and_then(|p| merged.get_mut(p)) {
-                        Some(slot) => *slot = overlay(item, slot, &item_path),
+                        Some(slot) => *slot = overlay(lists, item, slot, &item_path),
                         None => merged.push(item.clone()),
                     }
                 }
                 Value::Array(merged)
-            } else if satisfies(desired, live, path) {
+            } else if satisfies(lists, desired, live, path) {
                 live.clone()
             } else {
                 desired.clone()

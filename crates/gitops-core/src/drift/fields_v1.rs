@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::merge_key::key_field_default;
+use super::merge_key::key_default;
 use k8s_model::fieldset::{FieldSet, PathElement, item_has_key};
 
 /// Removes the fields `set` names from `object` (the value the set describes).
@@ -52,7 +52,7 @@ fn remove_from_list(set: &FieldSet, items: &mut Vec<Value>) {
             PathElement::Key(key) => {
                 let names: Vec<String> = key.iter().map(|(name, _)| name.clone()).collect();
                 for (position, item) in items.iter_mut().enumerate() {
-                    if !item_has_key(item, key, key_field_default) {
+                    if !item_has_key(item, key, key_default) {
                         continue;
                     }
                     if child.is_empty() {

@@ -38,6 +38,7 @@ use k8s_model::normalize::{is_secret, normalized};
 use k8s_model::path::FieldPath;
 use k8s_model::quantity::{quantities_equal, values_equal};
 use k8s_model::{DriftState, IgnoreRule, ResourceId};
+use merge_key::ListKeys;
 
 /// Errors of the drift engine.
 #[derive(Debug, thiserror::Error)]
@@ -200,14 +201,15 @@ pub fn compare_client(
     rules: &[IgnoreRule],
 ) -> Result<Comparison, DriftError> {
     let [desired, live] = prepare_objects(id, Some(live), [desired, live], rules)?;
-    let changes = client::client_changes(&desired, &live);
+    let lists = ListKeys::of(&id.group, &id.kind);
+    let changes = client::client_changes(&lists, &desired, &live);
     // Live already satisfies every desired field: laid over it, they keep their live form,
     // so the projection is live itself (not built field by field, cloning big values at
     // every level).
     let projected = if changes.is_empty() {
         live.clone()
     } else {
-        client::overlay(&desired, &live, &FieldPath::root())
+        client::overlay(&lists, &desired, &live, &FieldPath::root())
     };
     Ok(Comparison::new(Strategy::Client, changes, live, projected))
 }
@@ -224,7 +226,8 @@ pub fn compare_server(
 ) -> Result<Comparison, DriftError> {
     let [_desired, live, dry_run] =
         prepare_objects(id, Some(live), [desired, live, dry_run], rules)?;
-    let changes = changes::full_changes(&live, &dry_run);
+    let lists = ListKeys::of(&id.group, &id.kind);
+    let changes = changes::full_changes(&lists, &live, &dry_run);
     Ok(Comparison::new(Strategy::Server, changes, live, dry_run))
 }
 

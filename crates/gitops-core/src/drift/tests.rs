@@ -311,7 +311,12 @@ fn client_comparison_table() {
             prepare_objects(&deployment_id(), Some(&live), [&desired, &live], &[]).unwrap();
         assert_eq!(
             result.desired,
-            client::overlay(&d, &l, &FieldPath::root()),
+            client::overlay(
+                &ListKeys::of("apps", "Deployment"),
+                &d,
+                &l,
+                &FieldPath::root()
+            ),
             "{name}: projection"
         );
     }
@@ -364,6 +369,68 @@ fn client_service_and_configmap_keys() {
     assert_eq!(result.fields, vec!["data.LOG_LEVEL"]);
     assert_eq!(result.changes[0].live, Some(json!("debug")));
     assert_eq!(result.changes[0].desired, Some(json!("info")));
+}
+
+/// Lists are keyed by the kind's own markers (k8s_model::merge): a Deployment's
+/// topologySpreadConstraints are a list-map, so a constraint another manager added live is
+/// not drift and a changed one is reported by its key; a NetworkPolicy's ingress rules and
+/// their ports are atomic, so an extra live port is drift of the whole `spec.ingress`. Custom
+/// resources key pod-spec lists by field name.
+#[test]
+fn client_lists_keyed_by_the_kinds_markers() {
+    let spread = |key: &str, skew: i64| json!({"topologyKey": key, "whenUnsatisfiable": "DoNotSchedule", "maxSkew": skew});
+    let desired = set(
+        desired_web(),
+        "/spec/template/spec/topologySpreadConstraints",
+        json!([spread("zone", 1)]),
+    );
+    let live = set(
+        live_web(),
+        "/spec/template/spec/topologySpreadConstraints",
+        json!([spread("host", 1), spread("zone", 1)]),
+    );
+    let result = compare_client(&deployment_id(), &desired, &live, &[]).unwrap();
+    assert_eq!(result.fields, Vec::<String>::new());
+    let changed = set(
+        live,
+        "/spec/template/spec/topologySpreadConstraints/1/maxSkew",
+        json!(2),
+    );
+    let result = compare_client(&deployment_id(), &desired, &changed, &[]).unwrap();
+    assert_eq!(
+        result.fields,
+        vec![
+            "spec.template.spec.topologySpreadConstraints[topologyKey=zone,whenUnsatisfiable=DoNotSchedule].maxSkew"
+        ]
+    );
+
+    let policy = |ports: Value| {
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "web"}, "spec": {"ingress": [{"ports": ports}]}})
+    };
+    let port = |n: i64| json!({"port": n, "protocol": "TCP"});
+    let result = compare_client(
+        &id("networking.k8s.io", "NetworkPolicy", "web"),
+        &policy(json!([port(80)])),
+        &policy(json!([port(443), port(80)])),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(result.fields, vec!["spec.ingress"]);
+
+    let alertmanager = |containers: Value| {
+        json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "Alertmanager",
+            "metadata": {"name": "main"}, "spec": {"containers": containers}})
+    };
+    let container = |name: &str| json!({"name": name, "image": "busybox"});
+    let result = compare_client(
+        &id("monitoring.coreos.com", "Alertmanager", "main"),
+        &alertmanager(json!([container("config-reloader")])),
+        &alertmanager(json!([container("injected"), container("config-reloader")])),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(result.fields, Vec::<String>::new());
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::drift::merge_key::{item_key, key_fields, keys_equal};
+use crate::drift::merge_key::{ListKeys, item_key, key_fields, keys_equal};
 use crate::ops::status::{
     ResourceFilter, StatusError, render_discovered, resolve_resource_arg, resolve_resource_args,
 };
@@ -604,12 +604,13 @@ fn rendered_blame(
 fn git_report(git: GitSide, live: Option<&Value>, offline: bool) -> BlameReport {
     let desired = &git.manifest.object;
     let secret = git.manifest.id.group.is_empty() && git.manifest.id.kind == "Secret";
+    let lists = ListKeys::of(&git.manifest.id.group, &git.manifest.id.kind);
     let owners = live.map(Owners::of).unwrap_or_default();
     let mut masker = SecretMasker::new();
     let paths = line_paths(&git.text);
     let mut lines = Vec::with_capacity(git.text.len());
     for (i, (text, commit)) in git.text.iter().zip(git.commits).enumerate() {
-        let path = paths[i].as_ref().map(|p| keyed_path(p, desired));
+        let path = paths[i].as_ref().map(|p| keyed_path(&lists, p, desired));
         let secret_value = secret && path.as_ref().is_some_and(is_secret_data_path);
         let drift = match (&path, live, offline) {
             (_, _, true) => None,
@@ -661,6 +662,7 @@ fn git_report(git: GitSide, live: Option<&Value>, offline: bool) -> BlameReport 
 fn live_report(git: GitSide, live: &Value) -> BlameReport {
     let owners = Owners::of(live);
     let secret = git.manifest.id.group.is_empty() && git.manifest.id.kind == "Secret";
+    let lists = ListKeys::of(&git.manifest.id.group, &git.manifest.id.kind);
     let desired = &git.manifest.object;
     let mut shown = live.clone();
     normalize(&mut shown);
@@ -675,13 +677,15 @@ fn live_report(git: GitSide, live: &Value) -> BlameReport {
     let mut git_line_of: HashMap<FieldPath, usize> = HashMap::new();
     for (i, path) in git_paths.iter().enumerate() {
         if let Some(path) = path {
-            git_line_of.entry(keyed_path(path, desired)).or_insert(i);
+            git_line_of
+                .entry(keyed_path(&lists, path, desired))
+                .or_insert(i);
         }
     }
     let paths = line_paths(&live_lines);
     let mut lines = Vec::with_capacity(live_lines.len());
     for (i, text) in live_lines.iter().enumerate() {
-        let path = paths[i].as_ref().map(|p| keyed_path(p, &raw_shown));
+        let path = paths[i].as_ref().map(|p| keyed_path(&lists, p, &raw_shown));
         let (drift, commit, writer) = match &path {
             None => (LineDrift::Same, None, None),
             Some(path) => {
@@ -804,14 +808,13 @@ fn value_at<'v>(path: &FieldPath, object: &'v Value) -> Option<&'v Value> {
 
 /// A path from the text (list items by position) with items of keyed lists (containers by
 /// name, ports by containerPort+protocol, ...) named by their merge key, as in managedFields.
-fn keyed_path(path: &FieldPath, object: &Value) -> FieldPath {
+fn keyed_path(lists: &ListKeys, path: &FieldPath, object: &Value) -> FieldPath {
     let mut out = FieldPath::root();
     let mut node = Some(object);
     for segment in &path.0 {
         let next = match (segment, node) {
             (PathSegment::Index(i), Some(Value::Array(items))) => {
-                let all: Vec<&Value> = items.iter().collect();
-                let keyed = key_fields(&out, &all)
+                let keyed = key_fields(lists, &out)
                     .and_then(|fields| items.get(*i).and_then(|item| item_key(item, fields)));
                 match keyed {
                     Some(key) => PathSegment::Item(key),
@@ -1109,7 +1112,8 @@ data:
             .map(str::to_owned)
             .collect();
         let paths = line_paths(&lines);
-        let keyed = keyed_path(paths[6].as_ref().unwrap(), &object);
+        let lists = ListKeys::of("apps", "Deployment");
+        let keyed = keyed_path(&lists, paths[6].as_ref().unwrap(), &object);
         assert_eq!(
             keyed.to_string(),
             "spec.template.spec.containers[name=web].ports[containerPort=80,protocol=TCP].containerPort"

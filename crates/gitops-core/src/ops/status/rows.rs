@@ -3,7 +3,7 @@
 use kube::core::ApiResource;
 use serde_json::Value;
 
-use crate::drift::merge_key::key_field_default;
+use crate::drift::merge_key::key_default;
 use crate::drift::{Comparison, DriftError, IgnoreSet, Strategy};
 use crate::drift::{compare_server, prepare_objects, to_yaml};
 use gitops_cluster::{ClusterClient, FIELD_MANAGER};
@@ -260,7 +260,7 @@ fn set_exceeds(set: &FieldSet, desired: &Value, path: &[&str]) -> bool {
             (PathElement::Key(key), Value::Array(items)) => {
                 let item = items
                     .iter()
-                    .find(|item| item_has_key(item, key, key_field_default));
+                    .find(|item| item_has_key(item, key, key_default));
                 item.is_none_or(|item| set_exceeds(child, item, &[]))
             }
             (PathElement::Value(value), Value::Array(items)) => !items.contains(value),
