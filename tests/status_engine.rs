@@ -547,6 +547,15 @@ async fn unreachable_cluster_names_server_kubeconfig_and_context() {
     );
     assert!(message.contains("context gone-ctx"), "{message}");
     assert!(message.contains("--kubeconfig"), "{message}");
+    // the client's error stays the source (the message says the short reason)
+    let StatusError::Cluster(cluster) = &error else {
+        unreachable!()
+    };
+    let source = std::error::Error::source(cluster).expect("kube's error as source");
+    let kube_error = source
+        .downcast_ref::<kube::Error>()
+        .or_else(|| source.downcast_ref::<Box<kube::Error>>().map(|b| &**b));
+    assert!(kube_error.is_some(), "{source:?}");
 
     let wrong_context = evaluate(&StatusOptions {
         target: Target {

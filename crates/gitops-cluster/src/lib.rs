@@ -59,13 +59,15 @@ pub enum ClusterError {
     },
     /// The server could not be reached at all.
     #[error(
-        "cannot reach the cluster at {server}: {reason} (kubeconfig {kubeconfig}, context {context}); check the context or pass --kubeconfig"
+        "cannot reach the cluster at {server}: {} (kubeconfig {kubeconfig}, context {context}); check the context or pass --kubeconfig",
+        transport_reason(.source)
     )]
     Unreachable {
         /// Server URL.
         server: String,
         /// Why (`connection refused`, a TLS error, ...).
-        reason: String,
+        #[source]
+        source: Box<kube::Error>,
         /// The kubeconfig files used.
         kubeconfig: String,
         /// The context used.
@@ -84,12 +86,19 @@ pub enum ClusterError {
         message: String,
     },
     /// Any other client failure (a malformed response, a request that cannot be built).
-    #[error("{what}: {message}")]
+    #[error("{what}: {source}")]
     Client {
         /// The request.
         what: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// A LIST answer that is not a JSON object.
+    #[error("{what}: the server's answer is not a JSON object")]
+    NotAnObject {
+        /// The request.
+        what: String,
     },
 }
 
@@ -713,10 +722,7 @@ impl ClusterClient {
                 })
                 .await?;
             let Value::Object(mut page) = page else {
-                return Err(ClusterError::Client {
-                    what,
-                    message: "the server's answer is not a JSON object".into(),
-                });
+                return Err(ClusterError::NotAnObject { what });
             };
             if let Some(Value::Array(page_items)) = page.remove("items") {
                 tracing::debug!(
@@ -947,13 +953,13 @@ impl ClusterClient {
             },
             error if is_transport(&error) => ClusterError::Unreachable {
                 server: self.server.clone(),
-                reason: transport_reason(&error),
+                source: Box::new(error),
                 kubeconfig: self.kubeconfig.clone(),
                 context: self.context.clone(),
             },
             error => ClusterError::Client {
                 what: what.to_owned(),
-                message: error.to_string(),
+                source: Box::new(error),
             },
         }
     }

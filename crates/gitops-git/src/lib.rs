@@ -34,7 +34,7 @@ pub enum RepoError {
     },
     /// The revision does not name anything.
     #[error(
-        "unknown revision {rev:?} in {repo}: {reason} (give a branch, tag, commit id or HEAD~N, as `git rev-parse` takes)"
+        "unknown revision {rev:?} in {repo}: {source} (give a branch, tag, commit id or HEAD~N, as `git rev-parse` takes)"
     )]
     UnknownRevision {
         /// The revision as given.
@@ -42,17 +42,19 @@ pub enum RepoError {
         /// The repository.
         repo: PathBuf,
         /// What gix said.
-        reason: String,
+        #[source]
+        source: Box<gix::Error>,
     },
     /// The revision names an object that does not peel to a commit (a tree or blob).
-    #[error("revision {rev:?} in {repo} is not a commit: {reason}")]
+    #[error("revision {rev:?} in {repo} is not a commit: {source}")]
     NotACommit {
         /// The revision as given.
         rev: String,
         /// The repository.
         repo: PathBuf,
         /// What gix said.
-        reason: String,
+        #[source]
+        source: Box<gix::Error>,
     },
     /// `--path` does not exist at the commit.
     #[error("path {path:?} does not exist at commit {commit} (check --path)")]
@@ -171,7 +173,7 @@ impl EnvRepo {
             .map_err(|e| RepoError::UnknownRevision {
                 rev: rev.to_owned(),
                 repo: self.root().to_path_buf(),
-                reason: e.to_string(),
+                source: Box::new(e),
             })?;
         let object = id
             .object()
@@ -179,7 +181,7 @@ impl EnvRepo {
         let commit = object.peel_to_commit().map_err(|e| RepoError::NotACommit {
             rev: rev.to_owned(),
             repo: self.root().to_path_buf(),
-            reason: e.to_string(),
+            source: Box::new(e),
         })?;
         Ok(commit.id)
     }
@@ -649,12 +651,17 @@ mod tests {
     fn bad_revision_names_it() {
         let fx = sample();
         let repo = EnvRepo::open(fx.dir()).unwrap();
-        let err = repo.resolve("no-such-branch").unwrap_err().to_string();
+        let error = repo.resolve("no-such-branch").unwrap_err();
+        let err = error.to_string();
         assert!(err.contains("unknown revision \"no-such-branch\""), "{err}");
         assert!(err.contains("git rev-parse"), "{err}");
+        // gix's error is kept as the source, not flattened into the message only
+        let source = std::error::Error::source(&error).expect("gix's error as source");
+        assert!(err.contains(&source.to_string()), "{err}");
         let tree_rev = format!("{}^{{tree}}", fx.rev_parse("HEAD"));
-        let err = repo.resolve(&tree_rev).unwrap_err().to_string();
-        assert!(err.contains("is not a commit"), "{err}");
+        let error = repo.resolve(&tree_rev).unwrap_err();
+        assert!(error.to_string().contains("is not a commit"), "{error}");
+        assert!(std::error::Error::source(&error).is_some());
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub enum BlameError {
     LiveOffline,
     /// A blocking task panicked.
     #[error("internal error: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// How a line of the blamed text compares with the other side.
@@ -253,7 +253,7 @@ pub async fn blame_reporting_render_errors(
         let dir = opts.target.repo.clone();
         tokio::task::spawn_blocking(move || EnvRepo::open(&dir))
             .await
-            .map_err(|e| BlameError::Task(e.to_string()))??
+            .map_err(BlameError::Task)??
     };
     let commit = repo.resolve(&opts.target.rev)?;
     let mut render_opts = RenderOptions::new(opts.target.path.clone(), &default_namespace);
@@ -296,7 +296,7 @@ pub async fn blame_reporting_render_errors(
             )
         })
         .await
-        .map_err(|e| BlameError::Task(e.to_string()))??
+        .map_err(BlameError::Task)??
     };
     let live = match &cluster {
         None => None,

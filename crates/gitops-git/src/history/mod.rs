@@ -42,24 +42,35 @@ pub use walk::PathWalk;
 
 use super::{EnvRepo, ObjectId};
 
+/// Why an object could not be read: gix's error, or what we found instead.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Errors of the walk. Cache problems are never errors (the cache is ignored instead).
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
     /// An object on the walk could not be read or decoded.
     #[error(
-        "cannot read {what} in {repo} while walking the history: {message} (is the repository complete? try `git fsck`)"
+        "cannot read {what} in {repo} while walking the history: {source} (is the repository complete? try `git fsck`)"
     )]
     Object {
         /// What was read, e.g. `commit 1a2b…`.
         what: String,
         /// The repository.
         repo: PathBuf,
-        /// What gix said.
-        message: String,
+        /// What gix said (or what the object is instead, e.g. `is a tree`).
+        #[source]
+        source: Cause,
     },
-    /// The thread walking the history stopped without an answer.
-    #[error("the history walk stopped unexpectedly: {0} (please report this as a bug)")]
-    Interrupted(String),
+    /// A thread of the walk (`walk`, `file reading`) panicked.
+    #[error(
+        "the history walk stopped unexpectedly: the {0} thread panicked (please report this as a bug)"
+    )]
+    Interrupted(&'static str),
+    /// A thread of the walk could not be started.
+    #[error(
+        "the history walk stopped unexpectedly: cannot start a thread: {0} (please report this as a bug)"
+    )]
+    Spawn(#[source] std::io::Error),
 }
 
 /// What a walk cost, for `-v` logs, tests and benchmarks.

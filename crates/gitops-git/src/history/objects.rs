@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use gix::objs::Find as _;
 
-use super::{FileDiff, HistoryError, PathTrees};
+use super::{Cause, FileDiff, HistoryError, PathTrees};
 use crate::pack::PackReader;
 use crate::{EnvRepo, ObjectId};
 
@@ -105,11 +105,11 @@ impl WalkObjects {
         self.repo.git_dir().to_path_buf()
     }
 
-    fn error(&self, what: String, message: impl ToString) -> HistoryError {
+    fn error(&self, what: String, source: impl Into<Cause>) -> HistoryError {
         HistoryError::Object {
             what,
             repo: self.root.clone(),
-            message: message.to_string(),
+            source: source.into(),
         }
     }
 
@@ -166,12 +166,12 @@ impl WalkObjects {
             self.graph_hits.set(self.graph_hits.get() + 1);
             return Ok((tree, parent, None));
         }
-        let parsed = self.with(id, "commit", |kind, data| {
+        let parsed = self.with(id, "commit", |kind, data| -> Result<_, Cause> {
             if kind != gix::object::Kind::Commit {
-                return Err(format!("is a {kind}"));
+                return Err(format!("is a {kind}").into());
             }
             let mut iter = gix::objs::CommitRefIter::from_bytes(data, id.kind());
-            let tree = iter.tree_id().map_err(|e| e.to_string())?;
+            let tree = iter.tree_id()?;
             let parent = iter.parent_ids().next();
             Ok((tree, parent, keep.then(|| data.to_vec())))
         })?;
@@ -228,16 +228,12 @@ impl WalkObjects {
                 });
             }
         }
-        let parsed = self.with(id, "commit", |kind, data| {
+        let parsed = self.with(id, "commit", |kind, data| -> Result<_, Cause> {
             if kind != gix::object::Kind::Commit {
-                return Err(format!("is a {kind}"));
+                return Err(format!("is a {kind}").into());
             }
-            let commit =
-                gix::objs::CommitRef::from_bytes(data, id.kind()).map_err(|e| e.to_string())?;
-            let time = commit
-                .committer()
-                .and_then(|c| c.time())
-                .map_err(|e| e.to_string())?;
+            let commit = gix::objs::CommitRef::from_bytes(data, id.kind())?;
+            let time = commit.committer().and_then(|c| c.time())?;
             Ok(CommitLinks {
                 tree: commit.tree(),
                 parents: commit.parents().collect(),
@@ -274,17 +270,14 @@ impl WalkObjects {
         tree: ObjectId,
         name: &str,
     ) -> Result<Option<(gix::objs::tree::EntryMode, ObjectId)>, HistoryError> {
-        let found = self.with(tree, "tree", |kind, data| {
+        let found = self.with(tree, "tree", |kind, data| -> Result<_, Cause> {
             if kind != gix::object::Kind::Tree {
                 return Ok(None);
             }
             for entry in gix::objs::TreeRefIter::from_bytes(data, tree.kind()) {
-                match entry {
-                    Ok(entry) if entry.filename == name.as_bytes() => {
-                        return Ok(Some((entry.mode, entry.oid.to_owned())));
-                    }
-                    Ok(_) => {}
-                    Err(e) => return Err(e.to_string()),
+                let entry = entry?;
+                if entry.filename == name.as_bytes() {
+                    return Ok(Some((entry.mode, entry.oid.to_owned())));
                 }
             }
             Ok(None)

@@ -384,7 +384,7 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
         )
     })
     .await
-    .map_err(|e| StatusError::Task(e.to_string()))??;
+    .map_err(StatusError::Task)??;
 
     if let (Some(cluster), Some(discovery)) = (&cluster, &discovery) {
         walked

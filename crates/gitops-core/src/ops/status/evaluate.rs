@@ -237,7 +237,7 @@ fn spawn_last_commit_walk(
         let render_opts = render_opts.clone();
         tokio::task::spawn_blocking(move || {
             crate::ops::history::last_changes(&repo, commit, &render_opts, targets, limit)
-                .map_err(|error| StatusError::Task(error.to_string()))
+                .map_err(|error| StatusError::History(Box::new(error)))
         })
     })
 }
@@ -318,11 +318,7 @@ impl ApplySetMembers {
         warnings: &mut Vec<String>,
     ) -> Result<MembersAndKinds, StatusError> {
         let parent = self.parent;
-        match self
-            .task
-            .await
-            .map_err(|error| StatusError::Task(error.to_string()))?
-        {
+        match self.task.await.map_err(StatusError::Task)? {
             Ok(members) => Ok(members),
             Err(error @ ClusterError::Unreachable { .. }) => Err(error.into()),
             Err(error) => {
@@ -589,9 +585,7 @@ impl Evaluation<'_> {
         walk: LastCommitWalk,
         started: std::time::Instant,
     ) -> Result<(), StatusError> {
-        let (found, walked) = walk
-            .await
-            .map_err(|error| StatusError::Task(error.to_string()))??;
+        let (found, walked) = walk.await.map_err(StatusError::Task)??;
         self.stats.commits_walked = walked;
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis(),
@@ -629,7 +623,7 @@ impl Evaluation<'_> {
                     &rules,
                     limit,
                 )
-                .map_err(|error| StatusError::Task(error.to_string()))
+                .map_err(|error| StatusError::History(Box::new(error)))
             })
             .await?
         };

@@ -27,7 +27,6 @@
 
 use crate::Target;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -229,16 +228,6 @@ pub enum StatusError {
         /// The argument as given.
         arg: String,
     },
-    /// A commit's metadata could not be read.
-    #[error("cannot read commit {commit} in {repo}: {message}")]
-    Commit {
-        /// The commit.
-        commit: String,
-        /// The repository.
-        repo: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
     /// One resource evaluated again ([`evaluate_resource`]) is no longer where its report saw it.
     #[error("{what} at {revision}; evaluate the environment again")]
     Gone {
@@ -249,7 +238,10 @@ pub enum StatusError {
     },
     /// A blocking task (git, render) panicked or was cancelled.
     #[error("internal error: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
+    /// The walk for `lastCommit` or the deployed revisions failed.
+    #[error(transparent)]
+    History(Box<crate::ops::history::HistoryOpsError>),
 }
 
 /// Evaluates the environment: connects to the cluster from `opts` and calls [`evaluate_with`].
@@ -308,9 +300,7 @@ pub(crate) async fn render_discovered(
     let rendered = on_this_thread(|| render(repo, commit, render_opts));
     tracing::debug!(elapsed_ms = started.elapsed().as_millis(), "rendered");
     // An unreachable cluster is the first thing to say, before a render error.
-    index
-        .await
-        .map_err(|error| StatusError::Task(error.to_string()))??;
+    index.await.map_err(StatusError::Task)??;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis(),
         "group index read"
@@ -367,7 +357,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StatusError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|error| StatusError::Task(error.to_string()))?
+        .map_err(StatusError::Task)?
 }
 
 /// Reads a commit's metadata as every output shows it.

@@ -119,7 +119,7 @@ async fn open_revisions(
         Ok::<_, StatusError>((repo, commit, revision, head))
     })
     .await
-    .map_err(|error| StatusError::Task(error.to_string()))??)
+    .map_err(StatusError::Task)??)
 }
 
 /// The environment rendered at the synced commit, and the manifests the sync targets.

@@ -122,15 +122,15 @@ impl WalkFeed {
         if let Some(stats) = self.stats {
             return Ok(stats);
         }
-        let panicked =
-            |what: &str| HistoryError::Interrupted(format!("the {what} thread panicked"));
         if let Some(reader) = self.reader.take() {
-            reader.join().map_err(|_| panicked("file reading"))?;
+            reader
+                .join()
+                .map_err(|_| HistoryError::Interrupted("file reading"))?;
         }
         let Some(walk) = self.walk.take() else {
             return Ok(WalkStats::default());
         };
-        let stats = walk.join().map_err(|_| panicked("walk"))?;
+        let stats = walk.join().map_err(|_| HistoryError::Interrupted("walk"))?;
         self.stats = Some(stats);
         Ok(stats)
     }
@@ -146,7 +146,7 @@ impl WalkFeed {
 
 /// A thread of the feed that could not be started.
 fn thread_error(e: std::io::Error) -> HistoryError {
-    HistoryError::Interrupted(format!("cannot start a thread: {e}"))
+    HistoryError::Spawn(e)
 }
 
 /// What one thread of the feed hands the next.
