@@ -1037,14 +1037,7 @@ pub fn row_cells(table: &Value, i: usize) -> Option<&Vec<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::builtin_kinds;
-
-    fn kind(name: &str) -> KindInfo {
-        builtin_kinds()
-            .into_iter()
-            .find(|k| k.kind == name)
-            .unwrap()
-    }
+    use crate::kinds::builtin_named as kind;
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-10T12:00:00Z")

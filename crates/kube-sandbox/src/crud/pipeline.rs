@@ -602,15 +602,12 @@ fn stored_without_write(v: &Value) -> StoredObject {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::builtin_kinds;
+    use crate::kinds::builtin_named;
     use serde_json::json;
 
     #[test]
     fn apply_through_the_main_resource_cannot_own_status() {
-        let deploy = builtin_kinds()
-            .into_iter()
-            .find(|k| k.kind == "Deployment")
-            .unwrap();
+        let deploy = builtin_named("Deployment");
         let mut applied = json!({"kind": "Deployment", "metadata": {"name": "a", "labels": {}},
             "spec": {"replicas": 1}, "status": {"replicas": 9}});
         reset_fields(&deploy, None, &mut applied);

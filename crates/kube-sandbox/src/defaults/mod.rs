@@ -623,7 +623,7 @@ pub fn canonicalize_list(list: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::builtin_kinds;
+    use crate::kinds::builtin_named as kind;
 
     /// Hands out 10.96.0.10, 10.96.0.11, … and node ports from 30080 up.
     struct Seq(u32, u16);
@@ -637,13 +637,6 @@ mod tests {
             self.1 += 1;
             30079 + self.1
         }
-    }
-
-    fn kind(name: &str) -> KindInfo {
-        builtin_kinds()
-            .into_iter()
-            .find(|k| k.kind == name)
-            .unwrap()
     }
 
     fn defaulted(kind_name: &str, obj: Value) -> Value {
