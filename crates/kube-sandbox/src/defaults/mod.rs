@@ -401,7 +401,6 @@ pub fn apply_defaults_for(
         }
         ("policy", "PodDisruptionBudget") => {
             // PodDisruptionBudgetStatus's counters have no omitempty.
-            let status = ensure_obj(root, "status", TOP);
             let order = &[
                 "observedGeneration",
                 "disruptedPods",
@@ -411,14 +410,13 @@ pub fn apply_defaults_for(
                 "expectedPods",
                 "conditions",
             ];
-            for key in [
+            let counters = &[
                 "disruptionsAllowed",
                 "currentHealthy",
                 "desiredHealthy",
                 "expectedPods",
-            ] {
-                default_field(status, order, key, json!(0));
-            }
+            ];
+            default_status_counters(root, order, counters);
         }
         ("autoscaling", "HorizontalPodAutoscaler") => default_hpa(root),
         ("networking.k8s.io", "NetworkPolicy") => default_network_policy(root),
@@ -551,6 +549,15 @@ fn default_field(map: &mut Map<String, Value>, order: &[&str], key: &str, value:
     if missing(map, key) {
         map.remove(key);
         insert_ordered(map, order, key, value);
+    }
+}
+
+/// Status counters whose Go fields have no omitempty: 0 unless set, so that even an empty
+/// status shows them; `order` is the status struct's field order.
+fn default_status_counters(root: &mut Map<String, Value>, order: &[&str], counters: &[&str]) {
+    let status = ensure_obj(root, "status", TOP);
+    for key in counters {
+        default_field(status, order, key, json!(0));
     }
 }
 
