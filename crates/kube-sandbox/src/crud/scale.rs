@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use super::pipeline::{Op, commit, is_builtin};
 use super::{
     Deferred, apply_patch_body, check_identity, check_rv_precondition, decode_body, get_value,
-    patch_options_valid, write_ctx,
+    is_apply_patch, write_ctx,
 };
 use crate::kinds::KindInfo;
 use crate::patch;
@@ -218,8 +218,7 @@ pub(super) fn patch_scale(
     t: &Target,
     name: &str,
 ) -> Result<(Reply, Vec<Deferred>), ApiError> {
-    let is_apply = req.content_type == "application/apply-patch+yaml";
-    patch_options_valid(req, is_apply)?;
+    let is_apply = is_apply_patch(req)?;
     let mut store = shared.lock();
     let live = get_value(&store, t, name)?;
     let current = to_scale(&store, &t.kind, &live);
