@@ -125,6 +125,20 @@ pub(crate) fn builtin_named(kind: &str) -> KindInfo {
         .unwrap_or_else(|| panic!("{kind} is not a served built-in kind"))
 }
 
+/// The kinds of `kinds` served at `group`/`version`; `None` when that group-version is not
+/// served.
+pub(crate) fn served_at<'a>(
+    kinds: &'a [KindInfo],
+    group: &str,
+    version: &str,
+) -> Option<Vec<&'a KindInfo>> {
+    let served: Vec<&KindInfo> = kinds
+        .iter()
+        .filter(|k| k.group == group && k.version == version)
+        .collect();
+    (!served.is_empty()).then_some(served)
+}
+
 /// The kind a stored CustomResourceDefinition makes served, once it is Established.
 ///
 /// Returns `None` when the CRD has no served version. The storage (first served) version is used.
