@@ -17,7 +17,7 @@ mod node;
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -345,20 +345,8 @@ impl TestCluster {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
+        let child = gitops_git::fixture::spawn_with_input(&mut cmd, input)
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.kubectl.display()));
-        if let Some(input) = input {
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(input.as_bytes()).unwrap();
-        }
         let output = wait_with_timeout(child, KUBECTL_TIMEOUT).unwrap_or_else(|| {
             panic!(
                 "kubectl {} did not finish within {KUBECTL_TIMEOUT:?}\n--- sandbox stderr ---\n{}",
