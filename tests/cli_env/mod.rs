@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{TestCluster, gitops_binary};
+use crate::common::{TestCluster, gitops_binary, stdout_of};
 
 /// Per-line commit of `git blame --porcelain -L first,last rev -- file` in `repo`.
 pub fn git_blame(repo: &EnvRepo, rev: &str, file: &str, first: usize, last: usize) -> Vec<String> {
@@ -101,15 +101,8 @@ impl EnvRepo {
     /// Runs git with a fixed identity and dates one day apart per commit; returns stdout.
     pub fn git(&self, args: &[&str]) -> String {
         let date = format!("2026-01-{:02}T10:00:00Z", self.commits + 1);
-        let out = gitops_git::fixture::sealed_git(self.dir(), args, &date)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let mut git = gitops_git::fixture::sealed_git(self.dir(), args, &date);
+        stdout_of(&mut git, &format!("git {args:?}"))
     }
 
     /// Writes `files` (path, content) and commits them all; returns the full sha.

@@ -589,6 +589,38 @@ pub fn gitops_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kubectl-gitops"))
 }
 
+/// Runs `cmd` to completion and returns its stdout; panics naming `what` with its stderr when it
+/// fails.
+pub fn stdout_of(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `kubectl-gitops demo <args>` sealed in a new scratch directory (named `<prefix>…`) that holds
+/// its TMPDIR (`tmp`), HOME (`home`) and PATH (`bin`, empty: the demo needs neither kubectl nor
+/// git); no other environment variable.
+pub fn demo_command(prefix: &str, args: &[&str]) -> (TempDir, Command) {
+    let scratch = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    for dir in ["tmp", "home", "bin"] {
+        std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
+    }
+    let mut demo = Command::new(gitops_binary());
+    demo.arg("demo")
+        .args(args)
+        .env_clear()
+        .env("PATH", scratch.path().join("bin"))
+        .env("HOME", scratch.path().join("home"))
+        .env("TMPDIR", scratch.path().join("tmp"));
+    (scratch, demo)
+}
+
 /// Starts `kubectl-gitops sandbox` writing its kubeconfig under `dir`; returns the child, the
 /// kubeconfig path it announced and its stderr log.
 fn spawn_sandbox(dir: &Path, version: Option<&str>, flags: &[&str]) -> (Child, PathBuf, PathBuf) {
