@@ -304,6 +304,37 @@ pub fn config_map(ns: &str, level: &str) -> String {
     )
 }
 
+/// Applies with kubectl what the tests' repos hold at their head: ConfigMap `settings`
+/// (`LOG_LEVEL: info`) and Deployment `web` (2 replicas of nginx 1.27), in the test namespace.
+pub fn apply_settings_and_web(cluster: &TestCluster) {
+    let ns = cluster.namespace();
+    cluster.apply(&config_map(ns, "info")).success();
+    cluster.apply(&deployment(ns, 2, "1.27")).success();
+}
+
+/// Commits the first version of the history tests: Deployment `web` with one replica of
+/// nginx 1.27 and ConfigMap `settings` at `info`, in `ns`; returns the commit's sha.
+pub fn commit_one_replica(repo: &mut EnvRepo, ns: &str) -> String {
+    repo.commit(
+        "one replica",
+        &[
+            ("web.yaml", &deployment(ns, 1, "1.27")),
+            ("settings.yaml", &config_map(ns, "info")),
+        ],
+    )
+}
+
+/// Commits ConfigMap `extra` in `ns`, which the cluster does not hold.
+pub fn commit_extra_config_map(repo: &mut EnvRepo, ns: &str) {
+    repo.commit(
+        "extra",
+        &[(
+            "extra.yaml",
+            &config_map(ns, "x").replace("settings", "extra"),
+        )],
+    );
+}
+
 /// A repo whose one commit holds ConfigMap `settings` in the cluster's test namespace.
 pub fn settings_only(cluster: &TestCluster) -> EnvRepo {
     let mut repo = EnvRepo::new();
