@@ -10,7 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::{find_kubectl, gitops_binary, line_channel};
+use common::{find_kubectl, gitops_binary, line_channel, stdout_of};
 use serde_json::Value;
 
 /// How long the demo may take to print `ready` (a debug build on a busy machine).
@@ -34,21 +34,8 @@ impl DemoRun {
     /// Starts the demo with `args` (and `env`), PATH holding neither kubectl nor git, and waits
     /// for its `ready <kubeconfig> <repo>` line.
     fn start(args: &[&str], env: &[(&str, &str)]) -> DemoRun {
-        let scratch = tempfile::Builder::new()
-            .prefix("kgo-demo-")
-            .tempdir()
-            .unwrap();
-        for dir in ["tmp", "home", "bin"] {
-            std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
-        }
-        let mut cmd = Command::new(gitops_binary());
-        cmd.arg("demo")
-            .args(args)
-            .env_clear()
-            .env("PATH", scratch.path().join("bin"))
-            .env("HOME", scratch.path().join("home"))
-            .env("TMPDIR", scratch.path().join("tmp"))
-            .env("NO_COLOR", "1")
+        let (scratch, mut cmd) = common::demo_command("kgo-demo-", args);
+        cmd.env("NO_COLOR", "1")
             .current_dir(scratch.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -116,19 +103,12 @@ impl DemoRun {
 
     /// git (the oracle) in the demo's repo; returns stdout, panicking on failure.
     fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(args)
+        let mut git = Command::new("git");
+        git.args(args)
             .current_dir(&self.repo)
             .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("HOME", self.scratch.path().join("home"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+            .env("HOME", self.scratch.path().join("home"));
+        stdout_of(&mut git, &format!("git {args:?}"))
     }
 
     /// Our binary on the demo's environment, with PATH still lacking kubectl and git.
@@ -166,13 +146,7 @@ impl DemoRun {
         if let Some(path) = std::env::var_os("PATH") {
             cmd.env("PATH", path);
         }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        stdout_of(&mut cmd, &format!("kubectl {args:?}"))
     }
 
     /// `kubectl get <what> -n demo -o json`, managedFields included.

@@ -5,8 +5,8 @@ mod cli_env;
 mod common;
 
 use cli_env::{
-    EnvRepo, Gitops, assert_no_secret, config_map, deployment, drifted_secret, has_escapes,
-    settings_only,
+    EnvRepo, Gitops, apply_settings_and_web, assert_no_secret, commit_extra_config_map, config_map,
+    deployment, drifted_secret, has_escapes, settings_only,
 };
 use common::TestCluster;
 use serde_json::json;
@@ -23,8 +23,7 @@ fn drifted() -> (TestCluster, EnvRepo) {
             ("web.yaml", &deployment(&ns, 2, "1.27")),
         ],
     );
-    cluster.apply(&config_map(&ns, "info")).success();
-    cluster.apply(&deployment(&ns, 2, "1.27")).success();
+    apply_settings_and_web(&cluster);
     cluster
         .kubectl(&["scale", "deployment/web", "--replicas=5"])
         .success();
@@ -131,13 +130,7 @@ fn json_changes() {
 fn missing_resource_is_all_additions() {
     let (cluster, mut repo) = drifted();
     let ns = cluster.namespace().to_owned();
-    repo.commit(
-        "extra",
-        &[(
-            "extra.yaml",
-            &config_map(&ns, "x").replace("settings", "extra"),
-        )],
-    );
+    commit_extra_config_map(&mut repo, &ns);
     let run = Gitops::new(&cluster, &repo)
         .run(&["diff", "cm/extra"])
         .code_is(1);

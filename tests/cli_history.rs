@@ -4,7 +4,10 @@
 mod cli_env;
 mod common;
 
-use cli_env::{EnvRepo, Gitops, SECRET_VALUES, assert_no_secret, config_map, deployment, secret};
+use cli_env::{
+    EnvRepo, Gitops, SECRET_VALUES, assert_no_secret, commit_one_replica, config_map, deployment,
+    secret,
+};
 use common::TestCluster;
 use serde_json::Value;
 
@@ -226,13 +229,7 @@ fn live_mark_follows_what_the_cluster_holds() {
     let cluster = TestCluster::start();
     let ns = cluster.namespace().to_owned();
     let mut repo = EnvRepo::new();
-    let first = repo.commit(
-        "one replica",
-        &[
-            ("web.yaml", &deployment(&ns, 1, "1.27")),
-            ("settings.yaml", &config_map(&ns, "info")),
-        ],
-    );
+    let first = commit_one_replica(&mut repo, &ns);
     let second = repo.commit(
         "three replicas",
         &[("web.yaml", &deployment(&ns, 3, "1.27"))],

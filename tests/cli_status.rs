@@ -5,8 +5,8 @@ mod cli_env;
 mod common;
 
 use cli_env::{
-    EnvRepo, Gitops, assert_no_secret, config_map, deployment, drifted_secret, has_escapes,
-    settings_only,
+    EnvRepo, Gitops, apply_settings_and_web, assert_no_secret, commit_extra_config_map, config_map,
+    deployment, drifted_secret, has_escapes, settings_only,
 };
 use common::TestCluster;
 
@@ -17,8 +17,7 @@ fn synced() -> (TestCluster, EnvRepo) {
     let mut repo = EnvRepo::new();
     repo.commit("settings", &[("settings.yaml", &config_map(&ns, "info"))]);
     repo.commit("web", &[("web.yaml", &deployment(&ns, 2, "1.27"))]);
-    cluster.apply(&config_map(&ns, "info")).success();
-    cluster.apply(&deployment(&ns, 2, "1.27")).success();
+    apply_settings_and_web(&cluster);
     (cluster, repo)
 }
 
@@ -171,13 +170,7 @@ fn wide_adds_source_and_live_revision() {
 fn resource_filter_and_missing() {
     let (cluster, mut repo) = synced();
     let ns = cluster.namespace().to_owned();
-    repo.commit(
-        "extra",
-        &[(
-            "extra.yaml",
-            &config_map(&ns, "x").replace("settings", "extra"),
-        )],
-    );
+    commit_extra_config_map(&mut repo, &ns);
     let gitops = Gitops::new(&cluster, &repo);
     let run = gitops.run(&["status", "cm/extra"]).code_is(1);
     let rows: Vec<&str> = run.stdout.lines().skip(1).collect();

@@ -21,6 +21,33 @@ fn env_config(cluster: &TestCluster) -> (String, String) {
     )
 }
 
+/// A unique environment ([`env_config`]) and a repo whose first commit, `message`, holds its
+/// config file and `files`.
+fn env_repo(
+    cluster: &TestCluster,
+    message: &str,
+    files: &[(&str, &str)],
+) -> ((String, String), EnvRepo) {
+    let config = env_config(cluster);
+    let mut all = vec![(config.0.as_str(), config.1.as_str())];
+    all.extend_from_slice(files);
+    let mut repo = EnvRepo::new();
+    repo.commit(message, &all);
+    (config, repo)
+}
+
+/// [`env_repo`] holding ConfigMap `settings` (`LOG_LEVEL: info`) in the test namespace.
+fn settings_env(cluster: &TestCluster) -> ((String, String), EnvRepo) {
+    let settings = config_map(cluster.namespace(), "info");
+    env_repo(cluster, "settings", &[("settings.yaml", &settings)])
+}
+
+/// [`env_repo`] holding Deployment `web` (2 replicas of nginx 1.27) in the test namespace.
+fn web_env(cluster: &TestCluster) -> ((String, String), EnvRepo) {
+    let web = deployment(cluster.namespace(), 2, "1.27");
+    env_repo(cluster, "web", &[("web.yaml", &web)])
+}
+
 fn parent_name(config: &(String, String)) -> String {
     let env = config
         .1
@@ -86,13 +113,11 @@ fn namespace_crd_and_their_objects_sync_in_order_from_empty() {
         "metadata:\n",
         "metadata:\n  annotations:\n    kubectl-gitops.io/sync-wave: \"-1\"\n",
     );
-    let config = env_config(&cluster);
-    let mut repo = EnvRepo::new();
     // Files sort so that every dependent comes before what it depends on.
-    repo.commit(
+    let (_, repo) = env_repo(
+        &cluster,
         "namespace, crd and their objects",
         &[
-            (&config.0, &config.1),
             ("a-widget.yaml", &widget),
             (
                 "b-in-namespace.yaml",
@@ -149,7 +174,6 @@ fn namespace_crd_and_their_objects_sync_in_order_from_empty() {
 fn preflight_failure_writes_nothing_and_names_the_invalid_object() {
     let cluster = TestCluster::start();
     let ns = cluster.namespace().to_owned();
-    let config = env_config(&cluster);
     let mut files: Vec<(String, String)> = (0..9)
         .map(|i| {
             (
@@ -165,13 +189,11 @@ fn preflight_failure_writes_nothing_and_names_the_invalid_object() {
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: broken\n  namespace: {ns}\nspec:\n  selector: {{app: x}}\n  ports:\n  - port: 70000\n"
         ),
     ));
-    files.push(config.clone());
     let borrowed: Vec<(&str, &str)> = files
         .iter()
         .map(|(p, c)| (p.as_str(), c.as_str()))
         .collect();
-    let mut repo = EnvRepo::new();
-    repo.commit("ten objects, one invalid", &borrowed);
+    let (config, repo) = env_repo(&cluster, "ten objects, one invalid", &borrowed);
     let gitops = Gitops::new(&cluster, &repo);
     let run = gitops.run(&["sync", "--yes"]).code_is(2);
     assert!(
@@ -192,15 +214,7 @@ fn preflight_failure_writes_nothing_and_names_the_invalid_object() {
 fn field_owned_by_kubectl_scale_is_taken_over_and_named_or_refused_with_no_force() {
     let cluster = TestCluster::start();
     let ns = cluster.namespace().to_owned();
-    let config = env_config(&cluster);
-    let mut repo = EnvRepo::new();
-    repo.commit(
-        "web",
-        &[
-            (&config.0, &config.1),
-            ("web.yaml", &deployment(&ns, 2, "1.27")),
-        ],
-    );
+    let (_, repo) = web_env(&cluster);
     let gitops = Gitops::new(&cluster, &repo);
     gitops.run(&["sync", "--yes"]).code_is(0);
     cluster
@@ -287,15 +301,13 @@ fn field_of_an_ignored_manager_is_not_sent_nor_taken_over() {
 fn prune_deletes_members_only_and_keeps_annotated_ones() {
     let cluster = TestCluster::start();
     let ns = cluster.namespace().to_owned();
-    let config = env_config(&cluster);
     let keep = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\n  namespace: {ns}\n  annotations:\n    kubectl-gitops.io/prune: \"false\"\ndata:\n  v: \"1\"\n"
     );
-    let mut repo = EnvRepo::new();
-    repo.commit(
+    let (_, repo) = env_repo(
+        &cluster,
         "three",
         &[
-            (&config.0, &config.1),
             ("stay.yaml", &named_config_map(&ns, "stay", "1")),
             ("gone.yaml", &named_config_map(&ns, "gone", "1")),
             ("keep.yaml", &keep),
@@ -343,12 +355,10 @@ fn prune_deletes_members_only_and_keeps_annotated_ones() {
 fn second_sync_is_all_unchanged_and_status_stays_synced() {
     let cluster = TestCluster::start();
     let ns = cluster.namespace().to_owned();
-    let config = env_config(&cluster);
-    let mut repo = EnvRepo::new();
-    repo.commit(
+    let (config, mut repo) = env_repo(
+        &cluster,
         "two",
         &[
-            (&config.0, &config.1),
             ("settings.yaml", &config_map(&ns, "info")),
             ("web.yaml", &deployment(&ns, 2, "1.27")),
         ],
@@ -394,16 +404,7 @@ fn second_sync_is_all_unchanged_and_status_stays_synced() {
 #[test]
 fn on_a_terminal_the_plan_is_shown_and_confirmation_asked() {
     let cluster = TestCluster::start();
-    let ns = cluster.namespace().to_owned();
-    let config = env_config(&cluster);
-    let mut repo = EnvRepo::new();
-    repo.commit(
-        "settings",
-        &[
-            (&config.0, &config.1),
-            ("settings.yaml", &config_map(&ns, "info")),
-        ],
-    );
+    let (_, repo) = settings_env(&cluster);
     let gitops = Gitops::new(&cluster, &repo);
     let Some(run) = gitops.run_in_terminal(&["sync"], &[]) else {
         eprintln!("note: util-linux `script` is not installed; terminal confirmation not checked");
@@ -425,16 +426,7 @@ fn on_a_terminal_the_plan_is_shown_and_confirmation_asked() {
 #[test]
 fn without_a_terminal_sync_needs_yes_and_dry_run_exits_1_then_0() {
     let cluster = TestCluster::start();
-    let ns = cluster.namespace().to_owned();
-    let config = env_config(&cluster);
-    let mut repo = EnvRepo::new();
-    repo.commit(
-        "settings",
-        &[
-            (&config.0, &config.1),
-            ("settings.yaml", &config_map(&ns, "info")),
-        ],
-    );
+    let (config, repo) = settings_env(&cluster);
     let gitops = Gitops::new(&cluster, &repo);
     let refused = gitops.run(&["sync"]).code_is(2);
     assert!(refused.stderr.contains("--yes"), "{refused}");
@@ -461,15 +453,12 @@ fn without_a_terminal_sync_needs_yes_and_dry_run_exits_1_then_0() {
 fn rollback_syncs_the_older_commit_and_says_the_cluster_differs_from_head() {
     let cluster = TestCluster::start();
     let ns = cluster.namespace().to_owned();
-    let config = env_config(&cluster);
-    let mut repo = EnvRepo::new();
-    let first = repo.commit(
+    let (_, mut repo) = env_repo(
+        &cluster,
         "info",
-        &[
-            (&config.0, &config.1),
-            ("settings.yaml", &config_map(&ns, "info")),
-        ],
+        &[("settings.yaml", &config_map(&ns, "info"))],
     );
+    let first = repo.head();
     let head = repo.commit("debug", &[("settings.yaml", &config_map(&ns, "debug"))]);
     let gitops = Gitops::new(&cluster, &repo);
     gitops.run(&["sync", "--yes"]).code_is(0);
@@ -492,15 +481,7 @@ fn rollback_syncs_the_older_commit_and_says_the_cluster_differs_from_head() {
 fn wait_returns_when_deployments_are_available_and_times_out_with_3() {
     let cluster = TestCluster::start();
     let ns = cluster.namespace().to_owned();
-    let config = env_config(&cluster);
-    let mut repo = EnvRepo::new();
-    repo.commit(
-        "web",
-        &[
-            (&config.0, &config.1),
-            ("web.yaml", &deployment(&ns, 2, "1.27")),
-        ],
-    );
+    let (_, mut repo) = web_env(&cluster);
     let gitops = Gitops::new(&cluster, &repo);
     let run = gitops
         .run(&["sync", "--yes", "--wait", "--timeout", "2m"])
@@ -521,15 +502,7 @@ fn wait_returns_when_deployments_are_available_and_times_out_with_3() {
 fn kubectl_reads_the_applyset_parent_and_its_members() {
     let cluster = TestCluster::start();
     let ns = cluster.namespace().to_owned();
-    let config = env_config(&cluster);
-    let mut repo = EnvRepo::new();
-    repo.commit(
-        "settings",
-        &[
-            (&config.0, &config.1),
-            ("settings.yaml", &config_map(&ns, "info")),
-        ],
-    );
+    let (config, repo) = settings_env(&cluster);
     let gitops = Gitops::new(&cluster, &repo);
     gitops.run(&["sync", "--yes"]).code_is(0);
     let parent = cluster.get_json(&["configmap", &parent_name(&config)]);

@@ -125,18 +125,9 @@ fn output_ids(yaml: &str, rendered: &Rendered) -> BTreeSet<String> {
 }
 
 fn run_tool(program: &Path, args: &[&str], dir: &Path) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    assert!(
-        out.status.success(),
-        "{} {args:?}: {}",
-        program.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let mut tool = Command::new(program);
+    tool.args(args).current_dir(dir);
+    common::stdout_of(&mut tool, &format!("{} {args:?}", program.display()))
 }
 
 /// The commit ids of `history -o json`.

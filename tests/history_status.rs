@@ -4,7 +4,7 @@
 mod cli_env;
 mod common;
 
-use cli_env::{EnvRepo, Gitops, config_map, deployment};
+use cli_env::{EnvRepo, Gitops, commit_one_replica, config_map, deployment};
 use common::TestCluster;
 use serde_json::Value;
 
@@ -24,13 +24,7 @@ fn matches_revision_names_the_commit_live_was_applied_from() {
     let cluster = TestCluster::start();
     let ns = cluster.namespace().to_owned();
     let mut repo = EnvRepo::new();
-    let first = repo.commit(
-        "one replica",
-        &[
-            ("web.yaml", &deployment(&ns, 1, "1.27")),
-            ("settings.yaml", &config_map(&ns, "info")),
-        ],
-    );
+    let first = commit_one_replica(&mut repo, &ns);
     let second = repo.commit("two replicas", &[("web.yaml", &deployment(&ns, 2, "1.27"))]);
     repo.commit("new image", &[("web.yaml", &deployment(&ns, 2, "1.28"))]);
     // Applied from the second commit by kubectl, not by us.

@@ -11,7 +11,7 @@ mod tmux;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{find_kubectl, gitops_binary};
+use common::{demo_command, find_kubectl, stdout_of};
 use serde_json::Value;
 use tmux::{SHOW, Tmux, stty_before_and_after, ui_line};
 
@@ -49,14 +49,11 @@ fn demo_dir(tmp: &Path) -> PathBuf {
 
 /// `git <args>` in `repo`, stdout trimmed.
 fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    let mut git = Command::new("git");
+    git.arg("-C").arg(repo).args(args);
+    stdout_of(&mut git, &format!("git {args:?}"))
+        .trim()
+        .to_owned()
 }
 
 /// The commit `git blame --porcelain` gives the line of `file` that contains `text`.
@@ -89,37 +86,12 @@ fn kubectl_json(kubeconfig: &Path, home: &Path, args: &[&str]) -> Value {
     if let Some(path) = std::env::var_os("PATH") {
         cmd.env("PATH", path);
     }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// `kubectl-gitops demo <args>` in a scratch directory holding its TMPDIR (`tmp`), HOME
-/// (`home`) and PATH (`bin`, empty: the demo needs neither kubectl nor git).
-fn demo_command(args: &[&str]) -> (tempfile::TempDir, Command) {
-    let scratch = tempfile::Builder::new()
-        .prefix("kgo-demo-ui-")
-        .tempdir()
-        .unwrap();
-    for dir in ["tmp", "home", "bin"] {
-        std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
-    }
-    let mut demo = Command::new(gitops_binary());
-    demo.arg("demo")
-        .args(args)
-        .env("PATH", scratch.path().join("bin"))
-        .env("HOME", scratch.path().join("home"))
-        .env("TMPDIR", scratch.path().join("tmp"));
-    (scratch, demo)
+    serde_json::from_str(&stdout_of(&mut cmd, &format!("kubectl {args:?}"))).unwrap()
 }
 
 #[test]
 fn demo_in_a_terminal_drift_history_blame_sync_and_a_clean_exit() {
-    let (scratch, demo) = demo_command(&["--keep"]);
+    let (scratch, demo) = demo_command("kgo-demo-ui-", &["--keep"]);
     let (tmp, home) = (scratch.path().join("tmp"), scratch.path().join("home"));
     let tmux = Tmux::start(&ui_line(&demo, scratch.path(), None), 160, 48);
 
@@ -260,7 +232,7 @@ fn demo_in_a_terminal_drift_history_blame_sync_and_a_clean_exit() {
 
 #[test]
 fn the_ui_leaves_when_its_terminal_goes_away() {
-    let (scratch, demo) = demo_command(&[]);
+    let (scratch, demo) = demo_command("kgo-demo-ui-", &[]);
     let tmp = scratch.path().join("tmp");
     // stderr to a file, as a user redirecting the log would have it: nothing else keeps the
     // process from noticing the terminal is gone.

@@ -9,7 +9,7 @@ mod tmux;
 use std::path::Path;
 use std::process::Command;
 
-use cli_env::{EnvRepo, Gitops, config_map, deployment};
+use cli_env::{EnvRepo, Gitops, apply_settings_and_web, config_map, deployment};
 use common::TestCluster;
 use tmux::{Tmux, stty_before_and_after};
 
@@ -36,8 +36,7 @@ fn drifted() -> (TestCluster, EnvRepo, [String; 2]) {
         "web: nginx 1.27",
         &[("app/web.yaml", &deployment(&ns, 2, "1.27"))],
     );
-    cluster.apply(&config_map(&ns, "info")).success();
-    cluster.apply(&deployment(&ns, 2, "1.27")).success();
+    apply_settings_and_web(&cluster);
     cluster
         .kubectl(&["scale", "deployment/web", "--replicas", "5"])
         .success();

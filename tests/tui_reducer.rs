@@ -419,16 +419,7 @@ fn a_plan_that_fails_is_shown_and_nothing_runs() {
 #[test]
 fn sync_all_of_an_older_commit_is_a_rollback() {
     let mut state = loaded(false, theme());
-    update(&mut state, Action::Down);
-    let request = state.eval.request;
-    update(
-        &mut state,
-        Action::Evaluated {
-            request,
-            strategy: Strategy::Server,
-            result: Ok(report(1, Strategy::Server)),
-        },
-    );
+    tui_fixture::at_older_commit(&mut state);
     let effects = update(&mut state, Action::SyncAll);
     let plan = plan_request(&effects);
     let confirm = confirm_of(&state);
@@ -739,6 +730,31 @@ fn texts_requests(effects: &[Effect]) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// The one `LoadTexts` effect in `effects`: (request, resource name).
+fn the_texts_request(effects: &[Effect]) -> (u64, String) {
+    let [request] = &texts_requests(effects)[..] else {
+        panic!("one LoadTexts expected: {effects:?}")
+    };
+    request.clone()
+}
+
+/// Answers texts request `request` for the selected row with `result`, as the runtime would.
+fn answer_texts(
+    state: &mut State,
+    request: u64,
+    result: Result<(String, String), String>,
+) -> Vec<Effect> {
+    let id = state.selected_resource().unwrap().id.clone();
+    update(
+        state,
+        Action::TextsLoaded {
+            request,
+            id,
+            result,
+        },
+    )
+}
+
 /// A state whose report carries no texts (as the UI's evaluations make it), the texts left
 /// out, and the effects of the report's arrival.
 fn loaded_without_texts() -> (
@@ -790,29 +806,16 @@ fn a_report_without_texts_asks_for_the_selected_rows_texts_and_shows_a_loading_l
     // Meanwhile: no diff, a loading line.
     assert!(state.detail.texts.loading);
     assert!(state.detail.diff.is_none());
-    let screen = format!(
-        "{:?}",
-        tui_fixture::draw(&state, 160, 48).backend().buffer()
-    );
+    let screen = tui_fixture::screen(&state);
     assert!(screen.contains("loading the diff…"), "{screen}");
 }
 
 #[test]
 fn the_texts_answer_shows_the_diff_and_highlights_it() {
     let (mut state, texts, effects) = loaded_without_texts();
-    let [(request, name)] = &texts_requests(&effects)[..] else {
-        panic!("{effects:?}")
-    };
-    let (live, desired) = texts[name].clone();
-    let id = state.selected_resource().unwrap().id.clone();
-    let effects = update(
-        &mut state,
-        Action::TextsLoaded {
-            request: *request,
-            id,
-            result: Ok((live.clone(), desired.clone())),
-        },
-    );
+    let (request, name) = the_texts_request(&effects);
+    let (live, desired) = texts[&name].clone();
+    let effects = answer_texts(&mut state, request, Ok((live.clone(), desired.clone())));
     assert!(!state.detail.texts.loading);
     let diff = state.detail.diff.as_ref().expect("a diff");
     assert_eq!(
@@ -825,10 +828,7 @@ fn the_texts_answer_shows_the_diff_and_highlights_it() {
             .iter()
             .any(|e| matches!(e, Effect::Highlight { live: l, .. } if *l == live))
     );
-    let screen = format!(
-        "{:?}",
-        tui_fixture::draw(&state, 160, 48).backend().buffer()
-    );
+    let screen = tui_fixture::screen(&state);
     assert!(!screen.contains("loading the diff…"));
     assert!(screen.contains("replicas: 5"), "{screen}");
 }
@@ -836,97 +836,57 @@ fn the_texts_answer_shows_the_diff_and_highlights_it() {
 #[test]
 fn a_stale_texts_answer_is_dropped_and_the_current_one_shown() {
     let (mut state, texts, effects) = loaded_without_texts();
-    let [(first, first_name)] = &texts_requests(&effects)[..] else {
-        panic!("{effects:?}")
-    };
+    let (first, first_name) = the_texts_request(&effects);
     update(&mut state, Action::NextPane);
-    let effects = update(&mut state, Action::Down);
-    let [(second, second_name)] = &texts_requests(&effects)[..] else {
-        panic!("moving the selection asks again: {effects:?}")
-    };
+    // Moving the selection asks again.
+    let (second, second_name) = the_texts_request(&update(&mut state, Action::Down));
     assert_ne!(first, second);
     assert_ne!(first_name, second_name);
-    let id_of = |state: &State| state.selected_resource().unwrap().id.clone();
     // The answer for the row selected before arrives late: dropped.
-    let stale_id = tui_fixture::id("apps", "Deployment", Some("shop"), first_name);
+    let stale_id = tui_fixture::id("apps", "Deployment", Some("shop"), &first_name);
     update(
         &mut state,
         Action::TextsLoaded {
-            request: *first,
+            request: first,
             id: stale_id,
-            result: Ok(texts[first_name].clone()),
+            result: Ok(texts[&first_name].clone()),
         },
     );
     assert!(state.detail.diff.is_none(), "stale texts shown");
     assert!(state.detail.texts.loading);
     // A failure of a stale request is dropped too.
-    let id = id_of(&state);
-    update(
-        &mut state,
-        Action::TextsLoaded {
-            request: *first,
-            id,
-            result: Err("stale failure".into()),
-        },
-    );
+    answer_texts(&mut state, first, Err("stale failure".into()));
     assert!(state.detail.texts.error.is_none());
-    let (live, desired) = texts[second_name].clone();
-    let id = id_of(&state);
-    update(
-        &mut state,
-        Action::TextsLoaded {
-            request: *second,
-            id,
-            result: Ok((live.clone(), desired.clone())),
-        },
-    );
+    let (live, desired) = texts[&second_name].clone();
+    answer_texts(&mut state, second, Ok((live.clone(), desired.clone())));
     let diff = state
         .detail
         .diff
         .as_ref()
         .expect("the current answer is shown");
-    assert_eq!(&diff.id.name, second_name);
+    assert_eq!(diff.id.name, second_name);
     assert_eq!(diff.desired, desired);
 }
 
 #[test]
 fn a_texts_failure_is_shown_in_the_pane() {
     let (mut state, _, effects) = loaded_without_texts();
-    let [(request, _)] = &texts_requests(&effects)[..] else {
-        panic!("{effects:?}")
-    };
-    let id = state.selected_resource().unwrap().id.clone();
-    update(
+    let (request, _) = the_texts_request(&effects);
+    answer_texts(
         &mut state,
-        Action::TextsLoaded {
-            request: *request,
-            id,
-            result: Err("cannot connect to the cluster".into()),
-        },
+        request,
+        Err("cannot connect to the cluster".into()),
     );
     assert!(!state.detail.texts.loading);
-    let screen = format!(
-        "{:?}",
-        tui_fixture::draw(&state, 160, 48).backend().buffer()
-    );
+    let screen = tui_fixture::screen(&state);
     assert!(screen.contains("cannot connect to the cluster"), "{screen}");
 }
 
 #[test]
 fn texts_are_asked_again_only_when_the_selected_row_changes() {
     let (mut state, texts, effects) = loaded_without_texts();
-    let [(request, name)] = &texts_requests(&effects)[..] else {
-        panic!("{effects:?}")
-    };
-    let id = state.selected_resource().unwrap().id.clone();
-    update(
-        &mut state,
-        Action::TextsLoaded {
-            request: *request,
-            id,
-            result: Ok(texts[name].clone()),
-        },
-    );
+    let (request, name) = the_texts_request(&effects);
+    answer_texts(&mut state, request, Ok(texts[&name].clone()));
     // A live change elsewhere re-evaluates; the selected row comes back the same: no request,
     // the diff stays.
     let effects = update(

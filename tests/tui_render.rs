@@ -113,16 +113,7 @@ fn confirm_sync_resource_planning_then_planned() {
 #[test]
 fn confirm_rollback() {
     let mut state = loaded(false, theme("dark"));
-    update(&mut state, Action::Down);
-    let request = state.eval.request;
-    update(
-        &mut state,
-        Action::Evaluated {
-            request,
-            strategy: Strategy::Server,
-            result: Ok(report(1, Strategy::Server)),
-        },
-    );
+    tui_fixture::at_older_commit(&mut state);
     update(&mut state, Action::SyncAll);
     snapshot_both("confirm_rollback", &state);
 }

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{TestCluster, gitops_binary};
+use crate::common::{TestCluster, gitops_binary, stdout_of};
 
 /// Per-line commit of `git blame --porcelain -L first,last rev -- file` in `repo`.
 pub fn git_blame(repo: &EnvRepo, rev: &str, file: &str, first: usize, last: usize) -> Vec<String> {
@@ -101,15 +101,8 @@ impl EnvRepo {
     /// Runs git with a fixed identity and dates one day apart per commit; returns stdout.
     pub fn git(&self, args: &[&str]) -> String {
         let date = format!("2026-01-{:02}T10:00:00Z", self.commits + 1);
-        let out = gitops_git::fixture::sealed_git(self.dir(), args, &date)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let mut git = gitops_git::fixture::sealed_git(self.dir(), args, &date);
+        stdout_of(&mut git, &format!("git {args:?}"))
     }
 
     /// Writes `files` (path, content) and commits them all; returns the full sha.
@@ -309,6 +302,37 @@ pub fn config_map(ns: &str, level: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {ns}\ndata:\n  LOG_LEVEL: {level}\n"
     )
+}
+
+/// Applies with kubectl what the tests' repos hold at their head: ConfigMap `settings`
+/// (`LOG_LEVEL: info`) and Deployment `web` (2 replicas of nginx 1.27), in the test namespace.
+pub fn apply_settings_and_web(cluster: &TestCluster) {
+    let ns = cluster.namespace();
+    cluster.apply(&config_map(ns, "info")).success();
+    cluster.apply(&deployment(ns, 2, "1.27")).success();
+}
+
+/// Commits the first version of the history tests: Deployment `web` with one replica of
+/// nginx 1.27 and ConfigMap `settings` at `info`, in `ns`; returns the commit's sha.
+pub fn commit_one_replica(repo: &mut EnvRepo, ns: &str) -> String {
+    repo.commit(
+        "one replica",
+        &[
+            ("web.yaml", &deployment(ns, 1, "1.27")),
+            ("settings.yaml", &config_map(ns, "info")),
+        ],
+    )
+}
+
+/// Commits ConfigMap `extra` in `ns`, which the cluster does not hold.
+pub fn commit_extra_config_map(repo: &mut EnvRepo, ns: &str) {
+    repo.commit(
+        "extra",
+        &[(
+            "extra.yaml",
+            &config_map(ns, "x").replace("settings", "extra"),
+        )],
+    );
 }
 
 /// A repo whose one commit holds ConfigMap `settings` in the cluster's test namespace.

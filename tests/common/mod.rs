@@ -17,7 +17,7 @@ mod node;
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -345,20 +345,8 @@ impl TestCluster {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
+        let child = gitops_git::fixture::spawn_with_input(&mut cmd, input)
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.kubectl.display()));
-        if let Some(input) = input {
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(input.as_bytes()).unwrap();
-        }
         let output = wait_with_timeout(child, KUBECTL_TIMEOUT).unwrap_or_else(|| {
             panic!(
                 "kubectl {} did not finish within {KUBECTL_TIMEOUT:?}\n--- sandbox stderr ---\n{}",
@@ -599,6 +587,38 @@ pub async fn kube_client(kubeconfig: &Path) -> kube::Client {
 /// Path of the kubectl-gitops binary under test.
 pub fn gitops_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kubectl-gitops"))
+}
+
+/// Runs `cmd` to completion and returns its stdout; panics naming `what` with its stderr when it
+/// fails.
+pub fn stdout_of(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `kubectl-gitops demo <args>` sealed in a new scratch directory (named `<prefix>…`) that holds
+/// its TMPDIR (`tmp`), HOME (`home`) and PATH (`bin`, empty: the demo needs neither kubectl nor
+/// git); no other environment variable.
+pub fn demo_command(prefix: &str, args: &[&str]) -> (TempDir, Command) {
+    let scratch = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    for dir in ["tmp", "home", "bin"] {
+        std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
+    }
+    let mut demo = Command::new(gitops_binary());
+    demo.arg("demo")
+        .args(args)
+        .env_clear()
+        .env("PATH", scratch.path().join("bin"))
+        .env("HOME", scratch.path().join("home"))
+        .env("TMPDIR", scratch.path().join("tmp"));
+    (scratch, demo)
 }
 
 /// Starts `kubectl-gitops sandbox` writing its kubeconfig under `dir`; returns the child, the

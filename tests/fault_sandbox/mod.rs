@@ -118,24 +118,8 @@ impl Sandbox {
                 .env_clear()
                 .env("PATH", std::env::var_os("PATH").unwrap_or_default())
                 .env("HOME", &home)
-                .env("KUBECONFIG", &self.kubeconfig)
-                .stdin(if input.is_some() {
-                    Stdio::piped()
-                } else {
-                    Stdio::null()
-                })
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let mut child = cmd.spawn().unwrap();
-            if let Some(input) = input {
-                use std::io::Write;
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(input.as_bytes())
-                    .unwrap();
-            }
+                .env("KUBECONFIG", &self.kubeconfig);
+            let child = gitops_git::fixture::spawn_with_input(&mut cmd, input).unwrap();
             let out = child.wait_with_output().unwrap();
             if out.status.success() {
                 return String::from_utf8_lossy(&out.stdout).into_owned();

@@ -226,6 +226,26 @@ pub fn draw(state: &State, width: u16, height: u16) -> Terminal<TestBackend> {
     terminal
 }
 
+/// The state drawn at 160×48, as text to look for words in.
+pub fn screen(state: &State) -> String {
+    format!("{:?}", draw(state, 160, 48).backend().buffer())
+}
+
+/// Moves the history selection of a [`loaded`] state down to the older commit and answers the
+/// evaluation that asks for, with its server report.
+pub fn at_older_commit(state: &mut State) {
+    update(state, Action::Down);
+    let request = state.eval.request;
+    update(
+        state,
+        Action::Evaluated {
+            request,
+            strategy: Strategy::Server,
+            result: Ok(report(1, Strategy::Server)),
+        },
+    );
+}
+
 /// Runs the `Highlight` effects in `effects` as the event loop would, feeding the answers back.
 pub fn highlight(state: &mut State, effects: &[Effect]) {
     for effect in effects {

@@ -1,8 +1,9 @@
 //! Test fixtures: real git repositories built with the git CLI in temp dirs, with fixed names
 //! and dates so commit ids are stable.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 /// A work tree in a temp dir; removed on drop.
 pub struct FixtureRepo {
@@ -49,21 +50,13 @@ impl FixtureRepo {
 
     /// Runs git with `input` on stdin; returns stdout trimmed.
     pub fn git_stdin(&self, args: &[&str], input: &str) -> String {
-        use std::io::Write;
-        let mut child = self
-            .command(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        let child = spawn_with_input(&mut self.command(args), Some(input)).unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "git {args:?}");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
@@ -93,6 +86,24 @@ impl FixtureRepo {
         self.git(&["clone", "-q", "--bare", ".", &target_str]);
         target
     }
+}
+
+/// Spawns `command` with stdout and stderr piped and `input`, if any, written to its stdin
+/// (which is null without input).
+pub fn spawn_with_input(command: &mut Command, input: Option<&str>) -> std::io::Result<Child> {
+    command
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn()?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(input.as_bytes())?;
+    }
+    Ok(child)
 }
 
 /// git with `args` in `dir`, sealed from the machine's configuration (no system or user

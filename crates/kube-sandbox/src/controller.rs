@@ -266,16 +266,9 @@ fn job_status(spec: &Value, old: Option<&Value>, started: &str, now: &str) -> Va
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::builtin_kinds;
+    use crate::kinds::builtin_named as kind;
 
     const NOW: &str = "2026-01-02T03:04:05Z";
-
-    fn kind(name: &str) -> KindInfo {
-        builtin_kinds()
-            .into_iter()
-            .find(|k| k.kind == name)
-            .unwrap()
-    }
 
     fn workload(replicas: i64, image: &str) -> Value {
         json!({"metadata": {"name": "web", "generation": 2},

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::kinds::KindInfo;
+use super::kinds::{KindInfo, served_at};
 
 /// `/version` for `major.minor` (e.g. `1.33`), as kube-apiserver reports it.
 pub fn version(kube_version: &str) -> Value {
@@ -162,13 +162,7 @@ fn verbs(kind: &KindInfo) -> Vec<&'static str> {
 
 /// `/api/v1` or `/apis/<group>/<version>`; `None` when the group-version is not served.
 pub fn resource_list(kinds: &[KindInfo], group: &str, version: &str) -> Option<Value> {
-    let served: Vec<&KindInfo> = kinds
-        .iter()
-        .filter(|k| k.group == group && k.version == version)
-        .collect();
-    if served.is_empty() {
-        return None;
-    }
+    let served = served_at(kinds, group, version)?;
     let mut resources: Vec<(String, Value)> = Vec::new();
     for k in served {
         let mut r = serde_json::Map::new();

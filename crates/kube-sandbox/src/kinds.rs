@@ -116,6 +116,29 @@ pub fn builtin_kinds() -> Vec<KindInfo> {
         .collect()
 }
 
+/// The built-in kind named `kind` (`Deployment`), for tests.
+#[cfg(test)]
+pub(crate) fn builtin_named(kind: &str) -> KindInfo {
+    builtin_kinds()
+        .into_iter()
+        .find(|k| k.kind == kind)
+        .unwrap_or_else(|| panic!("{kind} is not a served built-in kind"))
+}
+
+/// The kinds of `kinds` served at `group`/`version`; `None` when that group-version is not
+/// served.
+pub(crate) fn served_at<'a>(
+    kinds: &'a [KindInfo],
+    group: &str,
+    version: &str,
+) -> Option<Vec<&'a KindInfo>> {
+    let served: Vec<&KindInfo> = kinds
+        .iter()
+        .filter(|k| k.group == group && k.version == version)
+        .collect();
+    (!served.is_empty()).then_some(served)
+}
+
 /// The kind a stored CustomResourceDefinition makes served, once it is Established.
 ///
 /// Returns `None` when the CRD has no served version. The storage (first served) version is used.

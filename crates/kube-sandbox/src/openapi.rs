@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::kinds::KindInfo;
+use super::kinds::{KindInfo, served_at};
 use super::naming::fnv1a64;
 
 /// `/openapi/v3`: one entry per served group-version.
@@ -45,13 +45,7 @@ pub fn v3_group_version_with_schemas(
     version: &str,
     schema_for: &dyn Fn(&KindInfo) -> Option<Value>,
 ) -> Option<Value> {
-    let served: Vec<&KindInfo> = kinds
-        .iter()
-        .filter(|k| k.group == group && k.version == version)
-        .collect();
-    if served.is_empty() {
-        return None;
-    }
+    let served = served_at(kinds, group, version)?;
     let mut paths = Map::new();
     let mut schemas = Map::new();
     for k in &served {
@@ -300,8 +294,8 @@ impl<'k> KindPaths<'k> {
             op_id: format!("create{stem}{ns_word}{}", k.kind),
             params: write_params(),
             body: Some(request_body(obj_ref)),
-            responses: json!({"200": ok(obj_ref), "201": {"description": "Created", "content": json_content(obj_ref)},
-                "202": {"description": "Accepted", "content": json_content(obj_ref)}, "401": unauthorized}),
+            responses: json!({"200": ok(obj_ref), "201": response("Created", obj_ref),
+                "202": response("Accepted", obj_ref), "401": unauthorized}),
         });
         coll.insert(v, o);
         let mut coll_params = self.ns_params.clone();
@@ -332,6 +326,9 @@ impl<'k> KindPaths<'k> {
             responses: json!({"200": ok(schema), "401": unauthorized}),
         });
         item.insert(v, o);
+        // A replace or a patch answers 201 when it created the object.
+        let written = json!({"200": ok(schema), "201": response("Created", schema),
+            "401": unauthorized});
         let (v, o) = self.operation(Operation {
             verb: "put",
             action: "put",
@@ -339,8 +336,7 @@ impl<'k> KindPaths<'k> {
             op_id: format!("replace{stem}{name}"),
             params: write_params(),
             body: Some(request_body(schema)),
-            responses: json!({"200": ok(schema), "201": {"description": "Created", "content": json_content(schema)},
-                "401": unauthorized}),
+            responses: written.clone(),
         });
         item.insert(v, o);
         if sub.is_empty() {
@@ -354,8 +350,7 @@ impl<'k> KindPaths<'k> {
             op_id: format!("patch{stem}{name}"),
             params: patch_params(),
             body: Some(patch_body()),
-            responses: json!({"200": ok(schema), "201": {"description": "Created", "content": json_content(schema)},
-                "401": unauthorized}),
+            responses: written,
         });
         item.insert(v, o);
         let mut params = vec![path_param("name", &format!("name of the {what}"))];
@@ -388,7 +383,7 @@ impl<'k> KindPaths<'k> {
                 ),
             ],
             body: None,
-            responses: json!({"200": ok(&status_ref), "202": {"description": "Accepted", "content": json_content(&status_ref)},
+            responses: json!({"200": ok(&status_ref), "202": response("Accepted", &status_ref),
                 "401": unauthorized()}),
         }
     }
@@ -412,7 +407,12 @@ fn patch_params() -> Vec<Value> {
 
 /// A 200 response carrying `schema`.
 fn ok(schema: &Value) -> Value {
-    json!({"description": "OK", "content": json_content(schema)})
+    response("OK", schema)
+}
+
+/// A response described `description` (`OK`, `Created`, `Accepted`) carrying `schema`.
+fn response(description: &str, schema: &Value) -> Value {
+    json!({"description": description, "content": json_content(schema)})
 }
 
 /// A 401 response.

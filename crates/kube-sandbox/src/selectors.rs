@@ -215,6 +215,41 @@ pub fn labels_of(obj: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// One `matchExpressions` entry of a `metav1.LabelSelector` object; a missing field reads as
+/// empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchExpression<'a> {
+    /// The label key.
+    pub key: &'a str,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    pub operator: &'a str,
+    /// The values, in the object's order.
+    pub values: Vec<&'a str>,
+}
+
+/// The `matchExpressions` of a `metav1.LabelSelector` object.
+pub fn match_expressions(selector: &Value) -> impl Iterator<Item = MatchExpression<'_>> {
+    fn field<'v>(e: &'v Value, name: &str) -> &'v str {
+        e.get(name).and_then(Value::as_str).unwrap_or("")
+    }
+    selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(move |e| MatchExpression {
+            key: field(e, "key"),
+            operator: field(e, "operator"),
+            values: e
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect(),
+        })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct FieldRequirement {
     field: String,

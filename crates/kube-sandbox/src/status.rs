@@ -315,13 +315,10 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::builtin_kinds;
+    use crate::kinds::builtin_named;
 
     fn deploy() -> KindInfo {
-        builtin_kinds()
-            .into_iter()
-            .find(|k| k.kind == "Deployment")
-            .unwrap()
+        builtin_named("Deployment")
     }
 
     #[test]

@@ -10,6 +10,7 @@ use k8s_model::duration::human_duration;
 use serde_json::{Value, json};
 
 use super::kinds::KindInfo;
+use super::selectors::match_expressions;
 
 const NAME_DESC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
 
@@ -252,31 +253,18 @@ fn format_selector(sel: Option<&Value>) -> String {
             parts.push(format!("{k}={}", ml[k].as_str().unwrap_or("")));
         }
     }
-    for e in sel
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-        let mut values: Vec<&str> = e
-            .get("values")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+    for e in match_expressions(sel) {
+        let key = e.key;
+        let mut values = e.values;
         values.sort();
         let vs = values.join(",");
-        parts.push(
-            match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-                "In" => format!("{key} in ({vs})"),
-                "NotIn" => format!("{key} notin ({vs})"),
-                "Exists" => key.to_string(),
-                "DoesNotExist" => format!("!{key}"),
-                op => format!("{key} {op} ({vs})"),
-            },
-        );
+        parts.push(match e.operator {
+            "In" => format!("{key} in ({vs})"),
+            "NotIn" => format!("{key} notin ({vs})"),
+            "Exists" => key.to_string(),
+            "DoesNotExist" => format!("!{key}"),
+            op => format!("{key} {op} ({vs})"),
+        });
     }
     or_none(parts.join(","))
 }
@@ -1037,14 +1025,7 @@ pub fn row_cells(table: &Value, i: usize) -> Option<&Vec<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::builtin_kinds;
-
-    fn kind(name: &str) -> KindInfo {
-        builtin_kinds()
-            .into_iter()
-            .find(|k| k.kind == name)
-            .unwrap()
-    }
+    use crate::kinds::builtin_named as kind;
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-10T12:00:00Z")

@@ -346,10 +346,7 @@ mod tests {
     }
 
     fn configmaps() -> KindInfo {
-        crate::kinds::builtin_kinds()
-            .into_iter()
-            .find(|k| k.kind == "ConfigMap")
-            .unwrap()
+        crate::kinds::builtin_named("ConfigMap")
     }
 
     #[test]

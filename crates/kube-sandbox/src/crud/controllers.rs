@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::pipeline::{canonical_order, has_generation, is_builtin, schema_for};
+use super::pipeline::{canonical_order, has_generation, is_builtin, with_field_manager};
 use super::{Deferred, RolloutJob, finalize_namespace};
-use crate::apply::{self, FieldManagerContext};
+use crate::apply;
 use crate::controller;
 use crate::server::{Shared, guarded};
 use crate::store::{ResourceKey, now_rfc3339};
@@ -118,18 +118,12 @@ fn converge(shared: &Shared, job: &RolloutJob) {
     }
     let mut new = old.clone();
     new["status"] = status;
-    let schema = schema_for(&store, &job.kind);
-    let api_version = job.kind.api_version();
     let now = now_rfc3339();
-    let ctx = FieldManagerContext {
-        manager: "kube-controller-manager",
-        api_version: &api_version,
-        now: &now,
-        subresource: Some("status"),
-        schema: &schema,
-    };
-    guarded("apply::record_update", || {
-        apply::record_update(Some(&old), &mut new, &ctx)
+    let manager = "kube-controller-manager";
+    with_field_manager(&store, &job.kind, manager, &now, Some("status"), |ctx| {
+        guarded("apply::record_update", || {
+            apply::record_update(Some(&old), &mut new, ctx)
+        })
     });
     canonical_order(&mut new);
     if let Err(e) = store.put(&res, &mut new) {

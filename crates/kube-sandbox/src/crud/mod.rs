@@ -9,7 +9,7 @@ use bytes::Bytes;
 use hyper::Method;
 use serde_json::{Map, Value, json};
 
-use super::apply::{self, ApplyError, FieldManagerContext};
+use super::apply::{self, ApplyError};
 use super::kinds::{KindInfo, kind_from_crd};
 use super::patch;
 use super::protobuf;
@@ -651,8 +651,7 @@ fn patch_object(
     t: &Target,
     name: &str,
 ) -> Result<(Reply, Vec<Deferred>), ApiError> {
-    let is_apply = req.content_type == "application/apply-patch+yaml";
-    patch_options_valid(req, is_apply)?;
+    let is_apply = is_apply_patch(req)?;
     let w = write_ctx(req, t, name)?;
     let mut store = shared.lock();
     let live = store.get(&w.res, &w.namespace, name).map(|o| o.value());
@@ -673,16 +672,10 @@ fn patch_object(
         let crd = store.crd_for(&t.kind);
         let warnings = check_unknown_fields(&t.kind, crd.as_deref(), &mut applied, w.validation)?;
         reset_fields(&t.kind, w.subresource, &mut applied);
-        let schema = schema_for(&store, &t.kind);
-        let api_version = t.kind.api_version();
-        let ctx = FieldManagerContext {
-            manager: &w.manager,
-            api_version: &api_version,
-            now: &w.now,
-            subresource: w.subresource,
-            schema: &schema,
-        };
-        let merged = apply::server_side_apply(live.as_ref(), &applied, req.flag("force"), &ctx)
+        let merged = w
+            .with_field_manager(&store, |ctx| {
+                apply::server_side_apply(live.as_ref(), &applied, req.flag("force"), ctx)
+            })
             .map_err(|e| match e {
                 ApplyError::Conflicts(c) => ApiError::apply_conflicts(&c),
                 ApplyError::Invalid(msg) => ApiError {
@@ -703,7 +696,10 @@ fn patch_object(
     Ok(respond(done, 200))
 }
 
-fn patch_options_valid(req: &ApiRequest, is_apply: bool) -> Result<(), ApiError> {
+/// Whether a PATCH is a server-side apply, once its options (`fieldManager`, `force`) are
+/// checked to suit that kind of patch.
+fn is_apply_patch(req: &ApiRequest) -> Result<bool, ApiError> {
+    let is_apply = req.content_type == "application/apply-patch+yaml";
     let field_error = |reason: &str, field: &str, message: &str| FieldError {
         reason: reason.into(),
         field: field.into(),
@@ -722,7 +718,7 @@ fn patch_options_valid(req: &ApiRequest, is_apply: bool) -> Result<(), ApiError>
             "Forbidden: may not be specified for non-apply patch",
         )
     } else {
-        return Ok(());
+        return Ok(is_apply);
     };
     Err(ApiError::invalid_named(
         "PatchOptions.meta.k8s.io",

@@ -48,6 +48,45 @@ pub(super) fn has_generation(kind: &KindInfo) -> bool {
     )
 }
 
+/// Runs `f` with the managedFields context of a write to `kind` by `manager` at `now`, with the
+/// kind's merge schema and `apiVersion`.
+pub(super) fn with_field_manager<R>(
+    store: &Store,
+    kind: &KindInfo,
+    manager: &str,
+    now: &str,
+    subresource: Option<&str>,
+    f: impl FnOnce(&FieldManagerContext<'_>) -> R,
+) -> R {
+    let schema = schema_for(store, kind);
+    let api_version = kind.api_version();
+    f(&FieldManagerContext {
+        manager,
+        api_version: &api_version,
+        now,
+        subresource,
+        schema: &schema,
+    })
+}
+
+impl WriteCtx<'_> {
+    /// [`with_field_manager`] for this write.
+    pub(super) fn with_field_manager<R>(
+        &self,
+        store: &Store,
+        f: impl FnOnce(&FieldManagerContext<'_>) -> R,
+    ) -> R {
+        with_field_manager(
+            store,
+            self.kind,
+            &self.manager,
+            &self.now,
+            self.subresource,
+            f,
+        )
+    }
+}
+
 /// The merge schema of a kind (CRDs: from the stored CRD's schema), cached per CRD version.
 pub(super) fn schema_for(store: &Store, kind: &KindInfo) -> Arc<TypeSchema> {
     let crd = if is_builtin(kind) {
@@ -510,17 +549,10 @@ pub(super) fn commit(
         return Err(ApiError::invalid(w.kind, &w.name, &errors));
     }
     if op == Op::Update {
-        let schema = schema_for(store, w.kind);
-        let api_version = w.kind.api_version();
-        let ctx = FieldManagerContext {
-            manager: &w.manager,
-            api_version: &api_version,
-            now: &w.now,
-            subresource: w.subresource,
-            schema: &schema,
-        };
-        guarded("apply::record_update", || {
-            apply::record_update(old, &mut new, &ctx)
+        w.with_field_manager(store, |ctx| {
+            guarded("apply::record_update", || {
+                apply::record_update(old, &mut new, ctx)
+            })
         });
     }
     let mut generation_changed = false;
@@ -602,15 +634,12 @@ fn stored_without_write(v: &Value) -> StoredObject {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::builtin_kinds;
+    use crate::kinds::builtin_named;
     use serde_json::json;
 
     #[test]
     fn apply_through_the_main_resource_cannot_own_status() {
-        let deploy = builtin_kinds()
-            .into_iter()
-            .find(|k| k.kind == "Deployment")
-            .unwrap();
+        let deploy = builtin_named("Deployment");
         let mut applied = json!({"kind": "Deployment", "metadata": {"name": "a", "labels": {}},
             "spec": {"replicas": 1}, "status": {"replicas": 9}});
         reset_fields(&deploy, None, &mut applied);

@@ -5,10 +5,11 @@ use serde_json::{Map, Value, json};
 use super::pipeline::{Op, commit, is_builtin};
 use super::{
     Deferred, apply_patch_body, check_identity, check_rv_precondition, decode_body, get_value,
-    patch_options_valid, write_ctx,
+    is_apply_patch, write_ctx,
 };
 use crate::kinds::KindInfo;
 use crate::patch;
+use crate::selectors::match_expressions;
 use crate::server::{ApiRequest, Reply, Shared, Target};
 use crate::status::ApiError;
 use crate::store::{ResourceKey, Store};
@@ -76,27 +77,17 @@ fn format_selector(sel: &Value) -> String {
             parts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
         }
     }
-    if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
-        for e in exprs {
-            let k = e.get("key").and_then(Value::as_str).unwrap_or_default();
-            let mut values: Vec<&str> = e
-                .get("values")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            values.sort();
-            let set = values.join(",");
-            match e
-                .get("operator")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-            {
-                "In" => parts.push(format!("{k} in ({set})")),
-                "NotIn" => parts.push(format!("{k} notin ({set})")),
-                "Exists" => parts.push(k.to_string()),
-                "DoesNotExist" => parts.push(format!("!{k}")),
-                _ => {}
-            }
+    for e in match_expressions(sel) {
+        let k = e.key;
+        let mut values = e.values;
+        values.sort();
+        let set = values.join(",");
+        match e.operator {
+            "In" => parts.push(format!("{k} in ({set})")),
+            "NotIn" => parts.push(format!("{k} notin ({set})")),
+            "Exists" => parts.push(k.to_string()),
+            "DoesNotExist" => parts.push(format!("!{k}")),
+            _ => {}
         }
     }
     parts.join(",")
@@ -218,8 +209,7 @@ pub(super) fn patch_scale(
     t: &Target,
     name: &str,
 ) -> Result<(Reply, Vec<Deferred>), ApiError> {
-    let is_apply = req.content_type == "application/apply-patch+yaml";
-    patch_options_valid(req, is_apply)?;
+    let is_apply = is_apply_patch(req)?;
     let mut store = shared.lock();
     let live = get_value(&store, t, name)?;
     let current = to_scale(&store, &t.kind, &live);

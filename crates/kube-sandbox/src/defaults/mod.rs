@@ -401,7 +401,6 @@ pub fn apply_defaults_for(
         }
         ("policy", "PodDisruptionBudget") => {
             // PodDisruptionBudgetStatus's counters have no omitempty.
-            let status = ensure_obj(root, "status", TOP);
             let order = &[
                 "observedGeneration",
                 "disruptedPods",
@@ -411,14 +410,13 @@ pub fn apply_defaults_for(
                 "expectedPods",
                 "conditions",
             ];
-            for key in [
+            let counters = &[
                 "disruptionsAllowed",
                 "currentHealthy",
                 "desiredHealthy",
                 "expectedPods",
-            ] {
-                default_field(status, order, key, json!(0));
-            }
+            ];
+            default_status_counters(root, order, counters);
         }
         ("autoscaling", "HorizontalPodAutoscaler") => default_hpa(root),
         ("networking.k8s.io", "NetworkPolicy") => default_network_policy(root),
@@ -554,6 +552,15 @@ fn default_field(map: &mut Map<String, Value>, order: &[&str], key: &str, value:
     }
 }
 
+/// Status counters whose Go fields have no omitempty: 0 unless set, so that even an empty
+/// status shows them; `order` is the status struct's field order.
+fn default_status_counters(root: &mut Map<String, Value>, order: &[&str], counters: &[&str]) {
+    let status = ensure_obj(root, "status", TOP);
+    for key in counters {
+        default_field(status, order, key, json!(0));
+    }
+}
+
 /// Like `default_field`, for string fields whose zero value `""` also counts as unset.
 fn default_str(map: &mut Map<String, Value>, order: &[&str], key: &str, value: &str) {
     if missing_str(map, key) {
@@ -623,7 +630,7 @@ pub fn canonicalize_list(list: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::builtin_kinds;
+    use crate::kinds::builtin_named as kind;
 
     /// Hands out 10.96.0.10, 10.96.0.11, … and node ports from 30080 up.
     struct Seq(u32, u16);
@@ -637,13 +644,6 @@ mod tests {
             self.1 += 1;
             30079 + self.1
         }
-    }
-
-    fn kind(name: &str) -> KindInfo {
-        builtin_kinds()
-            .into_iter()
-            .find(|k| k.kind == name)
-            .unwrap()
     }
 
     fn defaulted(kind_name: &str, obj: Value) -> Value {

@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 use super::pod::canonicalize_resources;
 use super::{
     CRD_NAMES, CRD_SPEC, HPA_RULES, HPA_SPEC, NETWORK_POLICY_SPEC, OBJECT_META, PV_SPEC, PVC_SPEC,
-    TOP, canonicalize_list, child_mut, default_field, default_str, ensure_obj, insert_ordered,
-    objects_mut, reorder, sort_map,
+    TOP, canonicalize_list, child_mut, default_field, default_status_counters, default_str,
+    ensure_obj, insert_ordered, objects_mut, reorder, sort_map,
 };
 
 /// `SetDefaults_Namespace`, the strategy's `kubernetes` finalizer, `SetDefaults_NamespaceStatus`.
@@ -159,39 +159,39 @@ pub(super) fn default_hpa(root: &mut Map<String, Value>) {
         );
     }
     if let Some(behavior) = child_mut(spec, "behavior") {
-        let up = ensure_obj(behavior, "scaleUp", &["scaleUp", "scaleDown"]);
-        default_field(up, HPA_RULES, "stabilizationWindowSeconds", json!(0));
-        default_str(up, HPA_RULES, "selectPolicy", "Max");
-        default_field(
-            up,
-            HPA_RULES,
-            "policies",
+        default_hpa_rules(
+            ensure_obj(behavior, "scaleUp", &["scaleUp", "scaleDown"]),
+            0,
             json!([{"type": "Pods", "value": 4, "periodSeconds": 15},
                 {"type": "Percent", "value": 100, "periodSeconds": 15}]),
         );
-        let down = ensure_obj(behavior, "scaleDown", &["scaleUp", "scaleDown"]);
-        default_field(down, HPA_RULES, "stabilizationWindowSeconds", json!(300));
-        default_str(down, HPA_RULES, "selectPolicy", "Max");
-        default_field(
-            down,
-            HPA_RULES,
-            "policies",
+        default_hpa_rules(
+            ensure_obj(behavior, "scaleDown", &["scaleUp", "scaleDown"]),
+            300,
             json!([{"type": "Percent", "value": 100, "periodSeconds": 15}]),
         );
     }
     // HorizontalPodAutoscalerStatus.desiredReplicas has no omitempty.
-    let status = ensure_obj(root, "status", TOP);
-    default_field(
-        status,
-        &[
-            "observedGeneration",
-            "lastScaleTime",
-            "currentReplicas",
-            "desiredReplicas",
-        ],
+    let order = &[
+        "observedGeneration",
+        "lastScaleTime",
+        "currentReplicas",
         "desiredReplicas",
-        json!(0),
+    ];
+    default_status_counters(root, order, &["desiredReplicas"]);
+}
+
+/// One direction of an HPA's `behavior` (`HPAScalingRules`): its stabilization window, the
+/// `Max` select policy and its policies, each unless set.
+fn default_hpa_rules(rules: &mut Map<String, Value>, window_seconds: i64, policies: Value) {
+    default_field(
+        rules,
+        HPA_RULES,
+        "stabilizationWindowSeconds",
+        json!(window_seconds),
     );
+    default_str(rules, HPA_RULES, "selectPolicy", "Max");
+    default_field(rules, HPA_RULES, "policies", policies);
 }
 
 /// `SetDefaults_NetworkPolicy` and `SetDefaults_NetworkPolicyPort` (networking/v1).

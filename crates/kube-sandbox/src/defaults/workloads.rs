@@ -6,13 +6,31 @@ use super::other_kinds::default_pvc;
 use super::pod::default_pod_template;
 use super::{
     CRON_JOB_SPEC, DAEMON_SET_SPEC, DEPLOYMENT_SPEC, JOB_SPEC, OBJECT_META, PVC_SPEC,
-    REPLICA_SET_SPEC, STATEFUL_SET_SPEC, TEMPLATE, TOP, child_mut, default_field, default_str,
-    ensure_obj, insert_ordered, missing, missing_str, objects_mut, reorder, sort_map,
+    REPLICA_SET_SPEC, STATEFUL_SET_SPEC, TEMPLATE, TOP, child_mut, default_field,
+    default_status_counters, default_str, ensure_obj, insert_ordered, missing, missing_str,
+    objects_mut, reorder, sort_map,
 };
 
 /// Empty `status: {}`: the Go status struct is a value, serialized even when empty.
 fn empty_status(root: &mut Map<String, Value>) {
     ensure_obj(root, "status", TOP);
+}
+
+/// A Deployment's `strategy` or a DaemonSet's `updateStrategy`: type `RollingUpdate` unless set,
+/// and then `rollingUpdate.maxUnavailable` and `maxSurge` unless set.
+fn default_rolling_update(
+    strategy: &mut Map<String, Value>,
+    max_unavailable: Value,
+    max_surge: Value,
+) {
+    const STRATEGY: &[&str] = &["type", "rollingUpdate"];
+    const ROLLING_UPDATE: &[&str] = &["maxUnavailable", "maxSurge"];
+    default_str(strategy, STRATEGY, "type", "RollingUpdate");
+    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
+        let ru = ensure_obj(strategy, "rollingUpdate", STRATEGY);
+        default_field(ru, ROLLING_UPDATE, "maxUnavailable", max_unavailable);
+        default_field(ru, ROLLING_UPDATE, "maxSurge", max_surge);
+    }
 }
 
 /// `SetDefaults_Deployment` (apps/v1).
@@ -21,27 +39,7 @@ pub(super) fn default_deployment(root: &mut Map<String, Value>) {
     default_field(spec, DEPLOYMENT_SPEC, "replicas", json!(1));
     default_pod_template(ensure_obj(spec, "template", DEPLOYMENT_SPEC), false);
     let strategy = ensure_obj(spec, "strategy", DEPLOYMENT_SPEC);
-    default_str(
-        strategy,
-        &["type", "rollingUpdate"],
-        "type",
-        "RollingUpdate",
-    );
-    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
-        let ru = ensure_obj(strategy, "rollingUpdate", &["type", "rollingUpdate"]);
-        default_field(
-            ru,
-            &["maxUnavailable", "maxSurge"],
-            "maxUnavailable",
-            json!("25%"),
-        );
-        default_field(
-            ru,
-            &["maxUnavailable", "maxSurge"],
-            "maxSurge",
-            json!("25%"),
-        );
-    }
+    default_rolling_update(strategy, json!("25%"), json!("25%"));
     default_field(spec, DEPLOYMENT_SPEC, "revisionHistoryLimit", json!(10));
     default_field(spec, DEPLOYMENT_SPEC, "progressDeadlineSeconds", json!(600));
     empty_status(root);
@@ -106,17 +104,14 @@ pub(super) fn default_stateful_set(root: &mut Map<String, Value>) {
         "whenScaled",
         "Retain",
     );
-    // StatefulSetStatus.replicas and availableReplicas have no omitempty: an empty status
-    // still shows them.
-    let status = ensure_obj(root, "status", TOP);
+    // StatefulSetStatus.replicas and availableReplicas have no omitempty.
     let order = &[
         "observedGeneration",
         "replicas",
         "conditions",
         "availableReplicas",
     ];
-    default_field(status, order, "replicas", json!(0));
-    default_field(status, order, "availableReplicas", json!(0));
+    default_status_counters(root, order, &["replicas", "availableReplicas"]);
 }
 
 /// `SetDefaults_DaemonSet` (apps/v1).
@@ -124,33 +119,16 @@ pub(super) fn default_daemon_set(root: &mut Map<String, Value>) {
     let spec = ensure_obj(root, "spec", TOP);
     default_pod_template(ensure_obj(spec, "template", DAEMON_SET_SPEC), false);
     let strategy = ensure_obj(spec, "updateStrategy", DAEMON_SET_SPEC);
-    default_str(
-        strategy,
-        &["type", "rollingUpdate"],
-        "type",
-        "RollingUpdate",
-    );
-    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
-        let ru = ensure_obj(strategy, "rollingUpdate", &["type", "rollingUpdate"]);
-        default_field(
-            ru,
-            &["maxUnavailable", "maxSurge"],
-            "maxUnavailable",
-            json!(1),
-        );
-        default_field(ru, &["maxUnavailable", "maxSurge"], "maxSurge", json!(0));
-    }
+    default_rolling_update(strategy, json!(1), json!(0));
     default_field(spec, DAEMON_SET_SPEC, "revisionHistoryLimit", json!(10));
     // DaemonSetStatus's four counters have no omitempty.
-    let status = ensure_obj(root, "status", TOP);
-    for key in [
+    let counters = &[
         "currentNumberScheduled",
         "numberMisscheduled",
         "desiredNumberScheduled",
         "numberReady",
-    ] {
-        default_field(status, DAEMON_SET_STATUS, key, json!(0));
-    }
+    ];
+    default_status_counters(root, DAEMON_SET_STATUS, counters);
 }
 
 /// `apps/v1.DaemonSetStatus` field order.
@@ -172,8 +150,7 @@ pub(super) fn default_replica_set(root: &mut Map<String, Value>) {
     let spec = ensure_obj(root, "spec", TOP);
     default_field(spec, REPLICA_SET_SPEC, "replicas", json!(1));
     default_pod_template(ensure_obj(spec, "template", REPLICA_SET_SPEC), false);
-    let status = ensure_obj(root, "status", TOP);
-    default_field(status, &["replicas"], "replicas", json!(0));
+    default_status_counters(root, &["replicas"], &["replicas"]);
 }
 
 /// `SetDefaults_Job` (batch/v1, JobPodReplacementPolicy on) and the job strategy's selector

@@ -311,15 +311,8 @@ fn validate_data_keys(obj: &Value, field: &str, errs: &mut Errors) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::builtin_kinds;
+    use crate::kinds::builtin_named as kind;
     use serde_json::json;
-
-    fn kind(name: &str) -> KindInfo {
-        builtin_kinds()
-            .into_iter()
-            .find(|k| k.kind == name)
-            .unwrap()
-    }
 
     fn lines(kind_name: &str, obj: &Value, old: Option<&Value>) -> Vec<String> {
         validate(&kind(kind_name), obj, old)

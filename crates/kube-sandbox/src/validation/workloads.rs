@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use super::pod::validate_pod_spec;
 use super::{Errors, go_label_selector, go_string_map, validate_labels};
 use crate::kinds::KindInfo;
+use crate::selectors::match_expressions;
 
 fn validate_replicas(spec: Option<&Value>, errs: &mut Errors) {
     if let Some(r) = spec.and_then(|s| s.get("replicas")).and_then(Value::as_i64)
@@ -28,24 +29,11 @@ pub fn selector_matches(selector: &Value, labels: &Map<String, Value>) -> bool {
             }
         }
     }
-    for expr in selector
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let key = expr.get("key").and_then(Value::as_str).unwrap_or("");
-        let values: Vec<&str> = expr
-            .get("values")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let actual = labels.get(key).and_then(Value::as_str);
-        let ok = match expr.get("operator").and_then(Value::as_str).unwrap_or("") {
-            "In" => actual.is_some_and(|a| values.contains(&a)),
-            "NotIn" => actual.is_none_or(|a| !values.contains(&a)),
+    for expr in match_expressions(selector) {
+        let actual = labels.get(expr.key).and_then(Value::as_str);
+        let ok = match expr.operator {
+            "In" => actual.is_some_and(|a| expr.values.contains(&a)),
+            "NotIn" => actual.is_none_or(|a| !expr.values.contains(&a)),
             "Exists" => actual.is_some(),
             "DoesNotExist" => actual.is_none(),
             _ => false,
@@ -55,6 +43,23 @@ pub fn selector_matches(selector: &Value, labels: &Map<String, Value>) -> bool {
         }
     }
     true
+}
+
+/// `<path>.template.metadata.labels` must match `selector`.
+fn check_template_selected(
+    selector: &Value,
+    labels: Option<&Map<String, Value>>,
+    path: &str,
+    errs: &mut Errors,
+) {
+    let empty = Map::new();
+    if !selector_matches(selector, labels.unwrap_or(&empty)) {
+        errs.invalid(
+            &format!("{path}.template.metadata.labels"),
+            &go_string_map(labels),
+            "`selector` does not match template `labels`",
+        );
+    }
 }
 
 /// Whether a selector selects nothing (no matchLabels and no matchExpressions).
@@ -94,16 +99,7 @@ pub(super) fn validate_selected_template(
             &go_label_selector(Some(sel)),
             &format!("empty selector is invalid for {noun}"),
         ),
-        Some(sel) => {
-            let empty = Map::new();
-            if !selector_matches(sel, labels.unwrap_or(&empty)) {
-                errs.invalid(
-                    &format!("{path}.template.metadata.labels"),
-                    &go_string_map(labels),
-                    "`selector` does not match template `labels`",
-                );
-            }
-        }
+        Some(sel) => check_template_selected(sel, labels, path, errs),
     }
     if let Some(labels) = labels {
         validate_labels(labels, &format!("{path}.template.labels"), errs);
@@ -188,16 +184,7 @@ pub(super) fn validate_job_spec(spec: Option<&Value>, path: &str, errs: &mut Err
     match selector {
         None if manual => errs.required(&format!("{path}.selector"), ""),
         None => {}
-        Some(sel) => {
-            let empty = Map::new();
-            if !selector_matches(sel, labels.unwrap_or(&empty)) {
-                errs.invalid(
-                    &format!("{path}.template.metadata.labels"),
-                    &go_string_map(labels),
-                    "`selector` does not match template `labels`",
-                );
-            }
-        }
+        Some(sel) => check_template_selected(sel, labels, path, errs),
     }
     validate_job_template(spec, path, errs);
 }
