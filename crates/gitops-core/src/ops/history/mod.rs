@@ -18,12 +18,11 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::drift::{prepare_objects, to_yaml};
-use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
+use crate::ops::status::{ResourceFilter, StatusError, discovered_scope, resolve_resource_arg};
 use gitops_cluster::{ClusterClient, ClusterError, Discovery};
 use gitops_git::history::{HistoryError, PathWalk, WalkStats};
 use gitops_git::{EnvRepo, ObjectId, RepoError};
 use gitops_render::{RenderFailure, RenderOptions, render};
-use k8s_model::kinds::builtin_scope;
 use k8s_model::{CommitInfo, IgnoreRule, ResourceId};
 
 mod cache;
@@ -346,7 +345,7 @@ pub struct HistoryStats {
 pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> {
     let mut warnings = Vec::new();
     let (cluster, discovery) = connect_live(opts, &mut warnings).await;
-    let namespace = render_namespace(opts, cluster.as_ref()).await;
+    let mut render_opts = opts.target.render_options(cluster.as_ref()).await;
     let filter = opts
         .resource
         .as_deref()
@@ -354,7 +353,10 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
             resolve_resource_arg(arg, opts.target.namespace.as_deref(), discovery.as_deref())
         })
         .transpose()?;
-    let render_opts = history_render_options(opts, namespace, discovery.as_ref());
+    // Kinds' scopes from discovery when there is one, else the built-in table.
+    if let Some(discovery) = &discovery {
+        render_opts.scope = discovered_scope(discovery);
+    }
 
     let repo_dir = opts.target.repo.clone();
     let rev = opts.target.rev.clone();
@@ -439,46 +441,6 @@ async fn connect_live(
     };
     let cluster = cluster.filter(|_| discovery.is_some());
     (cluster, discovery)
-}
-
-/// The namespace the environment renders with: `-n`, else the context's, else `default`.
-async fn render_namespace(opts: &HistoryOptions, cluster: Option<&ClusterClient>) -> String {
-    let context_namespace = match cluster {
-        Some(cluster) => Some(cluster.default_namespace().to_owned()),
-        None if opts.target.namespace.is_none() => {
-            gitops_cluster::context_namespace(
-                opts.target.kubeconfig.as_deref(),
-                opts.target.context.as_deref(),
-            )
-            .await
-        }
-        None => None,
-    };
-    opts.target
-        .namespace
-        .clone()
-        .or(context_namespace)
-        .unwrap_or_else(|| "default".to_owned())
-}
-
-/// How the history renders: kinds' scopes from discovery when there is one, else the
-/// built-in table.
-fn history_render_options(
-    opts: &HistoryOptions,
-    namespace: String,
-    discovery: Option<&Arc<Discovery>>,
-) -> RenderOptions {
-    let mut render_opts = RenderOptions::new(opts.target.path.clone(), namespace);
-    if let Some(discovery) = discovery {
-        let scope_source = Arc::clone(discovery);
-        render_opts.scope = Arc::new(move |group: &str, kind: &str| {
-            scope_source
-                .scope(group, kind)
-                .or_else(|| builtin_scope(group, kind))
-        });
-    }
-    render_opts.kubectl = opts.target.kubectl.clone();
-    render_opts
 }
 
 /// Drops `value` on another thread: freeing the parsed documents and changes of a long
