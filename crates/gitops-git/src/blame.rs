@@ -591,6 +591,18 @@ mod tests {
         per_line
     }
 
+    /// The file each line of `range` of `path` at HEAD is blamed in (where a moved file's
+    /// lines came from).
+    fn source_paths(fx: &FixtureRepo, path: &str, range: Range<u32>) -> Vec<String> {
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        repo.blame_lines(head, path, range)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.source_path)
+            .collect()
+    }
+
     fn ours(fx: &FixtureRepo, rev: &str, path: &str, range: Range<u32>) -> Vec<String> {
         let repo = EnvRepo::open(fx.dir()).unwrap();
         let commit = repo.resolve(rev).unwrap();
@@ -647,10 +659,7 @@ mod tests {
         fx.git(&["mv", "apps/web.yaml", "apps/site.yaml"]);
         fx.commit("move and edit");
         assert_matches_git(&fx, "HEAD", "apps/site.yaml");
-        let repo = EnvRepo::open(fx.dir()).unwrap();
-        let head = repo.resolve("HEAD").unwrap();
-        let lines = repo.blame_lines(head, "apps/site.yaml", 0..2).unwrap();
-        assert_eq!(lines[0].source_path, "old/web.yaml");
+        assert_eq!(source_paths(&fx, "apps/site.yaml", 0..2)[0], "old/web.yaml");
     }
 
     /// A commit that moves a whole directory of near-identical files and edits them: each
@@ -674,10 +683,7 @@ mod tests {
         for path in ["new/x.yaml", "new/y.yaml", "new/z.yaml"] {
             assert_matches_git(&fx, "HEAD", path);
         }
-        let repo = EnvRepo::open(fx.dir()).unwrap();
-        let head = repo.resolve("HEAD").unwrap();
-        let lines = repo.blame_lines(head, "new/x.yaml", 0..1).unwrap();
-        assert_eq!(lines[0].source_path, "old/b.yaml");
+        assert_eq!(source_paths(&fx, "new/x.yaml", 0..1)[0], "old/b.yaml");
     }
 
     /// `path` with `lines` lines `kN: vN` in a base commit, line 2 edited on a side branch,
