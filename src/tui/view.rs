@@ -57,7 +57,7 @@ pub fn areas(state: &State, area: Rect) -> Areas {
         Constraint::Min(0),
         Constraint::Length(1),
     ]));
-    if area.width >= WIDE {
+    let [history, resources, detail] = if area.width >= WIDE {
         let left_width = (area.width * 2 / 5).max(50);
         let [left, detail] = main.layout(&Layout::horizontal([
             Constraint::Length(left_width),
@@ -67,13 +67,7 @@ pub fn areas(state: &State, area: Rect) -> Areas {
             Constraint::Percentage(40),
             Constraint::Min(0),
         ]));
-        Areas {
-            title,
-            history,
-            resources,
-            detail,
-            status,
-        }
+        [history, resources, detail]
     } else {
         // Stacked: the focused pane gets the room.
         let (h, r) = match state.focus {
@@ -81,18 +75,18 @@ pub fn areas(state: &State, area: Rect) -> Areas {
             Pane::Resources => (main.height / 4, main.height * 5 / 12),
             Pane::Detail => (3.min(main.height), main.height / 4),
         };
-        let [history, resources, detail] = main.layout(&Layout::vertical([
+        main.layout(&Layout::vertical([
             Constraint::Length(h),
             Constraint::Length(r),
             Constraint::Min(0),
-        ]));
-        Areas {
-            title,
-            history,
-            resources,
-            detail,
-            status,
-        }
+        ]))
+    };
+    Areas {
+        title,
+        history,
+        resources,
+        detail,
+        status,
     }
 }
 
