@@ -187,23 +187,21 @@ fn history_pane(state: &State, area: Rect, buf: &mut Buffer) {
                 spans.push(Span::styled("live ", theme.live_mark));
             }
             spans.push(Span::styled(commit.summary.clone(), theme.text));
-            let line = Line::from(spans);
-            if index == h.selected {
-                line.style(selection(state, Pane::History))
-            } else {
-                line
-            }
+            with_selection(state, Pane::History, Line::from(spans), index == h.selected)
         })
         .collect();
     Paragraph::new(lines).render(inner, buf);
 }
 
-/// The selected row's style: full selection in the focused pane, reversed dim elsewhere.
-fn selection(state: &State, pane: Pane) -> Style {
-    if state.focus == pane {
-        state.theme.selection
+/// `line` of `pane`, in the selected row's style when `selected`: full selection in the focused
+/// pane, reversed dim elsewhere.
+fn with_selection<'a>(state: &State, pane: Pane, line: Line<'a>, selected: bool) -> Line<'a> {
+    if !selected {
+        line
+    } else if state.focus == pane {
+        line.style(state.theme.selection)
     } else {
-        Style::default().add_modifier(Modifier::REVERSED)
+        line.style(Style::default().add_modifier(Modifier::REVERSED))
     }
 }
 
@@ -299,12 +297,12 @@ fn resources_pane(state: &State, area: Rect, buf: &mut Buffer) {
                     theme.dim,
                 ));
             }
-            let line = Line::from(spans);
-            if shown.start + i == state.resources.selected {
-                line.style(selection(state, Pane::Resources))
-            } else {
-                line
-            }
+            with_selection(
+                state,
+                Pane::Resources,
+                Line::from(spans),
+                shown.start + i == state.resources.selected,
+            )
         })
         .collect();
     Paragraph::new(lines).render(inner, buf);
@@ -393,16 +391,16 @@ fn detail_lines(state: &State, area: Rect, buf: &mut Buffer) {
                         '+' => theme.state(DriftState::Orphaned),
                         _ => theme.dim,
                     };
-                    let line = Line::from(vec![
-                        Span::styled(format!("{:<gutter$} ", l.gutter), theme.dim),
-                        Span::styled(format!("{} ", l.mark), mark_style),
-                        Span::styled(l.text.clone(), theme.text),
-                    ]);
-                    if shown.start + i == state.detail.cursor {
-                        line.style(selection(state, Pane::Detail))
-                    } else {
-                        line
-                    }
+                    with_selection(
+                        state,
+                        Pane::Detail,
+                        Line::from(vec![
+                            Span::styled(format!("{:<gutter$} ", l.gutter), theme.dim),
+                            Span::styled(format!("{} ", l.mark), mark_style),
+                            Span::styled(l.text.clone(), theme.text),
+                        ]),
+                        shown.start + i == state.detail.cursor,
+                    )
                 })
                 .collect();
             Paragraph::new(rendered).render(area, buf);
