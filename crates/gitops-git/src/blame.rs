@@ -591,6 +591,12 @@ mod tests {
         per_line
     }
 
+    /// How many commits own the lines of `range` of `path` at HEAD.
+    fn owners(fx: &FixtureRepo, path: &str, range: Range<u32>) -> usize {
+        let commits: HashSet<String> = ours(fx, "HEAD", path, range).into_iter().collect();
+        commits.len()
+    }
+
     /// The file each line of `range` of `path` at HEAD is blamed in (where a moved file's
     /// lines came from).
     fn source_paths(fx: &FixtureRepo, path: &str, range: Range<u32>) -> Vec<String> {
@@ -642,8 +648,7 @@ mod tests {
         fx.commit("unrelated");
         assert_matches_git(&fx, "HEAD", "a.yaml");
         assert_matches_git(&fx, "HEAD~2", "a.yaml");
-        let distinct: HashSet<String> = ours(&fx, "HEAD", "a.yaml", 0..5).into_iter().collect();
-        assert_eq!(distinct.len(), 3, "three commits own lines");
+        assert_eq!(owners(&fx, "a.yaml", 0..5), 3, "three commits own lines");
     }
 
     #[test]
@@ -709,8 +714,11 @@ mod tests {
         fx.write("m.yaml", &merged.replace("v5\n", "after5\n"));
         fx.commit("after merge");
         assert_matches_git(&fx, "HEAD", "m.yaml");
-        let distinct: HashSet<String> = ours(&fx, "HEAD", "m.yaml", 0..12).into_iter().collect();
-        assert_eq!(distinct.len(), 4, "base, both sides and the last commit");
+        assert_eq!(
+            owners(&fx, "m.yaml", 0..12),
+            4,
+            "base, both sides and the last commit"
+        );
     }
 
     #[test]
