@@ -533,7 +533,6 @@ impl Painter<'_> {
     /// A left or right cell: line number, text in syntax colours on the change background,
     /// changed words emphasized; the background fills the cell.
     fn side(&self, line: Option<&DiffLine>, side: Side, width: u16) -> Line<'static> {
-        let theme = self.theme;
         let Some(line) = line else {
             return Line::default();
         };
@@ -541,61 +540,65 @@ impl Painter<'_> {
             Side::Live => line.old_index,
             Side::Desired => line.new_index,
         };
-        let (base, emphasis) = match line.kind {
-            LineKind::Context => (Style::default(), Style::default()),
-            LineKind::Removed => (theme.diff_removed, theme.diff_removed_emphasis),
-            LineKind::Added => (theme.diff_added, theme.diff_added_emphasis),
-        };
-        let mut spans = vec![Span::styled(
+        let gutter = vec![Span::styled(
             format!("{:>4} ", number.map(|n| n + 1).unwrap_or(0)),
-            theme.diff_gutter,
+            self.theme.diff_gutter,
         )];
-        spans.extend(styled_text(
-            &line.text,
-            self.syntax(line, side),
-            base,
-            &line.emphasis,
-            emphasis,
-        ));
-        let used: usize = 5 + unicode_width::UnicodeWidthStr::width(line.text.as_str());
-        if line.kind != LineKind::Context && (width as usize) > used {
-            spans.push(Span::styled(" ".repeat(width as usize - used), base));
-        }
-        Line::from(spans)
+        self.gutter_and_text(gutter, 5, line, side, width)
     }
 
     fn unified(&self, line: &DiffLine, width: u16) -> Line<'static> {
-        let theme = self.theme;
         let side = if line.kind == LineKind::Removed {
             Side::Live
         } else {
             Side::Desired
         };
-        let (base, emphasis) = match line.kind {
-            LineKind::Context => (Style::default(), Style::default()),
-            LineKind::Removed => (theme.diff_removed, theme.diff_removed_emphasis),
-            LineKind::Added => (theme.diff_added, theme.diff_added_emphasis),
-        };
+        let (base, _) = self.change_styles(line.kind);
         let number = |n: Option<usize>| n.map(|n| format!("{:>4}", n + 1)).unwrap_or("    ".into());
-        let mut spans = vec![
+        let gutter = vec![
             Span::styled(
                 format!("{} {} ", number(line.old_index), number(line.new_index)),
-                theme.diff_gutter,
+                self.theme.diff_gutter,
             ),
             Span::styled(crate::diff::sign(line.kind).to_string(), base),
         ];
-        spans.extend(styled_text(
+        self.gutter_and_text(gutter, 11 + 1, line, side, width)
+    }
+
+    /// The change background of `kind` and the style of its changed words.
+    fn change_styles(&self, kind: LineKind) -> (Style, Style) {
+        let theme = self.theme;
+        match kind {
+            LineKind::Context => (Style::default(), Style::default()),
+            LineKind::Removed => (theme.diff_removed, theme.diff_removed_emphasis),
+            LineKind::Added => (theme.diff_added, theme.diff_added_emphasis),
+        }
+    }
+
+    /// `gutter` (counted as `gutter_width` columns), then `line`'s text in `side`'s syntax
+    /// colours on its change background, changed words emphasized; a changed line's background
+    /// fills `width`.
+    fn gutter_and_text(
+        &self,
+        mut gutter: Vec<Span<'static>>,
+        gutter_width: usize,
+        line: &DiffLine,
+        side: Side,
+        width: u16,
+    ) -> Line<'static> {
+        let (base, emphasis) = self.change_styles(line.kind);
+        gutter.extend(styled_text(
             &line.text,
             self.syntax(line, side),
             base,
             &line.emphasis,
             emphasis,
         ));
-        let used = 11 + 1 + unicode_width::UnicodeWidthStr::width(line.text.as_str());
+        let used = gutter_width + unicode_width::UnicodeWidthStr::width(line.text.as_str());
         if line.kind != LineKind::Context && (width as usize) > used {
-            spans.push(Span::styled(" ".repeat(width as usize - used), base));
+            gutter.push(Span::styled(" ".repeat(width as usize - used), base));
         }
-        Line::from(spans)
+        Line::from(gutter)
     }
 
     fn plain(&self, index: usize, text: &str, side: Side) -> Line<'static> {
