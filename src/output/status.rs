@@ -331,36 +331,25 @@ pub(crate) mod tests {
         name: &str,
         state: DriftState,
     ) -> ResourceStatus {
+        let id = ResourceId {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: ns.map(Into::into),
+            name: name.into(),
+        };
+        let api_version = if group.is_empty() {
+            "v1".into()
+        } else {
+            format!("{group}/v1")
+        };
         ResourceStatus {
-            id: ResourceId {
-                group: group.into(),
-                kind: kind.into(),
-                namespace: ns.map(Into::into),
-                name: name.into(),
-            },
-            api_version: if group.is_empty() {
-                "v1".into()
-            } else {
-                format!("{group}/v1")
-            },
-            state,
-            strategy: None,
-            fields: Vec::new(),
-            changes: Vec::new(),
             source: Some(Source {
                 file: format!("apps/{name}.yaml"),
                 document: 0,
                 line: 1,
                 end_line: 10,
             }),
-            last_commit: None,
-            live_revision: None,
-            matches_revision: None,
-            live_resource_version: None,
-            error: None,
-            notes: Vec::new(),
-            live_yaml: None,
-            desired_yaml: None,
+            ..ResourceStatus::blank(id, &api_version, state)
         }
     }
 

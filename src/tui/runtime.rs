@@ -396,6 +396,14 @@ impl Runner {
             .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
     }
 
+    /// The options of an evaluation of `rev` with `strategy`.
+    fn options_at(&self, rev: String, strategy: Strategy) -> StatusOptions {
+        let mut options = self.options();
+        options.target.rev = rev;
+        options.strategy = strategy;
+        options
+    }
+
     fn run(&mut self, effects: Vec<Effect>) {
         let mut effects = effects.into_iter().peekable();
         while let Some(effect) = effects.next() {
@@ -658,13 +666,10 @@ impl Runner {
     }
 
     fn evaluate(&mut self, request: RequestId, rev: String, strategy: Strategy, refine: bool) {
-        if let Some(previous) = self.evaluation.take() {
-            previous.abort();
-        }
+        abort_previous(&mut self.evaluation);
         let tx = self.tx.clone();
         let cluster = Arc::clone(&self.cluster);
-        let mut options = self.options();
-        options.target.rev = rev;
+        let mut options = self.options_at(rev, strategy);
         self.evaluation = Some(self.handle.spawn(async move {
             let client = match connected(&cluster, &options).await {
                 Ok(client) => client,
@@ -716,14 +721,10 @@ impl Runner {
         strategy: Strategy,
         rows: Vec<(ResourceId, String, Option<crate::model::Source>)>,
     ) {
-        if let Some(previous) = self.evaluation.take() {
-            previous.abort();
-        }
+        abort_previous(&mut self.evaluation);
         let tx = self.tx.clone();
         let cluster = Arc::clone(&self.cluster);
-        let mut options = self.options();
-        options.target.rev = rev;
-        options.strategy = strategy;
+        let options = self.options_at(rev, strategy);
         self.evaluation = Some(self.handle.spawn(async move {
             let result = async {
                 let client = connected(&cluster, &options)
@@ -759,14 +760,10 @@ impl Runner {
         api_version: String,
         source: Option<crate::model::Source>,
     ) {
-        if let Some(previous) = self.texts.take() {
-            previous.abort();
-        }
+        abort_previous(&mut self.texts);
         let tx = self.tx.clone();
         let cluster = Arc::clone(&self.cluster);
-        let mut options = self.options();
-        options.target.rev = rev;
-        options.strategy = strategy;
+        let options = self.options_at(rev, strategy);
         self.texts = Some(self.handle.spawn(async move {
             tokio::time::sleep(TEXTS_SETTLE).await;
             let result = match connected(&cluster, &options).await {
@@ -853,6 +850,13 @@ async fn connected(
     .await?;
     *slot = Some(client.clone());
     Ok(client)
+}
+
+/// Aborts the task in `slot`, if any: a newer request supersedes it.
+fn abort_previous(slot: &mut Option<JoinHandle<()>>) {
+    if let Some(previous) = slot.take() {
+        previous.abort();
+    }
 }
 
 /// Gathers live changes for [`LIVE_COALESCE`] and sends them as one action.

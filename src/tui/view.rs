@@ -57,7 +57,7 @@ pub fn areas(state: &State, area: Rect) -> Areas {
         Constraint::Min(0),
         Constraint::Length(1),
     ]));
-    if area.width >= WIDE {
+    let [history, resources, detail] = if area.width >= WIDE {
         let left_width = (area.width * 2 / 5).max(50);
         let [left, detail] = main.layout(&Layout::horizontal([
             Constraint::Length(left_width),
@@ -67,13 +67,7 @@ pub fn areas(state: &State, area: Rect) -> Areas {
             Constraint::Percentage(40),
             Constraint::Min(0),
         ]));
-        Areas {
-            title,
-            history,
-            resources,
-            detail,
-            status,
-        }
+        [history, resources, detail]
     } else {
         // Stacked: the focused pane gets the room.
         let (h, r) = match state.focus {
@@ -81,18 +75,18 @@ pub fn areas(state: &State, area: Rect) -> Areas {
             Pane::Resources => (main.height / 4, main.height * 5 / 12),
             Pane::Detail => (3.min(main.height), main.height / 4),
         };
-        let [history, resources, detail] = main.layout(&Layout::vertical([
+        main.layout(&Layout::vertical([
             Constraint::Length(h),
             Constraint::Length(r),
             Constraint::Min(0),
-        ]));
-        Areas {
-            title,
-            history,
-            resources,
-            detail,
-            status,
-        }
+        ]))
+    };
+    Areas {
+        title,
+        history,
+        resources,
+        detail,
+        status,
     }
 }
 
@@ -193,23 +187,21 @@ fn history_pane(state: &State, area: Rect, buf: &mut Buffer) {
                 spans.push(Span::styled("live ", theme.live_mark));
             }
             spans.push(Span::styled(commit.summary.clone(), theme.text));
-            let line = Line::from(spans);
-            if index == h.selected {
-                line.style(selection(state, Pane::History))
-            } else {
-                line
-            }
+            with_selection(state, Pane::History, Line::from(spans), index == h.selected)
         })
         .collect();
     Paragraph::new(lines).render(inner, buf);
 }
 
-/// The selected row's style: full selection in the focused pane, reversed dim elsewhere.
-fn selection(state: &State, pane: Pane) -> Style {
-    if state.focus == pane {
-        state.theme.selection
+/// `line` of `pane`, in the selected row's style when `selected`: full selection in the focused
+/// pane, reversed dim elsewhere.
+fn with_selection<'a>(state: &State, pane: Pane, line: Line<'a>, selected: bool) -> Line<'a> {
+    if !selected {
+        line
+    } else if state.focus == pane {
+        line.style(state.theme.selection)
     } else {
-        Style::default().add_modifier(Modifier::REVERSED)
+        line.style(Style::default().add_modifier(Modifier::REVERSED))
     }
 }
 
@@ -305,12 +297,12 @@ fn resources_pane(state: &State, area: Rect, buf: &mut Buffer) {
                     theme.dim,
                 ));
             }
-            let line = Line::from(spans);
-            if shown.start + i == state.resources.selected {
-                line.style(selection(state, Pane::Resources))
-            } else {
-                line
-            }
+            with_selection(
+                state,
+                Pane::Resources,
+                Line::from(spans),
+                shown.start + i == state.resources.selected,
+            )
         })
         .collect();
     Paragraph::new(lines).render(inner, buf);
@@ -399,16 +391,16 @@ fn detail_lines(state: &State, area: Rect, buf: &mut Buffer) {
                         '+' => theme.state(DriftState::Orphaned),
                         _ => theme.dim,
                     };
-                    let line = Line::from(vec![
-                        Span::styled(format!("{:<gutter$} ", l.gutter), theme.dim),
-                        Span::styled(format!("{} ", l.mark), mark_style),
-                        Span::styled(l.text.clone(), theme.text),
-                    ]);
-                    if shown.start + i == state.detail.cursor {
-                        line.style(selection(state, Pane::Detail))
-                    } else {
-                        line
-                    }
+                    with_selection(
+                        state,
+                        Pane::Detail,
+                        Line::from(vec![
+                            Span::styled(format!("{:<gutter$} ", l.gutter), theme.dim),
+                            Span::styled(format!("{} ", l.mark), mark_style),
+                            Span::styled(l.text.clone(), theme.text),
+                        ]),
+                        shown.start + i == state.detail.cursor,
+                    )
                 })
                 .collect();
             Paragraph::new(rendered).render(area, buf);
@@ -541,7 +533,6 @@ impl Painter<'_> {
     /// A left or right cell: line number, text in syntax colours on the change background,
     /// changed words emphasized; the background fills the cell.
     fn side(&self, line: Option<&DiffLine>, side: Side, width: u16) -> Line<'static> {
-        let theme = self.theme;
         let Some(line) = line else {
             return Line::default();
         };
@@ -549,61 +540,65 @@ impl Painter<'_> {
             Side::Live => line.old_index,
             Side::Desired => line.new_index,
         };
-        let (base, emphasis) = match line.kind {
-            LineKind::Context => (Style::default(), Style::default()),
-            LineKind::Removed => (theme.diff_removed, theme.diff_removed_emphasis),
-            LineKind::Added => (theme.diff_added, theme.diff_added_emphasis),
-        };
-        let mut spans = vec![Span::styled(
+        let gutter = vec![Span::styled(
             format!("{:>4} ", number.map(|n| n + 1).unwrap_or(0)),
-            theme.diff_gutter,
+            self.theme.diff_gutter,
         )];
-        spans.extend(styled_text(
-            &line.text,
-            self.syntax(line, side),
-            base,
-            &line.emphasis,
-            emphasis,
-        ));
-        let used: usize = 5 + unicode_width::UnicodeWidthStr::width(line.text.as_str());
-        if line.kind != LineKind::Context && (width as usize) > used {
-            spans.push(Span::styled(" ".repeat(width as usize - used), base));
-        }
-        Line::from(spans)
+        self.gutter_and_text(gutter, 5, line, side, width)
     }
 
     fn unified(&self, line: &DiffLine, width: u16) -> Line<'static> {
-        let theme = self.theme;
         let side = if line.kind == LineKind::Removed {
             Side::Live
         } else {
             Side::Desired
         };
-        let (base, emphasis) = match line.kind {
-            LineKind::Context => (Style::default(), Style::default()),
-            LineKind::Removed => (theme.diff_removed, theme.diff_removed_emphasis),
-            LineKind::Added => (theme.diff_added, theme.diff_added_emphasis),
-        };
+        let (base, _) = self.change_styles(line.kind);
         let number = |n: Option<usize>| n.map(|n| format!("{:>4}", n + 1)).unwrap_or("    ".into());
-        let mut spans = vec![
+        let gutter = vec![
             Span::styled(
                 format!("{} {} ", number(line.old_index), number(line.new_index)),
-                theme.diff_gutter,
+                self.theme.diff_gutter,
             ),
             Span::styled(crate::diff::sign(line.kind).to_string(), base),
         ];
-        spans.extend(styled_text(
+        self.gutter_and_text(gutter, 11 + 1, line, side, width)
+    }
+
+    /// The change background of `kind` and the style of its changed words.
+    fn change_styles(&self, kind: LineKind) -> (Style, Style) {
+        let theme = self.theme;
+        match kind {
+            LineKind::Context => (Style::default(), Style::default()),
+            LineKind::Removed => (theme.diff_removed, theme.diff_removed_emphasis),
+            LineKind::Added => (theme.diff_added, theme.diff_added_emphasis),
+        }
+    }
+
+    /// `gutter` (counted as `gutter_width` columns), then `line`'s text in `side`'s syntax
+    /// colours on its change background, changed words emphasized; a changed line's background
+    /// fills `width`.
+    fn gutter_and_text(
+        &self,
+        mut gutter: Vec<Span<'static>>,
+        gutter_width: usize,
+        line: &DiffLine,
+        side: Side,
+        width: u16,
+    ) -> Line<'static> {
+        let (base, emphasis) = self.change_styles(line.kind);
+        gutter.extend(styled_text(
             &line.text,
             self.syntax(line, side),
             base,
             &line.emphasis,
             emphasis,
         ));
-        let used = 11 + 1 + unicode_width::UnicodeWidthStr::width(line.text.as_str());
+        let used = gutter_width + unicode_width::UnicodeWidthStr::width(line.text.as_str());
         if line.kind != LineKind::Context && (width as usize) > used {
-            spans.push(Span::styled(" ".repeat(width as usize - used), base));
+            gutter.push(Span::styled(" ".repeat(width as usize - used), base));
         }
-        Line::from(spans)
+        Line::from(gutter)
     }
 
     fn plain(&self, index: usize, text: &str, side: Side) -> Line<'static> {

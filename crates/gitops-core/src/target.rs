@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use gitops_cluster::ClusterClient;
+use gitops_render::RenderOptions;
+
 /// Where the environment's desired state is in git and which cluster holds its live state
 /// (`-C`, `--path`, `--rev`, `-n`, `--kubeconfig`, `--context`, and the kubectl that builds
 /// kustomize units). Every use case's options and the UI's start from one.
@@ -52,6 +55,33 @@ impl Target {
             rev: rev.into(),
             ..self.clone()
         }
+    }
+
+    /// How the environment renders: `--path`, the kubectl for kustomize units, and for
+    /// manifests that set no namespace `-n`, else the context's, else `default`. The context's
+    /// is `cluster`'s; without a client (offline) it is read from the kubeconfig, with no
+    /// request. Scopes are the built-in table's and the cache is in memory until the caller
+    /// sets others.
+    pub(crate) async fn render_options(&self, cluster: Option<&ClusterClient>) -> RenderOptions {
+        let context_namespace = match cluster {
+            Some(cluster) => Some(cluster.default_namespace().to_owned()),
+            None if self.namespace.is_none() => {
+                gitops_cluster::context_namespace(
+                    self.kubeconfig.as_deref(),
+                    self.context.as_deref(),
+                )
+                .await
+            }
+            None => None,
+        };
+        let namespace = self
+            .namespace
+            .clone()
+            .or(context_namespace)
+            .unwrap_or_else(|| "default".to_owned());
+        let mut render_opts = RenderOptions::new(self.path.clone(), namespace);
+        render_opts.kubectl = self.kubectl.clone();
+        render_opts
     }
 }
 

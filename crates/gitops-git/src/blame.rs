@@ -591,6 +591,24 @@ mod tests {
         per_line
     }
 
+    /// How many commits own the lines of `range` of `path` at HEAD.
+    fn owners(fx: &FixtureRepo, path: &str, range: Range<u32>) -> usize {
+        let commits: HashSet<String> = ours(fx, "HEAD", path, range).into_iter().collect();
+        commits.len()
+    }
+
+    /// The file each line of `range` of `path` at HEAD is blamed in (where a moved file's
+    /// lines came from).
+    fn source_paths(fx: &FixtureRepo, path: &str, range: Range<u32>) -> Vec<String> {
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let head = repo.resolve("HEAD").unwrap();
+        repo.blame_lines(head, path, range)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.source_path)
+            .collect()
+    }
+
     fn ours(fx: &FixtureRepo, rev: &str, path: &str, range: Range<u32>) -> Vec<String> {
         let repo = EnvRepo::open(fx.dir()).unwrap();
         let commit = repo.resolve(rev).unwrap();
@@ -630,8 +648,7 @@ mod tests {
         fx.commit("unrelated");
         assert_matches_git(&fx, "HEAD", "a.yaml");
         assert_matches_git(&fx, "HEAD~2", "a.yaml");
-        let distinct: HashSet<String> = ours(&fx, "HEAD", "a.yaml", 0..5).into_iter().collect();
-        assert_eq!(distinct.len(), 3, "three commits own lines");
+        assert_eq!(owners(&fx, "a.yaml", 0..5), 3, "three commits own lines");
     }
 
     #[test]
@@ -647,10 +664,7 @@ mod tests {
         fx.git(&["mv", "apps/web.yaml", "apps/site.yaml"]);
         fx.commit("move and edit");
         assert_matches_git(&fx, "HEAD", "apps/site.yaml");
-        let repo = EnvRepo::open(fx.dir()).unwrap();
-        let head = repo.resolve("HEAD").unwrap();
-        let lines = repo.blame_lines(head, "apps/site.yaml", 0..2).unwrap();
-        assert_eq!(lines[0].source_path, "old/web.yaml");
+        assert_eq!(source_paths(&fx, "apps/site.yaml", 0..2)[0], "old/web.yaml");
     }
 
     /// A commit that moves a whole directory of near-identical files and edits them: each
@@ -674,10 +688,7 @@ mod tests {
         for path in ["new/x.yaml", "new/y.yaml", "new/z.yaml"] {
             assert_matches_git(&fx, "HEAD", path);
         }
-        let repo = EnvRepo::open(fx.dir()).unwrap();
-        let head = repo.resolve("HEAD").unwrap();
-        let lines = repo.blame_lines(head, "new/x.yaml", 0..1).unwrap();
-        assert_eq!(lines[0].source_path, "old/b.yaml");
+        assert_eq!(source_paths(&fx, "new/x.yaml", 0..1)[0], "old/b.yaml");
     }
 
     /// `path` with `lines` lines `kN: vN` in a base commit, line 2 edited on a side branch,
@@ -703,8 +714,11 @@ mod tests {
         fx.write("m.yaml", &merged.replace("v5\n", "after5\n"));
         fx.commit("after merge");
         assert_matches_git(&fx, "HEAD", "m.yaml");
-        let distinct: HashSet<String> = ours(&fx, "HEAD", "m.yaml", 0..12).into_iter().collect();
-        assert_eq!(distinct.len(), 4, "base, both sides and the last commit");
+        assert_eq!(
+            owners(&fx, "m.yaml", 0..12),
+            4,
+            "base, both sides and the last commit"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::model::{DriftState, ResourceId};
 use crate::ops::status::ResourceStatus;
 use crate::output::short_sha;
 
-use crate::tui::action::Effect;
+use crate::tui::action::{Effect, RequestId};
 use crate::tui::state::{Confirm, Pending, Popup, State, StatusLine};
 
 /// Lines a confirmation lists before it summarizes the rest.
@@ -142,18 +142,16 @@ pub(super) fn ask_sync_resource(state: &mut State) -> Vec<Effect> {
         lines.push("Nothing would change.".into());
     }
     let id = row.id.clone();
-    let request = state.next_request();
-    state.popup = Some(Popup::Confirm(Confirm {
-        title: format!("Sync {}", resource_label(&id)),
-        pending: Pending::SyncResource {
+    let request = open_confirm(
+        state,
+        format!("Sync {}", resource_label(&id)),
+        Pending::SyncResource {
             rev: rev.clone(),
             id: id.clone(),
         },
-        lines: truncate(lines),
-        prompt: PLANNING.into(),
-        request,
-        ready: false,
-    }));
+        lines,
+        PLANNING,
+    );
     vec![Effect::PlanSync {
         request,
         rev,
@@ -204,19 +202,18 @@ pub(super) fn ask_sync_all(state: &mut State) -> Vec<Effect> {
     {
         lines.extend(change_lines(row));
     }
-    let request = state.next_request();
-    state.popup = Some(Popup::Confirm(Confirm {
-        title: if rollback {
-            format!("Roll back to {}", short_sha(&rev))
-        } else {
-            format!("Sync all to {}", short_sha(&rev))
-        },
-        pending: Pending::SyncAll { rev: rev.clone() },
-        lines: truncate(lines),
-        prompt: PLANNING.into(),
-        request,
-        ready: false,
-    }));
+    let title = if rollback {
+        format!("Roll back to {}", short_sha(&rev))
+    } else {
+        format!("Sync all to {}", short_sha(&rev))
+    };
+    let request = open_confirm(
+        state,
+        title,
+        Pending::SyncAll { rev: rev.clone() },
+        lines,
+        PLANNING,
+    );
     vec![Effect::PlanSync {
         request,
         rev,
@@ -245,21 +242,40 @@ pub(super) fn ask_revert(state: &mut State) -> Vec<Effect> {
         format!("Message: Revert \"{}\"", commit.summary),
         "The work tree must be clean; nothing is pushed (run git push after).".into(),
     ];
-    let request = state.next_request();
-    state.popup = Some(Popup::Confirm(Confirm {
-        title: format!("Revert {}", short_sha(&commit.id)),
-        pending: Pending::Revert {
+    let request = open_confirm(
+        state,
+        format!("Revert {}", short_sha(&commit.id)),
+        Pending::Revert {
             commit: commit.id.clone(),
         },
         lines,
-        prompt: "finding the changes it undoes…".into(),
-        request,
-        ready: false,
-    }));
+        "finding the changes it undoes…",
+    );
     vec![Effect::PlanRevert {
         request,
         commit: commit.id,
     }]
+}
+
+/// Opens the confirmation of `pending`: not ready until the plan request it returns answers
+/// ([`planned`]), `prompt` saying meanwhile what is being found out.
+fn open_confirm(
+    state: &mut State,
+    title: String,
+    pending: Pending,
+    lines: Vec<String>,
+    prompt: &str,
+) -> RequestId {
+    let request = state.next_request();
+    state.popup = Some(Popup::Confirm(Confirm {
+        title,
+        pending,
+        lines: truncate(lines),
+        prompt: prompt.into(),
+        request,
+        ready: false,
+    }));
+    request
 }
 
 pub(super) fn truncate(mut lines: Vec<String>) -> Vec<String> {
@@ -277,7 +293,7 @@ const PLANNING: &str = "planning: server-side dry-run of every object… (n canc
 /// Fills the open confirmation with the exact changes.
 pub(super) fn planned(
     state: &mut State,
-    request: u64,
+    request: RequestId,
     result: Result<Vec<String>, String>,
 ) -> Vec<Effect> {
     let Some(Popup::Confirm(confirm)) = &mut state.popup else {

@@ -13,9 +13,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::drift::merge_key::{ListKeys, item_key, key_fields, keys_equal};
-use crate::ops::status::{
-    ResourceFilter, StatusError, render_discovered, resolve_resource_arg, resolve_resource_args,
-};
+use crate::ops::status::{ResourceFilter, StatusError, render_discovered, resolve_resource_arg};
 use gitops_cluster::{ClusterClient, ClusterError};
 use gitops_git::blame::BlamedLine;
 use gitops_git::{EnvRepo, ObjectId, RepoError};
@@ -232,23 +230,8 @@ pub async fn blame_reporting_render_errors(
         )
     };
     // Offline, the kubeconfig's context still names the namespace (no request made).
-    let context_namespace = match &cluster {
-        Some(cluster) => Some(cluster.default_namespace().to_owned()),
-        None if opts.target.namespace.is_none() => {
-            gitops_cluster::context_namespace(
-                opts.target.kubeconfig.as_deref(),
-                opts.target.context.as_deref(),
-            )
-            .await
-        }
-        None => None,
-    };
-    let default_namespace = opts
-        .target
-        .namespace
-        .clone()
-        .or(context_namespace)
-        .unwrap_or_else(|| "default".to_owned());
+    let mut render_opts = opts.target.render_options(cluster.as_ref()).await;
+    let default_namespace = render_opts.default_namespace.clone();
     let repo = {
         let dir = opts.target.repo.clone();
         tokio::task::spawn_blocking(move || EnvRepo::open(&dir))
@@ -256,8 +239,6 @@ pub async fn blame_reporting_render_errors(
             .map_err(BlameError::Task)??
     };
     let commit = repo.resolve(&opts.target.rev)?;
-    let mut render_opts = RenderOptions::new(opts.target.path.clone(), &default_namespace);
-    render_opts.kubectl = opts.target.kubectl.clone();
     render_opts.cache = RenderCache::cached_on_disk(&repo.git_dir());
     // Online, discovery of the rendered kinds' groups only (SPEC §5) gives their scopes.
     let (rendered, filter, cluster) = match cluster {
@@ -267,15 +248,13 @@ pub async fn blame_reporting_render_errors(
                 StatusError::Cluster(error) => BlameError::Cluster(error),
                 other => BlameError::Resource(other),
             };
-            let (rendered, discovery) =
-                render_discovered(&cluster, &repo, commit, &mut render_opts)
-                    .await
-                    .map_err(cluster_first)?;
-            let (mut filters, discovery) = resolve_resource_args(
+            let (rendered, mut filters, discovery) = render_discovered(
                 &cluster,
+                &repo,
+                commit,
+                &mut render_opts,
                 std::slice::from_ref(&opts.resource),
                 opts.target.namespace.as_deref(),
-                discovery,
             )
             .await
             .map_err(cluster_first)?;

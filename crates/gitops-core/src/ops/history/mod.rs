@@ -18,12 +18,11 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::drift::{prepare_objects, to_yaml};
-use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
+use crate::ops::status::{ResourceFilter, StatusError, discovered_scope, resolve_resource_arg};
 use gitops_cluster::{ClusterClient, ClusterError, Discovery};
 use gitops_git::history::{HistoryError, PathWalk, WalkStats};
 use gitops_git::{EnvRepo, ObjectId, RepoError};
 use gitops_render::{RenderFailure, RenderOptions, render};
-use k8s_model::kinds::builtin_scope;
 use k8s_model::{CommitInfo, IgnoreRule, ResourceId};
 
 mod cache;
@@ -346,7 +345,7 @@ pub struct HistoryStats {
 pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> {
     let mut warnings = Vec::new();
     let (cluster, discovery) = connect_live(opts, &mut warnings).await;
-    let namespace = render_namespace(opts, cluster.as_ref()).await;
+    let mut render_opts = opts.target.render_options(cluster.as_ref()).await;
     let filter = opts
         .resource
         .as_deref()
@@ -354,7 +353,10 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
             resolve_resource_arg(arg, opts.target.namespace.as_deref(), discovery.as_deref())
         })
         .transpose()?;
-    let render_opts = history_render_options(opts, namespace, discovery.as_ref());
+    // Kinds' scopes from discovery when there is one, else the built-in table.
+    if let Some(discovery) = &discovery {
+        render_opts.scope = discovered_scope(discovery);
+    }
 
     let repo_dir = opts.target.repo.clone();
     let rev = opts.target.rev.clone();
@@ -439,46 +441,6 @@ async fn connect_live(
     };
     let cluster = cluster.filter(|_| discovery.is_some());
     (cluster, discovery)
-}
-
-/// The namespace the environment renders with: `-n`, else the context's, else `default`.
-async fn render_namespace(opts: &HistoryOptions, cluster: Option<&ClusterClient>) -> String {
-    let context_namespace = match cluster {
-        Some(cluster) => Some(cluster.default_namespace().to_owned()),
-        None if opts.target.namespace.is_none() => {
-            gitops_cluster::context_namespace(
-                opts.target.kubeconfig.as_deref(),
-                opts.target.context.as_deref(),
-            )
-            .await
-        }
-        None => None,
-    };
-    opts.target
-        .namespace
-        .clone()
-        .or(context_namespace)
-        .unwrap_or_else(|| "default".to_owned())
-}
-
-/// How the history renders: kinds' scopes from discovery when there is one, else the
-/// built-in table.
-fn history_render_options(
-    opts: &HistoryOptions,
-    namespace: String,
-    discovery: Option<&Arc<Discovery>>,
-) -> RenderOptions {
-    let mut render_opts = RenderOptions::new(opts.target.path.clone(), namespace);
-    if let Some(discovery) = discovery {
-        let scope_source = Arc::clone(discovery);
-        render_opts.scope = Arc::new(move |group: &str, kind: &str| {
-            scope_source
-                .scope(group, kind)
-                .or_else(|| builtin_scope(group, kind))
-        });
-    }
-    render_opts.kubectl = opts.target.kubectl.clone();
-    render_opts
 }
 
 /// Drops `value` on another thread: freeing the parsed documents and changes of a long
@@ -962,23 +924,25 @@ mod tests {
     type Row = (String, ChangeKind, String, String);
 
     /// Every commit's changes from HEAD, computed twice: rendering both sides (objects kept),
-    /// and from the text and what is known by blob where possible (no objects).
+    /// and from the text and what is known by blob where possible (no objects); both ways
+    /// found the same (`rendered`).
     struct Compared {
         rendered: Vec<Vec<Row>>,
-        light: Vec<Vec<Row>>,
         /// Files the second walk did not parse.
         light_files: usize,
         /// Parses of the second walk, then of the first.
         parses: (usize, usize),
     }
 
-    /// The changes of every commit rendered (objects kept) and compared by text, the latter
-    /// with the walk's work on two threads and on three: both splits give the same answer.
-    fn compare_light_with_rendered(repo: &EnvRepo) -> Compared {
+    /// The changes of every commit of `fx`'s repo rendered (objects kept) and compared by
+    /// text, the latter with the walk's work on two threads and on three: both splits give the
+    /// same answer, and it equals the rendered one commit by commit.
+    fn compare_light_with_rendered(fx: &FixtureRepo) -> Compared {
+        let repo = &EnvRepo::open(fx.dir()).unwrap();
         let head = repo.resolve("HEAD").unwrap();
         let row = |c: ResourceChange| (c.id.to_string(), c.change, c.api_version, c.file);
         let opts = RenderOptions::new("", "default");
-        let rendered =
+        let rendered: Vec<Vec<Row>> =
             ChangeWalk::with_stages(repo, head, &opts, false, Stages::Three, Arc::default())
                 .unwrap()
                 .map(|step| step.unwrap().changes.into_iter().map(row).collect())
@@ -1008,9 +972,12 @@ mod tests {
             (light.clone(), light_files, parses),
             "two threads against three"
         );
+        assert_eq!(light.len(), rendered.len(), "commits walked");
+        for (i, (light, rendered)) in light.iter().zip(&rendered).enumerate() {
+            assert_eq!(light, rendered, "commit {i} from HEAD");
+        }
         Compared {
             rendered,
-            light,
             light_files,
             parses: (parses, opts.cache.parse_count()),
         }
@@ -1062,14 +1029,11 @@ mod tests {
         fx.commit("move d");
         fx.write("moved.yaml", &deploy("e", "5", "'img:3'"));
         fx.commit("after move");
-        let repo = EnvRepo::open(fx.dir()).unwrap();
         let Compared {
             rendered: want,
-            light: got,
             light_files: light,
             parses,
-        } = compare_light_with_rendered(&repo);
-        assert_eq!(got, want);
+        } = compare_light_with_rendered(&fx);
         // The replicas, image, quoting and multi-document value steps, and the step after
         // the move.
         assert!(light >= 6, "{light}");
@@ -1158,14 +1122,11 @@ mod tests {
             write(&lists, &loose);
             fx.commit(&format!("step {step}"));
         }
-        let repo = EnvRepo::open(fx.dir()).unwrap();
         let Compared {
             rendered: want,
-            light: got,
             light_files: light,
             parses,
-        } = compare_light_with_rendered(&repo);
-        assert_eq!(got, want);
+        } = compare_light_with_rendered(&fx);
         // Most steps add items: proven by text, not parsed.
         assert!(light >= 40, "{light}");
         assert!(parses.0 < parses.1, "{parses:?}");
@@ -1260,17 +1221,11 @@ mod tests {
             fx.git(&["add", "-A"]);
             fx.commit(&format!("step {step}"));
         }
-        let repo = EnvRepo::open(fx.dir()).unwrap();
         let Compared {
             rendered: want,
-            light: got,
             light_files: light,
             parses,
-        } = compare_light_with_rendered(&repo);
-        assert_eq!(got.len(), want.len());
-        for (i, (got, want)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(got, want, "commit {i} from HEAD");
-        }
+        } = compare_light_with_rendered(&fx);
         let kinds: BTreeSet<ChangeKind> = want.iter().flatten().map(|c| c.1).collect();
         assert_eq!(kinds.len(), 3, "adds, removals and changes: {kinds:?}");
         // Value changes, moved files and files whose content was seen before are not parsed.
@@ -1291,14 +1246,11 @@ mod tests {
         fx.commit("remove x and z");
         fx.write("a.yaml", &cm("a", "1"));
         fx.commit("edit a");
-        let repo = EnvRepo::open(fx.dir()).unwrap();
         let Compared {
             rendered: want,
-            light: got,
             parses,
             ..
-        } = compare_light_with_rendered(&repo);
-        assert_eq!(got, want);
+        } = compare_light_with_rendered(&fx);
         let removed: Vec<_> = want[1].iter().map(|c| (c.0.as_str(), c.1)).collect();
         assert_eq!(
             removed,

@@ -19,13 +19,12 @@ use gitops_render::{EnvConfig, RenderOptions, Rendered};
 use k8s_model::{CommitInfo, IgnoreRule};
 use k8s_model::{DriftState, Manifest, ResourceId, split_api_version};
 
-use super::resource_arg::resolve_resource_args;
 use super::rows::{
     compared_row, dry_run_row, error_row, invalid_name, orphan_row, owns_unsent_fields, shown_yaml,
 };
 use super::{
     EvaluationStats, ResourceStatus, StatusError, StatusOptions, StatusReport, blocking,
-    commit_info, render_discovered, render_options, sort_rows,
+    commit_info, render_discovered, sort_rows,
 };
 
 /// Evaluates the environment at `opts.rev` against `cluster` (SPEC §4): render, one LIST per
@@ -163,22 +162,22 @@ impl Head {
         commit: ObjectId,
         started: std::time::Instant,
     ) -> Result<(Head, Vec<Manifest>), StatusError> {
-        let mut render_opts = render_options(cluster, opts);
+        let mut render_opts = opts.target.render_options(Some(cluster)).await;
         // The parsed documents weigh as much as the manifests rendered from them, and the walk
         // for `lastCommit` re-renders only the files each commit changed: not worth keeping,
         // not even while rendering (one file's documents at a time).
         let mut head_opts = render_opts.clone();
         head_opts.cache = RenderCache::on_disk(&repo.git_dir());
-        let (mut rendered, discovery) =
-            render_discovered(cluster, repo, commit, &mut head_opts).await?;
-        render_opts.scope = head_opts.scope;
-        let (filters, discovery) = resolve_resource_args(
+        let (mut rendered, filters, discovery) = render_discovered(
             cluster,
+            repo,
+            commit,
+            &mut head_opts,
             &opts.resources,
             opts.target.namespace.as_deref(),
-            discovery,
         )
         .await?;
+        render_opts.scope = head_opts.scope;
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis(),
             "rendered and discovered"

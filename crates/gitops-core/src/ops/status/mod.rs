@@ -48,7 +48,7 @@ mod rows;
 pub use evaluate::evaluate_with;
 pub(crate) use evaluate::member_id;
 pub use resource::evaluate_resource;
-pub(crate) use resource_arg::resolve_resource_args;
+use resource_arg::resolve_resource_args;
 pub use resource_arg::{ResourceFilter, resolve_resource_arg};
 
 /// The state of one resource at the evaluated commit.
@@ -254,19 +254,6 @@ pub async fn evaluate(opts: &StatusOptions) -> Result<StatusReport, StatusError>
     evaluate_with(&cluster, opts).await
 }
 
-/// How the environment renders for an evaluation against `cluster`.
-fn render_options(cluster: &ClusterClient, opts: &StatusOptions) -> RenderOptions {
-    let mut render_opts = RenderOptions::new(
-        opts.target.path.clone(),
-        opts.target
-            .namespace
-            .clone()
-            .unwrap_or_else(|| cluster.default_namespace().to_owned()),
-    );
-    render_opts.kubectl = opts.target.kubectl.clone();
-    render_opts
-}
-
 /// Kind scopes from `discovery` first, then the built-in table for kinds the cluster does not
 /// serve (they are Unknown anyway, but keep their identity stable).
 pub(crate) fn discovered_scope(discovery: &Arc<Discovery>) -> ScopeLookup {
@@ -283,13 +270,17 @@ pub(crate) fn discovered_scope(discovery: &Arc<Discovery>) -> ScopeLookup {
 /// read, then discovery is asked for the rendered manifests' groups and the render is settled
 /// with their scopes ([`Rendered::settle_scopes`]; rendered again in the rare case it cannot
 /// settle). `render_opts.scope` is left as discovery's, for later renders of the same run.
+/// Then the RESOURCE arguments `args` are resolved with that discovery
+/// ([`resolve_resource_args`], which may read a fuller one: the discovery returned).
 /// The render runs on this thread (see [`on_this_thread`]).
 pub(crate) async fn render_discovered(
     cluster: &ClusterClient,
     repo: &EnvRepo,
     commit: ObjectId,
     render_opts: &mut RenderOptions,
-) -> Result<(Rendered, Arc<Discovery>), StatusError> {
+    args: &[String],
+    namespace: Option<&str>,
+) -> Result<(Rendered, Vec<ResourceFilter>, Arc<Discovery>), StatusError> {
     let index = {
         let cluster = cluster.clone();
         tokio::spawn(async move { cluster.discovery_of(std::iter::empty()).await })
@@ -316,7 +307,8 @@ pub(crate) async fn render_discovered(
     if !rendered.settle_scopes(&builtin, &render_opts.scope, &render_opts.default_namespace) {
         rendered = on_this_thread(|| render(repo, commit, render_opts))?;
     }
-    Ok((rendered, discovery))
+    let (filters, discovery) = resolve_resource_args(cluster, args, namespace, discovery).await?;
+    Ok((rendered, filters, discovery))
 }
 
 /// Puts rows in the report's order: state, kind, namespace, name, group.

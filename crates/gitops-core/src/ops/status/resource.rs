@@ -12,9 +12,7 @@ use k8s_model::{DriftState, ResourceId, Source, split_api_version};
 use super::rows::{
     compared_row, dry_run_row, error_row, orphan_row, owns_unsent_fields, shown_yaml,
 };
-use super::{
-    ResourceStatus, StatusError, StatusOptions, blocking, discovered_scope, render_options,
-};
+use super::{ResourceStatus, StatusError, StatusOptions, blocking, discovered_scope};
 
 /// Evaluates one resource of a report again, with both texts of its diff (`live_yaml`,
 /// `desired_yaml`) exactly as [`evaluate_with`](super::evaluate_with) makes them with [`StatusOptions::texts`]: for
@@ -39,7 +37,7 @@ pub async fn evaluate_resource(
     .await?;
     // The resource's group decides its identity; the file's other kinds are not compared.
     let discovery = cluster.discovery_of([id.group.as_str()]).await?;
-    let mut render_opts = render_options(cluster, opts);
+    let mut render_opts = opts.target.render_options(Some(cluster)).await;
     render_opts.scope = discovered_scope(&discovery);
     render_opts.cache = RenderCache::on_disk(&repo.git_dir());
     let path = opts.target.path.clone();

@@ -13,15 +13,13 @@ use super::{
     SyncFailure, SyncOptions, SyncPlan, TakenOver,
 };
 use crate::drift::{IgnoreSet, compare_server};
-use crate::ops::status::{
-    ResourceFilter, StatusError, commit_info, member_id, render_discovered, resolve_resource_args,
-};
+use crate::ops::status::{ResourceFilter, StatusError, commit_info, member_id, render_discovered};
 use gitops_cluster::Discovery;
 use gitops_cluster::write::ApplyMode;
 use gitops_cluster::{ClusterClient, ClusterError, FIELD_MANAGER, applyset, core_resource};
 use gitops_git::{EnvRepo, ObjectId};
 use gitops_render::EnvConfig;
-use gitops_render::{RenderCache, RenderOptions};
+use gitops_render::RenderCache;
 use k8s_model::fieldset::{FieldSet, path_string};
 use k8s_model::normalize::{PART_OF_LABEL, REVISION_ANNOTATION, SOURCE_ANNOTATION};
 use k8s_model::{CommitInfo, IgnoreRule};
@@ -146,22 +144,15 @@ impl Desired {
         repo: &EnvRepo,
         commit: ObjectId,
     ) -> Result<Desired, SyncError> {
-        let mut render_opts = RenderOptions::new(
-            opts.target.path.clone(),
-            opts.target
-                .namespace
-                .clone()
-                .unwrap_or_else(|| cluster.default_namespace().to_owned()),
-        );
-        render_opts.kubectl = opts.target.kubectl.clone();
+        let mut render_opts = opts.target.render_options(Some(cluster)).await;
         render_opts.cache = RenderCache::on_disk(&repo.git_dir());
-        let (rendered, discovery) =
-            render_discovered(cluster, repo, commit, &mut render_opts).await?;
-        let (filters, discovery) = resolve_resource_args(
+        let (rendered, filters, discovery) = render_discovered(
             cluster,
+            repo,
+            commit,
+            &mut render_opts,
             &opts.resources,
             opts.target.namespace.as_deref(),
-            discovery,
         )
         .await?;
         let config = rendered.config.clone();
