@@ -139,97 +139,57 @@ pub const CONDITIONS: Rules = &[("status.conditions", Rule::MergeList(&["type"])
 const ATOMIC: Rules = &[("", Rule::AtomicMap)];
 const RETAIN_KEYS: Rules = &[("", Rule::RetainKeys)];
 
-/// Tables of a pod template at `$t` (its metadata and pod spec, with the spec's containers).
-macro_rules! pod_template {
-    ($t:literal) => {
-        [
+/// Tables of a kind with a pod template at `$t` (the kind's metadata, the template's metadata
+/// and pod spec with the spec's containers), then the kind's own.
+macro_rules! with_pod_template {
+    ($t:literal $(, $own:expr)* $(,)?) => {
+        &[
+            ("metadata", META),
             (concat!($t, ".metadata"), META),
             (concat!($t, ".spec"), POD_SPEC),
             (concat!($t, ".spec.containers"), CONTAINER),
             (concat!($t, ".spec.initContainers"), CONTAINER),
             (concat!($t, ".spec.ephemeralContainers"), CONTAINER),
+            $($own),*
         ]
     };
 }
 
-const TEMPLATE: [(&str, Rules); 5] = pod_template!("spec.template");
+const WORKLOAD: KindRules =
+    with_pod_template!("spec.template", ("spec.selector", ATOMIC), ("", CONDITIONS));
 
-const WORKLOAD: KindRules = &[
-    ("metadata", META),
-    TEMPLATE[0],
-    TEMPLATE[1],
-    TEMPLATE[2],
-    TEMPLATE[3],
-    TEMPLATE[4],
-    ("spec.selector", ATOMIC),
-    ("", CONDITIONS),
-];
-
-const DEPLOYMENT: KindRules = &[
-    ("metadata", META),
-    TEMPLATE[0],
-    TEMPLATE[1],
-    TEMPLATE[2],
-    TEMPLATE[3],
-    TEMPLATE[4],
+const DEPLOYMENT: KindRules = with_pod_template!(
+    "spec.template",
     ("spec.selector", ATOMIC),
     ("spec.strategy", RETAIN_KEYS),
     ("", CONDITIONS),
-];
+);
 
-const JOB: KindRules = &[
-    ("metadata", META),
-    TEMPLATE[0],
-    TEMPLATE[1],
-    TEMPLATE[2],
-    TEMPLATE[3],
-    TEMPLATE[4],
-    ("spec.selector", ATOMIC),
+const JOB_STATUS: Rules = &[
+    ("status.conditions", Rule::AtomicMergeList("type")),
     (
-        "",
-        &[
-            ("status.conditions", Rule::AtomicMergeList("type")),
-            (
-                "status.uncountedTerminatedPods.failed",
-                Rule::MergeSetNoPatch,
-            ),
-            (
-                "status.uncountedTerminatedPods.succeeded",
-                Rule::MergeSetNoPatch,
-            ),
-        ],
+        "status.uncountedTerminatedPods.failed",
+        Rule::MergeSetNoPatch,
+    ),
+    (
+        "status.uncountedTerminatedPods.succeeded",
+        Rule::MergeSetNoPatch,
     ),
 ];
 
-const CRON_JOB: KindRules = {
-    const T: [(&str, Rules); 5] = pod_template!("spec.jobTemplate.spec.template");
-    &[
-        ("metadata", META),
-        T[0],
-        T[1],
-        T[2],
-        T[3],
-        T[4],
-        ("spec.jobTemplate.metadata", META),
-        ("spec.jobTemplate.spec.selector", ATOMIC),
-    ]
-};
+const JOB: KindRules =
+    with_pod_template!("spec.template", ("spec.selector", ATOMIC), ("", JOB_STATUS));
+
+const CRON_JOB: KindRules = with_pod_template!(
+    "spec.jobTemplate.spec.template",
+    ("spec.jobTemplate.metadata", META),
+    ("spec.jobTemplate.spec.selector", ATOMIC),
+);
 
 /// ReplicationController: its selector is a plain map, not a LabelSelector.
-const REPLICATION_CONTROLLER: KindRules = &[
-    ("metadata", META),
-    TEMPLATE[0],
-    TEMPLATE[1],
-    TEMPLATE[2],
-    TEMPLATE[3],
-    TEMPLATE[4],
-    ("", CONDITIONS),
-];
+const REPLICATION_CONTROLLER: KindRules = with_pod_template!("spec.template", ("", CONDITIONS));
 
-const POD_TEMPLATE: KindRules = {
-    const T: [(&str, Rules); 5] = pod_template!("template");
-    &[("metadata", META), T[0], T[1], T[2], T[3], T[4]]
-};
+const POD_TEMPLATE: KindRules = with_pod_template!("template");
 
 const POD: KindRules = &[
     ("metadata", META),
