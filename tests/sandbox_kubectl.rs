@@ -37,6 +37,7 @@ scenarios!(
     scale_then_apply_conflicts_until_forced,
     patch_merge_strategic_json,
     invalid_names_are_rejected,
+    workload_selectors_are_immutable,
     missing_namespace_is_not_found,
     create_twice_already_exists,
     typed_create_subcommands,
@@ -772,6 +773,30 @@ fn invalid_names_are_rejected(c: &TestCluster) {
         .stderr_has(r#"ConfigMap "Bad_Name" is invalid"#);
     let names = c.kubectl(&["get", "configmaps", "-o", "name"]).success();
     assert!(!names.stdout.contains("Bad_Name"), "{names}");
+}
+
+/// A workload's `spec.selector` cannot change, ReplicaSet's included (its strategy refuses it
+/// for every group-version but the removed extensions/v1beta1); the object is left as it was.
+fn workload_selectors_are_immutable(c: &TestCluster) {
+    let replica_set = "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: rs\nspec:\n  replicas: 0\n  selector:\n    matchLabels:\n      app: a\n  template:\n    metadata:\n      labels:\n        app: a\n        tier: x\n    spec:\n      containers:\n      - name: c\n        image: busybox\n";
+    c.kubectl_stdin(&["create", "-f", "-"], replica_set)
+        .success();
+    patch(
+        c,
+        "replicaset",
+        "rs",
+        "merge",
+        r#"{"spec":{"selector":{"matchLabels":{"app":"a","tier":"x"}}}}"#,
+    )
+    .code_is(1)
+    .stderr_has(r#"The ReplicaSet "rs" is invalid: spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"a", "tier":"x"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"#);
+    let selector = c
+        .kubectl(&["get", "replicaset", "rs", "-o", "jsonpath={.spec.selector}"])
+        .success();
+    assert_eq!(
+        selector.stdout, r#"{"matchLabels":{"app":"a"}}"#,
+        "{selector}"
+    );
 }
 
 /// Namespaced writes into a namespace that does not exist are NotFound; reads list nothing.

@@ -8,9 +8,9 @@ use crate::kinds::KindInfo;
 /// Immutable fields on update.
 pub(super) fn validate_update(kind: &KindInfo, obj: &Value, old: &Value, errs: &mut Errors) {
     match (kind.group.as_str(), kind.kind.as_str()) {
-        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
-            if kind.kind != "ReplicaSet" =>
-        {
+        // ReplicaSet too: its registry strategy refuses a selector change for every
+        // group-version but the removed extensions/v1beta1.
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") => {
             validate_selector_unchanged(obj, old, errs);
         }
         ("batch", "Job") => validate_job_update(obj, old, errs),
