@@ -40,7 +40,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 
 /// How to run a sandbox: the `kubectl gitops sandbox` flags.
 #[derive(Debug, Clone)]
@@ -265,8 +265,10 @@ async fn accept_loop(
         let mut conn_stopped = stopped.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| server::serve(shared.clone(), req));
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            // HTTP/1.1 only: the sandbox serves plain HTTP, where kubectl (Go's client) and
+            // kube-rs never speak HTTP/2 (they negotiate it through TLS only).
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}
