@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::kinds::KindInfo;
 use k8s_model::names::{NameRule, config_key, label_value, qualified_name};
 
+mod fields;
 mod other_kinds;
 mod pod;
 mod schema;
@@ -25,7 +26,7 @@ use other_kinds::{
 use pod::validate_pod_spec;
 pub use schema::validate_with_schema;
 use service::validate_service;
-pub use unknown::{unknown_fields, unknown_fields_with_schema};
+pub use unknown::{unknown_fields, unknown_fields_round_trip, unknown_fields_with_schema};
 use update::validate_update;
 pub use workloads::selector_matches;
 use workloads::{

@@ -4,14 +4,27 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::fields::FieldTable;
 use crate::kinds::KindInfo;
 
 /// Fields the kind does not know (`fieldValidation=Strict`), as dotted paths.
 ///
-/// Built-in kinds: the object goes through the k8s-openapi 1.33 type of the kind and back;
-/// whatever vanished (and was not null) is unknown. Kinds without a type here (custom
-/// resources) report nothing: use [`unknown_fields_with_schema`] with the CRD's schema.
+/// Built-in kinds: the fields the k8s-openapi 1.33 type of the kind reads, from the table in
+/// `fields.txt`. Kinds without a type there (custom resources) report nothing: use
+/// [`unknown_fields_with_schema`] with the CRD's schema. An object that does not fit its type
+/// (a string where a number goes) still has its unknown fields named, as kube-apiserver's strict
+/// decoder names them beside the type error.
 pub fn unknown_fields(kind: &KindInfo, obj: &Value) -> Vec<String> {
+    FieldTable::builtin()
+        .unknown_fields(&kind.group, &kind.kind, obj)
+        .unwrap_or_default()
+}
+
+/// The plain way to [`unknown_fields`]: the object goes through the k8s-openapi 1.33 type of
+/// the kind and back, and whatever vanished (and was not null) is unknown. `None` when the kind
+/// has no type here or the object does not fit it (a type error). The test
+/// `walk_equals_round_trip` proves the table's walk equal to it; the binary does not call it.
+pub fn unknown_fields_round_trip(group: &str, kind: &str, obj: &Value) -> Option<Vec<String>> {
     use k8s_openapi::api::{
         apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
         coordination::v1 as coordination, core::v1 as core, networking::v1 as networking,
@@ -19,7 +32,7 @@ pub fn unknown_fields(kind: &KindInfo, obj: &Value) -> Vec<String> {
         storage::v1 as storage,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
-    let round = match (kind.group.as_str(), kind.kind.as_str()) {
+    let round = match (group, kind) {
         ("", "Namespace") => round_trip::<core::Namespace>(obj),
         ("", "ConfigMap") => round_trip::<core::ConfigMap>(obj),
         ("", "Secret") => round_trip::<core::Secret>(obj),
@@ -57,14 +70,11 @@ pub fn unknown_fields(kind: &KindInfo, obj: &Value) -> Vec<String> {
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             round_trip::<apiext::CustomResourceDefinition>(obj)
         }
-        _ => return Vec::new(),
-    };
-    let Some(round) = round else {
-        return Vec::new();
-    };
+        _ => return None,
+    }?;
     let mut out = Vec::new();
     vanished(obj, &round, "", &mut out);
-    out
+    Some(out)
 }
 
 /// `obj` deserialized into `T` and serialized back; `None` when it does not fit the type (a
@@ -117,11 +127,11 @@ pub fn unknown_fields_with_schema(schema: &Value, obj: &Value) -> Vec<String> {
         match k.as_str() {
             "apiVersion" | "kind" => {}
             "metadata" => {
-                if let Some(round) =
-                    round_trip::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>(v)
-                {
-                    vanished(v, &round, "metadata", &mut out);
-                }
+                out.extend(FieldTable::builtin().unknown_fields_of_type(
+                    "ObjectMeta",
+                    v,
+                    "metadata",
+                ));
             }
             _ => match schema.get("properties").and_then(|p| p.get(k)) {
                 Some(sub) => walk_schema(sub, v, k, &mut out),
