@@ -314,7 +314,7 @@ fn markdown_trimming_keeps_the_whole_summary_under_the_limit() {
     let blocks = text.matches("<details>").count();
     assert!(blocks > 0 && blocks < names.len(), "{blocks} blocks");
     let note = format!(
-        "the diffs of {} of 300 resources were left out",
+        "the diffs of {} of 300 resources were left out to keep this comment under 65,000 characters",
         names.len() - blocks
     );
     assert!(

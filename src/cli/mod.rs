@@ -104,7 +104,7 @@ pub enum Command {
     /// One row per resource: its state (Synced, Drifted, Missing, Orphaned, Unknown, Error) at --rev
     #[command(after_help = STATUS_EXIT_CODES)]
     Status(StatusArgs),
-    /// Unified YAML diff per resource: live -> what sync would make it (honours KUBECTL_EXTERNAL_DIFF)
+    /// Unified YAML diff per resource: live -> what sync would make it (honours KUBECTL_EXTERNAL_DIFF); with --from REV, the rendered environment at REV -> --rev
     #[command(after_help = STATUS_EXIT_CODES)]
     Diff(DiffArgs),
     /// The commits that changed the environment (or RESOURCE), newest first, with resource changes

@@ -31,6 +31,7 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, from: &str, display: &str) -> a
         target: target(global)?,
         from: from.to_owned(),
         resources: args.resources.clone(),
+        texts: matches!(global.output, OutputFormat::Text | OutputFormat::Markdown),
     };
     let report = {
         let _progress = Progress::start(format!("rendering {from} and {}", global.rev));

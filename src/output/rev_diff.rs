@@ -209,6 +209,19 @@ fn markdown_block(report: &RevisionDiff, r: &ResourceRevisionDiff, context: usiz
     )
 }
 
+/// `65000` as `65,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -226,8 +239,9 @@ pub fn markdown(report: &RevisionDiff, context: usize, rerun: &str, limit: usize
     out.push('\n');
     let note = |left_out: usize| {
         format!(
-            "\n> **Note:** the diffs of {left_out} of {} resources were left out to keep this comment under {limit} characters; run `{rerun}` to see them all.\n",
-            report.resources.len()
+            "\n> **Note:** the diffs of {left_out} of {} resources were left out to keep this comment under {} characters; run `{rerun}` to see them all.\n",
+            report.resources.len(),
+            thousands(limit)
         )
     };
     // Room for the note, whatever its count.
@@ -245,4 +259,30 @@ pub fn markdown(report: &RevisionDiff, context: usize, rerun: &str, limit: usize
         out.push_str(&note(left_out));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fences_outlast_the_backticks_they_hold() {
+        assert_eq!(fence_for("plain"), "```");
+        assert_eq!(fence_for("a ```` b ` c"), "`````");
+        let block = format!(
+            "{}diff\nx ```` y\n{}",
+            fence_for("x ```` y"),
+            fence_for("x ```` y")
+        );
+        assert!(!block.contains("\n````\n"), "{block}");
+    }
+
+    #[test]
+    fn cells_and_numbers() {
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
+        assert_eq!(html_escape("<a & b>"), "&lt;a &amp; b&gt;");
+        assert_eq!(thousands(65_000), "65,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

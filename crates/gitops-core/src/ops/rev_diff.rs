@@ -12,11 +12,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde_json::Value;
+
 use crate::Target;
 use crate::drift::changes::full_changes;
 use crate::drift::merge_key::ListKeys;
 use crate::drift::{Change, ChangeOp, DriftError, prepare_objects, to_yaml};
-use crate::ops::history::ChangeKind;
+use crate::ops::history::{ChangeKind, change_order};
 use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
 use gitops_git::{EnvRepo, ObjectId, RepoError};
 use gitops_render::{RenderCache, RenderError, RenderFailure, RenderOptions, Rendered, render};
@@ -24,7 +26,7 @@ use k8s_model::path::FieldPath;
 use k8s_model::{CommitInfo, Manifest, ResourceId, Source};
 
 /// What to compare: the environment (`target.rev` is the newer side, `--rev`) and `--from`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RevisionDiffOptions {
     /// The environment; its `rev` is the side the changes lead to.
     pub target: Target,
@@ -32,6 +34,10 @@ pub struct RevisionDiffOptions {
     pub from: String,
     /// RESOURCE arguments (`deploy/web`, `cm`); empty for all.
     pub resources: Vec<String>,
+    /// Keep both sides' YAML in each resource (`from_yaml`, `rev_yaml`) for text diffs; the
+    /// JSON, YAML and porcelain outputs do not need them, and writing a large CRD as YAML
+    /// costs more than comparing it.
+    pub texts: bool,
 }
 
 /// One resource that differs between the two commits.
@@ -48,9 +54,11 @@ pub struct ResourceRevisionDiff {
     pub changes: Vec<Change>,
     /// Where the resource is at `--rev` (at `--from` when removed).
     pub source: Source,
-    /// The object at `--from`, normalized and masked, as YAML; empty when added.
+    /// The object at `--from`, normalized and masked, as YAML; empty when added or when
+    /// [`RevisionDiffOptions::texts`] is off.
     pub from_yaml: String,
-    /// The object at `--rev`, normalized and masked, as YAML; empty when removed.
+    /// The object at `--rev`, normalized and masked, as YAML; empty when removed or when
+    /// [`RevisionDiffOptions::texts`] is off.
     pub rev_yaml: String,
 }
 
@@ -165,39 +173,67 @@ pub async fn diff_revisions(opts: &RevisionDiffOptions) -> Result<RevisionDiff, 
     let (from_id, from) = resolve("--from", &opts.from)?;
     let (rev_id, revision) = resolve("--rev", &opts.target.rev)?;
     let [from_render, rev_render] = render_both(&repo, [from_id, rev_id], &render_opts);
-    let from_render = from_render.map_err(|source| render_error("--from", &opts.from, source))?;
-    let rev_render =
-        rev_render.map_err(|source| render_error("--rev", &opts.target.rev, source))?;
-
-    let mut render_errors = Vec::new();
+    let path = opts.target.env_path();
     let mut warnings = Vec::new();
-    for (rendered, info) in [(&from_render, &from), (&rev_render, &revision)] {
+    let missing_ok = [&from_render, &rev_render].iter().any(|side| side.is_ok());
+    let from_side = Side::of(("--from", &opts.from), from_render, &path, missing_ok)?;
+    let rev_side = Side::of(("--rev", &opts.target.rev), rev_render, &path, missing_ok)?;
+    let mut render_errors = Vec::new();
+    for (side, info) in [(&from_side, &from), (&rev_side, &revision)] {
         let short = k8s_model::short_sha(&info.id);
-        render_errors.extend(rendered.errors.iter().map(|e| format!("at {short}: {e}")));
-        warnings.extend(rendered.warnings.iter().map(|w| format!("at {short}: {w}")));
+        render_errors.extend(side.errors.iter().map(|e| format!("at {short}: {e}")));
+        warnings.extend(side.warnings.iter().map(|w| format!("at {short}: {w}")));
     }
-    let failed: Vec<&RenderError> = from_render
-        .errors
-        .iter()
-        .chain(&rev_render.errors)
-        .collect();
-    let before = selected(from_render.manifests, &filters, &failed);
-    let after = selected(rev_render.manifests, &filters, &failed);
+    let failed: Vec<&RenderError> = from_side.errors.iter().chain(&rev_side.errors).collect();
+    let before = selected(from_side.manifests, &filters, &failed);
+    let after = selected(rev_side.manifests, &filters, &failed);
     Ok(RevisionDiff {
         from,
         revision,
-        path: opts.target.env_path(),
-        resources: compare(before, after)?,
+        path,
+        resources: compare(before, after, opts.texts)?,
         render_errors,
         warnings,
     })
 }
 
-fn render_error(flag: &'static str, rev: &str, source: RenderFailure) -> RevisionDiffError {
-    RevisionDiffError::Render {
-        flag,
-        rev: rev.to_owned(),
-        source,
+/// What one commit's render gave.
+struct Side {
+    manifests: Vec<Manifest>,
+    errors: Vec<RenderError>,
+    warnings: Vec<String>,
+}
+
+impl Side {
+    /// The render of `flag`'s revision `rev`. An environment directory that does not exist at
+    /// that commit (a pull request that adds or deletes the environment) is an empty side with
+    /// a warning, when the other side has it (`missing_ok`); any other failure is an error.
+    fn of(
+        (flag, rev): (&'static str, &str),
+        result: RenderResult,
+        path: &str,
+        missing_ok: bool,
+    ) -> Result<Side, RevisionDiffError> {
+        match result {
+            Ok(rendered) => Ok(Side {
+                manifests: rendered.manifests,
+                errors: rendered.errors,
+                warnings: rendered.warnings.iter().map(ToString::to_string).collect(),
+            }),
+            Err(RenderFailure::Repo(RepoError::PathNotFound { .. })) if missing_ok => Ok(Side {
+                manifests: Vec::new(),
+                errors: Vec::new(),
+                warnings: vec![format!(
+                    "{flag} {rev}: the environment's directory {path:?} does not exist there; \
+                     its resources count as none"
+                )],
+            }),
+            Err(source) => Err(RevisionDiffError::Render {
+                flag,
+                rev: rev.to_owned(),
+                source,
+            }),
+        }
     }
 }
 
@@ -250,30 +286,60 @@ fn selected(
 }
 
 /// Pairs the two sides by identity and keeps what differs, by kind, namespace, name, group.
+/// The pairs are compared on two threads (the machines this runs on have two cores or more;
+/// comparing and writing YAML is most of a warm run).
 fn compare(
     mut before: BTreeMap<ResourceId, Manifest>,
     mut after: BTreeMap<ResourceId, Manifest>,
+    texts: bool,
 ) -> Result<Vec<ResourceRevisionDiff>, RevisionDiffError> {
     let ids: BTreeSet<ResourceId> = before.keys().chain(after.keys()).cloned().collect();
-    let mut out = Vec::new();
-    for id in ids {
-        let diff = match (before.remove(&id), after.remove(&id)) {
-            (Some(old), Some(new)) => modified(&id, &old, &new)?,
-            (None, Some(new)) => Some(one_sided(&id, &new, ChangeKind::Added)?),
-            (Some(old), None) => Some(one_sided(&id, &old, ChangeKind::Removed)?),
-            (None, None) => None,
-        };
-        out.extend(diff);
-    }
-    out.sort_by(|a, b| {
-        (&a.id.kind, &a.id.namespace, &a.id.name, &a.id.group).cmp(&(
-            &b.id.kind,
-            &b.id.namespace,
-            &b.id.name,
-            &b.id.group,
-        ))
-    });
+    let pairs: Vec<Pair> = ids
+        .into_iter()
+        .map(|id| {
+            let sides = (before.remove(&id), after.remove(&id));
+            (id, sides.0, sides.1)
+        })
+        .collect();
+    let compare_all = |pairs: &[Pair]| -> Result<Vec<ResourceRevisionDiff>, RevisionDiffError> {
+        let mut out = Vec::new();
+        for (id, old, new) in pairs {
+            let diff = match (old, new) {
+                (Some(old), Some(new)) => modified(id, old, new, texts)?,
+                (None, Some(new)) => Some(one_sided(id, new, ChangeKind::Added, texts)?),
+                (Some(old), None) => Some(one_sided(id, old, ChangeKind::Removed, texts)?),
+                (None, None) => None,
+            };
+            out.extend(diff);
+        }
+        Ok(out)
+    };
+    let (first, second) = pairs.split_at(pairs.len() / 2);
+    let mut out = std::thread::scope(|scope| {
+        let other = scope.spawn(|| compare_all(second));
+        let mine = compare_all(first);
+        let theirs = other
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        mine.and_then(|mut mine| {
+            mine.extend(theirs?);
+            Ok(mine)
+        })
+    })?;
+    out.sort_by(|a, b| change_order(&a.id, &b.id));
     Ok(out)
+}
+
+/// A resource's identity and its manifests at `--from` and at `--rev`.
+type Pair = (ResourceId, Option<Manifest>, Option<Manifest>);
+
+/// `object` as YAML when texts are kept, else empty.
+fn text_of(id: &ResourceId, object: &Value, texts: bool) -> Result<String, RevisionDiffError> {
+    if texts {
+        to_yaml(object).map_err(object_error(id))
+    } else {
+        Ok(String::new())
+    }
 }
 
 fn object_error(id: &ResourceId) -> impl FnOnce(DriftError) -> RevisionDiffError + '_ {
@@ -289,6 +355,7 @@ fn modified(
     id: &ResourceId,
     old: &Manifest,
     new: &Manifest,
+    texts: bool,
 ) -> Result<Option<ResourceRevisionDiff>, RevisionDiffError> {
     if old.object == new.object {
         return Ok(None);
@@ -305,8 +372,8 @@ fn modified(
         change: ChangeKind::Modified,
         changes,
         source: new.source.clone(),
-        from_yaml: to_yaml(&before).map_err(object_error(id))?,
-        rev_yaml: to_yaml(&after).map_err(object_error(id))?,
+        from_yaml: text_of(id, &before, texts)?,
+        rev_yaml: text_of(id, &after, texts)?,
     }))
 }
 
@@ -315,9 +382,10 @@ fn one_sided(
     id: &ResourceId,
     manifest: &Manifest,
     change: ChangeKind,
+    texts: bool,
 ) -> Result<ResourceRevisionDiff, RevisionDiffError> {
     let [object] = prepare_objects(id, None, [&manifest.object], &[]).map_err(object_error(id))?;
-    let yaml = to_yaml(&object).map_err(object_error(id))?;
+    let yaml = text_of(id, &object, texts)?;
     let added = change == ChangeKind::Added;
     let whole = Change {
         path: FieldPath::root(),
@@ -349,7 +417,6 @@ fn one_sided(
 mod tests {
     use super::*;
     use gitops_git::fixture::FixtureRepo;
-    use serde_json::Value;
 
     fn cm(name: &str, value: &str) -> String {
         format!(
@@ -372,6 +439,7 @@ mod tests {
             },
             from: from.into(),
             resources: resources.iter().map(|r| r.to_string()).collect(),
+            texts: true,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -444,5 +512,46 @@ mod tests {
         assert!(diff.render_errors[0].contains("a.yaml"));
         let names: Vec<&str> = diff.resources.iter().map(|r| r.id.name.as_str()).collect();
         assert_eq!(names, ["b"]);
+    }
+
+    #[test]
+    fn an_environment_new_at_rev_is_all_added() {
+        let fx = FixtureRepo::new();
+        fx.write("README.md", "nothing yet\n");
+        fx.commit("first");
+        fx.write("env/a.yaml", &cm("a", "1"));
+        fx.commit("add the environment");
+        let opts = RevisionDiffOptions {
+            target: Target {
+                repo: fx.dir().to_path_buf(),
+                path: "env".into(),
+                namespace: Some("prod".into()),
+                ..Target::default()
+            },
+            from: "HEAD~1".into(),
+            resources: Vec::new(),
+            texts: true,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let diff = runtime.block_on(diff_revisions(&opts)).unwrap();
+        assert_eq!(diff.resources.len(), 1);
+        assert_eq!(diff.resources[0].change, ChangeKind::Added);
+        assert_eq!(diff.exit_code(), 1);
+        assert!(
+            diff.warnings[0].contains("does not exist"),
+            "{:?}",
+            diff.warnings
+        );
+        let both_missing = RevisionDiffOptions {
+            from: "HEAD~1".into(),
+            target: opts.target.at("HEAD~1"),
+            ..opts
+        };
+        assert!(matches!(
+            runtime.block_on(diff_revisions(&both_missing)),
+            Err(RevisionDiffError::Render { .. })
+        ));
     }
 }
