@@ -11,6 +11,7 @@
 
 mod cli_env;
 mod common;
+mod reference_diff;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -316,6 +317,55 @@ fn changed_documents_by_nodes_equal_parsing_on_kube_prometheus_history() {
     );
     assert!(modified > 100, "{modified}");
     eprintln!("{proven} of {pairs} file changes proven by nodes, {modified} resources modified");
+}
+
+/// kube-prometheus `manifests/` (plain files and list documents): `diff --from` between pairs
+/// of commits gives the resource changes that reading both commits' files as kubectl reads them
+/// gives; the Markdown comment of the largest pair keeps every row under 65,000 characters.
+#[test]
+fn diff_from_equals_the_reference_on_kube_prometheus() {
+    use reference_diff::{Reference, our_changes, reference_changes, reference_objects};
+    let Some(repo) = clone("kube-prometheus") else {
+        return;
+    };
+    let mut total = 0;
+    for (from, rev) in [
+        ("HEAD~20", "HEAD"),
+        ("HEAD~60", "HEAD~20"),
+        ("HEAD~300", "HEAD"),
+    ] {
+        let [from, rev] = [from, rev].map(|r| repo.git(&["rev-parse", r]).trim().to_owned());
+        let expected = reference_changes(
+            &reference_objects(repo.dir(), &from, "manifests", Reference::Plain),
+            &reference_objects(repo.dir(), &rev, "manifests", Reference::Plain),
+        );
+        let args = [
+            "--path",
+            "manifests",
+            "diff",
+            "--from",
+            &from,
+            "--rev",
+            &rev,
+        ];
+        let run = offline(&repo, &[&args[..], &["-o", "json"]].concat(), &[]);
+        let code = if expected.is_empty() { 0 } else { 1 };
+        let run = run.code_is(code);
+        assert_eq!(our_changes(&run.json()), expected, "{from}..{rev}");
+        total += expected.len();
+        let markdown =
+            offline(&repo, &[&args[..], &["-o", "markdown"]].concat(), &[]).code_is(code);
+        assert!(markdown.stdout.chars().count() < 65_000, "{from}..{rev}");
+        for (id, change) in &expected {
+            let name = id.rsplit('/').next().unwrap();
+            assert!(
+                markdown.stdout.contains(&format!("| {change} |"))
+                    && markdown.stdout.contains(&format!(" | {name} |")),
+                "{id} has no row in the comment of {from}..{rev}"
+            );
+        }
+    }
+    assert!(total > 20, "the pairs change little: {total}");
 }
 
 /// Kustomize units of three repositories: our resources are the ones `kubectl kustomize`

@@ -177,6 +177,18 @@ fn no_command_or_format_prints_a_secret_value() {
         (vec!["diff", "-o", "yaml"], 1),
         (vec!["diff", "secret/creds", "--diff-strategy", "client"], 1),
         (vec!["diff", "--color", "always", "secret/creds"], 1),
+        // Two commits, no cluster: the older password against the newer ones.
+        (vec!["diff", "--from", "HEAD~1"], 1),
+        (vec!["diff", "--from", "HEAD~1", "--side-by-side"], 1),
+        (vec!["diff", "--from", "HEAD~1", "--color", "always"], 1),
+        (vec!["diff", "--from", "HEAD~1", "-o", "json"], 1),
+        (vec!["diff", "--from", "HEAD~1", "-o", "yaml"], 1),
+        (vec!["diff", "--from", "HEAD~1", "-o", "porcelain"], 1),
+        (vec!["diff", "--from", "HEAD~1", "-o", "markdown"], 1),
+        (
+            vec!["diff", "--from", "HEAD~1", "--rev", "HEAD", "secret/creds"],
+            1,
+        ),
         (vec!["history"], 0),
         (vec!["history", "-p"], 0),
         (vec!["history", "-p", "-o", "json"], 0),
@@ -257,6 +269,24 @@ fn no_command_or_format_prints_a_secret_value() {
     assert!(
         diff.stdout.contains("++++++++"),
         "masks in the diff\n{diff}"
+    );
+    let from = runs
+        .iter()
+        .find(|(how, _)| how.ends_with("diff --from HEAD~1 -o json"))
+        .map(|(_, run)| run.json())
+        .unwrap();
+    let changed = from["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "creds")
+        .unwrap();
+    assert_eq!(changed["status"], "modified", "{from}");
+    assert!(
+        changed["changes"][0]["live"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("++++++++")),
+        "{from}"
     );
     assert!(
         runs.iter()

@@ -18,6 +18,7 @@ pub mod blame;
 #[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod history;
+pub mod rev_diff;
 pub mod revert;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
@@ -103,7 +104,7 @@ pub enum Command {
     /// One row per resource: its state (Synced, Drifted, Missing, Orphaned, Unknown, Error) at --rev
     #[command(after_help = STATUS_EXIT_CODES)]
     Status(StatusArgs),
-    /// Unified YAML diff per resource: live -> what sync would make it (honours KUBECTL_EXTERNAL_DIFF)
+    /// Unified YAML diff per resource: live -> what sync would make it (honours KUBECTL_EXTERNAL_DIFF); with --from REV, the rendered environment at REV -> --rev
     #[command(after_help = STATUS_EXIT_CODES)]
     Diff(DiffArgs),
     /// The commits that changed the environment (or RESOURCE), newest first, with resource changes
@@ -177,6 +178,12 @@ pub struct DiffArgs {
     /// Lines of context around each change
     #[arg(short = 'U', long, value_name = "N", default_value_t = crate::diff::DEFAULT_CONTEXT)]
     pub unified: usize,
+    /// Compare the environment rendered at REV with it at --rev (default HEAD), no cluster: what a merge would change (-o markdown for a pull-request comment)
+    #[arg(long, value_name = "REV")]
+    pub from: Option<String>,
+    /// With --from: also compare with the live cluster (not supported yet)
+    #[arg(long, requires = "from")]
+    pub live: bool,
     /// Only these resources, written as kubectl writes them: deploy/web, deployment.apps/web, cm/settings
     #[arg(value_name = "RESOURCE")]
     pub resources: Vec<String>,
@@ -235,6 +242,12 @@ pub fn run(args: Vec<OsString>) -> i32 {
 }
 
 fn dispatch(cli: Cli, display: &str) -> anyhow::Result<i32> {
+    let markdown_ok = matches!(&cli.command, Some(Command::Diff(args)) if args.from.is_some());
+    if cli.global.output == OutputFormat::Markdown && !markdown_ok {
+        anyhow::bail!(
+            "-o markdown is written by `{display} diff --from REV` only; use -o text, json or yaml here"
+        );
+    }
     match cli.command {
         Some(Command::Version) => version(&cli.global),
         Some(Command::Completion { shell }) => completion(shell, display),
@@ -415,7 +428,7 @@ pub fn closed_pipe(result: Result<(), OutputError>) -> anyhow::Result<bool> {
 }
 
 /// The diff colours for `--theme` / `$KUBECTL_GITOPS_THEME` (SPEC §9).
-fn diff_palette(global: &GlobalArgs) -> anyhow::Result<DiffPalette> {
+pub(crate) fn diff_palette(global: &GlobalArgs) -> anyhow::Result<DiffPalette> {
     let name = global
         .theme
         .clone()
@@ -437,6 +450,9 @@ fn diff_palette(global: &GlobalArgs) -> anyhow::Result<DiffPalette> {
 }
 
 fn diff(global: &GlobalArgs, args: &DiffArgs, display: &str) -> anyhow::Result<i32> {
+    if let Some(from) = &args.from {
+        return rev_diff::run(global, args, from, display);
+    }
     if global.output == OutputFormat::Wide {
         anyhow::bail!(
             "`{display} diff` does not support -o wide; use -o text, json, yaml or porcelain"

@@ -69,7 +69,8 @@ pub fn write_diff(
             write_document(out, view.format, &diff_document(report))?
         }
         OutputFormat::Porcelain => out.write_all(diff_porcelain(report).as_bytes())?,
-        OutputFormat::Text | OutputFormat::Wide => {
+        // Markdown is refused before a live diff is written (`diff --from` only); text if asked.
+        OutputFormat::Text | OutputFormat::Wide | OutputFormat::Markdown => {
             // Synced resources print nothing even when their texts differ in form only
             // (`1000m` against `1`): the diff agrees with the state and the exit code.
             for r in report
@@ -207,7 +208,7 @@ fn file_headers(old_label: &str, new_label: &str, view: &DiffView) -> String {
     )
 }
 
-fn unified_text(
+pub(crate) fn unified_text(
     old_label: &str,
     new_label: &str,
     live: &str,
@@ -321,7 +322,7 @@ fn side_cells(
         .collect()
 }
 
-fn side_by_side_text(
+pub(crate) fn side_by_side_text(
     old_label: &str,
     new_label: &str,
     live: &str,

@@ -6,6 +6,7 @@ pub mod blame;
 pub mod diff;
 pub mod history;
 pub mod progress;
+pub mod rev_diff;
 pub mod status;
 pub mod sync;
 
@@ -29,6 +30,8 @@ pub enum OutputFormat {
     Wide,
     /// Stable line-oriented text for scripts.
     Porcelain,
+    /// A Markdown pull-request comment (`diff --from` only).
+    Markdown,
 }
 
 impl OutputFormat {
@@ -40,6 +43,7 @@ impl OutputFormat {
             OutputFormat::Yaml => "yaml",
             OutputFormat::Wide => "wide",
             OutputFormat::Porcelain => "porcelain",
+            OutputFormat::Markdown => "markdown",
         }
     }
 }

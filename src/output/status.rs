@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::{
     API_VERSION, Color, OutputError, OutputFormat, Style, short_sha, table, write_document,
 };
-use crate::model::DriftState;
+use crate::model::{DriftState, ResourceId};
 use crate::ops::status::{CommitInfo, ResourceStatus, StatusReport};
 
 /// Every state, in the order summaries list them.
@@ -71,7 +71,8 @@ pub fn write_status(
     view: &StatusView,
 ) -> Result<(), OutputError> {
     match view.format {
-        OutputFormat::Text | OutputFormat::Wide => {
+        // Markdown is refused before any status is written (`diff --from` only); text if asked.
+        OutputFormat::Text | OutputFormat::Wide | OutputFormat::Markdown => {
             if !report.resources.is_empty() {
                 out.write_all(status_table(report, view).as_bytes())?;
             }
@@ -224,17 +225,23 @@ pub fn commit_value(commit: &CommitInfo) -> Value {
 
 /// The identity fields every document starts a resource with.
 pub fn identity(r: &ResourceStatus) -> Map<String, Value> {
+    identity_of(&r.api_version, &r.id)
+}
+
+/// [`identity`] of any resource: `apiVersion`, `kind`, `namespace` (`null` when cluster-scoped),
+/// `name`.
+pub fn identity_of(api_version: &str, id: &ResourceId) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("apiVersion".into(), r.api_version.clone().into());
-    m.insert("kind".into(), r.id.kind.clone().into());
+    m.insert("apiVersion".into(), api_version.into());
+    m.insert("kind".into(), id.kind.clone().into());
     m.insert(
         "namespace".into(),
-        r.id.namespace
+        id.namespace
             .clone()
             .map(Value::String)
             .unwrap_or(Value::Null),
     );
-    m.insert("name".into(), r.id.name.clone().into());
+    m.insert("name".into(), id.name.clone().into());
     m
 }
 

@@ -3,6 +3,7 @@
 
 pub mod blame;
 pub mod history;
+pub mod rev_diff;
 pub mod revert;
 pub mod status;
 pub mod sync;

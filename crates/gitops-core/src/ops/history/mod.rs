@@ -155,6 +155,12 @@ impl ResourceChange {
     }
 }
 
+/// The order resource changes are listed in (`history`, `diff --from`): kind, namespace, name,
+/// group.
+pub fn change_order(a: &ResourceId, b: &ResourceId) -> std::cmp::Ordering {
+    (&a.kind, &a.namespace, &a.name, &a.group).cmp(&(&b.kind, &b.namespace, &b.name, &b.group))
+}
+
 /// The changes of one commit.
 #[derive(Debug, Clone)]
 pub struct CommitChanges {

@@ -613,14 +613,7 @@ impl ChangeWalk {
                 file,
             });
         }
-        changes.sort_by(|a, b| {
-            (&a.id.kind, &a.id.namespace, &a.id.name, &a.id.group).cmp(&(
-                &b.id.kind,
-                &b.id.namespace,
-                &b.id.name,
-                &b.id.group,
-            ))
-        });
+        changes.sort_by(|a, b| crate::ops::history::change_order(&a.id, &b.id));
         Ok(CommitChanges {
             commit,
             parent,
