@@ -112,9 +112,12 @@ fn the_ui_survives_faults_and_recovers_from_a_sandbox_restart() {
     tmux.keys(&["Escape"]);
     tmux.wait_for("the filter cleared", |s| !s.contains(" shown /"));
     tmux.keys(&["G"]);
-    // Sorted by state: the missing ones last, the last of them selected and shown.
+    // Sorted by state, those needing attention first (SPEC §9): the synced ones last, the last
+    // of them selected and shown.
+    let last_synced = names_in("Synced").into_iter().max().unwrap();
     tmux.wait_for("the last row selected", |s| {
-        s.contains(&format!("{NS}/cm-319")) && s.contains(&format!("ConfigMap cm-319 -n {NS}"))
+        s.contains(&format!("{NS}/{last_synced}"))
+            && s.contains(&format!("ConfigMap {last_synced} -n {NS}"))
     });
     tmux.keys(&["g", "?"]);
     tmux.wait_for("help", |s| s.contains(" Keys "));

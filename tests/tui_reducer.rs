@@ -213,13 +213,14 @@ fn moving_in_resources_recomputes_the_diff() {
 #[test]
 fn filters_select_by_text_state_and_kind() {
     let table = [
-        ("", vec!["settings", "web", "api", "old", "w1"]),
+        // SPEC §9: rows needing attention first (Drifted, Missing, Orphaned, Unknown), Synced last.
+        ("", vec!["web", "api", "old", "w1", "settings"]),
         ("state:drifted", vec!["web"]),
         ("state:missing state:orphaned", vec!["api", "old"]),
-        ("kind:configmap", vec!["settings", "old"]),
+        ("kind:configmap", vec!["old", "settings"]),
         ("kind:Deployment.apps", vec!["web"]),
         ("we", vec!["web"]),
-        ("shop", vec!["settings", "web", "api", "old", "w1"]),
+        ("shop", vec!["web", "api", "old", "w1", "settings"]),
         ("kind:configmap set", vec!["settings"]),
         ("state:bogus", vec![]),
     ];

@@ -121,6 +121,21 @@ pub enum DriftState {
     Error,
 }
 
+impl DriftState {
+    /// Where rows in this state go in the terminal UI's Resources pane (SPEC §9): those that
+    /// need attention first — Error, Drifted, Missing, Orphaned, Unknown — then Synced.
+    pub fn attention_rank(self) -> u8 {
+        match self {
+            DriftState::Error => 0,
+            DriftState::Drifted => 1,
+            DriftState::Missing => 2,
+            DriftState::Orphaned => 3,
+            DriftState::Unknown => 4,
+            DriftState::Synced => 5,
+        }
+    }
+}
+
 /// One `ignoreDifferences` rule of the config file (SPEC §4, §8). Unset selectors match all.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

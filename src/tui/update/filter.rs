@@ -90,6 +90,12 @@ pub(super) fn refilter(state: &mut State, keep: Option<&ResourceId>) {
         .filter(|(_, row)| matches(filter, row))
         .map(|(i, _)| i)
         .collect();
+    // SPEC §9: by state, those needing attention first, then kind and name. The report's rows
+    // come by state, kind, namespace, name; a stable sort by rank keeps the rest of that order.
+    state
+        .resources
+        .visible
+        .sort_by_key(|&i| report.resources[i].state.attention_rank());
     let found = keep.and_then(|id| {
         state
             .resources
