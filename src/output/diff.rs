@@ -14,8 +14,12 @@ use super::{
     API_VERSION, Color, DiffPalette, OutputError, OutputFormat, Style, short_sha, write_document,
 };
 use crate::diff::{DiffLine, Hunk, LineKind, hunks, side_by_side, sign};
+use crate::drift::merge_key::keys_equal;
+use crate::drift::{Change, ChangeOp};
 use crate::highlight::{Span, highlight_yaml};
+use crate::model::path::{FieldPath, PathSegment};
 use crate::model::{DriftState, split_api_version};
+use crate::ops::blame::keyed_line_paths;
 use crate::ops::status::{ResourceStatus, StatusReport};
 
 /// How to write a diff.
@@ -85,10 +89,25 @@ pub fn write_diff(
                     continue;
                 }
                 let (old_label, new_label) = labels(report, r);
+                let notes = LiveNotes::of(r, live);
                 let text = if view.side_by_side {
-                    side_by_side_text(&old_label, &new_label, live, desired, &found, view)
+                    side_by_side_text(
+                        &old_label,
+                        &new_label,
+                        (live, desired),
+                        &found,
+                        &notes,
+                        view,
+                    )
                 } else {
-                    unified_text(&old_label, &new_label, live, desired, &found, view)
+                    unified_text(
+                        &old_label,
+                        &new_label,
+                        (live, desired),
+                        &found,
+                        &notes,
+                        view,
+                    )
                 };
                 out.write_all(text.as_bytes())?;
             }
@@ -210,9 +229,9 @@ fn file_headers(old_label: &str, new_label: &str, view: &DiffView) -> String {
 fn unified_text(
     old_label: &str,
     new_label: &str,
-    live: &str,
-    desired: &str,
+    (live, desired): (&str, &str),
     found: &[Hunk],
+    notes: &LiveNotes,
     view: &DiffView,
 ) -> String {
     let palette = &view.palette;
@@ -232,6 +251,7 @@ fn unified_text(
             ));
             out.push('\n');
         }
+        out.push_str(&notes.after(hunk, view.color));
     }
     out
 }
@@ -324,9 +344,9 @@ fn side_cells(
 fn side_by_side_text(
     old_label: &str,
     new_label: &str,
-    live: &str,
-    desired: &str,
+    (live, desired): (&str, &str),
     found: &[Hunk],
+    notes: &LiveNotes,
     view: &DiffView,
 ) -> String {
     let palette = &view.palette;
@@ -366,8 +386,87 @@ fn side_by_side_text(
                 out.push('\n');
             }
         }
+        out.push_str(&notes.after(hunk, view.color));
     }
     out
+}
+
+/// Who set the live fields a diff changes (SPEC §5), to note after each hunk: the field path
+/// of every live line, and the changes of fields that are live.
+struct LiveNotes<'r> {
+    line_paths: Vec<Option<FieldPath>>,
+    changes: Vec<&'r Change>,
+}
+
+impl<'r> LiveNotes<'r> {
+    fn of(r: &'r ResourceStatus, live: &str) -> LiveNotes<'r> {
+        let changes: Vec<&Change> = r
+            .changes
+            .iter()
+            .filter(|change| change.op != ChangeOp::Add)
+            .collect();
+        let line_paths = if changes.is_empty() {
+            Vec::new()
+        } else {
+            keyed_line_paths(&r.id, live)
+        };
+        LiveNotes {
+            line_paths,
+            changes,
+        }
+    }
+
+    /// One line per change whose live lines `hunk` removes or replaces, naming the manager,
+    /// time and operation that set the field (names and times only: no value, so nothing of
+    /// a Secret); empty when there is none.
+    fn after(&self, hunk: &Hunk, color: bool) -> String {
+        let removed: Vec<&FieldPath> = hunk
+            .lines
+            .iter()
+            .filter(|line| line.kind == LineKind::Removed)
+            .filter_map(|line| self.line_paths.get(line.old_index?)?.as_ref())
+            .collect();
+        let dim = Style {
+            dim: true,
+            ..Style::default()
+        };
+        let mut out = String::new();
+        for change in &self.changes {
+            if !removed.iter().any(|line| path_within(line, &change.path)) {
+                continue;
+            }
+            out.push_str(&dim.paint(&live_note(change), color));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// `# live: spec.replicas set by kubectl-scale at 2026-12-06T10:00:00Z (Update)`.
+fn live_note(change: &Change) -> String {
+    let Some(manager) = &change.live_manager else {
+        return format!(
+            "# live: {} set by no field manager (server default)",
+            change.path
+        );
+    };
+    let mut note = format!("# live: {} set by {manager}", change.path);
+    if let Some(time) = &change.live_time {
+        note.push_str(&format!(" at {time}"));
+    }
+    if let Some(operation) = &change.live_operation {
+        note.push_str(&format!(" ({operation})"));
+    }
+    note
+}
+
+/// Whether `path` is `ancestor` or below it; list items compared by key value (`80` = `80.0`).
+fn path_within(path: &FieldPath, ancestor: &FieldPath) -> bool {
+    path.0.len() >= ancestor.0.len()
+        && path.0.iter().zip(&ancestor.0).all(|pair| match pair {
+            (PathSegment::Item(a), PathSegment::Item(b)) => keys_equal(a, b),
+            (a, b) => a == b,
+        })
 }
 
 /// The `kind: Diff` document of `-o json|yaml`: every resource with its identity, status and
@@ -404,10 +503,13 @@ fn changes_value(r: &ResourceStatus) -> Value {
         };
         match r.state {
             DriftState::Missing => {
-                return json!([{"path": "", "op": "add", "live": null, "desired": whole(r.desired_yaml.as_ref())}]);
+                return json!([{"path": "", "op": "add", "live": null, "desired": whole(r.desired_yaml.as_ref()),
+                    "liveManager": null, "liveOperation": null, "liveTime": null}]);
             }
             DriftState::Orphaned => {
-                return json!([{"path": "", "op": "remove", "live": whole(r.live_yaml.as_ref()), "desired": null}]);
+                // The whole object: no one manager set it.
+                return json!([{"path": "", "op": "remove", "live": whole(r.live_yaml.as_ref()), "desired": null,
+                    "liveManager": null, "liveOperation": null, "liveTime": null}]);
             }
             _ => {}
         }
@@ -538,8 +640,6 @@ pub fn run_external(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drift::{Change, ChangeOp};
-    use crate::model::path::FieldPath;
     use crate::output::status::tests::{report as status_report, resource};
 
     const LIVE: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: prod\nspec:\n  replicas: 5\n";
@@ -559,6 +659,9 @@ mod tests {
                         op: ChangeOp::Replace,
                         live: Some(json!(5)),
                         desired: Some(json!(2)),
+                        live_manager: Some("kubectl-scale".into()),
+                        live_operation: Some("Update".into()),
+                        live_time: Some("2026-12-06T10:00:00Z".into()),
                     }];
                 }
                 DriftState::Synced => {
@@ -608,6 +711,7 @@ mod tests {
          spec:
         -  replicas: 5
         +  replicas: 2
+        # live: spec.replicas set by kubectl-scale at 2026-12-06T10:00:00Z (Update)
         --- live/core/Namespace/_/prod
         +++ git@1a2b3c4/core/Namespace/_/prod
         @@ -0,0 +1,4 @@
@@ -697,13 +801,16 @@ mod tests {
         assert_eq!(web["status"], "Drifted");
         assert_eq!(
             web["changes"],
-            json!([{"path": "spec.replicas", "op": "replace", "live": 5, "desired": 2}])
+            json!([{"path": "spec.replicas", "op": "replace", "live": 5, "desired": 2,
+                "liveManager": "kubectl-scale", "liveOperation": "Update",
+                "liveTime": "2026-12-06T10:00:00Z"}])
         );
         assert_eq!(doc["resources"][0]["changes"], json!([]));
         let ns = &doc["resources"][2];
         assert!(ns["namespace"].is_null());
         assert_eq!(ns["changes"][0]["op"], "add");
         assert_eq!(ns["changes"][0]["desired"]["kind"], "Namespace");
+        assert!(ns["changes"][0]["liveManager"].is_null());
         assert_eq!(doc["resources"][3]["changes"][0]["op"], "remove");
         let yaml: Value =
             serde_saphyr::from_str(&render(&report(), &view(OutputFormat::Yaml, false, false)))
