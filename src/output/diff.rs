@@ -818,6 +818,96 @@ mod tests {
         assert_eq!(yaml, doc);
     }
 
+    fn change(path: FieldPath, op: ChangeOp, manager: Option<&str>) -> Change {
+        let live = (op != ChangeOp::Add).then(|| json!("x"));
+        let desired = (op != ChangeOp::Remove).then(|| json!("y"));
+        Change {
+            path,
+            op,
+            live,
+            desired,
+            live_manager: manager.map(str::to_owned),
+            live_operation: manager.map(|_| "Apply".to_owned()),
+            live_time: manager.map(|_| "2026-12-06T10:00:00Z".to_owned()),
+        }
+    }
+
+    #[test]
+    fn live_notes_close_the_hunk_of_their_lines() {
+        use crate::model::path::PathSegment;
+        let live = "kind: Deployment\nmetadata:\n  name: web\n  labels:\n    team: ops\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - name: side\n        image: proxy:1\n      - name: web\n        image: web:1\n        env:\n        - name: A\n          value: a\n";
+        let desired = "kind: Deployment\nmetadata:\n  name: web\n  labels:\n    team: dev\nspec:\n  replicas: 3\n  paused: true\n  template:\n    spec:\n      containers:\n      - name: side\n        image: proxy:1\n      - name: web\n        image: web:2\n";
+        let web = FieldPath::root()
+            .key("spec")
+            .key("template")
+            .key("spec")
+            .key("containers")
+            .child(PathSegment::Item(vec![("name".into(), json!("web"))]));
+        let mut report = report();
+        let r = &mut report.resources[1];
+        r.live_yaml = Some(live.into());
+        r.desired_yaml = Some(desired.into());
+        r.changes = vec![
+            change(
+                FieldPath::root().key("metadata").key("labels").key("team"),
+                ChangeOp::Replace,
+                Some("ops-team"),
+            ),
+            change(
+                FieldPath::root().key("spec").key("replicas"),
+                ChangeOp::Replace,
+                None,
+            ),
+            change(
+                FieldPath::root().key("spec").key("paused"),
+                ChangeOp::Add,
+                None,
+            ),
+            change(web.key("image"), ChangeOp::Replace, Some("kubectl-set")),
+            change(web.key("env"), ChangeOp::Remove, Some("kubectl")),
+        ];
+        report.resources.retain(|r| r.state == DriftState::Drifted);
+        let mut unified = view(OutputFormat::Text, false, false);
+        unified.context = 0;
+        let text = render(&report, &unified);
+        insta::assert_snapshot!(text, @r"
+        --- live/apps/Deployment/prod/web
+        +++ git@1a2b3c4/apps/Deployment/prod/web
+        @@ -5 +5 @@
+        -    team: ops
+        +    team: dev
+        # live: metadata.labels.team set by ops-team at 2026-12-06T10:00:00Z (Apply)
+        @@ -7 +7,2 @@
+        -  replicas: 1
+        +  replicas: 3
+        +  paused: true
+        # live: spec.replicas set by no field manager (server default)
+        @@ -14,4 +15 @@
+        -        image: web:1
+        -        env:
+        -        - name: A
+        -          value: a
+        +        image: web:2
+        # live: spec.template.spec.containers[name=web].image set by kubectl-set at 2026-12-06T10:00:00Z (Apply)
+        # live: spec.template.spec.containers[name=web].env set by kubectl at 2026-12-06T10:00:00Z (Apply)
+        ");
+        let mut side = view(OutputFormat::Text, false, true);
+        side.context = 0;
+        let text = render(&report, &side);
+        let lines: Vec<&str> = text.lines().collect();
+        let note = lines
+            .iter()
+            .position(|l| l.starts_with("# live: metadata.labels.team"))
+            .unwrap();
+        assert!(lines[note - 1].contains("+    team: dev"), "{text}");
+        assert!(lines[note + 1].starts_with("@@ -7"), "{text}");
+        let coloured = render(&report, &view(OutputFormat::Text, true, false));
+        assert!(
+            coloured.contains("\x1b[2m# live: spec.replicas set by no field manager"),
+            "{coloured:?}"
+        );
+    }
+
     #[test]
     fn porcelain_lists_changes() {
         let text = render(&report(), &view(OutputFormat::Porcelain, false, false));
