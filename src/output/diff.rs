@@ -1,6 +1,7 @@
 //! `diff` output: unified or side-by-side YAML diffs per resource (highlighted and with the
-//! changed words emphasized when colour is on), the `Diff` document (JSON, YAML), porcelain
-//! lines, and `KUBECTL_EXTERNAL_DIFF` (SPEC §5).
+//! changed words emphasized when colour is on; each hunk closed by notes naming who set its
+//! changed live fields), the `Diff` document (JSON, YAML), porcelain lines, and
+//! `KUBECTL_EXTERNAL_DIFF` (SPEC §5; its files stay plain YAML).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -16,6 +16,8 @@
 //! [`Comparison::is_drifted`] decides `Synced`/`Drifted`, [`Comparison::fields`] is `status`'s
 //! field list, [`Comparison::changes`] is `diff -o json`'s, and [`Comparison::live_yaml`] /
 //! [`Comparison::desired_yaml`] are the two sides of the text diff.
+//! [`Comparison::attribute_live_fields`] names on each change the manager that set the live
+//! field ([`owners`], the lookup blame uses too).
 //!
 //! Sync does not send ignored fields: [`IgnoreSet::strip`] on the object before applying.
 //! Objects shown outside a comparison (Missing, Orphaned, `blame --live`) go through
