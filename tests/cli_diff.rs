@@ -115,10 +115,25 @@ fn json_changes() {
         .unwrap();
     assert_eq!(web["status"], "Drifted");
     assert_eq!(web["namespace"], cluster.namespace());
-    assert_eq!(
-        web["changes"],
-        json!([{"path": "spec.replicas", "op": "replace", "live": 5, "desired": 2}])
-    );
+    let change = &web["changes"][0];
+    assert_eq!(web["changes"].as_array().map(Vec::len), Some(1), "{run}");
+    for (key, value) in [
+        ("path", json!("spec.replicas")),
+        ("op", json!("replace")),
+        ("live", json!(5)),
+        ("desired", json!(2)),
+        ("liveOperation", json!("Update")),
+    ] {
+        assert_eq!(change[key], value, "{key}\n{run}");
+    }
+    // `kubectl scale` wrote it: kubectl's manager for scale, whatever its version names it.
+    let manager = change["liveManager"].as_str().unwrap_or_default();
+    assert!(manager.starts_with("kubectl"), "{run}");
+    // The real API server (1.28) records no time on an entry written through the scale
+    // subresource; where there is one, it is RFC 3339.
+    if !change["liveTime"].is_null() {
+        assert_rfc3339(&change["liveTime"]);
+    }
     let yaml = Gitops::new(&cluster, &repo)
         .run(&["diff", "-o", "yaml"])
         .code_is(1);
@@ -256,6 +271,13 @@ fn secret_values_never_printed() {
         text.stdout.lines().any(|l| l.starts_with("+  password: +")),
         "{text}"
     );
+    // Who set the live value is named; the note holds no value.
+    let note = text
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("# live: data.password set by kubectl at "))
+        .unwrap_or_else(|| panic!("no note\n{text}"));
+    assert!(note.ends_with("(Apply)"), "{text}");
     let cat = script(&cluster, "cat", "cat \"$1\"/* \"$2\"/*; exit 1");
     let run = gitops
         .run_env(&["diff"], &[("KUBECTL_EXTERNAL_DIFF", &cat)])
@@ -285,8 +307,165 @@ fn context_lines_follow_u() {
         .code_is(1);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(
-        lines[2..],
+        lines[2..5],
         ["@@ -7 +7 @@", "-  replicas: 5", "+  replicas: 2"],
         "{run}"
+    );
+    // The note naming who set the live value closes the hunk.
+    assert_eq!(lines.len(), 6, "{run}");
+    assert!(
+        lines[5].starts_with("# live: spec.replicas set by kubectl")
+            && lines[5].ends_with("(Update)"),
+        "{run}"
+    );
+}
+
+/// Panics unless `time` is an RFC 3339 timestamp.
+fn assert_rfc3339(time: &serde_json::Value) {
+    let text = time.as_str().unwrap_or_else(|| panic!("no time: {time}"));
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+        "not RFC 3339: {text}"
+    );
+}
+
+/// Git labels `web`, which live lacks; live, `ops-team` scaled it to 5 (a merge patch with
+/// its own field manager) and `kubectl set image` changed its image.
+fn drifted_by_other_managers() -> (TestCluster, EnvRepo) {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let mut repo = EnvRepo::new();
+    let labelled = deployment(&ns, 2, "1.27").replacen(
+        "  namespace: ",
+        "  labels:\n    tier: front\n  namespace: ",
+        1,
+    );
+    repo.commit(
+        "initial",
+        &[
+            ("settings.yaml", &config_map(&ns, "info")),
+            ("web.yaml", &labelled),
+        ],
+    );
+    apply_settings_and_web(&cluster);
+    let replicas = r#"{"spec":{"replicas":5}}"#;
+    cluster
+        .kubectl(&[
+            "patch",
+            "deployment/web",
+            "--type=merge",
+            "--field-manager=ops-team",
+            "-p",
+            replicas,
+        ])
+        .success();
+    cluster
+        .kubectl(&["set", "image", "deployment/web", "web=nginx:1.26"])
+        .success();
+    (cluster, repo)
+}
+
+const IMAGE: &str = "spec.template.spec.containers[name=web].image";
+
+#[test]
+fn json_names_the_manager_and_time_of_each_live_field() {
+    let (cluster, repo) = drifted_by_other_managers();
+    let run = Gitops::new(&cluster, &repo)
+        .run(&["diff", "deployment/web", "-o", "json"])
+        .code_is(1);
+    let doc = run.json();
+    let changes = doc["resources"][0]["changes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let change = |path: &str| {
+        changes
+            .iter()
+            .find(|c| c["path"] == path)
+            .unwrap_or_else(|| panic!("no change at {path}\n{run}"))
+            .clone()
+    };
+    let replicas = change("spec.replicas");
+    assert_eq!(replicas["liveManager"], "ops-team", "{run}");
+    assert_eq!(replicas["liveOperation"], "Update", "{run}");
+    assert_rfc3339(&replicas["liveTime"]);
+    let image = change(IMAGE);
+    assert_eq!(image["live"], "nginx:1.26", "{run}");
+    assert_eq!(image["liveManager"], "kubectl-set", "{run}");
+    assert_rfc3339(&image["liveTime"]);
+    // The label is not live: no one set it.
+    let added: Vec<&serde_json::Value> = changes.iter().filter(|c| c["op"] == "add").collect();
+    assert!(!added.is_empty(), "{run}");
+    for change in added {
+        assert!(
+            change["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("metadata.labels")),
+            "{run}"
+        );
+        assert!(change["liveManager"].is_null(), "{run}");
+        assert!(change["liveTime"].is_null(), "{run}");
+    }
+    let yaml = Gitops::new(&cluster, &repo)
+        .run(&["diff", "deployment/web", "-o", "yaml"])
+        .code_is(1);
+    let parsed: serde_json::Value = serde_saphyr::from_str(&yaml.stdout).unwrap();
+    assert_eq!(parsed["resources"], doc["resources"]);
+}
+
+#[test]
+fn text_notes_name_the_manager_after_each_hunk() {
+    let (cluster, repo) = drifted_by_other_managers();
+    let gitops = Gitops::new(&cluster, &repo);
+    let time = gitops
+        .run(&["diff", "deployment/web", "-o", "json"])
+        .code_is(1)
+        .json()["resources"][0]["changes"]
+        .as_array()
+        .and_then(|changes| changes.iter().find(|c| c["path"] == "spec.replicas"))
+        .map(|c| c["liveTime"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let replicas_note = format!("# live: spec.replicas set by ops-team at {time} (Update)");
+    let run = gitops
+        .run(&["diff", "deployment/web", "-U", "1"])
+        .code_is(1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let position = |wanted: &dyn Fn(&str) -> bool| {
+        lines
+            .iter()
+            .position(|l| wanted(l))
+            .unwrap_or_else(|| panic!("\n{run}"))
+    };
+    let removed = position(&|l| l == "-  replicas: 5");
+    let note = position(&|l| l == replicas_note);
+    assert!(note > removed, "{run}");
+    // The note closes its hunk.
+    assert!(
+        lines[removed..note].iter().all(|l| !l.starts_with("@@")),
+        "{run}"
+    );
+    assert!(
+        lines
+            .get(note + 1)
+            .is_none_or(|l| l.starts_with("@@") || l.starts_with('#')),
+        "{run}"
+    );
+    position(&|l| l.starts_with(&format!("# live: {IMAGE} set by kubectl-set at ")));
+    // Nothing about the label: it is not live.
+    assert!(!run.stdout.contains("# live: metadata"), "{run}");
+    assert!(!has_escapes(&run.stdout), "{run}");
+    let side = gitops
+        .run_env(
+            &["diff", "deployment/web", "--side-by-side"],
+            &[("COLUMNS", "160")],
+        )
+        .code_is(1);
+    assert!(side.stdout.lines().any(|l| l == replicas_note), "{side}");
+    let coloured = gitops
+        .run(&["diff", "deployment/web", "--color", "always"])
+        .code_is(1);
+    assert!(
+        coloured.stdout.contains(&format!("\x1b[2m{replicas_note}")),
+        "{coloured:?}"
     );
 }

@@ -1,6 +1,7 @@
 //! `diff` output: unified or side-by-side YAML diffs per resource (highlighted and with the
-//! changed words emphasized when colour is on), the `Diff` document (JSON, YAML), porcelain
-//! lines, and `KUBECTL_EXTERNAL_DIFF` (SPEC §5).
+//! changed words emphasized when colour is on; each hunk closed by notes naming who set its
+//! changed live fields), the `Diff` document (JSON, YAML), porcelain lines, and
+//! `KUBECTL_EXTERNAL_DIFF` (SPEC §5; its files stay plain YAML).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,12 @@ use super::{
     API_VERSION, Color, DiffPalette, OutputError, OutputFormat, Style, short_sha, write_document,
 };
 use crate::diff::{DiffLine, Hunk, LineKind, hunks, side_by_side, sign};
+use crate::drift::merge_key::keys_equal;
+use crate::drift::{Change, ChangeOp};
 use crate::highlight::{Span, highlight_yaml};
+use crate::model::path::{FieldPath, PathSegment};
 use crate::model::{DriftState, split_api_version};
+use crate::ops::blame::keyed_line_paths;
 use crate::ops::status::{ResourceStatus, StatusReport};
 
 /// How to write a diff.
@@ -86,10 +91,25 @@ pub fn write_diff(
                     continue;
                 }
                 let (old_label, new_label) = labels(report, r);
+                let notes = LiveNotes::of(r, live);
                 let text = if view.side_by_side {
-                    side_by_side_text(&old_label, &new_label, live, desired, &found, view)
+                    side_by_side_text(
+                        &old_label,
+                        &new_label,
+                        (live, desired),
+                        &found,
+                        &notes,
+                        view,
+                    )
                 } else {
-                    unified_text(&old_label, &new_label, live, desired, &found, view)
+                    unified_text(
+                        &old_label,
+                        &new_label,
+                        (live, desired),
+                        &found,
+                        &notes,
+                        view,
+                    )
                 };
                 out.write_all(text.as_bytes())?;
             }
@@ -211,9 +231,9 @@ fn file_headers(old_label: &str, new_label: &str, view: &DiffView) -> String {
 pub(crate) fn unified_text(
     old_label: &str,
     new_label: &str,
-    live: &str,
-    desired: &str,
+    (live, desired): (&str, &str),
     found: &[Hunk],
+    notes: &LiveNotes,
     view: &DiffView,
 ) -> String {
     let palette = &view.palette;
@@ -233,6 +253,7 @@ pub(crate) fn unified_text(
             ));
             out.push('\n');
         }
+        out.push_str(&notes.after(hunk, view.color));
     }
     out
 }
@@ -325,9 +346,9 @@ fn side_cells(
 pub(crate) fn side_by_side_text(
     old_label: &str,
     new_label: &str,
-    live: &str,
-    desired: &str,
+    (live, desired): (&str, &str),
     found: &[Hunk],
+    notes: &LiveNotes,
     view: &DiffView,
 ) -> String {
     let palette = &view.palette;
@@ -367,8 +388,89 @@ pub(crate) fn side_by_side_text(
                 out.push('\n');
             }
         }
+        out.push_str(&notes.after(hunk, view.color));
     }
     out
+}
+
+/// Who set the live fields a diff changes (SPEC §5), to note after each hunk: the field path
+/// of every live line, and the changes of fields that are live. `Default`: no notes (a diff of
+/// two commits, where no side is live).
+#[derive(Default)]
+pub(crate) struct LiveNotes<'r> {
+    line_paths: Vec<Option<FieldPath>>,
+    changes: Vec<&'r Change>,
+}
+
+impl<'r> LiveNotes<'r> {
+    fn of(r: &'r ResourceStatus, live: &str) -> LiveNotes<'r> {
+        let changes: Vec<&Change> = r
+            .changes
+            .iter()
+            .filter(|change| change.op != ChangeOp::Add)
+            .collect();
+        let line_paths = if changes.is_empty() {
+            Vec::new()
+        } else {
+            keyed_line_paths(&r.id, live)
+        };
+        LiveNotes {
+            line_paths,
+            changes,
+        }
+    }
+
+    /// One line per change whose live lines `hunk` removes or replaces, naming the manager,
+    /// time and operation that set the field (names and times only: no value, so nothing of
+    /// a Secret); empty when there is none.
+    fn after(&self, hunk: &Hunk, color: bool) -> String {
+        let removed: Vec<&FieldPath> = hunk
+            .lines
+            .iter()
+            .filter(|line| line.kind == LineKind::Removed)
+            .filter_map(|line| self.line_paths.get(line.old_index?)?.as_ref())
+            .collect();
+        let dim = Style {
+            dim: true,
+            ..Style::default()
+        };
+        let mut out = String::new();
+        for change in &self.changes {
+            if !removed.iter().any(|line| path_within(line, &change.path)) {
+                continue;
+            }
+            out.push_str(&dim.paint(&live_note(change), color));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// `# live: spec.replicas set by kubectl-scale at 2026-12-06T10:00:00Z (Update)`.
+fn live_note(change: &Change) -> String {
+    let Some(manager) = &change.live_manager else {
+        return format!(
+            "# live: {} set by no field manager (server default)",
+            change.path
+        );
+    };
+    let mut note = format!("# live: {} set by {manager}", change.path);
+    if let Some(time) = &change.live_time {
+        note.push_str(&format!(" at {time}"));
+    }
+    if let Some(operation) = &change.live_operation {
+        note.push_str(&format!(" ({operation})"));
+    }
+    note
+}
+
+/// Whether `path` is `ancestor` or below it; list items compared by key value (`80` = `80.0`).
+fn path_within(path: &FieldPath, ancestor: &FieldPath) -> bool {
+    path.0.len() >= ancestor.0.len()
+        && path.0.iter().zip(&ancestor.0).all(|pair| match pair {
+            (PathSegment::Item(a), PathSegment::Item(b)) => keys_equal(a, b),
+            (a, b) => a == b,
+        })
 }
 
 /// The `kind: Diff` document of `-o json|yaml`: every resource with its identity, status and
@@ -405,10 +507,13 @@ fn changes_value(r: &ResourceStatus) -> Value {
         };
         match r.state {
             DriftState::Missing => {
-                return json!([{"path": "", "op": "add", "live": null, "desired": whole(r.desired_yaml.as_ref())}]);
+                return json!([{"path": "", "op": "add", "live": null, "desired": whole(r.desired_yaml.as_ref()),
+                    "liveManager": null, "liveOperation": null, "liveTime": null}]);
             }
             DriftState::Orphaned => {
-                return json!([{"path": "", "op": "remove", "live": whole(r.live_yaml.as_ref()), "desired": null}]);
+                // The whole object: no one manager set it.
+                return json!([{"path": "", "op": "remove", "live": whole(r.live_yaml.as_ref()), "desired": null,
+                    "liveManager": null, "liveOperation": null, "liveTime": null}]);
             }
             _ => {}
         }
@@ -539,8 +644,6 @@ pub fn run_external(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drift::{Change, ChangeOp};
-    use crate::model::path::FieldPath;
     use crate::output::status::tests::{report as status_report, resource};
 
     const LIVE: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: prod\nspec:\n  replicas: 5\n";
@@ -560,6 +663,9 @@ mod tests {
                         op: ChangeOp::Replace,
                         live: Some(json!(5)),
                         desired: Some(json!(2)),
+                        live_manager: Some("kubectl-scale".into()),
+                        live_operation: Some("Update".into()),
+                        live_time: Some("2026-12-06T10:00:00Z".into()),
                     }];
                 }
                 DriftState::Synced => {
@@ -609,6 +715,7 @@ mod tests {
          spec:
         -  replicas: 5
         +  replicas: 2
+        # live: spec.replicas set by kubectl-scale at 2026-12-06T10:00:00Z (Update)
         --- live/core/Namespace/_/prod
         +++ git@1a2b3c4/core/Namespace/_/prod
         @@ -0,0 +1,4 @@
@@ -698,18 +805,111 @@ mod tests {
         assert_eq!(web["status"], "Drifted");
         assert_eq!(
             web["changes"],
-            json!([{"path": "spec.replicas", "op": "replace", "live": 5, "desired": 2}])
+            json!([{"path": "spec.replicas", "op": "replace", "live": 5, "desired": 2,
+                "liveManager": "kubectl-scale", "liveOperation": "Update",
+                "liveTime": "2026-12-06T10:00:00Z"}])
         );
         assert_eq!(doc["resources"][0]["changes"], json!([]));
         let ns = &doc["resources"][2];
         assert!(ns["namespace"].is_null());
         assert_eq!(ns["changes"][0]["op"], "add");
         assert_eq!(ns["changes"][0]["desired"]["kind"], "Namespace");
+        assert!(ns["changes"][0]["liveManager"].is_null());
         assert_eq!(doc["resources"][3]["changes"][0]["op"], "remove");
         let yaml: Value =
             serde_saphyr::from_str(&render(&report(), &view(OutputFormat::Yaml, false, false)))
                 .unwrap();
         assert_eq!(yaml, doc);
+    }
+
+    fn change(path: FieldPath, op: ChangeOp, manager: Option<&str>) -> Change {
+        let live = (op != ChangeOp::Add).then(|| json!("x"));
+        let desired = (op != ChangeOp::Remove).then(|| json!("y"));
+        Change {
+            path,
+            op,
+            live,
+            desired,
+            live_manager: manager.map(str::to_owned),
+            live_operation: manager.map(|_| "Apply".to_owned()),
+            live_time: manager.map(|_| "2026-12-06T10:00:00Z".to_owned()),
+        }
+    }
+
+    #[test]
+    fn live_notes_close_the_hunk_of_their_lines() {
+        use crate::model::path::PathSegment;
+        let live = "kind: Deployment\nmetadata:\n  name: web\n  labels:\n    team: ops\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - name: side\n        image: proxy:1\n      - name: web\n        image: web:1\n        env:\n        - name: A\n          value: a\n";
+        let desired = "kind: Deployment\nmetadata:\n  name: web\n  labels:\n    team: dev\nspec:\n  replicas: 3\n  paused: true\n  template:\n    spec:\n      containers:\n      - name: side\n        image: proxy:1\n      - name: web\n        image: web:2\n";
+        let web = FieldPath::root()
+            .key("spec")
+            .key("template")
+            .key("spec")
+            .key("containers")
+            .child(PathSegment::Item(vec![("name".into(), json!("web"))]));
+        let mut report = report();
+        let r = &mut report.resources[1];
+        r.live_yaml = Some(live.into());
+        r.desired_yaml = Some(desired.into());
+        r.changes = vec![
+            change(
+                FieldPath::root().key("metadata").key("labels").key("team"),
+                ChangeOp::Replace,
+                Some("ops-team"),
+            ),
+            change(
+                FieldPath::root().key("spec").key("replicas"),
+                ChangeOp::Replace,
+                None,
+            ),
+            change(
+                FieldPath::root().key("spec").key("paused"),
+                ChangeOp::Add,
+                None,
+            ),
+            change(web.key("image"), ChangeOp::Replace, Some("kubectl-set")),
+            change(web.key("env"), ChangeOp::Remove, Some("kubectl")),
+        ];
+        report.resources.retain(|r| r.state == DriftState::Drifted);
+        let mut unified = view(OutputFormat::Text, false, false);
+        unified.context = 0;
+        let text = render(&report, &unified);
+        insta::assert_snapshot!(text, @r"
+        --- live/apps/Deployment/prod/web
+        +++ git@1a2b3c4/apps/Deployment/prod/web
+        @@ -5 +5 @@
+        -    team: ops
+        +    team: dev
+        # live: metadata.labels.team set by ops-team at 2026-12-06T10:00:00Z (Apply)
+        @@ -7 +7,2 @@
+        -  replicas: 1
+        +  replicas: 3
+        +  paused: true
+        # live: spec.replicas set by no field manager (server default)
+        @@ -14,4 +15 @@
+        -        image: web:1
+        -        env:
+        -        - name: A
+        -          value: a
+        +        image: web:2
+        # live: spec.template.spec.containers[name=web].image set by kubectl-set at 2026-12-06T10:00:00Z (Apply)
+        # live: spec.template.spec.containers[name=web].env set by kubectl at 2026-12-06T10:00:00Z (Apply)
+        ");
+        let mut side = view(OutputFormat::Text, false, true);
+        side.context = 0;
+        let text = render(&report, &side);
+        let lines: Vec<&str> = text.lines().collect();
+        let note = lines
+            .iter()
+            .position(|l| l.starts_with("# live: metadata.labels.team"))
+            .unwrap();
+        assert!(lines[note - 1].contains("+    team: dev"), "{text}");
+        assert!(lines[note + 1].starts_with("@@ -7"), "{text}");
+        let coloured = render(&report, &view(OutputFormat::Text, true, false));
+        assert!(
+            coloured.contains("\x1b[2m# live: spec.replicas set by no field manager"),
+            "{coloured:?}"
+        );
     }
 
     #[test]

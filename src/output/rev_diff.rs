@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
-use super::diff::{DiffView, side_by_side_text, unified_text};
+use super::diff::{DiffView, LiveNotes, side_by_side_text, unified_text};
 use super::status::{commit_value, identity_of};
 use super::{API_VERSION, OutputError, OutputFormat, short_sha, write_document};
 use crate::diff::hunks;
@@ -45,10 +45,12 @@ pub fn write_rev_diff(
             for r in &report.resources {
                 let found = hunks(&r.from_yaml, &r.rev_yaml, view.context);
                 let (old, new) = labels(report, r);
+                let texts = (r.from_yaml.as_str(), r.rev_yaml.as_str());
+                let notes = LiveNotes::default();
                 let text = if view.side_by_side {
-                    side_by_side_text(&old, &new, &r.from_yaml, &r.rev_yaml, &found, view)
+                    side_by_side_text(&old, &new, texts, &found, &notes, view)
                 } else {
-                    unified_text(&old, &new, &r.from_yaml, &r.rev_yaml, &found, view)
+                    unified_text(&old, &new, texts, &found, &notes, view)
                 };
                 out.write_all(text.as_bytes())?;
             }
@@ -65,10 +67,14 @@ pub fn rev_diff_document(report: &RevisionDiff) -> Value {
         .map(|r| {
             let mut m = identity_of(&r.api_version, &r.id);
             m.insert("status".into(), r.change.name().into());
-            m.insert(
-                "changes".into(),
-                serde_json::to_value(&r.changes).unwrap_or_else(|_| Value::Array(Vec::new())),
-            );
+            // `{path, op, live, desired}`: `live` is the `--from` side; no side is live, so
+            // the live diff's `liveManager`/`liveOperation`/`liveTime` have no place here.
+            let changes: Vec<Value> = r
+                .changes
+                .iter()
+                .map(|c| json!({"path": c.path, "op": c.op, "live": c.live, "desired": c.desired}))
+                .collect();
+            m.insert("changes".into(), Value::Array(changes));
             m.insert(
                 "source".into(),
                 json!({"file": r.source.file, "document": r.source.document, "line": r.source.line}),

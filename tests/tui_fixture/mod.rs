@@ -92,6 +92,9 @@ pub fn report(rev: usize, strategy: Strategy) -> Arc<StatusReport> {
         op: ChangeOp::Replace,
         live: Some(5.into()),
         desired: Some(2.into()),
+        live_manager: None,
+        live_operation: None,
+        live_time: None,
     }];
     web.live_yaml = Some(WEB_LIVE.into());
     web.desired_yaml = Some(WEB_GIT.into());

@@ -16,6 +16,8 @@
 //! [`Comparison::is_drifted`] decides `Synced`/`Drifted`, [`Comparison::fields`] is `status`'s
 //! field list, [`Comparison::changes`] is `diff -o json`'s, and [`Comparison::live_yaml`] /
 //! [`Comparison::desired_yaml`] are the two sides of the text diff.
+//! [`Comparison::attribute_live_fields`] names on each change the manager that set the live
+//! field ([`owners`], the lookup blame uses too).
 //!
 //! Sync does not send ignored fields: [`IgnoreSet::strip`] on the object before applying.
 //! Objects shown outside a comparison (Missing, Orphaned, `blame --live`) go through
@@ -26,6 +28,7 @@ pub mod client;
 pub mod fields_v1;
 pub mod ignore;
 pub mod merge_key;
+pub mod owners;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -35,7 +38,7 @@ pub use k8s_model::fieldset::FieldSetError as FieldsV1Error;
 
 use k8s_model::mask::SecretMasker;
 use k8s_model::normalize::{is_secret, normalized};
-use k8s_model::path::FieldPath;
+use k8s_model::path::{FieldPath, PathSegment};
 use k8s_model::quantity::{quantities_equal, values_equal};
 use k8s_model::{DriftState, IgnoreRule, ResourceId};
 use merge_key::ListKeys;
@@ -89,8 +92,10 @@ pub enum ChangeOp {
     Replace,
 }
 
-/// One field-level change, `{path, op, live, desired}` in `diff -o json` (SPEC §5); `live` is
-/// `null` for `add`, `desired` is `null` for `remove`.
+/// One field-level change, `{path, op, live, desired, liveManager, liveOperation, liveTime}` in
+/// `diff -o json` (SPEC §5); `live` is `null` for `add`, `desired` is `null` for `remove`; the
+/// `live*` owner fields are `null` until [`Comparison::attribute_live_fields`], for `add`, and
+/// for fields no manager owns.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
@@ -102,24 +107,36 @@ pub struct Change {
     pub live: Option<Value>,
     /// Desired value (masked for Secrets).
     pub desired: Option<Value>,
+    /// The field manager that set the live field (managedFields).
+    pub live_manager: Option<String>,
+    /// How it set it: `Apply` or `Update`.
+    pub live_operation: Option<String>,
+    /// When (RFC 3339), as managedFields records it.
+    pub live_time: Option<String>,
 }
 
 impl Change {
-    fn add(path: FieldPath, desired: Value) -> Change {
+    pub(crate) fn add(path: FieldPath, desired: Value) -> Change {
         Change {
             path,
             op: ChangeOp::Add,
             live: None,
             desired: Some(desired),
+            live_manager: None,
+            live_operation: None,
+            live_time: None,
         }
     }
 
-    fn remove(path: FieldPath, live: Value) -> Change {
+    pub(crate) fn remove(path: FieldPath, live: Value) -> Change {
         Change {
             path,
             op: ChangeOp::Remove,
             live: Some(live),
             desired: None,
+            live_manager: None,
+            live_operation: None,
+            live_time: None,
         }
     }
 
@@ -129,6 +146,9 @@ impl Change {
             op: ChangeOp::Replace,
             live: Some(live),
             desired: Some(desired),
+            live_manager: None,
+            live_operation: None,
+            live_time: None,
         }
     }
 }
@@ -178,6 +198,34 @@ impl Comparison {
             DriftState::Drifted
         } else {
             DriftState::Synced
+        }
+    }
+
+    /// Names, on each change of a field that is live, the manager, operation and time that set
+    /// it, from `raw_live`'s managedFields (the live object as the server returned it). A
+    /// Secret's `data.K` set through `stringData` is owned as `stringData.K`.
+    pub fn attribute_live_fields(&mut self, id: &ResourceId, raw_live: &Value) {
+        if self.changes.iter().all(|change| change.op == ChangeOp::Add) {
+            return;
+        }
+        let owners = owners::FieldOwners::of(raw_live);
+        let secret = id.group.is_empty() && id.kind == "Secret";
+        for change in self.changes.iter_mut().filter(|c| c.op != ChangeOp::Add) {
+            let owner = owners.owner_of(&change.path).or_else(|| {
+                let mut path = change.path.clone();
+                match path.0.first_mut() {
+                    Some(PathSegment::Key(first)) if secret && first == "data" => {
+                        *first = "stringData".to_owned();
+                        owners.owner_of(&path)
+                    }
+                    _ => None,
+                }
+            });
+            if let Some(owner) = owner {
+                change.live_manager = Some(owner.manager.clone());
+                change.live_operation = owner.operation.clone();
+                change.live_time = owner.time.clone();
+            }
         }
     }
 

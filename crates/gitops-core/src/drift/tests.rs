@@ -656,19 +656,30 @@ fn server_changes_table() {
 #[test]
 fn changes_serialize_as_spec_json() {
     let dry_run = set(live_web(), "/spec/replicas", json!(3));
-    let result =
+    let mut result =
         compare_server(&deployment_id(), &desired_web(), &live_web(), &dry_run, &[]).unwrap();
+    let unattributed = json!([{"path": "spec.replicas", "op": "replace", "live": 2, "desired": 3,
+        "liveManager": null, "liveOperation": null, "liveTime": null}]);
+    assert_eq!(serde_json::to_value(&result.changes).unwrap(), unattributed);
+    let mut live = live_web();
+    live["metadata"]["managedFields"][1]["time"] = json!("2026-12-06T10:00:00Z");
+    result.attribute_live_fields(&deployment_id(), &live);
     assert_eq!(
         serde_json::to_value(&result.changes).unwrap(),
-        json!([{"path": "spec.replicas", "op": "replace", "live": 2, "desired": 3}])
+        json!([{"path": "spec.replicas", "op": "replace", "live": 2, "desired": 3,
+            "liveManager": "horizontal-pod-autoscaler", "liveOperation": "Update",
+            "liveTime": "2026-12-06T10:00:00Z"}])
     );
     let added = set(live_web(), "/metadata/labels/tier", json!("front"));
-    let result =
+    let mut result =
         compare_server(&deployment_id(), &desired_web(), &live_web(), &added, &[]).unwrap();
+    // An added field is not live: no one set it, whoever owns its map.
+    result.attribute_live_fields(&deployment_id(), &live_web());
     assert_eq!(
         serde_json::to_value(&result).unwrap(),
         json!({"strategy": "server", "fields": ["metadata.labels.tier"], "changes": [
-            {"path": "metadata.labels.tier", "op": "add", "live": null, "desired": "front"}]})
+            {"path": "metadata.labels.tier", "op": "add", "live": null, "desired": "front",
+             "liveManager": null, "liveOperation": null, "liveTime": null}]})
     );
 }
 

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::drift::merge_key::{ListKeys, item_key, key_fields, keys_equal};
+use crate::drift::owners::FieldOwners;
 use crate::ops::status::{ResourceFilter, StatusError, render_discovered, resolve_resource_arg};
 use gitops_cluster::{ClusterClient, ClusterError};
 use gitops_git::blame::BlamedLine;
@@ -21,7 +22,6 @@ use gitops_render::{
     RenderCache, RenderError, RenderFailure, RenderIndexFile, RenderOptions, Rendered, render,
     render_matching,
 };
-use k8s_model::fieldset::{FieldSet, PathElement};
 use k8s_model::mask::SecretMasker;
 use k8s_model::normalize::normalize;
 use k8s_model::path::{FieldPath, PathSegment};
@@ -584,7 +584,7 @@ fn git_report(git: GitSide, live: Option<&Value>, offline: bool) -> BlameReport 
     let desired = &git.manifest.object;
     let secret = git.manifest.id.group.is_empty() && git.manifest.id.kind == "Secret";
     let lists = ListKeys::of(&git.manifest.id.group, &git.manifest.id.kind);
-    let owners = live.map(Owners::of).unwrap_or_default();
+    let owners = live.map(FieldOwners::of).unwrap_or_default();
     let mut masker = SecretMasker::new();
     let paths = line_paths(&git.text);
     let mut lines = Vec::with_capacity(git.text.len());
@@ -600,7 +600,7 @@ fn git_report(git: GitSide, live: Option<&Value>, offline: bool) -> BlameReport 
         let live_writer = match (&path, drift) {
             (Some(path), Some(LineDrift::Changed)) => {
                 let value = live.and_then(|l| live_value_at(path, l, secret));
-                let mut writer = owners.writer_of(path);
+                let mut writer = writer_of(&owners, path);
                 writer.value = value.map(|v| {
                     if secret_value {
                         masker.mask_for(&display_value(&v))
@@ -639,7 +639,7 @@ fn git_report(git: GitSide, live: Option<&Value>, offline: bool) -> BlameReport 
 
 /// `--live`: the live object normalized and masked, each line to git's commit or its manager.
 fn live_report(git: GitSide, live: &Value) -> BlameReport {
-    let owners = Owners::of(live);
+    let owners = FieldOwners::of(live);
     let secret = git.manifest.id.group.is_empty() && git.manifest.id.kind == "Secret";
     let lists = ListKeys::of(&git.manifest.id.group, &git.manifest.id.kind);
     let desired = &git.manifest.object;
@@ -680,7 +680,7 @@ fn live_report(git: GitSide, live: &Value) -> BlameReport {
                 let commit = (drift == LineDrift::Same)
                     .then(|| git_line_of.get(path).and_then(|&g| git.commits[g].clone()))
                     .flatten();
-                let writer = commit.is_none().then(|| owners.writer_of(path));
+                let writer = commit.is_none().then(|| writer_of(&owners, path));
                 (drift, commit, writer)
             }
         };
@@ -785,6 +785,21 @@ fn value_at<'v>(path: &FieldPath, object: &'v Value) -> Option<&'v Value> {
     Some(node)
 }
 
+/// The field path each line of an object's block-style YAML sets, items of keyed lists named by
+/// their merge keys as drift's changes name them; `None` for lines that set nothing, and for
+/// every line when the text does not parse.
+pub fn keyed_line_paths(id: &ResourceId, yaml: &str) -> Vec<Option<FieldPath>> {
+    let lines: Vec<String> = yaml.lines().map(str::to_owned).collect();
+    let Ok(object) = serde_saphyr::from_str::<Value>(yaml) else {
+        return vec![None; lines.len()];
+    };
+    let lists = ListKeys::of(&id.group, &id.kind);
+    line_paths(&lines)
+        .into_iter()
+        .map(|path| path.map(|path| keyed_path(&lists, &path, &object)))
+        .collect()
+}
+
 /// A path from the text (list items by position) with items of keyed lists (containers by
 /// name, ports by containerPort+protocol, ...) named by their merge key, as in managedFields.
 fn keyed_path(lists: &ListKeys, path: &FieldPath, object: &Value) -> FieldPath {
@@ -812,86 +827,22 @@ fn keyed_path(lists: &ListKeys, path: &FieldPath, object: &Value) -> FieldPath {
     out
 }
 
-/// The managedFields of a live object: who owns which fields.
-#[derive(Default)]
-struct Owners {
-    entries: Vec<(String, Option<String>, Option<String>, FieldSet)>,
-}
-
-impl Owners {
-    fn of(live: &Value) -> Owners {
-        let entries = live
-            .pointer("/metadata/managedFields")
-            .and_then(Value::as_array)
-            .map(|entries| {
-                entries
-                    .iter()
-                    .filter_map(|e| {
-                        let set = FieldSet::from_fields_v1(e.get("fieldsV1")?).ok()?;
-                        let text = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_owned);
-                        Some((
-                            text("manager").unwrap_or_default(),
-                            text("operation"),
-                            text("time"),
-                            set,
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Owners { entries }
-    }
-
-    /// The manager that last wrote the field (or the nearest ancestor owned whole, for atomic
-    /// lists and maps); the server default when none owns it.
-    fn writer_of(&self, path: &FieldPath) -> LiveWriter {
-        let elements = path_elements(path);
-        for len in (1..=elements.len()).rev() {
-            let prefix = &elements[..len];
-            let owner = self
-                .entries
-                .iter()
-                .filter(|(_, _, _, set)| {
-                    if len == elements.len() {
-                        set.has_prefix(prefix)
-                    } else {
-                        // An ancestor owned whole (an atomic list or map) owns what is in it; one
-                        // with owned children (a keyed item) leaves the others to defaulting.
-                        set.has(prefix) && !set.has_descendant(prefix)
-                    }
-                })
-                .max_by(|a, b| a.2.cmp(&b.2));
-            if let Some((manager, operation, time, _)) = owner {
-                return LiveWriter {
-                    manager: manager.clone(),
-                    operation: operation.clone(),
-                    time: time.clone(),
-                    value: None,
-                };
-            }
-        }
-        LiveWriter {
+/// Who wrote a live field for blame: its owner from managedFields, or the server default.
+fn writer_of(owners: &FieldOwners, path: &FieldPath) -> LiveWriter {
+    match owners.owner_of(path) {
+        Some(owner) => LiveWriter {
+            manager: owner.manager.clone(),
+            operation: owner.operation.clone(),
+            time: owner.time.clone(),
+            value: None,
+        },
+        None => LiveWriter {
             manager: SERVER_DEFAULT.to_owned(),
             operation: None,
             time: None,
             value: None,
-        }
+        },
     }
-}
-
-fn path_elements(path: &FieldPath) -> Vec<PathElement> {
-    path.0
-        .iter()
-        .map(|segment| match segment {
-            PathSegment::Key(k) => PathElement::Field(k.clone()),
-            PathSegment::Index(i) => PathElement::Index(*i),
-            PathSegment::Item(key) => {
-                let mut key = key.clone();
-                key.sort_by(|a, b| a.0.cmp(&b.0));
-                PathElement::Key(key)
-            }
-        })
-        .collect()
 }
 
 /// One open node while reading YAML lines: a map key or a list item, at its indentation.
@@ -1109,9 +1060,9 @@ data:
             {"manager": "kubectl", "operation": "Update", "time": "2026-01-02T00:00:00Z",
              "fieldsV1": {"f:spec": {"f:replicas": {}}}}
         ]}});
-        let owners = Owners::of(&live);
+        let owners = FieldOwners::of(&live);
         let replicas = FieldPath::root().key("spec").key("replicas");
-        let w = owners.writer_of(&replicas);
+        let w = writer_of(&owners, &replicas);
         assert_eq!(
             (w.manager.as_str(), w.time.as_deref()),
             ("kubectl", Some("2026-01-02T00:00:00Z"))
@@ -1124,11 +1075,11 @@ data:
             .child(PathSegment::Item(vec![("name".into(), json!("web"))]))
             .key("image");
         assert_eq!(
-            owners.writer_of(&image).manager,
+            writer_of(&owners, &image).manager,
             "kubectl-client-side-apply"
         );
         let policy = FieldPath::root().key("spec").key("revisionHistoryLimit");
-        assert_eq!(owners.writer_of(&policy).manager, SERVER_DEFAULT);
+        assert_eq!(writer_of(&owners, &policy).manager, SERVER_DEFAULT);
     }
 
     #[test]

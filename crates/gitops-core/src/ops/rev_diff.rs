@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::Target;
 use crate::drift::changes::full_changes;
 use crate::drift::merge_key::ListKeys;
-use crate::drift::{Change, ChangeOp, DriftError, prepare_objects, to_yaml};
+use crate::drift::{Change, DriftError, prepare_objects, to_yaml};
 use crate::ops::history::{ChangeKind, change_order};
 use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
 use gitops_git::{EnvRepo, ObjectId, RepoError};
@@ -387,15 +387,10 @@ fn one_sided(
     let [object] = prepare_objects(id, None, [&manifest.object], &[]).map_err(object_error(id))?;
     let yaml = text_of(id, &object, texts)?;
     let added = change == ChangeKind::Added;
-    let whole = Change {
-        path: FieldPath::root(),
-        op: if added {
-            ChangeOp::Add
-        } else {
-            ChangeOp::Remove
-        },
-        live: (!added).then(|| object.clone()),
-        desired: added.then_some(object),
+    let whole = if added {
+        Change::add(FieldPath::root(), object)
+    } else {
+        Change::remove(FieldPath::root(), object)
     };
     let (from_yaml, rev_yaml) = if added {
         (String::new(), yaml)

@@ -60,10 +60,11 @@ impl ResourceStatus {
 pub(super) fn compared_row(
     manifest: &Manifest,
     live: &Value,
-    comparison: Comparison,
+    mut comparison: Comparison,
     strategy: Strategy,
     texts: bool,
 ) -> ResourceStatus {
+    comparison.attribute_live_fields(&manifest.id, live);
     let mut row = ResourceStatus::new(manifest, comparison.state()).with_live(live);
     row.strategy = Some(strategy);
     if texts {
