@@ -92,25 +92,8 @@ pub fn write_diff(
                 }
                 let (old_label, new_label) = labels(report, r);
                 let notes = LiveNotes::of(r, live);
-                let text = if view.side_by_side {
-                    side_by_side_text(
-                        &old_label,
-                        &new_label,
-                        (live, desired),
-                        &found,
-                        &notes,
-                        view,
-                    )
-                } else {
-                    unified_text(
-                        &old_label,
-                        &new_label,
-                        (live, desired),
-                        &found,
-                        &notes,
-                        view,
-                    )
-                };
+                let labels = (old_label.as_str(), new_label.as_str());
+                let text = diff_text(labels, (live, desired), &found, &notes, view);
                 out.write_all(text.as_bytes())?;
             }
         }
@@ -226,6 +209,21 @@ fn file_headers(old_label: &str, new_label: &str, view: &DiffView) -> String {
         header.paint(&format!("--- {old_label}"), view.color),
         header.paint(&format!("+++ {new_label}"), view.color)
     )
+}
+
+/// One resource's diff in the view's layout: side by side or unified.
+pub(crate) fn diff_text(
+    (old_label, new_label): (&str, &str),
+    texts: (&str, &str),
+    found: &[Hunk],
+    notes: &LiveNotes,
+    view: &DiffView,
+) -> String {
+    if view.side_by_side {
+        side_by_side_text(old_label, new_label, texts, found, notes, view)
+    } else {
+        unified_text(old_label, new_label, texts, found, notes, view)
+    }
 }
 
 pub(crate) fn unified_text(

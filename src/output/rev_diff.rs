@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde_json::{Map, Value, json};
 
-use super::diff::{DiffView, LiveNotes, side_by_side_text, unified_text};
+use super::diff::{DiffView, LiveNotes, diff_text};
 use super::status::{commit_value, identity_of};
 use super::{API_VERSION, OutputError, OutputFormat, short_sha, write_document};
 use crate::diff::hunks;
@@ -47,11 +47,7 @@ pub fn write_rev_diff(
                 let (old, new) = labels(report, r);
                 let texts = (r.from_yaml.as_str(), r.rev_yaml.as_str());
                 let notes = LiveNotes::default();
-                let text = if view.side_by_side {
-                    side_by_side_text(&old, &new, texts, &found, &notes, view)
-                } else {
-                    unified_text(&old, &new, texts, &found, &notes, view)
-                };
+                let text = diff_text((&old, &new), texts, &found, &notes, view);
                 out.write_all(text.as_bytes())?;
             }
         }
