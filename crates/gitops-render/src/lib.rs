@@ -1134,6 +1134,7 @@ impl<'a> Collector<'a> {
             api_version,
             object: value,
             source,
+            owner: None,
         });
     }
 }

@@ -86,6 +86,27 @@ pub struct Manifest {
     pub object: Value,
     /// Where it comes from.
     pub source: Source,
+    /// The GitOps controller object that applies it (SPEC §11): the Flux `Kustomization` or
+    /// `HelmRelease`, or the Argo CD `Application`, whose rendering made it; `None` for a
+    /// resource of `--path` itself.
+    pub owner: Option<Owner>,
+}
+
+/// A controller object that applies resources for the environment (SPEC §11), shown as
+/// `Kustomization flux-system/apps`, `HelmRelease podinfo/podinfo`, `Application argocd/guestbook`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Owner {
+    /// The owner's identity: group and kind say which controller.
+    pub id: ResourceId,
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.id.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.id.kind, self.id.name),
+            None => write!(f, "{} {}", self.id.kind, self.id.name),
+        }
+    }
 }
 
 /// A commit as every output shows it (SPEC §5).

@@ -388,6 +388,7 @@ mod tests {
                 line: 1,
                 end_line: 9,
             },
+            owner: None,
         };
         let json_len = serde_json::to_string(&object).unwrap().len();
         for pack in [true, false] {
