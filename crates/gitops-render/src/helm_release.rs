@@ -12,7 +12,9 @@
 //!   namespace, else the name; shortened over 53 characters as helm-controller's
 //!   `release.ShortenName` does. Namespace: `spec.targetNamespace`, else the release's.
 //! - Every object gets helm-controller's origin labels (`helm.toolkit.fluxcd.io/name` and
-//!   `/namespace`) and `spec.commonMetadata`; `spec.postRenderers` are not applied yet.
+//!   `/namespace`) and `spec.commonMetadata`, after `spec.postRenderers` (their kustomize
+//!   `patches`, `patchesStrategicMerge`, `patchesJson6902` and `images`, built with
+//!   `kubectl kustomize` as helm-controller builds them with kustomize's API).
 //! - Each object's [`Source`] is the HelmRelease's own.
 
 use std::path::{Path, PathBuf};
@@ -317,6 +319,7 @@ pub fn render_helm_release(
         "release": [release_name, namespace],
         "crds": include_crds,
         "commonMetadata": spec.get("commonMetadata"),
+        "postRenderers": spec.get("postRenderers"),
         "tools": tools,
     })
     .to_string();
@@ -380,12 +383,24 @@ pub fn render_helm_release(
                 other => format!("{chart_label}: {other}"),
             })
         })?;
-        let mut objects = Vec::with_capacity(documents.len());
-        for document in documents {
-            let mut value = document.value;
-            if is_hook(&value) {
-                continue;
-            }
+        let rendered: Vec<Value> = documents
+            .into_iter()
+            .map(|document| document.value)
+            .filter(|value| !is_hook(value))
+            .collect();
+        let post_renderers = spec
+            .get("postRenderers")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let kubectl = opts
+            .kubectl
+            .clone()
+            .unwrap_or_else(super::kustomize::default_kubectl);
+        let rendered = post_render(rendered, post_renderers, &kubectl, workspace.path())
+            .map_err(|e| error(format!("spec.postRenderers: {e}")))?;
+        let mut objects = Vec::with_capacity(rendered.len());
+        for mut value in rendered {
             if let Some(common) = spec.get("commonMetadata") {
                 for field in ["labels", "annotations"] {
                     for (k, v) in common
@@ -448,6 +463,89 @@ fn pull(
     opts.cache.chart(key, interval, || {
         charts::pull_chart(opts, helm, repository, chart, range, interval)
     })
+}
+
+/// helm-controller's kustomize post renderers, in order: each one a kustomization over the
+/// objects so far (its `patches`, `patchesStrategicMerge`, `patchesJson6902` and `images`),
+/// built with `kubectl kustomize` in a fresh directory under `dir`.
+fn post_render(
+    mut objects: Vec<Value>,
+    renderers: &[Value],
+    kubectl: &Path,
+    dir: &Path,
+) -> Result<Vec<Value>, String> {
+    for (index, renderer) in renderers.iter().enumerate() {
+        let Some(kustomize) = renderer.get("kustomize") else {
+            continue;
+        };
+        let unit = dir.join(format!("post-render-{index}"));
+        std::fs::create_dir_all(&unit)
+            .map_err(|e| format!("cannot write {}: {e}", unit.display()))?;
+        let resources: Vec<String> = objects.iter().map(Value::to_string).collect();
+        std::fs::write(unit.join("resources.yaml"), resources.join("\n---\n"))
+            .map_err(|e| format!("cannot write {}: {e}", unit.display()))?;
+        let mut kustomization = serde_json::json!({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": ["resources.yaml"],
+        });
+        let mut patches: Vec<Value> = kustomize
+            .get("patches")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        // JSON 6902 patches are lists of operations; kustomize's `patches` takes them as text.
+        for json6902 in kustomize
+            .get("patchesJson6902")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            patches.push(serde_json::json!({
+                "target": json6902.get("target"),
+                "patch": json6902.get("patch").map(Value::to_string),
+            }));
+        }
+        if !patches.is_empty() {
+            kustomization["patches"] = Value::from(patches);
+        }
+        if let Some(strategic) = kustomize
+            .get("patchesStrategicMerge")
+            .and_then(Value::as_array)
+        {
+            let inline: Vec<String> = strategic.iter().map(Value::to_string).collect();
+            kustomization["patchesStrategicMerge"] = Value::from(inline);
+        }
+        if let Some(images) = kustomize.get("images") {
+            kustomization["images"] = images.clone();
+        }
+        std::fs::write(unit.join("kustomization.yaml"), kustomization.to_string())
+            .map_err(|e| format!("cannot write {}: {e}", unit.display()))?;
+        let mut command = std::process::Command::new(kubectl);
+        command
+            .arg("kustomize")
+            .arg(&unit)
+            .stdin(std::process::Stdio::null());
+        let output = super::kustomize::run_with_timeout(command, super::kustomize::BUILD_TIMEOUT)
+            .map_err(|e| {
+                format!(
+                    "cannot run {} kustomize: {e} (install kubectl or set KUBECTL_PATH)",
+                    kubectl.display()
+                )
+            })?
+            .ok_or("kubectl kustomize did not finish in time")?;
+        if !output.status.success() {
+            let stderr =
+                String::from_utf8_lossy(&output.stderr).replace(&format!("{}/", dir.display()), "");
+            return Err(format!("kubectl kustomize failed: {}", stderr.trim()));
+        }
+        objects = super::documents::parse(super::documents::Format::Yaml, &output.stdout)
+            .map_err(|e| format!("cannot read kubectl kustomize's output: {}", e.message))?
+            .into_iter()
+            .map(|doc| doc.value)
+            .collect();
+    }
+    Ok(objects)
 }
 
 /// A string at a JSON pointer.

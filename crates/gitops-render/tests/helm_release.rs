@@ -167,6 +167,12 @@ fn package_tiny(helm: &Path, work: &Path, repo_dir: &Path, version: &str) {
          \x20 namespace: {{ .Release.Namespace | quote }}\n  values: {{ toJson .Values | quote }}\n",
     );
     write(
+        "templates/deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n\
+         \x20 selector: {matchLabels: {app: tiny}}\n  template:\n    metadata: {labels: {app: tiny}}\n\
+         \x20   spec:\n      containers:\n        - name: web\n          image: nginx:1.0\n",
+    );
+    write(
         "templates/hook.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-hook\n\
          \x20 annotations:\n    helm.sh/hook: pre-install\ndata:\n  x: y\n",
@@ -655,6 +661,58 @@ fn charts_of_this_repo_render_from_the_commit_and_other_repos_are_refused() {
         .fixture
         .git(&["remote", "set-url", "origin", "git@github.com:org/env.git"]);
     assert!(setup.render(yaml, &opts).is_ok());
+}
+
+#[test]
+fn post_renderers_patch_and_retag_with_kustomize() {
+    let Some(setup) = Setup::new(&["0.1.0"]) else {
+        return;
+    };
+    if Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        eprintln!("note: no kubectl; skipped");
+        return;
+    }
+    let extra = "  postRenderers:\n    - kustomize:\n        images:\n          - {name: nginx, newName: registry.local/nginx, newTag: \"2.0\"}\n\
+        \x20       patches:\n          - target: {kind: ConfigMap, name: web-cm}\n\
+        \x20           patch: |\n              - op: add\n                path: /data/patched\n                value: \"yes\"\n\
+        \x20   - kustomize:\n        patchesJson6902:\n          - target: {version: v1, kind: ConfigMap, name: web-cm}\n\
+        \x20           patch: [{op: add, path: /data/second, value: \"also\"}]\n";
+    let objects = setup
+        .render(&release_yaml("1h", "*", extra), &setup.opts())
+        .unwrap();
+    let deployment = objects
+        .iter()
+        .find(|(v, _)| v["kind"] == "Deployment")
+        .unwrap();
+    assert_eq!(
+        deployment.0["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.local/nginx:2.0"
+    );
+    let data = cm_data(&objects);
+    assert_eq!(
+        (&data["patched"], &data["second"]),
+        (&json!("yes"), &json!("also"))
+    );
+    // The origin labels come after the post renderers, on every object.
+    assert!(
+        objects
+            .iter()
+            .all(|(v, _)| v["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"] == "web")
+    );
+    let broken = extra.replace("path: /data/patched", "path: /nowhere/deep");
+    let err = setup
+        .render(&release_yaml("1h", "*", &broken), &setup.opts())
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("spec.postRenderers: kubectl kustomize failed"),
+        "{err}"
+    );
 }
 
 /// The corpus folder, or `None` (with a note) where it is absent outside CI.
