@@ -109,8 +109,28 @@ pub enum ChartError {
 }
 
 /// Pulls (or finds in the cache) `chart` at the newest version satisfying `range` (`*` when
-/// empty) from `repository`. `interval` is how old a cached index may be.
+/// empty) from `repository`. `interval` is how old a cached index may be. Resolved once per
+/// interval for `opts.cache` ([`super::RenderCache`]): a history asks once, not per commit.
 pub fn pull_chart(
+    opts: &RenderOptions,
+    helm: &Path,
+    repository: &ChartRepository,
+    chart: &str,
+    range: &str,
+    interval: Duration,
+) -> Result<PulledChart, ChartError> {
+    let key = format!(
+        "{repository:?} {chart} {range} {:?} {}",
+        cache_dir(opts),
+        helm.display()
+    );
+    opts.cache.chart(key, interval, || {
+        resolve_and_pull(opts, helm, repository, chart, range, interval)
+    })
+}
+
+/// [`pull_chart`] without the in-memory memo.
+fn resolve_and_pull(
     opts: &RenderOptions,
     helm: &Path,
     repository: &ChartRepository,

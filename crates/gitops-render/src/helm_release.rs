@@ -190,7 +190,7 @@ pub fn render_helm_release(
         let range = text_at(&oci.object, "/spec/ref/semver")
             .or_else(|| text_at(&oci.object, "/spec/ref/tag"))
             .unwrap_or("*");
-        let pulled = pull(
+        let pulled = charts::pull_chart(
             opts,
             &helm,
             &ChartRepository::Oci {
@@ -244,7 +244,7 @@ pub fn render_helm_release(
                         url: url.to_owned(),
                     }
                 };
-                let pulled = pull(
+                let pulled = charts::pull_chart(
                     opts,
                     &helm,
                     &repository,
@@ -444,25 +444,6 @@ pub fn render_helm_release(
         }
     }
     Ok(objects)
-}
-
-/// [`charts::pull_chart`], once per repository interval for a cache ([`super::RenderCache`]).
-fn pull(
-    opts: &RenderOptions,
-    helm: &Path,
-    repository: &ChartRepository,
-    chart: &str,
-    range: &str,
-    interval: Duration,
-) -> Result<PulledChart, ChartError> {
-    let key = format!(
-        "{repository:?} {chart} {range} {:?} {}",
-        charts::cache_dir(opts),
-        helm.display()
-    );
-    opts.cache.chart(key, interval, || {
-        charts::pull_chart(opts, helm, repository, chart, range, interval)
-    })
 }
 
 /// helm-controller's kustomize post renderers, in order: each one a kustomization over the

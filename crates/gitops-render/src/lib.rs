@@ -245,15 +245,22 @@ impl RenderCache {
         self.inner.helm_runs.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `resolve()` once per `key` while younger than `max_age`.
+    /// `resolve()` once per `key` while younger than `max_age` (a failure: at most 30 s, so
+    /// a repository back online is seen).
     pub(crate) fn chart(
         &self,
         key: String,
         max_age: std::time::Duration,
         resolve: impl FnOnce() -> Result<charts::PulledChart, charts::ChartError>,
     ) -> Result<charts::PulledChart, charts::ChartError> {
+        const RETRY_FAILURES: std::time::Duration = std::time::Duration::from_secs(30);
         if let Some((at, hit)) = lock(&self.inner.charts).get(&key)
-            && at.elapsed() < max_age
+            && at.elapsed()
+                < if hit.is_ok() {
+                    max_age
+                } else {
+                    max_age.min(RETRY_FAILURES)
+                }
         {
             return hit.clone();
         }

@@ -668,13 +668,7 @@ fn post_renderers_patch_and_retag_with_kustomize() {
     let Some(setup) = Setup::new(&["0.1.0"]) else {
         return;
     };
-    if Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_err()
-    {
-        eprintln!("note: no kubectl; skipped");
+    if no_kubectl() {
         return;
     }
     let extra = "  postRenderers:\n    - kustomize:\n        images:\n          - {name: nginx, newName: registry.local/nginx, newTag: \"2.0\"}\n\
@@ -715,6 +709,18 @@ fn post_renderers_patch_and_retag_with_kustomize() {
     );
 }
 
+/// Whether kubectl is missing (said in a note; kustomize needs it).
+fn no_kubectl() -> bool {
+    let missing = Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_err();
+    if missing {
+        eprintln!("note: no kubectl; skipped");
+    }
+    missing
+}
+
 /// The corpus folder, or `None` (with a note) where it is absent outside CI.
 fn corpus() -> Option<PathBuf> {
     let dir = std::env::var_os("KUBECTL_GITOPS_CORPUS")
@@ -738,13 +744,7 @@ fn corpus() -> Option<PathBuf> {
 fn corpus_podinfo_staging_renders_as_helm_template_by_hand() {
     let Some(corpus) = corpus() else { return };
     let Some(setup) = Setup::new(&[]) else { return };
-    if Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_err()
-    {
-        eprintln!("note: no kubectl; skipped");
+    if no_kubectl() {
         return;
     }
     // The corpus chart, served as its repository would serve it.
