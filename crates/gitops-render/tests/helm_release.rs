@@ -709,6 +709,69 @@ fn post_renderers_patch_and_retag_with_kustomize() {
     );
 }
 
+#[test]
+fn chart_directories_render_as_units_as_before() {
+    let Some(setup) = Setup::new(&[]) else {
+        return;
+    };
+    let work = setup.temp.path().join("work");
+    package_tiny(&setup.helm, &work, &setup.served(), "0.5.0");
+    let chart = work.join("tiny-0.5.0");
+    for file in [
+        "Chart.yaml",
+        "values.yaml",
+        "templates/cm.yaml",
+        "templates/deploy.yaml",
+        "templates/hook.yaml",
+        "crds/widgets.yaml",
+    ] {
+        let text = std::fs::read_to_string(chart.join(file)).unwrap();
+        setup.fixture.write(&format!("env/tiny/{file}"), &text);
+    }
+    setup.fixture.commit("chart unit");
+    let repo = EnvRepo::open(setup.fixture.dir()).unwrap();
+    let head = repo.resolve("HEAD").unwrap();
+    let mut opts = setup.opts();
+    opts.path = "env".into();
+    let rendered = render(&repo, head, &opts).unwrap();
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    let by_hand = parse_all(&helm_ok(
+        &setup.helm,
+        &[
+            "template",
+            "tiny",
+            chart.to_str().unwrap(),
+            "--namespace",
+            "default",
+            "--include-crds",
+        ],
+    ));
+    // A chart unit keeps its hooks (Argo CD runs them) and maps objects to template files.
+    let names = |objects: Vec<&Value>| -> Vec<String> {
+        objects
+            .iter()
+            .map(|v| {
+                format!(
+                    "{}/{}",
+                    v["kind"].as_str().unwrap(),
+                    v["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(rendered.manifests.iter().map(|m| &m.object).collect()),
+        names(by_hand.iter().collect())
+    );
+    assert!(rendered.manifests.iter().any(|m| m.id.name == "tiny-hook"));
+    let cm = rendered
+        .manifests
+        .iter()
+        .find(|m| m.id.name == "tiny-cm")
+        .unwrap();
+    assert_eq!(cm.source.file, "env/tiny/templates/cm.yaml");
+}
+
 /// Whether kubectl is missing (said in a note; kustomize needs it).
 fn no_kubectl() -> bool {
     let missing = Command::new("kubectl")
