@@ -55,13 +55,17 @@ pub enum ChartRepository {
     Http { url: String },
     /// An OCI registry: the chart is `<url>/<chart>` (HelmRepository `type: oci`), or the
     /// url itself (OCIRepository, `chart` its last segment).
-    Oci { url: String },
+    Oci {
+        url: String,
+        /// `spec.insecure`: a registry over plain HTTP (`helm pull --plain-http`).
+        insecure: bool,
+    },
 }
 
 impl ChartRepository {
     fn url(&self) -> &str {
         match self {
-            ChartRepository::Http { url } | ChartRepository::Oci { url } => url,
+            ChartRepository::Http { url } | ChartRepository::Oci { url, .. } => url,
         }
     }
 }
@@ -162,7 +166,9 @@ fn resolve_and_pull(
     let _ = std::fs::write(dir.join("url"), repository.url());
     let online = match repository {
         ChartRepository::Http { url } => pull_http(helm, &dir, url, chart, &constraint, interval),
-        ChartRepository::Oci { url } => pull_oci(helm, &dir, url, chart, range, interval),
+        ChartRepository::Oci { url, insecure } => {
+            pull_oci(helm, &dir, url, *insecure, chart, range, interval)
+        }
     };
     match online {
         Ok(pulled) => Ok(pulled),
@@ -303,6 +309,7 @@ fn pull_oci(
     helm: &Path,
     dir: &Path,
     url: &str,
+    insecure: bool,
     chart: &str,
     range: &str,
     interval: Duration,
@@ -323,6 +330,9 @@ fn pull_oci(
     }
     let mut command = helm_command(helm, dir);
     command.args(["pull", url, "--version", range]);
+    if insecure {
+        command.arg("--plain-http");
+    }
     let (bytes, file) = pull_named(helm, command, dir, &format!("chart {url} {range}"))?;
     let version = file
         .strip_suffix(".tgz")

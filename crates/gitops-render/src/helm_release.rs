@@ -195,6 +195,7 @@ pub fn render_helm_release(
             &helm,
             &ChartRepository::Oci {
                 url: url.to_owned(),
+                insecure: oci.object.pointer("/spec/insecure") == Some(&Value::Bool(true)),
             },
             &chart,
             range,
@@ -238,6 +239,8 @@ pub fn render_helm_release(
                 {
                     ChartRepository::Oci {
                         url: format!("{}/{chart}", url.trim_end_matches('/')),
+                        insecure: helm_repo.object.pointer("/spec/insecure")
+                            == Some(&Value::Bool(true)),
                     }
                 } else {
                     ChartRepository::Http {

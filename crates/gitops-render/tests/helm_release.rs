@@ -128,9 +128,18 @@ fn serve(root: &Path, stream: &mut TcpStream, index_requests: &AtomicUsize) {
     let body = (!path.split('/').any(|p| p == ".."))
         .then(|| std::fs::read(root.join(path)).ok())
         .flatten();
+    // An OCI registry's manifests say what they are and their digest (oras checks both).
+    let oci_headers = match &body {
+        Some(body) if path.contains("/manifests/") => format!(
+            "Content-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: sha256:{}\r\n",
+            sha256_hex(body)
+        ),
+        Some(_) if path.ends_with("/tags/list") => "Content-Type: application/json\r\n".to_owned(),
+        _ => String::new(),
+    };
     let response = match &body {
         Some(body) => format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n{oci_headers}Connection: close\r\n\r\n",
             body.len()
         ),
         None => {
@@ -141,6 +150,41 @@ fn serve(root: &Path, stream: &mut TcpStream, index_requests: &AtomicUsize) {
     if let Some(body) = body {
         let _ = stream.write_all(&body);
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Lays the packaged `tiny` archives of `versions` out under `served/v2/charts/tiny/` as an
+/// OCI registry serves a chart: tags, manifests by tag, config and chart blobs.
+fn publish_oci(served: &Path, versions: &[&str]) {
+    let repo = served.join("v2/charts/tiny");
+    for dir in ["tags", "manifests", "blobs"] {
+        std::fs::create_dir_all(repo.join(dir)).unwrap();
+    }
+    let blob = |bytes: &[u8]| {
+        let digest = format!("sha256:{}", sha256_hex(bytes));
+        std::fs::write(repo.join("blobs").join(&digest), bytes).unwrap();
+        digest
+    };
+    for version in versions {
+        let chart = std::fs::read(served.join(format!("tiny-{version}.tgz"))).unwrap();
+        let config = json!({"apiVersion": "v2", "name": "tiny", "version": version}).to_string();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": blob(config.as_bytes()), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": blob(&chart), "size": chart.len()}],
+        });
+        std::fs::write(repo.join("manifests").join(version), manifest.to_string()).unwrap();
+    }
+    let tags = json!({"name": "charts/tiny", "tags": versions});
+    std::fs::write(repo.join("tags/list"), tags.to_string()).unwrap();
 }
 
 /// Writes the test chart `tiny` at `version` and packages it into `repo_dir`, then
@@ -770,6 +814,57 @@ fn chart_directories_render_as_units_as_before() {
         .find(|m| m.id.name == "tiny-cm")
         .unwrap();
     assert_eq!(cm.source.file, "env/tiny/templates/cm.yaml");
+}
+
+#[test]
+fn oci_charts_resolve_through_helm_and_serve_from_the_cache_offline() {
+    let Some(mut setup) = Setup::new(&["0.1.0", "0.1.5", "0.2.0"]) else {
+        return;
+    };
+    publish_oci(&setup.served(), &["0.1.0", "0.1.5", "0.2.0"]);
+    let host = setup.server.url().replace("http://", "");
+    let chart_ref = format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: tiny\n  namespace: apps\n\
+         spec:\n  interval: 1h\n  insecure: true\n  url: oci://{host}/charts/tiny\n  ref:\n    semver: \"~0.1\"\n---\n\
+         apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n  namespace: apps\n\
+         spec:\n  chartRef:\n    kind: OCIRepository\n    name: tiny\n"
+    );
+    let objects = setup.render(&chart_ref, &setup.opts()).unwrap();
+    assert_eq!(cm_data(&objects)["chartVersion"], "0.1.5");
+    // A HelmRepository of type oci: the chart below its url, the newest version by default.
+    let oci_repo = release_yaml("1h", "", "")
+        .replace(
+            "  url: URL",
+            &format!("  type: oci\n  insecure: true\n  url: oci://{host}/charts"),
+        )
+        .replace("      version: \"\"\n", "");
+    let objects = setup.render(&oci_repo, &setup.opts()).unwrap();
+    assert_eq!(cm_data(&objects)["chartVersion"], "0.2.0");
+
+    // Offline: the cache serves what the range resolved to.
+    setup.server.stop();
+    let objects = setup.render(&chart_ref, &setup.opts()).unwrap();
+    assert_eq!(cm_data(&objects)["chartVersion"], "0.1.5");
+    let never = chart_ref.replace("~0.1", "0.1.0");
+    let err = setup.render(&never, &setup.opts()).unwrap_err();
+    assert!(
+        err.message
+            .contains(&format!("chart oci://{host}/charts/tiny")),
+        "{err}"
+    );
+    assert!(
+        err.message
+            .contains("no cached version of chart tiny satisfies \"0.1.0\""),
+        "{err}"
+    );
+    let helm_chart =
+        chart_ref.replace("kind: OCIRepository\n    name", "kind: HelmChart\n    name");
+    let err = setup.render(&helm_chart, &setup.opts()).unwrap_err();
+    assert!(
+        err.message
+            .contains("chartRef kind \"HelmChart\" is not supported"),
+        "{err}"
+    );
 }
 
 /// Whether kubectl is missing (said in a note; kustomize needs it).
