@@ -424,7 +424,10 @@ pub fn render_helm_release(
         Ok(objects)
     });
     let mut objects = built.as_ref().clone()?;
-    // Helm creates namespaced objects that name no namespace in the release's.
+    // Helm creates namespaced objects that name no namespace in the release's. A kind of
+    // unknown scope (a custom resource before discovery) is given it too: were it placed
+    // later, it would get the environment's default namespace instead; a cluster-scoped kind
+    // loses it again once its scope is known (`place_namespace`).
     for (value, _) in &mut objects {
         let api_version = value
             .get("apiVersion")
@@ -432,7 +435,7 @@ pub fn render_helm_release(
             .unwrap_or("");
         let (group, _) = split_api_version(api_version);
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
-        if (opts.scope)(group, kind) == Some(true)
+        if (opts.scope)(group, kind) != Some(false)
             && value
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)

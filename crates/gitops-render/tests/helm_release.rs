@@ -217,6 +217,10 @@ fn package_tiny(helm: &Path, work: &Path, repo_dir: &Path, version: &str) {
          \x20   spec:\n      containers:\n        - name: web\n          image: nginx:1.0\n",
     );
     write(
+        "templates/widget.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}-widget\n",
+    );
+    write(
         "templates/hook.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-hook\n\
          \x20 annotations:\n    helm.sh/hook: pre-install\ndata:\n  x: y\n",
@@ -238,6 +242,19 @@ fn package_tiny(helm: &Path, work: &Path, repo_dir: &Path, version: &str) {
         ],
     );
     helm_ok(helm, &["repo", "index", repo_dir.to_str().unwrap()]);
+}
+
+/// Writes every file below `from` into the fixture repo under `to` (not committed).
+fn commit_dir(fixture: &FixtureRepo, from: &Path, to: &str) {
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let target = format!("{to}/{name}");
+        if entry.path().is_dir() {
+            commit_dir(fixture, &entry.path(), &target);
+        } else {
+            fixture.write(&target, &std::fs::read_to_string(entry.path()).unwrap());
+        }
+    }
 }
 
 /// Runs helm; its standard output.
@@ -521,7 +538,8 @@ fn parse_all(text: &str) -> Vec<Value> {
 }
 
 /// What helm-controller applies of helm template's objects: namespaced objects that name no
-/// namespace go to the release's; every object gets the origin labels.
+/// namespace go to the release's (kinds of unknown scope too); every object gets the origin
+/// labels.
 fn flux_applies(objects: &[Value], namespace: &str, name: &str, hr_namespace: &str) -> Vec<Value> {
     objects
         .iter()
@@ -531,7 +549,7 @@ fn flux_applies(objects: &[Value], namespace: &str, name: &str, hr_namespace: &s
             let api_version = v["apiVersion"].as_str().unwrap().to_owned();
             let (group, _) = k8s_model::split_api_version(&api_version);
             let metadata = v["metadata"].as_object_mut().unwrap();
-            if k8s_model::kinds::builtin_scope(group, &kind) == Some(true)
+            if k8s_model::kinds::builtin_scope(group, &kind) != Some(false)
                 && !metadata.contains_key("namespace")
             {
                 let at = metadata.keys().position(|k| k == "name").unwrap() + 1;
@@ -579,6 +597,9 @@ fn release_names_and_namespaces_are_helm_controllers() {
             .find(|(v, _)| v["metadata"]["name"] == format!("{release}-cm"))
             .unwrap();
         assert_eq!(cm.0["metadata"]["namespace"], namespace);
+        // A custom resource, of unknown scope here, is placed in the release's namespace too.
+        let widget = objects.iter().find(|(v, _)| v["kind"] == "Widget").unwrap();
+        assert_eq!(widget.0["metadata"]["namespace"], namespace);
         assert_eq!(
             cm.0["metadata"]["labels"]["helm.toolkit.fluxcd.io/namespace"],
             "apps"
@@ -658,16 +679,7 @@ fn charts_of_this_repo_render_from_the_commit_and_other_repos_are_refused() {
     // The same chart, committed to the env repo, with a values file beside it.
     let work = setup.temp.path().join("work");
     package_tiny(&setup.helm, &work, &setup.served(), "0.4.0");
-    for file in [
-        "Chart.yaml",
-        "values.yaml",
-        "templates/cm.yaml",
-        "templates/hook.yaml",
-        "crds/widgets.yaml",
-    ] {
-        let text = std::fs::read_to_string(work.join("tiny-0.4.0").join(file)).unwrap();
-        setup.fixture.write(&format!("charts/tiny/{file}"), &text);
-    }
+    commit_dir(&setup.fixture, &work.join("tiny-0.4.0"), "charts/tiny");
     setup
         .fixture
         .write("charts/tiny/prod-values.yaml", "greeting: prod\n");
@@ -761,17 +773,7 @@ fn chart_directories_render_as_units_as_before() {
     let work = setup.temp.path().join("work");
     package_tiny(&setup.helm, &work, &setup.served(), "0.5.0");
     let chart = work.join("tiny-0.5.0");
-    for file in [
-        "Chart.yaml",
-        "values.yaml",
-        "templates/cm.yaml",
-        "templates/deploy.yaml",
-        "templates/hook.yaml",
-        "crds/widgets.yaml",
-    ] {
-        let text = std::fs::read_to_string(chart.join(file)).unwrap();
-        setup.fixture.write(&format!("env/tiny/{file}"), &text);
-    }
+    commit_dir(&setup.fixture, &chart, "env/tiny");
     setup.fixture.commit("chart unit");
     let repo = EnvRepo::open(setup.fixture.dir()).unwrap();
     let head = repo.resolve("HEAD").unwrap();
