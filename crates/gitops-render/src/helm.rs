@@ -61,6 +61,7 @@ pub fn build(
         values: None,
         include_crds: true,
         include_hooks: true,
+        api_versions: &[],
     };
     let documents = template(helm, &chart).map_err(|e| {
         unit_error(match e {
@@ -120,6 +121,9 @@ pub struct ChartTemplate<'a> {
     pub include_crds: bool,
     /// Hooks (`helm.sh/hook` objects) in the output; `false` passes `--no-hooks`.
     pub include_hooks: bool,
+    /// API versions beyond helm's built-in ones for `.Capabilities.APIVersions`
+    /// (`--api-versions`): `group/version` and `group/version/Kind`.
+    pub api_versions: &'a [String],
 }
 
 /// Why [`template`] gave nothing.
@@ -170,6 +174,9 @@ pub fn template(
     }
     if !chart.include_hooks {
         command.arg("--no-hooks");
+    }
+    for api_version in chart.api_versions {
+        command.arg("--api-versions").arg(api_version);
     }
     for file in chart.values_files {
         command.arg("--values").arg(file);

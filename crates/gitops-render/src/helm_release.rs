@@ -299,6 +299,7 @@ pub fn render_helm_release(
 
     let values = values_from(spec, env, &hr_namespace).map_err(error)?;
     let include_crds = text_at(spec, "/install/crds") != Some("Skip");
+    let api_versions = crd_api_versions(env);
     let tools = super::tools_fingerprint(opts);
     let ignore_missing = spec
         .pointer("/chart/spec/ignoreMissingValuesFiles")
@@ -323,14 +324,36 @@ pub fn render_helm_release(
         "crds": include_crds,
         "commonMetadata": spec.get("commonMetadata"),
         "postRenderers": spec.get("postRenderers"),
+        "apiVersions": api_versions,
         "tools": tools,
     })
     .to_string();
+    // Kept on disk too, so a later process (the next history) runs helm only for what it
+    // never rendered; not when Secret data is involved (the cache is plain files).
+    let secret_values = spec
+        .get("valuesFrom")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("kind").and_then(Value::as_str) == Some("Secret"))
+        });
+    let kept = charts::cache_dir(opts)
+        .filter(|_| !secret_values)
+        .map(|dir| {
+            dir.join("renders")
+                .join(format!("{}.json", charts::sha256_hex(key.as_bytes())))
+        });
     let labels = [
         (format!("{HELM_GROUP}/name"), release.id.name.clone()),
         (format!("{HELM_GROUP}/namespace"), hr_namespace.clone()),
     ];
     let built = opts.cache.build(key, || {
+        if let Some(objects) = kept.as_deref().and_then(read_kept) {
+            return Ok(objects
+                .into_iter()
+                .map(|value| (value, release.source.clone()))
+                .collect());
+        }
         opts.cache.count_helm_run();
         let workspace = Workspace::new(commit).map_err(&error)?;
         let chart_path = match &source {
@@ -370,6 +393,7 @@ pub fn render_helm_release(
                 // objects annotated `helm.sh/hook` into `Release.Hooks`), run at their phase
                 // and deleted by their policy, so they are not resources the release keeps.
                 include_hooks: false,
+                api_versions: &api_versions,
             },
         )
         .map_err(|e| {
@@ -421,9 +445,23 @@ pub fn render_helm_release(
             }
             objects.push((value, release.source.clone()));
         }
+        if let Some(path) = &kept
+            && !objects
+                .iter()
+                .any(|(v, _)| v.get("kind").and_then(Value::as_str) == Some("Secret"))
+        {
+            let values: Vec<&Value> = objects.iter().map(|(v, _)| v).collect();
+            gitops_git::keep_json(path, &values);
+        }
         Ok(objects)
     });
-    let mut objects = built.as_ref().clone()?;
+    // The cache is shared by every HelmRelease with the same inputs, wherever it is written.
+    let mut objects: Vec<(Value, Source)> = built
+        .as_ref()
+        .clone()?
+        .into_iter()
+        .map(|(value, _)| (value, release.source.clone()))
+        .collect();
     // Helm creates namespaced objects that name no namespace in the release's. A kind of
     // unknown scope (a custom resource before discovery) is given it too: were it placed
     // later, it would get the environment's default namespace instead; a cluster-scoped kind
@@ -533,6 +571,43 @@ fn post_render(
             .collect();
     }
     Ok(objects)
+}
+
+/// Rendered objects kept by an earlier process; `None` when absent or unreadable.
+fn read_kept(path: &Path) -> Option<Vec<Value>> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// `group/version` and `group/version/Kind` of every CustomResourceDefinition in `env`, for
+/// `.Capabilities.APIVersions`: helm-controller asks the cluster, where those CRDs are
+/// installed; charts test them to render their custom resources (ServiceMonitors, ...).
+fn crd_api_versions(env: &[Manifest]) -> Vec<String> {
+    let mut out = Vec::new();
+    for crd in env
+        .iter()
+        .filter(|m| m.id.group == "apiextensions.k8s.io" && m.id.kind == "CustomResourceDefinition")
+    {
+        let Some(group) = text_at(&crd.object, "/spec/group") else {
+            continue;
+        };
+        let kind = text_at(&crd.object, "/spec/names/kind");
+        for version in crd
+            .object
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.get("name").and_then(Value::as_str))
+        {
+            out.push(format!("{group}/{version}"));
+            if let Some(kind) = kind {
+                out.push(format!("{group}/{version}/{kind}"));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// A string at a JSON pointer.

@@ -218,7 +218,8 @@ fn package_tiny(helm: &Path, work: &Path, repo_dir: &Path, version: &str) {
     );
     write(
         "templates/widget.yaml",
-        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}-widget\n",
+        "{{- if .Capabilities.APIVersions.Has \"example.com/v1/Widget\" }}\n\
+         apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}-widget\n{{- end }}\n",
     );
     write(
         "templates/hook.yaml",
@@ -504,6 +505,11 @@ fn values_merge_as_flux_merges_them_and_render_as_helm_template_by_hand() {
     setup.render(&yaml, &opts).unwrap();
     let warm = started.elapsed();
     assert_eq!(opts.cache.helm_run_count(), runs);
+    // Values from a Secret: nothing kept on disk, another process renders again.
+    assert!(!setup.cache().join("renders").exists());
+    let other = setup.opts();
+    setup.render(&yaml, &other).unwrap();
+    assert_eq!(other.cache.helm_run_count(), 1);
     eprintln!(
         "tiny: helm template by hand {by_hand:?}, ours cold {cold:?} (index + pull + template), warm {warm:?}; helm runs {runs}"
     );
@@ -583,9 +589,13 @@ fn release_names_and_namespaces_are_helm_controllers() {
             "apps",
         ),
     ];
+    // The Widget CRD in the environment: the chart's `.Capabilities` test sees it.
+    let crd = "---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\n\
+        spec:\n  group: example.com\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n\
+        \x20 versions: [{name: v1, served: true, storage: true}]\n";
     for (extra, name, namespace) in cases {
         let objects = setup
-            .render(&release_yaml("1h", "*", extra), &opts)
+            .render(&format!("{}{crd}", release_yaml("1h", "*", extra)), &opts)
             .unwrap();
         let data = cm_data(&objects);
         let release = data["release"].as_str().unwrap();
@@ -605,6 +615,8 @@ fn release_names_and_namespaces_are_helm_controllers() {
             "apps"
         );
     }
+    let without_crd = setup.render(&release_yaml("1h", "*", ""), &opts).unwrap();
+    assert!(!without_crd.iter().any(|(v, _)| v["kind"] == "Widget"));
     let long = cm_data(
         &setup
             .render(&release_yaml("1h", "*", cases[3].0), &opts)
@@ -958,6 +970,8 @@ fn corpus_podinfo_staging_renders_as_helm_template_by_hand() {
     render_helm_release(&release, &env, &repo, head, &opts).unwrap();
     let warm = started.elapsed();
     assert_eq!(opts.cache.helm_run_count(), 1);
+    // The other process found the render kept on disk: it ran no helm.
+    assert_eq!(warm_opts.cache.helm_run_count(), 0);
 
     let deployment = objects
         .iter()
