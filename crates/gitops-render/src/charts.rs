@@ -13,6 +13,7 @@
 //!     repo-index.yaml              its index, as `helm repo add` fetched it (mtime: its age)
 //!     <chart>/<version>/<digest>.tgz   pulled charts (digest: the index's, else the tgz's sha256)
 //!     <chart>/resolved-<sha256(range), 12 hex>   OCI: the version a range resolved to (mtime)
+//! charts/renders/<sha256 of the render key>.json   HelmRelease outputs ([`crate::helm_release`])
 //! ```
 //!
 //! A version range is resolved from the index, fetched again once older than the

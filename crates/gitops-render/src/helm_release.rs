@@ -152,150 +152,8 @@ pub fn render_helm_release(
     let helm = opts.helm.clone().unwrap_or_else(helm::default_helm);
     let (release_name, namespace) = release_identity(release, &opts.default_namespace);
 
-    let find = |kind: &str, reference: &Value| -> Result<(&Manifest, String), String> {
-        let name = reference
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("its {kind} reference has no name"))?;
-        let ns = reference
-            .get("namespace")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .unwrap_or(&hr_namespace);
-        let found = env.iter().find(|m| {
-            m.id.group == SOURCE_GROUP
-                && m.id.kind == kind
-                && m.id.name == name
-                && m.id.namespace.as_deref().unwrap_or(&hr_namespace) == ns
-        });
-        found
-            .map(|m| (m, format!("{kind} {ns}/{name}")))
-            .ok_or_else(|| {
-                format!("{kind} {ns}/{name} is not in the rendered environment (add it, or fix sourceRef)")
-            })
-    };
-
-    // The chart, and the valuesFiles that replace its values.yaml.
-    let (source, values_files, chart_label) = if let Some(chart_ref) = spec.get("chartRef") {
-        let kind = chart_ref.get("kind").and_then(Value::as_str).unwrap_or("");
-        if kind != "OCIRepository" {
-            return Err(error(format!(
-                "chartRef kind {kind:?} is not supported (only OCIRepository; for a HelmChart, \
-                 use spec.chart with its sourceRef)"
-            )));
-        }
-        let (oci, label) = find("OCIRepository", chart_ref).map_err(error)?;
-        let url = text_at(&oci.object, "/spec/url").unwrap_or_default();
-        let chart = url.rsplit('/').next().unwrap_or_default().to_owned();
-        let range = text_at(&oci.object, "/spec/ref/semver")
-            .or_else(|| text_at(&oci.object, "/spec/ref/tag"))
-            .unwrap_or("*");
-        let pulled = charts::pull_chart(
-            opts,
-            &helm,
-            &ChartRepository::Oci {
-                url: url.to_owned(),
-                insecure: oci.object.pointer("/spec/insecure") == Some(&Value::Bool(true)),
-            },
-            &chart,
-            range,
-            interval_of(oci),
-        )
-        .map_err(|e| error(chart_error(&e, &format!("chart {url} ({label})"))))?;
-        (
-            ChartSource::Pulled(pulled),
-            Vec::new(),
-            format!("chart {url}"),
-        )
-    } else {
-        let chart_spec = spec
-            .pointer("/chart/spec")
-            .ok_or_else(|| error("has neither spec.chart.spec nor spec.chartRef".to_owned()))?;
-        let chart = chart_spec
-            .get("chart")
-            .and_then(Value::as_str)
-            .ok_or_else(|| error("spec.chart.spec.chart is missing".to_owned()))?;
-        let range = chart_spec
-            .get("version")
-            .and_then(Value::as_str)
-            .unwrap_or("*");
-        let source_ref = chart_spec.get("sourceRef").unwrap_or(&Value::Null);
-        let kind = source_ref.get("kind").and_then(Value::as_str).unwrap_or("");
-        let values_files: Vec<String> = chart_spec
-            .get("valuesFiles")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect();
-        let label = format!("chart {chart} {range}");
-        let source = match kind {
-            "HelmRepository" => {
-                let (helm_repo, repo_label) = find(kind, source_ref).map_err(error)?;
-                let url = text_at(&helm_repo.object, "/spec/url").unwrap_or_default();
-                let repository = if text_at(&helm_repo.object, "/spec/type") == Some("oci")
-                    || url.starts_with("oci://")
-                {
-                    ChartRepository::Oci {
-                        url: format!("{}/{chart}", url.trim_end_matches('/')),
-                        insecure: helm_repo.object.pointer("/spec/insecure")
-                            == Some(&Value::Bool(true)),
-                    }
-                } else {
-                    ChartRepository::Http {
-                        url: url.to_owned(),
-                    }
-                };
-                let pulled = charts::pull_chart(
-                    opts,
-                    &helm,
-                    &repository,
-                    chart,
-                    range,
-                    interval_of(helm_repo),
-                )
-                .map_err(|e| {
-                    error(chart_error(
-                        &e,
-                        &format!("{label} from {url} ({repo_label})"),
-                    ))
-                })?;
-                ChartSource::Pulled(pulled)
-            }
-            "GitRepository" => {
-                let (git, git_label) = find(kind, source_ref).map_err(error)?;
-                let dir = normalize_path(chart.trim_start_matches("./"));
-                let url = text_at(&git.object, "/spec/url").unwrap_or_default();
-                let tree = repo.subtree_id(commit, &dir).ok().flatten();
-                let has_chart = repo
-                    .file_blob(commit, &format!("{dir}/Chart.yaml"))
-                    .ok()
-                    .flatten()
-                    .is_some();
-                match (is_this_repo(repo, url), tree) {
-                    (Some(false), _) => {
-                        return Err(error(format!(
-                            "{git_label} is {url}, another repository than this one: only charts \
-                             of this repo are rendered (render that repository, or vendor the chart here)"
-                        )));
-                    }
-                    (_, Some(tree)) if has_chart => ChartSource::Repo { dir, tree },
-                    _ => {
-                        return Err(error(format!(
-                            "chart directory {dir} ({git_label}) holds no Chart.yaml at commit {commit}"
-                        )));
-                    }
-                }
-            }
-            other => {
-                return Err(error(format!(
-                    "sourceRef kind {other:?} is not supported (HelmRepository or GitRepository)"
-                )));
-            }
-        };
-        (source, values_files, label)
-    };
+    let (source, values_files, chart_label) =
+        locate_chart(spec, env, &hr_namespace, &helm, repo, commit, opts).map_err(error)?;
 
     let values = values_from(spec, env, &hr_namespace).map_err(error)?;
     let include_crds = text_at(spec, "/install/crds") != Some("Skip");
@@ -608,6 +466,165 @@ fn crd_api_versions(env: &[Manifest]) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The chart a release's spec names (pulled, or a directory of this repo), the valuesFiles
+/// that replace its values.yaml, and how to name it in messages.
+fn locate_chart(
+    spec: &Value,
+    env: &[Manifest],
+    hr_namespace: &str,
+    helm: &Path,
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+) -> Result<(ChartSource, Vec<String>, String), String> {
+    if let Some(chart_ref) = spec.get("chartRef") {
+        let kind = chart_ref.get("kind").and_then(Value::as_str).unwrap_or("");
+        if kind != "OCIRepository" {
+            return Err(format!(
+                "chartRef kind {kind:?} is not supported (only OCIRepository; for a HelmChart, \
+                 use spec.chart with its sourceRef)"
+            ));
+        }
+        let (oci, label) = find_source(env, "OCIRepository", chart_ref, hr_namespace)?;
+        let url = text_at(&oci.object, "/spec/url").unwrap_or_default();
+        let chart = url.rsplit('/').next().unwrap_or_default().to_owned();
+        let range = text_at(&oci.object, "/spec/ref/semver")
+            .or_else(|| text_at(&oci.object, "/spec/ref/tag"))
+            .unwrap_or("*");
+        let pulled = charts::pull_chart(
+            opts,
+            helm,
+            &ChartRepository::Oci {
+                url: url.to_owned(),
+                insecure: oci.object.pointer("/spec/insecure") == Some(&Value::Bool(true)),
+            },
+            &chart,
+            range,
+            interval_of(oci),
+        )
+        .map_err(|e| chart_error(&e, &format!("chart {url} ({label})")))?;
+        Ok((
+            ChartSource::Pulled(pulled),
+            Vec::new(),
+            format!("chart {url}"),
+        ))
+    } else {
+        let chart_spec = spec
+            .pointer("/chart/spec")
+            .ok_or("has neither spec.chart.spec nor spec.chartRef")?;
+        let chart = chart_spec
+            .get("chart")
+            .and_then(Value::as_str)
+            .ok_or("spec.chart.spec.chart is missing")?;
+        let range = chart_spec
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or("*");
+        let source_ref = chart_spec.get("sourceRef").unwrap_or(&Value::Null);
+        let kind = source_ref.get("kind").and_then(Value::as_str).unwrap_or("");
+        let values_files: Vec<String> = chart_spec
+            .get("valuesFiles")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+        let label = format!("chart {chart} {range}");
+        let source = match kind {
+            "HelmRepository" => {
+                let (helm_repo, repo_label) = find_source(env, kind, source_ref, hr_namespace)?;
+                let url = text_at(&helm_repo.object, "/spec/url").unwrap_or_default();
+                let repository = if text_at(&helm_repo.object, "/spec/type") == Some("oci")
+                    || url.starts_with("oci://")
+                {
+                    ChartRepository::Oci {
+                        url: format!("{}/{chart}", url.trim_end_matches('/')),
+                        insecure: helm_repo.object.pointer("/spec/insecure")
+                            == Some(&Value::Bool(true)),
+                    }
+                } else {
+                    ChartRepository::Http {
+                        url: url.to_owned(),
+                    }
+                };
+                let pulled = charts::pull_chart(
+                    opts,
+                    helm,
+                    &repository,
+                    chart,
+                    range,
+                    interval_of(helm_repo),
+                )
+                .map_err(|e| chart_error(&e, &format!("{label} from {url} ({repo_label})")))?;
+                ChartSource::Pulled(pulled)
+            }
+            "GitRepository" => {
+                let (git, git_label) = find_source(env, kind, source_ref, hr_namespace)?;
+                let dir = normalize_path(chart.trim_start_matches("./"));
+                let url = text_at(&git.object, "/spec/url").unwrap_or_default();
+                let tree = repo.subtree_id(commit, &dir).ok().flatten();
+                let has_chart = repo
+                    .file_blob(commit, &format!("{dir}/Chart.yaml"))
+                    .ok()
+                    .flatten()
+                    .is_some();
+                match (is_this_repo(repo, url), tree) {
+                    (Some(false), _) => {
+                        return Err(format!(
+                            "{git_label} is {url}, another repository than this one: only charts \
+                             of this repo are rendered (render that repository, or vendor the chart here)"
+                        ));
+                    }
+                    (_, Some(tree)) if has_chart => ChartSource::Repo { dir, tree },
+                    _ => {
+                        return Err(format!(
+                            "chart directory {dir} ({git_label}) holds no Chart.yaml at commit {commit}"
+                        ));
+                    }
+                }
+            }
+            other => {
+                return Err(format!(
+                    "sourceRef kind {other:?} is not supported (HelmRepository or GitRepository)"
+                ));
+            }
+        };
+        Ok((source, values_files, label))
+    }
+}
+
+/// The Flux source `reference` names (`namespace` defaulting to the release's), and its label.
+fn find_source<'a>(
+    env: &'a [Manifest],
+    kind: &str,
+    reference: &Value,
+    hr_namespace: &str,
+) -> Result<(&'a Manifest, String), String> {
+    let name = reference
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("its {kind} reference has no name"))?;
+    let ns = reference
+        .get("namespace")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(hr_namespace);
+    env.iter()
+        .find(|m| {
+            m.id.group == SOURCE_GROUP
+                && m.id.kind == kind
+                && m.id.name == name
+                && m.id.namespace.as_deref().unwrap_or(hr_namespace) == ns
+        })
+        .map(|m| (m, format!("{kind} {ns}/{name}")))
+        .ok_or_else(|| {
+            format!(
+                "{kind} {ns}/{name} is not in the rendered environment (add it, or fix sourceRef)"
+            )
+        })
 }
 
 /// A string at a JSON pointer.
