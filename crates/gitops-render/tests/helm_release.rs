@@ -204,6 +204,7 @@ fn package_tiny(helm: &Path, work: &Path, repo_dir: &Path, version: &str) {
         "values.yaml",
         "greeting: hello\nnested:\n  a: 1\n  b: 2\nlist: [1, 2]\n",
     );
+    write("values-prod.yaml", "greeting: prod\n");
     write(
         "templates/cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n\
@@ -567,6 +568,41 @@ fn flux_applies(objects: &[Value], namespace: &str, name: &str, hr_namespace: &s
             v
         })
         .collect()
+}
+
+#[test]
+fn values_files_of_a_pulled_chart_replace_its_values_yaml() {
+    let Some(setup) = Setup::new(&["0.1.0"]) else {
+        return;
+    };
+    let opts = setup.opts();
+    let seen = |files: &str| -> Result<Value, RenderError> {
+        let yaml = release_yaml("1h", "*", "").replace(
+            "      sourceRef:",
+            &format!("      valuesFiles: [{files}]\n      sourceRef:"),
+        );
+        let objects = setup.render(&yaml, &opts)?;
+        Ok(serde_json::from_str(cm_data(&objects)["values"].as_str().unwrap()).unwrap())
+    };
+    assert_eq!(
+        seen("values-prod.yaml").unwrap(),
+        json!({"greeting": "prod"})
+    );
+    assert_eq!(
+        seen("values.yaml, values-prod.yaml").unwrap(),
+        json!({"greeting": "prod", "nested": {"a": 1, "b": 2}, "list": [1, 2]})
+    );
+    let err = seen("values-none.yaml").unwrap_err();
+    assert!(
+        err.message
+            .contains("valuesFiles: values-none.yaml is not in the chart"),
+        "{err}"
+    );
+    let ignored = release_yaml("1h", "*", "").replace(
+        "      sourceRef:",
+        "      valuesFiles: [values-none.yaml, values-prod.yaml]\n      ignoreMissingValuesFiles: true\n      sourceRef:",
+    );
+    assert!(setup.render(&ignored, &opts).is_ok());
 }
 
 #[test]
