@@ -524,12 +524,19 @@ fn locate_chart(
             .unwrap_or("*");
         let source_ref = chart_spec.get("sourceRef").unwrap_or(&Value::Null);
         let kind = source_ref.get("kind").and_then(Value::as_str).unwrap_or("");
+        // The deprecated `valuesFile` is merged before the `valuesFiles` (source-controller).
         let values_files: Vec<String> = chart_spec
-            .get("valuesFiles")
-            .and_then(Value::as_array)
+            .get("valuesFile")
             .into_iter()
-            .flatten()
+            .chain(
+                chart_spec
+                    .get("valuesFiles")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten(),
+            )
             .filter_map(Value::as_str)
+            .filter(|f| !f.is_empty())
             .map(str::to_owned)
             .collect();
         let label = format!("chart {chart} {range}");

@@ -603,6 +603,15 @@ fn values_files_of_a_pulled_chart_replace_its_values_yaml() {
         "      valuesFiles: [values-none.yaml, values-prod.yaml]\n      ignoreMissingValuesFiles: true\n      sourceRef:",
     );
     assert!(setup.render(&ignored, &opts).is_ok());
+    // The deprecated valuesFile comes first.
+    let deprecated = release_yaml("1h", "*", "").replace(
+        "      sourceRef:",
+        "      valuesFile: values.yaml\n      valuesFiles: [values-prod.yaml]\n      sourceRef:",
+    );
+    let objects = setup.render(&deprecated, &opts).unwrap();
+    let seen: Value = serde_json::from_str(cm_data(&objects)["values"].as_str().unwrap()).unwrap();
+    assert_eq!(seen["greeting"], "prod");
+    assert_eq!(seen["nested"]["a"], 1);
 }
 
 #[test]
