@@ -148,6 +148,12 @@ fn resolve_and_pull(
     } else {
         range.trim()
     };
+    // The name becomes a directory of the cache: it must stay one directory.
+    if !is_path_segment(chart) {
+        return Err(ChartError::NotFound(format!(
+            "{chart:?} is not a chart name (letters, digits, `.`, `_`, `-`)"
+        )));
+    }
     let constraint = Constraint::parse(range).map_err(|e| {
         ChartError::NotFound(format!("version {range:?} is not a semver range: {e}"))
     })?;
@@ -256,11 +262,17 @@ fn pull_http(
             listed.join(", ")
         )));
     };
+    // Index entries name cache paths: a digest that is not hex is recomputed from the archive.
     let digest = entry
         .get("digest")
         .and_then(Value::as_str)
-        .filter(|d| !d.is_empty())
+        .filter(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_hexdigit()))
         .map(str::to_owned);
+    if !is_path_segment(&version) {
+        return Err(ChartError::NotFound(format!(
+            "the index of {url} lists version {version:?} of chart {chart}, not a plain version"
+        )));
+    }
     let version_dir = dir.join(chart).join(&version);
     if let Some(digest) = &digest {
         let archive = version_dir.join(format!("{digest}.tgz"));
@@ -338,7 +350,12 @@ fn pull_oci(
     let version = file
         .strip_suffix(".tgz")
         .and_then(|stem| stem.strip_prefix(&format!("{chart}-")))
-        .unwrap_or(range)
+        .filter(|version| is_path_segment(version))
+        .ok_or_else(|| {
+            ChartError::Unavailable(format!(
+                "helm pull of {url} gave {file:?}, not <chart>-<version>.tgz"
+            ))
+        })?
         .to_owned();
     let digest = sha256_hex(&bytes);
     let pulled = keep_archive(
@@ -481,6 +498,16 @@ fn newest_cached(dir: &Path, chart: &str, constraint: &Constraint) -> Option<Pul
         .filter(|(_, text)| cached_version(dir, chart, text).is_some())
         .max_by(|a, b| a.0.cmp(&b.0))?;
     cached_version(dir, chart, &version)
+}
+
+/// Whether `text` is one plain path segment (a chart name or version in the cache).
+fn is_path_segment(text: &str) -> bool {
+    !text.is_empty()
+        && text != "."
+        && text != ".."
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
 }
 
 /// A Go duration (`5m`, `1h30m`, `10s`, `500ms`) as Flux writes intervals.
@@ -824,6 +851,15 @@ mod tests {
         assert!(v("1.0.0-rc.1") < v("1.0.0"));
         assert!(v("1.10.0") > v("1.9.9"));
         assert_eq!(v("v2"), v("2.0.0"));
+    }
+
+    #[test]
+    fn cache_paths_stay_one_segment() {
+        assert!(is_path_segment("podinfo"));
+        assert!(is_path_segment("6.14.1-rc.1+build"));
+        for bad in ["", ".", "..", "../x", "a/b", "a\\b"] {
+            assert!(!is_path_segment(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -509,10 +509,13 @@ fn values_merge_as_flux_merges_them_and_render_as_helm_template_by_hand() {
     // Values from a Secret: nothing kept on disk, another process renders again.
     assert!(!setup.cache().join("renders").exists());
     let other = setup.opts();
+    let started = Instant::now();
     setup.render(&yaml, &other).unwrap();
+    let chart_cached = started.elapsed();
     assert_eq!(other.cache.helm_run_count(), 1);
     eprintln!(
-        "tiny: helm template by hand {by_hand:?}, ours cold {cold:?} (index + pull + template), warm {warm:?}; helm runs {runs}"
+        "tiny: helm template by hand {by_hand:?}, ours cold {cold:?} (index + pull + template), \
+         chart cached {chart_cached:?} (template), warm {warm:?}; helm runs {runs}"
     );
 
     // install.crds: Skip leaves the chart's CRDs out.
