@@ -284,25 +284,13 @@ pub fn render_helm_release(
             .unwrap_or_else(super::kustomize::default_kubectl);
         let rendered = post_render(rendered, post_renderers, &kubectl, workspace.path())
             .map_err(|e| error(format!("spec.postRenderers: {e}")))?;
-        let mut objects = Vec::with_capacity(rendered.len());
-        for mut value in rendered {
-            if let Some(common) = spec.get("commonMetadata") {
-                for field in ["labels", "annotations"] {
-                    for (k, v) in common
-                        .get(field)
-                        .and_then(Value::as_object)
-                        .into_iter()
-                        .flatten()
-                    {
-                        metadata_map(&mut value, field).insert(k.clone(), v.clone());
-                    }
-                }
-            }
-            for (k, v) in &labels {
-                metadata_map(&mut value, "labels").insert(k.clone(), Value::from(v.clone()));
-            }
-            objects.push((value, release.source.clone()));
-        }
+        let objects: Vec<(Value, Source)> = rendered
+            .into_iter()
+            .map(|mut value| {
+                add_release_metadata(&mut value, spec.get("commonMetadata"), &labels);
+                (value, release.source.clone())
+            })
+            .collect();
         if let Some(path) = &kept
             && !objects
                 .iter()
@@ -313,37 +301,23 @@ pub fn render_helm_release(
         }
         Ok(objects)
     });
-    // The cache is shared by every HelmRelease with the same inputs, wherever it is written.
-    let mut objects: Vec<(Value, Source)> = built
-        .as_ref()
-        .clone()?
-        .into_iter()
-        .map(|(value, _)| (value, release.source.clone()))
-        .collect();
-    // Helm creates namespaced objects that name no namespace in the release's. A kind of
-    // unknown scope (a custom resource before discovery) is given it too: were it placed
-    // later, it would get the environment's default namespace instead; a cluster-scoped kind
-    // loses it again once its scope is known (`place_namespace`).
-    for (value, _) in &mut objects {
-        let api_version = value
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let (group, _) = split_api_version(api_version);
-        let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
-        if (opts.scope)(group, kind) != Some(false)
-            && value
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-            && let Some(metadata) = value.get_mut("metadata").and_then(Value::as_object_mut)
-        {
-            let at = metadata
-                .keys()
-                .position(|k| k == "name")
-                .map_or(metadata.len(), |i| i + 1);
-            metadata.shift_insert(at, "namespace".to_owned(), Value::from(namespace.clone()));
+    // The cache is shared by every HelmRelease with the same inputs, wherever it is written:
+    // sources (and an error's line) are this one's.
+    let mut objects: Vec<(Value, Source)> = match built.as_ref() {
+        Ok(objects) => objects
+            .iter()
+            .map(|(value, _)| (value.clone(), release.source.clone()))
+            .collect(),
+        Err(e) => {
+            return Err(RenderError {
+                file: release.source.file.clone(),
+                line: Some(release.source.line),
+                message: e.message.clone(),
+            });
         }
+    };
+    for (value, _) in &mut objects {
+        place_in_namespace(value, opts, &namespace);
     }
     Ok(objects)
 }
@@ -429,6 +403,49 @@ fn post_render(
             .collect();
     }
     Ok(objects)
+}
+
+/// helm-controller's `spec.commonMetadata` (labels and annotations) and origin labels.
+fn add_release_metadata(value: &mut Value, common: Option<&Value>, labels: &[(String, String)]) {
+    for field in ["labels", "annotations"] {
+        for (k, v) in common
+            .and_then(|c| c.get(field))
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            metadata_map(value, field).insert(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in labels {
+        metadata_map(value, "labels").insert(k.clone(), Value::from(v.clone()));
+    }
+}
+
+/// Helm creates namespaced objects that name no namespace in the release's. A kind of unknown
+/// scope (a custom resource before discovery) is given it too: were it placed later, it would
+/// get the environment's default namespace instead; a cluster-scoped kind loses it again once
+/// its scope is known (`place_namespace` in lib.rs).
+fn place_in_namespace(value: &mut Value, opts: &RenderOptions, namespace: &str) {
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let (group, _) = split_api_version(api_version);
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+    if (opts.scope)(group, kind) != Some(false)
+        && value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        && let Some(metadata) = value.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        let at = metadata
+            .keys()
+            .position(|k| k == "name")
+            .map_or(metadata.len(), |i| i + 1);
+        metadata.shift_insert(at, "namespace".to_owned(), Value::from(namespace));
+    }
 }
 
 /// Rendered objects kept by an earlier process; `None` when absent or unreadable.
