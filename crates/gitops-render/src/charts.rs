@@ -171,6 +171,9 @@ fn resolve_and_pull(
         ))
     })?;
     let _ = std::fs::write(dir.join("url"), repository.url());
+    // One fetch of a repository at a time in this process: helm rewrites its index in place.
+    let lock = repository_lock(&dir);
+    let _fetching = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let online = match repository {
         ChartRepository::Http { url } => pull_http(helm, &dir, url, chart, &constraint, interval),
         ChartRepository::Oci { url, insecure } => {
@@ -197,6 +200,18 @@ fn resolve_and_pull(
             }
         }
     }
+}
+
+/// The lock of one repository's cache directory, shared by this process's threads.
+fn repository_lock(dir: &Path) -> std::sync::Arc<std::sync::Mutex<()>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Arc::clone(locks.entry(dir.to_owned()).or_default())
 }
 
 /// An HTTP repository: index (cached for `interval`), then the chart (cached by digest).

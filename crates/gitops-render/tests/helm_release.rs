@@ -424,6 +424,23 @@ fn ranges_resolve_from_the_index_it_keeps_for_the_interval_and_offline_from_the_
 }
 
 #[test]
+fn concurrent_renders_fetch_the_index_and_the_chart_once() {
+    let Some(setup) = Setup::new(&["0.1.0"]) else {
+        return;
+    };
+    let yaml = release_yaml("1h", "*", "");
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let objects = setup.render(&yaml, &setup.opts()).unwrap();
+                assert_eq!(cm_data(&objects)["chartVersion"], "0.1.0");
+            });
+        }
+    });
+    assert_eq!(setup.server.index_requests(), 1);
+}
+
+#[test]
 fn values_merge_as_flux_merges_them_and_render_as_helm_template_by_hand() {
     let Some(setup) = Setup::new(&["0.1.0"]) else {
         return;
