@@ -194,7 +194,7 @@ fn resolve_and_pull(
                 }
                 None => Err(ChartError::Unavailable(format!(
                     "{why}; no cached version of chart {chart} satisfies {range:?} in {} \
-                     (connect to the repository once, or `helm pull` the chart into that cache)",
+                     (render once with the repository reachable: the chart is cached then)",
                     dir.display()
                 ))),
             }
@@ -407,7 +407,9 @@ fn run_helm(helm: &Path, command: Command, what: &str) -> Result<(), ChartError>
         ))),
         Some(output) if !output.status.success() => Err(ChartError::Unavailable(format!(
             "helm could not fetch {what}: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
+            String::from_utf8_lossy(&output.stderr)
+                .trim()
+                .trim_start_matches("Error: ")
         ))),
         Some(_) => Ok(()),
     }
