@@ -53,61 +53,181 @@ pub fn build(
         line: None,
         message,
     };
+    let chart = ChartTemplate {
+        chart: &workspace.path().join(&unit.dir),
+        release_name: &release_name(unit),
+        namespace,
+        values_files: &[],
+        values: None,
+        include_crds: true,
+        include_hooks: true,
+        api_versions: &[],
+    };
+    let documents = template(helm, &chart).map_err(|e| {
+        unit_error(match e {
+            TemplateError::NoHelm(e) => format!(
+                "{unit_dir} is a Helm chart (it holds Chart.yaml) and helm is needed to render it: \
+                 cannot run {}: {e} (install helm 3, or set HELM_BINARY to its path)",
+                helm.display()
+            ),
+            TemplateError::Failed(stderr) => {
+                format!(
+                    "helm template failed: {}",
+                    workspace.relative(stderr.as_bytes())
+                )
+            }
+            other => other.to_string(),
+        })
+    })?;
+    Ok(documents
+        .into_iter()
+        .map(
+            |TemplatedDocument {
+                 value,
+                 source,
+                 index,
+             }| {
+                let file = source
+                    .map(|source| chart_file(&unit.dir, &source))
+                    .unwrap_or_else(|| unit.kustomization.clone());
+                (
+                    value,
+                    Source {
+                        file,
+                        document: index,
+                        line: 1,
+                        end_line: 1,
+                    },
+                )
+            },
+        )
+        .collect())
+}
+
+/// What [`template`] renders: a chart (a directory or a `.tgz`) with values, as one release.
+#[derive(Debug, Clone, Copy)]
+pub struct ChartTemplate<'a> {
+    /// The chart directory or archive.
+    pub chart: &'a Path,
+    /// The release name (`.Release.Name`).
+    pub release_name: &'a str,
+    /// The release namespace (`--namespace`, `.Release.Namespace`).
+    pub namespace: &'a str,
+    /// Values files, in order (`-f`), over the chart's own `values.yaml`.
+    pub values_files: &'a [PathBuf],
+    /// Values over the files (written to a temp file, passed last).
+    pub values: Option<&'a Value>,
+    /// `--include-crds`: the chart's `crds/` directory.
+    pub include_crds: bool,
+    /// Hooks (`helm.sh/hook` objects) in the output; `false` passes `--no-hooks`.
+    pub include_hooks: bool,
+    /// API versions beyond helm's built-in ones for `.Capabilities.APIVersions`
+    /// (`--api-versions`): `group/version` and `group/version/Kind`.
+    pub api_versions: &'a [String],
+}
+
+/// Why [`template`] gave nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// helm could not be started (the message is the OS's).
+    #[error("cannot run helm: {0} (install helm 3, or set HELM_BINARY to its path)")]
+    NoHelm(String),
+    /// helm ran longer than the build timeout.
+    #[error("helm template did not finish within {}s", BUILD_TIMEOUT.as_secs())]
+    Timeout,
+    /// helm failed; its error output.
+    #[error("helm template failed: {0}")]
+    Failed(String),
+    /// The values could not be written, or the output not read.
+    #[error("{0}")]
+    Output(String),
+}
+
+/// One document of `helm template`'s output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplatedDocument {
+    /// The object.
+    pub value: Value,
+    /// The chart path of its `# Source:` comment (`<chart>/templates/x.yaml`).
+    pub source: Option<String>,
+    /// Its index among the output's documents (empty ones counted).
+    pub index: usize,
+}
+
+/// `helm template` of one chart: each document of the output, empty ones skipped. For Flux
+/// HelmReleases and Argo CD helm sources alike: the caller decides release name, namespace,
+/// values, CRDs and hooks.
+pub fn template(
+    helm: &Path,
+    chart: &ChartTemplate<'_>,
+) -> Result<Vec<TemplatedDocument>, TemplateError> {
     let mut command = Command::new(helm);
     command
         .arg("template")
-        .arg(release_name(unit))
-        .arg(workspace.path().join(&unit.dir))
+        .arg(chart.release_name)
+        .arg(chart.chart)
         .arg("--namespace")
-        .arg(namespace)
-        .arg("--include-crds")
+        .arg(chart.namespace)
         .stdin(Stdio::null());
-    let output = run_with_timeout(command, BUILD_TIMEOUT).map_err(|e| {
-        unit_error(format!(
-            "{unit_dir} is a Helm chart (it holds Chart.yaml) and helm is needed to render it: \
-             cannot run {}: {e} (install helm 3, or set HELM_BINARY to its path)",
-            helm.display()
-        ))
-    })?;
-    let Some(output) = output else {
-        return Err(unit_error(format!(
-            "helm template did not finish within {}s",
-            BUILD_TIMEOUT.as_secs()
-        )));
-    };
-    if !output.status.success() {
-        let stderr = workspace.relative(&output.stderr);
-        return Err(unit_error(format!(
-            "helm template failed: {}",
-            stderr.trim()
-        )));
+    if chart.include_crds {
+        command.arg("--include-crds");
     }
-    let text = String::from_utf8(output.stdout)
-        .map_err(|_| unit_error("helm template printed text that is not UTF-8".to_owned()))?;
+    if !chart.include_hooks {
+        command.arg("--no-hooks");
+    }
+    for api_version in chart.api_versions {
+        command.arg("--api-versions").arg(api_version);
+    }
+    for file in chart.values_files {
+        command.arg("--values").arg(file);
+    }
+    // Kept until helm has read it.
+    let values_file = match chart.values {
+        Some(values) => {
+            let mut file = tempfile::Builder::new()
+                .prefix("kubectl-gitops-values-")
+                .suffix(".json")
+                .tempfile()
+                .map_err(|e| TemplateError::Output(format!("cannot write the values: {e}")))?;
+            // JSON is YAML: helm reads it as a values file.
+            serde_json::to_writer(&mut file, values)
+                .map_err(|e| TemplateError::Output(format!("cannot write the values: {e}")))?;
+            command.arg("--values").arg(file.path());
+            Some(file)
+        }
+        None => None,
+    };
+    let output = run_with_timeout(command, BUILD_TIMEOUT)
+        .map_err(|e| TemplateError::NoHelm(e.to_string()))?;
+    drop(values_file);
+    let output = output.ok_or(TemplateError::Timeout)?;
+    if !output.status.success() {
+        return Err(TemplateError::Failed(
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        ));
+    }
+    let text = String::from_utf8(output.stdout).map_err(|_| {
+        TemplateError::Output("helm template printed text that is not UTF-8".to_owned())
+    })?;
     let mut out = Vec::new();
     for (index, segment) in split_documents(&text).into_iter().enumerate() {
         let body = &text[segment.bytes.clone()];
         let value = parse_yaml_document(body).map_err(|e| {
-            unit_error(format!(
+            TemplateError::Output(format!(
                 "cannot parse the output of helm template: {} (document {index})",
                 e.message
             ))
         })?;
         let Some(value) = value else { continue };
-        let file = body
+        let source = body
             .lines()
             .find_map(|l| l.strip_prefix("# Source: "))
-            .map(|source| chart_file(&unit.dir, source.trim()))
-            .unwrap_or_else(|| unit.kustomization.clone());
-        out.push((
+            .map(|source| source.trim().to_owned());
+        out.push(TemplatedDocument {
             value,
-            Source {
-                file,
-                document: index,
-                line: 1,
-                end_line: 1,
-            },
-        ));
+            source,
+            index,
+        });
     }
     Ok(out)
 }

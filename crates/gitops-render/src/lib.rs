@@ -26,9 +26,11 @@
 //! of two documents with the same identity are [`RenderError`]s; the rest still renders (the
 //! first of two duplicates is kept).
 
+pub mod charts;
 pub mod config;
 pub mod documents;
 pub mod helm;
+pub mod helm_release;
 pub mod kustomize;
 pub mod light_scan;
 pub mod node_diff;
@@ -70,6 +72,9 @@ pub struct RenderOptions {
     pub kubectl: Option<PathBuf>,
     /// helm for chart units; `None` for `$HELM_BINARY`, else `helm` on `PATH`.
     pub helm: Option<PathBuf>,
+    /// Where pulled Helm charts are cached ([`charts`]); `None` for
+    /// `$KUBECTL_GITOPS_CACHE_DIR/charts`, else the user's cache directory.
+    pub chart_cache: Option<PathBuf>,
 }
 
 impl RenderOptions {
@@ -82,6 +87,7 @@ impl RenderOptions {
             cache: RenderCache::new(),
             kubectl: None,
             helm: None,
+            chart_cache: None,
         }
     }
 }
@@ -93,6 +99,7 @@ impl fmt::Debug for RenderOptions {
             .field("default_namespace", &self.default_namespace)
             .field("kubectl", &self.kubectl)
             .field("helm", &self.helm)
+            .field("chart_cache", &self.chart_cache)
             .finish_non_exhaustive()
     }
 }
@@ -136,6 +143,10 @@ pub enum RenderFailure {
     Config(#[from] ConfigError),
 }
 
+type ChartMemo = (
+    std::time::Instant,
+    Result<charts::PulledChart, charts::ChartError>,
+);
 type Parsed = Arc<Result<Vec<Document>, ParseError>>;
 type Built = Arc<Result<Vec<(Value, Source)>, RenderError>>;
 
@@ -154,6 +165,11 @@ struct CacheInner {
     items: documents::ItemCache,
     parses: AtomicUsize,
     builds: AtomicUsize,
+    /// `helm template` runs for HelmReleases ([`helm_release`]).
+    helm_runs: AtomicUsize,
+    /// Charts resolved for HelmReleases, with when: a history resolves each range once per
+    /// repository interval instead of once per commit.
+    charts: Mutex<HashMap<String, ChartMemo>>,
     /// Parse and build without keeping anything: for a single render whose parsed documents
     /// would otherwise weigh as much as the manifests made from them.
     keep_nothing: bool,
@@ -218,6 +234,39 @@ impl RenderCache {
     /// How many kustomize builds ran (cache misses) since creation.
     pub fn build_count(&self) -> usize {
         self.inner.builds.load(Ordering::Relaxed)
+    }
+
+    /// How many times `helm template` ran for a HelmRelease (cache misses) since creation.
+    pub fn helm_run_count(&self) -> usize {
+        self.inner.helm_runs.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_helm_run(&self) {
+        self.inner.helm_runs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `resolve()` once per `key` while younger than `max_age` (a failure: at most 30 s, so
+    /// a repository back online is seen).
+    pub(crate) fn chart(
+        &self,
+        key: String,
+        max_age: std::time::Duration,
+        resolve: impl FnOnce() -> Result<charts::PulledChart, charts::ChartError>,
+    ) -> Result<charts::PulledChart, charts::ChartError> {
+        const RETRY_FAILURES: std::time::Duration = std::time::Duration::from_secs(30);
+        if let Some((at, hit)) = lock(&self.inner.charts).get(&key)
+            && at.elapsed()
+                < if hit.is_ok() {
+                    max_age
+                } else {
+                    max_age.min(RETRY_FAILURES)
+                }
+        {
+            return hit.clone();
+        }
+        let resolved = resolve();
+        lock(&self.inner.charts).insert(key, (std::time::Instant::now(), resolved.clone()));
+        resolved
     }
 
     /// Parsed documents of a blob, parsing it on first use.
