@@ -213,6 +213,20 @@ pub fn build(
     kubectl: &Path,
     cache: &RenderCache,
 ) -> Result<Vec<(Value, Source)>, RenderError> {
+    build_with(repo, commit, unit, workspace, kubectl, cache, &[])
+}
+
+/// [`build`] passing `args` to `kubectl kustomize` too (Flux builds with
+/// `--load-restrictor LoadRestrictionsNone`).
+pub fn build_with(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    unit: &Unit,
+    workspace: &Workspace,
+    kubectl: &Path,
+    cache: &RenderCache,
+    args: &[&str],
+) -> Result<Vec<(Value, Source)>, RenderError> {
     let unit_error = |message: String| RenderError {
         file: if unit.dir.is_empty() {
             ".".to_owned()
@@ -237,6 +251,7 @@ pub fn build(
     command
         .arg("kustomize")
         .arg(&unit_dir)
+        .args(args)
         // Remote bases are fetched with git: it must never prompt on the operator's terminal.
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null());
@@ -638,7 +653,7 @@ fn take_origin(value: &mut Value) -> Option<String> {
 }
 
 /// `dir` joined with a relative path that may climb with `..`; `None` when it leaves the repo.
-fn resolve_relative(dir: &str, relative: &str) -> Option<String> {
+pub(crate) fn resolve_relative(dir: &str, relative: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     let joined = join_path(&normalize_path(dir), relative);
     for part in joined.split('/') {

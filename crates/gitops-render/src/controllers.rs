@@ -1,0 +1,163 @@
+//! Controller objects of a rendered environment expanded as their controllers would (SPEC §11):
+//! after `--path` is rendered, a worklist goes over every manifest; a controller object it
+//! follows adds what it applies to the same [`Collector`] (identity, duplicates), each with the
+//! object as its [`Owner`], and those go back on the worklist (a Kustomization's output may
+//! hold Kustomizations and HelmReleases). One object's failure is a [`RenderError`] on that
+//! object's file and line; the rest still renders.
+
+use std::collections::VecDeque;
+
+use gitops_git::{EnvRepo, ObjectId, normalize_path};
+use k8s_model::{Owner, ResourceId};
+
+use crate::flux::{self, Expansion, Followed};
+use crate::{Collector, RenderError, RenderOptions};
+
+/// A manifest of the collector still to look at, and the controller objects that led to it.
+struct Pending {
+    index: usize,
+    chain: Vec<ResourceId>,
+}
+
+/// Where the manifests of [`expand`] came from besides `--path`.
+#[derive(Debug, Default)]
+pub(crate) struct Expanded {
+    /// Repo paths the followed controller objects read (directories, kustomization references).
+    pub inputs: Vec<String>,
+    /// Problems the user should see that do not fail the render.
+    pub warnings: Vec<RenderError>,
+}
+
+fn owner_name(id: &ResourceId) -> String {
+    Owner { id: id.clone() }.to_string()
+}
+
+/// Expands the controller objects among `out`'s manifests, and those they produce in turn.
+pub(crate) fn expand(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+    out: &mut Collector<'_>,
+) -> Expanded {
+    let mut expanded = Expanded::default();
+    let env_path = normalize_path(&opts.path);
+    let mut tools: Option<String> = None;
+    let mut queue: VecDeque<Pending> = (0..out.manifests.len())
+        .map(|index| Pending {
+            index,
+            chain: Vec::new(),
+        })
+        .collect();
+    // Kustomizations whose substituteFrom object is not rendered yet, and which one.
+    let mut waiting: Vec<(Pending, String)> = Vec::new();
+    let mut added_since_waiting = false;
+    loop {
+        while let Some(item) = queue.pop_front() {
+            let manifest = &out.manifests[item.index];
+            match (manifest.id.group.as_str(), manifest.id.kind.as_str()) {
+                (flux::KUSTOMIZE_GROUP, "Kustomization") => {}
+                // Flux HelmRelease (`helm.toolkit.fluxcd.io`, SPEC §11 Helm): its arm goes here;
+                // until then a HelmRelease stays a plain object.
+                // Argo CD Application (`argoproj.io`, SPEC §11): its arm goes here.
+                _ => continue,
+            }
+            let ks = manifest.clone();
+            let fail = |message: String| RenderError {
+                file: ks.source.file.clone(),
+                line: Some(ks.source.line),
+                message: format!("{}: {message}", owner_name(&ks.id)),
+            };
+            let dir = match flux::followed_path(repo, commit, &ks, &out.manifests, &env_path) {
+                Ok(Followed::Path(dir)) => dir,
+                Ok(Followed::NotThisRepo(why)) => {
+                    tracing::debug!("{} not rendered: {why}", owner_name(&ks.id));
+                    continue;
+                }
+                Err(message) => {
+                    out.errors.push(fail(message));
+                    continue;
+                }
+            };
+            let inside_env =
+                env_path.is_empty() || dir == env_path || dir.starts_with(&format!("{env_path}/"));
+            if inside_env {
+                // `--path`'s render already holds these files (the cluster's own sync
+                // Kustomization, usually): building them again would define each twice.
+                tracing::debug!(
+                    "{} not rendered again: {dir} is inside --path",
+                    owner_name(&ks.id)
+                );
+                continue;
+            }
+            let tools = tools.get_or_insert_with(|| crate::tools_fingerprint(opts));
+            match flux::expand(repo, commit, opts, tools, &ks, &dir, &out.manifests) {
+                Expansion::Waiting(what) => waiting.push((item, what)),
+                Expansion::Failed(message) => out.errors.push(fail(message)),
+                Expansion::Objects(objects, notes, inputs) => {
+                    for note in notes {
+                        let warning = fail(note);
+                        if !expanded.warnings.contains(&warning) {
+                            expanded.warnings.push(warning);
+                        }
+                    }
+                    for input in inputs {
+                        if !expanded.inputs.contains(&input) {
+                            expanded.inputs.push(input);
+                        }
+                    }
+                    let mut chain = item.chain.clone();
+                    chain.push(ks.id.clone());
+                    for (value, source) in objects {
+                        if let Some(id) = out.identity(&value)
+                            && chain.contains(&id)
+                        {
+                            let names: Vec<String> = chain
+                                .iter()
+                                .chain(std::iter::once(&id))
+                                .map(owner_name)
+                                .collect();
+                            out.errors.push(fail(format!(
+                                "cycle: {} (each Kustomization must apply itself or its parents at most once)",
+                                names.join(" -> ")
+                            )));
+                            continue;
+                        }
+                        let index = out.manifests.len();
+                        out.add_owned(value, source, Owner { id: ks.id.clone() });
+                        if out.manifests.len() > index {
+                            added_since_waiting = true;
+                            queue.push_back(Pending {
+                                index,
+                                chain: chain.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if waiting.is_empty() {
+            break;
+        }
+        if added_since_waiting {
+            // What they wait for may have been rendered since.
+            added_since_waiting = false;
+            queue.extend(waiting.drain(..).map(|(item, _)| item));
+            continue;
+        }
+        for (item, what) in waiting.drain(..) {
+            let ks = &out.manifests[item.index];
+            out.errors.push(RenderError {
+                file: ks.source.file.clone(),
+                line: Some(ks.source.line),
+                message: format!(
+                    "{}: postBuild.substituteFrom {what} is not defined in the environment \
+                     (mark it `optional: true`, or define it; kubectl gitops does not read it \
+                     from the cluster)",
+                    owner_name(&ks.id)
+                ),
+            });
+        }
+        break;
+    }
+    expanded
+}
