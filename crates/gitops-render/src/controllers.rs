@@ -78,15 +78,10 @@ pub(crate) fn expand(
                     continue;
                 }
             };
-            let inside_env =
-                env_path.is_empty() || dir == env_path || dir.starts_with(&format!("{env_path}/"));
-            if inside_env {
-                // `--path`'s render already holds these files (the cluster's own sync
-                // Kustomization, usually): building them again would define each twice.
-                tracing::debug!(
-                    "{} not rendered again: {dir} is inside --path",
-                    owner_name(&ks.id)
-                );
+            if dir == env_path {
+                // `--path` itself (the cluster's own sync Kustomization): its render is the
+                // environment's; building it again would define everything twice.
+                tracing::debug!("{} not rendered again: it is --path", owner_name(&ks.id));
                 continue;
             }
             let tools = tools.get_or_insert_with(|| crate::tools_fingerprint(opts));
@@ -104,6 +99,27 @@ pub(crate) fn expand(
                         if !expanded.inputs.contains(&input) {
                             expanded.inputs.push(input);
                         }
+                    }
+                    // Files of --path below the directory were rendered as --path's own; the
+                    // Kustomization's build (its namespace, patches, substitution) replaces them.
+                    if env_path.is_empty() || dir.starts_with(&format!("{env_path}/")) {
+                        let kept = out.remove_unowned_below(&dir);
+                        queue = queue
+                            .into_iter()
+                            .filter_map(|p| {
+                                Some(Pending {
+                                    index: kept[p.index]?,
+                                    chain: p.chain,
+                                })
+                            })
+                            .collect();
+                        waiting.retain_mut(|(pending, _)| match kept[pending.index] {
+                            Some(index) => {
+                                pending.index = index;
+                                true
+                            }
+                            None => false,
+                        });
                     }
                     let mut chain = item.chain.clone();
                     chain.push(ks.id.clone());

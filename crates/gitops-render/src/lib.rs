@@ -1115,6 +1115,29 @@ impl<'a> Collector<'a> {
         self.add_with_owner(value, source, None, Some(owner));
     }
 
+    /// Removes the manifests of `--path` itself (no owner) whose file is below `dir`; returns
+    /// each former index's new one (`None`: removed).
+    fn remove_unowned_below(&mut self, dir: &str) -> Vec<Option<usize>> {
+        let below = |file: &str| {
+            dir.is_empty()
+                || file
+                    .strip_prefix(dir)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        let mut kept = Vec::with_capacity(self.manifests.len());
+        let manifests = std::mem::take(&mut self.manifests);
+        for manifest in manifests {
+            if manifest.owner.is_none() && below(&manifest.source.file) {
+                self.seen.remove(&manifest.id);
+                kept.push(None);
+            } else {
+                kept.push(Some(self.manifests.len()));
+                self.manifests.push(manifest);
+            }
+        }
+        kept
+    }
+
     /// The identity an object would have here; `None` when it has none (the add reports it).
     fn identity(&self, value: &Value) -> Option<ResourceId> {
         let text = |p: &str| {

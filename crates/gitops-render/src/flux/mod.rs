@@ -116,34 +116,37 @@ pub fn followed_path(
                 "GitRepository {namespace}/{name}: {path:?} is not a directory of this repo"
             ))
         }),
-        "OCIRepository" => {
-            let mut root = String::new();
-            let mut ancestors = vec![String::new()];
-            for part in normalize_path(env_path)
-                .split('/')
-                .filter(|p| !p.is_empty())
-            {
-                root = join_path(&root, part);
-                ancestors.push(root.clone());
-            }
-            Ok(ancestors
-                .into_iter()
-                .map(|root| join_path(&root, &path))
-                .find(|candidate| is_dir(repo, commit, candidate))
-                .map_or_else(
-                    || {
-                        Followed::NotThisRepo(format!(
-                            "OCIRepository {namespace}/{name}: {path:?} is not a directory of this repo"
-                        ))
-                    },
-                    Followed::Path,
+        "OCIRepository" => Ok(oci_path(repo, commit, env_path, &path).map_or_else(
+            || {
+                Followed::NotThisRepo(format!(
+                    "OCIRepository {namespace}/{name}: {path:?} is not a directory of this repo"
                 ))
-        }
-        "ExternalArtifact" => artifact_path(repo, commit, env, namespace, name, &path),
+            },
+            Followed::Path,
+        )),
+        "ExternalArtifact" => artifact_path(repo, commit, env, env_path, namespace, name, &path),
         other => Ok(Followed::NotThisRepo(format!(
             "source kind {other:?} is not rendered from this repo"
         ))),
     }
+}
+
+/// The repo directory of `path` of an OCI artifact pushed from this repo: below the
+/// shallowest directory of `env_path` (the root first) where it exists.
+fn oci_path(repo: &EnvRepo, commit: ObjectId, env_path: &str, path: &str) -> Option<String> {
+    let mut root = String::new();
+    let mut ancestors = vec![String::new()];
+    for part in normalize_path(env_path)
+        .split('/')
+        .filter(|p| !p.is_empty())
+    {
+        root = join_path(&root, part);
+        ancestors.push(root.clone());
+    }
+    ancestors
+        .into_iter()
+        .map(|root| join_path(&root, path))
+        .find(|candidate| is_dir(repo, commit, candidate))
 }
 
 /// The repo directory that `path` of ExternalArtifact `namespace/name` holds, by the copy
@@ -152,6 +155,7 @@ fn artifact_path(
     repo: &EnvRepo,
     commit: ObjectId,
     env: &[Manifest],
+    env_path: &str,
     namespace: &str,
     name: &str,
     path: &str,
@@ -178,20 +182,22 @@ fn artifact_path(
         "ExternalArtifact {namespace}/{name} (ArtifactGenerator {namespace}/{})",
         generator.id.name
     );
-    // Aliases of this repo's sources: GitRepositories (their artifact is the repo's root).
+    // Aliases of this repo's sources: GitRepositories (their artifact is the repo's root) and
+    // OCIRepositories (pushed from one of its directories, see [`oci_path`]).
     let sources = generator
         .object
         .pointer("/spec/sources")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let is_repo_alias = |alias: &str| {
-        sources.iter().any(|s| {
-            s.get("alias").and_then(Value::as_str) == Some(alias)
-                && s.get("kind").and_then(Value::as_str) == Some("GitRepository")
-        })
+    let alias_kind = |alias: &str| {
+        sources
+            .iter()
+            .find(|s| s.get("alias").and_then(Value::as_str) == Some(alias))
+            .and_then(|s| s.get("kind").and_then(Value::as_str))
+            .filter(|kind| ["GitRepository", "OCIRepository"].contains(kind))
     };
-    let mut best: Option<(usize, String)> = None;
+    let mut best: Option<(usize, String, &str)> = None;
     let mut assembled = false;
     for rule in artifact
         .get("copy")
@@ -209,9 +215,9 @@ fn artifact_path(
         else {
             continue;
         };
-        if !is_repo_alias(alias) {
+        let Some(kind) = alias_kind(alias) else {
             continue;
-        }
+        };
         // `apps/base/**` (a directory's contents) or `apps/base/*.yaml`: the directory
         // before the first glob.
         let dir_end = from_path
@@ -230,17 +236,21 @@ fn artifact_path(
         };
         if within(&dest, path) {
             let rest = path[dest.len()..].trim_start_matches('/');
-            let mapped = join_path(&source_dir, rest);
-            if best.as_ref().is_none_or(|(len, _)| dest.len() > *len) {
-                best = Some((dest.len(), mapped));
+            let mapped = clean_path(&join_path(&source_dir, rest)).unwrap_or_default();
+            if best.as_ref().is_none_or(|(len, _, _)| dest.len() > *len) {
+                best = Some((dest.len(), mapped, kind));
             }
         } else if within(path, &dest) {
             assembled = true;
         }
     }
+    let found = |mapped: &str, kind: &str| match kind {
+        "OCIRepository" => oci_path(repo, commit, env_path, mapped),
+        _ => is_dir(repo, commit, mapped).then(|| mapped.to_owned()),
+    };
     match best {
-        Some((_, mapped)) if is_dir(repo, commit, &mapped) => Ok(Followed::Path(mapped)),
-        Some((_, mapped)) => Err(format!(
+        Some((_, mapped, kind)) if let Some(dir) = found(&mapped, kind) => Ok(Followed::Path(dir)),
+        Some((_, mapped, _)) => Err(format!(
             "{what}: its path {path:?} maps to {mapped:?}, which is not a directory of this repo"
         )),
         None if assembled => Err(format!(
@@ -248,7 +258,7 @@ fn artifact_path(
              renders a path that one rule copies from this repo"
         )),
         None => Ok(Followed::NotThisRepo(format!(
-            "{what}: no copy rule from this repo's GitRepository covers {path:?}"
+            "{what}: no copy rule from this repo's GitRepository or OCIRepository covers {path:?}"
         ))),
     }
 }

@@ -504,3 +504,42 @@ fn builds_are_cached_by_content() {
     }
     assert_eq!(opts.cache.build_count(), 1, "one build for both commits");
 }
+
+#[test]
+fn a_kustomization_inside_the_path_replaces_its_files_render() {
+    let fx = FixtureRepo::new();
+    fx.write("clusters/dev/source.yaml", SOURCE);
+    // The cluster's own sync Kustomization (its path is --path): not built again.
+    fx.write(
+        "clusters/dev/sync.yaml",
+        &kustomization("flux-system", "./clusters/dev", ""),
+    );
+    fx.write(
+        "clusters/dev/extra.yaml",
+        &kustomization("extra", "./clusters/dev/extra", "targetNamespace: x\n"),
+    );
+    fx.write("clusters/dev/extra/settings.yaml", SETTINGS);
+    fx.commit("inside");
+    let rendered = render_head(&fx, "clusters/dev");
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    let ids: Vec<String> = rendered
+        .manifests
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "kustomize.toolkit.fluxcd.io/Kustomization/flux-system/extra",
+            "source.toolkit.fluxcd.io/GitRepository/flux-system/flux-system",
+            "kustomize.toolkit.fluxcd.io/Kustomization/flux-system/flux-system",
+            "core/ConfigMap/x/settings",
+        ]
+    );
+    let settings = find(&rendered, "core/ConfigMap/x/settings");
+    assert_eq!(
+        owner(settings).as_deref(),
+        Some("Kustomization flux-system/extra")
+    );
+    assert_eq!(settings.source.file, "clusters/dev/extra/settings.yaml");
+}
