@@ -504,67 +504,101 @@ fn build_key(
     key
 }
 
-/// Renders one followed Kustomization whose `spec.path` is the repo directory `dir`: the
-/// objects it applies, each with its repo source. `env` is what is rendered so far (for
-/// `substituteFrom`).
-pub fn expand(
+/// A followed Kustomization ready to build: [`prepare`], then [`Prepared::build`] (the slow
+/// part, which may run on another thread), then [`Prepared::finish`].
+pub struct Prepared {
+    dir: String,
+    variables: Option<Variables>,
+    warnings: Vec<String>,
+    spec: Value,
+    inputs: Inputs,
+    key: String,
+}
+
+/// Reads what rendering the Kustomization `ks`, whose `spec.path` is the repo directory `dir`,
+/// needs: its variables (`env` is what is rendered so far, for `substituteFrom`), the paths
+/// its build reads, and the build's cache key.
+pub fn prepare(
     repo: &EnvRepo,
     commit: ObjectId,
-    opts: &RenderOptions,
     tools: &str,
     ks: &Manifest,
     dir: &str,
     env: &[Manifest],
-) -> Expansion {
+) -> Result<Prepared, Expansion> {
     let mut warnings = Vec::new();
-    let variables = match variables(ks, env, &mut warnings) {
-        Ok(variables) => variables,
-        Err(stop) => return stop,
-    };
+    let variables = variables(ks, env, &mut warnings)?;
     let spec = ks.object.get("spec").cloned().unwrap_or(Value::Null);
-    let inputs = match inputs(repo, commit, dir, &spec) {
-        Ok(inputs) => inputs,
-        Err(message) => return Expansion::Failed(message),
-    };
+    let inputs = inputs(repo, commit, dir, &spec).map_err(Expansion::Failed)?;
     let key = build_key(repo, commit, &inputs, &spec, tools);
-    let built = opts.cache.build(key, || {
-        build(repo, commit, opts, &inputs, &spec).map_err(|message| RenderError {
-            file: dir.to_owned(),
-            line: None,
-            message,
+    Ok(Prepared {
+        dir: dir.to_owned(),
+        variables,
+        warnings,
+        spec,
+        inputs,
+        key,
+    })
+}
+
+impl Prepared {
+    /// The kustomize build, through the render cache.
+    pub(crate) fn build(
+        &self,
+        repo: &EnvRepo,
+        commit: ObjectId,
+        opts: &RenderOptions,
+    ) -> crate::Built {
+        opts.cache.build(self.key.clone(), || {
+            build(repo, commit, opts, &self.inputs, &self.spec).map_err(|message| RenderError {
+                file: self.dir.clone(),
+                line: None,
+                message,
+            })
         })
-    });
-    let objects = match built.as_ref() {
-        Ok(objects) => objects,
-        Err(e) => return Expansion::Failed(e.message.clone()),
-    };
-    let mut out = Vec::with_capacity(objects.len());
-    for (value, source) in objects {
-        let mut value = value.clone();
-        if let Some(variables) = &variables
-            && !substitution_disabled(&value)
-        {
-            match substitute_object(&value, variables) {
-                Ok(Some(substituted)) => value = substituted,
-                Ok(None) => {}
-                Err(message) => {
-                    return Expansion::Failed(format!(
-                        "postBuild substitution in {}:{}: {message}",
-                        source.file, source.line
-                    ));
+    }
+
+    /// The objects the Kustomization applies, from its build: substituted, with its
+    /// common metadata.
+    pub(crate) fn finish(
+        self,
+        repo: &EnvRepo,
+        commit: ObjectId,
+        built: &crate::Built,
+    ) -> Expansion {
+        let objects = match built.as_ref() {
+            Ok(objects) => objects,
+            Err(e) => return Expansion::Failed(e.message.clone()),
+        };
+        let mut out = Vec::with_capacity(objects.len());
+        for (value, source) in objects {
+            let mut value = value.clone();
+            if let Some(variables) = &self.variables
+                && !substitution_disabled(&value)
+            {
+                match substitute_object(&value, variables) {
+                    Ok(Some(substituted)) => value = substituted,
+                    Ok(None) => {}
+                    Err(message) => {
+                        return Expansion::Failed(format!(
+                            "postBuild substitution in {}:{}: {message}",
+                            source.file, source.line
+                        ));
+                    }
                 }
             }
+            apply_common_metadata(&mut value, self.spec.get("commonMetadata"));
+            out.push((value, source.clone()));
         }
-        apply_common_metadata(&mut value, spec.get("commonMetadata"));
-        out.push((value, source.clone()));
+        let inputs = &self.inputs;
+        let mut read = vec![inputs.unit.dir.clone()];
+        for unit in std::iter::once(&inputs.unit).chain(&inputs.units) {
+            read.push(unit.dir.clone());
+            read.extend(kustomize::referenced_paths(repo, commit, unit));
+        }
+        read.dedup();
+        Expansion::Objects(out, self.warnings, read)
     }
-    let mut read = vec![inputs.unit.dir.clone()];
-    for unit in std::iter::once(&inputs.unit).chain(&inputs.units) {
-        read.push(unit.dir.clone());
-        read.extend(kustomize::referenced_paths(repo, commit, unit));
-    }
-    read.dedup();
-    Expansion::Objects(out, warnings, read)
 }
 
 /// Writes what the build reads into a workspace of its own (the kustomization is edited there
