@@ -803,6 +803,10 @@ struct RenderIndex {
     resources: Vec<(ResourceId, String)>,
     errors: Vec<RenderError>,
     warnings: Vec<RenderError>,
+    /// Whether controller objects (Flux Kustomizations) rendered some resources: a file's
+    /// render alone does not give what they make of it, so the index is not used.
+    #[serde(default)]
+    controlled: bool,
 }
 
 /// [`render`] of `commit`, keeping only the manifests `wanted` (errors and warnings are the
@@ -823,7 +827,7 @@ pub fn render_matching(
     let kept = index
         .and_then(|file| std::fs::read(file).ok())
         .and_then(|bytes| serde_json::from_slice::<RenderIndex>(&bytes).ok())
-        .filter(|kept| kept.version == version);
+        .filter(|kept| kept.version == version && !kept.controlled);
     if let Some(kept) = kept {
         let wanted_ids: Vec<&(ResourceId, String)> =
             kept.resources.iter().filter(|(id, _)| wanted(id)).collect();
@@ -871,6 +875,7 @@ pub fn render_matching(
                 .collect(),
             errors: rendered.errors.clone(),
             warnings: rendered.warnings.clone(),
+            controlled: rendered.manifests.iter().any(|m| m.owner.is_some()),
         };
         gitops_git::keep_json(file, &kept);
     }

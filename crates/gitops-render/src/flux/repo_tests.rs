@@ -543,3 +543,40 @@ fn a_kustomization_inside_the_path_replaces_its_files_render() {
     );
     assert_eq!(settings.source.file, "clusters/dev/extra/settings.yaml");
 }
+
+#[test]
+fn render_matching_does_not_take_a_controlled_file_alone() {
+    let fx = FixtureRepo::new();
+    fx.write("clusters/dev/source.yaml", SOURCE);
+    fx.write(
+        "clusters/dev/extra.yaml",
+        &kustomization(
+            "extra",
+            "./clusters/dev/extra",
+            "postBuild:\n  substitute:\n    X: set\n",
+        ),
+    );
+    fx.write(
+        "clusters/dev/extra/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  x: ${X}\n",
+    );
+    fx.commit("extra");
+    let repo = EnvRepo::open(fx.dir()).unwrap();
+    let head = repo.resolve("HEAD").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index.json");
+    let file = crate::RenderIndexFile {
+        path: &index,
+        version: "test",
+    };
+    for _ in 0..2 {
+        let rendered =
+            crate::render_matching(&repo, head, &opts("clusters/dev"), Some(file), |id| {
+                id.kind == "ConfigMap"
+            })
+            .unwrap();
+        assert_eq!(rendered.manifests.len(), 1);
+        assert_eq!(rendered.manifests[0].object["data"]["x"], "set");
+    }
+    assert!(index.is_file());
+}
