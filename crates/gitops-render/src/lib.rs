@@ -25,6 +25,10 @@
 //! that does not parse, a document without `apiVersion`/`kind`/`metadata.name`, and the second
 //! of two documents with the same identity are [`RenderError`]s; the rest still renders (the
 //! first of two duplicates is kept).
+//!
+//! Then the controller objects among the rendered resources are followed (`controllers.rs`):
+//! a Flux `Kustomization` whose source is this repo adds what kustomize-controller would
+//! apply ([`flux`]), each resource with the Kustomization as its [`Manifest::owner`].
 
 pub mod config;
 mod controllers;

@@ -610,6 +610,13 @@ fn build(
     inputs: &Inputs,
     spec: &Value,
 ) -> Result<Vec<(Value, Source)>, String> {
+    for unit in std::iter::once(&inputs.unit).chain(&inputs.units) {
+        if let Some((file, entry)) = kustomize::outside_reference(repo, commit, unit) {
+            return Err(format!(
+                "{file} names {entry:?}, outside the repo; a Flux build reads only the source's files"
+            ));
+        }
+    }
     let workspace = kustomize::Workspace::new(commit)?;
     workspace.prepare(repo, &inputs.unit)?;
     for unit in &inputs.units {
@@ -681,11 +688,42 @@ fn write_spec(kustomization: &mut Map<String, Value>, spec: &Value) {
         let Some(added) = spec.get(field).and_then(Value::as_array) else {
             continue;
         };
+        // Only what Flux's types carry: inline patches (a `path:` or a string
+        // patchesStrategicMerge entry would make kustomize read a file).
+        let added: Vec<Value> = added
+            .iter()
+            .filter_map(|entry| match field {
+                "components" => Some(entry.clone()),
+                "patchesStrategicMerge" => entry.is_object().then(|| entry.clone()),
+                "patchesJson6902" => {
+                    let patch = entry.get("patch")?;
+                    let patch = match patch {
+                        Value::String(text) => text.clone(),
+                        ops => ops.to_string(),
+                    };
+                    let mut kept = Map::new();
+                    kept.insert("patch".to_owned(), Value::from(patch));
+                    if let Some(target) = entry.get("target") {
+                        kept.insert("target".to_owned(), target.clone());
+                    }
+                    Some(Value::Object(kept))
+                }
+                _ => {
+                    let mut kept = Map::new();
+                    for key in ["patch", "target"] {
+                        if let Some(value) = entry.get(key) {
+                            kept.insert(key.to_owned(), value.clone());
+                        }
+                    }
+                    Some(Value::Object(kept))
+                }
+            })
+            .collect();
         let list = kustomization
             .entry(field)
             .or_insert_with(|| Value::Array(Vec::new()));
         if let Some(list) = list.as_array_mut() {
-            list.extend(added.iter().cloned());
+            list.extend(added);
         }
     }
     if let Some(images) = spec.get("images").and_then(Value::as_array) {

@@ -580,3 +580,73 @@ fn render_matching_does_not_take_a_controlled_file_alone() {
     }
     assert!(index.is_file());
 }
+
+#[test]
+fn builds_never_read_files_outside_the_repo() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.yaml");
+    std::fs::write(
+        &secret,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  stolen: SECRET-FROM-DISK\n",
+    )
+    .unwrap();
+    let secret = secret.display().to_string();
+    let fx = FixtureRepo::new();
+    fx.write("clusters/dev/source.yaml", SOURCE);
+    // A spec patch naming a file: Flux's patches are inline only, the `path` is dropped.
+    fx.write(
+        "clusters/dev/patched.yaml",
+        &kustomization(
+            "patched",
+            "./apps/patched",
+            &format!("patches:\n- path: {secret}\n  target:\n    kind: ConfigMap\n"),
+        ),
+    );
+    fx.write("apps/patched/settings.yaml", SETTINGS);
+    // A kustomization reading a file by absolute path, or above the repo's root.
+    fx.write(
+        "clusters/dev/reads.yaml",
+        &kustomization("reads", "./apps/reads", ""),
+    );
+    fx.write(
+        "apps/reads/kustomization.yaml",
+        &format!("configMapGenerator:\n- name: gen\n  files: [{secret}]\n"),
+    );
+    fx.write(
+        "clusters/dev/climbs.yaml",
+        &kustomization("climbs", "./apps/climbs", ""),
+    );
+    fx.write(
+        "apps/climbs/kustomization.yaml",
+        "configMapGenerator:\n- name: gen\n  files: [../../../../../../../../../../etc/hostname]\n",
+    );
+    fx.commit("outside");
+    let rendered = render_head(&fx, "clusters/dev");
+    for m in &rendered.manifests {
+        assert!(
+            !m.object.to_string().contains("SECRET-FROM-DISK"),
+            "{}",
+            m.id
+        );
+    }
+    let errors: Vec<String> = rendered.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(
+        errors[0].starts_with(
+            "clusters/dev/climbs.yaml:1: Kustomization flux-system/climbs: apps/climbs/kustomization.yaml names \"../../"
+        ),
+        "{errors:?}"
+    );
+    // Without its `path`, the patch is one kustomize refuses (Flux's API requires `patch`).
+    assert!(
+        errors[1].starts_with("clusters/dev/patched.yaml:1: Kustomization flux-system/patched: kubectl kustomize failed:")
+            && errors[1].contains("must specify one of patch and path"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[2].starts_with(
+            "clusters/dev/reads.yaml:1: Kustomization flux-system/reads: apps/reads/kustomization.yaml names"
+        ) && errors[2].contains("outside the repo"),
+        "{errors:?}"
+    );
+}
