@@ -109,6 +109,11 @@ pub fn followed_path(
         return Err(format!("spec.path {path:?} leaves the source's root"));
     };
     match kind {
+        "GitRepository" if !this_repo(env, env_path, namespace, name) => {
+            Ok(Followed::NotThisRepo(format!(
+                "GitRepository {namespace}/{name} is not the one the Kustomization of --path syncs from"
+            )))
+        }
         "GitRepository" => Ok(if is_dir(repo, commit, &path) {
             Followed::Path(path)
         } else {
@@ -129,6 +134,29 @@ pub fn followed_path(
             "source kind {other:?} is not rendered from this repo"
         ))),
     }
+}
+
+/// Whether GitRepository `namespace/name` can be this repo: when a Kustomization of `env`
+/// builds `env_path` itself (the cluster's own sync, `flux-system` usually), its
+/// GitRepository is this repo and no other is; without one, any can be (the caller then
+/// asks whether the path exists here).
+fn this_repo(env: &[Manifest], env_path: &str, namespace: &str, name: &str) -> bool {
+    let env_path = normalize_path(env_path);
+    let mut anchors = env.iter().filter(|m| {
+        m.id.group == KUSTOMIZE_GROUP
+            && m.id.kind == "Kustomization"
+            && text(&m.object, "/spec/sourceRef/kind") == Some("GitRepository")
+            && text(&m.object, "/spec/path").and_then(clean_path) == Some(env_path.clone())
+    });
+    let mut any = false;
+    let matched = anchors.any(|m| {
+        any = true;
+        let source_namespace = text(&m.object, "/spec/sourceRef/namespace")
+            .or(m.id.namespace.as_deref())
+            .unwrap_or("");
+        source_namespace == namespace && text(&m.object, "/spec/sourceRef/name") == Some(name)
+    });
+    matched || !any
 }
 
 /// The repo directory of `path` of an OCI artifact pushed from this repo: below the
@@ -191,11 +219,21 @@ fn artifact_path(
         .cloned()
         .unwrap_or_default();
     let alias_kind = |alias: &str| {
-        sources
+        let source = sources
             .iter()
-            .find(|s| s.get("alias").and_then(Value::as_str) == Some(alias))
-            .and_then(|s| s.get("kind").and_then(Value::as_str))
-            .filter(|kind| ["GitRepository", "OCIRepository"].contains(kind))
+            .find(|s| s.get("alias").and_then(Value::as_str) == Some(alias))?;
+        let source_name = source.get("name").and_then(Value::as_str).unwrap_or("");
+        let source_namespace = source
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(namespace);
+        match source.get("kind").and_then(Value::as_str)? {
+            "GitRepository" if this_repo(env, env_path, source_namespace, source_name) => {
+                Some("GitRepository")
+            }
+            "OCIRepository" => Some("OCIRepository"),
+            _ => None,
+        }
     };
     let mut best: Option<(usize, String, &str)> = None;
     let mut assembled = false;

@@ -650,3 +650,38 @@ fn builds_never_read_files_outside_the_repo() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn only_the_git_repository_syncing_the_path_is_this_repo() {
+    let fx = FixtureRepo::new();
+    fx.write("clusters/dev/source.yaml", SOURCE);
+    fx.write(
+        "clusters/dev/sync.yaml",
+        &kustomization("flux-system", "./clusters/dev", ""),
+    );
+    fx.write(
+        "clusters/dev/apps.yaml",
+        &kustomization("apps", "./apps", ""),
+    );
+    // A tenant's repo whose root path `./` also exists here: not this repo.
+    fx.write(
+        "clusters/dev/tenant.yaml",
+        &kustomization("tenant", "./", "")
+            .replace("name: flux-system\n  path", "name: tenant\n  path"),
+    );
+    fx.write("apps/settings.yaml", SETTINGS);
+    fx.commit("tenant");
+    let rendered = render_head(&fx, "clusters/dev");
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    assert_eq!(
+        owner(find(&rendered, "core/ConfigMap/default/settings")).as_deref(),
+        Some("Kustomization flux-system/apps")
+    );
+    assert!(
+        rendered
+            .manifests
+            .iter()
+            .all(|m| m.owner.as_ref().is_none_or(|o| o.id.name == "apps")),
+        "the tenant's Kustomization renders nothing"
+    );
+}
