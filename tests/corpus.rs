@@ -879,3 +879,212 @@ fn kube_prometheus_syncs_and_reports_drift_on_a_cluster() {
         "{text}"
     );
 }
+
+/// The manifest of `kind/namespace/name` (namespace `-` for none), else a failure listing
+/// what was rendered.
+fn manifest<'a>(rendered: &'a Rendered, id: &str) -> &'a kubectl_gitops::model::Manifest {
+    rendered
+        .manifests
+        .iter()
+        .find(|m| {
+            format!(
+                "{}/{}/{}",
+                m.id.kind,
+                m.id.namespace.as_deref().unwrap_or("-"),
+                m.id.name
+            ) == id
+        })
+        .unwrap_or_else(|| panic!("{id} not rendered: {:?}", rendered_ids(rendered)))
+}
+
+fn owner_of(manifest: &kubectl_gitops::model::Manifest) -> String {
+    manifest
+        .owner
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), ToString::to_string)
+}
+
+/// flux2-kustomize-helm-example: a cluster directory holds only Flux objects; what the cluster
+/// runs comes from its Kustomizations, whose ExternalArtifacts an ArtifactGenerator copies out
+/// of `apps/` and `infrastructure/`. Each cluster gets its own values patch (HelmRelease) and
+/// ACME server patch (ClusterIssuer, from the Kustomization's `spec.patches`).
+#[test]
+fn flux_kustomizations_render_the_cluster_directories() {
+    let Some(repo) = clone("flux2-kustomize-helm-example") else {
+        return;
+    };
+    for (cluster, hostname, acme) in [
+        (
+            "clusters/staging",
+            "podinfo.staging",
+            "https://acme-staging-v02.api.letsencrypt.org/directory",
+        ),
+        (
+            "clusters/production",
+            "podinfo.production",
+            "https://acme-v02.api.letsencrypt.org/directory",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let rendered = render_head(&repo, cluster);
+        eprintln!("{cluster}: rendered in {:?}", started.elapsed());
+        assert!(
+            rendered.errors.is_empty(),
+            "{cluster}: {:?}",
+            rendered.errors
+        );
+        let release = manifest(&rendered, "HelmRelease/podinfo/podinfo");
+        assert_eq!(owner_of(release), "Kustomization flux-system/apps");
+        assert_eq!(release.source.file, "apps/base/podinfo/release.yaml");
+        assert_eq!(
+            release.object["spec"]["values"]["httpRoute"]["hostnames"],
+            serde_json::json!([hostname]),
+            "{cluster}"
+        );
+        for id in ["HelmRepository/podinfo/podinfo", "Namespace/-/podinfo"] {
+            assert_eq!(
+                owner_of(manifest(&rendered, id)),
+                "Kustomization flux-system/apps"
+            );
+        }
+        let issuer = manifest(&rendered, "ClusterIssuer/-/letsencrypt");
+        assert_eq!(owner_of(issuer), "Kustomization flux-system/infra-configs");
+        assert_eq!(
+            issuer.source.file,
+            "infrastructure/configs/cluster-issuers.yaml"
+        );
+        assert_eq!(issuer.object["spec"]["acme"]["server"], acme, "{cluster}");
+        // The cluster's own objects stay --path's, the Kustomizations among them.
+        let apps = manifest(&rendered, "Kustomization/flux-system/apps");
+        assert_eq!(owner_of(apps), "none");
+        assert_eq!(apps.source.file, format!("{cluster}/apps.yaml"));
+    }
+    // History of a cluster directory lists the commits that changed what it renders.
+    let env = kubectl_gitops::repo::EnvRepo::open(repo.dir()).unwrap();
+    let head = env.resolve("HEAD").unwrap();
+    let inputs = kubectl_gitops::render::environment_inputs(
+        &env,
+        head,
+        &RenderOptions::new("clusters/staging", "default"),
+    )
+    .unwrap();
+    for read in [
+        "clusters/staging",
+        "apps/staging",
+        "apps/base/podinfo",
+        "infrastructure/controllers",
+        "infrastructure/configs",
+    ] {
+        assert!(inputs.iter().any(|i| i == read), "{read} not in {inputs:?}");
+    }
+}
+
+/// xunholy/k8s-gitops `kubernetes/clusters/cluster-00`: Flux Kustomizations from an
+/// OCIRepository pushed from `kubernetes/` and ExternalArtifacts an ArtifactGenerator copies
+/// out of it; postBuild substitution from the cluster's ConfigMap (plain in the repo) and
+/// Secret (SOPS-encrypted: its variables stay as written, with a warning).
+#[test]
+fn flux_kustomizations_of_a_large_home_lab_substitute_their_variables() {
+    let Some(repo) = clone("xunholy-k8s-gitops") else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let rendered = render_head(&repo, "kubernetes/clusters/cluster-00");
+    eprintln!("cluster-00: rendered in {:?}", started.elapsed());
+    let flux_errors: Vec<String> = rendered
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .filter(|e| e.contains("Kustomization "))
+        .collect();
+    eprintln!(
+        "{} errors, {} Kustomization errors",
+        rendered.errors.len(),
+        flux_errors.len()
+    );
+    for e in &rendered.errors {
+        eprintln!("  {e}");
+    }
+    // The one error is the repo's: two apps define the same GrafanaDashboard.
+    assert!(
+        rendered.errors.iter().all(|e| e.message.contains(
+            "duplicate resource grafana.integreatly.org/GrafanaDashboard/network-system/cloudflare-tunnels"
+        )),
+        "{:?}",
+        rendered.errors
+    );
+    assert!(
+        rendered.warnings.iter().any(|w| w
+            .message
+            .contains("Secret flux-system/cluster-secrets is SOPS-encrypted")),
+        "{:?}",
+        rendered.warnings
+    );
+    let config = manifest(&rendered, "ConfigMap/flux-system/cluster-config");
+    let defined: Vec<String> = config.object["data"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let owned_by = |name: &str| {
+        rendered
+            .manifests
+            .iter()
+            .filter(|m| owner_of(m) == format!("Kustomization flux-system/{name}"))
+            .collect::<Vec<_>>()
+    };
+    // flux-instance-extras (nested below cluster, from an ExternalArtifact) substitutes
+    // `${CLUSTER_DOMAIN}` from cluster-config in its HTTPRoutes.
+    let route = manifest(&rendered, "HTTPRoute/flux-system/flux");
+    assert_eq!(
+        owner_of(route),
+        "Kustomization flux-system/flux-instance-extras"
+    );
+    assert_eq!(
+        route.source.file,
+        "kubernetes/apps/base/flux-system/flux-instance/extras/httproute.yaml"
+    );
+    assert_eq!(
+        route.object["spec"]["hostnames"],
+        serde_json::json!(["flux.owncloud.ai"])
+    );
+    // flux-instance: its Kustomization (inside --path) replaces --path's render of its files.
+    let mut instance = owned_by("flux-instance");
+    instance.extend(owned_by("flux-instance-extras"));
+    assert!(!instance.is_empty(), "flux-instance rendered nothing");
+    // cluster: the overlay of every app's Flux objects.
+    let cluster = owned_by("cluster");
+    assert!(
+        cluster.len() > 100,
+        "cluster rendered {} objects",
+        cluster.len()
+    );
+    for m in instance.iter().chain(&cluster) {
+        let text = m.object.to_string();
+        for var in &defined {
+            assert!(
+                !text.contains(&format!("${{{var}}}")),
+                "{} ({}) still holds ${{{var}}}",
+                m.id,
+                m.source.file
+            );
+        }
+        assert!(!m.id.name.contains("${"), "{}", m.id);
+    }
+    // Nested: the apps' own Kustomizations render their ExternalArtifacts' directories.
+    let nested = rendered
+        .manifests
+        .iter()
+        .filter(|m| {
+            m.owner
+                .as_ref()
+                .is_some_and(|o| o.id.namespace.as_deref() != Some("flux-system"))
+        })
+        .count();
+    assert!(
+        nested > 100,
+        "{nested} objects from the apps' Kustomizations"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(120));
+}

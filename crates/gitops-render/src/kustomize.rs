@@ -213,6 +213,20 @@ pub fn build(
     kubectl: &Path,
     cache: &RenderCache,
 ) -> Result<Vec<(Value, Source)>, RenderError> {
+    build_with(repo, commit, unit, workspace, kubectl, cache, &[])
+}
+
+/// [`build`] passing `args` to `kubectl kustomize` too (Flux builds with
+/// `--load-restrictor LoadRestrictionsNone`).
+pub fn build_with(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    unit: &Unit,
+    workspace: &Workspace,
+    kubectl: &Path,
+    cache: &RenderCache,
+    args: &[&str],
+) -> Result<Vec<(Value, Source)>, RenderError> {
     let unit_error = |message: String| RenderError {
         file: if unit.dir.is_empty() {
             ".".to_owned()
@@ -237,6 +251,7 @@ pub fn build(
     command
         .arg("kustomize")
         .arg(&unit_dir)
+        .args(args)
         // Remote bases are fetched with git: it must never prompt on the operator's terminal.
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null());
@@ -504,6 +519,47 @@ pub fn input_address(repo: &EnvRepo, commit: ObjectId, unit: &Unit) -> Option<St
     Some(lines)
 }
 
+/// A string of `unit`'s kustomizations (its own and those it reaches) that names a file
+/// outside the repo, as `(kustomization file, string)`: a relative path climbing above the
+/// root, or an absolute path that exists on this machine. Builds run with
+/// `--load-restrictor LoadRestrictionsNone` (as Flux builds) must refuse those, or a repo
+/// could read the operator's files into its output (Flux confines the build to the artifact).
+pub fn outside_reference(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    unit: &Unit,
+) -> Option<(String, String)> {
+    let walk = walk_kustomizations(repo, commit, unit, |_, _| {});
+    for (file, blob) in walk.files {
+        let Some(text) = repo
+            .read_blob(blob)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+        else {
+            continue;
+        };
+        let Ok(Some(kustomization)) = documents::parse_yaml_document(&text) else {
+            continue;
+        };
+        let dir = file.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let mut strings = Vec::new();
+        collect_strings(&kustomization, &mut strings);
+        let outside = strings.into_iter().find(|s| {
+            if s.contains('\n') || s.contains("://") {
+                return false;
+            }
+            if s.starts_with('/') {
+                return Path::new(s).exists();
+            }
+            s.contains("..") && resolve_relative(dir, s).is_none()
+        });
+        if let Some(outside) = outside {
+            return Some((file, outside));
+        }
+    }
+    None
+}
+
 /// Every string value of a YAML value, depth first.
 fn collect_strings(value: &Value, out: &mut Vec<String>) {
     match value {
@@ -638,7 +694,7 @@ fn take_origin(value: &mut Value) -> Option<String> {
 }
 
 /// `dir` joined with a relative path that may climb with `..`; `None` when it leaves the repo.
-fn resolve_relative(dir: &str, relative: &str) -> Option<String> {
+pub(crate) fn resolve_relative(dir: &str, relative: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     let joined = join_path(&normalize_path(dir), relative);
     for part in joined.split('/') {

@@ -25,10 +25,16 @@
 //! that does not parse, a document without `apiVersion`/`kind`/`metadata.name`, and the second
 //! of two documents with the same identity are [`RenderError`]s; the rest still renders (the
 //! first of two duplicates is kept).
+//!
+//! Then the controller objects among the rendered resources are followed (`controllers.rs`):
+//! a Flux `Kustomization` whose source is this repo adds what kustomize-controller would
+//! apply ([`flux`]), each resource with the Kustomization as its [`Manifest::owner`].
 
 pub mod charts;
 pub mod config;
+mod controllers;
 pub mod documents;
+pub mod flux;
 pub mod helm;
 pub mod helm_release;
 pub mod kustomize;
@@ -46,7 +52,7 @@ use serde_json::Value;
 
 use gitops_git::{EnvRepo, FileKind, ObjectId, ReadBlob, RepoError, join_path, normalize_path};
 use k8s_model::kinds::builtin_scope;
-use k8s_model::{Manifest, ResourceId, Source, split_api_version};
+use k8s_model::{Manifest, Owner, ResourceId, Source, split_api_version};
 
 pub use config::{CONFIG_FILE, ConfigError, EnvConfig};
 use documents::{Document, Format, ParseError};
@@ -469,15 +475,38 @@ pub fn environment_inputs(
     let inside = |outer: &str, inner: &str| {
         outer.is_empty() || inner == outer || inner.starts_with(&format!("{outer}/"))
     };
-    for unit in plan.units.iter().filter(|u| u.kind == UnitKind::Kustomize) {
-        for read in kustomize::referenced_paths(repo, commit, unit) {
-            if !inputs.iter().any(|i| inside(i, &read)) {
-                inputs.retain(|i| !inside(&read, i));
-                inputs.push(read);
-            }
+    let mut reads: Vec<String> = plan
+        .units
+        .iter()
+        .filter(|u| u.kind == UnitKind::Kustomize)
+        .flat_map(|unit| kustomize::referenced_paths(repo, commit, unit))
+        .collect();
+    if has_flux_kustomizations(repo, &plan)? {
+        // What the followed Kustomizations read is known once they are rendered.
+        let (_, expanded) = render_expanded(repo, commit, opts)?;
+        reads.extend(expanded.inputs);
+    }
+    for read in reads {
+        if !inputs.iter().any(|i| inside(i, &read)) {
+            inputs.retain(|i| !inside(&read, i));
+            inputs.push(read);
         }
     }
     Ok(inputs)
+}
+
+/// Whether a file of the environment mentions Flux's kustomize API group: only then can a
+/// render follow Kustomizations (a cheap look before rendering for [`environment_inputs`]).
+fn has_flux_kustomizations(repo: &EnvRepo, plan: &Plan) -> Result<bool, RenderFailure> {
+    let needle = flux::KUSTOMIZE_GROUP.as_bytes();
+    for file in &plan.candidates {
+        if Format::of(&file.path).is_some()
+            && memchr::memmem::find(&repo.read_blob(file.blob)?, needle).is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The units (kustomizations, charts) [`render`] builds at `commit`.
@@ -733,6 +762,15 @@ pub fn render(
     commit: ObjectId,
     opts: &RenderOptions,
 ) -> Result<Rendered, RenderFailure> {
+    Ok(render_expanded(repo, commit, opts)?.0)
+}
+
+/// [`render`], with what its controller objects read.
+fn render_expanded(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+) -> Result<(Rendered, controllers::Expanded), RenderFailure> {
     let Plan {
         config,
         candidates,
@@ -760,7 +798,7 @@ pub fn render(
         }
     }
     work.sort_by(|a, b| a.0.cmp(&b.0));
-    render_work(repo, commit, opts, config, work, warnings)
+    render_work(repo, commit, opts, config, work, warnings, true)
 }
 
 /// Renders only what defines `file` (repo-relative, as in [`Source::file`]) at `commit`: the
@@ -794,7 +832,8 @@ pub fn render_file(
             }
         }
     }
-    render_work(repo, commit, opts, config, work, Vec::new())
+    // One file's render follows no controller object: what they apply is other files'.
+    Ok(render_work(repo, commit, opts, config, work, Vec::new(), false)?.0)
 }
 
 /// Where [`render_matching`] keeps a commit's index, and the version of the program writing it
@@ -817,6 +856,10 @@ struct RenderIndex {
     resources: Vec<(ResourceId, String)>,
     errors: Vec<RenderError>,
     warnings: Vec<RenderError>,
+    /// Whether controller objects (Flux Kustomizations) rendered some resources: a file's
+    /// render alone does not give what they make of it, so the index is not used.
+    #[serde(default)]
+    controlled: bool,
 }
 
 /// [`render`] of `commit`, keeping only the manifests `wanted` (errors and warnings are the
@@ -837,7 +880,7 @@ pub fn render_matching(
     let kept = index
         .and_then(|file| std::fs::read(file).ok())
         .and_then(|bytes| serde_json::from_slice::<RenderIndex>(&bytes).ok())
-        .filter(|kept| kept.version == version);
+        .filter(|kept| kept.version == version && !kept.controlled);
     if let Some(kept) = kept {
         let wanted_ids: Vec<&(ResourceId, String)> =
             kept.resources.iter().filter(|(id, _)| wanted(id)).collect();
@@ -885,6 +928,7 @@ pub fn render_matching(
                 .collect(),
             errors: rendered.errors.clone(),
             warnings: rendered.warnings.clone(),
+            controlled: rendered.manifests.iter().any(|m| m.owner.is_some()),
         };
         gitops_git::keep_json(file, &kept);
     }
@@ -899,8 +943,9 @@ fn render_work(
     opts: &RenderOptions,
     config: EnvConfig,
     work: Vec<(String, Work<'_>)>,
-    warnings: Vec<RenderError>,
-) -> Result<Rendered, RenderFailure> {
+    mut warnings: Vec<RenderError>,
+    controllers: bool,
+) -> Result<(Rendered, controllers::Expanded), RenderFailure> {
     let mut out = Collector::new(opts);
     let mut workspace: Option<kustomize::Workspace> = None;
     let root_tree = repo.subtree_id(commit, "")?;
@@ -960,13 +1005,20 @@ fn render_work(
             }
         }
     }
-    Ok(Rendered {
+    let expanded = if controllers {
+        controllers::expand(repo, commit, opts, &mut out)
+    } else {
+        controllers::Expanded::default()
+    };
+    warnings.extend(expanded.warnings.iter().cloned());
+    let rendered = Rendered {
         commit,
         manifests: out.manifests,
         errors: out.errors,
         config,
         warnings,
-    })
+    };
+    Ok((rendered, expanded))
 }
 
 /// One warning per directory holding `*.jsonnet` files that no unit renders (SPEC §3): they
@@ -1112,7 +1164,65 @@ impl<'a> Collector<'a> {
         });
     }
 
-    fn add_object(&mut self, mut value: Value, source: Source, item: Option<usize>) {
+    fn add_object(&mut self, value: Value, source: Source, item: Option<usize>) {
+        self.add_with_owner(value, source, item, None);
+    }
+
+    /// An object a controller object applies ([`controllers`]).
+    fn add_owned(&mut self, value: Value, source: Source, owner: Owner) {
+        self.add_with_owner(value, source, None, Some(owner));
+    }
+
+    /// Removes the manifests of `--path` itself (no owner) whose file is below `dir`; returns
+    /// each former index's new one (`None`: removed).
+    fn remove_unowned_below(&mut self, dir: &str) -> Vec<Option<usize>> {
+        let below = |file: &str| {
+            dir.is_empty()
+                || file
+                    .strip_prefix(dir)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        let mut kept = Vec::with_capacity(self.manifests.len());
+        let manifests = std::mem::take(&mut self.manifests);
+        for manifest in manifests {
+            if manifest.owner.is_none() && below(&manifest.source.file) {
+                self.seen.remove(&manifest.id);
+                kept.push(None);
+            } else {
+                kept.push(Some(self.manifests.len()));
+                self.manifests.push(manifest);
+            }
+        }
+        kept
+    }
+
+    /// The identity an object would have here; `None` when it has none (the add reports it).
+    fn identity(&self, value: &Value) -> Option<ResourceId> {
+        let text = |p: &str| {
+            value
+                .pointer(p)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let (group, _) = split_api_version(text("/apiVersion")?);
+        let kind = text("/kind")?;
+        let scope = (self.opts.scope)(group, kind);
+        let written = text("/metadata/namespace").map(str::to_owned);
+        Some(ResourceId {
+            group: group.to_owned(),
+            kind: kind.to_owned(),
+            namespace: namespace_of(scope, written, &self.opts.default_namespace),
+            name: text("/metadata/name")?.to_owned(),
+        })
+    }
+
+    fn add_with_owner(
+        &mut self,
+        mut value: Value,
+        source: Source,
+        item: Option<usize>,
+        owner: Option<Owner>,
+    ) {
         let what = match item {
             Some(i) => format!("document {} items[{i}]", source.document),
             None => format!("document {}", source.document),
@@ -1183,7 +1293,7 @@ impl<'a> Collector<'a> {
             api_version,
             object: value,
             source,
-            owner: None,
+            owner,
         });
     }
 }
