@@ -60,10 +60,53 @@ fn helm() -> PathBuf {
     PathBuf::from("helm")
 }
 
-/// The binary with `--offline`, sealed, helm as [`helm`] finds it (or `env` overrides).
+/// The HelmRepository flux2-kustomize-helm-example's podinfo HelmRelease names.
+const PODINFO_REPOSITORY: &str = "https://stefanprodan.github.io/podinfo";
+
+/// The tests' chart cache (`KUBECTL_GITOPS_CACHE_DIR`; never the user's), holding the corpus
+/// podinfo chart as if pulled from [`PODINFO_REPOSITORY`], which is not reachable here:
+/// renders are served from the cache, as any render without that repository is (SPEC §11).
+/// The other charts of the corpus repos are not there: their releases are one error each.
+fn cache_dir() -> PathBuf {
+    static SEEDED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    SEEDED
+        .get_or_init(|| {
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corpus-cache");
+            if let Some(corpus) = corpus() {
+                let archive = std::fs::read(corpus.join("charts/podinfo-6.14.1.tgz")).unwrap();
+                kubectl_gitops::render::charts::seed_chart(
+                    &dir.join("charts"),
+                    PODINFO_REPOSITORY,
+                    "podinfo",
+                    "6.14.1",
+                    &archive,
+                )
+                .unwrap();
+            }
+            dir
+        })
+        .clone()
+}
+
+/// Whether `error` is a HelmRelease whose chart cannot be fetched here (no network, not in
+/// [`cache_dir`]): the one error such a release is, naming the chart and how to fill the cache.
+fn chart_unavailable(error: &kubectl_gitops::render::RenderError) -> bool {
+    error.message.starts_with("HelmRelease ")
+        && error.message.contains("cannot get chart")
+        && error
+            .message
+            .contains("(render once with the repository reachable")
+}
+
+/// The binary with `--offline`, sealed, helm as [`helm`] finds it, charts from [`cache_dir`]
+/// (or `env` overrides).
 fn offline(repo: &EnvRepo, args: &[&str], env: &[(&str, &str)]) -> Run {
     let helm = helm().display().to_string();
-    let mut all = vec![("HELM_BINARY", helm.as_str())];
+    let cache = cache_dir().display().to_string();
+    let mut all = vec![
+        ("HELM_BINARY", helm.as_str()),
+        ("KUBECTL_GITOPS_CACHE_DIR", cache.as_str()),
+    ];
     all.extend_from_slice(env);
     cli_env::offline(repo, args, &all)
 }
@@ -74,6 +117,7 @@ fn render_head(repo: &EnvRepo, path: &str) -> Rendered {
     let head = env.resolve("HEAD").unwrap();
     let mut opts = RenderOptions::new(path, "default");
     opts.helm = Some(helm());
+    opts.chart_cache = Some(cache_dir().join("charts"));
     render(&env, head, &opts).unwrap()
 }
 
@@ -383,12 +427,14 @@ fn kustomize_units_match_kubectl_kustomize() {
         let Some(repo) = clone(name) else {
             return;
         };
-        let rendered = render_head(&repo, path);
+        let mut rendered = render_head(&repo, path);
         assert!(
-            rendered.errors.is_empty(),
+            rendered.errors.iter().all(chart_unavailable),
             "{name} {path}: {:?}",
             rendered.errors
         );
+        // What kustomize builds: the objects the HelmReleases deploy are helm's.
+        rendered.manifests.retain(|m| m.owner.is_none());
         let built = run_tool(Path::new("kubectl"), &["kustomize", path], repo.dir());
         let theirs = output_ids(&built, &rendered);
         assert!(!theirs.is_empty(), "{name} {path}: kubectl built nothing");
@@ -578,7 +624,14 @@ fn history_lists_the_commits_git_log_lists() {
             args.extend(["--limit", limit]);
         }
         let run = offline(&repo, &args, &[]);
-        assert_eq!(run.code, 0, "{name} {path}: {run}");
+        // Exit 2 only for HelmReleases whose charts are not reachable here (one error each).
+        let chart_errors_only = run.code == 2
+            && run
+                .stderr
+                .lines()
+                .filter(|l| l.contains("error"))
+                .all(|l| l.contains("cannot get chart"));
+        assert!(run.code == 0 || chart_errors_only, "{name} {path}: {run}");
         let mut git_args = vec!["log", "--first-parent", "--format=%H"];
         let git_limit = limit.map(|l| format!("-{l}"));
         if let Some(limit) = &git_limit {
@@ -928,10 +981,36 @@ fn flux_kustomizations_render_the_cluster_directories() {
         let started = std::time::Instant::now();
         let rendered = render_head(&repo, cluster);
         eprintln!("{cluster}: rendered in {:?}", started.elapsed());
-        assert!(
-            rendered.errors.is_empty(),
+        // The infrastructure charts come from OCI registries this machine cannot reach and
+        // the cache does not hold: one error each, on the HelmRelease, naming the chart.
+        let mut unavailable: Vec<String> = rendered
+            .errors
+            .iter()
+            .map(|e| {
+                assert!(chart_unavailable(e), "{cluster}: {e}");
+                format!("{}:{}", e.file, e.line.unwrap_or(0))
+            })
+            .collect();
+        unavailable.sort();
+        assert_eq!(
+            unavailable,
+            [
+                "infrastructure/controllers/cert-manager.yaml:23",
+                "infrastructure/controllers/envoy-gateway.yaml:23"
+            ],
             "{cluster}: {:?}",
             rendered.errors
+        );
+        // podinfo's chart is in the cache: what the cluster runs is rendered, owned by the
+        // HelmRelease, with the cluster's values (its HTTPRoute's hostnames).
+        let deployment = manifest(&rendered, "Deployment/podinfo/podinfo");
+        assert_eq!(owner_of(deployment), "HelmRelease podinfo/podinfo");
+        assert_eq!(deployment.source.file, "apps/base/podinfo/release.yaml");
+        let route = manifest(&rendered, "HTTPRoute/podinfo/podinfo");
+        assert_eq!(
+            route.object["spec"]["hostnames"],
+            serde_json::json!([hostname]),
+            "{cluster}"
         );
         let release = manifest(&rendered, "HelmRelease/podinfo/podinfo");
         assert_eq!(owner_of(release), "Kustomization flux-system/apps");
@@ -1005,14 +1084,17 @@ fn flux_kustomizations_of_a_large_home_lab_substitute_their_variables() {
     for e in &rendered.errors {
         eprintln!("  {e}");
     }
-    // The one error is the repo's: two apps define the same GrafanaDashboard.
+    // The one error of the repo's own is that two apps define the same GrafanaDashboard; the
+    // others are HelmReleases whose charts this machine cannot fetch (one error each).
+    let (charts, own): (Vec<_>, Vec<_>) =
+        rendered.errors.iter().partition(|e| chart_unavailable(e));
     assert!(
-        rendered.errors.iter().all(|e| e.message.contains(
+        own.iter().all(|e| e.message.contains(
             "duplicate resource grafana.integreatly.org/GrafanaDashboard/network-system/cloudflare-tunnels"
         )),
-        "{:?}",
-        rendered.errors
+        "{own:?}"
     );
+    assert!(charts.len() > 20, "{charts:?}");
     assert!(
         rendered.warnings.iter().any(|w| w
             .message

@@ -87,6 +87,32 @@ pub fn cache_dir(opts: &RenderOptions) -> Option<PathBuf> {
     Some(base.join("kubectl-gitops").join("charts"))
 }
 
+/// Puts a chart archive (a `.tgz` as `helm pull` gives it) into the cache under `root` (a
+/// [`cache_dir`]) as if it had been pulled from the repository at `url`: for machines that
+/// cannot reach that repository, which are then served from the cache like any offline
+/// render. Returns the archive's path in the cache.
+pub fn seed_chart(
+    root: &Path,
+    url: &str,
+    chart: &str,
+    version: &str,
+    archive: &[u8],
+) -> std::io::Result<PathBuf> {
+    if !is_path_segment(chart) || !is_path_segment(version) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{chart:?} {version:?}: a chart name and version are one plain segment each"),
+        ));
+    }
+    let dir = root.join(&sha256_hex(url.as_bytes())[..16]);
+    let version_dir = dir.join(chart).join(version);
+    std::fs::create_dir_all(&version_dir)?;
+    std::fs::write(dir.join("url"), url)?;
+    let path = version_dir.join(format!("{}.tgz", sha256_hex(archive)));
+    std::fs::write(&path, archive)?;
+    Ok(path)
+}
+
 /// sha256 of `bytes` in hex.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};

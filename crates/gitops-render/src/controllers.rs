@@ -11,6 +11,7 @@ use gitops_git::{EnvRepo, ObjectId, normalize_path};
 use k8s_model::{Owner, ResourceId};
 
 use crate::flux::{self, Expansion, Followed};
+use crate::helm_release;
 use crate::{Collector, RenderError, RenderOptions};
 
 /// A manifest of the collector still to look at, and the controller objects that led to it.
@@ -75,8 +76,9 @@ pub(crate) fn expand(
                 let manifest = &out.manifests[item.index];
                 match (manifest.id.group.as_str(), manifest.id.kind.as_str()) {
                     (flux::KUSTOMIZE_GROUP, "Kustomization") => {}
-                    // Flux HelmRelease (`helm.toolkit.fluxcd.io`, SPEC §11 Helm): its arm goes
-                    // here; until then a HelmRelease stays a plain object.
+                    // Flux HelmReleases are rendered once every Kustomization is expanded
+                    // ([`expand_helm_releases`]): their sources and valuesFrom objects may come
+                    // from any of them.
                     // Argo CD Application (`argoproj.io`, SPEC §11): its arm goes here.
                     _ => continue,
                 }
@@ -220,8 +222,75 @@ pub(crate) fn expand(
         }
         break;
     }
+    expand_helm_releases(repo, commit, opts, out);
     expanded
 }
+
+/// Renders every Flux HelmRelease of the environment ([`helm_release::render_helm_release`],
+/// [`build_threads`] at a time, each with the whole environment as its sources and values) and
+/// adds the objects each deploys, owned by it, in the releases' order. A release's failure is
+/// its one error; the rest still renders. Objects a chart makes are not expanded again (a chart
+/// that ships Flux or Argo CD objects is rare; they stay plain objects).
+fn expand_helm_releases(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+    out: &mut Collector<'_>,
+) {
+    let releases: Vec<usize> = out
+        .manifests
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| helm_release::is_helm_release(m))
+        .map(|(i, _)| i)
+        .collect();
+    if releases.is_empty() {
+        return;
+    }
+    let env = &out.manifests;
+    let results: Vec<std::sync::Mutex<Option<HelmOutput>>> = releases
+        .iter()
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&release) = releases.get(i) else {
+                break;
+            };
+            let rendered =
+                helm_release::render_helm_release(&env[release], env, repo, commit, opts);
+            *crate::lock(&results[i]) = Some(rendered);
+        }
+    };
+    let threads = build_threads().min(releases.len());
+    if threads <= 1 {
+        work();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(work);
+            }
+        });
+    }
+    for (release, slot) in releases.into_iter().zip(results) {
+        let owner = Owner {
+            id: out.manifests[release].id.clone(),
+        };
+        match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(Ok(objects)) => {
+                for (value, source) in objects {
+                    out.add_owned(value, source, owner.clone());
+                }
+            }
+            Some(Err(error)) => out.errors.push(error),
+            None => {}
+        }
+    }
+}
+
+type HelmOutput = Result<Vec<(serde_json::Value, k8s_model::Source)>, RenderError>;
 
 /// A controller object's problem, on its file and line.
 fn failure(owner: &k8s_model::Manifest, message: String) -> RenderError {
