@@ -255,3 +255,93 @@ fn synced_resources_and_applyset_orphans_are_owned_by_the_applyset() {
         "{b:#}"
     );
 }
+
+/// Helm's `encodeRelease` (helm `pkg/storage/driver/util.go`: JSON, gzip at best compression,
+/// standard base64) in the Secret its secrets driver writes (`newSecretsObject`).
+fn helm_release_secret(ns: &str, name: &str, version: u64, manifest: &str) -> String {
+    use base64::Engine;
+    use std::io::Write;
+    let release = serde_json::json!({
+        "name": name, "namespace": ns, "version": version,
+        "info": {"status": "deployed"},
+        "chart": {"metadata": {"name": name, "version": "1.0.0"}},
+        "config": {}, "manifest": manifest,
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&serde_json::to_vec(&release).unwrap())
+        .unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+        "metadata": {"name": format!("sh.helm.release.v1.{name}.v{version}"), "namespace": ns,
+            "labels": {"owner": "helm", "name": name, "status": "deployed", "version": version.to_string()}},
+        "data": {"release": base64::engine::general_purpose::STANDARD.encode(encoded)},
+    })
+    .to_string()
+}
+
+#[test]
+fn helm_release_members_are_compared_with_the_deployed_release_manifest() {
+    let cluster = TestCluster::start();
+    install_crd(
+        &cluster,
+        "flux/helm.toolkit.fluxcd.io_helmreleases.yaml",
+        "helmreleases.helm.toolkit.fluxcd.io",
+    );
+    let ns = cluster.namespace().to_owned();
+    let helm_release = format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: {ns}\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: podinfo\n      sourceRef:\n        kind: HelmRepository\n        name: podinfo\n"
+    );
+    let mut repo = EnvRepo::new();
+    repo.commit("podinfo", &[("podinfo.yaml", &helm_release)]);
+    cluster.apply(&helm_release).success();
+    // The release helm-controller made (default name and storage namespace: the
+    // HelmRelease's), its manifest without namespaces as Helm renders it.
+    let manifest = "---\n# Source: podinfo/templates/config.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo-config\ndata:\n  replicas: \"3\"\n---\n# Source: podinfo/templates/extra.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo-extra\ndata:\n  a: \"1\"\n";
+    cluster
+        .apply(&helm_release_secret(&ns, "podinfo", 1, manifest))
+        .success();
+    // helm-controller labels what it applies with `helm.toolkit.fluxcd.io/name` and
+    // `/namespace` (fluxcd/helm-controller `internal/postrender` origin labels).
+    let live = |name: &str, data: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    helm.toolkit.fluxcd.io/name: podinfo\n    helm.toolkit.fluxcd.io/namespace: {ns}\ndata:\n{data}"
+        )
+    };
+    cluster
+        .apply(&live("podinfo-config", "  replicas: \"5\"\n"))
+        .success();
+    cluster
+        .apply(&live("podinfo-extra", "  a: \"1\"\n"))
+        .success();
+    cluster
+        .apply(&live("podinfo-gone", "  a: \"1\"\n"))
+        .success();
+
+    let doc = Gitops::new(&cluster, &repo)
+        .run(&["status", "-o", "json"])
+        .code_is(1)
+        .json();
+    let owner = format!("HelmRelease {ns}/podinfo");
+    let config = resource(&doc, "ConfigMap", "podinfo-config");
+    assert_eq!(config["status"], "Drifted", "{config:#}");
+    assert_eq!(
+        config["fields"],
+        serde_json::json!(["data.replicas"]),
+        "{config:#}"
+    );
+    assert_eq!(config["owner"], owner.as_str(), "{config:#}");
+    assert!(config["source"].is_null(), "{config:#}");
+    assert!(
+        config["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Helm release {ns}/podinfo v1")),
+        "{config:#}"
+    );
+    let extra = resource(&doc, "ConfigMap", "podinfo-extra");
+    assert_eq!(extra["status"], "Synced", "{extra:#}");
+    let gone = resource(&doc, "ConfigMap", "podinfo-gone");
+    assert_eq!(gone["status"], "Orphaned", "{gone:#}");
+    assert_eq!(gone["owner"], owner.as_str(), "{gone:#}");
+}

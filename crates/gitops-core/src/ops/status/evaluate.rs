@@ -684,7 +684,19 @@ impl Evaluation<'_> {
                 }
             }
         }
+        let released =
+            deployed_release_objects(cluster, controllers, owners.values(), &discovery, warnings)
+                .await?;
         for (id, member) in read_whole(cluster, &discovery, orphans).await {
+            if let Some((release, object)) = released.get(&id)
+                && let Some(owner) = owners.remove(&id)
+            {
+                let row =
+                    self.released_row(id.clone(), object, &member, owner, release, controllers);
+                found.insert(id);
+                self.resources.push(row);
+                continue;
+            }
             let mut row = orphan_row(id.clone(), &member, self.rules, self.opts.texts);
             if let Some(owner) = owners.remove(&id) {
                 if row.live_revision.is_none() {
@@ -696,6 +708,54 @@ impl Evaluation<'_> {
             self.resources.push(row);
         }
         Ok(found)
+    }
+
+    /// The row of a HelmRelease's member that git does not render (the chart is not rendered
+    /// here) but its deployed Helm release does (SPEC §11): compared (client strategy) with the
+    /// release manifest's version of it.
+    fn released_row(
+        &self,
+        id: ResourceId,
+        object: &Value,
+        live: &Value,
+        owner: k8s_model::Owner,
+        release: &str,
+        controllers: &Controllers,
+    ) -> ResourceStatus {
+        let manifest = Manifest {
+            api_version: object
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            id,
+            object: object.clone(),
+            source: k8s_model::Source {
+                file: String::new(),
+                document: 0,
+                line: 0,
+                end_line: 0,
+            },
+            owner: Some(owner.clone()),
+        };
+        let mut row = match compare_client(&manifest.id, &manifest.object, live, self.rules) {
+            Ok(comparison) => compared_row(
+                &manifest,
+                live,
+                comparison,
+                Strategy::Client,
+                self.opts.texts,
+            ),
+            Err(error) => error_row(&manifest, Some(live), &error),
+        };
+        row.source = None;
+        if row.live_revision.is_none() {
+            row.live_revision = controllers.revision(&owner).map(str::to_owned);
+        }
+        row.notes.push(format!(
+            "compared with the manifest of Helm release {release}, which {owner} deployed (its chart is not rendered here)"
+        ));
+        row
     }
 
     /// Sets each desired row's owner, when its manifest names none, from its live object
@@ -869,6 +929,48 @@ async fn read_controllers(
         }
     }
     Ok(Controllers::new(desired))
+}
+
+/// The objects of the deployed Helm release of each HelmRelease among `owners`, by identity,
+/// with the release (`namespace/name vN`). A release that cannot be read is a warning (its
+/// members stay orphans).
+async fn deployed_release_objects<'a>(
+    cluster: &ClusterClient,
+    controllers: &Controllers,
+    owners: impl Iterator<Item = &'a k8s_model::Owner>,
+    discovery: &Discovery,
+    warnings: &mut Vec<String>,
+) -> Result<HashMap<ResourceId, (String, Value)>, StatusError> {
+    let releases: BTreeSet<(String, String)> = owners
+        .filter_map(|owner| controllers.helm_release(owner))
+        .map(|(namespace, name)| (namespace.to_owned(), name.to_owned()))
+        .collect();
+    let mut objects = HashMap::new();
+    for (namespace, name) in releases {
+        let release =
+            match crate::ops::helm_release::latest_deployed_release(cluster, &namespace, &name)
+                .await
+            {
+                Ok(Some(release)) => release,
+                Ok(None) => continue,
+                Err(error) => {
+                    warnings.push(error.to_string());
+                    continue;
+                }
+            };
+        let shown = format!("{namespace}/{name} v{}", release.revision);
+        match release.objects() {
+            Ok(released) => {
+                for object in released {
+                    if let Some(id) = member_id(&object, discovery) {
+                        objects.insert(id, (shown.clone(), object));
+                    }
+                }
+            }
+            Err(error) => warnings.push(error.to_string()),
+        }
+    }
+    Ok(objects)
 }
 
 /// The labels and annotations of `live` that say who applies it (controllers, the ApplySet),

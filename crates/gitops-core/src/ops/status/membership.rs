@@ -152,6 +152,8 @@ pub struct Controllers {
     revisions: BTreeMap<ResourceId, Option<String>>,
     /// The objects their status lists (Kustomization inventory, Application resources).
     listed: BTreeMap<ResourceId, Owner>,
+    /// Each HelmRelease's Helm release: the namespace Helm stores it in, and its name.
+    helm_releases: BTreeMap<ResourceId, (String, String)>,
 }
 
 impl Controllers {
@@ -162,6 +164,13 @@ impl Controllers {
         for (id, live) in desired {
             let owner = Owner { id: id.clone() };
             let revision = live.as_ref().and_then(|live| deployed_revision(&id, live));
+            if let Some(live) = &live
+                && id.group == FLUX_HELM_GROUP
+            {
+                controllers
+                    .helm_releases
+                    .insert(id.clone(), helm_release_of(&id, live));
+            }
             for member in live
                 .as_ref()
                 .map(|l| listed_members(&id, l))
@@ -226,6 +235,13 @@ impl Controllers {
         }
     }
 
+    /// The Helm release (storage namespace, name) of a HelmRelease `owner` found live.
+    pub fn helm_release(&self, owner: &Owner) -> Option<(&str, &str)> {
+        self.helm_releases
+            .get(&owner.id)
+            .map(|(namespace, name)| (namespace.as_str(), name.as_str()))
+    }
+
     /// The revision `owner` deployed, when its status says.
     pub fn revision(&self, owner: &Owner) -> Option<&str> {
         self.revisions.get(&owner.id)?.as_deref()
@@ -251,6 +267,31 @@ fn deployed_revision(id: &ResourceId, live: &Value) -> Option<String> {
         .map(|(_, sha)| sha)
         .filter(|sha| is_sha(sha));
     Some(sha.unwrap_or(revision).to_owned())
+}
+
+/// The Helm release a HelmRelease makes, as helm-controller names and stores it: the name
+/// from `status.history[0].name`, else `spec.releaseName`, else `<targetNamespace>-<name>` or
+/// `<name>`; stored in `spec.storageNamespace`, else `status.storageNamespace`, else the
+/// HelmRelease's namespace.
+fn helm_release_of(id: &ResourceId, live: &Value) -> (String, String) {
+    let field = |pointer: &str| {
+        live.pointer(pointer)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let name = field("/status/history/0/name")
+        .or_else(|| field("/spec/releaseName"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| match field("/spec/targetNamespace") {
+            Some(target) => format!("{target}-{}", id.name),
+            None => id.name.clone(),
+        });
+    let namespace = field("/spec/storageNamespace")
+        .or_else(|| field("/status/storageNamespace"))
+        .map(str::to_owned)
+        .or_else(|| id.namespace.clone())
+        .unwrap_or_default();
+    (namespace, name)
 }
 
 /// The objects a controller's status lists as applied.
@@ -358,6 +399,36 @@ mod tests {
         );
         // A copied object: the tracking id names another; the label is not read either.
         assert_eq!(claims(&tracked("guestbook:apps/Deployment:prod/api")), []);
+    }
+
+    #[test]
+    fn helm_release_names_as_helm_controller_makes_them() {
+        let hr = id(
+            FLUX_HELM_GROUP,
+            "HelmRelease",
+            Some("flux-system"),
+            "podinfo",
+        );
+        let release = |live: Value| {
+            let controllers = Controllers::new(vec![(hr.clone(), Some(live))]);
+            controllers
+                .helm_release(&Owner { id: hr.clone() })
+                .map(|(ns, name)| (ns.to_owned(), name.to_owned()))
+        };
+        assert_eq!(
+            release(json!({"spec": {}})),
+            Some(("flux-system".into(), "podinfo".into()))
+        );
+        assert_eq!(
+            release(json!({"spec": {"targetNamespace": "apps", "storageNamespace": "apps"}})),
+            Some(("apps".into(), "apps-podinfo".into()))
+        );
+        assert_eq!(
+            release(
+                json!({"spec": {"releaseName": "web"}, "status": {"history": [{"name": "web-2"}]}})
+            ),
+            Some(("flux-system".into(), "web-2".into()))
+        );
     }
 
     #[test]
