@@ -117,7 +117,13 @@ fn drift_exits_1_and_counts_fields() {
     assert_eq!(web["source"]["file"], "web.yaml");
     assert_eq!(web["source"]["document"], 0);
     assert_eq!(web["source"]["line"], 1);
-    for key in ["lastCommit", "liveRevision", "matchesRevision", "error"] {
+    for key in [
+        "lastCommit",
+        "liveRevision",
+        "matchesRevision",
+        "owner",
+        "error",
+    ] {
         assert!(web.get(key).is_some(), "{key} missing: {web}");
     }
     assert!(web["error"].is_null());
@@ -150,7 +156,7 @@ fn yaml_matches_json_and_porcelain_is_one_line_per_resource() {
 }
 
 #[test]
-fn wide_adds_source_and_live_revision() {
+fn wide_adds_source_live_revision_and_owner() {
     let (cluster, repo) = synced();
     let run = Gitops::new(&cluster, &repo)
         .run(&["status", "-o", "wide"])
@@ -162,8 +168,12 @@ fn wide_adds_source_and_live_revision() {
         .unwrap()
         .split_whitespace()
         .collect();
-    assert_eq!(header[7..], ["SOURCE", "LIVE-REV"], "{run}");
+    assert_eq!(header[7..], ["SOURCE", "LIVE-REV", "OWNER"], "{run}");
     assert!(run.stdout.contains("web.yaml#0:1"), "{run}");
+    // Applied by kubectl: no controller, no ApplySet, no owner.
+    for line in run.stdout.lines().skip(1) {
+        assert!(line.ends_with(" -"), "{run}");
+    }
 }
 
 #[test]

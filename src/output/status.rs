@@ -109,7 +109,8 @@ fn source_cell(r: &ResourceStatus) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The `STATUS KIND NAMESPACE NAME DRIFT COMMIT AGE` table; `-o wide` adds SOURCE and LIVE-REV.
+/// The `STATUS KIND NAMESPACE NAME DRIFT COMMIT AGE` table; `-o wide` adds SOURCE, LIVE-REV and
+/// OWNER (SPEC §11: `Kustomization flux-system/apps`, `ApplySet`).
 pub fn status_table(report: &StatusReport, view: &StatusView) -> String {
     let wide = view.format == OutputFormat::Wide;
     let mut header = vec![
@@ -122,7 +123,7 @@ pub fn status_table(report: &StatusReport, view: &StatusView) -> String {
         "AGE",
     ];
     if wide {
-        header.extend(["SOURCE", "LIVE-REV"]);
+        header.extend(["SOURCE", "LIVE-REV", "OWNER"]);
     }
     let rows: Vec<Vec<String>> = report
         .resources
@@ -146,6 +147,12 @@ pub fn status_table(report: &StatusReport, view: &StatusView) -> String {
                     r.live_revision
                         .as_deref()
                         .map(|s| short_sha(s).to_string())
+                        .unwrap_or_else(|| "-".into()),
+                );
+                row.push(
+                    r.owner
+                        .as_ref()
+                        .map(ToString::to_string)
                         .unwrap_or_else(|| "-".into()),
                 );
             }
@@ -279,6 +286,10 @@ pub fn status_document(report: &StatusReport) -> Value {
             );
             m.insert("liveRevision".into(), r.live_revision.clone().into());
             m.insert("matchesRevision".into(), r.matches_revision.clone().into());
+            m.insert(
+                "owner".into(),
+                r.owner.as_ref().map(ToString::to_string).into(),
+            );
             m.insert("error".into(), r.error.clone().into());
             m.insert("notes".into(), r.notes.clone().into());
             Value::Object(m)
@@ -320,6 +331,7 @@ pub fn status_porcelain(report: &StatusReport) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::model::{ResourceId, Source};
+    use crate::ops::status::ResourceOwner;
 
     pub(crate) fn commit(id: &str, time: &str) -> CommitInfo {
         CommitInfo {
@@ -378,6 +390,7 @@ pub(crate) mod tests {
         ));
         web.live_revision = Some("ffeeddccbbaa99887766554433221100ffeeddcc".into());
         web.strategy = Some(crate::drift::Strategy::Server);
+        web.owner = Some(ResourceOwner::ApplySet);
         let mut settings = resource(
             "",
             "ConfigMap",
@@ -392,6 +405,14 @@ pub(crate) mod tests {
         let ns = resource("", "Namespace", None, "prod", DriftState::Missing);
         let mut orphan = resource("", "Service", Some("prod"), "old", DriftState::Orphaned);
         orphan.source = None;
+        orphan.owner = Some(ResourceOwner::Controller(crate::model::Owner {
+            id: ResourceId {
+                group: "kustomize.toolkit.fluxcd.io".into(),
+                kind: "Kustomization".into(),
+                namespace: Some("flux-system".into()),
+                name: "apps".into(),
+            },
+        }));
         let mut broken = resource(
             "example.com",
             "Widget",
@@ -450,21 +471,25 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn wide_table_adds_source_and_live_revision() {
+    fn wide_table_adds_source_live_revision_and_owner() {
         let text = render(OutputFormat::Wide, false);
         let lines: Vec<&str> = text.lines().collect();
+        let header: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(header[7..], ["SOURCE", "LIVE-REV", "OWNER"], "{}", lines[0]);
         assert!(
-            lines[0].ends_with("AGE   SOURCE                   LIVE-REV"),
-            "{}",
-            lines[0]
-        );
-        assert!(
-            lines[2].contains("apps/web.yaml#0:1") && lines[2].ends_with("ffeeddc"),
+            lines[2].contains("apps/web.yaml#0:1 ") && lines[2].contains(" ffeeddc "),
             "{}",
             lines[2]
         );
+        assert!(lines[2].ends_with(" ApplySet"), "{}", lines[2]);
         let orphan: Vec<&str> = lines[4].split_whitespace().collect();
-        assert_eq!(orphan[orphan.len() - 2..], ["-", "-"], "{}", lines[4]);
+        assert_eq!(
+            orphan[orphan.len() - 4..],
+            ["-", "-", "Kustomization", "flux-system/apps"],
+            "{}",
+            lines[4]
+        );
+        assert!(lines[1].ends_with(" -"), "no owner: {}", lines[1]);
     }
 
     #[test]
@@ -521,6 +546,7 @@ pub(crate) mod tests {
                 "lastCommit",
                 "liveRevision",
                 "matchesRevision",
+                "owner",
                 "error",
                 "notes"
             ]
@@ -537,6 +563,12 @@ pub(crate) mod tests {
         let ns = &doc["resources"][2];
         assert!(ns["namespace"].is_null());
         assert!(doc["resources"][3]["source"].is_null());
+        assert_eq!(web["owner"], "ApplySet");
+        assert_eq!(
+            doc["resources"][3]["owner"],
+            "Kustomization flux-system/apps"
+        );
+        assert!(doc["resources"][0]["owner"].is_null());
         assert_eq!(doc["warnings"].as_array().unwrap().len(), 1);
         assert_eq!(
             doc["errors"][0],

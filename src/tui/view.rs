@@ -267,15 +267,42 @@ fn resources_pane(state: &State, area: Rect, buf: &mut Buffer) {
         .max()
         .unwrap_or(4)
         .min(22);
+    let shown_name = |row: &crate::ops::status::ResourceStatus| match &row.id.namespace {
+        Some(ns) => format!("{ns}/{}", row.id.name),
+        None => row.id.name.clone(),
+    };
+    // The OWNER column (SPEC §11) when a shown row has one, last: names and field counts
+    // padded to line it up, and a narrow pane cuts the owner rather than the counts.
+    let owners: Vec<Option<String>> = visible[shown.clone()]
+        .iter()
+        .map(|&i| report.resources[i].owner.as_ref().map(ToString::to_string))
+        .collect();
+    let with_owners = owners.iter().any(Option::is_some);
+    let fields_text = |row: &crate::ops::status::ResourceStatus| match row.fields.len() {
+        0 => String::new(),
+        1 => "1 field".to_owned(),
+        n => format!("{n} fields"),
+    };
+    let name_width = visible[shown.clone()]
+        .iter()
+        .map(|&i| shown_name(&report.resources[i]).len())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    let fields_width = visible[shown.clone()]
+        .iter()
+        .map(|&i| fields_text(&report.resources[i]).len())
+        .max()
+        .unwrap_or(0);
     let lines: Vec<Line> = visible[shown.clone()]
         .iter()
         .enumerate()
         .map(|(i, &row_index)| {
             let row = &report.resources[row_index];
-            let name = match &row.id.namespace {
-                Some(ns) => format!("{ns}/{}", row.id.name),
-                None => row.id.name.clone(),
-            };
+            let mut name = shown_name(row);
+            if with_owners {
+                name = format!("{name:<name_width$}");
+            }
             let mut spans = vec![
                 Span::styled(
                     format!(
@@ -288,14 +315,18 @@ fn resources_pane(state: &State, area: Rect, buf: &mut Buffer) {
                 Span::styled(format!("{:<kind_width$} ", row.id.kind), theme.dim),
                 Span::styled(name, theme.text),
             ];
-            if !row.fields.is_empty() {
-                spans.push(Span::styled(
-                    match row.fields.len() {
-                        1 => "  1 field".to_owned(),
-                        n => format!("  {n} fields"),
-                    },
-                    theme.dim,
-                ));
+            let fields = fields_text(row);
+            if with_owners {
+                if fields_width > 0 {
+                    spans.push(Span::styled(
+                        format!("  {fields:<fields_width$}"),
+                        theme.dim,
+                    ));
+                }
+                let owner = owners[i].as_deref().unwrap_or("-");
+                spans.push(Span::styled(format!("  {owner}"), theme.dim));
+            } else if !fields.is_empty() {
+                spans.push(Span::styled(format!("  {fields}"), theme.dim));
             }
             with_selection(
                 state,

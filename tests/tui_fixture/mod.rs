@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use kubectl_gitops::drift::{Change, ChangeOp, Strategy};
 use kubectl_gitops::model::path::FieldPath;
-use kubectl_gitops::model::{CommitInfo, DriftState, ResourceId};
-use kubectl_gitops::ops::status::{EvaluationStats, ResourceStatus, StatusReport};
+use kubectl_gitops::model::{CommitInfo, DriftState, Owner, ResourceId};
+use kubectl_gitops::ops::status::{EvaluationStats, ResourceOwner, ResourceStatus, StatusReport};
 use kubectl_gitops::tui::action::{Action, Effect};
 use kubectl_gitops::tui::state::{Location, State};
 use kubectl_gitops::tui::theme::Theme;
@@ -76,6 +76,7 @@ pub fn report(rev: usize, strategy: Strategy) -> Arc<StatusReport> {
     settings.live_yaml = Some(SETTINGS.into());
     settings.desired_yaml = Some(SETTINGS.into());
     settings.live_revision = Some(SHAS[1].into());
+    settings.owner = Some(ResourceOwner::ApplySet);
 
     let mut web = row(
         id("apps", "Deployment", Some("shop"), "web"),
@@ -113,6 +114,14 @@ pub fn report(rev: usize, strategy: Strategy) -> Arc<StatusReport> {
         DriftState::Orphaned,
     );
     old.live_yaml = Some(OLD.into());
+    old.owner = Some(ResourceOwner::Controller(Owner {
+        id: id(
+            "kustomize.toolkit.fluxcd.io",
+            "Kustomization",
+            Some("flux-system"),
+            "apps",
+        ),
+    }));
 
     let mut widget = row(
         id("example.com", "Widget", Some("shop"), "w1"),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::drift::Strategy;
 use crate::model::{DriftState, ResourceId};
-use crate::ops::status::{ResourceStatus, StatusReport};
+use crate::ops::status::{ResourceOwner, ResourceStatus, StatusReport};
 use crate::output::short_sha;
 
 use super::action::{Action, Effect, RequestId};
@@ -475,8 +475,17 @@ fn rows_evaluated(
         return evaluate(state, rev);
     };
     let mut report = StatusReport::clone(report);
-    for row in rows {
+    for mut row in rows {
         if let Some(old) = report.resources.iter_mut().find(|r| r.id == row.id) {
+            // One resource evaluated alone does not see the environment's controllers and
+            // ApplySet: it keeps the owner (and the revision from the owner) found before.
+            if row.owner.is_none() {
+                let controller = matches!(old.owner, Some(ResourceOwner::Controller(_)));
+                if controller && row.live_revision.is_none() {
+                    row.live_revision = old.live_revision.take();
+                }
+                row.owner = old.owner.take();
+            }
             *old = row;
         }
     }

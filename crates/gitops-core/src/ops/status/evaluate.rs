@@ -19,6 +19,7 @@ use gitops_render::{EnvConfig, RenderOptions, Rendered};
 use k8s_model::{CommitInfo, IgnoreRule};
 use k8s_model::{DriftState, Manifest, ResourceId, split_api_version};
 
+use super::membership::{Controllers, ResourceOwner, is_controller};
 use super::rows::{
     compared_row, dry_run_row, error_row, invalid_name, orphan_row, owns_unsent_fields, shown_yaml,
 };
@@ -51,6 +52,7 @@ pub async fn evaluate_with(
         // One row per selected manifest, plus orphans: sized once rather than grown by doubling.
         resources: Vec::with_capacity(selected.len()),
         stats: EvaluationStats::default(),
+        live_marks: HashMap::new(),
     };
     let queued = evaluation.queue_lists(selected, &head.discovery);
     let members = ApplySetMembers::list(cluster, &head.rendered.config, &queued.listed_whole);
@@ -77,6 +79,7 @@ pub async fn evaluate_with(
         .map(ToString::to_string)
         .collect();
     warnings.extend(head.discovery.warnings());
+    let members_id = members.apply_set_id.clone();
     let (members, group_kinds) = members
         .read(&head.rendered.config.apply_set_namespace, &mut warnings)
         .await?;
@@ -85,9 +88,20 @@ pub async fn evaluate_with(
             "orphans of kind {kind} not shown: its list failed (see its rows)"
         ));
     }
-    evaluation
-        .add_orphans(members, &group_kinds, listed.listed_members, &head)
+    let controllers = read_controllers(cluster, &head, &mut warnings).await?;
+    let controlled = evaluation
+        .add_controller_orphans(&controllers, &head, &mut warnings)
         .await?;
+    evaluation
+        .add_orphans(
+            members,
+            &group_kinds,
+            listed.listed_members,
+            &head,
+            &controlled,
+        )
+        .await?;
+    evaluation.mark_owners(&controllers, &members_id);
 
     if let Some(walk) = walk {
         evaluation.mark_last_commits(walk, started).await?;
@@ -150,6 +164,11 @@ struct Head {
     desired_ids: BTreeSet<ResourceId>,
     /// The namespaces the environment itself declares.
     declared_namespaces: BTreeSet<String>,
+    /// The desired controller objects (Flux Kustomizations and HelmReleases, Argo CD
+    /// Applications), whose members belong to the environment (SPEC §11).
+    controllers: Vec<ResourceId>,
+    /// The group-kinds of the desired state.
+    desired_kinds: BTreeSet<(String, String)>,
 }
 
 impl Head {
@@ -193,6 +212,15 @@ impl Head {
             .filter(|m| m.id.group.is_empty() && m.id.kind == "Namespace")
             .map(|m| m.id.name.clone())
             .collect();
+        let controllers: Vec<ResourceId> = desired_ids
+            .iter()
+            .filter(|id| is_controller(id))
+            .cloned()
+            .collect();
+        let desired_kinds = desired_ids
+            .iter()
+            .map(|id| (id.group.clone(), id.kind.clone()))
+            .collect();
         let selected: Vec<Manifest> = std::mem::take(&mut rendered.manifests)
             .into_iter()
             .filter(|m| filters.is_empty() || filters.iter().any(|f| f.matches(&m.id)))
@@ -204,6 +232,8 @@ impl Head {
             filters,
             desired_ids,
             declared_namespaces,
+            controllers,
+            desired_kinds,
         };
         Ok((head, selected))
     }
@@ -337,6 +367,9 @@ struct Evaluation<'a> {
     rules: &'a [IgnoreRule],
     resources: Vec<ResourceStatus>,
     stats: EvaluationStats,
+    /// The membership marks (labels and annotations of controllers and the ApplySet) of each
+    /// desired resource found live; `None` when it has none.
+    live_marks: HashMap<ResourceId, Option<Value>>,
 }
 
 impl Evaluation<'_> {
@@ -478,6 +511,8 @@ impl Evaluation<'_> {
             );
             return;
         };
+        self.live_marks
+            .insert(manifest.id.clone(), membership_marks(&live_object));
         let client = compare_client(&manifest.id, &manifest.object, &live_object, rules);
         if opts.matches_revision
             && opts.last_commit_limit > 0
@@ -552,6 +587,7 @@ impl Evaluation<'_> {
         group_kinds: &HashSet<(String, String)>,
         listed_members: Vec<Value>,
         head: &Head,
+        controlled: &HashSet<ResourceId>,
     ) -> Result<(), StatusError> {
         let cluster = self.cluster;
         let discovery = cluster.discovery_of_objects(&members).await?;
@@ -561,21 +597,193 @@ impl Evaluation<'_> {
             .into_iter()
             .filter_map(|member| Some((member_id(&member, &discovery)?, member)))
             .filter(|(id, _)| {
-                group_kinds.contains(&(id.group.clone(), id.kind.clone())) && head.is_orphan(id)
+                group_kinds.contains(&(id.group.clone(), id.kind.clone()))
+                    && head.is_orphan(id)
+                    && !controlled.contains(id)
             })
             .collect();
         // Members were listed by metadata: the orphans (few) are read whole.
         let orphans: Vec<(ResourceId, Value)> = members
             .into_iter()
             .filter_map(|member| Some((member_id(&member, &discovery)?, member)))
-            .filter(|(id, _)| head.is_orphan(id))
+            .filter(|(id, _)| head.is_orphan(id) && !controlled.contains(id))
             .collect();
         let orphans = read_whole(cluster, &discovery, orphans).await;
         for (id, member) in orphans.into_iter().chain(listed_orphans) {
-            self.resources
-                .push(orphan_row(id, &member, self.rules, self.opts.texts));
+            let mut row = orphan_row(id, &member, self.rules, self.opts.texts);
+            row.owner = Some(ResourceOwner::ApplySet);
+            self.resources.push(row);
         }
         Ok(())
+    }
+
+    /// Adds a row for each member of the environment's controllers (SPEC §11) that no
+    /// manifest declares; returns their identities. Members are found in the metadata of
+    /// every object of the kinds the environment declares, the controllers list and the
+    /// common kinds ([`MEMBER_KINDS`]), across namespaces.
+    async fn add_controller_orphans(
+        &mut self,
+        controllers: &Controllers,
+        head: &Head,
+        warnings: &mut Vec<String>,
+    ) -> Result<HashSet<ResourceId>, StatusError> {
+        let mut found = HashSet::new();
+        if controllers.is_empty() {
+            return Ok(found);
+        }
+        let cluster = self.cluster;
+        let mut kinds = head.desired_kinds.clone();
+        kinds.extend(controllers.listed_kinds());
+        kinds.extend(
+            MEMBER_KINDS
+                .iter()
+                .map(|(group, kind)| ((*group).to_owned(), (*kind).to_owned())),
+        );
+        let discovery = cluster
+            .discovery_of(kinds.iter().map(|(group, _)| group.as_str()))
+            .await?;
+        let resources: Vec<ApiResource> = kinds
+            .iter()
+            .filter_map(|(group, kind)| discovery.preferred_kind(group, kind))
+            .filter(|served| served.verbs.is_empty() || served.verbs.iter().any(|v| v == "list"))
+            .map(|served| served.resource.clone())
+            .collect();
+        let lists: Vec<(ApiResource, Result<Vec<Value>, ClusterError>)> =
+            futures::stream::iter(resources)
+                .map(|resource| async move {
+                    let listed = cluster.list_metadata(&resource, None, None).await;
+                    (resource, listed)
+                })
+                .buffer_unordered(cluster.concurrency().min(LISTS_IN_FLIGHT))
+                .collect()
+                .await;
+        let mut orphans = Vec::new();
+        let mut owners = HashMap::new();
+        for (resource, listed) in lists {
+            let items = match listed {
+                Ok(items) => items,
+                Err(error @ ClusterError::Unreachable { .. }) => return Err(error.into()),
+                Err(error) => {
+                    warnings.push(format!(
+                        "orphans of kind {}.{} not shown: cannot list its members of the environment's controllers: {error}",
+                        resource.kind, resource.group
+                    ));
+                    continue;
+                }
+            };
+            for item in items {
+                let Some(id) = member_id(&item, &discovery) else {
+                    continue;
+                };
+                if !head.is_orphan(&id) {
+                    continue;
+                }
+                if let Some(owner) = controllers.owner_of(&id, &item) {
+                    owners.insert(id.clone(), owner);
+                    orphans.push((id, item));
+                }
+            }
+        }
+        let released =
+            deployed_release_objects(cluster, controllers, owners.values(), &discovery, warnings)
+                .await?;
+        for (id, member) in read_whole(cluster, &discovery, orphans).await {
+            if let Some((release, object)) = released.get(&id)
+                && let Some(owner) = owners.remove(&id)
+            {
+                let row =
+                    self.released_row(id.clone(), object, &member, owner, release, controllers);
+                found.insert(id);
+                self.resources.push(row);
+                continue;
+            }
+            let mut row = orphan_row(id.clone(), &member, self.rules, self.opts.texts);
+            if let Some(owner) = owners.remove(&id) {
+                if row.live_revision.is_none() {
+                    row.live_revision = controllers.revision(&owner).map(str::to_owned);
+                }
+                row.owner = Some(ResourceOwner::Controller(owner));
+            }
+            found.insert(id);
+            self.resources.push(row);
+        }
+        Ok(found)
+    }
+
+    /// The row of a HelmRelease's member that git does not render (the chart is not rendered
+    /// here) but its deployed Helm release does (SPEC §11): compared (client strategy) with the
+    /// release manifest's version of it.
+    fn released_row(
+        &self,
+        id: ResourceId,
+        object: &Value,
+        live: &Value,
+        owner: k8s_model::Owner,
+        release: &str,
+        controllers: &Controllers,
+    ) -> ResourceStatus {
+        let manifest = Manifest {
+            api_version: object
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            id,
+            object: object.clone(),
+            source: k8s_model::Source {
+                file: String::new(),
+                document: 0,
+                line: 0,
+                end_line: 0,
+            },
+            owner: Some(owner.clone()),
+        };
+        let mut row = match compare_client(&manifest.id, &manifest.object, live, self.rules) {
+            Ok(comparison) => compared_row(
+                &manifest,
+                live,
+                comparison,
+                Strategy::Client,
+                self.opts.texts,
+            ),
+            Err(error) => error_row(&manifest, Some(live), &error),
+        };
+        row.source = None;
+        if row.live_revision.is_none() {
+            row.live_revision = controllers.revision(&owner).map(str::to_owned);
+        }
+        row.notes.push(format!(
+            "compared with the manifest of Helm release {release}, which {owner} deployed (its chart is not rendered here)"
+        ));
+        row
+    }
+
+    /// Sets each desired row's owner, when its manifest names none, from its live object
+    /// (SPEC §11): the environment's controller that applied it, else the ApplySet
+    /// (`apply_set_id`) it is a member of; and its `liveRevision`, when it has no revision
+    /// annotation, from its controller's status.
+    fn mark_owners(&mut self, controllers: &Controllers, apply_set_id: &str) {
+        let no_marks = Value::Null;
+        for row in &mut self.resources {
+            let Some(marks) = self.live_marks.get(&row.id) else {
+                continue;
+            };
+            if row.owner.is_none() {
+                let marks = marks.as_ref().unwrap_or(&no_marks);
+                row.owner = controllers
+                    .owner_of(&row.id, marks)
+                    .map(ResourceOwner::Controller)
+                    .or_else(|| {
+                        (part_of(marks) == Some(apply_set_id)).then_some(ResourceOwner::ApplySet)
+                    });
+            }
+            if row.live_revision.is_none()
+                && let Some(ResourceOwner::Controller(owner)) = &row.owner
+            {
+                row.live_revision = controllers.revision(owner).map(str::to_owned);
+            }
+        }
+        self.live_marks = HashMap::new();
     }
 
     /// Sets each row's `lastCommit` from the walk, once it is done.
@@ -664,6 +872,150 @@ async fn read_whole(
         .filter_map(|(id, object)| async move { object.map(|o| (id, o)) })
         .collect()
         .await
+}
+
+/// Kinds searched for members of the environment's controllers besides those the environment
+/// declares and the controllers list: what charts and kustomizations most often make.
+const MEMBER_KINDS: &[(&str, &str)] = &[
+    ("", "ConfigMap"),
+    ("", "Secret"),
+    ("", "Service"),
+    ("", "ServiceAccount"),
+    ("apps", "Deployment"),
+    ("apps", "StatefulSet"),
+    ("apps", "DaemonSet"),
+    ("networking.k8s.io", "Ingress"),
+];
+
+/// The desired controllers with their live objects, read (one GET each) to know their
+/// deployed revision and what their status lists. One that cannot be read is a warning.
+async fn read_controllers(
+    cluster: &ClusterClient,
+    head: &Head,
+    warnings: &mut Vec<String>,
+) -> Result<Controllers, StatusError> {
+    if head.controllers.is_empty() {
+        return Ok(Controllers::default());
+    }
+    let discovery = &head.discovery;
+    let read: Vec<(ResourceId, Result<Option<Value>, ClusterError>)> =
+        futures::stream::iter(head.controllers.iter().cloned())
+            .map(|id| async move {
+                let live = match discovery.preferred_kind(&id.group, &id.kind) {
+                    Some(served) => {
+                        cluster
+                            .get(&served.resource, id.namespace.as_deref(), &id.name)
+                            .await
+                    }
+                    // Its CRD is not installed: its row says Unknown.
+                    None => Ok(None),
+                };
+                (id, live)
+            })
+            .buffer_unordered(cluster.concurrency())
+            .collect()
+            .await;
+    let mut desired = Vec::with_capacity(read.len());
+    for (id, live) in read {
+        match live {
+            Ok(live) => desired.push((id, live)),
+            Err(error @ ClusterError::Unreachable { .. }) => return Err(error.into()),
+            Err(error) => {
+                warnings.push(format!(
+                    "the revision and members of {id} are not known: cannot read it: {error}"
+                ));
+                desired.push((id, None));
+            }
+        }
+    }
+    Ok(Controllers::new(desired))
+}
+
+/// The objects of the deployed Helm release of each HelmRelease among `owners`, by identity,
+/// with the release (`namespace/name vN`). A release that cannot be read is a warning (its
+/// members stay orphans).
+async fn deployed_release_objects<'a>(
+    cluster: &ClusterClient,
+    controllers: &Controllers,
+    owners: impl Iterator<Item = &'a k8s_model::Owner>,
+    discovery: &Discovery,
+    warnings: &mut Vec<String>,
+) -> Result<HashMap<ResourceId, (String, Value)>, StatusError> {
+    let releases: BTreeSet<(String, String)> = owners
+        .filter_map(|owner| controllers.helm_release(owner))
+        .map(|(namespace, name)| (namespace.to_owned(), name.to_owned()))
+        .collect();
+    let mut objects = HashMap::new();
+    for (namespace, name) in releases {
+        let release =
+            match crate::ops::helm_release::latest_deployed_release(cluster, &namespace, &name)
+                .await
+            {
+                Ok(Some(release)) => release,
+                Ok(None) => continue,
+                Err(error) => {
+                    warnings.push(error.to_string());
+                    continue;
+                }
+            };
+        let shown = format!("{namespace}/{name} v{}", release.revision);
+        match release.objects() {
+            Ok(released) => {
+                for object in released {
+                    if let Some(id) = member_id(&object, discovery) {
+                        objects.insert(id, (shown.clone(), object));
+                    }
+                }
+            }
+            Err(error) => warnings.push(error.to_string()),
+        }
+    }
+    Ok(objects)
+}
+
+/// The labels and annotations of `live` that say who applies it (controllers, the ApplySet),
+/// with its identity (Argo CD's tracking id names it); `None` when it has none.
+fn membership_marks(live: &Value) -> Option<Value> {
+    let labels = live.pointer("/metadata/labels").and_then(Value::as_object);
+    let annotations = live
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object);
+    let marked_label = |key: &str| {
+        key.ends_with(".toolkit.fluxcd.io/name")
+            || key.ends_with(".toolkit.fluxcd.io/namespace")
+            || key == super::membership::ARGO_INSTANCE_LABEL
+            || key == applyset::PART_OF_LABEL
+    };
+    let labels: serde_json::Map<String, Value> = labels
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| marked_label(key))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    let tracking = annotations
+        .and_then(|a| a.get(super::membership::ARGO_TRACKING_ANNOTATION))
+        .cloned();
+    if labels.is_empty() && tracking.is_none() {
+        return None;
+    }
+    let mut metadata = serde_json::Map::new();
+    for key in ["name", "namespace"] {
+        if let Some(value) = live.pointer(&format!("/metadata/{key}")) {
+            metadata.insert(key.to_owned(), value.clone());
+        }
+    }
+    metadata.insert("labels".to_owned(), Value::Object(labels));
+    if let Some(tracking) = tracking {
+        metadata.insert(
+            "annotations".to_owned(),
+            serde_json::json!({ super::membership::ARGO_TRACKING_ANNOTATION: tracking }),
+        );
+    }
+    Some(serde_json::json!({
+        "apiVersion": live.get("apiVersion"),
+        "kind": live.get("kind"),
+        "metadata": metadata,
+    }))
 }
 
 type LiveKey = (String, String, Option<String>);

@@ -41,12 +41,14 @@ use k8s_model::{DriftState, ResourceId, Source};
 pub use k8s_model::CommitInfo;
 
 mod evaluate;
+pub mod membership;
 mod resource;
 mod resource_arg;
 mod rows;
 
 pub use evaluate::evaluate_with;
 pub(crate) use evaluate::member_id;
+pub use membership::ResourceOwner;
 pub use resource::evaluate_resource;
 use resource_arg::resolve_resource_args;
 pub use resource_arg::{ResourceFilter, resolve_resource_arg};
@@ -71,8 +73,13 @@ pub struct ResourceStatus {
     pub source: Option<Source>,
     /// Last commit that changed the resource in git, when known.
     pub last_commit: Option<CommitInfo>,
-    /// `kubectl-gitops.io/revision` of the live object.
+    /// `kubectl-gitops.io/revision` of the live object, else the revision its owner's status
+    /// says it deployed (SPEC §11).
     pub live_revision: Option<String>,
+    /// Who applies it (SPEC §11): the manifest's controller, else the environment's
+    /// controller the live object names, else the ApplySet when it is a member; `None` when
+    /// none of them.
+    pub owner: Option<ResourceOwner>,
     /// Newest commit whose version the live object satisfies (SPEC §7), when known.
     pub matches_revision: Option<String>,
     /// `resourceVersion` of the live object.

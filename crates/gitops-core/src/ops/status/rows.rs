@@ -11,12 +11,13 @@ use k8s_model::fieldset::{FieldSet, PathElement, item_has_key};
 use k8s_model::normalize::{IGNORED_ANNOTATIONS, IGNORED_LABELS, REVISION_ANNOTATION};
 use k8s_model::{DriftState, IgnoreRule, Manifest, ResourceId};
 
-use super::ResourceStatus;
+use super::{ResourceOwner, ResourceStatus};
 
 impl ResourceStatus {
     pub(super) fn new(manifest: &Manifest, state: DriftState) -> ResourceStatus {
         ResourceStatus {
             source: Some(manifest.source.clone()),
+            owner: manifest.owner.clone().map(ResourceOwner::Controller),
             ..ResourceStatus::blank(manifest.id.clone(), &manifest.api_version, state)
         }
     }
@@ -34,6 +35,7 @@ impl ResourceStatus {
             source: None,
             last_commit: None,
             live_revision: None,
+            owner: None,
             matches_revision: None,
             live_resource_version: None,
             error: None,

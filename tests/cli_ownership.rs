@@ -1,0 +1,347 @@
+//! Ownership (SPEC §11): live objects that a Flux Kustomization or an Argo CD Application of
+//! the environment applied are members of it — Orphaned when git no longer declares them —
+//! with their owner shown and their deployed revision read from the owner's status. The real
+//! Flux and Argo CD CRDs are installed; the marks are written as the controllers write them
+//! (each test says where the format comes from).
+
+mod cli_env;
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use cli_env::{EnvRepo, Gitops};
+use common::{TestCluster, poll_until};
+use serde_json::Value;
+
+const CRDS: &str = "/work/shared/corpus/crds";
+
+/// Installs a CRD from the corpus (server-side: Argo's is too large for the last-applied
+/// annotation) and waits until its kind is served. CRDs are left installed: other tests on a
+/// shared server may use them at the same time.
+fn install_crd(cluster: &TestCluster, file: &str, plural_group: &str) {
+    let path = Path::new(CRDS).join(file);
+    cluster
+        .kubectl_raw(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            path.to_str().unwrap(),
+        ])
+        .success();
+    poll_until(Duration::from_secs(30), plural_group, || {
+        (cluster.kubectl(&["get", plural_group]).code() == 0).then_some(())
+    });
+}
+
+fn resource<'a>(doc: &'a Value, kind: &str, name: &str) -> &'a Value {
+    doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == kind && r["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind}/{name} in {doc:#}"))
+}
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn kustomization(ns: &str) -> String {
+    format!(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: {ns}\nspec:\n  interval: 10m\n  path: ./apps\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+    )
+}
+
+/// A ConfigMap with the labels kustomize-controller sets on what it applies
+/// (`kustomize.toolkit.fluxcd.io/name` and `/namespace`: fluxcd/kustomize-controller,
+/// `internal/controller/kustomization_controller.go`, the owner labels of its SSA manager).
+fn flux_config_map(ns: &str, name: &str, labelled: bool) -> String {
+    let labels = if labelled {
+        format!(
+            "  labels:\n    kustomize.toolkit.fluxcd.io/name: apps\n    kustomize.toolkit.fluxcd.io/namespace: {ns}\n"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n{labels}data:\n  a: \"1\"\n"
+    )
+}
+
+#[test]
+fn flux_members_not_in_git_are_orphaned_with_their_owner_and_revision() {
+    let cluster = TestCluster::start();
+    install_crd(
+        &cluster,
+        "flux/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+    );
+    let ns = cluster.namespace().to_owned();
+    let mut repo = EnvRepo::new();
+    // The Kustomization `<ns>/apps` (standing for flux-system/apps: each test has its
+    // namespace) and one of the objects it applies are in git.
+    repo.commit(
+        "apps",
+        &[
+            ("ks.yaml", &kustomization(&ns)),
+            ("settings.yaml", &flux_config_map(&ns, "settings", false)),
+        ],
+    );
+    cluster.apply(&kustomization(&ns)).success();
+    cluster
+        .apply(&flux_config_map(&ns, "settings", true))
+        .success();
+    // Applied by it, since removed from git: labelled, and one only in its inventory.
+    cluster
+        .apply(&flux_config_map(&ns, "leftover", true))
+        .success();
+    cluster
+        .apply(&flux_config_map(&ns, "listed", false))
+        .success();
+    cluster
+        .apply(&flux_config_map(&ns, "stranger", false))
+        .success();
+    // kustomize-controller writes its status through the status subresource:
+    // `lastAppliedRevision` as `<branch>@sha1:<sha>` (fluxcd/pkg `artifact` revision format)
+    // and `inventory.entries[].id` as `<namespace>_<name>_<group>_<kind>` (fluxcd/cli-utils
+    // `object.ObjMetadata.String`).
+    let status = serde_json::json!({"status": {
+        "lastAppliedRevision": format!("main@sha1:{SHA}"),
+        "inventory": {"entries": [
+            {"id": format!("{ns}_settings__ConfigMap"), "v": "v1"},
+            {"id": format!("{ns}_leftover__ConfigMap"), "v": "v1"},
+            {"id": format!("{ns}_listed__ConfigMap"), "v": "v1"},
+        ]},
+    }});
+    cluster
+        .kubectl(&[
+            "patch",
+            "kustomization",
+            "apps",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status.to_string(),
+        ])
+        .success();
+
+    let gitops = Gitops::new(&cluster, &repo);
+    let run = gitops.run(&["status", "-o", "json"]).code_is(1);
+    let doc = run.json();
+    let owner = format!("Kustomization {ns}/apps");
+    for name in ["leftover", "listed"] {
+        let row = resource(&doc, "ConfigMap", name);
+        assert_eq!(row["status"], "Orphaned", "{name}: {row:#}");
+        assert_eq!(row["owner"], owner.as_str(), "{name}: {row:#}");
+        assert_eq!(row["liveRevision"], SHA, "{name}: {row:#}");
+    }
+    let settings = resource(&doc, "ConfigMap", "settings");
+    assert_eq!(settings["status"], "Synced", "{settings:#}");
+    assert_eq!(settings["owner"], owner.as_str(), "{settings:#}");
+    assert_eq!(settings["liveRevision"], SHA, "{settings:#}");
+    // Neither labelled nor listed: no member, no row.
+    assert!(
+        !doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "stranger"),
+        "{doc:#}"
+    );
+
+    let wide = gitops.run(&["status", "-o", "wide"]).code_is(1);
+    let header: Vec<&str> = wide
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header[7..], ["SOURCE", "LIVE-REV", "OWNER"], "{wide}");
+    let leftover = wide
+        .stdout
+        .lines()
+        .find(|l| l.contains(" leftover "))
+        .unwrap_or_else(|| panic!("{wide}"));
+    let cells: Vec<&str> = leftover.split_whitespace().collect();
+    assert_eq!(cells[0], "Orphaned", "{wide}");
+    let apps = format!("{ns}/apps");
+    assert_eq!(
+        cells[cells.len() - 3..],
+        [&SHA[..7], "Kustomization", apps.as_str()],
+        "{wide}"
+    );
+}
+
+#[test]
+fn argo_tracked_object_not_in_git_is_orphaned() {
+    let cluster = TestCluster::start();
+    install_crd(
+        &cluster,
+        "argocd/application-crd.yaml",
+        "applications.argoproj.io",
+    );
+    let ns = cluster.namespace().to_owned();
+    let app = cluster.unique_name("guestbook");
+    let application = format!(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {app}\n  namespace: {ns}\nspec:\n  project: default\n  destination:\n    server: https://kubernetes.default.svc\n    namespace: {ns}\n  source:\n    repoURL: https://example.com/elsewhere.git\n    path: guestbook\n    targetRevision: HEAD\n"
+    );
+    let mut repo = EnvRepo::new();
+    repo.commit("guestbook", &[("app.yaml", &application)]);
+    // The Application CRD has no status subresource: Argo CD writes status with the object.
+    let live_application =
+        format!("{application}status:\n  sync:\n    status: Synced\n    revision: {SHA}\n");
+    cluster.apply(&live_application).success();
+    // Argo CD's tracking annotation, `<app>:<group>/<kind>:<namespace>/<name>` (argo-cd
+    // `pkg/argo/resource_tracking.go`, `BuildAppInstanceValue`; the core group is empty).
+    let tracked = |name: &str, tracking_name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations:\n    argocd.argoproj.io/tracking-id: {app}:/ConfigMap:{ns}/{tracking_name}\ndata:\n  a: \"1\"\n"
+        )
+    };
+    cluster.apply(&tracked("frontend", "frontend")).success();
+    // A copy of a tracked object: its annotation names another, so Argo CD does not count it.
+    cluster.apply(&tracked("copy", "frontend")).success();
+
+    let run = Gitops::new(&cluster, &repo)
+        .run(&["status", "-o", "json"])
+        .code_is(1);
+    let doc = run.json();
+    let frontend = resource(&doc, "ConfigMap", "frontend");
+    assert_eq!(frontend["status"], "Orphaned", "{frontend:#}");
+    assert_eq!(
+        frontend["owner"],
+        format!("Application {ns}/{app}").as_str(),
+        "{frontend:#}"
+    );
+    assert_eq!(frontend["liveRevision"], SHA, "{frontend:#}");
+    assert!(
+        !doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "copy"),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn synced_resources_and_applyset_orphans_are_owned_by_the_applyset() {
+    let cluster = TestCluster::start();
+    let ns = cluster.namespace().to_owned();
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "two",
+        &[
+            ("a.yaml", &flux_config_map(&ns, "a", false)),
+            ("b.yaml", &flux_config_map(&ns, "b", false)),
+        ],
+    );
+    let gitops = Gitops::new(&cluster, &repo);
+    gitops.run(&["sync", "--yes"]).code_is(0);
+    repo.git(&["rm", "-q", "b.yaml"]);
+    repo.git(&["commit", "-q", "-m", "drop b"]);
+    let doc = gitops.run(&["status", "-o", "json"]).code_is(1).json();
+    let a = resource(&doc, "ConfigMap", "a");
+    assert_eq!(
+        (&a["status"], &a["owner"]),
+        (&"Synced".into(), &"ApplySet".into()),
+        "{a:#}"
+    );
+    let b = resource(&doc, "ConfigMap", "b");
+    assert_eq!(
+        (&b["status"], &b["owner"]),
+        (&"Orphaned".into(), &"ApplySet".into()),
+        "{b:#}"
+    );
+}
+
+/// Helm's `encodeRelease` (helm `pkg/storage/driver/util.go`: JSON, gzip at best compression,
+/// standard base64) in the Secret its secrets driver writes (`newSecretsObject`).
+fn helm_release_secret(ns: &str, name: &str, version: u64, manifest: &str) -> String {
+    use base64::Engine;
+    use std::io::Write;
+    let release = serde_json::json!({
+        "name": name, "namespace": ns, "version": version,
+        "info": {"status": "deployed"},
+        "chart": {"metadata": {"name": name, "version": "1.0.0"}},
+        "config": {}, "manifest": manifest,
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&serde_json::to_vec(&release).unwrap())
+        .unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+        "metadata": {"name": format!("sh.helm.release.v1.{name}.v{version}"), "namespace": ns,
+            "labels": {"owner": "helm", "name": name, "status": "deployed", "version": version.to_string()}},
+        "data": {"release": base64::engine::general_purpose::STANDARD.encode(encoded)},
+    })
+    .to_string()
+}
+
+#[test]
+fn helm_release_members_are_compared_with_the_deployed_release_manifest() {
+    let cluster = TestCluster::start();
+    install_crd(
+        &cluster,
+        "flux/helm.toolkit.fluxcd.io_helmreleases.yaml",
+        "helmreleases.helm.toolkit.fluxcd.io",
+    );
+    let ns = cluster.namespace().to_owned();
+    let helm_release = format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: {ns}\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: podinfo\n      sourceRef:\n        kind: HelmRepository\n        name: podinfo\n"
+    );
+    let mut repo = EnvRepo::new();
+    repo.commit("podinfo", &[("podinfo.yaml", &helm_release)]);
+    cluster.apply(&helm_release).success();
+    // The release helm-controller made (default name and storage namespace: the
+    // HelmRelease's), its manifest without namespaces as Helm renders it.
+    let manifest = "---\n# Source: podinfo/templates/config.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo-config\ndata:\n  replicas: \"3\"\n---\n# Source: podinfo/templates/extra.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo-extra\ndata:\n  a: \"1\"\n";
+    cluster
+        .apply(&helm_release_secret(&ns, "podinfo", 1, manifest))
+        .success();
+    // helm-controller labels what it applies with `helm.toolkit.fluxcd.io/name` and
+    // `/namespace` (fluxcd/helm-controller `internal/postrender` origin labels).
+    let live = |name: &str, data: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    helm.toolkit.fluxcd.io/name: podinfo\n    helm.toolkit.fluxcd.io/namespace: {ns}\ndata:\n{data}"
+        )
+    };
+    cluster
+        .apply(&live("podinfo-config", "  replicas: \"5\"\n"))
+        .success();
+    cluster
+        .apply(&live("podinfo-extra", "  a: \"1\"\n"))
+        .success();
+    cluster
+        .apply(&live("podinfo-gone", "  a: \"1\"\n"))
+        .success();
+
+    let doc = Gitops::new(&cluster, &repo)
+        .run(&["status", "-o", "json"])
+        .code_is(1)
+        .json();
+    let owner = format!("HelmRelease {ns}/podinfo");
+    let config = resource(&doc, "ConfigMap", "podinfo-config");
+    assert_eq!(config["status"], "Drifted", "{config:#}");
+    assert_eq!(
+        config["fields"],
+        serde_json::json!(["data.replicas"]),
+        "{config:#}"
+    );
+    assert_eq!(config["owner"], owner.as_str(), "{config:#}");
+    assert!(config["source"].is_null(), "{config:#}");
+    assert!(
+        config["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Helm release {ns}/podinfo v1")),
+        "{config:#}"
+    );
+    let extra = resource(&doc, "ConfigMap", "podinfo-extra");
+    assert_eq!(extra["status"], "Synced", "{extra:#}");
+    let gone = resource(&doc, "ConfigMap", "podinfo-gone");
+    assert_eq!(gone["status"], "Orphaned", "{gone:#}");
+    assert_eq!(gone["owner"], owner.as_str(), "{gone:#}");
+}
