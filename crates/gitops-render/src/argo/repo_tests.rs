@@ -604,3 +604,24 @@ fn builds_are_cached_by_content() {
     }
     assert_eq!(opts.cache.build_count(), 1, "one build for both commits");
 }
+
+#[test]
+fn a_repo_without_remotes_takes_any_repo_url_as_its_own() {
+    let fx = FixtureRepo::new();
+    fx.write("app/settings.yaml", &config_map("settings"));
+    fx.write(
+        "env/app.yaml",
+        &app("web", "app", "team", "").replace(REPO_URL, "https://git.example/any/repo"),
+    );
+    fx.commit("app");
+    let rendered = render_head(&fx, "env");
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    let settings = find(&rendered, "core/ConfigMap/team/settings");
+    assert_eq!(owner(settings).as_deref(), Some("Application argocd/web"));
+
+    // With a remote, another URL is another repo: the Application stays a plain object.
+    fx.git(&["remote", "add", "origin", "https://github.com/example/env"]);
+    let rendered = render_head(&fx, "env");
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    assert_eq!(ids(&rendered), ["argoproj.io/Application/argocd/web"]);
+}
