@@ -7,7 +7,7 @@
 //!   (subdirectories with `directory.recurse`), `directory.include`/`exclude` globs; jsonnet
 //!   is not rendered (one error).
 //! - kustomize (a kustomization): `kustomize.namePrefix`, `nameSuffix`, `namespace`, `images`,
-//!   `patches`, `components`, `commonLabels`, `commonAnnotations` written into the
+//!   `replicas`, `patches`, `components`, `commonLabels`, `commonAnnotations` written into the
 //!   kustomization as `kustomize edit` writes them, built as Flux builds ([`flux::build`]).
 //! - helm (`Chart.yaml`, or `helm` set): `helm template` with `valueFiles` (relative to the
 //!   path, or `$ref/...` of a `ref` source of this repo), then `values` (or `valuesObject`,
@@ -661,6 +661,30 @@ fn write_kustomize(kustomization: &mut Map<String, Value>, source: &Value) {
         spec.insert("images".to_owned(), Value::from(images));
     }
     flux::write_spec(kustomization, &Value::Object(spec));
+    // `kustomize edit set replicas`: an entry replaces the kustomization's of its name.
+    if let Some(replicas) = options.get("replicas").and_then(Value::as_array) {
+        let list = kustomization
+            .entry("replicas")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Some(list) = list.as_array_mut() {
+            for entry in replicas {
+                let mut entry = entry.clone();
+                // Argo CD's count may be written as a string.
+                if let Some(count) = entry
+                    .get("count")
+                    .and_then(Value::as_str)
+                    .and_then(|c| c.parse::<i64>().ok())
+                {
+                    entry["count"] = Value::from(count);
+                }
+                let name = entry.get("name").cloned();
+                match list.iter_mut().find(|e| e.get("name") == name.as_ref()) {
+                    Some(existing) => *existing = entry,
+                    None => list.push(entry),
+                }
+            }
+        }
+    }
     for (field, target) in [
         ("commonLabels", "commonLabels"),
         ("commonAnnotations", "commonAnnotations"),

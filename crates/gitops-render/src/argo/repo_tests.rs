@@ -245,6 +245,9 @@ kustomize:
   namespace: web
   images:
   - nginx=mirror.example/nginx:1.27
+  replicas:
+  - name: web
+    count: \"2\"
   commonLabels:
     team: a
   commonAnnotations:
@@ -277,6 +280,9 @@ images:
 - name: nginx
   newName: mirror.example/nginx
   newTag: \"1.27\"
+replicas:
+- name: web
+  count: 2
 commonLabels:
   team: a
 commonAnnotations:
@@ -300,6 +306,8 @@ patches:
     assert_eq!(owned(&rendered, "Application argocd/web", false), theirs);
     let deploy = find(&rendered, "apps/Deployment/web/dev-web-v1");
     assert_eq!(deploy.source.file, "app/deploy.yaml");
+    // kustomize's replicas transformer runs after the patch.
+    assert_eq!(deploy.object["spec"]["replicas"], 2);
 }
 
 const CHART: &str = "apiVersion: v2\nname: demo\nversion: 0.1.0\n";
