@@ -582,6 +582,116 @@ fn argocd_example_apps_charts_are_helm_units_and_jsonnet_is_named() {
     assert!(rendered.warnings[0].message.contains("jsonnet"));
 }
 
+/// argocd-example-apps `apps`: an app of apps (a Helm chart of Applications in `argocd`,
+/// named `example.<app>`, each with its own destination namespace) whose Applications point
+/// back into the repo: each is rendered as Argo CD renders it (directory, kustomize, helm),
+/// its objects owned by it, in its destination namespace. jsonnet and plugin apps are one
+/// error each, as is helm-dependency (its dependency is not vendored and is not fetched).
+#[test]
+fn argocd_example_apps_app_of_apps_renders_each_application() {
+    let Some(repo) = clone("argocd-example-apps") else {
+        return;
+    };
+    // The Applications' repoURL must match a remote of the clone.
+    repo.git(&[
+        "remote",
+        "set-url",
+        "origin",
+        "https://github.com/argoproj/argocd-example-apps",
+    ]);
+    let started = std::time::Instant::now();
+    let rendered = render_head(&repo, "apps");
+    eprintln!("apps: rendered in {:?}", started.elapsed());
+    let mut errors: Vec<String> = rendered
+        .errors
+        .iter()
+        .map(|e| {
+            assert_eq!(e.file, "apps/templates/applications.yaml", "{e}");
+            let name = e.message.split(':').next().unwrap_or("").to_owned();
+            let why = if e.message.contains("jsonnet is not rendered") {
+                "jsonnet"
+            } else if e.message.contains("config management plugins are not run") {
+                "plugin"
+            } else if e
+                .message
+                .contains("helm template of helm-dependency failed")
+            {
+                "dependency"
+            } else {
+                panic!("unexpected: {e}")
+            };
+            format!("{name}: {why}")
+        })
+        .collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            "Application argocd/example.helm-dependency: dependency",
+            "Application argocd/example.jsonnet-guestbook-tla: jsonnet",
+            "Application argocd/example.jsonnet-guestbook: jsonnet",
+            "Application argocd/example.plugin-kasane: plugin",
+            "Application argocd/example.plugin-kustomized-helm: plugin",
+            "Application argocd/example.plugin-nix: plugin",
+        ]
+    );
+    let app = manifest(&rendered, "Application/argocd/example.guestbook");
+    assert_eq!(owner_of(app), "none");
+    // directory
+    let ui = manifest(&rendered, "Deployment/guestbook/guestbook-ui");
+    assert_eq!(owner_of(ui), "Application argocd/example.guestbook");
+    assert_eq!(ui.source.file, "guestbook/guestbook-ui-deployment.yaml");
+    // helm: release name from the Application's releaseName
+    let helm_ui = manifest(&rendered, "Deployment/helm-guestbook/helm-guestbook");
+    assert_eq!(
+        owner_of(helm_ui),
+        "Application argocd/example.helm-guestbook"
+    );
+    assert_eq!(
+        helm_ui.source.file,
+        "helm-guestbook/templates/deployment.yaml"
+    );
+    // kustomize: the kustomization's prefix
+    for id in [
+        "Deployment/kustomize-guestbook/kustomize-guestbook-ui",
+        "Service/kustomize-guestbook/kustomize-guestbook-ui",
+    ] {
+        assert_eq!(
+            owner_of(manifest(&rendered, id)),
+            "Application argocd/example.kustomize-guestbook"
+        );
+    }
+    // Everything else renders: each remaining Application owns objects.
+    for name in [
+        "blue-green",
+        "helm-hooks",
+        "pre-post-sync",
+        "sock-shop",
+        "sync-waves",
+    ] {
+        let owner = format!("Application argocd/example.{name}");
+        assert!(
+            rendered.manifests.iter().any(|m| owner_of(m) == owner),
+            "{name}: nothing rendered"
+        );
+    }
+    // History follows the applications' paths.
+    let env = kubectl_gitops::repo::EnvRepo::open(repo.dir()).unwrap();
+    let head = env.resolve("HEAD").unwrap();
+    let mut opts = RenderOptions::new("apps", "default");
+    opts.helm = Some(helm());
+    let inputs = kubectl_gitops::render::environment_inputs(&env, head, &opts).unwrap();
+    for read in [
+        "apps",
+        "guestbook",
+        "helm-guestbook",
+        "kustomize-guestbook",
+        "sock-shop",
+    ] {
+        assert!(inputs.iter().any(|i| i == read), "{read} not in {inputs:?}");
+    }
+}
+
 /// `history` lists exactly git's first-parent commits of the environment's inputs, the ones
 /// that changed no resource included (listed as such), on real layouts.
 #[test]

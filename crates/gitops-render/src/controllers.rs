@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use gitops_git::{EnvRepo, ObjectId, normalize_path};
 use k8s_model::{Owner, ResourceId};
 
+use crate::argo;
 use crate::flux::{self, Expansion, Followed};
 use crate::helm_release;
 use crate::{Collector, RenderError, RenderOptions};
@@ -33,12 +34,42 @@ fn owner_name(id: &ResourceId) -> String {
     Owner { id: id.clone() }.to_string()
 }
 
+/// A followed controller object ready to build: a Flux Kustomization or an Argo CD
+/// Application.
+enum Prepared {
+    Flux(flux::Prepared),
+    Argo(argo::Prepared),
+}
+
+impl Prepared {
+    fn build(&self, repo: &EnvRepo, commit: ObjectId, opts: &RenderOptions) -> crate::Built {
+        match self {
+            Self::Flux(prepared) => prepared.build(repo, commit, opts),
+            Self::Argo(prepared) => prepared.build(repo, commit, opts),
+        }
+    }
+
+    fn finish(
+        self,
+        repo: &EnvRepo,
+        commit: ObjectId,
+        opts: &RenderOptions,
+        built: &crate::Built,
+    ) -> Expansion {
+        match self {
+            Self::Flux(prepared) => prepared.finish(repo, commit, built),
+            Self::Argo(prepared) => prepared.finish(repo, commit, opts, built),
+        }
+    }
+}
+
 /// A followed controller object of a batch, prepared for its build.
 struct Job {
     pending: Pending,
     owner: k8s_model::Manifest,
-    dir: String,
-    prepared: Result<flux::Prepared, Expansion>,
+    /// The repo directories it renders.
+    dirs: Vec<String>,
+    prepared: Result<Prepared, Expansion>,
     /// `--path`'s render of its file was replaced by another object's meanwhile.
     removed: bool,
 }
@@ -74,38 +105,66 @@ pub(crate) fn expand(
             let mut jobs: Vec<Job> = Vec::new();
             for item in queue.drain(..) {
                 let manifest = &out.manifests[item.index];
-                match (manifest.id.group.as_str(), manifest.id.kind.as_str()) {
-                    (flux::KUSTOMIZE_GROUP, "Kustomization") => {}
-                    // Flux HelmReleases are rendered once every Kustomization is expanded
-                    // ([`expand_helm_releases`]): their sources and valuesFrom objects may come
-                    // from any of them.
-                    // Argo CD Application (`argoproj.io`, SPEC §11): its arm goes here.
-                    _ => continue,
+                // Flux HelmReleases are rendered once every Kustomization is expanded
+                // ([`expand_helm_releases`]): their sources and valuesFrom objects may come
+                // from any of them.
+                if !matches!(
+                    (manifest.id.group.as_str(), manifest.id.kind.as_str()),
+                    (flux::KUSTOMIZE_GROUP, "Kustomization") | (argo::ARGO_GROUP, "Application")
+                ) {
+                    continue;
                 }
                 let ks = manifest.clone();
-                let dir = match flux::followed_path(repo, commit, &ks, &out.manifests, &env_path) {
-                    Ok(Followed::Path(dir)) => dir,
-                    Ok(Followed::NotThisRepo(why)) => {
-                        tracing::debug!("{} not rendered: {why}", owner_name(&ks.id));
-                        continue;
+                let (dirs, prepared) = match (ks.id.group.as_str(), ks.id.kind.as_str()) {
+                    (flux::KUSTOMIZE_GROUP, "Kustomization") => {
+                        let tools = tools.get_or_insert_with(|| crate::tools_fingerprint(opts));
+                        let dir =
+                            match flux::followed_path(repo, commit, &ks, &out.manifests, &env_path)
+                            {
+                                Ok(Followed::Path(dir)) => dir,
+                                Ok(Followed::NotThisRepo(why)) => {
+                                    tracing::debug!("{} not rendered: {why}", owner_name(&ks.id));
+                                    continue;
+                                }
+                                Err(message) => {
+                                    out.errors.push(failure(&ks, message));
+                                    continue;
+                                }
+                            };
+                        let prepared =
+                            flux::prepare(repo, commit, tools, &ks, &dir, &out.manifests);
+                        (vec![dir], prepared.map(Prepared::Flux))
                     }
-                    Err(message) => {
-                        out.errors.push(failure(&ks, message));
-                        continue;
+                    (argo::ARGO_GROUP, "Application") => {
+                        let tools = tools.get_or_insert_with(|| crate::tools_fingerprint(opts));
+                        match argo::prepare(repo, commit, tools, &ks) {
+                            Ok(Some(prepared)) => (prepared.dirs(), Ok(Prepared::Argo(prepared))),
+                            Ok(None) => {
+                                tracing::debug!(
+                                    "{} not rendered: no source is this repo",
+                                    owner_name(&ks.id)
+                                );
+                                continue;
+                            }
+                            Err(message) => {
+                                out.errors.push(failure(&ks, message));
+                                continue;
+                            }
+                        }
                     }
+                    _ => continue,
                 };
-                if dir == env_path {
-                    // `--path` itself (the cluster's own sync Kustomization): its render is
-                    // the environment's; building it again would define everything twice.
+                if dirs.contains(&env_path) {
+                    // `--path` itself (the cluster's own sync Kustomization, an app of apps
+                    // managing itself): its render is the environment's; building it again
+                    // would define everything twice.
                     tracing::debug!("{} not rendered again: it is --path", owner_name(&ks.id));
                     continue;
                 }
-                let tools = tools.get_or_insert_with(|| crate::tools_fingerprint(opts));
-                let prepared = flux::prepare(repo, commit, tools, &ks, &dir, &out.manifests);
                 jobs.push(Job {
                     pending: item,
                     owner: ks,
-                    dir,
+                    dirs,
                     prepared,
                     removed: false,
                 });
@@ -121,11 +180,11 @@ pub(crate) fn expand(
                 }
                 let expansion = match (job.prepared, built) {
                     (Err(stop), _) => stop,
-                    (Ok(prepared), Some(built)) => prepared.finish(repo, commit, &built),
+                    (Ok(prepared), Some(built)) => prepared.finish(repo, commit, opts, &built),
                     (Ok(_), None) => continue,
                 };
                 let ks = job.owner;
-                let dir = job.dir;
+                let dirs = job.dirs;
                 let item = job.pending;
                 match expansion {
                     Expansion::Waiting(what) => waiting.push((item, what)),
@@ -142,11 +201,13 @@ pub(crate) fn expand(
                                 expanded.inputs.push(input);
                             }
                         }
-                        // Files of --path below the directory were rendered as --path's own;
-                        // the Kustomization's build (its namespace, patches, substitution)
+                        // Files of --path below a directory were rendered as --path's own;
+                        // the controller's build (its namespace, patches, substitution)
                         // replaces them.
-                        if env_path.is_empty() || dir.starts_with(&format!("{env_path}/")) {
-                            let kept = out.remove_unowned_below(&dir);
+                        for dir in dirs.iter().filter(|dir| {
+                            env_path.is_empty() || dir.starts_with(&format!("{env_path}/"))
+                        }) {
+                            let kept = out.remove_unowned_below(dir);
                             for pending in queue.iter_mut() {
                                 pending.index = kept[pending.index].unwrap_or(usize::MAX);
                             }
@@ -179,8 +240,9 @@ pub(crate) fn expand(
                                 out.errors.push(failure(
                                     &ks,
                                     format!(
-                                        "cycle: {} (each Kustomization must apply itself or its parents at most once)",
-                                        names.join(" -> ")
+                                        "cycle: {} (each {} must apply itself or its parents at most once)",
+                                        names.join(" -> "),
+                                        ks.id.kind
                                     ),
                                 ));
                                 continue;

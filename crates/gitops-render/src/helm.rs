@@ -62,6 +62,7 @@ pub fn build(
         include_crds: true,
         include_hooks: true,
         api_versions: &[],
+        set: &[],
     };
     let documents = template(helm, &chart).map_err(|e| {
         unit_error(match e {
@@ -124,6 +125,17 @@ pub struct ChartTemplate<'a> {
     /// API versions beyond helm's built-in ones for `.Capabilities.APIVersions`
     /// (`--api-versions`): `group/version` and `group/version/Kind`.
     pub api_versions: &'a [String],
+    /// `--set` values after the values files, in order (Argo CD's `parameters`).
+    pub set: &'a [SetValue],
+}
+
+/// One `--set name=value` (`--set-string` when `force_string`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetValue {
+    /// `name=value`, as helm's `--set` reads it.
+    pub text: String,
+    /// Passed as `--set-string`: the value stays a string.
+    pub force_string: bool,
 }
 
 /// Why [`template`] gave nothing.
@@ -197,6 +209,14 @@ pub fn template(
         }
         None => None,
     };
+    for set in chart.set {
+        let flag = if set.force_string {
+            "--set-string"
+        } else {
+            "--set"
+        };
+        command.arg(flag).arg(&set.text);
+    }
     let output = run_with_timeout(command, BUILD_TIMEOUT)
         .map_err(|e| TemplateError::NoHelm(e.to_string()))?;
     drop(values_file);
@@ -234,7 +254,7 @@ pub fn template(
 
 /// The repo path of a `# Source:` comment's file: helm names it `<chart name>/templates/...`
 /// (subcharts `<chart>/charts/<sub>/templates/...`); the chart name is the unit's directory.
-fn chart_file(dir: &str, source: &str) -> String {
+pub(crate) fn chart_file(dir: &str, source: &str) -> String {
     let rest = source.split_once('/').map_or(source, |(_, rest)| rest);
     if dir.is_empty() {
         rest.to_owned()

@@ -252,6 +252,7 @@ pub fn render_helm_release(
                 // and deleted by their policy, so they are not resources the release keeps.
                 include_hooks: false,
                 api_versions: &api_versions,
+                set: &[],
             },
         )
         .map_err(|e| {
@@ -426,7 +427,7 @@ fn add_release_metadata(value: &mut Value, common: Option<&Value>, labels: &[(St
 /// scope (a custom resource before discovery) is given it too: were it placed later, it would
 /// get the environment's default namespace instead; a cluster-scoped kind loses it again once
 /// its scope is known (`place_namespace` in lib.rs).
-fn place_in_namespace(value: &mut Value, opts: &RenderOptions, namespace: &str) {
+pub(crate) fn place_in_namespace(value: &mut Value, opts: &RenderOptions, namespace: &str) {
     let api_version = value
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -900,7 +901,7 @@ pub fn set_path_value(values: &mut Value, path: &str, value: &str) -> Result<(),
 
 /// Whether a GitRepository `url` is this repo, by its remotes: `None` when the repo has no
 /// remote to compare with.
-fn is_this_repo(repo: &EnvRepo, url: &str) -> Option<bool> {
+pub(crate) fn is_this_repo(repo: &EnvRepo, url: &str) -> Option<bool> {
     let local = gix::open(repo.git_dir()).ok()?;
     let remotes: Vec<String> = local
         .remote_names()

@@ -28,8 +28,10 @@
 //!
 //! Then the controller objects among the rendered resources are followed (`controllers.rs`):
 //! a Flux `Kustomization` whose source is this repo adds what kustomize-controller would
-//! apply ([`flux`]), each resource with the Kustomization as its [`Manifest::owner`].
+//! apply ([`flux`]), an Argo CD `Application` of this repo what Argo CD would ([`argo`]), each
+//! resource with its controller object as its [`Manifest::owner`].
 
+pub mod argo;
 pub mod charts;
 pub mod config;
 mod controllers;
@@ -481,7 +483,7 @@ pub fn environment_inputs(
         .filter(|u| u.kind == UnitKind::Kustomize)
         .flat_map(|unit| kustomize::referenced_paths(repo, commit, unit))
         .collect();
-    if has_flux_kustomizations(repo, &plan)? {
+    if has_controller_objects(repo, &plan)? {
         // What the followed Kustomizations read is known once they are rendered.
         let (_, expanded) = render_expanded(repo, commit, opts)?;
         reads.extend(expanded.inputs);
@@ -495,15 +497,24 @@ pub fn environment_inputs(
     Ok(inputs)
 }
 
-/// Whether a file of the environment mentions Flux's kustomize API group: only then can a
-/// render follow Kustomizations (a cheap look before rendering for [`environment_inputs`]).
-fn has_flux_kustomizations(repo: &EnvRepo, plan: &Plan) -> Result<bool, RenderFailure> {
-    let needle = flux::KUSTOMIZE_GROUP.as_bytes();
+/// Whether a file of the environment mentions Flux's kustomize API group or Argo CD's: only
+/// then can a render follow Kustomizations or Applications (a cheap look before rendering for
+/// [`environment_inputs`]). A chart's templates are among the files, so an app of apps chart
+/// is seen too.
+fn has_controller_objects(repo: &EnvRepo, plan: &Plan) -> Result<bool, RenderFailure> {
+    let needles = [
+        flux::KUSTOMIZE_GROUP.as_bytes(),
+        argo::ARGO_GROUP.as_bytes(),
+    ];
     for file in &plan.candidates {
-        if Format::of(&file.path).is_some()
-            && memchr::memmem::find(&repo.read_blob(file.blob)?, needle).is_some()
-        {
-            return Ok(true);
+        if Format::of(&file.path).is_some() {
+            let bytes = repo.read_blob(file.blob)?;
+            if needles
+                .iter()
+                .any(|needle| memchr::memmem::find(&bytes, needle).is_some())
+            {
+                return Ok(true);
+            }
         }
     }
     Ok(false)

@@ -67,7 +67,7 @@ fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
 
 /// A Flux path (`./apps/staging`, `apps/`, `""`) as a normalized relative path; `None` when
 /// it climbs out of its root.
-fn clean_path(path: &str) -> Option<String> {
+pub(crate) fn clean_path(path: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
@@ -429,7 +429,7 @@ fn scalar_text(value: &Value) -> String {
 
 /// What a build reads of the repo: the directory's own kustomization, or the units and files
 /// a generated one lists; and the components.
-struct Inputs {
+pub(crate) struct Inputs {
     /// The unit built: `dir` with its kustomization file (generated when the repo has none).
     unit: Unit,
     /// Resources of the generated kustomization (relative to `dir`), `None` when the
@@ -439,7 +439,12 @@ struct Inputs {
     units: Vec<Unit>,
 }
 
-fn inputs(repo: &EnvRepo, commit: ObjectId, dir: &str, spec: &Value) -> Result<Inputs, String> {
+pub(crate) fn inputs(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    dir: &str,
+    spec: &Value,
+) -> Result<Inputs, String> {
     let own = KUSTOMIZATION_FILES.iter().find_map(|name| {
         let file = join_path(dir, name);
         matches!(repo.file_blob(commit, &file), Ok(Some(_))).then_some(file)
@@ -515,7 +520,7 @@ fn inputs(repo: &EnvRepo, commit: ObjectId, dir: &str, spec: &Value) -> Result<I
 /// The cache key of a build: what it reads (the directory's tree, each unit's
 /// [`kustomize::input_address`]), the spec fields written into the kustomization, and the
 /// tools.
-fn build_key(
+pub(crate) fn build_key(
     repo: &EnvRepo,
     commit: ObjectId,
     inputs: &Inputs,
@@ -588,7 +593,10 @@ impl Prepared {
         opts: &RenderOptions,
     ) -> crate::Built {
         opts.cache.build(self.key.clone(), || {
-            build(repo, commit, opts, &self.inputs, &self.spec).map_err(|message| RenderError {
+            build(repo, commit, opts, &self.inputs, &|kustomization| {
+                write_spec(kustomization, &self.spec);
+            })
+            .map_err(|message| RenderError {
                 file: self.dir.clone(),
                 line: None,
                 message,
@@ -628,30 +636,38 @@ impl Prepared {
             apply_common_metadata(&mut value, self.spec.get("commonMetadata"));
             out.push((value, source.clone()));
         }
-        let inputs = &self.inputs;
-        let mut read = vec![inputs.unit.dir.clone()];
-        for unit in std::iter::once(&inputs.unit).chain(&inputs.units) {
-            read.push(unit.dir.clone());
-            read.extend(kustomize::referenced_paths(repo, commit, unit));
-        }
-        read.dedup();
+        let read = self.inputs.reads(repo, commit);
         Expansion::Objects(out, self.warnings, read)
     }
 }
 
+impl Inputs {
+    /// The repo paths the build reads: the directory, the units and what they reference.
+    pub(crate) fn reads(&self, repo: &EnvRepo, commit: ObjectId) -> Vec<String> {
+        let mut read = vec![self.unit.dir.clone()];
+        for unit in std::iter::once(&self.unit).chain(&self.units) {
+            read.push(unit.dir.clone());
+            read.extend(kustomize::referenced_paths(repo, commit, unit));
+        }
+        read.dedup();
+        read
+    }
+}
+
 /// Writes what the build reads into a workspace of its own (the kustomization is edited there
-/// as Flux edits it, so it is not shared with other units) and builds it.
-fn build(
+/// by `write`, as the controller edits it, so it is not shared with other units) and builds
+/// it. Shared with Argo CD's kustomize sources ([`crate::argo`]).
+pub(crate) fn build(
     repo: &EnvRepo,
     commit: ObjectId,
     opts: &RenderOptions,
     inputs: &Inputs,
-    spec: &Value,
+    write: &dyn Fn(&mut Map<String, Value>),
 ) -> Result<Vec<(Value, Source)>, String> {
     for unit in std::iter::once(&inputs.unit).chain(&inputs.units) {
         if let Some((file, entry)) = kustomize::outside_reference(repo, commit, unit) {
             return Err(format!(
-                "{file} names {entry:?}, outside the repo; a Flux build reads only the source's files"
+                "{file} names {entry:?}, outside the repo; a build reads only the source's files"
             ));
         }
     }
@@ -681,7 +697,7 @@ fn build(
             inputs.unit.kustomization
         ));
     };
-    write_spec(map, spec);
+    write(map);
     if let Some(parent) = file.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("cannot write the kustomization: {e}"))?;
@@ -707,7 +723,7 @@ fn build(
 /// The spec's fields written into a kustomization as fluxcd/pkg's generator writes them:
 /// `targetNamespace`, `namePrefix` and `nameSuffix` replace the kustomization's own; patches
 /// and components are appended; an image replaces the kustomization's entry of its name.
-fn write_spec(kustomization: &mut Map<String, Value>, spec: &Value) {
+pub(crate) fn write_spec(kustomization: &mut Map<String, Value>, spec: &Value) {
     for (field, target) in [
         ("targetNamespace", "namespace"),
         ("namePrefix", "namePrefix"),
