@@ -68,13 +68,25 @@ fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Whether `url` is this repo's; a repo without remotes takes any (said in a debug log).
-fn is_this_repo(repo: &EnvRepo, url: &str) -> bool {
+/// Whether `source` is this repo's, by its `repoURL` and the repo's remotes. A repo without
+/// remotes has nothing to match against: it takes a source whose `path` is one of its
+/// directories at `commit` (or a `ref`-only source) as its own, as SPEC §11 has Flux do when
+/// no GitRepository can be matched; said in a debug log.
+fn is_this_repo(repo: &EnvRepo, commit: ObjectId, source: &Value) -> bool {
+    let url = text(source, "/repoURL").unwrap_or("");
     match helm_release::is_this_repo(repo, url) {
         Some(this) => this,
         None => {
-            tracing::debug!("the repo has no remote: Argo CD source {url} is taken as this repo");
-            true
+            let this = match text(source, "/path") {
+                None => source.get("ref").is_some(),
+                Some(raw) => flux::clean_path(raw)
+                    .is_some_and(|dir| matches!(repo.subtree_id(commit, &dir), Ok(Some(_)))),
+            };
+            tracing::debug!(
+                "the repo has no remote: Argo CD source {url} is {}taken as this repo (by its path)",
+                if this { "" } else { "not " }
+            );
+            this
         }
     }
 }
@@ -94,7 +106,7 @@ pub fn prepare(
     };
     let this: Vec<bool> = sources
         .iter()
-        .map(|s| is_this_repo(repo, text(s, "/repoURL").unwrap_or("")))
+        .map(|s| is_this_repo(repo, commit, s))
         .collect();
     if !this.iter().any(|t| *t) {
         return Ok(None);
@@ -304,7 +316,15 @@ impl Prepared {
         commit: ObjectId,
         opts: &RenderOptions,
     ) -> crate::Built {
-        opts.cache.build(self.key.clone(), || {
+        // Kept across runs unless a kustomize source may read a remote base (what no commit
+        // pins); directory and helm sources read only the commit (and pulled charts by digest).
+        let keep = || {
+            !self.builds.iter().any(|build| match &build.tool {
+                Tool::Kustomize(inputs) => inputs.reads_remote(repo, commit, &Value::Null),
+                _ => false,
+            })
+        };
+        opts.cache.build_kept(self.key.clone(), keep, || {
             let mut out = Vec::new();
             for build in &self.builds {
                 let objects = match &build.tool {

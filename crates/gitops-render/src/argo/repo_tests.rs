@@ -621,15 +621,27 @@ fn a_repo_without_remotes_takes_any_repo_url_as_its_own() {
         "env/app.yaml",
         &app("web", "app", "team", "").replace(REPO_URL, "https://git.example/any/repo"),
     );
+    // Its path is no directory here: another repo's Application, left a plain object.
+    fx.write(
+        "env/other.yaml",
+        &app("other", "elsewhere", "team", "").replace(REPO_URL, "https://git.example/other"),
+    );
     fx.commit("app");
     let rendered = render_head(&fx, "env");
     assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
     let settings = find(&rendered, "core/ConfigMap/team/settings");
     assert_eq!(owner(settings).as_deref(), Some("Application argocd/web"));
+    find(&rendered, "argoproj.io/Application/argocd/other");
 
     // With a remote, another URL is another repo: the Application stays a plain object.
     fx.git(&["remote", "add", "origin", "https://github.com/example/env"]);
     let rendered = render_head(&fx, "env");
     assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
-    assert_eq!(ids(&rendered), ["argoproj.io/Application/argocd/web"]);
+    assert_eq!(
+        ids(&rendered),
+        [
+            "argoproj.io/Application/argocd/web",
+            "argoproj.io/Application/argocd/other"
+        ]
+    );
 }
