@@ -365,6 +365,30 @@ struct KustomizationWalk {
     named: Vec<(String, Option<ObjectId>)>,
     /// Whether every kustomization file could be read as text.
     complete: bool,
+    /// Whether a kustomization names something that may be remote ([`looks_remote`]).
+    remote: bool,
+}
+
+/// Whether a string of a kustomization may name a remote base or file, as kustomize reads
+/// them (`https://…`, `git@…`, `git::…`, `github.com/org/repo//dir?ref=…`). Any string is
+/// looked at, so an annotation holding a URL counts too: a false yes only costs a cache entry.
+pub(crate) fn looks_remote(entry: &str) -> bool {
+    entry.contains("://")
+        || entry.starts_with("git@")
+        || entry.starts_with("git::")
+        || entry.contains("?ref=")
+        || entry.contains("?version=")
+        || ["github.com/", "gitlab.com/", "bitbucket.org/"]
+            .iter()
+            .any(|host| entry.starts_with(host))
+}
+
+/// Whether `unit`'s kustomizations (its own and those it reaches) name anything that may be
+/// remote ([`looks_remote`]): its build then reads what no commit pins, and is not kept
+/// across runs ([`crate::RenderCache::build_kept`]).
+pub(crate) fn reads_remote(repo: &EnvRepo, commit: ObjectId, unit: &Unit) -> bool {
+    let walk = walk_kustomizations(repo, commit, unit, collect_strings);
+    walk.remote || !walk.complete
 }
 
 /// Walks a kustomize unit's kustomizations at `commit`: the one in the unit's directory, then
@@ -382,6 +406,7 @@ fn walk_kustomizations(
         files: Vec::new(),
         named: Vec::new(),
         complete: true,
+        remote: false,
     };
     let mut pending = vec![normalize_path(&unit.dir)];
     let mut seen = std::collections::HashSet::new();
@@ -413,6 +438,7 @@ fn walk_kustomizations(
         let mut entries = Vec::new();
         names(&kustomization, &mut entries);
         for entry in entries {
+            walk.remote |= looks_remote(&entry);
             if entry.contains("://") || entry.starts_with('/') || entry.contains('\n') {
                 continue;
             }

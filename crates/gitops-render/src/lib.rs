@@ -330,6 +330,49 @@ impl RenderCache {
         }
         built
     }
+
+    /// [`RenderCache::build`], with a successful build also kept on disk when this cache has a
+    /// disk directory ([`RenderCache::on_disk`]): `builds-v1/<sha256 of key>.json` beside the
+    /// parsed documents, read back by a later run instead of running kustomize again. `key`
+    /// must name everything the build reads, the tools included (a content address: never
+    /// stale). Nothing is written when `keep` says no (a build that reads a remote base, whose
+    /// content the key does not name) or when the build holds a Secret (SPEC §4: secrets never
+    /// leave the process in clear).
+    pub(crate) fn build_kept(
+        &self,
+        key: String,
+        keep: impl FnOnce() -> bool,
+        run: impl FnOnce() -> Result<Vec<(Value, Source)>, RenderError>,
+    ) -> Built {
+        let Some(file) = self.inner.disk.as_ref().and_then(|documents| {
+            let dir = documents.parent()?.join("builds-v1");
+            Some(dir.join(format!("{}.json", charts::sha256_hex(key.as_bytes()))))
+        }) else {
+            return self.build(key, run);
+        };
+        self.build(key, || {
+            if let Some(kept) = std::fs::read(&file)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Vec<(Value, Source)>>(&bytes).ok())
+            {
+                return Ok(kept);
+            }
+            let built = run();
+            if let Ok(objects) = &built
+                && !objects.iter().any(|(value, _)| is_secret(value))
+                && keep()
+            {
+                gitops_git::keep_json(&file, objects);
+            }
+            built
+        })
+    }
+}
+
+/// Whether an object is a core Secret.
+fn is_secret(value: &Value) -> bool {
+    value.get("kind").and_then(Value::as_str) == Some("Secret")
+        && value.get("apiVersion").and_then(Value::as_str) == Some("v1")
 }
 
 /// Parsed documents kept by [`RenderCache::on_disk`]; `None` when absent or unreadable.
@@ -960,6 +1003,7 @@ fn render_work(
     let mut out = Collector::new(opts);
     let mut workspace: Option<kustomize::Workspace> = None;
     let root_tree = repo.subtree_id(commit, "")?;
+    let mut tools: Option<String> = None;
     for (_, item) in work {
         match item {
             Work::File(file, format) => {
@@ -970,13 +1014,22 @@ fn render_work(
                 // chart's output also depends on the namespace it is rendered for.
                 let inputs = kustomize::input_address(repo, commit, &unit)
                     .unwrap_or_else(|| format!("tree {}", root_tree.unwrap_or(commit)));
+                // The tools too: a build is kept across runs ([`RenderCache::build_kept`]).
+                let tools = tools.get_or_insert_with(|| tools_fingerprint(opts));
                 let key = match unit.kind {
-                    UnitKind::Kustomize => format!("kustomize {}\n{inputs}", unit.dir),
+                    UnitKind::Kustomize => {
+                        format!("kustomize {}\ntools {tools}\n{inputs}", unit.dir)
+                    }
                     UnitKind::Helm => {
-                        format!("helm {} {}\n{inputs}", unit.dir, opts.default_namespace)
+                        format!(
+                            "helm {} {}\ntools {tools}\n{inputs}",
+                            unit.dir, opts.default_namespace
+                        )
                     }
                 };
-                let built = opts.cache.build(key, || {
+                let keep =
+                    || unit.kind == UnitKind::Helm || !kustomize::reads_remote(repo, commit, &unit);
+                let built = opts.cache.build_kept(key, keep, || {
                     let unit_error = |message| RenderError {
                         file: unit.dir.clone(),
                         line: None,

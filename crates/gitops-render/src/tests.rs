@@ -945,3 +945,84 @@ fn workspaces_write_what_units_read_and_build_as_a_whole_tree() {
     drop(subset);
     assert!(!dir.exists());
 }
+
+/// A build kept by one run is read back by the next (a new cache on the same git dir) without
+/// building; a build holding a Secret, one that may read a remote base, and a failed one are
+/// never written.
+#[test]
+fn builds_are_kept_on_disk_except_secrets_remote_reads_and_failures() {
+    let git_dir = tempfile::tempdir().unwrap();
+    let object = |kind: &str| {
+        (
+            serde_json::json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": "a"}}),
+            Source {
+                file: "a.yaml".into(),
+                document: 0,
+                line: 1,
+                end_line: 3,
+            },
+        )
+    };
+    let first = RenderCache::on_disk(git_dir.path());
+    let built = first.build_kept(
+        "config map".into(),
+        || true,
+        || Ok(vec![object("ConfigMap")]),
+    );
+    assert!(built.is_ok());
+    first.build_kept("secret".into(), || true, || Ok(vec![object("Secret")]));
+    first.build_kept("remote".into(), || false, || Ok(vec![object("ConfigMap")]));
+    first.build_kept(
+        "failed".into(),
+        || true,
+        || {
+            Err(RenderError {
+                file: "a".into(),
+                line: None,
+                message: "timed out".into(),
+            })
+        },
+    );
+    let kept = std::fs::read_dir(git_dir.path().join("kubectl-gitops/builds-v1"))
+        .unwrap()
+        .count();
+    assert_eq!(kept, 1);
+
+    let later = RenderCache::on_disk(git_dir.path());
+    let again = later.build_kept("config map".into(), || true, || panic!("built again"));
+    assert_eq!(again.as_ref().as_ref().unwrap(), &vec![object("ConfigMap")]);
+    let mut runs = 0;
+    for key in ["secret", "remote", "failed"] {
+        later.build_kept(
+            key.into(),
+            || true,
+            || {
+                runs += 1;
+                Ok(Vec::new())
+            },
+        );
+    }
+    assert_eq!(runs, 3);
+}
+
+#[test]
+fn remote_bases_are_recognised_as_kustomize_names_them() {
+    use crate::kustomize::looks_remote;
+    for remote in [
+        "https://github.com/org/repo//deploy?ref=v1",
+        "git@github.com:org/repo.git//deploy",
+        "git::https://example.com/repo",
+        "github.com/org/repo//deploy?ref=main",
+        "example.com/org/repo//deploy?ref=v2",
+    ] {
+        assert!(looks_remote(remote), "{remote}");
+    }
+    for local in [
+        "../base",
+        "deployment.yaml",
+        "components/ha",
+        "ghcr.io/org/app",
+    ] {
+        assert!(!looks_remote(local), "{local}");
+    }
+}

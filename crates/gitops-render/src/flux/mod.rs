@@ -439,6 +439,23 @@ pub(crate) struct Inputs {
     units: Vec<Unit>,
 }
 
+impl Inputs {
+    /// Whether the build may read something no commit pins: a remote base of one of its
+    /// kustomizations, or a remote component in `spec` ([`kustomize::looks_remote`]).
+    pub(crate) fn reads_remote(&self, repo: &EnvRepo, commit: ObjectId, spec: &Value) -> bool {
+        let components = spec
+            .get("components")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str);
+        components.into_iter().any(kustomize::looks_remote)
+            || std::iter::once(&self.unit)
+                .chain(&self.units)
+                .any(|unit| kustomize::reads_remote(repo, commit, unit))
+    }
+}
+
 pub(crate) fn inputs(
     repo: &EnvRepo,
     commit: ObjectId,
@@ -592,7 +609,8 @@ impl Prepared {
         commit: ObjectId,
         opts: &RenderOptions,
     ) -> crate::Built {
-        opts.cache.build(self.key.clone(), || {
+        let keep = || !self.inputs.reads_remote(repo, commit, &self.spec);
+        opts.cache.build_kept(self.key.clone(), keep, || {
             build(repo, commit, opts, &self.inputs, &|kustomization| {
                 write_spec(kustomization, &self.spec);
             })
