@@ -1280,3 +1280,42 @@ fn flux_kustomizations_of_a_large_home_lab_substitute_their_variables() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(120));
 }
+
+/// The pull-request comment (`diff --from -o markdown`, SPEC §5) of ten commits of
+/// flux2-kustomize-helm-example `clusters/staging`, as a reviewer reads it: podinfo's
+/// HelmRelease expanded (its Ingress replaced by an HTTPRoute, the chart's redis Deployment
+/// changed), the Flux Kustomizations' patches applied (the ClusterIssuer), the new
+/// ArtifactGenerator and Gateway. The charts this machine cannot fetch are render errors at
+/// the top; what helm says of the network is machine-dependent and filtered out.
+#[test]
+fn markdown_comment_of_a_flux_environment_snapshot() {
+    let Some(repo) = clone("flux2-kustomize-helm-example") else {
+        return;
+    };
+    let run = offline(
+        &repo,
+        &[
+            "--path",
+            "clusters/staging",
+            "diff",
+            "--from",
+            "HEAD~10",
+            "--rev",
+            "HEAD",
+            "-o",
+            "markdown",
+        ],
+        &[],
+    )
+    .code_is(2);
+    assert!(
+        run.stdout
+            .contains("| removed | Ingress | podinfo | podinfo |"),
+        "{run}"
+    );
+    insta::with_settings!({filters => vec![
+        (r"(?m)^(- at .*?\)): helm could not fetch.*$", "$1: [helm cannot reach the chart here]"),
+    ]}, {
+        insta::assert_snapshot!(run.stdout);
+    });
+}
