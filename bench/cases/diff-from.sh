@@ -1,4 +1,4 @@
-# about: diff --from HEAD~20 --rev HEAD of kube-prometheus manifests/ (the rendered environment at two commits), cold and warm, against rendering both commits with the reference tools (git archive + cat) and diff -u, in the same run
+# about: diff --from HEAD~20 --rev HEAD of kube-prometheus manifests/ and of xunholy-k8s-gitops kubernetes/apps/base/home-system (the rendered environment at two commits), cold and warm, against rendering both commits with the reference tools (git archive + cat) and diff -u, in the same run
 #
 # Issue #17's target: warm at least 10x faster than the reference, cold no slower. Needs
 # ../shared/corpus ($KUBECTL_GITOPS_CORPUS).
@@ -41,3 +41,38 @@ kp_diff_from >/dev/null
 read -r ours reference <<<"$(time_pair_ms "$runs" kp_diff_from kp_reference)"
 record diff-from.kp.warm "$ours" ms --target "<=" "$(jq -n "$reference / 10")" \
     --compare "git archive + cat + diff -u" "$reference"
+
+# xunholy-k8s-gitops kubernetes/apps/base/home-system, as issue #17 names it: its
+# kustomization.yaml lists the namespace and a component (the apps' Flux Kustomizations are
+# listed by apps/overlays/cluster-00, not here). The reference: both commits' kubernetes/
+# trees (the component is outside the folder), kubectl kustomize of the folder, diff -u.
+[[ -f $corpus/xunholy-k8s-gitops.bundle ]] || { note "no xunholy bundle in $corpus"; exit 0; }
+xh=$CASE_DIR/xunholy-k8s-gitops
+[[ -d $xh ]] || git clone -q "$corpus/xunholy-k8s-gitops.bundle" "$xh" 2>/dev/null
+xh_from=$(git -C "$xh" rev-parse HEAD~20)
+xh_path=kubernetes/apps/base/home-system
+xh_cache_off() { rm -rf "$xh/.git/kubectl-gitops"; }
+xh_diff_from() {
+    "$BIN" -C "$xh" --offline --path "$xh_path" diff --from "$xh_from" --rev HEAD "$@" 2>/dev/null || [[ $? == 1 ]]
+}
+xh_reference() {
+    local work=$CASE_DIR/xh-reference side commit
+    rm -rf "$work"
+    for side in from rev; do
+        commit=$xh_from
+        [[ $side == rev ]] && commit=HEAD
+        mkdir -p "$work/$side"
+        git -C "$xh" archive "$commit" kubernetes | tar -x -C "$work/$side"
+        kubectl kustomize "$work/$side/$xh_path" >"$work/$side.yaml"
+    done
+    diff -u "$work/from.yaml" "$work/rev.yaml" || [[ $? == 1 ]]
+}
+resources=$(xh_diff_from -o json | jq '.resources | length')
+read -r ours reference <<<"$(time_pair_ms "$runs" xh_diff_from xh_reference xh_cache_off)"
+record diff-from.xh-home-system.cold "$ours" ms --target "<=" "$reference" \
+    --compare "git archive + kubectl kustomize + diff -u" "$reference" \
+    --detail "{\"from\": \"HEAD~20\", \"resourcesDiffering\": $resources}"
+xh_diff_from >/dev/null
+read -r ours reference <<<"$(time_pair_ms "$runs" xh_diff_from xh_reference)"
+record diff-from.xh-home-system.warm "$ours" ms --target "<=" "$(jq -n "$reference / 10")" \
+    --compare "git archive + kubectl kustomize + diff -u" "$reference"
