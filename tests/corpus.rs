@@ -1319,3 +1319,77 @@ fn markdown_comment_of_a_flux_environment_snapshot() {
         insta::assert_snapshot!(run.stdout);
     });
 }
+
+/// History of a HelmRelease folder (issue #16): flux2-kustomize-helm-example `clusters/staging`
+/// walks podinfo's HelmRelease through its commits; helm runs once per distinct (chart,
+/// values) pair, not once per commit: at most once per commit that adds or modifies the
+/// release (a commit that leaves it alone reuses the render), and not at all on a second walk.
+/// The count is in the walk's `-v` line (`helm_runs=`).
+#[test]
+fn history_of_a_helm_release_runs_helm_once_per_distinct_values() {
+    let Some(repo) = clone("flux2-kustomize-helm-example") else {
+        return;
+    };
+    // A chart cache of this test's own, with no renders kept: every render is counted.
+    let cache = tempfile::tempdir().unwrap();
+    let archive = std::fs::read(corpus().unwrap().join("charts/podinfo-6.14.1.tgz")).unwrap();
+    kubectl_gitops::render::charts::seed_chart(
+        &cache.path().join("charts"),
+        PODINFO_REPOSITORY,
+        "podinfo",
+        "6.14.1",
+        &archive,
+    )
+    .unwrap();
+    let cache_env = cache.path().display().to_string();
+    let env = [("KUBECTL_GITOPS_CACHE_DIR", cache_env.as_str())];
+    let walk = |args: &[&str]| {
+        let run = offline(
+            &repo,
+            &[&["-v", "--path", "clusters/staging", "history"], args].concat(),
+            &env,
+        );
+        assert!(run.code == 0 || run.code == 2, "{run}");
+        let count = |key: &str| -> usize {
+            let line = run
+                .stderr
+                .lines()
+                .find(|l| l.contains("history walked"))
+                .unwrap_or_else(|| panic!("no walk line: {run}"));
+            let value = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .unwrap_or_else(|| panic!("no {key} in {line}"));
+            value.parse().unwrap()
+        };
+        (count("helm_runs="), count("full_renders="), run)
+    };
+    let (helm_runs, full_renders, run) = walk(&["-o", "json", "--no-cache"]);
+    let release_versions = run.json()["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|commit| {
+            commit["changes"].as_array().unwrap().iter().any(|c| {
+                c["kind"] == "HelmRelease" && c["name"] == "podinfo" && c["change"] != "removed"
+            })
+        })
+        .count();
+    // The podinfo chart renders (the others cannot be fetched here).
+    assert!(helm_runs >= 1, "{run}");
+    assert!(
+        helm_runs <= release_versions,
+        "helm ran {helm_runs} times for {release_versions} versions of the release"
+    );
+    assert!(
+        helm_runs < full_renders,
+        "{helm_runs} helm runs, {full_renders} renders"
+    );
+    eprintln!(
+        "helm ran {helm_runs} times over {full_renders} rendered commits \
+         ({release_versions} versions of the HelmRelease)"
+    );
+    // A second walk (no walk cache either) finds every render kept.
+    let (again, _, _) = walk(&["--no-cache"]);
+    assert_eq!(again, 0);
+}

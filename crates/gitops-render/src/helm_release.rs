@@ -206,11 +206,15 @@ pub fn render_helm_release(
         (format!("{HELM_GROUP}/namespace"), hr_namespace.clone()),
     ];
     let built = opts.cache.build(key, || {
-        if let Some(objects) = kept.as_deref().and_then(read_kept) {
-            return Ok(objects
-                .into_iter()
-                .map(|value| (value, release.source.clone()))
-                .collect());
+        match kept.as_deref().and_then(read_kept) {
+            Some(KeptRender::Objects(objects)) => {
+                return Ok(objects
+                    .into_iter()
+                    .map(|value| (value, release.source.clone()))
+                    .collect());
+            }
+            Some(KeptRender::Failed { failed }) => return Err(error(failed)),
+            None => {}
         }
         opts.cache.count_helm_run();
         let workspace = Workspace::new(commit).map_err(&error)?;
@@ -262,10 +266,24 @@ pub fn render_helm_release(
                      (install helm 3, or set HELM_BINARY to its path)",
                     helm.display()
                 ),
-                TemplateError::Failed(stderr) => format!(
-                    "helm template of {chart_label} failed: {}",
-                    workspace.relative(stderr.as_bytes())
-                ),
+                TemplateError::Failed(stderr) => {
+                    let message = format!(
+                        "helm template of {chart_label} failed: {}",
+                        workspace.relative(stderr.as_bytes())
+                    );
+                    // helm ran and refused this chart with these values: the key names
+                    // both and the tools, so it would refuse again; kept, so a history
+                    // does not run helm again for it.
+                    if let Some(path) = &kept {
+                        gitops_git::keep_json(
+                            path,
+                            &KeptRender::Failed {
+                                failed: message.clone(),
+                            },
+                        );
+                    }
+                    message
+                }
                 other => format!("{chart_label}: {other}"),
             })
         })?;
@@ -450,7 +468,16 @@ pub(crate) fn place_in_namespace(value: &mut Value, opts: &RenderOptions, namesp
 }
 
 /// Rendered objects kept by an earlier process; `None` when absent or unreadable.
-fn read_kept(path: &Path) -> Option<Vec<Value>> {
+/// A HelmRelease render kept on disk: the objects, or the message of a `helm template` that
+/// refused the chart and values (deterministic for the key, so not worth a helm run again).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum KeptRender {
+    Objects(Vec<Value>),
+    Failed { failed: String },
+}
+
+fn read_kept(path: &Path) -> Option<KeptRender> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 

@@ -222,6 +222,11 @@ fn package_tiny(helm: &Path, work: &Path, repo_dir: &Path, version: &str) {
         "{{- if .Capabilities.APIVersions.Has \"example.com/v1/Widget\" }}\n\
          apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}-widget\n{{- end }}\n",
     );
+    // Fails when a release's values ask it to: helm refusing a chart with its values.
+    write(
+        "templates/refuse.yaml",
+        "{{- if .Values.refuse }}{{ fail \"refused: the values set refuse\" }}{{- end }}\n",
+    );
     write(
         "templates/hook.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-hook\n\
@@ -688,6 +693,34 @@ fn release_names_and_namespaces_are_helm_controllers() {
             .unwrap(),
     );
     assert_eq!(long["release"].as_str().unwrap().len(), 53);
+}
+
+/// helm refusing the chart with the release's values is the release's one error, kept on disk
+/// like a render (the key names the chart's digest, the values and helm): another process,
+/// a history walking the same release again, gives the same error without running helm.
+#[test]
+fn a_chart_helm_refuses_is_the_releases_error_and_kept() {
+    let Some(setup) = Setup::new(&["0.1.0"]) else {
+        return;
+    };
+    let yaml = release_yaml("1h", "*", "  values:\n    refuse: true\n");
+    let opts = setup.opts();
+    let err = setup.render(&yaml, &opts).unwrap_err();
+    assert!(
+        err.message
+            .starts_with("HelmRelease apps/web: helm template of chart tiny")
+            && err.message.contains("refused: the values set refuse"),
+        "{err}"
+    );
+    assert_eq!(opts.cache.helm_run_count(), 1);
+    let other = setup.opts();
+    let again = setup.render(&yaml, &other).unwrap_err();
+    assert_eq!(again.message, err.message);
+    assert_eq!(other.cache.helm_run_count(), 0);
+    // Other values are another key: helm runs for them.
+    let fine = release_yaml("1h", "*", "  values:\n    refuse: false\n");
+    assert!(setup.render(&fine, &other).is_ok());
+    assert_eq!(other.cache.helm_run_count(), 1);
 }
 
 #[test]

@@ -343,6 +343,12 @@ pub struct HistoryStats {
     pub parses: usize,
     /// Steps that needed full renders.
     pub full_renders: usize,
+    /// Kustomize, Flux and HelmRelease builds this walk needed (run, or read back from the
+    /// disk cache).
+    pub builds: usize,
+    /// `helm template` runs for HelmReleases (not found in the render cache): at most one per
+    /// distinct (chart digest, values) pair of the walk, however many commits hold it.
+    pub helm_runs: usize,
 }
 
 /// Builds the history (SPEC §5): the walk from `--rev`, changes per commit, RESOURCE's only
@@ -587,6 +593,8 @@ fn walk_history(
         cached_commits = walk_stats.cached_commits,
         cache_written = walk_stats.cache_written,
         parses = opts.cache.parse_count(),
+        builds = opts.cache.build_count(),
+        helm_runs = opts.cache.helm_run_count(),
         full_renders,
         light_files,
         resyncs,
@@ -607,6 +615,8 @@ fn walk_history(
                 walk: walk_stats,
                 parses: opts.cache.parse_count(),
                 full_renders,
+                builds: opts.cache.build_count(),
+                helm_runs: opts.cache.helm_run_count(),
             },
         },
         repo,
