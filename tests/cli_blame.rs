@@ -394,6 +394,59 @@ fn offline_kustomize_overlay_is_blamed_on_its_rendered_output() {
     assert_eq!(commit_of("kind: Deployment"), first, "{run}");
 }
 
+/// An overlay whose base lies outside `--path`: a commit that changes only the base changes
+/// what the overlay renders, so its lines are that commit's, not an older one's.
+#[test]
+fn offline_overlay_lines_changed_by_a_base_outside_the_path_are_the_bases_commit() {
+    let mut repo = EnvRepo::new();
+    let first = repo.commit(
+        "unit",
+        &[
+            ("base/kustomization.yaml", "resources:\n- web.yaml\n"),
+            ("base/web.yaml", &deployment("prod", 2, "1.27")),
+            (
+                "envs/prod/kustomization.yaml",
+                "resources:\n- ../../base\ncommonLabels:\n  env: prod\n",
+            ),
+        ],
+    );
+    let base_change = repo.commit(
+        "scale the base",
+        &[("base/web.yaml", &deployment("prod", 3, "1.27"))],
+    );
+    let overlay_change = repo.commit(
+        "relabel",
+        &[(
+            "envs/prod/kustomization.yaml",
+            "resources:\n- ../../base\ncommonLabels:\n  env: production\n",
+        )],
+    );
+    let kubectl = find_kubectl();
+    let env = [("KUBECTL_PATH", kubectl.to_str().unwrap())];
+    let run = offline(
+        &repo,
+        &["--path", "envs/prod", "blame", "deploy/web", "-o", "json"],
+        &env,
+    )
+    .code_is(0);
+    let doc = run.json();
+    assert_eq!(doc["rendered"], true, "{run}");
+    let commit_of = |needle: &str| -> String {
+        doc["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["text"].as_str().unwrap().trim() == needle)
+            .unwrap_or_else(|| panic!("no {needle:?}\n{run}"))["commit"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(commit_of("replicas: 3"), base_change, "{run}");
+    assert_eq!(commit_of("env: production"), overlay_change, "{run}");
+    assert_eq!(commit_of("kind: Deployment"), first, "{run}");
+}
+
 #[test]
 fn offline_the_namespace_comes_from_the_kubeconfig_context_without_a_request() {
     // A manifest that sets no namespace, and a kubeconfig whose context says `team-a` for a

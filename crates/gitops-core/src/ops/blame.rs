@@ -539,11 +539,28 @@ fn rendered_blame(
     let mut pending: Vec<(usize, u32)> = (0..lines.len()).map(|i| (i, i as u32)).collect();
     let (mut current, mut current_text) = (head, text);
     let mut renders = 1;
+    // What the environment reads (a kustomize base, a Flux Kustomization's path, a values
+    // file beside the path): a commit that changed none of it renders the same.
+    let inputs = crate::ops::history::environment_inputs_or_path(repo, head, opts);
+    let id_of = |commit: ObjectId, input: &str| -> Result<Option<ObjectId>, BlameError> {
+        match repo.subtree_id(commit, input) {
+            Err(gitops_git::RepoError::NotADirectory { .. }) => Ok(repo.file_blob(commit, input)?),
+            other => Ok(other?),
+        }
+    };
+    let same_inputs = |a: ObjectId, b: ObjectId| -> Result<bool, BlameError> {
+        for input in &inputs {
+            if id_of(a, input)? != id_of(b, input)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
     while !pending.is_empty() {
         let Some(parent) = repo.first_parent(current)? else {
             break;
         };
-        if repo.subtree_id(parent, &opts.path)? == repo.subtree_id(current, &opts.path)? {
+        if same_inputs(parent, current)? {
             current = parent;
             continue;
         }

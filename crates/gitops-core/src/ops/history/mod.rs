@@ -237,7 +237,11 @@ pub fn last_changes(
 /// What the environment's history walks: `opts.path` and the paths outside it that its units
 /// read at `tip` ([`gitops_render::environment_inputs`]; `--path` first). An environment that
 /// does not render at `tip` walks its path alone.
-fn environment_inputs_or_path(repo: &EnvRepo, tip: ObjectId, opts: &RenderOptions) -> Vec<String> {
+pub(crate) fn environment_inputs_or_path(
+    repo: &EnvRepo,
+    tip: ObjectId,
+    opts: &RenderOptions,
+) -> Vec<String> {
     gitops_render::environment_inputs(repo, tip, opts)
         .unwrap_or_else(|_| vec![gitops_git::normalize_path(&opts.path)])
 }
