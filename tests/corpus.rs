@@ -1393,3 +1393,87 @@ fn history_of_a_helm_release_runs_helm_once_per_distinct_values() {
     let (again, _, _) = walk(&["--no-cache"]);
     assert_eq!(again, 0);
 }
+
+/// Blame of an object podinfo's chart made (issue #16, SPEC §11): flux2-kustomize-helm-example
+/// `clusters/staging`, the redis Deployment's image line names the two lines of the
+/// HelmRelease's values that make it (`redis.repository` and `redis.tag` in
+/// `apps/base/podinfo/release.yaml`), each with the commit `git blame` gives that line.
+#[test]
+fn blame_of_a_chart_made_line_names_the_helm_release_values_lines() {
+    let Some(repo) = clone("flux2-kustomize-helm-example") else {
+        return;
+    };
+    let run = offline(
+        &repo,
+        &[
+            "--path",
+            "clusters/staging",
+            "blame",
+            "deploy/podinfo-redis",
+            "-n",
+            "podinfo",
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    // The infrastructure charts this machine cannot fetch are the only errors.
+    assert!(run.code == 0 || run.code == 2, "{run}");
+    let doc = run.json();
+    assert_eq!(doc["rendered"], true, "{run}");
+    let lines = doc["lines"].as_array().unwrap();
+    let image = lines
+        .iter()
+        .find(|l| {
+            l["text"].as_str().unwrap().trim() == "image: public.ecr.aws/docker/library/redis:8.6.2"
+        })
+        .unwrap_or_else(|| panic!("no redis image line: {run}"));
+    let values = image["values"].as_array().unwrap();
+    let file = "apps/base/podinfo/release.yaml";
+    let content = repo.git(&["show", &format!("HEAD:{file}")]);
+    let mut written: Vec<(String, String)> = Vec::new();
+    for value in values {
+        assert_eq!(value["file"], file, "{run}");
+        let line = value["line"].as_u64().unwrap() as usize;
+        let text = content.lines().nth(line - 1).unwrap().trim().to_owned();
+        // Each named line's commit is the one git blame gives that line.
+        let blamed = repo.git(&[
+            "blame",
+            "-l",
+            "-L",
+            &format!("{line},{line}"),
+            "HEAD",
+            "--",
+            file,
+        ]);
+        let sha = blamed
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_start_matches('^');
+        assert_eq!(
+            value["commit"]["id"].as_str().unwrap(),
+            sha,
+            "{file}:{line}"
+        );
+        written.push((value["path"].as_str().unwrap().to_owned(), text));
+    }
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            (
+                "spec.values.redis.repository".to_owned(),
+                "repository: public.ecr.aws/docker/library/redis".to_owned()
+            ),
+            ("spec.values.redis.tag".to_owned(), "tag: 8.6.2".to_owned()),
+        ],
+        "{run}"
+    );
+    // Lines the values do not set name none (the kind, the chart's own defaults).
+    let kind = lines
+        .iter()
+        .find(|l| l["text"] == "kind: Deployment")
+        .unwrap();
+    assert_eq!(kind["values"], serde_json::json!([]));
+}

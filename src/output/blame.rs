@@ -49,6 +49,7 @@ pub fn blame_document(report: &BlameReport) -> Value {
                 "commit": line.commit,
                 "live": line.live,
                 "drift": line.drift,
+                "values": line.values,
             })
         })
         .collect();
@@ -157,6 +158,19 @@ fn write_text(out: &mut dyn Write, report: &BlameReport, color: bool) -> Result<
             let note = format!("  # live: {value} ({}{when})", live.manager);
             text.push_str(&mark_style.paint(&note, color));
         }
+        // A chart-made line: the HelmRelease values lines that set it.
+        if !line.values.is_empty() {
+            let places: Vec<String> = line
+                .values
+                .iter()
+                .map(|v| match &v.commit {
+                    Some(c) => format!("{}:{} ({})", v.file, v.line, short_sha(&c.id)),
+                    None => format!("{}:{}", v.file, v.line),
+                })
+                .collect();
+            let note = format!("  # values: {}", places.join(", "));
+            text.push_str(&dim.paint(&note, color));
+        }
         writeln!(out, "{}", text.trim_end())?;
     }
     Ok(())
@@ -167,6 +181,7 @@ mod tests {
     use super::*;
     use crate::model::{CommitInfo, ResourceId, Source};
     use crate::ops::blame::{BlameLine, LiveWriter};
+    use crate::ops::blame_values::ValuesLine;
 
     fn report() -> BlameReport {
         let commit = CommitInfo {
@@ -201,6 +216,12 @@ mod tests {
                     commit: Some(commit.clone()),
                     live: None,
                     drift: Some(LineDrift::Same),
+                    values: vec![ValuesLine {
+                        file: "apps/web/release.yaml".into(),
+                        line: 12,
+                        path: "spec.values.kind".into(),
+                        commit: Some(commit.clone()),
+                    }],
                 },
                 BlameLine {
                     line: 2,
@@ -213,6 +234,7 @@ mod tests {
                         value: Some("5".into()),
                     }),
                     drift: Some(LineDrift::Changed),
+                    values: Vec::new(),
                 },
             ],
         }
@@ -225,7 +247,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
-            "0123456 (Ada Example 2026-01-02)   kind: Deployment\n\
+            "0123456 (Ada Example 2026-01-02)   kind: Deployment  # values: apps/web/release.yaml:12 (0123456)\n\
              0123456 (Ada Example 2026-01-02) ~   replicas: 2  # live: 5 (kubectl Update 2026-02-01T00:00:00Z)\n"
         );
     }
@@ -250,5 +272,11 @@ mod tests {
         assert_eq!(doc["lines"][1]["live"]["manager"], "kubectl");
         assert_eq!(doc["lines"][0]["live"], Value::Null);
         assert_eq!(doc["lines"][0]["commit"]["email"], "ada@example.com");
+        assert_eq!(
+            doc["lines"][0]["values"][0]["file"],
+            "apps/web/release.yaml"
+        );
+        assert_eq!(doc["lines"][0]["values"][0]["line"], 12);
+        assert_eq!(doc["lines"][1]["values"], serde_json::json!([]));
     }
 }

@@ -7,6 +7,7 @@
 //! line attributed to the git commit when the value is git's, else to the field manager.
 
 use crate::Target;
+use crate::ops::blame_values::{ValuesLine, values_lines};
 use std::collections::HashMap;
 
 use base64::Engine as _;
@@ -161,6 +162,9 @@ pub struct BlameLine {
     pub live: Option<LiveWriter>,
     /// Comparison with the other side; `None` offline.
     pub drift: Option<LineDrift>,
+    /// For an object a HelmRelease's chart made (git mode): the lines of the release's values
+    /// in git that set this line's value ([`blame_values`](super::blame_values)).
+    pub values: Vec<ValuesLine>,
 }
 
 /// The result of a blame.
@@ -197,6 +201,8 @@ struct GitSide {
     first_line: usize,
     /// Whether `text` is the rendered object (kustomize) rather than the file's lines.
     rendered: bool,
+    /// Per line of `text`, the HelmRelease values lines that set it (chart-made objects).
+    values: Vec<Vec<ValuesLine>>,
     /// Files of the environment that failed to render at the revision (SPEC §3: reported,
     /// the rest still evaluated, exit 2).
     unrendered: Vec<RenderError>,
@@ -345,11 +351,25 @@ fn git_side(
     let mut infos = CommitInfos::new(repo);
     if !written_as_rendered(&text, &manifest.object) {
         // A kustomize unit (or a List item): blame what it renders to, across commits.
-        let (text, blamed) = rendered_blame(repo, commit, render_opts, &manifest.id)?;
+        let blamed = rendered_blame(repo, commit, render_opts, &manifest.id)?;
         let commits = blamed
+            .commits
             .into_iter()
             .map(|c| infos.get(c).map(Some))
             .collect::<Result<Vec<_>, _>>()?;
+        let text = blamed.lines;
+        let values = match &blamed.release {
+            Some(release) => values_lines(
+                repo,
+                commit,
+                &blamed.inputs,
+                release,
+                &manifest.object,
+                &text,
+                &mut |c| infos.get(c),
+            )?,
+            None => Vec::new(),
+        };
         return Ok(GitSide {
             manifest,
             revision,
@@ -357,6 +377,7 @@ fn git_side(
             commits,
             first_line: 1,
             rendered: true,
+            values,
             unrendered,
         });
     }
@@ -375,6 +396,7 @@ fn git_side(
         commits,
         first_line: first,
         rendered: false,
+        values: Vec::new(),
         unrendered,
     })
 }
@@ -523,16 +545,30 @@ fn rendered_blame(
     head: ObjectId,
     opts: &RenderOptions,
     id: &ResourceId,
-) -> Result<(Vec<String>, Vec<ObjectId>), BlameError> {
-    let yaml_at = |commit: ObjectId| -> Result<Option<String>, BlameError> {
-        let rendered = render(repo, commit, opts)?;
-        Ok(rendered
+) -> Result<RenderedBlame, BlameError> {
+    let render_at = |commit: ObjectId| render(repo, commit, opts);
+    let yaml_of = |rendered: &Rendered| -> Option<String> {
+        rendered
             .manifests
-            .into_iter()
+            .iter()
             .find(|m| &m.id == id)
-            .and_then(|m| crate::drift::to_yaml(&m.object).ok()))
+            .and_then(|m| crate::drift::to_yaml(&m.object).ok())
     };
-    let text = yaml_at(head)?.unwrap_or_default();
+    let yaml_at = |commit: ObjectId| -> Result<Option<String>, BlameError> {
+        Ok(yaml_of(&render_at(commit)?))
+    };
+    let head_render = render_at(head)?;
+    let text = yaml_of(&head_render).unwrap_or_default();
+    // The HelmRelease whose chart made the resource, as rendered (its values after overlays).
+    let release = head_render
+        .manifests
+        .iter()
+        .find(|m| &m.id == id)
+        .and_then(|m| m.owner.as_ref())
+        .filter(|owner| owner.id.kind == "HelmRelease")
+        .and_then(|owner| head_render.manifests.iter().find(|m| m.id == owner.id))
+        .cloned();
+    drop(head_render);
     let lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let mut owner: Vec<Option<ObjectId>> = vec![None; lines.len()];
     // For each line of the head text still unblamed: its line number in `current`.
@@ -590,10 +626,24 @@ fn rendered_blame(
     for (line, _) in pending {
         owner[line] = Some(current);
     }
-    Ok((
+    Ok(RenderedBlame {
         lines,
-        owner.into_iter().map(|o| o.unwrap_or(head)).collect(),
-    ))
+        commits: owner.into_iter().map(|o| o.unwrap_or(head)).collect(),
+        release,
+        inputs,
+    })
+}
+
+/// What [`rendered_blame`] found.
+struct RenderedBlame {
+    /// The rendered YAML's lines at the head.
+    lines: Vec<String>,
+    /// The commit that first rendered each line as it is now.
+    commits: Vec<ObjectId>,
+    /// The HelmRelease whose chart made the resource, as rendered at the head.
+    release: Option<Manifest>,
+    /// The environment's inputs (directories and files) at the head.
+    inputs: Vec<String>,
 }
 
 /// Git mode: the document's lines with their commits, and drift marks against `live`.
@@ -640,6 +690,7 @@ fn git_report(git: GitSide, live: Option<&Value>, offline: bool) -> BlameReport 
             commit,
             live: live_writer,
             drift,
+            values: git.values.get(i).cloned().unwrap_or_default(),
         });
     }
     BlameReport {
@@ -707,6 +758,7 @@ fn live_report(git: GitSide, live: &Value) -> BlameReport {
             commit,
             live: writer,
             drift: Some(drift),
+            values: Vec::new(),
         });
     }
     BlameReport {
@@ -787,7 +839,7 @@ fn display_value(value: &Value) -> String {
 }
 
 /// The value at a path, list items chosen by merge key or index.
-fn value_at<'v>(path: &FieldPath, object: &'v Value) -> Option<&'v Value> {
+pub(super) fn value_at<'v>(path: &FieldPath, object: &'v Value) -> Option<&'v Value> {
     let mut node = object;
     for segment in &path.0 {
         node = match segment {

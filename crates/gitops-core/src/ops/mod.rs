@@ -2,6 +2,7 @@
 //! and revert later. They combine `render` (git), `cluster` (live) and `drift` (comparison).
 
 pub mod blame;
+pub mod blame_values;
 pub mod helm_release;
 pub mod history;
 pub mod rev_diff;
