@@ -346,6 +346,8 @@ struct Runner {
     evaluation: Option<JoinHandle<()>>,
     /// The running on-demand texts request: a newer one aborts it.
     texts: Option<JoinHandle<()>>,
+    /// The comparison with the mark waiting to start: a newer one aborts it.
+    comparison: Option<JoinHandle<()>>,
     history: Arc<AtomicU64>,
     watch: Arc<Mutex<Option<LiveWatch>>>,
     changes: tokio::sync::mpsc::UnboundedSender<LiveChange>,
@@ -378,6 +380,7 @@ impl Runner {
             cluster: Arc::new(tokio::sync::Mutex::new(None)),
             evaluation: None,
             texts: None,
+            comparison: None,
             history: Arc::new(AtomicU64::new(0)),
             watch: Arc::new(Mutex::new(None)),
             changes,
@@ -480,6 +483,9 @@ impl Runner {
                 } => self.blame(request, rev, id, live),
                 Effect::ResourceHistory { request, rev, id } => {
                     self.resource_history(request, rev, id)
+                }
+                Effect::CompareRevisions { request, from, rev } => {
+                    self.compare_revisions(request, from, rev)
                 }
             }
         }
@@ -788,6 +794,33 @@ impl Runner {
                     result,
                 },
             );
+        }));
+    }
+
+    /// Compares the marked commit `from` with `rev` (both rendered, no cluster), once the
+    /// selection has stayed put for [`TEXTS_SETTLE`]: walking the history with a mark renders
+    /// only where the walk stops. The render runs on a blocking thread (its two commits on two
+    /// threads), not on the runtime's one worker, so evaluations go on meanwhile.
+    fn compare_revisions(&mut self, request: RequestId, from: String, rev: String) {
+        abort_previous(&mut self.comparison);
+        let tx = self.tx.clone();
+        let options = self.options();
+        let handle = self.handle.clone();
+        self.comparison = Some(self.handle.spawn(async move {
+            tokio::time::sleep(TEXTS_SETTLE).await;
+            let result = tokio::task::spawn_blocking(move || {
+                handle.block_on(ops_calls::compare_revisions(&options, &from, &rev))
+            })
+            .await
+            .unwrap_or_else(|source| {
+                Err(ops_calls::CallError::Stopped {
+                    what: "the comparison with the mark",
+                    source,
+                })
+            })
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+            Runner::send(&tx, Action::Compared { request, result });
         }));
     }
 
