@@ -1452,15 +1452,7 @@ fn a_late_live_diff_text_does_not_replace_the_marked_diff() {
     // The first report asked for the selected row's texts; they arrive after the mark.
     let (request, name) = the_texts_request(&effects);
     let history = state.history.request;
-    update(
-        &mut state,
-        Action::HistoryLoaded {
-            request: history,
-            commits: commits(),
-            head: SHAS[0].into(),
-            done: true,
-        },
-    );
+    tui_fixture::answer_history(&mut state, history);
     update(&mut state, Action::ToggleMark);
     let compare = comparisons(&update(&mut state, Action::Down))[0].0;
     update(

@@ -276,7 +276,8 @@ async fn forward_signals(tx: Sender<Msg>) {
 /// `KUBECTL_GITOPS_FRAME_LOG=FILE`: one line per frame, for the benchmark: `first-frame MS`
 /// (since start), `key-frame MS` / `frame MS` (from the message that caused it to the frame
 /// on the terminal), and milestones (`history-done MS`, `evaluated-client MS`,
-/// `evaluated-rows MS` (a live change's rows), ... since start).
+/// `evaluated-rows MS` (a live change's rows), `compared MS` (the mark's comparison), ...
+/// since start).
 struct FrameLog {
     file: Option<Mutex<std::fs::File>>,
 }
@@ -331,6 +332,7 @@ impl FrameLog {
                 ..
             } => "evaluated-server",
             Action::RowsEvaluated { .. } => "evaluated-rows",
+            Action::Compared { .. } => "compared",
             _ => return,
         };
         self.write(format!("{name} {:.3}", since_start.as_secs_f64() * 1000.0));

@@ -66,6 +66,19 @@ const SETTINGS: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sett
 const API: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  ports:\n  - port: 80\n";
 const OLD: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: old\n  namespace: shop\ndata:\n  x: \"1\"\n";
 
+/// `spec.replicas` 5 → 2: web's change.
+fn replicas_5_to_2() -> Change {
+    Change {
+        path: FieldPath::root().key("spec").key("replicas"),
+        op: ChangeOp::Replace,
+        live: Some(5.into()),
+        desired: Some(2.into()),
+        live_manager: None,
+        live_operation: None,
+        live_time: None,
+    }
+}
+
 /// A report at `rev`: web Drifted, api Missing, old Orphaned, a Widget Unknown, settings Synced;
 /// sorted as ops::status sorts (state, kind, name).
 pub fn report(rev: usize, strategy: Strategy) -> Arc<StatusReport> {
@@ -90,15 +103,7 @@ pub fn report(rev: usize, strategy: Strategy) -> Arc<StatusReport> {
         "spec.replicas".into(),
         "spec.template.spec.containers[name=web].image".into(),
     ];
-    web.changes = vec![Change {
-        path: FieldPath::root().key("spec").key("replicas"),
-        op: ChangeOp::Replace,
-        live: Some(5.into()),
-        desired: Some(2.into()),
-        live_manager: None,
-        live_operation: None,
-        live_time: None,
-    }];
+    web.changes = vec![replicas_5_to_2()];
     web.live_yaml = Some(WEB_LIVE.into());
     web.desired_yaml = Some(WEB_GIT.into());
     web.live_revision = Some(SHAS[1].into());
@@ -219,16 +224,21 @@ pub fn loaded(read_only: bool, theme: Theme) -> State {
         },
     );
     highlight(&mut state, &effects);
+    answer_history(&mut state, history);
+    state
+}
+
+/// Answers history request `request` with the fixture's commits, HEAD the newest.
+pub fn answer_history(state: &mut State, request: u64) {
     update(
-        &mut state,
+        state,
         Action::HistoryLoaded {
-            request: history,
+            request,
             commits: commits(),
             head: SHAS[0].into(),
             done: true,
         },
     );
-    state
 }
 
 /// The state drawn on a `width`×`height` TestBackend.
@@ -306,15 +316,7 @@ pub fn revision_diff(from: usize, rev: usize, render_errors: Vec<String>) -> Arc
             id,
             api_version: api_version.into(),
             change,
-            changes: vec![Change {
-                path: FieldPath::root().key("spec").key("replicas"),
-                op: ChangeOp::Replace,
-                live: Some(5.into()),
-                desired: Some(2.into()),
-                live_manager: None,
-                live_operation: None,
-                live_time: None,
-            }],
+            changes: vec![replicas_5_to_2()],
             from_yaml: from_yaml.into(),
             rev_yaml: rev_yaml.into(),
         }
