@@ -2,8 +2,9 @@
 //! tmux with a PATH that holds neither kubectl nor git; the test sees the drift, walks the
 //! history, opens the diff and the blame, syncs one resource through its confirmation, sees it
 //! turn Synced, quits, and checks the terminal was restored. What the UI claims is checked
-//! against the outside: the git CLI on the sample repo (the blame's commits) and the real
-//! kubectl on the demo's sandbox (the sync's write).
+//! against the outside: the git CLI on the sample repo (the blame's commits, the files two
+//! commits changed for the mark of issue #17) and the real kubectl on the demo's sandbox (the
+//! sync's write).
 
 mod common;
 mod tmux;
@@ -270,4 +271,139 @@ fn the_ui_leaves_when_its_terminal_goes_away() {
             .is_none()
             .then_some(())
     });
+}
+
+/// The row of `name` in the Resources pane under a mark (the left column), or "".
+fn marked_row_of<'a>(screen: &'a str, name: &str) -> &'a str {
+    screen
+        .lines()
+        .map(|l| l.split_once("││").map_or(l, |(left, _)| left))
+        .find(|l| {
+            l.contains(&format!(" {name} "))
+                && ["Added", "Modified", "Removed"]
+                    .iter()
+                    .any(|c| l.contains(c))
+        })
+        .unwrap_or("")
+}
+
+#[test]
+fn demo_marks_a_commit_and_lists_what_changed_since() {
+    let (scratch, demo) = demo_command("kgo-demo-mark-", &[]);
+    let tmp = scratch.path().join("tmp");
+    let tmux = Tmux::start(&ui_line(&demo, scratch.path(), None), 160, 48);
+    tmux.wait_for("the demo's drift", |s| {
+        row_of(s, "demo/settings").contains("Drifted")
+    });
+    let repo = demo_dir(&tmp).join("env-repo");
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let older = git(&repo, &["rev-parse", "HEAD~2"]);
+
+    // What git says changed between the two commits below the environment's path, renames
+    // found (the Secret's file was renamed, its content kept: not a change of the resource).
+    let changed = git(
+        &repo,
+        &[
+            "diff",
+            "--name-status",
+            "-M",
+            &older,
+            &head,
+            "--",
+            "envs/demo",
+        ],
+    );
+    let mut expected: Vec<(String, &str)> = Vec::new();
+    let mut renamed = Vec::new();
+    for line in changed.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let stem = |file: &str| {
+            Path::new(file)
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        };
+        match fields[0] {
+            "A" => expected.push((stem(fields[1]), "Added")),
+            "M" => expected.push((stem(fields[1]), "Modified")),
+            "D" => expected.push((stem(fields[1]), "Removed")),
+            r if r.starts_with('R') => renamed.push(stem(fields[2])),
+            other => panic!("unexpected {other} in {changed}"),
+        }
+    }
+    // The sample repo's last two commits: the exporter replaced by the worker, web scaled and
+    // a settings key added; the file rename before them is not in the range.
+    assert_eq!(expected.len(), 4, "{changed}");
+    assert!(renamed.is_empty(), "{changed}");
+
+    // Mark HEAD~2, then walk back up to HEAD.
+    tmux.keys(&["j", "j"]);
+    tmux.wait_for("HEAD~2 evaluated", |s| {
+        s.contains(&format!("Resources @{}", &older[..7]))
+    });
+    tmux.keys(&["m"]);
+    tmux.wait_for("the mark", |s| {
+        s.contains(&format!("mark {}", &older[..7]))
+            && s.contains("select another commit in History")
+    });
+    tmux.keys(&["k", "k"]);
+    let title = format!("Resources {} → {}", &older[..7], &head[..7]);
+    let screen = tmux.wait_for("the resources changed between the two", |s| {
+        s.contains(&title)
+            && !s.contains("comparing")
+            && expected
+                .iter()
+                .all(|(name, change)| marked_row_of(s, &format!("demo/{name}")).contains(change))
+    });
+    // web.yaml holds the web Deployment and Service: only the Deployment changed.
+    let web = marked_row_of(&screen, "demo/web");
+    assert!(
+        web.contains("Deployment") && web.contains("1 field"),
+        "{web}"
+    );
+    assert!(
+        !screen
+            .lines()
+            .any(|l| l.contains("Service") && l.contains("demo/web") && l.contains("Modified")),
+        "{screen}"
+    );
+    // Unchanged resources are not listed: the api, its Secret, the namespace.
+    for name in ["demo/api", "demo/api-credentials", "demo"] {
+        assert_eq!(marked_row_of(&screen, name), "", "{name}:\n{screen}");
+    }
+    assert!(
+        screen.contains(&format!("{title} +1 ~2 -1")),
+        "{title} +1 ~2 -1:\n{screen}"
+    );
+    // Removed first: the exporter's rendered diff, the mark on the left.
+    assert!(
+        screen.contains(&format!(
+            "Diff git@{} → git@{} · Deployment.apps report-exporter -n demo",
+            &older[..7],
+            &head[..7]
+        )),
+        "{screen}"
+    );
+    assert!(
+        screen.lines().any(|l| l.contains("name: exporter")),
+        "{screen}"
+    );
+
+    // Esc in History clears the mark: the live drift of HEAD again.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the mark cleared", |s| {
+        s.contains(&format!("Resources @{}", &head[..7]))
+            && row_of(s, "demo/settings").contains("Drifted")
+            && !s.contains(&format!("mark {}", &older[..7]))
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the exit", |s| s.contains("EXIT=0"));
+    let seen = tmux.seen.borrow();
+    for value in SECRET_VALUES {
+        assert!(
+            !seen.iter().any(|s| s.contains(value)),
+            "{value} was on the screen"
+        );
+    }
 }

@@ -7,10 +7,15 @@ use std::sync::Arc;
 use kubectl_gitops::drift::Strategy;
 use kubectl_gitops::model::DriftState;
 use kubectl_gitops::tui::action::{Action, Effect};
-use kubectl_gitops::tui::state::{DetailMode, DiffLayout, InputKind, Pane, Pending, Popup, State};
+use kubectl_gitops::tui::state::{
+    DetailMode, DiffLayout, InputKind, MarkRow, Pane, Pending, Popup, State,
+};
 use kubectl_gitops::tui::theme::Theme;
 use kubectl_gitops::tui::update::{parse_filter, update};
-use tui_fixture::{SHAS, commits, eval_request, fresh, history_request, loaded, report};
+use tui_fixture::{
+    SHAS, commits, comparisons, eval_request, fresh, history_request, loaded, marked, report,
+    revision_diff,
+};
 
 fn theme() -> Theme {
     Theme::default_theme()
@@ -1107,4 +1112,357 @@ fn a_failed_rows_evaluation_evaluates_everything_and_a_stale_one_is_dropped() {
     );
     assert!(effects.is_empty());
     assert!(Arc::ptr_eq(&shown, state.eval.report.as_ref().unwrap()));
+}
+
+/// The names of the rows under the mark, in the Resources pane's order (`!` for a render error).
+fn marked_rows(state: &State) -> Vec<String> {
+    let mark = state.mark.as_ref().expect("a mark");
+    mark.rows
+        .iter()
+        .map(|&row| match row {
+            MarkRow::RenderError(_) => "!".to_owned(),
+            MarkRow::Changed(_) => mark.resource(row).unwrap().id.name.clone(),
+        })
+        .collect()
+}
+
+fn diff_shown(state: &State) -> Option<(String, String, String)> {
+    state
+        .detail
+        .diff
+        .as_ref()
+        .map(|d| (d.id.name.clone(), d.live.clone(), d.desired.clone()))
+}
+
+#[test]
+fn m_marks_the_selected_commit_and_walking_history_compares_against_it() {
+    let mut state = loaded(false, theme());
+    let effects = update(&mut state, Action::ToggleMark);
+    let mark = state.mark.as_ref().expect("marked");
+    assert_eq!(mark.commit, SHAS[0]);
+    // The mark is the selected commit: nothing to compare yet.
+    assert!(mark.on_itself() && !mark.loading, "{mark:?}");
+    assert!(comparisons(&effects).is_empty(), "{effects:?}");
+
+    // Walking the history compares the mark (old) with the selected commit (new) and still
+    // evaluates the selected commit against live.
+    let effects = update(&mut state, Action::Down);
+    let compared = comparisons(&effects);
+    assert_eq!(
+        compared
+            .iter()
+            .map(|(_, from, rev)| (from.as_str(), rev.as_str()))
+            .collect::<Vec<_>>(),
+        [(SHAS[0], SHAS[1])]
+    );
+    assert_eq!(
+        evaluates(&effects)[0],
+        (SHAS[1].to_owned(), Strategy::Client)
+    );
+    assert!(state.mark.as_ref().unwrap().loading);
+    let effects = update(
+        &mut state,
+        Action::Compared {
+            request: compared[0].0,
+            result: Ok(revision_diff(0, 1, Vec::new())),
+        },
+    );
+    let mark = state.mark.as_ref().unwrap();
+    assert!(!mark.loading && mark.rev == SHAS[1]);
+    // The Detail pane: the first row at the mark (left) against the selected commit (right).
+    let (name, old, new) = diff_shown(&state).unwrap();
+    assert_eq!(name, "legacy");
+    assert!(old.contains("MODE: old") && new.is_empty(), "{old} / {new}");
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Highlight { id, .. } if id.name == "legacy")),
+        "{effects:?}"
+    );
+
+    // Further down: compared again, with the mark kept.
+    let effects = update(&mut state, Action::Down);
+    let compared = comparisons(&effects);
+    assert_eq!(compared.len(), 1, "{effects:?}");
+    assert_eq!(
+        (compared[0].1.as_str(), compared[0].2.as_str()),
+        (SHAS[0], SHAS[2])
+    );
+    // `m` elsewhere moves the mark there.
+    update(&mut state, Action::ToggleMark);
+    assert_eq!(state.mark.as_ref().unwrap().commit, SHAS[2]);
+}
+
+#[test]
+fn the_resources_under_a_mark_list_what_changed_needing_attention_first() {
+    let mut state = marked(
+        false,
+        theme(),
+        vec!["at b2b2b2b: envs/shop/broken.yaml:3: did not parse".into()],
+    );
+    // Render errors, then removed, modified, added (kind and name within each).
+    assert_eq!(
+        marked_rows(&state),
+        ["!", "legacy", "web", "settings", "api"]
+    );
+    assert_eq!(state.mark.as_ref().unwrap().selected, 0);
+    // A render error row has no diff.
+    assert!(state.detail.diff.is_none());
+
+    // Moving in the Resources pane shows each one's rendered diff.
+    update(&mut state, Action::NextPane);
+    let expected = [
+        ("legacy", "MODE: old", ""),
+        ("web", "nginx:1.25", "nginx:1.27"),
+        ("settings", "", "LOG_LEVEL: info"),
+        ("api", "", "port: 80"),
+    ];
+    for (name, old, new) in expected {
+        update(&mut state, Action::Down);
+        let (shown, left, right) = diff_shown(&state).unwrap();
+        assert_eq!(shown, name);
+        assert!(
+            left.contains(old) && right.contains(new),
+            "{name}: {left} / {right}"
+        );
+        assert_eq!(
+            state.detail_resource().map(|id| id.name.as_str()),
+            Some(name)
+        );
+    }
+
+    // The filter applies to the rows under the mark, keeping the selection when it stays.
+    update(&mut state, Action::StartFilter);
+    for c in "kind:configmap".chars() {
+        update(&mut state, Action::InputChar(c));
+    }
+    update(&mut state, Action::InputSubmit);
+    assert_eq!(marked_rows(&state), ["!", "legacy", "settings"]);
+    assert_eq!(state.focus, Pane::Resources);
+    update(&mut state, Action::Down);
+    assert_eq!(diff_shown(&state).unwrap().0, "legacy");
+
+    // Blame under a mark is the selected changed resource's, at the selected commit.
+    let effects = update(&mut state, Action::ToggleBlame);
+    assert!(
+        effects.iter().any(|e| matches!(
+            e,
+            Effect::Blame { rev, id, .. } if rev == SHAS[1] && id.name == "legacy"
+        )),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn m_on_the_marked_commit_or_esc_in_history_clears_the_mark() {
+    type Clear = fn(&mut State);
+    let cases: [(&str, Clear); 3] = [
+        ("m on the marked commit", |state| {
+            update(state, Action::Up);
+            assert!(state.mark.is_some(), "moving onto the mark keeps it");
+            update(state, Action::ToggleMark);
+        }),
+        ("Esc in History", |state| {
+            update(state, Action::Back);
+        }),
+        (
+            "Esc from Detail: back to History first, then clears",
+            |state| {
+                update(state, Action::NextPane);
+                update(state, Action::NextPane);
+                assert_eq!(state.focus, Pane::Detail);
+                update(state, Action::Back);
+                assert_eq!(state.focus, Pane::Resources);
+                assert!(state.mark.is_some(), "Esc goes back a pane first");
+                update(state, Action::Back);
+                assert_eq!(state.focus, Pane::History);
+                assert!(state.mark.is_some());
+                update(state, Action::Back);
+            },
+        ),
+    ];
+    for (name, clear) in cases {
+        let mut state = marked(false, theme(), Vec::new());
+        assert_eq!(diff_shown(&state).unwrap().0, "legacy", "{name}");
+        clear(&mut state);
+        assert!(state.mark.is_none(), "{name}");
+        // Back to the diff live → git of the selected row.
+        let row = state.selected_resource().unwrap();
+        let (shown, live, desired) = diff_shown(&state).unwrap();
+        assert_eq!(shown, row.id.name, "{name}");
+        assert_eq!(live, row.live_yaml.clone().unwrap_or_default(), "{name}");
+        assert_eq!(
+            desired,
+            row.desired_yaml.clone().unwrap_or_default(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn esc_still_closes_popups_input_and_filter_before_the_mark() {
+    let mut state = marked(false, theme(), Vec::new());
+    update(&mut state, Action::Help);
+    update(&mut state, Action::Back);
+    assert!(state.popup.is_none() && state.mark.is_some());
+    update(&mut state, Action::StartCommand);
+    update(&mut state, Action::Back);
+    assert!(state.input.is_none() && state.mark.is_some());
+    update(&mut state, Action::NextPane);
+    update(&mut state, Action::StartFilter);
+    update(&mut state, Action::InputChar('w'));
+    update(&mut state, Action::InputSubmit);
+    assert_eq!(marked_rows(&state), ["web"]);
+    update(&mut state, Action::Back);
+    assert!(state.resources.filter.text.is_empty() && state.mark.is_some());
+    assert_eq!(marked_rows(&state).len(), 4);
+}
+
+#[test]
+fn a_late_comparison_for_an_older_mark_or_selection_is_dropped() {
+    // The selection moved on before the answer: the older pair's answer is dropped.
+    let mut state = loaded(false, theme());
+    update(&mut state, Action::ToggleMark);
+    let first = comparisons(&update(&mut state, Action::Down))[0].0;
+    let second = comparisons(&update(&mut state, Action::Down))[0].0;
+    let effects = update(
+        &mut state,
+        Action::Compared {
+            request: first,
+            result: Ok(revision_diff(0, 1, Vec::new())),
+        },
+    );
+    assert!(effects.is_empty(), "{effects:?}");
+    let mark = state.mark.as_ref().unwrap();
+    assert!(
+        mark.loading && mark.diff.is_none() && mark.rev == SHAS[2],
+        "{mark:?}"
+    );
+    update(
+        &mut state,
+        Action::Compared {
+            request: second,
+            result: Ok(revision_diff(0, 2, Vec::new())),
+        },
+    );
+    let mark = state.mark.as_ref().unwrap();
+    assert!(!mark.loading);
+    assert_eq!(mark.diff.as_ref().unwrap().revision.id, SHAS[2]);
+
+    // The mark moved (cleared and set elsewhere) before the answer: dropped too.
+    let mut state = loaded(false, theme());
+    update(&mut state, Action::ToggleMark);
+    let old_mark = comparisons(&update(&mut state, Action::Down))[0].0;
+    update(&mut state, Action::ToggleMark); // the mark is now SHAS[1], the selected commit
+    assert_eq!(state.mark.as_ref().unwrap().commit, SHAS[1]);
+    update(
+        &mut state,
+        Action::Compared {
+            request: old_mark,
+            result: Ok(revision_diff(0, 1, Vec::new())),
+        },
+    );
+    let mark = state.mark.as_ref().unwrap();
+    assert!(mark.diff.is_none() && mark.rows.is_empty(), "{mark:?}");
+
+    // An answer after the mark was cleared changes nothing.
+    update(&mut state, Action::Back);
+    assert!(state.mark.is_none());
+    update(
+        &mut state,
+        Action::Compared {
+            request: old_mark,
+            result: Ok(revision_diff(0, 1, Vec::new())),
+        },
+    );
+    assert!(state.mark.is_none());
+}
+
+#[test]
+fn a_failed_comparison_is_shown_and_the_next_move_compares_again() {
+    let mut state = loaded(false, theme());
+    update(&mut state, Action::ToggleMark);
+    let request = comparisons(&update(&mut state, Action::Down))[0].0;
+    update(
+        &mut state,
+        Action::Compared {
+            request,
+            result: Err("cannot render the environment at --from c3c3c3c: bad".into()),
+        },
+    );
+    let mark = state.mark.as_ref().unwrap();
+    assert_eq!(
+        mark.error.as_deref(),
+        Some("cannot render the environment at --from c3c3c3c: bad")
+    );
+    assert!(mark.rows.is_empty() && state.detail.diff.is_none());
+    let effects = update(&mut state, Action::Down);
+    assert_eq!(comparisons(&effects).len(), 1);
+    assert!(state.mark.as_ref().unwrap().error.is_none());
+}
+
+#[test]
+fn writes_under_a_mark_act_on_the_selected_commit() {
+    let mut state = marked(false, theme(), Vec::new());
+    assert_eq!(state.shown_revision(), SHAS[1]);
+    // The selected row, legacy, was removed by the selected commit: nothing to sync.
+    let effects = update(&mut state, Action::SyncResource);
+    assert!(effects.is_empty(), "{effects:?}");
+    let status = state.status.clone().unwrap();
+    assert!(
+        status.error
+            && status
+                .text
+                .contains("ConfigMap legacy -n shop is not in the environment at b2b2b2b"),
+        "{status:?}"
+    );
+    assert!(state.popup.is_none());
+
+    // web is there: `s` plans its sync to the selected commit.
+    update(&mut state, Action::NextPane);
+    update(&mut state, Action::Down);
+    let effects = update(&mut state, Action::SyncResource);
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::PlanSync { rev, resources: Some(ids), .. }]
+                if rev == SHAS[1] && ids.len() == 1 && ids[0].name == "web"
+        ),
+        "{effects:?}"
+    );
+    update(&mut state, Action::Back);
+
+    // S and R as without a mark: the selected commit.
+    let effects = update(&mut state, Action::SyncAll);
+    assert!(
+        matches!(&effects[..], [Effect::PlanSync { rev, resources: None, .. }] if rev == SHAS[1]),
+        "{effects:?}"
+    );
+    update(&mut state, Action::Back);
+    let effects = update(&mut state, Action::RevertCommit);
+    assert!(
+        matches!(&effects[..], [Effect::PlanRevert { commit, .. }] if commit == SHAS[1]),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn a_late_live_diff_text_does_not_replace_the_marked_diff() {
+    let (mut state, texts, effects) = loaded_without_texts();
+    // The first report asked for the selected row's texts; they arrive after the mark.
+    let (request, name) = the_texts_request(&effects);
+    let history = state.history.request;
+    tui_fixture::answer_history(&mut state, history);
+    update(&mut state, Action::ToggleMark);
+    let compare = comparisons(&update(&mut state, Action::Down))[0].0;
+    update(
+        &mut state,
+        Action::Compared {
+            request: compare,
+            result: Ok(revision_diff(0, 1, Vec::new())),
+        },
+    );
+    let effects = answer_texts(&mut state, request, Ok(texts[&name].clone()));
+    assert!(effects.is_empty(), "{effects:?}");
+    assert_eq!(diff_shown(&state).unwrap().0, "legacy");
 }

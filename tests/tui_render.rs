@@ -284,3 +284,40 @@ fn no_color_draws_without_colours() {
     }
     insta::assert_snapshot!("no_color_160x48", terminal.backend());
 }
+
+#[test]
+fn a_marked_commit_lists_what_changed_and_diffs_the_two_commits() {
+    // Just marked: the mark is the selected commit, nothing compared yet.
+    let mut state = loaded(false, theme("dark"));
+    update(&mut state, Action::ToggleMark);
+    let screen = tui_fixture::screen(&state);
+    assert!(screen.contains("mark c3c3c3c"), "{screen}");
+    assert!(
+        screen.contains("select another commit in History"),
+        "{screen}"
+    );
+
+    // Compared with the older commit: the changed resources, removed first, and the first
+    // one's rendered diff, mark on the left, selected commit on the right.
+    let state = tui_fixture::marked(false, theme("dark"), Vec::new());
+    let screen = tui_fixture::screen(&state);
+    for text in [
+        "Resources c3c3c3c → b2b2b2b",
+        "- Removed  ConfigMap  shop/legacy",
+        "~ Modified Deployment shop/web",
+        "+ Added    ConfigMap  shop/settings",
+        "Diff git@c3c3c3c → git@b2b2b2b · ConfigMap legacy -n shop",
+        "MODE: old",
+    ] {
+        assert!(screen.contains(text), "{text}:\n{screen}");
+    }
+    snapshot_both("marked", &state);
+
+    // A unit that did not render is a row of its own, first, its message in the Detail pane.
+    let state = tui_fixture::marked(
+        false,
+        theme("dark"),
+        vec!["at b2b2b2b: envs/shop/broken.yaml:3: did not parse".into()],
+    );
+    snapshot_both("marked_render_error", &state);
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::drift::Strategy;
 use crate::highlight::Highlighted;
 use crate::model::{CommitInfo, ResourceId, Source};
+use crate::ops::rev_diff::RevisionDiff;
 use crate::ops::status::{ResourceStatus, StatusReport};
 
 use super::theme::Theme;
@@ -44,6 +45,8 @@ pub enum Action {
     ToggleBlame,
     /// History of the selected resource.
     ResourceHistory,
+    /// Mark the selected commit to compare the others with; on the marked commit: clear it.
+    ToggleMark,
     /// Re-read history and re-evaluate.
     Refresh,
     /// Show the keys.
@@ -138,6 +141,14 @@ pub enum Action {
         id: ResourceId,
         /// Live and desired text (empty when a side is absent), or why there are none.
         result: Result<(String, String), String>,
+    },
+    /// The environment at the marked commit compared with the selected one
+    /// ([`Effect::CompareRevisions`]).
+    Compared {
+        /// The comparison request this answers.
+        request: RequestId,
+        /// The resources that differ (with both texts), or why there are none.
+        result: Result<Arc<RevisionDiff>, String>,
     },
     /// Syntax colours of a diff's two texts.
     Highlighted {
@@ -263,6 +274,17 @@ pub enum Effect {
         api_version: String,
         /// Where it is defined; `None` for an orphan.
         source: Option<Source>,
+    },
+    /// Render the environment at `from` (the mark) and at `rev` (the selected commit) and
+    /// compare them, as `diff --from <from> --rev <rev>` does; answered with
+    /// [`Action::Compared`].
+    CompareRevisions {
+        /// Request id of the answer.
+        request: RequestId,
+        /// The marked commit: the old side.
+        from: String,
+        /// The selected commit: the new side.
+        rev: String,
     },
     /// Highlight a diff's texts as YAML in the syntect theme `syntax`.
     Highlight {

@@ -74,7 +74,16 @@ pub fn bindings() -> &'static [Binding] {
             bind(&[Tab], "Tab", Action::NextPane, "next pane"),
             bind(&[BackTab], "S-Tab", Action::PrevPane, "previous pane"),
             bind(&[Enter], "Enter", Action::Enter, "drill in / open commit"),
-            bind(&[Esc], "Esc", Action::Back, "back"),
+            // Esc undoes the innermost thing first: the input line, a popup, blame/history in
+            // Detail, the filter in Resources, then the pane (Detail → Resources → History);
+            // in History, where there is nowhere to go back to, it clears the mark.
+            bind(&[Esc], "Esc", Action::Back, "back; in History: unmark"),
+            bind(
+                &[Char('m')],
+                "m",
+                Action::ToggleMark,
+                "mark commit; again: unmark",
+            ),
             bind(
                 &[Char('d')],
                 "d",

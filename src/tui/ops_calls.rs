@@ -9,6 +9,7 @@ use std::sync::mpsc::Sender;
 use crate::model::{CommitInfo, ResourceId};
 use crate::ops::blame::{BlameError, BlameOptions, blame};
 use crate::ops::history::{ChangeKind, HistoryOpsError, HistoryOptions, history};
+use crate::ops::rev_diff::{RevisionDiff, RevisionDiffError, RevisionDiffOptions, diff_revisions};
 use crate::ops::revert::{RevertError, RevertOptions, revert, summary_line};
 use crate::ops::status::StatusOptions;
 use crate::ops::sync::{
@@ -43,6 +44,9 @@ pub enum CallError {
     /// The revert was refused or failed.
     #[error(transparent)]
     Revert(#[from] RevertError),
+    /// The two commits could not be compared.
+    #[error(transparent)]
+    RevisionDiff(#[from] RevisionDiffError),
     /// The cluster could not be reached.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
@@ -272,6 +276,23 @@ fn commit_gutter(commit: &CommitInfo) -> String {
         commit.author,
         date(&commit.time)
     )
+}
+
+/// The environment at `from` (the mark) against it at `rev`, as `diff --from <from> --rev
+/// <rev>` compares them: rendered at both commits, Secrets masked, both texts kept for the
+/// Detail pane. No cluster.
+pub async fn compare_revisions(
+    base: &StatusOptions,
+    from: &str,
+    rev: &str,
+) -> Result<RevisionDiff, CallError> {
+    Ok(diff_revisions(&RevisionDiffOptions {
+        target: base.target.at(rev),
+        from: from.to_owned(),
+        resources: Vec::new(),
+        texts: true,
+    })
+    .await?)
 }
 
 /// Blame lines of `id` at `rev` (git, or live) for the detail pane.

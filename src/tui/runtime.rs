@@ -276,7 +276,8 @@ async fn forward_signals(tx: Sender<Msg>) {
 /// `KUBECTL_GITOPS_FRAME_LOG=FILE`: one line per frame, for the benchmark: `first-frame MS`
 /// (since start), `key-frame MS` / `frame MS` (from the message that caused it to the frame
 /// on the terminal), and milestones (`history-done MS`, `evaluated-client MS`,
-/// `evaluated-rows MS` (a live change's rows), ... since start).
+/// `evaluated-rows MS` (a live change's rows), `compared MS` (the mark's comparison), ...
+/// since start).
 struct FrameLog {
     file: Option<Mutex<std::fs::File>>,
 }
@@ -331,6 +332,7 @@ impl FrameLog {
                 ..
             } => "evaluated-server",
             Action::RowsEvaluated { .. } => "evaluated-rows",
+            Action::Compared { .. } => "compared",
             _ => return,
         };
         self.write(format!("{name} {:.3}", since_start.as_secs_f64() * 1000.0));
@@ -346,6 +348,8 @@ struct Runner {
     evaluation: Option<JoinHandle<()>>,
     /// The running on-demand texts request: a newer one aborts it.
     texts: Option<JoinHandle<()>>,
+    /// The comparison with the mark waiting to start: a newer one aborts it.
+    comparison: Option<JoinHandle<()>>,
     history: Arc<AtomicU64>,
     watch: Arc<Mutex<Option<LiveWatch>>>,
     changes: tokio::sync::mpsc::UnboundedSender<LiveChange>,
@@ -378,6 +382,7 @@ impl Runner {
             cluster: Arc::new(tokio::sync::Mutex::new(None)),
             evaluation: None,
             texts: None,
+            comparison: None,
             history: Arc::new(AtomicU64::new(0)),
             watch: Arc::new(Mutex::new(None)),
             changes,
@@ -480,6 +485,9 @@ impl Runner {
                 } => self.blame(request, rev, id, live),
                 Effect::ResourceHistory { request, rev, id } => {
                     self.resource_history(request, rev, id)
+                }
+                Effect::CompareRevisions { request, from, rev } => {
+                    self.compare_revisions(request, from, rev)
                 }
             }
         }
@@ -788,6 +796,33 @@ impl Runner {
                     result,
                 },
             );
+        }));
+    }
+
+    /// Compares the marked commit `from` with `rev` (both rendered, no cluster), once the
+    /// selection has stayed put for [`TEXTS_SETTLE`]: walking the history with a mark renders
+    /// only where the walk stops. The render runs on a blocking thread (its two commits on two
+    /// threads), not on the runtime's one worker, so evaluations go on meanwhile.
+    fn compare_revisions(&mut self, request: RequestId, from: String, rev: String) {
+        abort_previous(&mut self.comparison);
+        let tx = self.tx.clone();
+        let options = self.options();
+        let handle = self.handle.clone();
+        self.comparison = Some(self.handle.spawn(async move {
+            tokio::time::sleep(TEXTS_SETTLE).await;
+            let result = tokio::task::spawn_blocking(move || {
+                handle.block_on(ops_calls::compare_revisions(&options, &from, &rev))
+            })
+            .await
+            .unwrap_or_else(|source| {
+                Err(ops_calls::CallError::Stopped {
+                    what: "the comparison with the mark",
+                    source,
+                })
+            })
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+            Runner::send(&tx, Action::Compared { request, result });
         }));
     }
 

@@ -6,6 +6,8 @@ use crate::diff::Hunk;
 use crate::drift::Strategy;
 use crate::highlight::Highlighted;
 use crate::model::{CommitInfo, DriftState, ResourceId};
+use crate::ops::history::ChangeKind;
+use crate::ops::rev_diff::{ResourceRevisionDiff, RevisionDiff};
 use crate::ops::status::{ResourceStatus, StatusReport};
 
 use super::action::{DetailLine, RequestId};
@@ -132,6 +134,74 @@ pub struct Resources {
     pub selected: usize,
     /// The filter.
     pub filter: Filter,
+}
+
+/// A row of the Resources pane while a commit is marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkRow {
+    /// A file or unit that did not render at either commit: index into `render_errors`.
+    RenderError(usize),
+    /// A resource that differs: index into the comparison's `resources`.
+    Changed(usize),
+}
+
+/// How much a changed resource needs attention under a mark, most first: a render error hides
+/// what changed, a removal deletes from the cluster when synced, a modification changes what
+/// runs, an addition only adds.
+pub fn change_rank(change: ChangeKind) -> u8 {
+    match change {
+        ChangeKind::Removed => 1,
+        ChangeKind::Modified => 2,
+        ChangeKind::Added => 3,
+    }
+}
+
+/// The commit marked with `m` (SPEC §9): the Resources pane lists what changed between it and
+/// the selected commit (`diff --from <mark> --rev <selected>`), the Detail pane shows the
+/// selected resource rendered at the mark (left, old) against the selected commit (right, new).
+#[derive(Debug, Clone, Default)]
+pub struct Mark {
+    /// The marked commit, full sha.
+    pub commit: String,
+    /// The selected commit the comparison is (being) made against.
+    pub rev: String,
+    /// The current comparison request; answers to older ones are dropped.
+    pub request: RequestId,
+    /// Whether the comparison of `commit` and `rev` is still running.
+    pub loading: bool,
+    /// The comparison, once it arrived (texts included).
+    pub diff: Option<Arc<RevisionDiff>>,
+    /// Why the comparison failed.
+    pub error: Option<String>,
+    /// The rows that pass the filter, those needing attention first.
+    pub rows: Vec<MarkRow>,
+    /// The selected row (index into `rows`).
+    pub selected: usize,
+}
+
+impl Mark {
+    /// The changed resource of row `row`, if it is one.
+    pub fn resource(&self, row: MarkRow) -> Option<&ResourceRevisionDiff> {
+        match row {
+            MarkRow::Changed(i) => self.diff.as_ref()?.resources.get(i),
+            MarkRow::RenderError(_) => None,
+        }
+    }
+
+    /// The selected row.
+    pub fn selected_row(&self) -> Option<MarkRow> {
+        self.rows.get(self.selected).copied()
+    }
+
+    /// The changed resource selected, if the selected row is one.
+    pub fn selected_resource(&self) -> Option<&ResourceRevisionDiff> {
+        self.resource(self.selected_row()?)
+    }
+
+    /// Whether the mark is the selected commit: nothing to compare.
+    pub fn on_itself(&self) -> bool {
+        self.commit == self.rev
+    }
 }
 
 /// The diff of the selected resource, computed once per selection and report.
@@ -299,6 +369,8 @@ pub struct State {
     pub eval: Evaluation,
     /// Resources pane.
     pub resources: Resources,
+    /// The marked commit (`m`), if any.
+    pub mark: Option<Mark>,
     /// Detail pane.
     pub detail: Detail,
     /// A popup, if open.
@@ -335,6 +407,7 @@ impl State {
             read_only,
             focus: Pane::History,
             resources: Resources::default(),
+            mark: None,
             detail: Detail {
                 mode: DetailMode::Diff,
                 layout: DiffLayout::SideBySide,
@@ -371,6 +444,15 @@ impl State {
         let report = self.eval.report.as_ref()?;
         let index = *self.resources.visible.get(self.resources.selected)?;
         report.resources.get(index)
+    }
+
+    /// The resource the Detail pane is about: the marked comparison's selected resource under
+    /// a mark, else the selected row.
+    pub fn detail_resource(&self) -> Option<&ResourceId> {
+        match &self.mark {
+            Some(mark) => mark.selected_resource().map(|r| &r.id),
+            None => self.selected_resource().map(|r| &r.id),
+        }
     }
 
     /// The commit the Resources pane shows: the report's, else the one being evaluated.

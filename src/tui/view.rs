@@ -13,10 +13,13 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 use crate::diff::{DiffLine, LineKind};
 use crate::highlight::{self, Highlighted};
 use crate::model::DriftState;
+use crate::ops::history::ChangeKind;
 use crate::output::short_sha;
 
 use super::keymap;
-use super::state::{DetailMode, DiffData, DiffLayout, InputKind, Pane, Popup, State};
+use super::state::{
+    DetailMode, DiffData, DiffLayout, InputKind, Mark, MarkRow, Pane, Popup, State,
+};
 use super::theme::Theme;
 use super::update::resource_label;
 
@@ -32,6 +35,34 @@ pub fn state_symbol(state: DriftState) -> &'static str {
         DriftState::Orphaned => "+",
         DriftState::Unknown => "?",
         DriftState::Error => "!",
+    }
+}
+
+/// The symbol of a change between the marked commit (old) and the selected one (new).
+pub fn change_symbol(change: ChangeKind) -> &'static str {
+    match change {
+        ChangeKind::Added => "+",
+        ChangeKind::Modified => "~",
+        ChangeKind::Removed => "-",
+    }
+}
+
+/// The style of a change: the colour of the drift state that reads the same way (green for
+/// what comes, yellow for what changes, red for what goes), so themes need no keys of its own.
+fn change_style(theme: &Theme, change: ChangeKind) -> Style {
+    theme.state(match change {
+        ChangeKind::Added => DriftState::Synced,
+        ChangeKind::Modified => DriftState::Drifted,
+        ChangeKind::Removed => DriftState::Missing,
+    })
+}
+
+/// A change as the Resources pane names it.
+fn change_name(change: ChangeKind) -> &'static str {
+    match change {
+        ChangeKind::Added => "Added",
+        ChangeKind::Modified => "Modified",
+        ChangeKind::Removed => "Removed",
     }
 }
 
@@ -156,7 +187,18 @@ fn history_pane(state: &State, area: Rect, buf: &mut Buffer) {
     let theme = &state.theme;
     let h = &state.history;
     let loading = if h.loading { " (walking…)" } else { "" };
-    let title = Line::from(format!(" History · {} commits{loading} ", h.commits.len()));
+    let mut title = vec![Span::raw(format!(
+        " History · {} commits{loading}",
+        h.commits.len()
+    ))];
+    if let Some(mark) = &state.mark {
+        title.push(Span::styled(
+            format!(" · mark {}", short_sha(&mark.commit)),
+            theme.warning,
+        ));
+    }
+    title.push(Span::raw(" "));
+    let title = Line::from(title);
     let block = pane_block(state, Pane::History, title);
     let inner = block.inner(area);
     block.render(area, buf);
@@ -186,6 +228,12 @@ fn history_pane(state: &State, area: Rect, buf: &mut Buffer) {
             if state.eval.live_commit.as_deref() == Some(commit.id.as_str()) {
                 spans.push(Span::styled("live ", theme.live_mark));
             }
+            if state.mark.as_ref().is_some_and(|m| m.commit == commit.id) {
+                spans.push(Span::styled(
+                    "mark ",
+                    theme.warning.add_modifier(Modifier::BOLD),
+                ));
+            }
             spans.push(Span::styled(commit.summary.clone(), theme.text));
             with_selection(state, Pane::History, Line::from(spans), index == h.selected)
         })
@@ -206,6 +254,9 @@ fn with_selection<'a>(state: &State, pane: Pane, line: Line<'a>, selected: bool)
 }
 
 fn resources_pane(state: &State, area: Rect, buf: &mut Buffer) {
+    if let Some(mark) = &state.mark {
+        return marked_resources_pane(state, mark, area, buf);
+    }
     let theme = &state.theme;
     let eval = &state.eval;
     let mut title = vec![Span::raw(" Resources")];
@@ -339,28 +390,202 @@ fn resources_pane(state: &State, area: Rect, buf: &mut Buffer) {
     Paragraph::new(lines).render(inner, buf);
 }
 
+/// The Resources pane under a mark: what differs between the marked and the selected commit,
+/// render errors first, then removed, modified and added resources.
+fn marked_resources_pane(state: &State, mark: &Mark, area: Rect, buf: &mut Buffer) {
+    let theme = &state.theme;
+    let mut title = vec![Span::raw(format!(
+        " Resources {} → {}",
+        short_sha(&mark.commit),
+        short_sha(&mark.rev)
+    ))];
+    if let Some(diff) = &mark.diff {
+        if !diff.render_errors.is_empty() {
+            title.push(Span::styled(
+                format!(" !{}", diff.render_errors.len()),
+                theme.state(DriftState::Error),
+            ));
+        }
+        for (change, n) in diff.counts() {
+            if n > 0 {
+                title.push(Span::styled(
+                    format!(" {}{n}", change_symbol(change)),
+                    change_style(theme, change),
+                ));
+            }
+        }
+        let filter = &state.resources.filter;
+        if !filter.text.is_empty() {
+            title.push(Span::raw(format!(
+                " · {} shown /{}",
+                mark.rows.len(),
+                filter.text
+            )));
+        }
+    }
+    if mark.loading {
+        title.push(Span::styled(" comparing…", theme.dim));
+    }
+    title.push(Span::raw(" "));
+    let block = pane_block(state, Pane::Resources, Line::from(title));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let message = if let Some(error) = &mark.error {
+        Some(Paragraph::new(error.as_str()).style(theme.error))
+    } else if mark.on_itself() {
+        Some(
+            Paragraph::new(format!(
+                "marked {}: select another commit in History to see what changed between \
+                 the two (m on the mark or Esc in History clears it)",
+                short_sha(&mark.commit)
+            ))
+            .style(theme.dim),
+        )
+    } else if let Some(diff) = &mark.diff {
+        match (mark.rows.is_empty(), diff.resources.is_empty()) {
+            (false, _) => None,
+            (true, true) => {
+                Some(Paragraph::new("no resource differs between the two commits").style(theme.dim))
+            }
+            (true, false) => Some(
+                Paragraph::new("no resource matches the filter (Esc clears it)").style(theme.dim),
+            ),
+        }
+    } else {
+        Some(
+            Paragraph::new(format!(
+                "comparing {} → {}…",
+                short_sha(&mark.commit),
+                short_sha(&mark.rev)
+            ))
+            .style(theme.dim),
+        )
+    };
+    if let Some(message) = message {
+        message.wrap(Wrap { trim: false }).render(inner, buf);
+        return;
+    }
+    let Some(diff) = &mark.diff else {
+        return;
+    };
+    let shown = window(mark.selected, mark.rows.len(), inner.height as usize);
+    let kind_width = mark.rows[shown.clone()]
+        .iter()
+        .filter_map(|&row| mark.resource(row))
+        .map(|r| r.id.kind.len())
+        .max()
+        .unwrap_or(4)
+        .min(22);
+    let lines: Vec<Line> = mark.rows[shown.clone()]
+        .iter()
+        .enumerate()
+        .map(|(i, &row)| {
+            let spans = match row {
+                MarkRow::RenderError(e) => vec![
+                    Span::styled(
+                        format!("{} {:<8} ", state_symbol(DriftState::Error), "Error"),
+                        theme.state(DriftState::Error),
+                    ),
+                    Span::styled(
+                        diff.render_errors.get(e).cloned().unwrap_or_default(),
+                        theme.text,
+                    ),
+                ],
+                MarkRow::Changed(_) => {
+                    let Some(r) = mark.resource(row) else {
+                        return Line::default();
+                    };
+                    let name = match &r.id.namespace {
+                        Some(ns) => format!("{ns}/{}", r.id.name),
+                        None => r.id.name.clone(),
+                    };
+                    let mut spans = vec![
+                        Span::styled(
+                            format!("{} {:<8} ", change_symbol(r.change), change_name(r.change)),
+                            change_style(theme, r.change),
+                        ),
+                        Span::styled(format!("{:<kind_width$} ", r.id.kind), theme.dim),
+                        Span::styled(name, theme.text),
+                    ];
+                    if r.change == ChangeKind::Modified {
+                        let fields = match r.changes.len() {
+                            1 => "1 field".to_owned(),
+                            n => format!("{n} fields"),
+                        };
+                        spans.push(Span::styled(format!("  {fields}"), theme.dim));
+                    }
+                    spans
+                }
+            };
+            with_selection(
+                state,
+                Pane::Resources,
+                Line::from(spans),
+                shown.start + i == mark.selected,
+            )
+        })
+        .collect();
+    Paragraph::new(lines).render(inner, buf);
+}
+
+/// The Detail pane's diff under a mark: the selected resource at the mark (left) against the
+/// selected commit (right), or why there is none.
+fn marked_detail(state: &State, mark: &Mark, area: Rect, buf: &mut Buffer) {
+    let theme = &state.theme;
+    let error_row = match (mark.selected_row(), &mark.diff) {
+        (Some(MarkRow::RenderError(e)), Some(diff)) => diff.render_errors.get(e),
+        _ => None,
+    };
+    let message = if let Some(error) = error_row.or(mark.error.as_ref()) {
+        Paragraph::new(error.as_str()).style(theme.error)
+    } else if mark.loading {
+        Paragraph::new("comparing…").style(theme.dim)
+    } else if let Some(diff) = &state.detail.diff {
+        return diff_view(state, diff, area, buf);
+    } else {
+        return;
+    };
+    message.wrap(Wrap { trim: false }).render(area, buf);
+}
+
 fn detail_pane(state: &State, area: Rect, buf: &mut Buffer) {
     let theme = &state.theme;
     let row = state.selected_resource();
-    let what = row
-        .map(|r| resource_label(&r.id))
-        .unwrap_or_else(|| "no resource".into());
+    let on_error_row = state
+        .mark
+        .as_ref()
+        .is_some_and(|m| matches!(m.selected_row(), Some(MarkRow::RenderError(_))));
+    let what = match state.detail_resource() {
+        Some(id) => resource_label(id),
+        None if on_error_row => "render error".into(),
+        None => "no resource".into(),
+    };
     let rev = short_sha(&state.shown_revision()).to_owned();
-    let title = match state.detail.mode {
-        DetailMode::Diff => format!(
-            " Diff live → git@{rev} · {what} · {} ",
-            match state.detail.layout {
-                DiffLayout::SideBySide => "side by side",
-                DiffLayout::Unified => "unified",
-            }
+    let layout = match state.detail.layout {
+        DiffLayout::SideBySide => "side by side",
+        DiffLayout::Unified => "unified",
+    };
+    let title = match (&state.mark, state.detail.mode) {
+        (Some(mark), DetailMode::Diff) => format!(
+            " Diff git@{} → git@{} · {what} · {layout} ",
+            short_sha(&mark.commit),
+            short_sha(&mark.rev)
         ),
-        DetailMode::Blame { live: false } => format!(" Blame git@{rev} · {what} "),
-        DetailMode::Blame { live: true } => format!(" Blame live · {what} "),
-        DetailMode::History => format!(" History · {what} "),
+        (_, DetailMode::Diff) => format!(" Diff live → git@{rev} · {what} · {layout} "),
+        (_, DetailMode::Blame { live: false }) => format!(" Blame git@{rev} · {what} "),
+        (_, DetailMode::Blame { live: true }) => format!(" Blame live · {what} "),
+        (_, DetailMode::History) => format!(" History · {what} "),
     };
     let block = pane_block(state, Pane::Detail, Line::from(title));
     let inner = block.inner(area);
     block.render(area, buf);
+    if let Some(mark) = &state.mark {
+        match state.detail.mode {
+            DetailMode::Diff => marked_detail(state, mark, inner, buf),
+            DetailMode::Blame { .. } | DetailMode::History => detail_lines(state, inner, buf),
+        }
+        return;
+    }
     let Some(row) = row else {
         return;
     };
@@ -720,23 +945,36 @@ fn status_bar(state: &State, area: Rect, buf: &mut Buffer) {
         Line::styled(status.text.clone(), style)
     } else {
         // The most useful hints first; as many as fit.
-        let mut hints: Vec<&str> = vec!["? help", "q quit"];
-        if state.read_only {
-            hints.push("read-only: s S R disabled");
-        } else {
-            hints.extend(["s sync", "S sync all", "R revert"]);
+        let mut hints: Vec<String> = vec!["? help".into(), "q quit".into()];
+        if let Some(mark) = &state.mark {
+            hints.push(format!(
+                "mark {} → {}: Esc in History clears",
+                short_sha(&mark.commit),
+                short_sha(&mark.rev)
+            ));
         }
-        hints.extend([
-            "/ filter",
-            ": cmd",
-            "Tab pane",
-            "d layout",
-            "b blame",
-            "h history",
-            "Enter open",
-        ]);
+        if state.read_only {
+            hints.push("read-only: s S R disabled".into());
+        } else {
+            hints.extend(["s sync", "S sync all", "R revert"].map(String::from));
+        }
+        hints.extend(
+            [
+                "/ filter",
+                ": cmd",
+                "Tab pane",
+                "d layout",
+                "b blame",
+                "h history",
+                "Enter open",
+            ]
+            .map(String::from),
+        );
+        if state.mark.is_none() {
+            hints.push("m mark".into());
+        }
         let mut text = String::new();
-        for hint in hints {
+        for hint in &hints {
             if text.chars().count() + hint.chars().count() + 2 > area.width as usize {
                 break;
             }

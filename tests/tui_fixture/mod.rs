@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use kubectl_gitops::drift::{Change, ChangeOp, Strategy};
 use kubectl_gitops::model::path::FieldPath;
-use kubectl_gitops::model::{CommitInfo, DriftState, Owner, ResourceId};
+use kubectl_gitops::model::{CommitInfo, DriftState, Owner, ResourceId, Source};
+use kubectl_gitops::ops::history::ChangeKind;
+use kubectl_gitops::ops::rev_diff::{ResourceRevisionDiff, RevisionDiff};
 use kubectl_gitops::ops::status::{EvaluationStats, ResourceOwner, ResourceStatus, StatusReport};
 use kubectl_gitops::tui::action::{Action, Effect};
 use kubectl_gitops::tui::state::{Location, State};
@@ -64,6 +66,19 @@ const SETTINGS: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sett
 const API: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  ports:\n  - port: 80\n";
 const OLD: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: old\n  namespace: shop\ndata:\n  x: \"1\"\n";
 
+/// `spec.replicas` 5 → 2: web's change.
+fn replicas_5_to_2() -> Change {
+    Change {
+        path: FieldPath::root().key("spec").key("replicas"),
+        op: ChangeOp::Replace,
+        live: Some(5.into()),
+        desired: Some(2.into()),
+        live_manager: None,
+        live_operation: None,
+        live_time: None,
+    }
+}
+
 /// A report at `rev`: web Drifted, api Missing, old Orphaned, a Widget Unknown, settings Synced;
 /// sorted as ops::status sorts (state, kind, name).
 pub fn report(rev: usize, strategy: Strategy) -> Arc<StatusReport> {
@@ -88,15 +103,7 @@ pub fn report(rev: usize, strategy: Strategy) -> Arc<StatusReport> {
         "spec.replicas".into(),
         "spec.template.spec.containers[name=web].image".into(),
     ];
-    web.changes = vec![Change {
-        path: FieldPath::root().key("spec").key("replicas"),
-        op: ChangeOp::Replace,
-        live: Some(5.into()),
-        desired: Some(2.into()),
-        live_manager: None,
-        live_operation: None,
-        live_time: None,
-    }];
+    web.changes = vec![replicas_5_to_2()];
     web.live_yaml = Some(WEB_LIVE.into());
     web.desired_yaml = Some(WEB_GIT.into());
     web.live_revision = Some(SHAS[1].into());
@@ -217,16 +224,21 @@ pub fn loaded(read_only: bool, theme: Theme) -> State {
         },
     );
     highlight(&mut state, &effects);
+    answer_history(&mut state, history);
+    state
+}
+
+/// Answers history request `request` with the fixture's commits, HEAD the newest.
+pub fn answer_history(state: &mut State, request: u64) {
     update(
-        &mut state,
+        state,
         Action::HistoryLoaded {
-            request: history,
+            request,
             commits: commits(),
             head: SHAS[0].into(),
             done: true,
         },
     );
-    state
 }
 
 /// The state drawn on a `width`×`height` TestBackend.
@@ -284,4 +296,108 @@ pub fn highlight(state: &mut State, effects: &[Effect]) {
             );
         }
     }
+}
+
+const LEGACY: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: legacy\n  namespace: shop\ndata:\n  MODE: old\n";
+
+/// What `diff --from SHAS[from] --rev SHAS[rev]` finds in the fixture, in its order (kind,
+/// namespace, name): ConfigMap legacy removed, ConfigMap settings added, Deployment web
+/// modified (nginx 1.25, 5 replicas → 1.27, 2), Service api added; `render_errors` as given.
+pub fn revision_diff(from: usize, rev: usize, render_errors: Vec<String>) -> Arc<RevisionDiff> {
+    let source = |file: &str| Source {
+        file: format!("envs/shop/{file}"),
+        document: 0,
+        line: 1,
+        end_line: 10,
+    };
+    let changed = |id: ResourceId, api_version: &str, change, from_yaml: &str, rev_yaml: &str| {
+        ResourceRevisionDiff {
+            source: source(&format!("{}.yaml", id.name)),
+            id,
+            api_version: api_version.into(),
+            change,
+            changes: vec![replicas_5_to_2()],
+            from_yaml: from_yaml.into(),
+            rev_yaml: rev_yaml.into(),
+        }
+    };
+    Arc::new(RevisionDiff {
+        from: commits()[from].clone(),
+        revision: commits()[rev].clone(),
+        path: "envs/shop".into(),
+        resources: vec![
+            changed(
+                id("", "ConfigMap", Some("shop"), "legacy"),
+                "v1",
+                ChangeKind::Removed,
+                LEGACY,
+                "",
+            ),
+            changed(
+                id("", "ConfigMap", Some("shop"), "settings"),
+                "v1",
+                ChangeKind::Added,
+                "",
+                SETTINGS,
+            ),
+            changed(
+                id("apps", "Deployment", Some("shop"), "web"),
+                "apps/v1",
+                ChangeKind::Modified,
+                WEB_LIVE,
+                WEB_GIT,
+            ),
+            changed(
+                id("", "Service", Some("shop"), "api"),
+                "v1",
+                ChangeKind::Added,
+                "",
+                API,
+            ),
+        ],
+        render_errors,
+        warnings: Vec::new(),
+    })
+}
+
+/// The `CompareRevisions` effects in `effects`: (request, from, rev).
+pub fn comparisons(effects: &[Effect]) -> Vec<(u64, String, String)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::CompareRevisions { request, from, rev } => {
+                Some((*request, from.clone(), rev.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A [`loaded`] state with HEAD marked and the selection moved down to the older commit, the
+/// comparison answered with [`revision_diff`] (and its colours).
+pub fn marked(read_only: bool, theme: Theme, render_errors: Vec<String>) -> State {
+    let mut state = loaded(read_only, theme);
+    update(&mut state, Action::ToggleMark);
+    let effects = update(&mut state, Action::Down);
+    let [(request, _, _)] = comparisons(&effects)[..] else {
+        panic!("one comparison: {effects:?}")
+    };
+    let evaluation = state.eval.request;
+    update(
+        &mut state,
+        Action::Evaluated {
+            request: evaluation,
+            strategy: Strategy::Server,
+            result: Ok(report(1, Strategy::Server)),
+        },
+    );
+    let effects = update(
+        &mut state,
+        Action::Compared {
+            request,
+            result: Ok(revision_diff(0, 1, render_errors)),
+        },
+    );
+    highlight(&mut state, &effects);
+    state
 }

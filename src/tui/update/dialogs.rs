@@ -124,13 +124,14 @@ pub(super) fn ask_sync_resource(state: &mut State) -> Vec<Effect> {
     if refuse_read_only(state) || refuse_busy(state) {
         return Vec::new();
     }
-    let Some(row) = state.selected_resource() else {
-        state.status = Some(StatusLine {
-            text: "no resource selected: pick one in the Resources pane".into(),
-            error: true,
-        });
-        return Vec::new();
+    let row = match sync_row(state) {
+        Ok(row) => row,
+        Err(text) => {
+            state.status = Some(StatusLine { text, error: true });
+            return Vec::new();
+        }
     };
+    let row = &row;
     let rev = state.shown_revision();
     let mut lines = vec![format!(
         "Apply {} at git@{} (server-side apply, field manager kubectl-gitops):",
@@ -157,6 +158,33 @@ pub(super) fn ask_sync_resource(state: &mut State) -> Vec<Effect> {
         rev,
         resources: Some(vec![id]),
     }]
+}
+
+/// The row `s` syncs: the selected one; under a mark, the selected changed resource's row at
+/// the selected commit (a resource the selected commit removed has none).
+fn sync_row(state: &State) -> Result<ResourceStatus, String> {
+    let Some(mark) = &state.mark else {
+        return state
+            .selected_resource()
+            .cloned()
+            .ok_or_else(|| "no resource selected: pick one in the Resources pane".to_owned());
+    };
+    let Some(changed) = mark.selected_resource() else {
+        return Err("no resource selected: pick a changed resource in the Resources pane".into());
+    };
+    state
+        .eval
+        .report
+        .as_ref()
+        .and_then(|report| report.resources.iter().find(|r| r.id == changed.id))
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "{} is not in the environment at {}: nothing to sync",
+                resource_label(&changed.id),
+                short_sha(&state.shown_revision())
+            )
+        })
 }
 
 pub(super) fn ask_sync_all(state: &mut State) -> Vec<Effect> {

@@ -47,18 +47,23 @@ pub fn matches(filter: &Filter, row: &ResourceStatus) -> bool {
     if !filter.states.is_empty() && !filter.states.contains(&row.state) {
         return false;
     }
+    matches_id(filter, &row.id)
+}
+
+/// Whether an identity passes the filter's kinds and words (`state:` is about rows of an
+/// evaluation: the rows under a mark have no drift state).
+pub fn matches_id(filter: &Filter, id: &ResourceId) -> bool {
     if !filter.kinds.is_empty() {
-        let kind = row.id.kind.to_lowercase();
-        let group_kind = row.id.group_kind().to_lowercase();
+        let kind = id.kind.to_lowercase();
+        let group_kind = id.group_kind().to_lowercase();
         if !filter.kinds.iter().any(|k| *k == kind || *k == group_kind) {
             return false;
         }
     }
     filter.words.iter().all(|word| {
-        contains_lower(&row.id.name, word)
-            || contains_lower(&row.id.kind, word)
-            || row
-                .id
+        contains_lower(&id.name, word)
+            || contains_lower(&id.kind, word)
+            || id
                 .namespace
                 .as_deref()
                 .is_some_and(|ns| contains_lower(ns, word))
@@ -71,8 +76,14 @@ pub(super) fn contains_lower(haystack: &str, lower_needle: &str) -> bool {
 
 pub(super) fn set_filter(state: &mut State, text: &str) {
     let keep = state.selected_resource().map(|r| r.id.clone());
+    let keep_marked = state
+        .mark
+        .as_ref()
+        .and_then(|m| m.selected_resource())
+        .map(|r| r.id.clone());
     state.resources.filter = parse_filter(text);
     refilter(state, keep.as_ref());
+    super::mark::refilter(state, keep_marked.as_ref());
 }
 
 /// Recomputes the visible rows and keeps `keep` selected when it is still there.

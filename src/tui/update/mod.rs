@@ -17,10 +17,11 @@ use super::state::{
 
 mod dialogs;
 mod filter;
+mod mark;
 
 pub use dialogs::resource_label;
 use dialogs::{ask_revert, ask_sync_all, ask_sync_resource, confirm, planned};
-pub use filter::{matches, parse_filter};
+pub use filter::{matches, matches_id, parse_filter};
 use filter::{refilter, set_filter};
 
 /// The effects to start with: history walk and first evaluation run side by side, so the
@@ -85,6 +86,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.detail.mode = DetailMode::History;
             load_detail(state)
         }
+        Action::ToggleMark => mark::toggle(state),
         Action::Refresh => {
             let mut effects = Vec::new();
             let request = state.next_request();
@@ -100,6 +102,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             effects.extend(load_detail(state));
             // The diff's texts are asked for again with the new report, row unchanged or not.
             state.detail.texts.key = None;
+            effects.extend(mark::compare(state));
             effects
         }
         Action::Help => {
@@ -189,7 +192,12 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.history.selected = keep
                 .and_then(|id| state.history.commits.iter().position(|c| c.id == id))
                 .unwrap_or(0);
-            Vec::new()
+            // Under a mark, a selection that moved (a revert's new commit, `:rev`) is compared.
+            let selected = state.selected_commit().map(|c| c.id.clone());
+            match &state.mark {
+                Some(marked) if selected.is_some_and(|id| id != marked.rev) => mark::compare(state),
+                _ => Vec::new(),
+            }
         }
         Action::HistoryFailed { request, message } => {
             if request == state.history.request {
@@ -274,6 +282,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             id,
             result,
         } => texts_loaded(state, request, id, result),
+        Action::Compared { request, result } => mark::compared(state, request, result),
         Action::Highlighted {
             id,
             live,
@@ -558,7 +567,7 @@ fn back(state: &mut State) -> Vec<Effect> {
             return detail_for_selection(state);
         }
         Pane::Resources => state.focus = Pane::History,
-        Pane::History => {}
+        Pane::History => return mark::clear(state),
     }
     Vec::new()
 }
@@ -589,7 +598,9 @@ fn enter(state: &mut State) -> Vec<Effect> {
                     state.history.selected = i;
                     state.focus = Pane::History;
                     state.detail.mode = DetailMode::Diff;
-                    evaluate(state, commit)
+                    let mut effects = evaluate(state, commit);
+                    effects.extend(mark::compare(state));
+                    effects
                 }
                 None => {
                     state.status = Some(StatusLine {
@@ -624,7 +635,13 @@ fn move_by(state: &mut State, delta: isize) -> Vec<Effect> {
             };
             let mut effects = evaluate(state, commit);
             effects.extend(load_detail(state));
+            effects.extend(mark::compare(state));
             effects
+        }
+        Pane::Resources if state.mark.is_some() => {
+            let len = state.mark.as_ref().map_or(0, |m| m.rows.len());
+            let current = state.mark.as_ref().map_or(0, |m| m.selected);
+            mark::select(state, moved(current, delta, len))
         }
         Pane::Resources => {
             let next = moved(
@@ -701,6 +718,9 @@ pub fn diff_rows(diff: &DiffData) -> usize {
 /// their texts (a report made with texts) show them at once; the UI's evaluations leave texts
 /// out, so their texts are asked for, for the selected row alone.
 fn detail_for_selection(state: &mut State) -> Vec<Effect> {
+    if state.mark.is_some() {
+        return mark::detail(state);
+    }
     let row = state.selected_resource();
     let Some(row) = row.filter(|r| r.live_yaml.is_none() && r.desired_yaml.is_none()) else {
         state.detail.texts = Texts::default();
@@ -860,7 +880,7 @@ fn highlighted(
 
 /// Asks for blame or history lines when the detail pane shows them.
 fn load_detail(state: &mut State) -> Vec<Effect> {
-    let Some(id) = state.selected_resource().map(|r| r.id.clone()) else {
+    let Some(id) = state.detail_resource().cloned() else {
         state.detail.lines = None;
         return Vec::new();
     };
