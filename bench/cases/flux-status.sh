@@ -175,12 +175,26 @@ measure() {
     by_hand >/dev/null 2>&1
     local diffs
     diffs=$(by_hand 2>/dev/null | grep -c '^diff ' || true)
+    # Where ours spends its time: the -vv phase lines of one more run. "rendered", "listed and
+    # compared" and "last commits found" are ms since status started; "walk started" is ms since
+    # the last-commit walk (the lastCommit column) began, right after the render, in parallel
+    # with the listing: the time it takes to set up its walk, which status waits for.
+    local phases
+    phases=$("$BIN" -C "$fx" --kubeconfig "$kc" --path clusters/production -vv status 2>&1 >/dev/null |
+        awk '/ DEBUG .* elapsed_ms=[0-9]+/ {
+                m = $0; sub(/.* DEBUG /, "", m); sub(/ elapsed_ms=.*/, "", m)
+                v = $0; sub(/.* elapsed_ms=/, "", v); sub(/ .*/, "", v)
+                if (m ~ /^(rendered|listed and compared|walk started|last commits found)$/)
+                    printf "%s\t%s\n", m, v }' |
+        jq -Rcn '[inputs | split("\t") | {key: .[0], value: (.[1] | tonumber)}] | from_entries')
     local ours_ms reference
     read -r ours_ms reference <<<"$(time_pair_ms "$runs" ours by_hand)"
     local detail
     detail=$(jq -c --argjson runs "$runs" --argjson kubectlDiffObjects "$diffs" \
-        --arg cluster "$label" --arg unserved "$unserved" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" '
+        --arg cluster "$label" --arg unserved "$unserved" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+        --argjson phases "${phases:-null}" '
         {cluster: $cluster, runs: $runs, states: .summary, renderErrors: .renderErrors,
+         oursPhasesMs: $phases,
          outOfScope: .outOfScope, unservedKinds: $unserved, kubectlDiffObjects: $kubectlDiffObjects,
          loadAvgAfter: $load,
          byHand: "kubectl kustomize x4 (clusters/production via a generated kustomization.yaml, infrastructure/controllers, infrastructure/configs, apps/production) + helm template --skip-tests + awk (drop unserved kinds, namespace podinfo) + kubectl diff --server-side; values extracted once untimed; no Flux patches/substitution/origin labels"}' \
