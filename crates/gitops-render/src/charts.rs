@@ -260,7 +260,12 @@ fn pull_http(
             .args(["repo", "add", "--force-update", REPO_NAME, url])
             .arg("--repository-cache")
             .arg(dir);
-        run_helm(helm, command, &format!("the index of {url}"))?;
+        if let Some(why) = recently_unreachable(dir, interval) {
+            return Err(ChartError::Unavailable(why));
+        }
+        run_helm(helm, command, &format!("the index of {url}"))
+            .inspect_err(|e| note_unreachable(dir, e))?;
+        let _ = std::fs::remove_file(dir.join(UNREACHABLE));
     }
     let text = std::fs::read_to_string(&index_file).map_err(|e| {
         ChartError::Unavailable(format!(
@@ -382,12 +387,17 @@ fn pull_oci(
     {
         return Ok(cached);
     }
+    if let Some(why) = recently_unreachable(dir, interval) {
+        return Err(ChartError::Unavailable(why));
+    }
     let mut command = helm_command(helm, dir);
     command.args(["pull", url, "--version", range]);
     if insecure {
         command.arg("--plain-http");
     }
-    let (bytes, file) = pull_named(helm, command, dir, &format!("chart {url} {range}"))?;
+    let (bytes, file) = pull_named(helm, command, dir, &format!("chart {url} {range}"))
+        .inspect_err(|e| note_unreachable(dir, e))?;
+    let _ = std::fs::remove_file(dir.join(UNREACHABLE));
     let version = file
         .strip_suffix(".tgz")
         .and_then(|stem| stem.strip_prefix(&format!("{chart}-")))
@@ -408,6 +418,40 @@ fn pull_oci(
     )?;
     let _ = std::fs::write(&memo, &version);
     Ok(pulled)
+}
+
+/// The file in a repository's cache directory saying helm could not reach it, and why.
+const UNREACHABLE: &str = "unreachable";
+
+/// How long a repository helm could not reach is not asked again, across processes (as
+/// [`super::RenderCache::chart`] does within one): a `status` or `diff` run again at once, or
+/// a history's renders, do not each wait on a dead network. Never longer than the
+/// repository's interval.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(30);
+
+/// Why helm could not reach the repository of `dir`, when it tried less than
+/// [`UNREACHABLE_FOR`] (and `interval`) ago.
+fn recently_unreachable(dir: &Path, interval: Duration) -> Option<String> {
+    let file = dir.join(UNREACHABLE);
+    let age = SystemTime::now()
+        .duration_since(std::fs::metadata(&file).and_then(|m| m.modified()).ok()?)
+        .ok()?;
+    (age < UNREACHABLE_FOR.min(interval)).then(|| {
+        let why = std::fs::read_to_string(&file).unwrap_or_default();
+        format!(
+            "{} (helm tried {}s ago; asked again after {}s)",
+            why.trim(),
+            age.as_secs(),
+            UNREACHABLE_FOR.min(interval).as_secs()
+        )
+    })
+}
+
+/// Remembers that helm could not reach the repository of `dir` ([`recently_unreachable`]).
+fn note_unreachable(dir: &Path, error: &ChartError) {
+    if let ChartError::Unavailable(why) = error {
+        let _ = std::fs::write(dir.join(UNREACHABLE), why);
+    }
 }
 
 /// helm with its repository config confined to the repository's cache directory.

@@ -83,6 +83,10 @@ pub struct RenderOptions {
     /// Where pulled Helm charts are cached ([`charts`]); `None` for
     /// `$KUBECTL_GITOPS_CACHE_DIR/charts`, else the user's cache directory.
     pub chart_cache: Option<PathBuf>,
+    /// The environment's inputs at a commit, already known from a render of it
+    /// ([`environment_inputs_from`]): [`environment_inputs`] of that commit returns them
+    /// instead of rendering the environment again to learn what its controller objects read.
+    pub known_inputs: Option<Arc<(ObjectId, Vec<String>)>>,
 }
 
 impl RenderOptions {
@@ -96,6 +100,7 @@ impl RenderOptions {
             kubectl: None,
             helm: None,
             chart_cache: None,
+            known_inputs: None,
         }
     }
 }
@@ -126,6 +131,10 @@ pub struct Rendered {
     /// Files skipped with a reason the user must see (symlinks), as `warning:` lines; they
     /// do not change the exit code.
     pub warnings: Vec<RenderError>,
+    /// What the followed controller objects (Flux Kustomizations, Argo CD Applications) read,
+    /// for [`environment_inputs_from`]; `None` for a partial render ([`render_file`],
+    /// [`render_plain`], [`render_matching`] from its index), which follows none.
+    pub controller_inputs: Option<Vec<String>>,
 }
 
 /// A problem with one file (or kustomize unit directory); the rest of the environment renders.
@@ -514,6 +523,35 @@ pub fn environment_inputs(
     commit: ObjectId,
     opts: &RenderOptions,
 ) -> Result<Vec<String>, RenderFailure> {
+    if let Some(known) = opts.known_inputs.as_deref()
+        && known.0 == commit
+    {
+        return Ok(known.1.clone());
+    }
+    inputs_with(repo, commit, opts, None)
+}
+
+/// [`environment_inputs`] of `rendered`'s commit, taking what its controller objects read from
+/// that render (a whole [`render`] of the same options) instead of rendering again.
+pub fn environment_inputs_from(
+    repo: &EnvRepo,
+    opts: &RenderOptions,
+    rendered: &Rendered,
+) -> Result<Vec<String>, RenderFailure> {
+    inputs_with(
+        repo,
+        rendered.commit,
+        opts,
+        rendered.controller_inputs.as_deref(),
+    )
+}
+
+fn inputs_with(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    opts: &RenderOptions,
+    controller_inputs: Option<&[String]>,
+) -> Result<Vec<String>, RenderFailure> {
     let path = normalize_path(&opts.path);
     let plan = plan(repo, commit, opts)?;
     let mut inputs = vec![path.clone()];
@@ -526,7 +564,9 @@ pub fn environment_inputs(
         .filter(|u| u.kind == UnitKind::Kustomize)
         .flat_map(|unit| kustomize::referenced_paths(repo, commit, unit))
         .collect();
-    if has_controller_objects(repo, &plan)? {
+    if let Some(known) = controller_inputs {
+        reads.extend(known.iter().cloned());
+    } else if has_controller_objects(repo, &plan)? {
         // What the followed Kustomizations read is known once they are rendered.
         let (_, expanded) = render_expanded(repo, commit, opts)?;
         reads.extend(expanded.inputs);
@@ -640,6 +680,7 @@ pub fn render_plain_with(
         config: plain.config.clone(),
         // Symlinks are never among the plain files.
         warnings: Vec::new(),
+        controller_inputs: None,
     })
 }
 
@@ -967,6 +1008,7 @@ pub fn render_matching(
                 errors: kept.errors,
                 config,
                 warnings: kept.warnings,
+                controller_inputs: None,
             });
         }
         tracing::debug!("render index disagrees with the files it names; rendering everything");
@@ -1081,6 +1123,7 @@ fn render_work(
         errors: out.errors,
         config,
         warnings,
+        controller_inputs: controllers.then(|| expanded.inputs.clone()),
     };
     Ok((rendered, expanded))
 }

@@ -428,6 +428,39 @@ fn ranges_resolve_from_the_index_it_keeps_for_the_interval_and_offline_from_the_
     assert!(err.message.contains("no cached version"), "{err}");
 }
 
+/// A repository helm could not reach is not asked again by the next render (another process:
+/// a fresh cache) for 30 s: the cached chart serves at once; after that it is asked again.
+#[test]
+fn an_unreachable_repository_is_not_asked_again_at_once() {
+    let Some(setup) = Setup::new(&["0.1.0"]) else {
+        return;
+    };
+    let yaml = release_yaml("1h", "*", "");
+    setup.render(&yaml, &setup.opts()).unwrap();
+    assert_eq!(setup.server.index_requests(), 1);
+    // The repository breaks (its index is gone) once the kept index is older than the interval.
+    std::fs::remove_file(setup.served().join("index.yaml")).unwrap();
+    age_indexes(&setup.cache(), Duration::from_secs(2 * 3600));
+    let objects = setup.render(&yaml, &setup.opts()).unwrap();
+    assert_eq!(cm_data(&objects)["chartVersion"], "0.1.0");
+    assert_eq!(setup.server.index_requests(), 2);
+    // Right after, another render serves the cached chart without asking.
+    let objects = setup.render(&yaml, &setup.opts()).unwrap();
+    assert_eq!(cm_data(&objects)["chartVersion"], "0.1.0");
+    assert_eq!(setup.server.index_requests(), 2);
+    // A failure older than 30 s: asked again.
+    for entry in std::fs::read_dir(setup.cache()).unwrap().flatten() {
+        let marker = entry.path().join("unreachable");
+        if marker.is_file() {
+            let file = std::fs::File::options().write(true).open(&marker).unwrap();
+            file.set_modified(SystemTime::now() - Duration::from_secs(60))
+                .unwrap();
+        }
+    }
+    setup.render(&yaml, &setup.opts()).unwrap();
+    assert_eq!(setup.server.index_requests(), 3);
+}
+
 #[test]
 fn concurrent_renders_fetch_the_index_and_the_chart_once() {
     let Some(setup) = Setup::new(&["0.1.0"]) else {

@@ -568,7 +568,6 @@ fn rendered_blame(
         .filter(|owner| owner.id.kind == "HelmRelease")
         .and_then(|owner| head_render.manifests.iter().find(|m| m.id == owner.id))
         .cloned();
-    drop(head_render);
     let lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let mut owner: Vec<Option<ObjectId>> = vec![None; lines.len()];
     // For each line of the head text still unblamed: its line number in `current`.
@@ -577,7 +576,9 @@ fn rendered_blame(
     let mut renders = 1;
     // What the environment reads (a kustomize base, a Flux Kustomization's path, a values
     // file beside the path): a commit that changed none of it renders the same.
-    let inputs = crate::ops::history::environment_inputs_or_path(repo, head, opts);
+    let inputs = gitops_render::environment_inputs_from(repo, opts, &head_render)
+        .unwrap_or_else(|_| vec![gitops_git::normalize_path(&opts.path)]);
+    drop(head_render);
     let id_of = |commit: ObjectId, input: &str| -> Result<Option<ObjectId>, BlameError> {
         match repo.subtree_id(commit, input) {
             Err(gitops_git::RepoError::NotADirectory { .. }) => Ok(repo.file_blob(commit, input)?),

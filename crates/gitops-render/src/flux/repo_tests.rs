@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use gitops_git::EnvRepo;
 use gitops_git::fixture::FixtureRepo;
 
-use crate::{RenderOptions, Rendered, environment_inputs, render};
+use crate::{RenderOptions, Rendered, environment_inputs, environment_inputs_from, render};
 
 const SOURCE: &str = "\
 apiVersion: source.toolkit.fluxcd.io/v1
@@ -419,9 +419,25 @@ fn nested_kustomizations_and_cycles() {
     assert_eq!(settings.source.file, "nested/b/settings.yaml");
     let repo = EnvRepo::open(fx.dir()).unwrap();
     let head = repo.resolve("HEAD").unwrap();
+    let plain = opts("clusters/dev");
     assert_eq!(
-        environment_inputs(&repo, head, &opts("clusters/dev")).unwrap(),
+        environment_inputs(&repo, head, &plain).unwrap(),
         ["clusters/dev", "nested/a", "nested/b"]
+    );
+    assert!(plain.cache.build_count() > 0, "the plain way renders");
+    // Taken from the render already done: the same inputs, and no build to learn them.
+    let fresh = opts("clusters/dev");
+    assert_eq!(
+        environment_inputs_from(&repo, &fresh, &rendered).unwrap(),
+        ["clusters/dev", "nested/a", "nested/b"]
+    );
+    assert_eq!(fresh.cache.build_count(), 0);
+    // Known to the options (as status hands them to its walk): returned as they are.
+    let mut known = opts("clusters/dev");
+    known.known_inputs = Some(std::sync::Arc::new((head, vec!["clusters/dev".to_owned()])));
+    assert_eq!(
+        environment_inputs(&repo, head, &known).unwrap(),
+        ["clusters/dev"]
     );
 
     let looped = render_head(&fx, "clusters/loop");

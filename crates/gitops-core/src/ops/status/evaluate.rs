@@ -196,7 +196,13 @@ impl Head {
             opts.target.namespace.as_deref(),
         )
         .await?;
-        render_opts.scope = head_opts.scope;
+        render_opts.scope = head_opts.scope.clone();
+        // The walk for `lastCommit` starts from what this render read (a Flux environment's
+        // followed paths), not from a second render of the whole environment.
+        render_opts.known_inputs =
+            gitops_render::environment_inputs_from(repo, &head_opts, &rendered)
+                .ok()
+                .map(|inputs| std::sync::Arc::new((commit, inputs)));
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis(),
             "rendered and discovered"
