@@ -503,3 +503,61 @@ fn rollback_of_argo_owned_resources_turns_off_automated_sync_with_suspend() {
         serde_json::json!({"prune": true, "selfHeal": true})
     );
 }
+
+/// A user allowed to read the Kustomization but not to patch it: the reconcile request is
+/// refused in preflight, naming the object and the permission to grant, and nothing is
+/// written. Needs RBAC, so a real API server (the sandbox authorizes every request).
+#[test]
+fn a_controller_that_may_not_be_patched_is_refused_in_preflight() {
+    let cluster = TestCluster::start();
+    if !cluster.is_real() {
+        eprintln!("the sandbox has no RBAC: this test runs against a real API server only");
+        return;
+    }
+    install_kustomization_crd(&cluster);
+    let ns = cluster.namespace().to_owned();
+    let (mut repo, first, _) = flux_repo(&ns);
+    // The ApplySet parent in the test namespace, where the user may read it.
+    repo.commit(
+        "applyset here",
+        &[(
+            "clusters/.kubectl-gitops.yaml",
+            &format!("applySet:\n  namespace: {ns}\n"),
+        )],
+    );
+    flux_live(&cluster, &ns, "1", &first);
+    let user = cluster.unique_name("kgo-limited");
+    cluster
+        .apply(&format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: {user}\n  namespace: {ns}\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get, list, watch, create, patch]\n- apiGroups: [kustomize.toolkit.fluxcd.io]\n  resources: [kustomizations]\n  verbs: [get, list, watch]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: {user}\n  namespace: {ns}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: {user}\nsubjects:\n- apiGroup: rbac.authorization.k8s.io\n  kind: User\n  name: {user}\n"
+        ))
+        .success();
+    // The same kubeconfig (its current context alone), impersonating that user (`as`, as
+    // `kubectl --as` sends it).
+    let mut kubeconfig = cluster
+        .kubectl_raw(&["config", "view", "--flatten", "--minify", "-o", "json"])
+        .success()
+        .json();
+    kubeconfig["users"][0]["user"]["as"] = Value::String(user.clone());
+    let limited = cluster.scratch().join("limited-kubeconfig");
+    std::fs::write(&limited, kubeconfig.to_string()).unwrap();
+    let config = limited.to_str().unwrap();
+
+    let gitops = Gitops::new(&cluster, &repo);
+    let refused = gitops
+        .run_env(
+            &["--path", "clusters", "sync", "--yes", "cm/settings"],
+            &[("KUBECONFIG", config)],
+        )
+        .code_is(2);
+    for needle in [
+        format!("cannot ask Kustomization {ns}/apps"),
+        format!("grant patch on kustomizations in namespace {ns}"),
+    ] {
+        assert!(refused.stderr.contains(&needle), "{needle}: {refused}");
+    }
+    let ks = live(&cluster, &["kustomization", "apps"]);
+    assert!(requested_at(&ks).is_none(), "{ks:#}");
+    assert_eq!(live(&cluster, &["configmap", "settings"])["data"]["a"], "1");
+    assert!(!exists(&cluster, &["configmap", "kubectl-gitops-clusters"]));
+}
