@@ -143,28 +143,31 @@ fn flux_resume(owner: &Owner) -> String {
     } else {
         "kustomization"
     };
-    let namespace = owner
-        .id
-        .namespace
-        .as_deref()
-        .map(|ns| format!(" -n {ns}"))
-        .unwrap_or_default();
-    format!("flux resume {kind} {}{namespace}", owner.id.name)
+    format!(
+        "flux resume {kind} {}{}",
+        owner.id.name,
+        namespace_flag(owner)
+    )
 }
 
 /// The patch restoring an Application's automated sync policy as it was.
 fn argo_restore(owner: &Owner, automated: &Value) -> String {
-    let namespace = owner
+    let patch = json!({"spec": {"syncPolicy": {"automated": automated}}});
+    format!(
+        "kubectl patch application {}{} --type=merge -p '{patch}'",
+        owner.id.name,
+        namespace_flag(owner)
+    )
+}
+
+/// ` -n <namespace>` of a namespaced owner, for the commands printed.
+fn namespace_flag(owner: &Owner) -> String {
+    owner
         .id
         .namespace
         .as_deref()
         .map(|ns| format!(" -n {ns}"))
-        .unwrap_or_default();
-    let patch = json!({"spec": {"syncPolicy": {"automated": automated}}});
-    format!(
-        "kubectl patch application {}{namespace} --type=merge -p '{patch}'",
-        owner.id.name
-    )
+        .unwrap_or_default()
 }
 
 /// The environment's controllers as they are live.
@@ -535,6 +538,31 @@ mod tests {
         assert_eq!(
             request.patch("now"),
             Some(json!({"spec": {"suspend": true}}))
+        );
+        assert_eq!(
+            at_head
+                .request(
+                    &ks,
+                    ControllerStep::Reconcile,
+                    vec![],
+                    HEAD,
+                    HEAD,
+                    true,
+                    false
+                )
+                .and_then(|r| r.patch("2026-12-07T00:00:00Z")),
+            Some(json!({"metadata": {"annotations": {
+                "reconcile.fluxcd.io/requestedAt": "2026-12-07T00:00:00Z"}}}))
+        );
+        let hr = owner(FLUX_HELM_GROUP, "HelmRelease");
+        assert_eq!(
+            flux_resume(&hr),
+            "flux resume helmrelease apps -n flux-system"
+        );
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&requested_at()).is_ok(),
+            "{}",
+            requested_at()
         );
     }
 

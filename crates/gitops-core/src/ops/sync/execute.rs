@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::controller::{ControllerStep, requested_at, write_failure};
+use super::controller::{ControllerRequest, ControllerStep, requested_at, write_failure};
 use super::plan::group_kind;
 use super::{
     ADDITIONAL_NAMESPACES_ANNOTATION, CRD_ESTABLISHED_TIMEOUT, ControllerOutcome, ControllerResult,
@@ -100,19 +100,9 @@ async fn suspend_controllers(
         let (result, error) = match (request.patch(""), &refused) {
             (None, _) => (ControllerOutcome::Unchanged, None),
             (Some(_), Some(_)) => (ControllerOutcome::Skipped, None),
-            (Some(patch), None) => match cluster
-                .merge_patch(
-                    &request.resource,
-                    request.owner.id.namespace.as_deref(),
-                    &request.owner.id.name,
-                    &patch,
-                    false,
-                )
-                .await
-            {
-                Ok(_) => (ControllerOutcome::Suspended, None),
-                Err(error) => {
-                    let failure = write_failure(request, &error);
+            (Some(patch), None) => match send(cluster, request, &patch).await {
+                Ok(()) => (ControllerOutcome::Suspended, None),
+                Err(failure) => {
                     let message = failure.message.clone();
                     refused = Some(failure);
                     (ControllerOutcome::Failed, Some(message))
@@ -156,6 +146,25 @@ async fn suspend_controllers(
     }
 }
 
+/// Sends `patch` to the controller of `request`; a refusal names it and what to do.
+async fn send(
+    cluster: &ClusterClient,
+    request: &ControllerRequest,
+    patch: &Value,
+) -> Result<(), SyncFailure> {
+    cluster
+        .merge_patch(
+            &request.resource,
+            request.owner.id.namespace.as_deref(),
+            &request.owner.id.name,
+            patch,
+            false,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|error| write_failure(request, &error))
+}
+
 /// Asks each controller to reconcile what was handed to it, after the applies (skipped when
 /// one failed: a rerun asks).
 async fn ask_controllers(
@@ -174,19 +183,9 @@ async fn ask_controllers(
         let (result, error) = match request.patch(&now) {
             None => (ControllerOutcome::Unchanged, None),
             Some(_) if failed => (ControllerOutcome::Skipped, None),
-            Some(patch) => match cluster
-                .merge_patch(
-                    &request.resource,
-                    request.owner.id.namespace.as_deref(),
-                    &request.owner.id.name,
-                    &patch,
-                    false,
-                )
-                .await
-            {
-                Ok(_) => (ControllerOutcome::Requested, None),
-                Err(error) => {
-                    let failure = write_failure(request, &error);
+            Some(patch) => match send(cluster, request, &patch).await {
+                Ok(()) => (ControllerOutcome::Requested, None),
+                Err(failure) => {
                     let message = failure.message.clone();
                     errors.push(failure);
                     (ControllerOutcome::Failed, Some(message))
