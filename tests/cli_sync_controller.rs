@@ -269,6 +269,36 @@ fn rollback_of_flux_owned_resources_needs_suspend() {
     gitops
         .run(&["--path", "clusters", "sync", "--dry-run", "--rev", &first])
         .code_is(2);
+    // With --suspend, the dry run says it would suspend it and apply here; still no write.
+    let doc = gitops
+        .run(&[
+            "--path",
+            "clusters",
+            "sync",
+            "--dry-run",
+            "--rev",
+            &first,
+            "--suspend",
+            "-o",
+            "json",
+        ])
+        .code_is(1)
+        .json();
+    let controller = &doc["controllers"][0];
+    assert_eq!(controller["step"], "suspend", "{doc:#}");
+    assert_eq!(controller["trackedRevision"], second.as_str(), "{doc:#}");
+    assert_eq!(
+        controller["resume"],
+        format!("flux resume kustomization apps -n {ns}").as_str(),
+        "{doc:#}"
+    );
+    let planned = resource(&doc, "ConfigMap", "settings");
+    assert_eq!(planned["result"], "configured", "{doc:#}");
+    assert_eq!(planned["owner"], owner.as_str(), "{doc:#}");
+    assert_eq!(
+        live(&cluster, &["kustomization", "apps"])["metadata"]["resourceVersion"],
+        before["metadata"]["resourceVersion"]
+    );
 
     let run = gitops
         .run(&[
