@@ -113,7 +113,7 @@ pub enum Command {
     Blame(blame::BlameArgs),
     /// Apply --rev to the cluster with server-side apply (rolling back is `sync --rev <older>`)
     #[command(
-        after_help = "Exit status: 0 ok, 1 changes pending (--dry-run), 2 error or refused, 3 timed out waiting (--wait)."
+        after_help = "Beside a controller: resources a live Flux Kustomization or HelmRelease, or Argo CD Application, reconciles are not applied here; that controller is asked instead (Flux: the reconcile.fluxcd.io/requestedAt annotation, as `flux reconcile`; Argo CD: a sync operation of the revision, as `argocd app sync`), after the other applies. Syncing a revision other than the one it tracks (a rollback) is refused unless --suspend, which suspends it first and applies here; `kubectl gitops revert` is the rollback the controller keeps.\n\nExit status: 0 ok, 1 changes pending (--dry-run), 2 error or refused, 3 timed out waiting (--wait)."
     )]
     Sync(sync::SyncArgs),
     /// Make a new commit that undoes COMMIT, as `git revert` does (never pushes)

@@ -1,5 +1,7 @@
 //! `kubectl gitops sync [RESOURCE...]` (SPEC §6): server-side apply of `--rev` with preflight,
 //! ordering, ApplySet tracking, prune and health waits. Rolling back is `sync --rev <older>`.
+//! Resources a live Flux or Argo CD object reconciles are handed to it, and a rollback of them
+//! needs `--suspend` (SPEC §11).
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -10,7 +12,7 @@ use clap::Args;
 use super::{GlobalArgs, OutputFormat, closed_pipe, exit};
 use crate::cluster::ClusterClient;
 use crate::ops;
-use crate::ops::sync::{SyncOptions, SyncOutcome, SyncPlan};
+use crate::ops::sync::{ControllerStep, SyncOptions, SyncOutcome, SyncPlan};
 use crate::output::progress::Progress;
 use crate::output::sync::{self as sync_out, write_plan, write_result};
 use crate::output::{short_sha, stdout_color, use_color};
@@ -42,6 +44,12 @@ pub struct SyncArgs {
     /// Concurrent requests within a wave [default: config's sync.concurrency, then 16]
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// Suspend the Flux Kustomization/HelmRelease (spec.suspend: true), or turn off the Argo CD
+    /// Application's automated sync, that reconciles the targeted resources, then apply them
+    /// here; says how to resume. Needed to sync a revision other than the one the controller
+    /// tracks (a rollback); `revert` is the rollback the controller keeps
+    #[arg(long)]
+    pub suspend: bool,
 }
 
 impl Default for SyncArgs {
@@ -55,6 +63,7 @@ impl Default for SyncArgs {
             timeout: Duration::from_secs(300),
             no_force: false,
             concurrency: None,
+            suspend: false,
         }
     }
 }
@@ -114,6 +123,7 @@ pub fn run(global: &GlobalArgs, args: &SyncArgs, display: &str) -> anyhow::Resul
         concurrency: args.concurrency,
         force: !args.no_force,
         prune: args.prune,
+        suspend: args.suspend,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -184,6 +194,19 @@ async fn sync(
 
     if !args.yes && !confirmed(&plan, err_color)? {
         return Ok(exit::ERROR);
+    }
+    for request in plan
+        .controllers
+        .iter()
+        .filter(|c| c.step == ControllerStep::Suspend)
+    {
+        let count = request.members.len();
+        writeln!(
+            err,
+            "{}: suspending it before applying the {count} {} it reconciles",
+            request.owner,
+            if count == 1 { "resource" } else { "resources" }
+        )?;
     }
 
     let result = {

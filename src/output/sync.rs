@@ -8,7 +8,10 @@ use super::{
     API_VERSION, Color, OutputError, OutputFormat, Style, short_sha, table, write_document,
 };
 use crate::model::ResourceId;
-use crate::ops::sync::{SyncAction, SyncFailure, SyncOutcome, SyncPlan, SyncResult};
+use crate::ops::sync::{
+    ControllerOutcome, ControllerRequest, ControllerStep, PlannedResource, SyncAction, SyncFailure,
+    SyncOutcome, SyncPlan, SyncResult,
+};
 
 /// The name of an outcome as outputs write it.
 pub fn outcome_name(outcome: SyncOutcome) -> &'static str {
@@ -20,12 +23,33 @@ pub fn outcome_name(outcome: SyncOutcome) -> &'static str {
         SyncOutcome::Kept => "kept",
         SyncOutcome::Failed => "failed",
         SyncOutcome::Skipped => "skipped",
+        SyncOutcome::Requested => "requested",
     }
 }
 
-/// The outcome a planned action has when applied (`--dry-run` reports it).
-fn planned_outcome(action: SyncAction) -> SyncOutcome {
-    match action {
+/// The name of a controller's outcome as outputs write it.
+fn controller_outcome_name(outcome: ControllerOutcome) -> &'static str {
+    match outcome {
+        ControllerOutcome::Requested => "requested",
+        ControllerOutcome::Suspended => "suspended",
+        ControllerOutcome::Unchanged => "unchanged",
+        ControllerOutcome::Failed => "failed",
+        ControllerOutcome::Skipped => "skipped",
+    }
+}
+
+fn step_name(step: ControllerStep) -> &'static str {
+    match step {
+        ControllerStep::Reconcile => "reconcile",
+        ControllerStep::Suspend => "suspend",
+        ControllerStep::Suspended => "suspended",
+    }
+}
+
+/// The outcome a planned resource has when the plan is carried out (`--dry-run` reports it).
+fn planned_outcome(resource: &PlannedResource) -> SyncOutcome {
+    match resource.action {
+        SyncAction::Create | SyncAction::Configure if resource.handed => SyncOutcome::Requested,
         SyncAction::Create => SyncOutcome::Created,
         SyncAction::Configure => SyncOutcome::Configured,
         SyncAction::Unchanged => SyncOutcome::Unchanged,
@@ -38,6 +62,7 @@ fn outcome_style(outcome: SyncOutcome) -> Style {
         SyncOutcome::Configured => Style::fg(Color::Ansi(3)),
         SyncOutcome::Pruned | SyncOutcome::Failed => Style::fg(Color::Ansi(1)),
         SyncOutcome::Kept | SyncOutcome::Skipped => Style::fg(Color::Ansi(5)),
+        SyncOutcome::Requested => Style::fg(Color::Ansi(6)),
         SyncOutcome::Unchanged => Style::default(),
     }
 }
@@ -52,6 +77,7 @@ fn paint_outcome(name: &str, column: usize, cell: &str, color: bool) -> String {
         "configured" => SyncOutcome::Configured,
         "pruned" => SyncOutcome::Pruned,
         "kept" => SyncOutcome::Kept,
+        "requested" => SyncOutcome::Requested,
         _ => SyncOutcome::Unchanged,
     };
     outcome_style(outcome).paint(cell, color)
@@ -96,11 +122,10 @@ fn plan_rows(plan: &SyncPlan, all: bool) -> Vec<Vec<String>> {
         for t in &r.taken_over {
             detail.push(format!("takes {} from {}", t.path, t.manager));
         }
-        rows.push(row_cells(
-            planned_outcome(r.action),
-            &r.id,
-            detail.join("; "),
-        ));
+        if let (true, Some(owner)) = (r.handed, &r.owner) {
+            detail.push(format!("by {owner}"));
+        }
+        rows.push(row_cells(planned_outcome(r), &r.id, detail.join("; ")));
     }
     for p in &plan.prune {
         let outcome = if p.keep {
@@ -122,10 +147,20 @@ fn plan_rows(plan: &SyncPlan, all: bool) -> Vec<Vec<String>> {
 pub fn plan_counts(plan: &SyncPlan) -> String {
     let pruned = plan.prune.iter().filter(|p| !p.keep).count();
     let kept = plan.prune.len() - pruned;
+    let count = |outcome: SyncOutcome| {
+        plan.resources
+            .iter()
+            .filter(|r| planned_outcome(r) == outcome)
+            .count()
+    };
     counts_line(&[
-        (plan.count(SyncAction::Create), "created"),
-        (plan.count(SyncAction::Configure), "configured"),
-        (plan.count(SyncAction::Unchanged), "unchanged"),
+        (count(SyncOutcome::Created), "created"),
+        (count(SyncOutcome::Configured), "configured"),
+        (
+            count(SyncOutcome::Requested),
+            "requested from their controller",
+        ),
+        (count(SyncOutcome::Unchanged), "unchanged"),
         (pruned, "pruned"),
         (kept, "kept"),
     ])
@@ -144,7 +179,23 @@ fn counts_line(counts: &[(usize, &str)]) -> String {
     }
 }
 
-/// The plan as text: a table of what changes (every resource with `all`), then the counts.
+/// One line per controller of the plan: what it would be asked or have done (SPEC §11).
+pub fn controller_lines(controllers: &[ControllerRequest], done: bool) -> String {
+    let mut out = String::new();
+    for request in controllers {
+        out.push_str(&format!("{}: {}\n", request.owner, request.describe(done)));
+        for note in &request.notes {
+            out.push_str(&format!("  note: {note}\n"));
+        }
+        if let Some(resume) = &request.resume {
+            out.push_str(&format!("  resume it with: {resume}\n"));
+        }
+    }
+    out
+}
+
+/// The plan as text: a table of what changes (every resource with `all`), what the
+/// controllers would be asked, then the counts.
 pub fn plan_text(plan: &SyncPlan, all: bool, color: bool) -> String {
     let rows = plan_rows(plan, all);
     let mut out = String::new();
@@ -155,6 +206,7 @@ pub fn plan_text(plan: &SyncPlan, all: bool, color: bool) -> String {
             &|r, c, cell| paint_outcome(&rows[r][0], c, cell, color),
         );
     }
+    out.push_str(&controller_lines(&plan.controllers, false));
     out.push_str(&format!(
         "sync {} of {} to {} (applyset {}/{}): {}\n",
         short_sha(&plan.revision.id),
@@ -184,6 +236,39 @@ fn failures_value(failures: &[SyncFailure]) -> Value {
         .collect()
 }
 
+/// `controllers[]`: each controller that reconciles targeted resources, its step and, after a
+/// sync, its result.
+fn controller_value(
+    request: &ControllerRequest,
+    result: Option<(ControllerOutcome, &Option<String>)>,
+) -> Value {
+    let mut m = identity(&request.api_version, &request.owner.id);
+    m.insert("step".into(), step_name(request.step).into());
+    if let Some((outcome, error)) = result {
+        m.insert("result".into(), controller_outcome_name(outcome).into());
+        m.insert("error".into(), json!(error));
+    }
+    m.insert("trackedRevision".into(), json!(request.tracked_revision));
+    m.insert(
+        "members".into(),
+        request
+            .members
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    m.insert("resume".into(), json!(request.resume));
+    m.insert("notes".into(), json!(request.notes));
+    Value::Object(m)
+}
+
+fn owner_value(owner: Option<&crate::model::Owner>) -> Value {
+    owner
+        .map(|o| Value::String(o.to_string()))
+        .unwrap_or(Value::Null)
+}
+
 /// The `kind: SyncResult` document of a `--dry-run`: what each resource would become.
 pub fn plan_document(plan: &SyncPlan) -> Value {
     let mut resources: Vec<Value> = plan
@@ -191,10 +276,8 @@ pub fn plan_document(plan: &SyncPlan) -> Value {
         .iter()
         .map(|r| {
             let mut m = identity(&r.api_version, &r.id);
-            m.insert(
-                "result".into(),
-                outcome_name(planned_outcome(r.action)).into(),
-            );
+            m.insert("result".into(), outcome_name(planned_outcome(r)).into());
+            m.insert("owner".into(), owner_value(r.owner.as_ref()));
             m.insert("fields".into(), json!(r.fields));
             m.insert("takenOver".into(), json!(r.taken_over));
             m.insert("source".into(), json!(r.source));
@@ -219,6 +302,7 @@ pub fn plan_document(plan: &SyncPlan) -> Value {
         "revision": commit_value(&plan.revision),
         "applySet": plan.apply_set,
         "resources": resources,
+        "controllers": plan.controllers.iter().map(|c| controller_value(c, None)).collect::<Vec<_>>(),
         "errors": failures_value(&plan.failures),
     })
 }
@@ -232,6 +316,7 @@ pub fn result_document(result: &SyncResult) -> Value {
             let mut m = identity(&r.api_version, &r.id);
             m.insert("result".into(), outcome_name(r.result).into());
             m.insert("error".into(), json!(r.error));
+            m.insert("owner".into(), owner_value(r.owner.as_ref()));
             Value::Object(m)
         })
         .collect();
@@ -242,6 +327,11 @@ pub fn result_document(result: &SyncResult) -> Value {
         "revision": commit_value(&result.revision),
         "applySet": result.apply_set,
         "resources": resources,
+        "controllers": result
+            .controllers
+            .iter()
+            .map(|c| controller_value(&c.request, Some((c.result, &c.error))))
+            .collect::<Vec<_>>(),
         "errors": failures_value(&result.errors),
     })
 }
@@ -267,6 +357,7 @@ pub fn write_plan(
                 );
                 out.write_all(text.as_bytes())?;
             }
+            out.write_all(controller_lines(&plan.controllers, false).as_bytes())?;
             Ok(())
         }
     }
@@ -289,7 +380,9 @@ pub fn write_result(
                 .iter()
                 .map(|r| row_cells(r.result, &r.id, r.error.clone().unwrap_or_default()))
                 .collect();
+            let controllers = result_controller_lines(result);
             if rows.is_empty() {
+                out.write_all(controllers.as_bytes())?;
                 return Ok(());
             }
             let header: &[&str] = if result.resources.iter().any(|r| r.error.is_some()) {
@@ -312,9 +405,39 @@ pub fn write_result(
                 }
             });
             out.write_all(text.as_bytes())?;
+            out.write_all(controllers.as_bytes())?;
             Ok(())
         }
     }
+}
+
+/// What was asked of, or done to, each controller, one line each (SPEC §11).
+fn result_controller_lines(result: &SyncResult) -> String {
+    let mut out = String::new();
+    for c in &result.controllers {
+        let what = match c.result {
+            ControllerOutcome::Requested
+            | ControllerOutcome::Suspended
+            | ControllerOutcome::Unchanged => c.request.describe(true),
+            ControllerOutcome::Failed => format!(
+                "failed: {}",
+                c.error.as_deref().unwrap_or("the write was refused")
+            ),
+            ControllerOutcome::Skipped => {
+                "skipped: an earlier write failed; sync again to ask it".to_owned()
+            }
+        };
+        out.push_str(&format!("{}: {what}\n", c.request.owner));
+        for note in &c.request.notes {
+            out.push_str(&format!("  note: {note}\n"));
+        }
+        if let (Some(resume), ControllerOutcome::Suspended | ControllerOutcome::Unchanged) =
+            (&c.request.resume, c.result)
+        {
+            out.push_str(&format!("  resume it with: {resume}\n"));
+        }
+    }
+    out
 }
 
 /// `12 resources: 2 created, 10 unchanged at 1a2b3c4 (applyset default/kubectl-gitops-prod)`.
@@ -327,6 +450,10 @@ pub fn result_summary(result: &SyncResult) -> String {
         counts_line(&[
             (count(SyncOutcome::Created), "created"),
             (count(SyncOutcome::Configured), "configured"),
+            (
+                count(SyncOutcome::Requested),
+                "requested from their controller"
+            ),
             (count(SyncOutcome::Unchanged), "unchanged"),
             (count(SyncOutcome::Pruned), "pruned"),
             (count(SyncOutcome::Kept), "kept"),

@@ -128,6 +128,12 @@ pub fn plan_lines(plan: &SyncPlan) -> Vec<String> {
     ));
     for resource in &plan.resources {
         let label = resource_label(&resource.id);
+        if let (true, Some(owner)) = (resource.handed, &resource.owner)
+            && resource.action != SyncAction::Unchanged
+        {
+            lines.push(format!("  > {owner} is asked to reconcile {label}"));
+            continue;
+        }
         match resource.action {
             SyncAction::Unchanged => continue,
             SyncAction::Create => lines.push(format!("  + create {label}")),
@@ -147,6 +153,13 @@ pub fn plan_lines(plan: &SyncPlan) -> Vec<String> {
         }
         for note in &resource.notes {
             lines.push(format!("      {note}"));
+        }
+    }
+    // Writing beside a controller (SPEC §11): what each is asked, or how it is suspended.
+    for request in &plan.controllers {
+        lines.push(format!("{}: {}", request.owner, request.describe(false)));
+        if let Some(resume) = &request.resume {
+            lines.push(format!("      resume it with: {resume}"));
         }
     }
     if plan.changes() == 0 {

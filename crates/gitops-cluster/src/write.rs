@@ -62,6 +62,43 @@ impl ClusterClient {
         .await
     }
 
+    /// JSON merge patch (RFC 7386) of one object with field manager `kubectl-gitops`, as
+    /// `kubectl patch --type=merge` sends it (`flux reconcile` and `flux suspend` patch their
+    /// objects so); `dry_run` validates it (admission, RBAC) without persisting it.
+    pub async fn merge_patch(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+        dry_run: bool,
+    ) -> Result<Value, ClusterError> {
+        let url = DynamicObject::url_path(resource, namespace);
+        let verb = if dry_run {
+            "merge patch dry-run of"
+        } else {
+            "merge patch of"
+        };
+        let what = describe(verb, resource, namespace, name);
+        let mut params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        if dry_run {
+            params = params.dry_run();
+            self.stats.dry_runs.fetch_add(1, Ordering::Relaxed);
+        }
+        self.with_retry(&what, || {
+            let request =
+                kube::core::Request::new(url.clone()).patch(name, &params, &Patch::Merge(patch));
+            async move {
+                let request = request.map_err(kube::Error::BuildRequest)?;
+                self.client.request::<Value>(request).await
+            }
+        })
+        .await
+    }
+
     /// Deletes one object (background propagation, as kubectl's prune); `Ok(false)` when it
     /// was already gone.
     pub async fn delete(

@@ -250,7 +250,7 @@ impl Controllers {
 
 /// The revision a controller's status says it applied: a Git commit (`main@sha1:<sha>` and the
 /// older `main/<sha>` written as the sha), else as the status writes it (a chart version).
-fn deployed_revision(id: &ResourceId, live: &Value) -> Option<String> {
+pub fn deployed_revision(id: &ResourceId, live: &Value) -> Option<String> {
     let revision = match id.group.as_str() {
         ARGO_GROUP => live
             .pointer("/status/sync/revision")

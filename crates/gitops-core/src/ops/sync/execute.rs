@@ -7,20 +7,22 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use super::controller::{ControllerRequest, ControllerStep, requested_at, write_failure};
 use super::plan::group_kind;
 use super::{
-    ADDITIONAL_NAMESPACES_ANNOTATION, CRD_ESTABLISHED_TIMEOUT, POLL_INTERVAL, PlannedPrune,
-    PlannedResource, ResourceResult, SyncAction, SyncFailure, SyncOutcome, SyncPlan, SyncResult,
-    TOOLING_ANNOTATION,
+    ADDITIONAL_NAMESPACES_ANNOTATION, CRD_ESTABLISHED_TIMEOUT, ControllerOutcome, ControllerResult,
+    POLL_INTERVAL, PlannedPrune, PlannedResource, ResourceResult, SyncAction, SyncFailure,
+    SyncOutcome, SyncPlan, SyncResult, TOOLING_ANNOTATION,
 };
 use gitops_cluster::write::ApplyMode;
 use gitops_cluster::{ClusterClient, ClusterError, applyset, core_resource};
 use k8s_model::normalize::REVISION_ANNOTATION;
 
-/// Applies the plan: the parent first, then each step (wave, kind) with bounded concurrency,
-/// then `--prune`. `on_result(done, total, row)` is called as each resource finishes. Stops
-/// at the first step with a failure: later resources are `skipped`, and a rerun finishes.
-/// Call only with a plan without failures.
+/// Applies the plan: controllers to suspend first (SPEC §11), the parent, then each step
+/// (wave, kind) with bounded concurrency, then `--prune`, then the reconcile requests to the
+/// controllers of the resources handed to them. `on_result(done, total, row)` is called as each
+/// resource finishes. Stops at the first step with a failure: later resources are `skipped`,
+/// and a rerun finishes. Call only with a plan without failures.
 pub async fn execute(
     cluster: &ClusterClient,
     plan: &SyncPlan,
@@ -36,6 +38,12 @@ pub async fn execute(
                 message: "preflight failed: nothing written".to_owned(),
             },
         );
+    }
+    let mut controllers = Vec::new();
+    if let Err(failure) = suspend_controllers(cluster, plan, &mut controllers).await {
+        let mut result = nothing_written(plan, failure);
+        result.controllers = controllers;
+        return result;
     }
     if let Err(error) = write_parent_first(cluster, plan).await {
         return nothing_written(
@@ -64,11 +72,131 @@ pub async fn execute(
     } else {
         run.prune(&mut written).await;
     }
+    let failed = !written.errors.is_empty();
+    ask_controllers(cluster, plan, failed, &mut controllers, &mut written.errors).await;
     SyncResult {
         revision: plan.revision.clone(),
         apply_set: plan.apply_set.clone(),
         resources: written.rows,
         errors: written.errors,
+        controllers,
+    }
+}
+
+/// Suspends the controllers `--suspend` suspends, one by one, before anything else is written;
+/// records the others left as they are. At the first refusal, stops: the rest are skipped and
+/// the failure says which were suspended already.
+async fn suspend_controllers(
+    cluster: &ClusterClient,
+    plan: &SyncPlan,
+    controllers: &mut Vec<ControllerResult>,
+) -> Result<(), SyncFailure> {
+    let mut refused: Option<SyncFailure> = None;
+    for request in plan
+        .controllers
+        .iter()
+        .filter(|c| c.step != ControllerStep::Reconcile)
+    {
+        let (result, error) = match (request.patch(""), &refused) {
+            (None, _) => (ControllerOutcome::Unchanged, None),
+            (Some(_), Some(_)) => (ControllerOutcome::Skipped, None),
+            (Some(patch), None) => match send(cluster, request, &patch).await {
+                Ok(()) => (ControllerOutcome::Suspended, None),
+                Err(failure) => {
+                    let message = failure.message.clone();
+                    refused = Some(failure);
+                    (ControllerOutcome::Failed, Some(message))
+                }
+            },
+        };
+        controllers.push(ControllerResult {
+            request: request.clone(),
+            result,
+            error,
+        });
+    }
+    match refused {
+        None => Ok(()),
+        Some(mut failure) => {
+            let suspended: Vec<String> = controllers
+                .iter()
+                .filter(|c| c.result == ControllerOutcome::Suspended)
+                .filter_map(|c| c.request.resume.clone())
+                .collect();
+            failure.message.push_str("; no resource was applied");
+            if !suspended.is_empty() {
+                failure.message.push_str(&format!(
+                    "; already suspended, resume them with: {}",
+                    suspended.join("; ")
+                ));
+            }
+            for request in plan
+                .controllers
+                .iter()
+                .filter(|c| c.step == ControllerStep::Reconcile)
+            {
+                controllers.push(ControllerResult {
+                    request: request.clone(),
+                    result: ControllerOutcome::Skipped,
+                    error: None,
+                });
+            }
+            Err(failure)
+        }
+    }
+}
+
+/// Sends `patch` to the controller of `request`; a refusal names it and what to do.
+async fn send(
+    cluster: &ClusterClient,
+    request: &ControllerRequest,
+    patch: &Value,
+) -> Result<(), SyncFailure> {
+    cluster
+        .merge_patch(
+            &request.resource,
+            request.owner.id.namespace.as_deref(),
+            &request.owner.id.name,
+            patch,
+            false,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|error| write_failure(request, &error))
+}
+
+/// Asks each controller to reconcile what was handed to it, after the applies (skipped when
+/// one failed: a rerun asks).
+async fn ask_controllers(
+    cluster: &ClusterClient,
+    plan: &SyncPlan,
+    failed: bool,
+    controllers: &mut Vec<ControllerResult>,
+    errors: &mut Vec<SyncFailure>,
+) {
+    let now = requested_at();
+    for request in plan
+        .controllers
+        .iter()
+        .filter(|c| c.step == ControllerStep::Reconcile)
+    {
+        let (result, error) = match request.patch(&now) {
+            None => (ControllerOutcome::Unchanged, None),
+            Some(_) if failed => (ControllerOutcome::Skipped, None),
+            Some(patch) => match send(cluster, request, &patch).await {
+                Ok(()) => (ControllerOutcome::Requested, None),
+                Err(failure) => {
+                    let message = failure.message.clone();
+                    errors.push(failure);
+                    (ControllerOutcome::Failed, Some(message))
+                }
+            },
+        };
+        controllers.push(ControllerResult {
+            request: request.clone(),
+            result,
+            error,
+        });
     }
 }
 
@@ -79,6 +207,7 @@ fn row(p: &PlannedResource, result: SyncOutcome, error: Option<String>) -> Resou
         api_version: p.api_version.clone(),
         result,
         error,
+        owner: p.owner.clone(),
     }
 }
 
@@ -93,15 +222,31 @@ fn nothing_written(plan: &SyncPlan, failure: SyncFailure) -> SyncResult {
             .map(|p| row(p, SyncOutcome::Skipped, None))
             .collect(),
         errors: vec![failure],
+        controllers: plan
+            .controllers
+            .iter()
+            .map(|request| ControllerResult {
+                request: request.clone(),
+                result: ControllerOutcome::Skipped,
+                error: None,
+            })
+            .collect(),
     }
 }
 
 /// Writes the parent before any member, listing every kind and namespace a member may have
-/// (kubectl does the same), so that a sync that dies midway leaves its members findable.
+/// (kubectl does the same), so that a sync that dies midway leaves its members findable. A
+/// sync that only hands resources to their controllers writes none.
 async fn write_parent_first(cluster: &ClusterClient, plan: &SyncPlan) -> Result<(), ClusterError> {
+    let handed_only = plan.prune.is_empty()
+        && !plan.resources.is_empty()
+        && plan.resources.iter().all(|p| p.handed);
+    if handed_only {
+        return Ok(());
+    }
     let mut group_kinds = plan.parent_group_kinds.clone();
     let mut namespaces = plan.parent_namespaces.clone();
-    for p in &plan.resources {
+    for p in plan.resources.iter().filter(|p| !p.handed) {
         group_kinds.insert(group_kind(&p.id));
         if let Some(ns) = &p.id.namespace {
             namespaces.insert(ns.clone());
@@ -179,6 +324,8 @@ impl Run<'_> {
     async fn apply_one(&self, p: &PlannedResource) -> ResourceResult {
         let outcome = match p.action {
             SyncAction::Unchanged => row(p, SyncOutcome::Unchanged, None),
+            // Its controller applies it, asked once the applies are done.
+            _ if p.handed => row(p, SyncOutcome::Requested, None),
             // The server is gone: the rest is not attempted (a rerun finishes).
             _ if self.unreachable.load(Relaxed) => row(p, SyncOutcome::Skipped, None),
             action => {
@@ -241,6 +388,7 @@ impl Run<'_> {
                     SyncOutcome::Skipped
                 },
                 error: None,
+                owner: None,
             });
         }
     }
@@ -297,6 +445,7 @@ impl Run<'_> {
             api_version: p.api_version.clone(),
             result,
             error,
+            owner: None,
         };
         self.report(&r);
         r
@@ -309,7 +458,8 @@ impl Run<'_> {
         let mut group_kinds = BTreeSet::new();
         let mut namespaces = BTreeSet::new();
         let kept = plan.prune.iter().filter(|p| p.keep).map(|p| &p.id);
-        for id in plan.resources.iter().map(|p| &p.id).chain(kept) {
+        let applied = plan.resources.iter().filter(|p| !p.handed).map(|p| &p.id);
+        for id in applied.chain(kept) {
             group_kinds.insert(group_kind(id));
             if let Some(ns) = &id.namespace {
                 namespaces.insert(ns.clone());

@@ -29,12 +29,16 @@ use serde_json::Value;
 
 use crate::ops::status::StatusError;
 use gitops_cluster::ClusterError;
-use k8s_model::{CommitInfo, ResourceId, Source};
+use k8s_model::{CommitInfo, Owner, ResourceId, Source};
 
+mod controller;
 mod execute;
 mod health;
 mod plan;
 
+pub use controller::{
+    ARGO_INITIATOR, ControllerRequest, ControllerStep, RECONCILE_REQUEST_ANNOTATION,
+};
 pub use execute::execute;
 pub use health::{Unhealthy, wait_healthy};
 pub use plan::plan;
@@ -114,6 +118,9 @@ pub struct SyncOptions {
     pub force: bool,
     /// Plan the deletion of Orphaned members.
     pub prune: bool,
+    /// Suspend the Flux objects, or turn off the Argo CD automated sync, that reconcile the
+    /// targeted resources, and apply them here (needed for a rollback of them; SPEC §11).
+    pub suspend: bool,
 }
 
 impl Default for SyncOptions {
@@ -125,6 +132,7 @@ impl Default for SyncOptions {
             concurrency: None,
             force: true,
             prune: false,
+            suspend: false,
         }
     }
 }
@@ -195,6 +203,10 @@ pub struct PlannedResource {
     pub wave: i64,
     /// Notes, e.g. that the dry-run waits for a namespace or CRD created by this sync.
     pub notes: Vec<String>,
+    /// The live Flux or Argo CD object that reconciles it (SPEC §11).
+    pub owner: Option<Owner>,
+    /// Whether its owner is asked to reconcile it instead of it being applied here.
+    pub handed: bool,
     #[serde(skip)]
     resource: ApiResource,
     /// The object sent: ignored fields stripped, tracking keys added.
@@ -271,6 +283,9 @@ pub struct SyncPlan {
     parent_namespaces: BTreeSet<String>,
     /// Whether the plan covers the whole environment (no RESOURCE filter).
     whole: bool,
+    /// What is asked of, or done to, the controllers that reconcile targeted resources:
+    /// suspensions before anything else is written, reconcile requests after the applies.
+    pub controllers: Vec<ControllerRequest>,
 }
 
 impl SyncPlan {
@@ -312,6 +327,8 @@ pub enum SyncOutcome {
     Failed,
     /// Not attempted: an earlier step failed; rerun sync to finish.
     Skipped,
+    /// Not applied here: its controller was asked to reconcile it (SPEC §11).
+    Requested,
 }
 
 /// One row of the result.
@@ -324,6 +341,35 @@ pub struct ResourceResult {
     pub api_version: String,
     /// What happened.
     pub result: SyncOutcome,
+    /// The server's message for `failed`.
+    pub error: Option<String>,
+    /// The live Flux or Argo CD object that reconciles it.
+    pub owner: Option<Owner>,
+}
+
+/// What became of one controller's request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ControllerOutcome {
+    /// Asked to reconcile.
+    Requested,
+    /// Suspended (Flux), or its automated sync turned off (Argo CD).
+    Suspended,
+    /// Left as it was (already suspended, or without automated sync).
+    Unchanged,
+    /// The write failed (message in `error`).
+    Failed,
+    /// Not attempted: an earlier write failed.
+    Skipped,
+}
+
+/// One controller's row of the result.
+#[derive(Debug, Clone)]
+pub struct ControllerResult {
+    /// The request.
+    pub request: ControllerRequest,
+    /// What happened.
+    pub result: ControllerOutcome,
     /// The server's message for `failed`.
     pub error: Option<String>,
 }
@@ -339,6 +385,8 @@ pub struct SyncResult {
     pub resources: Vec<ResourceResult>,
     /// Failures, each naming its resource (`None`: the ApplySet parent or the plan).
     pub errors: Vec<SyncFailure>,
+    /// What was asked of, or done to, each controller.
+    pub controllers: Vec<ControllerResult>,
 }
 
 impl SyncResult {
@@ -349,6 +397,12 @@ impl SyncResult {
                 .resources
                 .iter()
                 .any(|r| matches!(r.result, SyncOutcome::Failed | SyncOutcome::Skipped))
+            && !self.controllers.iter().any(|c| {
+                matches!(
+                    c.result,
+                    ControllerOutcome::Failed | ControllerOutcome::Skipped
+                )
+            })
         {
             0
         } else {

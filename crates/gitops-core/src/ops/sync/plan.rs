@@ -7,6 +7,7 @@ use futures::StreamExt;
 use kube::core::ApiResource;
 use serde_json::{Map, Value};
 
+use super::controller::{self, ControllerRequest, ControllerStep, LiveControllers};
 use super::{
     ADDITIONAL_NAMESPACES_ANNOTATION, ARGO_SYNC_WAVE_ANNOTATION, ApplySetRef, HELM_INSTALL_ORDER,
     PRUNE_ANNOTATION, PlannedPrune, PlannedResource, SYNC_WAVE_ANNOTATION, SyncAction, SyncError,
@@ -23,7 +24,7 @@ use gitops_render::RenderCache;
 use k8s_model::fieldset::{FieldSet, path_string};
 use k8s_model::normalize::{PART_OF_LABEL, REVISION_ANNOTATION, SOURCE_ANNOTATION};
 use k8s_model::{CommitInfo, IgnoreRule};
-use k8s_model::{Manifest, ResourceId, Source, split_api_version};
+use k8s_model::{Manifest, Owner, ResourceId, Source, split_api_version};
 
 /// Renders `opts.rev`, reads the live objects and dry-runs every targeted object: the plan.
 /// Writes nothing.
@@ -38,13 +39,25 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
         desired_ids,
         selected,
         discovery,
+        env_controllers,
     } = desired;
     let concurrency = opts.concurrency.unwrap_or(config.sync_concurrency).max(1);
     let cluster = &cluster.clone().with_concurrency(concurrency);
 
     let parent = Parent::read(cluster, &config).await?;
-    let targets = resolve_targets(selected, &discovery, &mut failures);
+    let mut targets = resolve_targets(selected, &discovery, &mut failures);
     let mut live = list_live(cluster, &targets, concurrency, &mut failures).await?;
+    let whole = filters.is_empty() && opts.only.is_empty();
+    let (controllers, steps) = hand_to_controllers(
+        cluster,
+        &discovery,
+        env_controllers,
+        &mut targets,
+        &live,
+        (opts, &revision.id, &head.id),
+        &mut failures,
+    )
+    .await?;
     let created_namespaces = created_namespaces(&targets, &live);
     let planning = Planning {
         cluster,
@@ -78,6 +91,18 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
     } else {
         Vec::new()
     };
+    let controllers = match &controllers {
+        Some(live_controllers) => controller_requests(
+            live_controllers,
+            &resources,
+            &steps,
+            opts,
+            (&revision.id, &head.id),
+            whole,
+        ),
+        None => Vec::new(),
+    };
+    failures.extend(controller::preflight(cluster, &controllers).await);
     failures.sort_by(|a, b| a.id.cmp(&b.id));
 
     Ok(SyncPlan {
@@ -94,8 +119,105 @@ pub async fn plan(cluster: &ClusterClient, opts: &SyncOptions) -> Result<SyncPla
         concurrency,
         parent_group_kinds: parent.group_kinds,
         parent_namespaces: parent.namespaces,
-        whole: filters.is_empty() && opts.only.is_empty(),
+        whole,
+        controllers,
     })
+}
+
+/// What sync does to each live controller (SPEC §11), by the controllers that reconcile the
+/// targets: reads them, marks each target it reconciles with its owner (and as handed over
+/// when the owner is asked to reconcile), and records the refusals of a rollback without
+/// `--suspend` as failures.
+async fn hand_to_controllers(
+    cluster: &ClusterClient,
+    discovery: &Discovery,
+    env_controllers: BTreeSet<ResourceId>,
+    targets: &mut [SyncTarget],
+    live: &LiveObjects,
+    (opts, revision, head): (&SyncOptions, &str, &str),
+    failures: &mut Vec<SyncFailure>,
+) -> Result<(Option<LiveControllers>, BTreeMap<Owner, ControllerStep>), SyncError> {
+    let mut steps = BTreeMap::new();
+    if env_controllers.is_empty() {
+        return Ok((None, steps));
+    }
+    let needed: BTreeSet<ResourceId> = targets
+        .iter()
+        .filter_map(|t| t.manifest.owner.as_ref().map(|o| o.id.clone()))
+        .collect();
+    let controllers = LiveControllers::read(
+        cluster,
+        discovery,
+        env_controllers,
+        &needed,
+        cluster.concurrency(),
+        failures,
+    )
+    .await?;
+    let mut refused = BTreeSet::new();
+    for target in targets.iter_mut() {
+        let live_object = live.get(&live_key(target));
+        let Some(owner) = controllers.owner_of(&target.manifest, live_object) else {
+            continue;
+        };
+        if !steps.contains_key(&owner) && !refused.contains(&owner) {
+            match controllers.step(&owner, revision, head, opts.suspend) {
+                Ok(step) => {
+                    steps.insert(owner.clone(), step);
+                }
+                Err(message) => {
+                    failures.push(SyncFailure {
+                        id: Some(owner.id.clone()),
+                        message,
+                    });
+                    refused.insert(owner.clone());
+                }
+            }
+        }
+        target.handed = steps.get(&owner) == Some(&ControllerStep::Reconcile);
+        target.owner = Some(owner);
+    }
+    // A controller suspended here and applied here too keeps what suspends it: git's
+    // `spec.syncPolicy.automated` (or `spec.suspend: false`) is not sent.
+    for target in targets.iter_mut() {
+        let owner = Owner {
+            id: target.manifest.id.clone(),
+        };
+        if steps.get(&owner) == Some(&ControllerStep::Suspend) {
+            controller::strip_suspended_field(&mut target.manifest.object);
+        }
+    }
+    Ok((Some(controllers), steps))
+}
+
+/// The request to each controller that reconciles planned resources. A controller to ask is
+/// asked only when one of them would change; one to suspend, only when one is applied.
+fn controller_requests(
+    controllers: &LiveControllers,
+    resources: &[PlannedResource],
+    steps: &BTreeMap<Owner, ControllerStep>,
+    opts: &SyncOptions,
+    (revision, head): (&str, &str),
+    whole: bool,
+) -> Vec<ControllerRequest> {
+    let mut members: BTreeMap<&Owner, Vec<&PlannedResource>> = BTreeMap::new();
+    for resource in resources {
+        if let Some(owner) = &resource.owner {
+            members.entry(owner).or_default().push(resource);
+        }
+    }
+    members
+        .into_iter()
+        .filter_map(|(owner, members)| {
+            let step = *steps.get(owner)?;
+            let changes = members.iter().any(|m| m.action != SyncAction::Unchanged);
+            if !changes && step != ControllerStep::Suspended {
+                return None;
+            }
+            let ids = members.iter().map(|m| m.id.clone()).collect();
+            controllers.request(owner, step, ids, revision, head, whole, opts.prune)
+        })
+        .collect()
 }
 
 /// Opens the repository: the commit `opts.rev` names, its metadata, and HEAD's (to tell a
@@ -134,6 +256,8 @@ struct Desired {
     /// The manifests RESOURCE arguments and `--only` select.
     selected: Vec<Manifest>,
     discovery: Arc<Discovery>,
+    /// The controller objects the environment renders, and the owners of what it renders.
+    env_controllers: BTreeSet<ResourceId>,
 }
 
 impl Desired {
@@ -168,6 +292,7 @@ impl Desired {
             .collect();
         let desired_ids: BTreeSet<ResourceId> =
             rendered.manifests.iter().map(|m| m.id.clone()).collect();
+        let env_controllers = controller::env_controllers(rendered.manifests.iter());
         let selected: Vec<Manifest> = rendered
             .manifests
             .into_iter()
@@ -181,6 +306,7 @@ impl Desired {
             desired_ids,
             selected,
             discovery,
+            env_controllers,
         })
     }
 }
@@ -239,6 +365,20 @@ struct SyncTarget {
     resource: ApiResource,
     /// Whether its kind is served only once this sync applies its CRD.
     pending_crd: bool,
+    /// The live controller that reconciles it.
+    owner: Option<Owner>,
+    /// Whether its controller is asked to reconcile it instead of applying it here.
+    handed: bool,
+}
+
+/// The key of a target's live object.
+fn live_key(target: &SyncTarget) -> (String, String, Option<String>, String) {
+    (
+        target.resource.api_version.clone(),
+        target.resource.plural.clone(),
+        target.manifest.id.namespace.clone(),
+        target.manifest.id.name.clone(),
+    )
 }
 
 /// Resolves the selected manifests' kinds: served ones, and those whose CRD this sync applies;
@@ -269,6 +409,8 @@ fn resolve_targets(
                 resource: kind.resource.clone(),
                 manifest,
                 pending_crd: false,
+                owner: None,
+                handed: false,
             }),
             Err(not_served) => match crd_kinds.get(&(group.to_owned(), manifest.id.kind.clone())) {
                 Some((resource, _)) => targets.push(SyncTarget {
@@ -279,6 +421,8 @@ fn resolve_targets(
                     },
                     manifest,
                     pending_crd: true,
+                    owner: None,
+                    handed: false,
                 }),
                 None => failures.push(SyncFailure {
                     message: not_served.message(&manifest.api_version, &manifest.id.kind),
@@ -390,12 +534,7 @@ impl Planning<'_> {
         let (cluster, rules, force) = (self.cluster, self.rules, self.force);
         futures::stream::iter(targets)
             .map(|target| {
-                let live_object = live.remove(&(
-                    target.resource.api_version.clone(),
-                    target.resource.plural.clone(),
-                    target.manifest.id.namespace.clone(),
-                    target.manifest.id.name.clone(),
-                ));
+                let live_object = live.remove(&live_key(&target));
                 let deferred = if target.pending_crd {
                     Some("its CRD is created by this sync; validated when applied".to_owned())
                 } else {
@@ -426,6 +565,7 @@ impl Planning<'_> {
                         },
                         rules,
                         force,
+                        (target.owner, target.handed),
                     )
                     .await
                 }
@@ -520,6 +660,7 @@ async fn plan_one(
     tracking: Tracking<'_>,
     rules: &[k8s_model::IgnoreRule],
     force: bool,
+    (owner, handed): (Option<Owner>, bool),
 ) -> Result<PlannedResource, SyncFailure> {
     let failure = |message: String| SyncFailure {
         id: Some(manifest.id.clone()),
@@ -530,7 +671,10 @@ async fn plan_one(
     IgnoreSet::from_rules(rules, &manifest.id, live.as_ref())
         .map_err(|error| failure(error.to_string()))?
         .strip(&mut object);
-    add_tracking(&mut object, &manifest.source, &tracking);
+    // What a controller applies carries its marks, not ours.
+    if !handed {
+        add_tracking(&mut object, &manifest.source, &tracking);
+    }
     let wave = sync_wave(&manifest.object).map_err(failure)?;
     let mut planned = PlannedResource {
         id: manifest.id.clone(),
@@ -546,6 +690,8 @@ async fn plan_one(
         wave,
         notes: Vec::new(),
         rank: kind_rank(&manifest.id.group, &manifest.id.kind),
+        owner,
+        handed,
         resource,
         object,
     };
@@ -560,7 +706,8 @@ async fn plan_one(
             &manifest.id.name,
             &planned.object,
             ApplyMode {
-                force,
+                // Nothing is written for a handed resource: its controller's fields stay its.
+                force: force || handed,
                 dry_run: true,
             },
         )
@@ -582,6 +729,13 @@ async fn plan_one(
     let comparison = compare_server(&manifest.id, &manifest.object, &live, &dry_run, rules)
         .map_err(|error| failure(error.to_string()))?;
     planned.fields = comparison.fields;
+    if handed {
+        // Its controller applies it with its own manager: only what git says counts.
+        if planned.fields.is_empty() {
+            planned.action = SyncAction::Unchanged;
+        }
+        return Ok(planned);
+    }
     planned.taken_over = taken_over(&live, &dry_run);
     if without_volatile(&live) == without_volatile(&dry_run) {
         planned.action = SyncAction::Unchanged;
