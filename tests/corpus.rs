@@ -1477,3 +1477,56 @@ fn blame_of_a_chart_made_line_names_the_helm_release_values_lines() {
         .unwrap();
     assert_eq!(kind["values"], serde_json::json!([]));
 }
+
+/// argocd-example-apps `apps` (an app of apps): `history` lists the first-parent commits git
+/// lists for the Applications' paths, and `blame` of the guestbook's Deployment (a directory
+/// source, in the Application's destination namespace) gives git blame's commits, line by line.
+#[test]
+fn argocd_example_apps_history_and_blame_follow_the_applications() {
+    let Some(repo) = clone("argocd-example-apps") else {
+        return;
+    };
+    repo.git(&[
+        "remote",
+        "set-url",
+        "origin",
+        "https://github.com/argoproj/argocd-example-apps",
+    ]);
+    let env = kubectl_gitops::repo::EnvRepo::open(repo.dir()).unwrap();
+    let head = env.resolve("HEAD").unwrap();
+    let mut opts = RenderOptions::new("apps", "default");
+    opts.helm = Some(helm());
+    let inputs = kubectl_gitops::render::environment_inputs(&env, head, &opts).unwrap();
+    assert!(inputs.len() > 5, "{inputs:?}");
+    // Render errors: the jsonnet, plugin and helm-dependency Applications (exit 2).
+    let run = offline(&repo, &["--path", "apps", "history", "-o", "json"], &[]).code_is(2);
+    let mut git_args = vec!["log", "--first-parent", "--format=%H", "--"];
+    git_args.extend(inputs.iter().map(String::as_str));
+    let git: Vec<String> = repo.git(&git_args).lines().map(str::to_owned).collect();
+    assert!(git.len() > 10, "{git:?}");
+    assert_eq!(history_ids(&run), git);
+
+    let run = offline(
+        &repo,
+        &[
+            "--path",
+            "apps",
+            "blame",
+            "deploy/guestbook-ui",
+            "-n",
+            "guestbook",
+            "-o",
+            "json",
+        ],
+        &[],
+    )
+    .code_is(2);
+    let doc = run.json();
+    assert_eq!(
+        doc["source"]["file"],
+        "guestbook/guestbook-ui-deployment.yaml"
+    );
+    assert_eq!(doc["rendered"], false, "written as rendered: git's lines");
+    let (ours, git) = cli_env::blame_commits_and_git(&repo, "HEAD", &doc);
+    assert_eq!(ours, git);
+}
