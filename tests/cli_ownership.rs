@@ -292,8 +292,15 @@ fn helm_release_members_are_compared_with_the_deployed_release_manifest() {
     let helm_release = format!(
         "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: {ns}\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: podinfo\n      sourceRef:\n        kind: HelmRepository\n        name: podinfo\n"
     );
+    // A plain ConfigMap after it in the same file: not the release's, no render error.
+    let settings = format!(
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {ns}\ndata:\n  x: \"1\"\n"
+    );
     let mut repo = EnvRepo::new();
-    repo.commit("podinfo", &[("podinfo.yaml", &helm_release)]);
+    repo.commit(
+        "podinfo",
+        &[("podinfo.yaml", &format!("{helm_release}{settings}"))],
+    );
     cluster.apply(&helm_release).success();
     // The release helm-controller made (default name and storage namespace: the
     // HelmRelease's), its manifest without namespaces as Helm renders it.
@@ -356,4 +363,20 @@ fn helm_release_members_are_compared_with_the_deployed_release_manifest() {
     let gone = resource(&doc, "ConfigMap", "podinfo-gone");
     assert_eq!(gone["status"], "Orphaned", "{gone:#}");
     assert_eq!(gone["owner"], owner.as_str(), "{gone:#}");
+    // The render error is on the release's row and on every row it owns (the UI shows it
+    // there); the error's text is the one in `errors`.
+    let release = resource(&doc, "HelmRelease", "podinfo");
+    for row in [&release, &config, &extra, &gone] {
+        assert_eq!(row["renderError"], errors[0], "{row:#}");
+    }
+    let others: Vec<&Value> = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["owner"] != owner.as_str() && r["kind"] != "HelmRelease")
+        .collect();
+    assert!(!others.is_empty(), "{doc:#}");
+    for row in others {
+        assert!(row["renderError"].is_null(), "{row:#}");
+    }
 }

@@ -321,3 +321,36 @@ fn a_marked_commit_lists_what_changed_and_diffs_the_two_commits() {
     );
     snapshot_both("marked_render_error", &state);
 }
+
+/// A row whose file or owner did not render (a HelmRelease whose chart cannot be fetched): the
+/// Resources pane marks it, the Detail pane says the error above the comparison that could
+/// still be made (issue #16).
+#[test]
+fn a_render_error_shows_on_its_rows() {
+    let (mut state, effects) = fresh(false, theme("dark"));
+    let mut with_error = (*report(0, Strategy::Server)).clone();
+    let message = "apps/web.yaml:1: HelmRelease shop/web: cannot get chart web * from \
+                   https://charts.example.com (render once with the repository reachable)";
+    for row in &mut with_error.resources {
+        if row.id.kind == "Deployment" {
+            row.render_error = Some(message.to_owned());
+        }
+    }
+    let effects_after = update(
+        &mut state,
+        Action::Evaluated {
+            request: tui_fixture::eval_request(&effects),
+            strategy: Strategy::Server,
+            result: Ok(std::sync::Arc::new(with_error)),
+        },
+    );
+    tui_fixture::highlight(&mut state, &effects_after);
+    let screen = tui_fixture::screen(&state);
+    assert!(screen.contains("~ Drifted  ! Deployment"), "{screen}");
+    assert!(screen.contains("✓ Synced     ConfigMap"), "{screen}");
+    assert!(
+        screen.contains("render error: apps/web.yaml:1: HelmRelease"),
+        "{screen}"
+    );
+    snapshot_both("render_error_rows", &state);
+}

@@ -291,6 +291,7 @@ pub fn status_document(report: &StatusReport) -> Value {
                 r.owner.as_ref().map(ToString::to_string).into(),
             );
             m.insert("error".into(), r.error.clone().into());
+            m.insert("renderError".into(), r.render_error.clone().into());
             m.insert("notes".into(), r.notes.clone().into());
             Value::Object(m)
         })
@@ -548,6 +549,7 @@ pub(crate) mod tests {
                 "matchesRevision",
                 "owner",
                 "error",
+                "renderError",
                 "notes"
             ]
         );

@@ -345,6 +345,9 @@ fn resources_pane(state: &State, area: Rect, buf: &mut Buffer) {
         .map(|&i| fields_text(&report.resources[i]).len())
         .max()
         .unwrap_or(0);
+    let with_render_errors = visible[shown.clone()]
+        .iter()
+        .any(|&i| report.resources[i].render_error.is_some());
     let lines: Vec<Line> = visible[shown.clone()]
         .iter()
         .enumerate()
@@ -366,6 +369,16 @@ fn resources_pane(state: &State, area: Rect, buf: &mut Buffer) {
                 Span::styled(format!("{:<kind_width$} ", row.id.kind), theme.dim),
                 Span::styled(name, theme.text),
             ];
+            // A column of `!` when a shown row's file or owner did not render (its message
+            // heads the Detail pane).
+            if with_render_errors {
+                let mark = if row.render_error.is_some() {
+                    "! "
+                } else {
+                    "  "
+                };
+                spans.insert(1, Span::styled(mark, theme.error));
+            }
             let fields = fields_text(row);
             if with_owners {
                 if fields_width > 0 {
@@ -592,6 +605,9 @@ fn detail_pane(state: &State, area: Rect, buf: &mut Buffer) {
     match state.detail.mode {
         DetailMode::Diff => {
             let mut notes: Vec<Line> = Vec::new();
+            if let Some(error) = &row.render_error {
+                notes.push(Line::styled(format!("render error: {error}"), theme.error));
+            }
             if let Some(error) = &row.error {
                 notes.push(Line::styled(error.clone(), theme.error));
             }

@@ -116,6 +116,7 @@ pub async fn evaluate_with(
         ..
     } = evaluation;
     sort_rows(&mut resources);
+    super::rows::attach_render_errors(&mut resources, &head.rendered.errors);
     stats.lists = cluster.stats().lists() - stats_before.0;
     stats.dry_runs = cluster.stats().dry_runs() - stats_before.1;
     Ok(StatusReport {

@@ -86,6 +86,10 @@ pub struct ResourceStatus {
     pub live_resource_version: Option<String>,
     /// Why the state is Error or Unknown, or a note such as the fallback to the client strategy.
     pub error: Option<String>,
+    /// The render error of the file or unit that makes this resource (SPEC §3, §11): the
+    /// document's own file, or the controller object that owns it (a HelmRelease whose chart
+    /// did not render: its objects are compared with what its deployed release holds).
+    pub render_error: Option<String>,
     /// Notes for the user that are not errors (e.g. "server dry-run forbidden; compared client-side").
     pub notes: Vec<String>,
     /// The live object, normalized and masked, as YAML (the diff's left side); `None` when absent.

@@ -7,9 +7,10 @@ use crate::drift::merge_key::key_default;
 use crate::drift::{Comparison, DriftError, IgnoreSet, Strategy};
 use crate::drift::{compare_server, prepare_objects, to_yaml};
 use gitops_cluster::{ClusterClient, FIELD_MANAGER};
+use gitops_render::RenderError;
 use k8s_model::fieldset::{FieldSet, PathElement, item_has_key};
 use k8s_model::normalize::{IGNORED_ANNOTATIONS, IGNORED_LABELS, REVISION_ANNOTATION};
-use k8s_model::{DriftState, IgnoreRule, Manifest, ResourceId};
+use k8s_model::{DriftState, IgnoreRule, Manifest, ResourceId, Source};
 
 use super::{ResourceOwner, ResourceStatus};
 
@@ -39,6 +40,7 @@ impl ResourceStatus {
             matches_revision: None,
             live_resource_version: None,
             error: None,
+            render_error: None,
             notes: Vec::new(),
             live_yaml: None,
             desired_yaml: None,
@@ -192,6 +194,35 @@ pub(super) fn orphan_row(
         ..ResourceStatus::blank(id, api_version, DriftState::Orphaned)
     };
     row.with_live(live)
+}
+
+/// Puts each render error on the rows it concerns: the rows of the document or unit it names
+/// (a HelmRelease whose chart did not render: its own row), then the rows those own (the
+/// chart's objects, compared with the deployed release instead). The first error a row meets
+/// stays.
+pub(super) fn attach_render_errors(rows: &mut [ResourceStatus], errors: &[RenderError]) {
+    for error in errors {
+        let unit_dir = format!("{}/", error.file);
+        let in_error = |source: &Source| {
+            (source.file == error.file
+                && error
+                    .line
+                    .is_none_or(|line| source.line <= line && line <= source.end_line))
+                || source.file.starts_with(&unit_dir)
+        };
+        let failed: Vec<ResourceId> = rows
+            .iter()
+            .filter(|r| r.source.as_ref().is_some_and(in_error))
+            .map(|r| r.id.clone())
+            .collect();
+        let text = error.to_string();
+        for row in rows.iter_mut() {
+            let owned = matches!(&row.owner, Some(ResourceOwner::Controller(owner)) if failed.contains(&owner.id));
+            if owned || row.source.as_ref().is_some_and(in_error) {
+                row.render_error.get_or_insert_with(|| text.clone());
+            }
+        }
+    }
 }
 
 /// An object normalized, stripped and masked, as YAML; `None` if it cannot be written.
