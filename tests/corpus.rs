@@ -1476,6 +1476,39 @@ fn blame_of_a_chart_made_line_names_the_helm_release_values_lines() {
         .find(|l| l["text"] == "kind: Deployment")
         .unwrap();
     assert_eq!(kind["values"], serde_json::json!([]));
+
+    // Flux's kinds are named offline as kubectl names them with the CRDs installed: the
+    // HelmRelease itself, patched by the staging overlay, blamed on its rendered lines.
+    let run = offline(
+        &repo,
+        &[
+            "--path",
+            "clusters/staging",
+            "blame",
+            "hr/podinfo",
+            "-n",
+            "podinfo",
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    assert!(run.code == 0 || run.code == 2, "{run}");
+    let doc = run.json();
+    assert_eq!(doc["resource"]["kind"], "HelmRelease", "{run}");
+    assert_eq!(
+        doc["source"]["file"], "apps/base/podinfo/release.yaml",
+        "{run}"
+    );
+    assert_eq!(doc["rendered"], true, "{run}");
+    assert!(
+        doc["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["text"].as_str().unwrap().trim() == "- podinfo.staging"),
+        "{run}"
+    );
 }
 
 /// argocd-example-apps `apps` (an app of apps): `history` lists the first-parent commits git

@@ -40,16 +40,144 @@ fn builtin_or(
     resource_type: &str,
     where_: &'static str,
 ) -> Result<(String, String, Option<bool>), StatusError> {
-    let found = builtin_type(resource_type).ok_or_else(|| StatusError::UnknownResourceType {
+    if let Some(found) = builtin_type(resource_type) {
+        return Ok((
+            found.group.to_owned(),
+            found.kind.to_owned(),
+            Some(found.namespaced),
+        ));
+    }
+    let found = gitops_type(resource_type).ok_or_else(|| StatusError::UnknownResourceType {
         arg: arg.to_owned(),
         resource_type: resource_type.to_owned(),
         where_,
     })?;
-    Ok((
-        found.group.to_owned(),
-        found.kind.to_owned(),
-        Some(found.namespaced),
-    ))
+    Ok((found.group.to_owned(), found.kind.to_owned(), Some(true)))
+}
+
+/// A kind of a GitOps controller's CRD that SPEC §11 renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GitopsKind {
+    /// API group.
+    pub group: &'static str,
+    /// Kind.
+    pub kind: &'static str,
+    /// Plural resource name.
+    pub plural: &'static str,
+    /// Short names.
+    pub short_names: &'static [&'static str],
+}
+
+/// The Flux and Argo CD kinds (all namespaced), named offline as kubectl names them once
+/// their CRDs are installed: `hr/podinfo`, `ks/apps`, `app/guestbook`,
+/// `helmrelease.helm.toolkit.fluxcd.io/podinfo`. Taken from the CRDs of source-controller
+/// v1.9.0, kustomize-controller v1.9.0, helm-controller v1.6.0, source-watcher v2.2.0 and
+/// Argo CD (a test checks them against those CRDs in `../shared/corpus/crds`). Without a
+/// cluster, `blame` and `diff --from` of these objects need no discovery.
+pub const GITOPS_KINDS: &[GitopsKind] = &[
+    gitops(
+        "helm.toolkit.fluxcd.io",
+        "HelmRelease",
+        "helmreleases",
+        &["hr"],
+    ),
+    gitops(
+        "kustomize.toolkit.fluxcd.io",
+        "Kustomization",
+        "kustomizations",
+        &["ks"],
+    ),
+    gitops(
+        "source.extensions.fluxcd.io",
+        "ArtifactGenerator",
+        "artifactgenerators",
+        &["ag"],
+    ),
+    gitops("source.toolkit.fluxcd.io", "Bucket", "buckets", &[]),
+    gitops(
+        "source.toolkit.fluxcd.io",
+        "ExternalArtifact",
+        "externalartifacts",
+        &["ea"],
+    ),
+    gitops(
+        "source.toolkit.fluxcd.io",
+        "GitRepository",
+        "gitrepositories",
+        &["gitrepo"],
+    ),
+    gitops(
+        "source.toolkit.fluxcd.io",
+        "HelmChart",
+        "helmcharts",
+        &["hc"],
+    ),
+    gitops(
+        "source.toolkit.fluxcd.io",
+        "HelmRepository",
+        "helmrepositories",
+        &["helmrepo"],
+    ),
+    gitops(
+        "source.toolkit.fluxcd.io",
+        "OCIRepository",
+        "ocirepositories",
+        &["ocirepo"],
+    ),
+    gitops(
+        "argoproj.io",
+        "Application",
+        "applications",
+        &["app", "apps"],
+    ),
+    gitops(
+        "argoproj.io",
+        "ApplicationSet",
+        "applicationsets",
+        &["appset", "appsets"],
+    ),
+    gitops(
+        "argoproj.io",
+        "AppProject",
+        "appprojects",
+        &["appproj", "appprojs"],
+    ),
+];
+
+const fn gitops(
+    group: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    short_names: &'static [&'static str],
+) -> GitopsKind {
+    GitopsKind {
+        group,
+        kind,
+        plural,
+        short_names,
+    }
+}
+
+/// The GitOps kind `resource_type` names: plural, kind (any case) or short name, optionally
+/// with `.group` or `.version.group`, as [`builtin_type`] reads built-in types.
+pub fn gitops_type(resource_type: &str) -> Option<&'static GitopsKind> {
+    let named = |name: &str, group_ok: &dyn Fn(&str) -> bool| {
+        let name = name.to_ascii_lowercase();
+        GITOPS_KINDS.iter().find(|k| {
+            group_ok(k.group)
+                && (name == k.plural
+                    || name == k.kind.to_ascii_lowercase()
+                    || k.short_names.contains(&name.as_str()))
+        })
+    };
+    if let Some(found) = named(resource_type, &|_| true) {
+        return Some(found);
+    }
+    let (name, rest) = resource_type.split_once('.')?;
+    named(name, &|g| g == rest).or_else(|| {
+        let (_version, group) = rest.split_once('.')?;
+        named(name, &|g| g == group)
+    })
 }
 
 /// Resolves a RESOURCE argument written as kubectl takes it (`deploy/web`,
@@ -114,5 +242,101 @@ pub(crate) async fn resolve_resource_args(
             Ok((resolve(&all)?, all))
         }
         Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// The table says what the controllers' own CRDs say: group, kind, plural, short names,
+    /// namespaced; one entry per CRD.
+    #[test]
+    fn gitops_kinds_are_their_crds() {
+        let corpus = std::env::var_os("KUBECTL_GITOPS_CORPUS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
+            });
+        let crds = corpus.join("crds");
+        if !crds.is_dir() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "no corpus at {}",
+                corpus.display()
+            );
+            eprintln!("note: no corpus at {}; skipped", corpus.display());
+            return;
+        }
+        let mut found = Vec::new();
+        for dir in ["flux", "argocd"] {
+            for entry in std::fs::read_dir(crds.join(dir)).unwrap().flatten() {
+                let text = std::fs::read_to_string(entry.path()).unwrap();
+                let crd: Value = serde_saphyr::from_str(&text).unwrap();
+                let names = &crd["spec"]["names"];
+                let short: Vec<String> = names["shortNames"]
+                    .as_array()
+                    .map(|a| a.iter().map(|s| s.as_str().unwrap().to_owned()).collect())
+                    .unwrap_or_default();
+                assert_eq!(
+                    crd["spec"]["scope"],
+                    "Namespaced",
+                    "{}",
+                    entry.path().display()
+                );
+                found.push((
+                    crd["spec"]["group"].as_str().unwrap().to_owned(),
+                    names["kind"].as_str().unwrap().to_owned(),
+                    names["plural"].as_str().unwrap().to_owned(),
+                    short,
+                ));
+            }
+        }
+        found.sort();
+        let mut ours: Vec<(String, String, String, Vec<String>)> = GITOPS_KINDS
+            .iter()
+            .map(|k| {
+                (
+                    k.group.to_owned(),
+                    k.kind.to_owned(),
+                    k.plural.to_owned(),
+                    k.short_names.iter().map(|s| (*s).to_owned()).collect(),
+                )
+            })
+            .collect();
+        ours.sort();
+        assert_eq!(ours, found);
+    }
+
+    #[test]
+    fn gitops_kinds_resolve_offline_as_kubectl_names_them() {
+        for (arg, kind) in [
+            ("hr/podinfo", "HelmRelease"),
+            ("helmrelease/podinfo", "HelmRelease"),
+            ("helmreleases.helm.toolkit.fluxcd.io/podinfo", "HelmRelease"),
+            (
+                "HelmRelease.v2.helm.toolkit.fluxcd.io/podinfo",
+                "HelmRelease",
+            ),
+            ("ks/apps", "Kustomization"),
+            ("app/guestbook", "Application"),
+            ("gitrepo/flux-system", "GitRepository"),
+        ] {
+            let filter = resolve_resource_arg(arg, Some("ns"), None).unwrap();
+            assert_eq!(filter.kind, kind, "{arg}");
+            assert_eq!(filter.namespace.as_deref(), Some("ns"), "{arg}");
+        }
+        // Built-in types come first: `kustomization` is no built-in, `deploy` is.
+        assert_eq!(
+            resolve_resource_arg("deploy/web", None, None)
+                .unwrap()
+                .group,
+            "apps"
+        );
+        assert!(matches!(
+            resolve_resource_arg("httproute/web", None, None),
+            Err(StatusError::UnknownResourceType { .. })
+        ));
     }
 }
