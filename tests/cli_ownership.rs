@@ -380,3 +380,90 @@ fn helm_release_members_are_compared_with_the_deployed_release_manifest() {
         assert!(row["renderError"].is_null(), "{row:#}");
     }
 }
+
+/// Blame of an object a HelmRelease's chart made (SPEC §11): online, it names the Helm release
+/// revision deployed now (read from Helm's storage Secret, in Helm's encoding), and its lines
+/// the values lines of the HelmRelease that set them. The chart is a directory of this repo
+/// (a GitRepository source), rendered with helm.
+#[test]
+fn blame_of_a_chart_made_object_names_the_deployed_release_revision() {
+    let cluster = TestCluster::start();
+    install_crd(
+        &cluster,
+        "flux/helm.toolkit.fluxcd.io_helmreleases.yaml",
+        "helmreleases.helm.toolkit.fluxcd.io",
+    );
+    install_crd(
+        &cluster,
+        "flux/source.toolkit.fluxcd.io_gitrepositories.yaml",
+        "gitrepositories.source.toolkit.fluxcd.io",
+    );
+    let ns = cluster.namespace().to_owned();
+    let source = format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: env\n  namespace: {ns}\nspec:\n  interval: 1m\n  url: https://example.com/env.git\n"
+    );
+    let helm_release = format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: ./charts/web\n      sourceRef:\n        kind: GitRepository\n        name: env\n  values:\n    greeting: hello-there\n"
+    );
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "env",
+        &[
+            (
+                "charts/web/Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+            ),
+            (
+                "charts/web/templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: {{ .Values.greeting | quote }}\n",
+            ),
+            ("env/source.yaml", &source),
+            ("env/web.yaml", &helm_release),
+        ],
+    );
+    cluster.apply(&helm_release).success();
+    let deployed = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: \"hello-there\"\n";
+    cluster
+        .apply(&helm_release_secret(&ns, "web", 2, deployed))
+        .success();
+    cluster
+        .apply(&helm_release_secret(&ns, "web", 3, deployed))
+        .success();
+    let run = Gitops::new(&cluster, &repo).run(&[
+        "--path",
+        "env",
+        "blame",
+        "cm/web-config",
+        "-o",
+        "json",
+    ]);
+    let doc = run.code_is(0).json();
+    assert_eq!(
+        doc["helmRelease"]["release"],
+        format!("{ns}/web"),
+        "{doc:#}"
+    );
+    assert_eq!(doc["helmRelease"]["revision"], 3, "{doc:#}");
+    assert_eq!(doc["helmRelease"]["status"], "deployed", "{doc:#}");
+    let greeting = doc["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["text"].as_str().unwrap().trim() == "greeting: hello-there")
+        .unwrap_or_else(|| panic!("no greeting line: {doc:#}"));
+    assert_eq!(greeting["values"][0]["file"], "env/web.yaml", "{doc:#}");
+    assert_eq!(
+        greeting["values"][0]["path"], "spec.values.greeting",
+        "{doc:#}"
+    );
+    // The text names the release first.
+    let text = Gitops::new(&cluster, &repo)
+        .run(&["--path", "env", "blame", "cm/web-config"])
+        .code_is(0);
+    assert!(
+        text.stdout.starts_with(&format!(
+            "# Helm release {ns}/web revision 3 (deployed, chart web-1.0.0)"
+        )),
+        "{text}"
+    );
+}

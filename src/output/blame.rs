@@ -70,6 +70,7 @@ pub fn blame_document(report: &BlameReport) -> Value {
         },
         "live": report.live_mode,
         "rendered": report.rendered,
+        "helmRelease": report.helm_release,
         "lines": lines,
     })
 }
@@ -127,6 +128,21 @@ fn write_text(out: &mut dyn Write, report: &BlameReport, color: bool) -> Result<
         })
         .collect();
     let width = who.iter().map(|w| w.chars().count()).max().unwrap_or(0);
+    if let Some(release) = &report.helm_release {
+        let header = format!(
+            "# Helm release {} revision {} ({}, chart {})",
+            release.release, release.revision, release.status, release.chart
+        );
+        writeln!(
+            out,
+            "{}",
+            Style {
+                dim: true,
+                ..Style::default()
+            }
+            .paint(&header, color)
+        )?;
+    }
     let dim = Style {
         dim: true,
         ..Style::default()
@@ -209,6 +225,7 @@ mod tests {
             live_mode: false,
             offline: false,
             rendered: false,
+            helm_release: None,
             lines: vec![
                 BlameLine {
                     line: 1,

@@ -187,6 +187,55 @@ pub struct BlameReport {
     pub rendered: bool,
     /// The lines, in order.
     pub lines: Vec<BlameLine>,
+    /// For an object a HelmRelease's chart made, online: the Helm release revision deployed
+    /// now, from Helm's storage in the cluster (SPEC §11).
+    pub helm_release: Option<HelmReleaseRevision>,
+}
+
+/// The revision of a Helm release deployed in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HelmReleaseRevision {
+    /// `namespace/name` of the release (its storage namespace).
+    pub release: String,
+    /// Helm's revision (`version`).
+    pub revision: u64,
+    /// `info.status`, e.g. `deployed`.
+    pub status: String,
+    /// `<chart>-<version>`.
+    pub chart: String,
+}
+
+/// The deployed revision of the release the HelmRelease `id` manages, read from Helm's storage;
+/// `None` when the HelmRelease or its release is not in the cluster or cannot be read.
+async fn deployed_helm_release(
+    cluster: &ClusterClient,
+    discovery: &gitops_cluster::Discovery,
+    id: &ResourceId,
+) -> Option<HelmReleaseRevision> {
+    let served = discovery.preferred_kind(&id.group, &id.kind)?;
+    let live = match cluster
+        .get(&served.resource, id.namespace.as_deref(), &id.name)
+        .await
+    {
+        Ok(live) => live?,
+        Err(error) => {
+            tracing::debug!("{id}: {error}");
+            return None;
+        }
+    };
+    let (namespace, name) = crate::ops::status::membership::helm_release_of(id, &live);
+    match crate::ops::helm_release::latest_deployed_release(cluster, &namespace, &name).await {
+        Ok(release) => release.map(|release| HelmReleaseRevision {
+            release: format!("{namespace}/{name}"),
+            revision: release.revision,
+            status: release.status,
+            chart: format!("{}-{}", release.chart_name, release.chart_version),
+        }),
+        Err(error) => {
+            tracing::debug!("{error}");
+            None
+        }
+    }
 }
 
 /// What git says about the resource at the revision.
@@ -311,8 +360,16 @@ pub async fn blame_reporting_render_errors(
         let unrendered = std::mem::take(&mut git.unrendered);
         return Ok((live_report(git, &live), unrendered));
     }
+    let helm_release = match (&cluster, &git.manifest.owner) {
+        (Some((cluster, discovery)), Some(owner)) if owner.id.kind == "HelmRelease" => {
+            deployed_helm_release(cluster, discovery, &owner.id).await
+        }
+        _ => None,
+    };
     let unrendered = std::mem::take(&mut git.unrendered);
-    Ok((git_report(git, live.as_ref(), opts.offline), unrendered))
+    let mut report = git_report(git, live.as_ref(), opts.offline);
+    report.helm_release = helm_release;
+    Ok((report, unrendered))
 }
 
 /// The resource's lines and their commits. `online` is the render and the RESOURCE filter
@@ -703,6 +760,7 @@ fn git_report(git: GitSide, live: Option<&Value>, offline: bool) -> BlameReport 
         offline,
         rendered: git.rendered,
         lines,
+        helm_release: None,
     }
 }
 
@@ -771,6 +829,7 @@ fn live_report(git: GitSide, live: &Value) -> BlameReport {
         offline: false,
         rendered: git.rendered,
         lines,
+        helm_release: None,
     }
 }
 

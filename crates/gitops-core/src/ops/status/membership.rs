@@ -273,7 +273,7 @@ pub fn deployed_revision(id: &ResourceId, live: &Value) -> Option<String> {
 /// from `status.history[0].name`, else `spec.releaseName`, else `<targetNamespace>-<name>` or
 /// `<name>`; stored in `spec.storageNamespace`, else `status.storageNamespace`, else the
 /// HelmRelease's namespace.
-fn helm_release_of(id: &ResourceId, live: &Value) -> (String, String) {
+pub(crate) fn helm_release_of(id: &ResourceId, live: &Value) -> (String, String) {
     let field = |pointer: &str| {
         live.pointer(pointer)
             .and_then(Value::as_str)
