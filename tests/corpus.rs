@@ -412,6 +412,45 @@ fn diff_from_equals_the_reference_on_kube_prometheus() {
     assert!(total > 20, "the pairs change little: {total}");
 }
 
+/// kube-prometheus `manifests/`: `diff --from` read back from what an earlier run kept (the
+/// commits' indexes, each pair's hunks and changes) prints exactly what computing it prints
+/// (`--no-cache`), in every format, and the second run renders no commit.
+#[test]
+fn diff_from_kept_comparisons_equal_computing_on_kube_prometheus() {
+    let Some(repo) = clone("kube-prometheus") else {
+        return;
+    };
+    for (from, rev) in [("HEAD~20", "HEAD"), ("HEAD~60", "HEAD~20")] {
+        let [from, rev] = [from, rev].map(|r| repo.git(&["rev-parse", r]).trim().to_owned());
+        let args = [
+            "--path",
+            "manifests",
+            "diff",
+            "--from",
+            &from,
+            "--rev",
+            &rev,
+            "-v",
+        ];
+        for format in ["text", "json", "markdown", "porcelain", "yaml"] {
+            let with = |extra: &[&str]| {
+                offline(&repo, &[&args[..], &["-o", format], extra].concat(), &[]).code_is(1)
+            };
+            let computed = with(&["--no-cache"]);
+            let cold = with(&[]);
+            let warm = with(&[]);
+            assert_eq!(cold.stdout, computed.stdout, "{format} {from}..{rev} cold");
+            assert_eq!(warm.stdout, computed.stdout, "{format} {from}..{rev} warm");
+            assert!(
+                warm.stderr.contains("renders=0"),
+                "{format} {from}..{rev}: {}",
+                warm.stderr
+            );
+            assert!(computed.stderr.contains("renders=2"), "{}", computed.stderr);
+        }
+    }
+}
+
 /// Kustomize units of three repositories: our resources are the ones `kubectl kustomize`
 /// builds, unit by unit.
 #[test]

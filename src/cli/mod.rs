@@ -184,6 +184,9 @@ pub struct DiffArgs {
     /// With --from: also compare with the live cluster (not supported yet)
     #[arg(long, requires = "from")]
     pub live: bool,
+    /// With --from: neither read nor keep renders and comparisons under the git dir
+    #[arg(long, requires = "from")]
+    pub no_cache: bool,
     /// Only these resources, written as kubectl writes them: deploy/web, deployment.apps/web, cm/settings
     #[arg(value_name = "RESOURCE")]
     pub resources: Vec<String>,

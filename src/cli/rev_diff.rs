@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 
 use super::{DiffArgs, GlobalArgs, OutputFormat, closed_pipe, diff_palette, target};
-use crate::ops::rev_diff::{RevisionDiff, RevisionDiffOptions, diff_revisions};
+use crate::ops::rev_diff::{RevisionDiff, RevisionDiffOptions, Texts, diff_revisions};
 use crate::output::diff::DiffView;
 use crate::output::progress::Progress;
 use crate::output::rev_diff::{summary_line, write_rev_diff};
@@ -27,11 +27,20 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, from: &str, display: &str) -> a
         );
     }
     let palette = diff_palette(global)?;
+    let color = stdout_color(global.color) && global.output != OutputFormat::Markdown;
+    // Plain text and Markdown show hunks only (kept with each comparison); colour needs the
+    // whole texts to highlight them, side by side their line counts.
+    let texts = match global.output {
+        OutputFormat::Text if color || args.side_by_side => Texts::Full,
+        OutputFormat::Text | OutputFormat::Markdown => Texts::Hunks(args.unified),
+        _ => Texts::None,
+    };
     let opts = RevisionDiffOptions {
         target: target(global)?,
         from: from.to_owned(),
         resources: args.resources.clone(),
-        texts: matches!(global.output, OutputFormat::Text | OutputFormat::Markdown),
+        texts,
+        cache: !args.no_cache,
     };
     let report = {
         let _progress = Progress::start(format!("rendering {from} and {}", global.rev));
@@ -43,7 +52,7 @@ pub fn run(global: &GlobalArgs, args: &DiffArgs, from: &str, display: &str) -> a
     };
     let view = DiffView {
         format: global.output,
-        color: stdout_color(global.color) && global.output != OutputFormat::Markdown,
+        color,
         side_by_side: args.side_by_side,
         width: terminal_width(),
         context: args.unified,

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::diff::{DiffView, LiveNotes, diff_text};
 use super::status::{commit_value, identity_of};
 use super::{API_VERSION, OutputError, OutputFormat, short_sha, write_document};
-use crate::diff::hunks;
+use crate::diff::{Hunk, hunks};
 use crate::ops::history::ChangeKind;
 use crate::ops::rev_diff::{ResourceRevisionDiff, RevisionDiff};
 
@@ -43,7 +43,7 @@ pub fn write_rev_diff(
         }
         OutputFormat::Text | OutputFormat::Wide => {
             for r in &report.resources {
-                let found = hunks(&r.from_yaml, &r.rev_yaml, view.context);
+                let found = hunks_of(r, view.context);
                 let (old, new) = labels(report, r);
                 let texts = (r.from_yaml.as_str(), r.rev_yaml.as_str());
                 let notes = LiveNotes::default();
@@ -53,6 +53,15 @@ pub fn write_rev_diff(
         }
     }
     Ok(())
+}
+
+/// A resource's hunks: those it carries ([`crate::ops::rev_diff::Texts::Hunks`]), else those
+/// of its two texts at `context` lines.
+fn hunks_of(r: &ResourceRevisionDiff, context: usize) -> std::borrow::Cow<'_, [Hunk]> {
+    match &r.hunks {
+        Some(kept) => std::borrow::Cow::Borrowed(kept.as_slice()),
+        None => std::borrow::Cow::Owned(hunks(&r.from_yaml, &r.rev_yaml, context)),
+    }
 }
 
 /// The `kind: Diff` document of `diff --from -o json|yaml`.
@@ -195,7 +204,7 @@ fn fence_for(text: &str) -> String {
 /// One resource's collapsible block with its unified diff.
 fn markdown_block(report: &RevisionDiff, r: &ResourceRevisionDiff, context: usize) -> String {
     let (old, new) = labels(report, r);
-    let diff = crate::diff::unified(&old, &new, &hunks(&r.from_yaml, &r.rev_yaml, context));
+    let diff = crate::diff::unified(&old, &new, &hunks_of(r, context));
     let fence = fence_for(&diff);
     let namespace =
         r.id.namespace

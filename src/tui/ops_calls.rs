@@ -9,7 +9,9 @@ use std::sync::mpsc::Sender;
 use crate::model::{CommitInfo, ResourceId};
 use crate::ops::blame::{BlameError, BlameOptions, blame};
 use crate::ops::history::{ChangeKind, HistoryOpsError, HistoryOptions, history};
-use crate::ops::rev_diff::{RevisionDiff, RevisionDiffError, RevisionDiffOptions, diff_revisions};
+use crate::ops::rev_diff::{
+    RevisionDiff, RevisionDiffError, RevisionDiffOptions, Texts, diff_revisions,
+};
 use crate::ops::revert::{RevertError, RevertOptions, revert, summary_line};
 use crate::ops::status::StatusOptions;
 use crate::ops::sync::{
@@ -303,7 +305,8 @@ pub async fn compare_revisions(
         target: base.target.at(rev),
         from: from.to_owned(),
         resources: Vec::new(),
-        texts: true,
+        texts: Texts::Full,
+        cache: true,
     })
     .await?)
 }

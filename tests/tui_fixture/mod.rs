@@ -319,6 +319,7 @@ pub fn revision_diff(from: usize, rev: usize, render_errors: Vec<String>) -> Arc
             changes: vec![replicas_5_to_2()],
             from_yaml: from_yaml.into(),
             rev_yaml: rev_yaml.into(),
+            hunks: None,
         }
     };
     Arc::new(RevisionDiff {
@@ -357,6 +358,7 @@ pub fn revision_diff(from: usize, rev: usize, render_errors: Vec<String>) -> Arc
         ],
         render_errors,
         warnings: Vec::new(),
+        renders: 2,
     })
 }
 

@@ -487,17 +487,21 @@ pub fn commit_info_from_data(
     })
 }
 
-/// Writes `value` as JSON at `path` (a file of our caches under the git dir): written aside,
-/// then renamed into place, so a reader never sees half a file. Failures (a read-only
-/// repository, a full disk) only lose the speed-up: logged at debug level, `false`.
+/// Writes `value` as JSON at `path` (a file of our caches under the git dir) with
+/// [`keep_bytes`].
 pub fn keep_json(path: &Path, value: &impl serde::Serialize) -> bool {
+    serde_json::to_vec(value).is_ok_and(|bytes| keep_bytes(path, &bytes))
+}
+
+/// Writes `bytes` at `path` (a file of our caches under the git dir): written aside, then
+/// renamed into place, so a reader never sees half a file. Failures (a read-only repository,
+/// a full disk) only lose the speed-up: logged at debug level, `false`.
+pub fn keep_bytes(path: &Path, bytes: &[u8]) -> bool {
     let aside = path.with_extension(format!("tmp{}", std::process::id()));
     let written = path
         .parent()
         .is_some_and(|dir| std::fs::create_dir_all(dir).is_ok())
-        && serde_json::to_vec(value)
-            .ok()
-            .is_some_and(|bytes| std::fs::write(&aside, bytes).is_ok());
+        && std::fs::write(&aside, bytes).is_ok();
     if !written || std::fs::rename(&aside, path).is_err() {
         let _ = std::fs::remove_file(&aside);
         tracing::debug!(file = %path.display(), "not kept");

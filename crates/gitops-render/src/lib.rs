@@ -135,6 +135,11 @@ pub struct Rendered {
     /// for [`environment_inputs_from`]; `None` for a partial render ([`render_file`],
     /// [`render_plain`], [`render_matching`] from its index), which follows none.
     pub controller_inputs: Option<Vec<String>>,
+    /// Whether this render is a function of the commit, the options and the tools alone, so
+    /// that what it gave may be kept by commit: every unit built (a failed build may be the
+    /// network's doing), none read a remote kustomize base, and no object is a controller's
+    /// (charts come from repositories whose index moves). `false` for partial renders.
+    pub fixed: bool,
 }
 
 /// A problem with one file (or kustomize unit directory); the rest of the environment renders.
@@ -681,6 +686,7 @@ pub fn render_plain_with(
         // Symlinks are never among the plain files.
         warnings: Vec::new(),
         controller_inputs: None,
+        fixed: false,
     })
 }
 
@@ -1009,6 +1015,7 @@ pub fn render_matching(
                 config,
                 warnings: kept.warnings,
                 controller_inputs: None,
+                fixed: false,
             });
         }
         tracing::debug!("render index disagrees with the files it names; rendering everything");
@@ -1046,6 +1053,7 @@ fn render_work(
     let mut workspace: Option<kustomize::Workspace> = None;
     let root_tree = repo.subtree_id(commit, "")?;
     let mut tools: Option<String> = None;
+    let mut fixed = true;
     for (_, item) in work {
         match item {
             Work::File(file, format) => {
@@ -1069,8 +1077,13 @@ fn render_work(
                         )
                     }
                 };
-                let keep =
-                    || unit.kind == UnitKind::Helm || !kustomize::reads_remote(repo, commit, &unit);
+                let remote = || {
+                    unit.kind == UnitKind::Kustomize && kustomize::reads_remote(repo, commit, &unit)
+                };
+                if controllers && fixed && remote() {
+                    fixed = false;
+                }
+                let keep = || !remote();
                 let built = opts.cache.build_kept(key, keep, || {
                     let unit_error = |message| RenderError {
                         file: unit.dir.clone(),
@@ -1106,7 +1119,10 @@ fn render_work(
                             out.add_object(value.clone(), source.clone(), None);
                         }
                     }
-                    Err(e) => out.errors.push(e.clone()),
+                    Err(e) => {
+                        fixed = false;
+                        out.errors.push(e.clone());
+                    }
                 }
             }
         }
@@ -1117,6 +1133,7 @@ fn render_work(
         controllers::Expanded::default()
     };
     warnings.extend(expanded.warnings.iter().cloned());
+    let unowned = out.manifests.iter().all(|m| m.owner.is_none());
     let rendered = Rendered {
         commit,
         manifests: out.manifests,
@@ -1124,6 +1141,7 @@ fn render_work(
         config,
         warnings,
         controller_inputs: controllers.then(|| expanded.inputs.clone()),
+        fixed: fixed && controllers && unowned,
     };
     Ok((rendered, expanded))
 }

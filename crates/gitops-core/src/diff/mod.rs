@@ -11,7 +11,7 @@ use similar::{ChangeTag, DiffOp, InlineChangeOptions, TextDiff};
 pub const DEFAULT_CONTEXT: usize = 3;
 
 /// Whether a diff line is in both texts, only the old or only the new.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LineKind {
     /// Unchanged.
     Context,
@@ -22,7 +22,7 @@ pub enum LineKind {
 }
 
 /// One line of a hunk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DiffLine {
     /// Context, removed or added.
     pub kind: LineKind,
@@ -38,7 +38,7 @@ pub struct DiffLine {
 }
 
 /// A group of changes with their context, as one `@@ ... @@` section.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Hunk {
     /// First old line, from 0.
     pub old_start: usize,

@@ -81,7 +81,7 @@ pub enum Strategy {
 }
 
 /// What a change does to the live object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeOp {
     /// The field is not live; sync sets it.
