@@ -217,6 +217,20 @@ fn blame_of_an_object_whose_chart_does_not_render_reads_the_deployed_release() {
         "{text}"
     );
 
+    // --live: the live object, its lines from the release's values blamed as above, the
+    // line changed live on its field manager.
+    let live = gitops
+        .run(&["blame", "cm/web-config", "--live", "-o", "json"])
+        .code_is(2)
+        .json();
+    assert_eq!(live["objectFrom"], "deployedRelease", "{live:#}");
+    assert_eq!(live["helmRelease"]["revision"], 2, "{live:#}");
+    let greeting = line(&live, "greeting: hello-world");
+    assert_eq!(greeting["commit"]["id"], commits.values, "{live:#}");
+    let image = line(&live, "image: ghcr.io/example/web:1.0.1");
+    assert!(image["commit"].is_null(), "{live:#}");
+    assert_eq!(image["live"]["manager"], "kubectl", "{live:#}");
+
     // A Secret the release made: its values masked, in every format.
     for format in ["text", "json", "porcelain"] {
         let run = gitops
@@ -230,6 +244,13 @@ fn blame_of_an_object_whose_chart_does_not_render_reads_the_deployed_release() {
         );
         assert!(run.stdout.contains("token: ++++++++"), "{run}");
     }
+    let live_secret = gitops
+        .run(&["blame", "secret/web-token", "--live"])
+        .code_is(2);
+    assert!(
+        !live_secret.stdout.contains(TOKEN_B64) && !live_secret.stdout.contains(TOKEN),
+        "{live_secret}"
+    );
 
     // An object no deployed release holds is still not found, the render error named.
     let missing = gitops.run(&["blame", "cm/web-nothing"]).code_is(2);

@@ -290,7 +290,7 @@ pub async fn blame_reporting_render_errors(
     let failed = rendered.as_ref().map(failed_releases).unwrap_or_default();
     let fallback = filter
         .clone()
-        .filter(|_| !failed.is_empty() && !opts.live)
+        .filter(|_| !failed.is_empty())
         .map(|filter| (repo.clone(), render_opts.clone(), filter));
     let git = {
         let opts = opts.clone();
@@ -363,7 +363,13 @@ pub async fn blame_reporting_render_errors(
             });
         };
         let unrendered = std::mem::take(&mut git.unrendered);
-        return Ok((live_report(git, &live), unrendered));
+        let released = git.released.take();
+        let mut report = live_report(git, &live);
+        if let Some((revision, error)) = released {
+            report.helm_release = Some(revision);
+            report.from_deployed_release = Some(error);
+        }
+        return Ok((report, unrendered));
     }
     let (helm_release, from_deployed_release) = match git.released.take() {
         Some(released) => (Some(released.0), Some(released.1)),
