@@ -7,33 +7,9 @@
 mod cli_env;
 mod common;
 
-use std::path::Path;
-use std::time::Duration;
-
-use cli_env::{EnvRepo, Gitops};
-use common::{TestCluster, poll_until};
+use cli_env::{EnvRepo, Gitops, helm_release_secret, install_crd};
+use common::TestCluster;
 use serde_json::Value;
-
-const CRDS: &str = "/work/shared/corpus/crds";
-
-/// Installs a CRD from the corpus (server-side: Argo's is too large for the last-applied
-/// annotation) and waits until its kind is served. CRDs are left installed: other tests on a
-/// shared server may use them at the same time.
-fn install_crd(cluster: &TestCluster, file: &str, plural_group: &str) {
-    let path = Path::new(CRDS).join(file);
-    cluster
-        .kubectl_raw(&[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            path.to_str().unwrap(),
-        ])
-        .success();
-    poll_until(Duration::from_secs(30), plural_group, || {
-        (cluster.kubectl(&["get", plural_group]).code() == 0).then_some(())
-    });
-}
 
 fn resource<'a>(doc: &'a Value, kind: &str, name: &str) -> &'a Value {
     doc["resources"]
@@ -256,30 +232,6 @@ fn synced_resources_and_applyset_orphans_are_owned_by_the_applyset() {
     );
 }
 
-/// Helm's `encodeRelease` (helm `pkg/storage/driver/util.go`: JSON, gzip at best compression,
-/// standard base64) in the Secret its secrets driver writes (`newSecretsObject`).
-fn helm_release_secret(ns: &str, name: &str, version: u64, manifest: &str) -> String {
-    use base64::Engine;
-    use std::io::Write;
-    let release = serde_json::json!({
-        "name": name, "namespace": ns, "version": version,
-        "info": {"status": "deployed"},
-        "chart": {"metadata": {"name": name, "version": "1.0.0"}},
-        "config": {}, "manifest": manifest,
-    });
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(&serde_json::to_vec(&release).unwrap())
-        .unwrap();
-    let encoded = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
-    serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
-        "metadata": {"name": format!("sh.helm.release.v1.{name}.v{version}"), "namespace": ns,
-            "labels": {"owner": "helm", "name": name, "status": "deployed", "version": version.to_string()}},
-        "data": {"release": base64::engine::general_purpose::STANDARD.encode(encoded)},
-    })
-    .to_string()
-}
-
 #[test]
 fn helm_release_members_are_compared_with_the_deployed_release_manifest() {
     let cluster = TestCluster::start();
@@ -306,7 +258,9 @@ fn helm_release_members_are_compared_with_the_deployed_release_manifest() {
     // HelmRelease's), its manifest without namespaces as Helm renders it.
     let manifest = "---\n# Source: podinfo/templates/config.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo-config\ndata:\n  replicas: \"3\"\n---\n# Source: podinfo/templates/extra.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo-extra\ndata:\n  a: \"1\"\n";
     cluster
-        .apply(&helm_release_secret(&ns, "podinfo", 1, manifest))
+        .apply(&helm_release_secret(
+            &ns, "podinfo", 1, "deployed", manifest,
+        ))
         .success();
     // helm-controller labels what it applies with `helm.toolkit.fluxcd.io/name` and
     // `/namespace` (fluxcd/helm-controller `internal/postrender` origin labels).
@@ -424,10 +378,10 @@ fn blame_of_a_chart_made_object_names_the_deployed_release_revision() {
     cluster.apply(&helm_release).success();
     let deployed = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: \"hello-there\"\n";
     cluster
-        .apply(&helm_release_secret(&ns, "web", 2, deployed))
+        .apply(&helm_release_secret(&ns, "web", 2, "deployed", deployed))
         .success();
     cluster
-        .apply(&helm_release_secret(&ns, "web", 3, deployed))
+        .apply(&helm_release_secret(&ns, "web", 3, "deployed", deployed))
         .success();
     let run = Gitops::new(&cluster, &repo).run(&[
         "--path",
@@ -456,6 +410,14 @@ fn blame_of_a_chart_made_object_names_the_deployed_release_revision() {
         greeting["values"][0]["path"], "spec.values.greeting",
         "{doc:#}"
     );
+    assert_eq!(doc["objectFrom"], "git", "{doc:#}");
+    // Its history names the release too.
+    let history = Gitops::new(&cluster, &repo)
+        .run(&["--path", "env", "history", "cm/web-config", "-o", "json"])
+        .code_is(0)
+        .json();
+    assert_eq!(history["helmRelease"]["revision"], 3, "{history:#}");
+    assert!(history["renderError"].is_null(), "{history:#}");
     // The text names the release first.
     let text = Gitops::new(&cluster, &repo)
         .run(&["--path", "env", "blame", "cm/web-config"])

@@ -9,32 +9,9 @@
 mod cli_env;
 mod common;
 
-use std::path::Path;
-use std::time::Duration;
-
-use cli_env::{EnvRepo, Gitops};
-use common::{TestCluster, poll_until};
+use cli_env::{EnvRepo, Gitops, install_crd};
+use common::TestCluster;
 use serde_json::Value;
-
-const CRDS: &str = "/work/shared/corpus/crds";
-
-/// Installs a CRD from the corpus (server-side) and waits until its kind is served. CRDs are
-/// left installed: other tests on a shared server may use them at the same time.
-fn install_crd(cluster: &TestCluster, file: &str, plural_group: &str) {
-    let path = Path::new(CRDS).join(file);
-    cluster
-        .kubectl_raw(&[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            path.to_str().unwrap(),
-        ])
-        .success();
-    poll_until(Duration::from_secs(30), plural_group, || {
-        (cluster.kubectl(&["get", plural_group]).code() == 0).then_some(())
-    });
-}
 
 fn install_kustomization_crd(cluster: &TestCluster) {
     install_crd(

@@ -71,6 +71,8 @@ pub fn blame_document(report: &BlameReport) -> Value {
         "live": report.live_mode,
         "rendered": report.rendered,
         "helmRelease": report.helm_release,
+        "objectFrom": if report.from_deployed_release.is_some() { "deployedRelease" } else { "git" },
+        "renderError": report.from_deployed_release,
         "lines": lines,
     })
 }
@@ -128,25 +130,25 @@ fn write_text(out: &mut dyn Write, report: &BlameReport, color: bool) -> Result<
         })
         .collect();
     let width = who.iter().map(|w| w.chars().count()).max().unwrap_or(0);
-    if let Some(release) = &report.helm_release {
-        let header = format!(
-            "# Helm release {} revision {} ({}, chart {})",
-            release.release, release.revision, release.status, release.chart
-        );
-        writeln!(
-            out,
-            "{}",
-            Style {
-                dim: true,
-                ..Style::default()
-            }
-            .paint(&header, color)
-        )?;
-    }
     let dim = Style {
         dim: true,
         ..Style::default()
     };
+    if let Some(release) = &report.helm_release {
+        writeln!(
+            out,
+            "{}",
+            dim.paint(&format!("# {}", release.describe()), color)
+        )?;
+    }
+    if let Some(error) = &report.from_deployed_release {
+        let header = format!(
+            "# {}/{} as that release deployed it (the chart could not be rendered here: {error}); each line is blamed on the commit that changed the release's values",
+            report.id.kind.to_ascii_lowercase(),
+            report.id.name
+        );
+        writeln!(out, "{}", dim.paint(&header, color))?;
+    }
     for (line, who) in report.lines.iter().zip(who) {
         let mark = line.drift.map(LineDrift::mark).unwrap_or(' ');
         let mark_style = match line.drift {
@@ -226,6 +228,7 @@ mod tests {
             offline: false,
             rendered: false,
             helm_release: None,
+            from_deployed_release: None,
             lines: vec![
                 BlameLine {
                     line: 1,

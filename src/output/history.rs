@@ -35,6 +35,8 @@ pub fn write_history(
         _ => {
             // One buffer reused for every commit: thousands of commits, no allocation each.
             let mut text = String::with_capacity(4096);
+            release_header(&mut text, history, view.color);
+            out.write_all(text.as_bytes())?;
             for c in &history.commits {
                 text.clear();
                 commit_text(&mut text, c, view);
@@ -42,6 +44,27 @@ pub fn write_history(
             }
             Ok(())
         }
+    }
+}
+
+/// For RESOURCE made by a HelmRelease's chart (SPEC §11): the release revision deployed now
+/// and, when the chart could not be rendered here, that the commits are those that changed
+/// the release's values.
+fn release_header(text: &mut String, history: &History, color: bool) {
+    let dim = Style {
+        dim: true,
+        ..Style::default()
+    };
+    if let Some(release) = &history.helm_release {
+        text.push_str(&dim.paint(&format!("# {}", release.describe()), color));
+        text.push('\n');
+    }
+    if let Some(error) = &history.from_deployed_release {
+        let note = format!(
+            "# the object is read from the deployed release (the chart could not be rendered here: {error}); listed: the commits that changed the release's values"
+        );
+        text.push_str(&dim.paint(&note, color));
+        text.push('\n');
     }
 }
 
@@ -187,6 +210,8 @@ pub fn history_document(history: &History, view: &HistoryView) -> Value {
         "revision": crate::output::status::commit_value(&history.revision),
         "path": history.path,
         "matchesLive": history.matches_live,
+        "helmRelease": history.helm_release,
+        "renderError": history.from_deployed_release,
         "commits": commits,
     })
 }

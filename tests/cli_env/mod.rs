@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{TestCluster, gitops_binary, stdout_of};
+use crate::common::{TestCluster, gitops_binary, poll_until, stdout_of};
 
 /// Per-line commit of `git blame --porcelain -L first,last rev -- file` in `repo`.
 pub fn git_blame(repo: &EnvRepo, rev: &str, file: &str, first: usize, last: usize) -> Vec<String> {
@@ -402,4 +402,59 @@ fn git_clone(prefix: &str, args: &[&str], source: &std::ffi::OsStr) -> tempfile:
         String::from_utf8_lossy(&out.stderr)
     );
     dir
+}
+
+/// The CRDs of Flux and Argo CD, from the corpus.
+pub const CRDS: &str = "/work/shared/corpus/crds";
+
+/// Installs a CRD from the corpus (server-side: Argo's is too large for the last-applied
+/// annotation) and waits until its kind is served. CRDs are left installed: other tests on a
+/// shared server may use them at the same time.
+pub fn install_crd(cluster: &TestCluster, file: &str, plural_group: &str) {
+    let path = Path::new(CRDS).join(file);
+    cluster
+        .kubectl_raw(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            path.to_str().unwrap(),
+        ])
+        .success();
+    poll_until(std::time::Duration::from_secs(30), plural_group, || {
+        (cluster.kubectl(&["get", plural_group]).code() == 0).then_some(())
+    });
+}
+
+/// Revision `version` of Helm release `name` (chart `name-1.0.0`) in the Secret Helm's
+/// secrets storage driver writes (helm `pkg/storage/driver/secrets.go`, `newSecretsObject`:
+/// type `helm.sh/release.v1`, labels `owner`, `name`, `status`, `version`), the release
+/// encoded as `encodeRelease` does (`pkg/storage/driver/util.go`: JSON, gzip at best
+/// compression, standard base64) inside the Secret's own base64.
+pub fn helm_release_secret(
+    ns: &str,
+    name: &str,
+    version: u64,
+    status: &str,
+    manifest: &str,
+) -> String {
+    use base64::Engine;
+    use std::io::Write;
+    let release = serde_json::json!({
+        "name": name, "namespace": ns, "version": version,
+        "info": {"status": status},
+        "chart": {"metadata": {"name": name, "version": "1.0.0"}},
+        "config": {}, "manifest": manifest,
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&serde_json::to_vec(&release).unwrap())
+        .unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+        "metadata": {"name": format!("sh.helm.release.v1.{name}.v{version}"), "namespace": ns,
+            "labels": {"owner": "helm", "name": name, "status": status, "version": version.to_string()}},
+        "data": {"release": base64::engine::general_purpose::STANDARD.encode(encoded)},
+    })
+    .to_string()
 }

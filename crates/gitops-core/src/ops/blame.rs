@@ -8,6 +8,10 @@
 
 use crate::Target;
 use crate::ops::blame_values::{ValuesLine, values_lines};
+pub use crate::ops::helm_release::HelmReleaseRevision;
+use crate::ops::helm_release::{
+    ReleaseValues, ReleasedObject, failed_releases, live_release, released_object,
+};
 use std::collections::HashMap;
 
 use base64::Engine as _;
@@ -99,6 +103,9 @@ pub enum BlameError {
     /// `--live` and `--offline` together.
     #[error("--live blames the live object and cannot run with --offline; drop one of them")]
     LiveOffline,
+    /// The commits that changed a HelmRelease's values could not be walked.
+    #[error("cannot find the commits that changed the HelmRelease's values: {0}")]
+    ValuesHistory(Box<crate::ops::history::HistoryOpsError>),
     /// A blocking task panicked.
     #[error("internal error: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -190,52 +197,10 @@ pub struct BlameReport {
     /// For an object a HelmRelease's chart made, online: the Helm release revision deployed
     /// now, from Helm's storage in the cluster (SPEC §11).
     pub helm_release: Option<HelmReleaseRevision>,
-}
-
-/// The revision of a Helm release deployed in the cluster.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct HelmReleaseRevision {
-    /// `namespace/name` of the release (its storage namespace).
-    pub release: String,
-    /// Helm's revision (`version`).
-    pub revision: u64,
-    /// `info.status`, e.g. `deployed`.
-    pub status: String,
-    /// `<chart>-<version>`.
-    pub chart: String,
-}
-
-/// The deployed revision of the release the HelmRelease `id` manages, read from Helm's storage;
-/// `None` when the HelmRelease or its release is not in the cluster or cannot be read.
-async fn deployed_helm_release(
-    cluster: &ClusterClient,
-    discovery: &gitops_cluster::Discovery,
-    id: &ResourceId,
-) -> Option<HelmReleaseRevision> {
-    let served = discovery.preferred_kind(&id.group, &id.kind)?;
-    let live = match cluster
-        .get(&served.resource, id.namespace.as_deref(), &id.name)
-        .await
-    {
-        Ok(live) => live?,
-        Err(error) => {
-            tracing::debug!("{id}: {error}");
-            return None;
-        }
-    };
-    let (namespace, name) = crate::ops::status::membership::helm_release_of(id, &live);
-    match crate::ops::helm_release::latest_deployed_release(cluster, &namespace, &name).await {
-        Ok(release) => release.map(|release| HelmReleaseRevision {
-            release: format!("{namespace}/{name}"),
-            revision: release.revision,
-            status: release.status,
-            chart: format!("{}-{}", release.chart_name, release.chart_version),
-        }),
-        Err(error) => {
-            tracing::debug!("{error}");
-            None
-        }
-    }
+    /// When the object's chart could not be rendered here: the HelmRelease's render error.
+    /// The lines are then the object as its deployed release's manifest holds it, each
+    /// blamed on the commit that changed the release's values (SPEC §11).
+    pub from_deployed_release: Option<String>,
 }
 
 /// What git says about the resource at the revision.
@@ -255,6 +220,9 @@ struct GitSide {
     /// Files of the environment that failed to render at the revision (SPEC §3: reported,
     /// the rest still evaluated, exit 2).
     unrendered: Vec<RenderError>,
+    /// When the object was read from its deployed Helm release: the release and the
+    /// HelmRelease's render error.
+    released: Option<(HelmReleaseRevision, String)>,
 }
 
 /// Blames `opts.resource` (SPEC §7).
@@ -317,8 +285,16 @@ pub async fn blame_reporting_render_errors(
         }
         None => (None, None, None),
     };
-    let mut git = {
+    // HelmReleases whose chart did not render: an object they made may be read from the
+    // release they deployed instead (SPEC §11).
+    let failed = rendered.as_ref().map(failed_releases).unwrap_or_default();
+    let fallback = filter
+        .clone()
+        .filter(|_| !failed.is_empty())
+        .map(|filter| (repo.clone(), render_opts.clone(), filter));
+    let git = {
         let opts = opts.clone();
+        let default_namespace = default_namespace.clone();
         tokio::task::spawn_blocking(move || {
             git_side(
                 &opts,
@@ -330,7 +306,36 @@ pub async fn blame_reporting_render_errors(
             )
         })
         .await
-        .map_err(BlameError::Task)??
+        .map_err(BlameError::Task)?
+    };
+    let mut git = match (git, fallback, &cluster) {
+        (
+            Err(BlameError::NotInGit {
+                arg,
+                revision,
+                path,
+                unrendered,
+            }),
+            Some((repo, render_opts, filter)),
+            Some((client, discovery)),
+        ) => {
+            let Some(released) =
+                released_object(client, discovery, &failed, &filter, &default_namespace).await
+            else {
+                return Err(BlameError::NotInGit {
+                    arg,
+                    revision,
+                    path,
+                    unrendered,
+                });
+            };
+            tokio::task::spawn_blocking(move || {
+                released_side(&repo, commit, &render_opts, released, unrendered)
+            })
+            .await
+            .map_err(BlameError::Task)??
+        }
+        (git, _, _) => git?,
     };
     let live = match &cluster {
         None => None,
@@ -358,18 +363,102 @@ pub async fn blame_reporting_render_errors(
             });
         };
         let unrendered = std::mem::take(&mut git.unrendered);
-        return Ok((live_report(git, &live), unrendered));
-    }
-    let helm_release = match (&cluster, &git.manifest.owner) {
-        (Some((cluster, discovery)), Some(owner)) if owner.id.kind == "HelmRelease" => {
-            deployed_helm_release(cluster, discovery, &owner.id).await
+        let released = git.released.take();
+        let mut report = live_report(git, &live);
+        if let Some((revision, error)) = released {
+            report.helm_release = Some(revision);
+            report.from_deployed_release = Some(error);
         }
-        _ => None,
+        return Ok((report, unrendered));
+    }
+    let (helm_release, from_deployed_release) = match git.released.take() {
+        Some(released) => (Some(released.0), Some(released.1)),
+        None => {
+            let revision = match (&cluster, &git.manifest.owner) {
+                (Some((cluster, discovery)), Some(owner)) if owner.id.kind == "HelmRelease" => {
+                    live_release(cluster, discovery, &owner.id)
+                        .await
+                        .map(|(revision, _)| revision)
+                }
+                _ => None,
+            };
+            (revision, None)
+        }
     };
     let unrendered = std::mem::take(&mut git.unrendered);
     let mut report = git_report(git, live.as_ref(), opts.offline);
     report.helm_release = helm_release;
+    report.from_deployed_release = from_deployed_release;
     Ok((report, unrendered))
+}
+
+/// The side of a blame for an object read from its deployed Helm release because its chart
+/// did not render (SPEC §11): the object as YAML, each line blamed on the newest commit of
+/// the HelmRelease values lines that set it ([`values_lines`]), else on the last commit that
+/// changed the release's values ([`last_values_change`]).
+fn released_side(
+    repo: &EnvRepo,
+    commit: ObjectId,
+    render_opts: &RenderOptions,
+    released: ReleasedObject,
+    unrendered: Vec<RenderError>,
+) -> Result<GitSide, BlameError> {
+    let revision = repo.commit_info(commit)?;
+    let mut infos = CommitInfos::new(repo);
+    let yaml = crate::drift::to_yaml(&released.object).unwrap_or_default();
+    let text: Vec<String> = yaml.lines().map(str::to_owned).collect();
+    let inputs = crate::ops::history::environment_inputs_or_path(repo, commit, render_opts);
+    let values = values_lines(
+        repo,
+        commit,
+        &inputs,
+        &released.helm_release,
+        &released.object,
+        &text,
+        &mut |c| infos.get(c),
+    )?;
+    let last = crate::ops::history::last_values_change(
+        repo,
+        commit,
+        render_opts,
+        &ReleaseValues::of(&released.helm_release),
+    )
+    .map_err(|error| BlameError::ValuesHistory(Box::new(error)))?;
+    let commits = values
+        .iter()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(|l| l.commit.clone())
+                .max_by(|a, b| a.time.cmp(&b.time))
+                .or_else(|| last.clone())
+        })
+        .collect();
+    let manifest = Manifest {
+        api_version: released
+            .object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        id: released.id,
+        object: released.object,
+        source: released.helm_release.source.clone(),
+        owner: Some(k8s_model::Owner {
+            id: released.helm_release.id.clone(),
+        }),
+    };
+    Ok(GitSide {
+        manifest,
+        revision,
+        text,
+        commits,
+        first_line: 1,
+        rendered: true,
+        values,
+        unrendered,
+        released: Some((released.revision, released.render_error)),
+    })
 }
 
 /// The resource's lines and their commits. `online` is the render and the RESOURCE filter
@@ -436,6 +525,7 @@ fn git_side(
             rendered: true,
             values,
             unrendered,
+            released: None,
         });
     }
     let range = (first - 1) as u32..(first - 1 + text.len()) as u32;
@@ -455,6 +545,7 @@ fn git_side(
         rendered: false,
         values: Vec::new(),
         unrendered,
+        released: None,
     })
 }
 
@@ -761,6 +852,7 @@ fn git_report(git: GitSide, live: Option<&Value>, offline: bool) -> BlameReport 
         rendered: git.rendered,
         lines,
         helm_release: None,
+        from_deployed_release: None,
     }
 }
 
@@ -830,6 +922,7 @@ fn live_report(git: GitSide, live: &Value) -> BlameReport {
         rendered: git.rendered,
         lines,
         helm_release: None,
+        from_deployed_release: None,
     }
 }
 

@@ -16,9 +16,12 @@ use std::io::Read;
 use base64::Engine;
 use serde_json::Value;
 
-use gitops_cluster::{ClusterClient, ClusterError, core_resource};
+use crate::ops::history::{ChangeKind, ResourceChange};
+use crate::ops::status::ResourceFilter;
+use gitops_cluster::{ClusterClient, ClusterError, Discovery, core_resource};
+use gitops_render::Rendered;
 use k8s_model::kinds::builtin_scope;
-use k8s_model::split_api_version;
+use k8s_model::{Manifest, ResourceId, split_api_version};
 
 /// The `type` of the Secrets Helm stores releases in.
 pub const RELEASE_SECRET_TYPE: &str = "helm.sh/release.v1";
@@ -214,6 +217,231 @@ impl DeployedRelease {
     }
 }
 
+/// The revision of a Helm release deployed in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HelmReleaseRevision {
+    /// `namespace/name` of the release (its storage namespace).
+    pub release: String,
+    /// Helm's revision (`version`).
+    pub revision: u64,
+    /// `info.status`, e.g. `deployed`.
+    pub status: String,
+    /// `<chart>-<version>`.
+    pub chart: String,
+}
+
+impl HelmReleaseRevision {
+    /// The revision of `release`, stored as `namespace/name`.
+    fn of(namespace: &str, name: &str, release: &DeployedRelease) -> HelmReleaseRevision {
+        HelmReleaseRevision {
+            release: format!("{namespace}/{name}"),
+            revision: release.revision,
+            status: release.status.clone(),
+            chart: format!("{}-{}", release.chart_name, release.chart_version),
+        }
+    }
+
+    /// `Helm release ns/name revision N (status, chart x-y)`, as blame and history head
+    /// their text with it.
+    pub fn describe(&self) -> String {
+        format!(
+            "Helm release {} revision {} ({}, chart {})",
+            self.release, self.revision, self.status, self.chart
+        )
+    }
+}
+
+/// The latest deployed release of the HelmRelease `id` as it is live (its release name and
+/// storage namespace as helm-controller sets them), with its revision; `None` when the
+/// HelmRelease or its release is not in the cluster or cannot be read (said at debug level:
+/// the callers fall back to git alone).
+pub async fn live_release(
+    cluster: &ClusterClient,
+    discovery: &Discovery,
+    id: &ResourceId,
+) -> Option<(HelmReleaseRevision, DeployedRelease)> {
+    let served = discovery.preferred_kind(&id.group, &id.kind)?;
+    let live = match cluster
+        .get(&served.resource, id.namespace.as_deref(), &id.name)
+        .await
+    {
+        Ok(live) => live?,
+        Err(error) => {
+            tracing::debug!("{id}: {error}");
+            return None;
+        }
+    };
+    let (namespace, name) = crate::ops::status::membership::helm_release_of(id, &live);
+    match latest_deployed_release(cluster, &namespace, &name).await {
+        Ok(release) => release.map(|release| {
+            let revision = HelmReleaseRevision::of(&namespace, &name, &release);
+            (revision, release)
+        }),
+        Err(error) => {
+            tracing::debug!("{error}");
+            None
+        }
+    }
+}
+
+/// A HelmRelease of the rendered environment whose chart did not render here.
+#[derive(Debug, Clone)]
+pub struct FailedRelease {
+    /// The HelmRelease as rendered (its values after overlays).
+    pub release: Manifest,
+    /// Its render error, as the command reports it.
+    pub error: String,
+}
+
+/// The HelmReleases of `rendered` that have a render error on their document (the error
+/// `render_helm_release` puts on the HelmRelease's file and line).
+pub fn failed_releases(rendered: &Rendered) -> Vec<FailedRelease> {
+    rendered
+        .manifests
+        .iter()
+        .filter(|m| m.id.kind == "HelmRelease" && m.id.group == HELM_RELEASE_GROUP)
+        .filter_map(|m| {
+            let error = rendered.errors.iter().find(|e| {
+                e.file == m.source.file
+                    && e.line
+                        .is_some_and(|line| m.source.line <= line && line <= m.source.end_line)
+            })?;
+            Some(FailedRelease {
+                release: m.clone(),
+                error: error.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The API group of Flux's HelmRelease.
+const HELM_RELEASE_GROUP: &str = "helm.toolkit.fluxcd.io";
+
+/// An object a HelmRelease's chart made, read from the manifest its deployed release holds,
+/// because git cannot render the chart here (SPEC §11).
+#[derive(Debug, Clone)]
+pub struct ReleasedObject {
+    /// Its identity.
+    pub id: ResourceId,
+    /// The object as the release's manifest holds it (namespace filled in as Helm applies it).
+    pub object: Value,
+    /// The HelmRelease that made it, as rendered at the revision.
+    pub helm_release: Manifest,
+    /// The deployed release it was read from.
+    pub revision: HelmReleaseRevision,
+    /// Why the chart was not rendered: the HelmRelease's render error.
+    pub render_error: String,
+}
+
+/// The object `filter` selects among the deployed releases of the HelmReleases in `failed`
+/// (without `-n`, the default namespace's first, as blame selects in git); `None` when no
+/// release holds it or none can be read.
+pub async fn released_object(
+    cluster: &ClusterClient,
+    discovery: &Discovery,
+    failed: &[FailedRelease],
+    filter: &ResourceFilter,
+    default_namespace: &str,
+) -> Option<ReleasedObject> {
+    let mut found: Vec<ReleasedObject> = Vec::new();
+    for failed in failed {
+        let Some((revision, release)) = live_release(cluster, discovery, &failed.release.id).await
+        else {
+            continue;
+        };
+        let objects = match release.objects() {
+            Ok(objects) => objects,
+            Err(error) => {
+                tracing::debug!("{error}");
+                continue;
+            }
+        };
+        for object in objects {
+            let Some(id) = crate::ops::status::member_id(&object, discovery) else {
+                continue;
+            };
+            if filter.matches(&id) {
+                found.push(ReleasedObject {
+                    id,
+                    object,
+                    helm_release: failed.release.clone(),
+                    revision: revision.clone(),
+                    render_error: failed.error.clone(),
+                });
+            }
+        }
+    }
+    if found.len() > 1 {
+        let preferred = found
+            .iter()
+            .position(|f| f.id.namespace.as_deref() == Some(default_namespace));
+        if let Some(preferred) = preferred {
+            return Some(found.swap_remove(preferred));
+        }
+    }
+    found.into_iter().next()
+}
+
+/// What a HelmRelease's values are made of in git: its own `spec.values` and `valuesFrom`,
+/// and the ConfigMaps and Secrets `valuesFrom` names. A commit changed the release's values
+/// when it changed one of them ([`ReleaseValues::changed_by`]).
+#[derive(Debug, Clone)]
+pub struct ReleaseValues {
+    /// The HelmRelease.
+    pub release: ResourceId,
+    /// The ConfigMaps and Secrets of its `valuesFrom`, in its namespace.
+    pub sources: Vec<ResourceId>,
+}
+
+impl ReleaseValues {
+    /// The values of the HelmRelease `release` as rendered.
+    pub fn of(release: &Manifest) -> ReleaseValues {
+        let sources = release
+            .object
+            .pointer("/spec/valuesFrom")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|reference| {
+                let kind = reference.get("kind").and_then(Value::as_str)?;
+                let name = reference.get("name").and_then(Value::as_str)?;
+                matches!(kind, "ConfigMap" | "Secret").then(|| ResourceId {
+                    group: String::new(),
+                    kind: kind.to_owned(),
+                    namespace: release.id.namespace.clone(),
+                    name: name.to_owned(),
+                })
+            })
+            .collect();
+        ReleaseValues {
+            release: release.id.clone(),
+            sources,
+        }
+    }
+
+    /// Whether `change` changed the release's values: a `valuesFrom` source changed, or the
+    /// HelmRelease was added, removed, or its `spec.values`/`spec.valuesFrom` modified (a
+    /// change without its objects counts).
+    pub fn changed_by(&self, change: &ResourceChange) -> bool {
+        if self.sources.contains(&change.id) {
+            return true;
+        }
+        if change.id != self.release {
+            return false;
+        }
+        let values = |object: &Value| {
+            (
+                object.pointer("/spec/values").cloned(),
+                object.pointer("/spec/valuesFrom").cloned(),
+            )
+        };
+        match (change.change, &change.before, &change.after) {
+            (ChangeKind::Modified, Some(before), Some(after)) => values(before) != values(after),
+            _ => true,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +509,99 @@ mod tests {
             "data": {"release": "AAAA"}});
         let error = release_from_secret(&broken).unwrap_err().to_string();
         assert!(error.contains("apps/sh.helm.release.v1.x.v1"), "{error}");
+    }
+
+    fn manifest(kind: &str, group: &str, name: &str, object: Value, line: usize) -> Manifest {
+        Manifest {
+            id: ResourceId {
+                group: group.into(),
+                kind: kind.into(),
+                namespace: Some("apps".into()),
+                name: name.into(),
+            },
+            api_version: String::new(),
+            object,
+            source: k8s_model::Source {
+                file: "apps/web.yaml".into(),
+                document: 0,
+                line,
+                end_line: line + 9,
+            },
+            owner: None,
+        }
+    }
+
+    #[test]
+    fn release_values_change_with_values_value_sources_and_the_release_itself() {
+        let release = manifest(
+            "HelmRelease",
+            HELM_RELEASE_GROUP,
+            "web",
+            json!({"spec": {"values": {"a": 1}, "valuesFrom": [
+                {"kind": "ConfigMap", "name": "web-values"}, {"kind": "Other", "name": "x"}]}}),
+            1,
+        );
+        let values = ReleaseValues::of(&release);
+        assert_eq!(values.sources.len(), 1);
+        let change =
+            |id: &ResourceId, kind, before: Option<Value>, after: Option<Value>| ResourceChange {
+                id: id.clone(),
+                api_version: String::new(),
+                change: kind,
+                before,
+                after,
+                file: String::new(),
+            };
+        let spec =
+            |interval: &str, a: u32| json!({"spec": {"interval": interval, "values": {"a": a}}});
+        let id = &release.id;
+        assert!(values.changed_by(&change(id, ChangeKind::Added, None, Some(spec("1m", 1)))));
+        assert!(values.changed_by(&change(
+            id,
+            ChangeKind::Modified,
+            Some(spec("1m", 1)),
+            Some(spec("1m", 2))
+        )));
+        assert!(!values.changed_by(&change(
+            id,
+            ChangeKind::Modified,
+            Some(spec("1m", 1)),
+            Some(spec("5m", 1))
+        )));
+        assert!(values.changed_by(&change(
+            &values.sources[0],
+            ChangeKind::Modified,
+            None,
+            None
+        )));
+        let other = ResourceId {
+            name: "other".into(),
+            ..id.clone()
+        };
+        assert!(!values.changed_by(&change(&other, ChangeKind::Added, None, None)));
+    }
+
+    #[test]
+    fn failed_releases_are_the_helm_releases_with_an_error_on_their_document() {
+        let broken = manifest("HelmRelease", HELM_RELEASE_GROUP, "web", json!({}), 1);
+        let fine = manifest("HelmRelease", HELM_RELEASE_GROUP, "api", json!({}), 12);
+        let config = manifest("ConfigMap", "", "web", json!({}), 23);
+        let error = |line: usize| gitops_render::RenderError {
+            file: "apps/web.yaml".into(),
+            line: Some(line),
+            message: "HelmRelease apps/web: no chart".into(),
+        };
+        let rendered = Rendered {
+            commit: "0123456789abcdef0123456789abcdef01234567".parse().unwrap(),
+            manifests: vec![broken, fine, config],
+            errors: vec![error(1), error(23)],
+            config: gitops_render::EnvConfig::defaults("apps"),
+            warnings: Vec::new(),
+            controller_inputs: None,
+        };
+        let failed = failed_releases(&rendered);
+        let names: Vec<&str> = failed.iter().map(|f| f.release.id.name.as_str()).collect();
+        assert_eq!(names, ["web"]);
+        assert!(failed[0].error.contains("HelmRelease apps/web: no chart"));
     }
 }

@@ -18,6 +18,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::drift::{prepare_objects, to_yaml};
+use crate::ops::helm_release::{
+    HelmReleaseRevision, ReleaseValues, failed_releases, live_release, released_object,
+};
 use crate::ops::status::{ResourceFilter, StatusError, discovered_scope, resolve_resource_arg};
 use gitops_cluster::{ClusterClient, ClusterError, Discovery};
 use gitops_git::history::{HistoryError, PathWalk, WalkStats};
@@ -336,6 +339,13 @@ pub struct History {
     pub errors: Vec<String>,
     /// What the walk cost.
     pub stats: HistoryStats,
+    /// Online, for RESOURCE made by a HelmRelease's chart: the Helm release revision deployed
+    /// now, from Helm's storage in the cluster (SPEC §11).
+    pub helm_release: Option<HelmReleaseRevision>,
+    /// When RESOURCE was read from its deployed release because the chart did not render
+    /// here: the HelmRelease's render error. The commits listed are then those that changed
+    /// the release's values (the HelmRelease's change shown in each).
+    pub from_deployed_release: Option<String>,
 }
 
 /// What a history cost.
@@ -374,9 +384,16 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
         render_opts.scope = discovered_scope(discovery);
     }
 
+    let chart = match (&cluster, &discovery, &filter) {
+        (Some(cluster), Some(discovery), Some(filter)) => {
+            chart_release(opts, &render_opts, cluster, discovery, filter).await
+        }
+        _ => None,
+    };
     let repo_dir = opts.target.repo.clone();
     let rev = opts.target.rev.clone();
     let limit = opts.limit;
+    let values_of = chart.as_ref().and_then(|c| c.values_of.clone());
     let use_cache = opts.use_cache;
     let exiting = opts.exiting;
     let need_objects = opts.patch || cluster.is_some();
@@ -394,6 +411,7 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
             limit,
             use_cache,
             Needs {
+                values_of,
                 objects: need_objects,
                 head: need_head,
                 exiting,
@@ -415,7 +433,103 @@ pub async fn history(opts: &HistoryOptions) -> Result<History, HistoryOpsError> 
     drop(repo);
     discard(render_opts, opts.exiting);
     history.warnings = warnings;
+    if let Some(chart) = chart {
+        history.helm_release = Some(chart.revision);
+        history.from_deployed_release = chart.render_error;
+    }
     Ok(history)
+}
+
+/// The Helm release behind RESOURCE when a HelmRelease's chart makes it (SPEC §11).
+struct ChartRelease {
+    /// The release's revision deployed now.
+    revision: HelmReleaseRevision,
+    /// When the chart does not render here (RESOURCE read from the deployed release): what
+    /// the release's values are made of, whose commits the history lists.
+    values_of: Option<ReleaseValues>,
+    /// Then too: the HelmRelease's render error.
+    render_error: Option<String>,
+}
+
+/// The Helm release behind RESOURCE at `--rev`: its owner HelmRelease's when the chart
+/// rendered it, else the deployed release of a HelmRelease whose chart did not render and
+/// whose manifest holds it. `None` when neither (a render that fails as a whole is the
+/// walk's to report).
+async fn chart_release(
+    opts: &HistoryOptions,
+    render_opts: &RenderOptions,
+    cluster: &ClusterClient,
+    discovery: &Discovery,
+    filter: &ResourceFilter,
+) -> Option<ChartRelease> {
+    let rendered = {
+        let repo_dir = opts.target.repo.clone();
+        let rev = opts.target.rev.clone();
+        let render_opts = render_opts.clone();
+        tokio::task::spawn_blocking(move || {
+            let repo = EnvRepo::open(&repo_dir).ok()?;
+            let tip = repo.resolve(&rev).ok()?;
+            render(&repo, tip, &render_opts).ok()
+        })
+        .await
+        .ok()??
+    };
+    let matching: Vec<&k8s_model::Manifest> = rendered
+        .manifests
+        .iter()
+        .filter(|m| filter.matches(&m.id))
+        .collect();
+    if !matching.is_empty() {
+        let owner = matching
+            .iter()
+            .find_map(|m| m.owner.as_ref().filter(|o| o.id.kind == "HelmRelease"))?;
+        let (revision, _) = live_release(cluster, discovery, &owner.id).await?;
+        return Some(ChartRelease {
+            revision,
+            values_of: None,
+            render_error: None,
+        });
+    }
+    let failed = failed_releases(&rendered);
+    if failed.is_empty() {
+        return None;
+    }
+    let released = released_object(
+        cluster,
+        discovery,
+        &failed,
+        filter,
+        &render_opts.default_namespace,
+    )
+    .await?;
+    Some(ChartRelease {
+        revision: released.revision,
+        values_of: Some(ReleaseValues::of(&released.helm_release)),
+        render_error: Some(released.render_error),
+    })
+}
+
+/// The newest first-parent commit from `tip` that changed the release's values
+/// ([`ReleaseValues::changed_by`]), as `history` lists them for an object read from its
+/// deployed release; `None` when no commit of the environment's history did.
+pub(crate) fn last_values_change(
+    repo: &EnvRepo,
+    tip: ObjectId,
+    opts: &RenderOptions,
+    values: &ReleaseValues,
+) -> Result<Option<CommitInfo>, HistoryOpsError> {
+    let mut walk = ChangeWalk::new(repo, tip, opts, true)?;
+    let mut found = None;
+    while let Some(commit) = walk.next_commit() {
+        let commit = commit?;
+        let step = walk.changes_at(commit)?;
+        if step.changes.iter().any(|c| values.changed_by(c)) {
+            found = Some(walk.commit_info(commit)?);
+            break;
+        }
+    }
+    walk.finish()?;
+    Ok(found)
 }
 
 /// The cluster and its discovery, unless offline. An unreachable cluster or a failed
@@ -484,6 +598,9 @@ struct Needs {
     exiting: bool,
     /// [`HistoryOptions::stream`], when the history has no live mark.
     stream: Option<std::sync::mpsc::Sender<HistoryCommit>>,
+    /// When RESOURCE is read from its deployed Helm release: the release's values, whose
+    /// commits are listed too.
+    values_of: Option<ReleaseValues>,
 }
 
 /// The git part of a history, off the async runtime.
@@ -541,6 +658,7 @@ fn walk_history(
     needs: Needs,
 ) -> Result<Walked, HistoryOpsError> {
     let Needs {
+        values_of,
         objects: need_objects,
         head: need_head,
         exiting,
@@ -559,6 +677,7 @@ fn walk_history(
     }
     let mut listing = Listing {
         filter,
+        values_of,
         limit,
         head,
         stream,
@@ -615,6 +734,8 @@ fn walk_history(
             live_read: false,
             warnings: Vec::new(),
             errors,
+            helm_release: None,
+            from_deployed_release: None,
             stats: HistoryStats {
                 walk: walk_stats,
                 parses: opts.cache.parse_count(),
@@ -721,6 +842,9 @@ impl ChangeSource {
 struct Listing<'a> {
     /// RESOURCE, when given.
     filter: Option<&'a ResourceFilter>,
+    /// RESOURCE's release values, when RESOURCE is read from its deployed release: the
+    /// commits that changed them are listed too.
+    values_of: Option<ReleaseValues>,
     limit: Option<usize>,
     /// The repo's HEAD.
     head: Option<ObjectId>,
@@ -739,7 +863,9 @@ impl Listing<'_> {
     /// Lists a commit: streamed, or kept for the report.
     fn add(&mut self, info: CommitInfo, mut step: CommitChanges) {
         if let Some(filter) = self.filter {
-            step.changes.retain(|c| filter.matches(&c.id));
+            let values_of = self.values_of.as_ref();
+            step.changes
+                .retain(|c| filter.matches(&c.id) || values_of.is_some_and(|v| v.changed_by(c)));
             // A resource's history lists the commits that changed it; the environment's lists
             // every commit that changed its inputs, with no resource changes shown as such.
             if step.changes.is_empty() {
