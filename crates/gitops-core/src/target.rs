@@ -159,24 +159,47 @@ fn read_live(
         let cluster = ClusterClient::connect(kubeconfig, context).await?;
         cluster.get(&resource, Some(namespace), name).await
     });
-    result.map_err(|error| {
-        let next = match &error {
-            ClusterError::Api { code: 403, .. } => format!(
-                "; grant get on {plural} in namespace {namespace} (`kubectl auth can-i get \
-                 {plural} -n {namespace}`), or define it in the environment"
-            ),
-            ClusterError::Unreachable { .. } | ClusterError::Kubeconfig { .. } => {
-                "; or define it in the environment, or pass --offline".to_owned()
-            }
-            _ => "; retry, or define it in the environment".to_owned(),
-        };
-        format!("{error}{next}")
-    })
+    result.map_err(|error| read_error(&error, plural, namespace))
+}
+
+/// A failed read of [`read_live`] as the render's error shows it: the request and the
+/// server's reason, then what to do.
+fn read_error(error: &ClusterError, plural: &str, namespace: &str) -> String {
+    let next = match error {
+        ClusterError::Api { code: 403, .. } => format!(
+            "; grant get on {plural} in namespace {namespace} (`kubectl auth can-i get \
+             {plural} -n {namespace}`), or define it in the environment"
+        ),
+        ClusterError::Unreachable { .. } | ClusterError::Kubeconfig { .. } => {
+            "; or define it in the environment, or pass --offline".to_owned()
+        }
+        _ => "; retry, or define it in the environment".to_owned(),
+    };
+    format!("{error}{next}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forbidden_read_names_the_permission_to_grant() {
+        let error = ClusterError::Api {
+            what: "get v1 secrets vars in flux-system".to_owned(),
+            code: 403,
+            reason: "Forbidden".to_owned(),
+            message:
+                "secrets \"vars\" is forbidden: User \"viewer\" cannot get resource \"secrets\""
+                    .to_owned(),
+        };
+        assert_eq!(
+            read_error(&error, "secrets", "flux-system"),
+            "get v1 secrets vars in flux-system: secrets \"vars\" is forbidden: User \"viewer\" \
+             cannot get resource \"secrets\" (403 Forbidden); grant get on secrets in namespace \
+             flux-system (`kubectl auth can-i get secrets -n flux-system`), or define it in the \
+             environment"
+        );
+    }
 
     #[test]
     fn at_changes_the_revision_only() {
