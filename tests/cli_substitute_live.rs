@@ -263,19 +263,21 @@ fn substitute_from_missing_live_is_skipped_when_optional_else_an_error() {
     assert_eq!(resource(&doc, "ConfigMap", "plain")["status"], "Synced");
 
     // Offline (no cluster is read): the same Kustomization is the offline error, which says
-    // that an online run reads the cluster.
+    // that an online run reads the cluster. `diff --from` never reads the cluster either.
+    let offline_error = format!(
+        "postBuild.substituteFrom ConfigMap {ns}/nowhere is not defined in the environment, and \
+         this run does not read the cluster (an online run reads it from there; or define it, \
+         or mark it `optional: true`)"
+    );
+    let run = gitops
+        .run(&["--path", "clusters", "diff", "--from", "HEAD~1"])
+        .code_is(2);
+    assert!(run.stderr.contains(&offline_error), "{run}");
     let run = offline(
         &repo,
         &["--path", "clusters", "-n", &ns, "blame", "cm/plain"],
         &[],
     )
     .code_is(2);
-    assert!(
-        run.stderr.contains(&format!(
-            "postBuild.substituteFrom ConfigMap {ns}/nowhere is not defined in the environment, \
-             and this run does not read the cluster (an online run reads it from there; or \
-             define it, or mark it `optional: true`)"
-        )),
-        "{run}"
-    );
+    assert!(run.stderr.contains(&offline_error), "{run}");
 }
