@@ -281,3 +281,60 @@ fn substitute_from_missing_live_is_skipped_when_optional_else_an_error() {
     .code_is(2);
     assert!(run.stderr.contains(&offline_error), "{run}");
 }
+
+/// The UI evaluates on a current-thread runtime, and the head render runs on that runtime's
+/// own thread: the live read must not need that runtime (waiting on it there would deadlock;
+/// `Handle::block_on` would panic). `#[tokio::test]` is such a runtime.
+#[tokio::test]
+async fn a_current_thread_runtime_evaluates_with_live_reads() {
+    use kubectl_gitops::Target;
+    use kubectl_gitops::model::DriftState;
+    use kubectl_gitops::ops::status::{StatusOptions, evaluate};
+
+    let cluster = TestCluster::start();
+    install_kustomization_crd(&cluster);
+    let ns = cluster.namespace().to_owned();
+    let refs = [("ConfigMap", "cluster-vars", false)];
+    let mut repo = EnvRepo::new();
+    repo.commit(
+        "apps",
+        &[
+            (
+                "clusters/ks.yaml",
+                &kustomization(&ns, "apps", "apps", &refs),
+            ),
+            (
+                "apps/app.yaml",
+                &config_map(&ns, "app", "color", "${COLOR}"),
+            ),
+        ],
+    );
+    cluster
+        .apply(&config_map(&ns, "cluster-vars", "COLOR", COLOR))
+        .success();
+    cluster
+        .apply(&config_map(&ns, "app", "color", COLOR))
+        .success();
+    let opts = StatusOptions {
+        target: Target {
+            repo: repo.dir().to_path_buf(),
+            path: "clusters".to_owned(),
+            namespace: Some(ns.clone()),
+            kubeconfig: Some(cluster.kubeconfig().to_path_buf()),
+            ..Target::default()
+        },
+        ..StatusOptions::default()
+    };
+    let report = evaluate(&opts).await.expect("status evaluates");
+    assert!(
+        report.render_errors.is_empty(),
+        "{:?}",
+        report.render_errors
+    );
+    let app = report
+        .resources
+        .iter()
+        .find(|r| r.id.kind == "ConfigMap" && r.id.name == "app")
+        .expect("the Kustomization's ConfigMap is desired");
+    assert_eq!(app.state, DriftState::Synced, "{app:#?}");
+}
