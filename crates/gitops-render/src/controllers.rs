@@ -19,6 +19,9 @@ use crate::{Collector, RenderError, RenderOptions};
 struct Pending {
     index: usize,
     chain: Vec<ResourceId>,
+    /// What a `substituteFrom` object the environment does not define means for it: wait
+    /// first (a Kustomization expanded later may define it), then settle (read it live).
+    undefined: flux::Undefined,
 }
 
 /// Where the manifests of [`expand`] came from besides `--path`.
@@ -95,10 +98,11 @@ pub(crate) fn expand(
         .map(|index| Pending {
             index,
             chain: Vec::new(),
+            undefined: flux::Undefined::Wait,
         })
         .collect();
-    // Kustomizations whose substituteFrom object is not rendered yet, and which one.
-    let mut waiting: Vec<(Pending, String)> = Vec::new();
+    // Kustomizations whose substituteFrom object is not rendered yet.
+    let mut waiting: Vec<Pending> = Vec::new();
     let mut added_since_waiting = false;
     loop {
         while !queue.is_empty() {
@@ -131,8 +135,16 @@ pub(crate) fn expand(
                                     continue;
                                 }
                             };
-                        let prepared =
-                            flux::prepare(repo, commit, tools, &ks, &dir, &out.manifests);
+                        let prepared = flux::prepare(
+                            repo,
+                            commit,
+                            tools,
+                            &ks,
+                            &dir,
+                            &out.manifests,
+                            opts,
+                            item.undefined,
+                        );
                         (vec![dir], prepared.map(Prepared::Flux))
                     }
                     (argo::ARGO_GROUP, "Application") => {
@@ -187,7 +199,7 @@ pub(crate) fn expand(
                 let dirs = job.dirs;
                 let item = job.pending;
                 match expansion {
-                    Expansion::Waiting(what) => waiting.push((item, what)),
+                    Expansion::Waiting(_) => waiting.push(item),
                     Expansion::Failed(message) => out.errors.push(failure(&ks, message)),
                     Expansion::Objects(objects, notes, inputs) => {
                         for note in notes {
@@ -212,7 +224,7 @@ pub(crate) fn expand(
                                 pending.index = kept[pending.index].unwrap_or(usize::MAX);
                             }
                             queue.retain(|p| p.index != usize::MAX);
-                            waiting.retain_mut(|(pending, _)| match kept[pending.index] {
+                            waiting.retain_mut(|pending| match kept[pending.index] {
                                 Some(index) => {
                                     pending.index = index;
                                     true
@@ -254,6 +266,7 @@ pub(crate) fn expand(
                                 queue.push_back(Pending {
                                     index,
                                     chain: chain.clone(),
+                                    undefined: flux::Undefined::Wait,
                                 });
                             }
                         }
@@ -267,22 +280,15 @@ pub(crate) fn expand(
         if added_since_waiting {
             // What they wait for may have been rendered since.
             added_since_waiting = false;
-            queue.extend(waiting.drain(..).map(|(item, _)| item));
+            queue.extend(waiting.drain(..));
             continue;
         }
-        for (item, what) in waiting.drain(..) {
-            let ks = &out.manifests[item.index];
-            let error = failure(
-                ks,
-                format!(
-                    "postBuild.substituteFrom {what} is not defined in the environment \
-                     (mark it `optional: true`, or define it; kubectl gitops does not read it \
-                     from the cluster)"
-                ),
-            );
-            out.errors.push(error);
-        }
-        break;
+        // Nothing more will be rendered that they could wait for: what the environment does
+        // not define is read live (offline: skipped when optional, else an error each).
+        queue.extend(waiting.drain(..).map(|mut item| {
+            item.undefined = flux::Undefined::Settle;
+            item
+        }));
     }
     expand_helm_releases(repo, commit, opts, out);
     expanded

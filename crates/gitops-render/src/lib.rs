@@ -64,6 +64,14 @@ use kustomize::UnitKind;
 /// Arguments are the API group (`""` for core) and the kind.
 pub type ScopeLookup = Arc<dyn Fn(&str, &str) -> Option<bool> + Send + Sync>;
 
+/// Reads one core object of the cluster for a render: a Flux Kustomization's
+/// `postBuild.substituteFrom` ConfigMap or Secret that the environment does not define (SPEC
+/// §11). Arguments are the kind (`ConfigMap`, `Secret`), the namespace and the name; `Ok(None)`
+/// when the cluster has no such object; `Err` says why it could not be read (the request, the
+/// HTTP reason) and what to do. Called from the render's threads, which are not async: the
+/// implementation must block without needing the caller's thread to drive a runtime.
+pub type LiveObjects = Arc<dyn Fn(&str, &str, &str) -> Result<Option<Value>, String> + Send + Sync>;
+
 /// What to render and how.
 #[derive(Clone)]
 pub struct RenderOptions {
@@ -87,6 +95,10 @@ pub struct RenderOptions {
     /// ([`environment_inputs_from`]): [`environment_inputs`] of that commit returns them
     /// instead of rendering the environment again to learn what its controller objects read.
     pub known_inputs: Option<Arc<(ObjectId, Vec<String>)>>,
+    /// The cluster's objects, for what the environment does not define but its controllers
+    /// read live ([`LiveObjects`]); `None` offline (`--offline`, `diff --from`): then such an
+    /// object is an error naming it.
+    pub live: Option<LiveObjects>,
 }
 
 impl RenderOptions {
@@ -101,6 +113,7 @@ impl RenderOptions {
             helm: None,
             chart_cache: None,
             known_inputs: None,
+            live: None,
         }
     }
 }
@@ -113,6 +126,7 @@ impl fmt::Debug for RenderOptions {
             .field("kubectl", &self.kubectl)
             .field("helm", &self.helm)
             .field("chart_cache", &self.chart_cache)
+            .field("live", &self.live.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -189,6 +203,8 @@ struct CacheInner {
     builds: AtomicUsize,
     /// `helm template` runs for HelmReleases ([`helm_release`]).
     helm_runs: AtomicUsize,
+    /// `substituteFrom` objects looked for outside the environment ([`flux`]).
+    outside_reads: AtomicUsize,
     /// Charts resolved for HelmReleases, with when: a history resolves each range once per
     /// repository interval instead of once per commit.
     charts: Mutex<HashMap<String, ChartMemo>>,
@@ -265,6 +281,18 @@ impl RenderCache {
 
     pub(crate) fn count_helm_run(&self) {
         self.inner.helm_runs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many times a render through this cache needed a Flux `substituteFrom` object that
+    /// its environment does not define (read live, or missing offline) since creation. What
+    /// such a render gives depends on more than git: a cache of render results keyed by
+    /// commits must not keep it.
+    pub fn outside_read_count(&self) -> usize {
+        self.inner.outside_reads.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_outside_read(&self) {
+        self.inner.outside_reads.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `resolve()` once per `key` while younger than `max_age` (a failure: at most 30 s, so

@@ -301,8 +301,9 @@ fn artifact_path(
     }
 }
 
-/// The variables of `spec.postBuild`: `substituteFrom` ConfigMaps and Secrets (found in
-/// `env`, in the Kustomization's namespace; later ones win) under the inline `substitute`.
+/// The variables of `spec.postBuild`: `substituteFrom` ConfigMaps and Secrets (in the
+/// Kustomization's namespace, from `env` when defined there, else read live; later ones win)
+/// under the inline `substitute`.
 /// `None` when substitution is off (Flux substitutes only when at least one variable or
 /// source is given). `Unknown` values come from SOPS-encrypted Secrets.
 struct Variables {
@@ -319,9 +320,77 @@ impl Variables {
     }
 }
 
+/// How [`prepare`] treats a `substituteFrom` object that the environment does not define.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undefined {
+    /// The rest of the environment may still define it: [`Expansion::Waiting`].
+    Wait,
+    /// The environment is complete: the object is read live ([`RenderOptions::live`]); with no
+    /// cluster (offline), an optional one is skipped and another is an error.
+    Settle,
+}
+
+/// Where a `substituteFrom` object was found: the environment's manifest, or the cluster's
+/// object (owned).
+enum Found<'a> {
+    Rendered(&'a Value),
+    Live(Value),
+}
+
+/// The `substituteFrom` object `kind namespace/name`: from `env` when defined there, else (when
+/// `undefined` settles) read live. `Ok(None)`: skipped (optional and absent).
+fn substitute_source<'a>(
+    env: &'a [Manifest],
+    opts: &RenderOptions,
+    undefined: Undefined,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    optional: bool,
+) -> Result<Option<Found<'a>>, Expansion> {
+    let found = env.iter().find(|m| {
+        m.id.group.is_empty()
+            && m.id.kind == kind
+            && m.id.name == name
+            && m.id.namespace.as_deref() == Some(namespace)
+    });
+    if let Some(found) = found {
+        return Ok(Some(Found::Rendered(&found.object)));
+    }
+    let what = format!("postBuild.substituteFrom {kind} {namespace}/{name}");
+    if undefined == Undefined::Wait {
+        return Err(Expansion::Waiting(format!("{kind} {namespace}/{name}")));
+    }
+    // What the render gives now depends on more than git (see [`RenderCache::outside_read_count`]).
+    opts.cache.count_outside_read();
+    let Some(live) = &opts.live else {
+        if optional {
+            return Ok(None);
+        }
+        return Err(Expansion::Failed(format!(
+            "{what} is not defined in the environment, and this run does not read the cluster \
+             (an online run reads it from there; or define it, or mark it `optional: true`)"
+        )));
+    };
+    match live(kind, namespace, name) {
+        Ok(Some(object)) => Ok(Some(Found::Live(object))),
+        Ok(None) if optional => Ok(None),
+        Ok(None) => Err(Expansion::Failed(format!(
+            "{what} is neither defined in the environment nor in the cluster (define it, \
+             create it in namespace {namespace}, or mark it `optional: true`)"
+        ))),
+        Err(why) => Err(Expansion::Failed(format!(
+            "{what} is not defined in the environment and could not be read from the cluster: \
+             {why}"
+        ))),
+    }
+}
+
 fn variables(
     ks: &Manifest,
     env: &[Manifest],
+    opts: &RenderOptions,
+    undefined: Undefined,
     warnings: &mut Vec<String>,
 ) -> Result<Option<Variables>, Expansion> {
     let Some(post_build) = ks.object.pointer("/spec/postBuild") else {
@@ -350,20 +419,12 @@ fn variables(
                 "postBuild.substituteFrom kind {kind:?} is not ConfigMap or Secret"
             )));
         }
-        let found = env.iter().find(|m| {
-            m.id.group.is_empty()
-                && m.id.kind == kind
-                && m.id.name == name
-                && m.id.namespace.as_deref() == Some(namespace)
-        });
-        let Some(found) = found else {
-            if optional {
-                continue;
-            }
-            // Reading it from the cluster is not done here: it must be in the environment.
-            return Err(Expansion::Waiting(format!("{kind} {namespace}/{name}")));
+        let found = substitute_source(env, opts, undefined, kind, namespace, name, optional)?;
+        let object = match &found {
+            None => continue,
+            Some(Found::Rendered(object)) => *object,
+            Some(Found::Live(object)) => object,
         };
-        let object = &found.object;
         if kind == "Secret" && object.get("sops").is_some() {
             warnings.push(format!(
                 "Secret {namespace}/{name} is SOPS-encrypted: its variables are left as written \
@@ -576,8 +637,12 @@ pub struct Prepared {
 }
 
 /// Reads what rendering the Kustomization `ks`, whose `spec.path` is the repo directory `dir`,
-/// needs: its variables (`env` is what is rendered so far, for `substituteFrom`), the paths
-/// its build reads, and the build's cache key.
+/// needs: its variables (`env` is what is rendered so far, for `substituteFrom`; what it does
+/// not define is waited for or read live as `undefined` says), the paths its build reads, and
+/// the build's cache key. The variables are not part of the key: the build is kept before
+/// substitution ([`Prepared::finish`] substitutes), so values read live (a Secret's among
+/// them) never reach the on-disk build cache and never make it stale.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare(
     repo: &EnvRepo,
     commit: ObjectId,
@@ -585,9 +650,11 @@ pub fn prepare(
     ks: &Manifest,
     dir: &str,
     env: &[Manifest],
+    opts: &RenderOptions,
+    undefined: Undefined,
 ) -> Result<Prepared, Expansion> {
     let mut warnings = Vec::new();
-    let variables = variables(ks, env, &mut warnings)?;
+    let variables = variables(ks, env, opts, undefined, &mut warnings)?;
     let spec = ks.object.get("spec").cloned().unwrap_or(Value::Null);
     let inputs = inputs(repo, commit, dir, &spec).map_err(Expansion::Failed)?;
     let key = build_key(repo, commit, &inputs, &spec, tools);
@@ -932,6 +999,196 @@ mod tests {
         assert_eq!(out["spec"]["replicas"], 3, "{out}");
         let plain = serde_json::json!({"kind": "X", "metadata": {"name": "x"}});
         assert_eq!(substitute_object(&plain, &variables).unwrap(), None);
+    }
+
+    fn manifest(kind: &str, name: &str, object: Value) -> Manifest {
+        Manifest {
+            id: k8s_model::ResourceId {
+                group: if kind == "Kustomization" {
+                    KUSTOMIZE_GROUP.to_owned()
+                } else {
+                    String::new()
+                },
+                kind: kind.to_owned(),
+                namespace: Some("flux-system".to_owned()),
+                name: name.to_owned(),
+            },
+            api_version: "v1".to_owned(),
+            object,
+            source: Source {
+                file: "f.yaml".to_owned(),
+                document: 0,
+                line: 1,
+                end_line: 1,
+            },
+            owner: None,
+        }
+    }
+
+    /// A Kustomization substituting from `refs` (`(kind, name, optional)`).
+    fn substituting(refs: &[(&str, &str, bool)]) -> Manifest {
+        let from: Vec<Value> = refs
+            .iter()
+            .map(|(kind, name, optional)| {
+                serde_json::json!({"kind": kind, "name": name, "optional": optional})
+            })
+            .collect();
+        manifest(
+            "Kustomization",
+            "apps",
+            serde_json::json!({"spec": {"postBuild": {"substituteFrom": from}}}),
+        )
+    }
+
+    /// Options whose cluster holds `objects` (`(kind, name, object)`) and records each read;
+    /// `Err` for the name `forbidden`.
+    fn live_options(
+        objects: Vec<(&'static str, &'static str, Value)>,
+    ) -> (RenderOptions, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let reads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&reads);
+        let mut opts = RenderOptions::new("", "default");
+        opts.live = Some(std::sync::Arc::new(
+            move |kind: &str, namespace: &str, name: &str| {
+                seen.lock()
+                    .unwrap()
+                    .push(format!("{kind} {namespace}/{name}"));
+                if name == "forbidden" {
+                    return Err("get v1 secrets forbidden/forbidden: no (403 Forbidden)".to_owned());
+                }
+                Ok(objects
+                    .iter()
+                    .find(|(k, n, _)| *k == kind && *n == name)
+                    .map(|(_, _, object)| object.clone()))
+            },
+        ));
+        (opts, reads)
+    }
+
+    fn values(result: Result<Option<Variables>, Expansion>) -> BTreeMap<String, Option<String>> {
+        match result {
+            Ok(Some(variables)) => variables.values,
+            Ok(None) => BTreeMap::new(),
+            Err(Expansion::Failed(message)) => panic!("failed: {message}"),
+            Err(Expansion::Waiting(what)) => panic!("waiting for {what}"),
+            Err(Expansion::Objects(..)) => panic!("objects"),
+        }
+    }
+
+    fn failure(result: Result<Option<Variables>, Expansion>) -> String {
+        match result {
+            Err(Expansion::Failed(message)) => message,
+            Err(Expansion::Waiting(what)) => format!("waiting for {what}"),
+            Ok(v) => panic!("no failure: {:?}", v.map(|v| v.values)),
+            Err(Expansion::Objects(..)) => panic!("objects"),
+        }
+    }
+
+    #[test]
+    fn substitute_from_takes_the_environment_first_then_the_cluster() {
+        let env = vec![manifest(
+            "ConfigMap",
+            "vars",
+            serde_json::json!({"data": {"WHERE": "environment"}}),
+        )];
+        let (opts, reads) = live_options(vec![
+            (
+                "ConfigMap",
+                "vars",
+                serde_json::json!({"data": {"WHERE": "cluster"}}),
+            ),
+            (
+                "Secret",
+                "token",
+                // As the API server gives it: base64 `data`.
+                serde_json::json!({"data": {"TOKEN": "czNjcjN0"}}),
+            ),
+        ]);
+        let ks = substituting(&[
+            ("ConfigMap", "vars", false),
+            ("Secret", "token", false),
+            ("ConfigMap", "absent", true),
+        ]);
+        let mut warnings = Vec::new();
+        // While the environment may still define them, nothing is read live.
+        assert_eq!(
+            failure(variables(&ks, &env, &opts, Undefined::Wait, &mut warnings)),
+            "waiting for Secret flux-system/token"
+        );
+        assert!(reads.lock().unwrap().is_empty());
+        assert_eq!(opts.cache.outside_read_count(), 0);
+        let got = values(variables(
+            &ks,
+            &env,
+            &opts,
+            Undefined::Settle,
+            &mut warnings,
+        ));
+        assert_eq!(got["WHERE"].as_deref(), Some("environment"));
+        assert_eq!(got["TOKEN"].as_deref(), Some("s3cr3t"));
+        assert_eq!(got.len(), 2, "the optional absent ConfigMap is skipped");
+        assert_eq!(
+            *reads.lock().unwrap(),
+            ["Secret flux-system/token", "ConfigMap flux-system/absent"],
+            "the ConfigMap the environment defines is not read live"
+        );
+        assert_eq!(opts.cache.outside_read_count(), 2);
+    }
+
+    #[test]
+    fn substitute_from_missing_everywhere_or_unreadable_is_an_error() {
+        let (opts, _) = live_options(Vec::new());
+        let mut warnings = Vec::new();
+        let absent = substituting(&[("ConfigMap", "nope", false)]);
+        assert_eq!(
+            failure(variables(
+                &absent,
+                &[],
+                &opts,
+                Undefined::Settle,
+                &mut warnings
+            )),
+            "postBuild.substituteFrom ConfigMap flux-system/nope is neither defined in the \
+             environment nor in the cluster (define it, create it in namespace flux-system, or \
+             mark it `optional: true`)"
+        );
+        // Optional or not, a read that fails is an error: the variables are not known.
+        let forbidden = substituting(&[("Secret", "forbidden", true)]);
+        assert_eq!(
+            failure(variables(
+                &forbidden,
+                &[],
+                &opts,
+                Undefined::Settle,
+                &mut warnings
+            )),
+            "postBuild.substituteFrom Secret flux-system/forbidden is not defined in the \
+             environment and could not be read from the cluster: get v1 secrets \
+             forbidden/forbidden: no (403 Forbidden)"
+        );
+        // Offline: no cluster to read; an optional one is skipped.
+        let offline = RenderOptions::new("", "default");
+        assert!(
+            failure(variables(
+                &absent,
+                &[],
+                &offline,
+                Undefined::Settle,
+                &mut warnings
+            ))
+            .contains("this run does not read the cluster (an online run reads it from there")
+        );
+        let optional = substituting(&[("ConfigMap", "nope", true)]);
+        assert!(
+            values(variables(
+                &optional,
+                &[],
+                &offline,
+                Undefined::Settle,
+                &mut warnings
+            ))
+            .is_empty()
+        );
     }
 }
 

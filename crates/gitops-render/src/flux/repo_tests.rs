@@ -367,7 +367,7 @@ data:
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
         [
-            "clusters/dev/broken.yaml:1: Kustomization flux-system/broken: postBuild.substituteFrom ConfigMap flux-system/nope is not defined in the environment (mark it `optional: true`, or define it; kubectl gitops does not read it from the cluster)"
+            "clusters/dev/broken.yaml:1: Kustomization flux-system/broken: postBuild.substituteFrom ConfigMap flux-system/nope is not defined in the environment, and this run does not read the cluster (an online run reads it from there; or define it, or mark it `optional: true`)"
         ]
     );
     assert!(
@@ -700,4 +700,58 @@ fn only_the_git_repository_syncing_the_path_is_this_repo() {
             .all(|m| m.owner.as_ref().is_none_or(|o| o.id.name == "apps")),
         "the tenant's Kustomization renders nothing"
     );
+}
+
+#[test]
+fn substitute_from_reads_live_what_no_kustomization_defines() {
+    let fx = FixtureRepo::new();
+    fx.write(
+        "apps/app/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  color: ${COLOR}\n  token: ${TOKEN}\n",
+    );
+    // `vars` is defined by a Kustomization expanded after `app` asks for it: the environment
+    // still wins over the cluster's.
+    fx.write(
+        "apps/vars/vars.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: vars\n  namespace: flux-system\ndata:\n  COLOR: from-git\n",
+    );
+    fx.write("clusters/dev/source.yaml", SOURCE);
+    fx.write(
+        "clusters/dev/app.yaml",
+        &kustomization(
+            "app",
+            "./apps/app",
+            "postBuild:\n  substituteFrom:\n  - kind: ConfigMap\n    name: vars\n  - kind: Secret\n    name: token\n",
+        ),
+    );
+    fx.write(
+        "clusters/dev/vars.yaml",
+        &kustomization("vars", "./apps/vars", ""),
+    );
+    fx.commit("live vars");
+    let repo = EnvRepo::open(fx.dir()).unwrap();
+    let commit = repo.resolve("HEAD").unwrap();
+    let reads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&reads);
+    let mut options = opts("clusters/dev");
+    options.live = Some(std::sync::Arc::new(
+        move |kind: &str, namespace: &str, name: &str| {
+            seen.lock()
+                .unwrap()
+                .push(format!("{kind} {namespace}/{name}"));
+            Ok(match (kind, name) {
+                ("ConfigMap", "vars") => Some(json!({"data": {"COLOR": "from-cluster"}})),
+                ("Secret", "token") => Some(json!({"data": {"TOKEN": "bGl2ZQ=="}})),
+                _ => None,
+            })
+        },
+    ));
+    let rendered = render(&repo, commit, &options).unwrap();
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    assert_eq!(
+        find(&rendered, "core/ConfigMap/default/app").object["data"],
+        json!({"color": "from-git", "token": "live"})
+    );
+    assert_eq!(*reads.lock().unwrap(), ["Secret flux-system/token"]);
+    assert!(options.cache.outside_read_count() > 0);
 }

@@ -12,7 +12,8 @@ use k8s_model::{CommitInfo, ResourceId};
 /// The render errors of the environment at `tip`, as messages: `rendered` when the walk
 /// rendered it, else rendered here. A commit's render never changes, so they are kept per
 /// commit under `<git-dir>/kubectl-gitops/render-errors-v1/<hex path>/<namespace>/<sha>` (a
-/// JSON array): a run answered from the caches renders nothing.
+/// JSON array): a run answered from the caches renders nothing. Not kept when the render read
+/// outside git ([`super::depends_on_git_only`]).
 pub(super) fn tip_render_errors(
     repo: &EnvRepo,
     tip: ObjectId,
@@ -37,7 +38,7 @@ pub(super) fn tip_render_errors(
             }
         }
     };
-    if let Some(file) = file {
+    if let Some(file) = file.filter(|_| super::depends_on_git_only(opts)) {
         let written = file
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)

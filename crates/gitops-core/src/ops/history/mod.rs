@@ -232,9 +232,20 @@ pub fn last_changes(
         computed = computed.len(),
         "last changes found"
     );
-    cache.write(&computed);
+    if depends_on_git_only(opts) {
+        cache.write(&computed);
+    }
     walk.finish()?;
     Ok((found, walked))
+}
+
+/// Whether what the renders through `opts.cache` gave depends on git alone, so that the
+/// caches keyed by commit (changes, render errors) may keep it: not when a render needed a
+/// Flux `substituteFrom` object the environment does not define (read live, whose value may
+/// change; or missing offline, which an online run reads). A cache entry is written only by
+/// such a run, so one read back is git's too, whoever reads it.
+pub(crate) fn depends_on_git_only(opts: &RenderOptions) -> bool {
+    opts.cache.outside_read_count() == 0
 }
 
 /// What the environment's history walks: `opts.path` and the paths outside it that its units
@@ -692,7 +703,7 @@ fn walk_history(
         }
         listing.add(info, step);
     }
-    source.store(exiting);
+    source.store(exiting, depends_on_git_only(opts));
     let full_renders = walk.full_renders();
     let (light_files, resyncs) = (walk.light_files(), walk.resyncs());
     // Which files at `--rev` do not render: the walk rendered the environment there when it
@@ -826,9 +837,12 @@ impl ChangeSource {
         Ok((info, step))
     }
 
-    /// Appends the computed commits to the cache, and lets go of the cache's contents.
-    fn store(&mut self, exiting: bool) {
-        if let Some(cache) = &self.cache {
+    /// Appends the computed commits to the cache (when they are git's alone:
+    /// [`depends_on_git_only`]), and lets go of the cache's contents.
+    fn store(&mut self, exiting: bool, keep: bool) {
+        if let Some(cache) = &self.cache
+            && keep
+        {
             cache.write(&self.computed);
         }
         discard(
@@ -956,6 +970,77 @@ mod tests {
                 (info.summary, changes)
             })
             .collect()
+    }
+
+    /// A walk whose renders needed a Flux `substituteFrom` object the environment does not
+    /// define (read live, or missing offline) writes nothing to the caches keyed by commit:
+    /// the value may change with no commit. One whose renders read git alone does.
+    #[test]
+    fn caches_keyed_by_commit_keep_only_what_git_alone_gives() {
+        let fx = FixtureRepo::new();
+        let ks = |name: &str, from: &str| {
+            format!(
+                "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n  namespace: flux-system\nspec:\n  path: ./apps\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  postBuild:\n    substitute:\n      V: inline\n{from}"
+            )
+        };
+        fx.write("apps/app.yaml", &cm("app", "${V}"));
+        fx.write(
+            "clusters/live/ks.yaml",
+            &ks(
+                "live",
+                "    substituteFrom:\n    - kind: ConfigMap\n      name: vars\n",
+            ),
+        );
+        fx.write("clusters/git/ks.yaml", &ks("git", ""));
+        // A kustomization in --path: the walk renders whole environments (plain files alone
+        // are compared file by file, their controller objects not followed).
+        for dir in ["clusters/live", "clusters/git"] {
+            fx.write(
+                &format!("{dir}/kustomization.yaml"),
+                "resources: [ks.yaml]\n",
+            );
+        }
+        fx.commit("first");
+        fx.write("apps/app.yaml", &cm("app", "${V}-2"));
+        fx.commit("second");
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let tip = repo.resolve("HEAD").unwrap();
+        let target = ResourceId {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: Some("default".into()),
+            name: "app".into(),
+        };
+        for (path, live, kept) in [
+            ("clusters/live", true, false),
+            ("clusters/live", false, false),
+            ("clusters/git", true, true),
+        ] {
+            let mut opts = RenderOptions::new(path, "default");
+            if live {
+                opts.live = Some(Arc::new(|_: &str, _: &str, _: &str| {
+                    Ok(Some(serde_json::json!({"data": {"V": "live"}})))
+                }));
+            }
+            let cache = ChangesCache::new(&repo.git_dir(), &opts);
+            let _ = std::fs::remove_file(&cache.file);
+            let (found, _) = last_changes(&repo, tip, &opts, [target.clone()], 10).unwrap();
+            // Offline, the Kustomization needing `vars` is an error: it applies nothing.
+            assert_eq!(found.contains_key(&target), live, "{path} live={live}");
+            assert_eq!(
+                cache.file.exists(),
+                kept,
+                "{path} live={live}: {}",
+                cache.file.display()
+            );
+            assert_eq!(
+                cache::tip_render_errors(&repo, tip, &opts, Some(&repo.git_dir()), None).is_empty(),
+                live,
+                "{path} live={live}"
+            );
+            let errors_dir = cache::settings_dir(&repo.git_dir(), "render-errors-v1", &opts);
+            assert_eq!(errors_dir.join(tip.to_string()).exists(), kept, "{path}");
+        }
     }
 
     #[test]
