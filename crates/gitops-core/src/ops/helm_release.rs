@@ -598,6 +598,7 @@ mod tests {
             config: gitops_render::EnvConfig::defaults("apps"),
             warnings: Vec::new(),
             controller_inputs: None,
+            fixed: false,
         };
         let failed = failed_releases(&rendered);
         let names: Vec<&str> = failed.iter().map(|f| f.release.id.name.as_str()).collect();
