@@ -800,3 +800,85 @@ fn history_of_a_helm_release_lists_the_objects_its_chart_makes() {
         "{doc:#}"
     );
 }
+
+/// A change of the chart alone (outside `--path`) is a commit of the environment's history
+/// that modifies what the chart makes; and a walk that starts where the environment has no
+/// controller object (its plain files compared by their text) and meets one below lists the
+/// objects the chart made as removed with the HelmRelease.
+#[test]
+fn history_of_a_helm_release_chart_change_and_of_its_removal() {
+    let (mut repo, [added, scaled, other]) = web_release_story();
+    let image = commit_files(
+        &mut repo,
+        "web 1.28",
+        &web_release_files(2, "nginx:1.28")[1..2],
+    );
+    repo.git(&["rm", "-q", "env/web.yaml"]);
+    let removed = repo.commit("remove web release", &[]);
+    let helm = helm().display().to_string();
+    let env = [("HELM_BINARY", helm.as_str())];
+    let at_image = helm_template_objects(&repo, &image, 2);
+    // The chart's directory is an input of the environment while the release uses it.
+    let doc = offline(
+        &repo,
+        &["--path", "env", "--rev", &image, "history", "-o", "json"],
+        &env,
+    )
+    .code_is(0)
+    .json();
+    assert_eq!(
+        commit_ids(&doc),
+        [&image, &other, &scaled, &added].map(String::clone),
+        "{doc:#}"
+    );
+    let remade = helm_changes(&helm_template_objects(&repo, &scaled, 2), &at_image);
+    assert_eq!(
+        remade,
+        [(
+            "modified".to_owned(),
+            "Deployment".to_owned(),
+            "web".to_owned()
+        )]
+    );
+    assert_eq!(changes_of(&doc, &image), remade, "{doc:#}");
+    // From the tip, where no release is left.
+    let doc = offline(&repo, &["--path", "env", "history", "-o", "json"], &env)
+        .code_is(0)
+        .json();
+    assert_eq!(
+        changes_of(&doc, &removed),
+        with(
+            helm_changes(&at_image, &[]),
+            &[("removed", "HelmRelease", "web")]
+        ),
+        "{doc:#}"
+    );
+    assert_eq!(
+        changes_of(&doc, &added),
+        with(
+            helm_changes(&[], &helm_template_objects(&repo, &added, 1)),
+            &[
+                ("added", "GitRepository", "env"),
+                ("added", "HelmRelease", "web")
+            ]
+        ),
+        "{doc:#}"
+    );
+    let doc = offline(
+        &repo,
+        &[
+            "--path",
+            "env",
+            "history",
+            "deploy/web",
+            "-n",
+            "apps",
+            "-o",
+            "json",
+        ],
+        &env,
+    )
+    .code_is(0)
+    .json();
+    assert_eq!(commit_ids(&doc)[0], removed, "{doc:#}");
+}

@@ -970,6 +970,35 @@ fn comparable_url(url: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// The repo paths a HelmRelease whose chart comes from a `GitRepository` reads: the chart
+/// directory and its `valuesFiles` (paths of the repository). A commit that changes only them
+/// changes what the release deploys, so they are inputs of the environment's history.
+pub(crate) fn repo_inputs(release: &Manifest) -> Vec<String> {
+    let Some(chart_spec) = release.object.pointer("/spec/chart/spec") else {
+        return Vec::new();
+    };
+    if text_at(chart_spec, "/sourceRef/kind") != Some("GitRepository") {
+        return Vec::new();
+    }
+    let values_files = chart_spec
+        .get("valuesFile")
+        .into_iter()
+        .chain(
+            chart_spec
+                .get("valuesFiles")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        )
+        .filter_map(Value::as_str);
+    text_at(chart_spec, "/chart")
+        .into_iter()
+        .chain(values_files)
+        .map(|path| normalize_path(path.trim_start_matches("./")))
+        .filter(|path| !path.is_empty())
+        .collect()
+}
+
 /// valuesFiles of this repo at `commit`, merged in order; `None` when there are none.
 fn merge_repo_values_files(
     repo: &EnvRepo,
