@@ -6,7 +6,7 @@ mod common;
 
 use cli_env::{
     EnvRepo, Gitops, SECRET_VALUES, assert_no_secret, commit_one_replica, config_map, deployment,
-    offline, secret,
+    helm, history_commit_ids, offline, secret,
 };
 use common::TestCluster;
 use serde_json::Value;
@@ -547,16 +547,14 @@ fn history_streams_newest_first_while_older_commits_are_computed() {
     );
 }
 
-/// `helm` for the tests: `$HELM_BINARY`, else `../shared/bin/helm`, else on PATH.
-fn helm() -> std::path::PathBuf {
-    if let Some(explicit) = std::env::var_os("HELM_BINARY").filter(|v| !v.is_empty()) {
-        return explicit.into();
-    }
-    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bin/helm");
-    if shared.is_file() {
-        return shared;
-    }
-    "helm".into()
+/// `history -o json` (`args` after it) of `env/` in `repo`, offline, with the tests' helm;
+/// exit 0.
+fn helm_env_history(repo: &EnvRepo, args: &[&str]) -> Value {
+    let helm = helm().display().to_string();
+    let args = [&["--path", "env", "history", "-o", "json"], args].concat();
+    offline(repo, &args, &[("HELM_BINARY", helm.as_str())])
+        .code_is(0)
+        .json()
 }
 
 /// Every object `helm template web <chart> --namespace apps --set replicas=N` makes, by
@@ -713,16 +711,6 @@ fn changes_of(doc: &Value, id: &str) -> Vec<(String, String, String)> {
     changes
 }
 
-/// The commit ids of a `History` document, newest first.
-fn commit_ids(doc: &Value) -> Vec<String> {
-    doc["commits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// History of an environment whose workload is a Flux HelmRelease of a chart in the repo
 /// (issue #16: "a HelmRelease values change lists the chart objects it changes"): the commit
 /// that adds the release adds what its chart makes, the values change modifies the chart's
@@ -731,13 +719,9 @@ fn commit_ids(doc: &Value) -> Vec<String> {
 #[test]
 fn history_of_a_helm_release_lists_the_objects_its_chart_makes() {
     let (repo, [added, scaled, other]) = web_release_story();
-    let helm = helm().display().to_string();
-    let env = [("HELM_BINARY", helm.as_str())];
-    let doc = offline(&repo, &["--path", "env", "history", "-o", "json"], &env)
-        .code_is(0)
-        .json();
+    let doc = helm_env_history(&repo, &[]);
     assert_eq!(
-        commit_ids(&doc),
+        history_commit_ids(&doc),
         [&other, &scaled, &added].map(String::clone),
         "{doc:#}"
     );
@@ -778,24 +762,9 @@ fn history_of_a_helm_release_lists_the_objects_its_chart_makes() {
         "{doc:#}"
     );
     // The Deployment's own history: the values change and the release's arrival.
-    let doc = offline(
-        &repo,
-        &[
-            "--path",
-            "env",
-            "history",
-            "deploy/web",
-            "-n",
-            "apps",
-            "-o",
-            "json",
-        ],
-        &env,
-    )
-    .code_is(0)
-    .json();
+    let doc = helm_env_history(&repo, &["deploy/web", "-n", "apps"]);
     assert_eq!(
-        commit_ids(&doc),
+        history_commit_ids(&doc),
         [&scaled, &added].map(String::clone),
         "{doc:#}"
     );
@@ -815,19 +784,11 @@ fn history_of_a_helm_release_chart_change_and_of_its_removal() {
     );
     repo.git(&["rm", "-q", "env/web.yaml"]);
     let removed = repo.commit("remove web release", &[]);
-    let helm = helm().display().to_string();
-    let env = [("HELM_BINARY", helm.as_str())];
     let at_image = helm_template_objects(&repo, &image, 2);
     // The chart's directory is an input of the environment while the release uses it.
-    let doc = offline(
-        &repo,
-        &["--path", "env", "--rev", &image, "history", "-o", "json"],
-        &env,
-    )
-    .code_is(0)
-    .json();
+    let doc = helm_env_history(&repo, &["--rev", &image]);
     assert_eq!(
-        commit_ids(&doc),
+        history_commit_ids(&doc),
         [&image, &other, &scaled, &added].map(String::clone),
         "{doc:#}"
     );
@@ -842,9 +803,7 @@ fn history_of_a_helm_release_chart_change_and_of_its_removal() {
     );
     assert_eq!(changes_of(&doc, &image), remade, "{doc:#}");
     // From the tip, where no release is left.
-    let doc = offline(&repo, &["--path", "env", "history", "-o", "json"], &env)
-        .code_is(0)
-        .json();
+    let doc = helm_env_history(&repo, &[]);
     assert_eq!(
         changes_of(&doc, &removed),
         with(
@@ -864,21 +823,6 @@ fn history_of_a_helm_release_chart_change_and_of_its_removal() {
         ),
         "{doc:#}"
     );
-    let doc = offline(
-        &repo,
-        &[
-            "--path",
-            "env",
-            "history",
-            "deploy/web",
-            "-n",
-            "apps",
-            "-o",
-            "json",
-        ],
-        &env,
-    )
-    .code_is(0)
-    .json();
-    assert_eq!(commit_ids(&doc)[0], removed, "{doc:#}");
+    let doc = helm_env_history(&repo, &["deploy/web", "-n", "apps"]);
+    assert_eq!(history_commit_ids(&doc)[0], removed, "{doc:#}");
 }

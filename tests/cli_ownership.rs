@@ -7,7 +7,7 @@
 mod cli_env;
 mod common;
 
-use cli_env::{EnvRepo, Gitops, helm_release_secret, install_crd};
+use cli_env::{EnvRepo, Gitops, helm_release_secret, history_commit_ids, install_crd};
 use common::TestCluster;
 use serde_json::Value;
 
@@ -419,13 +419,7 @@ fn blame_of_a_chart_made_object_names_the_deployed_release_revision() {
     assert_eq!(history["helmRelease"]["revision"], 3, "{history:#}");
     assert!(history["renderError"].is_null(), "{history:#}");
     // The commit that made it: the one that added the release (and the chart).
-    let commits: Vec<&str> = history["commits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(commits, [made.as_str()], "{history:#}");
+    assert_eq!(history_commit_ids(&history), [made], "{history:#}");
     let change = &history["commits"][0]["changes"][0];
     assert_eq!(
         (&change["kind"], &change["name"], &change["change"]),
