@@ -557,6 +557,33 @@ fn helm_env_history(repo: &EnvRepo, args: &[&str]) -> Value {
         .json()
 }
 
+/// How many times `helm template` ran in a `history --no-cache` walk of `env/` in `repo`
+/// (its `-v` line's `helm_runs=`), renders kept in `cache`.
+fn helm_runs_of_walk(repo: &EnvRepo, cache: &std::path::Path) -> usize {
+    let helm = helm().display().to_string();
+    let cache = cache.display().to_string();
+    let env = [
+        ("HELM_BINARY", helm.as_str()),
+        ("KUBECTL_GITOPS_CACHE_DIR", cache.as_str()),
+    ];
+    let run = offline(
+        repo,
+        &["-v", "--path", "env", "history", "--no-cache"],
+        &env,
+    )
+    .code_is(0);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("history walked"))
+        .unwrap_or_else(|| panic!("no walk line: {run}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("helm_runs="))
+        .unwrap_or_else(|| panic!("no helm_runs in {line}"))
+        .parse()
+        .unwrap()
+}
+
 /// Every object `helm template web <chart> --namespace apps --set replicas=N` makes, by
 /// `(kind, name)`, at `rev` of `repo` (the chart read out of git): the reference a history of
 /// a HelmRelease must agree with.
@@ -767,7 +794,11 @@ fn history_of_a_helm_release_lists_the_objects_its_chart_makes() {
         history_commit_ids(&doc),
         [&scaled, &added].map(String::clone),
         "{doc:#}"
-    );
+    ); // helm runs once per distinct (chart, values) pair: replicas 1 and 2 of the one chart;
+    // a second walk finds both renders kept.
+    let cache = tempfile::tempdir().unwrap();
+    assert_eq!(helm_runs_of_walk(&repo, cache.path()), 2);
+    assert_eq!(helm_runs_of_walk(&repo, cache.path()), 0);
 }
 
 /// A change of the chart alone (outside `--path`) is a commit of the environment's history
