@@ -6,7 +6,7 @@ mod common;
 
 use cli_env::{
     EnvRepo, Gitops, SECRET_VALUES, assert_no_secret, commit_one_replica, config_map, deployment,
-    secret,
+    helm, history_commit_ids, offline, secret,
 };
 use common::TestCluster;
 use serde_json::Value;
@@ -545,4 +545,315 @@ fn history_streams_newest_first_while_older_commits_are_computed() {
             "  A configmap/settings (default)".to_owned(),
         ]
     );
+}
+
+/// `history -o json` (`args` after it) of `env/` in `repo`, offline, with the tests' helm;
+/// exit 0.
+fn helm_env_history(repo: &EnvRepo, args: &[&str]) -> Value {
+    let helm = helm().display().to_string();
+    let args = [&["--path", "env", "history", "-o", "json"], args].concat();
+    offline(repo, &args, &[("HELM_BINARY", helm.as_str())])
+        .code_is(0)
+        .json()
+}
+
+/// How many times `helm template` ran in a `history --no-cache` walk of `env/` in `repo`
+/// (its `-v` line's `helm_runs=`), renders kept in `cache`.
+fn helm_runs_of_walk(repo: &EnvRepo, cache: &std::path::Path) -> usize {
+    let helm = helm().display().to_string();
+    let cache = cache.display().to_string();
+    let env = [
+        ("HELM_BINARY", helm.as_str()),
+        ("KUBECTL_GITOPS_CACHE_DIR", cache.as_str()),
+    ];
+    let run = offline(
+        repo,
+        &["-v", "--path", "env", "history", "--no-cache"],
+        &env,
+    )
+    .code_is(0);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("history walked"))
+        .unwrap_or_else(|| panic!("no walk line: {run}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("helm_runs="))
+        .unwrap_or_else(|| panic!("no helm_runs in {line}"))
+        .parse()
+        .unwrap()
+}
+
+/// Every object `helm template web <chart> --namespace apps --set replicas=N` makes, by
+/// `(kind, name)`, at `rev` of `repo` (the chart read out of git): the reference a history of
+/// a HelmRelease must agree with.
+fn helm_template_objects(repo: &EnvRepo, rev: &str, replicas: u32) -> Vec<(String, String, Value)> {
+    let chart = tempfile::tempdir().unwrap();
+    for file in ["Chart.yaml", "templates/deploy.yaml", "templates/cm.yaml"] {
+        let text = repo.git(&["show", &format!("{rev}:charts/web/{file}")]);
+        let path = chart.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let out = std::process::Command::new(helm())
+        .args(["template", "web"])
+        .arg(chart.path())
+        .args(["--namespace", "apps", "--set"])
+        .arg(format!("replicas={replicas}"))
+        .output()
+        .expect("helm runs (../shared/bin/helm, $HELM_BINARY or on PATH)");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut objects: Vec<(String, String, Value)> = text
+        .split("\n---")
+        .filter_map(|doc| {
+            let value: Value = serde_saphyr::from_str(doc).ok()?;
+            Some((
+                value["kind"].as_str()?.to_owned(),
+                value["metadata"]["name"].as_str()?.to_owned(),
+                value,
+            ))
+        })
+        .collect();
+    objects.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    objects
+}
+
+/// `(change, kind, name)` of the chart-made objects between two `helm template` outputs, sorted.
+fn helm_changes(
+    before: &[(String, String, Value)],
+    after: &[(String, String, Value)],
+) -> Vec<(String, String, String)> {
+    let find = |side: &[(String, String, Value)], kind: &str, name: &str| {
+        side.iter()
+            .find(|(k, n, _)| k == kind && n == name)
+            .map(|(_, _, v)| v.clone())
+    };
+    let mut changes = Vec::new();
+    for (kind, name, value) in after {
+        match find(before, kind, name) {
+            None => changes.push(("added".to_owned(), kind.clone(), name.clone())),
+            Some(old) if old != *value => {
+                changes.push(("modified".to_owned(), kind.clone(), name.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+    for (kind, name, _) in before {
+        if find(after, kind, name).is_none() {
+            changes.push(("removed".to_owned(), kind.clone(), name.clone()));
+        }
+    }
+    changes
+}
+
+/// `changes` and `(change, kind, name)` of each of `more`, sorted.
+fn with(
+    mut changes: Vec<(String, String, String)>,
+    more: &[(&str, &str, &str)],
+) -> Vec<(String, String, String)> {
+    changes.extend(
+        more.iter()
+            .map(|(c, k, n)| ((*c).to_owned(), (*k).to_owned(), (*n).to_owned())),
+    );
+    changes.sort();
+    changes
+}
+
+/// The HelmRelease `apps/web` of chart `charts/web` (a Deployment whose replicas are the
+/// values' `replicas`, and a ConfigMap), with a GitRepository of this repo, in `env/`; the
+/// Deployment's image is `image`.
+fn web_release_files(replicas: u32, image: &str) -> Vec<(&'static str, String)> {
+    let release = format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n  namespace: apps\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: ./charts/web\n      sourceRef:\n        kind: GitRepository\n        name: env\n  values:\n    replicas: {replicas}\n"
+    );
+    let source = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: env\n  namespace: apps\nspec:\n  interval: 1m\n  url: https://example.com/env.git\n";
+    let deploy = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {{{{ .Values.replicas }}}}\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n        - name: web\n          image: {image}\n"
+    );
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: hello\n";
+    vec![
+        (
+            "charts/web/Chart.yaml",
+            "apiVersion: v2\nname: web\nversion: 1.0.0\n".to_owned(),
+        ),
+        ("charts/web/templates/deploy.yaml", deploy),
+        ("charts/web/templates/cm.yaml", cm.to_owned()),
+        ("env/source.yaml", source.to_owned()),
+        ("env/web.yaml", release),
+    ]
+}
+
+/// Commits `files` (from [`web_release_files`]) to `repo`.
+fn commit_files(repo: &mut EnvRepo, message: &str, files: &[(&str, String)]) -> String {
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    repo.commit(message, &files)
+}
+
+/// The HelmRelease environment: 1 add the release (replicas 1); 2 scale it (values
+/// replicas 2); 3 add an unrelated ConfigMap. Returns the repo and the three shas.
+fn web_release_story() -> (EnvRepo, [String; 3]) {
+    let mut repo = EnvRepo::new();
+    let added = commit_files(
+        &mut repo,
+        "add web release",
+        &web_release_files(1, "nginx:1.27"),
+    );
+    let scaled = commit_files(
+        &mut repo,
+        "scale web",
+        &web_release_files(2, "nginx:1.27")[4..],
+    );
+    let other = repo.commit(
+        "add other settings",
+        &[(
+            "env/other.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n  namespace: apps\ndata:\n  a: \"1\"\n",
+        )],
+    );
+    (repo, [added, scaled, other])
+}
+
+/// A commit's changes in a `History` document, as sorted (change, kind, name).
+fn changes_of(doc: &Value, id: &str) -> Vec<(String, String, String)> {
+    let commit = doc["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no commit {id}: {doc:#}"));
+    let mut changes: Vec<(String, String, String)> = commit["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["change"].as_str().unwrap().to_owned(),
+                c["kind"].as_str().unwrap().to_owned(),
+                c["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    changes.sort();
+    changes
+}
+
+/// History of an environment whose workload is a Flux HelmRelease of a chart in the repo
+/// (issue #16: "a HelmRelease values change lists the chart objects it changes"): the commit
+/// that adds the release adds what its chart makes, the values change modifies the chart's
+/// Deployment, and the history of that Deployment is those two commits, not the unrelated
+/// one after them. The chart-made changes are those between `helm template`'s outputs.
+#[test]
+fn history_of_a_helm_release_lists_the_objects_its_chart_makes() {
+    let (repo, [added, scaled, other]) = web_release_story();
+    let doc = helm_env_history(&repo, &[]);
+    assert_eq!(
+        history_commit_ids(&doc),
+        [&other, &scaled, &added].map(String::clone),
+        "{doc:#}"
+    );
+    let at_added = helm_template_objects(&repo, &added, 1);
+    let at_scaled = helm_template_objects(&repo, &scaled, 2);
+    // The first commit adds the controller objects and every object helm makes of the chart.
+    let made = helm_changes(&[], &at_added);
+    assert_eq!(made.len(), 2, "{made:?}");
+    assert_eq!(
+        changes_of(&doc, &added),
+        with(
+            made,
+            &[
+                ("added", "GitRepository", "env"),
+                ("added", "HelmRelease", "web")
+            ]
+        ),
+        "{doc:#}"
+    );
+    // The values change: what helm makes differently (the Deployment only) and the release.
+    let remade = helm_changes(&at_added, &at_scaled);
+    assert_eq!(
+        remade,
+        [(
+            "modified".to_owned(),
+            "Deployment".to_owned(),
+            "web".to_owned()
+        )]
+    );
+    assert_eq!(
+        changes_of(&doc, &scaled),
+        with(remade, &[("modified", "HelmRelease", "web")]),
+        "{doc:#}"
+    );
+    assert_eq!(
+        changes_of(&doc, &other),
+        with(Vec::new(), &[("added", "ConfigMap", "other")]),
+        "{doc:#}"
+    );
+    // The Deployment's own history: the values change and the release's arrival.
+    let doc = helm_env_history(&repo, &["deploy/web", "-n", "apps"]);
+    assert_eq!(
+        history_commit_ids(&doc),
+        [&scaled, &added].map(String::clone),
+        "{doc:#}"
+    ); // helm runs once per distinct (chart, values) pair: replicas 1 and 2 of the one chart;
+    // a second walk finds both renders kept.
+    let cache = tempfile::tempdir().unwrap();
+    assert_eq!(helm_runs_of_walk(&repo, cache.path()), 2);
+    assert_eq!(helm_runs_of_walk(&repo, cache.path()), 0);
+}
+
+/// A change of the chart alone (outside `--path`) is a commit of the environment's history
+/// that modifies what the chart makes; and a walk that starts where the environment has no
+/// controller object (its plain files compared by their text) and meets one below lists the
+/// objects the chart made as removed with the HelmRelease.
+#[test]
+fn history_of_a_helm_release_chart_change_and_of_its_removal() {
+    let (mut repo, [added, scaled, other]) = web_release_story();
+    let image = commit_files(
+        &mut repo,
+        "web 1.28",
+        &web_release_files(2, "nginx:1.28")[1..2],
+    );
+    repo.git(&["rm", "-q", "env/web.yaml"]);
+    let removed = repo.commit("remove web release", &[]);
+    let at_image = helm_template_objects(&repo, &image, 2);
+    // The chart's directory is an input of the environment while the release uses it.
+    let doc = helm_env_history(&repo, &["--rev", &image]);
+    assert_eq!(
+        history_commit_ids(&doc),
+        [&image, &other, &scaled, &added].map(String::clone),
+        "{doc:#}"
+    );
+    let remade = helm_changes(&helm_template_objects(&repo, &scaled, 2), &at_image);
+    assert_eq!(
+        remade,
+        [(
+            "modified".to_owned(),
+            "Deployment".to_owned(),
+            "web".to_owned()
+        )]
+    );
+    assert_eq!(changes_of(&doc, &image), remade, "{doc:#}");
+    // From the tip, where no release is left.
+    let doc = helm_env_history(&repo, &[]);
+    assert_eq!(
+        changes_of(&doc, &removed),
+        with(
+            helm_changes(&at_image, &[]),
+            &[("removed", "HelmRelease", "web")]
+        ),
+        "{doc:#}"
+    );
+    assert_eq!(
+        changes_of(&doc, &added),
+        with(
+            helm_changes(&[], &helm_template_objects(&repo, &added, 1)),
+            &[
+                ("added", "GitRepository", "env"),
+                ("added", "HelmRelease", "web")
+            ]
+        ),
+        "{doc:#}"
+    );
+    let doc = helm_env_history(&repo, &["deploy/web", "-n", "apps"]);
+    assert_eq!(history_commit_ids(&doc)[0], removed, "{doc:#}");
 }

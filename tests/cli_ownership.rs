@@ -7,7 +7,7 @@
 mod cli_env;
 mod common;
 
-use cli_env::{EnvRepo, Gitops, helm_release_secret, install_crd};
+use cli_env::{EnvRepo, Gitops, helm_release_secret, history_commit_ids, install_crd};
 use common::TestCluster;
 use serde_json::Value;
 
@@ -360,7 +360,7 @@ fn blame_of_a_chart_made_object_names_the_deployed_release_revision() {
         "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: ./charts/web\n      sourceRef:\n        kind: GitRepository\n        name: env\n  values:\n    greeting: hello-there\n"
     );
     let mut repo = EnvRepo::new();
-    repo.commit(
+    let made = repo.commit(
         "env",
         &[
             (
@@ -418,6 +418,14 @@ fn blame_of_a_chart_made_object_names_the_deployed_release_revision() {
         .json();
     assert_eq!(history["helmRelease"]["revision"], 3, "{history:#}");
     assert!(history["renderError"].is_null(), "{history:#}");
+    // The commit that made it: the one that added the release (and the chart).
+    assert_eq!(history_commit_ids(&history), [made], "{history:#}");
+    let change = &history["commits"][0]["changes"][0];
+    assert_eq!(
+        (&change["kind"], &change["name"], &change["change"]),
+        (&"ConfigMap".into(), &"web-config".into(), &"added".into()),
+        "{history:#}"
+    );
     // The text names the release first.
     let text = Gitops::new(&cluster, &repo)
         .run(&["--path", "env", "blame", "cm/web-config"])

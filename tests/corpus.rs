@@ -19,7 +19,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use cli_env::{EnvRepo, Gitops, Run};
+use cli_env::{EnvRepo, Gitops, Run, helm, history_commit_ids};
 use common::TestCluster;
 use kubectl_gitops::render::{RenderOptions, Rendered, render};
 
@@ -46,18 +46,6 @@ fn corpus() -> Option<PathBuf> {
 fn clone(name: &str) -> Option<EnvRepo> {
     let bundle = corpus()?.join(format!("{name}.bundle"));
     Some(EnvRepo::from_bundle(&bundle))
-}
-
-/// `helm` for the tests: `$HELM_BINARY`, else `../shared/bin/helm`, else on PATH.
-fn helm() -> PathBuf {
-    if let Some(explicit) = std::env::var_os("HELM_BINARY").filter(|v| !v.is_empty()) {
-        return PathBuf::from(explicit);
-    }
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bin/helm");
-    if shared.is_file() {
-        return shared;
-    }
-    PathBuf::from("helm")
 }
 
 /// The HelmRepository flux2-kustomize-helm-example's podinfo HelmRelease names.
@@ -177,12 +165,7 @@ fn run_tool(program: &Path, args: &[&str], dir: &Path) -> String {
 
 /// The commit ids of `history -o json`.
 fn history_ids(run: &Run) -> Vec<String> {
-    run.json()["commits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_owned())
-        .collect()
+    history_commit_ids(&run.json())
 }
 
 /// kube-prometheus `manifests/`: every list document (`RoleBindingList`, `RoleList`,

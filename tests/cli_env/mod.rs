@@ -458,3 +458,25 @@ pub fn helm_release_secret(
     })
     .to_string()
 }
+
+/// `helm` for the tests: `$HELM_BINARY`, else `../shared/bin/helm`, else on PATH.
+pub fn helm() -> PathBuf {
+    if let Some(explicit) = std::env::var_os("HELM_BINARY").filter(|v| !v.is_empty()) {
+        return PathBuf::from(explicit);
+    }
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bin/helm");
+    if shared.is_file() {
+        return shared;
+    }
+    PathBuf::from("helm")
+}
+
+/// The commit ids of a `History` document, newest first.
+pub fn history_commit_ids(doc: &Value) -> Vec<String> {
+    doc["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -291,6 +291,17 @@ pub(crate) fn expand(
         }));
     }
     expand_helm_releases(repo, commit, opts, out);
+    for release in out
+        .manifests
+        .iter()
+        .filter(|m| helm_release::is_helm_release(m))
+    {
+        for input in helm_release::repo_inputs(release) {
+            if !expanded.inputs.contains(&input) {
+                expanded.inputs.push(input);
+            }
+        }
+    }
     expanded
 }
 

@@ -569,21 +569,7 @@ fn locate_chart(
             .unwrap_or("*");
         let source_ref = chart_spec.get("sourceRef").unwrap_or(&Value::Null);
         let kind = source_ref.get("kind").and_then(Value::as_str).unwrap_or("");
-        // The deprecated `valuesFile` is merged before the `valuesFiles` (source-controller).
-        let values_files: Vec<String> = chart_spec
-            .get("valuesFile")
-            .into_iter()
-            .chain(
-                chart_spec
-                    .get("valuesFiles")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten(),
-            )
-            .filter_map(Value::as_str)
-            .filter(|f| !f.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let values_files: Vec<String> = values_files_of(chart_spec).map(str::to_owned).collect();
         let label = format!("chart {chart} {range}");
         let source = match kind {
             "HelmRepository" => {
@@ -968,6 +954,41 @@ fn comparable_url(url: &str) -> String {
     rest.trim_end_matches('/')
         .trim_end_matches(".git")
         .to_ascii_lowercase()
+}
+
+/// The repo paths a HelmRelease whose chart comes from a `GitRepository` reads: the chart
+/// directory and its `valuesFiles` (paths of the repository). A commit that changes only them
+/// changes what the release deploys, so they are inputs of the environment's history.
+pub(crate) fn repo_inputs(release: &Manifest) -> Vec<String> {
+    let Some(chart_spec) = release.object.pointer("/spec/chart/spec") else {
+        return Vec::new();
+    };
+    if text_at(chart_spec, "/sourceRef/kind") != Some("GitRepository") {
+        return Vec::new();
+    }
+    text_at(chart_spec, "/chart")
+        .into_iter()
+        .chain(values_files_of(chart_spec))
+        .map(|path| normalize_path(path.trim_start_matches("./")))
+        .filter(|path| !path.is_empty())
+        .collect()
+}
+
+/// A chart spec's values files, in the order they merge: the deprecated `valuesFile` before
+/// the `valuesFiles` (source-controller).
+fn values_files_of(chart_spec: &Value) -> impl Iterator<Item = &str> {
+    chart_spec
+        .get("valuesFile")
+        .into_iter()
+        .chain(
+            chart_spec
+                .get("valuesFiles")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        )
+        .filter_map(Value::as_str)
+        .filter(|f| !f.is_empty())
 }
 
 /// valuesFiles of this repo at `commit`, merged in order; `None` when there are none.

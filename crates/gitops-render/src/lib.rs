@@ -613,13 +613,14 @@ fn inputs_with(
     Ok(inputs)
 }
 
-/// Whether a file of the environment mentions Flux's kustomize API group or Argo CD's: only
-/// then can a render follow Kustomizations or Applications (a cheap look before rendering for
-/// [`environment_inputs`]). A chart's templates are among the files, so an app of apps chart
-/// is seen too.
+/// Whether a file of the environment mentions Flux's kustomize or helm API group or Argo CD's:
+/// only then can a render follow Kustomizations, HelmReleases or Applications (a cheap look
+/// before rendering for [`environment_inputs`]). A chart's templates are among the files, so
+/// an app of apps chart is seen too.
 fn has_controller_objects(repo: &EnvRepo, plan: &Plan) -> Result<bool, RenderFailure> {
     let needles = [
         flux::KUSTOMIZE_GROUP.as_bytes(),
+        helm_release::HELM_GROUP.as_bytes(),
         argo::ARGO_GROUP.as_bytes(),
     ];
     for file in &plan.candidates {

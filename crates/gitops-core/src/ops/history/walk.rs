@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::cache::whole_render_errors;
 use super::{CommitChanges, HistoryOpsError, ResourceChange, environment_inputs_or_path};
+use crate::ops::status::membership::is_controller;
 use gitops_git::history::{WalkObjects, WalkStats, WalkedCommit};
 use gitops_git::{EnvRepo, ObjectId, RepoError, commit_info_from_data};
 use gitops_render::node_diff::LineIndex;
@@ -317,7 +318,9 @@ impl ChangeWalk {
             });
         }
         self.sources = match (&plain, rendered) {
-            (Some(plain), Ok(rendered)) if rendered.errors.is_empty() => {
+            (Some(plain), Ok(rendered))
+                if rendered.errors.is_empty() && !has_controller_objects(&rendered.manifests) =>
+            {
                 let files = plain
                     .files
                     .iter()
@@ -361,6 +364,13 @@ impl Stages {
             _ => Stages::Three,
         }
     }
+}
+
+/// Whether a render holds controller objects (Flux Kustomizations and HelmReleases, Argo CD
+/// Applications): what they make depends on files other than their own (a chart, values, a
+/// followed path), so a commit's changes cannot come from its changed files alone.
+pub(super) fn has_controller_objects(manifests: &[Manifest]) -> bool {
+    manifests.iter().any(|m| is_controller(&m.id))
 }
 
 pub(super) fn objects(manifests: Vec<Manifest>) -> Objects {

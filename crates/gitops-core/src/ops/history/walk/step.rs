@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::ops::status::membership::is_controller;
+
 use super::super::{ChangeKind, CommitChanges, HistoryOpsError, ResourceChange};
 use super::{ChangeWalk, LINE_INDEXES_KEPT, LightDoc, LightDocs, Objects, Sides, Sources, objects};
 use gitops_git::history::FileDiff;
@@ -351,6 +353,16 @@ impl ChangeWalk {
         let Some(mut files) = self.sort_changed_files(diffs, config)? else {
             return Ok(None);
         };
+        // A controller object added, changed or removed changes what it makes too, which its
+        // file's text does not say: render both sides whole.
+        let controller_changed = files.light.iter().any(|c| is_controller(&c.id))
+            || files
+                .one_sided
+                .iter()
+                .any(|(_, _, docs, _)| docs.iter().any(|d| is_controller(&d.id)));
+        if controller_changed {
+            return Ok(None);
+        }
         if files.paths.is_empty() {
             let Some(changes) = self.step_one_sided(
                 &files.one_sided,
@@ -506,6 +518,13 @@ impl ChangeWalk {
         let after_objects = after_rendered
             .map(|r| objects(r.manifests))
             .unwrap_or_default();
+        if before_objects
+            .keys()
+            .chain(after_objects.keys())
+            .any(is_controller)
+        {
+            return Ok(None);
+        }
         let Some(sources) = &self.sources else {
             return Ok(None);
         };
@@ -565,7 +584,10 @@ impl ChangeWalk {
             },
             None => None,
         };
-        self.sources = (clean && self.tip_config.is_some()).then(|| {
+        // Controller objects read more than their own files: their environment is compared
+        // by full renders (the render cache keeps what helm and kustomize made).
+        let controlled = before.keys().any(is_controller);
+        self.sources = (clean && self.tip_config.is_some() && !controlled).then(|| {
             Sources::new(
                 before
                     .iter()
