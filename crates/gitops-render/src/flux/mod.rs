@@ -308,6 +308,9 @@ fn artifact_path(
 /// source is given). `Unknown` values come from SOPS-encrypted Secrets.
 struct Variables {
     values: BTreeMap<String, Option<String>>,
+    /// Whether a value came from a Secret: then a parser's message about the substituted text
+    /// is not shown (it may quote the value, SPEC §4).
+    secret: bool,
 }
 
 impl Variables {
@@ -407,6 +410,7 @@ fn variables(
     }
     let namespace = ks.id.namespace.as_deref().unwrap_or("");
     let mut values: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut secret = false;
     for reference in &from {
         let kind = text(reference, "/kind").unwrap_or("");
         let name = text(reference, "/name").unwrap_or("");
@@ -439,6 +443,7 @@ fn variables(
             }
             continue;
         }
+        secret |= kind == "Secret";
         let mut put = |key: &str, value: String| {
             values.insert(key.to_owned(), Some(value));
         };
@@ -477,7 +482,7 @@ fn variables(
             "postBuild variable name {bad:?} is invalid (it must match ^[_[:alpha:]][_[:alpha:][:digit:]]*$)"
         )));
     }
-    Ok(Some(Variables { values }))
+    Ok(Some(Variables { values, secret }))
 }
 
 fn scalar_text(value: &Value) -> String {
@@ -904,7 +909,20 @@ fn substitute_object(value: &Value, variables: &Variables) -> Result<Option<Valu
         return Ok(None);
     }
     documents::parse_yaml_document(&substituted)
-        .map_err(|e| format!("the substituted object is not YAML: {}", e.message))?
+        .map_err(|e| {
+            let at = e
+                .line
+                .map(|line| format!(" (line {line} of the object as substituted)"))
+                .unwrap_or_default();
+            if variables.secret {
+                // A parser's message may quote the text it stopped at: a Secret's value.
+                format!(
+                    "the substituted object is not YAML{at}; the parser's message is withheld as                      it may quote a Secret's value: check the values of the variables it uses"
+                )
+            } else {
+                format!("the substituted object is not YAML{at}: {}", e.message)
+            }
+        })?
         .ok_or_else(|| "the substituted object is empty".to_owned())
         .map(Some)
 }
@@ -985,6 +1003,7 @@ mod tests {
                 ("HOST".to_owned(), Some("a.example".to_owned())),
             ]
             .into(),
+            secret: false,
         };
         let object = serde_json::json!({
             "kind": "X",
@@ -999,6 +1018,46 @@ mod tests {
         assert_eq!(out["spec"]["replicas"], 3, "{out}");
         let plain = serde_json::json!({"kind": "X", "metadata": {"name": "x"}});
         assert_eq!(substitute_object(&plain, &variables).unwrap(), None);
+    }
+
+    #[test]
+    fn a_substituted_value_that_breaks_the_yaml_is_not_quoted_in_the_error() {
+        // A Secret's value substituted into the text: the error must not print it (SPEC §4).
+        let mut refused = 0;
+        for value in [
+            "S3CRET: [unclosed",
+            "\"S3CRET",
+            "S3CRET\n  bad: : indent",
+            "{S3CRET: *nowhere}",
+            "S3CRET: a\nS3CRET: b",
+            "[S3CRET, ]]",
+            "1\n  S3CRET: 1\n  S3CRET: 2",
+            "!!int S3CRET",
+        ] {
+            let variables = Variables {
+                values: [("PASSWORD".to_owned(), Some(value.to_owned()))].into(),
+                secret: true,
+            };
+            let object = serde_json::json!({
+                "kind": "X",
+                "metadata": {"name": "x"},
+                "data": {"password": "${PASSWORD}", "other": "${PASSWORD}"}
+            });
+            if let Err(message) = substitute_object(&object, &variables) {
+                assert!(!message.contains("S3CRET"), "{value:?}: {message}");
+                refused += 1;
+            }
+        }
+        assert!(refused >= 3, "{refused} of the values broke the YAML");
+        // From ConfigMaps and inline values only, the parser says why.
+        let variables = Variables {
+            values: [("V".to_owned(), Some("1\n  dup: 1\n  dup: 2".to_owned()))].into(),
+            secret: false,
+        };
+        let object =
+            serde_json::json!({"kind": "X", "metadata": {"name": "x"}, "data": {"v": "${V}"}});
+        let message = substitute_object(&object, &variables).unwrap_err();
+        assert!(message.contains("duplicate mapping key: dup"), "{message}");
     }
 
     fn manifest(kind: &str, name: &str, object: Value) -> Manifest {
