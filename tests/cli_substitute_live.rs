@@ -9,15 +9,12 @@ mod cli_env;
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use cli_env::{EnvRepo, Gitops, Run, offline};
-use common::{TestCluster, poll_until};
+use common::TestCluster;
 use serde_json::Value;
-
-const CRDS: &str = "/work/shared/corpus/crds";
 
 /// A value only the cluster holds, in a ConfigMap.
 const COLOR: &str = "teal-live-7d1c";
@@ -27,20 +24,11 @@ const PASSWORD: &str = "live-subst-pw-4c2e9a";
 /// Installs the Kustomization CRD from the corpus (server-side) and waits until it is served.
 /// Left installed: other tests on a shared server may use it at the same time.
 fn install_kustomization_crd(cluster: &TestCluster) {
-    let path = Path::new(CRDS).join("flux/kustomize.toolkit.fluxcd.io_kustomizations.yaml");
-    cluster
-        .kubectl_raw(&[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            path.to_str().unwrap(),
-        ])
-        .success();
-    let plural_group = "kustomizations.kustomize.toolkit.fluxcd.io";
-    poll_until(Duration::from_secs(30), plural_group, || {
-        (cluster.kubectl(&["get", plural_group]).code() == 0).then_some(())
-    });
+    cli_env::install_crd(
+        cluster,
+        "flux/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+    );
 }
 
 /// The Kustomization `<ns>/<name>` (standing for flux-system's: each test has its namespace)
