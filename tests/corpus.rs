@@ -242,6 +242,77 @@ fn list_documents_parse_by_items_as_whole_on_kube_prometheus_history() {
     }
 }
 
+/// The fast YAML path gives serde-saphyr's value for every document it takes, on every YAML
+/// file of every corpus repository at HEAD, and of kube-prometheus at HEAD~20 and HEAD~60
+/// too; and it takes nearly all of kube-prometheus' manifests (the benchmarks rely on it).
+#[test]
+fn fast_yaml_equals_serde_saphyr_on_every_corpus_document() {
+    use kubectl_gitops::render::documents::{
+        parse_yaml_fast, parse_yaml_plain, yaml_document_texts,
+    };
+    let Some(dir) = corpus() else {
+        return;
+    };
+    let mut bundles: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".bundle").map(str::to_owned)
+        })
+        .collect();
+    bundles.sort();
+    assert!(bundles.len() >= 5, "bundles: {bundles:?}");
+    for name in &bundles {
+        let repo = clone(name).unwrap();
+        let commits: &[&str] = if name == "kube-prometheus" {
+            &["HEAD", "HEAD~20", "HEAD~60"]
+        } else {
+            &["HEAD"]
+        };
+        let (mut documents, mut taken, mut manifests, mut manifests_taken) = (0, 0, 0, 0);
+        for commit in commits {
+            let files = repo.git(&["ls-tree", "-r", "--name-only", commit]);
+            for file in files
+                .lines()
+                .filter(|f| f.ends_with(".yaml") || f.ends_with(".yml"))
+            {
+                let text = if *commit == "HEAD" {
+                    match std::fs::read_to_string(repo.dir().join(file)) {
+                        Ok(text) => text,
+                        Err(_) => continue, // not UTF-8, or a symlink to nothing
+                    }
+                } else {
+                    repo.git(&["show", &format!("{commit}:{file}")])
+                };
+                for document in yaml_document_texts(&text) {
+                    documents += 1;
+                    let in_manifests = file.starts_with("manifests/");
+                    manifests += usize::from(in_manifests);
+                    let Some(fast) = parse_yaml_fast(document) else {
+                        continue;
+                    };
+                    taken += 1;
+                    manifests_taken += usize::from(in_manifests);
+                    let plain = parse_yaml_plain(document);
+                    assert!(
+                        matches!(&plain, Ok(Some(value)) if *value == fast),
+                        "{name} {commit}:{file}: the fast path gives another value than \
+                         serde-saphyr ({plain:?}) for:\n{document}"
+                    );
+                }
+            }
+        }
+        eprintln!("{name}: {taken} of {documents} documents taken by the fast path");
+        assert!(taken > 0, "{name}: no document taken");
+        if name == "kube-prometheus" {
+            assert!(
+                manifests_taken * 100 >= manifests * 95,
+                "{manifests_taken} of {manifests} manifests/ documents taken"
+            );
+        }
+    }
+}
+
 /// History's proof of which resources a file change touched, by the nodes that differ
 /// (`node_diff`), equals parsing both versions, on every YAML file kube-prometheus changed
 /// in its last 40 commits: CRDs of 10,000 lines, a 25,000-line `ConfigMapList` (by item),

@@ -125,8 +125,35 @@ pub(crate) fn yaml_options() -> serde_saphyr::Options {
     }
 }
 
-/// Parses one YAML document's text; `None` for an empty or `null` document.
+/// Parses one YAML document's text; `None` for an empty or `null` document. Documents within
+/// the subset [`crate::fast_yaml`] knows are read by it, the rest by serde-saphyr
+/// ([`parse_yaml_plain`]); both give the same value.
 pub(crate) fn parse_yaml_document(text: &str) -> Result<Option<Value>, ParseError> {
+    match parse_yaml_fast(text) {
+        Some(value) => Ok(Some(value)),
+        None => parse_yaml_plain(text),
+    }
+}
+
+/// [`crate::fast_yaml`]'s value of one YAML document, `None` when the document is outside
+/// its subset (or has no content).
+pub fn parse_yaml_fast(text: &str) -> Option<Value> {
+    let mut value = crate::fast_yaml::parse(text)?;
+    integral_floats_to_ints(&mut value);
+    Some(value)
+}
+
+/// The text of each document of a YAML stream (its `---` line included).
+pub fn yaml_document_texts(text: &str) -> Vec<&str> {
+    split_documents(text)
+        .into_iter()
+        .map(|segment| &text[segment.bytes])
+        .collect()
+}
+
+/// The plain way: one YAML document parsed by serde-saphyr; `None` for an empty or `null`
+/// document.
+pub fn parse_yaml_plain(text: &str) -> Result<Option<Value>, ParseError> {
     let value: Option<Value> =
         serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| yaml_error(&e))?;
     Ok(value.filter(|v| !v.is_null()).map(|mut v| {

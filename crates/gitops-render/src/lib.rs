@@ -36,6 +36,7 @@ pub mod charts;
 pub mod config;
 mod controllers;
 pub mod documents;
+mod fast_yaml;
 pub mod flux;
 pub mod helm;
 pub mod helm_release;
