@@ -248,8 +248,13 @@ impl Kept {
         digests: (Option<&str>, Option<&str>),
         context: usize,
     ) -> Option<Option<Vec<Hunk>>> {
-        let (bytes, end) = self.pair_lines(id, digests)?;
-        let kept: Option<KeptHunks> = serde_json::from_slice(&bytes[..end]).ok()?;
+        // The first line alone: the changes after it can be a thousand times longer (a
+        // dashboard's whole JSON), and plain text never reads them.
+        let file = std::fs::File::open(self.pair_file(id, digests)).ok()?;
+        let mut line = Vec::new();
+        std::io::BufRead::read_until(&mut std::io::BufReader::new(file), b'\n', &mut line).ok()?;
+        line.pop_if(|last| *last == b'\n')?;
+        let kept: Option<KeptHunks> = serde_json::from_slice(&line).ok()?;
         let kept = kept.filter(|kept| kept.context == context)?;
         Some(kept.differs.then_some(kept.hunks))
     }

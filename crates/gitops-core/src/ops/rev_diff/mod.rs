@@ -19,6 +19,7 @@
 mod kept;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde_json::Value;
 
@@ -264,7 +265,16 @@ pub async fn diff_revisions(opts: &RevisionDiffOptions) -> Result<RevisionDiff, 
             .map(|side| side.as_ref().is_none_or(|side| !side.rendered));
         // Rendered sides hold every object: a comparison of them always completes.
         debug_assert!(wanted.contains(&true));
-        let results = render_sides(&repo, commits, wanted, &render_opts);
+        // Each side digested on its render's thread, as soon as it is rendered.
+        let results = render_sides(&repo, commits, wanted, &render_opts, |result| {
+            result.map(|rendered| {
+                let (mut side, fixed) = Side::rendered(rendered);
+                if kept.is_some() {
+                    side.digest_all();
+                }
+                (side, fixed)
+            })
+        });
         renders += wanted.iter().filter(|&&w| w).count();
         // A side at hand (indexed or rendered) had the environment's directory.
         let missing_ok =
@@ -275,14 +285,6 @@ pub async fn diff_revisions(opts: &RevisionDiffOptions) -> Result<RevisionDiff, 
                 let (side, fixed) = Side::of(flags[i], result, &path, missing_ok)?;
                 rendered.push((i, side, fixed));
             }
-        }
-        // The digests of both sides, on two threads.
-        if kept.is_some() {
-            std::thread::scope(|scope| {
-                for (_, side, _) in rendered.iter_mut() {
-                    scope.spawn(move || side.digest_all());
-                }
-            });
         }
         for (i, side, fixed) in rendered {
             if fixed && let Some(kept) = &kept {
@@ -314,36 +316,40 @@ struct Side {
 }
 
 impl Side {
-    /// The render of `flag`'s revision `rev`, and whether its index may be kept
-    /// ([`gitops_render::Rendered::fixed`]). An environment directory that does not exist at
-    /// that commit (a pull request that adds or deletes the environment) is an empty side with
-    /// a warning, when the other side has it (`missing_ok`); any other failure is an error.
+    /// A rendered side, and whether its index may be kept
+    /// ([`gitops_render::Rendered::fixed`]).
+    fn rendered(rendered: Rendered) -> (Side, bool) {
+        let side = Side {
+            entries: rendered
+                .manifests
+                .into_iter()
+                .map(|m| Entry {
+                    id: m.id,
+                    api_version: m.api_version,
+                    source: m.source,
+                    digest: None,
+                    object: Some(m.object),
+                })
+                .collect(),
+            errors: rendered.errors,
+            warnings: rendered.warnings.iter().map(ToString::to_string).collect(),
+            rendered: true,
+        };
+        (side, rendered.fixed)
+    }
+
+    /// The side of `flag`'s revision `rev` from its render ([`Side::rendered`]). An
+    /// environment directory that does not exist at that commit (a pull request that adds or
+    /// deletes the environment) is an empty side with a warning, when the other side has it
+    /// (`missing_ok`); any other failure is an error.
     fn of(
         (flag, rev): (&'static str, &str),
-        result: RenderResult,
+        result: Result<(Side, bool), RenderFailure>,
         path: &str,
         missing_ok: bool,
     ) -> Result<(Side, bool), RevisionDiffError> {
         match result {
-            Ok(rendered) => Ok((
-                Side {
-                    entries: rendered
-                        .manifests
-                        .into_iter()
-                        .map(|m| Entry {
-                            id: m.id,
-                            api_version: m.api_version,
-                            source: m.source,
-                            digest: None,
-                            object: Some(m.object),
-                        })
-                        .collect(),
-                    errors: rendered.errors,
-                    warnings: rendered.warnings.iter().map(ToString::to_string).collect(),
-                    rendered: true,
-                },
-                rendered.fixed,
-            )),
+            Ok(side) => Ok(side),
             Err(RenderFailure::Repo(RepoError::PathNotFound { .. })) if missing_ok => Ok((
                 Side {
                     entries: Vec::new(),
@@ -412,20 +418,21 @@ impl Side {
     }
 }
 
-type RenderResult = Result<Rendered, RenderFailure>;
-
-/// Renders the commits `wanted` says (both at once: two cores, about the time of one). A
-/// render that panics is a bug: its panic goes on.
-fn render_sides(
+/// Renders the commits `wanted` says (both at once: two cores, about the time of one), each
+/// result passed to `then` on its render's thread. A render that panics is a bug: its panic
+/// goes on.
+fn render_sides<T: Send>(
     repo: &EnvRepo,
     [from, rev]: [ObjectId; 2],
     [want_from, want_rev]: [bool; 2],
     opts: &RenderOptions,
-) -> [Option<RenderResult>; 2] {
+    then: impl Fn(Result<Rendered, RenderFailure>) -> T + Sync,
+) -> [Option<T>; 2] {
+    let then = &then;
     let run = || {
         std::thread::scope(|scope| {
-            let other = want_from.then(|| scope.spawn(|| render(repo, from, opts)));
-            let mine = want_rev.then(|| render(repo, rev, opts));
+            let other = want_from.then(|| scope.spawn(move || then(render(repo, from, opts))));
+            let mine = want_rev.then(|| then(render(repo, rev, opts)));
             let theirs = other.map(|other| {
                 other
                     .join()
@@ -466,7 +473,7 @@ fn selected<'a>(
 /// Pairs the two sides by identity and keeps what differs, by kind, namespace, name, group;
 /// `None` when a pair must be computed and an object it needs is not at hand (a side read
 /// from its index). The pairs are compared on two threads (the machines this runs on have
-/// two cores or more; comparing and writing YAML is most of a warm run).
+/// two cores or more; comparing and writing YAML is a third of a cold run).
 fn compare(
     mut before: BTreeMap<ResourceId, &Entry>,
     mut after: BTreeMap<ResourceId, &Entry>,
@@ -481,33 +488,35 @@ fn compare(
             (id, sides.0, sides.1)
         })
         .collect();
-    let compare_all =
-        |pairs: &[Pair<'_>]| -> Result<Option<Vec<ResourceRevisionDiff>>, RevisionDiffError> {
-            let mut out = Vec::new();
-            for (id, old, new) in pairs {
-                match compare_pair(id, (*old, *new), texts, kept)? {
-                    Compared::Same => {}
-                    Compared::Differs(diff) => out.push(*diff),
-                    Compared::NeedsObjects => return Ok(None),
-                }
+    // Each thread takes the next pair not yet taken: pairs differ in size by a thousand
+    // times (a CRD beside a Service), so halves by count would leave one thread with most.
+    let next = AtomicUsize::new(0);
+    let needs_objects = AtomicBool::new(false);
+    let compare_some = || -> Result<Vec<ResourceRevisionDiff>, RevisionDiffError> {
+        let mut out = Vec::new();
+        while !needs_objects.load(Ordering::Relaxed) {
+            let Some((id, old, new)) = pairs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            match compare_pair(id, (*old, *new), texts, kept)? {
+                Compared::Same => {}
+                Compared::Differs(diff) => out.push(*diff),
+                Compared::NeedsObjects => needs_objects.store(true, Ordering::Relaxed),
             }
-            Ok(Some(out))
-        };
-    let (first, second) = pairs.split_at(pairs.len() / 2);
+        }
+        Ok(out)
+    };
     let out = std::thread::scope(|scope| {
-        let other = scope.spawn(|| compare_all(second));
-        let mine = compare_all(first);
+        let other = scope.spawn(compare_some);
+        let mine = compare_some();
         let theirs = other
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        Ok::<_, RevisionDiffError>(match (mine?, theirs?) {
-            (Some(mut mine), Some(theirs)) => {
-                mine.extend(theirs);
-                Some(mine)
-            }
-            _ => None,
-        })
+        let mut mine = mine?;
+        mine.extend(theirs?);
+        Ok::<_, RevisionDiffError>(mine)
     })?;
+    let out = (!needs_objects.into_inner()).then_some(out);
     Ok(out.map(|mut out| {
         out.sort_by(|a, b| change_order(&a.id, &b.id));
         out
