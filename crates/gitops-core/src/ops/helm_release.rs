@@ -76,8 +76,13 @@ pub enum ReleaseError {
         /// What is wrong.
         problem: String,
     },
-    /// The release's manifest is not YAML.
-    #[error("the manifest of Helm release {namespace}/{name} v{revision} is not YAML: {problem}")]
+    /// The release's manifest is not YAML. The parser's message is not given: it can quote
+    /// the text it stopped at, and a manifest holds the release's Secrets (SPEC §4).
+    #[error(
+        "the manifest of Helm release {namespace}/{name} v{revision} is not YAML{at} (the \
+         parser's message is withheld: a release manifest holds its Secrets); see it with \
+         `helm get manifest {name} -n {namespace} --revision {revision}`"
+    )]
     Manifest {
         /// The release's namespace.
         namespace: String,
@@ -85,8 +90,8 @@ pub enum ReleaseError {
         name: String,
         /// The revision.
         revision: u64,
-        /// The parser's message.
-        problem: String,
+        /// ` at line N` of the manifest, when the parser says.
+        at: String,
     },
 }
 
@@ -190,7 +195,12 @@ impl DeployedRelease {
                     namespace: self.namespace.clone(),
                     name: self.name.clone(),
                     revision: self.revision,
-                    problem: error.to_string(),
+                    at: error
+                        .location()
+                        .map(|l| l.line())
+                        .filter(|line| *line > 0)
+                        .map(|line| format!(" at line {line}"))
+                        .unwrap_or_default(),
                 }
             })?;
         Ok(documents
@@ -528,6 +538,44 @@ mod tests {
                 end_line: line + 9,
             },
             owner: None,
+        }
+    }
+
+    /// A manifest that is not YAML because of a Secret's value: the error names the release,
+    /// the line and `helm get manifest`, and quotes nothing of the manifest.
+    #[test]
+    fn a_manifest_that_is_not_yaml_is_reported_without_its_text() {
+        let secret_value = "hunter2: s3cr3t-Value";
+        for manifest in [
+            // The value makes a second key `password` (duplicate) or breaks the mapping.
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  \
+                 password: x\n  password: {secret_value}\n"
+            ),
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  \
+                 password: {secret_value}\n   - [{secret_value}\n"
+            ),
+            format!("apiVersion: v1\nkind: Secret\nstringData: {{a: \"{secret_value}\n"),
+        ] {
+            let mut release = release_from_secret(&json!({
+                "apiVersion": "v1", "kind": "Secret", "type": RELEASE_SECRET_TYPE,
+                "metadata": {"name": "sh.helm.release.v1.podinfo.v3", "namespace": "apps"},
+                "data": {"release": base64::engine::general_purpose::STANDARD
+                    .encode(encode_like_helm(&release()))},
+            }))
+            .unwrap();
+            release.manifest = manifest;
+            let message = release.objects().unwrap_err().to_string();
+            for part in ["hunter2", "s3cr3t", "password"] {
+                assert!(!message.contains(part), "{part} in: {message}");
+            }
+            assert!(
+                message.starts_with(
+                    "the manifest of Helm release apps/podinfo v3 is not YAML at line "
+                ) && message.ends_with("`helm get manifest podinfo -n apps --revision 3`"),
+                "{message}"
+            );
         }
     }
 
