@@ -149,6 +149,11 @@ time_pair_ms() {
 workload_repo() {
     local resources=$1 commits=$2 seed=${3:-1} pack=${4:-git}
     local dir=$BENCH_OUT/work/repos/r${resources}-c${commits}-s${seed}-${pack}
+    if [[ ! -x $WORKLOAD ]]; then
+        echo "bench: $WORKLOAD is not built; run bench/run without --no-build (it builds the" \
+            "release binary and the workload and loadgen examples)" >&2
+        return 2
+    fi
     if [[ ! -f $dir.json ]]; then
         rm -rf "$dir"
         mkdir -p "$(dirname "$dir")"

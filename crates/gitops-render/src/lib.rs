@@ -244,7 +244,9 @@ impl RenderCache {
     /// [`RenderCache::uncached`] in memory, with parsed documents kept across runs under
     /// `git_dir` (`kubectl-gitops/documents-v1/<blob id>.<format>.json`): a later render of
     /// the same file version (the next `status`, `blame`, `diff`) reads JSON instead of
-    /// parsing YAML, several times faster. Content-addressed, so never stale; a file that
+    /// reading the blob (a delta chain in a pack) and parsing YAML: about 1.5x faster on
+    /// kube-prometheus since the YAML fast path, several times before it. Content-addressed,
+    /// so never stale; a file that
     /// cannot be read or written there is parsed as without it.
     pub fn on_disk(git_dir: &std::path::Path) -> Self {
         Self::with_disk(git_dir, true)
