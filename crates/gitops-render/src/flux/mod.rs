@@ -917,7 +917,8 @@ fn substitute_object(value: &Value, variables: &Variables) -> Result<Option<Valu
             if variables.secret {
                 // A parser's message may quote the text it stopped at: a Secret's value.
                 format!(
-                    "the substituted object is not YAML{at}; the parser's message is withheld as                      it may quote a Secret's value: check the values of the variables it uses"
+                    "the substituted object is not YAML{at}; the parser's message is withheld \
+                     as it may quote a Secret's value: check the values of the variables it uses"
                 )
             } else {
                 format!("the substituted object is not YAML{at}: {}", e.message)
@@ -1045,6 +1046,10 @@ mod tests {
             });
             if let Err(message) = substitute_object(&object, &variables) {
                 assert!(!message.contains("S3CRET"), "{value:?}: {message}");
+                assert!(
+                    message.contains("withheld as it may quote") && !message.contains("  "),
+                    "{message}"
+                );
                 refused += 1;
             }
         }
