@@ -195,10 +195,8 @@ impl DeployedRelease {
                     namespace: self.namespace.clone(),
                     name: self.name.clone(),
                     revision: self.revision,
-                    at: error
-                        .location()
-                        .map(|l| l.line())
-                        .filter(|line| *line > 0)
+                    at: gitops_render::documents::yaml_error(&error)
+                        .line
                         .map(|line| format!(" at line {line}"))
                         .unwrap_or_default(),
                 }
