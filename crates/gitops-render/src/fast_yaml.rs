@@ -206,7 +206,7 @@ impl<'a> Parser<'a> {
             b'|' => return self.literal(rest, n),
             b'"' | b'\'' => {
                 let (text, after) = quoted(rest)?;
-                if !(after.is_empty() || is_comment_after(after) || after.trim().is_empty()) {
+                if !ends_line(after) {
                     return None;
                 }
                 Value::String(text)
@@ -241,7 +241,7 @@ impl<'a> Parser<'a> {
             Some(after) => (true, after),
             None => (false, after),
         };
-        if !(after.is_empty() || is_comment_after(after) || after.trim().is_empty()) {
+        if !ends_line(after) {
             return None;
         }
         let lines = &self.lines[self.pos..];
@@ -284,6 +284,11 @@ impl<'a> Parser<'a> {
 /// `- ` or a lone `-`: a block sequence entry.
 fn is_dash(text: &str) -> bool {
     text == "-" || text.starts_with("- ")
+}
+
+/// Nothing but spaces, or spaces and a comment: the rest of a line after a value or header.
+fn ends_line(rest: &str) -> bool {
+    rest.trim_start_matches(' ').is_empty() || is_comment_after(rest)
 }
 
 /// Spaces, then a comment: what may follow a value on its line.
@@ -534,6 +539,8 @@ mod tests {
             "a: x\n",
             "a: \"\\q\"\n",
             "a: .inf\n",
+            "a: \"x\" \u{a0}\n",
+            "a: |- \u{3000}\n  x\nb: 1\n",
             "a: \"\\ud800\"\n",
             "a: |\n\n     \n  x\nb: 1\n",
             "a:\n  - - nested\n",
