@@ -86,22 +86,45 @@ pub fn parse_with(
     bytes: &[u8],
     items: Option<&ItemCache>,
 ) -> Result<Vec<Document>, ParseError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| ParseError {
-        line: Some(
-            bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1,
-        ),
-        message: "file is not valid UTF-8".to_owned(),
-    })?;
+    parse_costed(format, bytes, items).0
+}
+
+/// [`parse_with`], and whether serde-saphyr read any of it: a document outside
+/// [`crate::fast_yaml`]'s subset, a list parsed by items, or an error. Only such a file costs
+/// more to parse again than to read back as JSON ([`crate::RenderCache::on_disk`] keeps no
+/// other); the fast path reads YAML about as fast as serde_json reads the same documents.
+pub(crate) fn parse_costed(
+    format: Format,
+    bytes: &[u8],
+    items: Option<&ItemCache>,
+) -> (Result<Vec<Document>, ParseError>, bool) {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let error = ParseError {
+                line: Some(
+                    bytes[..e.valid_up_to()]
+                        .iter()
+                        .filter(|b| **b == b'\n')
+                        .count()
+                        + 1,
+                ),
+                message: "file is not valid UTF-8".to_owned(),
+            };
+            return (Err(error), true);
+        }
+    };
     // A byte-order mark is allowed at the start of a stream; it is not content.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    match format {
-        Format::Yaml => parse_yaml(text, items),
-        Format::Json => parse_json(text),
-    }
+    let (parsed, slow) = match format {
+        Format::Yaml => {
+            let mut slow = false;
+            (parse_yaml(text, items, &mut slow), slow)
+        }
+        Format::Json => (parse_json(text), false),
+    };
+    let slow = slow || parsed.is_err();
+    (parsed, slow)
 }
 
 /// Options hardened for untrusted input: duplicate keys are errors (the default), and alias
@@ -208,14 +231,30 @@ fn strip_position(message: &str) -> String {
         .to_owned()
 }
 
-fn parse_yaml(text: &str, items: Option<&ItemCache>) -> Result<Vec<Document>, ParseError> {
+/// The documents of a YAML stream; `slow` is set when serde-saphyr read any of them
+/// ([`parse_costed`]).
+fn parse_yaml(
+    text: &str,
+    items: Option<&ItemCache>,
+    slow: &mut bool,
+) -> Result<Vec<Document>, ParseError> {
     let mut documents = Vec::new();
     for (index, segment) in split_documents(text).into_iter().enumerate() {
         let body = &text[segment.bytes.clone()];
         let by_items = items.and_then(|cache| parse_list_by_items(body, cache));
         let value = match by_items {
-            Some(value) => Ok(Some(value)),
-            None => parse_yaml_document(body),
+            Some(value) => {
+                *slow = true;
+                Ok(Some(value))
+            }
+            None => match parse_yaml_fast(body) {
+                Some(value) => Ok(Some(value)),
+                None => {
+                    // One without content costs nothing to read again.
+                    *slow |= segment.content.is_some();
+                    parse_yaml_plain(body)
+                }
+            },
         }
         .map_err(|e| ParseError {
             line: Some(segment.first_line + e.line.unwrap_or(1) - 1),
@@ -842,5 +881,29 @@ d: 4
             whole
         );
         assert!(cache.items.lock().unwrap().is_empty());
+    }
+
+    /// Whether serde-saphyr read a file, which decides whether its documents are kept on disk:
+    /// not for files wholly within the fast path's subset, nor for JSON; yes for any document
+    /// outside it, and for errors. The documents are [`parse`]'s either way.
+    #[test]
+    fn parse_costed_says_whether_serde_saphyr_read_the_file() {
+        let cases: [(Format, &str, bool); 6] = [
+            (Format::Yaml, "a: 1\nb: [x]\n", true),
+            (Format::Yaml, "# only\n---\na: 1\n---\n", false),
+            (Format::Yaml, "a: 1\n---\nb: >\n  folded\n", true),
+            (Format::Yaml, "a: [\n", true),
+            (Format::Json, "{\"a\": 1}", false),
+            (Format::Json, "{\"a\": ", true),
+        ];
+        for (format, text, slow) in cases {
+            let (parsed, costed) = parse_costed(format, text.as_bytes(), None);
+            assert_eq!(costed, slow, "{text:?}");
+            assert_eq!(parsed, parse(format, text.as_bytes()), "{text:?}");
+        }
+        let (_, costed) = parse_costed(Format::Yaml, b"a: 1\n", None);
+        assert!(!costed);
+        let (parsed, costed) = parse_costed(Format::Yaml, b"a: \xff\n", None);
+        assert!(costed && parsed.is_err());
     }
 }

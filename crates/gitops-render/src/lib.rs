@@ -244,10 +244,14 @@ impl RenderCache {
     /// [`RenderCache::uncached`] in memory, with parsed documents kept across runs under
     /// `git_dir` (`kubectl-gitops/documents-v1/<blob id>.<format>.json`): a later render of
     /// the same file version (the next `status`, `blame`, `diff`) reads JSON instead of
-    /// reading the blob (a delta chain in a pack) and parsing YAML: about 1.5x faster on
-    /// kube-prometheus since the YAML fast path, several times before it. Content-addressed,
-    /// so never stale; a file that
-    /// cannot be read or written there is parsed as without it.
+    /// parsing YAML with serde-saphyr, several times faster. Only such files are kept
+    /// ([`documents::parse_costed`]). A file the YAML fast path reads is read from git and
+    /// parsed again instead: writing its JSON (7.5 MB for kube-prometheus' manifests at two
+    /// commits) was a sixth of a first `diff --from` there, the run CI makes on a fresh clone
+    /// (196 -> 182 ms), while reading it back saved a later render of the same versions
+    /// about 50 ms (123 against 172 ms for both commits: the blobs are delta chains).
+    /// Content-addressed, so never stale; a file that cannot be read or written there is
+    /// parsed as without it.
     pub fn on_disk(git_dir: &std::path::Path) -> Self {
         Self::with_disk(git_dir, true)
     }
@@ -349,9 +353,11 @@ impl RenderCache {
         // Parse outside the lock: two threads may parse one blob twice, never block each other.
         let bytes = repo.read_blob(blob)?;
         let items = (!self.inner.keep_nothing).then_some(&self.inner.items);
-        let parsed = Arc::new(documents::parse_with(format, &bytes, items));
+        let (parsed, slow) = documents::parse_costed(format, &bytes, items);
+        let parsed = Arc::new(parsed);
         self.inner.parses.fetch_add(1, Ordering::Relaxed);
-        if let Some(path) = &on_disk {
+        // Kept only when reading it back saves time ([`documents::parse_costed`]).
+        if let Some(path) = on_disk.as_ref().filter(|_| slow) {
             write_documents(path, &parsed);
         }
         if !self.inner.keep_nothing {
