@@ -62,14 +62,31 @@ pub(crate) fn parse(text: &str) -> Option<Value> {
 fn allowed_chars(text: &str) -> bool {
     let bytes = text.as_bytes();
     let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
-    bytes.iter().enumerate().all(|(i, &b)| match b {
-        b'\n' | 0x20..=0x7e => true,
-        0xc2 => !(0x80..=0x9f).contains(&at(i + 1)),
-        0xe2 => !(at(i + 1) == 0x80 && matches!(at(i + 2), 0xa8 | 0xa9)),
-        0xef => !matches!((at(i + 1), at(i + 2)), (0xbb, 0xbf) | (0xbf, 0xbe | 0xbf)),
-        0x80.. => true,
-        _ => false,
-    })
+    let plain = |b: u8| b == b'\n' || (0x20..=0x7e).contains(&b);
+    let mut i = 0;
+    while i < bytes.len() {
+        // 32 bytes at a time while they are all plain (a loop without an early exit, which
+        // the compiler vectorizes): most manifests hold nothing else.
+        if let Some(chunk) = bytes.get(i..i + 32)
+            && chunk.iter().fold(true, |all, &b| all & plain(b))
+        {
+            i += 32;
+            continue;
+        }
+        let allowed = match bytes[i] {
+            b'\n' | 0x20..=0x7e => true,
+            0xc2 => !(0x80..=0x9f).contains(&at(i + 1)),
+            0xe2 => !(at(i + 1) == 0x80 && matches!(at(i + 2), 0xa8 | 0xa9)),
+            0xef => !matches!((at(i + 1), at(i + 2)), (0xbb, 0xbf) | (0xbf, 0xbe | 0xbf)),
+            0x80.. => true,
+            _ => false,
+        };
+        if !allowed {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// One line: its indentation (spaces) and what follows it.
@@ -85,11 +102,12 @@ struct Line<'a> {
 
 impl<'a> Line<'a> {
     fn new(raw: &'a str) -> Self {
-        let text = raw.trim_start_matches(' ');
+        let indent = raw.bytes().take_while(|&b| b == b' ').count();
         Line {
             raw,
-            indent: raw.len() - text.len(),
-            text,
+            indent,
+            // Spaces are one byte: `indent` is a char boundary.
+            text: &raw[indent..],
         }
     }
 
@@ -765,5 +783,40 @@ mod tests {
         }
         // The subset is most of what is generated, so the comparison is not vacuous.
         assert!(taken > runs / 4, "only {taken} of {runs} taken");
+    }
+
+    /// The character check, which skips plain ASCII 32 bytes at a time, finds a refused
+    /// character (and lets an allowed one through) wherever it falls: inside a block, on a
+    /// block's edge, split across two blocks, at the end.
+    #[test]
+    fn characters_are_checked_at_every_offset() {
+        let refused = [
+            "\u{85}", "\u{9f}", "\u{2028}", "\u{2029}", "\u{feff}", "\u{fffe}", "\t", "\r",
+        ];
+        let allowed = [
+            "\u{a0}",
+            "\u{e9}",
+            "\u{2027}",
+            "\u{4e2d}",
+            "\u{fffd}",
+            "\u{1f600}",
+        ];
+        for offset in 0..80 {
+            for tail in [0, 1, 40] {
+                let text = |c: &str| format!("{}{c}{}", "a".repeat(offset), "b\n".repeat(tail));
+                for c in refused {
+                    assert!(
+                        !super::allowed_chars(&text(c)),
+                        "{c:?} at {offset}, tail {tail}"
+                    );
+                }
+                for c in allowed {
+                    assert!(
+                        super::allowed_chars(&text(c)),
+                        "{c:?} at {offset}, tail {tail}"
+                    );
+                }
+            }
+        }
     }
 }
