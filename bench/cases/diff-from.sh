@@ -32,7 +32,7 @@ kp_reference() {
     diff -u "$work/from.yaml" "$work/rev.yaml" || [[ $? == 1 ]]
 }
 
-resources=$(kp_diff_from -o json | jq '.resources | length')
+resources=$(kp_diff_from -o json 2>/dev/null | jq '.resources | length')
 read -r ours reference <<<"$(time_pair_ms "$runs" kp_diff_from kp_reference cache_off)"
 record diff-from.kp.cold "$ours" ms --target "<=" "$reference" \
     --compare "git archive + cat + diff -u" "$reference" \

@@ -569,20 +569,23 @@ fn compare_pair(
         Texts::Hunks(context) => Some(context),
         Texts::None | Texts::Full => None,
     };
+    let differs = |changes: Vec<Change>, from_yaml, rev_yaml, hunks| {
+        Compared::Differs(Box::new(ResourceRevisionDiff {
+            id: id.clone(),
+            api_version: shown.api_version.clone(),
+            change,
+            changes,
+            source: shown.source.clone(),
+            from_yaml,
+            rev_yaml,
+            hunks,
+        }))
+    };
     let diff = |changes: Vec<Change>, from_yaml, rev_yaml, hunks| {
         if changes.is_empty() {
             Compared::Same
         } else {
-            Compared::Differs(Box::new(ResourceRevisionDiff {
-                id: id.clone(),
-                api_version: shown.api_version.clone(),
-                change,
-                changes,
-                source: shown.source.clone(),
-                from_yaml,
-                rev_yaml,
-                hunks,
-            }))
+            differs(changes, from_yaml, rev_yaml, hunks)
         }
     };
     match (texts, kept) {
@@ -593,16 +596,12 @@ fn compare_pair(
         }
         (Texts::Hunks(context), Some(kept)) => match kept.hunks(id, digests, context) {
             Some(Some(hunks)) => {
-                return Ok(Compared::Differs(Box::new(ResourceRevisionDiff {
-                    id: id.clone(),
-                    api_version: shown.api_version.clone(),
-                    change,
-                    changes: Vec::new(),
-                    source: shown.source.clone(),
-                    from_yaml: String::new(),
-                    rev_yaml: String::new(),
-                    hunks: Some(hunks),
-                })));
+                return Ok(differs(
+                    Vec::new(),
+                    String::new(),
+                    String::new(),
+                    Some(hunks),
+                ));
             }
             Some(None) => return Ok(Compared::Same),
             None => {}
