@@ -245,11 +245,15 @@ fn list_documents_parse_by_items_as_whole_on_kube_prometheus_history() {
 /// The fast YAML path gives serde-saphyr's value for every document it takes, on every YAML
 /// file of every corpus repository at HEAD, and of kube-prometheus at HEAD~20 and HEAD~60
 /// too; and it takes nearly all of kube-prometheus' manifests (the benchmarks rely on it).
+/// The same documents, written back by `drift::yaml_out` (one scalar cache for them all, as
+/// a comparison shares one), are byte for byte what serde-saphyr writes.
 #[test]
 fn fast_yaml_equals_serde_saphyr_on_every_corpus_document() {
+    use kubectl_gitops::drift::{to_yaml_plain, yaml_out};
     use kubectl_gitops::render::documents::{
         parse_yaml_fast, parse_yaml_plain, yaml_document_texts,
     };
+    let mut scalars = yaml_out::Scalars::default();
     let Some(dir) = corpus() else {
         return;
     };
@@ -270,6 +274,7 @@ fn fast_yaml_equals_serde_saphyr_on_every_corpus_document() {
             &["HEAD"]
         };
         let (mut documents, mut taken, mut manifests, mut manifests_taken) = (0, 0, 0, 0);
+        let (mut objects, mut written) = (0, 0);
         for commit in commits {
             let files = repo.git(&["ls-tree", "-r", "--name-only", commit]);
             for file in files
@@ -288,6 +293,19 @@ fn fast_yaml_equals_serde_saphyr_on_every_corpus_document() {
                     documents += 1;
                     let in_manifests = file.starts_with("manifests/");
                     manifests += usize::from(in_manifests);
+                    if let Ok(Some(value)) = parse_yaml_plain(document)
+                        && value.is_object()
+                    {
+                        objects += 1;
+                        if let Some(fast) = yaml_out::to_yaml(&value, &mut scalars) {
+                            written += 1;
+                            assert!(
+                                Some(&fast) == to_yaml_plain(&value).ok().as_ref(),
+                                "{name} {commit}:{file}: yaml_out writes another text than \
+                                 serde-saphyr for:\n{document}"
+                            );
+                        }
+                    }
                     let Some(fast) = parse_yaml_fast(document) else {
                         continue;
                     };
@@ -302,8 +320,15 @@ fn fast_yaml_equals_serde_saphyr_on_every_corpus_document() {
                 }
             }
         }
-        eprintln!("{name}: {taken} of {documents} documents taken by the fast path");
+        eprintln!(
+            "{name}: {taken} of {documents} documents taken by the fast path; \
+             {written} of {objects} objects written by yaml_out"
+        );
         assert!(taken > 0, "{name}: no document taken");
+        assert!(
+            written * 100 >= objects * 95,
+            "{name}: {written} of {objects} written"
+        );
         if name == "kube-prometheus" {
             assert!(
                 manifests_taken * 100 >= manifests * 95,

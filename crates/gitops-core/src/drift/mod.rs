@@ -29,6 +29,7 @@ pub mod fields_v1;
 pub mod ignore;
 pub mod merge_key;
 pub mod owners;
+pub mod yaml_out;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -357,6 +358,21 @@ fn is_quantity_field(path: &FieldPath) -> bool {
 
 /// Renders an object as YAML for text diffs: block style, keys in stored order.
 pub fn to_yaml(object: &Value) -> Result<String, DriftError> {
+    to_yaml_with(object, &mut yaml_out::Scalars::default())
+}
+
+/// [`to_yaml`], with the scalars serde-saphyr writes kept in `scalars` across calls (the two
+/// sides of a comparison share most of them): [`yaml_out`] writes what it knows, serde-saphyr
+/// the rest ([`to_yaml_plain`]); the same bytes either way.
+pub fn to_yaml_with(object: &Value, scalars: &mut yaml_out::Scalars) -> Result<String, DriftError> {
+    match yaml_out::to_yaml(object, scalars) {
+        Some(text) => Ok(text),
+        None => to_yaml_plain(object),
+    }
+}
+
+/// The plain way of [`to_yaml`]: serde-saphyr writes the whole object.
+pub fn to_yaml_plain(object: &Value) -> Result<String, DriftError> {
     serde_saphyr::to_string(object).map_err(|error| DriftError::Yaml(Box::new(error)))
 }
 

@@ -27,7 +27,8 @@ use crate::Target;
 use crate::diff::{Hunk, hunks};
 use crate::drift::changes::full_changes;
 use crate::drift::merge_key::ListKeys;
-use crate::drift::{Change, DriftError, prepare_objects, to_yaml};
+use crate::drift::yaml_out::Scalars;
+use crate::drift::{Change, DriftError, prepare_objects, to_yaml_with};
 use crate::ops::history::{ChangeKind, change_order};
 use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
 use gitops_git::{EnvRepo, ObjectId, RepoError};
@@ -639,10 +640,16 @@ fn compare_pair(
     })
 }
 
-/// `object` as YAML when texts are kept, else empty.
-fn text_of(id: &ResourceId, object: &Value, texts: bool) -> Result<String, RevisionDiffError> {
+/// `object` as YAML when texts are kept, else empty; `scalars` is shared by a pair's sides
+/// ([`to_yaml_with`]).
+fn text_of(
+    id: &ResourceId,
+    object: &Value,
+    texts: bool,
+    scalars: &mut Scalars,
+) -> Result<String, RevisionDiffError> {
     if texts {
-        to_yaml(object).map_err(object_error(id))
+        to_yaml_with(object, scalars).map_err(object_error(id))
     } else {
         Ok(String::new())
     }
@@ -669,10 +676,11 @@ fn modified(
     if changes.is_empty() {
         return Ok((changes, String::new(), String::new()));
     }
+    let mut scalars = Scalars::default();
     Ok((
         changes,
-        text_of(id, &before, texts)?,
-        text_of(id, &after, texts)?,
+        text_of(id, &before, texts, &mut scalars)?,
+        text_of(id, &after, texts, &mut scalars)?,
     ))
 }
 
@@ -684,7 +692,7 @@ fn one_sided(
     texts: bool,
 ) -> Result<(Vec<Change>, String, String), RevisionDiffError> {
     let [object] = prepare_objects(id, None, [object], &[]).map_err(object_error(id))?;
-    let yaml = text_of(id, &object, texts)?;
+    let yaml = text_of(id, &object, texts, &mut Scalars::default())?;
     Ok(if change == ChangeKind::Added {
         (
             vec![Change::add(FieldPath::root(), object)],
