@@ -153,12 +153,12 @@ impl<'a> Parser<'a> {
                 return None;
             }
             let (key, rest) = split_entry(line.text)??;
-            if map.contains_key(&key) {
+            // A duplicate key: serde-saphyr's error.
+            let serde_json::map::Entry::Vacant(slot) = map.entry(key) else {
                 return None;
-            }
+            };
             self.pos += 1;
-            let value = self.value(rest, n, true)?;
-            map.insert(key, value);
+            slot.insert(self.value(rest, n, true)?);
         }
         self.depth -= 1;
         Some(Value::Object(map))
