@@ -90,9 +90,8 @@ pub fn parse_with(
 }
 
 /// [`parse_with`], and whether serde-saphyr read any of it: a document outside
-/// [`crate::fast_yaml`]'s subset, a list parsed by items, or an error. Only such a file costs
-/// more to parse again than to read back as JSON ([`crate::RenderCache::on_disk`] keeps no
-/// other); the fast path reads YAML about as fast as serde_json reads the same documents.
+/// [`crate::fast_yaml`]'s subset, a list parsed by items, or an error. Only such a file is
+/// kept on disk ([`crate::RenderCache::on_disk`] says why).
 pub(crate) fn parse_costed(
     format: Format,
     bytes: &[u8],
@@ -578,9 +577,9 @@ enum LineKind {
 }
 
 fn classify(line: &str) -> LineKind {
-    // Most lines start with spaces and then a printable ASCII character other than `#`, or
-    // with a letter: content, decided without the string searches below (the same answer:
-    // such a line is no marker and not blank once trimmed).
+    // Most lines start with spaces and then a printable ASCII character other than `#`, `-`,
+    // `.` or `%`: content, decided without the string searches below (the same answer: such
+    // a line is no marker or directive, and not blank once trimmed).
     let bytes = line.as_bytes();
     if let Some(&first) = bytes.iter().find(|&&b| b != b' ')
         && first.is_ascii_graphic()
