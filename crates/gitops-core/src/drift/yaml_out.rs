@@ -13,13 +13,17 @@
 //! - keys and strings that start with an ASCII letter, hold printable ASCII only, no `:` or
 //!   `#`, do not end in a space, are at most 80 bytes (longer strings may be folded) and are
 //!   none of YAML 1.1's special words in any case (`y`, `no`, `on`, `null`, `nan`, ...):
-//!   plain (keys also without spaces).
+//!   plain (keys also without spaces);
+//! - strings with a line break whose characters a block scalar holds: literal (`|`, `|-`,
+//!   `|+`, `|2`), as serde-saphyr chooses and writes them;
+//! - longer one-line strings otherwise like the plain ones: folded (`>-`), a port of
+//!   serde-saphyr's `write_folded_block`.
 //!
-//! Every other scalar (a float, a quoted, folded or literal string, an odd key) is written by
-//! serde-saphyr itself as the value of a one-key mapping, and its lines moved to where it
+//! Every other scalar (a float, a quoted string, a long non-ASCII one, an odd key) is written
+//! by serde-saphyr itself as the value of a one-key mapping, and its lines moved to where it
 //! goes: serde-saphyr folds and indents a block scalar relative to its key or dash, never to
 //! the page. Those renderings are kept in [`Scalars`] by their text, so the two sides of a
-//! comparison write a description they share once. Anything unexpected in a rendering (a key
+//! comparison write a string they share once. Anything unexpected in a rendering (a key
 //! written as a complex key, a value not on its key's line) gives `None`: the caller writes
 //! the whole object with serde-saphyr, as without this.
 
