@@ -151,9 +151,14 @@ pub(crate) fn yaml_options() -> serde_saphyr::Options {
 /// the subset [`crate::fast_yaml`] knows are read by it, the rest by serde-saphyr
 /// ([`parse_yaml_plain`]); both give the same value.
 pub(crate) fn parse_yaml_document(text: &str) -> Result<Option<Value>, ParseError> {
+    parse_yaml_document_costed(text).0
+}
+
+/// [`parse_yaml_document`], and whether serde-saphyr read it (the fast path did not).
+fn parse_yaml_document_costed(text: &str) -> (Result<Option<Value>, ParseError>, bool) {
     match parse_yaml_fast(text) {
-        Some(value) => Ok(Some(value)),
-        None => parse_yaml_plain(text),
+        Some(value) => (Ok(Some(value)), false),
+        None => (parse_yaml_plain(text), true),
     }
 }
 
@@ -246,14 +251,12 @@ fn parse_yaml(
                 *slow = true;
                 Ok(Some(value))
             }
-            None => match parse_yaml_fast(body) {
-                Some(value) => Ok(Some(value)),
-                None => {
-                    // One without content costs nothing to read again.
-                    *slow |= segment.content.is_some();
-                    parse_yaml_plain(body)
-                }
-            },
+            None => {
+                let (value, plain) = parse_yaml_document_costed(body);
+                // One without content costs nothing to read again.
+                *slow |= plain && segment.content.is_some();
+                value
+            }
         }
         .map_err(|e| ParseError {
             line: Some(segment.first_line + e.line.unwrap_or(1) - 1),
