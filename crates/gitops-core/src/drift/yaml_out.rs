@@ -137,9 +137,7 @@ fn write_key(key: &str, out: &mut String, scalars: &mut Scalars) -> Option<()> {
         out.push_str(written);
         return Some(());
     }
-    let mut one = Map::new();
-    one.insert(key.to_owned(), Value::Null);
-    let text = serde_saphyr::to_string(&Value::Object(one)).ok()?;
+    let text = one_entry(key, Value::Null)?;
     let written = text.strip_suffix(": null\n")?;
     if written.contains('\n') || written.starts_with('?') {
         return None;
@@ -182,10 +180,16 @@ fn write_scalar(value: &Value, col: usize, out: &mut String, scalars: &mut Scala
 
 /// serde-saphyr's text of `value` as the value of a top-level key: what follows `k: `.
 fn written_value(value: &Value) -> Option<String> {
+    one_entry("k", value.clone())?
+        .strip_prefix("k: ")
+        .map(str::to_owned)
+}
+
+/// serde-saphyr's text of a mapping of one entry.
+fn one_entry(key: &str, value: Value) -> Option<String> {
     let mut one = Map::new();
-    one.insert("k".to_owned(), value.clone());
-    let text = serde_saphyr::to_string(&Value::Object(one)).ok()?;
-    text.strip_prefix("k: ").map(str::to_owned)
+    one.insert(key.to_owned(), value);
+    serde_saphyr::to_string(&Value::Object(one)).ok()
 }
 
 /// A scalar's text written for column 0, moved to column `col`: the lines after the first
@@ -253,17 +257,31 @@ fn literal(s: &str, col: usize, out: &mut String) {
     }
 }
 
-/// A one-line string longer than 80 characters that serde-saphyr folds (`>-`), within what
-/// this writer folds itself: starting with an ASCII letter, printable ASCII only, no `:` or
-/// `#`, not ending in a space.
+/// Longer strings serde-saphyr folds (in characters; this writer's strings are ASCII).
+const FOLD_WIDTH: usize = 80;
+
+/// A one-line string longer than [`FOLD_WIDTH`] that serde-saphyr folds (`>-`), within what
+/// this writer folds itself: a [`word`] of value characters.
 fn foldable(s: &str) -> bool {
+    s.len() > FOLD_WIDTH && word(s, value_char)
+}
+
+/// Starts with an ASCII letter, does not end in a space, and every byte is `allowed`.
+fn word(s: &str, allowed: fn(u8) -> bool) -> bool {
     let bytes = s.as_bytes();
-    bytes.len() > 80
-        && bytes[0].is_ascii_alphabetic()
-        && bytes[bytes.len() - 1] != b' '
-        && bytes
-            .iter()
-            .all(|&b| (0x20..=0x7e).contains(&b) && b != b':' && b != b'#')
+    bytes.first().is_some_and(u8::is_ascii_alphabetic)
+        && bytes.last() != Some(&b' ')
+        && bytes.iter().all(|&b| allowed(b))
+}
+
+/// A character of a plain or folded value: printable ASCII but `:` and `#`.
+fn value_char(b: u8) -> bool {
+    (0x20..=0x7e).contains(&b) && b != b':' && b != b'#'
+}
+
+/// A character of a plain key: ASCII letters and digits, `-`, `_`, `.`, `/`.
+fn key_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/')
 }
 
 /// A [`foldable`] string as serde-saphyr's `write_folded_block` writes it, two columns past
@@ -271,7 +289,6 @@ fn foldable(s: &str) -> bool {
 /// but one stay at its end); a line with no run there ends the folding, the rest of the
 /// string stays on it.
 fn folded(s: &str, col: usize, out: &mut String) {
-    const WIDTH: usize = 80;
     out.push_str(">-\n");
     let bytes = s.as_bytes();
     let mut start = 0;
@@ -292,7 +309,7 @@ fn folded(s: &str, col: usize, out: &mut String) {
             });
         }
         column += 1;
-        if column > WIDTH {
+        if column > FOLD_WIDTH {
             let Some((space_start, space_end, space_len)) = last_run else {
                 break;
             };
@@ -315,28 +332,14 @@ fn folded(s: &str, col: usize, out: &mut String) {
 /// A key (`value` false) or string value written plain by serde-saphyr, on its own: see the
 /// module's list. Values may hold inner spaces, keys not.
 fn plain_word(s: &str, value: bool) -> bool {
-    let bytes = s.as_bytes();
-    let Some(first) = bytes.first() else {
-        return false;
-    };
-    if !first.is_ascii_alphabetic() || bytes.len() > 80 || bytes[bytes.len() - 1] == b' ' {
-        return false;
-    }
-    let allowed = |b: u8| {
-        if value {
-            (0x20..=0x7e).contains(&b) && b != b':' && b != b'#'
-        } else {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/')
-        }
-    };
-    if !bytes.iter().all(|&b| allowed(b)) {
+    if s.len() > FOLD_WIDTH || !word(s, if value { value_char } else { key_char }) {
         return false;
     }
     // Words a YAML 1.1 or 1.2 reader takes for another type, in any case.
     const SPECIAL: [&str; 11] = [
         "y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf",
     ];
-    bytes.len() > 5 || !SPECIAL.iter().any(|w| s.eq_ignore_ascii_case(w))
+    s.len() > 5 || !SPECIAL.iter().any(|w| s.eq_ignore_ascii_case(w))
 }
 
 #[cfg(test)]
