@@ -268,6 +268,17 @@ impl EnvRepo {
         }
     }
 
+    /// A handle for many blob reads in a row on one thread, each read once: one thread-local
+    /// repository, so that its pack cache keeps the delta bases one read resolved for the
+    /// next, and without an object cache (it would copy each blob into it, never to be read
+    /// again).
+    pub fn reader(&self) -> LocalRepo {
+        LocalRepo {
+            repo: self.repo.to_thread_local(),
+            root: self.root().to_path_buf(),
+        }
+    }
+
     /// First parent of `commit`, `None` for a root commit and for a shallow clone's boundary
     /// commit (its parent is not there: git's log ends at it).
     pub fn first_parent(&self, commit: ObjectId) -> Result<Option<ObjectId>, RepoError> {

@@ -1092,10 +1092,14 @@ fn render_work(
     let root_tree = repo.subtree_id(commit, "")?;
     let mut tools: Option<String> = None;
     let mut fixed = true;
+    // One repository for the plain files' blobs: its pack cache keeps the delta bases they
+    // share (a fresh one per blob re-inflated each chain: kube-prometheus' manifests 20
+    // commits back, cold `diff --from` 168 -> 158 ms).
+    let reader = repo.reader();
     for (_, item) in work {
         match item {
             Work::File(file, format) => {
-                add_file(&mut out, repo, opts, &file.path, file.blob, format)?;
+                add_file(&mut out, &reader, opts, &file.path, file.blob, format)?;
             }
             Work::Unit(unit) => {
                 // Content-addressed by what the build reads (else by the whole tree); a
