@@ -33,7 +33,7 @@ pub(crate) fn parse(text: &str) -> Option<Value> {
     }
     // A final line break ends the last line; it does not start another.
     let body = text.strip_suffix('\n')?;
-    let lines: Vec<Line<'_>> = body.split('\n').map(Line::new).collect();
+    let lines: Vec<Line<'_>> = crate::documents::lines(body).map(Line::new).collect();
     let mut parser = Parser {
         lines,
         pos: 0,
