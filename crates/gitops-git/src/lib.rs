@@ -260,12 +260,9 @@ impl EnvRepo {
     /// object cache, instead of a fresh one (no cache: each packed object re-inflates its
     /// delta chain) per call.
     pub fn local(&self) -> LocalRepo {
-        let mut repo = self.repo.to_thread_local();
-        repo.object_cache_size_if_unset(LOCAL_OBJECT_CACHE);
-        LocalRepo {
-            repo,
-            root: self.root().to_path_buf(),
-        }
+        let mut local = self.reader();
+        local.repo.object_cache_size_if_unset(LOCAL_OBJECT_CACHE);
+        local
     }
 
     /// A handle for many blob reads in a row on one thread, each read once: one thread-local
@@ -522,7 +519,8 @@ pub fn keep_bytes(path: &Path, bytes: &[u8]) -> bool {
 }
 
 /// Reads blob contents: an [`EnvRepo`] (a fresh thread-local repository per call) or a
-/// [`LocalRepo`] (one, with an object cache).
+/// [`LocalRepo`] (one, with an object cache from [`EnvRepo::local`], without from
+/// [`EnvRepo::reader`]).
 pub trait ReadBlob {
     /// Content of a blob.
     fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, RepoError>;
@@ -534,8 +532,8 @@ impl ReadBlob for EnvRepo {
     }
 }
 
-/// One thread-local repository with an object cache ([`EnvRepo::local`]): not `Send`, for a
-/// walk that reads many objects on one thread.
+/// One thread-local repository, with an object cache ([`EnvRepo::local`]) or without
+/// ([`EnvRepo::reader`]): not `Send`, for a walk that reads many objects on one thread.
 pub struct LocalRepo {
     repo: gix::Repository,
     root: PathBuf,
