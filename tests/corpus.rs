@@ -1681,3 +1681,34 @@ fn argocd_example_apps_history_and_blame_follow_the_applications() {
     let (ours, git) = cli_env::blame_commits_and_git(&repo, "HEAD", &doc);
     assert_eq!(ours, git);
 }
+
+/// kube-prometheus' Grafana dashboards (JSON in block scalars) and a CRD (descriptions in
+/// block scalars): the spans a diff prints for a few lines, highlighted from their restart
+/// line, are those of the whole text (`--color` highlights only the hunks' lines).
+#[test]
+fn highlighted_windows_equal_the_whole_text_on_kube_prometheus() {
+    use kubectl_gitops::highlight::{FALLBACK_THEME, highlight_yaml, highlight_yaml_lines};
+    let Some(repo) = clone("kube-prometheus") else {
+        return;
+    };
+    let mut checked = 0;
+    for file in [
+        "manifests/grafana-dashboardDefinitions.yaml",
+        "manifests/setup/0prometheusCustomResourceDefinition.yaml",
+    ] {
+        let text = repo.git(&["show", &format!("HEAD:{file}")]);
+        // The first 3,000 lines: the whole text is highlighted to compare, at syntect's pace.
+        let text: String = text.split_inclusive('\n').take(3_000).collect();
+        let whole = highlight_yaml(&text, FALLBACK_THEME);
+        for start in (0..whole.len()).step_by(7) {
+            let end = (start + 3).min(whole.len());
+            let window = start..end;
+            let some = highlight_yaml_lines(&text, FALLBACK_THEME, std::slice::from_ref(&window));
+            for line in start..end {
+                assert_eq!(some[line], whole[line], "{file} line {}", line + 1);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 2_000, "{checked}");
+}

@@ -17,7 +17,7 @@ use super::{
 use crate::diff::{DiffLine, Hunk, LineKind, hunks, side_by_side, sign};
 use crate::drift::merge_key::keys_equal;
 use crate::drift::{Change, ChangeOp};
-use crate::highlight::{Span, highlight_yaml};
+use crate::highlight::{Span, highlight_yaml_lines};
 use crate::model::path::{FieldPath, PathSegment};
 use crate::model::{DriftState, split_api_version};
 use crate::ops::blame::keyed_line_paths;
@@ -185,16 +185,26 @@ fn sign_style(kind: LineKind, palette: &DiffPalette) -> Style {
     }
 }
 
-/// Highlights each side once (SPEC: highlight each blob once, then paint).
+/// Highlights each side once (SPEC: highlight each blob once, then paint): the lines the
+/// hunks print ([`highlight_yaml_lines`]), not the whole texts.
 fn highlighted(
     live: &str,
     desired: &str,
+    found: &[Hunk],
     view: &DiffView,
 ) -> (crate::highlight::Highlighted, crate::highlight::Highlighted) {
     if view.color {
+        let old: Vec<_> = found
+            .iter()
+            .map(|h| h.old_start..h.old_start + h.old_len)
+            .collect();
+        let new: Vec<_> = found
+            .iter()
+            .map(|h| h.new_start..h.new_start + h.new_len)
+            .collect();
         (
-            highlight_yaml(live, view.palette.syntax_theme),
-            highlight_yaml(desired, view.palette.syntax_theme),
+            highlight_yaml_lines(live, view.palette.syntax_theme, &old),
+            highlight_yaml_lines(desired, view.palette.syntax_theme, &new),
         )
     } else {
         (Default::default(), Default::default())
@@ -235,7 +245,7 @@ pub(crate) fn unified_text(
     view: &DiffView,
 ) -> String {
     let palette = &view.palette;
-    let (old_spans, new_spans) = highlighted(live, desired, view);
+    let (old_spans, new_spans) = highlighted(live, desired, found, view);
     let mut out = file_headers(old_label, new_label, view);
     for hunk in found {
         out.push_str(&palette.hunk_header.paint(&hunk.header(), view.color));
@@ -350,7 +360,7 @@ pub(crate) fn side_by_side_text(
     view: &DiffView,
 ) -> String {
     let palette = &view.palette;
-    let (old_spans, new_spans) = highlighted(live, desired, view);
+    let (old_spans, new_spans) = highlighted(live, desired, found, view);
     let longest = live.lines().count().max(desired.lines().count());
     let number_width = longest.to_string().len().max(3);
     // Each side: number, space, sign, text; the sides are joined by " │ ".
