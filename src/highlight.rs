@@ -107,7 +107,16 @@ pub fn highlight_yaml(text: &str, theme_name: &str) -> Highlighted {
     lines
 }
 
+/// The whole text by [`highlight_yaml_lines`]' way: block scalars' content lines without
+/// syntect (the UI's detail pane of a CRD or a dashboard waited seconds for its colours).
 fn highlight_uncached(text: &str, theme_name: &str) -> Vec<Vec<Span>> {
+    let all = 0..LinesWithEndings::from(text).count();
+    windows(text, theme_name, std::slice::from_ref(&all))
+}
+
+/// The plain way: syntect over every line of `text`, as [`highlight_yaml`] and
+/// [`highlight_yaml_lines`] must answer (their tests compare).
+pub fn highlight_yaml_plain(text: &str, theme_name: &str) -> Vec<Vec<Span>> {
     let sets = sets();
     let (Some(syntax), Some(theme)) = (
         sets.syntaxes.find_syntax_by_extension("yaml"),
@@ -131,6 +140,11 @@ fn highlight_uncached(text: &str, theme_name: &str) -> Vec<Vec<Span>> {
 /// `windows_highlight_as_the_whole_text_does` checks it on every corpus resource's diff).
 /// Ranges that meet are highlighted in one pass.
 pub fn highlight_yaml_lines(text: &str, theme_name: &str, wanted: &[Range<usize>]) -> Highlighted {
+    Arc::new(windows(text, theme_name, wanted))
+}
+
+/// [`highlight_yaml_lines`], not shared.
+fn windows(text: &str, theme_name: &str, wanted: &[Range<usize>]) -> Vec<Vec<Span>> {
     let sets = sets();
     let lines: Vec<&str> = LinesWithEndings::from(text).collect();
     let mut result = vec![Vec::new(); lines.len()];
@@ -138,7 +152,7 @@ pub fn highlight_yaml_lines(text: &str, theme_name: &str, wanted: &[Range<usize>
         sets.syntaxes.find_syntax_by_extension("yaml"),
         theme(theme_name),
     ) else {
-        return Arc::new(result);
+        return result;
     };
     let mut windows: Vec<Range<usize>> = wanted
         .iter()
@@ -168,7 +182,7 @@ pub fn highlight_yaml_lines(text: &str, theme_name: &str, wanted: &[Range<usize>
         }
         *next = (*next).max(at);
     }
-    Arc::new(result)
+    result
 }
 
 /// Where a highlighter is with respect to block scalars: the content lines of one are a
@@ -445,7 +459,8 @@ list:
 - 3
 last: true
 ";
-        let whole = highlight_yaml(text, FALLBACK_THEME);
+        let whole = highlight_yaml_plain(text, FALLBACK_THEME);
+        assert_eq!(*highlight_yaml(text, FALLBACK_THEME), whole);
         let count = whole.len();
         for start in 0..count {
             for len in [1, 2, 5] {
@@ -466,7 +481,7 @@ last: true
             }
         }
         let all = highlight_yaml_lines(text, FALLBACK_THEME, &[3..9, 0..count, 20..22]);
-        assert_eq!(all, whole);
+        assert_eq!(*all, whole);
     }
 
     /// What is a block scalar's header: the indicators after `: `, `- ` or alone.

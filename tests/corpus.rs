@@ -1687,7 +1687,9 @@ fn argocd_example_apps_history_and_blame_follow_the_applications() {
 /// line, are those of the whole text (`--color` highlights only the hunks' lines).
 #[test]
 fn highlighted_windows_equal_the_whole_text_on_kube_prometheus() {
-    use kubectl_gitops::highlight::{FALLBACK_THEME, highlight_yaml, highlight_yaml_lines};
+    use kubectl_gitops::highlight::{
+        FALLBACK_THEME, highlight_yaml, highlight_yaml_lines, highlight_yaml_plain,
+    };
     let Some(repo) = clone("kube-prometheus") else {
         return;
     };
@@ -1699,7 +1701,8 @@ fn highlighted_windows_equal_the_whole_text_on_kube_prometheus() {
         let text = repo.git(&["show", &format!("HEAD:{file}")]);
         // The first 3,000 lines: the whole text is highlighted to compare, at syntect's pace.
         let text: String = text.split_inclusive('\n').take(3_000).collect();
-        let whole = highlight_yaml(&text, FALLBACK_THEME);
+        let whole = highlight_yaml_plain(&text, FALLBACK_THEME);
+        assert_eq!(*highlight_yaml(&text, FALLBACK_THEME), whole, "{file}");
         for start in (0..whole.len()).step_by(7) {
             let end = (start + 3).min(whole.len());
             let window = start..end;
