@@ -136,8 +136,9 @@ pub fn highlight_yaml_plain(text: &str, theme_name: &str) -> Vec<Vec<Span>> {
 ///
 /// Each range is highlighted from its restart line ([`restart_line`]): YAML's highlighting
 /// state is carried across lines only inside a block scalar, so from the scalar's header line
-/// on the spans are those of the whole text (the test
-/// `windows_highlight_as_the_whole_text_does` checks it on every corpus resource's diff).
+/// on the spans are those of the whole text (the tests compare with [`highlight_yaml_plain`]:
+/// `windows_highlight_as_the_whole_text_does` on YAML with every block scalar form, and
+/// `corpus::highlighted_windows_equal_the_whole_text_on_kube_prometheus`).
 /// Ranges that meet are highlighted in one pass.
 pub fn highlight_yaml_lines(text: &str, theme_name: &str, wanted: &[Range<usize>]) -> Highlighted {
     Arc::new(windows(text, theme_name, wanted))
@@ -192,7 +193,8 @@ fn windows(text: &str, theme_name: &str, wanted: &[Range<usize>]) -> Vec<Vec<Spa
 enum BlockScalar {
     /// Not in one.
     None,
-    /// In one whose header is indented this much; its content lines' style not seen yet.
+    /// In one whose node is at this column ([`node_column`]); its content lines' style not
+    /// seen yet.
     Entered(usize),
     /// In one, its content lines painted with this span's colours.
     Known(usize, Span),
@@ -205,8 +207,7 @@ impl BlockScalar {
     /// `windows_highlight_as_the_whole_text_does` compares this with syntect's answer.
     fn spans(&mut self, line: &str, highlight: impl FnOnce(&str) -> Vec<Span>) -> Vec<Span> {
         let content = line.trim_end_matches(['\n', '\r']);
-        let indent = content.len() - content.trim_start_matches(' ').len();
-        let blank = content.trim().is_empty();
+        let (indent, blank) = (indent(content), blank(content));
         match *self {
             BlockScalar::Known(header, span) if !blank && indent > header => {
                 return vec![Span {
@@ -231,12 +232,39 @@ impl BlockScalar {
             _ => {}
         }
         *self = if opens_block_scalar(content) {
-            BlockScalar::Entered(indent)
+            BlockScalar::Entered(node_column(content))
         } else {
             BlockScalar::None
         };
         highlight(line)
     }
+}
+
+/// The column of the node a block scalar header belongs to, which its content is indented
+/// past: the key's (`- - key: |` at 4), or the last dash's for a scalar that is a sequence
+/// entry itself (`- - |` at 2).
+fn node_column(header: &str) -> usize {
+    let mut column = indent(header);
+    let mut rest = &header[column..];
+    while let Some(entry) = rest.strip_prefix('-').filter(|r| r.starts_with(' ')) {
+        let node = entry.trim_start_matches(' ');
+        if node.starts_with(['|', '>']) {
+            break;
+        }
+        column += rest.len() - node.len();
+        rest = node;
+    }
+    column
+}
+
+/// A line's indentation: its leading spaces.
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+/// Whether a line holds nothing but white space.
+fn blank(line: &str) -> bool {
+    line.trim().is_empty()
 }
 
 /// Where highlighting must start for line `first`'s spans to be those of the whole text: the
@@ -245,8 +273,6 @@ impl BlockScalar {
 /// an ancestor; the outermost ancestor opening a block scalar is the header (a line in a
 /// block scalar that looks like one is inside it, so below it).
 fn restart_line(lines: &[&str], first: usize) -> usize {
-    let indent = |line: &str| line.len() - line.trim_start_matches(' ').len();
-    let blank = |line: &str| line.trim().is_empty();
     let mut restart = first;
     let mut below = if blank(lines[first]) {
         usize::MAX
@@ -457,6 +483,16 @@ list:
     folded
     lines
 - 3
+rules:
+- expr: |
+    sum(x)
+  record: a
+- - key: >-
+      v
+    other: b
+  -   spaced: |
+        w
+      sibling: c
 last: true
 ";
         let whole = highlight_yaml_plain(text, FALLBACK_THEME);
@@ -496,6 +532,17 @@ last: true
             "a: b|", "a: b", "a: '|'", "a: |x", "a:|", "a: |-+-", "a: >123",
         ] {
             assert!(!opens_block_scalar(line), "{line}");
+        }
+        for (line, column) in [
+            ("a: |", 0),
+            ("  a: |", 2),
+            ("- |", 0),
+            ("- a: |", 2),
+            ("- - |", 2),
+            ("  - - a: >-", 6),
+            ("-   a: |", 4),
+        ] {
+            assert_eq!(node_column(line), column, "{line}");
         }
     }
 }
