@@ -416,9 +416,8 @@ struct BlockItems {
 /// sequence at the top level.
 fn block_items(body: &str) -> Option<BlockItems> {
     // `body.lines()`: no line after a final line break.
-    let body = body.strip_suffix('\n').unwrap_or(body);
-    let lines: Vec<&str> = lines(body)
-        .filter(|_| !body.is_empty())
+    let lines: Vec<&str> = lines_inclusive(body)
+        .map(|l| l.strip_suffix('\n').unwrap_or(l))
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .collect();
     let is_content = |l: &str| {
