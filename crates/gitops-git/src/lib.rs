@@ -524,6 +524,15 @@ pub fn keep_bytes(path: &Path, bytes: &[u8]) -> bool {
 pub trait ReadBlob {
     /// Content of a blob.
     fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, RepoError>;
+
+    /// Calls `f` with the content of a blob: [`ReadBlob::read_blob`]'s bytes, lent. A
+    /// [`LocalRepo`] lends a buffer it takes back for its next read, instead of handing out a
+    /// fresh one per blob (whose pages the kernel must fault in and zero, and the pack decoder
+    /// zeroes again).
+    fn with_blob(&self, id: ObjectId, f: &mut dyn FnMut(&[u8])) -> Result<(), RepoError> {
+        f(&self.read_blob(id)?);
+        Ok(())
+    }
 }
 
 impl ReadBlob for EnvRepo {
@@ -558,6 +567,17 @@ impl LocalRepo {
 impl ReadBlob for LocalRepo {
     fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, RepoError> {
         LocalRepo::read_blob(self, id)
+    }
+
+    fn with_blob(&self, id: ObjectId, f: &mut dyn FnMut(&[u8])) -> Result<(), RepoError> {
+        // The blob's buffer comes from the repository's free list and goes back to it when
+        // the blob is dropped: the next read decodes into memory already mapped.
+        let blob = self
+            .repo
+            .find_blob(id)
+            .map_err(|e| local_object_error(&self.root, format!("blob {id}"), e))?;
+        f(&blob.data);
+        Ok(())
     }
 }
 
@@ -729,6 +749,44 @@ mod tests {
         let old_apps = repo.tree_entries(old, "apps").unwrap();
         assert_eq!(old_apps.len(), 1);
         assert_eq!(repo.read_blob(old_apps[0].blob).unwrap(), b"a: 1\n");
+    }
+
+    #[test]
+    fn with_blob_lends_what_read_blob_returns() {
+        // Packed with deltas (each version of the large file a delta of another), read in an
+        // order where the reused buffer grows, shrinks and grows again.
+        let fx = FixtureRepo::new();
+        let line = |i: usize, v: usize| format!("  key{i}: value {i} of version {v}\n");
+        for version in 0..6 {
+            let large: String = (0..4000).map(|i| line(i, version * (i % 7))).collect();
+            fx.write("large.yaml", &large);
+            fx.write("small.yaml", &format!("a: {version}\n"));
+            fx.commit(&format!("version {version}"));
+        }
+        fx.git(&["gc", "-q", "--aggressive"]);
+        let repo = EnvRepo::open(fx.dir()).unwrap();
+        let reader = repo.reader();
+        let mut blobs = Vec::new();
+        for back in 0..6 {
+            let commit = repo.resolve(&format!("HEAD~{back}")).unwrap();
+            for path in ["large.yaml", "small.yaml"] {
+                blobs.push(repo.file_blob(commit, path).unwrap().unwrap());
+            }
+        }
+        assert_eq!(blobs.len(), 12);
+        for blob in blobs {
+            let plain = repo.read_blob(blob).unwrap();
+            let mut lent = Vec::new();
+            reader
+                .with_blob(blob, &mut |bytes| lent = bytes.to_vec())
+                .unwrap();
+            assert_eq!(lent, plain, "blob {blob}");
+            let mut default_way = Vec::new();
+            ReadBlob::with_blob(&repo, blob, &mut |bytes| default_way = bytes.to_vec()).unwrap();
+            assert_eq!(default_way, plain, "blob {blob}");
+        }
+        let missing = ObjectId::from_hex(b"0123456789012345678901234567890123456789").unwrap();
+        assert!(reader.with_blob(missing, &mut |_| {}).is_err());
     }
 
     #[test]

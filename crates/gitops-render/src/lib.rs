@@ -351,9 +351,12 @@ impl RenderCache {
             return Ok(parsed);
         }
         // Parse outside the lock: two threads may parse one blob twice, never block each other.
-        let bytes = repo.read_blob(blob)?;
         let items = (!self.inner.keep_nothing).then_some(&self.inner.items);
-        let (parsed, slow) = documents::parse_costed(format, &bytes, items);
+        let mut costed = None;
+        repo.with_blob(blob, &mut |bytes| {
+            costed = Some(documents::parse_costed(format, bytes, items));
+        })?;
+        let (parsed, slow) = costed.expect("with_blob calls back on success");
         let parsed = Arc::new(parsed);
         self.inner.parses.fetch_add(1, Ordering::Relaxed);
         // Kept only when reading it back saves time ([`documents::parse_costed`]).
