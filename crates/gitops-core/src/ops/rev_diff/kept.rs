@@ -35,7 +35,79 @@ use k8s_model::{ResourceId, Source};
 /// node's type, each string's and container's length, keys in their order), fed as the tree
 /// is walked: no JSON is written. Two objects with equal digests are equal; equal objects
 /// written in another key order differ, which only costs a comparison that finds nothing.
+///
+/// The encoding's small pieces (tags, lengths, keys, short strings) are gathered in a buffer
+/// and hashed a few kilobytes at a time: fed one by one, the hasher's per-call work was most of
+/// the digest's cost (a tenth of a second of kube-prometheus' cold `diff --from` on two cores).
+/// The bytes hashed are [`digest_plain`]'s, in the same order (tested).
 pub(super) fn digest(object: &Value) -> String {
+    /// Strings this long go to the hasher directly, after what is gathered.
+    const DIRECT: usize = 1024;
+    /// What is gathered is hashed once it is this long.
+    const FLUSH: usize = 8 * 1024;
+    struct Feed {
+        hasher: Sha256,
+        gathered: Vec<u8>,
+    }
+    impl Feed {
+        fn bytes(&mut self, bytes: &[u8]) {
+            if bytes.len() >= DIRECT {
+                self.hasher.update(&self.gathered);
+                self.gathered.clear();
+                self.hasher.update(bytes);
+            } else {
+                self.gathered.extend_from_slice(bytes);
+                if self.gathered.len() >= FLUSH {
+                    self.hasher.update(&self.gathered);
+                    self.gathered.clear();
+                }
+            }
+        }
+        fn text(&mut self, tag: u8, text: &str) {
+            self.gathered.push(tag);
+            self.gathered
+                .extend_from_slice(&(text.len() as u64).to_le_bytes());
+            self.bytes(text.as_bytes());
+        }
+        fn value(&mut self, value: &Value) {
+            match value {
+                Value::Null => self.gathered.push(b'n'),
+                Value::Bool(true) => self.gathered.push(b't'),
+                Value::Bool(false) => self.gathered.push(b'f'),
+                Value::Number(number) => self.text(b'#', &number.to_string()),
+                Value::String(string) => self.text(b's', string),
+                Value::Array(items) => {
+                    self.gathered.push(b'[');
+                    self.gathered
+                        .extend_from_slice(&(items.len() as u64).to_le_bytes());
+                    for item in items {
+                        self.value(item);
+                    }
+                }
+                Value::Object(map) => {
+                    self.gathered.push(b'{');
+                    self.gathered
+                        .extend_from_slice(&(map.len() as u64).to_le_bytes());
+                    for (key, item) in map {
+                        self.text(b'k', key);
+                        self.value(item);
+                    }
+                }
+            }
+        }
+    }
+    let mut feed = Feed {
+        hasher: Sha256::new(),
+        gathered: Vec::with_capacity(FLUSH + DIRECT + 64),
+    };
+    feed.value(object);
+    feed.hasher.update(&feed.gathered);
+    hex(&feed.hasher.finalize())
+}
+
+/// The plain way of [`digest`]: each piece of the encoding fed to the hasher as it is met.
+#[cfg(test)]
+pub(super) fn digest_plain(object: &Value) -> String {
     fn feed(hasher: &mut Sha256, value: &Value) {
         let text = |hasher: &mut Sha256, tag: u8, text: &str| {
             hasher.update([tag]);
@@ -282,5 +354,51 @@ impl Kept {
         bytes.push(b'\n');
         bytes.extend(rest);
         gitops_git::keep_bytes(&self.pair_file(id, digests), &bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn digest_hashes_the_plain_ways_bytes() {
+        let long = |n: usize| "x".repeat(n);
+        // Many small pieces (several flushes of what is gathered), strings on both sides of
+        // the direct threshold, long strings back to back and after small pieces.
+        let many: serde_json::Map<String, Value> = (0..3000)
+            .map(|i| {
+                (
+                    format!("key{i}"),
+                    json!([i, i % 2 == 0, null, format!("v{i}"), 1.5]),
+                )
+            })
+            .collect();
+        let objects = [
+            json!(null),
+            json!({}),
+            json!([]),
+            json!({"a": 1, "b": [true, false, null, "s", -2.25, {"c": {}}]}),
+            json!({"short": long(1023), "edge": long(1024), "long": long(70_000)}),
+            json!([long(5000), long(5000), "x", long(1024), {"k": long(9000)}]),
+            Value::Object(many),
+        ];
+        let mut digests = std::collections::BTreeSet::new();
+        for object in &objects {
+            let digest = digest(object);
+            assert_eq!(digest, digest_plain(object), "{object:.80}");
+            digests.insert(digest);
+        }
+        assert_eq!(
+            digests.len(),
+            objects.len(),
+            "distinct objects, distinct digests"
+        );
+        // Key order is part of the encoding.
+        let ab: Value = serde_json::from_str(r#"{"a": 1, "b": 2}"#).unwrap();
+        let ba: Value = serde_json::from_str(r#"{"b": 2, "a": 1}"#).unwrap();
+        assert_ne!(digest(&ab), digest(&ba));
+        assert_eq!(digest(&ab), digest_plain(&ab));
     }
 }
