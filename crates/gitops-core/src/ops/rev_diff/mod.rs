@@ -18,8 +18,10 @@
 
 mod kept;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use serde_json::Value;
 
@@ -28,7 +30,7 @@ use crate::diff::{Hunk, hunks};
 use crate::drift::changes::full_changes;
 use crate::drift::merge_key::ListKeys;
 use crate::drift::yaml_out::Scalars;
-use crate::drift::{Change, DriftError, prepare_objects, to_yaml_with};
+use crate::drift::{Change, DriftError, prepare_objects_cow, to_yaml_with};
 use crate::ops::history::{ChangeKind, change_order};
 use crate::ops::status::{ResourceFilter, StatusError, resolve_resource_arg};
 use gitops_git::{EnvRepo, ObjectId, RepoError};
@@ -230,11 +232,17 @@ pub async fn diff_revisions(opts: &RevisionDiffOptions) -> Result<RevisionDiff, 
         }
     }
     loop {
-        if let [Some(from_side), Some(rev_side)] = &sides {
+        let mut given_away = false;
+        if let [Some(from_side), Some(rev_side)] = &mut sides {
+            // Rendered sides are compared once (they hold every object): their entries are
+            // given to the comparison, which prepares the objects in place instead of
+            // copying them.
+            let give = from_side.rendered && rev_side.rendered;
             let failed: Vec<&RenderError> =
                 from_side.errors.iter().chain(&rev_side.errors).collect();
-            let before = selected(&from_side.entries, &filters, &failed);
-            let after = selected(&rev_side.entries, &filters, &failed);
+            let before = selected(&mut from_side.entries, give, &filters, &failed);
+            let after = selected(&mut rev_side.entries, give, &filters, &failed);
+            given_away = give;
             if let Some(resources) = compare(before, after, opts.texts, kept.as_ref())? {
                 let mut render_errors = Vec::new();
                 let mut warnings = Vec::new();
@@ -259,6 +267,15 @@ pub async fn diff_revisions(opts: &RevisionDiffOptions) -> Result<RevisionDiff, 
                     renders,
                 });
             }
+        }
+        // Never so (a comparison of rendered sides completes); should it be, both sides are
+        // rendered again rather than compared without the entries they gave.
+        debug_assert!(
+            !given_away,
+            "a comparison of rendered sides did not complete"
+        );
+        if given_away {
+            sides = [None, None];
         }
         // Render the sides whose objects are not at hand (both at once: two cores).
         let wanted = sides
@@ -449,12 +466,14 @@ fn render_sides<T: Send>(
 }
 
 /// The entries the RESOURCE arguments select, by identity, leaving out those of files and
-/// units that failed to render at either commit.
+/// units that failed to render at either commit: lent, or given (`give`: taken out of
+/// `entries`, which is left empty).
 fn selected<'a>(
-    entries: &'a [Entry],
+    entries: &'a mut Vec<Entry>,
+    give: bool,
     filters: &[ResourceFilter],
     failed: &[&RenderError],
-) -> BTreeMap<ResourceId, &'a Entry> {
+) -> BTreeMap<ResourceId, Cow<'a, Entry>> {
     let in_failed = |file: &str| {
         failed.iter().any(|e| {
             file == e.file
@@ -463,12 +482,23 @@ fn selected<'a>(
                     .is_some_and(|rest| rest.starts_with('/'))
         })
     };
-    entries
-        .iter()
-        .filter(|e| filters.is_empty() || filters.iter().any(|f| f.matches(&e.id)))
-        .filter(|e| !in_failed(&e.source.file))
-        .map(|e| (e.id.clone(), e))
-        .collect()
+    let wanted = |e: &Entry| {
+        (filters.is_empty() || filters.iter().any(|f| f.matches(&e.id)))
+            && !in_failed(&e.source.file)
+    };
+    if give {
+        std::mem::take(entries)
+            .into_iter()
+            .filter(|e| wanted(e))
+            .map(|e| (e.id.clone(), Cow::Owned(e)))
+            .collect()
+    } else {
+        entries
+            .iter()
+            .filter(|e| wanted(e))
+            .map(|e| (e.id.clone(), Cow::Borrowed(e)))
+            .collect()
+    }
 }
 
 /// Pairs the two sides by identity and keeps what differs, by kind, namespace, name, group;
@@ -476,17 +506,18 @@ fn selected<'a>(
 /// from its index). The pairs are compared on two threads (the machines this runs on have
 /// two cores or more; comparing and writing YAML is a third of a cold run).
 fn compare(
-    mut before: BTreeMap<ResourceId, &Entry>,
-    mut after: BTreeMap<ResourceId, &Entry>,
+    mut before: BTreeMap<ResourceId, Cow<'_, Entry>>,
+    mut after: BTreeMap<ResourceId, Cow<'_, Entry>>,
     texts: Texts,
     kept: Option<&kept::Kept>,
 ) -> Result<Option<Vec<ResourceRevisionDiff>>, RevisionDiffError> {
     let ids: BTreeSet<ResourceId> = before.keys().chain(after.keys()).cloned().collect();
-    let pairs: Vec<Pair<'_>> = ids
+    // Each pair is taken (its entries moved out) by the one thread that compares it.
+    let pairs: Vec<Mutex<Option<Pair<'_>>>> = ids
         .into_iter()
         .map(|id| {
             let sides = (before.remove(&id), after.remove(&id));
-            (id, sides.0, sides.1)
+            Mutex::new(Some((id, sides.0, sides.1)))
         })
         .collect();
     // Each thread takes the next pair not yet taken: pairs differ in size by a thousand
@@ -496,10 +527,14 @@ fn compare(
     let compare_some = || -> Result<Vec<ResourceRevisionDiff>, RevisionDiffError> {
         let mut out = Vec::new();
         while !needs_objects.load(Ordering::Relaxed) {
-            let Some((id, old, new)) = pairs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+            let Some(slot) = pairs.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
             };
-            match compare_pair(id, (*old, *new), texts, kept)? {
+            let taken = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let Some((id, old, new)) = taken else {
+                continue;
+            };
+            match compare_pair(&id, (old, new), texts, kept)? {
                 Compared::Same => {}
                 Compared::Differs(diff) => out.push(*diff),
                 Compared::NeedsObjects => needs_objects.store(true, Ordering::Relaxed),
@@ -525,7 +560,7 @@ fn compare(
 }
 
 /// A resource's identity and its entries at `--from` and at `--rev`.
-type Pair<'a> = (ResourceId, Option<&'a Entry>, Option<&'a Entry>);
+type Pair<'a> = (ResourceId, Option<Cow<'a, Entry>>, Option<Cow<'a, Entry>>);
 
 /// One pair's outcome.
 enum Compared {
@@ -537,14 +572,15 @@ enum Compared {
 }
 
 /// Compares one pair: equal digests or objects are the same; else the kept comparison when
-/// there is one with what `texts` asks; else computed from the objects (and kept).
+/// there is one with what `texts` asks; else computed from the objects (and kept). Objects of
+/// given entries (`Cow::Owned`) are prepared in place.
 fn compare_pair(
     id: &ResourceId,
-    (old, new): (Option<&Entry>, Option<&Entry>),
+    (old, new): (Option<Cow<'_, Entry>>, Option<Cow<'_, Entry>>),
     texts: Texts,
     kept: Option<&kept::Kept>,
 ) -> Result<Compared, RevisionDiffError> {
-    let (change, shown) = match (old, new) {
+    let (change, shown) = match (old.as_deref(), new.as_deref()) {
         (Some(old), Some(new)) => {
             if old.digest.is_some() && old.digest == new.digest {
                 return Ok(Compared::Same);
@@ -560,10 +596,14 @@ fn compare_pair(
         (Some(old), None) => (ChangeKind::Removed, old),
         (None, None) => return Ok(Compared::Same),
     };
+    // What the result names, and the digests, held apart from the entries: their objects
+    // are moved out below.
+    let (api_version, source) = (shown.api_version.clone(), shown.source.clone());
     let digests = (
-        old.and_then(|e| e.digest.as_deref()),
-        new.and_then(|e| e.digest.as_deref()),
+        old.as_ref().and_then(|e| e.digest.clone()),
+        new.as_ref().and_then(|e| e.digest.clone()),
     );
+    let digests = (digests.0.as_deref(), digests.1.as_deref());
     let keyed = digests.0.is_some() == old.is_some() && digests.1.is_some() == new.is_some();
     let kept = kept.filter(|_| keyed);
     let context = match texts {
@@ -573,10 +613,10 @@ fn compare_pair(
     let differs = |changes: Vec<Change>, from_yaml, rev_yaml, hunks| {
         Compared::Differs(Box::new(ResourceRevisionDiff {
             id: id.clone(),
-            api_version: shown.api_version.clone(),
+            api_version: api_version.clone(),
             change,
             changes,
-            source: shown.source.clone(),
+            source: source.clone(),
             from_yaml,
             rev_yaml,
             hunks,
@@ -609,10 +649,7 @@ fn compare_pair(
         },
         _ => {}
     }
-    let objects = (
-        old.map(|e| e.object.as_ref()),
-        new.map(|e| e.object.as_ref()),
-    );
+    let objects = (old.map(object_of), new.map(object_of));
     let (changes, from_yaml, rev_yaml) = match objects {
         (Some(Some(old)), Some(Some(new))) => modified(id, old, new, texts != Texts::None)?,
         (None, Some(Some(new))) => one_sided(id, new, change, texts != Texts::None)?,
@@ -638,6 +675,14 @@ fn compare_pair(
             other => other,
         },
     })
+}
+
+/// An entry's object: lent with a lent entry, moved out of a given one.
+fn object_of(entry: Cow<'_, Entry>) -> Option<Cow<'_, Value>> {
+    match entry {
+        Cow::Borrowed(entry) => entry.object.as_ref().map(Cow::Borrowed),
+        Cow::Owned(entry) => entry.object.map(Cow::Owned),
+    }
 }
 
 /// `object` as YAML when texts are kept, else empty; `scalars` is shared by a pair's sides
@@ -667,11 +712,12 @@ fn object_error(id: &ResourceId) -> impl FnOnce(DriftError) -> RevisionDiffError
 /// on both sides.
 fn modified(
     id: &ResourceId,
-    old: &Value,
-    new: &Value,
+    old: Cow<'_, Value>,
+    new: Cow<'_, Value>,
     texts: bool,
 ) -> Result<(Vec<Change>, String, String), RevisionDiffError> {
-    let [before, after] = prepare_objects(id, None, [old, new], &[]).map_err(object_error(id))?;
+    let [before, after] =
+        prepare_objects_cow(id, None, [old, new], &[]).map_err(object_error(id))?;
     let changes = full_changes(&ListKeys::of(&id.group, &id.kind), &before, &after);
     if changes.is_empty() {
         return Ok((changes, String::new(), String::new()));
@@ -687,11 +733,11 @@ fn modified(
 /// A resource at one commit only: one whole-object change, and its YAML on its side.
 fn one_sided(
     id: &ResourceId,
-    object: &Value,
+    object: Cow<'_, Value>,
     change: ChangeKind,
     texts: bool,
 ) -> Result<(Vec<Change>, String, String), RevisionDiffError> {
-    let [object] = prepare_objects(id, None, [object], &[]).map_err(object_error(id))?;
+    let [object] = prepare_objects_cow(id, None, [object], &[]).map_err(object_error(id))?;
     let yaml = text_of(id, &object, texts, &mut Scalars::default())?;
     Ok(if change == ChangeKind::Added {
         (
