@@ -16,6 +16,42 @@ pub(crate) fn full_changes(lists: &ListKeys, live: &Value, desired: &Value) -> V
     changes
 }
 
+/// Whether [`full_changes`] would find any change: the same walk, stopped at the first one
+/// (a caller that shows text hunks needs only to know that the objects differ).
+pub(crate) fn any_change(lists: &ListKeys, live: &Value, desired: &Value) -> bool {
+    let mut found = AnyChange(false);
+    compare(lists, live, desired, &FieldPath::root(), &mut found);
+    found.0
+}
+
+/// Where [`compare`] puts the changes it finds.
+trait Changes {
+    fn push(&mut self, change: Change);
+    /// Whether the walk may stop: nothing more is wanted.
+    fn done(&self) -> bool;
+}
+
+impl Changes for Vec<Change> {
+    fn push(&mut self, change: Change) {
+        Vec::push(self, change);
+    }
+    fn done(&self) -> bool {
+        false
+    }
+}
+
+/// Only whether there is a change.
+struct AnyChange(bool);
+
+impl Changes for AnyChange {
+    fn push(&mut self, _change: Change) {
+        self.0 = true;
+    }
+    fn done(&self) -> bool {
+        self.0
+    }
+}
+
 /// The plain way of [`full_changes`]: every field walked, equal subtrees included; the same
 /// answer (tested), slower on large objects.
 #[cfg(test)]
@@ -49,11 +85,14 @@ fn compare(
     live: &Value,
     desired: &Value,
     path: &FieldPath,
-    out: &mut Vec<Change>,
+    out: &mut impl Changes,
 ) {
     match (live, desired) {
         (Value::Object(have), Value::Object(wanted)) => {
             for (key, value) in wanted {
+                if out.done() {
+                    return;
+                }
                 match have.get(key) {
                     // Equal values hold no change (each comparison below is reflexive):
                     // most of two versions of a large object is equal, and this skips it
@@ -64,6 +103,9 @@ fn compare(
                 }
             }
             for (key, value) in have {
+                if out.done() {
+                    return;
+                }
                 if !wanted.contains_key(key) {
                     out.push(Change::remove(path.key(key), value.clone()));
                 }
@@ -83,13 +125,16 @@ fn compare_lists(
     have: &[Value],
     wanted: &[Value],
     path: &FieldPath,
-    out: &mut Vec<Change>,
+    out: &mut impl Changes,
 ) {
     if let Some((wanted_keys, have_keys)) = keyed(lists, path, wanted, have) {
         // Each live item matches at most once, so duplicate keys (env allows them) pair up
         // in order instead of all landing on the first.
         let mut matched = vec![false; have.len()];
         for (item, key) in wanted.iter().zip(wanted_keys) {
+            if out.done() {
+                return;
+            }
             let position = have_keys
                 .iter()
                 .enumerate()
@@ -106,6 +151,9 @@ fn compare_lists(
             }
         }
         for ((item, key), was_matched) in have.iter().zip(have_keys).zip(matched) {
+            if out.done() {
+                return;
+            }
             if !was_matched {
                 out.push(Change::remove(
                     path.child(PathSegment::Item(key)),
@@ -116,6 +164,9 @@ fn compare_lists(
         return;
     }
     for n in 0..have.len().max(wanted.len()) {
+        if out.done() {
+            return;
+        }
         let item_path = || path.child(PathSegment::Index(n));
         match (have.get(n), wanted.get(n)) {
             (Some(live_item), Some(item)) if skip(live_item, item) => {}
@@ -200,6 +251,7 @@ mod tests {
             for desired in &versions {
                 let fast = full_changes(&lists, live, desired);
                 assert_eq!(fast, full_changes_walking_all(&lists, live, desired));
+                assert_eq!(any_change(&lists, live, desired), !fast.is_empty());
                 differing += usize::from(!fast.is_empty());
             }
         }

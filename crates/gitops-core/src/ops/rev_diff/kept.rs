@@ -10,7 +10,8 @@
 //!   objects, whose charts come from moving repositories).
 //! - **a pair's comparison** (`rev-diff-v1/<sha256>.json`), content-addressed by this program's
 //!   version, the identity and both objects' digests: one file of two JSON lines, the unified
-//!   hunks at a number of context lines (`null` when not made) and then the field changes, so
+//!   hunks at a number of context lines and then the field changes (each `null` when not
+//!   made: a text diff only looks whether there are changes, a JSON one makes no hunks), so
 //!   that a plain text diff parses the first line only (a Grafana dashboard's changes hold
 //!   whole JSON documents). Both are of the prepared objects: Secret values are masked before
 //!   anything is kept (SPEC §4).
@@ -309,8 +310,9 @@ impl Kept {
         digests: (Option<&str>, Option<&str>),
     ) -> Option<Vec<Change>> {
         let (bytes, end) = self.pair_lines(id, digests)?;
-        let kept: Vec<KeptChange> = serde_json::from_slice(&bytes[end + 1..]).ok()?;
-        Some(kept.into_iter().map(Change::from).collect())
+        // `null`: not made (a comparison for text hunks only looks whether there are any).
+        let kept: Option<Vec<KeptChange>> = serde_json::from_slice(&bytes[end + 1..]).ok()?;
+        Some(kept?.into_iter().map(Change::from).collect())
     }
 
     /// The kept hunks of the pair at `context` lines, `None` for a pair that does not differ.
@@ -331,21 +333,23 @@ impl Kept {
         Some(kept.differs.then_some(kept.hunks))
     }
 
-    /// Keeps a comparison (of prepared, masked objects): its hunks when they were made, and
-    /// its changes.
+    /// Keeps a comparison (of prepared, masked objects): whether they differ, its hunks and
+    /// its changes when they were made.
     pub(super) fn keep_pair(
         &self,
         id: &ResourceId,
         digests: (Option<&str>, Option<&str>),
-        changes: &[Change],
+        differs: bool,
+        changes: Option<&[Change]>,
         hunks: Option<(usize, &[Hunk])>,
     ) {
         let hunks = hunks.map(|(context, hunks)| KeptHunks {
-            differs: !changes.is_empty(),
+            differs,
             context,
             hunks: hunks.to_vec(),
         });
-        let changes: Vec<KeptChange> = changes.iter().map(KeptChange::from).collect();
+        let changes: Option<Vec<KeptChange>> =
+            changes.map(|changes| changes.iter().map(KeptChange::from).collect());
         // JSON escapes line breaks inside strings: each part is one line.
         let (Ok(mut bytes), Ok(rest)) = (serde_json::to_vec(&hunks), serde_json::to_vec(&changes))
         else {

@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use crate::Target;
 use crate::diff::{Hunk, hunks};
-use crate::drift::changes::full_changes;
+use crate::drift::changes::{any_change, full_changes};
 use crate::drift::merge_key::ListKeys;
 use crate::drift::yaml_out::Scalars;
 use crate::drift::{Change, DriftError, prepare_objects_cow, to_yaml_with};
@@ -650,31 +650,50 @@ fn compare_pair(
         _ => {}
     }
     let objects = (old.map(object_of), new.map(object_of));
-    let (changes, from_yaml, rev_yaml) = match objects {
-        (Some(Some(old)), Some(Some(new))) => modified(id, old, new, texts != Texts::None)?,
-        (None, Some(Some(new))) => one_sided(id, new, change, texts != Texts::None)?,
-        (Some(Some(old)), None) => one_sided(id, old, change, texts != Texts::None)?,
+    let yaml = texts != Texts::None;
+    // With hunks, the field changes are left out of the answer: only whether there are any
+    // is found (the same walk, stopped at the first), and none are kept.
+    let all_changes = context.is_none();
+    let computed = match objects {
+        (Some(Some(old)), Some(Some(new))) => modified(id, old, new, yaml, all_changes)?,
+        (None, Some(Some(new))) => one_sided(id, new, change, yaml)?,
+        (Some(Some(old)), None) => one_sided(id, old, change, yaml)?,
         _ => return Ok(Compared::NeedsObjects),
     };
-    let found = context.map(|context| hunks(&from_yaml, &rev_yaml, context));
+    let found = context.map(|context| hunks(&computed.from_yaml, &computed.rev_yaml, context));
     // The full texts are not kept; nor is a comparison made for them (it would replace kept
     // hunks with none).
     if let Some(kept) = kept.filter(|_| texts != Texts::Full) {
         let hunks = context.zip(found.as_deref());
-        kept.keep_pair(id, digests, &changes, hunks);
+        kept.keep_pair(
+            id,
+            digests,
+            computed.differs,
+            computed.changes.as_deref(),
+            hunks,
+        );
     }
+    if !computed.differs {
+        return Ok(Compared::Same);
+    }
+    let changes = computed.changes.unwrap_or_default();
     Ok(match texts {
-        Texts::Full => diff(changes, from_yaml, rev_yaml, None),
-        Texts::None => diff(changes, String::new(), String::new(), None),
+        Texts::Full => differs(changes, computed.from_yaml, computed.rev_yaml, None),
+        Texts::None => differs(changes, String::new(), String::new(), None),
         // The hunks say what changed; the changes are left out, as when read back.
-        Texts::Hunks(_) => match diff(changes, String::new(), String::new(), found) {
-            Compared::Differs(mut diff) => {
-                diff.changes.clear();
-                Compared::Differs(diff)
-            }
-            other => other,
-        },
+        Texts::Hunks(_) => differs(Vec::new(), String::new(), String::new(), found),
     })
+}
+
+/// A pair compared from its objects.
+struct Computed {
+    /// Whether the objects differ once normalized.
+    differs: bool,
+    /// The field changes; `None` when not asked for.
+    changes: Option<Vec<Change>>,
+    /// The objects as YAML when asked for and they differ, else empty.
+    from_yaml: String,
+    rev_yaml: String,
 }
 
 /// An entry's object: lent with a lent entry, moved out of a given one.
@@ -707,27 +726,40 @@ fn object_error(id: &ResourceId) -> impl FnOnce(DriftError) -> RevisionDiffError
     }
 }
 
-/// The changes of a resource at both commits (none: equal once normalized), and both objects
-/// as YAML when `texts`. Both objects are prepared together, so a Secret value keeps one mask
-/// on both sides.
+/// Whether a resource differs at both commits (not when equal once normalized), its changes
+/// when `all_changes`, and both objects as YAML when `texts`. Both objects are prepared
+/// together, so a Secret value keeps one mask on both sides.
 fn modified(
     id: &ResourceId,
     old: Cow<'_, Value>,
     new: Cow<'_, Value>,
     texts: bool,
-) -> Result<(Vec<Change>, String, String), RevisionDiffError> {
+    all_changes: bool,
+) -> Result<Computed, RevisionDiffError> {
     let [before, after] =
         prepare_objects_cow(id, None, [old, new], &[]).map_err(object_error(id))?;
-    let changes = full_changes(&ListKeys::of(&id.group, &id.kind), &before, &after);
-    if changes.is_empty() {
-        return Ok((changes, String::new(), String::new()));
+    let lists = ListKeys::of(&id.group, &id.kind);
+    let (differs, changes) = if all_changes {
+        let changes = full_changes(&lists, &before, &after);
+        (!changes.is_empty(), Some(changes))
+    } else {
+        (any_change(&lists, &before, &after), None)
+    };
+    if !differs {
+        return Ok(Computed {
+            differs,
+            changes,
+            from_yaml: String::new(),
+            rev_yaml: String::new(),
+        });
     }
     let mut scalars = Scalars::default();
-    Ok((
+    Ok(Computed {
+        differs,
         changes,
-        text_of(id, &before, texts, &mut scalars)?,
-        text_of(id, &after, texts, &mut scalars)?,
-    ))
+        from_yaml: text_of(id, &before, texts, &mut scalars)?,
+        rev_yaml: text_of(id, &after, texts, &mut scalars)?,
+    })
 }
 
 /// A resource at one commit only: one whole-object change, and its YAML on its side.
@@ -736,21 +768,23 @@ fn one_sided(
     object: Cow<'_, Value>,
     change: ChangeKind,
     texts: bool,
-) -> Result<(Vec<Change>, String, String), RevisionDiffError> {
+) -> Result<Computed, RevisionDiffError> {
     let [object] = prepare_objects_cow(id, None, [object], &[]).map_err(object_error(id))?;
     let yaml = text_of(id, &object, texts, &mut Scalars::default())?;
-    Ok(if change == ChangeKind::Added {
-        (
-            vec![Change::add(FieldPath::root(), object)],
-            String::new(),
-            yaml,
-        )
+    let (changes, from_yaml, rev_yaml) = if change == ChangeKind::Added {
+        (Change::add(FieldPath::root(), object), String::new(), yaml)
     } else {
         (
-            vec![Change::remove(FieldPath::root(), object)],
+            Change::remove(FieldPath::root(), object),
             yaml,
             String::new(),
         )
+    };
+    Ok(Computed {
+        differs: true,
+        changes: Some(vec![changes]),
+        from_yaml,
+        rev_yaml,
     })
 }
 
@@ -951,6 +985,38 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_text_run_keeps_hunks_without_changes_and_a_json_run_computes_them() {
+        let fx = FixtureRepo::new();
+        fx.write("a.yaml", &cm("a", "1"));
+        fx.write("same.yaml", &cm("same", "1"));
+        fx.commit("first");
+        fx.write("a.yaml", &cm("a", "2"));
+        fx.commit("second");
+        let text = run_with(&fx, "HEAD~1", "HEAD", Texts::Hunks(3), true);
+        assert_eq!(text.renders, 2);
+        let names: Vec<&str> = text.resources.iter().map(|r| r.id.name.as_str()).collect();
+        assert_eq!(names, ["a"]);
+        // The text run found that `a` differs without making its changes: none kept.
+        let pair_files: Vec<_> = kept_files(&fx)
+            .into_iter()
+            .filter(|f| f.to_string_lossy().contains("rev-diff-v1"))
+            .collect();
+        assert_eq!(pair_files.len(), 1, "{pair_files:?}");
+        let kept = std::fs::read_to_string(&pair_files[0]).unwrap();
+        assert_eq!(kept.lines().nth(1), Some("null"), "{kept}");
+        // So a JSON run computes them (rendering both commits), as without anything kept,
+        // and keeps them for the next.
+        let plain = run_with(&fx, "HEAD~1", "HEAD", Texts::None, false);
+        let json = run_with(&fx, "HEAD~1", "HEAD", Texts::None, true);
+        assert_eq!(json.renders, 2);
+        assert_eq!(answer(&json), answer(&plain));
+        assert_eq!(json.resources[0].changes.len(), 1);
+        let again = run_with(&fx, "HEAD~1", "HEAD", Texts::None, true);
+        assert_eq!(again.renders, 0);
+        assert_eq!(answer(&again), answer(&plain));
     }
 
     #[test]
