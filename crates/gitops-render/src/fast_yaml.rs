@@ -42,6 +42,8 @@ pub(crate) fn parse(text: &str) -> Option<Value> {
         lines,
         pos: 0,
         depth: 0,
+        entries: Vec::new(),
+        items: Vec::new(),
     };
     parser.skip_blank();
     let first = parser.current()?;
@@ -124,6 +126,13 @@ struct Parser<'a> {
     lines: Vec<Line<'a>>,
     pos: usize,
     depth: usize,
+    /// The entries of the mappings being read, innermost last: a mapping's are moved into
+    /// one sized for them once it ends, instead of grown entry by entry (each growth
+    /// reallocated its entries and rehashed its index; a CRD's schema is tens of thousands
+    /// of small mappings).
+    entries: Vec<(String, Value)>,
+    /// The same for the items of the sequences being read.
+    items: Vec<Value>,
 }
 
 impl<'a> Parser<'a> {
@@ -146,7 +155,7 @@ impl<'a> Parser<'a> {
     /// A block mapping whose keys are at column `n`, from the current line.
     fn mapping(&mut self, n: usize) -> Option<Value> {
         self.enter()?;
-        let mut map = Map::new();
+        let start = self.entries.len();
         loop {
             self.skip_blank();
             let Some(line) = self.current() else { break };
@@ -157,12 +166,16 @@ impl<'a> Parser<'a> {
                 return None;
             }
             let (key, rest) = split_entry(line.text)??;
-            // A duplicate key: serde-saphyr's error.
-            let serde_json::map::Entry::Vacant(slot) = map.entry(key) else {
-                return None;
-            };
             self.pos += 1;
-            slot.insert(self.value(rest, n, true)?);
+            let value = self.value(rest, n, true)?;
+            self.entries.push((key, value));
+        }
+        let mut map = Map::with_capacity(self.entries.len() - start);
+        for (key, value) in self.entries.drain(start..) {
+            // A duplicate key: serde-saphyr's error.
+            if map.insert(key, value).is_some() {
+                return None;
+            }
         }
         self.depth -= 1;
         Some(Value::Object(map))
@@ -171,7 +184,7 @@ impl<'a> Parser<'a> {
     /// A block sequence whose dashes are at column `n`, from the current line.
     fn sequence(&mut self, n: usize) -> Option<Value> {
         self.enter()?;
-        let mut items = Vec::new();
+        let start = self.items.len();
         loop {
             self.skip_blank();
             let Some(line) = self.current() else { break };
@@ -186,7 +199,8 @@ impl<'a> Parser<'a> {
             let content = after.trim_start_matches(' ');
             if content.is_empty() || content.starts_with('#') {
                 self.pos += 1;
-                items.push(self.value("", n, false)?);
+                let item = self.value("", n, false)?;
+                self.items.push(item);
                 continue;
             }
             if is_dash(content) {
@@ -200,14 +214,16 @@ impl<'a> Parser<'a> {
                     indent: column,
                     text: content,
                 };
-                items.push(self.mapping(column)?);
+                let item = self.mapping(column)?;
+                self.items.push(item);
             } else {
                 self.pos += 1;
-                items.push(self.value(content, n, false)?);
+                let item = self.value(content, n, false)?;
+                self.items.push(item);
             }
         }
         self.depth -= 1;
-        Some(Value::Array(items))
+        Some(Value::Array(self.items.drain(start..).collect()))
     }
 
     /// The value after a key (`in_mapping`) or a dash at column `n`: `rest` is the text after
@@ -341,7 +357,8 @@ fn split_entry(text: &str) -> Option<Option<(String, &str)>> {
             let first = key.as_bytes().first()?;
             if !(first.is_ascii_alphabetic() || *first == b'_')
                 || key.ends_with(' ')
-                || key.contains(" #")
+                // `contains(" #")`, bytewise: the substring search's set-up was a call per key.
+                || key.as_bytes().windows(2).any(|pair| pair == b" #")
                 || key.len() > 1024
                 || special_word(key)
             {
@@ -582,25 +599,7 @@ mod tests {
         }
     }
 
-    /// Small deterministic generator (xorshift), so the test needs no crate and repeats.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-            items[(self.next() % items.len() as u64) as usize]
-        }
-
-        fn chance(&mut self, percent: u64) -> bool {
-            self.next() % 100 < percent
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// Scalars of every type and quoting, block scalar headers among them.
     const SCALARS: &[&str] = &[

@@ -1475,3 +1475,6 @@ impl<'a> Collector<'a> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod test_rng;
