@@ -251,7 +251,7 @@ fn list_documents_parse_by_items_as_whole_on_kube_prometheus_history() {
 fn fast_yaml_equals_serde_saphyr_on_every_corpus_document() {
     use kubectl_gitops::drift::{to_yaml_plain, yaml_out};
     use kubectl_gitops::render::documents::{
-        parse_yaml_fast, parse_yaml_plain, yaml_document_texts,
+        parse_yaml_fast, parse_yaml_plain, yaml_document_texts, yaml_document_texts_plain,
     };
     let mut scalars = yaml_out::Scalars::default();
     let Some(dir) = corpus() else {
@@ -289,7 +289,13 @@ fn fast_yaml_equals_serde_saphyr_on_every_corpus_document() {
                 } else {
                     repo.git(&["show", &format!("{commit}:{file}")])
                 };
-                for document in yaml_document_texts(&text) {
+                let texts = yaml_document_texts(&text);
+                assert_eq!(
+                    texts,
+                    yaml_document_texts_plain(&text),
+                    "{name} {commit}:{file}"
+                );
+                for document in texts {
                     documents += 1;
                     let in_manifests = file.starts_with("manifests/");
                     manifests += usize::from(in_manifests);
