@@ -243,7 +243,7 @@ pub async fn diff_revisions(opts: &RevisionDiffOptions) -> Result<RevisionDiff, 
             let before = selected(&mut from_side.entries, give, &filters, &failed);
             let after = selected(&mut rev_side.entries, give, &filters, &failed);
             given_away = give;
-            if let Some(resources) = compare(before, after, opts.texts, kept.as_ref())? {
+            if let Some(resources) = compare(before, after, opts.texts, kept.as_ref(), give)? {
                 let mut render_errors = Vec::new();
                 let mut warnings = Vec::new();
                 for (side, info) in [(from_side, &from), (rev_side, &revision)] {
@@ -503,13 +503,16 @@ fn selected<'a>(
 
 /// Pairs the two sides by identity and keeps what differs, by kind, namespace, name, group;
 /// `None` when a pair must be computed and an object it needs is not at hand (a side read
-/// from its index). The pairs are compared on two threads (the machines this runs on have
-/// two cores or more; comparing and writing YAML is a third of a cold run).
+/// from its index). Rendered sides (`rendered`) are compared on two threads (the machines this
+/// runs on have two cores or more; comparing and writing YAML is a third of a cold run);
+/// indexed ones on this thread, as reading kept comparisons back costs less than starting one
+/// (a sixth of a warm run went to starting threads).
 fn compare(
     mut before: BTreeMap<ResourceId, Cow<'_, Entry>>,
     mut after: BTreeMap<ResourceId, Cow<'_, Entry>>,
     texts: Texts,
     kept: Option<&kept::Kept>,
+    rendered: bool,
 ) -> Result<Option<Vec<ResourceRevisionDiff>>, RevisionDiffError> {
     let ids: BTreeSet<ResourceId> = before.keys().chain(after.keys()).cloned().collect();
     // Each pair is taken (its entries moved out) by the one thread that compares it.
@@ -542,16 +545,20 @@ fn compare(
         }
         Ok(out)
     };
-    let out = std::thread::scope(|scope| {
-        let other = scope.spawn(compare_some);
-        let mine = compare_some();
-        let theirs = other
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let mut mine = mine?;
-        mine.extend(theirs?);
-        Ok::<_, RevisionDiffError>(mine)
-    })?;
+    let out = if rendered {
+        std::thread::scope(|scope| {
+            let other = scope.spawn(compare_some);
+            let mine = compare_some();
+            let theirs = other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let mut mine = mine?;
+            mine.extend(theirs?);
+            Ok::<_, RevisionDiffError>(mine)
+        })?
+    } else {
+        compare_some()?
+    };
     let out = (!needs_objects.into_inner()).then_some(out);
     Ok(out.map(|mut out| {
         out.sort_by(|a, b| change_order(&a.id, &b.id));
