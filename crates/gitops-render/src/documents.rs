@@ -810,20 +810,13 @@ fn split_documents_plain(text: &str) -> Vec<Segment> {
     let mut current: Option<Segment> = None;
     let mut explicit = false;
     let mut offset = 0;
-    let finish = |segment: Option<Segment>, explicit: bool, out: &mut Vec<Segment>| {
-        if let Some(segment) = segment
-            && (explicit || segment.content.is_some())
-        {
-            out.push(segment);
-        }
-    };
     for (number, line) in lines_inclusive(text).enumerate().map(|(i, l)| (i + 1, l)) {
         let range = offset..offset + line.len();
         offset = range.end;
         let kind = classify(strip_ascii_suffix(line, b'\n'));
         match kind {
             LineKind::Start { has_content } => {
-                finish(current.take(), explicit, &mut segments);
+                finish_segment(current.take(), explicit, &mut segments);
                 explicit = true;
                 current = Some(Segment {
                     bytes: range,
@@ -835,7 +828,7 @@ fn split_documents_plain(text: &str) -> Vec<Segment> {
                 if let Some(segment) = current.as_mut() {
                     segment.bytes.end = range.end;
                 }
-                finish(current.take(), explicit, &mut segments);
+                finish_segment(current.take(), explicit, &mut segments);
                 explicit = false;
             }
             LineKind::Blank | LineKind::Content => {
@@ -852,7 +845,7 @@ fn split_documents_plain(text: &str) -> Vec<Segment> {
             }
         }
     }
-    finish(current, explicit, &mut segments);
+    finish_segment(current, explicit, &mut segments);
     segments
 }
 
